@@ -1,0 +1,107 @@
+/*-------------------------------------------------------------------------
+ * privacy.h
+ *		Declarations shared by the modules of the privacy extension.
+ *
+ * One header for the whole extension: each module (map, access, erase,
+ * retention worker, keys, crypto, detect, audit) exports a few functions
+ * with its prefix; GUC variables are defined in privacy.c.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PRIVACY_H
+#define PRIVACY_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+/* GUCs (privacy.c) */
+extern bool privacy_retention_enabled;
+extern int	privacy_retention_naptime;
+extern int	privacy_retention_batch_size;
+extern char *privacy_root_key_file;
+extern char *privacy_request_deadline;	/* an interval */
+extern bool privacy_preloaded;
+
+/* keys.c: root key, loaded in _PG_init when preloaded */
+extern void KeysInit(void);
+extern bool KeysRootKeyAvailable(void);
+extern const unsigned char *KeysRootKey(void);
+
+/* worker.c: registers the retention launcher (preload only) */
+extern void WorkerRegisterLauncher(void);
+
+/* util.c */
+typedef struct PrivacyUserSwitch
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} PrivacyUserSwitch;
+
+extern void UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw);
+extern void UtilRestoreUser(PrivacyUserSwitch *sw);
+extern char *UtilQualifiedName(Oid relid);
+extern char *UtilJsonKey(Oid relid);
+extern char *UtilSubjectRef(const char *subject, const char *canonical_id);
+extern void UtilSpiConnect(void);
+extern char *UtilTextArg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern Oid	UtilCatalogRelid(const char *relname);
+extern Oid	UtilExtensionOwner(void);
+extern Oid	UtilOuterUser(void);
+
+/* map.c */
+typedef struct MapTable
+{
+	Oid			relid;
+	char	   *via;			/* root, fk, link */
+	int			depth;
+	char	   *jsonkey;		/* format('%I.%I', schema, table) */
+	char	   *cond;			/* WHERE condition on alias t, $1 = key */
+	char	   *classified;		/* categories of the table's classified columns */
+	bool		outbound;		/* referenced (not referencing) table */
+	bool		anonymize;		/* erasure mode of the table */
+	void	   *plan_access;	/* cached SPI plans, built on demand */
+	void	   *plan_export;
+	void	   *plan_extra;
+	List	   *columns;		/* classified columns (MapColumn *) */
+} MapTable;
+
+typedef struct MapColumn
+{
+	char	   *name;
+	AttrNumber	attnum;
+	Oid			typid;
+	char	   *category;
+	char	   *erasure;
+	bool		portable;
+	bool		notnull;
+} MapColumn;
+
+typedef struct MapSubject
+{
+	char	   *name;
+	Oid			root;
+	char	   *key_column;
+	Oid			key_type;
+	int32		key_typmod;
+	List	   *tables;			/* MapTable *, root first */
+	void	   *plan_status;	/* cached plans of the rights executors */
+	void	   *plan_request;
+	void	   *plan_canon;
+} MapSubject;
+
+extern MapSubject *MapGetSubject(const char *name);
+extern Datum MapParseId(MapSubject *subj, const char *id, char **canonical);
+extern void MapRefresh(const char *subject);
+extern void MapInvalidate(void);
+extern char *MapHoldFilterSQL(Oid relid, const char *alias);
+
+/* access.c */
+extern int64 AccessRecordRequest(MapSubject *subj, const char *kind,
+								 const char *subject_ref, bool completed);
+
+#endif							/* PRIVACY_H */

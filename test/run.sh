@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make test`: set-up (test/lib.sh), then every suite against the throwaway
+# cluster: pg_regress (sql_tests/ + expected/), isolation
+# (test/isolation/specs), TAP (test/t, clusters of their own).  Prints the
+# diffs of what failed and sums up as "N passed, N failed" on the last line.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+set -e
+privacy_setup
+set +e
+cd "$WORK"
+passed=0; failed=0
+
+count() { # $1 = pg_regress-style log
+	local p f
+	p=$(grep -Ec '\.\.\. ok' "$1" || true)
+	f=$(grep -Ec '\.\.\. FAILED|\.\.\. failed' "$1" || true)
+	passed=$((passed + p)); failed=$((failed + f))
+}
+
+# --- pg_regress ------------------------------------------------------------
+mkdir -p regress
+cp -r "$TOP/sql_tests" regress/sql; cp -r "$TOP/expected" regress/expected
+chown -R "$(stat -c %u "$WORK/data")" regress 2>/dev/null
+tests=$(cd regress/sql && ls *.sql 2>/dev/null | sed 's/\.sql$//' | sort)
+if [ -n "$tests" ]; then
+	echo "== pg_regress"
+	(cd regress && as_pg "$PG_REGRESS" --inputdir=. --outputdir=. \
+		--bindir= --dbname=privacy_regress $tests) | tee regress.log
+	count regress.log
+	[ -f regress/regression.diffs ] && cat regress/regression.diffs
+	# developers: PRIVACY_ACCEPT=1 make test copies the results into expected/
+	# (review them with git diff before committing)
+	[ -n "${PRIVACY_ACCEPT:-}" ] && cp regress/results/*.out "$TOP/expected/"
+fi
+
+# --- isolation ---------------------------------------------------------------
+specs=$(cd "$TOP/test/isolation/specs" 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
+if [ -n "$specs" ]; then
+	echo "== isolation"
+	mkdir -p iso
+	cp -r "$TOP/test/isolation/specs" "$TOP/test/isolation/expected" iso/
+	chown -R "$(stat -c %u "$WORK/data")" iso 2>/dev/null
+	(cd iso && as_pg "$(dirname "$PG_REGRESS")/../isolation/pg_isolation_regress" \
+		--inputdir=. --outputdir=. --bindir= --dbname=privacy_isolation $specs) | tee iso.log
+	count iso.log
+	[ -f iso/regression.diffs ] && cat iso/regression.diffs
+	[ -n "${PRIVACY_ACCEPT:-}" ] && cp iso/results/*.out "$TOP/test/isolation/expected/"
+fi
+
+# --- TAP -----------------------------------------------------------------------
+if ls "$TOP"/test/t/*.pl >/dev/null 2>&1; then
+	echo "== TAP"
+	mkdir -p tap; cp -r "$TOP/test/t" tap/; chown -R "$(stat -c %u "$WORK/data")" tap 2>/dev/null
+	(cd tap && as_pg env PERL5LIB="$(dirname "$PG_REGRESS")/../perl" PG_TEST_NOCLEAN= \
+		PRIVACY_ROOT_KEY_FILE="$WORK/root.key" prove -v t/) > tap.log 2>&1
+	grep -E '^t/.*(ok|Failed|Dubious)|^(ok|not ok) ' tap.log
+	p=$(grep -Ec '^ok [0-9]' tap.log || true); f=$(grep -Ec '^not ok [0-9]' tap.log || true)
+	grep -q '^Result: FAIL' tap.log && [ "$f" -eq 0 ] && f=1
+	[ "$f" -gt 0 ] && { tail -n 60 tap.log; find tap -name '*.log' -path '*log*' -exec tail -n 30 {} \; ; }
+	passed=$((passed + p)); failed=$((failed + f))
+fi
+
+if [ $failed -gt 0 ]; then echo "--- server log (tail)"; tail -n 40 "$WORK/server.log"; fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ] && [ $passed -gt 0 ]
