@@ -100,6 +100,30 @@ extern void MapRefresh(const char *subject);
 extern void MapInvalidate(void);
 extern char *MapHoldFilterSQL(Oid relid, const char *alias);
 
+/*
+ * Map queries used by other modules (map.c).
+ *
+ * MapCondition: SQL boolean condition "row of alias belongs to the subject
+ * whose root key is keyexpr" (keyexpr: an SQL expression of the root key's
+ * type, e.g. "$1" or "h.key").  MapKeyExprs: one scalar SQL expression per
+ * path giving the root key of the row "alias" (several paths: a row may
+ * belong to several subjects).  MapHoldFilterSQL: condition true when the
+ * row belongs to a subject under an active legal hold, NULL when the table
+ * is in no map.  MapSubjectsOfTable: names of the subject types whose map
+ * contains relid.
+ */
+extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
+						  const char *keyexpr);
+extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
+extern MapTable *MapFindTable(MapSubject *subj, Oid relid);
+extern List *MapSubjectsOfTable(Oid relid);
+
+/* audit.c: append one entry to the hash-chained audit log, in the caller's
+ * transaction.  detail_json: a JSON object as text, or NULL.  Never pass
+ * personal data or key material. */
+extern void AuditAppend(const char *action, const char *subject_ref,
+						const char *detail_json);
+
 /* access.c */
 extern int64 AccessRecordRequest(MapSubject *subj, const char *kind,
 								 const char *subject_ref, bool completed);
