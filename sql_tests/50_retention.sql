@@ -9,13 +9,9 @@ CREATE TABLE devices (id int PRIMARY KEY, seen date NOT NULL, ip inet, mac text 
 CREATE INDEX ON devices (seen);
 INSERT INTO devices SELECT g, current_date - g * 10, '192.0.2.1', 'aa:bb', 'SN-' || g, 'n' || g
   FROM generate_series(1, 20) g;
-INSERT INTO privacy.categories (name) VALUES ('regress.ip'), ('regress.serial'), ('regress.mac')
-  ON CONFLICT DO NOTHING;
-INSERT INTO privacy.classifications (table_name, column_name, attnum, category, erasure) VALUES
-  ('devices', 'ip', 3, 'regress.ip', 'null'),
-  ('devices', 'serial', 5, 'regress.serial', 'hash'),
-  ('devices', 'mac', 4, 'regress.mac', 'null');   -- NOT NULL column: redacted instead
-
+SELECT privacy.classify('devices', 'ip', 'user.device.ip_address', 'null');
+SELECT privacy.classify('devices', 'serial', 'user.device.device_id', 'hash');
+SELECT privacy.classify('devices', 'mac', 'user.device.device_id', 'redact');
 -- The worker runs too (naptime 1 s): a policy is added and first run in one
 -- transaction, so the counts below are run_retention's.
 -- a delete policy
@@ -41,7 +37,7 @@ UPDATE devices SET serial = 'SN-1' WHERE id = 12;
 SELECT privacy.run_retention(:p_dev) AS anonymized_again;
 COMMIT;
 SELECT (SELECT left(privacy.pseudonym('SN-1'), 12)) = serial AS same_pseudonym FROM devices WHERE id = 12;
--- named columns, without classification: 'null' (redact when NOT NULL)
+-- named columns, without classification: 'null'
 BEGIN;
 SELECT privacy.add_retention('devices', 'seen', '175 days', 'anonymize', '{note}') AS p_note \gset
 SELECT privacy.run_retention() AS all_policies;

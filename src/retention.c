@@ -400,6 +400,12 @@ ret_secret_key(unsigned char *key)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	ret_exec("SELECT value FROM privacy.secret WHERE id = 1", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		/* the secret is created on first use (util.c) */
+		(void) UtilSubjectRef("privacy.pseudonym", "");
+		ret_exec("SELECT value FROM privacy.secret WHERE id = 1", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	}
 	if (SPI_processed != 1)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						errmsg("the privacy secret is missing")));
