@@ -147,13 +147,18 @@ SELECT column_name, category, sampled FROM privacy.discover('disc.customers', 10
 SELECT table_name, count(*) FROM privacy.discover_all() GROUP BY 1 ORDER BY table_name::text;
 -- no subject defined: nothing mapped, nothing to propose
 SELECT count(*) FROM privacy.discover();
+-- with a subject: every mapped table (customers and the orders that reference it)
+SELECT privacy.define_subject('customer', 'disc.customers');
+SELECT table_name, column_name, category FROM privacy.discover() ORDER BY table_name::text, column_name;
 
 -- apply at 0.8: classifies the confident proposals, returns them
 SELECT * FROM privacy.apply_discovery(0.8, 'disc.customers') ORDER BY column_name;
 -- classified columns are no longer proposed
 SELECT column_name, category, confidence FROM privacy.discover('disc.customers') ORDER BY column_name;
-SELECT column_name, category, erasure FROM privacy.classifications
+SELECT column_name, category, erasure FROM privacy.classified_columns
  WHERE table_name = 'disc.customers'::regclass ORDER BY column_name;
+-- every mapped table, at the default threshold
+SELECT * FROM privacy.apply_discovery() ORDER BY table_name::text, column_name;
 -- nothing left above the threshold
 SELECT count(*) FROM privacy.apply_discovery(0.8, 'disc.customers');
 
