@@ -1,0 +1,121 @@
+# Retention worker: enforces in every database that has the extension, picks
+# up databases and extensions created later, reloads its settings on SIGHUP,
+# survives a failing policy, restarts after SIGTERM and never blocks
+# DROP DATABASE.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+my $node = PostgreSQL::Test::Cluster->new('worker');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'privacy'
+privacy.retention_naptime = 1
+max_worker_processes = 16
+});
+$node->append_conf('postgresql.conf', "privacy.root_key_file = '$ENV{PRIVACY_ROOT_KEY_FILE}'")
+  if $ENV{PRIVACY_ROOT_KEY_FILE};
+$node->start;
+
+my $fill = q{
+	CREATE TABLE t (id int, at timestamptz NOT NULL);
+	CREATE INDEX ON t (at);
+	INSERT INTO t SELECT g, now() - (g % 20) * interval '1 day' FROM generate_series(1, 1000) g;
+};
+my $expired = "SELECT count(*) FROM t WHERE at < now() - interval '10 days'";
+my $none_expired = "SELECT count(*) = 0 FROM t WHERE at < now() - interval '10 days'";
+
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'privacy retention launcher'"),
+	'the launcher runs');
+
+for my $db ('db1', 'db2')
+{
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, "CREATE EXTENSION privacy; $fill
+		SELECT privacy.add_retention('t', 'at', '10 days');");
+}
+for my $db ('db1', 'db2')
+{
+	ok($node->poll_query_until($db, $none_expired, 't'), "the worker enforces the policy in $db");
+	is($node->safe_psql($db, 'SELECT count(*) FROM t'), '500', "unexpired rows stay in $db");
+	is($node->safe_psql($db, "SELECT count(*) FROM pg_stat_activity
+		WHERE backend_type = 'privacy retention worker' AND datname = current_database()"),
+		'1', "one worker in $db, visible in pg_stat_activity");
+	is($node->safe_psql($db, "SELECT sum(rows) FROM privacy.retention_runs"), '500',
+		"retention_runs counts the rows of $db");
+}
+
+# a database created later, where the extension is installed later
+$node->safe_psql('postgres', 'CREATE DATABASE db3');
+$node->safe_psql('db3', $fill);
+sleep(2.5);
+$node->safe_psql('db3', "CREATE EXTENSION privacy; SELECT privacy.add_retention('t', 'at', '10 days');");
+ok($node->poll_query_until('db3', $none_expired, 't'), 'a later extension is picked up');
+
+# a failing policy is recorded, retried with back-off, and does not stop others
+$node->safe_psql('db1', q{
+	CREATE TABLE bad (at timestamptz NOT NULL);
+	INSERT INTO bad VALUES ('2000-01-01');
+	CREATE FUNCTION bad_trg() RETURNS trigger LANGUAGE plpgsql
+	  AS $$ BEGIN RAISE EXCEPTION 'refusing'; END $$;
+	CREATE TRIGGER bad_del BEFORE DELETE ON bad FOR EACH ROW EXECUTE FUNCTION bad_trg();
+	SELECT privacy.add_retention('bad', 'at', '1 day');
+	INSERT INTO t SELECT g, '2001-01-01' FROM generate_series(1, 100) g;
+});
+ok($node->poll_query_until('db1', "SELECT failures >= 1 AND last_error LIKE '%refusing%'
+	FROM privacy.retention_status WHERE table_name = 'bad'::regclass", 't'),
+	'a failing policy is recorded in the status view');
+ok($node->poll_query_until('db1', $none_expired, 't'), 'the other policy still runs');
+like($node->safe_psql('db1', "SELECT error FROM privacy.retention_runs r
+	JOIN privacy.retention p ON p.id = r.policy WHERE p.table_name = 'bad'::regclass
+	ORDER BY r.id DESC LIMIT 1"), qr/P0001: refusing/, 'retention_runs holds the error');
+$node->safe_psql('db1', 'DROP TRIGGER bad_del ON bad');
+# SIGHUP: a reload applies the settings; disabled, nothing is enforced
+$node->append_conf('postgresql.conf', 'privacy.retention_enabled = off');
+$node->reload;
+sleep(1.5);
+$node->safe_psql('db1', "INSERT INTO t SELECT g, '2001-01-01' FROM generate_series(1, 50) g");
+sleep(3);
+is($node->safe_psql('db1', $expired), '50', 'retention_enabled = off: nothing enforced');
+$node->append_conf('postgresql.conf', 'privacy.retention_enabled = on');
+$node->reload;
+ok($node->poll_query_until('db1', $none_expired, 't'), 'retention_enabled = on again: enforced');
+# the failing policy was retried after its back-off and now succeeds
+ok($node->poll_query_until('db1', "SELECT count(*) = 0 FROM bad", 't'), 'the failed policy is retried');
+
+# SIGTERM stops a worker promptly; the launcher starts a new one
+my $pid = $node->safe_psql('db1', "SELECT pid FROM pg_stat_activity
+	WHERE backend_type = 'privacy retention worker' AND datname = 'db1'");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok($node->poll_query_until('db1', "SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE backend_type = 'privacy retention worker' AND datname = 'db1' AND pid <> $pid", 't'),
+	'a terminated worker is replaced');
+
+# DROP DATABASE while the worker is connected: completes in seconds
+for my $case (['db2', ''], ['db3', ' WITH (FORCE)'])
+{
+	my ($db, $opt) = @$case;
+	ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pg_stat_activity
+		WHERE backend_type = 'privacy retention worker' AND datname = '$db'", 't'),
+		"the worker is connected to $db");
+	my $t0 = time();
+	my ($ret, $out, $err) = $node->psql('postgres', "DROP DATABASE $db$opt");
+	is($ret, 0, "DROP DATABASE$opt succeeds while the worker is connected");
+	diag(sprintf('DROP DATABASE %s%s took %.2f s', $db, $opt, time() - $t0));
+	note($err) if $ret;
+}
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_database WHERE datname IN ('db2', 'db3')"),
+	'0', 'both databases are gone');
+
+# no worker stays in a database without the extension
+sleep(1.5);
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type = 'privacy retention worker' AND datname <> 'db1'"), '0',
+	'workers only stay where the extension is installed');
+
+$node->stop;
+done_testing();
