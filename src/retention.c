@@ -58,6 +58,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -72,6 +73,7 @@ PG_FUNCTION_INFO_V1(privacy_retention_backlog);
 
 #define PSEUDONYM_BYTES 16		/* 32 hex characters */
 #define RETENTION_LOCK_TIMEOUT "1s"
+#define RETENTION_OPTIMISTIC_WAIT "50ms"
 
 /* A column rewritten by an 'anonymize' policy. */
 typedef struct RetColumn
@@ -676,6 +678,119 @@ ret_spi_connect(void)
 }
 
 /*
+ * ret_batch_sql
+ *		Step 2 of a batch: the next candidates by keyset ($1 cutoff, $2/$3
+ *		position, $4 batch size), locked FOR UPDATE SKIP LOCKED ("lk").
+ *		With change, the same statement also deletes or rewrites the rows
+ *		of src: "lk" (the locked rows) or "cand" (every candidate, waiting
+ *		for row locks).  Columns: candidates, last age, last ctid, locked
+ *		ctids (without change), rows changed.
+ */
+static char *
+ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src)
+{
+	StringInfoData sql;
+	char	   *recheck = psprintf("t.%s < $1%s%s", p->age,
+								   p->needs ? " AND " : "", p->needs ? p->needs : "");
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH cand AS MATERIALIZED ("
+					 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t WHERE t.%s < $1",
+					 p->age, p->qualname, p->age);
+	if (have_pos)
+		appendStringInfo(&sql, " AND t.%s >= $2 AND (t.%s > $2 OR t.ctid > $3)", p->age, p->age);
+	appendStringInfo(&sql, " ORDER BY t.%s, t.ctid LIMIT $4), ", p->age);
+	if (strcmp(src, "lk") == 0)
+		appendStringInfo(&sql,
+						 "lk AS (SELECT t.ctid AS c FROM ONLY %s t "
+						 "WHERE t.ctid = ANY (ARRAY(SELECT c FROM cand)) AND %s "
+						 "FOR UPDATE OF t SKIP LOCKED), ",
+						 p->qualname, recheck);
+	appendStringInfoString(&sql, "last AS (SELECT a, c FROM cand ORDER BY a DESC, c DESC LIMIT 1)");
+	if (change && !p->anonymize)
+		appendStringInfo(&sql, ", chg AS (DELETE FROM ONLY %s t "
+						 "WHERE t.ctid = ANY (ARRAY(SELECT c FROM %s)) AND %s RETURNING 1)",
+						 p->qualname, src, recheck);
+	else if (change)
+	{
+		ListCell   *lc;
+		bool		first = true;
+
+		appendStringInfo(&sql, ", chg AS (UPDATE ONLY %s t SET ", p->qualname);
+		foreach(lc, p->columns)
+		{
+			RetColumn  *c = lfirst(lc);
+
+			appendStringInfo(&sql, "%s%s = %s", first ? "" : ", ",
+							 quote_identifier(c->name), c->newexpr);
+			first = false;
+		}
+		appendStringInfo(&sql, " WHERE t.ctid = ANY (ARRAY(SELECT c FROM %s)) AND %s RETURNING 1)",
+						 src, recheck);
+	}
+	appendStringInfoString(&sql,
+						   " SELECT (SELECT pg_catalog.count(*) FROM cand), "
+						   "(SELECT CAST(a AS pg_catalog.timestamptz) FROM last), (SELECT c FROM last), ");
+	appendStringInfoString(&sql, change ?
+						   "CAST('{}' AS pg_catalog.tid[]), (SELECT pg_catalog.count(*) FROM chg)" :
+						   "ARRAY(SELECT c FROM lk), 0");
+	return sql.data;
+}
+
+/*
+ * ret_try_optimistic
+ *		Fast path of a batch on a table no hold can apply to: change every
+ *		candidate in one statement, without taking row locks first (a row
+ *		lock costs a WAL record per row).  A candidate locked by another
+ *		session makes the statement wait; after RETENTION_OPTIMISTIC_WAIT the
+ *		attempt is rolled back (subtransaction) and the caller runs the
+ *		SKIP LOCKED form instead.  Returns true when the statement ran (its
+ *		result in SPI_tuptable).
+ */
+static bool
+ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, const char *nulls)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		RetUser		su;
+		int			level = NewGUCNestLevel();
+
+		(void) set_config_option("lock_timeout", RETENTION_OPTIMISTIC_WAIT, PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		ret_become(p->owner, true, &su);
+		ret_exec(sql, 4, types, values, nulls, SPI_OK_SELECT);
+		ret_restore(&su);
+		AtEOXact_GUC(true, level);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
  * ret_batch
  *		One batch of a pass (see the file banner).  SPI connected; the
  *		caller is the extension owner.  Returns rows changed; sets *done when
@@ -709,6 +824,10 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	bool	   *hashnulls = NULL;
 	instr_time	t0,
 				t1;
+	char	   *holdfilter;
+	bool		fast;
+	char	   *optimistic = NULL;
+	char	   *stepsql;
 
 	INSTR_TIME_SET_CURRENT(t0);
 	*done = false;
@@ -750,24 +869,16 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	}
 	ret_exec("LOCK TABLE privacy.holds IN SHARE MODE", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 
-	/* 2. candidates and row locks, as the table owner */
-	appendStringInfo(&sql,
-					 "WITH cand AS MATERIALIZED ("
-					 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t WHERE t.%s < $1",
-					 p->age, p->qualname, p->age);
-	if (have_pos)
-		appendStringInfo(&sql, " AND t.%s >= $2 AND (t.%s > $2 OR t.ctid > $3)", p->age, p->age);
-	appendStringInfo(&sql,
-					 " ORDER BY t.%s, t.ctid LIMIT $4), "
-					 "lk AS (SELECT t.ctid AS c FROM ONLY %s t "
-					 "WHERE t.ctid = ANY (ARRAY(SELECT c FROM cand)) AND t.%s < $1%s%s "
-					 "FOR UPDATE OF t SKIP LOCKED), "
-					 "last AS (SELECT a, c FROM cand ORDER BY a DESC, c DESC LIMIT 1) "
-					 "SELECT (SELECT pg_catalog.count(*) FROM cand), "
-					 "(SELECT CAST(a AS pg_catalog.timestamptz) FROM last), (SELECT c FROM last), "
-					 "ARRAY(SELECT c FROM lk)",
-					 p->age, p->qualname, p->age,
-					 p->needs ? " AND " : "", p->needs ? p->needs : "");
+	/*
+	 * 2. candidates and row locks, as the table owner.  When no hold can
+	 * apply to the table (it is in no subject map) and no value needs the
+	 * secret, the change is made by the same statement (fast path).
+	 */
+	holdfilter = MapHoldFilterSQL(p->relid, "t");
+	fast = holdfilter == NULL && p->nhash == 0;
+	if (fast)
+		optimistic = ret_batch_sql(p, have_pos, true, "cand");
+	stepsql = ret_batch_sql(p, have_pos, fast, "lk");
 	types[0] = TIMESTAMPTZOID;
 	values[0] = cutoff;
 	types[1] = TIMESTAMPTZOID;
@@ -779,9 +890,12 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	memset(nulls, ' ', sizeof(nulls));
 	if (!have_pos)
 		nulls[1] = nulls[2] = 'n';
-	ret_become(p->owner, true, &su);
-	ret_exec(sql.data, 4, types, values, nulls, SPI_OK_SELECT);
-	ret_restore(&su);
+	if (!fast || !ret_try_optimistic(p, optimistic, types, values, nulls))
+	{
+		ret_become(p->owner, true, &su);
+		ret_exec(stepsql, 4, types, values, nulls, SPI_OK_SELECT);
+		ret_restore(&su);
+	}
 	ncand = DatumGetInt64(ret_get(0, 1, &isnull));
 	if (ncand > 0)
 	{
@@ -791,6 +905,7 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 		ItemPointerCopy((ItemPointer) DatumGetPointer(ret_get(0, 3, &isnull)), ip);
 		last_ctid = PointerGetDatum(ip);
 	}
+	changed = DatumGetInt64(ret_get(0, 5, &isnull));
 	locked = DatumGetArrayTypePCopy(ret_get(0, 4, &isnull));
 	nlocked = ArrayGetNItems(ARR_NDIM(locked), ARR_DIMS(locked));
 	apply = locked;
@@ -798,8 +913,6 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	/* 3. holds and pseudonyms, as the extension owner, in a new statement */
 	if (nlocked > 0)
 	{
-		char	   *holdfilter = MapHoldFilterSQL(p->relid, "t");
-
 		if (holdfilter != NULL || p->nhash > 0)
 		{
 			ListCell   *lc;

@@ -87,6 +87,22 @@ ok($node->poll_query_until('db1', $none_expired, 't'), 'retention_enabled = on a
 # the failing policy was retried after its back-off and now succeeds
 ok($node->poll_query_until('db1', "SELECT count(*) = 0 FROM bad", 't'), 'the failed policy is retried');
 
+# a row locked by another session: the batch waits briefly, then skips it
+# (SKIP LOCKED) and a later run deletes it
+$node->safe_psql('db1', q{
+	CREATE TABLE logs (id int PRIMARY KEY, at timestamptz NOT NULL);
+	INSERT INTO logs SELECT g, '2001-01-01' FROM generate_series(1, 10) g;
+});
+my $bg = $node->background_psql('db1');
+$bg->query_safe('BEGIN');
+$bg->query_safe('SELECT * FROM logs WHERE id = 1 FOR UPDATE');
+my $p_logs = $node->safe_psql('db1', q{SELECT privacy.add_retention('logs', 'at', '1 day')});
+$node->safe_psql('db1', "UPDATE privacy.retention_state SET next_try = 'infinity' WHERE policy = $p_logs");
+is($node->safe_psql('db1', "SELECT privacy.run_retention($p_logs)"), '9', 'a locked row is skipped');
+$bg->query_safe('COMMIT');
+is($node->safe_psql('db1', "SELECT privacy.run_retention($p_logs)"), '1', 'and deleted by the next run');
+$bg->quit;
+
 # SIGTERM stops a worker promptly; the launcher starts a new one
 my $pid = $node->safe_psql('db1', "SELECT pid FROM pg_stat_activity
 	WHERE backend_type = 'privacy retention worker' AND datname = 'db1'");
