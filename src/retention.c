@@ -74,6 +74,7 @@ PG_FUNCTION_INFO_V1(privacy_retention_backlog);
 #define PSEUDONYM_BYTES 16		/* 32 hex characters */
 #define RETENTION_LOCK_TIMEOUT "1s"
 #define RETENTION_OPTIMISTIC_WAIT "50ms"
+#define BACKLOG_EXACT 100000
 
 /* A column rewritten by an 'anonymize' policy. */
 typedef struct RetColumn
@@ -1428,9 +1429,10 @@ privacy_run_retention(PG_FUNCTION_ARGS)
 
 /*
  * privacy_retention_backlog
- *		retention_backlog(policy bigint) RETURNS bigint: the planner's
- *		estimate of the rows the policy would change now (EXPLAIN as the
- *		table's owner), NULL when the table is gone.
+ *		retention_backlog(policy bigint) RETURNS bigint: rows the policy
+ *		would change now, counted exactly up to BACKLOG_EXACT (a bounded
+ *		index range scan), above that the planner's estimate; run as the
+ *		table's owner, security-restricted.
  */
 Datum
 privacy_retention_backlog(PG_FUNCTION_ARGS)
@@ -1439,8 +1441,10 @@ privacy_retention_backlog(PG_FUNCTION_ARGS)
 	RetUser		su;
 	RetPolicy  *p;
 	char	   *sql;
+	char	   *cond;
 	char	   *plan;
 	char	   *rows;
+	bool		isnull;
 	int64		estimate = 0;
 	Oid			extowner = ret_extension_owner();
 
@@ -1448,17 +1452,25 @@ privacy_retention_backlog(PG_FUNCTION_ARGS)
 	ret_become(extowner, false, &su);
 	p = ret_load_policy(id);
 	ret_restore(&su);
-	sql = psprintf("EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY %s t WHERE t.%s < "
-				   "pg_catalog.now() - CAST(%s AS pg_catalog.interval)%s%s",
-				   p->qualname, p->age, quote_literal_cstr(p->keep),
-				   p->needs ? " AND " : "", p->needs ? p->needs : "");
+	/* exact up to BACKLOG_EXACT rows (an index range scan), then the planner's estimate */
+	cond = psprintf("t.%s < pg_catalog.now() - CAST(%s AS pg_catalog.interval)%s%s",
+					p->age, quote_literal_cstr(p->keep),
+					p->needs ? " AND " : "", p->needs ? p->needs : "");
+	sql = psprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ONLY %s t WHERE %s LIMIT %d) s",
+				   p->qualname, cond, BACKLOG_EXACT + 1);
 	ret_become(p->owner, true, &su);
-	ret_exec(sql, 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	ret_exec(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	estimate = DatumGetInt64(ret_get(0, 1, &isnull));
+	if (estimate > BACKLOG_EXACT)
+	{
+		ret_exec(psprintf("EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY %s t WHERE %s", p->qualname, cond),
+				 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		plan = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		rows = plan ? strstr(plan, "\"Plan Rows\":") : NULL;
+		if (rows)
+			estimate = Max(estimate, strtoll(rows + strlen("\"Plan Rows\":"), NULL, 10));
+	}
 	ret_restore(&su);
-	plan = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	rows = plan ? strstr(plan, "\"Plan Rows\":") : NULL;
-	if (rows)
-		estimate = strtoll(rows + strlen("\"Plan Rows\":"), NULL, 10);
 	SPI_finish();
 	PG_RETURN_INT64(estimate);
 }
