@@ -112,6 +112,12 @@ SELECT privacy.run_retention(:p_msg) AS deleted;
 SELECT count(*) > 0 AS sees_status FROM privacy.retention_status;
 RESET ROLE;
 
+-- one audit entry per policy change and per run that changed rows (no data)
+SELECT action, detail FROM privacy.audit_log
+ WHERE action IN ('add_retention', 'drop_retention')
+    OR (action = 'run_retention' AND (detail->>'rows')::int > 0)
+ ORDER BY seq;
+
 -- cleanup
 SELECT count(privacy.drop_retention(policy)) AS dropped FROM privacy.retention_policies;
 SELECT count(*) AS policies_left FROM privacy.retention_policies;
