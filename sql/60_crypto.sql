@@ -87,3 +87,21 @@ REVOKE EXECUTE ON FUNCTION privacy.encrypt_column(regclass, name, text),
 	privacy.decrypt_column(regclass, name) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.encrypt_column(regclass, name, text),
 	privacy.decrypt_column(regclass, name) TO privacy_admin;
+
+-- A dropped table takes its registrations along (before privacy_drop, which
+-- may delete a subject type they refer to: event triggers fire by name).
+-- Its data keys stay: old WAL and backups may still need them.
+CREATE FUNCTION privacy._crypto_on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM privacy.encrypted_columns e
+	 WHERE e.table_name::oid IN (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()
+								  WHERE object_type = 'table');
+	UPDATE privacy.encrypted_columns e SET view = NULL
+	 WHERE e.view::oid IN (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()
+							WHERE object_type = 'view');
+END
+$$;
+REVOKE EXECUTE ON FUNCTION privacy._crypto_on_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER privacy_crypto_drop ON sql_drop
+	EXECUTE FUNCTION privacy._crypto_on_drop();

@@ -100,9 +100,6 @@ typedef struct ColInfo
 	int64		rows;
 } ColInfo;
 
-/* until util.c is merged from main */
-#pragma weak UtilSubjectRef
-
 /* encrypt_column in progress: the trigger re-encrypts unchanged values */
 static int64 rewrite_colid = 0;
 
@@ -186,8 +183,11 @@ seal(int64 key_id, const unsigned char *key, const unsigned char *pt, size_t ptl
  * open_ct
  *		Decrypt ct (the raw form) into a palloc'd buffer.  Returns false when
  *		authentication fails; *out NULL with *destroyed set when the key is
- *		destroyed.  Unknown key: 42704.
+ *		destroyed.  Unknown key: XX001 (the stored value names a key that
+ *		was never created here: it was altered).
  */
+static void tampered(void);
+
 static bool
 open_ct(const unsigned char *ct, size_t ctlen, const unsigned char *aad, size_t aadlen,
 		unsigned char **out, size_t *outlen, bool *destroyed)
@@ -210,9 +210,7 @@ open_ct(const unsigned char *ct, size_t ctlen, const unsigned char *aad, size_t 
 			*destroyed = true;
 			return true;
 		case KEY_UNKNOWN:
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("data key %lld does not exist", (long long) key_id)));
+			tampered();
 	}
 	pt = palloc(ctlen - CT_MIN_BYTES + 1);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &mlen, NULL,
@@ -622,13 +620,21 @@ tuple_key_parts(ColInfo *ci, HeapTuple tup, TupleDesc desc)
 static void
 prepare_subject(ColInfo *ci, MemoryContext mcxt)
 {
-	MapSubject *subj = MapGetSubject(ci->subject);
-	MapTable   *mt = MapFindTable(subj, ci->relid);
+	MapSubject *subj;
+	MapTable   *mt;
 	List	   *exprs;
 	char	   *expr;
 	MemoryContext old;
 	Oid			outfn;
 	bool		varlena;
+	PrivacyUserSwitch sw;
+
+	/* the map lives in the catalog */
+	KeysBecomeCatalogOwner(&sw);
+	subj = MapGetSubject(ci->subject);
+	mt = MapFindTable(subj, ci->relid);
+	exprs = mt ? MapKeyExprs(subj, mt, "t") : NIL;
+	KeysRestoreUser(&sw);
 
 	if (mt == NULL)
 		ereport(ERROR,
@@ -643,28 +649,27 @@ prepare_subject(ColInfo *ci, MemoryContext mcxt)
 		if (ci->subj_attnum != InvalidAttrNumber)
 			return;
 	}
-	exprs = MapKeyExprs(subj, mt, "t");
 	if (exprs == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no path from table \"%s\" to the root of subject type \"%s\"",
 						get_rel_name(ci->relid), ci->subject)));
 	expr = (char *) linitial(exprs);
-	/* "t.<column>": the row holds the key itself */
-	if (strncmp(expr, "t.", 2) == 0)
+	/* "CAST((t.<column>) AS <key type>)": the row holds the key itself */
 	{
 		int			natts;
 		int			i;
 		Relation	rel = table_open(ci->relid, AccessShareLock);
+		char	   *keytype = format_type_with_typemod(subj->key_type, subj->key_typmod);
 
 		natts = RelationGetDescr(rel)->natts;
 		for (i = 0; i < natts; i++)
 		{
 			Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), i);
 
-			if (!a->attisdropped &&
-				strcmp(expr + 2, quote_identifier(NameStr(a->attname))) == 0 &&
-				a->atttypid == subj->key_type)
+			if (!a->attisdropped && a->atttypid == subj->key_type &&
+				strcmp(expr, psprintf("CAST((t.%s) AS %s)", quote_identifier(NameStr(a->attname)),
+									  keytype)) == 0)
 			{
 				ci->subj_attnum = a->attnum;
 				break;
@@ -760,8 +765,6 @@ row_key_id(ColInfo *ci, HeapTuple tup, TupleDesc desc, MemoryContext mcxt)
 		return ci->key_id;
 	canonical = OutputFunctionCall(&ci->subj_out, root);
 have_canonical:
-	if (UtilSubjectRef == NULL)
-		elog(ERROR, "subject keys need util.c");
 	KeysBecomeCatalogOwner(&sw);
 	ref = UtilSubjectRef(ci->subject, canonical);
 	KeysRestoreUser(&sw);
@@ -1431,9 +1434,13 @@ privacy_encrypt_column(PG_FUNCTION_ARGS)
 					 errmsg("cannot encrypt primary key column \"%s\"", colname)));
 	if (subject)
 	{
-		MapSubject *subj = MapGetSubject(subject);	/* 42704 */
+		PrivacyUserSwitch sw;
+		MapTable   *mt;
 
-		if (MapFindTable(subj, relid) == NULL)
+		KeysBecomeCatalogOwner(&sw);
+		mt = MapFindTable(MapGetSubject(subject), relid);	/* 42704 */
+		KeysRestoreUser(&sw);
+		if (mt == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("table \"%s\" is not in the data map of subject type \"%s\"",
