@@ -965,8 +965,61 @@ typedef struct ReadCache
 {
 	ColInfo    *ci;
 	int			nargs;
+	Oid			argtype[MAX_KEY_PARTS];
 	FmgrInfo	out[MAX_KEY_PARTS];
+	/* the last key used, valid while the key cache generation holds */
+	int64		key_id;
+	const unsigned char *key;
+	uint64		generation;
 } ReadCache;
+
+static int8 b64_table[256];
+static bool b64_table_ready = false;
+
+/*
+ * b64_decode
+ *		Decode unpadded standard base64 (the stored text format) into out;
+ *		-1 if malformed.  Ciphertext is public: no constant-time need, and
+ *		this is the hot loop of every read through a _decrypted view.
+ */
+static int
+b64_decode(const char *in, size_t len, unsigned char *out)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32		acc = 0;
+	int			bits = 0;
+	int			n = 0;
+	size_t		i;
+
+	if (!b64_table_ready)
+	{
+		memset(b64_table, -1, sizeof(b64_table));
+		for (i = 0; i < 64; i++)
+			b64_table[(unsigned char) alphabet[i]] = (int8) i;
+		b64_table_ready = true;
+	}
+	if (len % 4 == 1)
+		return -1;
+	for (i = 0; i < len; i++)
+	{
+		int8		v = b64_table[(unsigned char) in[i]];
+
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32) v;
+		bits += 6;
+		if (bits >= 8)
+		{
+			bits -= 8;
+			out[n++] = (unsigned char) (acc >> bits);
+		}
+	}
+	/* leftover bits must be zero, as the encoder writes them */
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+		return -1;
+	return n;
+}
 
 /*
  * privacy_read_encrypted
@@ -980,18 +1033,23 @@ privacy_read_encrypted(PG_FUNCTION_ARGS)
 {
 	ReadCache  *rc = (ReadCache *) fcinfo->flinfo->fn_extra;
 	ColInfo    *ci;
+	struct varlena *v;
 	char	   *data;
 	size_t		len;
-	char	   *parts[MAX_KEY_PARTS];
-	unsigned char *aad;
-	size_t		aadlen;
+	unsigned char rawbuf[512];
 	unsigned char *raw;
 	size_t		rawlen;
-	unsigned char *pt;
-	size_t		ptlen;
-	bool		destroyed;
+	unsigned char aadbuf[512];
+	unsigned char *aad = aadbuf;
+	size_t		aadlen;
+	size_t		aadmax;
+	char		numbuf[MAX_KEY_PARTS][24];
+	char	   *parts[MAX_KEY_PARTS];
+	size_t		partlen[MAX_KEY_PARTS];
+	int64		key_id;
+	unsigned long long mlen;
+	struct varlena *res;
 	int			i;
-	Datum		res;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -1016,6 +1074,7 @@ privacy_read_encrypted(PG_FUNCTION_ARGS)
 
 			if (!OidIsValid(t))
 				elog(ERROR, "could not determine the argument types");
+			rc->argtype[i] = t;
 			getTypeOutputInfo(t, &outfn, &varlena);
 			fmgr_info_cxt(outfn, &rc->out[i], fcinfo->flinfo->fn_mcxt);
 		}
@@ -1033,33 +1092,102 @@ privacy_read_encrypted(PG_FUNCTION_ARGS)
 							get_attname(ci->relid, ci->attnum, false), get_rel_name(ci->relid))));
 		ci->acl_user = GetUserId();
 	}
+
+	/* the row key, as the write trigger renders it (type output) */
+	aadmax = 9;
 	for (i = 0; i < rc->nargs; i++)
-		parts[i] = PG_ARGISNULL(i + 2) ? "" : OutputFunctionCall(&rc->out[i], PG_GETARG_DATUM(i + 2));
-	datum_bytes(PG_GETARG_DATUM(0), &data, &len);
-	if (!stored_to_raw(ci->is_text, data, len, &raw, &rawlen))
-		tampered();
-	aad = column_aad(ci, parts, &aadlen);
-	if (!open_ct(raw, rawlen, aad, aadlen, &pt, &ptlen, &destroyed))
-		tampered();
-	if (destroyed)
-		PG_RETURN_NULL();
+	{
+		Datum		d = PG_GETARG_DATUM(i + 2);
+
+		if (PG_ARGISNULL(i + 2))
+			parts[i] = "";
+		else if (rc->argtype[i] == INT4OID)
+		{
+			pg_ltoa(DatumGetInt32(d), numbuf[i]);
+			parts[i] = numbuf[i];
+		}
+		else if (rc->argtype[i] == INT8OID)
+		{
+			pg_lltoa(DatumGetInt64(d), numbuf[i]);
+			parts[i] = numbuf[i];
+		}
+		else
+			parts[i] = OutputFunctionCall(&rc->out[i], d);
+		partlen[i] = strlen(parts[i]);
+		aadmax += 4 + partlen[i];
+	}
+	if (aadmax > sizeof(aadbuf))
+		aad = palloc(aadmax);
+	aad[0] = 0x01;
+	put_be64(aad + 1, (uint64) ci->colid);
+	aadlen = 9;
+	for (i = 0; i < rc->nargs; i++)
+	{
+		uint32		n = (uint32) partlen[i];
+
+		aad[aadlen++] = n >> 24;
+		aad[aadlen++] = n >> 16;
+		aad[aadlen++] = n >> 8;
+		aad[aadlen++] = n;
+		memcpy(aad + aadlen, parts[i], n);
+		aadlen += n;
+	}
+
+	/* the raw ciphertext */
+	v = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+	data = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
 	if (ci->is_text)
 	{
-		res = PointerGetDatum(cstring_to_text_with_len((char *) pt, (int) ptlen));
-		if (pg_verifymbstr((char *) pt, (int) ptlen, true) == false)
+		int			n;
+
+		if (len < TEXT_PREFIX_LEN || memcmp(data, TEXT_PREFIX, TEXT_PREFIX_LEN) != 0)
 			tampered();
+		raw = (len - TEXT_PREFIX_LEN) * 3 / 4 + 3 <= sizeof(rawbuf) ? rawbuf
+			: palloc((len - TEXT_PREFIX_LEN) * 3 / 4 + 3);
+		n = b64_decode(data + TEXT_PREFIX_LEN, len - TEXT_PREFIX_LEN, raw);
+		if (n < 0)
+			tampered();
+		rawlen = (size_t) n;
 	}
 	else
 	{
-		bytea	   *b = palloc(VARHDRSZ + ptlen);
-
-		SET_VARSIZE(b, VARHDRSZ + ptlen);
-		memcpy(VARDATA(b), pt, ptlen);
-		res = PointerGetDatum(b);
+		if (len < BYTEA_PREFIX_LEN || memcmp(data, BYTEA_PREFIX, BYTEA_PREFIX_LEN) != 0)
+			tampered();
+		raw = (unsigned char *) data + BYTEA_PREFIX_LEN;
+		rawlen = len - BYTEA_PREFIX_LEN;
 	}
-	sodium_memzero(pt, ptlen);
-	pfree(pt);
-	return res;
+	if (rawlen < CT_MIN_BYTES)
+		tampered();
+
+	/* the key (the last one is kept: a column key serves every row) */
+	key_id = (int64) get_be64(raw);
+	if (rc->key == NULL || rc->key_id != key_id || rc->generation != KeysCacheGeneration())
+	{
+		switch (KeysLookup(key_id, &rc->key))
+		{
+			case KEY_FOUND:
+				break;
+			case KEY_DESTROYED:
+				rc->key = NULL;
+				PG_RETURN_NULL();
+			case KEY_UNKNOWN:
+				rc->key = NULL;
+				tampered();
+		}
+		rc->key_id = key_id;
+		rc->generation = KeysCacheGeneration();
+	}
+
+	/* decrypt straight into the result */
+	res = palloc(VARHDRSZ + rawlen - CT_MIN_BYTES + 1);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *) VARDATA(res), &mlen, NULL,
+												   raw + CT_HEADER_BYTES, rawlen - CT_HEADER_BYTES,
+												   aad, aadlen, raw + 8, rc->key) != 0)
+		tampered();
+	SET_VARSIZE(res, VARHDRSZ + mlen);
+	/* text: authenticated, so exactly the bytes of a valid text value */
+	PG_RETURN_POINTER(res);
 }
 
 /*
