@@ -105,3 +105,10 @@ $$;
 REVOKE EXECUTE ON FUNCTION privacy._crypto_on_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER privacy_crypto_drop ON sql_drop
 	EXECUTE FUNCTION privacy._crypto_on_drop();
+
+-- Coming from pgcrypto: superuser only (checked in C too), it reads a
+-- server-side passphrase file.
+CREATE FUNCTION privacy.migrate_pgcrypto_column(tbl regclass, col name, passphrase_file text,
+	subject text DEFAULT NULL) RETURNS void
+	LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'privacy_migrate_pgcrypto_column';
+REVOKE EXECUTE ON FUNCTION privacy.migrate_pgcrypto_column(regclass, name, text, text) FROM PUBLIC;

@@ -272,6 +272,23 @@ SELECT privacy.rotate_root_key(:'work' || '/root.key');
 SELECT pg_temp.sqlstate(format('SELECT privacy.rotate_root_key(%L)', :'work' || '/nonexistent.key')) AS missing_file;
 SELECT privacy.rotate_root_key('relative.key');
 
+-- coming from pgcrypto: the passphrase comes from a server-side file
+CREATE EXTENSION pgcrypto;
+CREATE TABLE legacy (id int PRIMARY KEY, ssn bytea);
+INSERT INTO legacy VALUES (1, pgp_sym_encrypt('123-45-6789', 'old secret')), (2, NULL);
+\! printf 'old secret\n' > "$PRIVACY_WORK/regress_pgp.pass"
+\set passfile :work/regress_pgp.pass
+SELECT privacy.migrate_pgcrypto_column('legacy', 'ssn', :'passfile');
+SELECT id, substr(ssn, 1, 3) AS stored FROM legacy ORDER BY id;
+SELECT id, convert_from(ssn, 'UTF8') AS ssn FROM legacy_decrypted ORDER BY id;
+SELECT privacy.migrate_pgcrypto_column('legacy', 'ssn', :'passfile');
+CREATE TABLE legacy_text (id int PRIMARY KEY, t text);
+SELECT privacy.migrate_pgcrypto_column('legacy_text', 't', :'passfile');
+SELECT privacy.migrate_pgcrypto_column('legacy', 'ssn', 'relative');
+\! rm -f "$PRIVACY_WORK/regress_pgp.pass"
+DROP TABLE legacy, legacy_text CASCADE;
+DROP EXTENSION pgcrypto;
+
 -- invalid input --------------------------------------------------------------
 CREATE TABLE typed (id int PRIMARY KEY, n int, j jsonb, t text);
 CREATE TABLE nopk (t text);
@@ -319,6 +336,7 @@ SELECT * FROM privacy.data_keys;
 SELECT privacy.encrypt_column('typed', 'n');
 SELECT privacy.rotate_root_key('/tmp/x');
 SELECT privacy.destroy_key(:k1);
+SELECT privacy.migrate_pgcrypto_column('typed', 't', '/tmp/x');
 -- reading ciphertext of a table it cannot read
 SELECT pg_temp.sqlstate('SELECT privacy.read_encrypted(t, 1000, id) FROM typed') AS no_select;
 RESET ROLE;
@@ -332,6 +350,10 @@ SELECT count(*) > 0 AS admin_sees_keys FROM privacy.keys;
 -- privacy_admin, but not the table's owner
 SELECT privacy.encrypt_column('typed', 'j');
 SELECT privacy.rotate_root_key('/tmp/x');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION privacy.migrate_pgcrypto_column(regclass, name, text, text) TO regress_crypto_admin;
+SET ROLE regress_crypto_admin;
+SELECT privacy.migrate_pgcrypto_column('typed', 't', '/tmp/x');
 RESET ROLE;
 
 -- cleanup --------------------------------------------------------------------

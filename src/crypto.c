@@ -115,6 +115,7 @@ PG_FUNCTION_INFO_V1(privacy_encrypt_trigger);
 PG_FUNCTION_INFO_V1(privacy_decrypted_view_trigger);
 PG_FUNCTION_INFO_V1(privacy_encrypt_column);
 PG_FUNCTION_INFO_V1(privacy_decrypt_column);
+PG_FUNCTION_INFO_V1(privacy_migrate_pgcrypto_column);
 
 /* ------------------------------------------------------------------------
  * Primitives
@@ -1510,8 +1511,22 @@ json_str(const char *s)
  *		existing values in place and (re)creates the _decrypted view.
  *		Caller: the table owner.
  */
+static Datum encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass);
+
 Datum
 privacy_encrypt_column(PG_FUNCTION_ARGS)
+{
+	return encrypt_column_common(fcinfo, NULL);
+}
+
+/*
+ * encrypt_column_common
+ *		encrypt_column, and migrate_pgcrypto_column when pgp_pass is set (the
+ *		rewrite then decrypts each value with pgcrypto first; the trigger
+ *		encrypts the result before it is stored).
+ */
+static Datum
+encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 {
 	Oid			relid;
 	char	   *colname;
@@ -1540,6 +1555,10 @@ privacy_encrypt_column(PG_FUNCTION_ARGS)
 
 		get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &coll);
 	}
+	if (pgp_pass && typid != BYTEAOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"%s\" is not a bytea column holding pgp_sym_encrypt output", colname)));
 	if (typid != TEXTOID && typid != VARCHAROID && typid != BYTEAOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1639,9 +1658,38 @@ privacy_encrypt_column(PG_FUNCTION_ARGS)
 	rewrite_colid = colid;
 	PG_TRY();
 	{
-		n = spi_exec(psprintf("UPDATE %s SET %s = %s WHERE %s IS NOT NULL", qualrel,
-							  quote_identifier(colname), quote_identifier(colname),
-							  quote_identifier(colname)), SPI_OK_UPDATE);
+		if (pgp_pass == NULL)
+			n = spi_exec(psprintf("UPDATE %s SET %s = %s WHERE %s IS NOT NULL", qualrel,
+								  quote_identifier(colname), quote_identifier(colname),
+								  quote_identifier(colname)), SPI_OK_UPDATE);
+		else
+		{
+			/* the passphrase only ever travels as a parameter */
+			Oid			argt[1] = {TEXTOID};
+			Datum		v[1];
+			int			ret;
+			char	   *nsp;
+
+			ret = SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+							  "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace WHERE e.extname OPERATOR(pg_catalog.=) 'pgcrypto'",
+							  true, 1);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "could not look up pgcrypto");
+			if (SPI_processed == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("extension \"pgcrypto\" is not installed"),
+						 errhint("Run CREATE EXTENSION pgcrypto in this database first.")));
+			nsp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			v[0] = CStringGetTextDatum(pgp_pass);
+			ret = SPI_execute_with_args(psprintf("UPDATE %s SET %s = %s.pgp_sym_decrypt_bytea(%s, $1) WHERE %s IS NOT NULL",
+												 qualrel, quote_identifier(colname), quote_identifier(nsp),
+												 quote_identifier(colname), quote_identifier(colname)),
+										1, argt, v, NULL, false, 0);
+			if (ret != SPI_OK_UPDATE)
+				elog(ERROR, "statement failed (%s)", SPI_result_code_string(ret));
+			n = SPI_processed;
+		}
 	}
 	PG_FINALLY();
 	{
@@ -1654,7 +1702,7 @@ privacy_encrypt_column(PG_FUNCTION_ARGS)
 	build_view(relid);
 	SPI_finish();
 
-	AuditAppend("encrypt_column", NULL,
+	AuditAppend(pgp_pass ? "migrate_pgcrypto_column" : "encrypt_column", NULL,
 				psprintf("{\"table\": %s, \"column\": %s, \"subject\": %s, \"key_id\": %lld, \"rows\": %llu}",
 						 json_str(qualrel), json_str(colname), subject ? json_str(subject) : "null",
 						 (long long) key_id, (unsigned long long) n));
@@ -1908,4 +1956,66 @@ privacy_decrypted_view_trigger(PG_FUNCTION_ARGS)
 		newtup = NULL;
 	SPI_finish();
 	return PointerGetDatum(newtup);
+}
+
+/*
+ * privacy_migrate_pgcrypto_column
+ *		migrate_pgcrypto_column(tbl regclass, col name, passphrase_file text,
+ *		subject text DEFAULT NULL): a bytea column holding pgp_sym_encrypt
+ *		output becomes an encrypted column of ours, in place.  The passphrase
+ *		is read from a server-side file (superuser only), never from SQL.
+ */
+Datum
+privacy_migrate_pgcrypto_column(PG_FUNCTION_ARGS)
+{
+	char	   *path;
+	char		buf[1024];
+	size_t		n;
+	FILE	   *f;
+	Datum		result;
+	LOCAL_FCINFO(sub, 3);
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only superusers can migrate pgcrypto columns"),
+				 errhint("It reads the passphrase from a server-side file.")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("argument \"passphrase_file\" must not be null")));
+	path = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (!is_absolute_path(path))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("passphrase_file must be an absolute path")));
+	f = fopen(path, "r");
+	if (f == NULL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("could not open the passphrase file \"%s\"", path)));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (n == 0)
+	{
+		sodium_memzero(buf, sizeof(buf));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("the passphrase file is empty")));
+	}
+
+	/* tbl, col, subject as encrypt_column takes them */
+	InitFunctionCallInfoData(*sub, fcinfo->flinfo, 3, InvalidOid, NULL, NULL);
+	sub->args[0] = fcinfo->args[0];
+	sub->args[1] = fcinfo->args[1];
+	sub->args[2] = fcinfo->args[3];
+	PG_TRY();
+	{
+		result = encrypt_column_common(sub, buf);
+	}
+	PG_FINALLY();
+	{
+		sodium_memzero(buf, sizeof(buf));
+	}
+	PG_END_TRY();
+	return result;
 }
