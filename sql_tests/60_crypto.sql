@@ -347,10 +347,20 @@ RESET ROLE;
 SET ROLE regress_crypto_admin;
 SELECT privacy.encrypt('x', :k3) IS NOT NULL AS admin_can_encrypt;
 SELECT count(*) > 0 AS admin_sees_keys FROM privacy.keys;
+SELECT privacy.create_key('k4') > 0 AS admin_creates_keys;
+SELECT privacy.destroy_key(:k3) AS admin_destroys_keys;
 -- privacy_admin, but not the table's owner
 SELECT privacy.encrypt_column('typed', 'j');
 SELECT privacy.rotate_root_key('/tmp/x');
 RESET ROLE;
+-- a writer without any privacy role: its first write creates the subject's key
+GRANT INSERT, SELECT ON customers, customers_decrypted TO regress_crypto_nobody;
+SET ROLE regress_crypto_nobody;
+INSERT INTO customers VALUES (4, 'four@example.com');
+SELECT email FROM customers_decrypted WHERE id = 4;
+RESET ROLE;
+SELECT action, count(*) FROM privacy.audit_log WHERE action IN ('create_key', 'destroy_key', 'encrypt_column',
+	'decrypt_column', 'rotate_root_key', 'migrate_pgcrypto_column') GROUP BY 1 ORDER BY 1;
 GRANT EXECUTE ON FUNCTION privacy.migrate_pgcrypto_column(regclass, name, text, text) TO regress_crypto_admin;
 SET ROLE regress_crypto_admin;
 SELECT privacy.migrate_pgcrypto_column('typed', 't', '/tmp/x');

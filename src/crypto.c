@@ -1702,7 +1702,7 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 	build_view(relid);
 	SPI_finish();
 
-	AuditAppend(pgp_pass ? "migrate_pgcrypto_column" : "encrypt_column", NULL,
+	KeysAudit(pgp_pass ? "migrate_pgcrypto_column" : "encrypt_column", NULL,
 				psprintf("{\"table\": %s, \"column\": %s, \"subject\": %s, \"key_id\": %lld, \"rows\": %llu}",
 						 json_str(qualrel), json_str(colname), subject ? json_str(subject) : "null",
 						 (long long) key_id, (unsigned long long) n));
@@ -1763,7 +1763,7 @@ privacy_decrypt_column(PG_FUNCTION_ARGS)
 				 "AND column_name = $2::name", 2, argt, v, NULL, SPI_OK_DELETE, NULL);
 	build_view(relid);
 	SPI_finish();
-	AuditAppend("decrypt_column", NULL,
+	KeysAudit("decrypt_column", NULL,
 				psprintf("{\"table\": %s, \"column\": %s, \"rows\": %llu}",
 						 json_str(qualrel), json_str(colname), (unsigned long long) n));
 	PG_RETURN_VOID();

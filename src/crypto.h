@@ -38,6 +38,8 @@ extern Oid	KeysCatalogRelid(const char *relname, bool missing_ok);
 extern void KeysBecomeCatalogOwner(PrivacyUserSwitch *sw);
 extern void KeysRestoreUser(PrivacyUserSwitch *sw);
 extern void KeysSpiConnect(void);
+extern void KeysAudit(const char *action, const char *subject_ref,
+					  const char *detail_json);
 extern uint64 KeysCacheGeneration(void);
 
 #endif							/* PRIVACY_CRYPTO_H */

@@ -486,6 +486,21 @@ KeysRestoreUser(PrivacyUserSwitch *sw)
 }
 
 /*
+ * KeysAudit
+ *		AuditAppend as the catalog owner (callers here run with the caller's
+ *		rights, which cannot write the audit log).
+ */
+void
+KeysAudit(const char *action, const char *subject_ref, const char *detail_json)
+{
+	PrivacyUserSwitch sw;
+
+	KeysBecomeCatalogOwner(&sw);
+	AuditAppend(action, subject_ref, detail_json);
+	KeysRestoreUser(&sw);
+}
+
+/*
  * KeysSpiConnect
  *		SPI_connect or error.
  */
@@ -750,7 +765,7 @@ KeysSubjectKey(const char *subject, const char *subject_ref)
 				appendStringInfo(&d, "{\"key_id\": %lld, \"subject\": ", (long long) id);
 				escape_json(&d, subject);
 				appendStringInfoChar(&d, '}');
-				AuditAppend("create_key", subject_ref, d.data);
+				KeysAudit("create_key", subject_ref, d.data);
 			}
 		}
 	}
@@ -824,7 +839,7 @@ privacy_create_key(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("key names starting with \"subject:\" are reserved for subject keys")));
 	id = KeysCreate(name, NULL, NULL);
-	AuditAppend("create_key", NULL, psprintf("{\"key_id\": %lld}", (long long) id));
+	KeysAudit("create_key", NULL, psprintf("{\"key_id\": %lld}", (long long) id));
 	PG_RETURN_INT64(id);
 }
 
@@ -873,7 +888,7 @@ privacy_destroy_key(PG_FUNCTION_ARGS)
 				 errmsg("data key %lld does not exist", (long long) id)));
 	invalidate_keys(relid);
 	if (done)
-		AuditAppend("destroy_key", NULL, psprintf("{\"key_id\": %lld}", (long long) id));
+		KeysAudit("destroy_key", NULL, psprintf("{\"key_id\": %lld}", (long long) id));
 	PG_RETURN_BOOL(done);
 }
 
@@ -969,6 +984,6 @@ privacy_rotate_root_key(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	/* data keys are unchanged: cached copies stay valid */
-	AuditAppend("rotate_root_key", NULL, psprintf("{\"keys\": %llu}", (unsigned long long) n));
+	KeysAudit("rotate_root_key", NULL, psprintf("{\"keys\": %llu}", (unsigned long long) n));
 	PG_RETURN_INT64((int64) n);
 }
