@@ -551,7 +551,7 @@ check_references(MapSubject *subj, List *ets, Datum key)
  *		rows are retained and counted.
  */
 static void
-materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key)
+materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key, bool dry_run)
 {
 	StringInfoData sql;
 	ListCell   *fc;
@@ -582,9 +582,18 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key)
 						 mine ? " AND NOT " : "",
 						 mine ? MapCondition(subj, cet->mt, alias, "$1") : "");
 	}
-	appendStringInfo(&sql, " AS free FROM %s t WHERE %s FOR UPDATE OF t) s", et->mt->qualname, et->mt->cond);
+	appendStringInfo(&sql, " AS free FROM %s t WHERE %s) s", et->mt->qualname, et->mt->cond);
 	t[0] = subj->key_type;
 	v[0] = key;
+	/*
+	 * Lock the candidate rows first; the statement that decides which are
+	 * free runs after it with a new snapshot, so an erasure of another
+	 * subject that shared them and committed meanwhile is seen.
+	 */
+	if (!dry_run)
+		run_as_owner(et->mt->relid,
+					 psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t", et->mt->qualname, et->mt->cond),
+					 1, t, v, false, SPI_OK_SELECT);
 	run_as_owner(et->mt->relid, sql.data, 1, t, v, false, SPI_OK_SELECT);
 	{
 		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
@@ -874,7 +883,8 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	MemoryContextSwitchTo(outer);
 
 	/* lock, then holds (a hold placed meanwhile has committed or waits) */
-	lock_subject(subj, key, canon);
+	if (!dry_run)
+		lock_subject(subj, key, canon);
 	check_holds(subj, canon);
 	MemoryContextSwitchTo(outer);
 
@@ -889,7 +899,7 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 		EraseTable *et = lfirst(lc);
 
 		if (et->mt->outbound)
-			materialize_outbound(subj, ets, et, key);
+			materialize_outbound(subj, ets, et, key, dry_run);
 	}
 	MemoryContextSwitchTo(outer);
 

@@ -158,8 +158,8 @@ free_cache(void)
 void
 MapInvalidate(void)
 {
-	if (!OidIsValid(map_relid))
-		map_relid = UtilCatalogRelid("map");
+	/* looked up each time: the extension may have been dropped and re-created */
+	map_relid = UtilCatalogRelid("map");
 	CacheInvalidateRelcacheByRelid(map_relid);
 	map_cache_stale = true;
 }
@@ -1192,8 +1192,14 @@ MapGetSubject(const char *name)
 	if (map_cache_cxt == NULL)
 		map_cache_cxt = AllocSetContextCreate(TopMemoryContext, "privacy map cache",
 											  ALLOCSET_DEFAULT_SIZES);
-	if (!OidIsValid(map_relid))
-		map_relid = UtilCatalogRelid("map");
+	{
+		Oid			current = UtilCatalogRelid("map");
+
+		/* a re-created extension: everything cached is stale */
+		if (current != map_relid)
+			map_cache_stale = true;
+		map_relid = current;
+	}
 	if (map_cache_stale)
 		free_cache();
 	foreach(lc, map_cache)

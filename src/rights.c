@@ -672,7 +672,10 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 /*
  * privacy._link_lock() — BEFORE INSERT OR UPDATE trigger installed by
  * link(): a shared transaction advisory lock on the subject's key value,
- * which erase() takes exclusively (args: subject type, link column).
+ * which erase() takes exclusively (args: subject type, link column).  A
+ * write that has to wait for an erasure of the same subject fails with
+ * 40001 once the erasure ends, so it can never survive an erasure that was
+ * running when it arrived.
  */
 Datum
 privacy_link_lock(PG_FUNCTION_ARGS)
@@ -698,7 +701,18 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 			k1 = DatumGetInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID,
 													   CStringGetTextDatum(td->tg_trigger->tgargs[0])));
 			k2 = DatumGetInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, CStringGetTextDatum(val)));
-			DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, Int32GetDatum(k1), Int32GetDatum(k2));
+			if (!DatumGetBool(DirectFunctionCall2(pg_try_advisory_xact_lock_shared_int4,
+												  Int32GetDatum(k1), Int32GetDatum(k2))))
+			{
+				/* an erasure of this subject is running: wait for it, then fail */
+				DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, Int32GetDatum(k1), Int32GetDatum(k2));
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not write a row of a subject that was being erased"),
+						 errdetail("An erasure of the same subject ran concurrently."),
+						 errhint("Retry the transaction."),
+						 errhidestmt(true)));
+			}
 		}
 	}
 	return PointerGetDatum(tup);
