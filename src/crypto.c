@@ -907,8 +907,15 @@ privacy_encrypt_trigger(PG_FUNCTION_ARGS)
 				key_id = row_key_id(ci, newtup, desc, fcinfo->flinfo->fn_mcxt);
 				if (oaadlen == aadlen && memcmp(oaad, aad, aadlen) == 0)
 				{
+					/*
+					 * Same place.  A row that lost its subject (a foreign key
+					 * set to NULL, as when the subject is erased) keeps its
+					 * value under that subject's key, so the subject's
+					 * erasure still shreds it.
+					 */
 					if (!stored_to_raw(ci->is_text, data, len, &raw, &rawlen) ||
-						(int64) get_be64(raw) == key_id || ci->subject == NULL)
+						(int64) get_be64(raw) == key_id || ci->subject == NULL ||
+						key_id == ci->key_id)
 						return PointerGetDatum(newtup);
 				}
 				/* re-bind: the row key or the subject changed */
