@@ -50,6 +50,8 @@ SELECT privacy.encrypt_column('notes', 'body', 'customer');
 INSERT INTO customers VALUES (1, 'one\@example.com'), (2, 'two\@example.com');
 INSERT INTO notes VALUES (10, 1, 'note of one'), (20, 2, 'note of two');
 CREATE FUNCTION key_of(v text) RETURNS bigint LANGUAGE sql AS \$\$ SELECT $key_of \$\$;
+-- a copy of the ciphertexts, as an export or a side table would hold them
+CREATE TABLE email_copy AS SELECT id, email FROM customers;
 });
 
 my $read = q{SELECT string_agg(coalesce(email, '<null>'), ',' ORDER BY id) FROM customers_decrypted};
@@ -74,12 +76,28 @@ $restored->start;
 is($restored->safe_psql('postgres', $read), 'one@example.com,two@example.com',
 	'restored backup (older than the shred, same root key) still holds the wrapped key');
 
-# TODO(erase): once privacy.erase / erasure_ledger / replay_erasures land:
-#   erase customer 1 on the primary with strategy shred, take
-#   privacy.erasure_ledger() from the primary, run
-#   privacy.replay_erasures(ledger) on $restored, and check that customer 1's
-#   values read as NULL there (its key destroyed by the replay) while
-#   customer 2's still decrypt.
+# The erasure reaches the restored backup through the ledger.  On the
+# primary, erase customer 1 (its key was destroyed above, so the receipt
+# shreds nothing new); the ledger lists it by subject_ref only.  Replayed on
+# the restored copy, it deletes customer 1's rows there and destroys its key
+# (active in the backup): customer 1's ciphertexts do not decrypt there any
+# more, in every copy, because the key is gone; customer 2's still do.
+$primary->safe_psql('postgres', q{SELECT privacy.erase('customer', '1')});
+my $ledger = $primary->safe_psql('postgres', q{SELECT privacy.erasure_ledger()});
+unlike($ledger, qr/one\@example/, 'the ledger holds no personal data');
+my $copy_read = q{SELECT string_agg(coalesce(privacy.read_encrypted(c.email, e.id, c.id), '<null>'), ',' ORDER BY c.id)
+  FROM email_copy c, privacy.encrypted_columns e WHERE e.table_name = 'customers'::regclass AND e.column_name = 'email'};
+is($restored->safe_psql('postgres', $copy_read), 'one@example.com,two@example.com',
+	'restored: before the replay, the copy of customer 1 still decrypts');
+my $replay = $restored->safe_psql('postgres', qq{SELECT r->>'matched' || ',' || (r->>'keys_shredded')
+  FROM (SELECT privacy.replay_erasures('$ledger'::jsonb) AS r) s});
+is($replay, '1,0', 'replay finds customer 1 in the restored data and erases it');
+is($restored->safe_psql('postgres', q{SELECT count(*) FROM customers WHERE id = 1}), '0',
+	'restored: customer 1 is erased again');
+is($restored->safe_psql('postgres', $copy_read), '<null>,two@example.com',
+	'restored: customer 1 no longer decrypts anywhere (its key was destroyed by the replay), customer 2 does');
+is($restored->safe_psql('postgres', q{SELECT string_agg(state, ',' ORDER BY id) FROM privacy.keys WHERE subject = 'customer'}),
+	'destroyed,active', 'restored: the key of customer 1 is destroyed');
 
 # a copy started with another root key decrypts nothing
 my $keydir = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir());
@@ -107,14 +125,14 @@ $stranger->stop;
 
 # root key rotation on the restored copy, then switch the setting
 my $newkey = key_file("$keydir/new.key");
-is($restored->safe_psql('postgres', "SELECT privacy.rotate_root_key('$newkey')"), '4',
-	'rotate_root_key re-wraps every active key (2 column keys, 2 subject keys)');
+is($restored->safe_psql('postgres', "SELECT privacy.rotate_root_key('$newkey')"), '3',
+	'rotate_root_key re-wraps every active key (2 column keys, the 1 subject key left)');
 ($ret, $out, $err) = $restored->psql('postgres', $read);
 like($err, qr/wrapped under another root key/,
 	'until the restart, a new session still holds the old root key');
 $restored->append_conf('postgresql.conf', "privacy.root_key_file = '$newkey'");
 $restored->restart;
-is($restored->safe_psql('postgres', $read), 'one@example.com,two@example.com',
+is($restored->safe_psql('postgres', $read), 'two@example.com',
 	'after switching privacy.root_key_file and restarting, everything decrypts');
 my $newhex = slurp_file($newkey);
 $newhex =~ s/\s+//g;
@@ -125,10 +143,10 @@ $primary->safe_psql('postgres', 'CREATE DATABASE copy');
 my $dump = "$keydir/dump.sql";
 $primary->command_ok([ 'pg_dump', '-d', $primary->connstr('postgres'), '-f', $dump ], 'pg_dump');
 $primary->command_ok([ 'psql', '-X', '-q', '-d', $primary->connstr('copy'), '-f', $dump ], 'restore');
-is($primary->safe_psql('copy', $read), '<null>,two@example.com', 'restored dump decrypts');
+is($primary->safe_psql('copy', $read), 'two@example.com', 'restored dump decrypts');
 $primary->safe_psql('copy', q{INSERT INTO customers_decrypted VALUES (3, 'three@example.com');
 UPDATE customers_decrypted SET email = 'deux@example.com' WHERE id = 2;});
-is($primary->safe_psql('copy', $read), '<null>,deux@example.com,three@example.com',
+is($primary->safe_psql('copy', $read), 'deux@example.com,three@example.com',
 	'writes through the restored view work');
 is($primary->safe_psql('copy', q{SELECT count(*) FROM customers WHERE email LIKE '%example%'}), '0',
 	'the restored table holds ciphertext only');
