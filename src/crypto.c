@@ -693,19 +693,7 @@ prepare_subject(ColInfo *ci, MemoryContext mcxt)
 static void
 become_table_owner(Oid relid, PrivacyUserSwitch *sw)
 {
-	HeapTuple	tup;
-	Oid			owner;
-
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	GetUserIdAndSecContext(&sw->save_userid, &sw->save_sec_context);
-	SetUserIdAndSecContext(owner, sw->save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	sw->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	UtilBecomeOwner(relid, sw);
 }
 
 /*

@@ -456,22 +456,8 @@ KeysCatalogRelid(const char *relname, bool missing_ok)
 void
 KeysBecomeCatalogOwner(PrivacyUserSwitch *sw)
 {
-	Oid			relid = KeysCatalogRelid("data_keys", false);
-	HeapTuple	tup;
-	Oid			owner;
-
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-
-	GetUserIdAndSecContext(&sw->save_userid, &sw->save_sec_context);
-	SetUserIdAndSecContext(owner, sw->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	sw->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	UtilBecomeUser(UtilRelationOwner(KeysCatalogRelid("data_keys", false)),
+				   SECURITY_LOCAL_USERID_CHANGE, sw);
 }
 
 /*
@@ -481,8 +467,7 @@ KeysBecomeCatalogOwner(PrivacyUserSwitch *sw)
 void
 KeysRestoreUser(PrivacyUserSwitch *sw)
 {
-	AtEOXact_GUC(false, sw->save_nestlevel);
-	SetUserIdAndSecContext(sw->save_userid, sw->save_sec_context);
+	UtilRestoreUser(sw);
 }
 
 /*

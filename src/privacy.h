@@ -42,6 +42,8 @@ typedef struct PrivacyUserSwitch
 	int			save_nestlevel;
 } PrivacyUserSwitch;
 
+extern void UtilBecomeUser(Oid userid, int secflags, PrivacyUserSwitch *sw);
+extern Oid	UtilRelationOwner(Oid relid);
 extern void UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw);
 extern void UtilRestoreUser(PrivacyUserSwitch *sw);
 extern char *UtilQualifiedName(Oid relid);
