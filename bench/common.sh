@@ -35,7 +35,7 @@ bench_createdb() {
 	if ! as_pg psql -X -At -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$BENCH_DB'" | grep -q 1; then
 		as_pg createdb "$BENCH_DB"
 	fi
-	bpsql -c "CREATE EXTENSION IF NOT EXISTS privacy"
+	bpsql -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS privacy"
 }
 
 # has_fn 'privacy.access(text,text)': true when the function exists
