@@ -225,6 +225,5 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.erasures_id_seq', '');
 REVOKE ALL ON ALL TABLES IN SCHEMA privacy FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy FROM PUBLIC;
 
--- A fresh random secret for subject_ref.
-INSERT INTO privacy.secret (value) VALUES (pg_catalog.gen_random_uuid()::text::bytea
-	OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::text::bytea);
+-- privacy.secret and privacy.audit_head get their row on first use (not
+-- here), so that restoring a dump (which carries them) does not collide.

@@ -68,7 +68,26 @@ typedef struct MapTable
 	void	   *plan_export;
 	void	   *plan_extra;
 	List	   *columns;		/* classified columns (MapColumn *) */
+	List	   *paths;			/* List of paths; a path is a List of MapHop * */
+	char	   *qualname;		/* quoted schema.table */
+	bool		partitioned;
 } MapTable;
+
+/*
+ * One hop of a path toward the root: the rows of rel whose cols equal the
+ * pcols of a row of prel that belongs to the subject.  A link hop says that
+ * rel.cols[0] holds the subject's key value.  Outbound hops (a referenced
+ * table) have the same shape with the roles of the columns swapped.
+ */
+typedef struct MapHop
+{
+	Oid			rel;
+	Oid			prel;
+	int			ncols;
+	bool		link;
+	AttrNumber	cols[32];
+	AttrNumber	pcols[32];
+} MapHop;
 
 typedef struct MapColumn
 {
@@ -86,6 +105,7 @@ typedef struct MapSubject
 	char	   *name;
 	Oid			root;
 	char	   *key_column;
+	AttrNumber	key_attnum;
 	Oid			key_type;
 	int32		key_typmod;
 	List	   *tables;			/* MapTable *, root first */

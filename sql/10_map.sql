@@ -1,0 +1,136 @@
+---------------------------------------------------------------------------
+-- Subjects and the data map (src/map.c)
+---------------------------------------------------------------------------
+
+-- Configuration functions run as the extension owner (they read and write
+-- the catalog, which PUBLIC cannot); search_path is pinned.  EXECUTE is
+-- revoked from PUBLIC below: only privacy_admin configures.
+CREATE FUNCTION privacy.define_subject(name text, root regclass, key name DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_define_subject'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.refresh_subject(name text)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_refresh_subject'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy._refresh_all()
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_refresh_all'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy._invalidate()
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_invalidate'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION privacy.data_map(subject text)
+RETURNS text AS 'MODULE_PATHNAME', 'privacy_data_map'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
+	END IF;
+	DELETE FROM privacy.links l
+	 WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl AND l.key_column = unlink.key_column;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%"', tbl, subject, key_column
+			USING ERRCODE = '42704';
+	END IF;
+	PERFORM privacy.refresh_subject(unlink.subject);
+END
+$$;
+
+CREATE FUNCTION privacy.drop_subject(name text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM privacy.subject_types s WHERE s.name = drop_subject.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', drop_subject.name USING ERRCODE = '42704';
+	END IF;
+	PERFORM privacy._invalidate();
+END
+$$;
+
+CREATE VIEW privacy.subject_tables AS
+SELECT m.subject, m.table_name, m.via, m.depth, m.path
+  FROM privacy.map m
+ ORDER BY m.subject, m.depth, m.via <> 'root', m.table_name::text;
+
+CREATE VIEW privacy.subjects AS
+SELECT s.name, s.root, s.key_column,
+       (SELECT pg_catalog.count(*) FROM privacy.map m WHERE m.subject = s.name) AS tables,
+       s.created_at
+  FROM privacy.subject_types s;
+
+REVOKE ALL ON FUNCTION privacy.define_subject(text, regclass, name), privacy.link(text, regclass, name),
+	privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy._refresh_all(),
+	privacy._invalidate(), privacy.data_map(text), privacy.drop_subject(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.define_subject(text, regclass, name), privacy.link(text, regclass, name),
+	privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy.data_map(text),
+	privacy.drop_subject(text) TO privacy_admin;
+GRANT EXECUTE ON FUNCTION privacy.data_map(text) TO privacy_officer;
+GRANT SELECT ON privacy.subject_tables, privacy.subjects TO privacy_admin, privacy_officer;
+
+-- Keep the map current.  After DDL: renamed classified columns follow their
+-- attnum, and every subject's map is recomputed (new tables referencing a
+-- mapped table join it).  After DROP: catalog rows of dropped tables go.  A
+-- failure here must never break the user's DDL: it becomes a WARNING.
+CREATE FUNCTION privacy._on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
+		RETURN;
+	END IF;
+	BEGIN
+		UPDATE privacy.classifications c SET column_name = a.attname
+		  FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid = c.table_name AND a.attnum = c.attnum AND NOT a.attisdropped
+		   AND a.attname <> c.column_name
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute b WHERE b.attrelid = c.table_name
+		                      AND b.attname = c.column_name AND NOT b.attisdropped);
+		PERFORM privacy._refresh_all();
+	EXCEPTION WHEN OTHERS THEN
+		RAISE WARNING 'privacy: the data map could not be refreshed after DDL: %', SQLERRM
+			USING HINT = 'Run privacy.refresh_subject() once the schema is consistent.';
+	END;
+END
+$$;
+
+CREATE FUNCTION privacy._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	dropped oid[];
+BEGIN
+	SELECT pg_catalog.array_agg(o.objid) INTO dropped
+	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
+	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
+	   AND o.object_type IN ('table', 'partitioned table');
+	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
+		RETURN;
+	END IF;
+	BEGIN
+		DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
+		DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
+		DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
+		DELETE FROM privacy.subject_types WHERE root::oid = ANY (dropped);
+		IF EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
+			PERFORM privacy._refresh_all();
+		END IF;
+		PERFORM privacy._invalidate();
+	EXCEPTION WHEN OTHERS THEN
+		RAISE WARNING 'privacy: the catalog could not be cleaned after DROP: %', SQLERRM;
+	END;
+END
+$$;
+
+-- column drops and renames are ALTER TABLE; partitions come with CREATE TABLE
+CREATE EVENT TRIGGER privacy_ddl ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TABLE AS', 'SELECT INTO')
+	EXECUTE FUNCTION privacy._on_ddl();
+CREATE EVENT TRIGGER privacy_drop ON sql_drop
+	EXECUTE FUNCTION privacy._on_drop();

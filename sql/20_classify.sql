@@ -1,0 +1,216 @@
+---------------------------------------------------------------------------
+-- Classification (configuration: thin plpgsql over the catalog)
+---------------------------------------------------------------------------
+
+-- Can a column of type typ hold the result of erasure strategy s?
+-- redact: a type-appropriate placeholder exists (strings, numbers, dates and
+-- times, booleans, network addresses, arrays, uuid, json, bytea);
+-- hash: a text pseudonym needs a string type (or bytea).
+CREATE FUNCTION privacy._strategy_fits(typ regtype, s text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	WITH RECURSIVE base(oid, typbasetype, typcategory, depth) AS (
+		SELECT t.oid, t.typbasetype, t.typcategory, 0 FROM pg_catalog.pg_type t WHERE t.oid = typ
+		UNION ALL
+		SELECT t.oid, t.typbasetype, t.typcategory, b.depth + 1
+		  FROM base b JOIN pg_catalog.pg_type t ON t.oid = b.typbasetype WHERE b.typbasetype <> 0
+	), b AS (SELECT oid, typcategory FROM base ORDER BY depth DESC LIMIT 1)
+	SELECT CASE s
+		WHEN 'hash' THEN b.typcategory = 'S' OR b.oid = 'bytea'::pg_catalog.regtype
+		WHEN 'redact' THEN b.typcategory IN ('S', 'N', 'D', 'B', 'I', 'A', 'T')
+			OR b.oid IN ('uuid'::pg_catalog.regtype, 'json'::pg_catalog.regtype,
+			             'jsonb'::pg_catalog.regtype, 'bytea'::pg_catalog.regtype)
+		ELSE true END
+	FROM b
+$$;
+
+CREATE FUNCTION privacy._check_table(tbl regclass, arg text DEFAULT 'tbl') RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	k "char";
+	part boolean;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'argument "%" must not be null', arg USING ERRCODE = '22023';
+	END IF;
+	SELECT c.relkind, c.relispartition INTO k, part FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+	END IF;
+	IF k NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '22023';
+	END IF;
+	IF part THEN
+		RAISE EXCEPTION '"%" is a partition', tbl USING ERRCODE = '22023',
+			HINT = 'Name the partitioned table; its partitions are handled with it.';
+	END IF;
+END
+$$;
+
+CREATE FUNCTION privacy.classify(tbl regclass, col name, category text, erasure text DEFAULT NULL,
+	portable boolean DEFAULT true, purposes text[] DEFAULT NULL, legal_basis text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	att record;
+	cat record;
+	strategy text := erasure;
+BEGIN
+	PERFORM privacy._check_table(tbl);
+	IF col IS NULL OR category IS NULL THEN
+		RAISE EXCEPTION 'arguments "col" and "category" must not be null' USING ERRCODE = '22023';
+	END IF;
+	SELECT a.attnum, a.atttypid::pg_catalog.regtype AS typ, a.attnotnull INTO att
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl USING ERRCODE = '42703';
+	END IF;
+	SELECT c.name, c.erasure INTO cat FROM privacy.categories c WHERE c.name = classify.category;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown data category "%"', category USING ERRCODE = '22023',
+			HINT = 'See privacy.categories (the fideslang taxonomy); add your own with INSERT.';
+	END IF;
+	IF portable IS NULL THEN
+		RAISE EXCEPTION 'argument "portable" must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF purposes IS NOT NULL AND array_position(purposes, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'purposes must not contain null' USING ERRCODE = '22023';
+	END IF;
+	IF strategy IS NULL THEN
+		strategy := cat.erasure;
+		IF strategy IN ('null', 'delete') AND att.attnotnull THEN
+			strategy := 'redact';
+		END IF;
+		IF NOT privacy._strategy_fits(att.typ, strategy) THEN
+			strategy := 'keep';
+			RAISE NOTICE 'column "%" of type % cannot be redacted: erasure strategy "keep"', col, att.typ;
+		END IF;
+	ELSIF strategy NOT IN ('delete', 'null', 'redact', 'hash', 'shred', 'keep') THEN
+		RAISE EXCEPTION 'unknown erasure strategy "%"', strategy USING ERRCODE = '22023',
+			HINT = 'Use delete, null, redact, hash, shred or keep.';
+	ELSIF strategy = 'null' AND att.attnotnull THEN
+		RAISE EXCEPTION 'column "%" is NOT NULL: erasure strategy "null" cannot be applied', col
+			USING ERRCODE = '22023', HINT = 'Use redact, hash or keep.';
+	ELSIF NOT privacy._strategy_fits(att.typ, strategy) THEN
+		RAISE EXCEPTION 'erasure strategy "%" does not fit column "%" of type %', strategy, col, att.typ
+			USING ERRCODE = '22023';
+	ELSIF strategy = 'shred' AND NOT EXISTS (SELECT FROM privacy.encrypted_columns e
+	                                          WHERE e.table_name = tbl AND e.column_name = col
+	                                            AND e.subject IS NOT NULL) THEN
+		RAISE EXCEPTION 'erasure strategy "shred" needs a column encrypted with per-subject keys'
+			USING ERRCODE = '22023', HINT = 'Run privacy.encrypt_column(tbl, col, subject) first.';
+	END IF;
+
+	INSERT INTO privacy.classifications AS c
+		(table_name, column_name, attnum, category, erasure, portable, purposes, legal_basis)
+	VALUES (tbl, col, att.attnum, category, strategy, portable, purposes, legal_basis)
+	ON CONFLICT (table_name, column_name) DO UPDATE
+	   SET attnum = EXCLUDED.attnum, category = EXCLUDED.category, erasure = EXCLUDED.erasure,
+	       portable = EXCLUDED.portable, purposes = EXCLUDED.purposes,
+	       legal_basis = EXCLUDED.legal_basis, classified_at = pg_catalog.now();
+	PERFORM privacy._audit('classify', NULL,
+		pg_catalog.jsonb_build_object('table', tbl::text, 'column', col, 'category', category,
+		                              'erasure', strategy));
+	-- a referenced table with classified columns joins the map
+	IF NOT EXISTS (SELECT FROM privacy.map m WHERE m.table_name = tbl AND NOT m.outbound) THEN
+		PERFORM privacy._refresh_all();
+	END IF;
+	PERFORM privacy._invalidate();
+END
+$$;
+
+CREATE FUNCTION privacy.declassify(tbl regclass, col name)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF tbl IS NULL OR col IS NULL THEN
+		RAISE EXCEPTION 'arguments "tbl" and "col" must not be null' USING ERRCODE = '22023';
+	END IF;
+	DELETE FROM privacy.classifications c WHERE c.table_name = tbl AND c.column_name = col;
+	IF NOT FOUND THEN
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl AND a.attname = col
+		                  AND a.attnum > 0 AND NOT a.attisdropped) THEN
+			RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl USING ERRCODE = '42703';
+		END IF;
+		RAISE EXCEPTION 'column "%" of relation % is not classified', col, tbl USING ERRCODE = '42704';
+	END IF;
+	PERFORM privacy._audit('declassify', NULL,
+		pg_catalog.jsonb_build_object('table', tbl::text, 'column', col));
+	IF EXISTS (SELECT FROM privacy.map m WHERE m.table_name = tbl AND m.outbound) THEN
+		PERFORM privacy._refresh_all();
+	END IF;
+	PERFORM privacy._invalidate();
+END
+$$;
+
+CREATE FUNCTION privacy.set_erasure_mode(tbl regclass, mode text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM privacy._check_table(tbl);
+	IF mode IS NULL OR mode NOT IN ('delete', 'anonymize') THEN
+		RAISE EXCEPTION 'unknown erasure mode "%"', mode USING ERRCODE = '22023',
+			HINT = 'Use delete or anonymize.';
+	END IF;
+	INSERT INTO privacy.table_modes AS m (table_name, mode) VALUES (tbl, mode)
+	ON CONFLICT (table_name) DO UPDATE SET mode = EXCLUDED.mode;
+	PERFORM privacy._audit('set_erasure_mode', NULL,
+		pg_catalog.jsonb_build_object('table', tbl::text, 'mode', mode));
+	PERFORM privacy._invalidate();
+END
+$$;
+
+CREATE FUNCTION privacy.add_recipient(name text, purpose text, categories text[], country text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	unknown text;
+BEGIN
+	IF name IS NULL OR name = '' OR purpose IS NULL OR categories IS NULL THEN
+		RAISE EXCEPTION 'arguments "name", "purpose" and "categories" must not be null or empty'
+			USING ERRCODE = '22023';
+	END IF;
+	SELECT x INTO unknown FROM pg_catalog.unnest(categories) x
+	 WHERE x IS NULL OR NOT EXISTS (SELECT FROM privacy.categories c WHERE c.name = x) LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown data category "%"', unknown USING ERRCODE = '22023';
+	END IF;
+	INSERT INTO privacy.recipients AS r (name, purpose, categories, country)
+	VALUES (add_recipient.name, purpose, categories, country)
+	ON CONFLICT ON CONSTRAINT recipients_pkey DO UPDATE
+	   SET purpose = EXCLUDED.purpose, categories = EXCLUDED.categories, country = EXCLUDED.country;
+	PERFORM privacy._audit('add_recipient', NULL,
+		pg_catalog.jsonb_build_object('recipient', add_recipient.name, 'categories', categories));
+	PERFORM privacy._invalidate();
+END
+$$;
+
+CREATE VIEW privacy.classified_columns AS
+SELECT c.table_name, c.column_name, c.category, k.special, c.erasure, c.portable, c.purposes, c.legal_basis
+  FROM privacy.classifications c JOIN privacy.categories k ON k.name = c.category
+ ORDER BY c.table_name::text, c.attnum;
+
+-- The coverage gap: columns of mapped tables neither classified nor keys
+-- (primary-key, foreign-key and link columns).
+CREATE VIEW privacy.unclassified AS
+SELECT u.table_name, u.column_name, u.data_type FROM (
+SELECT DISTINCT m.table_name, a.attname AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type, a.attnum
+  FROM privacy.map m
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = m.table_name AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE NOT EXISTS (SELECT FROM privacy.classifications c
+                    WHERE c.table_name = m.table_name AND c.column_name = a.attname)
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
+                    WHERE k.conrelid = m.table_name AND k.contype IN ('p', 'f') AND a.attnum = ANY (k.conkey))
+   AND NOT EXISTS (SELECT FROM privacy.links l WHERE l.table_name = m.table_name AND l.key_column = a.attname)
+) u ORDER BY u.table_name::text, u.attnum;
+
+
+
+REVOKE ALL ON FUNCTION privacy.classify(regclass, name, text, text, boolean, text[], text),
+	privacy.declassify(regclass, name), privacy.set_erasure_mode(regclass, text),
+	privacy.add_recipient(text, text, text[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.classify(regclass, name, text, text, boolean, text[], text),
+	privacy.declassify(regclass, name), privacy.set_erasure_mode(regclass, text),
+	privacy.add_recipient(text, text, text[], text) TO privacy_admin;
+-- the taxonomy is public knowledge; the rest is configuration
+GRANT SELECT ON privacy.categories TO PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON privacy.categories TO privacy_admin;
+GRANT SELECT ON privacy.classified_columns, privacy.unclassified
+	TO privacy_admin, privacy_officer;

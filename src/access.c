@@ -1,0 +1,444 @@
+/*-------------------------------------------------------------------------
+ * access.c
+ *		Rights of access (GDPR Art. 15) and portability (Art. 20), and the
+ *		request log every rights call writes.
+ *
+ * access/export run one cached plan per mapped table ("the rows of this
+ * table that belong to subject $1", compiled by map.c), each as the table's
+ * owner in a security-restricted context, then one cached plan that adds the
+ * catalog facts (categories, purposes, legal bases, recipients, retention,
+ * consents, restriction, holds) and assembles the result.  The request row
+ * and the audit entry are written in the caller's transaction and hold only
+ * subject_ref.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "privacy.h"
+
+PG_FUNCTION_INFO_V1(privacy_access);
+PG_FUNCTION_INFO_V1(privacy_export);
+
+static SPIPlanPtr plan_request = NULL;
+
+/*
+ * CryptoReadExpr
+ *		SQL expression yielding the plaintext of column colname of row alias,
+ *		or NULL when the column is not encrypted.  This weak default is
+ *		replaced by the encrypted-columns module (crypto.c) when linked in.
+ */
+extern char *CryptoReadExpr(Oid relid, const char *colname, const char *alias);
+__attribute__((weak)) char *
+CryptoReadExpr(Oid relid, const char *colname, const char *alias)
+{
+	return NULL;
+}
+
+/*
+ * CryptoRowOverride
+ *		jsonb_build_object of the decrypted encrypted columns of relid, to be
+ *		merged over to_jsonb(alias); NULL when the table has none.
+ */
+static char *
+CryptoRowOverride(Oid relid, const char *alias)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	int			ret;
+	uint64		i;
+	StringInfoData buf;
+	int			n = 0;
+
+	values[0] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args("SELECT column_name::text FROM privacy.encrypted_columns"
+								" WHERE table_name = $1 ORDER BY id", 1, argtypes, values, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "encrypted column lookup failed: %d", ret);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "pg_catalog.jsonb_build_object(");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *col = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *expr = CryptoReadExpr(relid, col, alias);
+
+		if (expr == NULL)
+			continue;
+		appendStringInfo(&buf, "%s%s, %s", n ? ", " : "", quote_literal_cstr(col), expr);
+		n++;
+	}
+	appendStringInfoChar(&buf, ')');
+	return n ? buf.data : NULL;
+}
+
+/*
+ * The catalog facts of an access result.  $1 oid[] = tables holding rows,
+ * $2 subject type, $3 canonical key, $4 subject_ref, $5 data, $6 id.
+ */
+static const char *access_assemble_sql =
+"WITH cols AS (SELECT c.category, c.purposes, c.legal_basis FROM privacy.classifications c"
+"               WHERE c.table_name::oid OPERATOR(pg_catalog.=) ANY ($1)),"
+" cats AS (SELECT DISTINCT category FROM cols)"
+" SELECT pg_catalog.jsonb_build_object("
+"  'subject', $2, 'id', $6, 'generated_at', pg_catalog.now(), 'data', $5,"
+"  'categories', coalesce((SELECT pg_catalog.jsonb_agg(category ORDER BY category) FROM cats), '[]'),"
+"  'purposes', coalesce((SELECT pg_catalog.jsonb_agg(DISTINCT p ORDER BY p) FROM cols, pg_catalog.unnest(cols.purposes) p), '[]'),"
+"  'legal_bases', coalesce((SELECT pg_catalog.jsonb_agg(DISTINCT legal_basis ORDER BY legal_basis) FROM cols"
+"                           WHERE legal_basis IS NOT NULL), '[]'),"
+"  'recipients', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('name', r.name, 'purpose', r.purpose,"
+"       'country', r.country, 'categories', pg_catalog.to_jsonb(r.categories)) ORDER BY r.name)"
+"     FROM privacy.recipients r WHERE EXISTS (SELECT 1 FROM cats, pg_catalog.unnest(r.categories) rc"
+"       WHERE cats.category = rc OR pg_catalog.left(cats.category, pg_catalog.length(rc) + 1) = rc || '.')), '[]'),"
+"  'retention', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('table', p.table_name::text,"
+"       'age_column', p.age_column, 'keep', p.keep::text, 'action', p.action) ORDER BY p.id)"
+"     FROM privacy.retention p WHERE p.table_name::oid OPERATOR(pg_catalog.=) ANY ($1)), '[]'),"
+"  'consents', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('purpose', c.purpose,"
+"       'granted', c.granted, 'at', c.at, 'source', c.source) ORDER BY c.purpose)"
+"     FROM privacy.consents c WHERE c.subject_ref = $4), '[]'),"
+"  'restricted', EXISTS (SELECT 1 FROM privacy.restrictions r WHERE r.subject = $2 AND r.subject_key = $3),"
+"  'holds', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('reason', h.reason,"
+"       'placed_at', h.placed_at, 'until', h.until) ORDER BY h.id)"
+"     FROM privacy.holds h WHERE h.subject = $2 AND h.subject_key = $3 AND h.released_at IS NULL"
+"       AND (h.until IS NULL OR h.until > pg_catalog.now())), '[]'))";
+
+static const char *export_assemble_sql =
+"SELECT pg_catalog.jsonb_build_object('format', 'privacy-export/1', 'subject', $1, 'id', $2,"
+" 'exported_at', pg_catalog.now(), 'tables', $3)";
+
+/*
+ * AccessRecordRequest
+ *		Insert a request row (received now, due after
+ *		privacy.request_deadline) and return its id.  completed: the request
+ *		is answered in the same call.
+ */
+int64
+AccessRecordRequest(MapSubject *subj, const char *kind, const char *subject_ref, bool completed)
+{
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int			ret;
+	bool		isnull;
+	int64		id;
+
+	UtilSpiConnect();
+	if (plan_request == NULL)
+	{
+		Oid			t[4] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+
+		plan_request = SPI_prepare("INSERT INTO privacy.request_log"
+								   " (kind, subject, subject_ref, received_at, due_at, completed_at, status, actor)"
+								   " VALUES ($1, $2, $3, pg_catalog.now(),"
+								   "  pg_catalog.now() + pg_catalog.current_setting('privacy.request_deadline')::interval,"
+								   "  CASE WHEN $4 THEN pg_catalog.clock_timestamp() END,"
+								   "  CASE WHEN $4 THEN 'completed' ELSE 'received' END, session_user)"
+								   " RETURNING id", 4, t);
+		if (plan_request == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan_request);
+	}
+	values[0] = CStringGetTextDatum(kind);
+	values[1] = CStringGetTextDatum(subj->name);
+	values[2] = CStringGetTextDatum(subject_ref);
+	values[3] = BoolGetDatum(completed);
+	ret = SPI_execute_plan(plan_request, values, nulls, false, 0);
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not record the request: %d", ret);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return id;
+}
+
+/*
+ * row_expr
+ *		The JSON of one row of mt for access: every column, encrypted ones
+ *		decrypted (through the crypto hook when encrypted columns exist).
+ */
+static char *
+row_expr(MapTable *mt)
+{
+	char	   *over = CryptoRowOverride(mt->relid, "t");
+
+	if (over == NULL)
+		return "pg_catalog.to_jsonb(t)";
+	return psprintf("(pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.||) %s)", over);
+}
+
+/*
+ * export_expr
+ *		The JSON of one row of mt for export: portable classified columns
+ *		only; NULL when the table has none.
+ */
+static char *
+export_expr(MapTable *mt)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			n = 0;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "(pg_catalog.jsonb_build_object(");
+	foreach(lc, mt->columns)
+	{
+		MapColumn  *c = lfirst(lc);
+		char	   *rd;
+
+		if (!c->portable)
+			continue;
+		/* jsonb_build_object takes at most 100 arguments: chain chunks */
+		if (n > 0 && n % 40 == 0)
+			appendStringInfoString(&buf, ") OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(");
+		else if (n > 0)
+			appendStringInfoString(&buf, ", ");
+		rd = CryptoReadExpr(mt->relid, c->name, "t");
+		appendStringInfo(&buf, "%s, %s", quote_literal_cstr(c->name),
+						 rd ? rd : psprintf("t.%s", quote_identifier(c->name)));
+		n++;
+	}
+	appendStringInfoString(&buf, "))");
+	return n > 0 ? buf.data : NULL;
+}
+
+/*
+ * prepare_table_plan
+ *		"SELECT jsonb_agg(<expr>) FROM table t WHERE <belongs to $1>", kept.
+ */
+static SPIPlanPtr
+prepare_table_plan(MapSubject *subj, MapTable *mt, const char *expr)
+{
+	char	   *sql = psprintf("SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s",
+							   expr, mt->qualname, mt->cond);
+	Oid			argtypes[1];
+	SPIPlanPtr	p;
+
+	argtypes[0] = subj->key_type;
+	p = SPI_prepare(sql, 1, argtypes);
+	if (p == NULL)
+		elog(ERROR, "could not prepare the map query of %s: %s", mt->qualname,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(p);
+	return p;
+}
+
+/*
+ * run_table_plan
+ *		Execute a table plan as the table's owner; returns the jsonb array
+ *		(copied into the caller's context) or NULL when no row matched.
+ */
+static Jsonb *
+run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum key, MemoryContext outer)
+{
+	PrivacyUserSwitch sw;
+	Datum		values[1];
+	int			ret;
+	bool		isnull;
+	Datum		d;
+	Jsonb	   *result = NULL;
+
+	values[0] = key;
+	UtilBecomeOwner(mt->relid, &sw);
+	ret = SPI_execute_plan(plan, values, NULL, true, 1);
+	UtilRestoreUser(&sw);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "map query of %s failed: %d", mt->qualname, ret);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		result = DatumGetJsonbPCopy(d);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+/* push "key": <jsonb value> into an object being built */
+static void
+push_pair(JsonbParseState **st, const char *key, Jsonb *val)
+{
+	JsonbValue	k,
+				v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &k);
+	v.type = jbvBinary;
+	v.val.binary.data = &val->root;
+	v.val.binary.len = VARSIZE(val) - VARHDRSZ;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * rights_common
+ *		Shared by access and export: resolve the subject and id, run every
+ *		table plan, return the data object and the tables that held rows.
+ */
+static Jsonb *
+collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	ListCell   *lc;
+	Datum	   *oids = palloc(sizeof(Datum) * (list_length(subj->tables) + 1));
+	int			noids = 0;
+	MemoryContext outer = CurrentMemoryContext;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	UtilSpiConnect();
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+		SPIPlanPtr	plan;
+		Jsonb	   *rows;
+
+		if (export)
+		{
+			if (mt->plan_export == NULL)
+			{
+				char	   *expr = export_expr(mt);
+
+				if (expr == NULL)
+					continue;
+				mt->plan_export = prepare_table_plan(subj, mt, expr);
+			}
+			plan = mt->plan_export;
+		}
+		else
+		{
+			if (mt->plan_access == NULL)
+				mt->plan_access = prepare_table_plan(subj, mt, row_expr(mt));
+			plan = mt->plan_access;
+		}
+		rows = run_table_plan(mt, plan, key, outer);
+		if (rows == NULL)
+			continue;
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			push_pair(&st, mt->jsonkey, rows);
+			MemoryContextSwitchTo(old);
+		}
+		oids[noids++] = ObjectIdGetDatum(mt->relid);
+	}
+	SPI_finish();
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	*tables_arr = PointerGetDatum(construct_array(oids, noids, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	return JsonbValueToJsonb(res);
+}
+
+/*
+ * finish_request
+ *		Record the completed request and its audit entry.
+ */
+static void
+finish_request(MapSubject *subj, const char *kind, const char *ref, int ntables)
+{
+	int64		req = AccessRecordRequest(subj, kind, ref, true);
+	char		detail[128];
+
+	snprintf(detail, sizeof(detail), "{\"request\":" INT64_FORMAT ",\"tables\":%d}", req, ntables);
+	AuditAppend(kind, ref, detail);
+}
+
+/*
+ * privacy.access(subject text, id text) RETURNS jsonb — GDPR Art. 15.
+ */
+Datum
+privacy_access(PG_FUNCTION_ARGS)
+{
+	char	   *name = UtilTextArg(fcinfo, 0, "subject");
+	char	   *id = UtilTextArg(fcinfo, 1, "id");
+	MapSubject *subj = MapGetSubject(name);
+	char	   *canon;
+	Datum		key = MapParseId(subj, id, &canon);
+	char	   *ref = UtilSubjectRef(name, canon);
+	Datum		tables;
+	Jsonb	   *data = collect(subj, key, false, &tables);
+	Jsonb	   *result;
+	int			ret;
+	bool		isnull;
+	Datum		values[6];
+
+	UtilSpiConnect();
+	if (subj->plan_status == NULL)
+	{
+		Oid			t[6] = {OIDARRAYOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID};
+		SPIPlanPtr	p = SPI_prepare(access_assemble_sql, 6, t);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		subj->plan_status = p;
+	}
+	values[0] = tables;
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(canon);
+	values[3] = CStringGetTextDatum(ref);
+	values[4] = JsonbPGetDatum(data);
+	values[5] = CStringGetTextDatum(canon);
+	ret = SPI_execute_plan(subj->plan_status, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not assemble the access result: %d", ret);
+	result = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	result = (Jsonb *) SPI_datumTransfer(JsonbPGetDatum(result), false, -1);
+	SPI_finish();
+
+	finish_request(subj, "access", ref,
+				   ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(tables)), ARR_DIMS(DatumGetArrayTypeP(tables))));
+	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * privacy.export(subject text, id text) RETURNS jsonb — GDPR Art. 20:
+ * portable classified columns only.
+ */
+Datum
+privacy_export(PG_FUNCTION_ARGS)
+{
+	char	   *name = UtilTextArg(fcinfo, 0, "subject");
+	char	   *id = UtilTextArg(fcinfo, 1, "id");
+	MapSubject *subj = MapGetSubject(name);
+	char	   *canon;
+	Datum		key = MapParseId(subj, id, &canon);
+	char	   *ref = UtilSubjectRef(name, canon);
+	Datum		tables;
+	Jsonb	   *data = collect(subj, key, true, &tables);
+	Jsonb	   *result;
+	int			ret;
+	bool		isnull;
+	Datum		values[3];
+
+	UtilSpiConnect();
+	if (subj->plan_request == NULL)
+	{
+		Oid			t[3] = {TEXTOID, TEXTOID, JSONBOID};
+		SPIPlanPtr	p = SPI_prepare(export_assemble_sql, 3, t);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		subj->plan_request = p;
+	}
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(canon);
+	values[2] = JsonbPGetDatum(data);
+	ret = SPI_execute_plan(subj->plan_request, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not assemble the export: %d", ret);
+	result = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	result = (Jsonb *) SPI_datumTransfer(JsonbPGetDatum(result), false, -1);
+	SPI_finish();
+
+	finish_request(subj, "export", ref,
+				   ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(tables)), ARR_DIMS(DatumGetArrayTypeP(tables))));
+	PG_RETURN_JSONB_P(result);
+}

@@ -1,0 +1,255 @@
+/*-------------------------------------------------------------------------
+ * util.c
+ *		Small helpers shared by the modules: SPI connection, names, user
+ *		switching, argument checks and subject_ref.
+ *
+ * subject_ref is a keyed BLAKE2b hash (libsodium crypto_generichash) of the
+ * subject type and the canonical text of the id, under a per-database
+ * secret kept in privacy.secret, a table only the extension owner can read.
+ * The secret is loaded once per backend.  Requests, receipts, the audit log,
+ * key names and the erasure ledger carry only subject_ref.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "privacy.h"
+
+#define SUBJECT_REF_BYTES 16
+
+static unsigned char subject_ref_secret[crypto_generichash_KEYBYTES];
+static bool subject_ref_secret_loaded = false;
+
+/*
+ * UtilSpiConnect
+ *		SPI_connect, raising on failure.
+ */
+void
+UtilSpiConnect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/*
+ * UtilQualifiedName
+ *		"schema"."table" of a relation, quoted as needed; errors if the
+ *		relation no longer exists.
+ */
+char *
+UtilQualifiedName(Oid relid)
+{
+	char	   *rel = get_rel_name(relid);
+	Oid			nsp;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("A table known to privacy was dropped; run privacy.refresh_subject().")));
+	nsp = get_rel_namespace(relid);
+	return quote_qualified_identifier(get_namespace_name(nsp), rel);
+}
+
+/*
+ * UtilJsonKey
+ *		The key of a table in rights results: format('%I.%I', schema, table).
+ */
+char *
+UtilJsonKey(Oid relid)
+{
+	return UtilQualifiedName(relid);
+}
+
+/*
+ * UtilTextArg
+ *		Argument argno as a C string; NULL raises 22023 naming the argument.
+ */
+char *
+UtilTextArg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must not be null", argname)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * UtilCatalogRelid
+ *		OID of a table in schema privacy.
+ */
+Oid
+UtilCatalogRelid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid("privacy", false);
+	Oid			relid = get_relname_relid(relname, nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "privacy catalog table \"%s\" is missing", relname);
+	return relid;
+}
+
+/*
+ * UtilExtensionOwner
+ *		Owner of the privacy extension.
+ */
+Oid
+UtilExtensionOwner(void)
+{
+	Oid			extoid = get_extension_oid("privacy", false);
+	Oid			owner = InvalidOid;
+	int			ret;
+	bool		isnull;
+	Datum		d;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+
+	values[0] = ObjectIdGetDatum(extoid);
+	UtilSpiConnect();
+	ret = SPI_execute_with_args("SELECT extowner FROM pg_catalog.pg_extension WHERE oid = $1",
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the owner of extension privacy");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	owner = DatumGetObjectId(d);
+	SPI_finish();
+	return owner;
+}
+
+/*
+ * UtilOuterUser
+ *		The role that called us (outside SECURITY DEFINER), for "actor".
+ */
+Oid
+UtilOuterUser(void)
+{
+	return GetOuterUserId();
+}
+
+/*
+ * UtilBecomeOwner
+ *		Switch to the owner of relid in a security-restricted context, so
+ *		that user triggers and functions run as the owner, never as the
+ *		superuser that installed the extension.  Undo with UtilRestoreUser.
+ */
+void
+UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&sw->save_userid, &sw->save_sec_context);
+	SetUserIdAndSecContext(owner, sw->save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	sw->save_nestlevel = NewGUCNestLevel();
+	/* the generated SQL is fully qualified; pin search_path all the same */
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * UtilRestoreUser
+ *		Undo UtilBecomeOwner.
+ */
+void
+UtilRestoreUser(PrivacyUserSwitch *sw)
+{
+	AtEOXact_GUC(false, sw->save_nestlevel);
+	SetUserIdAndSecContext(sw->save_userid, sw->save_sec_context);
+}
+
+/*
+ * load_secret
+ *		Read the per-database subject_ref secret (once per backend).  The
+ *		caller runs as the extension owner (SECURITY DEFINER functions).
+ */
+static void
+load_secret(void)
+{
+	int			ret;
+	bool		isnull;
+	bytea	   *val;
+
+	if (subject_ref_secret_loaded)
+		return;
+	if (sodium_init() < 0)
+		elog(ERROR, "libsodium could not be initialised");
+	UtilSpiConnect();
+	ret = SPI_execute("SELECT value FROM privacy.secret WHERE id = 1", true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 0)
+	{
+		/* first use in this database: a fresh random secret */
+		unsigned char fresh[32];
+		bytea	   *b = palloc(VARHDRSZ + sizeof(fresh));
+		Oid			t[1] = {BYTEAOID};
+		Datum		v[1];
+
+		randombytes_buf(fresh, sizeof(fresh));
+		SET_VARSIZE(b, VARHDRSZ + sizeof(fresh));
+		memcpy(VARDATA(b), fresh, sizeof(fresh));
+		sodium_memzero(fresh, sizeof(fresh));
+		v[0] = PointerGetDatum(b);
+		ret = SPI_execute_with_args("INSERT INTO privacy.secret (id, value) VALUES (1, $1) ON CONFLICT DO NOTHING",
+									1, t, v, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "could not create the subject reference secret");
+		ret = SPI_execute("SELECT value FROM privacy.secret WHERE id = 1", false, 1);
+	}
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the subject reference secret is missing")));
+	val = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* reduce any stored length to a key of the right size */
+	crypto_generichash(subject_ref_secret, sizeof(subject_ref_secret),
+					   (unsigned char *) VARDATA_ANY(val), VARSIZE_ANY_EXHDR(val),
+					   NULL, 0);
+	SPI_finish();
+	subject_ref_secret_loaded = true;
+}
+
+/*
+ * UtilSubjectRef
+ *		Keyed hash of (subject type, canonical id), as 32 hex characters.
+ */
+char *
+UtilSubjectRef(const char *subject, const char *canonical_id)
+{
+	crypto_generichash_state st;
+	unsigned char out[SUBJECT_REF_BYTES];
+	unsigned char zero = 0;
+	char	   *hex = palloc(SUBJECT_REF_BYTES * 2 + 1);
+
+	load_secret();
+	crypto_generichash_init(&st, subject_ref_secret, sizeof(subject_ref_secret), sizeof(out));
+	crypto_generichash_update(&st, (const unsigned char *) subject, strlen(subject));
+	crypto_generichash_update(&st, &zero, 1);
+	crypto_generichash_update(&st, (const unsigned char *) canonical_id, strlen(canonical_id));
+	crypto_generichash_final(&st, out, sizeof(out));
+	sodium_bin2hex(hex, SUBJECT_REF_BYTES * 2 + 1, out, sizeof(out));
+	return hex;
+}
