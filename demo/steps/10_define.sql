@@ -1,5 +1,6 @@
 -- demo step 10: install the extension, define who the data subject is, and
 -- look at the data map privacy discovers from the foreign keys.
+-- (Functions returning void are run with \g /dev/null: no empty result.)
 \pset footer off
 \set QUIET on
 \echo
@@ -13,13 +14,13 @@ SELECT extversion AS "privacy version" FROM pg_extension WHERE extname = 'privac
 \echo '      privacy walks every foreign key that leads to end_users, at any depth:'
 \echo '      devices, conversations, messages (two paths: conversation and sender),'
 \echo '      attachments (three hops), invoices, consents_import.'
-SELECT privacy.define_subject('customer', 'app.end_users');
+SELECT privacy.define_subject('customer', 'app.end_users') \g /dev/null
 
 \echo
 \echo '== 3. app.event_log has no foreign key: user_ref holds the user id as text.'
 \echo '      Declare it as a link so that access and erase find those rows too'
 \echo '      (the id is cast to text once, so the index on user_ref is used).'
-SELECT privacy.link('customer', 'app.event_log', 'user_ref');
+SELECT privacy.link('customer', 'app.event_log', 'user_ref') \g /dev/null
 
 \echo
 \echo '== 4. The data map: every table holding customers'' rows, how it is reached.'
@@ -29,8 +30,9 @@ WHERE subject = 'customer'
 ORDER BY depth, table_name::text;
 
 \echo
-\echo '== 5. Tables of schema app that are NOT in the map (they do not reach a'
-\echo '      customer): tenants and agents are the platform''s own data.'
+\echo '== 5. Tables of schema app that are NOT in the map: tenants and agents are'
+\echo '      the platform''s own data; addresses has no classified column yet (it'
+\echo '      joins the map in step 20, when it has).'
 SELECT c.oid::regclass AS "not a customer's data"
 FROM pg_class c
 WHERE c.relnamespace = 'app'::regnamespace AND c.relkind IN ('r', 'p')

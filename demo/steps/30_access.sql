@@ -29,24 +29,24 @@ $$;
 \echo '== 1. Right of access (Art. 15): one call returns every row of every mapped'
 \echo '      table for customer 42, plus categories, purposes, legal bases,'
 \echo '      recipients, retention, consents, restriction and holds.'
-SELECT privacy.access('customer', '42') AS report \gset
+CREATE TEMP TABLE report AS SELECT privacy.access('customer', '42') AS r;
 
 \echo
 \echo '   Rows found per table:'
 SELECT t.key AS "table", jsonb_array_length(t.value) AS rows
-FROM jsonb_each((:'report')::jsonb -> 'data') t
+FROM report, jsonb_each(r -> 'data') t
 ORDER BY 1;
 
 \echo
 \echo '   The report without its data section:'
 \pset format unaligned
-SELECT jsonb_pretty((:'report')::jsonb - 'data') AS "access report (envelope)";
+SELECT jsonb_pretty(r - 'data') AS "access report (envelope)" FROM report;
 \pset format aligned
 
 \echo
 \echo '   The data section, two rows per table, long values cut for display:'
 \pset format unaligned
-SELECT jsonb_pretty(pg_temp.trimmed((:'report')::jsonb -> 'data', 2)) AS "access report (data, trimmed)";
+SELECT jsonb_pretty(pg_temp.trimmed(r -> 'data', 2)) AS "access report (data, trimmed)" FROM report;
 \pset format aligned
 
 \echo
@@ -57,16 +57,16 @@ SELECT privacy.access('customer', '999999') -> 'data' AS "data for an unknown id
 \echo '== 3. Data portability (Art. 20): only portable classified columns, in a'
 \echo '      documented machine-readable format.  Device ids and IP addresses are'
 \echo '      not portable (see step 20); keys and unclassified columns are left out.'
-SELECT privacy.export('customer', '42') AS export \gset
+CREATE TEMP TABLE export AS SELECT privacy.export('customer', '42') AS e;
 \pset format unaligned
-SELECT jsonb_pretty((:'export')::jsonb - 'tables') AS "export (envelope)";
+SELECT jsonb_pretty(e - 'tables') AS "export (envelope)" FROM export;
 \pset format aligned
 SELECT t.key AS "table", jsonb_array_length(t.value) AS rows,
 	(SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(t.value -> 0) k) AS columns
-FROM jsonb_each((:'export')::jsonb -> 'tables') t
+FROM export, jsonb_each(e -> 'tables') t
 ORDER BY 1;
 \pset format unaligned
-SELECT jsonb_pretty(pg_temp.trimmed((:'export')::jsonb -> 'tables', 1)) AS "export (tables, one row each)";
+SELECT jsonb_pretty(pg_temp.trimmed(e -> 'tables', 1)) AS "export (tables, one row each)" FROM export;
 \pset format aligned
 
 \echo

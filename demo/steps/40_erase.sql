@@ -2,6 +2,14 @@
 -- hold that blocks it, and the audit chain that records everything.
 \pset footer off
 \set QUIET on
+\set ECHO none
+SELECT to_regprocedure('privacy.erase(text,text,text,boolean)') IS NOT NULL AS have_erase \gset
+\if :have_erase
+\else
+\echo '(privacy.erase is not installed yet: step 40 skipped)'
+\quit
+\endif
+\set ECHO queries
 
 \echo
 \echo '== 1. Dry run: the receipt erase would give, computed without changing'
@@ -18,7 +26,7 @@ SELECT (SELECT count(*) FROM app.end_users WHERE id = 42) AS "user 42 still ther
 \echo
 \echo '== 2. A legal hold (a chargeback dispute) blocks erasure: SQLSTATE 55000,'
 \echo '      nothing changed.  (The error is caught here so the demo goes on.)'
-SELECT privacy.hold('customer', '42', 'chargeback dispute, case 2024-117');
+SELECT privacy.hold('customer', '42', 'chargeback dispute, case 2024-117') \g /dev/null
 DO $$
 BEGIN
 	PERFORM privacy.erase('customer', '42', 'ticket 7731');
@@ -35,7 +43,7 @@ SELECT jsonb_pretty(privacy.access('customer', '42') -> 'holds') AS "holds in th
 \echo '== 3. The dispute is settled: release the hold and erase for real.'
 \echo '      One transaction, children before parents; the receipt holds no'
 \echo '      personal data.'
-SELECT privacy.release_hold('customer', '42');
+SELECT privacy.release_hold('customer', '42') \g /dev/null
 \pset format unaligned
 SELECT jsonb_pretty(privacy.erase('customer', '42', 'ticket 7731: customer asked to close the account'))
 	AS "erasure receipt";
