@@ -13,7 +13,7 @@ SELECT extversion AS "privacy version" FROM pg_extension WHERE extname = 'privac
 \echo '== 2. A customer is a row of app.end_users (key: its primary key, id).'
 \echo '      privacy walks every foreign key that leads to end_users, at any depth:'
 \echo '      devices, conversations, messages (two paths: conversation and sender),'
-\echo '      attachments (three hops), invoices, consents_import.'
+\echo '      attachments (through messages), invoices, consents_import.'
 SELECT privacy.define_subject('customer', 'app.end_users') \g /dev/null
 
 \echo
