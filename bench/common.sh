@@ -142,7 +142,7 @@ bench_define() {
 	if [ "$(bval "SELECT count(*) FROM privacy.subject_tables WHERE subject = '$subject'")" -ge 6 ]; then
 		return 0
 	fi
-	bpsql <<SQL
+	bpsql -o /dev/null <<SQL
 SELECT privacy.define_subject('$subject', '$s.customers');
 SELECT privacy.link('$subject', '$s.events', 'customer_ref');
 SELECT privacy.classify('$s.customers', 'email', 'user.contact.email');
@@ -152,8 +152,9 @@ SELECT privacy.classify('$s.messages', 'body', 'user.content.private');
 SELECT privacy.classify('$s.devices', 'ip', 'user.device.ip_address');
 SELECT privacy.classify('$s.payments', 'card_last4', 'user.financial');
 SQL
-	bpsql -c "SELECT privacy.add_recipient('Payment processor', 'billing', '{user.financial,user.name}', 'IE')" \
+	bpsql -o /dev/null -c "SELECT privacy.add_recipient('Payment processor', 'billing', '{user.financial,user.name}', 'IE')" \
 		2>/dev/null || true
+	echo "subject $subject defined over $s"
 }
 
 # script NAME BODY: a pgbench script file readable by the postgres user
