@@ -80,6 +80,29 @@ GRANT SELECT ON privacy.subject_tables, privacy.subjects TO privacy_admin, priva
 -- attnum, and every subject's map is recomputed (new tables referencing a
 -- mapped table join it).  After DROP: catalog rows of dropped tables go.  A
 -- failure here must never break the user's DDL: it becomes a WARNING.
+-- Classifications follow their columns: by name first (a restored dump may
+-- have other attribute numbers), then by attribute number (a rename), and go
+-- when neither exists (a dropped column).
+CREATE FUNCTION privacy._reconcile_columns() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	UPDATE privacy.classifications c SET attnum = a.attnum
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = c.table_name AND a.attname = c.column_name AND NOT a.attisdropped
+	   AND a.attnum <> c.attnum;
+	UPDATE privacy.classifications c SET column_name = a.attname
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = c.table_name AND a.attnum = c.attnum AND NOT a.attisdropped
+	   AND a.attname <> c.column_name
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute b WHERE b.attrelid = c.table_name
+	                      AND b.attname = c.column_name AND NOT b.attisdropped);
+	DELETE FROM privacy.classifications c
+	 WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.table_name
+	                      AND a.attname = c.column_name AND NOT a.attisdropped);
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._reconcile_columns() FROM PUBLIC;
+
 CREATE FUNCTION privacy._on_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -87,12 +110,7 @@ BEGIN
 		RETURN;
 	END IF;
 	BEGIN
-		UPDATE privacy.classifications c SET column_name = a.attname
-		  FROM pg_catalog.pg_attribute a
-		 WHERE a.attrelid = c.table_name AND a.attnum = c.attnum AND NOT a.attisdropped
-		   AND a.attname <> c.column_name
-		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute b WHERE b.attrelid = c.table_name
-		                      AND b.attname = c.column_name AND NOT b.attisdropped);
+		PERFORM privacy._reconcile_columns();
 		PERFORM privacy._refresh_all();
 	EXCEPTION WHEN OTHERS THEN
 		RAISE WARNING 'privacy: the data map could not be refreshed after DDL: %', SQLERRM

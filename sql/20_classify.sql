@@ -43,6 +43,11 @@ BEGIN
 		RAISE EXCEPTION '"%" is a partition', tbl USING ERRCODE = '22023',
 			HINT = 'Name the partitioned table; its partitions are handled with it.';
 	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	            WHERE c.oid = tbl AND (n.nspname IN ('pg_catalog', 'information_schema', 'privacy')
+	                                   OR n.nspname LIKE 'pg\_toast%')) THEN
+		RAISE EXCEPTION '"%" is a system table', tbl USING ERRCODE = '22023';
+	END IF;
 END
 $$;
 
@@ -145,7 +150,10 @@ CREATE FUNCTION privacy.set_erasure_mode(tbl regclass, mode text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM privacy._check_table(tbl);
-	IF mode IS NULL OR mode NOT IN ('delete', 'anonymize') THEN
+	IF mode IS NULL THEN
+		RAISE EXCEPTION 'argument "mode" must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF mode NOT IN ('delete', 'anonymize') THEN
 		RAISE EXCEPTION 'unknown erasure mode "%"', mode USING ERRCODE = '22023',
 			HINT = 'Use delete or anonymize.';
 	END IF;
@@ -212,5 +220,6 @@ GRANT EXECUTE ON FUNCTION privacy.classify(regclass, name, text, text, boolean, 
 -- the taxonomy is public knowledge; the rest is configuration
 GRANT SELECT ON privacy.categories TO PUBLIC;
 GRANT INSERT, UPDATE, DELETE ON privacy.categories TO privacy_admin;
+GRANT SELECT ON privacy.recipients TO privacy_admin, privacy_officer;
 GRANT SELECT ON privacy.classified_columns, privacy.unclassified
 	TO privacy_admin, privacy_officer;

@@ -123,8 +123,9 @@ static const char *export_assemble_sql =
 int64
 AccessRecordRequest(MapSubject *subj, const char *kind, const char *subject_ref, bool completed)
 {
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	char	   *actor = GetUserNameFromId(GetOuterUserId(), true);
 	int			ret;
 	bool		isnull;
 	int64		id;
@@ -132,15 +133,15 @@ AccessRecordRequest(MapSubject *subj, const char *kind, const char *subject_ref,
 	UtilSpiConnect();
 	if (plan_request == NULL)
 	{
-		Oid			t[4] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+		Oid			t[5] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID};
 
 		plan_request = SPI_prepare("INSERT INTO privacy.request_log"
 								   " (kind, subject, subject_ref, received_at, due_at, completed_at, status, actor)"
 								   " VALUES ($1, $2, $3, pg_catalog.now(),"
 								   "  pg_catalog.now() + pg_catalog.current_setting('privacy.request_deadline')::interval,"
 								   "  CASE WHEN $4 THEN pg_catalog.clock_timestamp() END,"
-								   "  CASE WHEN $4 THEN 'completed' ELSE 'received' END, session_user)"
-								   " RETURNING id", 4, t);
+								   "  CASE WHEN $4 THEN 'completed' ELSE 'received' END, $5)"
+								   " RETURNING id", 5, t);
 		if (plan_request == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan_request);
@@ -149,6 +150,7 @@ AccessRecordRequest(MapSubject *subj, const char *kind, const char *subject_ref,
 	values[1] = CStringGetTextDatum(subj->name);
 	values[2] = CStringGetTextDatum(subject_ref);
 	values[3] = BoolGetDatum(completed);
+	values[4] = CStringGetTextDatum(actor ? actor : "?");
 	ret = SPI_execute_plan(plan_request, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not record the request: %d", ret);

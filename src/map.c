@@ -27,6 +27,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "inttypes.h"
@@ -251,6 +253,17 @@ check_table(Oid relid, const char *argname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" is a partition", get_rel_name(relid)),
 				 errhint("Name the partitioned table; its partitions are mapped with it.")));
+	{
+		Oid			nsp = get_rel_namespace(relid);
+		char	   *nspname = get_namespace_name(nsp);
+
+		if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
+			strcmp(nspname, "information_schema") == 0 || strcmp(nspname, "privacy") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" is a system table", get_rel_name(relid)),
+					 errdetail("Tables of schema %s cannot be mapped.", nspname)));
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -782,6 +795,8 @@ path_text(MapSubject *subj, Oid relid, List *path)
 
 		if (h->link)
 		{
+			if (b.len > 0)
+				appendStringInfoString(&b, " / ");
 			appendStringInfo(&b, "%s(%s) = %s(%s)", UtilQualifiedName(h->rel),
 							 col_name(h->rel, h->cols[0]),
 							 UtilQualifiedName(subj->root), subj->key_column);

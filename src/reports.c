@@ -1,0 +1,481 @@
+/*-------------------------------------------------------------------------
+ * reports.c
+ *		Accountability reports derived from the catalog:
+ *		privacy.processing_record (GDPR Art. 30), its Markdown rendering,
+ *		and privacy.breach_report (Art. 33/34).
+ *
+ * The functions are SECURITY DEFINER (the catalog is not readable by
+ * PUBLIC) with a pinned search_path; EXECUTE is granted to privacy_officer
+ * and privacy_admin only.  They return aggregates (categories, purposes,
+ * counts of subjects and rows), never a personal value or a subject id.
+ *
+ * breach_report counts distinct subjects through the data map: for every
+ * subject type whose map holds one of the breached tables, one query unions
+ * the root key of every row of those tables (MapKeyExprs gives one SQL
+ * expression per join path) and counts the distinct keys.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "privacy.h"
+
+PG_FUNCTION_INFO_V1(privacy_processing_record);
+PG_FUNCTION_INFO_V1(privacy_processing_record_markdown);
+PG_FUNCTION_INFO_V1(privacy_breach_report);
+
+/*
+ * The Art. 30 record as one query.  Purposes come from classifications and
+ * recipients; classified columns without a purpose are grouped under a
+ * null purpose so that the gap is visible.  Table names are
+ * format('%I.%I', schema, table).
+ */
+static const char *const processing_record_sql =
+"WITH tabs AS ("
+"  SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS qname"
+"  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+"), cls AS ("
+"  SELECT k.table_name::pg_catalog.oid AS relid, k.column_name, k.category, cat.special, k.legal_basis, p.purpose"
+"  FROM privacy.classifications k"
+"  JOIN privacy.categories cat ON cat.name OPERATOR(pg_catalog.=) k.category"
+"  LEFT JOIN LATERAL pg_catalog.unnest(k.purposes) AS p(purpose) ON true"
+"), purposes AS ("
+"  SELECT DISTINCT purpose FROM cls"
+"  UNION SELECT purpose FROM privacy.recipients"
+"), per_purpose AS ("
+"  SELECT pp.purpose,"
+"   pg_catalog.jsonb_build_object("
+"    'purpose', pp.purpose,"
+"    'categories', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT c.category ORDER BY c.category), '[]')"
+"                   FROM cls c WHERE c.purpose IS NOT DISTINCT FROM pp.purpose),"
+"    'special_categories', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT c.category ORDER BY c.category), '[]')"
+"                   FROM cls c WHERE c.purpose IS NOT DISTINCT FROM pp.purpose AND c.special),"
+"    'legal_bases', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT c.legal_basis ORDER BY c.legal_basis), '[]')"
+"                   FROM cls c WHERE c.purpose IS NOT DISTINCT FROM pp.purpose AND c.legal_basis IS NOT NULL),"
+"    'subject_types', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT m.subject ORDER BY m.subject), '[]')"
+"                   FROM privacy.map m JOIN cls c ON c.relid OPERATOR(pg_catalog.=) m.table_name::pg_catalog.oid"
+"                   WHERE c.purpose IS NOT DISTINCT FROM pp.purpose),"
+"    'tables', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT t.qname ORDER BY t.qname), '[]')"
+"                   FROM cls c JOIN tabs t ON t.oid OPERATOR(pg_catalog.=) c.relid"
+"                   WHERE c.purpose IS NOT DISTINCT FROM pp.purpose),"
+"    'recipients', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+"                      'name', r.name, 'country', r.country, 'categories', pg_catalog.to_jsonb(r.categories))"
+"                      ORDER BY r.name), '[]')"
+"                   FROM privacy.recipients r WHERE r.purpose IS NOT DISTINCT FROM pp.purpose),"
+"    'retention', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+"                      'policy', x.id, 'table', t.qname, 'age_column', x.age_column,"
+"                      'keep', x.keep::pg_catalog.text, 'action', x.action) ORDER BY x.id), '[]')"
+"                   FROM privacy.retention x JOIN tabs t ON t.oid OPERATOR(pg_catalog.=) x.table_name::pg_catalog.oid"
+"                   WHERE EXISTS (SELECT FROM cls c WHERE c.relid OPERATOR(pg_catalog.=) x.table_name::pg_catalog.oid"
+"                                 AND c.purpose IS NOT DISTINCT FROM pp.purpose))"
+"   ) AS obj"
+"  FROM purposes pp"
+")"
+"SELECT pg_catalog.jsonb_build_object("
+"  'record', 'gdpr-art30/1',"
+"  'controller', pg_catalog.current_database(),"
+"  'generated_at', pg_catalog.now(),"
+"  'purposes', (SELECT COALESCE(pg_catalog.jsonb_agg(obj ORDER BY purpose NULLS LAST), '[]') FROM per_purpose),"
+"  'subject_types', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+"        'name', s.name, 'root', t.qname, 'key_column', s.key_column,"
+"        'tables', (SELECT pg_catalog.count(*) FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) s.name))"
+"        ORDER BY s.name), '[]')"
+"     FROM privacy.subject_types s LEFT JOIN tabs t ON t.oid OPERATOR(pg_catalog.=) s.root::pg_catalog.oid),"
+"  'categories', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT category ORDER BY category), '[]') FROM cls),"
+"  'special_categories', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT category ORDER BY category), '[]') FROM cls WHERE special),"
+"  'recipients', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+"        'name', r.name, 'purpose', r.purpose, 'country', r.country,"
+"        'categories', pg_catalog.to_jsonb(r.categories)) ORDER BY r.name), '[]') FROM privacy.recipients r),"
+"  'transfers_outside_eea', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+"        'recipient', r.name, 'country', r.country) ORDER BY r.name), '[]') FROM privacy.recipients r"
+"      WHERE pg_catalog.upper(r.country) OPERATOR(pg_catalog.~) '^[A-Z]{2}$' AND pg_catalog.upper(r.country) OPERATOR(pg_catalog.<>) ALL"
+"        ('{AT,BE,BG,HR,CY,CZ,DK,EE,FI,FR,DE,GR,HU,IE,IT,LV,LT,LU,MT,NL,PL,PT,RO,SK,SI,ES,SE,IS,LI,NO}'::pg_catalog.text[])),"
+"  'retention', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+"        'policy', x.id, 'table', t.qname, 'age_column', x.age_column,"
+"        'keep', x.keep::pg_catalog.text, 'action', x.action) ORDER BY x.id), '[]')"
+"     FROM privacy.retention x JOIN tabs t ON t.oid OPERATOR(pg_catalog.=) x.table_name::pg_catalog.oid),"
+"  'security_measures', pg_catalog.jsonb_build_object("
+"     'encrypted_columns', (SELECT COALESCE(pg_catalog.jsonb_agg(t.qname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||)"
+"          pg_catalog.quote_ident(e.column_name) ORDER BY t.qname, e.column_name), '[]')"
+"        FROM privacy.encrypted_columns e JOIN tabs t ON t.oid OPERATOR(pg_catalog.=) e.table_name::pg_catalog.oid),"
+"     'audit_log', 'hash-chained, append-only',"
+"     'erasure', 'privacy.erase with an erasure ledger replayed after restores')"
+")";
+
+/* run a query returning one jsonb value (SPI connected) */
+static Datum
+one_jsonb(const char *sql, int nargs, Oid *types, Datum *vals)
+{
+	int			rc;
+	bool		isnull;
+	Datum		d;
+
+	rc = SPI_execute_with_args(sql, nargs, types, vals, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "report query failed: %s", SPI_result_code_string(rc));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "report query returned null");
+	return SPI_datumTransfer(d, false, -1);
+}
+
+/*
+ * privacy.processing_record() RETURNS jsonb
+ *		The record of processing activities (Art. 30) from the catalog.
+ */
+Datum
+privacy_processing_record(PG_FUNCTION_ARGS)
+{
+	Datum		d;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	d = one_jsonb(processing_record_sql, 0, NULL, NULL);
+	SPI_finish();
+	PG_RETURN_DATUM(d);
+}
+
+/*
+ * The Markdown rendering of the record: a heading per purpose and a
+ * two-column table, '|' escaped in every value.
+ */
+static const char *const markdown_sql =
+"WITH r AS (SELECT $1::pg_catalog.jsonb AS j),"
+" p AS (SELECT e.o, e.n FROM r, pg_catalog.jsonb_array_elements(r.j->'purposes') WITH ORDINALITY AS e(o, n))"
+"SELECT "
+" '# Record of processing activities (GDPR Art. 30)' OPERATOR(pg_catalog.||) E'\\n\\n'"
+" OPERATOR(pg_catalog.||) '- Controller (database): ' OPERATOR(pg_catalog.||) (r.j->>'controller') OPERATOR(pg_catalog.||) E'\\n'"
+" OPERATOR(pg_catalog.||) '- Generated: ' OPERATOR(pg_catalog.||) (r.j->>'generated_at') OPERATOR(pg_catalog.||) E'\\n'"
+" OPERATOR(pg_catalog.||) '- Categories of data subjects: ' OPERATOR(pg_catalog.||) COALESCE((SELECT pg_catalog.string_agg(s->>'name', ', ' ORDER BY s->>'name')"
+"      FROM pg_catalog.jsonb_array_elements(r.j->'subject_types') s), 'none') OPERATOR(pg_catalog.||) E'\\n'"
+" OPERATOR(pg_catalog.||) '- Special categories (Art. 9/10): ' OPERATOR(pg_catalog.||) COALESCE((SELECT pg_catalog.string_agg(x, ', ')"
+"      FROM pg_catalog.jsonb_array_elements_text(r.j->'special_categories') x), 'none') OPERATOR(pg_catalog.||) E'\\n'"
+" OPERATOR(pg_catalog.||) '- Transfers outside the EEA: ' OPERATOR(pg_catalog.||) COALESCE((SELECT pg_catalog.string_agg((t->>'recipient') OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) (t->>'country') OPERATOR(pg_catalog.||) ')', ', ')"
+"      FROM pg_catalog.jsonb_array_elements(r.j->'transfers_outside_eea') t), 'none') OPERATOR(pg_catalog.||) E'\\n'"
+" OPERATOR(pg_catalog.||) COALESCE((SELECT pg_catalog.string_agg("
+"   E'\\n## Purpose: ' OPERATOR(pg_catalog.||) COALESCE(p.o->>'purpose', '(no purpose recorded)') OPERATOR(pg_catalog.||) E'\\n\\n'"
+"   OPERATOR(pg_catalog.||) E'| Item | Value |\\n|---|---|\\n'"
+"   OPERATOR(pg_catalog.||) '| Categories of personal data | ' OPERATOR(pg_catalog.||) privacy._md_list(p.o->'categories') OPERATOR(pg_catalog.||) E' |\\n'"
+"   OPERATOR(pg_catalog.||) '| Special categories | ' OPERATOR(pg_catalog.||) privacy._md_list(p.o->'special_categories') OPERATOR(pg_catalog.||) E' |\\n'"
+"   OPERATOR(pg_catalog.||) '| Legal bases | ' OPERATOR(pg_catalog.||) privacy._md_list(p.o->'legal_bases') OPERATOR(pg_catalog.||) E' |\\n'"
+"   OPERATOR(pg_catalog.||) '| Categories of data subjects | ' OPERATOR(pg_catalog.||) privacy._md_list(p.o->'subject_types') OPERATOR(pg_catalog.||) E' |\\n'"
+"   OPERATOR(pg_catalog.||) '| Recipients | ' OPERATOR(pg_catalog.||) COALESCE((SELECT pg_catalog.string_agg("
+"        pg_catalog.replace(x->>'name', '|', '\\|') OPERATOR(pg_catalog.||) COALESCE(' (' OPERATOR(pg_catalog.||) pg_catalog.replace(x->>'country', '|', '\\|') OPERATOR(pg_catalog.||) ')', ''), ', ')"
+"        FROM pg_catalog.jsonb_array_elements(p.o->'recipients') x), 'none') OPERATOR(pg_catalog.||) E' |\\n'"
+"   OPERATOR(pg_catalog.||) '| Retention | ' OPERATOR(pg_catalog.||) COALESCE((SELECT pg_catalog.string_agg("
+"        pg_catalog.replace(x->>'table', '|', '\\|') OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) (x->>'action') OPERATOR(pg_catalog.||) ' after '"
+"        OPERATOR(pg_catalog.||) (x->>'keep') OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) pg_catalog.replace(x->>'age_column', '|', '\\|') OPERATOR(pg_catalog.||) ')', '; ')"
+"        FROM pg_catalog.jsonb_array_elements(p.o->'retention') x), 'not defined') OPERATOR(pg_catalog.||) E' |\\n'"
+"   OPERATOR(pg_catalog.||) '| Tables | ' OPERATOR(pg_catalog.||) privacy._md_list(p.o->'tables') OPERATOR(pg_catalog.||) E' |\\n'"
+"   , '' ORDER BY p.n) FROM p), E'\\nNo personal data is classified yet.\\n')"
+" FROM r";
+
+/*
+ * privacy.processing_record_markdown() RETURNS text
+ *		The Art. 30 record as Markdown a DPO can paste into a document.
+ */
+Datum
+privacy_processing_record_markdown(PG_FUNCTION_ARGS)
+{
+	Datum		rec;
+	Oid			types[1] = {JSONBOID};
+	Datum		vals[1];
+	bool		isnull;
+	Datum		d;
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rec = one_jsonb(processing_record_sql, 0, NULL, NULL);
+	vals[0] = rec;
+	rc = SPI_execute_with_args(markdown_sql, 1, types, vals, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "report query failed: %s", SPI_result_code_string(rc));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "report query returned null");
+	d = SPI_datumTransfer(d, false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(d);
+}
+
+/* append a JSON string to buf */
+static void
+append_json_str(StringInfo buf, const char *s)
+{
+	escape_json(buf, s);
+}
+
+/*
+ * count_subjects
+ *		Distinct subjects of one type among the rows of the given tables
+ *		(only those in the type's map).  Returns -1 when none of the tables
+ *		is in its map.
+ */
+static int64
+count_subjects(const char *subject, Oid *relids, int n)
+{
+	MapSubject *subj = MapGetSubject(subject);
+	StringInfoData q;
+	bool		any = false;
+	int			i,
+				rc;
+	bool		isnull;
+	Datum		d;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT pg_catalog.count(DISTINCT k) FROM (");
+	for (i = 0; i < n; i++)
+	{
+		MapTable   *mt = MapFindTable(subj, relids[i]);
+		List	   *exprs;
+		ListCell   *lc;
+		char	   *from;
+
+		if (mt == NULL)
+			continue;
+		exprs = MapKeyExprs(subj, mt, "t");
+		from = psprintf("%s.%s",
+						quote_identifier(get_namespace_name(get_rel_namespace(relids[i]))),
+						quote_identifier(get_rel_name(relids[i])));
+		foreach(lc, exprs)
+		{
+			if (any)
+				appendStringInfoString(&q, " UNION ALL ");
+			appendStringInfo(&q, "SELECT (%s) AS k FROM %s t", (char *) lfirst(lc), from);
+			any = true;
+		}
+	}
+	if (!any)
+		return -1;
+	appendStringInfoString(&q, ") s");
+	rc = SPI_execute(q.data, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * The catalog part of the breach report: classified columns of the
+ * breached tables, whether each is encrypted, and the derived lists.
+ * $1 oid[] tables, $2 interval deadline, $3 keys compromised, $4 jsonb
+ * subjects, $5 jsonb row counts, $6 jsonb tables in no map.
+ */
+static const char *const breach_sql =
+"WITH tabs AS ("
+"  SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS qname"
+"  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+"  WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1)"
+"), cols AS ("
+"  SELECT t.qname, k.column_name, k.category, cat.special,"
+"    (e.id IS NOT NULL AND NOT $3) AS protected, e.id IS NOT NULL AS encrypted"
+"  FROM privacy.classifications k"
+"  JOIN tabs t ON t.oid OPERATOR(pg_catalog.=) k.table_name::pg_catalog.oid"
+"  JOIN privacy.categories cat ON cat.name OPERATOR(pg_catalog.=) k.category"
+"  LEFT JOIN privacy.encrypted_columns e ON e.table_name OPERATOR(pg_catalog.=) k.table_name"
+"    AND e.column_name OPERATOR(pg_catalog.=) k.column_name"
+"), cats AS ("
+"  SELECT category, pg_catalog.bool_or(special) AS special, pg_catalog.bool_and(protected) AS protected"
+"  FROM cols GROUP BY category"
+")"
+"SELECT pg_catalog.jsonb_build_object("
+"  'report', 'breach/1',"
+"  'generated_at', pg_catalog.now(),"
+"  'notification_deadline', pg_catalog.now() OPERATOR(pg_catalog.+) $2,"
+"  'deadline', $2::pg_catalog.text,"
+"  'tables', (SELECT pg_catalog.jsonb_object_agg(t.qname, pg_catalog.jsonb_build_object("
+"      'rows', $5->(t.oid::pg_catalog.text),"
+"      'columns', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+"          'column', c.column_name, 'category', c.category, 'special', c.special, 'encrypted', c.encrypted)"
+"          ORDER BY c.column_name), '[]') FROM cols c WHERE c.qname OPERATOR(pg_catalog.=) t.qname)))"
+"    FROM tabs t),"
+"  'subjects', $4,"
+"  'unmapped_tables', $6,"
+"  'categories', (SELECT COALESCE(pg_catalog.jsonb_agg(category ORDER BY category), '[]') FROM cats),"
+"  'special_categories', (SELECT COALESCE(pg_catalog.jsonb_agg(category ORDER BY category), '[]') FROM cats WHERE special),"
+"  'encryption', pg_catalog.jsonb_build_object("
+"     'keys_compromised', $3,"
+"     'protected_categories', (SELECT COALESCE(pg_catalog.jsonb_agg(category ORDER BY category), '[]') FROM cats WHERE protected),"
+"     'exposed_categories', (SELECT COALESCE(pg_catalog.jsonb_agg(category ORDER BY category), '[]') FROM cats WHERE NOT protected),"
+"     'all_protected', (SELECT COALESCE(pg_catalog.bool_and(protected), true) FROM cats)),"
+"  'high_risk', (SELECT COALESCE(pg_catalog.bool_or(NOT protected AND (special"
+"       OR category OPERATOR(pg_catalog.~) '^user\\.(financial|government_id|authorization|biometric|health_and_medical|genetic)')), false) FROM cats),"
+"  'notify_authority', (SELECT COALESCE(pg_catalog.bool_or(NOT protected), false) FROM cats)"
+")";
+
+/*
+ * privacy.breach_report(tables regclass[], deadline interval DEFAULT
+ * '72 hours', keys_compromised boolean DEFAULT false) RETURNS jsonb
+ *		Art. 33/34 facts for a breach of the given tables: distinct subjects
+ *		per subject type, rows, categories and special categories, which
+ *		categories encryption protects (not when its keys are compromised),
+ *		and the notification deadline.
+ */
+Datum
+privacy_breach_report(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			nelems,
+				n = 0,
+				i,
+				j;
+	Oid		   *relids;
+	Interval   *deadline;
+	bool		compromised;
+	List	   *subjects = NIL;
+	ListCell   *lc;
+	StringInfoData subj_json,
+				rows_json,
+				unmapped_json;
+	Oid			types[6] = {OIDARRAYOID, INTERVALOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID};
+	Datum		vals[6];
+	Datum		result;
+	bool		first,
+				firstrow;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("tables must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("deadline must not be null")));
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	deadline = PG_GETARG_INTERVAL_P(1);
+	compromised = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	if (deadline->month < 0 || deadline->day < 0 || deadline->time < 0 ||
+		(deadline->month == 0 && deadline->day == 0 && deadline->time == 0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("deadline must be a positive interval")));
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("tables must be a one-dimensional array")));
+	deconstruct_array(arr, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &elems, &enulls, &nelems);
+	if (nelems == 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("tables must not be empty")));
+	relids = palloc(sizeof(Oid) * nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		Oid			r;
+
+		if (enulls[i])
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("tables must not contain nulls")));
+		r = DatumGetObjectId(elems[i]);
+		if (get_rel_relkind(r) == '\0')
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+							errmsg("relation with OID %u does not exist", r)));
+		for (j = 0; j < n; j++)
+			if (relids[j] == r)
+				break;
+		if (j == n)
+			relids[n++] = r;
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* row counts and the subject types touched */
+	initStringInfo(&rows_json);
+	initStringInfo(&unmapped_json);
+	appendStringInfoChar(&rows_json, '{');
+	appendStringInfoChar(&unmapped_json, '[');
+	first = true;
+	firstrow = true;
+	for (i = 0; i < n; i++)
+	{
+		List	   *names = MapSubjectsOfTable(relids[i]);
+		char	   *sql;
+		int			rc;
+		bool		isnull;
+		Datum		d;
+		char		relkind = get_rel_relkind(relids[i]);
+
+		if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE ||
+			relkind == RELKIND_MATVIEW)
+		{
+			sql = psprintf("SELECT pg_catalog.count(*) FROM %s.%s",
+						   quote_identifier(get_namespace_name(get_rel_namespace(relids[i]))),
+						   quote_identifier(get_rel_name(relids[i])));
+			rc = SPI_execute(sql, true, 1);
+			if (rc != SPI_OK_SELECT || SPI_processed != 1)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			appendStringInfo(&rows_json, "%s\"%u\": " INT64_FORMAT,
+							 firstrow ? "" : ", ", relids[i], DatumGetInt64(d));
+			firstrow = false;
+		}
+		if (names == NIL)
+		{
+			char	   *key = psprintf("%s.%s",
+									   quote_identifier(get_namespace_name(get_rel_namespace(relids[i]))),
+									   quote_identifier(get_rel_name(relids[i])));
+
+			if (!first)
+				appendStringInfoString(&unmapped_json, ", ");
+			append_json_str(&unmapped_json, key);
+			first = false;
+		}
+		foreach(lc, names)
+		{
+			char	   *s = (char *) lfirst(lc);
+			ListCell   *lc2;
+			bool		seen = false;
+
+			foreach(lc2, subjects)
+				if (strcmp((char *) lfirst(lc2), s) == 0)
+					seen = true;
+			if (!seen)
+				subjects = lappend(subjects, pstrdup(s));
+		}
+	}
+	appendStringInfoChar(&rows_json, '}');
+	appendStringInfoChar(&unmapped_json, ']');
+
+	/* distinct subjects per type */
+	initStringInfo(&subj_json);
+	appendStringInfoChar(&subj_json, '{');
+	first = true;
+	foreach(lc, subjects)
+	{
+		char	   *s = (char *) lfirst(lc);
+		int64		cnt = count_subjects(s, relids, n);
+
+		if (cnt < 0)
+			continue;
+		if (!first)
+			appendStringInfoString(&subj_json, ", ");
+		append_json_str(&subj_json, s);
+		appendStringInfo(&subj_json, ": " INT64_FORMAT, cnt);
+		first = false;
+	}
+	appendStringInfoChar(&subj_json, '}');
+
+	{
+		Datum	   *od = palloc(sizeof(Datum) * n);
+
+		for (i = 0; i < n; i++)
+			od[i] = ObjectIdGetDatum(relids[i]);
+		vals[0] = PointerGetDatum(construct_array(od, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	}
+	vals[1] = IntervalPGetDatum(deadline);
+	vals[2] = BoolGetDatum(compromised);
+	vals[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(subj_json.data));
+	vals[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rows_json.data));
+	vals[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(unmapped_json.data));
+	result = one_jsonb(breach_sql, 6, types, vals);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
