@@ -49,6 +49,7 @@ ORDER BY 1;
 \set dot_file :demo_out/customer_map.dot
 \pset format unaligned
 \pset tuples_only on
+\echo '   (the DOT text goes to' :dot_file ')'
 \o :dot_file
 SELECT privacy.data_map('customer');
 \o

@@ -105,3 +105,23 @@ ORDER BY depth, table_name::text;
 SELECT table_name, column_name, data_type
 FROM privacy.unclassified
 ORDER BY table_name::text, column_name;
+
+\echo
+\echo '== 11. The picture again, now with the classified columns and their'
+\echo '       categories in each table''s box.'
+\getenv demo_out PRIVACY_WORK
+\if :{?demo_out}
+\else
+\set demo_out '.'
+\endif
+\set dot_file :demo_out/customer_map_classified.dot
+\echo '   (the DOT text goes to' :dot_file ')'
+\pset format unaligned
+\pset tuples_only on
+\o :dot_file
+SELECT privacy.data_map('customer');
+\o
+\pset tuples_only off
+\pset format aligned
+\setenv DEMO_DOT_FILE :dot_file
+\! if command -v dot >/dev/null 2>&1; then dot -Tsvg "$DEMO_DOT_FILE" -o "${DEMO_DOT_FILE%.dot}.svg" && echo "rendered ${DEMO_DOT_FILE%.dot}.svg"; else echo "graphviz 'dot' not installed: apt-get install graphviz to render $DEMO_DOT_FILE"; fi
