@@ -253,3 +253,22 @@ UtilSubjectRef(const char *subject, const char *canonical_id)
 	sodium_bin2hex(hex, SUBJECT_REF_BYTES * 2 + 1, out, sizeof(out));
 	return hex;
 }
+
+/*
+ * UtilKeyedHash
+ *		Keyed BLAKE2b of in under a key derived from the per-database secret
+ *		for a named purpose (so pseudonyms and subject_ref never share a
+ *		key).
+ */
+void
+UtilKeyedHash(const char *context, const unsigned char *in, size_t inlen,
+			  unsigned char *out, size_t outlen)
+{
+	unsigned char key[crypto_generichash_KEYBYTES];
+
+	load_secret();
+	crypto_generichash(key, sizeof(key), (const unsigned char *) context, strlen(context),
+					   subject_ref_secret, sizeof(subject_ref_secret));
+	crypto_generichash(out, outlen, in, inlen, key, sizeof(key));
+	sodium_memzero(key, sizeof(key));
+}
