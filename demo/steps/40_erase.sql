@@ -70,7 +70,8 @@ WHERE a.id = 42;
 
 \echo
 \echo '== 5. Erasing again is harmless: zero rows, a new receipt.'
-SELECT privacy.erase('customer', '42', 'duplicate request') -> 'tables' AS "second erase: tables";
+SELECT sum((t.value ->> 'deleted')::int) AS deleted, sum((t.value ->> 'anonymized')::int) AS anonymized
+FROM jsonb_each(privacy.erase('customer', '42', 'duplicate request') -> 'tables') t;
 
 \echo
 \echo '== 6. Accountability: the audit log is append-only and hash-chained.'
