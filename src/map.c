@@ -1690,6 +1690,16 @@ privacy_data_map(PG_FUNCTION_ARGS)
 					appendStringInfoString(&e, " [style=dashed, label=");
 					append_dot(&e, psprintf("%s (link)", col_name(h->rel, h->cols[0])));
 				}
+				else if (mt->outbound && h->rel == mt->relid)
+				{
+					/* a referenced table: the foreign key runs from prel to rel */
+					appendStringInfoString(&e, "  ");
+					append_dot(&e, UtilQualifiedName(h->prel));
+					appendStringInfoString(&e, " -> ");
+					append_dot(&e, UtilQualifiedName(h->rel));
+					appendStringInfoString(&e, " [label=");
+					append_dot(&e, cols_text(h->prel, h->pcols, h->ncols));
+				}
 				else
 				{
 					appendStringInfoString(&e, "  ");
