@@ -68,11 +68,13 @@ CREATE TABLE privacy.categories (
 	description	text,
 	special		boolean NOT NULL DEFAULT false,
 	erasure		text NOT NULL DEFAULT 'null'
-				CHECK (erasure IN ('delete', 'null', 'redact', 'hash', 'shred', 'keep')),
-	builtin		boolean NOT NULL DEFAULT false
+				CHECK (erasure IN ('delete', 'null', 'redact', 'hash', 'shred', 'keep'))
 );
+-- the names of the built-in taxonomy (installed by the script, not dumped)
+CREATE TABLE privacy.builtin_categories (name text PRIMARY KEY);
 -- user-added categories are configuration; the built-in taxonomy is not dumped
-SELECT pg_catalog.pg_extension_config_dump('privacy.categories', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('privacy.categories',
+	'WHERE name NOT IN (SELECT b.name FROM privacy.builtin_categories b)');
 
 CREATE TABLE privacy.classifications (
 	table_name	regclass NOT NULL,

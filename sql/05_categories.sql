@@ -4,8 +4,8 @@
 -- trade union membership) or Art. 10 (criminal history).  The default erasure
 -- strategy of every built-in category is 'null' (classify turns it into
 -- 'redact' on a NOT NULL column).  Extendable with INSERT.
-INSERT INTO privacy.categories (name, parent, description, special, erasure, builtin)
-SELECT v.name, v.parent, v.description, v.special, 'null', true FROM (VALUES
+INSERT INTO privacy.categories (name, parent, description, special, erasure)
+SELECT v.name, v.parent, v.description, v.special, 'null' FROM (VALUES
 	('user', NULL, 'Data related to the individual', false),
 	('user.account', 'user', 'Account creation or registration information', false),
 	('user.account.settings', 'user.account', 'Account preferences and settings', false),
@@ -93,3 +93,5 @@ SELECT v.name, v.parent, v.description, v.special, 'null', true FROM (VALUES
 	('system.authentication', 'system', 'Authentication data of a system', false),
 	('system.operations', 'system', 'Operational data of a system', false)
 ) AS v(name, parent, description, special);
+
+INSERT INTO privacy.builtin_categories SELECT name FROM privacy.categories;

@@ -72,7 +72,8 @@ SELECT name, root, key_column, tables FROM privacy.subjects ORDER BY 1;
 SELECT privacy.data_map('agent');
 SELECT privacy.data_map('customer') LIKE 'digraph "customer" {%' AS dot,
        privacy.data_map('customer') LIKE '%"shop.events" -> "shop.customers" [style=dashed%' AS link_edge,
-       privacy.data_map('customer') LIKE '%street: user.contact.address.street (null)%' AS classified;
+       privacy.data_map('customer') LIKE '%street: user.contact.address.street (null)%' AS classified,
+       privacy.data_map('customer') LIKE '%"shop.customers" -> "shop.addresses" [label="address_id"]%' AS referenced_edge;
 
 -- a key column other than the primary key must be unique
 CREATE TABLE shop.people (id int PRIMARY KEY, code uuid UNIQUE, nick text);

@@ -158,8 +158,8 @@ free_cache(void)
 void
 MapInvalidate(void)
 {
-	if (!OidIsValid(map_relid))
-		map_relid = UtilCatalogRelid("map");
+	/* looked up each time: the extension may have been dropped and re-created */
+	map_relid = UtilCatalogRelid("map");
 	CacheInvalidateRelcacheByRelid(map_relid);
 	map_cache_stale = true;
 }
@@ -520,7 +520,7 @@ int2_array(Datum d, AttrNumber *out)
  * translated to that parent by name.  $1 = the (collapsed) table.
  */
 static const char *fk_inbound_sql =
-"SELECT r.other, r.ocols, r.mcols FROM ("
+"SELECT r.other, r.ocols, r.mcols, r.confdeltype FROM ("
 " SELECT coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid) AS other,"
 "  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, o)"
 "   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n"
@@ -529,7 +529,7 @@ static const char *fk_inbound_sql =
 "  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)"
 "   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n"
 "   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = $1 AND ra.attname = a.attname ORDER BY k.o) AS mcols,"
-"  c.conname"
+"  c.conname, c.confdeltype"
 " FROM pg_catalog.pg_constraint c"
 " WHERE c.contype = 'f' AND c.conparentid = 0"
 "  AND (c.confrelid = $1 OR c.confrelid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t))"
@@ -589,9 +589,38 @@ fk_hops(Oid relid, bool outbound)
 		if (n1 != n2 || n1 == 0)
 			continue;			/* a column could not be translated */
 		h->ncols = n1;
+		if (!outbound)
+			h->deltype = DatumGetChar(SPI_getbinval(tup, td, 4, &isnull));
 		hops = lappend(hops, h);
 	}
 	return hops;
+}
+
+/*
+ * MapForeignKeysInto
+ *		Every foreign key into relid, partitions collapsed, with its ON
+ *		DELETE action; allocated in the caller's context.
+ */
+List *
+MapForeignKeysInto(Oid relid)
+{
+	List	   *hops;
+	List	   *result = NIL;
+	ListCell   *lc;
+	MemoryContext outer = CurrentMemoryContext;
+
+	UtilSpiConnect();
+	hops = fk_hops(relid, false);
+	MemoryContextSwitchTo(outer);
+	foreach(lc, hops)
+	{
+		MapHop	   *h = palloc(sizeof(MapHop));
+
+		memcpy(h, lfirst(lc), sizeof(MapHop));
+		result = lappend(result, h);
+	}
+	SPI_finish();
+	return result;
 }
 
 static void
@@ -1163,8 +1192,14 @@ MapGetSubject(const char *name)
 	if (map_cache_cxt == NULL)
 		map_cache_cxt = AllocSetContextCreate(TopMemoryContext, "privacy map cache",
 											  ALLOCSET_DEFAULT_SIZES);
-	if (!OidIsValid(map_relid))
-		map_relid = UtilCatalogRelid("map");
+	{
+		Oid			current = UtilCatalogRelid("map");
+
+		/* a re-created extension: everything cached is stale */
+		if (current != map_relid)
+			map_cache_stale = true;
+		map_relid = current;
+	}
 	if (map_cache_stale)
 		free_cache();
 	foreach(lc, map_cache)
@@ -1507,6 +1542,24 @@ privacy_link(PG_FUNCTION_ARGS)
 					 errdetail("Rights calls for subject type \"%s\" will scan the table.", name),
 					 errhint("CREATE INDEX ON %s (%s);", UtilQualifiedName(relid), quote_identifier(col))));
 	}
+	/*
+	 * Inserts and updates of the link column take a shared advisory lock on
+	 * the subject's key, which erase() takes exclusively: a row inserted
+	 * during an erasure waits for it, and is not left behind by it.
+	 */
+	{
+		char	   *trg = psprintf("privacy_link_%s", name);
+
+		if (strlen(trg) >= NAMEDATALEN)
+			trg[NAMEDATALEN - 1] = '\0';
+		ret = SPI_execute(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s"
+								   " FOR EACH ROW EXECUTE FUNCTION privacy._link_lock(%s, %s)",
+								   quote_identifier(trg), quote_identifier(col), UtilQualifiedName(relid),
+								   quote_literal_cstr(name), quote_literal_cstr(col)),
+						  false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "could not create the link trigger: %d", ret);
+	}
 	SPI_finish();
 	MapRefresh(name);
 	AuditAppend("link", NULL, NULL);
@@ -1636,6 +1689,16 @@ privacy_data_map(PG_FUNCTION_ARGS)
 					append_dot(&e, UtilQualifiedName(subj->root));
 					appendStringInfoString(&e, " [style=dashed, label=");
 					append_dot(&e, psprintf("%s (link)", col_name(h->rel, h->cols[0])));
+				}
+				else if (mt->outbound && h->rel == mt->relid)
+				{
+					/* a referenced table: the foreign key runs from prel to rel */
+					appendStringInfoString(&e, "  ");
+					append_dot(&e, UtilQualifiedName(h->prel));
+					appendStringInfoString(&e, " -> ");
+					append_dot(&e, UtilQualifiedName(h->rel));
+					appendStringInfoString(&e, " [label=");
+					append_dot(&e, cols_text(h->prel, h->pcols, h->ncols));
 				}
 				else
 				{

@@ -42,11 +42,15 @@ typedef struct PrivacyUserSwitch
 	int			save_nestlevel;
 } PrivacyUserSwitch;
 
+extern void UtilBecomeUser(Oid userid, int secflags, PrivacyUserSwitch *sw);
+extern Oid	UtilRelationOwner(Oid relid);
 extern void UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw);
 extern void UtilRestoreUser(PrivacyUserSwitch *sw);
 extern char *UtilQualifiedName(Oid relid);
 extern char *UtilJsonKey(Oid relid);
 extern char *UtilSubjectRef(const char *subject, const char *canonical_id);
+extern void UtilKeyedHash(const char *context, const unsigned char *in, size_t inlen,
+						  unsigned char *out, size_t outlen);
 extern void UtilSpiConnect(void);
 extern char *UtilTextArg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern Oid	UtilCatalogRelid(const char *relname);
@@ -71,6 +75,9 @@ typedef struct MapTable
 	List	   *paths;			/* List of paths; a path is a List of MapHop * */
 	char	   *qualname;		/* quoted schema.table */
 	bool		partitioned;
+	List	   *fks_in;			/* MapHop *: foreign keys into this table */
+	bool		fks_loaded;
+	int			order;			/* erasure order: referencing tables first */
 } MapTable;
 
 /*
@@ -87,7 +94,11 @@ typedef struct MapHop
 	bool		link;
 	AttrNumber	cols[32];
 	AttrNumber	pcols[32];
+	char		deltype;		/* inbound FKs: pg_constraint.confdeltype */
 } MapHop;
+
+/* every foreign key into relid (partitions collapsed), as inbound hops */
+extern List *MapForeignKeysInto(Oid relid);
 
 typedef struct MapColumn
 {
@@ -143,6 +154,13 @@ extern List *MapSubjectsOfTable(Oid relid);
  * personal data or key material. */
 extern void AuditAppend(const char *action, const char *subject_ref,
 						const char *detail_json);
+
+/* erase.c */
+extern char *ErasureRewriteExpr(Oid relid, const char *colname, Oid typid, int32 typmod,
+								const char *strategy, const char *alias);
+extern bool erasure_in_progress;
+extern Jsonb *EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
+						   const char *reason, bool dry_run, const char *kind);
 
 /* access.c */
 extern int64 AccessRecordRequest(MapSubject *subj, const char *kind,

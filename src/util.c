@@ -143,13 +143,30 @@ UtilOuterUser(void)
 }
 
 /*
- * UtilBecomeOwner
- *		Switch to the owner of relid in a security-restricted context, so
- *		that user triggers and functions run as the owner, never as the
- *		superuser that installed the extension.  Undo with UtilRestoreUser.
+ * UtilBecomeUser
+ *		Switch to role userid with the extra security-context flags (a
+ *		security-restricted operation for user tables, a local user id change
+ *		for catalog access), with search_path pinned.  Undo with
+ *		UtilRestoreUser.
  */
 void
-UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw)
+UtilBecomeUser(Oid userid, int secflags, PrivacyUserSwitch *sw)
+{
+	GetUserIdAndSecContext(&sw->save_userid, &sw->save_sec_context);
+	SetUserIdAndSecContext(userid, sw->save_sec_context | secflags);
+	sw->save_nestlevel = NewGUCNestLevel();
+	/* the generated SQL is fully qualified; pin search_path all the same */
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * UtilRelationOwner
+ *		Owner of a relation; 42P01 if it no longer exists.
+ */
+Oid
+UtilRelationOwner(Oid relid)
 {
 	HeapTuple	tup;
 	Oid			owner;
@@ -161,14 +178,19 @@ UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw)
 				 errmsg("relation with OID %u does not exist", relid)));
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
+	return owner;
+}
 
-	GetUserIdAndSecContext(&sw->save_userid, &sw->save_sec_context);
-	SetUserIdAndSecContext(owner, sw->save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	sw->save_nestlevel = NewGUCNestLevel();
-	/* the generated SQL is fully qualified; pin search_path all the same */
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+/*
+ * UtilBecomeOwner
+ *		Switch to the owner of relid in a security-restricted context, so
+ *		that user triggers and functions run as the owner, never as the
+ *		superuser that installed the extension.  Undo with UtilRestoreUser.
+ */
+void
+UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw)
+{
+	UtilBecomeUser(UtilRelationOwner(relid), SECURITY_RESTRICTED_OPERATION, sw);
 }
 
 /*
@@ -252,4 +274,23 @@ UtilSubjectRef(const char *subject, const char *canonical_id)
 	crypto_generichash_final(&st, out, sizeof(out));
 	sodium_bin2hex(hex, SUBJECT_REF_BYTES * 2 + 1, out, sizeof(out));
 	return hex;
+}
+
+/*
+ * UtilKeyedHash
+ *		Keyed BLAKE2b of in under a key derived from the per-database secret
+ *		for a named purpose (so pseudonyms and subject_ref never share a
+ *		key).
+ */
+void
+UtilKeyedHash(const char *context, const unsigned char *in, size_t inlen,
+			  unsigned char *out, size_t outlen)
+{
+	unsigned char key[crypto_generichash_KEYBYTES];
+
+	load_secret();
+	crypto_generichash(key, sizeof(key), (const unsigned char *) context, strlen(context),
+					   subject_ref_secret, sizeof(subject_ref_secret));
+	crypto_generichash(out, outlen, in, inlen, key, sizeof(key));
+	sodium_memzero(key, sizeof(key));
 }

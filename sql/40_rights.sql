@@ -1,0 +1,119 @@
+---------------------------------------------------------------------------
+-- Erasure, holds, restriction, consent, erasure ledger (src/erase.c,
+-- src/rights.c)
+---------------------------------------------------------------------------
+
+-- All of these read or change personal data: EXECUTE is revoked from PUBLIC
+-- and granted to privacy_officer.  They run as the extension owner to use
+-- the catalog and act on each table as that table's owner, in a
+-- security-restricted context (user triggers never run as superuser).
+CREATE FUNCTION privacy.erase(subject text, id text, reason text DEFAULT NULL, dry_run boolean DEFAULT false)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'privacy_erase'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.hold(subject text, id text, reason text, until timestamptz DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_hold'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.release_hold(subject text, id text)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_release_hold'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.restrict(subject text, id text, reason text)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_restrict'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.unrestrict(subject text, id text)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_unrestrict'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.is_restricted(subject text, id text)
+RETURNS boolean AS 'MODULE_PATHNAME', 'privacy_is_restricted'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Used by the row-level security policies of protect(), which run as the
+-- querying role: executable by everyone, it answers only "is this key
+-- restricted", never which keys are.
+CREATE FUNCTION privacy._restricted(subject text, key text)
+RETURNS boolean AS 'MODULE_PATHNAME', 'privacy_restricted_key'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.protect(tbl regclass, force boolean DEFAULT false)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_protect'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.unprotect(tbl regclass)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'argument "tbl" must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl AND p.polname = 'privacy_restricted') THEN
+		RAISE EXCEPTION 'table % is not protected', tbl USING ERRCODE = '42704';
+	END IF;
+	EXECUTE pg_catalog.format('DROP POLICY privacy_restricted ON %s', tbl);
+	IF EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl AND p.polname = 'privacy_allow')
+	   AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl) = 1 THEN
+		EXECUTE pg_catalog.format('DROP POLICY privacy_allow ON %s', tbl);
+		EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY', tbl);
+	END IF;
+	PERFORM privacy._audit('unprotect', NULL, pg_catalog.jsonb_build_object('table', tbl::text));
+END
+$$;
+
+CREATE FUNCTION privacy.set_consent(subject text, id text, purpose text, granted boolean, source text DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_set_consent'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.has_consent(subject text, id text, purpose text)
+RETURNS boolean AS 'MODULE_PATHNAME', 'privacy_has_consent'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.erasure_ledger(since timestamptz DEFAULT NULL)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'privacy_erasure_ledger'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION privacy.replay_erasures(ledger jsonb)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'privacy_replay_erasures'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Pseudonyms for the 'hash' strategy.  Callable by the table owners that
+-- erase and retention switch to, but it refuses to work outside them.
+CREATE FUNCTION privacy._pseudonym(text) RETURNS text
+AS 'MODULE_PATHNAME', 'privacy_pseudonym_text' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION privacy._pseudonym(bytea) RETURNS bytea
+AS 'MODULE_PATHNAME', 'privacy_pseudonym_bytea' LANGUAGE C IMMUTABLE STRICT;
+
+-- The trigger link() installs on linked tables.
+CREATE FUNCTION privacy._link_lock() RETURNS trigger
+AS 'MODULE_PATHNAME', 'privacy_link_lock' LANGUAGE C;
+
+CREATE VIEW privacy.active_holds AS
+SELECT h.id, h.subject, h.subject_ref, h.reason, h.placed_at, h.until
+  FROM privacy.holds h
+ WHERE h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now());
+
+CREATE VIEW privacy.consent_history AS
+SELECT e.id, e.subject, e.subject_ref, e.purpose, e.granted, e.source, e.at FROM privacy.consent_events e;
+
+-- Consent history is append-only.
+CREATE FUNCTION privacy._append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'privacy.% is append-only', TG_TABLE_NAME USING ERRCODE = '42501';
+END
+$$;
+CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON privacy.consent_events
+	FOR EACH ROW EXECUTE FUNCTION privacy._append_only();
+
+REVOKE ALL ON FUNCTION privacy.erase(text, text, text, boolean), privacy.hold(text, text, text, timestamptz),
+	privacy.release_hold(text, text), privacy.restrict(text, text, text), privacy.unrestrict(text, text),
+	privacy.is_restricted(text, text), privacy.protect(regclass, boolean), privacy.unprotect(regclass),
+	privacy.set_consent(text, text, text, boolean, text), privacy.has_consent(text, text, text),
+	privacy.erasure_ledger(timestamptz), privacy.replay_erasures(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.erase(text, text, text, boolean), privacy.hold(text, text, text, timestamptz),
+	privacy.release_hold(text, text), privacy.restrict(text, text, text), privacy.unrestrict(text, text),
+	privacy.is_restricted(text, text), privacy.set_consent(text, text, text, boolean, text),
+	privacy.has_consent(text, text, text), privacy.erasure_ledger(timestamptz),
+	privacy.replay_erasures(jsonb) TO privacy_officer;
+GRANT EXECUTE ON FUNCTION privacy.protect(regclass, boolean), privacy.unprotect(regclass) TO privacy_admin;
+GRANT SELECT ON privacy.active_holds, privacy.consent_history TO privacy_officer, privacy_admin;
