@@ -77,13 +77,6 @@ CREATE FUNCTION privacy.replay_erasures(ledger jsonb)
 RETURNS jsonb AS 'MODULE_PATHNAME', 'privacy_replay_erasures'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Pseudonyms for the 'hash' strategy.  Callable by the table owners that
--- erase and retention switch to, but it refuses to work outside them.
-CREATE FUNCTION privacy._pseudonym(text) RETURNS text
-AS 'MODULE_PATHNAME', 'privacy_pseudonym_text' LANGUAGE C IMMUTABLE STRICT;
-CREATE FUNCTION privacy._pseudonym(bytea) RETURNS bytea
-AS 'MODULE_PATHNAME', 'privacy_pseudonym_bytea' LANGUAGE C IMMUTABLE STRICT;
-
 -- The trigger link() installs on linked tables.
 CREATE FUNCTION privacy._link_lock() RETURNS trigger
 AS 'MODULE_PATHNAME', 'privacy_link_lock' LANGUAGE C;

@@ -44,14 +44,11 @@
 #include "utils/typcache.h"
 
 #include "privacy.h"
+#include "retention.h"
 
 PG_FUNCTION_INFO_V1(privacy_erase);
-PG_FUNCTION_INFO_V1(privacy_pseudonym_text);
-PG_FUNCTION_INFO_V1(privacy_pseudonym_bytea);
 
-#define PSEUDONYM_BYTES 16
-
-/* true while erase or retention rewrites rows (guards _pseudonym) */
+/* true while erase rewrites rows (privacy.pseudonym works only then) */
 bool		erasure_in_progress = false;
 
 /*
@@ -81,167 +78,6 @@ typedef struct EraseTable
 	Datum		tids;			/* outbound: tid[] of rows to act on */
 	Datum		oids;			/* outbound: their tableoids */
 } EraseTable;
-
-/* ------------------------------------------------------------------------
- * Rewrite strategies (shared with retention)
- * ------------------------------------------------------------------------
- */
-
-/*
- * redact_literal
- *		A placeholder literal for a type, by its base type's category;
- *		NULL when the type has none.
- */
-static const char *
-redact_literal(Oid typid)
-{
-	Oid			base = getBaseType(typid);
-	char		cat;
-	bool		pref;
-
-	switch (base)
-	{
-		case UUIDOID:
-			return "00000000-0000-0000-0000-000000000000";
-		case JSONOID:
-		case JSONBOID:
-			return "{}";
-		case BYTEAOID:
-			return "\\x";
-		case DATEOID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			return "1970-01-01";
-		case TIMEOID:
-		case TIMETZOID:
-			return "00:00";
-		case INETOID:
-			return "0.0.0.0";
-		case CIDROID:
-			return "0.0.0.0/32";
-		default:
-			break;
-	}
-	get_type_category_preferred(base, &cat, &pref);
-	switch (cat)
-	{
-		case TYPCATEGORY_STRING:
-			return "[redacted]";
-		case TYPCATEGORY_NUMERIC:
-		case TYPCATEGORY_TIMESPAN:
-			return "0";
-		case TYPCATEGORY_BOOLEAN:
-			return "false";
-		case TYPCATEGORY_ARRAY:
-			return "{}";
-		default:
-			return NULL;
-	}
-}
-
-/*
- * ErasureRewriteExpr
- *		The SQL expression of the new value of column colname of row alias
- *		under strategy: null/delete -> NULL, redact -> a placeholder of the
- *		column's type, hash -> a keyed pseudonym (idempotent: a pseudonym is
- *		not hashed again).  NULL for keep and shred (not rewritten).
- */
-char *
-ErasureRewriteExpr(Oid relid, const char *colname, Oid typid, int32 typmod,
-				   const char *strategy, const char *alias)
-{
-	char	   *type = format_type_with_typemod(typid, typmod);
-	char	   *col = psprintf("%s.%s", alias, quote_identifier(colname));
-
-	if (strcmp(strategy, "null") == 0 || strcmp(strategy, "delete") == 0)
-		return psprintf("CAST(NULL AS %s)", type);
-	if (strcmp(strategy, "redact") == 0)
-	{
-		const char *lit = redact_literal(typid);
-
-		if (lit == NULL)
-			return psprintf("CAST(NULL AS %s)", type);
-		return psprintf("CAST(%s AS %s)", quote_literal_cstr(lit), type);
-	}
-	if (strcmp(strategy, "hash") == 0)
-	{
-		if (getBaseType(typid) == BYTEAOID)
-			return psprintf("CAST(privacy._pseudonym(CAST(%s AS bytea)) AS %s)", col, type);
-		return psprintf("CAST(privacy._pseudonym(CAST(%s AS text)) AS %s)", col, type);
-	}
-	return NULL;
-}
-
-/*
- * pseudonym_check
- *		_pseudonym is only callable while erase or retention rewrites rows:
- *		anyone able to compute pseudonyms could test guesses against them.
- */
-static void
-pseudonym_check(void)
-{
-	if (!erasure_in_progress)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("privacy._pseudonym can only be used by erasure and retention")));
-}
-
-/*
- * privacy._pseudonym(text) RETURNS text: 'h:' and 32 hex characters of a
- * keyed BLAKE2b; equal inputs give equal outputs within one database.
- */
-Datum
-privacy_pseudonym_text(PG_FUNCTION_ARGS)
-{
-	text	   *in;
-	char	   *s;
-	int			len;
-	unsigned char h[PSEUDONYM_BYTES];
-	char		out[2 + PSEUDONYM_BYTES * 2 + 1];
-
-	pseudonym_check();
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	in = PG_GETARG_TEXT_PP(0);
-	s = VARDATA_ANY(in);
-	len = VARSIZE_ANY_EXHDR(in);
-	if (len == 2 + PSEUDONYM_BYTES * 2 && s[0] == 'h' && s[1] == ':' &&
-		strspn(s + 2, "0123456789abcdef") >= PSEUDONYM_BYTES * 2)
-		PG_RETURN_TEXT_P(in);	/* already a pseudonym */
-	UtilKeyedHash("privacy pseudonym", (unsigned char *) s, len, h, sizeof(h));
-	out[0] = 'h';
-	out[1] = ':';
-	sodium_bin2hex(out + 2, PSEUDONYM_BYTES * 2 + 1, h, sizeof(h));
-	PG_RETURN_TEXT_P(cstring_to_text(out));
-}
-
-/*
- * privacy._pseudonym(bytea) RETURNS bytea: 'h:' and 16 bytes.
- */
-Datum
-privacy_pseudonym_bytea(PG_FUNCTION_ARGS)
-{
-	bytea	   *in;
-	bytea	   *out;
-	char	   *s;
-	int			len;
-
-	pseudonym_check();
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	in = PG_GETARG_BYTEA_PP(0);
-	s = VARDATA_ANY(in);
-	len = VARSIZE_ANY_EXHDR(in);
-	if (len == 2 + PSEUDONYM_BYTES && s[0] == 'h' && s[1] == ':')
-		PG_RETURN_BYTEA_P(in);
-	out = palloc(VARHDRSZ + 2 + PSEUDONYM_BYTES);
-	SET_VARSIZE(out, VARHDRSZ + 2 + PSEUDONYM_BYTES);
-	VARDATA(out)[0] = 'h';
-	VARDATA(out)[1] = ':';
-	UtilKeyedHash("privacy pseudonym", (unsigned char *) s, len,
-				  (unsigned char *) VARDATA(out) + 2, PSEUDONYM_BYTES);
-	PG_RETURN_BYTEA_P(out);
-}
 
 /* ------------------------------------------------------------------------
  * Helpers
@@ -458,6 +294,7 @@ prepare_tables(MapSubject *subj)
 		{
 			MapColumn  *c = lfirst(cc);
 			char	   *expr;
+			char	   *colexpr;
 			Oid			typid;
 			int32		typmod;
 			Oid			coll;
@@ -469,12 +306,15 @@ prepare_tables(MapSubject *subj)
 				continue;
 			}
 			get_atttypetypmodcoll(mt->relid, c->attnum, &typid, &typmod, &coll);
-			expr = ErasureRewriteExpr(mt->relid, c->name, typid, typmod, c->erasure, "t");
+			colexpr = psprintf("t.%s", quote_identifier(c->name));
+			/* the same rewrites as retention's anonymize action */
+			expr = RetentionRewriteExpr(typid, typmod, c->erasure, colexpr);
 			if (expr == NULL)
-				continue;
+				continue;		/* keep, shred */
 			appendStringInfo(&set, "%s%s = %s", first ? "" : ", ", quote_identifier(c->name), expr);
-			appendStringInfo(&chg, "%s(t.%s IS DISTINCT FROM %s)", first ? "" : " OR ",
-							 quote_identifier(c->name), expr);
+			/* a value already rewritten is not rewritten (nor counted) again */
+			appendStringInfo(&chg, "%sNOT coalesce(%s, false)", first ? "" : " OR ",
+							 RetentionRewriteDoneExpr(typid, typmod, c->erasure, colexpr));
 			first = false;
 		}
 		if (!first)

@@ -156,8 +156,6 @@ extern void AuditAppend(const char *action, const char *subject_ref,
 						const char *detail_json);
 
 /* erase.c */
-extern char *ErasureRewriteExpr(Oid relid, const char *colname, Oid typid, int32 typmod,
-								const char *strategy, const char *alias);
 extern bool erasure_in_progress;
 extern Jsonb *EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 						   const char *reason, bool dry_run, const char *kind);

@@ -387,45 +387,6 @@ RetentionRewriteDoneExpr(Oid typid, int32 typmod, const char *strategy, const ch
 }
 
 /*
- * ret_secret_key
- *		Derive the 32-byte pseudonym key from privacy.secret (read as the
- *		current user: only the extension owner can).
- */
-static void
-ret_secret_key(unsigned char *key)
-{
-	bool		isnull;
-	bytea	   *secret;
-	static const char context[] = "privacy.pseudonym";
-
-	if (sodium_init() < 0)
-		elog(ERROR, "libsodium initialisation failed");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret_exec("SELECT value FROM privacy.secret WHERE id = 1", 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-	{
-		/* the secret is created on first use (util.c) */
-		(void) UtilSubjectRef("privacy.pseudonym", "");
-		ret_exec("SELECT value FROM privacy.secret WHERE id = 1", 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	}
-	if (SPI_processed != 1)
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						errmsg("the privacy secret is missing")));
-	secret = DatumGetByteaPP(ret_get(0, 1, &isnull));
-	crypto_generichash(key, crypto_generichash_KEYBYTES,
-					   (const unsigned char *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret),
-					   (const unsigned char *) context, sizeof(context) - 1);
-	SPI_finish();
-}
-
-static void
-ret_zero_key(void *arg)
-{
-	sodium_memzero(arg, crypto_generichash_KEYBYTES);
-}
-
-/*
  * privacy_pseudonym
  *		privacy.pseudonym(text) RETURNS text: keyed BLAKE2b (libsodium
  *		crypto_generichash, 16 bytes, hex) of the value under a key derived
@@ -436,25 +397,20 @@ Datum
 privacy_pseudonym(PG_FUNCTION_ARGS)
 {
 	text	   *in = PG_GETARG_TEXT_PP(0);
-	unsigned char *key = (unsigned char *) fcinfo->flinfo->fn_extra;
 	unsigned char out[PSEUDONYM_BYTES];
 	char		hex[PSEUDONYM_BYTES * 2 + 1];
 
-	if (key == NULL)
-	{
-		MemoryContextCallback *cb;
-
-		key = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, crypto_generichash_KEYBYTES);
-		cb = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(MemoryContextCallback));
-		cb->func = ret_zero_key;
-		cb->arg = key;
-		MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, cb);
-		ret_secret_key(key);
-		fcinfo->flinfo->fn_extra = key;
-	}
-	crypto_generichash(out, sizeof(out),
-					   (const unsigned char *) VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in),
-					   key, crypto_generichash_KEYBYTES);
+	/*
+	 * A pseudonym oracle would let anyone test guesses against stored
+	 * pseudonyms: only erasure (running as the table's owner) and the
+	 * retention code (running as the extension owner) may compute them.
+	 */
+	if (!erasure_in_progress && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("privacy.pseudonym can only be used by erasure and retention")));
+	UtilKeyedHash("privacy.pseudonym", (const unsigned char *) VARDATA_ANY(in),
+				  VARSIZE_ANY_EXHDR(in), out, sizeof(out));
 	sodium_bin2hex(hex, sizeof(hex), out, sizeof(out));
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
 }
