@@ -13,6 +13,7 @@ CREATE TABLE privacy.retention_state (
 	cutoff		timestamptz,		-- pass in progress: rows older than this
 	pos_age		timestamptz,		-- keyset position (age, ctid) reached
 	pos_ctid	tid,
+	pos_rel		oid,				-- partitioned tables: the leaf partition of the position
 	run			bigint,				-- retention_runs row of the run in progress
 	failures	int NOT NULL DEFAULT 0,
 	next_try	timestamptz NOT NULL DEFAULT '-infinity',

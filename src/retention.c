@@ -101,6 +101,7 @@ typedef struct RetPolicy
 	List	   *columns;		/* RetColumn * */
 	char	   *needs;			/* "row still needs work" (anonymize), or NULL */
 	int			nhash;
+	bool		partitioned;	/* batches walk the leaf partitions in OID order */
 } RetPolicy;
 
 /* Saved user identity around a switch. */
@@ -213,10 +214,14 @@ ret_check_table(Oid relid)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 						errmsg("relation with OID %u does not exist", relid)));
 	cls = (Form_pg_class) GETSTRUCT(tup);
-	if (cls->relkind != RELKIND_RELATION)
+	if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("retention policies apply to ordinary tables only"),
-						errdetail("\"%s\" is not an ordinary table.", NameStr(cls->relname))));
+						errmsg("retention policies apply to tables only"),
+						errdetail("\"%s\" is not an ordinary or partitioned table.", NameStr(cls->relname))));
+	if (cls->relispartition)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("\"%s\" is a partition", NameStr(cls->relname)),
+						errhint("Add the policy to the partitioned table; its partitions are handled with it.")));
 	owner = cls->relowner;
 	ReleaseSysCache(tup);
 	return owner;
@@ -546,6 +551,7 @@ ret_load_policy(int64 id)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 						errmsg("the table of retention policy %lld no longer exists", (long long) id)));
 	p->owner = ret_check_table(p->relid);
+	p->partitioned = get_rel_relkind(p->relid) == RELKIND_PARTITIONED_TABLE;
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->relid)),
 											 get_rel_name(p->relid));
 	attnum = ret_column(p->relid, agename);
@@ -748,6 +754,29 @@ ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, con
 }
 
 /*
+ * ret_next_leaf
+ *		The leaf partition of a partitioned policy table that comes after
+ *		"after" in OID order (InvalidOid: the first), or InvalidOid when there
+ *		is none.  Partitions created or dropped during a pass are handled:
+ *		the walk only ever moves to a larger OID.
+ */
+static Oid
+ret_next_leaf(Oid relid, Oid after)
+{
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = ObjectIdGetDatum(after);
+	ret_exec("SELECT min(t.relid) FROM pg_catalog.pg_partition_tree($1) t "
+			 "WHERE t.isleaf AND t.relid::pg_catalog.oid > $2",
+			 2, types, values, NULL, SPI_OK_SELECT);
+	values[0] = ret_get(0, 1, &isnull);
+	return isnull ? InvalidOid : DatumGetObjectId(values[0]);
+}
+
+/*
  * ret_batch
  *		One batch of a pass (see the file banner).  SPI connected; the
  *		caller is the extension owner.  Returns rows changed; sets *done when
@@ -785,6 +814,9 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	bool		fast;
 	char	   *optimistic = NULL;
 	char	   *stepsql;
+	Oid			leaf = InvalidOid;
+	Oid			next_leaf;
+	char	   *parent_qualname;
 
 	INSTR_TIME_SET_CURRENT(t0);
 	*done = false;
@@ -796,9 +828,9 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	types[0] = INT8OID;
 	values[0] = Int64GetDatum(p->id);
 	ret_exec(worker ?
-			 "SELECT cutoff, pos_age, pos_ctid, run FROM privacy.retention_state "
+			 "SELECT cutoff, pos_age, pos_ctid, run, pos_rel FROM privacy.retention_state "
 			 "WHERE policy = $1 FOR UPDATE SKIP LOCKED" :
-			 "SELECT cutoff, pos_age, pos_ctid, run FROM privacy.retention_state "
+			 "SELECT cutoff, pos_age, pos_ctid, run, pos_rel FROM privacy.retention_state "
 			 "WHERE policy = $1 FOR UPDATE",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -817,6 +849,11 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	pos_age = ret_get(0, 2, &isnull);
 	have_pos = !isnull;
 	pos_ctid = ret_get(0, 3, &isnull);
+	{
+		Datum		r = ret_get(0, 5, &isnull);
+
+		leaf = isnull ? InvalidOid : DatumGetObjectId(r);
+	}
 	if (have_pos)
 	{
 		ItemPointer ip = palloc(sizeof(ItemPointerData));
@@ -825,6 +862,29 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 		pos_ctid = PointerGetDatum(ip);
 	}
 	ret_exec("LOCK TABLE privacy.holds IN SHARE MODE", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+
+	/*
+	 * A partitioned table: this batch works on one leaf partition (the one
+	 * the stored position is in, or the first); the keyset position is
+	 * within that leaf.
+	 */
+	parent_qualname = p->qualname;
+	if (p->partitioned)
+	{
+		if (!OidIsValid(leaf) || get_rel_relkind(leaf) != RELKIND_RELATION)
+		{
+			leaf = ret_next_leaf(p->relid, leaf);
+			have_pos = false;
+		}
+		if (!OidIsValid(leaf))
+		{
+			/* no partition (left): the pass is complete */
+			ncand = 0;
+			goto finish;
+		}
+		p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
+												 get_rel_name(leaf));
+	}
 
 	/*
 	 * 2. candidates and row locks, as the table owner.  When no hold can
@@ -982,7 +1042,22 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	}
 
 	/* 5. position and counters, as the extension owner */
+finish:
+	p->qualname = parent_qualname;
 	*done = ncand < batch;
+	if (p->partitioned && *done && OidIsValid(leaf))
+	{
+		/* this leaf is finished: move on to the next one, if any */
+		Oid			next = ret_next_leaf(p->relid, leaf);
+
+		if (OidIsValid(next))
+		{
+			*done = false;
+			leaf = next;
+			last_null = true;
+		}
+	}
+	next_leaf = leaf;
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 	types[0] = INT8OID;
@@ -992,16 +1067,20 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	types[2] = TIDOID;
 	values[2] = last_ctid;
 	memset(nulls, ' ', sizeof(nulls));
+	types[3] = OIDOID;
+	values[3] = ObjectIdGetDatum(next_leaf);
 	if (last_null || ncand == 0)
 		nulls[1] = nulls[2] = 'n';
+	if (!OidIsValid(next_leaf))
+		nulls[3] = 'n';
 	if (*done)
 		ret_exec("UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
-				 "pos_ctid = NULL, run = NULL, failures = 0, last_error = NULL, "
+				 "pos_ctid = NULL, pos_rel = NULL, run = NULL, failures = 0, last_error = NULL, "
 				 "next_try = '-infinity' WHERE policy = $1",
 				 1, types, values, NULL, SPI_OK_UPDATE);
 	else
-		ret_exec("UPDATE privacy.retention_state SET pos_age = $2, pos_ctid = $3 WHERE policy = $1",
-				 3, types, values, nulls, SPI_OK_UPDATE);
+		ret_exec("UPDATE privacy.retention_state SET pos_age = $2, pos_ctid = $3, pos_rel = $4 WHERE policy = $1",
+				 4, types, values, nulls, SPI_OK_UPDATE);
 
 	types[0] = INT8OID;
 	values[0] = Int64GetDatum(run);
@@ -1412,14 +1491,15 @@ privacy_retention_backlog(PG_FUNCTION_ARGS)
 	cond = psprintf("t.%s < pg_catalog.now() - CAST(%s AS pg_catalog.interval)%s%s",
 					p->age, quote_literal_cstr(p->keep),
 					p->needs ? " AND " : "", p->needs ? p->needs : "");
-	sql = psprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM ONLY %s t WHERE %s LIMIT %d) s",
-				   p->qualname, cond, BACKLOG_EXACT + 1);
+	sql = psprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s%s t WHERE %s LIMIT %d) s",
+				   p->partitioned ? "" : "ONLY ", p->qualname, cond, BACKLOG_EXACT + 1);
 	ret_become(p->owner, true, &su);
 	ret_exec(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	estimate = DatumGetInt64(ret_get(0, 1, &isnull));
 	if (estimate > BACKLOG_EXACT)
 	{
-		ret_exec(psprintf("EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY %s t WHERE %s", p->qualname, cond),
+		ret_exec(psprintf("EXPLAIN (FORMAT JSON) SELECT 1 FROM %s%s t WHERE %s",
+						  p->partitioned ? "" : "ONLY ", p->qualname, cond),
 				 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 		plan = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		rows = plan ? strstr(plan, "\"Plan Rows\":") : NULL;

@@ -1,0 +1,40 @@
+-- Retention on a partitioned table: the pass walks every leaf partition
+-- (partitions of partitions included), rows of held subjects stay, the
+-- policy is named by the partitioned table and refused on a partition.
+CREATE EXTENSION privacy;
+SET client_min_messages = warning;
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN EXECUTE q; RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$;
+CREATE TABLE users (id int PRIMARY KEY, email text);
+INSERT INTO users SELECT g, 'u' || g || '@example.org' FROM generate_series(1, 4) g;
+CREATE TABLE events (id int, user_id int REFERENCES users, at timestamptz NOT NULL, what text)
+	PARTITION BY RANGE (at);
+CREATE TABLE events_old PARTITION OF events FOR VALUES FROM ('2000-01-01') TO ('2020-01-01')
+	PARTITION BY HASH (id);
+CREATE TABLE events_old_0 PARTITION OF events_old FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE events_old_1 PARTITION OF events_old FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE events_recent PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2100-01-01');
+CREATE INDEX ON events (at);
+-- 40 old events (10 per user) and 20 recent ones
+INSERT INTO events SELECT g, 1 + g % 4, timestamptz '2010-01-01' + g * interval '1 day', 'old' FROM generate_series(1, 40) g;
+INSERT INTO events SELECT 100 + g, 1 + g % 4, now() - g * interval '1 hour', 'new' FROM generate_series(1, 20) g;
+SELECT privacy.define_subject('user', 'users');
+SELECT privacy.hold('user', '2', 'litigation');
+BEGIN;
+SELECT privacy.add_retention('events', 'at', '1 year') AS p \gset
+SELECT privacy.run_retention(:p) AS deleted;
+COMMIT;
+SELECT tableoid::regclass AS partition, what, count(*), array_agg(DISTINCT user_id) AS users
+  FROM events GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT rows, held, error FROM privacy.retention_runs WHERE policy = :p ORDER BY id DESC LIMIT 1;
+SELECT table_name, last_rows, last_held, backlog_estimate FROM privacy.retention_status WHERE policy = :p;
+-- the hold released, the next pass takes the rest
+SELECT privacy.release_hold('user', '2');
+SELECT privacy.run_retention(:p) AS deleted_after_release;
+SELECT count(*) AS old_left FROM events WHERE what = 'old';
+-- invalid input: a partition
+SELECT pg_temp.err($$SELECT privacy.add_retention('events_old_0', 'at', '1 year')$$);
+SELECT privacy.drop_retention(:p);
+DROP TABLE events, users;
+DROP EXTENSION privacy;
