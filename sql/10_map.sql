@@ -109,6 +109,11 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
 		RETURN;
 	END IF;
+	-- temporary tables (ETL scratch space) never join a map: skip them
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
+	                WHERE c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%') THEN
+		RETURN;
+	END IF;
 	BEGIN
 		PERFORM privacy._reconcile_columns();
 		PERFORM privacy._refresh_all();

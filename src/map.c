@@ -253,6 +253,10 @@ check_table(Oid relid, const char *argname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" is a partition", get_rel_name(relid)),
 				 errhint("Name the partitioned table; its partitions are mapped with it.")));
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is a temporary table", get_rel_name(relid))));
 	{
 		Oid			nsp = get_rel_namespace(relid);
 		char	   *nspname = get_namespace_name(nsp);
@@ -533,6 +537,7 @@ static const char *fk_inbound_sql =
 " FROM pg_catalog.pg_constraint c"
 " WHERE c.contype = 'f' AND c.conparentid = 0"
 "  AND (c.confrelid = $1 OR c.confrelid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t))"
+"  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid = c.conrelid) <> 't'"
 ") r ORDER BY r.other, r.conname";
 
 static const char *fk_outbound_sql =
@@ -549,6 +554,7 @@ static const char *fk_outbound_sql =
 " FROM pg_catalog.pg_constraint c"
 " WHERE c.contype = 'f' AND c.conparentid = 0"
 "  AND (c.conrelid = $1 OR c.conrelid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t))"
+"  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid = c.confrelid) <> 't'"
 "  AND EXISTS (SELECT 1 FROM privacy.classifications cl"
 "   WHERE cl.table_name = coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid))"
 ") r ORDER BY r.other, r.conname";
