@@ -56,12 +56,11 @@ SELECT table_name, via, depth FROM privacy.subject_tables
 ALTER TABLE shop.orders RENAME COLUMN customer_id TO buyer_id;
 ALTER TABLE shop.orders RENAME TO purchases;
 SELECT path FROM privacy.subject_tables WHERE table_name = 'shop.items'::regclass;
--- temporary tables never join the map (and do not trigger a refresh)
-CREATE TEMP TABLE scratch (id int, customer_id bigint REFERENCES shop.customers);
-SELECT count(*) AS temp_mapped FROM privacy.subject_tables WHERE table_name::text LIKE '%scratch%';
-SELECT privacy.refresh_subject('customer');
-SELECT count(*) AS temp_mapped_after_refresh FROM privacy.subject_tables WHERE table_name::text LIKE '%scratch%';
+-- temporary tables never join the map (they cannot reference a permanent
+-- table, and link() refuses them)
+CREATE TEMP TABLE scratch (id int, customer_id bigint);
 SELECT pg_temp.err($$SELECT privacy.link('customer', 'scratch', 'customer_id')$$);
+SELECT count(*) AS temp_mapped FROM privacy.subject_tables WHERE table_name::text LIKE '%scratch%';
 DROP TABLE scratch;
 -- a dropped table leaves the map
 DROP TABLE shop.order_feedback;
