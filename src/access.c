@@ -352,6 +352,45 @@ finish_request(MapSubject *subj, const char *kind, const char *ref, int ntables)
 }
 
 /*
+ * assemble
+ *		Run the subject's cached assembling plan (prepared from sql on first
+ *		use, kept in *slot) and return its jsonb, outside SPI.
+ */
+static Jsonb *
+assemble(void **slot, const char *sql, int nargs, Oid *types, Datum *values)
+{
+	Jsonb	   *result;
+	int			ret;
+	bool		isnull;
+
+	UtilSpiConnect();
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*slot = p;
+	}
+	ret = SPI_execute_plan((SPIPlanPtr) *slot, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not assemble the result: %d", ret);
+	result = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	result = (Jsonb *) SPI_datumTransfer(JsonbPGetDatum(result), false, -1);
+	SPI_finish();
+	return result;
+}
+
+static int
+count_tables(Datum tables)
+{
+	ArrayType  *a = DatumGetArrayTypeP(tables);
+
+	return ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+}
+
+/*
  * privacy.access(subject text, id text) RETURNS jsonb — GDPR Art. 15.
  */
 Datum
@@ -366,36 +405,17 @@ privacy_access(PG_FUNCTION_ARGS)
 	Datum		tables;
 	Jsonb	   *data = collect(subj, key, false, &tables);
 	Jsonb	   *result;
-	int			ret;
-	bool		isnull;
+	Oid			types[6] = {OIDARRAYOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID};
 	Datum		values[6];
 
-	UtilSpiConnect();
-	if (subj->plan_status == NULL)
-	{
-		Oid			t[6] = {OIDARRAYOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID};
-		SPIPlanPtr	p = SPI_prepare(access_assemble_sql, 6, t);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		subj->plan_status = p;
-	}
 	values[0] = tables;
 	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(canon);
 	values[3] = CStringGetTextDatum(ref);
 	values[4] = JsonbPGetDatum(data);
 	values[5] = CStringGetTextDatum(canon);
-	ret = SPI_execute_plan(subj->plan_status, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not assemble the access result: %d", ret);
-	result = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	result = (Jsonb *) SPI_datumTransfer(JsonbPGetDatum(result), false, -1);
-	SPI_finish();
-
-	finish_request(subj, "access", ref,
-				   ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(tables)), ARR_DIMS(DatumGetArrayTypeP(tables))));
+	result = assemble(&subj->plan_status, access_assemble_sql, 6, types, values);
+	finish_request(subj, "access", ref, count_tables(tables));
 	PG_RETURN_JSONB_P(result);
 }
 
@@ -415,32 +435,13 @@ privacy_export(PG_FUNCTION_ARGS)
 	Datum		tables;
 	Jsonb	   *data = collect(subj, key, true, &tables);
 	Jsonb	   *result;
-	int			ret;
-	bool		isnull;
+	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[3];
 
-	UtilSpiConnect();
-	if (subj->plan_request == NULL)
-	{
-		Oid			t[3] = {TEXTOID, TEXTOID, JSONBOID};
-		SPIPlanPtr	p = SPI_prepare(export_assemble_sql, 3, t);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		subj->plan_request = p;
-	}
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(canon);
 	values[2] = JsonbPGetDatum(data);
-	ret = SPI_execute_plan(subj->plan_request, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not assemble the export: %d", ret);
-	result = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	result = (Jsonb *) SPI_datumTransfer(JsonbPGetDatum(result), false, -1);
-	SPI_finish();
-
-	finish_request(subj, "export", ref,
-				   ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(tables)), ARR_DIMS(DatumGetArrayTypeP(tables))));
+	result = assemble(&subj->plan_request, export_assemble_sql, 3, types, values);
+	finish_request(subj, "export", ref, count_tables(tables));
 	PG_RETURN_JSONB_P(result);
 }
