@@ -33,6 +33,24 @@ SELECT table_name, last_rows, last_held, backlog_estimate FROM privacy.retention
 SELECT privacy.release_hold('user', '2');
 SELECT privacy.run_retention(:p) AS deleted_after_release;
 SELECT count(*) AS old_left FROM events WHERE what = 'old';
+-- run_retention() over every policy: a failing policy is rolled back,
+-- recorded and reported, and does not stop the others
+CREATE TABLE fragile (id int PRIMARY KEY, at timestamptz NOT NULL);
+INSERT INTO fragile VALUES (1, '2001-01-01');
+CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+CREATE TRIGGER refuse BEFORE DELETE ON fragile FOR EACH ROW EXECUTE FUNCTION refuse();
+SET client_min_messages = warning;
+BEGIN;
+INSERT INTO events VALUES (999, 3, '2001-01-01', 'old again');
+SELECT privacy.add_retention('fragile', 'at', '1 year') AS pf \gset
+SELECT privacy.run_retention() AS deleted_by_the_others;
+COMMIT;
+SELECT count(*) AS fragile_left, (SELECT count(*) FROM events WHERE what = 'old again') AS events_left FROM fragile;
+SELECT error, finished IS NOT NULL AS finished FROM privacy.retention_runs WHERE policy = :pf;
+SELECT policy = :pf AS the_fragile_one, failures, last_error FROM privacy.retention_state WHERE failures > 0;
+SELECT privacy.drop_retention(:pf);
+DROP TABLE fragile;
+DROP FUNCTION refuse();
 -- invalid input: a partition
 SELECT pg_temp.err($$SELECT privacy.add_retention('events_old_0', 'at', '1 year')$$);
 SELECT privacy.drop_retention(:p);

@@ -202,6 +202,8 @@ ret_is_admin(Oid role)
  * ret_check_table
  *		The relation must be an ordinary table; returns its owner.
  */
+static void ret_record_failure(int64 policy, const char *message, bool own_xacts);
+
 static Oid
 ret_check_table(Oid relid)
 {
@@ -1252,12 +1254,23 @@ RetentionDuePolicies(int *npolicies)
 void
 RetentionRecordFailure(int64 policy, const char *message)
 {
+	ret_record_failure(policy, message, true);
+}
+
+/*
+ * ret_record_failure
+ *		Record a failed run of a policy and schedule its retry; in a
+ *		transaction of its own (the worker) or in the caller's.
+ */
+static void
+ret_record_failure(int64 policy, const char *message, bool own_xacts)
+{
 	Oid			types[3] = {INT8OID, TEXTOID, INT4OID};
 	Datum		values[3];
 	RetUser		su;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	ret_xact_begin(true, cxt);
+	ret_xact_begin(own_xacts, cxt);
 	ret_become(ret_extension_owner(), false, &su);
 	values[0] = Int64GetDatum(policy);
 	values[1] = CStringGetTextDatum(message);
@@ -1276,7 +1289,7 @@ RetentionRecordFailure(int64 policy, const char *message)
 			 "WHERE policy = $1",
 			 3, types, values, NULL, SPI_OK_UPDATE);
 	ret_restore(&su);
-	ret_xact_end(true, cxt);
+	ret_xact_end(own_xacts, cxt);
 }
 
 /*-------------------------------------------------------------------------
@@ -1456,8 +1469,45 @@ privacy_run_retention(PG_FUNCTION_ARGS)
 		for (int i = 0; i < n; i++)
 			ids[i] = DatumGetInt64(ret_get(i, 1, &isnull));
 		SPI_finish();
+
+		/*
+		 * Every policy in a subtransaction of its own: a failing policy is
+		 * rolled back, recorded (retention_runs.error, retry later) and
+		 * reported as a WARNING, and does not stop the others.
+		 */
 		for (int i = 0; i < n; i++)
-			total += RetentionRunPolicy(ids[i], false, NULL);
+		{
+			MemoryContext cxt = CurrentMemoryContext;
+			ResourceOwner owner = CurrentResourceOwner;
+
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(cxt);
+			PG_TRY();
+			{
+				total += RetentionRunPolicy(ids[i], false, NULL);
+				ReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+				ret_record_failure(ids[i], edata->message, false);
+				ereport(WARNING,
+						(errcode(edata->sqlerrcode),
+						 errmsg("retention policy " INT64_FORMAT " failed; the other policies ran", ids[i]),
+						 errdetail("The error is recorded in privacy.retention_runs.")));
+				FreeErrorData(edata);
+			}
+			PG_END_TRY();
+		}
 	}
 	PG_RETURN_INT64(total);
 }
