@@ -247,7 +247,16 @@ run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum key, MemoryContext outer)
 
 	values[0] = key;
 	UtilBecomeOwner(mt->relid, &sw);
-	ret = SPI_execute_plan(plan, values, NULL, true, 1);
+	RightsBypassRowSecurity(true);
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(plan, values, NULL, true, 1);
+	}
+	PG_FINALLY();
+	{
+		RightsBypassRowSecurity(false);
+	}
+	PG_END_TRY();
 	UtilRestoreUser(&sw);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "map query of %s failed: %d", mt->qualname, ret);

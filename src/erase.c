@@ -93,7 +93,16 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	int			ret;
 
 	UtilBecomeOwner(relid, &sw);
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, read_only, 0);
+	RightsBypassRowSecurity(true);
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, read_only, 0);
+	}
+	PG_FINALLY();
+	{
+		RightsBypassRowSecurity(false);
+	}
+	PG_END_TRY();
 	UtilRestoreUser(&sw);
 	if (ret != expect)
 		elog(ERROR, "erasure statement failed: %d: %s", ret, sql);

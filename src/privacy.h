@@ -160,6 +160,12 @@ extern bool erasure_in_progress;
 extern Jsonb *EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 						   const char *reason, bool dry_run, const char *kind);
 
+/* rights.c: set while the extension's own code reads or changes subject
+ * rows, so that protect()'s row security never hides rows from access,
+ * export, erase or retention (FORCE ROW LEVEL SECURITY filters owners) */
+extern bool privacy_rls_bypass;
+extern void RightsBypassRowSecurity(bool on);
+
 /* access.c */
 extern int64 AccessRecordRequest(MapSubject *subj, const char *kind,
 								 const char *subject_ref, bool completed);

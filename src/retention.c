@@ -123,12 +123,16 @@ ret_become(Oid role, bool restricted, RetUser *save)
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
 	SetUserIdAndSecContext(role, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   (restricted ? SECURITY_RESTRICTED_OPERATION : 0));
+	/* work on the table's rows: protect()'s row security must not hide any */
+	if (restricted)
+		RightsBypassRowSecurity(true);
 }
 
 static void
 ret_restore(RetUser *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
+	RightsBypassRowSecurity(false);
 }
 
 /*
@@ -747,6 +751,7 @@ ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, con
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+		RightsBypassRowSecurity(false);
 		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			ReThrowError(edata);
 		ok = false;
@@ -1499,6 +1504,7 @@ privacy_run_retention(PG_FUNCTION_ARGS)
 				RollbackAndReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(cxt);
 				CurrentResourceOwner = owner;
+				RightsBypassRowSecurity(false);
 				ret_record_failure(ids[i], edata->message, false);
 				ereport(WARNING,
 						(errcode(edata->sqlerrcode),

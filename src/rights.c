@@ -49,6 +49,33 @@ PG_FUNCTION_INFO_V1(privacy_link_lock);
 
 extern int	KeysShredSubject(const char *subject, const char *subject_ref);
 
+bool		privacy_rls_bypass = false;
+static bool rls_callback_registered = false;
+
+/* a transaction that ends (commit or abort) never leaves the bypass on */
+static void
+rls_xact_callback(XactEvent event, void *arg)
+{
+	privacy_rls_bypass = false;
+}
+
+/*
+ * RightsBypassRowSecurity
+ *		Turn on (or off) the bypass of protect()'s policies for the
+ *		extension's own work on subject rows.  Callers turn it off in their
+ *		error paths; the end of the transaction always does.
+ */
+void
+RightsBypassRowSecurity(bool on)
+{
+	if (on && !rls_callback_registered)
+	{
+		RegisterXactCallback(rls_xact_callback, NULL);
+		rls_callback_registered = true;
+	}
+	privacy_rls_bypass = on;
+}
+
 static SPIPlanPtr plan_has_consent = NULL;
 static SPIPlanPtr plan_is_restricted = NULL;
 
@@ -250,12 +277,14 @@ privacy_is_restricted(PG_FUNCTION_ARGS)
 
 /*
  * privacy._restricted(subject text, key text) RETURNS boolean — for the
- * row-level security policies of protect(); NULL key: not restricted.
+ * row-level security policies of protect(); NULL key: not restricted.  The
+ * extension's own reads and writes (access, export, erase, retention) see
+ * every row: restriction limits processing by others, not the rights.
  */
 Datum
 privacy_restricted_key(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || privacy_rls_bypass)
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(restricted(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 							  text_to_cstring(PG_GETARG_TEXT_PP(1))));
