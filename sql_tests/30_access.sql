@@ -54,6 +54,20 @@ SELECT kind, subject, status, due_at - received_at AS deadline, completed_at IS 
        length(subject_ref) AS ref_len FROM privacy.requests ORDER BY id;
 SELECT count(DISTINCT subject_ref) AS distinct_refs FROM privacy.requests;
 SELECT count(*) AS overdue FROM privacy.overdue_requests;
+-- a request logged when it arrives: overdue once the deadline passes, and
+-- completed by the rights call that answers it
+SELECT privacy.receive_request('export', 'customer', '3', now() - interval '40 days') AS req \gset
+SELECT kind, status, completed_at IS NULL AS open FROM privacy.overdue_requests;
+SELECT privacy.export('customer', '3') IS NOT NULL AS answered;
+SELECT id = :req AS same_request, status, completed_at IS NOT NULL AS done,
+       due_at = received_at + interval '30 days' AS deadline_from_receipt
+  FROM privacy.requests WHERE kind = 'export' ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS overdue_after FROM privacy.overdue_requests;
+SELECT pg_temp.err($$SELECT privacy.receive_request('delete', 'customer', '3')$$);
+SELECT pg_temp.err($$SELECT privacy.receive_request('erase', 'customer', 'x')$$);
+SELECT pg_temp.err($$SELECT privacy.receive_request('erase', 'nobody', '3')$$);
+SELECT pg_temp.err($$SELECT privacy.receive_request('erase', 'customer', '3', now() + interval '1 day')$$);
+SELECT pg_temp.err($$SELECT privacy.receive_request(NULL, 'customer', '3')$$);
 -- the same person gives the same subject_ref; requests and audit hold no id
 SELECT count(*) AS leaks FROM privacy.audit_log WHERE detail::text LIKE '%ann@%' OR subject_ref IN ('1', '2');
 SELECT action, subject_ref IS NOT NULL AS has_ref, detail ? 'request' AS has_request

@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -28,6 +30,7 @@
 
 PG_FUNCTION_INFO_V1(privacy_access);
 PG_FUNCTION_INFO_V1(privacy_export);
+PG_FUNCTION_INFO_V1(privacy_receive_request);
 
 static SPIPlanPtr plan_request = NULL;
 
@@ -135,13 +138,26 @@ AccessRecordRequest(MapSubject *subj, const char *kind, const char *subject_ref,
 	{
 		Oid			t[5] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID};
 
-		plan_request = SPI_prepare("INSERT INTO privacy.request_log"
+		/*
+		 * A request logged on receipt (receive_request) is completed by the
+		 * rights call that answers it: the oldest open one of the same kind
+		 * for the same subject.  Otherwise the call is a new request.
+		 */
+		plan_request = SPI_prepare("WITH open AS ("
+								   " UPDATE privacy.request_log r SET completed_at = pg_catalog.clock_timestamp(),"
+								   "  status = 'completed', actor = $5"
+								   " WHERE $4 AND r.id = (SELECT o.id FROM privacy.request_log o"
+								   "  WHERE o.subject_ref = $3 AND o.kind = $1 AND o.subject = $2 AND o.completed_at IS NULL"
+								   "  ORDER BY o.received_at, o.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+								   " RETURNING r.id),"
+								   " ins AS (INSERT INTO privacy.request_log"
 								   " (kind, subject, subject_ref, received_at, due_at, completed_at, status, actor)"
-								   " VALUES ($1, $2, $3, pg_catalog.now(),"
+								   " SELECT $1, $2, $3, pg_catalog.now(),"
 								   "  pg_catalog.now() + pg_catalog.current_setting('privacy.request_deadline')::interval,"
 								   "  CASE WHEN $4 THEN pg_catalog.clock_timestamp() END,"
-								   "  CASE WHEN $4 THEN 'completed' ELSE 'received' END, $5)"
-								   " RETURNING id", 5, t);
+								   "  CASE WHEN $4 THEN 'completed' ELSE 'received' END, $5"
+								   " WHERE NOT EXISTS (SELECT FROM open) RETURNING id)"
+								   " SELECT id FROM open UNION ALL SELECT id FROM ins", 5, t);
 		if (plan_request == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan_request);
@@ -152,7 +168,7 @@ AccessRecordRequest(MapSubject *subj, const char *kind, const char *subject_ref,
 	values[3] = BoolGetDatum(completed);
 	values[4] = CStringGetTextDatum(actor ? actor : "?");
 	ret = SPI_execute_plan(plan_request, values, nulls, false, 0);
-	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not record the request: %d", ret);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
@@ -453,4 +469,58 @@ privacy_export(PG_FUNCTION_ARGS)
 	result = assemble(&subj->plan_request, export_assemble_sql, 3, types, values);
 	finish_request(subj, "export", ref, count_tables(tables));
 	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * privacy.receive_request(kind text, subject text, id text,
+ *						   received_at timestamptz DEFAULT now()) RETURNS bigint
+ *		Log a request when it arrives (the deadline runs from received_at);
+ *		the rights call that answers it completes it.
+ */
+Datum
+privacy_receive_request(PG_FUNCTION_ARGS)
+{
+	char	   *kind = UtilTextArg(fcinfo, 0, "kind");
+	char	   *name = UtilTextArg(fcinfo, 1, "subject");
+	char	   *id = UtilTextArg(fcinfo, 2, "id");
+	MapSubject *subj;
+	char	   *canon;
+	char	   *ref;
+	int64		req;
+	Oid			t[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		v[2];
+	static const char *kinds[] = {"access", "export", "erase", "restrict", "unrestrict", NULL};
+	bool		known = false;
+
+	for (int i = 0; kinds[i]; i++)
+		if (strcmp(kinds[i], kind) == 0)
+			known = true;
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown request kind \"%s\"", kind),
+				 errhint("Use access, export, erase, restrict or unrestrict.")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"received_at\" must not be null")));
+	if (PG_GETARG_TIMESTAMPTZ(3) > GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a request cannot be received in the future")));
+	subj = MapGetSubject(name);
+	(void) MapParseId(subj, id, &canon);
+	ref = UtilSubjectRef(name, canon);
+	req = AccessRecordRequest(subj, kind, ref, false);
+	/* the deadline runs from the day the request arrived */
+	v[0] = Int64GetDatum(req);
+	v[1] = PG_GETARG_DATUM(3);
+	UtilSpiConnect();
+	if (SPI_execute_with_args("UPDATE privacy.request_log SET received_at = $2,"
+							  " due_at = $2 + pg_catalog.current_setting('privacy.request_deadline')::interval"
+							  " WHERE id = $1", 2, t, v, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not date the request");
+	SPI_finish();
+	AuditAppend("receive_request", ref, psprintf("{\"request\":" INT64_FORMAT ",\"kind\":\"%s\"}", req, kind));
+	PG_RETURN_INT64(req);
 }

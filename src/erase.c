@@ -777,7 +777,21 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	MemoryContextSwitchTo(outer);
 	SPI_finish();
 
-	request = AccessRecordRequest(subj, kind, ref, true);
+	request = AccessRecordRequest(subj, kind, ref, !dry_run);
+	if (dry_run)
+	{
+		/* a dry run answers nothing: recorded, and marked as such */
+		Oid			t[1] = {INT8OID};
+		Datum		v[1];
+
+		v[0] = Int64GetDatum(request);
+		UtilSpiConnect();
+		if (SPI_execute_with_args("UPDATE privacy.request_log SET status = 'dry_run',"
+								  " completed_at = pg_catalog.clock_timestamp() WHERE id = $1 AND completed_at IS NULL",
+								  1, t, v, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record the dry run");
+		SPI_finish();
+	}
 	if (!dry_run)
 	{
 		Oid			t[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
