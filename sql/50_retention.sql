@@ -14,6 +14,7 @@ CREATE TABLE privacy.retention_state (
 	pos_age		timestamptz,		-- keyset position (age, ctid) reached
 	pos_ctid	tid,
 	pos_rel		oid,				-- partitioned tables: the leaf partition of the position
+	pos_mode	"char",				-- walk of the pass: 'a' age index, 'b' blocks
 	run			bigint,				-- retention_runs row of the run in progress
 	failures	int NOT NULL DEFAULT 0,
 	next_try	timestamptz NOT NULL DEFAULT '-infinity',

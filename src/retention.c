@@ -656,20 +656,35 @@ ret_spi_connect(void)
  *		ctids (without change), rows changed.
  */
 static char *
-ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src)
+ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool blocks)
 {
 	StringInfoData sql;
 	char	   *recheck = psprintf("t.%s < $1%s%s", p->age,
 								   p->needs ? " AND " : "", p->needs ? p->needs : "");
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "WITH cand AS MATERIALIZED ("
-					 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t WHERE t.%s < $1",
-					 p->age, p->qualname, p->age);
-	if (have_pos)
-		appendStringInfo(&sql, " AND t.%s >= $2 AND (t.%s > $2 OR t.ctid > $3)", p->age, p->age);
-	appendStringInfo(&sql, " ORDER BY t.%s, t.ctid LIMIT $4), ", p->age);
+	if (blocks)
+	{
+		/*
+		 * Block mode: every row of blocks [$3, $4) in physical order (a TID
+		 * range scan) that the policy applies to; $2 is unused.
+		 */
+		appendStringInfo(&sql,
+						 "WITH cand AS MATERIALIZED ("
+						 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t "
+						 "WHERE t.ctid >= $3 AND t.ctid < CAST('(' || $4 || ',0)' AS pg_catalog.tid) AND %s), ",
+						 p->age, p->qualname, recheck);
+	}
+	else
+	{
+		appendStringInfo(&sql,
+						 "WITH cand AS MATERIALIZED ("
+						 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t WHERE t.%s < $1",
+						 p->age, p->qualname, p->age);
+		if (have_pos)
+			appendStringInfo(&sql, " AND t.%s >= $2 AND (t.%s > $2 OR t.ctid > $3)", p->age, p->age);
+		appendStringInfo(&sql, " ORDER BY t.%s, t.ctid LIMIT $4), ", p->age);
+	}
 	if (strcmp(src, "lk") == 0)
 		appendStringInfo(&sql,
 						 "lk AS (SELECT t.ctid AS c FROM ONLY %s t "
@@ -761,6 +776,43 @@ ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, con
 }
 
 /*
+ * ret_choose_blocks
+ *		Whether a pass should walk blocks rather than the age index: an
+ *		ordinary table of at least 16 pages where a block sample finds at
+ *		least a fifth of the rows due.  Runs as the table's owner.
+ */
+static bool
+ret_choose_blocks(RetPolicy *p, Datum cutoff)
+{
+	Oid			t[2] = {OIDOID, TIMESTAMPTZOID};
+	Datum		v[2];
+	bool		isnull;
+	RetUser		su;
+	double		share;
+	char	   *sql;
+
+	v[0] = ObjectIdGetDatum(p->relid);
+	/* the real size: pg_class.relpages is 0 until the table is analyzed */
+	ret_exec("SELECT pg_catalog.pg_relation_size($1) / pg_catalog.current_setting('block_size')::int",
+			 1, t, v, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1 || DatumGetInt64(ret_get(0, 1, &isnull)) < 16)
+		return false;
+	sql = psprintf("SELECT pg_catalog.count(*) FILTER (WHERE t.%s < $2)::float8"
+				   " / GREATEST(pg_catalog.count(*), 1) FROM ONLY %s t TABLESAMPLE SYSTEM ("
+				   "LEAST(100, GREATEST(0.5, 300000 / GREATEST((SELECT c.reltuples FROM pg_catalog.pg_class c"
+				   " WHERE c.oid = $1), pg_catalog.pg_relation_size($1) / 80, 1))))",
+				   p->age, p->qualname);
+	v[1] = cutoff;
+	ret_become(p->owner, true, &su);
+	ret_exec(sql, 2, t, v, NULL, SPI_OK_SELECT);
+	ret_restore(&su);
+	share = DatumGetFloat8(ret_get(0, 1, &isnull));
+	elog(DEBUG1, "retention policy " INT64_FORMAT ": %.0f%% of a sample due, the pass walks %s",
+		 p->id, isnull ? 0.0 : share * 100, !isnull && share >= 0.2 ? "blocks" : "the age index");
+	return !isnull && share >= 0.2;
+}
+
+/*
  * ret_next_leaf
  *		The leaf partition of a partitioned policy table that comes after
  *		"after" in OID order (InvalidOid: the first), or InvalidOid when there
@@ -824,6 +876,10 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	Oid			leaf = InvalidOid;
 	Oid			next_leaf;
 	char	   *parent_qualname;
+	bool		blocks = false;
+	int64		end_block = 0;
+	int64		nblocks = 0;
+	ItemPointer start_tid = NULL;
 
 	INSTR_TIME_SET_CURRENT(t0);
 	*done = false;
@@ -835,9 +891,9 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	types[0] = INT8OID;
 	values[0] = Int64GetDatum(p->id);
 	ret_exec(worker ?
-			 "SELECT cutoff, pos_age, pos_ctid, run, pos_rel FROM privacy.retention_state "
+			 "SELECT cutoff, pos_age, pos_ctid, run, pos_rel, pos_mode FROM privacy.retention_state "
 			 "WHERE policy = $1 FOR UPDATE SKIP LOCKED" :
-			 "SELECT cutoff, pos_age, pos_ctid, run, pos_rel FROM privacy.retention_state "
+			 "SELECT cutoff, pos_age, pos_ctid, run, pos_rel, pos_mode FROM privacy.retention_state "
 			 "WHERE policy = $1 FOR UPDATE",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -860,6 +916,8 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 		Datum		r = ret_get(0, 5, &isnull);
 
 		leaf = isnull ? InvalidOid : DatumGetObjectId(r);
+		r = ret_get(0, 6, &isnull);
+		blocks = !isnull && DatumGetChar(r) == 'b';
 	}
 	if (have_pos)
 	{
@@ -900,9 +958,43 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	 */
 	holdfilter = MapHoldFilterSQL(p->relid, "t");
 	fast = holdfilter == NULL && p->nhash == 0;
+
+	/*
+	 * The walk of a pass.  By age (the age index, a keyset on (age, ctid))
+	 * when few rows are expired; by blocks (a TID range, a keyset on the
+	 * block number, each page read once) when a large share is, which the
+	 * age walk would visit one random page per row for.  Chosen at the
+	 * start of a pass from a small sample, kept for the whole pass.
+	 */
+	if (p->partitioned)
+		blocks = false;
+	else if (!have_pos)
+		blocks = ret_choose_blocks(p, cutoff);
+	if (blocks)
+	{
+		Oid			bt[1] = {OIDOID};
+		Datum		bv[1];
+		BlockNumber start = have_pos ? ItemPointerGetBlockNumberNoCheck((ItemPointer) DatumGetPointer(pos_ctid)) : 0;
+		double		per_block;
+
+		bv[0] = ObjectIdGetDatum(p->relid);
+		ret_exec("SELECT pg_catalog.pg_relation_size($1) / pg_catalog.current_setting('block_size')::int,"
+				 " CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN (c.reltuples / c.relpages)::float8 ELSE 100::float8 END"
+				 " FROM pg_catalog.pg_class c WHERE c.oid = $1", 1, bt, bv, NULL, SPI_OK_SELECT);
+		nblocks = DatumGetInt64(ret_get(0, 1, &isnull));
+		per_block = DatumGetFloat8(ret_get(0, 2, &isnull));
+		/*
+		 * Block mode runs when at least a fifth of the rows are due: a
+		 * window of twice the batch size in rows changes about one batch
+		 * of rows when half are due, at most twice that.
+		 */
+		end_block = (int64) start + Max(1, (int64) (2.0 * batch / Max(per_block, 1.0)));
+		start_tid = palloc(sizeof(ItemPointerData));
+		ItemPointerSet(start_tid, start, 0);
+	}
 	if (fast)
-		optimistic = ret_batch_sql(p, have_pos, true, "cand");
-	stepsql = ret_batch_sql(p, have_pos, fast, "lk");
+		optimistic = ret_batch_sql(p, have_pos, true, "cand", blocks);
+	stepsql = ret_batch_sql(p, have_pos, fast, "lk", blocks);
 	types[0] = TIMESTAMPTZOID;
 	values[0] = cutoff;
 	types[1] = TIMESTAMPTZOID;
@@ -914,6 +1006,12 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	memset(nulls, ' ', sizeof(nulls));
 	if (!have_pos)
 		nulls[1] = nulls[2] = 'n';
+	if (blocks)
+	{
+		values[2] = PointerGetDatum(start_tid);
+		values[3] = Int64GetDatum(end_block);
+		nulls[2] = ' ';
+	}
 	if (!fast || !ret_try_optimistic(p, optimistic, types, values, nulls))
 	{
 		ret_become(p->owner, true, &su);
@@ -921,7 +1019,17 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 		ret_restore(&su);
 	}
 	ncand = DatumGetInt64(ret_get(0, 1, &isnull));
-	if (ncand > 0)
+	if (blocks)
+	{
+		/* the position is the next block, whatever the window held */
+		ItemPointer ip = palloc(sizeof(ItemPointerData));
+
+		ItemPointerSet(ip, (BlockNumber) end_block, 0);
+		last_ctid = PointerGetDatum(ip);
+		last_age = cutoff;
+		last_null = false;
+	}
+	else if (ncand > 0)
 	{
 		ItemPointer ip = palloc(sizeof(ItemPointerData));
 
@@ -1051,7 +1159,7 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	/* 5. position and counters, as the extension owner */
 finish:
 	p->qualname = parent_qualname;
-	*done = ncand < batch;
+	*done = blocks ? end_block >= nblocks : ncand < batch;
 	if (p->partitioned && *done && OidIsValid(leaf))
 	{
 		/* this leaf is finished: move on to the next one, if any */
@@ -1076,18 +1184,31 @@ finish:
 	memset(nulls, ' ', sizeof(nulls));
 	types[3] = OIDOID;
 	values[3] = ObjectIdGetDatum(next_leaf);
-	if (last_null || ncand == 0)
+	if (!blocks && (last_null || ncand == 0))
 		nulls[1] = nulls[2] = 'n';
 	if (!OidIsValid(next_leaf))
 		nulls[3] = 'n';
 	if (*done)
 		ret_exec("UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
-				 "pos_ctid = NULL, pos_rel = NULL, run = NULL, failures = 0, last_error = NULL, "
+				 "pos_ctid = NULL, pos_rel = NULL, pos_mode = NULL, run = NULL, failures = 0, last_error = NULL, "
 				 "next_try = '-infinity' WHERE policy = $1",
 				 1, types, values, NULL, SPI_OK_UPDATE);
 	else
-		ret_exec("UPDATE privacy.retention_state SET pos_age = $2, pos_ctid = $3, pos_rel = $4 WHERE policy = $1",
-				 4, types, values, nulls, SPI_OK_UPDATE);
+	{
+		/* the position, the leaf and the mode of the pass, all in this batch's transaction */
+		Oid			ut[5];
+		Datum		uv[5];
+		char		un[5];
+
+		memcpy(ut, types, sizeof(Oid) * 4);
+		memcpy(uv, values, sizeof(Datum) * 4);
+		memcpy(un, nulls, 4);
+		ut[4] = CHAROID;
+		uv[4] = CharGetDatum(blocks ? 'b' : 'a');
+		un[4] = ' ';
+		ret_exec("UPDATE privacy.retention_state SET pos_age = $2, pos_ctid = $3, pos_rel = $4, pos_mode = $5"
+				 " WHERE policy = $1", 5, ut, uv, un, SPI_OK_UPDATE);
+	}
 
 	types[0] = INT8OID;
 	values[0] = Int64GetDatum(run);
