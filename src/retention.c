@@ -723,6 +723,27 @@ ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool bl
 }
 
 /*
+ * ret_subxact_caught
+ *		In a PG_CATCH after BeginInternalSubTransaction: take the error,
+ *		roll the subtransaction back, restore the caller's memory context and
+ *		resource owner, and turn off the row-security bypass.
+ */
+static ErrorData *
+ret_subxact_caught(MemoryContext cxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	RightsBypassRowSecurity(false);
+	return edata;
+}
+
+/*
  * ret_try_optimistic
  *		Fast path of a batch on a table no hold can apply to: change every
  *		candidate in one statement, without taking row locks first (a row
@@ -758,15 +779,8 @@ ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, con
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = ret_subxact_caught(cxt, owner);
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		RightsBypassRowSecurity(false);
 		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			ReThrowError(edata);
 		ok = false;
@@ -1617,15 +1631,8 @@ privacy_run_retention(PG_FUNCTION_ARGS)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *edata;
+				ErrorData  *edata = ret_subxact_caught(cxt, owner);
 
-				MemoryContextSwitchTo(cxt);
-				edata = CopyErrorData();
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
-				CurrentResourceOwner = owner;
-				RightsBypassRowSecurity(false);
 				ret_record_failure(ids[i], edata->message, false);
 				ereport(WARNING,
 						(errcode(edata->sqlerrcode),
