@@ -421,26 +421,21 @@ count_tables(Datum tables)
 Datum
 privacy_access(PG_FUNCTION_ARGS)
 {
-	char	   *name = UtilTextArg(fcinfo, 0, "subject");
-	char	   *id = UtilTextArg(fcinfo, 1, "id");
-	MapSubject *subj = MapGetSubject(name);
-	char	   *canon;
-	Datum		key = MapParseId(subj, id, &canon);
-	char	   *ref = UtilSubjectRef(name, canon);
+	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	Datum		tables;
-	Jsonb	   *data = collect(subj, key, false, &tables);
+	Jsonb	   *data = collect(a.subj, a.key, false, &tables);
 	Jsonb	   *result;
 	Oid			types[6] = {OIDARRAYOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID};
 	Datum		values[6];
 
 	values[0] = tables;
-	values[1] = CStringGetTextDatum(name);
-	values[2] = CStringGetTextDatum(canon);
-	values[3] = CStringGetTextDatum(ref);
+	values[1] = CStringGetTextDatum(a.subj->name);
+	values[2] = CStringGetTextDatum(a.canon);
+	values[3] = CStringGetTextDatum(a.ref);
 	values[4] = JsonbPGetDatum(data);
-	values[5] = CStringGetTextDatum(canon);
-	result = assemble(&subj->plan_status, access_assemble_sql, 6, types, values);
-	finish_request(subj, "access", ref, count_tables(tables));
+	values[5] = CStringGetTextDatum(a.canon);
+	result = assemble(&a.subj->plan_status, access_assemble_sql, 6, types, values);
+	finish_request(a.subj, "access", a.ref, count_tables(tables));
 	PG_RETURN_JSONB_P(result);
 }
 
@@ -451,23 +446,18 @@ privacy_access(PG_FUNCTION_ARGS)
 Datum
 privacy_export(PG_FUNCTION_ARGS)
 {
-	char	   *name = UtilTextArg(fcinfo, 0, "subject");
-	char	   *id = UtilTextArg(fcinfo, 1, "id");
-	MapSubject *subj = MapGetSubject(name);
-	char	   *canon;
-	Datum		key = MapParseId(subj, id, &canon);
-	char	   *ref = UtilSubjectRef(name, canon);
+	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	Datum		tables;
-	Jsonb	   *data = collect(subj, key, true, &tables);
+	Jsonb	   *data = collect(a.subj, a.key, true, &tables);
 	Jsonb	   *result;
 	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[3];
 
-	values[0] = CStringGetTextDatum(name);
-	values[1] = CStringGetTextDatum(canon);
+	values[0] = CStringGetTextDatum(a.subj->name);
+	values[1] = CStringGetTextDatum(a.canon);
 	values[2] = JsonbPGetDatum(data);
-	result = assemble(&subj->plan_request, export_assemble_sql, 3, types, values);
-	finish_request(subj, "export", ref, count_tables(tables));
+	result = assemble(&a.subj->plan_request, export_assemble_sql, 3, types, values);
+	finish_request(a.subj, "export", a.ref, count_tables(tables));
 	PG_RETURN_JSONB_P(result);
 }
 
@@ -481,11 +471,7 @@ Datum
 privacy_receive_request(PG_FUNCTION_ARGS)
 {
 	char	   *kind = UtilTextArg(fcinfo, 0, "kind");
-	char	   *name = UtilTextArg(fcinfo, 1, "subject");
-	char	   *id = UtilTextArg(fcinfo, 2, "id");
-	MapSubject *subj;
-	char	   *canon;
-	char	   *ref;
+	SubjectArg	a;
 	int64		req;
 	Oid			t[2] = {INT8OID, TIMESTAMPTZOID};
 	Datum		v[2];
@@ -508,10 +494,8 @@ privacy_receive_request(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a request cannot be received in the future")));
-	subj = MapGetSubject(name);
-	(void) MapParseId(subj, id, &canon);
-	ref = UtilSubjectRef(name, canon);
-	req = AccessRecordRequest(subj, kind, ref, false);
+	a = MapSubjectArg(fcinfo, 1, 2);
+	req = AccessRecordRequest(a.subj, kind, a.ref, false);
 	/* the deadline runs from the day the request arrived */
 	v[0] = Int64GetDatum(req);
 	v[1] = PG_GETARG_DATUM(3);
@@ -521,6 +505,6 @@ privacy_receive_request(PG_FUNCTION_ARGS)
 							  " WHERE id = $1", 2, t, v, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not date the request");
 	SPI_finish();
-	AuditAppend("receive_request", ref, psprintf("{\"request\":" INT64_FORMAT ",\"kind\":\"%s\"}", req, kind));
+	AuditAppend("receive_request", a.ref, psprintf("{\"request\":" INT64_FORMAT ",\"kind\":\"%s\"}", req, kind));
 	PG_RETURN_INT64(req);
 }

@@ -895,22 +895,13 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 Datum
 privacy_erase(PG_FUNCTION_ARGS)
 {
-	char	   *name = UtilTextArg(fcinfo, 0, "subject");
-	char	   *id = UtilTextArg(fcinfo, 1, "id");
 	char	   *reason = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	bool		dry_run;
-	MapSubject *subj;
-	char	   *canon;
-	Datum		key;
-	char	   *ref;
+	SubjectArg	a;
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"dry_run\" must not be null")));
-	dry_run = PG_GETARG_BOOL(3);
-	subj = MapGetSubject(name);
-	key = MapParseId(subj, id, &canon);
-	ref = UtilSubjectRef(name, canon);
-	PG_RETURN_JSONB_P(EraseSubject(subj, key, canon, ref, reason, dry_run, "erase"));
+	a = MapSubjectArg(fcinfo, 0, 1);
+	PG_RETURN_JSONB_P(EraseSubject(a.subj, a.key, a.canon, a.ref, reason, PG_GETARG_BOOL(3), "erase"));
 }

@@ -1376,6 +1376,24 @@ MapParseId(MapSubject *subj, const char *id, char **canonical)
 	return d;
 }
 
+/*
+ * MapSubjectArg
+ *		Resolve the subject type (argument subjarg) and id (idarg) of a
+ *		rights call: NULL 22023, unknown type 42704, bad id 22P02.
+ */
+SubjectArg
+MapSubjectArg(FunctionCallInfo fcinfo, int subjarg, int idarg)
+{
+	SubjectArg	a;
+	char	   *name = UtilTextArg(fcinfo, subjarg, "subject");
+	char	   *id = UtilTextArg(fcinfo, idarg, "id");
+
+	a.subj = MapGetSubject(name);
+	a.key = MapParseId(a.subj, id, &a.canon);
+	a.ref = UtilSubjectRef(name, a.canon);
+	return a;
+}
+
 /* ------------------------------------------------------------------------
  * SQL-callable functions
  * ------------------------------------------------------------------------

@@ -126,6 +126,17 @@ typedef struct MapSubject
 } MapSubject;
 
 extern MapSubject *MapGetSubject(const char *name);
+
+/* a subject type and id taken from two text arguments of a rights call */
+typedef struct SubjectArg
+{
+	MapSubject *subj;
+	Datum		key;			/* the id as the root key's type */
+	char	   *canon;			/* its canonical text */
+	char	   *ref;			/* subject_ref */
+} SubjectArg;
+
+extern SubjectArg MapSubjectArg(FunctionCallInfo fcinfo, int subjarg, int idarg);
 extern Datum MapParseId(MapSubject *subj, const char *id, char **canonical);
 extern void MapRefresh(const char *subject);
 extern void MapInvalidate(void);

@@ -79,28 +79,6 @@ RightsBypassRowSecurity(bool on)
 static SPIPlanPtr plan_has_consent = NULL;
 static SPIPlanPtr plan_is_restricted = NULL;
 
-/* the subject, key and reference of the first two arguments */
-typedef struct SubjectArg
-{
-	MapSubject *subj;
-	Datum		key;
-	char	   *canon;
-	char	   *ref;
-} SubjectArg;
-
-static SubjectArg
-subject_arg(FunctionCallInfo fcinfo)
-{
-	SubjectArg	a;
-	char	   *name = UtilTextArg(fcinfo, 0, "subject");
-	char	   *id = UtilTextArg(fcinfo, 1, "id");
-
-	a.subj = MapGetSubject(name);
-	a.key = MapParseId(a.subj, id, &a.canon);
-	a.ref = UtilSubjectRef(name, a.canon);
-	return a;
-}
-
 static int
 exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, bool ro)
 {
@@ -117,7 +95,7 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, b
 Datum
 privacy_hold(PG_FUNCTION_ARGS)
 {
-	SubjectArg	a = subject_arg(fcinfo);
+	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	char	   *reason = UtilTextArg(fcinfo, 2, "reason");
 	Oid			t[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		v[5];
@@ -164,7 +142,7 @@ privacy_hold(PG_FUNCTION_ARGS)
 Datum
 privacy_release_hold(PG_FUNCTION_ARGS)
 {
-	SubjectArg	a = subject_arg(fcinfo);
+	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	Oid			t[2] = {TEXTOID, TEXTOID};
 	Datum		v[2];
 
@@ -189,7 +167,7 @@ privacy_release_hold(PG_FUNCTION_ARGS)
 Datum
 privacy_restrict(PG_FUNCTION_ARGS)
 {
-	SubjectArg	a = subject_arg(fcinfo);
+	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	char	   *reason = UtilTextArg(fcinfo, 2, "reason");
 	Oid			t[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		v[4];
@@ -219,7 +197,7 @@ privacy_restrict(PG_FUNCTION_ARGS)
 Datum
 privacy_unrestrict(PG_FUNCTION_ARGS)
 {
-	SubjectArg	a = subject_arg(fcinfo);
+	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	Oid			t[2] = {TEXTOID, TEXTOID};
 	Datum		v[2];
 	int64		req;
@@ -270,7 +248,7 @@ restricted(const char *subject, const char *canon)
 Datum
 privacy_is_restricted(PG_FUNCTION_ARGS)
 {
-	SubjectArg	a = subject_arg(fcinfo);
+	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 
 	PG_RETURN_BOOL(restricted(a.subj->name, a.canon));
 }
@@ -396,7 +374,7 @@ privacy_protect(PG_FUNCTION_ARGS)
 Datum
 privacy_set_consent(PG_FUNCTION_ARGS)
 {
-	SubjectArg	a = subject_arg(fcinfo);
+	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	char	   *purpose = UtilTextArg(fcinfo, 2, "purpose");
 	Oid			t[5] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID};
 	Datum		v[5];
@@ -446,7 +424,7 @@ privacy_set_consent(PG_FUNCTION_ARGS)
 Datum
 privacy_has_consent(PG_FUNCTION_ARGS)
 {
-	SubjectArg	a = subject_arg(fcinfo);
+	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	char	   *purpose = UtilTextArg(fcinfo, 2, "purpose");
 	Oid			t[2] = {TEXTOID, TEXTOID};
 	Datum		v[2];
