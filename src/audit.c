@@ -100,6 +100,7 @@ AuditAppend(const char *action, const char *subject_ref, const char *detail_json
 	TimestampTz at = GetCurrentTimestamp();
 	char	   *actor = GetUserNameFromId(GetOuterUserId(), true);
 	char	   *detail = NULL;
+	Datum		detail_jsonb = (Datum) 0;
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bytea	   *hb;
@@ -121,9 +122,10 @@ AuditAppend(const char *action, const char *subject_ref, const char *detail_json
 	}
 	/* normalise the detail through jsonb so verification sees the same text */
 	if (detail_json)
-		detail = JsonbToCString(NULL,
-								&DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(detail_json)))->root,
-								-1);
+	{
+		detail_jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(detail_json));
+		detail = JsonbToCString(NULL, &DatumGetJsonbP(detail_jsonb)->root, -1);
+	}
 
 	ret = SPI_execute_plan(plan_head, NULL, NULL, false, 1);
 	if (ret == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
@@ -155,7 +157,7 @@ AuditAppend(const char *action, const char *subject_ref, const char *detail_json
 	else
 		nulls[4] = 'n';
 	if (detail)
-		values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(detail));
+		values[5] = detail_jsonb;
 	else
 		nulls[5] = 'n';
 	values[6] = PointerGetDatum(hb);
