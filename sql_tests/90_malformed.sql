@@ -12,7 +12,7 @@ SELECT setseed(0.42);
 DO $$
 DECLARE
 	ids text[] := ARRAY['', ' ', 'abc', '-', '1e999', '99999999999999999999999', '1; DROP TABLE m_orders',
-		'''', '"', E'\\', 'NaN', '0x10', '１', 'null', '1.5', '--1', repeat('9', 500)];
+		'''', '"', E'\\', 'NaN', '0x1g', '１', 'null', '1.5', '--1', repeat('9', 500)];
 	names text[] := ARRAY['', 'nobody', 'M', 'm ', 'm;', 'x''y', repeat('s', 200), 'm"'];
 	cats text[] := ARRAY['', 'user', 'user.', 'USER.NAME', 'user.nope', 'x', 'user..name'];
 	strategies text[] := ARRAY['', 'DELETE', 'nul', 'shred', 'hash', 'x'];

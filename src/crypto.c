@@ -1413,7 +1413,7 @@ build_view(Oid relid)
 			spi_exec(psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT pg_catalog.nextval(%s::pg_catalog.regclass)",
 							  qualview, quote_identifier(NameStr(att->attname)),
 							  quote_literal_cstr(quote_qualified_identifier(nspname,
-																			get_rel_name(getIdentitySequence(relid, att->attnum, false))))),
+																			get_rel_name(CompatIdentitySequence(rel, att->attnum, false))))),
 					 SPI_OK_UTILITY);
 	}
 	table_close(rel, AccessShareLock);

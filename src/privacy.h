@@ -18,6 +18,8 @@
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
+#include "compat.h"
+
 /* GUCs (privacy.c) */
 extern bool privacy_retention_enabled;
 extern int	privacy_retention_naptime;

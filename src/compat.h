@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ * compat.h
+ *		The PostgreSQL API differences between the supported majors (15-18).
+ *
+ * The code is written against 15's names; each guard below maps one of them
+ * to its successor in a later major, so call sites stay the same.  Included
+ * by privacy.h.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PRIVACY_COMPAT_H
+#define PRIVACY_COMPAT_H
+
+#include "postgres.h"
+
+#include "catalog/dependency.h"
+#include "utils/rel.h"
+
+/* 16: the per-class ownership checks became one object_ownercheck() */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_class.h"
+#include "utils/acl.h"
+#define pg_class_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#endif
+
+/* 17: the IsBackgroundWorker flag became a test of MyBackendType */
+#if PG_VERSION_NUM >= 170000
+#include "miscadmin.h"
+#define IsBackgroundWorker AmBackgroundWorkerProcess()
+#endif
+
+/*
+ * 17: getIdentitySequence() takes the open relation instead of its OID.
+ * CompatIdentitySequence takes the open relation on every major.
+ */
+#if PG_VERSION_NUM >= 170000
+#define CompatIdentitySequence(rel, attnum, missing_ok) \
+	getIdentitySequence((rel), (attnum), (missing_ok))
+#else
+#define CompatIdentitySequence(rel, attnum, missing_ok) \
+	getIdentitySequence(RelationGetRelid(rel), (attnum), (missing_ok))
+#endif
+
+#endif							/* PRIVACY_COMPAT_H */
