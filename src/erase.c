@@ -43,13 +43,11 @@
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
+#include "guard.h"
 #include "privacy.h"
 #include "retention.h"
 
 PG_FUNCTION_INFO_V1(privacy_erase);
-
-/* true while erase rewrites rows (privacy.pseudonym works only then) */
-bool		erasure_in_progress = false;
 
 /*
  * KeysShredSubject
@@ -567,11 +565,12 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		get_atttypetypmodcoll(h->rel, h->cols[0], &typid, &typmod, &coll);
 		t[1] = TEXTOID;
 		v[1] = CStringGetTextDatum(subj->name);
-		if (SPI_execute_with_args(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
-										   " pg_catalog.hashtext(CAST(CAST($1 AS %s) AS text) COLLATE \"C\"))",
-										   format_type_with_typemod(typid, typmod)),
-								  2, t, v, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not take the erasure lock");
+		/* the conversion to the link column's type runs as its owner */
+		run_as_owner(h->rel,
+					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
+							  " pg_catalog.hashtext(CAST(CAST($1 AS %s) AS pg_catalog.text) COLLATE \"C\"))",
+							  format_type_with_typemod(typid, typmod)),
+					 2, t, v, false, SPI_OK_SELECT);
 	}
 }
 
@@ -737,7 +736,8 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	check_holds(subj, canon);
 	MemoryContextSwitchTo(outer);
 
-	/* plan */
+	/* plan; pseudonyms are computable only by the rewrite statements */
+	(void) GuardPseudonymScopeBegin();
 	ets = prepare_tables(subj);
 	ordered = plan_order(ets);
 
@@ -753,23 +753,15 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	MemoryContextSwitchTo(outer);
 
 	/* act */
-	erasure_in_progress = true;
-	PG_TRY();
+	foreach(lc, ordered)
 	{
-		foreach(lc, ordered)
-		{
-			EraseTable *et = lfirst(lc);
+		EraseTable *et = lfirst(lc);
 
-			act_table(subj, et, key, dry_run);
-			total_deleted += et->deleted;
-			total_anonymized += et->anonymized;
-		}
+		act_table(subj, et, key, dry_run);
+		total_deleted += et->deleted;
+		total_anonymized += et->anonymized;
 	}
-	PG_FINALLY();
-	{
-		erasure_in_progress = false;
-	}
-	PG_END_TRY();
+	GuardPseudonymScopeEnd();
 	MemoryContextSwitchTo(outer);
 	if (!dry_run)
 		shredded = KeysShredSubject(subj->name, ref);

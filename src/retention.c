@@ -63,6 +63,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "guard.h"
 #include "retention.h"
 
 PG_FUNCTION_INFO_V1(privacy_add_retention);
@@ -107,32 +108,32 @@ typedef struct RetPolicy
 /* Saved user identity around a switch. */
 typedef struct RetUser
 {
-	Oid			userid;
-	int			sec_context;
+	int			frame;			/* guard frame (src/guard.c) */
 } RetUser;
 
 /*
  * ret_become
- *		Switch the current user to role; restricted adds
- *		SECURITY_RESTRICTED_OPERATION (user code may not change session
- *		state).  Transaction abort restores the identity on error.
+ *		Switch to role through guard.c: restricted (user code of the table,
+ *		as its owner, the owner's search_path, protect()'s policies
+ *		bypassed), or the extension owner's catalog work (search_path
+ *		pinned).  An aborted (sub)transaction drops the frame.
  */
 static void
 ret_become(Oid role, bool restricted, RetUser *save)
 {
-	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	SetUserIdAndSecContext(role, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   (restricted ? SECURITY_RESTRICTED_OPERATION : 0));
-	/* work on the table's rows: protect()'s row security must not hide any */
 	if (restricted)
-		RightsBypassRowSecurity(true);
+	{
+		save->frame = GuardEnterRole(role);
+		GuardSetRowSecurityBypass(true);
+	}
+	else
+		save->frame = GuardEnterPinned(role, 0);
 }
 
 static void
 ret_restore(RetUser *save)
 {
-	SetUserIdAndSecContext(save->userid, save->sec_context);
-	RightsBypassRowSecurity(false);
+	GuardLeave(save->frame);
 }
 
 /*
@@ -358,15 +359,18 @@ RetentionRewriteExpr(Oid typid, int32 typmod, const char *strategy, const char *
 	if (strcmp(strategy, "hash") == 0)
 	{
 		int			len = ret_hash_length(basetype, basetypmod);
+		const char *token = GuardPseudonymToken();
+		char	   *scope = token ? psprintf(", %s", quote_literal_cstr(token)) : "";
 
 		if (len == 0)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("strategy \"hash\" cannot be stored in a column of type %s", typname)));
+
 		if (len < 0)
-			return psprintf("CAST(pg_catalog.decode(privacy.pseudonym(pg_catalog.encode(%s, 'hex')), 'hex') AS %s)",
-							colexpr, typname);
-		return psprintf("CAST(privacy.pseudonym(CAST(%s AS pg_catalog.text)) AS %s)",
-						colexpr, typname);
+			return psprintf("CAST(pg_catalog.decode(privacy.pseudonym(pg_catalog.encode(%s, 'hex')%s), 'hex') AS %s)",
+							colexpr, scope, typname);
+		return psprintf("CAST(privacy.pseudonym(CAST(%s AS pg_catalog.text)%s) AS %s)",
+						colexpr, scope, typname);
 	}
 	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("unknown erasure strategy \"%s\"", strategy)));
@@ -410,13 +414,16 @@ privacy_pseudonym(PG_FUNCTION_ARGS)
 	text	   *in = PG_GETARG_TEXT_PP(0);
 	unsigned char out[PSEUDONYM_BYTES];
 	char		hex[PSEUDONYM_BYTES * 2 + 1];
+	bool		scoped = PG_NARGS() > 1 && !PG_ARGISNULL(1) &&
+		GuardPseudonymTokenValid(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 
 	/*
 	 * A pseudonym oracle would let anyone test guesses against stored
-	 * pseudonyms: only erasure (running as the table's owner) and the
-	 * retention code (running as the extension owner) may compute them.
+	 * pseudonyms: only the rewrite statement of an erasure (which carries
+	 * the scope's token, known to no user code) and the retention code
+	 * (running as the extension owner) may compute them.
 	 */
-	if (!erasure_in_progress && !superuser())
+	if (!scoped && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("privacy.pseudonym can only be used by erasure and retention")));
@@ -739,7 +746,6 @@ ret_subxact_caught(MemoryContext cxt, ResourceOwner owner)
 	RollbackAndReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
-	RightsBypassRowSecurity(false);
 	return edata;
 }
 

@@ -17,11 +17,13 @@
  */
 #include "postgres.h"
 
+#include "catalog/partition.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
@@ -32,6 +34,7 @@
 #include "utils/timestamp.h"
 #include "access/xact.h"
 
+#include "guard.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_hold);
@@ -49,31 +52,16 @@ PG_FUNCTION_INFO_V1(privacy_link_lock);
 
 extern int	KeysShredSubject(const char *subject, const char *subject_ref);
 
-bool		privacy_rls_bypass = false;
-static bool rls_callback_registered = false;
-
-/* a transaction that ends (commit or abort) never leaves the bypass on */
-static void
-rls_xact_callback(XactEvent event, void *arg)
-{
-	privacy_rls_bypass = false;
-}
-
 /*
  * RightsBypassRowSecurity
- *		Turn on (or off) the bypass of protect()'s policies for the
- *		extension's own work on subject rows.  Callers turn it off in their
- *		error paths; the end of the transaction always does.
+ *		Deprecated alias of GuardSetRowSecurityBypass: the innermost guard
+ *		frame bypasses protect()'s policies; the bypass goes with the frame
+ *		(GuardLeave, or the abort of its (sub)transaction).
  */
 void
 RightsBypassRowSecurity(bool on)
 {
-	if (on && !rls_callback_registered)
-	{
-		RegisterXactCallback(rls_xact_callback, NULL);
-		rls_callback_registered = true;
-	}
-	privacy_rls_bypass = on;
+	GuardSetRowSecurityBypass(on);
 }
 
 static SPIPlanPtr plan_has_consent = NULL;
@@ -254,18 +242,116 @@ privacy_is_restricted(PG_FUNCTION_ARGS)
 }
 
 /*
- * privacy._restricted(subject text, key text) RETURNS boolean — for the
- * row-level security policies of protect(); NULL key: not restricted.  The
- * extension's own reads and writes (access, export, erase, retention) see
- * every row: restriction limits processing by others, not the rights.
+ * restricted_row_keys
+ *		The subject keys (canonical text) of the row at tid of part, a leaf
+ *		of tbl, read as tbl's owner in a restricted context (the owner's
+ *		casts and domains, never the extension owner's rights).
+ */
+static List *
+restricted_row_keys(MapSubject *subj, MapTable *mt, Oid part, ItemPointer tid)
+{
+	StringInfoData q;
+	ListCell   *lc;
+	List	   *keys = NIL;
+	Oid			t[1] = {TIDOID};
+	Datum		v[1];
+	int			frame;
+	int			ret;
+	int			i,
+				n;
+	MemoryContext outer = CurrentMemoryContext;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	n = 0;
+	foreach(lc, MapKeyExprs(subj, mt, "t"))
+	{
+		appendStringInfo(&q, "%sCAST((%s) AS pg_catalog.text)", n > 0 ? ", " : "", (char *) lfirst(lc));
+		n++;
+	}
+	if (n == 0)
+		return NIL;
+	appendStringInfo(&q, " FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) $1", UtilQualifiedName(part));
+	v[0] = PointerGetDatum(tid);
+	UtilSpiConnect();
+	frame = GuardEnterTableOwner(mt->relid);
+	GuardSetRowSecurityBypass(true);
+	ret = SPI_execute_with_args(q.data, 1, t, v, NULL, true, 1);
+	GuardLeave(frame);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "restriction key lookup failed: %d", ret);
+	if (SPI_processed == 1)
+	{
+		for (i = 1; i <= n; i++)
+		{
+			char	   *k = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i);
+
+			if (k != NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(outer);
+
+				keys = lappend(keys, pstrdup(k));
+				MemoryContextSwitchTo(old);
+			}
+		}
+	}
+	SPI_finish();
+	return keys;
+}
+
+/*
+ * privacy._restricted(subject text, tbl regclass, part oid, row tid)
+ *		RETURNS boolean — for the row-level security policy of protect():
+ *		does the row at tid of part (tbl or one of its partitions) belong to
+ *		a restricted subject?  Not an oracle: it answers only about rows of
+ *		a table the caller may read (42501 otherwise), takes a row, never a
+ *		key, and reads the row's path to the root as the table's owner, so
+ *		that a reader of the table needs no right on the tables between it
+ *		and the root.  Inside the extension's own work (access, export,
+ *		erase, retention) every row is visible: restriction limits
+ *		processing by others, not the rights.
  */
 Datum
 privacy_restricted_key(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || privacy_rls_bypass)
+	Oid			caller = GetUserId();
+	Oid			tbl;
+	Oid			part;
+	ItemPointer tid;
+	MapSubject *subj;
+	MapTable   *mt;
+	ListCell   *lc;
+	bool		result = false;
+	int			frame;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(restricted(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-							  text_to_cstring(PG_GETARG_TEXT_PP(1))));
+	if (GuardRowSecurityBypassed())
+		PG_RETURN_BOOL(false);
+	tbl = PG_GETARG_OID(1);
+	part = PG_GETARG_OID(2);
+	tid = (ItemPointer) PG_GETARG_POINTER(3);
+	if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK ||
+		(part != tbl && !list_member_oid(get_partition_ancestors(part), tbl)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for privacy._restricted"),
+				 errdetail("It answers only for rows of a table the caller may read."),
+				 errhidestmt(true)));
+	frame = GuardEnterExtensionOwner();
+	subj = MapGetSubject(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	mt = MapFindTable(subj, tbl);
+	if (mt != NULL)
+	{
+		foreach(lc, restricted_row_keys(subj, mt, part, tid))
+		{
+			result = restricted(subj->name, lfirst(lc));
+			if (result)
+				break;
+		}
+	}
+	GuardLeave(frame);
+	PG_RETURN_BOOL(result);
 }
 
 /*
@@ -282,11 +368,9 @@ privacy_protect(PG_FUNCTION_ARGS)
 	Oid			relid;
 	bool		force = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	List	   *subjects;
-	ListCell   *lc,
-			   *kc;
+	ListCell   *lc;
 	StringInfoData cond;
 	char	   *qual;
-	const char *alias;
 	bool		first = true;
 	bool		rls;
 
@@ -306,7 +390,6 @@ privacy_protect(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" is not in the data map of any subject type", get_rel_name(relid)),
 				 errhint("Map it with a foreign key path or privacy.link() first.")));
 	qual = UtilQualifiedName(relid);
-	alias = quote_identifier(get_rel_name(relid));
 	initStringInfo(&cond);
 	foreach(lc, subjects)
 	{
@@ -315,12 +398,10 @@ privacy_protect(PG_FUNCTION_ARGS)
 
 		if (mt == NULL)
 			continue;
-		foreach(kc, MapKeyExprs(subj, mt, alias))
-		{
-			appendStringInfo(&cond, "%sprivacy._restricted(%s, CAST((%s) AS text))",
-							 first ? "" : " OR ", quote_literal_cstr(subj->name), (char *) lfirst(kc));
-			first = false;
-		}
+		/* one call per subject type: the row, never a key, is passed */
+		appendStringInfo(&cond, "%sprivacy._restricted(%s, %s::pg_catalog.regclass, tableoid, ctid)",
+						 first ? "" : " OR ", quote_literal_cstr(subj->name), quote_literal_cstr(qual));
+		first = false;
 	}
 	UtilSpiConnect();
 	{
