@@ -89,6 +89,12 @@ CREATE FUNCTION privacy.pseudonym(value text, scope text) RETURNS text
 	AS 'MODULE_PATHNAME', 'privacy_pseudonym'
 	LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
+-- Retention's hold filter runs as the table's owner and asks this with the
+-- same scope token: 42501 without it (no oracle of who is held).
+CREATE FUNCTION privacy._held(subject text, key text, scope text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'privacy_held'
+	LANGUAGE C VOLATILE;
+
 -- The trigger link() installs on linked tables.
 CREATE FUNCTION privacy._link_lock() RETURNS trigger
 AS 'MODULE_PATHNAME', 'privacy_link_lock' LANGUAGE C;

@@ -1323,11 +1323,20 @@ MapHoldFilterSQL(Oid relid, const char *alias)
 			if (!first)
 				appendStringInfoString(&buf, " OR ");
 			first = false;
-			appendStringInfo(&buf,
-							 "EXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject = %s"
-							 " AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())"
-							 " AND h.subject_key = CAST((%s) AS text))",
-							 quote_literal_cstr(subj->name), (char *) lfirst(kc));
+			/*
+			 * In a pseudonym scope the filter runs as the table's owner
+			 * (src/guard.c): it asks privacy._held with the scope's token.
+			 */
+			if (GuardPseudonymToken() != NULL)
+				appendStringInfo(&buf, "privacy._held(%s, CAST((%s) AS pg_catalog.text), %s)",
+								 quote_literal_cstr(subj->name), (char *) lfirst(kc),
+								 quote_literal_cstr(GuardPseudonymToken()));
+			else
+				appendStringInfo(&buf,
+								 "EXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject = %s"
+								 " AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())"
+								 " AND h.subject_key = CAST((%s) AS text))",
+								 quote_literal_cstr(subj->name), (char *) lfirst(kc));
 		}
 	}
 	if (first)

@@ -1062,7 +1062,12 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	nlocked = ArrayGetNItems(ARR_NDIM(locked), ARR_DIMS(locked));
 	apply = locked;
 
-	/* 3. holds and pseudonyms, as the extension owner, in a new statement */
+	/*
+	 * 3. holds and pseudonyms, in a new statement, as the table owner
+	 * (the key conversions of the hold filter are the owner's casts): in a
+	 * pseudonym scope, whose token lets this statement alone compute
+	 * pseudonyms and ask privacy._held (src/guard.c).
+	 */
 	if (nlocked > 0)
 	{
 		if (holdfilter != NULL || p->nhash > 0)
@@ -1070,7 +1075,11 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 			ListCell   *lc;
 			Datum	   *ctids;
 			int			k;
+			char	   *scoped_filter;
+			RetUser		so;
 
+			(void) GuardPseudonymScopeBegin();
+			scoped_filter = MapHoldFilterSQL(p->relid, "t");
 			resetStringInfo(&sql);
 			appendStringInfoString(&sql, "SELECT t.ctid");
 			foreach(lc, p->columns)
@@ -1078,14 +1087,19 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 				RetColumn  *c = lfirst(lc);
 
 				if (c->hash)
-					appendStringInfo(&sql, ", CAST(%s AS pg_catalog.text)", c->newexpr);
+					appendStringInfo(&sql, ", CAST(%s AS pg_catalog.text)",
+									 RetentionRewriteExpr(c->typid, c->typmod, c->strategy,
+														  psprintf("t.%s", quote_identifier(c->name))));
 			}
-			appendStringInfo(&sql, " FROM ONLY %s t WHERE t.ctid = ANY ($1)", p->qualname);
-			if (holdfilter != NULL)
-				appendStringInfo(&sql, " AND NOT COALESCE((%s), false)", holdfilter);
+			appendStringInfo(&sql, " FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($1)", p->qualname);
+			if (scoped_filter != NULL)
+				appendStringInfo(&sql, " AND NOT COALESCE((%s), false)", scoped_filter);
 			types[0] = TIDARRAYOID;
 			values[0] = PointerGetDatum(locked);
+			ret_become(p->owner, true, &so);
 			ret_exec(sql.data, 1, types, values, NULL, SPI_OK_SELECT);
+			ret_restore(&so);
+			GuardPseudonymScopeEnd();
 			nheld = nlocked - (int64) SPI_processed;
 			ctids = palloc(sizeof(Datum) * (SPI_processed + 1));
 			if (p->nhash > 0)

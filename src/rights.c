@@ -43,6 +43,7 @@ PG_FUNCTION_INFO_V1(privacy_restrict);
 PG_FUNCTION_INFO_V1(privacy_unrestrict);
 PG_FUNCTION_INFO_V1(privacy_is_restricted);
 PG_FUNCTION_INFO_V1(privacy_restricted_key);
+PG_FUNCTION_INFO_V1(privacy_held);
 PG_FUNCTION_INFO_V1(privacy_protect);
 PG_FUNCTION_INFO_V1(privacy_set_consent);
 PG_FUNCTION_INFO_V1(privacy_has_consent);
@@ -355,6 +356,42 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 }
 
 /*
+ * privacy._held(subject text, key text, scope text) RETURNS boolean
+ *		Is key (canonical text) under an active legal hold?  For retention's
+ *		hold filter, which runs as the table's owner: answers only inside
+ *		the pseudonym scope whose token the statement carries (42501
+ *		otherwise), so no user code can use it as an oracle.
+ */
+Datum
+privacy_held(PG_FUNCTION_ARGS)
+{
+	Oid			t[2] = {TEXTOID, TEXTOID};
+	Datum		v[2];
+	bool		result;
+	int			frame;
+
+	if (PG_ARGISNULL(2) || !GuardPseudonymTokenValid(text_to_cstring(PG_GETARG_TEXT_PP(2))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("privacy._held can only be used by retention"),
+				 errhidestmt(true)));
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	v[0] = PG_GETARG_DATUM(0);
+	v[1] = PG_GETARG_DATUM(1);
+	UtilSpiConnect();
+	frame = GuardEnterExtensionOwner();
+	exec("SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $1"
+		 " AND h.subject_key OPERATOR(pg_catalog.=) $2 AND h.released_at IS NULL"
+		 " AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())",
+		 2, t, v, NULL, true);
+	result = SPI_processed > 0;
+	GuardLeave(frame);
+	SPI_finish();
+	PG_RETURN_BOOL(result);
+}
+
+/*
  * privacy.protect(tbl regclass, force boolean DEFAULT false)
  *		Row-level security on a mapped table: rows of restricted subjects
  *		are invisible to roles that are not members of privacy_officer.
@@ -654,7 +691,6 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 		ListCell   *kc;
 		ListCell   *tc;
 		Portal		portal;
-		StringInfoData q;
 
 		/* an unknown subject type in the ledger: nothing can match here */
 		UtilSpiConnect();
@@ -673,52 +709,84 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 		SPI_finish();
 		subj = MapGetSubject(name);
 
-		/* every key present now: the root, and the values of linked tables */
-		initStringInfo(&q);
-		appendStringInfo(&q, "SELECT CAST(t.%s AS text) FROM %s t",
-						 quote_identifier(subj->key_column), UtilQualifiedName(subj->root));
-		foreach(tc, subj->tables)
+		/*
+		 * Every key present now: the root, and the values of linked tables,
+		 * each read as its table's owner (a user type's cast to text is the
+		 * owner's code, never run with the extension owner's rights).
+		 */
 		{
-			MapTable   *mt = lfirst(tc);
-			MapHop	   *h;
+			List	   *rels = list_make1_oid(subj->root);
+			List	   *sqls = list_make1(psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t",
+												   quote_identifier(subj->key_column),
+												   UtilQualifiedName(subj->root)));
+			ListCell   *rc,
+					   *sc;
 
-			if (strcmp(mt->via, "link") != 0 || linitial(mt->paths) == NIL)
-				continue;
-			h = linitial((List *) linitial(mt->paths));
-			if (h->link)
-				appendStringInfo(&q, " UNION SELECT CAST(l.%s AS text) FROM %s l",
-								 quote_identifier(get_attname(h->rel, h->cols[0], false)),
-								 UtilQualifiedName(h->rel));
-		}
-		UtilSpiConnect();
-		portal = SPI_cursor_open_with_args(NULL, q.data, 0, NULL, NULL, NULL, true, 0);
-		for (;;)
-		{
-			SPI_cursor_fetch(portal, true, 10000);
-			if (SPI_processed == 0)
-				break;
-			for (i = 0; i < SPI_processed; i++)
+			foreach(tc, subj->tables)
 			{
-				char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-				char	   *r;
-				ReplayEntry *e;
+				MapTable   *mt = lfirst(tc);
+				MapHop	   *h;
 
-				if (k == NULL)
+				if (strcmp(mt->via, "link") != 0 || linitial(mt->paths) == NIL)
 					continue;
-				r = UtilSubjectRef(name, k);
-				e = hash_search(refs, r, HASH_FIND, NULL);
-				if (e && strcmp(e->subject, name) == 0 && !e->matched)
+				h = linitial((List *) linitial(mt->paths));
+				if (h->link)
 				{
-					MemoryContext old = MemoryContextSwitchTo(outer);
-
-					e->matched = true;
-					keys = lappend(keys, pstrdup(k));
-					MemoryContextSwitchTo(old);
+					rels = lappend_oid(rels, h->rel);
+					sqls = lappend(sqls, psprintf("SELECT CAST(l.%s AS pg_catalog.text) FROM %s l",
+												  quote_identifier(get_attname(h->rel, h->cols[0], false)),
+												  UtilQualifiedName(h->rel)));
 				}
 			}
+			forboth(rc, rels, sc, sqls)
+			{
+				int			frame;
+
+				UtilSpiConnect();
+				frame = GuardEnterTableOwner(lfirst_oid(rc));
+				GuardSetRowSecurityBypass(true);
+				portal = SPI_cursor_open_with_args(NULL, lfirst(sc), 0, NULL, NULL, NULL, true, 0);
+				GuardLeave(frame);
+				for (;;)
+				{
+					List	   *batch = NIL;
+					ListCell   *bc;
+
+					/* rows are computed (casts run) while fetching: as the owner */
+					frame = GuardEnterTableOwner(lfirst_oid(rc));
+					GuardSetRowSecurityBypass(true);
+					SPI_cursor_fetch(portal, true, 10000);
+					GuardLeave(frame);
+					if (SPI_processed == 0)
+						break;
+					for (i = 0; i < SPI_processed; i++)
+					{
+						char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+						if (k != NULL)
+							batch = lappend(batch, k);
+					}
+					/* subject_ref needs the secret: as the extension owner */
+					foreach(bc, batch)
+					{
+						char	   *k = lfirst(bc);
+						char	   *r = UtilSubjectRef(name, k);
+						ReplayEntry *e = hash_search(refs, r, HASH_FIND, NULL);
+
+						if (e && strcmp(e->subject, name) == 0 && !e->matched)
+						{
+							MemoryContext old = MemoryContextSwitchTo(outer);
+
+							e->matched = true;
+							keys = lappend(keys, pstrdup(k));
+							MemoryContextSwitchTo(old);
+						}
+					}
+				}
+				SPI_cursor_close(portal);
+				SPI_finish();
+			}
 		}
-		SPI_cursor_close(portal);
-		SPI_finish();
 
 		foreach(kc, keys)
 		{
