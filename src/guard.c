@@ -38,6 +38,7 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_db_role_setting.h"
 #include "miscadmin.h"
+#include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
@@ -70,6 +71,7 @@ static SubTransactionId scope_subid = InvalidSubTransactionId;
 static char scope_token[GUARD_TOKEN_BYTES * 2 + 1];
 
 static bool callbacks_registered = false;
+static bool quiet_xact = false;	/* a rights call ran in this transaction */
 static Oid	ext_owner = InvalidOid;	/* cached for the transaction */
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -107,6 +109,7 @@ guard_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			depth = 0;
+			quiet_xact = false;
 			close_scope();
 			owner_paths = NIL;	/* allocated in TopTransactionContext */
 			ext_owner = InvalidOid;
@@ -130,14 +133,20 @@ guard_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 /*
  * guard_emit_log_hook
- *		While a frame is open: errors keep their message but lose the
- *		statement and context (they may carry ids); auto_explain's plan
- *		lines of our nested statements are not written.
+ *		Errors raised while a frame is open, in a transaction where a
+ *		rights call ran, or by a statement that calls the extension keep
+ *		their message but lose the statement and context (which may carry
+ *		an id the client passed); the "duration: ..." lines of
+ *		log_min_duration_statement and auto_explain are not written for
+ *		them either (their plans show parameter values).
  */
 static void
 guard_emit_log_hook(ErrorData *edata)
 {
-	if (depth > 0 || scope_open)
+	bool		ours = depth > 0 || scope_open || quiet_xact ||
+		(debug_query_string != NULL && strstr(debug_query_string, "privacy.") != NULL);
+
+	if (ours)
 	{
 		if (edata->elevel >= ERROR)
 		{
@@ -176,13 +185,17 @@ register_callbacks(void)
 
 /*
  * GuardQuietLogging
- *		For the current GUC nest level: auto_explain logs none of our
- *		statements (their plans show parameter values).  A setting that
- *		cannot be changed is left alone; the log hook is the backstop.
+ *		For the current GUC nest level (a SECURITY DEFINER function's own
+ *		level: undone when it returns; otherwise the transaction's):
+ *		auto_explain logs none of our statements (their plans show
+ *		parameter values).  For the rest of the transaction, errors are
+ *		logged without statement or context (see the log hook).
  */
 void
 GuardQuietLogging(void)
 {
+	register_callbacks();
+	quiet_xact = true;
 	if (GetConfigOption("auto_explain.log_min_duration", true, false) != NULL)
 		(void) set_config_option("auto_explain.log_min_duration", "-1",
 								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
