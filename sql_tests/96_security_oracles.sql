@@ -177,7 +177,16 @@ SET ROLE regress_sec_officer;
 SELECT privacy.erase('person', '1')->'tables' AS erased_with_app_trigger;
 RESET ROLE;
 RESET search_path;
-SELECT * FROM app.deleted_records;
+-- and during retention (run_retention as an admin)
+ALTER TABLE app.people ADD COLUMN at timestamptz DEFAULT now() - interval '2 years';
+CREATE INDEX ON app.people (at);
+BEGIN;  -- the worker must not see the policy before this run
+SELECT privacy.add_retention('app.people', 'at', '1 year') AS people_policy \gset
+SET LOCAL search_path = third, public;
+SET LOCAL ROLE regress_sec_admin;
+SELECT privacy.run_retention(:people_policy) AS retention_with_app_trigger;
+COMMIT;
+SELECT * FROM app.deleted_records ORDER BY id;
 SELECT count(*) AS third_party_rows FROM third.deleted_records;
 
 -- item 12: the keyed chain and its anchor
@@ -197,12 +206,15 @@ SELECT pg_temp.err($$SELECT privacy.verify_audit('{"seq": 1}')$$);
 -- a superuser rewrites an entry (recomputing needs the chain key, which SQL
 -- cannot use: the entry's MAC no longer matches)
 ALTER TABLE privacy.audit DISABLE TRIGGER audit_append_only;
+CREATE TEMP TABLE saved AS SELECT seq, detail FROM privacy.audit WHERE seq = 2;
 UPDATE privacy.audit SET detail = '{"forged": true}' WHERE seq = 2;
 SELECT pg_temp.err('SELECT privacy.verify_audit()');
--- marking entries as 0.1.0 (unkeyed) is a downgrade: refused, and the anchor
--- still names the first entry that no longer matches
+UPDATE privacy.audit a SET detail = s.detail FROM saved s WHERE a.seq = s.seq;
+SELECT privacy.verify_audit() > 0 AS restored;
+-- marking later entries as 0.1.0 (unkeyed) is a downgrade: refused
 UPDATE privacy.audit SET chain = NULL WHERE seq > 3;
 SELECT pg_temp.err('SELECT privacy.verify_audit()');
+-- and with every entry marked unkeyed, the anchor still catches it
 UPDATE privacy.audit SET chain = NULL;
 SELECT pg_temp.err(format('SELECT privacy.verify_audit(%L::jsonb)', (SELECT a FROM anchor)));
 ALTER TABLE privacy.audit ENABLE TRIGGER audit_append_only;
