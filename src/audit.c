@@ -297,7 +297,7 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 	bytea	   *head_hash;
 	bool		keyed_seen = false;
 	unsigned char key[crypto_generichash_KEYBYTES];
-	bool		anchored = !PG_ARGISNULL(0);
+	bool		anchored = PG_NARGS() > 0 && !PG_ARGISNULL(0);
 	int64		anchor_seq = 0;
 	unsigned char anchor_hash[AUDIT_HASH_BYTES];
 	unsigned char anchor_given_mac[AUDIT_HASH_BYTES];

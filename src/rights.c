@@ -325,6 +325,13 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 	bool		result = false;
 	int			frame;
 
+	/* the key-based 0.1.0 signature: refuse rather than answer as an oracle */
+	if (PG_NARGS() != 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("privacy._restricted of version 0.1.0 is no longer supported"),
+				 errhint("Run ALTER EXTENSION privacy UPDATE."),
+				 errhidestmt(true)));
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BOOL(false);
 	if (GuardRowSecurityBypassed())
