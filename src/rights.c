@@ -20,6 +20,7 @@
 #include "catalog/partition.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -33,6 +34,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "access/xact.h"
+#include "storage/proc.h"
 
 #include "guard.h"
 #include "privacy.h"
@@ -243,61 +245,178 @@ privacy_is_restricted(PG_FUNCTION_ARGS)
 }
 
 /*
- * restricted_row_keys
- *		The subject keys (canonical text) of the row at tid of part, a leaf
- *		of tbl, read as tbl's owner in a restricted context (the owner's
- *		casts and domains, never the extension owner's rights).
+ * Per-statement cache of protect()'s policy function.  Within one
+ * statement (local transaction id and command id), the restrictions a
+ * STABLE function sees cannot change: the restricted keys of a subject type
+ * are read once (none, the common case: every row is visible at once), and
+ * the query that reads a row's keys is planned once per (subject type,
+ * table, partition).
  */
-static List *
-restricted_row_keys(MapSubject *subj, MapTable *mt, Oid part, ItemPointer tid)
+typedef struct RestrictEntry
 {
-	StringInfoData q;
+	char	   *subject;
+	Oid			tbl;
+	Oid			part;
+	HTAB	   *keys;			/* restricted canonical keys, NULL: none */
+	SPIPlanPtr	plan;			/* keys of the row at $1, as tbl's owner */
+	int			nexprs;
+} RestrictEntry;
+
+#define RESTRICT_KEY_LEN 256
+
+static MemoryContext restrict_cxt = NULL;
+static List *restrict_cache = NIL;
+static LocalTransactionId restrict_lxid = InvalidLocalTransactionId;
+static CommandId restrict_cid = InvalidCommandId;
+
+static void
+restrict_cache_reset(void)
+{
 	ListCell   *lc;
-	List	   *keys = NIL;
-	Oid			t[1] = {TIDOID};
+
+	foreach(lc, restrict_cache)
+	{
+		RestrictEntry *e = lfirst(lc);
+
+		if (e->plan)
+			SPI_freeplan(e->plan);
+	}
+	restrict_cache = NIL;
+	if (restrict_cxt == NULL)
+		restrict_cxt = AllocSetContextCreate(TopMemoryContext, "privacy restriction cache",
+											 ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(restrict_cxt);
+}
+
+/*
+ * restrict_entry
+ *		The cache entry of (subject, tbl, part) for the current statement,
+ *		filled as the extension owner (restricted keys) and as tbl's owner
+ *		(the plan).  Runs inside an extension-owner frame, SPI connected.
+ */
+static RestrictEntry *
+restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
+{
+	ListCell   *lc;
+	RestrictEntry *e;
+	MemoryContext old;
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1];
+	uint64		i;
+	StringInfoData q;
+	int			frame;
+
+	if (restrict_lxid != MyProc->lxid || restrict_cid != GetCurrentCommandId(false))
+	{
+		restrict_cache_reset();
+		restrict_lxid = MyProc->lxid;
+		restrict_cid = GetCurrentCommandId(false);
+	}
+	foreach(lc, restrict_cache)
+	{
+		e = lfirst(lc);
+		if (e->tbl == mt->relid && e->part == part && strcmp(e->subject, subj->name) == 0)
+			return e;
+	}
+	old = MemoryContextSwitchTo(restrict_cxt);
+	e = palloc0(sizeof(RestrictEntry));
+	e->subject = pstrdup(subj->name);
+	e->tbl = mt->relid;
+	e->part = part;
+	MemoryContextSwitchTo(old);
+
+	v[0] = CStringGetTextDatum(subj->name);
+	exec("SELECT r.subject_key FROM privacy.restrictions r WHERE r.subject OPERATOR(pg_catalog.=) $1",
+		 1, t, v, NULL, true);
+	if (SPI_processed > 0)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = RESTRICT_KEY_LEN;
+		ctl.entrysize = RESTRICT_KEY_LEN;
+		ctl.hcxt = restrict_cxt;
+		e->keys = hash_create("privacy restricted keys", 16, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			/* a longer key is kept by its digest (see row_restricted) */
+			if (k != NULL)
+				(void) hash_search(e->keys, strlen(k) < RESTRICT_KEY_LEN ? k :
+								   psprintf("#%u", DatumGetUInt32(hash_any((unsigned char *) k, strlen(k)))),
+								   HASH_ENTER, NULL);
+		}
+
+		/* the row's keys, read as the table's owner (its casts, its domains) */
+		initStringInfo(&q);
+		appendStringInfoString(&q, "SELECT ");
+		foreach(lc, MapKeyExprs(subj, mt, "t"))
+		{
+			appendStringInfo(&q, "%sCAST((%s) AS pg_catalog.text)", e->nexprs > 0 ? ", " : "",
+							 (char *) lfirst(lc));
+			e->nexprs++;
+		}
+		if (e->nexprs > 0)
+		{
+			Oid			tt[1] = {TIDOID};
+
+			appendStringInfo(&q, " FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) $1",
+							 UtilQualifiedName(part));
+			frame = GuardEnterTableOwner(mt->relid);
+			GuardSetRowSecurityBypass(true);
+			e->plan = SPI_prepare(q.data, 1, tt);
+			if (e->plan == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(e->plan);
+			GuardLeave(frame);
+		}
+	}
+	old = MemoryContextSwitchTo(restrict_cxt);
+	restrict_cache = lappend(restrict_cache, e);
+	MemoryContextSwitchTo(old);
+	return e;
+}
+
+/*
+ * row_restricted
+ *		Does the row at tid belong to a restricted subject of entry e?
+ *		Reads the row's keys as the table's owner.  A key that is too long
+ *		for the set is looked up by its hash; a collision could only hide
+ *		a row, never show a restricted one.
+ */
+static bool
+row_restricted(RestrictEntry *e, ItemPointer tid)
+{
 	Datum		v[1];
 	int			frame;
 	int			ret;
-	int			i,
-				n;
-	MemoryContext outer = CurrentMemoryContext;
+	int			i;
+	bool		result = false;
 
-	initStringInfo(&q);
-	appendStringInfoString(&q, "SELECT ");
-	n = 0;
-	foreach(lc, MapKeyExprs(subj, mt, "t"))
-	{
-		appendStringInfo(&q, "%sCAST((%s) AS pg_catalog.text)", n > 0 ? ", " : "", (char *) lfirst(lc));
-		n++;
-	}
-	if (n == 0)
-		return NIL;
-	appendStringInfo(&q, " FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) $1", UtilQualifiedName(part));
+	if (e->keys == NULL || e->plan == NULL)
+		return false;
 	v[0] = PointerGetDatum(tid);
-	UtilSpiConnect();
-	frame = GuardEnterTableOwner(mt->relid);
+	frame = GuardEnterTableOwner(e->tbl);
 	GuardSetRowSecurityBypass(true);
-	ret = SPI_execute_with_args(q.data, 1, t, v, NULL, true, 1);
+	ret = SPI_execute_plan(e->plan, v, NULL, true, 1);
 	GuardLeave(frame);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "restriction key lookup failed: %d", ret);
-	if (SPI_processed == 1)
+	for (i = 1; SPI_processed == 1 && i <= e->nexprs && !result; i++)
 	{
-		for (i = 1; i <= n; i++)
-		{
-			char	   *k = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i);
+		char	   *k = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i);
 
-			if (k != NULL)
-			{
-				MemoryContext old = MemoryContextSwitchTo(outer);
-
-				keys = lappend(keys, pstrdup(k));
-				MemoryContextSwitchTo(old);
-			}
-		}
+		if (k == NULL)
+			continue;
+		if (strlen(k) >= RESTRICT_KEY_LEN)
+			k = psprintf("#%u", DatumGetUInt32(hash_any((unsigned char *) k, strlen(k))));
+		if (hash_search(e->keys, k, HASH_FIND, NULL) != NULL)
+			result = true;
 	}
-	SPI_finish();
-	return keys;
+	return result;
 }
 
 /*
@@ -321,7 +440,6 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 	ItemPointer tid;
 	MapSubject *subj;
 	MapTable   *mt;
-	ListCell   *lc;
 	bool		result = false;
 	int			frame;
 
@@ -351,12 +469,9 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 	mt = MapFindTable(subj, tbl);
 	if (mt != NULL)
 	{
-		foreach(lc, restricted_row_keys(subj, mt, part, tid))
-		{
-			result = restricted(subj->name, lfirst(lc));
-			if (result)
-				break;
-		}
+		UtilSpiConnect();
+		result = row_restricted(restrict_entry(subj, mt, part), tid);
+		SPI_finish();
 	}
 	GuardLeave(frame);
 	PG_RETURN_BOOL(result);
