@@ -258,9 +258,14 @@ typedef struct RestrictEntry
 	Oid			tbl;
 	Oid			part;
 	HTAB	   *keys;			/* restricted canonical keys, NULL: none */
+	HTAB	   *tids;			/* or: the restricted rows themselves */
 	SPIPlanPtr	plan;			/* keys of the row at $1, as tbl's owner */
 	int			nexprs;
 } RestrictEntry;
+
+/* up to this many restricted subjects, their rows are found once per
+ * statement (index-friendly); beyond, each row's keys are read */
+#define RESTRICT_MAX_SET 64
 
 #define RESTRICT_KEY_LEN 256
 
@@ -290,10 +295,38 @@ restrict_cache_reset(void)
 }
 
 /*
- * restrict_entry
+ * restrict_lookup
  *		The cache entry of (subject, tbl, part) for the current statement,
- *		filled as the extension owner (restricted keys) and as tbl's owner
- *		(the plan).  Runs inside an extension-owner frame, SPI connected.
+ *		or NULL (the cache of another statement is dropped).
+ */
+static RestrictEntry *
+restrict_lookup(const char *subject, Oid tbl, Oid part)
+{
+	ListCell   *lc;
+
+	if (restrict_lxid != MyProc->lxid || restrict_cid != GetCurrentCommandId(false))
+	{
+		restrict_cache_reset();
+		restrict_lxid = MyProc->lxid;
+		restrict_cid = GetCurrentCommandId(false);
+		return NULL;
+	}
+	foreach(lc, restrict_cache)
+	{
+		RestrictEntry *e = lfirst(lc);
+
+		if (e->tbl == tbl && e->part == part && strcmp(e->subject, subject) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * restrict_entry
+ *		A new cache entry of (subject, tbl, part) for the current statement
+ *		(restrict_lookup found none), filled as the extension owner
+ *		(restricted keys) and as tbl's owner (the plan).  Runs inside an
+ *		extension-owner frame, SPI connected.
  */
 static RestrictEntry *
 restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
@@ -307,18 +340,6 @@ restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
 	StringInfoData q;
 	int			frame;
 
-	if (restrict_lxid != MyProc->lxid || restrict_cid != GetCurrentCommandId(false))
-	{
-		restrict_cache_reset();
-		restrict_lxid = MyProc->lxid;
-		restrict_cid = GetCurrentCommandId(false);
-	}
-	foreach(lc, restrict_cache)
-	{
-		e = lfirst(lc);
-		if (e->tbl == mt->relid && e->part == part && strcmp(e->subject, subj->name) == 0)
-			return e;
-	}
 	old = MemoryContextSwitchTo(restrict_cxt);
 	e = palloc0(sizeof(RestrictEntry));
 	e->subject = pstrdup(subj->name);
@@ -348,6 +369,63 @@ restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
 				(void) hash_search(e->keys, strlen(k) < RESTRICT_KEY_LEN ? k :
 								   psprintf("#%u", DatumGetUInt32(hash_any((unsigned char *) k, strlen(k)))),
 								   HASH_ENTER, NULL);
+		}
+
+		/*
+		 * Few restricted subjects (the usual case) on a table that is not
+		 * partitioned: find their rows once, as the table's owner, with the
+		 * map's index-friendly condition; each row is then a hash lookup.
+		 */
+		if (SPI_processed <= RESTRICT_MAX_SET && part == mt->relid)
+		{
+			List	   *keys = NIL;
+			ListCell   *kc;
+			char	   *sql;
+			Oid			kt[1];
+
+			for (i = 0; i < SPI_processed; i++)
+			{
+				char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+				if (k != NULL)
+					keys = lappend(keys, k);
+			}
+			memset(&ctl, 0, sizeof(ctl));
+			ctl.keysize = sizeof(ItemPointerData);
+			ctl.entrysize = sizeof(ItemPointerData);
+			ctl.hcxt = restrict_cxt;
+			e->tids = hash_create("privacy restricted rows", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			sql = psprintf("SELECT t.ctid FROM ONLY %s t WHERE %s", UtilQualifiedName(part),
+						   MapCondition(subj, mt, "t", "$1"));
+			kt[0] = subj->key_type;
+			foreach(kc, keys)
+			{
+				Datum		kv[1];
+				uint64		r;
+				int			ret;
+
+				/* the conversion to the key's type is the root owner's code */
+				kv[0] = MapParseId(subj, lfirst(kc), NULL);
+				frame = GuardEnterTableOwner(mt->relid);
+				GuardSetRowSecurityBypass(true);
+				ret = SPI_execute_with_args(sql, 1, kt, kv, NULL, true, 0);
+				GuardLeave(frame);
+				if (ret != SPI_OK_SELECT)
+					elog(ERROR, "restricted rows lookup failed: %d", ret);
+				for (r = 0; r < SPI_processed; r++)
+				{
+					bool		isnull;
+					Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+
+					if (!isnull)
+						(void) hash_search(e->tids, DatumGetPointer(d), HASH_ENTER, NULL);
+				}
+			}
+			old = MemoryContextSwitchTo(restrict_cxt);
+			restrict_cache = lappend(restrict_cache, e);
+			MemoryContextSwitchTo(old);
+			return e;
 		}
 
 		/* the row's keys, read as the table's owner (its casts, its domains) */
@@ -396,6 +474,8 @@ row_restricted(RestrictEntry *e, ItemPointer tid)
 	int			i;
 	bool		result = false;
 
+	if (e->tids != NULL)
+		return hash_search(e->tids, tid, HASH_FIND, NULL) != NULL;
 	if (e->keys == NULL || e->plan == NULL)
 		return false;
 	v[0] = PointerGetDatum(tid);
@@ -440,6 +520,8 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 	ItemPointer tid;
 	MapSubject *subj;
 	MapTable   *mt;
+	RestrictEntry *e;
+	char	   *subject;
 	bool		result = false;
 	int			frame;
 
@@ -464,16 +546,30 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 				 errmsg("permission denied for privacy._restricted"),
 				 errdetail("It answers only for rows of a table the caller may read."),
 				 errhidestmt(true)));
-	frame = GuardEnterExtensionOwner();
-	subj = MapGetSubject(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	mt = MapFindTable(subj, tbl);
-	if (mt != NULL)
+	subject = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	e = restrict_lookup(subject, tbl, part);
+	if (e == NULL)
+	{
+		frame = GuardEnterExtensionOwner();
+		subj = MapGetSubject(subject);
+		mt = MapFindTable(subj, tbl);
+		if (mt == NULL)
+		{
+			GuardLeave(frame);
+			PG_RETURN_BOOL(false);
+		}
+		UtilSpiConnect();
+		e = restrict_entry(subj, mt, part);
+		SPI_finish();
+		GuardLeave(frame);
+	}
+	/* nobody of this subject type restricted: nothing to read */
+	if (e->keys != NULL)
 	{
 		UtilSpiConnect();
-		result = row_restricted(restrict_entry(subj, mt, part), tid);
+		result = row_restricted(e, tid);
 		SPI_finish();
 	}
-	GuardLeave(frame);
 	PG_RETURN_BOOL(result);
 }
 
