@@ -42,7 +42,20 @@ SELECT privacy.set_erasure_mode('accounts', 'anonymize');
 -- a trigger of the table's owner tries to compute pseudonyms of guesses
 -- while an erasure runs: with the old flag, and with a made-up token
 CREATE FUNCTION oracle_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE ctx text; tok text;
 BEGIN
+	-- the text of the statements around the trigger is readable: the token
+	-- must not be in it
+	GET DIAGNOSTICS ctx = PG_CONTEXT;
+	tok := substring(ctx from '([0-9a-f]{32})');
+	INSERT INTO guesses VALUES ('token in context', CASE WHEN tok IS NULL THEN 'no' ELSE 'yes' END);
+	IF tok IS NOT NULL THEN
+		BEGIN
+			INSERT INTO guesses VALUES ('erin', privacy.pseudonym('erin', tok));
+		EXCEPTION WHEN insufficient_privilege THEN
+			INSERT INTO guesses VALUES ('erin', 'refused');
+		END;
+	END IF;
 	BEGIN
 		INSERT INTO guesses VALUES ('carol', privacy.pseudonym('carol'));
 	EXCEPTION WHEN insufficient_privilege THEN

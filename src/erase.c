@@ -465,8 +465,8 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 {
 	MapTable   *mt = et->mt;
 	char	   *where;
-	Oid			t[3];
-	Datum		v[3];
+	Oid			t[4];
+	Datum		v[4];
 	int			nargs = 1;
 
 	t[0] = subj->key_type;
@@ -524,9 +524,22 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 		et->anonymized = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		return;
 	}
+	/* the pseudonym scope's token is parameter $4 (src/guard.h) */
+	if (nargs < 2)
+	{
+		t[1] = OIDARRAYOID;
+		v[1] = PointerGetDatum(construct_empty_array(OIDOID));
+	}
+	if (nargs < 3)
+	{
+		t[2] = TIDARRAYOID;
+		v[2] = PointerGetDatum(construct_empty_array(TIDOID));
+	}
+	t[3] = TEXTOID;
+	v[3] = CStringGetTextDatum(GuardPseudonymToken() ? GuardPseudonymToken() : "");
 	run_as_owner(mt->relid, psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
 									 mt->qualname, et->set_clause, where, et->changed),
-				 nargs, t, v, false, SPI_OK_UPDATE);
+				 GUARD_SCOPE_PARAMNO, t, v, false, SPI_OK_UPDATE);
 	et->anonymized = SPI_processed;
 }
 

@@ -51,11 +51,18 @@ extern bool GuardRowSecurityBypassed(void);
 
 /*
  * Pseudonym scope: the rewrite statement of an erasure computes
- * pseudonyms with privacy.pseudonym(value, token); the token is random,
- * known only to the C code that builds the statement, and valid only
- * until GuardPseudonymScopeEnd (or the end of the (sub)transaction).
- * GuardPseudonymToken returns the token of the open scope, or NULL.
+ * pseudonyms with privacy.pseudonym(value, $4); the token is random,
+ * known only to the C code that runs the statement, and valid only until
+ * GuardPseudonymScopeEnd (or the end of the (sub)transaction).  It travels
+ * as parameter GUARD_SCOPE_PARAM (text), never in the statement's text:
+ * a trigger can read the text of the statements around it (GET
+ * DIAGNOSTICS ... PG_CONTEXT), not their parameters.  Statements built
+ * while a scope is open declare four parameters and pass the token as the
+ * fourth.  GuardPseudonymToken returns the token of the open scope, or
+ * NULL.
  */
+#define GUARD_SCOPE_PARAM "$4"
+#define GUARD_SCOPE_PARAMNO 4
 extern const char *GuardPseudonymScopeBegin(void);
 extern void GuardPseudonymScopeEnd(void);
 extern const char *GuardPseudonymToken(void);

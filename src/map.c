@@ -1325,12 +1325,12 @@ MapHoldFilterSQL(Oid relid, const char *alias)
 			first = false;
 			/*
 			 * In a pseudonym scope the filter runs as the table's owner
-			 * (src/guard.c): it asks privacy._held with the scope's token.
+			 * (src/guard.c): it asks privacy._held with the scope's token,
+			 * the statement's parameter GUARD_SCOPE_PARAM.
 			 */
 			if (GuardPseudonymToken() != NULL)
-				appendStringInfo(&buf, "privacy._held(%s, CAST((%s) AS pg_catalog.text), %s)",
-								 quote_literal_cstr(subj->name), (char *) lfirst(kc),
-								 quote_literal_cstr(GuardPseudonymToken()));
+				appendStringInfo(&buf, "privacy._held(%s, CAST((%s) AS pg_catalog.text), CAST(%s AS pg_catalog.text))",
+								 quote_literal_cstr(subj->name), (char *) lfirst(kc), GUARD_SCOPE_PARAM);
 			else
 				appendStringInfo(&buf,
 								 "EXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject = %s"

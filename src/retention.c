@@ -359,8 +359,8 @@ RetentionRewriteExpr(Oid typid, int32 typmod, const char *strategy, const char *
 	if (strcmp(strategy, "hash") == 0)
 	{
 		int			len = ret_hash_length(basetype, basetypmod);
-		const char *token = GuardPseudonymToken();
-		char	   *scope = token ? psprintf(", %s", quote_literal_cstr(token)) : "";
+		/* in a scope: the token is the statement's parameter, not text */
+		const char *scope = GuardPseudonymToken() ? ", CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)" : "";
 
 		if (len == 0)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1096,8 +1096,12 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 				appendStringInfo(&sql, " AND NOT COALESCE((%s), false)", scoped_filter);
 			types[0] = TIDARRAYOID;
 			values[0] = PointerGetDatum(locked);
+			/* $2, $3 unused; $4 the scope's token (src/guard.h) */
+			types[1] = types[2] = types[3] = TEXTOID;
+			values[1] = values[2] = CStringGetTextDatum("");
+			values[3] = CStringGetTextDatum(GuardPseudonymToken());
 			ret_become(p->owner, true, &so);
-			ret_exec(sql.data, 1, types, values, NULL, SPI_OK_SELECT);
+			ret_exec(sql.data, GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
 			ret_restore(&so);
 			GuardPseudonymScopeEnd();
 			nheld = nlocked - (int64) SPI_processed;
