@@ -74,7 +74,7 @@ CREATE TABLE evil.orders (id int PRIMARY KEY, cust evil.fkid REFERENCES evil.cus
 	at timestamptz DEFAULT now() - interval '3 years');
 CREATE INDEX ON evil.orders ((evil.pwn_imm(note)));
 CREATE INDEX ON evil.orders (at);
-CREATE TABLE evil.events (id int PRIMARY KEY, ref evil.linkid, at timestamptz DEFAULT now() - interval '3 years');
+CREATE TABLE evil.events (id int PRIMARY KEY, ref evil.linkid, at timestamptz DEFAULT now());
 CREATE TABLE evil.tokens (id int PRIMARY KEY, tok evil.kind);
 CREATE TRIGGER t BEFORE INSERT OR UPDATE OR DELETE ON evil.cust FOR EACH ROW EXECUTE FUNCTION evil.pwn_trigger();
 CREATE TRIGGER t BEFORE INSERT OR UPDATE OR DELETE ON evil.orders FOR EACH ROW EXECUTE FUNCTION evil.pwn_trigger();
