@@ -20,11 +20,17 @@
  * with their row-security bypass and pseudonym scope, so nothing of ours
  * survives a caught error.
  *
- * Log hygiene: every frame switches off nested statement logging
- * (auto_explain) for its GUC nest level, and an emit_log_hook hides the
- * statement and context of errors raised while a frame is open, and drops
- * the "duration: ... plan" lines of nested statements (a backstop when
- * auto_explain cannot be switched off).
+ * Pseudonym scope: erasure (and retention's pseudonym step) opens a scope
+ * with a random token that its statement passes as a parameter; only that
+ * statement can compute pseudonyms or ask about holds.  Not a flag: code
+ * that runs during the erasure (a trigger, a CHECK, an index expression)
+ * cannot know the token, which never appears in any statement text.
+ *
+ * Log hygiene: every frame, and every rights call (UtilTextArg), switches
+ * off auto_explain for its GUC nest level; an emit_log_hook hides the
+ * statement and context of errors raised while a frame is open, in a
+ * transaction where a rights call ran, or by a statement that calls the
+ * extension, and drops the "duration: ..." lines of those statements.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
