@@ -12,7 +12,8 @@ CREATE TABLE privacy.audit (
 	action		text NOT NULL,
 	subject_ref	text,
 	detail		jsonb,
-	hash		bytea NOT NULL
+	hash		bytea NOT NULL,
+	chain		smallint		-- 1: keyed chain; NULL: unkeyed entry of 0.1.0
 );
 CREATE INDEX audit_subject_ref ON privacy.audit (subject_ref) WHERE subject_ref IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('privacy.audit', '');
@@ -35,14 +36,21 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON privacy.audit
 CREATE FUNCTION privacy._audit(action text, subject_ref text, detail jsonb) RETURNS void
 AS 'MODULE_PATHNAME', 'privacy_audit_sql' LANGUAGE C VOLATILE;
 
-CREATE FUNCTION privacy.verify_audit() RETURNS bigint
+-- Verify the keyed chain; with an anchor (from audit_anchor(), stored
+-- outside the database), also prove that the log still extends it.
+CREATE FUNCTION privacy.verify_audit(anchor jsonb DEFAULT NULL) RETURNS bigint
 AS 'MODULE_PATHNAME', 'privacy_verify_audit'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- The chain's head with a MAC: store it elsewhere, check it later.
+CREATE FUNCTION privacy.audit_anchor() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'privacy_audit_anchor'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 CREATE VIEW privacy.audit_log AS
 SELECT seq, at, actor, action, subject_ref, detail, hash FROM privacy.audit;
 
-REVOKE ALL ON FUNCTION privacy._audit(text, text, jsonb), privacy.verify_audit(),
-	privacy._audit_guard() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy.verify_audit() TO privacy_officer, privacy_admin;
+REVOKE ALL ON FUNCTION privacy._audit(text, text, jsonb), privacy.verify_audit(jsonb),
+	privacy.audit_anchor(), privacy._audit_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.verify_audit(jsonb), privacy.audit_anchor() TO privacy_officer, privacy_admin;
 GRANT SELECT ON privacy.audit_log TO privacy_officer, privacy_admin;

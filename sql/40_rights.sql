@@ -32,11 +32,14 @@ RETURNS boolean AS 'MODULE_PATHNAME', 'privacy_is_restricted'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- Used by the row-level security policies of protect(), which run as the
--- querying role: executable by everyone, it answers only "is this key
--- restricted", never which keys are.
-CREATE FUNCTION privacy._restricted(subject text, key text)
+-- querying role.  Not an oracle: it takes a row (its table, partition and
+-- ctid), never a key, answers only a caller that may read that table
+-- (42501 otherwise), and follows the row's path to the root as the table's
+-- owner, so readers need no right on the tables in between.  Not SECURITY
+-- DEFINER: the C code checks the caller, then switches (src/guard.c).
+CREATE FUNCTION privacy._restricted(subject text, tbl regclass, part oid, "row" tid)
 RETURNS boolean AS 'MODULE_PATHNAME', 'privacy_restricted_key'
-LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+LANGUAGE C STABLE;
 
 CREATE FUNCTION privacy.protect(tbl regclass, force boolean DEFAULT false)
 RETURNS void AS 'MODULE_PATHNAME', 'privacy_protect'
@@ -76,6 +79,21 @@ LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION privacy.replay_erasures(ledger jsonb)
 RETURNS jsonb AS 'MODULE_PATHNAME', 'privacy_replay_erasures'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Pseudonyms inside erase's rewrite statement: scope is a random token
+-- that only the C code building that statement knows (src/guard.c), valid
+-- for that erasure only.  Without it the C code refuses (42501) unless the
+-- caller is a superuser: no trigger, CHECK or index expression that runs
+-- during an erasure can use it as an oracle.
+CREATE FUNCTION privacy.pseudonym(value text, scope text) RETURNS text
+	AS 'MODULE_PATHNAME', 'privacy_pseudonym'
+	LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+-- Retention's hold filter runs as the table's owner and asks this with the
+-- same scope token: 42501 without it (no oracle of who is held).
+CREATE FUNCTION privacy._held(subject text, key text, scope text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'privacy_held'
+	LANGUAGE C VOLATILE;
 
 -- The trigger link() installs on linked tables.
 CREATE FUNCTION privacy._link_lock() RETURNS trigger

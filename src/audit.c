@@ -5,9 +5,18 @@
  * Every rights call, classification change, hold, consent change,
  * retention run and key operation appends one entry, in the caller's
  * transaction, with subject_ref only (never personal data or key
- * material).  An entry's hash is a keyed BLAKE2b over the previous hash and
- * the entry's canonical content (seq, time in microseconds, actor, action,
- * subject_ref, detail as jsonb text).
+ * material).  An entry's hash is a keyed BLAKE2b (a MAC) over the previous
+ * hash and the entry's canonical content (seq, time in microseconds, actor,
+ * action, subject_ref, detail as jsonb text), under a key derived from the
+ * per-database secret (privacy.secret, readable by the extension owner
+ * only): rewriting an entry and recomputing the chain needs that key.
+ * Entries written by 0.1.0 (chain IS NULL) were hashed without a key; they
+ * verify as such, and only before the first keyed entry (no downgrade).
+ *
+ * Anchors: audit_anchor() returns the head (seq, hash) with a MAC under a
+ * second derived key; a DBA stores it outside the database, and
+ * verify_audit(anchor) proves the log still extends it.  A superuser can
+ * read the secret, so only an anchor kept elsewhere protects against one.
  *
  * Locking: one chain-head row (privacy.audit_head) is updated by every
  * append, so concurrent writers serialise on its row lock and can never
@@ -34,8 +43,10 @@
 PG_FUNCTION_INFO_V1(privacy_audit_sql);
 PG_FUNCTION_INFO_V1(privacy_verify_audit);
 PG_FUNCTION_INFO_V1(privacy_audit_guard);
+PG_FUNCTION_INFO_V1(privacy_audit_anchor);
 
 #define AUDIT_HASH_BYTES 32
+#define AUDIT_CHAIN_VERSION 1	/* keyed chain */
 
 static SPIPlanPtr plan_head = NULL;
 static SPIPlanPtr plan_insert = NULL;
@@ -44,10 +55,11 @@ static SPIPlanPtr plan_set_head = NULL;
 /*
  * audit_hash
  *		hash = BLAKE2b(prev || seq || at || actor || action || ref || detail)
- *		with a 0 byte after each text field.
+ *		with a 0 byte after each text field; keyed (key != NULL) for chain
+ *		version 1, which also hashes the version.
  */
 static void
-audit_hash(unsigned char *out, const unsigned char *prev, size_t prevlen,
+audit_hash(unsigned char *out, const unsigned char *key, const unsigned char *prev, size_t prevlen,
 		   int64 seq, int64 at, const char *actor, const char *action,
 		   const char *ref, const char *detail)
 {
@@ -60,7 +72,13 @@ audit_hash(unsigned char *out, const unsigned char *prev, size_t prevlen,
 	fields[1] = action;
 	fields[2] = ref ? ref : "";
 	fields[3] = detail ? detail : "";
-	crypto_generichash_init(&st, NULL, 0, AUDIT_HASH_BYTES);
+	crypto_generichash_init(&st, key, key ? crypto_generichash_KEYBYTES : 0, AUDIT_HASH_BYTES);
+	if (key)
+	{
+		int16		version = AUDIT_CHAIN_VERSION;
+
+		crypto_generichash_update(&st, (const unsigned char *) &version, sizeof(version));
+	}
 	crypto_generichash_update(&st, prev, prevlen);
 	crypto_generichash_update(&st, (const unsigned char *) &seq, sizeof(seq));
 	crypto_generichash_update(&st, (const unsigned char *) &at, sizeof(at));
@@ -116,8 +134,8 @@ AuditAppend(const char *action, const char *subject_ref, const char *detail_json
 		Oid			t2[2] = {INT8OID, BYTEAOID};
 
 		plan_head = keep("UPDATE privacy.audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash", 0, NULL);
-		plan_insert = keep("INSERT INTO privacy.audit (seq, at, actor, action, subject_ref, detail, hash)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, t7);
+		plan_insert = keep("INSERT INTO privacy.audit (seq, at, actor, action, subject_ref, detail, hash, chain)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, " CppAsString2(AUDIT_CHAIN_VERSION) ")", 7, t7);
 		plan_set_head = keep("UPDATE privacy.audit_head SET hash = $2 WHERE id = 1 AND seq = $1", 2, t2);
 	}
 	/* normalise the detail through jsonb so verification sees the same text */
@@ -142,8 +160,14 @@ AuditAppend(const char *action, const char *subject_ref, const char *detail_json
 	seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	prev = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 
-	audit_hash(hash, (unsigned char *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev),
-			   seq, at, actor, action, subject_ref, detail);
+	{
+		unsigned char key[crypto_generichash_KEYBYTES];
+
+		UtilDerivedKey("privacy.audit.chain", key);
+		audit_hash(hash, key, (unsigned char *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev),
+				   seq, at, actor, action, subject_ref, detail);
+		sodium_memzero(key, sizeof(key));
+	}
 	hb = palloc(VARHDRSZ + AUDIT_HASH_BYTES);
 	SET_VARSIZE(hb, VARHDRSZ + AUDIT_HASH_BYTES);
 	memcpy(VARDATA(hb), hash, AUDIT_HASH_BYTES);
@@ -191,10 +215,72 @@ privacy_audit_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * privacy.verify_audit() RETURNS bigint
+ * anchor_mac
+ *		MAC of an anchor (seq, head hash) under its own derived key.
+ */
+static void
+anchor_mac(unsigned char *out, int64 seq, const unsigned char *hash)
+{
+	unsigned char key[crypto_generichash_KEYBYTES];
+	crypto_generichash_state st;
+
+	UtilDerivedKey("privacy.audit.anchor", key);
+	crypto_generichash_init(&st, key, sizeof(key), AUDIT_HASH_BYTES);
+	crypto_generichash_update(&st, (const unsigned char *) &seq, sizeof(seq));
+	crypto_generichash_update(&st, hash, AUDIT_HASH_BYTES);
+	crypto_generichash_final(&st, out, AUDIT_HASH_BYTES);
+	sodium_memzero(key, sizeof(key));
+}
+
+static void
+broken(int64 seq, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("audit log chain is broken at seq " INT64_FORMAT, seq),
+			 errdetail("%s", detail)));
+}
+
+/* an anchor's fields: seq, hash and mac (hex); false when malformed */
+static bool
+parse_anchor(Jsonb *anchor, int64 *seq, unsigned char *hash, unsigned char *mac)
+{
+	int			ret;
+	Oid			t[1] = {JSONBOID};
+	Datum		v[1];
+	char	   *s,
+			   *h,
+			   *m;
+	size_t		len;
+
+	v[0] = JsonbPGetDatum(anchor);
+	ret = SPI_execute_with_args("SELECT CASE WHEN pg_catalog.jsonb_typeof($1) = 'object' THEN $1->>'seq' END,"
+								" $1->>'hash', $1->>'mac'", 1, t, v, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		return false;
+	s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	h = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	m = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	if (s == NULL || h == NULL || m == NULL || strspn(s, "0123456789") != strlen(s) ||
+		strlen(s) == 0 || strlen(s) > 18)
+		return false;
+	*seq = strtoll(s, NULL, 10);
+	if (sodium_hex2bin(hash, AUDIT_HASH_BYTES, h, strlen(h), NULL, &len, NULL) != 0 ||
+		len != AUDIT_HASH_BYTES)
+		return false;
+	if (sodium_hex2bin(mac, AUDIT_HASH_BYTES, m, strlen(m), NULL, &len, NULL) != 0 ||
+		len != AUDIT_HASH_BYTES)
+		return false;
+	return true;
+}
+
+/*
+ * privacy.verify_audit(anchor jsonb DEFAULT NULL) RETURNS bigint
  *		Recompute the chain from the first entry; XX001 names the first bad
  *		seq (a changed, deleted, inserted or reordered entry, or a head that
- *		does not match the last entry).
+ *		does not match the last entry).  With an anchor from
+ *		audit_anchor(): the anchor must be genuine and the log must still
+ *		hold, at the anchor's seq, the hash the anchor recorded.
  */
 Datum
 privacy_verify_audit(PG_FUNCTION_ARGS)
@@ -209,11 +295,35 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		head_seq;
 	bytea	   *head_hash;
+	bool		keyed_seen = false;
+	unsigned char key[crypto_generichash_KEYBYTES];
+	bool		anchored = PG_NARGS() > 0 && !PG_ARGISNULL(0);
+	int64		anchor_seq = 0;
+	unsigned char anchor_hash[AUDIT_HASH_BYTES];
+	unsigned char anchor_given_mac[AUDIT_HASH_BYTES];
+	bool		anchor_found = false;
 
 	if (sodium_init() < 0)
 		elog(ERROR, "libsodium could not be initialised");
 	UtilSpiConnect();
-	plan = SPI_prepare("SELECT seq, at, actor::text, action, subject_ref, detail::text, hash"
+	if (anchored)
+	{
+		unsigned char mac[AUDIT_HASH_BYTES];
+
+		if (!parse_anchor(PG_GETARG_JSONB_P(0), &anchor_seq, anchor_hash, anchor_given_mac))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("not an audit anchor"),
+					 errdetail("Pass the result of privacy.audit_anchor().")));
+		anchor_mac(mac, anchor_seq, anchor_hash);
+		if (sodium_memcmp(mac, anchor_given_mac, AUDIT_HASH_BYTES) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the audit anchor is not genuine"),
+					 errdetail("Its MAC does not match: it was not made by privacy.audit_anchor() in this database, or it was changed.")));
+	}
+	UtilDerivedKey("privacy.audit.chain", key);
+	plan = SPI_prepare("SELECT seq, at, actor::text, action, subject_ref, detail::text, hash, chain"
 					   " FROM privacy.audit ORDER BY seq", 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed");
@@ -238,16 +348,28 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 			Datum		hd = SPI_getbinval(tup, td, 7, &isnull);
 			unsigned char h[AUDIT_HASH_BYTES];
 			bytea	   *stored = isnull ? NULL : DatumGetByteaPP(hd);
+			bool		chain_null;
+			int16		chain = DatumGetInt16(SPI_getbinval(tup, td, 8, &chain_null));
+			bool		keyed = !chain_null;
 
-			audit_hash(h, prev, prevlen, seq, at, actor ? actor : "", action ? action : "", ref, detail);
+			if (keyed && chain != AUDIT_CHAIN_VERSION)
+				broken(seq, "The entry names an unknown chain version.");
+			if (!keyed && keyed_seen)
+				broken(seq, "An unkeyed entry follows keyed entries.");
+			keyed_seen = keyed_seen || keyed;
+			audit_hash(h, keyed ? key : NULL, prev, prevlen, seq, at,
+					   actor ? actor : "", action ? action : "", ref, detail);
 			if (seq != expect || stored == NULL ||
 				VARSIZE_ANY_EXHDR(stored) != AUDIT_HASH_BYTES ||
 				memcmp(VARDATA_ANY(stored), h, AUDIT_HASH_BYTES) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("audit log chain is broken at seq " INT64_FORMAT,
-								seq != expect && seq > expect ? expect : seq),
-						 errdetail("The entry was changed, removed, inserted or reordered after it was written.")));
+				broken(seq != expect && seq > expect ? expect : seq,
+					   "The entry was changed, removed, inserted or reordered after it was written.");
+			if (anchored && seq == anchor_seq)
+			{
+				if (sodium_memcmp(h, anchor_hash, AUDIT_HASH_BYTES) != 0)
+					broken(seq, "The log no longer extends the anchor: history up to the anchor was rewritten.");
+				anchor_found = true;
+			}
 			memcpy(prev, h, AUDIT_HASH_BYTES);
 			prevlen = AUDIT_HASH_BYTES;
 			expect++;
@@ -255,6 +377,9 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 		}
 	}
 	SPI_cursor_close(portal);
+	sodium_memzero(key, sizeof(key));
+	if (anchored && !anchor_found && anchor_seq > 0)
+		broken(count + 1, "The log is shorter than the anchor: entries were removed.");
 
 	ret = SPI_execute("SELECT seq, hash FROM privacy.audit_head WHERE id = 1", true, 1);
 	if (ret != SPI_OK_SELECT)
@@ -262,10 +387,7 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 	{
 		if (count > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("audit log chain is broken at seq " INT64_FORMAT, count),
-					 errdetail("The chain head is missing.")));
+			broken(count, "The chain head is missing.");
 		SPI_finish();
 		PG_RETURN_INT64(0);
 	}
@@ -274,12 +396,51 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 	if (head_seq != count ||
 		(count > 0 && (VARSIZE_ANY_EXHDR(head_hash) != AUDIT_HASH_BYTES ||
 					   memcmp(VARDATA_ANY(head_hash), prev, AUDIT_HASH_BYTES) != 0)))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("audit log chain is broken at seq " INT64_FORMAT, count + 1 > head_seq ? head_seq : count + 1),
-				 errdetail("The last entries of the log were removed.")));
+		broken(count + 1 > head_seq ? head_seq : count + 1, "The last entries of the log were removed.");
 	SPI_finish();
 	PG_RETURN_INT64(count);
+}
+
+/*
+ * privacy.audit_anchor() RETURNS jsonb
+ *		{"seq", "hash", "mac", "at"}: the current head of the chain and a MAC
+ *		over it, for the DBA to store outside the database and pass to
+ *		verify_audit(anchor) later.  Holds no personal data.
+ */
+Datum
+privacy_audit_anchor(PG_FUNCTION_ARGS)
+{
+	int			ret;
+	bool		isnull;
+	int64		seq = 0;
+	unsigned char hash[AUDIT_HASH_BYTES];
+	unsigned char mac[AUDIT_HASH_BYTES];
+	char		hhex[AUDIT_HASH_BYTES * 2 + 1];
+	char		mhex[AUDIT_HASH_BYTES * 2 + 1];
+
+	if (sodium_init() < 0)
+		elog(ERROR, "libsodium could not be initialised");
+	memset(hash, 0, sizeof(hash));
+	UtilSpiConnect();
+	ret = SPI_execute("SELECT seq, hash FROM privacy.audit_head WHERE id = 1", true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the audit chain head");
+	if (SPI_processed == 1)
+	{
+		bytea	   *h;
+
+		seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		h = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		if (seq > 0 && VARSIZE_ANY_EXHDR(h) == AUDIT_HASH_BYTES)
+			memcpy(hash, VARDATA_ANY(h), AUDIT_HASH_BYTES);
+	}
+	anchor_mac(mac, seq, hash);
+	SPI_finish();
+	sodium_bin2hex(hhex, sizeof(hhex), hash, sizeof(hash));
+	sodium_bin2hex(mhex, sizeof(mhex), mac, sizeof(mac));
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(
+		psprintf("{\"seq\":" INT64_FORMAT ",\"hash\":\"%s\",\"mac\":\"%s\",\"at\":\"%s\"}",
+				 seq, hhex, mhex, timestamptz_to_str(GetCurrentTimestamp())))));
 }
 
 /*

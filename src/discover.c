@@ -18,10 +18,12 @@
  * telling name and at least half of the dates between 1900 and 13 years ago.
  *
  * Privileges: the functions run as the caller.  The privacy catalog is read
- * as the extension owner (switching user locally); user tables are sampled
- * as the caller, so discovery never learns anything about a table the caller
- * cannot SELECT from (an explicit table: 42501; in a scan: skipped).  Only
- * counts leave this file, never a sampled value.
+ * as the extension owner (src/guard.c, search_path pinned); discovery
+ * never looks at a table the caller cannot SELECT from (an explicit table:
+ * 42501; in a scan: skipped), and samples it as the table's owner in a
+ * security-restricted context, so the table's own code (RLS policies,
+ * domain casts) runs only with its owner's rights, never the caller's.
+ * Only counts leave this file, never a sampled value.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -45,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "detect.h"
+#include "guard.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_discover);
@@ -132,14 +135,12 @@ static void
 exec_as_owner(Oid owner, const char *sql, int nargs, Oid *types, Datum *vals,
 			  bool readonly)
 {
-	Oid			save_uid;
-	int			save_sec;
+	int			frame;
 	int			rc;
 
-	GetUserIdAndSecContext(&save_uid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	frame = GuardEnterPinned(owner, 0);
 	rc = SPI_execute_with_args(sql, nargs, types, vals, NULL, readonly, 0);
-	SetUserIdAndSecContext(save_uid, save_sec);
+	GuardLeave(frame);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 }
@@ -551,6 +552,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 	StringInfoData sel;
 	char	   *clause;
 	uint64		got;
+	int			frame;
 
 	relkind = get_rel_relkind(relid);
 	if (relkind == '\0')
@@ -635,10 +637,16 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 		return;
 
 	clause = sample_clause(relid, sample);
+	/*
+	 * Sampled as the table's owner in a restricted context: the table's
+	 * code (RLS policies, casts of its domains) never runs as the caller.
+	 */
+	frame = GuardEnterTableOwner(relid);
 	got = run_sample(sel.data, from, clause, sample);
 	/* a block sample that came back thin: read the first rows instead */
 	if (clause[0] != '\0' && got < (uint64) sample / 2)
 		run_sample(sel.data, from, "", sample);
+	GuardLeave(frame);
 
 	count_values(cols, ncols, cat);
 	for (i = 0; i < ncols; i++)

@@ -43,13 +43,11 @@
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
+#include "guard.h"
 #include "privacy.h"
 #include "retention.h"
 
 PG_FUNCTION_INFO_V1(privacy_erase);
-
-/* true while erase rewrites rows (privacy.pseudonym works only then) */
-bool		erasure_in_progress = false;
 
 /*
  * KeysShredSubject
@@ -467,8 +465,8 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 {
 	MapTable   *mt = et->mt;
 	char	   *where;
-	Oid			t[3];
-	Datum		v[3];
+	Oid			t[4];
+	Datum		v[4];
 	int			nargs = 1;
 
 	t[0] = subj->key_type;
@@ -526,9 +524,22 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 		et->anonymized = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		return;
 	}
+	/* the pseudonym scope's token is parameter $4 (src/guard.h) */
+	if (nargs < 2)
+	{
+		t[1] = OIDARRAYOID;
+		v[1] = PointerGetDatum(construct_empty_array(OIDOID));
+	}
+	if (nargs < 3)
+	{
+		t[2] = TIDARRAYOID;
+		v[2] = PointerGetDatum(construct_empty_array(TIDOID));
+	}
+	t[3] = TEXTOID;
+	v[3] = CStringGetTextDatum(GuardPseudonymToken() ? GuardPseudonymToken() : "");
 	run_as_owner(mt->relid, psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
 									 mt->qualname, et->set_clause, where, et->changed),
-				 nargs, t, v, false, SPI_OK_UPDATE);
+				 GUARD_SCOPE_PARAMNO, t, v, false, SPI_OK_UPDATE);
 	et->anonymized = SPI_processed;
 }
 
@@ -567,11 +578,12 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		get_atttypetypmodcoll(h->rel, h->cols[0], &typid, &typmod, &coll);
 		t[1] = TEXTOID;
 		v[1] = CStringGetTextDatum(subj->name);
-		if (SPI_execute_with_args(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
-										   " pg_catalog.hashtext(CAST(CAST($1 AS %s) AS text) COLLATE \"C\"))",
-										   format_type_with_typemod(typid, typmod)),
-								  2, t, v, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not take the erasure lock");
+		/* the conversion to the link column's type runs as its owner */
+		run_as_owner(h->rel,
+					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
+							  " pg_catalog.hashtext(CAST(CAST($1 AS %s) AS pg_catalog.text) COLLATE \"C\"))",
+							  format_type_with_typemod(typid, typmod)),
+					 2, t, v, false, SPI_OK_SELECT);
 	}
 }
 
@@ -737,7 +749,8 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	check_holds(subj, canon);
 	MemoryContextSwitchTo(outer);
 
-	/* plan */
+	/* plan; pseudonyms are computable only by the rewrite statements */
+	(void) GuardPseudonymScopeBegin();
 	ets = prepare_tables(subj);
 	ordered = plan_order(ets);
 
@@ -753,23 +766,15 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	MemoryContextSwitchTo(outer);
 
 	/* act */
-	erasure_in_progress = true;
-	PG_TRY();
+	foreach(lc, ordered)
 	{
-		foreach(lc, ordered)
-		{
-			EraseTable *et = lfirst(lc);
+		EraseTable *et = lfirst(lc);
 
-			act_table(subj, et, key, dry_run);
-			total_deleted += et->deleted;
-			total_anonymized += et->anonymized;
-		}
+		act_table(subj, et, key, dry_run);
+		total_deleted += et->deleted;
+		total_anonymized += et->anonymized;
 	}
-	PG_FINALLY();
-	{
-		erasure_in_progress = false;
-	}
-	PG_END_TRY();
+	GuardPseudonymScopeEnd();
 	MemoryContextSwitchTo(outer);
 	if (!dry_run)
 		shredded = KeysShredSubject(subj->name, ref);

@@ -43,6 +43,7 @@
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 
+#include "guard.h"
 #include "privacy.h"
 
 #define MAP_MAX_DEPTH 32
@@ -1230,7 +1231,8 @@ MapGetSubject(const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("subject type \"%s\" does not exist", name),
-				 errhint("Define it with privacy.define_subject().")));
+				 errhint("Define it with privacy.define_subject()."),
+				 errhidestmt(true), errhidecontext(true)));
 	{
 		MemoryContext old = MemoryContextSwitchTo(map_cache_cxt);
 
@@ -1321,11 +1323,20 @@ MapHoldFilterSQL(Oid relid, const char *alias)
 			if (!first)
 				appendStringInfoString(&buf, " OR ");
 			first = false;
-			appendStringInfo(&buf,
-							 "EXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject = %s"
-							 " AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())"
-							 " AND h.subject_key = CAST((%s) AS text))",
-							 quote_literal_cstr(subj->name), (char *) lfirst(kc));
+			/*
+			 * In a pseudonym scope the filter runs as the table's owner
+			 * (src/guard.c): it asks privacy._held with the scope's token,
+			 * the statement's parameter GUARD_SCOPE_PARAM.
+			 */
+			if (GuardPseudonymToken() != NULL)
+				appendStringInfo(&buf, "privacy._held(%s, CAST((%s) AS pg_catalog.text), CAST(%s AS pg_catalog.text))",
+								 quote_literal_cstr(subj->name), (char *) lfirst(kc), GUARD_SCOPE_PARAM);
+			else
+				appendStringInfo(&buf,
+								 "EXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject = %s"
+								 " AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())"
+								 " AND h.subject_key = CAST((%s) AS text))",
+								 quote_literal_cstr(subj->name), (char *) lfirst(kc));
 		}
 	}
 	if (first)
@@ -1349,8 +1360,11 @@ MapParseId(MapSubject *subj, const char *id, char **canonical)
 	bool		isvarlena;
 	Datum		d = (Datum) 0;
 	MemoryContext cxt = CurrentMemoryContext;
+	int			frame;
 
 	getTypeInputInfo(subj->key_type, &typinput, &typioparam);
+	/* the key type's input (a domain's CHECK) is user code: its owner's */
+	frame = GuardEnterTableOwner(subj->root);
 	PG_TRY();
 	{
 		d = OidInputFunctionCall(typinput, (char *) id, typioparam, subj->key_typmod);
@@ -1360,6 +1374,7 @@ MapParseId(MapSubject *subj, const char *id, char **canonical)
 		/* re-raised at once: the transaction aborts, nothing continues */
 		MemoryContextSwitchTo(cxt);
 		FlushErrorState();
+		GuardLeave(frame);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid id for subject type \"%s\"", subj->name),
@@ -1373,6 +1388,7 @@ MapParseId(MapSubject *subj, const char *id, char **canonical)
 		getTypeOutputInfo(subj->key_type, &typoutput, &isvarlena);
 		*canonical = OidOutputFunctionCall(typoutput, d);
 	}
+	GuardLeave(frame);
 	return d;
 }
 

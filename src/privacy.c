@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "guard.h"
 #include "privacy.h"
 
 PG_MODULE_MAGIC;
@@ -113,6 +114,8 @@ _PG_init(void)
 							   check_request_deadline, NULL, NULL);
 
 	MarkGUCPrefixReserved("privacy");
+
+	GuardInit();
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;

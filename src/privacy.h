@@ -37,11 +37,10 @@ extern const unsigned char *KeysRootKey(void);
 extern void WorkerRegisterLauncher(void);
 
 /* util.c */
+/* deprecated aliases of guard.c (see util.c) */
 typedef struct PrivacyUserSwitch
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	int			frame;			/* guard frame */
 } PrivacyUserSwitch;
 
 extern void UtilBecomeUser(Oid userid, int secflags, PrivacyUserSwitch *sw);
@@ -53,6 +52,7 @@ extern char *UtilJsonKey(Oid relid);
 extern char *UtilSubjectRef(const char *subject, const char *canonical_id);
 extern void UtilKeyedHash(const char *context, const unsigned char *in, size_t inlen,
 						  unsigned char *out, size_t outlen);
+extern void UtilDerivedKey(const char *context, unsigned char *key);
 extern void UtilSpiConnect(void);
 extern char *UtilTextArg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern Oid	UtilCatalogRelid(const char *relname);
@@ -169,14 +169,12 @@ extern void AuditAppend(const char *action, const char *subject_ref,
 						const char *detail_json);
 
 /* erase.c */
-extern bool erasure_in_progress;
 extern Jsonb *EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 						   const char *reason, bool dry_run, const char *kind);
 
-/* rights.c: set while the extension's own code reads or changes subject
- * rows, so that protect()'s row security never hides rows from access,
- * export, erase or retention (FORCE ROW LEVEL SECURITY filters owners) */
-extern bool privacy_rls_bypass;
+/* rights.c: deprecated alias of GuardSetRowSecurityBypass (guard.c): the
+ * innermost guard frame sees every row of protect()'s tables, so that
+ * access, export, erase and retention are never filtered */
 extern void RightsBypassRowSecurity(bool on);
 
 /* access.c */

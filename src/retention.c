@@ -63,6 +63,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "guard.h"
 #include "retention.h"
 
 PG_FUNCTION_INFO_V1(privacy_add_retention);
@@ -107,32 +108,32 @@ typedef struct RetPolicy
 /* Saved user identity around a switch. */
 typedef struct RetUser
 {
-	Oid			userid;
-	int			sec_context;
+	int			frame;			/* guard frame (src/guard.c) */
 } RetUser;
 
 /*
  * ret_become
- *		Switch the current user to role; restricted adds
- *		SECURITY_RESTRICTED_OPERATION (user code may not change session
- *		state).  Transaction abort restores the identity on error.
+ *		Switch to role through guard.c: restricted (user code of the table,
+ *		as its owner, the owner's search_path, protect()'s policies
+ *		bypassed), or the extension owner's catalog work (search_path
+ *		pinned).  An aborted (sub)transaction drops the frame.
  */
 static void
 ret_become(Oid role, bool restricted, RetUser *save)
 {
-	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	SetUserIdAndSecContext(role, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   (restricted ? SECURITY_RESTRICTED_OPERATION : 0));
-	/* work on the table's rows: protect()'s row security must not hide any */
 	if (restricted)
-		RightsBypassRowSecurity(true);
+	{
+		save->frame = GuardEnterRole(role);
+		GuardSetRowSecurityBypass(true);
+	}
+	else
+		save->frame = GuardEnterPinned(role, 0);
 }
 
 static void
 ret_restore(RetUser *save)
 {
-	SetUserIdAndSecContext(save->userid, save->sec_context);
-	RightsBypassRowSecurity(false);
+	GuardLeave(save->frame);
 }
 
 /*
@@ -358,15 +359,18 @@ RetentionRewriteExpr(Oid typid, int32 typmod, const char *strategy, const char *
 	if (strcmp(strategy, "hash") == 0)
 	{
 		int			len = ret_hash_length(basetype, basetypmod);
+		/* in a scope: the token is the statement's parameter, not text */
+		const char *scope = GuardPseudonymToken() ? ", CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)" : "";
 
 		if (len == 0)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("strategy \"hash\" cannot be stored in a column of type %s", typname)));
+
 		if (len < 0)
-			return psprintf("CAST(pg_catalog.decode(privacy.pseudonym(pg_catalog.encode(%s, 'hex')), 'hex') AS %s)",
-							colexpr, typname);
-		return psprintf("CAST(privacy.pseudonym(CAST(%s AS pg_catalog.text)) AS %s)",
-						colexpr, typname);
+			return psprintf("CAST(pg_catalog.decode(privacy.pseudonym(pg_catalog.encode(%s, 'hex')%s), 'hex') AS %s)",
+							colexpr, scope, typname);
+		return psprintf("CAST(privacy.pseudonym(CAST(%s AS pg_catalog.text)%s) AS %s)",
+						colexpr, scope, typname);
 	}
 	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("unknown erasure strategy \"%s\"", strategy)));
@@ -410,13 +414,16 @@ privacy_pseudonym(PG_FUNCTION_ARGS)
 	text	   *in = PG_GETARG_TEXT_PP(0);
 	unsigned char out[PSEUDONYM_BYTES];
 	char		hex[PSEUDONYM_BYTES * 2 + 1];
+	bool		scoped = PG_NARGS() > 1 && !PG_ARGISNULL(1) &&
+		GuardPseudonymTokenValid(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 
 	/*
 	 * A pseudonym oracle would let anyone test guesses against stored
-	 * pseudonyms: only erasure (running as the table's owner) and the
-	 * retention code (running as the extension owner) may compute them.
+	 * pseudonyms: only the rewrite statement of an erasure (which carries
+	 * the scope's token, known to no user code) and the retention code
+	 * (running as the extension owner) may compute them.
 	 */
-	if (!erasure_in_progress && !superuser())
+	if (!scoped && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("privacy.pseudonym can only be used by erasure and retention")));
@@ -739,7 +746,6 @@ ret_subxact_caught(MemoryContext cxt, ResourceOwner owner)
 	RollbackAndReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
-	RightsBypassRowSecurity(false);
 	return edata;
 }
 
@@ -1056,7 +1062,12 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	nlocked = ArrayGetNItems(ARR_NDIM(locked), ARR_DIMS(locked));
 	apply = locked;
 
-	/* 3. holds and pseudonyms, as the extension owner, in a new statement */
+	/*
+	 * 3. holds and pseudonyms, in a new statement, as the table owner
+	 * (the key conversions of the hold filter are the owner's casts): in a
+	 * pseudonym scope, whose token lets this statement alone compute
+	 * pseudonyms and ask privacy._held (src/guard.c).
+	 */
 	if (nlocked > 0)
 	{
 		if (holdfilter != NULL || p->nhash > 0)
@@ -1064,7 +1075,11 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 			ListCell   *lc;
 			Datum	   *ctids;
 			int			k;
+			char	   *scoped_filter;
+			RetUser		so;
 
+			(void) GuardPseudonymScopeBegin();
+			scoped_filter = MapHoldFilterSQL(p->relid, "t");
 			resetStringInfo(&sql);
 			appendStringInfoString(&sql, "SELECT t.ctid");
 			foreach(lc, p->columns)
@@ -1072,14 +1087,23 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 				RetColumn  *c = lfirst(lc);
 
 				if (c->hash)
-					appendStringInfo(&sql, ", CAST(%s AS pg_catalog.text)", c->newexpr);
+					appendStringInfo(&sql, ", CAST(%s AS pg_catalog.text)",
+									 RetentionRewriteExpr(c->typid, c->typmod, c->strategy,
+														  psprintf("t.%s", quote_identifier(c->name))));
 			}
-			appendStringInfo(&sql, " FROM ONLY %s t WHERE t.ctid = ANY ($1)", p->qualname);
-			if (holdfilter != NULL)
-				appendStringInfo(&sql, " AND NOT COALESCE((%s), false)", holdfilter);
+			appendStringInfo(&sql, " FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($1)", p->qualname);
+			if (scoped_filter != NULL)
+				appendStringInfo(&sql, " AND NOT COALESCE((%s), false)", scoped_filter);
 			types[0] = TIDARRAYOID;
 			values[0] = PointerGetDatum(locked);
-			ret_exec(sql.data, 1, types, values, NULL, SPI_OK_SELECT);
+			/* $2, $3 unused; $4 the scope's token (src/guard.h) */
+			types[1] = types[2] = types[3] = TEXTOID;
+			values[1] = values[2] = CStringGetTextDatum("");
+			values[3] = CStringGetTextDatum(GuardPseudonymToken());
+			ret_become(p->owner, true, &so);
+			ret_exec(sql.data, GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
+			ret_restore(&so);
+			GuardPseudonymScopeEnd();
 			nheld = nlocked - (int64) SPI_processed;
 			ctids = palloc(sizeof(Datum) * (SPI_processed + 1));
 			if (p->nhash > 0)

@@ -17,11 +17,14 @@
  */
 #include "postgres.h"
 
+#include "catalog/partition.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
@@ -31,7 +34,9 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "access/xact.h"
+#include "storage/proc.h"
 
+#include "guard.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_hold);
@@ -40,6 +45,7 @@ PG_FUNCTION_INFO_V1(privacy_restrict);
 PG_FUNCTION_INFO_V1(privacy_unrestrict);
 PG_FUNCTION_INFO_V1(privacy_is_restricted);
 PG_FUNCTION_INFO_V1(privacy_restricted_key);
+PG_FUNCTION_INFO_V1(privacy_held);
 PG_FUNCTION_INFO_V1(privacy_protect);
 PG_FUNCTION_INFO_V1(privacy_set_consent);
 PG_FUNCTION_INFO_V1(privacy_has_consent);
@@ -49,31 +55,16 @@ PG_FUNCTION_INFO_V1(privacy_link_lock);
 
 extern int	KeysShredSubject(const char *subject, const char *subject_ref);
 
-bool		privacy_rls_bypass = false;
-static bool rls_callback_registered = false;
-
-/* a transaction that ends (commit or abort) never leaves the bypass on */
-static void
-rls_xact_callback(XactEvent event, void *arg)
-{
-	privacy_rls_bypass = false;
-}
-
 /*
  * RightsBypassRowSecurity
- *		Turn on (or off) the bypass of protect()'s policies for the
- *		extension's own work on subject rows.  Callers turn it off in their
- *		error paths; the end of the transaction always does.
+ *		Deprecated alias of GuardSetRowSecurityBypass: the innermost guard
+ *		frame bypasses protect()'s policies; the bypass goes with the frame
+ *		(GuardLeave, or the abort of its (sub)transaction).
  */
 void
 RightsBypassRowSecurity(bool on)
 {
-	if (on && !rls_callback_registered)
-	{
-		RegisterXactCallback(rls_xact_callback, NULL);
-		rls_callback_registered = true;
-	}
-	privacy_rls_bypass = on;
+	GuardSetRowSecurityBypass(on);
 }
 
 static SPIPlanPtr plan_has_consent = NULL;
@@ -254,18 +245,368 @@ privacy_is_restricted(PG_FUNCTION_ARGS)
 }
 
 /*
- * privacy._restricted(subject text, key text) RETURNS boolean — for the
- * row-level security policies of protect(); NULL key: not restricted.  The
- * extension's own reads and writes (access, export, erase, retention) see
- * every row: restriction limits processing by others, not the rights.
+ * Per-statement cache of protect()'s policy function.  Within one
+ * statement (local transaction id and command id), the restrictions a
+ * STABLE function sees cannot change: the restricted keys of a subject type
+ * are read once (none, the common case: every row is visible at once), and
+ * the query that reads a row's keys is planned once per (subject type,
+ * table, partition).
+ */
+typedef struct RestrictEntry
+{
+	char	   *subject;
+	Oid			tbl;
+	Oid			part;
+	HTAB	   *keys;			/* restricted canonical keys, NULL: none */
+	HTAB	   *tids;			/* or: the restricted rows themselves */
+	SPIPlanPtr	plan;			/* keys of the row at $1, as tbl's owner */
+	int			nexprs;
+} RestrictEntry;
+
+/* up to this many restricted subjects, their rows are found once per
+ * statement (index-friendly); beyond, each row's keys are read */
+#define RESTRICT_MAX_SET 64
+
+#define RESTRICT_KEY_LEN 256
+
+static MemoryContext restrict_cxt = NULL;
+static List *restrict_cache = NIL;
+static LocalTransactionId restrict_lxid = InvalidLocalTransactionId;
+static CommandId restrict_cid = InvalidCommandId;
+
+static void
+restrict_cache_reset(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, restrict_cache)
+	{
+		RestrictEntry *e = lfirst(lc);
+
+		if (e->plan)
+			SPI_freeplan(e->plan);
+	}
+	restrict_cache = NIL;
+	if (restrict_cxt == NULL)
+		restrict_cxt = AllocSetContextCreate(TopMemoryContext, "privacy restriction cache",
+											 ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(restrict_cxt);
+}
+
+/*
+ * restrict_lookup
+ *		The cache entry of (subject, tbl, part) for the current statement,
+ *		or NULL (the cache of another statement is dropped).
+ */
+static RestrictEntry *
+restrict_lookup(const char *subject, Oid tbl, Oid part)
+{
+	ListCell   *lc;
+
+	if (restrict_lxid != MyProc->lxid || restrict_cid != GetCurrentCommandId(false))
+	{
+		restrict_cache_reset();
+		restrict_lxid = MyProc->lxid;
+		restrict_cid = GetCurrentCommandId(false);
+		return NULL;
+	}
+	foreach(lc, restrict_cache)
+	{
+		RestrictEntry *e = lfirst(lc);
+
+		if (e->tbl == tbl && e->part == part && strcmp(e->subject, subject) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * restrict_entry
+ *		A new cache entry of (subject, tbl, part) for the current statement
+ *		(restrict_lookup found none), filled as the extension owner
+ *		(restricted keys) and as tbl's owner (the plan).  Runs inside an
+ *		extension-owner frame, SPI connected.
+ */
+static RestrictEntry *
+restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
+{
+	ListCell   *lc;
+	RestrictEntry *e;
+	MemoryContext old;
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1];
+	uint64		i;
+	StringInfoData q;
+	int			frame;
+
+	old = MemoryContextSwitchTo(restrict_cxt);
+	e = palloc0(sizeof(RestrictEntry));
+	e->subject = pstrdup(subj->name);
+	e->tbl = mt->relid;
+	e->part = part;
+	MemoryContextSwitchTo(old);
+
+	v[0] = CStringGetTextDatum(subj->name);
+	exec("SELECT r.subject_key FROM privacy.restrictions r WHERE r.subject OPERATOR(pg_catalog.=) $1",
+		 1, t, v, NULL, true);
+	if (SPI_processed > 0)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = RESTRICT_KEY_LEN;
+		ctl.entrysize = RESTRICT_KEY_LEN;
+		ctl.hcxt = restrict_cxt;
+		e->keys = hash_create("privacy restricted keys", 16, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			/* a longer key is kept by its digest (see row_restricted) */
+			if (k != NULL)
+				(void) hash_search(e->keys, strlen(k) < RESTRICT_KEY_LEN ? k :
+								   psprintf("#%u", DatumGetUInt32(hash_any((unsigned char *) k, strlen(k)))),
+								   HASH_ENTER, NULL);
+		}
+
+		/*
+		 * Few restricted subjects (the usual case) on a table that is not
+		 * partitioned: find their rows once, as the table's owner, with the
+		 * map's index-friendly condition; each row is then a hash lookup.
+		 */
+		if (SPI_processed <= RESTRICT_MAX_SET && part == mt->relid)
+		{
+			List	   *keys = NIL;
+			ListCell   *kc;
+			char	   *sql;
+			Oid			kt[1];
+
+			for (i = 0; i < SPI_processed; i++)
+			{
+				char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+				if (k != NULL)
+					keys = lappend(keys, k);
+			}
+			memset(&ctl, 0, sizeof(ctl));
+			ctl.keysize = sizeof(ItemPointerData);
+			ctl.entrysize = sizeof(ItemPointerData);
+			ctl.hcxt = restrict_cxt;
+			e->tids = hash_create("privacy restricted rows", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			sql = psprintf("SELECT t.ctid FROM ONLY %s t WHERE %s", UtilQualifiedName(part),
+						   MapCondition(subj, mt, "t", "$1"));
+			kt[0] = subj->key_type;
+			foreach(kc, keys)
+			{
+				Datum		kv[1];
+				uint64		r;
+				int			ret;
+
+				/* the conversion to the key's type is the root owner's code */
+				kv[0] = MapParseId(subj, lfirst(kc), NULL);
+				frame = GuardEnterTableOwner(mt->relid);
+				GuardSetRowSecurityBypass(true);
+				ret = SPI_execute_with_args(sql, 1, kt, kv, NULL, true, 0);
+				GuardLeave(frame);
+				if (ret != SPI_OK_SELECT)
+					elog(ERROR, "restricted rows lookup failed: %d", ret);
+				for (r = 0; r < SPI_processed; r++)
+				{
+					bool		isnull;
+					Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+
+					if (!isnull)
+						(void) hash_search(e->tids, DatumGetPointer(d), HASH_ENTER, NULL);
+				}
+			}
+			old = MemoryContextSwitchTo(restrict_cxt);
+			restrict_cache = lappend(restrict_cache, e);
+			MemoryContextSwitchTo(old);
+			return e;
+		}
+
+		/* the row's keys, read as the table's owner (its casts, its domains) */
+		initStringInfo(&q);
+		appendStringInfoString(&q, "SELECT ");
+		foreach(lc, MapKeyExprs(subj, mt, "t"))
+		{
+			appendStringInfo(&q, "%sCAST((%s) AS pg_catalog.text)", e->nexprs > 0 ? ", " : "",
+							 (char *) lfirst(lc));
+			e->nexprs++;
+		}
+		if (e->nexprs > 0)
+		{
+			Oid			tt[1] = {TIDOID};
+
+			appendStringInfo(&q, " FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) $1",
+							 UtilQualifiedName(part));
+			frame = GuardEnterTableOwner(mt->relid);
+			GuardSetRowSecurityBypass(true);
+			e->plan = SPI_prepare(q.data, 1, tt);
+			if (e->plan == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(e->plan);
+			GuardLeave(frame);
+		}
+	}
+	old = MemoryContextSwitchTo(restrict_cxt);
+	restrict_cache = lappend(restrict_cache, e);
+	MemoryContextSwitchTo(old);
+	return e;
+}
+
+/*
+ * row_restricted
+ *		Does the row at tid belong to a restricted subject of entry e?
+ *		Reads the row's keys as the table's owner.  A key that is too long
+ *		for the set is looked up by its hash; a collision could only hide
+ *		a row, never show a restricted one.
+ */
+static bool
+row_restricted(RestrictEntry *e, ItemPointer tid)
+{
+	Datum		v[1];
+	int			frame;
+	int			ret;
+	int			i;
+	bool		result = false;
+
+	if (e->tids != NULL)
+		return hash_search(e->tids, tid, HASH_FIND, NULL) != NULL;
+	if (e->keys == NULL || e->plan == NULL)
+		return false;
+	v[0] = PointerGetDatum(tid);
+	frame = GuardEnterTableOwner(e->tbl);
+	GuardSetRowSecurityBypass(true);
+	ret = SPI_execute_plan(e->plan, v, NULL, true, 1);
+	GuardLeave(frame);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "restriction key lookup failed: %d", ret);
+	for (i = 1; SPI_processed == 1 && i <= e->nexprs && !result; i++)
+	{
+		char	   *k = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i);
+
+		if (k == NULL)
+			continue;
+		if (strlen(k) >= RESTRICT_KEY_LEN)
+			k = psprintf("#%u", DatumGetUInt32(hash_any((unsigned char *) k, strlen(k))));
+		if (hash_search(e->keys, k, HASH_FIND, NULL) != NULL)
+			result = true;
+	}
+	return result;
+}
+
+/*
+ * privacy._restricted(subject text, tbl regclass, part oid, row tid)
+ *		RETURNS boolean — for the row-level security policy of protect():
+ *		does the row at tid of part (tbl or one of its partitions) belong to
+ *		a restricted subject?  Not an oracle: it answers only about rows of
+ *		a table the caller may read (42501 otherwise), takes a row, never a
+ *		key, and reads the row's path to the root as the table's owner, so
+ *		that a reader of the table needs no right on the tables between it
+ *		and the root.  Inside the extension's own work (access, export,
+ *		erase, retention) every row is visible: restriction limits
+ *		processing by others, not the rights.
  */
 Datum
 privacy_restricted_key(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || privacy_rls_bypass)
+	Oid			caller = GetUserId();
+	Oid			tbl;
+	Oid			part;
+	ItemPointer tid;
+	MapSubject *subj;
+	MapTable   *mt;
+	RestrictEntry *e;
+	char	   *subject;
+	bool		result = false;
+	int			frame;
+
+	/* the key-based 0.1.0 signature: refuse rather than answer as an oracle */
+	if (PG_NARGS() != 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("privacy._restricted of version 0.1.0 is no longer supported"),
+				 errhint("Run ALTER EXTENSION privacy UPDATE."),
+				 errhidestmt(true)));
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(restricted(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-							  text_to_cstring(PG_GETARG_TEXT_PP(1))));
+	if (GuardRowSecurityBypassed())
+		PG_RETURN_BOOL(false);
+	tbl = PG_GETARG_OID(1);
+	part = PG_GETARG_OID(2);
+	tid = (ItemPointer) PG_GETARG_POINTER(3);
+	if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK ||
+		(part != tbl && !list_member_oid(get_partition_ancestors(part), tbl)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for privacy._restricted"),
+				 errdetail("It answers only for rows of a table the caller may read."),
+				 errhidestmt(true)));
+	subject = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	e = restrict_lookup(subject, tbl, part);
+	if (e == NULL)
+	{
+		frame = GuardEnterExtensionOwner();
+		subj = MapGetSubject(subject);
+		mt = MapFindTable(subj, tbl);
+		if (mt == NULL)
+		{
+			GuardLeave(frame);
+			PG_RETURN_BOOL(false);
+		}
+		UtilSpiConnect();
+		e = restrict_entry(subj, mt, part);
+		SPI_finish();
+		GuardLeave(frame);
+	}
+	/* nobody of this subject type restricted: nothing to read */
+	if (e->keys != NULL)
+	{
+		UtilSpiConnect();
+		result = row_restricted(e, tid);
+		SPI_finish();
+	}
+	PG_RETURN_BOOL(result);
+}
+
+/*
+ * privacy._held(subject text, key text, scope text) RETURNS boolean
+ *		Is key (canonical text) under an active legal hold?  For retention's
+ *		hold filter, which runs as the table's owner: answers only inside
+ *		the pseudonym scope whose token the statement carries (42501
+ *		otherwise), so no user code can use it as an oracle.
+ */
+Datum
+privacy_held(PG_FUNCTION_ARGS)
+{
+	Oid			t[2] = {TEXTOID, TEXTOID};
+	Datum		v[2];
+	bool		result;
+	int			frame;
+
+	if (PG_ARGISNULL(2) || !GuardPseudonymTokenValid(text_to_cstring(PG_GETARG_TEXT_PP(2))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("privacy._held can only be used by retention"),
+				 errhidestmt(true)));
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	v[0] = PG_GETARG_DATUM(0);
+	v[1] = PG_GETARG_DATUM(1);
+	UtilSpiConnect();
+	frame = GuardEnterExtensionOwner();
+	exec("SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $1"
+		 " AND h.subject_key OPERATOR(pg_catalog.=) $2 AND h.released_at IS NULL"
+		 " AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())",
+		 2, t, v, NULL, true);
+	result = SPI_processed > 0;
+	GuardLeave(frame);
+	SPI_finish();
+	PG_RETURN_BOOL(result);
 }
 
 /*
@@ -282,11 +623,9 @@ privacy_protect(PG_FUNCTION_ARGS)
 	Oid			relid;
 	bool		force = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	List	   *subjects;
-	ListCell   *lc,
-			   *kc;
+	ListCell   *lc;
 	StringInfoData cond;
 	char	   *qual;
-	const char *alias;
 	bool		first = true;
 	bool		rls;
 
@@ -306,7 +645,6 @@ privacy_protect(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" is not in the data map of any subject type", get_rel_name(relid)),
 				 errhint("Map it with a foreign key path or privacy.link() first.")));
 	qual = UtilQualifiedName(relid);
-	alias = quote_identifier(get_rel_name(relid));
 	initStringInfo(&cond);
 	foreach(lc, subjects)
 	{
@@ -315,12 +653,10 @@ privacy_protect(PG_FUNCTION_ARGS)
 
 		if (mt == NULL)
 			continue;
-		foreach(kc, MapKeyExprs(subj, mt, alias))
-		{
-			appendStringInfo(&cond, "%sprivacy._restricted(%s, CAST((%s) AS text))",
-							 first ? "" : " OR ", quote_literal_cstr(subj->name), (char *) lfirst(kc));
-			first = false;
-		}
+		/* one call per subject type: the row, never a key, is passed */
+		appendStringInfo(&cond, "%sprivacy._restricted(%s, %s::pg_catalog.regclass, tableoid, ctid)",
+						 first ? "" : " OR ", quote_literal_cstr(subj->name), quote_literal_cstr(qual));
+		first = false;
 	}
 	UtilSpiConnect();
 	{
@@ -573,7 +909,6 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 		ListCell   *kc;
 		ListCell   *tc;
 		Portal		portal;
-		StringInfoData q;
 
 		/* an unknown subject type in the ledger: nothing can match here */
 		UtilSpiConnect();
@@ -592,52 +927,84 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 		SPI_finish();
 		subj = MapGetSubject(name);
 
-		/* every key present now: the root, and the values of linked tables */
-		initStringInfo(&q);
-		appendStringInfo(&q, "SELECT CAST(t.%s AS text) FROM %s t",
-						 quote_identifier(subj->key_column), UtilQualifiedName(subj->root));
-		foreach(tc, subj->tables)
+		/*
+		 * Every key present now: the root, and the values of linked tables,
+		 * each read as its table's owner (a user type's cast to text is the
+		 * owner's code, never run with the extension owner's rights).
+		 */
 		{
-			MapTable   *mt = lfirst(tc);
-			MapHop	   *h;
+			List	   *rels = list_make1_oid(subj->root);
+			List	   *sqls = list_make1(psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t",
+												   quote_identifier(subj->key_column),
+												   UtilQualifiedName(subj->root)));
+			ListCell   *rc,
+					   *sc;
 
-			if (strcmp(mt->via, "link") != 0 || linitial(mt->paths) == NIL)
-				continue;
-			h = linitial((List *) linitial(mt->paths));
-			if (h->link)
-				appendStringInfo(&q, " UNION SELECT CAST(l.%s AS text) FROM %s l",
-								 quote_identifier(get_attname(h->rel, h->cols[0], false)),
-								 UtilQualifiedName(h->rel));
-		}
-		UtilSpiConnect();
-		portal = SPI_cursor_open_with_args(NULL, q.data, 0, NULL, NULL, NULL, true, 0);
-		for (;;)
-		{
-			SPI_cursor_fetch(portal, true, 10000);
-			if (SPI_processed == 0)
-				break;
-			for (i = 0; i < SPI_processed; i++)
+			foreach(tc, subj->tables)
 			{
-				char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-				char	   *r;
-				ReplayEntry *e;
+				MapTable   *mt = lfirst(tc);
+				MapHop	   *h;
 
-				if (k == NULL)
+				if (strcmp(mt->via, "link") != 0 || linitial(mt->paths) == NIL)
 					continue;
-				r = UtilSubjectRef(name, k);
-				e = hash_search(refs, r, HASH_FIND, NULL);
-				if (e && strcmp(e->subject, name) == 0 && !e->matched)
+				h = linitial((List *) linitial(mt->paths));
+				if (h->link)
 				{
-					MemoryContext old = MemoryContextSwitchTo(outer);
-
-					e->matched = true;
-					keys = lappend(keys, pstrdup(k));
-					MemoryContextSwitchTo(old);
+					rels = lappend_oid(rels, h->rel);
+					sqls = lappend(sqls, psprintf("SELECT CAST(l.%s AS pg_catalog.text) FROM %s l",
+												  quote_identifier(get_attname(h->rel, h->cols[0], false)),
+												  UtilQualifiedName(h->rel)));
 				}
 			}
+			forboth(rc, rels, sc, sqls)
+			{
+				int			frame;
+
+				UtilSpiConnect();
+				frame = GuardEnterTableOwner(lfirst_oid(rc));
+				GuardSetRowSecurityBypass(true);
+				portal = SPI_cursor_open_with_args(NULL, lfirst(sc), 0, NULL, NULL, NULL, true, 0);
+				GuardLeave(frame);
+				for (;;)
+				{
+					List	   *batch = NIL;
+					ListCell   *bc;
+
+					/* rows are computed (casts run) while fetching: as the owner */
+					frame = GuardEnterTableOwner(lfirst_oid(rc));
+					GuardSetRowSecurityBypass(true);
+					SPI_cursor_fetch(portal, true, 10000);
+					GuardLeave(frame);
+					if (SPI_processed == 0)
+						break;
+					for (i = 0; i < SPI_processed; i++)
+					{
+						char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+						if (k != NULL)
+							batch = lappend(batch, k);
+					}
+					/* subject_ref needs the secret: as the extension owner */
+					foreach(bc, batch)
+					{
+						char	   *k = lfirst(bc);
+						char	   *r = UtilSubjectRef(name, k);
+						ReplayEntry *e = hash_search(refs, r, HASH_FIND, NULL);
+
+						if (e && strcmp(e->subject, name) == 0 && !e->matched)
+						{
+							MemoryContext old = MemoryContextSwitchTo(outer);
+
+							e->matched = true;
+							keys = lappend(keys, pstrdup(k));
+							MemoryContextSwitchTo(old);
+						}
+					}
+				}
+				SPI_cursor_close(portal);
+				SPI_finish();
+			}
 		}
-		SPI_cursor_close(portal);
-		SPI_finish();
 
 		foreach(kc, keys)
 		{

@@ -15,6 +15,8 @@
 #include <sodium.h>
 
 #include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
@@ -28,12 +30,14 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "guard.h"
 #include "privacy.h"
 
 #define SUBJECT_REF_BYTES 16
 
 static unsigned char subject_ref_secret[crypto_generichash_KEYBYTES];
 static bool subject_ref_secret_loaded = false;
+static Oid	subject_ref_secret_rel = InvalidOid;	/* privacy.secret it came from */
 
 /*
  * UtilSpiConnect
@@ -83,10 +87,13 @@ UtilJsonKey(Oid relid)
 char *
 UtilTextArg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
+	/* arguments of rights calls are ids: nothing of this call is logged */
+	GuardQuietLogging();
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"%s\" must not be null", argname)));
+				 errmsg("argument \"%s\" must not be null", argname),
+				 errhidestmt(true), errhidecontext(true)));
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
@@ -143,25 +150,6 @@ UtilOuterUser(void)
 }
 
 /*
- * UtilBecomeUser
- *		Switch to role userid with the extra security-context flags (a
- *		security-restricted operation for user tables, a local user id change
- *		for catalog access), with search_path pinned.  Undo with
- *		UtilRestoreUser.
- */
-void
-UtilBecomeUser(Oid userid, int secflags, PrivacyUserSwitch *sw)
-{
-	GetUserIdAndSecContext(&sw->save_userid, &sw->save_sec_context);
-	SetUserIdAndSecContext(userid, sw->save_sec_context | secflags);
-	sw->save_nestlevel = NewGUCNestLevel();
-	/* the generated SQL is fully qualified; pin search_path all the same */
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-}
-
-/*
  * UtilRelationOwner
  *		Owner of a relation; 42P01 if it no longer exists.
  */
@@ -182,32 +170,38 @@ UtilRelationOwner(Oid relid)
 }
 
 /*
- * UtilBecomeOwner
- *		Switch to the owner of relid in a security-restricted context, so
- *		that user triggers and functions run as the owner, never as the
- *		superuser that installed the extension.  Undo with UtilRestoreUser.
+ * UtilBecomeUser / UtilBecomeOwner / UtilRestoreUser
+ *		Deprecated aliases of guard.c, kept so that code written against
+ *		them still builds: UtilBecomeUser is GuardEnterPinned (catalog work,
+ *		search_path pinned), UtilBecomeOwner is GuardEnterTableOwner (user
+ *		code as the table's owner, restricted, the owner's search_path),
+ *		UtilRestoreUser is GuardLeave.  New code calls guard.c directly.
  */
+void
+UtilBecomeUser(Oid userid, int secflags, PrivacyUserSwitch *sw)
+{
+	sw->frame = GuardEnterPinned(userid, secflags);
+}
+
 void
 UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw)
 {
-	UtilBecomeUser(UtilRelationOwner(relid), SECURITY_RESTRICTED_OPERATION, sw);
+	sw->frame = GuardEnterTableOwner(relid);
 }
 
-/*
- * UtilRestoreUser
- *		Undo UtilBecomeOwner.
- */
 void
 UtilRestoreUser(PrivacyUserSwitch *sw)
 {
-	AtEOXact_GUC(false, sw->save_nestlevel);
-	SetUserIdAndSecContext(sw->save_userid, sw->save_sec_context);
+	GuardLeave(sw->frame);
 }
 
 /*
  * load_secret
- *		Read the per-database subject_ref secret (once per backend).  The
- *		caller runs as the extension owner (SECURITY DEFINER functions).
+ *		Read the per-database subject_ref secret.  The caller runs as the
+ *		extension owner (SECURITY DEFINER functions).  Cached for the
+ *		backend only once it is committed: a secret created (or read) in a
+ *		transaction that then rolls back would exist nowhere else, so a row
+ *		written by the current transaction is used but not cached.
  */
 static void
 load_secret(void)
@@ -215,13 +209,16 @@ load_secret(void)
 	int			ret;
 	bool		isnull;
 	bytea	   *val;
+	TransactionId xmin;
 
-	if (subject_ref_secret_loaded)
+	/* a dropped and re-created extension has a new secret table */
+	if (subject_ref_secret_loaded && subject_ref_secret_rel == UtilCatalogRelid("secret"))
 		return;
+	subject_ref_secret_loaded = false;
 	if (sodium_init() < 0)
 		elog(ERROR, "libsodium could not be initialised");
 	UtilSpiConnect();
-	ret = SPI_execute("SELECT value FROM privacy.secret WHERE id = 1", true, 1);
+	ret = SPI_execute("SELECT value, xmin FROM privacy.secret WHERE id = 1", true, 1);
 	if (ret == SPI_OK_SELECT && SPI_processed == 0)
 	{
 		/* first use in this database: a fresh random secret */
@@ -239,19 +236,21 @@ load_secret(void)
 									1, t, v, NULL, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "could not create the subject reference secret");
-		ret = SPI_execute("SELECT value FROM privacy.secret WHERE id = 1", false, 1);
+		ret = SPI_execute("SELECT value, xmin FROM privacy.secret WHERE id = 1", false, 1);
 	}
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the subject reference secret is missing")));
 	val = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	/* reduce any stored length to a key of the right size */
 	crypto_generichash(subject_ref_secret, sizeof(subject_ref_secret),
 					   (unsigned char *) VARDATA_ANY(val), VARSIZE_ANY_EXHDR(val),
 					   NULL, 0);
 	SPI_finish();
-	subject_ref_secret_loaded = true;
+	subject_ref_secret_loaded = !TransactionIdIsCurrentTransactionId(xmin);
+	subject_ref_secret_rel = UtilCatalogRelid("secret");
 }
 
 /*
@@ -274,6 +273,19 @@ UtilSubjectRef(const char *subject, const char *canonical_id)
 	crypto_generichash_final(&st, out, sizeof(out));
 	sodium_bin2hex(hex, SUBJECT_REF_BYTES * 2 + 1, out, sizeof(out));
 	return hex;
+}
+
+/*
+ * UtilDerivedKey
+ *		A 32-byte key for a named purpose, derived from the per-database
+ *		secret (never stored, never returned to SQL).  Zero it after use.
+ */
+void
+UtilDerivedKey(const char *context, unsigned char *key)
+{
+	load_secret();
+	crypto_generichash(key, crypto_generichash_KEYBYTES, (const unsigned char *) context,
+					   strlen(context), subject_ref_secret, sizeof(subject_ref_secret));
 }
 
 /*

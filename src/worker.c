@@ -50,6 +50,7 @@
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -394,6 +395,12 @@ PrivacyRetentionWorkerMain(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("privacy retention worker");
+	/*
+	 * The worker runs as a superuser: an ALTER DATABASE ... SET search_path
+	 * by the database's owner must not reach it (src/guard.c pins it again
+	 * for every catalog step; table owners' code gets their own path).
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
 
 	roundcxt = AllocSetContextCreate(TopMemoryContext, "privacy retention round",
 									 ALLOCSET_DEFAULT_SIZES);

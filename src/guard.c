@@ -1,0 +1,453 @@
+/*-------------------------------------------------------------------------
+ * guard.c
+ *		Every identity switch of the extension, the row-security bypass of
+ *		protect()'s policies, the pseudonym scope, and the log hygiene of
+ *		the extension's own statements.
+ *
+ * The rule: code written by users (functions, operators, casts, domain
+ * input and CHECKs, triggers, index expressions, defaults, RLS policies,
+ * views) runs only as the owner of the table concerned, in a
+ * security-restricted operation (GuardEnterTableOwner), with that owner's
+ * own configured search_path; the extension's catalog work runs as the
+ * extension owner with search_path = pg_catalog, pg_temp
+ * (GuardEnterExtensionOwner) and touches no user code.
+ *
+ * Frames are a stack.  GuardLeave restores the state saved when a frame
+ * was entered (user, security context, GUC nest level).  When an error
+ * aborts the (sub)transaction in which frames were entered, PostgreSQL
+ * itself restores the user, the security context and the GUCs of the
+ * (sub)transaction; the callbacks below drop the frames entered in it,
+ * with their row-security bypass and pseudonym scope, so nothing of ours
+ * survives a caught error.
+ *
+ * Pseudonym scope: erasure (and retention's pseudonym step) opens a scope
+ * with a random token that its statement passes as a parameter; only that
+ * statement can compute pseudonyms or ask about holds.  Not a flag: code
+ * that runs during the erasure (a trigger, a CHECK, an index expression)
+ * cannot know the token, which never appears in any statement text.
+ *
+ * Log hygiene: every frame, and every rights call (UtilTextArg), switches
+ * off auto_explain for its GUC nest level; an emit_log_hook hides the
+ * statement and context of errors raised while a frame is open, in a
+ * transaction where a rights call ran, or by a statement that calls the
+ * extension, and drops the "duration: ..." lines of those statements.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_db_role_setting.h"
+#include "miscadmin.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/elog.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "guard.h"
+#include "privacy.h"
+
+#define GUARD_MAX_FRAMES 64
+#define GUARD_TOKEN_BYTES 16
+
+typedef struct GuardFrame
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	SubTransactionId subid;		/* subtransaction the frame was entered in */
+	bool		bypass;			/* protect()'s policies bypassed */
+} GuardFrame;
+
+static GuardFrame frames[GUARD_MAX_FRAMES];
+static int	depth = 0;
+
+/* pseudonym scope */
+static bool scope_open = false;
+static SubTransactionId scope_subid = InvalidSubTransactionId;
+static char scope_token[GUARD_TOKEN_BYTES * 2 + 1];
+
+static bool callbacks_registered = false;
+static bool quiet_xact = false;	/* a rights call ran in this transaction */
+static Oid	ext_owner = InvalidOid;	/* cached for the transaction */
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* per-transaction cache of owners' search paths */
+typedef struct OwnerPath
+{
+	Oid			role;
+	char	   *path;
+} OwnerPath;
+static List *owner_paths = NIL;
+
+static void
+close_scope(void)
+{
+	scope_open = false;
+	scope_subid = InvalidSubTransactionId;
+	sodium_memzero(scope_token, sizeof(scope_token));
+}
+
+/*
+ * guard_xact_callback / guard_subxact_callback
+ *		The end of a transaction drops every frame; the abort of a
+ *		subtransaction drops the frames entered inside it (subtransaction
+ *		ids grow within a transaction).  Identity and GUCs are restored by
+ *		PostgreSQL's own abort processing.
+ */
+static void
+guard_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			depth = 0;
+			quiet_xact = false;
+			close_scope();
+			owner_paths = NIL;	/* allocated in TopTransactionContext */
+			ext_owner = InvalidOid;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+guard_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	while (depth > 0 && frames[depth - 1].subid >= mySubid)
+		depth--;
+	if (scope_open && scope_subid >= mySubid)
+		close_scope();
+}
+
+/*
+ * guard_emit_log_hook
+ *		Errors raised while a frame is open, in a transaction where a
+ *		rights call ran, or by a statement that calls the extension keep
+ *		their message but lose the statement and context (which may carry
+ *		an id the client passed); the "duration: ..." lines of
+ *		log_min_duration_statement and auto_explain are not written for
+ *		them either (their plans show parameter values).
+ */
+static void
+guard_emit_log_hook(ErrorData *edata)
+{
+	bool		ours = depth > 0 || scope_open || quiet_xact ||
+		(debug_query_string != NULL && strstr(debug_query_string, "privacy.") != NULL);
+
+	if (ours)
+	{
+		if (edata->elevel >= ERROR)
+		{
+			edata->hide_stmt = true;
+			edata->hide_ctx = true;
+		}
+		else if (edata->elevel == LOG && edata->message != NULL &&
+				 strncmp(edata->message, "duration: ", 10) == 0)
+			edata->output_to_server = false;
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/*
+ * GuardInit
+ *		Install the log hook (_PG_init).  The transaction callbacks are
+ *		registered on first use.
+ */
+void
+GuardInit(void)
+{
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = guard_emit_log_hook;
+}
+
+static void
+register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(guard_xact_callback, NULL);
+	RegisterSubXactCallback(guard_subxact_callback, NULL);
+	callbacks_registered = true;
+}
+
+/*
+ * GuardQuietLogging
+ *		For the current GUC nest level (a SECURITY DEFINER function's own
+ *		level: undone when it returns; otherwise the transaction's):
+ *		auto_explain logs none of our statements (their plans show
+ *		parameter values).  For the rest of the transaction, errors are
+ *		logged without statement or context (see the log hook).
+ */
+void
+GuardQuietLogging(void)
+{
+	register_callbacks();
+	quiet_xact = true;
+	if (GetConfigOption("auto_explain.log_min_duration", true, false) != NULL)
+		(void) set_config_option("auto_explain.log_min_duration", "-1",
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, DEBUG1, false);
+}
+
+/*
+ * setting_from
+ *		search_path from one pg_db_role_setting row, or NULL.
+ */
+static char *
+setting_from(Relation rel, Oid dbid, Oid role)
+{
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *result = NULL;
+
+	ScanKeyInit(&keys[0], Anum_pg_db_role_setting_setdatabase, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(dbid));
+	ScanKeyInit(&keys[1], Anum_pg_db_role_setting_setrole, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(role));
+	scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 2, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(d);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n,
+						i;
+
+			deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+			for (i = 0; i < n; i++)
+			{
+				char	   *s;
+
+				if (nulls[i])
+					continue;
+				s = TextDatumGetCString(elems[i]);
+				if (pg_strncasecmp(s, "search_path=", 12) == 0)
+					result = pstrdup(s + 12);
+			}
+		}
+	}
+	systable_endscan(scan);
+	return result;
+}
+
+/*
+ * owner_search_path
+ *		The search_path a session of role in this database starts with:
+ *		ALTER ROLE ... IN DATABASE, then ALTER ROLE, then ALTER DATABASE,
+ *		else the built-in default.  pg_temp goes last unless named, so a
+ *		caller's temporary objects never shadow the owner's.
+ */
+static char *
+owner_search_path(Oid role)
+{
+	ListCell   *lc;
+	Relation	rel;
+	char	   *path;
+	MemoryContext old;
+	OwnerPath  *op;
+
+	foreach(lc, owner_paths)
+	{
+		op = lfirst(lc);
+		if (op->role == role)
+			return op->path;
+	}
+	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
+	path = setting_from(rel, MyDatabaseId, role);
+	if (path == NULL)
+		path = setting_from(rel, InvalidOid, role);
+	if (path == NULL)
+		path = setting_from(rel, MyDatabaseId, InvalidOid);
+	table_close(rel, AccessShareLock);
+	if (path == NULL)
+		path = "\"$user\", public";
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	op = palloc(sizeof(OwnerPath));
+	op->role = role;
+	if (strstr(path, "pg_temp") != NULL)
+		op->path = pstrdup(path);
+	else if (path[0] == '\0' || strcmp(path, "\"\"") == 0)
+		op->path = pstrdup("pg_temp");
+	else
+		op->path = psprintf("%s, pg_temp", path);
+	owner_paths = lappend(owner_paths, op);
+	MemoryContextSwitchTo(old);
+	return op->path;
+}
+
+/*
+ * enter
+ *		Push a frame: save identity and GUC level, switch, set the path.
+ */
+static int
+enter(Oid role, int secflags, const char *path)
+{
+	GuardFrame *f;
+	int			frame;
+
+	register_callbacks();
+	if (depth >= GUARD_MAX_FRAMES)
+		elog(ERROR, "privacy guard frames nested too deeply");
+	frame = depth;
+	f = &frames[depth++];
+	GetUserIdAndSecContext(&f->save_userid, &f->save_sec_context);
+	f->subid = GetCurrentSubTransactionId();
+	f->bypass = false;
+	f->save_nestlevel = NewGUCNestLevel();
+	SetUserIdAndSecContext(role, f->save_sec_context | secflags);
+	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	GuardQuietLogging();
+	return frame;
+}
+
+/*
+ * GuardEnterRole / GuardEnterTableOwner
+ *		Run user code as role (the owner of relid), restricted, with the
+ *		owner's own search_path.
+ */
+int
+GuardEnterRole(Oid role)
+{
+	char	   *path = owner_search_path(role);
+
+	return enter(role, SECURITY_RESTRICTED_OPERATION | SECURITY_LOCAL_USERID_CHANGE, path);
+}
+
+int
+GuardEnterTableOwner(Oid relid)
+{
+	return GuardEnterRole(UtilRelationOwner(relid));
+}
+
+/*
+ * GuardEnterPinned / GuardEnterExtensionOwner
+ *		Catalog work as role (the extension owner), search_path pinned.
+ */
+int
+GuardEnterPinned(Oid role, int secflags)
+{
+	return enter(role, secflags | SECURITY_LOCAL_USERID_CHANGE, "pg_catalog, pg_temp");
+}
+
+int
+GuardEnterExtensionOwner(void)
+{
+	register_callbacks();
+	if (!OidIsValid(ext_owner))
+		ext_owner = UtilExtensionOwner();
+	return GuardEnterPinned(ext_owner, 0);
+}
+
+/*
+ * GuardLeave
+ *		Pop frame and every frame above it, restoring what frame saved.  A
+ *		frame already dropped by an aborted subtransaction is ignored.
+ */
+void
+GuardLeave(int frame)
+{
+	GuardFrame *f;
+
+	if (frame < 0 || frame >= depth)
+		return;
+	f = &frames[frame];
+	AtEOXact_GUC(false, f->save_nestlevel);
+	SetUserIdAndSecContext(f->save_userid, f->save_sec_context);
+	depth = frame;
+}
+
+int
+GuardDepth(void)
+{
+	return depth;
+}
+
+/*
+ * GuardSetRowSecurityBypass / GuardRowSecurityBypassed
+ *		The bypass belongs to the innermost frame (none: nothing to set).
+ */
+void
+GuardSetRowSecurityBypass(bool on)
+{
+	if (depth > 0)
+		frames[depth - 1].bypass = on;
+}
+
+bool
+GuardRowSecurityBypassed(void)
+{
+	return depth > 0 && frames[depth - 1].bypass;
+}
+
+/*
+ * GuardPseudonymScopeBegin
+ *		Open the scope of one erasure's rewrite; returns its token (32 hex
+ *		characters), to be written into the rewrite statement only.
+ */
+const char *
+GuardPseudonymScopeBegin(void)
+{
+	unsigned char raw[GUARD_TOKEN_BYTES];
+
+	register_callbacks();
+	if (sodium_init() < 0)
+		elog(ERROR, "libsodium could not be initialised");
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(scope_token, sizeof(scope_token), raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	scope_open = true;
+	scope_subid = GetCurrentSubTransactionId();
+	return scope_token;
+}
+
+void
+GuardPseudonymScopeEnd(void)
+{
+	close_scope();
+}
+
+const char *
+GuardPseudonymToken(void)
+{
+	return scope_open ? scope_token : NULL;
+}
+
+/*
+ * GuardPseudonymTokenValid
+ *		True when a scope is open and token is its token (constant time).
+ */
+bool
+GuardPseudonymTokenValid(const char *token)
+{
+	if (!scope_open || token == NULL || strlen(token) != GUARD_TOKEN_BYTES * 2)
+		return false;
+	return sodium_memcmp(token, scope_token, GUARD_TOKEN_BYTES * 2) == 0;
+}
