@@ -57,7 +57,8 @@ END
 $$;
 
 CREATE VIEW privacy.subject_tables AS
-SELECT m.subject, m.table_name, m.via, m.depth, m.path
+SELECT m.subject, m.table_name, m.via, m.depth, m.path,
+       privacy._routing(m.subject, m.table_name) AS routing
   FROM privacy.map m
  ORDER BY m.subject, m.depth, m.via <> 'root', m.table_name::text;
 
@@ -109,6 +110,9 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
 		RETURN;
 	END IF;
+	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
+		RETURN;
+	END IF;
 	-- temporary tables (ETL scratch space) never join a map: skip them
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
 	                WHERE c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%') THEN
@@ -134,6 +138,9 @@ BEGIN
 	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
 	   AND o.object_type IN ('table', 'partitioned table');
 	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
+		RETURN;
+	END IF;
+	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
 		RETURN;
 	END IF;
 	BEGIN

@@ -32,6 +32,7 @@
 #include "utils/timestamp.h"
 #include "access/xact.h"
 
+#include "citus.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_hold);
@@ -299,6 +300,7 @@ privacy_protect(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
+	CitusRefuseDistributed(relid, "privacy.protect()");	/* CITUS HOOK */
 	subjects = MapSubjectsOfTable(relid);
 	if (subjects == NIL)
 		ereport(ERROR,
