@@ -113,6 +113,9 @@ BEGIN
 	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
 		RETURN;
 	END IF;
+	IF EXISTS (SELECT FROM privacy.pending_drops) THEN	-- a Citus conversion: refreshed at commit
+		RETURN;
+	END IF;
 	-- temporary tables (ETL scratch space) never join a map: skip them
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
 	                WHERE c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%') THEN
@@ -127,6 +130,22 @@ BEGIN
 	END;
 END
 $$;
+
+-- Forget the configuration of dropped tables (by OID).
+CREATE FUNCTION privacy._forget_tables(dropped oid[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.subject_types WHERE root::oid = ANY (dropped);
+	IF EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
+		PERFORM privacy._refresh_all();
+	END IF;
+	PERFORM privacy._invalidate();
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._forget_tables(oid[]) FROM PUBLIC;
 
 CREATE FUNCTION privacy._on_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -143,15 +162,12 @@ BEGIN
 	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
 		RETURN;
 	END IF;
+	-- Citus conversions drop and recreate tables: decided at commit (06_citus.sql)
+	IF privacy._citus_defer_drop() THEN
+		RETURN;
+	END IF;
 	BEGIN
-		DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
-		DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
-		DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
-		DELETE FROM privacy.subject_types WHERE root::oid = ANY (dropped);
-		IF EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
-			PERFORM privacy._refresh_all();
-		END IF;
-		PERFORM privacy._invalidate();
+		PERFORM privacy._forget_tables(dropped);
 	EXCEPTION WHEN OTHERS THEN
 		RAISE WARNING 'privacy: the catalog could not be cleaned after DROP: %', SQLERRM;
 	END;

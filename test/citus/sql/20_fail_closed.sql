@@ -1,0 +1,42 @@
+-- Fail closed on Citus: what cannot yet work on a distributed or reference
+-- table refuses with 0A000 and a hint before changing anything, instead of
+-- identifying rows by ctid (unique only inside one shard, different on each
+-- placement of a reference table) or installing triggers the shards do not
+-- get.  The DDL event triggers do nothing on the workers.
+\getenv w1 CITUS_W1
+\getenv coord PGPORT
+\set VERBOSITY default
+CREATE TABLE holidays (day date PRIMARY KEY, name text);
+SELECT create_reference_table('holidays');
+
+-- column encryption and retention identify rows by ctid
+SELECT privacy.encrypt_column('messages', 'body');
+SELECT privacy.add_retention('messages', 'sent', '1 year');
+SELECT privacy.add_retention('holidays', 'day', '1 year');
+-- link() installs a lock trigger; protect() a row security policy that
+-- Citus would re-create as permissive on the shards
+SELECT privacy.link('customer', 'devices', 'customer_id');
+SELECT privacy.protect('messages');
+\set VERBOSITY terse
+
+-- a referenced table with personal data joins the map; access reads it,
+-- erase refuses before anything changes (its rows are identified by ctid)
+SELECT privacy.classify('tenants', 'name', 'user.name');
+SELECT table_name, via, routing FROM privacy.subject_tables WHERE table_name = 'tenants'::regclass;
+SELECT privacy.access('customer', '50')->'data'->'public.tenants' AS tenant_of_50;
+SELECT privacy.erase('customer', '50');
+SELECT (SELECT count(*) FROM customers WHERE customer_id = 50) AS customer50,
+       (SELECT count(*) FROM messages WHERE customer_id = 50) AS messages50,
+       (SELECT count(*) FROM log WHERE customer_id = 50) AS log50;
+SELECT privacy.declassify('tenants', 'name');
+SELECT privacy.erase('customer', '50')->'tables'->'public.messages' AS erased50;
+
+-- the workers: no configuration there, and DDL on them changes nothing
+\c citus_regress - - :w1
+SELECT privacy._citus_worker() AS worker;
+SELECT count(*) AS subject_types FROM privacy.subject_types;
+CREATE TABLE worker_scratch (id int);
+DROP TABLE worker_scratch;
+\c citus_regress - - :coord
+SELECT privacy._citus_worker() AS worker;
+SELECT count(*) AS mapped FROM privacy.subject_tables WHERE subject = 'customer';
