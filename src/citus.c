@@ -246,11 +246,37 @@ routed_column(MapSubject *subj, MapTable *mt)
 }
 
 /*
+ * direct_key
+ *		One of mt's paths is a single foreign key from its distribution
+ *		column to the root's key ("t.<col> = key").
+ */
+static bool
+direct_key(MapSubject *subj, MapTable *mt, AttrNumber col)
+{
+	ListCell   *lc;
+
+	foreach(lc, mt->paths)
+	{
+		List	   *path = lfirst(lc);
+		MapHop	   *h;
+
+		if (list_length(path) != 1)
+			continue;
+		h = linitial(path);
+		if (!h->link && h->prel == subj->root && h->ncols == 1 &&
+			h->cols[0] == col && h->pcols[0] == subj->key_attnum)
+			return true;
+	}
+	return false;
+}
+
+/*
  * CitusRouteCondition
  *		cond (MapCondition's text for row alias of mt), with
  *		"alias.<distribution column> = keyexpr" in front when the rows of mt
- *		that belong to the subject all live in the shard group of its key:
- *		Citus then plans every statement over mt as a router query.  Without
+ *		that belong to the subject all live in the shard group of its key
+ *		(or instead of it, when that equality alone is equivalent): Citus
+ *		then plans every statement over mt as a router query.  Without
  *		Citus, or when the table does not route, cond unchanged.
  */
 char *
@@ -266,6 +292,15 @@ CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *alias,
 	if (col == InvalidAttrNumber || mt->relid == subj->root)
 		return cond;
 	name = get_attname(mt->relid, col, false);
+
+	/*
+	 * With a direct path (t.<col> = key), the condition is exactly that: a
+	 * row reached by any other path has <col> = key too (routed_column),
+	 * and every row with <col> = key is reached by the direct path.  Citus
+	 * plans it on its fast path (no subquery, the column once).
+	 */
+	if (direct_key(subj, mt, col))
+		return psprintf("%s.%s OPERATOR(pg_catalog.=) (%s)", alias, quote_identifier(name), keyexpr);
 	return psprintf("(%s.%s OPERATOR(pg_catalog.=) (%s) AND %s)", alias,
 					quote_identifier(name), keyexpr, cond);
 }
@@ -362,6 +397,35 @@ CitusRefuseRowIdentity(Oid relid, const char *what)
 				 errmsg("%s of referenced Citus table \"%s\" is not supported", what, get_rel_name(relid)),
 				 errdetail("Rows that a subject's rows reference are identified by ctid, which is not unique across shards and placements."),
 				 errhint("Declassify the table's columns, so that it leaves the map, or keep it local to the coordinator.")));
+}
+
+/*
+ * CitusCheckRewrite
+ *		0A000 when an anonymize-mode rewrite of a Citus table would need the
+ *		keyed pseudonym ('hash'): Citus runs the UPDATE on the worker, where
+ *		neither the key nor the erasure context exists, and refuses functions
+ *		of the row's columns that are not immutable.  Checked before anything
+ *		changes.
+ */
+void
+CitusCheckRewrite(MapTable *mt)
+{
+	ListCell   *lc;
+
+	if (!CitusIsCitusTable(mt->relid))
+		return;
+	foreach(lc, mt->columns)
+	{
+		MapColumn  *c = lfirst(lc);
+
+		if (strcmp(c->erasure, "hash") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("erasure strategy \"hash\" of column \"%s\" is not supported on Citus table \"%s\"",
+							c->name, get_rel_name(mt->relid)),
+					 errdetail("The keyed pseudonym is computed on the coordinator only; the rewrite runs on the worker."),
+					 errhint("Classify the column with strategy 'null' or 'redact', or set the table's erasure mode to 'delete'.")));
+	}
 }
 
 /*

@@ -39,6 +39,7 @@ extern char *CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *ali
 extern const char *CitusRouting(MapSubject *subj, MapTable *mt);
 extern void CitusRefuseDistributed(Oid relid, const char *what);
 extern void CitusRefuseRowIdentity(Oid relid, const char *what);
+extern void CitusCheckRewrite(MapTable *mt);
 extern void CitusWarnColocation(MapSubject *subj);
 extern void CitusUseTwoPhaseCommit(void);
 

@@ -332,6 +332,8 @@ prepare_tables(MapSubject *subj)
 			et->set_clause = set.data;
 			et->changed = chg.data;
 		}
+		if (et->anonymize)
+			CitusCheckRewrite(mt);	/* CITUS HOOK: before anything changes */
 		ets = lappend(ets, et);
 	}
 	return ets;

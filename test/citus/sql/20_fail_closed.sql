@@ -31,6 +31,21 @@ SELECT (SELECT count(*) FROM customers WHERE customer_id = 50) AS customer50,
 SELECT privacy.declassify('tenants', 'name');
 SELECT privacy.erase('customer', '50')->'tables'->'public.messages' AS erased50;
 
+-- anonymize mode: 'null' and 'redact' rewrite on the worker; the keyed
+-- pseudonym ('hash') is refused before anything changes
+SELECT privacy.set_erasure_mode('customers', 'anonymize');
+SELECT privacy.erase('customer', '51')->'tables'->'public.customers' AS customers51;
+SELECT customer_id, tenant_id, email, name FROM customers WHERE customer_id = 51;
+SELECT count(*) AS messages51 FROM messages WHERE customer_id = 51;
+SELECT privacy.set_erasure_mode('customers', 'delete');
+SELECT privacy.classify('conversations', 'topic', 'user.content', 'hash');
+SELECT privacy.set_erasure_mode('conversations', 'anonymize');
+SELECT privacy.erase('customer', '52');
+SELECT (SELECT count(*) FROM customers WHERE customer_id = 52) AS customer52,
+       (SELECT count(*) FROM conversations WHERE customer_id = 52 AND topic LIKE 'topic%') AS topics52;
+SELECT privacy.declassify('conversations', 'topic');
+SELECT privacy.set_erasure_mode('conversations', 'delete');
+
 -- the workers: no configuration there, and DDL on them changes nothing
 \c citus_regress - - :w1
 SELECT privacy._citus_worker() AS worker;
