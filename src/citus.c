@@ -431,8 +431,9 @@ CitusCheckRewrite(MapTable *mt)
 /*
  * CitusWarnColocation
  *		WARNING for each distributed table of the map that is not in the
- *		root's colocation group, or does not carry the distribution column to
- *		the root: rights calls reach it through every shard.
+ *		root's colocation group (or whose root is not distributed), or does
+ *		not carry the distribution column to the root: rights calls reach it
+ *		through every shard.
  */
 void
 CitusWarnColocation(MapSubject *subj)
@@ -443,8 +444,6 @@ CitusWarnColocation(MapSubject *subj)
 	if (subj == NULL || !CitusLoaded())
 		return;
 	root = CitusTable(subj->root);
-	if (root.kind != CITUS_DISTRIBUTED)
-		return;
 	foreach(lc, subj->tables)
 	{
 		MapTable   *mt = lfirst(lc);
@@ -455,7 +454,7 @@ CitusWarnColocation(MapSubject *subj)
 		info = CitusTable(mt->relid);
 		if (info.kind != CITUS_DISTRIBUTED)
 			continue;
-		if (info.colocation != root.colocation)
+		if (root.kind != CITUS_DISTRIBUTED || info.colocation != root.colocation)
 			ereport(WARNING,
 					(errmsg("table \"%s\" is not colocated with \"%s\", the root of subject type \"%s\"",
 							get_rel_name(mt->relid), get_rel_name(subj->root), subj->name),

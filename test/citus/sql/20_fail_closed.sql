@@ -46,6 +46,32 @@ SELECT (SELECT count(*) FROM customers WHERE customer_id = 52) AS customer52,
 SELECT privacy.declassify('conversations', 'topic');
 SELECT privacy.set_erasure_mode('conversations', 'delete');
 
+-- a root that is not distributed: its distributed tables are queried
+-- through every shard (a warning says so), with the same answers; an
+-- erasure that Citus refuses changes nothing
+CREATE TABLE agents (agent_id int PRIMARY KEY, name text);
+CREATE TABLE tickets (ticket_id bigint PRIMARY KEY, agent_id int REFERENCES agents, note text);
+SELECT create_reference_table('agents');
+SELECT create_distributed_table('tickets', 'ticket_id', shard_count => 4);
+INSERT INTO agents SELECT a, 'agent ' || a FROM generate_series(1, 5) a;
+INSERT INTO tickets SELECT t, 1 + t % 5, 'note ' || t FROM generate_series(1, 100) t;
+SELECT privacy.define_subject('agent', 'agents');
+SELECT table_name, via, routing FROM privacy.subject_tables WHERE subject = 'agent' ORDER BY 1::text;
+SELECT jsonb_array_length(privacy.access('agent', '2')->'data'->'public.tickets') AS tickets2;
+SELECT privacy.erase('agent', '2')->'tables' AS erased2;
+SELECT count(*) AS tickets2 FROM tickets WHERE agent_id = 2;
+SELECT count(*) AS tickets FROM tickets;
+SELECT count(*) AS agents FROM agents;
+-- (Citus refuses a reference table's DELETE after a parallel one on a
+-- distributed table in the same transaction; sequential mode does both)
+BEGIN;
+SET LOCAL citus.multi_shard_modify_mode = 'sequential';
+SELECT privacy.erase('agent', '2')->'tables' AS erased2;
+COMMIT;
+SELECT (SELECT count(*) FROM tickets WHERE agent_id = 2) AS tickets2, (SELECT count(*) FROM tickets) AS tickets,
+       (SELECT count(*) FROM agents) AS agents;
+SELECT privacy.drop_subject('agent');
+
 -- the workers: no configuration there, and DDL on them changes nothing
 \c citus_regress - - :w1
 SELECT privacy._citus_worker() AS worker;
