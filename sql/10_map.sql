@@ -29,6 +29,24 @@ CREATE FUNCTION privacy.data_map(subject text)
 RETURNS text AS 'MODULE_PATHNAME', 'privacy_data_map'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- unlink(): the lock trigger of link() on tbl for subject (found by its
+-- function and first argument, whatever its possibly truncated name)
+CREATE FUNCTION privacy._drop_link_trigger(subject text, tbl regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	trg name;
+BEGIN
+	FOR trg IN SELECT t.tgname FROM pg_catalog.pg_trigger t
+				WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl
+				  AND t.tgfoid OPERATOR(pg_catalog.=) 'privacy._link_lock()'::pg_catalog.regprocedure
+				  AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
+					  OPERATOR(pg_catalog.=) subject LOOP
+		EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg, tbl);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._drop_link_trigger(text, regclass) FROM PUBLIC;
+
 CREATE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -40,6 +58,10 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%"', tbl, subject, key_column
 			USING ERRCODE = '42704';
+	END IF;
+	-- the lock trigger that link() installed goes with the table's last link
+	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
+		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
 	END IF;
 	PERFORM privacy.refresh_subject(unlink.subject);
 END

@@ -4,7 +4,7 @@
 ---------------------------------------------------------------------------
 -- Citus placement awareness (issue 15, src/citus.c, sql/06_citus.sql):
 -- the routing column of privacy.subject_tables, DDL event triggers that do
--- nothing on Citus workers, table conversions decided at commit.
+-- nothing on Citus workers, table conversions decided at commit, unlink() drops link()'s trigger.
 ---------------------------------------------------------------------------
 
 -- The routing column of privacy.subject_tables: 'one shard', 'all shards',
@@ -177,5 +177,43 @@ BEGIN
 	EXCEPTION WHEN OTHERS THEN
 		RAISE WARNING 'privacy: the catalog could not be cleaned after DROP: %', SQLERRM;
 	END;
+END
+$$;
+
+-- unlink(): the lock trigger of link() on tbl for subject (found by its
+-- function and first argument, whatever its possibly truncated name)
+CREATE FUNCTION privacy._drop_link_trigger(subject text, tbl regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	trg name;
+BEGIN
+	FOR trg IN SELECT t.tgname FROM pg_catalog.pg_trigger t
+				WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl
+				  AND t.tgfoid OPERATOR(pg_catalog.=) 'privacy._link_lock()'::pg_catalog.regprocedure
+				  AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
+					  OPERATOR(pg_catalog.=) subject LOOP
+		EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg, tbl);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._drop_link_trigger(text, regclass) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
+	END IF;
+	DELETE FROM privacy.links l
+	 WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl AND l.key_column = unlink.key_column;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%"', tbl, subject, key_column
+			USING ERRCODE = '42704';
+	END IF;
+	-- the lock trigger that link() installed goes with the table's last link
+	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
+		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
+	END IF;
+	PERFORM privacy.refresh_subject(unlink.subject);
 END
 $$;

@@ -38,6 +38,10 @@ COMMIT;
 SELECT table_name, via FROM privacy.subject_tables WHERE table_name = 'log'::regclass;
 SELECT count(*) AS lock_trigger FROM pg_trigger WHERE tgrelid = 'log'::regclass AND tgname LIKE 'privacy_link%';
 SELECT count(*) AS classified FROM privacy.classified_columns WHERE table_name = 'log'::regclass;
+-- unlink() removes what link() made: the link and its lock trigger
+SELECT privacy.unlink('customer', 'log', 'customer_id');
+SELECT count(*) AS lock_trigger FROM pg_trigger WHERE tgrelid = 'log'::regclass AND tgname LIKE 'privacy_link%';
+SELECT privacy.link('customer', 'log', 'customer_id');
 -- a plain drop forgets
 DROP TABLE log;
 SELECT count(*) AS links FROM privacy.links;
