@@ -21,6 +21,10 @@ PGSYS=${PGSYS:-/usr/lib/postgresql/15}
 PG_CONFIG=$PGSYS/bin/pg_config
 TARBALL=${CITUS_TARBALL:-$TOP/../shared/vendor/citus-13.2.2.tar.gz}
 CACHE=${CITUS_CACHE:-/var/cache/privacy-test}
+# a user who cannot write there caches in their own cache directory
+if ! mkdir -p "$CACHE" 2>/dev/null || [ ! -w "$CACHE" ]; then
+	CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/privacy-test
+fi
 DEST=${1:-}
 
 if [ ! -f "$TARBALL" ]; then
