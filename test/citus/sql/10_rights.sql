@@ -19,6 +19,7 @@ SELECT receipt(privacy.erase('customer', '42')) AS erase42 \gset s_
 SELECT (SELECT count(*) FROM customers) AS customers, (SELECT count(*) FROM conversations) AS conversations,
        (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM devices) AS devices,
        (SELECT count(*) FROM log) AS log \gset s_
+SELECT privacy.breach_report(ARRAY['messages'::regclass]) - 'generated_at' - 'notification_deadline' AS breach \gset s_
 SELECT privacy.hold('customer', '7', 'litigation');
 SELECT norm(privacy.access('customer', '7')->'data') AS access7 \gset s_
 
@@ -62,6 +63,8 @@ SELECT (SELECT count(*) FROM customers) = :s_customers AS customers,
        (SELECT count(*) FROM log) = :s_log AS log;
 SELECT (SELECT count(*) FROM messages WHERE customer_id = 42) AS messages42,
        (SELECT count(*) FROM messages WHERE customer_id = 43) AS messages43;
+SELECT privacy.breach_report(ARRAY['messages'::regclass]) - 'generated_at' - 'notification_deadline'
+       = :'s_breach'::jsonb AS same_breach_report;
 -- atomic across nodes: the erasure committed with two-phase commit (the
 -- worker's transaction was prepared, recorded here, then committed)
 SELECT count(*) > :prepared_before AS two_phase FROM pg_dist_transaction;
@@ -79,6 +82,19 @@ RESET citus.grep_remote_commands;
 SELECT privacy.hold('customer', '7', 'litigation');
 SELECT privacy.erase('customer', '7');
 SELECT norm(privacy.access('customer', '7')->'data') = :'s_access7' AS held_rows_intact;
+
+-- consent, restriction: recorded on the coordinator, reported by access
+SELECT privacy.set_consent('customer', '9', 'marketing', true);
+SELECT privacy.restrict('customer', '10', 'disputed');
+SELECT privacy.has_consent('customer', '9', 'marketing') AS consent9,
+       privacy.access('customer', '10')->'restricted' AS restricted10;
+
+-- the ledger after a restore: customer 42 comes back, replay erases it again
+INSERT INTO customers VALUES (42, 1, 'back@example.org', 'Back');
+INSERT INTO messages (customer_id, msg_id, body) VALUES (42, 1, 'from an old backup');
+SELECT (privacy.replay_erasures(privacy.erasure_ledger())->'matched')::int >= 1 AS replayed;
+SELECT (SELECT count(*) FROM customers WHERE customer_id = 42) AS customers42,
+       (SELECT count(*) FROM messages WHERE customer_id = 42) AS messages42;
 
 -- the records stay on the coordinator
 SELECT count(*) AS receipts FROM privacy.requests WHERE kind = 'erase';
