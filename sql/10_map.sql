@@ -29,6 +29,24 @@ CREATE FUNCTION privacy.data_map(subject text)
 RETURNS text AS 'MODULE_PATHNAME', 'privacy_data_map'
 LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- unlink(): the lock trigger of link() on tbl for subject (found by its
+-- function and first argument, whatever its possibly truncated name)
+CREATE FUNCTION privacy._drop_link_trigger(subject text, tbl regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	trg name;
+BEGIN
+	FOR trg IN SELECT t.tgname FROM pg_catalog.pg_trigger t
+				WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl
+				  AND t.tgfoid OPERATOR(pg_catalog.=) 'privacy._link_lock()'::pg_catalog.regprocedure
+				  AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
+					  OPERATOR(pg_catalog.=) subject LOOP
+		EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg, tbl);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._drop_link_trigger(text, regclass) FROM PUBLIC;
+
 CREATE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -40,6 +58,10 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%"', tbl, subject, key_column
 			USING ERRCODE = '42704';
+	END IF;
+	-- the lock trigger that link() installed goes with the table's last link
+	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
+		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
 	END IF;
 	PERFORM privacy.refresh_subject(unlink.subject);
 END
@@ -57,7 +79,8 @@ END
 $$;
 
 CREATE VIEW privacy.subject_tables AS
-SELECT m.subject, m.table_name, m.via, m.depth, m.path
+SELECT m.subject, m.table_name, m.via, m.depth, m.path,
+       privacy._routing(m.subject, m.table_name) AS routing
   FROM privacy.map m
  ORDER BY m.subject, m.depth, m.via <> 'root', m.table_name::text;
 
@@ -109,6 +132,12 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
 		RETURN;
 	END IF;
+	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT FROM privacy.pending_drops) THEN	-- a Citus conversion: refreshed at commit
+		RETURN;
+	END IF;
 	-- temporary tables (ETL scratch space) never join a map: skip them
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
 	                WHERE c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%') THEN
@@ -124,6 +153,22 @@ BEGIN
 END
 $$;
 
+-- Forget the configuration of dropped tables (by OID).
+CREATE FUNCTION privacy._forget_tables(dropped oid[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.subject_types WHERE root::oid = ANY (dropped);
+	IF EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
+		PERFORM privacy._refresh_all();
+	END IF;
+	PERFORM privacy._invalidate();
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._forget_tables(oid[]) FROM PUBLIC;
+
 CREATE FUNCTION privacy._on_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -136,15 +181,15 @@ BEGIN
 	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
 		RETURN;
 	END IF;
+	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
+		RETURN;
+	END IF;
+	-- Citus conversions drop and recreate tables: decided at commit (06_citus.sql)
+	IF privacy._citus_defer_drop() THEN
+		RETURN;
+	END IF;
 	BEGIN
-		DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
-		DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
-		DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
-		DELETE FROM privacy.subject_types WHERE root::oid = ANY (dropped);
-		IF EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
-			PERFORM privacy._refresh_all();
-		END IF;
-		PERFORM privacy._invalidate();
+		PERFORM privacy._forget_tables(dropped);
 	EXCEPTION WHEN OTHERS THEN
 		RAISE WARNING 'privacy: the catalog could not be cleaned after DROP: %', SQLERRM;
 	END;

@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "citus.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_access);
@@ -287,6 +288,118 @@ run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum key, MemoryContext outer)
 	return result;
 }
 
+/*
+ * The tables of a subject that Citus routes to the subject's shard group and
+ * that the root's owner owns are read in one router statement (one round
+ * trip to the worker instead of one per table): "SELECT (SELECT jsonb_agg(..)
+ * FROM t1 t WHERE ..), (SELECT ..)".  Its plan is kept in the root's
+ * plan_extra slot (freed with the map cache); routed_member says which
+ * tables (by position) it reads, valid while routed_plan is that plan.
+ */
+static void *routed_plan = NULL;
+static bool *routed_member = NULL;
+
+/*
+ * read_routed
+ *		Run the one statement of the routed tables of subj (access only);
+ *		returns the member flags (by table position) and fills vals with
+ *		each member's rows (NULL: none), or returns NULL when fewer than two
+ *		tables route (the per-table plans are used then).
+ */
+static bool *
+read_routed(MapSubject *subj, Datum key, MemoryContext outer, Jsonb ***vals)
+{
+	MapTable   *root = linitial(subj->tables);
+	int			n = list_length(subj->tables);
+	int			i = 0,
+				col = 0;
+	ListCell   *lc;
+	PrivacyUserSwitch sw;
+	Datum		values[1];
+	int			ret;
+
+	if (root->relid != subj->root || !CitusLoaded())
+		return NULL;
+	if (root->plan_extra == NULL || routed_plan != root->plan_extra)
+	{
+		Oid			owner = UtilRelationOwner(subj->root);
+		StringInfoData sql;
+		int			members = 0;
+		Oid			argtypes[1];
+		SPIPlanPtr	p;
+
+		if (root->plan_extra != NULL)
+		{
+			/* another subject's statement was built since: rebuild this one */
+			SPI_freeplan((SPIPlanPtr) root->plan_extra);
+			root->plan_extra = NULL;
+		}
+		if (routed_member)
+			pfree(routed_member);
+		routed_member = MemoryContextAllocZero(TopMemoryContext, sizeof(bool) * n);
+		routed_plan = NULL;
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT ");
+		foreach(lc, subj->tables)
+		{
+			MapTable   *mt = lfirst(lc);
+			const char *r = CitusRouting(subj, mt);
+
+			if (r != NULL && strcmp(r, "one shard") == 0 && !mt->outbound &&
+				UtilRelationOwner(mt->relid) == owner)
+			{
+				appendStringInfo(&sql, "%s(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
+								 members > 0 ? ", " : "", row_expr(mt), mt->qualname, mt->cond);
+				routed_member[i] = true;
+				members++;
+			}
+			i++;
+		}
+		if (members < 2)
+			return NULL;
+		argtypes[0] = subj->key_type;
+		p = SPI_prepare(sql.data, 1, argtypes);
+		if (p == NULL)
+			elog(ERROR, "could not prepare the routed map query: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		root->plan_extra = p;
+		routed_plan = p;
+	}
+	values[0] = key;
+	UtilBecomeOwner(subj->root, &sw);
+	RightsBypassRowSecurity(true);
+	PG_TRY();
+	{
+		ret = SPI_execute_plan((SPIPlanPtr) root->plan_extra, values, NULL, true, 1);
+	}
+	PG_FINALLY();
+	{
+		RightsBypassRowSecurity(false);
+	}
+	PG_END_TRY();
+	UtilRestoreUser(&sw);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "routed map query failed: %d", ret);
+	*vals = MemoryContextAllocZero(outer, sizeof(Jsonb *) * n);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d;
+
+		if (!routed_member[i])
+			continue;
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, ++col, &isnull);
+		if (!isnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			(*vals)[i] = DatumGetJsonbPCopy(d);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	return routed_member;
+}
+
 /* push "key": <jsonb value> into an object being built */
 static void
 push_pair(JsonbParseState **st, const char *key, Jsonb *val)
@@ -318,16 +431,24 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 	Datum	   *oids = palloc(sizeof(Datum) * (list_length(subj->tables) + 1));
 	int			noids = 0;
 	MemoryContext outer = CurrentMemoryContext;
+	bool	   *routed = NULL;
+	Jsonb	  **routed_rows = NULL;
+	int			pos = -1;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	UtilSpiConnect();
+	if (!export)
+		routed = read_routed(subj, key, outer, &routed_rows);	/* Citus: one round trip */
 	foreach(lc, subj->tables)
 	{
 		MapTable   *mt = lfirst(lc);
 		SPIPlanPtr	plan;
 		Jsonb	   *rows;
 
-		if (export)
+		pos++;
+		if (routed && routed[pos])
+			rows = routed_rows[pos];
+		else if (export)
 		{
 			if (mt->plan_export == NULL)
 			{
@@ -338,14 +459,15 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 				mt->plan_export = prepare_table_plan(subj, mt, expr);
 			}
 			plan = mt->plan_export;
+			rows = run_table_plan(mt, plan, key, outer);
 		}
 		else
 		{
 			if (mt->plan_access == NULL)
 				mt->plan_access = prepare_table_plan(subj, mt, row_expr(mt));
 			plan = mt->plan_access;
+			rows = run_table_plan(mt, plan, key, outer);
 		}
-		rows = run_table_plan(mt, plan, key, outer);
 		if (rows == NULL)
 			continue;
 		{

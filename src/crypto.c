@@ -61,6 +61,7 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
+#include "citus.h"
 #include "crypto.h"
 #include "privacy.h"
 
@@ -1560,6 +1561,7 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 				 errmsg("cannot encrypt column \"%s\" of type %s", colname, format_type_be(typid)),
 				 errhint("Only text, varchar and bytea columns can be encrypted; change the column's type first.")));
 
+	CitusRefuseDistributed(relid, "privacy.encrypt_column()");	/* CITUS HOOK */
 	LockRelationOid(relid, typmod >= 0 && typid == VARCHAROID ? AccessExclusiveLock : ShareRowExclusiveLock);
 	rel = table_open(relid, NoLock);
 	nkeys = primary_key_attnums(rel, keys);

@@ -43,6 +43,7 @@
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
+#include "citus.h"
 #include "guard.h"
 #include "privacy.h"
 #include "retention.h"
@@ -329,6 +330,8 @@ prepare_tables(MapSubject *subj)
 			et->set_clause = set.data;
 			et->changed = chg.data;
 		}
+		if (et->anonymize)
+			CitusCheckRewrite(mt);	/* CITUS HOOK: before anything changes */
 		ets = lappend(ets, et);
 	}
 	return ets;
@@ -407,6 +410,7 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key, boo
 	bool		isnull;
 	int			i = 0;
 
+	CitusRefuseRowIdentity(et->mt->relid, "erasure");	/* CITUS HOOK */
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT pg_catalog.array_agg(s.tableoid) FILTER (WHERE s.free),"
 						   " pg_catalog.array_agg(s.ctid) FILTER (WHERE s.free),"
@@ -778,6 +782,8 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	MemoryContextSwitchTo(outer);
 	if (!dry_run)
 		shredded = KeysShredSubject(subj->name, ref);
+	if (!dry_run)
+		CitusUseTwoPhaseCommit();	/* CITUS HOOK: records commit with the workers' deletes */
 	notify = notify_recipients(ets);
 	MemoryContextSwitchTo(outer);
 	SPI_finish();

@@ -43,6 +43,7 @@
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
 #include "guard.h"
 #include "privacy.h"
 
@@ -344,8 +345,17 @@ append_cond(StringInfo buf, MapSubject *subj, List *path, int idx,
  *		of index scans), otherwise a TID list built from one sub-select per
  *		path, so each path keeps its own index plan.
  */
+static char *map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *keyexpr);
+
 char *
 MapCondition(MapSubject *subj, MapTable *mt, const char *alias, const char *keyexpr)
+{
+	/* CITUS HOOK (src/citus.c): routed to the subject's shard group */
+	return CitusRouteCondition(subj, mt, alias, keyexpr, map_condition(subj, mt, alias, keyexpr));
+}
+
+static char *
+map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *keyexpr)
 {
 	StringInfoData buf;
 	ListCell   *lc;
@@ -368,7 +378,8 @@ MapCondition(MapSubject *subj, MapTable *mt, const char *alias, const char *keye
 			 !hop_is_shortcut(subj, path, 0)))
 			simple = false;
 	}
-	if (simple || mt->partitioned)
+	/* CITUS HOOK: never ctid row identity on a table with shards */
+	if (simple || mt->partitioned || CitusIsCitusTable(mt->relid))
 	{
 		appendStringInfoChar(&buf, '(');
 		foreach(lc, mt->paths)
@@ -1504,6 +1515,7 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	MapRefresh(name);
+	CitusWarnColocation(MapGetSubject(name));	/* CITUS HOOK */
 	snprintf(detail, sizeof(detail), "{\"root\":%u}", root);
 	AuditAppend("define_subject", NULL, detail);
 	PG_RETURN_VOID();
@@ -1538,6 +1550,7 @@ privacy_link(PG_FUNCTION_ARGS)
 	col = pstrdup(NameStr(*PG_GETARG_NAME(2)));
 	subj = MapGetSubject(name);
 	check_table(relid, "tbl");
+	CitusRefuseDistributed(relid, "privacy.link()");	/* CITUS HOOK */
 	if (relid == subj->root)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

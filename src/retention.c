@@ -63,6 +63,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "citus.h"
 #include "guard.h"
 #include "retention.h"
 
@@ -231,6 +232,7 @@ ret_check_table(Oid relid)
 						errhint("Add the policy to the partitioned table; its partitions are handled with it.")));
 	owner = cls->relowner;
 	ReleaseSysCache(tup);
+	CitusRefuseDistributed(relid, "retention");	/* CITUS HOOK: ctid batches */
 	return owner;
 }
 

@@ -36,6 +36,7 @@
 #include "access/xact.h"
 #include "storage/proc.h"
 
+#include "citus.h"
 #include "guard.h"
 #include "privacy.h"
 
@@ -638,6 +639,7 @@ privacy_protect(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
+	CitusRefuseDistributed(relid, "privacy.protect()");	/* CITUS HOOK */
 	subjects = MapSubjectsOfTable(relid);
 	if (subjects == NIL)
 		ereport(ERROR,

@@ -80,6 +80,13 @@ if ls "$TOP"/test/t/*.pl >/dev/null 2>&1; then
 	passed=$((passed + p)); failed=$((failed + f))
 fi
 
+# --- Citus: a coordinator and two workers (test/run_citus.sh) ---------------------
+if [ -d "$TOP/test/citus/sql" ]; then
+	echo "== citus"
+	bash "$TOP/test/run_citus.sh" "$WORK" "$INST" 2>&1 | tee citus.log
+	count citus.log
+fi
+
 if [ $failed -gt 0 ]; then echo "--- server log (tail)"; tail -n 40 "$WORK/server.log"; fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ] && [ $passed -gt 0 ]

@@ -1,0 +1,219 @@
+-- privacy 0.1.0 -> 0.2.0 (upgrade statements; each helper appends its own
+-- block; the result must equal a fresh install of 0.2.0)
+
+---------------------------------------------------------------------------
+-- Citus placement awareness (issue 15, src/citus.c, sql/06_citus.sql):
+-- the routing column of privacy.subject_tables, DDL event triggers that do
+-- nothing on Citus workers, table conversions decided at commit, unlink() drops link()'s trigger.
+---------------------------------------------------------------------------
+
+-- The routing column of privacy.subject_tables: 'one shard', 'all shards',
+-- 'reference' or 'local' with Citus installed, NULL without.  Reads the map
+-- as the extension owner (pinned search_path); answers only about the
+-- placement of a mapped table, never about rows.
+CREATE FUNCTION privacy._routing(subject text, tbl regclass)
+RETURNS text AS 'MODULE_PATHNAME', 'privacy_routing'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- true on a Citus worker: configuration lives on the coordinator, so the
+-- DDL event triggers do nothing on the workers' shards.
+CREATE FUNCTION privacy._citus_worker()
+RETURNS boolean AS 'MODULE_PATHNAME', 'privacy_citus_worker'
+LANGUAGE C STABLE;
+
+REVOKE ALL ON FUNCTION privacy._routing(text, regclass), privacy._citus_worker() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._routing(text, regclass) TO privacy_admin, privacy_officer;
+
+-- Citus's table conversions (alter_distributed_table, undistribute_table,
+-- and Citus local tables created on the fly) drop a table and recreate it
+-- under the same name in one transaction.  With Citus installed, the sql_drop
+-- trigger therefore only notes what was dropped; at commit, a table that
+-- exists again under its name keeps its configuration (subject types,
+-- classifications, erasure modes, links, retention policies), and only the
+-- others are forgotten.  Records (holds, restrictions, consents, requests,
+-- audit, ledger) never depend on a table's identity.
+CREATE TABLE privacy.pending_drops (
+	relid		oid NOT NULL,
+	nspname		name NOT NULL,
+	relname		name NOT NULL
+);
+REVOKE ALL ON privacy.pending_drops FROM PUBLIC;
+
+-- called by privacy._on_drop(): true when the decision waits for the commit
+CREATE FUNCTION privacy._citus_defer_drop() RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
+		RETURN false;
+	END IF;
+	INSERT INTO privacy.pending_drops (relid, nspname, relname)
+	SELECT o.objid, o.schema_name, o.object_name
+	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
+	 WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND o.objsubid OPERATOR(pg_catalog.=) 0 AND o.object_type IN ('table', 'partitioned table');
+	RETURN true;
+END
+$$;
+
+-- at commit (deferred constraint trigger): keep or forget
+CREATE FUNCTION privacy._citus_resolve_drops() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	d record;
+	l record;
+	newid regclass;
+	gone oid[] := '{}';
+	relinked jsonb := '[]';
+	any_row boolean := false;
+BEGIN
+	FOR d IN DELETE FROM privacy.pending_drops RETURNING * LOOP
+		any_row := true;
+		newid := pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.nspname, d.relname));
+		IF newid IS NULL THEN
+			gone := gone OPERATOR(pg_catalog.||) d.relid;
+			CONTINUE;
+		END IF;
+		UPDATE privacy.subject_types SET root = newid WHERE root::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.classifications SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.table_modes SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.retention SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		FOR l IN UPDATE privacy.links SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid
+				 RETURNING subject, key_column LOOP
+			relinked := relinked OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+				'subject', l.subject, 'tbl', newid::oid, 'col', l.key_column);
+		END LOOP;
+	END LOOP;
+	IF NOT any_row THEN
+		RETURN NULL;
+	END IF;
+	IF pg_catalog.cardinality(gone) OPERATOR(pg_catalog.>) 0 THEN
+		PERFORM privacy._forget_tables(gone);
+	END IF;
+	PERFORM privacy._reconcile_columns();
+	PERFORM privacy._refresh_all();
+	-- a recreated linked table needs its lock trigger again (link() refuses
+	-- a table that is now distributed: the transaction fails, closed)
+	FOR l IN SELECT * FROM pg_catalog.jsonb_array_elements(relinked) LOOP
+		PERFORM privacy.link(l.value->>'subject', (l.value->>'tbl')::oid::regclass, (l.value->>'col')::name);
+	END LOOP;
+	PERFORM privacy._invalidate();
+	RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER pending_drops_resolve AFTER INSERT ON privacy.pending_drops
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION privacy._citus_resolve_drops();
+REVOKE ALL ON FUNCTION privacy._citus_defer_drop(), privacy._citus_resolve_drops() FROM PUBLIC;
+
+CREATE OR REPLACE VIEW privacy.subject_tables AS
+SELECT m.subject, m.table_name, m.via, m.depth, m.path,
+       privacy._routing(m.subject, m.table_name) AS routing
+  FROM privacy.map m
+ ORDER BY m.subject, m.depth, m.via <> 'root', m.table_name::text;
+
+-- Forget the configuration of dropped tables (by OID).
+CREATE FUNCTION privacy._forget_tables(dropped oid[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.subject_types WHERE root::oid = ANY (dropped);
+	IF EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
+		PERFORM privacy._refresh_all();
+	END IF;
+	PERFORM privacy._invalidate();
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._forget_tables(oid[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION privacy._on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
+		RETURN;
+	END IF;
+	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT FROM privacy.pending_drops) THEN	-- a Citus conversion: refreshed at commit
+		RETURN;
+	END IF;
+	-- temporary tables (ETL scratch space) never join a map: skip them
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
+	                WHERE c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%') THEN
+		RETURN;
+	END IF;
+	BEGIN
+		PERFORM privacy._reconcile_columns();
+		PERFORM privacy._refresh_all();
+	EXCEPTION WHEN OTHERS THEN
+		RAISE WARNING 'privacy: the data map could not be refreshed after DDL: %', SQLERRM
+			USING HINT = 'Run privacy.refresh_subject() once the schema is consistent.';
+	END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	dropped oid[];
+BEGIN
+	SELECT pg_catalog.array_agg(o.objid) INTO dropped
+	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
+	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
+	   AND o.object_type IN ('table', 'partitioned table');
+	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
+		RETURN;
+	END IF;
+	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
+		RETURN;
+	END IF;
+	-- Citus conversions drop and recreate tables: decided at commit (06_citus.sql)
+	IF privacy._citus_defer_drop() THEN
+		RETURN;
+	END IF;
+	BEGIN
+		PERFORM privacy._forget_tables(dropped);
+	EXCEPTION WHEN OTHERS THEN
+		RAISE WARNING 'privacy: the catalog could not be cleaned after DROP: %', SQLERRM;
+	END;
+END
+$$;
+
+-- unlink(): the lock trigger of link() on tbl for subject (found by its
+-- function and first argument, whatever its possibly truncated name)
+CREATE FUNCTION privacy._drop_link_trigger(subject text, tbl regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	trg name;
+BEGIN
+	FOR trg IN SELECT t.tgname FROM pg_catalog.pg_trigger t
+				WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl
+				  AND t.tgfoid OPERATOR(pg_catalog.=) 'privacy._link_lock()'::pg_catalog.regprocedure
+				  AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), '\000', 1)
+					  OPERATOR(pg_catalog.=) subject LOOP
+		EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg, tbl);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._drop_link_trigger(text, regclass) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
+	END IF;
+	DELETE FROM privacy.links l
+	 WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl AND l.key_column = unlink.key_column;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%"', tbl, subject, key_column
+			USING ERRCODE = '42704';
+	END IF;
+	-- the lock trigger that link() installed goes with the table's last link
+	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
+		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
+	END IF;
+	PERFORM privacy.refresh_subject(unlink.subject);
+END
+$$;

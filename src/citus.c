@@ -1,0 +1,498 @@
+/*-------------------------------------------------------------------------
+ * citus.c
+ *		Placement awareness: the data map on a Citus cluster.
+ *
+ * When Citus is installed in the current database, the map knows each
+ * table's kind (hash-distributed, single-shard, reference, Citus local),
+ * its distribution column and its colocation group, read from Citus's
+ * catalog (pg_dist_partition, pg_dist_local_group) by relation scans, so
+ * that the extension neither links to Citus nor needs it installed.
+ *
+ * What it is used for:
+ *	- routed statements: when the root is hash-distributed on its key and
+ *	  every hop of a table's path carries the distribution column, the
+ *	  table's compiled condition also says "t.<dist col> = key", so access,
+ *	  export, erase (check, lock, act) and the hold check are router queries
+ *	  to the one shard group that holds the subject (CitusRouteCondition);
+ *	- row identity: a ctid is unique only inside one shard's heap (and
+ *	  differs between the placements of a reference table), so the map never
+ *	  identifies rows of a Citus table by ctid (CitusIsCitusTable), and the
+ *	  features that still do refuse such tables (CitusRefuseDistributed);
+ *	- atomic erasure: the coordinator's records (receipt, ledger, audit)
+ *	  commit with the workers' deletes under two-phase commit
+ *	  (CitusUseTwoPhaseCommit);
+ *	- the routing column of privacy.subject_tables (privacy__routing) and
+ *	  define_subject's warning about tables outside the root's colocation
+ *	  group.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "nodes/primnodes.h"
+#include "nodes/readfuncs.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "citus.h"
+#include "privacy.h"
+
+PG_FUNCTION_INFO_V1(privacy_routing);
+PG_FUNCTION_INFO_V1(privacy_citus_worker);
+
+/*
+ * CitusLoaded
+ *		Citus is installed in the current database.
+ */
+bool
+CitusLoaded(void)
+{
+	return OidIsValid(get_extension_oid("citus", true));
+}
+
+/* a catalog table of Citus in pg_catalog, or InvalidOid */
+static Oid
+citus_catalog(const char *name)
+{
+	return get_relname_relid(name, PG_CATALOG_NAMESPACE);
+}
+
+/*
+ * CitusIsWorker
+ *		This node is a Citus worker (its group is not the coordinator's, 0).
+ *		Configuration is made on the coordinator; workers only hold shards.
+ */
+bool
+CitusIsWorker(void)
+{
+	Oid			relid;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		worker = false;
+
+	if (!CitusLoaded() || !OidIsValid(relid = citus_catalog("pg_dist_local_group")))
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+
+		worker = !isnull && DatumGetInt32(d) != 0;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return worker;
+}
+
+/* the attribute of Citus catalog relid called name, or an error */
+static AttrNumber
+catalog_att(Oid relid, const char *name)
+{
+	AttrNumber	a = get_attnum(relid, name);
+
+	if (a == InvalidAttrNumber)
+		elog(ERROR, "citus catalog column %s not found", name);
+	return a;
+}
+
+/*
+ * CitusTable
+ *		Kind, distribution column and colocation group of relid, from
+ *		pg_dist_partition.  CITUS_NONE without Citus or for a plain table.
+ */
+CitusTableInfo
+CitusTable(Oid relid)
+{
+	CitusTableInfo info = {CITUS_NONE, InvalidAttrNumber, 0};
+	Oid			catid;
+	Relation	rel;
+	TupleDesc	desc;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	if (!CitusLoaded() || !OidIsValid(catid = citus_catalog("pg_dist_partition")))
+		return info;
+	rel = table_open(catid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	ScanKeyInit(&key, catalog_att(catid, "logicalrelid"), BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		char		method;
+		char		repmodel;
+		Datum		d;
+
+		method = DatumGetChar(heap_getattr(tup, catalog_att(catid, "partmethod"), desc, &isnull));
+		repmodel = DatumGetChar(heap_getattr(tup, catalog_att(catid, "repmodel"), desc, &isnull));
+		d = heap_getattr(tup, catalog_att(catid, "colocationid"), desc, &isnull);
+		info.colocation = isnull ? 0 : DatumGetInt32(d);
+		if (method == 'h')
+		{
+			info.kind = CITUS_DISTRIBUTED;
+			d = heap_getattr(tup, catalog_att(catid, "partkey"), desc, &isnull);
+			if (!isnull)
+			{
+				Node	   *n = stringToNode(TextDatumGetCString(d));
+
+				if (n && IsA(n, Var))
+					info.distcol = ((Var *) n)->varattno;
+			}
+		}
+		else if (repmodel == 't')
+			info.kind = CITUS_REFERENCE;
+		else if (info.colocation == 0)
+			info.kind = CITUS_LOCAL;
+		else
+			info.kind = CITUS_SINGLE_SHARD;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return info;
+}
+
+/*
+ * CitusIsCitusTable
+ *		relid has shards or placements on other nodes, so that its ctid does
+ *		not identify a row (every kind but plain and Citus local tables).
+ */
+bool
+CitusIsCitusTable(Oid relid)
+{
+	CitusKind	k = CitusTable(relid).kind;
+
+	return k == CITUS_DISTRIBUTED || k == CITUS_SINGLE_SHARD || k == CITUS_REFERENCE;
+}
+
+/*
+ * routed_column
+ *		The distribution column of mt when every path of mt carries it, hop by
+ *		hop, to the root's key, with the root hash-distributed on its key and
+ *		mt in the root's colocation group: then every row of the subject has
+ *		<column> = key, and the condition may say so.  InvalidAttrNumber
+ *		otherwise.
+ */
+static AttrNumber
+routed_column(MapSubject *subj, MapTable *mt)
+{
+	CitusTableInfo root = CitusTable(subj->root);
+	CitusTableInfo self;
+	ListCell   *lc;
+
+	if (root.kind != CITUS_DISTRIBUTED || root.distcol != subj->key_attnum || mt->outbound)
+		return InvalidAttrNumber;
+	if (mt->relid == subj->root)
+		return root.distcol;
+	self = CitusTable(mt->relid);
+	if (self.kind != CITUS_DISTRIBUTED || self.distcol == InvalidAttrNumber ||
+		self.colocation != root.colocation || mt->paths == NIL)
+		return InvalidAttrNumber;
+	foreach(lc, mt->paths)
+	{
+		List	   *path = lfirst(lc);
+		ListCell   *hc;
+		Oid			rel = mt->relid;
+		AttrNumber	cur = self.distcol;
+		bool		ok = true;
+
+		foreach(hc, path)
+		{
+			MapHop	   *h = lfirst(hc);
+			int			i;
+
+			if (h->rel != rel)
+			{
+				ok = false;
+				break;
+			}
+			if (h->link)
+			{
+				Oid			typid = get_atttype(h->rel, h->cols[0]);
+
+				/* the link column holds the key itself, of the key's type */
+				ok = h->cols[0] == cur && typid == subj->key_type;
+				rel = subj->root;
+				cur = subj->key_attnum;
+				break;
+			}
+			for (i = 0; i < h->ncols; i++)
+				if (h->cols[i] == cur)
+					break;
+			if (i == h->ncols)
+			{
+				ok = false;
+				break;
+			}
+			rel = h->prel;
+			cur = h->pcols[i];
+		}
+		if (!ok || rel != subj->root || cur != subj->key_attnum)
+			return InvalidAttrNumber;
+	}
+	return self.distcol;
+}
+
+/*
+ * direct_key
+ *		One of mt's paths is a single foreign key from its distribution
+ *		column to the root's key ("t.<col> = key").
+ */
+static bool
+direct_key(MapSubject *subj, MapTable *mt, AttrNumber col)
+{
+	ListCell   *lc;
+
+	foreach(lc, mt->paths)
+	{
+		List	   *path = lfirst(lc);
+		MapHop	   *h;
+
+		if (list_length(path) != 1)
+			continue;
+		h = linitial(path);
+		if (!h->link && h->prel == subj->root && h->ncols == 1 &&
+			h->cols[0] == col && h->pcols[0] == subj->key_attnum)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * CitusRouteCondition
+ *		cond (MapCondition's text for row alias of mt), with
+ *		"alias.<distribution column> = keyexpr" in front when the rows of mt
+ *		that belong to the subject all live in the shard group of its key
+ *		(or instead of it, when that equality alone is equivalent): Citus
+ *		then plans every statement over mt as a router query.  Without
+ *		Citus, or when the table does not route, cond unchanged.
+ */
+char *
+CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *alias,
+					const char *keyexpr, char *cond)
+{
+	AttrNumber	col;
+	char	   *name;
+
+	if (!CitusLoaded())
+		return cond;
+	col = routed_column(subj, mt);
+	if (col == InvalidAttrNumber || mt->relid == subj->root)
+		return cond;
+	name = get_attname(mt->relid, col, false);
+
+	/*
+	 * With a direct path (t.<col> = key), the condition is exactly that: a
+	 * row reached by any other path has <col> = key too (routed_column),
+	 * and every row with <col> = key is reached by the direct path.  Citus
+	 * plans it on its fast path (no subquery, the column once).
+	 */
+	if (direct_key(subj, mt, col))
+		return psprintf("%s.%s OPERATOR(pg_catalog.=) (%s)", alias, quote_identifier(name), keyexpr);
+	return psprintf("(%s.%s OPERATOR(pg_catalog.=) (%s) AND %s)", alias,
+					quote_identifier(name), keyexpr, cond);
+}
+
+/*
+ * CitusRouting
+ *		The routing of a mapped table: "one shard", "all shards",
+ *		"reference" or "local"; NULL without Citus.
+ */
+const char *
+CitusRouting(MapSubject *subj, MapTable *mt)
+{
+	CitusTableInfo info;
+
+	if (!CitusLoaded())
+		return NULL;
+	info = CitusTable(mt->relid);
+	switch (info.kind)
+	{
+		case CITUS_REFERENCE:
+			return "reference";
+		case CITUS_SINGLE_SHARD:
+			return "one shard";
+		case CITUS_DISTRIBUTED:
+			return routed_column(subj, mt) != InvalidAttrNumber ? "one shard" : "all shards";
+		default:
+			return "local";
+	}
+}
+
+/*
+ * privacy._routing(subject text, tbl regclass) RETURNS text — the routing
+ * column of privacy.subject_tables.
+ */
+Datum
+privacy_routing(PG_FUNCTION_ARGS)
+{
+	MapSubject *subj;
+	MapTable   *mt;
+	const char *r;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || !CitusLoaded())
+		PG_RETURN_NULL();
+	subj = MapGetSubject(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	mt = MapFindTable(subj, PG_GETARG_OID(1));
+	if (mt == NULL || (r = CitusRouting(subj, mt)) == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(r));
+}
+
+/*
+ * privacy._citus_worker() RETURNS boolean — this node is a Citus worker
+ * (the DDL event triggers do nothing there).
+ */
+Datum
+privacy_citus_worker(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(CitusIsWorker());
+}
+
+/*
+ * CitusRefuseDistributed
+ *		0A000 when relid is a distributed or reference table: what (a
+ *		function name) identifies rows by ctid or installs triggers, which
+ *		are wrong on shards and placements.
+ */
+void
+CitusRefuseDistributed(Oid relid, const char *what)
+{
+	CitusTableInfo info = CitusTable(relid);
+
+	if (info.kind == CITUS_DISTRIBUTED || info.kind == CITUS_SINGLE_SHARD ||
+		info.kind == CITUS_REFERENCE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s does not support %s table \"%s\"", what,
+						info.kind == CITUS_REFERENCE ? "Citus reference" : "Citus distributed",
+						get_rel_name(relid)),
+				 errdetail("Its rows live in shards on other nodes, where row identities and triggers of the coordinator do not apply."),
+				 errhint("Keep the table local to the coordinator for this feature, or see \"Scale-out with Citus\" in the README for what works on distributed tables.")));
+}
+
+/*
+ * CitusRefuseRowIdentity
+ *		0A000 when the rows of relid cannot be identified by ctid (erasure of
+ *		rows that a subject's rows reference, in a Citus table).
+ */
+void
+CitusRefuseRowIdentity(Oid relid, const char *what)
+{
+	if (CitusIsCitusTable(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s of referenced Citus table \"%s\" is not supported", what, get_rel_name(relid)),
+				 errdetail("Rows that a subject's rows reference are identified by ctid, which is not unique across shards and placements."),
+				 errhint("Declassify the table's columns, so that it leaves the map, or keep it local to the coordinator.")));
+}
+
+/*
+ * CitusCheckRewrite
+ *		0A000 when an anonymize-mode rewrite of a Citus table would need the
+ *		keyed pseudonym ('hash'): Citus runs the UPDATE on the worker, where
+ *		neither the key nor the erasure context exists, and refuses functions
+ *		of the row's columns that are not immutable.  Checked before anything
+ *		changes.
+ */
+void
+CitusCheckRewrite(MapTable *mt)
+{
+	ListCell   *lc;
+
+	if (!CitusIsCitusTable(mt->relid))
+		return;
+	foreach(lc, mt->columns)
+	{
+		MapColumn  *c = lfirst(lc);
+
+		if (strcmp(c->erasure, "hash") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("erasure strategy \"hash\" of column \"%s\" is not supported on Citus table \"%s\"",
+							c->name, get_rel_name(mt->relid)),
+					 errdetail("The keyed pseudonym is computed on the coordinator only; the rewrite runs on the worker."),
+					 errhint("Classify the column with strategy 'null' or 'redact', or set the table's erasure mode to 'delete'.")));
+	}
+}
+
+/*
+ * CitusWarnColocation
+ *		WARNING for each distributed table of the map that is not in the
+ *		root's colocation group (or whose root is not distributed), or does
+ *		not carry the distribution column to the root: rights calls reach it
+ *		through every shard.
+ */
+void
+CitusWarnColocation(MapSubject *subj)
+{
+	CitusTableInfo root;
+	ListCell   *lc;
+
+	if (subj == NULL || !CitusLoaded())
+		return;
+	root = CitusTable(subj->root);
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+		CitusTableInfo info;
+
+		if (mt->relid == subj->root)
+			continue;
+		info = CitusTable(mt->relid);
+		if (info.kind != CITUS_DISTRIBUTED)
+			continue;
+		if (root.kind != CITUS_DISTRIBUTED || info.colocation != root.colocation)
+			ereport(WARNING,
+					(errmsg("table \"%s\" is not colocated with \"%s\", the root of subject type \"%s\"",
+							get_rel_name(mt->relid), get_rel_name(subj->root), subj->name),
+					 errdetail("Rights calls for this subject type query every shard of the table."),
+					 errhint("Distribute it by the subject's key with colocate_with => '%s'.",
+							 get_rel_name(subj->root))));
+		else if (routed_column(subj, mt) == InvalidAttrNumber)
+			ereport(WARNING,
+					(errmsg("table \"%s\" does not reach \"%s\" through its distribution column",
+							get_rel_name(mt->relid), get_rel_name(subj->root)),
+					 errdetail("Rights calls for subject type \"%s\" query every shard of the table.", subj->name),
+					 errhint("Include the distribution column in the foreign keys of the table's path to the root.")));
+	}
+}
+
+/*
+ * CitusUseTwoPhaseCommit
+ *		When this transaction has written through Citus connections, commit
+ *		it with two-phase commit even if only one worker was written: the
+ *		coordinator's records then commit with the workers' changes (Citus
+ *		resolves the prepared transactions from its commit record).  Citus's
+ *		functions are looked up in its already loaded library; no link.
+ */
+void
+CitusUseTwoPhaseCommit(void)
+{
+	bool		(*in_coordinated) (void);
+	void		(*use_2pc) (void);
+
+	if (!CitusLoaded())
+		return;
+	in_coordinated = (bool (*) (void)) load_external_function("citus", "InCoordinatedTransaction", false, NULL);
+	use_2pc = (void (*) (void)) load_external_function("citus", "Use2PCForCoordinatedTransaction", false, NULL);
+	if (in_coordinated == NULL || use_2pc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this version of Citus cannot commit an erasure with two-phase commit"),
+				 errhint("Use the Citus version named in the README.")));
+	if (in_coordinated())
+		use_2pc();
+}

@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ * citus.h
+ *		Placement awareness for Citus clusters (src/citus.c).
+ *
+ * Everything here works without linking to Citus: the cluster is read
+ * through Citus's catalog tables when the extension is installed in the
+ * current database, and every function is a no-op otherwise.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PRIVACY_CITUS_H
+#define PRIVACY_CITUS_H
+
+#include "postgres.h"
+
+#include "privacy.h"
+
+typedef enum CitusKind
+{
+	CITUS_NONE,					/* no Citus, or a plain local table */
+	CITUS_DISTRIBUTED,			/* hash-distributed */
+	CITUS_SINGLE_SHARD,			/* distributed without a column, one shard */
+	CITUS_REFERENCE,			/* replicated to every node */
+	CITUS_LOCAL					/* a Citus local table (coordinator only) */
+} CitusKind;
+
+typedef struct CitusTableInfo
+{
+	CitusKind	kind;
+	AttrNumber	distcol;		/* CITUS_DISTRIBUTED: the distribution column */
+	int32		colocation;		/* colocation group, 0 when none */
+} CitusTableInfo;
+
+extern bool CitusLoaded(void);
+extern bool CitusIsWorker(void);
+extern CitusTableInfo CitusTable(Oid relid);
+extern bool CitusIsCitusTable(Oid relid);
+extern char *CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *alias,
+								 const char *keyexpr, char *cond);
+extern const char *CitusRouting(MapSubject *subj, MapTable *mt);
+extern void CitusRefuseDistributed(Oid relid, const char *what);
+extern void CitusRefuseRowIdentity(Oid relid, const char *what);
+extern void CitusCheckRewrite(MapTable *mt);
+extern void CitusWarnColocation(MapSubject *subj);
+extern void CitusUseTwoPhaseCommit(void);
+
+#endif							/* PRIVACY_CITUS_H */
