@@ -217,3 +217,43 @@ BEGIN
 	PERFORM privacy.refresh_subject(unlink.subject);
 END
 $$;
+
+---------------------------------------------------------------------------
+-- security (issue #9): keyed audit chain and anchors, row-based
+-- _restricted (no oracle, readable two hops from the root), scoped
+-- pseudonyms and hold lookups.  Must leave the schema equal to a fresh
+-- install of sql/15_audit.sql and sql/40_rights.sql.
+---------------------------------------------------------------------------
+
+-- Entries written by 0.1.0 keep chain = NULL (unkeyed) and still verify;
+-- every new entry is keyed (chain = 1).
+ALTER TABLE privacy.audit ADD COLUMN chain smallint;
+
+DROP FUNCTION privacy.verify_audit();
+CREATE FUNCTION privacy.verify_audit(anchor jsonb DEFAULT NULL) RETURNS bigint
+AS 'MODULE_PATHNAME', 'privacy_verify_audit'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION privacy.audit_anchor() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'privacy_audit_anchor'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION privacy.verify_audit(jsonb), privacy.audit_anchor() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.verify_audit(jsonb), privacy.audit_anchor() TO privacy_officer, privacy_admin;
+
+CREATE FUNCTION privacy.pseudonym(value text, scope text) RETURNS text
+	AS 'MODULE_PATHNAME', 'privacy_pseudonym'
+	LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION privacy._held(subject text, key text, scope text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'privacy_held'
+	LANGUAGE C VOLATILE;
+
+CREATE FUNCTION privacy._restricted(subject text, tbl regclass, part oid, "row" tid)
+RETURNS boolean AS 'MODULE_PATHNAME', 'privacy_restricted_key'
+LANGUAGE C STABLE;
+
+-- The policies of protected tables move to the new _restricted (protect()
+-- replaces its own policy and keeps FORCE), then the key-based one goes.
+SELECT privacy.protect(c.oid::pg_catalog.regclass, c.relforcerowsecurity)
+  FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.polrelid
+ WHERE p.polname OPERATOR(pg_catalog.=) 'privacy_restricted';
+DROP FUNCTION privacy._restricted(text, text);
