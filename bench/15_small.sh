@@ -115,27 +115,33 @@ erase_c_priv() {
 # ---------------------------------------------------------------- running
 # run1 SCRIPT MODE: one pgbench run (MODE: -T seconds or -t transactions),
 # prints "latency_ms cpu_us": the mean latency, and the backend's CPU time
-# per transaction (perf stat on the server process, when perf can attach;
-# n/a otherwise).  CPU time does not count waiting for a core, so it moves
-# far less than latency on a busy machine.
+# per transaction: the share of a core the server process used (perf stat
+# -e task-clock, attached once the run has started) times the mean latency;
+# n/a when perf cannot attach.  CPU time does not count waiting for a core,
+# so it moves far less than latency on a busy machine.
 HAVE_PERF=0
 if command -v perf >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && perf stat -e task-clock true >/dev/null 2>&1; then
 	HAVE_PERF=1
 fi
 run1() {
-	local f=$1 out app pid= cpu=n/a ms n i
+	local f=$1 out app pid= cpu=n/a util= lat i
 	shift
-	app="bench15_$$_$RANDOM"
+	app="bench15_${BASHPID}_$(date +%s%N)"
 	as_pg env PGAPPNAME="$app" pgbench -n -M prepared -c 1 -j 1 "$@" -f "$f" "$BENCH_DB" > "$f.out" 2>&1 &
 	local bg=$!
 	if [ $HAVE_PERF = 1 ]; then
 		for ((i = 0; i < 400; i++)); do
-			pid=$(bval "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'")
+			pid=$(bval "SELECT pid FROM pg_stat_activity WHERE application_name = '$app' AND query <> ''")
 			[ -n "$pid" ] && break
 			sleep 0.005
 		done
 		if [ -n "$pid" ]; then
-			ms=$({ perf stat -x, -e task-clock -p "$pid" 2>&1 >/dev/null || true; } | awk -F, '/task-clock/ { print $1 }')
+			perf stat -x, -o "$f.perf" -e task-clock -p "$pid" >/dev/null 2>&1 || true
+			# CPUs utilized while attached (the run's first moments are missed)
+			util=$(awk -F, '/task-clock/ { print $6 }' "$f.perf" 2>/dev/null)
+			[[ ${util:-} =~ ^[0-9.]+$ ]] || { echo "$(basename "$f"): $(tr '\n' ' ' < "$f.perf" 2>/dev/null)" >> "$BENCH_TMP/perf_problems"; }
+		else
+			echo "$(basename "$f"): backend not found" >> "$BENCH_TMP/perf_problems"
 		fi
 	fi
 	if ! wait $bg; then
@@ -147,11 +153,12 @@ run1() {
 	if echo "$out" | grep -q 'number of failed transactions: [1-9]'; then
 		echo "$out" > "$f.err"
 	fi
-	n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
-	if [[ ${ms:-} =~ ^[0-9.]+$ && ${n:-0} -gt 0 ]]; then
-		cpu=$(awk -v ms="$ms" -v n="$n" 'BEGIN { printf "%.0f", ms * 1000 / n }')
+	lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
+	# one client: CPU per transaction = share of a core used x mean latency
+	if [[ ${util:-} =~ ^[0-9.]+$ && ${lat:-} =~ ^[0-9.]+$ ]]; then
+		cpu=$(awk -v u="$util" -v l="$lat" 'BEGIN { printf "%.0f", u * l * 1000 }')
 	fi
-	echo "$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p') $cpu"
+	echo "$lat $cpu"
 }
 
 # pair LABEL HAND PRIV MODE...: BENCH_ROUNDS rounds in ABBA order; prints a
@@ -249,6 +256,9 @@ echo "backend's CPU time per transaction (perf stat), in us; ratio: privacy / ha
 echo "goals (issue 16): access <= 1.15x, erase in BEGIN...ROLLBACK <= 1.4x, both shapes"
 echo "per-run latencies:"
 sed 's/^/    /' "$BENCH_TMP/runs"
+if [ -s "$BENCH_TMP/perf_problems" ]; then
+	echo "CPU figures missing (n/a) for some runs:"; sed 's/^/    /' "$BENCH_TMP/perf_problems" | head -n 5
+fi
 for e in "$BENCH_TMP"/*.err; do
 	[ -e "$e" ] || continue
 	echo "--- pgbench problems ($(basename "$e")):"; tail -n 5 "$e"

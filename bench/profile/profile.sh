@@ -82,7 +82,7 @@ done
 backend_of() {
 	local app=$1 pid= i
 	for ((i = 0; i < 400; i++)); do
-		pid=$(bval "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'")
+		pid=$(bval "SELECT pid FROM pg_stat_activity WHERE application_name = '$app' AND query <> ''")
 		[ -n "$pid" ] && break
 		sleep 0.005
 	done
@@ -108,7 +108,7 @@ if ! { command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&
 else
 	for ((r = 1; r <= ROUNDS; r++)); do
 		for f in "$erase_hand" "$erase_priv" "$access_hand" "$access_priv" "$protocol1" "$protocol8"; do
-			app="profile_$RANDOM"
+			app="profile_$(date +%s%N)"
 			as_pg env PGAPPNAME=$app pgbench -n -M prepared -t "$TX" -f "$f" "$BENCH_DB" > "$f.out" 2>&1 &
 			bg=$!
 			pid=$(backend_of $app)
@@ -123,7 +123,7 @@ else
 	echo "== 3. where the backend's CPU goes (perf record, inclusive share of samples)"
 	syms='fmgr_security_definer|privacy_erase|privacy_access|SPI_execute_with_args|SPI_execute_plan|raw_parser|pg_analyze_and_rewrite_fixedparams|pg_plan_queries|GetCachedPlan|standard_ExecutorStart|standard_ExecutorRun|standard_ExecutorFinish|standard_ExecutorEnd|AfterTriggerEndQuery|RelationIdGetRelation|KeysShredSubject|AccessRecordRequest|AuditAppend|assemble|collect|run_table_plan|UtilBecomeUser|UtilRestoreUser|set_config_option|AtEOXact_GUC|SPI_connect|SPI_finish|jsonb_build_object|jsonb_in|pushJsonbValue|CommitTransactionCommand|AbortCurrentTransaction|XLogFlush|PostgresMain'
 	for f in "$erase_priv" "$access_priv"; do
-		app="profile_$RANDOM"
+		app="profile_$(date +%s%N)"
 		as_pg env PGAPPNAME=$app pgbench -n -M prepared -t $((TX * 2)) -f "$f" "$BENCH_DB" > "$f.out" 2>&1 &
 		bg=$!
 		pid=$(backend_of $app)
