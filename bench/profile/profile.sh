@@ -112,11 +112,12 @@ else
 			as_pg env PGAPPNAME=$app pgbench -n -M prepared -t "$TX" -f "$f" "$BENCH_DB" > "$f.out" 2>&1 &
 			bg=$!
 			pid=$(backend_of $app)
-			ms=$({ perf stat -x, -e task-clock -p "$pid" 2>&1 >/dev/null || true; } | awk -F, '/task-clock/ { print $1 }')
+			# CPU per transaction = share of a core used while attached x mean latency
+			util=$({ perf stat -x, -e task-clock -p "$pid" 2>&1 >/dev/null || true; } | awk -F, '/task-clock/ { print $6 }')
 			wait $bg
+			lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$f.out")
 			printf 'round %d %-14s cpu %7.1f us/tx   latency %s ms\n' "$r" "$(basename "$f" .sql)" \
-				"$(awk -v ms="${ms:-0}" -v n="$TX" 'BEGIN { print ms * 1000 / n }')" \
-				"$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$f.out")"
+				"$(awk -v u="${util:-0}" -v l="${lat:-0}" 'BEGIN { print u * l * 1000 }')" "$lat"
 		done
 	done
 
@@ -132,7 +133,7 @@ else
 		wait $bg
 		echo "-- $(basename "$f" .sql)"
 		perf report -i "$BENCH_TMP/perf.data" --children --no-demangle --stdio -g none --percent-limit 0.2 2>/dev/null |
-			grep -E " ($syms)\$" | awk '{ printf "  %7s  %s\n", $1, $NF }'
+			{ grep -E " ($syms)\$" || true; } | awk '{ printf "  %7s  %s\n", $1, $NF }'
 	done
 fi
 
