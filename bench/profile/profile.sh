@@ -140,7 +140,7 @@ fi
 if [ "${PROFILE_STEPS:-1}" = 1 ]; then
 	echo "== 4. steps inside the call (instrumented build, CPU time, mean of 1000 calls)"
 	rm -rf "$BENCH_TMP/src" && mkdir -p "$BENCH_TMP/src"
-	(cd "$TOP" && tar -cf - Makefile privacy.control sql src) | tar -xf - -C "$BENCH_TMP/src"
+	(cd "$TOP" && tar -cf - --exclude="*.o" --exclude="*.so" --exclude="*.bc" Makefile privacy.control sql src) | tar -xf - -C "$BENCH_TMP/src"
 	if (cd "$BENCH_TMP/src" && patch -s -p1 < "$HERE/instrument.patch") &&
 		make -C "$BENCH_TMP/src" -s COPT=-DPROF_CPU PG_CONFIG=$PGSYS/bin/pg_config >/dev/null 2>&1; then
 		cp "$BENCH_TMP/src/privacy.so" "$INST$PGSYS/lib/privacy.so"
