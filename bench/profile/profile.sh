@@ -11,12 +11,15 @@
 #      server process: immune to waiting for a core on a shared machine);
 #   3. perf record (DWARF call graphs; postgres is stripped, its exported
 #      symbols are enough): share of parse, analyze, plan, execute, ...;
-#   4. an instrumented build (bench/profile/instrument.patch, applied to a
+#   4. perf uprobes on exported functions: statements parsed and planned,
+#      SPI_connects, syscache and relcache lookups and catalog scans per
+#      transaction;
+#   5. an instrumented build (bench/profile/instrument.patch, applied to a
 #      copy of src/, never committed to src/): per-step CPU time inside
 #      privacy_erase / privacy_access (clock_gettime(CLOCK_PROCESS_CPUTIME_ID)
 #      laps, mean of 1000 calls after 20 warm-up calls, logged by the server).
 # Settings: PROFILE_TX (transactions per run, default 2000), PROFILE_ROUNDS
-# (default 2), PROFILE_STEPS=0 skips 4 (the patch is written against the
+# (default 2), PROFILE_STEPS=0 skips 5 (the patch is written against the
 # src/ of its commit and may need refreshing when src/ changes).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -135,10 +138,35 @@ else
 		perf report -i "$BENCH_TMP/perf.data" --children --no-demangle --stdio -g none --percent-limit 0.2 2>/dev/null |
 			{ grep -E " ($syms)\$" || true; } | awk '{ printf "  %7s  %s\n", $1, $NF }'
 	done
+
+	echo "== 4. catalog lookups and statements per call (perf uprobes on exported functions)"
+	bin="$INST$PGSYS/bin/postgres"
+	fns="raw_parser pg_plan_queries SPI_connect SearchCatCache1 SearchCatCache2 SearchCatCache3 SearchCatCache4 SearchCatCacheList RelationIdGetRelation systable_beginscan PortalRun"
+	ok=1
+	for fn in $fns; do perf probe -q -x "$bin" "$fn" >/dev/null 2>&1 || ok=0; done
+	if [ $ok = 1 ]; then
+		# statements (PortalRun calls) per transaction of each script: the marker that counts transactions
+		for spec in "$erase_hand:8" "$erase_priv:3" "$access_hand:1" "$access_priv:1"; do
+			f=${spec%:*}; per=${spec##*:}
+			app="profile_$(date +%s%N)"
+			as_pg env PGAPPNAME=$app pgbench -n -M prepared -T 5 -f "$f" "$BENCH_DB" > "$f.out" 2>&1 &
+			bg=$!
+			pid=$(backend_of $app)
+			perf stat -x, -o "$BENCH_TMP/counts" -e 'probe_postgres:*' -p "$pid" >/dev/null 2>&1 || true
+			wait $bg
+			echo "-- $(basename "$f" .sql), per transaction"
+			awk -F, -v per="$per" '/probe_postgres/ { sub("probe_postgres:", "", $3); c[$3] = $1 }
+				END { n = c["PortalRun"] / per; if (n <= 0) exit
+					for (k in c) if (k != "PortalRun") printf "  %-22s %8.1f\n", k, c[k] / n }' "$BENCH_TMP/counts" | sort
+		done
+	else
+		echo "uprobes are not usable here: skipped"
+	fi
+	for fn in $fns; do perf probe -q -d "probe_postgres:$fn" >/dev/null 2>&1 || true; done
 fi
 
 if [ "${PROFILE_STEPS:-1}" = 1 ]; then
-	echo "== 4. steps inside the call (instrumented build, CPU time, mean of 1000 calls)"
+	echo "== 5. steps inside the call (instrumented build, CPU time, mean of 1000 calls)"
 	rm -rf "$BENCH_TMP/src" && mkdir -p "$BENCH_TMP/src"
 	(cd "$TOP" && tar -cf - --exclude="*.o" --exclude="*.so" --exclude="*.bc" Makefile privacy.control sql src) | tar -xf - -C "$BENCH_TMP/src"
 	if (cd "$BENCH_TMP/src" && patch -s -p1 < "$HERE/instrument.patch") &&
