@@ -43,17 +43,21 @@ has_fn() {
 	[ "$(bval "SELECT to_regprocedure('$1') IS NOT NULL")" = t ]
 }
 
-# bench_build SCHEMA ROWS_PER_TABLE SUBJECT
-# Builds SCHEMA.customers (ROWS/50 customers) and five tables of ROWS rows:
+# bench_build SCHEMA ROWS_PER_TABLE SUBJECT [ROWS_PER_CUSTOMER]
+# Builds SCHEMA.customers (ROWS/ROWS_PER_CUSTOMER customers, default 50 rows
+# per customer per table) and five tables of ROWS rows:
 # orders, messages, devices, payments (foreign key to customers) and events
 # (customer_ref, no foreign key).  Customer c's rows are spread over the whole
 # table (row i belongs to customer 1 + (i-1) % customers), as rows of one
 # person are in a real database.  Skipped when already built at this size.
 # Then defines SUBJECT over it when privacy.define_subject exists.
 bench_build() {
-	local s=$1 rows=$2 subject=$3 subjects=$(($2 / 50)) t0 t1
-	if [ "$(bval "SELECT obj_description('$s'::regnamespace, 'pg_namespace')" 2>/dev/null)" = "rows=$rows" ]; then
-		echo "data set $s: $rows rows per table, already built"
+	local s=$1 rows=$2 subject=$3 per=${4:-50} subjects t0 t1 tag
+	subjects=$((rows / per))
+	tag="rows=$rows"
+	[ "$per" = 50 ] || tag="rows=$rows per=$per"
+	if [ "$(bval "SELECT obj_description('$s'::regnamespace, 'pg_namespace')" 2>/dev/null)" = "$tag" ]; then
+		echo "data set $s: $rows rows per table, $per per customer, already built"
 	else
 		echo "building data set $s: $subjects customers, 5 tables x $rows rows ..."
 		t0=$(date +%s)
@@ -123,7 +127,7 @@ ALTER TABLE $s.messages ADD FOREIGN KEY (customer_id) REFERENCES $s.customers;
 ALTER TABLE $s.devices ADD FOREIGN KEY (customer_id) REFERENCES $s.customers;
 ALTER TABLE $s.payments ADD FOREIGN KEY (customer_id) REFERENCES $s.customers;
 VACUUM (ANALYZE) $s.customers, $s.orders, $s.messages, $s.devices, $s.payments, $s.events;
-COMMENT ON SCHEMA $s IS 'rows=$rows';
+COMMENT ON SCHEMA $s IS '$tag';
 SQL
 		t1=$(date +%s)
 		echo "built $s in $((t1 - t0)) s ($(bval "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c WHERE c.relnamespace = '$s'::regnamespace AND c.relkind = 'r'"))"
