@@ -1,28 +1,41 @@
 /*-------------------------------------------------------------------------
  * erase.c
- *		Right to erasure (GDPR Art. 17): plan, check, lock, act.
+ *		Right to erasure (GDPR Art. 17): lock, plan, check, act, measure.
+ *
+ * Every statement of an erasure runs with the latest snapshot (as
+ * PostgreSQL's own foreign-key triggers do), never with the transaction's:
+ * under REPEATABLE READ or SERIALIZABLE an erasure acts on the rows present
+ * when it runs, including rows committed after the transaction's snapshot
+ * was taken.
  *
  * 1. Lock: the subject's root row FOR UPDATE (as its owner), so that
  *    foreign-key-linked inserts for this subject wait; for tables linked
  *    without a foreign key, an exclusive transaction advisory lock on the
  *    subject's key, which the trigger installed by link() takes in shared
- *    mode on every insert or update.  A concurrent insert therefore lands
- *    before the erasure sees it (and is erased), or waits and then fails on
- *    its foreign key, or lands after the erasure committed.
+ *    mode on every insert or update.  Then the subject's rows of every
+ *    mapped table FOR UPDATE, parents first: a row inserted below one of
+ *    them waits for the erasure and then fails on its foreign key.
  * 2. Holds are checked after the root lock, with the latest snapshot, so a
- *    hold committed while erase waited for the lock is seen even under
- *    REPEATABLE READ; hold() locks the root row FOR KEY SHARE first.
+ *    hold committed while erase waited for the lock is seen; hold() locks
+ *    the root row FOR KEY SHARE first.
  * 3. Plan: tables in an order where referencing tables come before the
- *    tables they reference (topological over the foreign keys among mapped
- *    tables); per table, delete or anonymize (anonymize mode, or a column
- *    classified 'keep': the row is retained, the other classified columns
- *    rewritten).  Referenced (outbound) rows go only when nothing but this
- *    subject's erased rows references them; shared rows are retained.
- * 4. Check: a row to delete that a staying row references through a NO
- *    ACTION / RESTRICT foreign key is 23503 before anything changes.
- * 5. Act in order, in the caller's transaction; then shred the subject's
- *    keys, write the request, the ledger entry and the audit entry.  A dry
- *    run stops before acting and reports what would happen.
+ *    tables they reference; per table, delete or anonymize (anonymize mode,
+ *    or a column classified 'keep': the row is retained, the other
+ *    classified columns rewritten).  Referenced (outbound) rows go only when
+ *    nothing but this subject's erased rows references them.  Shared rows
+ *    (rows that also reach another subject of the type through another
+ *    path) are counted; with shared => 'keep' those of delete-mode tables
+ *    stay and are detached (their references to the erased rows set NULL).
+ * 4. Check, before anything changes, every foreign key into a table whose
+ *    rows are deleted, by its ON DELETE action: NO ACTION / RESTRICT from a
+ *    row that stays, or CASCADE into a row that must be kept (anonymize
+ *    mode, 'keep' column, a shared row kept): 23503.  SET NULL / SET
+ *    DEFAULT: the staying rows are counted as detached.
+ * 5. Act in order, in the caller's transaction, and measure: the deleted
+ *    count of a table is what the transaction's own statistics counters
+ *    (pg_stat_get_xact_tuples_deleted) saw disappear, cascades included.
+ *    Then shred the subject's keys, write the request, the ledger entry and
+ *    the audit entry.  A dry run stops before acting and reports the plan.
  *
  * Receipts, requests, the ledger and the audit log carry subject_ref only.
  *-------------------------------------------------------------------------
@@ -31,16 +44,21 @@
 
 #include <sodium.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "privacy.h"
@@ -71,20 +89,42 @@ typedef struct EraseTable
 	char	   *set_clause;		/* "col" = expr, ... (anonymize) */
 	char	   *changed;		/* condition: a rewritten column would change */
 	List	   *keep_cols;		/* names of 'keep' columns */
+	char	   *shared;			/* condition on alias t: the row also reaches
+								 * another subject; NULL when it cannot */
+	bool		keep_shared;	/* shared rows stay, detached (delete mode) */
+	List	   *fks_out;		/* EraseEdge *: foreign keys from this table
+								 * into tables whose rows are deleted */
 	int64		deleted;
 	int64		anonymized;
+	int64		detached;		/* rows whose references were cleared */
+	int64		shared_rows;	/* rows that also reach another subject */
+	int64		cascaded;		/* rows outside the map a cascade deletes */
 	int64		retained;		/* outbound rows kept: referenced by others */
 	int64		kept_rows;		/* rows of the subject with 'keep' columns */
+	int64		own_deleted;	/* rows deleted by our own statement */
+	int64		stat_deleted;	/* statistics counter before acting */
 	Datum		tids;			/* outbound: tid[] of rows to act on */
 	Datum		oids;			/* outbound: their tableoids */
 } EraseTable;
+
+/* a foreign key from a table into a table whose erased rows are deleted */
+typedef struct EraseEdge
+{
+	MapHop	   *fk;				/* rel = referencing table, prel = referenced */
+	struct EraseTable *parent;
+} EraseEdge;
 
 /* ------------------------------------------------------------------------
  * Helpers
  * ------------------------------------------------------------------------
  */
 
-/* run one statement with the key as $1 as the owner of relid */
+/*
+ * run_as_owner
+ *		Run one statement as the owner of relid, with the latest snapshot
+ *		(the rows present now, whatever the isolation level).  Parameters
+ *		as for SPI_execute_with_args; the SPI result code must be expect.
+ */
 static int
 run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values,
 			 bool read_only, int expect)
@@ -96,7 +136,16 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	RightsBypassRowSecurity(true);
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, read_only, 0);
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare an erasure statement: %s",
+				 SPI_result_code_string(SPI_result));
+		/* our own earlier changes are visible to the new snapshot */
+		CommandCounterIncrement();
+		ret = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+								   read_only, true, 0);
+		SPI_freeplan(plan);
 	}
 	PG_FINALLY();
 	{
@@ -107,6 +156,19 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	if (ret != expect)
 		elog(ERROR, "erasure statement failed: %d: %s", ret, sql);
 	return ret;
+}
+
+/* first column of the single result row as int8 */
+static int64
+result_count(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_processed != 1)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
 }
 
 static EraseTable *
@@ -271,16 +333,145 @@ plan_order(List *ets)
 }
 
 /* ------------------------------------------------------------------------
+ * Shared rows
+ * ------------------------------------------------------------------------
+ */
+
+/* the last hop of a path references the root's key column itself */
+static bool
+hop_is_shortcut(MapSubject *subj, List *path, int idx)
+{
+	MapHop	   *h = list_nth(path, idx);
+
+	return !h->link && idx == list_length(path) - 1 && h->prel == subj->root &&
+		h->ncols == 1 && h->pcols[0] == subj->key_attnum;
+}
+
+/* a link column compared with the key $1, converted as the map does */
+static char *
+link_match(MapHop *h, const char *alias)
+{
+	Oid			typid;
+	int32		typmod;
+	Oid			coll;
+
+	get_atttypetypmodcoll(h->rel, h->cols[0], &typid, &typmod, &coll);
+	return psprintf("%s.%s OPERATOR(pg_catalog.=) CAST(($1) AS %s)", alias,
+					quote_identifier(get_attname(h->rel, h->cols[0], false)),
+					format_type_with_typemod(typid, typmod));
+}
+
+/*
+ * append_other
+ *		Condition: row alias, followed along path[idx..], reaches a subject
+ *		whose key is not $1 (written here from the path's hops, independent
+ *		of how the map compiles its own conditions).
+ */
+static void
+append_other(StringInfo buf, MapSubject *subj, List *path, int idx, const char *alias,
+			 int *aliasno)
+{
+	MapHop	   *h;
+	char		next[32];
+
+	if (idx >= list_length(path))
+	{
+		appendStringInfo(buf, "NOT (%s.%s OPERATOR(pg_catalog.=) $1)", alias,
+						 quote_identifier(subj->key_column));
+		return;
+	}
+	h = list_nth(path, idx);
+	if (h->link)
+	{
+		appendStringInfo(buf, "NOT (%s)", link_match(h, alias));
+		return;
+	}
+	if (hop_is_shortcut(subj, path, idx))
+	{
+		appendStringInfo(buf, "NOT (%s.%s OPERATOR(pg_catalog.=) $1)", alias,
+						 quote_identifier(get_attname(h->rel, h->cols[0], false)));
+		return;
+	}
+	snprintf(next, sizeof(next), "o%d", ++(*aliasno));
+	appendStringInfo(buf, "%s IN (SELECT %s FROM %s %s WHERE ",
+					 cols_of(alias, h->rel, h->cols, h->ncols),
+					 cols_list(next, h->prel, h->pcols, h->ncols),
+					 UtilQualifiedName(h->prel), next);
+	append_other(buf, subj, path, idx + 1, next, aliasno);
+	appendStringInfoChar(buf, ')');
+}
+
+/*
+ * shared_cond
+ *		Condition on row alias of mt: it also reaches another subject of the
+ *		type through one of its paths.  NULL when it cannot (the root, a
+ *		referenced table, a table with one path: along one path a row
+ *		reaches exactly one subject).
+ */
+static char *
+shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			aliasno = 0;
+	bool		first = true;
+
+	if (mt->outbound || mt->relid == subj->root || list_length(mt->paths) < 2)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	foreach(lc, mt->paths)
+	{
+		List	   *path = lfirst(lc);
+
+		if (path == NIL)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, " OR ");
+		first = false;
+		appendStringInfoChar(&buf, '(');
+		append_other(&buf, subj, path, 0, alias, &aliasno);
+		appendStringInfoChar(&buf, ')');
+	}
+	appendStringInfoChar(&buf, ')');
+	return first ? NULL : buf.data;
+}
+
+/* the subject's rows of et (alias) that this erasure deletes */
+static char *
+delete_cond(MapSubject *subj, EraseTable *et, const char *alias)
+{
+	char	   *cond = MapCondition(subj, et->mt, alias, "$1");
+
+	if (et->keep_shared)
+		return psprintf("(%s) AND NOT coalesce(%s, false)", cond, shared_cond(subj, et->mt, alias));
+	return cond;
+}
+
+/* rows of et (alias) that are the subject's and stay: NULL when none */
+static char *
+stay_cond(MapSubject *subj, EraseTable *et, const char *alias)
+{
+	if (et->anonymize)
+		return MapCondition(subj, et->mt, alias, "$1");
+	if (et->keep_shared)
+		return psprintf("(%s) AND coalesce(%s, false)", MapCondition(subj, et->mt, alias, "$1"),
+						shared_cond(subj, et->mt, alias));
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
  * privacy.erase
  * ------------------------------------------------------------------------
  */
 
 /*
  * prepare_tables
- *		Per mapped table: its mode, rewrite clause and foreign keys.
+ *		Per mapped table: its mode, rewrite clause, shared-row condition and
+ *		foreign keys.
  */
 static List *
-prepare_tables(MapSubject *subj)
+prepare_tables(MapSubject *subj, bool keep_shared)
 {
 	List	   *ets = NIL;
 	ListCell   *lc;
@@ -331,15 +522,115 @@ prepare_tables(MapSubject *subj)
 			et->set_clause = set.data;
 			et->changed = chg.data;
 		}
+		et->shared = shared_cond(subj, mt, "t");
+		et->keep_shared = keep_shared && et->shared != NULL && !et->anonymize;
 		ets = lappend(ets, et);
+	}
+	/* the foreign keys out of each table into tables whose rows are deleted */
+	foreach(lc, ets)
+	{
+		EraseTable *p = lfirst(lc);
+		ListCell   *fc;
+
+		if (p->anonymize || p->mt->outbound)
+			continue;
+		foreach(fc, p->mt->fks_in)
+		{
+			MapHop	   *fk = lfirst(fc);
+			EraseTable *c = find_et(ets, fk->rel);
+			EraseEdge  *e;
+
+			if (c == NULL)
+				continue;
+			e = palloc(sizeof(EraseEdge));
+			e->fk = fk;
+			e->parent = p;
+			c->fks_out = lappend(c->fks_out, e);
+		}
 	}
 	return ets;
 }
 
+/* "(c.cols) IN (SELECT t.pcols FROM parent t WHERE <deleted rows>)" */
+static char *
+refs_deleted(MapSubject *subj, EraseEdge *e, const char *alias)
+{
+	char		palias[32];
+
+	snprintf(palias, sizeof(palias), "%s_p", alias);
+	return psprintf("%s IN (SELECT %s FROM %s %s WHERE %s)",
+					cols_of(alias, e->fk->rel, e->fk->cols, e->fk->ncols),
+					cols_list(palias, e->parent->mt->relid, e->fk->pcols, e->fk->ncols),
+					e->parent->mt->qualname, palias, delete_cond(subj, e->parent, palias));
+}
+
+/* the column is NOT NULL */
+static bool
+att_notnull(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tp = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	bool		result = false;
+
+	if (HeapTupleIsValid(tp))
+	{
+		result = ((Form_pg_attribute) GETSTRUCT(tp))->attnotnull;
+		ReleaseSysCache(tp);
+	}
+	return result;
+}
+
+/* the link hops of a table (its own column holds the key) */
+static List *
+link_hops(MapTable *mt)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, mt->paths)
+	{
+		List	   *path = lfirst(lc);
+		MapHop	   *h;
+		ListCell   *rc;
+		bool		dup = false;
+
+		if (path == NIL || list_length(path) != 1)
+			continue;
+		h = linitial(path);
+		if (!h->link || h->rel != mt->relid)
+			continue;
+		foreach(rc, result)
+			if (((MapHop *) lfirst(rc))->cols[0] == h->cols[0])
+				dup = true;
+		if (!dup)
+			result = lappend(result, h);
+	}
+	return result;
+}
+
+/* foreign-key violation: the erasure would change nothing and stops */
+static void
+refuse(const char *msg, const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg_internal("%s", msg),
+			 errdetail_internal("%s", detail),
+			 errhint("%s", hint),
+			 errhidestmt(true)));
+}
+
 /*
  * check_references
- *		23503 when a row to be deleted is referenced, through a NO ACTION or
- *		RESTRICT foreign key, by a row that stays.
+ *		Every foreign key into a table whose rows are deleted, by its ON
+ *		DELETE action, before anything changes:
+ *		- NO ACTION / RESTRICT from a row that stays (anonymize mode, outside
+ *		  the map): 23503;
+ *		- CASCADE into a row that must be kept (an anonymize-mode table or a
+ *		  'keep' column): 23503; into rows outside the subject's map: counted
+ *		  (the cascade deletes them);
+ *		- SET NULL / SET DEFAULT: the staying rows are counted as detached.
+ *		Shared rows kept (shared => 'keep') must be detachable: nullable
+ *		referencing columns, or 23503.
  */
 static void
 check_references(MapSubject *subj, List *ets, Datum key)
@@ -361,34 +652,286 @@ check_references(MapSubject *subj, List *ets, Datum key)
 		{
 			MapHop	   *fk = lfirst(fc);
 			EraseTable *cet = find_et(ets, fk->rel);
+			bool		inmap = cet && !cet->mt->outbound;
+			bool		kept = inmap && cet->anonymize;
 			char	   *sql;
+			const char *extra = "";
 
-			if (fk->deltype != 'a' && fk->deltype != 'r')
-				continue;		/* CASCADE / SET NULL / SET DEFAULT */
-			if (cet && !cet->anonymize && fk_covered(et->mt, cet->mt, fk))
+			if (fk->deltype == 'n' || fk->deltype == 'd')
+				continue;		/* counted by count_detached */
+			if (fk->deltype == 'c' && !kept)
+			{
+				/* cascades into rows outside the subject's map are counted */
+				if (!inmap || (!et->keep_shared && fk_covered(et->mt, cet->mt, fk)))
+					continue;
+				sql = psprintf("SELECT pg_catalog.count(*) FROM %s c WHERE %s IN (SELECT %s FROM %s t WHERE %s)"
+							   " AND NOT coalesce(%s, false)",
+							   UtilQualifiedName(fk->rel),
+							   cols_of("c", fk->rel, fk->cols, fk->ncols),
+							   cols_list("t", et->mt->relid, fk->pcols, fk->ncols),
+							   et->mt->qualname, delete_cond(subj, et, "t"),
+							   MapCondition(subj, cet->mt, "c", "$1"));
+				run_as_owner(fk->rel, sql, 1, t, v, true, SPI_OK_SELECT);
+				cet->cascaded += result_count();
 				continue;
-			sql = psprintf("SELECT 1 FROM %s c WHERE %s IN (SELECT %s FROM %s t WHERE %s)%s%s LIMIT 1",
+			}
+			/* NO ACTION / RESTRICT from a row that stays, CASCADE into a kept row */
+			if (inmap && !kept)
+			{
+				if (!et->keep_shared && fk_covered(et->mt, cet->mt, fk))
+					continue;
+				/* the subject's rows of C are deleted, or detached when kept shared */
+				extra = psprintf(" AND NOT coalesce(%s, false)", MapCondition(subj, cet->mt, "c", "$1"));
+			}
+			sql = psprintf("SELECT 1 FROM %s c WHERE %s IN (SELECT %s FROM %s t WHERE %s)%s LIMIT 1",
 						   UtilQualifiedName(fk->rel),
 						   cols_of("c", fk->rel, fk->cols, fk->ncols),
 						   cols_list("t", et->mt->relid, fk->pcols, fk->ncols),
-						   et->mt->qualname, et->mt->cond,
-						   (cet && !cet->anonymize) ? " AND NOT " : "",
-						   (cet && !cet->anonymize) ? MapCondition(subj, cet->mt, "c", "$1") : "");
+						   et->mt->qualname, delete_cond(subj, et, "t"), extra);
 			run_as_owner(fk->rel, sql, 1, t, v, true, SPI_OK_SELECT);
-			if (SPI_processed > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-						 errmsg("erasure would delete rows of %s that rows of %s still reference",
-								et->mt->qualname, UtilQualifiedName(fk->rel)),
-						 errdetail("Rows of %s %s stay after the erasure, and its foreign key does not cascade.",
-								   UtilQualifiedName(fk->rel),
-								   cet ? "in erasure mode 'anonymize'" : "outside the data map"),
-						 errhint(cet ? "Set the erasure mode of %s to 'delete' with privacy.set_erasure_mode(), or make the foreign key ON DELETE CASCADE or SET NULL."
-								 : "Map %s to the subject (a foreign key path or privacy.link()), or make the foreign key ON DELETE CASCADE or SET NULL.",
-								 UtilQualifiedName(fk->rel)),
-						 errhidestmt(true)));
+			if (SPI_processed == 0)
+				continue;
+			if (fk->deltype == 'c')
+				refuse(psprintf("erasure would remove kept rows of %s through an ON DELETE CASCADE foreign key",
+								UtilQualifiedName(fk->rel)),
+					   psprintf("Rows of %s that stay after the erasure (erasure mode 'anonymize' or a column classified 'keep') reference rows of %s that the erasure deletes, and the foreign key would delete them. Nothing was erased.",
+								UtilQualifiedName(fk->rel), et->mt->qualname),
+					   psprintf("Make the foreign key ON DELETE SET NULL, or set the erasure mode of %s to 'anonymize' with privacy.set_erasure_mode() so its rows stay.",
+								et->mt->qualname));
+			refuse(psprintf("erasure would delete rows of %s that rows of %s still reference",
+							et->mt->qualname, UtilQualifiedName(fk->rel)),
+				   psprintf("Rows of %s %s stay after the erasure, and its foreign key does not cascade.",
+							UtilQualifiedName(fk->rel),
+							cet ? "in erasure mode 'anonymize'" : "outside the data map"),
+				   cet ? psprintf("Set the erasure mode of %s to 'delete' with privacy.set_erasure_mode(), or make the foreign key ON DELETE CASCADE or SET NULL.",
+								  UtilQualifiedName(fk->rel))
+				   : psprintf("Map %s to the subject (a foreign key path or privacy.link()), or make the foreign key ON DELETE CASCADE or SET NULL.",
+							  UtilQualifiedName(fk->rel)));
 		}
 	}
+
+	/* kept shared rows must be detachable */
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		ListCell   *ec;
+		List	   *hops = NIL;
+
+		if (!et->keep_shared)
+			continue;
+		foreach(ec, et->fks_out)
+		{
+			EraseEdge  *e = lfirst(ec);
+			int			i;
+
+			for (i = 0; i < e->fk->ncols; i++)
+				if (att_notnull(et->mt->relid, e->fk->cols[i]))
+				{
+					run_as_owner(et->mt->relid,
+								 psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
+										  stay_cond(subj, et, "t"), refs_deleted(subj, e, "t")),
+								 1, t, v, true, SPI_OK_SELECT);
+					if (SPI_processed > 0)
+						hops = lappend(hops, e->fk);
+					break;
+				}
+		}
+		foreach(ec, link_hops(et->mt))
+		{
+			MapHop	   *h = lfirst(ec);
+
+			if (!att_notnull(et->mt->relid, h->cols[0]))
+				continue;
+			run_as_owner(et->mt->relid,
+						 psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
+								  stay_cond(subj, et, "t"), link_match(h, "t")),
+						 1, t, v, true, SPI_OK_SELECT);
+			if (SPI_processed > 0)
+				hops = lappend(hops, h);
+		}
+		if (hops != NIL)
+			refuse(psprintf("shared rows of %s cannot be kept", et->mt->qualname),
+				   psprintf("Rows of %s that also belong to another subject reference the erased subject through a NOT NULL column, so they cannot be detached. Nothing was erased.",
+							et->mt->qualname),
+				   "Erase with shared => 'delete', or allow NULL in the referencing columns.");
+	}
+}
+
+/*
+ * count_detached
+ *		Rows of et that stay and lose a reference: through an ON DELETE SET
+ *		NULL / SET DEFAULT foreign key into a deleted row, and kept shared
+ *		rows detached by the erasure itself.
+ */
+static void
+count_detached(MapSubject *subj, EraseTable *et, Datum key)
+{
+	StringInfoData nd,
+				kept,
+				where;
+	ListCell   *ec;
+	Oid			t[1];
+	Datum		v[1];
+
+	if (et->mt->outbound)
+		return;
+	initStringInfo(&nd);
+	initStringInfo(&kept);
+	initStringInfo(&where);
+	foreach(ec, et->fks_out)
+	{
+		EraseEdge  *e = lfirst(ec);
+		char	   *r = refs_deleted(subj, e, "t");
+
+		if (e->fk->deltype == 'n' || e->fk->deltype == 'd')
+			appendStringInfo(&nd, "%s(%s)", nd.len ? " OR " : "", r);
+		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", r);
+	}
+	foreach(ec, link_hops(et->mt))
+		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", link_match(lfirst(ec), "t"));
+	if (nd.len > 0)
+	{
+		if (et->anonymize)
+			appendStringInfo(&where, "(%s)", nd.data);
+		else
+			appendStringInfo(&where, "((%s) AND NOT coalesce(%s, false))", nd.data, delete_cond(subj, et, "t"));
+	}
+	if (et->keep_shared && kept.len > 0)
+		appendStringInfo(&where, "%s((%s) AND (%s))", where.len ? " OR " : "",
+						 stay_cond(subj, et, "t"), kept.data);
+	if (where.len == 0)
+		return;
+	t[0] = subj->key_type;
+	v[0] = key;
+	run_as_owner(et->mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", et->mt->qualname, where.data),
+				 1, t, v, true, SPI_OK_SELECT);
+	et->detached = result_count();
+}
+
+/*
+ * detach_shared
+ *		shared => 'keep': the kept shared rows of a delete-mode table lose
+ *		their references to the rows the erasure deletes (foreign-key
+ *		columns and link columns set NULL), so that nothing of theirs is
+ *		deleted with the subject and nothing of the subject stays in them.
+ *		Runs before any row is deleted, referencing tables first.
+ */
+static void
+detach_shared(MapSubject *subj, EraseTable *et, Datum key)
+{
+	StringInfoData set,
+				any;
+	ListCell   *ec;
+	Bitmapset  *done = NULL;
+	Oid			t[1];
+	Datum		v[1];
+	bool		first = true;
+
+	initStringInfo(&set);
+	initStringInfo(&any);
+	foreach(ec, et->fks_out)
+	{
+		EraseEdge  *e = lfirst(ec);
+		char	   *r = refs_deleted(subj, e, "t");
+		int			i;
+
+		appendStringInfo(&any, "%s(%s)", first ? "" : " OR ", r);
+		first = false;
+		for (i = 0; i < e->fk->ncols; i++)
+		{
+			AttrNumber	a = e->fk->cols[i];
+			const char *col;
+			StringInfoData cond;
+			ListCell   *ec2;
+			bool		f2 = true;
+
+			if (bms_is_member(a, done))
+				continue;
+			done = bms_add_member(done, a);
+			/* NULL when any foreign key with this column references a deleted row */
+			initStringInfo(&cond);
+			foreach(ec2, et->fks_out)
+			{
+				EraseEdge  *e2 = lfirst(ec2);
+				int			j;
+
+				for (j = 0; j < e2->fk->ncols; j++)
+					if (e2->fk->cols[j] == a)
+					{
+						appendStringInfo(&cond, "%s(%s)", f2 ? "" : " OR ", refs_deleted(subj, e2, "t"));
+						f2 = false;
+						break;
+					}
+			}
+			col = quote_identifier(get_attname(et->mt->relid, a, false));
+			appendStringInfo(&set, "%s%s = CASE WHEN %s THEN NULL ELSE t.%s END",
+							 set.len ? ", " : "", col, cond.data, col);
+		}
+	}
+	foreach(ec, link_hops(et->mt))
+	{
+		MapHop	   *h = lfirst(ec);
+		char	   *m = link_match(h, "t");
+		const char *col = quote_identifier(get_attname(et->mt->relid, h->cols[0], false));
+
+		appendStringInfo(&any, "%s(%s)", first ? "" : " OR ", m);
+		first = false;
+		if (bms_is_member(h->cols[0], done))
+			continue;
+		done = bms_add_member(done, h->cols[0]);
+		appendStringInfo(&set, "%s%s = CASE WHEN %s THEN NULL ELSE t.%s END",
+						 set.len ? ", " : "", col, m, col);
+	}
+	if (set.len == 0)
+		return;
+	t[0] = subj->key_type;
+	v[0] = key;
+	run_as_owner(et->mt->relid,
+				 psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)", et->mt->qualname, set.data,
+						  stay_cond(subj, et, "t"), any.data),
+				 1, t, v, false, SPI_OK_UPDATE);
+}
+
+/*
+ * count_shared
+ *		How many of the subject's rows of et also reach another subject.
+ */
+static void
+count_shared(MapSubject *subj, EraseTable *et, Datum key)
+{
+	Oid			t[1];
+	Datum		v[1];
+
+	if (et->shared == NULL)
+		return;
+	t[0] = subj->key_type;
+	v[0] = key;
+	run_as_owner(et->mt->relid,
+				 psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND coalesce(%s, false)",
+						  et->mt->qualname, et->mt->cond, et->shared),
+				 1, t, v, true, SPI_OK_SELECT);
+	et->shared_rows = result_count();
+}
+
+/*
+ * lock_rows
+ *		The subject's rows of one table FOR UPDATE: a row inserted or
+ *		changed below them (a kept row a cascade would reach, a row that
+ *		would block the deletion) waits for the erasure.
+ */
+static void
+lock_rows(MapSubject *subj, EraseTable *et, Datum key)
+{
+	Oid			t[1];
+	Datum		v[1];
+
+	if (et->mt->outbound || et->mt->relid == subj->root)
+		return;
+	t[0] = subj->key_type;
+	v[0] = key;
+	run_as_owner(et->mt->relid,
+				 psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t", et->mt->qualname, et->mt->cond),
+				 1, t, v, false, SPI_OK_SELECT);
 }
 
 /*
@@ -429,7 +972,9 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key, boo
 						 cols_of(alias, fk->rel, fk->cols, fk->ncols),
 						 cols_of("t", et->mt->relid, fk->pcols, fk->ncols),
 						 mine ? " AND NOT " : "",
-						 mine ? MapCondition(subj, cet->mt, alias, "$1") : "");
+						 mine ? psprintf("coalesce(%s, false)",
+										 cet->anonymize ? MapCondition(subj, cet->mt, alias, "$1")
+										 : delete_cond(subj, cet, alias)) : "");
 	}
 	appendStringInfo(&sql, " AS free FROM %s t WHERE %s) s", et->mt->qualname, et->mt->cond);
 	t[0] = subj->key_type;
@@ -455,6 +1000,34 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key, boo
 		et->retained = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 		MemoryContextSwitchTo(old);
 	}
+}
+
+/*
+ * stat_deleted
+ *		Rows of relid (all its partitions) deleted so far by this
+ *		transaction, from its own statistics counters; -1 when the server
+ *		does not count (track_counts = off).
+ */
+static int64
+stat_deleted(Oid relid)
+{
+	List	   *rels;
+	ListCell   *lc;
+	int64		n = 0;
+
+	if (!pgstat_track_counts)
+		return -1;
+	rels = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE
+		? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	foreach(lc, rels)
+	{
+		Oid			r = lfirst_oid(lc);
+
+		if (get_rel_relkind(r) != RELKIND_RELATION)
+			continue;
+		n += DatumGetInt64(DirectFunctionCall1(pg_stat_get_xact_tuples_deleted, ObjectIdGetDatum(r)));
+	}
+	return n;
 }
 
 /*
@@ -486,7 +1059,7 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 		nargs = 3;
 	}
 	else
-		where = mt->cond;
+		where = et->anonymize ? mt->cond : delete_cond(subj, et, "t");
 
 	if (!et->anonymize)
 	{
@@ -494,36 +1067,28 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 		{
 			run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
 						 nargs, t, v, true, SPI_OK_SELECT);
-			{
-				bool		isnull;
-
-				et->deleted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			}
+			et->own_deleted = result_count();
 			return;
 		}
 		run_as_owner(mt->relid, psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
 					 nargs, t, v, false, SPI_OK_DELETE);
-		et->deleted = SPI_processed;
+		et->own_deleted = SPI_processed;
 		return;
 	}
 	if (et->keep_cols != NIL)
 	{
-		bool		isnull;
-
 		run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
 					 nargs, t, v, true, SPI_OK_SELECT);
-		et->kept_rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		et->kept_rows = result_count();
 	}
 	if (et->set_clause == NULL)
 		return;
 	if (dry_run)
 	{
-		bool		isnull;
-
 		run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND (%s)",
 										 mt->qualname, where, et->changed),
 					 nargs, t, v, true, SPI_OK_SELECT);
-		et->anonymized = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		et->anonymized = result_count();
 		return;
 	}
 	run_as_owner(mt->relid, psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
@@ -531,7 +1096,6 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 				 nargs, t, v, false, SPI_OK_UPDATE);
 	et->anonymized = SPI_processed;
 }
-
 /*
  * lock_subject
  *		The root row FOR UPDATE, and the advisory lock that link() triggers
@@ -709,11 +1273,25 @@ notify_recipients(List *ets)
 /*
  * EraseSubject
  *		Erase one subject (see the file banner); returns the receipt.  Used
- *		by privacy.erase and privacy.replay_erasures.
+ *		by privacy.erase and privacy.replay_erasures.  Shared rows go with
+ *		the subject (shared => 'delete').
  */
 Jsonb *
 EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 			 const char *reason, bool dry_run, const char *kind)
+{
+	return EraseSubjectShared(subj, key, canon, ref, reason, dry_run, false, kind);
+}
+
+/*
+ * EraseSubjectShared
+ *		EraseSubject with the choice for shared rows: keep_shared keeps the
+ *		rows of delete-mode tables that also reach another subject
+ *		(detached), instead of deleting them.
+ */
+Jsonb *
+EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
+				   const char *reason, bool dry_run, bool keep_shared, const char *kind)
 {
 	List	   *ets;
 	List	   *ordered;
@@ -722,7 +1300,8 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	int			shredded = 0;
 	int64		request;
 	int64		total_deleted = 0,
-				total_anonymized = 0;
+				total_anonymized = 0,
+				total_detached = 0;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 	char	   *detail;
@@ -738,10 +1317,17 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	MemoryContextSwitchTo(outer);
 
 	/* plan */
-	ets = prepare_tables(subj);
+	ets = prepare_tables(subj, keep_shared);
 	ordered = plan_order(ets);
 
-	/* check, before anything changes */
+	/* the subject's rows, parents first, then the checks with them locked */
+	if (!dry_run)
+	{
+		int			i;
+
+		for (i = list_length(ordered) - 1; i >= 0; i--)
+			lock_rows(subj, list_nth(ordered, i), key);
+	}
 	check_references(subj, ets, key);
 	foreach(lc, ordered)
 	{
@@ -749,27 +1335,52 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 
 		if (et->mt->outbound)
 			materialize_outbound(subj, ets, et, key, dry_run);
+		count_shared(subj, et, key);
+		count_detached(subj, et, key);
 	}
 	MemoryContextSwitchTo(outer);
 
-	/* act */
+	/* act, measuring what really disappears (cascades included) */
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+
+		et->stat_deleted = dry_run ? -1 : stat_deleted(et->mt->relid);
+	}
 	erasure_in_progress = true;
 	PG_TRY();
 	{
-		foreach(lc, ordered)
-		{
-			EraseTable *et = lfirst(lc);
+		if (!dry_run)
+			foreach(lc, ordered)
+			{
+				EraseTable *et = lfirst(lc);
 
-			act_table(subj, et, key, dry_run);
-			total_deleted += et->deleted;
-			total_anonymized += et->anonymized;
-		}
+				if (et->keep_shared)
+					detach_shared(subj, et, key);
+			}
+		foreach(lc, ordered)
+			act_table(subj, lfirst(lc), key, dry_run);
 	}
 	PG_FINALLY();
 	{
 		erasure_in_progress = false;
 	}
 	PG_END_TRY();
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		int64		after = et->stat_deleted < 0 ? -1 : stat_deleted(et->mt->relid);
+
+		if (et->anonymize)
+			et->deleted = 0;	/* a cascade into its rows was refused */
+		else if (after >= 0 && et->stat_deleted >= 0)
+			et->deleted = after - et->stat_deleted;
+		else
+			et->deleted = et->own_deleted + et->cascaded;
+		total_deleted += et->deleted;
+		total_anonymized += et->anonymized;
+		total_detached += et->detached;
+	}
 	MemoryContextSwitchTo(outer);
 	if (!dry_run)
 		shredded = KeysShredSubject(subj->name, ref);
@@ -834,9 +1445,33 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 		jb_num(&st, et->deleted, WJB_VALUE);
 		jb_key(&st, "anonymized");
 		jb_num(&st, et->anonymized, WJB_VALUE);
+		/* rows that stay but lost a reference (present when there are some) */
+		if (et->detached > 0)
+		{
+			jb_key(&st, "detached");
+			jb_num(&st, et->detached, WJB_VALUE);
+		}
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	}
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	/* rows that also reach another subject: deleted, or kept (shared => 'keep') */
+	jb_key(&st, "shared");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+
+		if (et->shared_rows == 0)
+			continue;
+		jb_key(&st, et->mt->jsonkey);
+		jb_num(&st, et->shared_rows, WJB_VALUE);
+	}
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	if (keep_shared)
+	{
+		jb_key(&st, "shared_kept");
+		jb_bool(&st, true, WJB_VALUE);
+	}
 	jb_key(&st, "retained");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	foreach(lc, ets)
@@ -890,18 +1525,40 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 
 /*
  * privacy.erase(subject text, id text, reason text DEFAULT NULL,
- *				 dry_run boolean DEFAULT false) RETURNS jsonb
+ *				 dry_run boolean DEFAULT false, shared text DEFAULT 'delete')
+ *				 RETURNS jsonb
  */
 Datum
 privacy_erase(PG_FUNCTION_ARGS)
 {
 	char	   *reason = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	bool		keep_shared = false;
 	SubjectArg	a;
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"dry_run\" must not be null")));
+	/* the 0.1.0 signature had four arguments */
+	if (PG_NARGS() > 4)
+	{
+		char	   *shared;
+
+		if (PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"shared\" must not be null"),
+					 errhint("Use 'delete' or 'keep'.")));
+		shared = text_to_cstring(PG_GETARG_TEXT_PP(4));
+		if (strcmp(shared, "keep") == 0)
+			keep_shared = true;
+		else if (strcmp(shared, "delete") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown value for argument \"shared\""),
+					 errhint("Use 'delete' or 'keep'.")));
+	}
 	a = MapSubjectArg(fcinfo, 0, 1);
-	PG_RETURN_JSONB_P(EraseSubject(a.subj, a.key, a.canon, a.ref, reason, PG_GETARG_BOOL(3), "erase"));
+	PG_RETURN_JSONB_P(EraseSubjectShared(a.subj, a.key, a.canon, a.ref, reason, PG_GETARG_BOOL(3),
+										 keep_shared, "erase"));
 }

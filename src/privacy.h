@@ -170,6 +170,9 @@ extern void AuditAppend(const char *action, const char *subject_ref,
 extern bool erasure_in_progress;
 extern Jsonb *EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 						   const char *reason, bool dry_run, const char *kind);
+extern Jsonb *EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
+								 const char *reason, bool dry_run, bool keep_shared,
+								 const char *kind);
 
 /* rights.c: set while the extension's own code reads or changes subject
  * rows, so that protect()'s row security never hides rows from access,
