@@ -52,6 +52,8 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/itemptr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/jsonb.h"
@@ -98,7 +100,11 @@ typedef struct EraseTable
 	int64		anonymized;
 	int64		detached;		/* rows whose references were cleared */
 	int64		shared_rows;	/* rows that also reach another subject */
-	int64		cascaded;		/* rows outside the map a cascade deletes */
+	int			ngone;			/* rows outside the subject's rows that a
+								 * cascade deletes (cascade closure) */
+	int			gone_cap;
+	Oid		   *gone_oid;		/* their tableoids and ctids */
+	ItemPointerData *gone_tid;
 	int64		retained;		/* outbound rows kept: referenced by others */
 	int64		kept_rows;		/* rows of the subject with 'keep' columns */
 	int64		own_deleted;	/* rows deleted by our own statement */
@@ -551,18 +557,7 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 	return ets;
 }
 
-/* "(c.cols) IN (SELECT t.pcols FROM parent t WHERE <deleted rows>)" */
-static char *
-refs_deleted(MapSubject *subj, EraseEdge *e, const char *alias)
-{
-	char		palias[32];
-
-	snprintf(palias, sizeof(palias), "%s_p", alias);
-	return psprintf("%s IN (SELECT %s FROM %s %s WHERE %s)",
-					cols_of(alias, e->fk->rel, e->fk->cols, e->fk->ncols),
-					cols_list(palias, e->parent->mt->relid, e->fk->pcols, e->fk->ncols),
-					e->parent->mt->qualname, palias, delete_cond(subj, e->parent, palias));
-}
+static void refuse(const char *msg, const char *detail, const char *hint) pg_attribute_noreturn();
 
 /* the column is NOT NULL */
 static bool
@@ -577,6 +572,223 @@ att_notnull(Oid relid, AttrNumber attnum)
 		ReleaseSysCache(tp);
 	}
 	return result;
+}
+
+/* parameters of one statement: $1 is the subject's key */
+typedef struct EraseParams
+{
+	int			n;
+	int			cap;
+	Oid		   *types;
+	Datum	   *values;
+} EraseParams;
+
+static EraseParams *
+params_new(MapSubject *subj, Datum key)
+{
+	EraseParams *p = palloc(sizeof(EraseParams));
+
+	p->cap = 8;
+	p->types = palloc(sizeof(Oid) * p->cap);
+	p->values = palloc(sizeof(Datum) * p->cap);
+	p->types[0] = subj->key_type;
+	p->values[0] = key;
+	p->n = 1;
+	return p;
+}
+
+/* add a parameter; returns its number ($n) */
+static int
+params_add(EraseParams *p, Oid type, Datum value)
+{
+	if (p->n == p->cap)
+	{
+		p->cap *= 2;
+		p->types = repalloc(p->types, sizeof(Oid) * p->cap);
+		p->values = repalloc(p->values, sizeof(Datum) * p->cap);
+	}
+	p->types[p->n] = type;
+	p->values[p->n] = value;
+	return ++p->n;
+}
+
+/* run a statement with these parameters */
+static int
+run_params(Oid relid, const char *sql, EraseParams *p, bool read_only, int expect)
+{
+	return run_as_owner(relid, sql, p->n, p->types, p->values, read_only, expect);
+}
+
+/*
+ * in_gone
+ *		Condition: row alias of et is one that a cascade deletes (outside
+ *		the subject's rows); "false" when there is none.
+ */
+static char *
+in_gone(EraseTable *et, const char *alias, EraseParams *p)
+{
+	Datum	   *o,
+			   *t;
+	int			i,
+				po,
+				pt;
+
+	if (et->ngone == 0)
+		return "false";
+	o = palloc(sizeof(Datum) * et->ngone);
+	t = palloc(sizeof(Datum) * et->ngone);
+	for (i = 0; i < et->ngone; i++)
+	{
+		o[i] = ObjectIdGetDatum(et->gone_oid[i]);
+		t[i] = PointerGetDatum(&et->gone_tid[i]);
+	}
+	po = params_add(p, OIDARRAYOID,
+					PointerGetDatum(construct_array(o, et->ngone, OIDOID, sizeof(Oid), true, TYPALIGN_INT)));
+	pt = params_add(p, TIDARRAYOID,
+					PointerGetDatum(construct_array(t, et->ngone, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT)));
+	return psprintf("(%s.ctid OPERATOR(pg_catalog.=) ANY ($%d) AND (%s.tableoid, %s.ctid) IN"
+					" (SELECT u.o, u.c FROM ROWS FROM (pg_catalog.unnest($%d::pg_catalog.oid[]),"
+					" pg_catalog.unnest($%d::pg_catalog.tid[])) u(o, c)))",
+					alias, pt, alias, alias, po, pt);
+}
+
+/*
+ * refs_deleted
+ *		Condition: row alias references, through the edge's foreign key, a
+ *		row that disappears (the subject's row deleted, or a row a cascade
+ *		deletes).
+ */
+static char *
+refs_deleted(MapSubject *subj, EraseEdge *e, const char *alias, EraseParams *p)
+{
+	char		palias[32];
+	EraseTable *pt = e->parent;
+
+	snprintf(palias, sizeof(palias), "%s_p", alias);
+	return psprintf("%s IN (SELECT %s FROM %s %s WHERE coalesce(%s, false) OR %s)",
+					cols_of(alias, e->fk->rel, e->fk->cols, e->fk->ncols),
+					cols_list(palias, pt->mt->relid, e->fk->pcols, e->fk->ncols),
+					pt->mt->qualname, palias, delete_cond(subj, pt, palias),
+					in_gone(pt, palias, p));
+}
+
+/* remember rows (oid[], tid[] datums) that a cascade deletes */
+static void
+add_gone(EraseTable *et, Datum oids, Datum tids)
+{
+	Datum	   *o,
+			   *t;
+	bool	   *on,
+			   *tn;
+	int			no,
+				nt,
+				i;
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
+
+	deconstruct_array(DatumGetArrayTypeP(oids), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &o, &on, &no);
+	deconstruct_array(DatumGetArrayTypeP(tids), TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+					  &t, &tn, &nt);
+	if (et->gone_cap < et->ngone + no)
+	{
+		et->gone_cap = Max(16, 2 * (et->ngone + no));
+		et->gone_oid = et->gone_oid ? repalloc(et->gone_oid, sizeof(Oid) * et->gone_cap)
+			: palloc(sizeof(Oid) * et->gone_cap);
+		et->gone_tid = et->gone_tid ? repalloc(et->gone_tid, sizeof(ItemPointerData) * et->gone_cap)
+			: palloc(sizeof(ItemPointerData) * et->gone_cap);
+	}
+	for (i = 0; i < no && i < nt; i++)
+	{
+		et->gone_oid[et->ngone] = DatumGetObjectId(o[i]);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(t[i]), &et->gone_tid[et->ngone]);
+		et->ngone++;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * compute_gone
+ *		The cascade closure: rows outside the subject's rows that ON DELETE
+ *		CASCADE foreign keys delete with the subject's rows (a reply to the
+ *		subject's comment through a self-reference, its own children...), to
+ *		a fixed point.  A row that must be kept (an anonymize-mode table or a
+ *		'keep' column) among them is 23503 before anything changes.  Outside
+ *		a dry run the rows found are locked.
+ */
+static void
+compute_gone(MapSubject *subj, List *ets, Datum key, bool dry_run)
+{
+	bool		changed = true;
+
+	while (changed)
+	{
+		ListCell   *lc;
+
+		changed = false;
+		foreach(lc, ets)
+		{
+			EraseTable *pt = lfirst(lc);
+			ListCell   *fc;
+
+			if (pt->anonymize || pt->mt->outbound)
+				continue;
+			foreach(fc, pt->mt->fks_in)
+			{
+				MapHop	   *fk = lfirst(fc);
+				EraseTable *ct = find_et(ets, fk->rel);
+				EraseParams *p;
+				EraseEdge	e;
+				char	   *sql;
+				bool		isnull;
+				Datum		d;
+
+				CHECK_FOR_INTERRUPTS();
+				if (fk->deltype != 'c' || ct == NULL || ct->mt->outbound)
+					continue;
+				/* every referencing row is the subject's (and deleted or detached) */
+				if (pt->ngone == 0 && !ct->anonymize && fk_covered(pt->mt, ct->mt, fk))
+					continue;
+				p = params_new(subj, key);
+				e.fk = fk;
+				e.parent = pt;
+				sql = psprintf("SELECT pg_catalog.array_agg(c.tableoid), pg_catalog.array_agg(c.ctid)"
+							   " FROM %s c WHERE %s%s AND NOT %s",
+							   ct->mt->qualname, refs_deleted(subj, &e, "c", p),
+							   ct->anonymize ? "" : psprintf(" AND NOT coalesce(%s, false)",
+															 MapCondition(subj, ct->mt, "c", "$1")),
+							   in_gone(ct, "c", p));
+				run_params(ct->mt->relid, sql, p, true, SPI_OK_SELECT);
+				d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+				if (isnull)
+					continue;
+				if (ct->anonymize)
+					refuse(psprintf("erasure would remove kept rows of %s through an ON DELETE CASCADE foreign key",
+									ct->mt->qualname),
+						   psprintf("Rows of %s stay after an erasure (erasure mode 'anonymize' or a column classified 'keep'); rows of %s that the erasure deletes are referenced by them through a foreign key that would delete them. Nothing was erased.",
+									ct->mt->qualname, pt->mt->qualname),
+						   psprintf("Make the foreign key ON DELETE SET NULL, or set the erasure mode of %s to 'anonymize' with privacy.set_erasure_mode() so its rows stay.",
+									pt->mt->qualname));
+				add_gone(ct, d, SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+				changed = true;
+			}
+		}
+	}
+	if (!dry_run)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ets)
+		{
+			EraseTable *et = lfirst(lc);
+			EraseParams *p;
+
+			if (et->ngone == 0)
+				continue;
+			p = params_new(subj, key);
+			run_params(et->mt->relid, psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t",
+											   et->mt->qualname, in_gone(et, "t", p)),
+					   p, false, SPI_OK_SELECT);
+		}
+	}
 }
 
 /* the link hops of a table (its own column holds the key) */
@@ -621,13 +833,13 @@ refuse(const char *msg, const char *detail, const char *hint)
 
 /*
  * check_references
- *		Every foreign key into a table whose rows are deleted, by its ON
+ *		Every foreign key into a table whose rows disappear (the subject's
+ *		deleted rows, and the rows cascades delete: compute_gone), by its ON
  *		DELETE action, before anything changes:
- *		- NO ACTION / RESTRICT from a row that stays (anonymize mode, outside
- *		  the map): 23503;
- *		- CASCADE into a row that must be kept (an anonymize-mode table or a
- *		  'keep' column): 23503; into rows outside the subject's map: counted
- *		  (the cascade deletes them);
+ *		- NO ACTION / RESTRICT from a row that is not deleted as the
+ *		  subject's (anonymize mode, outside the map, a row a cascade
+ *		  deletes): 23503;
+ *		- CASCADE: compute_gone (23503 when a kept row would go);
  *		- SET NULL / SET DEFAULT: the staying rows are counted as detached.
  *		Shared rows kept (shared => 'keep') must be detachable: nullable
  *		referencing columns, or 23503.
@@ -637,11 +849,7 @@ check_references(MapSubject *subj, List *ets, Datum key)
 {
 	ListCell   *lc,
 			   *fc;
-	Oid			t[1];
-	Datum		v[1];
 
-	t[0] = subj->key_type;
-	v[0] = key;
 	foreach(lc, ets)
 	{
 		EraseTable *et = lfirst(lc);
@@ -653,56 +861,34 @@ check_references(MapSubject *subj, List *ets, Datum key)
 			MapHop	   *fk = lfirst(fc);
 			EraseTable *cet = find_et(ets, fk->rel);
 			bool		inmap = cet && !cet->mt->outbound;
-			bool		kept = inmap && cet->anonymize;
+			EraseParams *p;
+			EraseEdge	e;
 			char	   *sql;
 			const char *extra = "";
 
-			if (fk->deltype == 'n' || fk->deltype == 'd')
-				continue;		/* counted by count_detached */
-			if (fk->deltype == 'c' && !kept)
-			{
-				/* cascades into rows outside the subject's map are counted */
-				if (!inmap || (!et->keep_shared && fk_covered(et->mt, cet->mt, fk)))
-					continue;
-				sql = psprintf("SELECT pg_catalog.count(*) FROM %s c WHERE %s IN (SELECT %s FROM %s t WHERE %s)"
-							   " AND NOT coalesce(%s, false)",
-							   UtilQualifiedName(fk->rel),
-							   cols_of("c", fk->rel, fk->cols, fk->ncols),
-							   cols_list("t", et->mt->relid, fk->pcols, fk->ncols),
-							   et->mt->qualname, delete_cond(subj, et, "t"),
-							   MapCondition(subj, cet->mt, "c", "$1"));
-				run_as_owner(fk->rel, sql, 1, t, v, true, SPI_OK_SELECT);
-				cet->cascaded += result_count();
+			if (fk->deltype != 'a' && fk->deltype != 'r')
 				continue;
-			}
-			/* NO ACTION / RESTRICT from a row that stays, CASCADE into a kept row */
-			if (inmap && !kept)
+			if (inmap && !cet->anonymize)
 			{
-				if (!et->keep_shared && fk_covered(et->mt, cet->mt, fk))
+				if (et->ngone == 0 && !et->keep_shared && fk_covered(et->mt, cet->mt, fk))
 					continue;
 				/* the subject's rows of C are deleted, or detached when kept shared */
 				extra = psprintf(" AND NOT coalesce(%s, false)", MapCondition(subj, cet->mt, "c", "$1"));
 			}
-			sql = psprintf("SELECT 1 FROM %s c WHERE %s IN (SELECT %s FROM %s t WHERE %s)%s LIMIT 1",
-						   UtilQualifiedName(fk->rel),
-						   cols_of("c", fk->rel, fk->cols, fk->ncols),
-						   cols_list("t", et->mt->relid, fk->pcols, fk->ncols),
-						   et->mt->qualname, delete_cond(subj, et, "t"), extra);
-			run_as_owner(fk->rel, sql, 1, t, v, true, SPI_OK_SELECT);
+			p = params_new(subj, key);
+			e.fk = fk;
+			e.parent = et;
+			sql = psprintf("SELECT 1 FROM %s c WHERE %s%s LIMIT 1", UtilQualifiedName(fk->rel),
+						   refs_deleted(subj, &e, "c", p), extra);
+			run_params(fk->rel, sql, p, true, SPI_OK_SELECT);
 			if (SPI_processed == 0)
 				continue;
-			if (fk->deltype == 'c')
-				refuse(psprintf("erasure would remove kept rows of %s through an ON DELETE CASCADE foreign key",
-								UtilQualifiedName(fk->rel)),
-					   psprintf("Rows of %s that stay after the erasure (erasure mode 'anonymize' or a column classified 'keep') reference rows of %s that the erasure deletes, and the foreign key would delete them. Nothing was erased.",
-								UtilQualifiedName(fk->rel), et->mt->qualname),
-					   psprintf("Make the foreign key ON DELETE SET NULL, or set the erasure mode of %s to 'anonymize' with privacy.set_erasure_mode() so its rows stay.",
-								et->mt->qualname));
 			refuse(psprintf("erasure would delete rows of %s that rows of %s still reference",
 							et->mt->qualname, UtilQualifiedName(fk->rel)),
 				   psprintf("Rows of %s %s stay after the erasure, and its foreign key does not cascade.",
 							UtilQualifiedName(fk->rel),
-							cet ? "in erasure mode 'anonymize'" : "outside the data map"),
+							!cet ? "outside the data map" : cet->anonymize ? "in erasure mode 'anonymize'"
+							: "that are not the subject's"),
 				   cet ? psprintf("Set the erasure mode of %s to 'delete' with privacy.set_erasure_mode(), or make the foreign key ON DELETE CASCADE or SET NULL.",
 								  UtilQualifiedName(fk->rel))
 				   : psprintf("Map %s to the subject (a foreign key path or privacy.link()), or make the foreign key ON DELETE CASCADE or SET NULL.",
@@ -715,7 +901,7 @@ check_references(MapSubject *subj, List *ets, Datum key)
 	{
 		EraseTable *et = lfirst(lc);
 		ListCell   *ec;
-		List	   *hops = NIL;
+		bool		stuck = false;
 
 		if (!et->keep_shared)
 			continue;
@@ -724,32 +910,33 @@ check_references(MapSubject *subj, List *ets, Datum key)
 			EraseEdge  *e = lfirst(ec);
 			int			i;
 
-			for (i = 0; i < e->fk->ncols; i++)
+			for (i = 0; i < e->fk->ncols && !stuck; i++)
 				if (att_notnull(et->mt->relid, e->fk->cols[i]))
 				{
-					run_as_owner(et->mt->relid,
-								 psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
-										  stay_cond(subj, et, "t"), refs_deleted(subj, e, "t")),
-								 1, t, v, true, SPI_OK_SELECT);
-					if (SPI_processed > 0)
-						hops = lappend(hops, e->fk);
+					EraseParams *p = params_new(subj, key);
+
+					run_params(et->mt->relid,
+							   psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
+										stay_cond(subj, et, "t"), refs_deleted(subj, e, "t", p)),
+							   p, true, SPI_OK_SELECT);
+					stuck = SPI_processed > 0;
 					break;
 				}
 		}
 		foreach(ec, link_hops(et->mt))
 		{
 			MapHop	   *h = lfirst(ec);
+			EraseParams *p = params_new(subj, key);
 
-			if (!att_notnull(et->mt->relid, h->cols[0]))
+			if (stuck || !att_notnull(et->mt->relid, h->cols[0]))
 				continue;
-			run_as_owner(et->mt->relid,
-						 psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
-								  stay_cond(subj, et, "t"), link_match(h, "t")),
-						 1, t, v, true, SPI_OK_SELECT);
-			if (SPI_processed > 0)
-				hops = lappend(hops, h);
+			run_params(et->mt->relid,
+					   psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
+								stay_cond(subj, et, "t"), link_match(h, "t")),
+					   p, true, SPI_OK_SELECT);
+			stuck = SPI_processed > 0;
 		}
-		if (hops != NIL)
+		if (stuck)
 			refuse(psprintf("shared rows of %s cannot be kept", et->mt->qualname),
 				   psprintf("Rows of %s that also belong to another subject reference the erased subject through a NOT NULL column, so they cannot be detached. Nothing was erased.",
 							et->mt->qualname),
@@ -760,8 +947,8 @@ check_references(MapSubject *subj, List *ets, Datum key)
 /*
  * count_detached
  *		Rows of et that stay and lose a reference: through an ON DELETE SET
- *		NULL / SET DEFAULT foreign key into a deleted row, and kept shared
- *		rows detached by the erasure itself.
+ *		NULL / SET DEFAULT foreign key into a row that disappears, and kept
+ *		shared rows detached by the erasure itself.
  */
 static void
 count_detached(MapSubject *subj, EraseTable *et, Datum key)
@@ -770,8 +957,7 @@ count_detached(MapSubject *subj, EraseTable *et, Datum key)
 				kept,
 				where;
 	ListCell   *ec;
-	Oid			t[1];
-	Datum		v[1];
+	EraseParams *p = params_new(subj, key);
 
 	if (et->mt->outbound)
 		return;
@@ -781,7 +967,7 @@ count_detached(MapSubject *subj, EraseTable *et, Datum key)
 	foreach(ec, et->fks_out)
 	{
 		EraseEdge  *e = lfirst(ec);
-		char	   *r = refs_deleted(subj, e, "t");
+		char	   *r = refs_deleted(subj, e, "t", p);
 
 		if (e->fk->deltype == 'n' || e->fk->deltype == 'd')
 			appendStringInfo(&nd, "%s(%s)", nd.len ? " OR " : "", r);
@@ -794,27 +980,26 @@ count_detached(MapSubject *subj, EraseTable *et, Datum key)
 		if (et->anonymize)
 			appendStringInfo(&where, "(%s)", nd.data);
 		else
-			appendStringInfo(&where, "((%s) AND NOT coalesce(%s, false))", nd.data, delete_cond(subj, et, "t"));
+			appendStringInfo(&where, "((%s) AND NOT coalesce(%s, false) AND NOT %s)", nd.data,
+							 delete_cond(subj, et, "t"), in_gone(et, "t", p));
 	}
 	if (et->keep_shared && kept.len > 0)
 		appendStringInfo(&where, "%s((%s) AND (%s))", where.len ? " OR " : "",
 						 stay_cond(subj, et, "t"), kept.data);
 	if (where.len == 0)
 		return;
-	t[0] = subj->key_type;
-	v[0] = key;
-	run_as_owner(et->mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", et->mt->qualname, where.data),
-				 1, t, v, true, SPI_OK_SELECT);
+	run_params(et->mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", et->mt->qualname, where.data),
+			   p, true, SPI_OK_SELECT);
 	et->detached = result_count();
 }
 
 /*
  * detach_shared
  *		shared => 'keep': the kept shared rows of a delete-mode table lose
- *		their references to the rows the erasure deletes (foreign-key
- *		columns and link columns set NULL), so that nothing of theirs is
- *		deleted with the subject and nothing of the subject stays in them.
- *		Runs before any row is deleted, referencing tables first.
+ *		their references to the rows that disappear (foreign-key columns and
+ *		link columns set NULL), so that nothing of theirs is deleted with
+ *		the subject and nothing of the subject stays in them.  Runs before
+ *		any row is deleted, referencing tables first.
  */
 static void
 detach_shared(MapSubject *subj, EraseTable *et, Datum key)
@@ -823,32 +1008,27 @@ detach_shared(MapSubject *subj, EraseTable *et, Datum key)
 				any;
 	ListCell   *ec;
 	Bitmapset  *done = NULL;
-	Oid			t[1];
-	Datum		v[1];
-	bool		first = true;
+	EraseParams *p = params_new(subj, key);
 
 	initStringInfo(&set);
 	initStringInfo(&any);
 	foreach(ec, et->fks_out)
 	{
 		EraseEdge  *e = lfirst(ec);
-		char	   *r = refs_deleted(subj, e, "t");
 		int			i;
 
-		appendStringInfo(&any, "%s(%s)", first ? "" : " OR ", r);
-		first = false;
+		appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", refs_deleted(subj, e, "t", p));
 		for (i = 0; i < e->fk->ncols; i++)
 		{
 			AttrNumber	a = e->fk->cols[i];
 			const char *col;
 			StringInfoData cond;
 			ListCell   *ec2;
-			bool		f2 = true;
 
 			if (bms_is_member(a, done))
 				continue;
 			done = bms_add_member(done, a);
-			/* NULL when any foreign key with this column references a deleted row */
+			/* NULL when any foreign key with this column references a row that goes */
 			initStringInfo(&cond);
 			foreach(ec2, et->fks_out)
 			{
@@ -858,8 +1038,7 @@ detach_shared(MapSubject *subj, EraseTable *et, Datum key)
 				for (j = 0; j < e2->fk->ncols; j++)
 					if (e2->fk->cols[j] == a)
 					{
-						appendStringInfo(&cond, "%s(%s)", f2 ? "" : " OR ", refs_deleted(subj, e2, "t"));
-						f2 = false;
+						appendStringInfo(&cond, "%s(%s)", cond.len ? " OR " : "", refs_deleted(subj, e2, "t", p));
 						break;
 					}
 			}
@@ -874,8 +1053,7 @@ detach_shared(MapSubject *subj, EraseTable *et, Datum key)
 		char	   *m = link_match(h, "t");
 		const char *col = quote_identifier(get_attname(et->mt->relid, h->cols[0], false));
 
-		appendStringInfo(&any, "%s(%s)", first ? "" : " OR ", m);
-		first = false;
+		appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", m);
 		if (bms_is_member(h->cols[0], done))
 			continue;
 		done = bms_add_member(done, h->cols[0]);
@@ -884,12 +1062,10 @@ detach_shared(MapSubject *subj, EraseTable *et, Datum key)
 	}
 	if (set.len == 0)
 		return;
-	t[0] = subj->key_type;
-	v[0] = key;
-	run_as_owner(et->mt->relid,
-				 psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)", et->mt->qualname, set.data,
-						  stay_cond(subj, et, "t"), any.data),
-				 1, t, v, false, SPI_OK_UPDATE);
+	run_params(et->mt->relid,
+			   psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)", et->mt->qualname, set.data,
+						stay_cond(subj, et, "t"), any.data),
+			   p, false, SPI_OK_UPDATE);
 }
 
 /*
@@ -1328,6 +1504,7 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 		for (i = list_length(ordered) - 1; i >= 0; i--)
 			lock_rows(subj, list_nth(ordered, i), key);
 	}
+	compute_gone(subj, ets, key, dry_run);
 	check_references(subj, ets, key);
 	foreach(lc, ordered)
 	{
@@ -1376,7 +1553,7 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 		else if (after >= 0 && et->stat_deleted >= 0)
 			et->deleted = after - et->stat_deleted;
 		else
-			et->deleted = et->own_deleted + et->cascaded;
+			et->deleted = et->own_deleted + et->ngone;
 		total_deleted += et->deleted;
 		total_anonymized += et->anonymized;
 		total_detached += et->detached;
