@@ -1527,6 +1527,18 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	erasure_in_progress = true;
 	PG_TRY();
 	{
+		/*
+		 * Rows that stay are rewritten first, while every one of them still
+		 * reaches the subject; then kept shared rows are detached; then the
+		 * deletions, referencing tables first.
+		 */
+		foreach(lc, ordered)
+		{
+			EraseTable *et = lfirst(lc);
+
+			if (et->anonymize)
+				act_table(subj, et, key, dry_run);
+		}
 		if (!dry_run)
 			foreach(lc, ordered)
 			{
@@ -1536,7 +1548,12 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 					detach_shared(subj, et, key);
 			}
 		foreach(lc, ordered)
-			act_table(subj, lfirst(lc), key, dry_run);
+		{
+			EraseTable *et = lfirst(lc);
+
+			if (!et->anonymize)
+				act_table(subj, et, key, dry_run);
+		}
 	}
 	PG_FINALLY();
 	{
