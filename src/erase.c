@@ -1714,8 +1714,9 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 
 	detail = psprintf("{\"request\":" INT64_FORMAT ",\"dry_run\":%s,\"deleted\":" INT64_FORMAT
-					  ",\"anonymized\":" INT64_FORMAT ",\"keys_shredded\":%d}",
-					  request, dry_run ? "true" : "false", total_deleted, total_anonymized, shredded);
+					  ",\"anonymized\":" INT64_FORMAT ",\"keys_shredded\":%d%s}",
+					  request, dry_run ? "true" : "false", total_deleted, total_anonymized, shredded,
+					  keep_shared ? psprintf(",\"detached\":" INT64_FORMAT ",\"shared\":\"keep\"", total_detached) : "");
 	AuditAppend(kind, ref, detail);
 	return JsonbValueToJsonb(res);
 }
