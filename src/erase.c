@@ -665,11 +665,12 @@ refs_deleted(MapSubject *subj, EraseEdge *e, const char *alias, EraseParams *p)
 	EraseTable *pt = e->parent;
 
 	snprintf(palias, sizeof(palias), "%s_p", alias);
-	return psprintf("%s IN (SELECT %s FROM %s %s WHERE coalesce(%s, false) OR %s)",
+	/* the subject's condition stays bare, so that its index plans are kept */
+	return psprintf("%s IN (SELECT %s FROM %s %s WHERE %s%s%s)",
 					cols_of(alias, e->fk->rel, e->fk->cols, e->fk->ncols),
 					cols_list(palias, pt->mt->relid, e->fk->pcols, e->fk->ncols),
 					pt->mt->qualname, palias, delete_cond(subj, pt, palias),
-					in_gone(pt, palias, p));
+					pt->ngone > 0 ? " OR " : "", pt->ngone > 0 ? in_gone(pt, palias, p) : "");
 }
 
 /* remember rows (oid[], tid[] datums) that a cascade deletes */
