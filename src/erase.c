@@ -251,7 +251,8 @@ fk_covered(MapTable *t, MapTable *c, MapHop *fk)
 	ListCell   *tp,
 			   *cp;
 
-	if (t->outbound || c->outbound)
+	/* no paths known: nothing is proven (never skip a check on an empty list) */
+	if (t->outbound || c->outbound || t->paths == NIL || c->paths == NIL)
 		return false;
 	foreach(tp, t->paths)
 	{
