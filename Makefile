@@ -45,3 +45,5 @@ demo:
 	bash demo/run.sh
 bench:
 	bash bench/run.sh
+stress:
+	bash test/stress.sh

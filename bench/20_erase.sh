@@ -53,7 +53,7 @@ ROLLBACK;"
 }
 # usable SUBJECT: privacy.erase exists and the subject is mapped
 usable() {
-	has_fn 'privacy.erase(text,text,text,boolean)' &&
+	{ has_fn 'privacy.erase(text,text,text,boolean,text)' || has_fn 'privacy.erase(text,text,text,boolean)'; } &&
 		[ "$(bval "SELECT count(*) FROM privacy.subject_tables WHERE subject = '$1'")" -ge 6 ]
 }
 

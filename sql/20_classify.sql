@@ -85,6 +85,21 @@ BEGIN
 		IF strategy IN ('null', 'delete') AND att.attnotnull THEN
 			strategy := 'redact';
 		END IF;
+		-- a column under a unique index needs a value of its own per row: one
+		-- placeholder for every erased row collides on the second erasure
+		-- (23505), so the default there is the pseudonym, which differs as
+		-- the original values did (NULLs too, unless NULLS NOT DISTINCT)
+		IF EXISTS (SELECT FROM pg_catalog.pg_index i
+		            WHERE i.indrelid = tbl AND i.indisunique
+		              AND att.attnum = ANY (i.indkey::pg_catalog.int2[])
+		              AND (strategy = 'redact' OR i.indnullsnotdistinct)) THEN
+			IF privacy._strategy_fits(att.typ, 'hash') THEN
+				strategy := 'hash';
+			ELSE
+				RAISE NOTICE 'column "%" is unique: erasure strategy "%" gives every erased row the same value', col, strategy
+					USING HINT = 'Choose the erasure strategy of this column explicitly, or erase its rows in delete mode.';
+			END IF;
+		END IF;
 		IF NOT privacy._strategy_fits(att.typ, strategy) THEN
 			strategy := 'keep';
 			RAISE NOTICE 'column "%" of type % cannot be redacted: erasure strategy "keep"', col, att.typ;

@@ -7,7 +7,10 @@
 -- and granted to privacy_officer.  They run as the extension owner to use
 -- the catalog and act on each table as that table's owner, in a
 -- security-restricted context (user triggers never run as superuser).
-CREATE FUNCTION privacy.erase(subject text, id text, reason text DEFAULT NULL, dry_run boolean DEFAULT false)
+-- shared: 'delete' (rows that also reach another subject go with this one)
+-- or 'keep' (they stay, detached from the erased rows).
+CREATE FUNCTION privacy.erase(subject text, id text, reason text DEFAULT NULL, dry_run boolean DEFAULT false,
+	shared text DEFAULT 'delete')
 RETURNS jsonb AS 'MODULE_PATHNAME', 'privacy_erase'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
@@ -116,12 +119,12 @@ $$;
 CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON privacy.consent_events
 	FOR EACH ROW EXECUTE FUNCTION privacy._append_only();
 
-REVOKE ALL ON FUNCTION privacy.erase(text, text, text, boolean), privacy.hold(text, text, text, timestamptz),
+REVOKE ALL ON FUNCTION privacy.erase(text, text, text, boolean, text), privacy.hold(text, text, text, timestamptz),
 	privacy.release_hold(text, text), privacy.restrict(text, text, text), privacy.unrestrict(text, text),
 	privacy.is_restricted(text, text), privacy.protect(regclass, boolean), privacy.unprotect(regclass),
 	privacy.set_consent(text, text, text, boolean, text), privacy.has_consent(text, text, text),
 	privacy.erasure_ledger(timestamptz), privacy.replay_erasures(jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy.erase(text, text, text, boolean), privacy.hold(text, text, text, timestamptz),
+GRANT EXECUTE ON FUNCTION privacy.erase(text, text, text, boolean, text), privacy.hold(text, text, text, timestamptz),
 	privacy.release_hold(text, text), privacy.restrict(text, text, text), privacy.unrestrict(text, text),
 	privacy.is_restricted(text, text), privacy.set_consent(text, text, text, boolean, text),
 	privacy.has_consent(text, text, text), privacy.erasure_ledger(timestamptz),

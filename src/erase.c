@@ -1,28 +1,41 @@
 /*-------------------------------------------------------------------------
  * erase.c
- *		Right to erasure (GDPR Art. 17): plan, check, lock, act.
+ *		Right to erasure (GDPR Art. 17): lock, plan, check, act, measure.
+ *
+ * Every statement of an erasure runs with the latest snapshot (as
+ * PostgreSQL's own foreign-key triggers do), never with the transaction's:
+ * under REPEATABLE READ or SERIALIZABLE an erasure acts on the rows present
+ * when it runs, including rows committed after the transaction's snapshot
+ * was taken.
  *
  * 1. Lock: the subject's root row FOR UPDATE (as its owner), so that
  *    foreign-key-linked inserts for this subject wait; for tables linked
  *    without a foreign key, an exclusive transaction advisory lock on the
  *    subject's key, which the trigger installed by link() takes in shared
- *    mode on every insert or update.  A concurrent insert therefore lands
- *    before the erasure sees it (and is erased), or waits and then fails on
- *    its foreign key, or lands after the erasure committed.
+ *    mode on every insert or update.  Then the subject's rows of every
+ *    mapped table FOR UPDATE, parents first: a row inserted below one of
+ *    them waits for the erasure and then fails on its foreign key.
  * 2. Holds are checked after the root lock, with the latest snapshot, so a
- *    hold committed while erase waited for the lock is seen even under
- *    REPEATABLE READ; hold() locks the root row FOR KEY SHARE first.
+ *    hold committed while erase waited for the lock is seen; hold() locks
+ *    the root row FOR KEY SHARE first.
  * 3. Plan: tables in an order where referencing tables come before the
- *    tables they reference (topological over the foreign keys among mapped
- *    tables); per table, delete or anonymize (anonymize mode, or a column
- *    classified 'keep': the row is retained, the other classified columns
- *    rewritten).  Referenced (outbound) rows go only when nothing but this
- *    subject's erased rows references them; shared rows are retained.
- * 4. Check: a row to delete that a staying row references through a NO
- *    ACTION / RESTRICT foreign key is 23503 before anything changes.
- * 5. Act in order, in the caller's transaction; then shred the subject's
- *    keys, write the request, the ledger entry and the audit entry.  A dry
- *    run stops before acting and reports what would happen.
+ *    tables they reference; per table, delete or anonymize (anonymize mode,
+ *    or a column classified 'keep': the row is retained, the other
+ *    classified columns rewritten).  Referenced (outbound) rows go only when
+ *    nothing but this subject's erased rows references them.  Shared rows
+ *    (rows that also reach another subject of the type through another
+ *    path) are counted; with shared => 'keep' those of delete-mode tables
+ *    stay and are detached (their references to the erased rows set NULL).
+ * 4. Check, before anything changes, every foreign key into a table whose
+ *    rows are deleted, by its ON DELETE action: NO ACTION / RESTRICT from a
+ *    row that stays, or CASCADE into a row that must be kept (anonymize
+ *    mode, 'keep' column, a shared row kept): 23503.  SET NULL / SET
+ *    DEFAULT: the staying rows are counted as detached.
+ * 5. Act in order, in the caller's transaction, and measure: the deleted
+ *    count of a table is what the transaction's own statistics counters
+ *    (pg_stat_get_xact_tuples_deleted) saw disappear, cascades included.
+ *    Then shred the subject's keys, write the request, the ledger entry and
+ *    the audit entry.  A dry run stops before acting and reports the plan.
  *
  * Receipts, requests, the ledger and the audit log carry subject_ref only.
  *-------------------------------------------------------------------------
@@ -31,16 +44,23 @@
 
 #include <sodium.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/itemptr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "citus.h"
@@ -70,20 +90,46 @@ typedef struct EraseTable
 	char	   *set_clause;		/* "col" = expr, ... (anonymize) */
 	char	   *changed;		/* condition: a rewritten column would change */
 	List	   *keep_cols;		/* names of 'keep' columns */
+	char	   *shared;			/* condition on alias t: the row also reaches
+								 * another subject; NULL when it cannot */
+	bool		keep_shared;	/* shared rows stay, detached (delete mode) */
+	List	   *fks_out;		/* EraseEdge *: foreign keys from this table
+								 * into tables whose rows are deleted */
 	int64		deleted;
 	int64		anonymized;
+	int64		detached;		/* rows whose references were cleared */
+	int64		shared_rows;	/* rows that also reach another subject */
+	int			ngone;			/* rows outside the subject's rows that a
+								 * cascade deletes (cascade closure) */
+	int			gone_cap;
+	Oid		   *gone_oid;		/* their tableoids and ctids */
+	ItemPointerData *gone_tid;
 	int64		retained;		/* outbound rows kept: referenced by others */
 	int64		kept_rows;		/* rows of the subject with 'keep' columns */
+	int64		own_deleted;	/* rows deleted by our own statement */
+	int64		stat_deleted;	/* statistics counter before acting */
 	Datum		tids;			/* outbound: tid[] of rows to act on */
 	Datum		oids;			/* outbound: their tableoids */
 } EraseTable;
+
+/* a foreign key from a table into a table whose erased rows are deleted */
+typedef struct EraseEdge
+{
+	MapHop	   *fk;				/* rel = referencing table, prel = referenced */
+	struct EraseTable *parent;
+} EraseEdge;
 
 /* ------------------------------------------------------------------------
  * Helpers
  * ------------------------------------------------------------------------
  */
 
-/* run one statement with the key as $1 as the owner of relid */
+/*
+ * run_as_owner
+ *		Run one statement as the owner of relid, with the latest snapshot
+ *		(the rows present now, whatever the isolation level).  Parameters
+ *		as for SPI_execute_with_args; the SPI result code must be expect.
+ */
 static int
 run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values,
 			 bool read_only, int expect)
@@ -95,7 +141,16 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	RightsBypassRowSecurity(true);
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, read_only, 0);
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare an erasure statement: %s",
+				 SPI_result_code_string(SPI_result));
+		/* our own earlier changes are visible to the new snapshot */
+		CommandCounterIncrement();
+		ret = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+								   read_only, true, 0);
+		SPI_freeplan(plan);
 	}
 	PG_FINALLY();
 	{
@@ -106,6 +161,19 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	if (ret != expect)
 		elog(ERROR, "erasure statement failed: %d: %s", ret, sql);
 	return ret;
+}
+
+/* first column of the single result row as int8 */
+static int64
+result_count(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_processed != 1)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
 }
 
 static EraseTable *
@@ -182,7 +250,8 @@ fk_covered(MapTable *t, MapTable *c, MapHop *fk)
 	ListCell   *tp,
 			   *cp;
 
-	if (t->outbound || c->outbound)
+	/* no paths known: nothing is proven (never skip a check on an empty list) */
+	if (t->outbound || c->outbound || t->paths == NIL || c->paths == NIL)
 		return false;
 	foreach(tp, t->paths)
 	{
@@ -270,16 +339,145 @@ plan_order(List *ets)
 }
 
 /* ------------------------------------------------------------------------
+ * Shared rows
+ * ------------------------------------------------------------------------
+ */
+
+/* the last hop of a path references the root's key column itself */
+static bool
+hop_is_shortcut(MapSubject *subj, List *path, int idx)
+{
+	MapHop	   *h = list_nth(path, idx);
+
+	return !h->link && idx == list_length(path) - 1 && h->prel == subj->root &&
+		h->ncols == 1 && h->pcols[0] == subj->key_attnum;
+}
+
+/* a link column compared with the key $1, converted as the map does */
+static char *
+link_match(MapHop *h, const char *alias)
+{
+	Oid			typid;
+	int32		typmod;
+	Oid			coll;
+
+	get_atttypetypmodcoll(h->rel, h->cols[0], &typid, &typmod, &coll);
+	return psprintf("%s.%s OPERATOR(pg_catalog.=) CAST(($1) AS %s)", alias,
+					quote_identifier(get_attname(h->rel, h->cols[0], false)),
+					format_type_with_typemod(typid, typmod));
+}
+
+/*
+ * append_other
+ *		Condition: row alias, followed along path[idx..], reaches a subject
+ *		whose key is not $1 (written here from the path's hops, independent
+ *		of how the map compiles its own conditions).
+ */
+static void
+append_other(StringInfo buf, MapSubject *subj, List *path, int idx, const char *alias,
+			 int *aliasno)
+{
+	MapHop	   *h;
+	char		next[32];
+
+	if (idx >= list_length(path))
+	{
+		appendStringInfo(buf, "NOT (%s.%s OPERATOR(pg_catalog.=) $1)", alias,
+						 quote_identifier(subj->key_column));
+		return;
+	}
+	h = list_nth(path, idx);
+	if (h->link)
+	{
+		appendStringInfo(buf, "NOT (%s)", link_match(h, alias));
+		return;
+	}
+	if (hop_is_shortcut(subj, path, idx))
+	{
+		appendStringInfo(buf, "NOT (%s.%s OPERATOR(pg_catalog.=) $1)", alias,
+						 quote_identifier(get_attname(h->rel, h->cols[0], false)));
+		return;
+	}
+	snprintf(next, sizeof(next), "o%d", ++(*aliasno));
+	appendStringInfo(buf, "%s IN (SELECT %s FROM %s %s WHERE ",
+					 cols_of(alias, h->rel, h->cols, h->ncols),
+					 cols_list(next, h->prel, h->pcols, h->ncols),
+					 UtilQualifiedName(h->prel), next);
+	append_other(buf, subj, path, idx + 1, next, aliasno);
+	appendStringInfoChar(buf, ')');
+}
+
+/*
+ * shared_cond
+ *		Condition on row alias of mt: it also reaches another subject of the
+ *		type through one of its paths.  NULL when it cannot (the root, a
+ *		referenced table, a table with one path: along one path a row
+ *		reaches exactly one subject).
+ */
+static char *
+shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			aliasno = 0;
+	bool		first = true;
+
+	if (mt->outbound || mt->relid == subj->root || list_length(mt->paths) < 2)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	foreach(lc, mt->paths)
+	{
+		List	   *path = lfirst(lc);
+
+		if (path == NIL)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, " OR ");
+		first = false;
+		appendStringInfoChar(&buf, '(');
+		append_other(&buf, subj, path, 0, alias, &aliasno);
+		appendStringInfoChar(&buf, ')');
+	}
+	appendStringInfoChar(&buf, ')');
+	return first ? NULL : buf.data;
+}
+
+/* the subject's rows of et (alias) that this erasure deletes */
+static char *
+delete_cond(MapSubject *subj, EraseTable *et, const char *alias)
+{
+	char	   *cond = MapCondition(subj, et->mt, alias, "$1");
+
+	if (et->keep_shared)
+		return psprintf("(%s) AND NOT coalesce(%s, false)", cond, shared_cond(subj, et->mt, alias));
+	return cond;
+}
+
+/* rows of et (alias) that are the subject's and stay: NULL when none */
+static char *
+stay_cond(MapSubject *subj, EraseTable *et, const char *alias)
+{
+	if (et->anonymize)
+		return MapCondition(subj, et->mt, alias, "$1");
+	if (et->keep_shared)
+		return psprintf("(%s) AND coalesce(%s, false)", MapCondition(subj, et->mt, alias, "$1"),
+						shared_cond(subj, et->mt, alias));
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
  * privacy.erase
  * ------------------------------------------------------------------------
  */
 
 /*
  * prepare_tables
- *		Per mapped table: its mode, rewrite clause and foreign keys.
+ *		Per mapped table: its mode, rewrite clause, shared-row condition and
+ *		foreign keys.
  */
 static List *
-prepare_tables(MapSubject *subj)
+prepare_tables(MapSubject *subj, bool keep_shared)
 {
 	List	   *ets = NIL;
 	ListCell   *lc;
@@ -332,26 +530,329 @@ prepare_tables(MapSubject *subj)
 		}
 		if (et->anonymize)
 			CitusCheckRewrite(mt);	/* CITUS HOOK: before anything changes */
+		et->shared = shared_cond(subj, mt, "t");
+		et->keep_shared = keep_shared && et->shared != NULL && !et->anonymize;
 		ets = lappend(ets, et);
+	}
+	/* the foreign keys out of each table into tables whose rows are deleted */
+	foreach(lc, ets)
+	{
+		EraseTable *p = lfirst(lc);
+		ListCell   *fc;
+
+		if (p->anonymize || p->mt->outbound)
+			continue;
+		foreach(fc, p->mt->fks_in)
+		{
+			MapHop	   *fk = lfirst(fc);
+			EraseTable *c = find_et(ets, fk->rel);
+			EraseEdge  *e;
+
+			if (c == NULL)
+				continue;
+			e = palloc(sizeof(EraseEdge));
+			e->fk = fk;
+			e->parent = p;
+			c->fks_out = lappend(c->fks_out, e);
+		}
 	}
 	return ets;
 }
 
+static void refuse(const char *msg, const char *detail, const char *hint) pg_attribute_noreturn();
+
+/* the column is NOT NULL */
+static bool
+att_notnull(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tp = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	bool		result = false;
+
+	if (HeapTupleIsValid(tp))
+	{
+		result = ((Form_pg_attribute) GETSTRUCT(tp))->attnotnull;
+		ReleaseSysCache(tp);
+	}
+	return result;
+}
+
+/* parameters of one statement: $1 is the subject's key */
+typedef struct EraseParams
+{
+	int			n;
+	int			cap;
+	Oid		   *types;
+	Datum	   *values;
+} EraseParams;
+
+static EraseParams *
+params_new(MapSubject *subj, Datum key)
+{
+	EraseParams *p = palloc(sizeof(EraseParams));
+
+	p->cap = 8;
+	p->types = palloc(sizeof(Oid) * p->cap);
+	p->values = palloc(sizeof(Datum) * p->cap);
+	p->types[0] = subj->key_type;
+	p->values[0] = key;
+	p->n = 1;
+	return p;
+}
+
+/* add a parameter; returns its number ($n) */
+static int
+params_add(EraseParams *p, Oid type, Datum value)
+{
+	if (p->n == p->cap)
+	{
+		p->cap *= 2;
+		p->types = repalloc(p->types, sizeof(Oid) * p->cap);
+		p->values = repalloc(p->values, sizeof(Datum) * p->cap);
+	}
+	p->types[p->n] = type;
+	p->values[p->n] = value;
+	return ++p->n;
+}
+
+/* run a statement with these parameters */
+static int
+run_params(Oid relid, const char *sql, EraseParams *p, bool read_only, int expect)
+{
+	return run_as_owner(relid, sql, p->n, p->types, p->values, read_only, expect);
+}
+
+/*
+ * in_gone
+ *		Condition: row alias of et is one that a cascade deletes (outside
+ *		the subject's rows); "false" when there is none.
+ */
+static char *
+in_gone(EraseTable *et, const char *alias, EraseParams *p)
+{
+	Datum	   *o,
+			   *t;
+	int			i,
+				po,
+				pt;
+
+	if (et->ngone == 0)
+		return "false";
+	o = palloc(sizeof(Datum) * et->ngone);
+	t = palloc(sizeof(Datum) * et->ngone);
+	for (i = 0; i < et->ngone; i++)
+	{
+		o[i] = ObjectIdGetDatum(et->gone_oid[i]);
+		t[i] = PointerGetDatum(&et->gone_tid[i]);
+	}
+	po = params_add(p, OIDARRAYOID,
+					PointerGetDatum(construct_array(o, et->ngone, OIDOID, sizeof(Oid), true, TYPALIGN_INT)));
+	pt = params_add(p, TIDARRAYOID,
+					PointerGetDatum(construct_array(t, et->ngone, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT)));
+	return psprintf("(%s.ctid OPERATOR(pg_catalog.=) ANY ($%d) AND (%s.tableoid, %s.ctid) IN"
+					" (SELECT u.o, u.c FROM ROWS FROM (pg_catalog.unnest($%d::pg_catalog.oid[]),"
+					" pg_catalog.unnest($%d::pg_catalog.tid[])) u(o, c)))",
+					alias, pt, alias, alias, po, pt);
+}
+
+/*
+ * refs_deleted
+ *		Condition: row alias references, through the edge's foreign key, a
+ *		row that disappears (the subject's row deleted, or a row a cascade
+ *		deletes).
+ */
+static char *
+refs_deleted(MapSubject *subj, EraseEdge *e, const char *alias, EraseParams *p)
+{
+	char		palias[32];
+	EraseTable *pt = e->parent;
+
+	snprintf(palias, sizeof(palias), "%s_p", alias);
+	/* the subject's condition stays bare, so that its index plans are kept */
+	return psprintf("%s IN (SELECT %s FROM %s %s WHERE %s%s%s)",
+					cols_of(alias, e->fk->rel, e->fk->cols, e->fk->ncols),
+					cols_list(palias, pt->mt->relid, e->fk->pcols, e->fk->ncols),
+					pt->mt->qualname, palias, delete_cond(subj, pt, palias),
+					pt->ngone > 0 ? " OR " : "", pt->ngone > 0 ? in_gone(pt, palias, p) : "");
+}
+
+/* remember rows (oid[], tid[] datums) that a cascade deletes */
+static void
+add_gone(EraseTable *et, Datum oids, Datum tids)
+{
+	Datum	   *o,
+			   *t;
+	bool	   *on,
+			   *tn;
+	int			no,
+				nt,
+				i;
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
+
+	deconstruct_array(DatumGetArrayTypeP(oids), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &o, &on, &no);
+	deconstruct_array(DatumGetArrayTypeP(tids), TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+					  &t, &tn, &nt);
+	if (et->gone_cap < et->ngone + no)
+	{
+		et->gone_cap = Max(16, 2 * (et->ngone + no));
+		et->gone_oid = et->gone_oid ? repalloc(et->gone_oid, sizeof(Oid) * et->gone_cap)
+			: palloc(sizeof(Oid) * et->gone_cap);
+		et->gone_tid = et->gone_tid ? repalloc(et->gone_tid, sizeof(ItemPointerData) * et->gone_cap)
+			: palloc(sizeof(ItemPointerData) * et->gone_cap);
+	}
+	for (i = 0; i < no && i < nt; i++)
+	{
+		et->gone_oid[et->ngone] = DatumGetObjectId(o[i]);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(t[i]), &et->gone_tid[et->ngone]);
+		et->ngone++;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * compute_gone
+ *		The cascade closure: rows outside the subject's rows that ON DELETE
+ *		CASCADE foreign keys delete with the subject's rows (a reply to the
+ *		subject's comment through a self-reference, its own children...), to
+ *		a fixed point.  A row that must be kept (an anonymize-mode table or a
+ *		'keep' column) among them is 23503 before anything changes.  Outside
+ *		a dry run the rows found are locked.
+ */
+static void
+compute_gone(MapSubject *subj, List *ets, Datum key, bool dry_run)
+{
+	bool		changed = true;
+
+	while (changed)
+	{
+		ListCell   *lc;
+
+		changed = false;
+		foreach(lc, ets)
+		{
+			EraseTable *pt = lfirst(lc);
+			ListCell   *fc;
+
+			if (pt->anonymize || pt->mt->outbound)
+				continue;
+			foreach(fc, pt->mt->fks_in)
+			{
+				MapHop	   *fk = lfirst(fc);
+				EraseTable *ct = find_et(ets, fk->rel);
+				EraseParams *p;
+				EraseEdge	e;
+				char	   *sql;
+				bool		isnull;
+				Datum		d;
+
+				CHECK_FOR_INTERRUPTS();
+				if (fk->deltype != 'c' || ct == NULL || ct->mt->outbound)
+					continue;
+				/* every referencing row is the subject's (and deleted or detached) */
+				if (pt->ngone == 0 && !ct->anonymize && fk_covered(pt->mt, ct->mt, fk))
+					continue;
+				p = params_new(subj, key);
+				e.fk = fk;
+				e.parent = pt;
+				sql = psprintf("SELECT pg_catalog.array_agg(c.tableoid), pg_catalog.array_agg(c.ctid)"
+							   " FROM %s c WHERE %s%s AND NOT %s",
+							   ct->mt->qualname, refs_deleted(subj, &e, "c", p),
+							   ct->anonymize ? "" : psprintf(" AND NOT coalesce(%s, false)",
+															 MapCondition(subj, ct->mt, "c", "$1")),
+							   in_gone(ct, "c", p));
+				run_params(ct->mt->relid, sql, p, true, SPI_OK_SELECT);
+				d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+				if (isnull)
+					continue;
+				if (ct->anonymize)
+					refuse(psprintf("erasure would remove kept rows of %s through an ON DELETE CASCADE foreign key",
+									ct->mt->qualname),
+						   psprintf("Rows of %s stay after an erasure (erasure mode 'anonymize' or a column classified 'keep'); rows of %s that the erasure deletes are referenced by them through a foreign key that would delete them. Nothing was erased.",
+									ct->mt->qualname, pt->mt->qualname),
+						   psprintf("Make the foreign key ON DELETE SET NULL, or set the erasure mode of %s to 'anonymize' with privacy.set_erasure_mode() so its rows stay.",
+									pt->mt->qualname));
+				add_gone(ct, d, SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+				changed = true;
+			}
+		}
+	}
+	if (!dry_run)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ets)
+		{
+			EraseTable *et = lfirst(lc);
+			EraseParams *p;
+
+			if (et->ngone == 0)
+				continue;
+			p = params_new(subj, key);
+			run_params(et->mt->relid, psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t",
+											   et->mt->qualname, in_gone(et, "t", p)),
+					   p, false, SPI_OK_SELECT);
+		}
+	}
+}
+
+/* the link hops of a table (its own column holds the key) */
+static List *
+link_hops(MapTable *mt)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, mt->paths)
+	{
+		List	   *path = lfirst(lc);
+		MapHop	   *h;
+		ListCell   *rc;
+		bool		dup = false;
+
+		if (path == NIL || list_length(path) != 1)
+			continue;
+		h = linitial(path);
+		if (!h->link || h->rel != mt->relid)
+			continue;
+		foreach(rc, result)
+			if (((MapHop *) lfirst(rc))->cols[0] == h->cols[0])
+				dup = true;
+		if (!dup)
+			result = lappend(result, h);
+	}
+	return result;
+}
+
+/* foreign-key violation: the erasure would change nothing and stops */
+static void
+refuse(const char *msg, const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg_internal("%s", msg),
+			 errdetail_internal("%s", detail),
+			 errhint("%s", hint),
+			 errhidestmt(true)));
+}
+
 /*
  * check_references
- *		23503 when a row to be deleted is referenced, through a NO ACTION or
- *		RESTRICT foreign key, by a row that stays.
+ *		Every foreign key into a table whose rows disappear (the subject's
+ *		deleted rows, and the rows cascades delete: compute_gone), by its ON
+ *		DELETE action, before anything changes:
+ *		- NO ACTION / RESTRICT from a row that is not deleted as the
+ *		  subject's (anonymize mode, outside the map, a row a cascade
+ *		  deletes): 23503;
+ *		- CASCADE: compute_gone (23503 when a kept row would go);
+ *		- SET NULL / SET DEFAULT: the staying rows are counted as detached.
+ *		Shared rows kept (shared => 'keep') must be detachable: nullable
+ *		referencing columns, or 23503.
  */
 static void
 check_references(MapSubject *subj, List *ets, Datum key)
 {
 	ListCell   *lc,
 			   *fc;
-	Oid			t[1];
-	Datum		v[1];
 
-	t[0] = subj->key_type;
-	v[0] = key;
 	foreach(lc, ets)
 	{
 		EraseTable *et = lfirst(lc);
@@ -362,34 +863,257 @@ check_references(MapSubject *subj, List *ets, Datum key)
 		{
 			MapHop	   *fk = lfirst(fc);
 			EraseTable *cet = find_et(ets, fk->rel);
+			bool		inmap = cet && !cet->mt->outbound;
+			EraseParams *p;
+			EraseEdge	e;
 			char	   *sql;
+			const char *extra = "";
 
 			if (fk->deltype != 'a' && fk->deltype != 'r')
-				continue;		/* CASCADE / SET NULL / SET DEFAULT */
-			if (cet && !cet->anonymize && fk_covered(et->mt, cet->mt, fk))
 				continue;
-			sql = psprintf("SELECT 1 FROM %s c WHERE %s IN (SELECT %s FROM %s t WHERE %s)%s%s LIMIT 1",
-						   UtilQualifiedName(fk->rel),
-						   cols_of("c", fk->rel, fk->cols, fk->ncols),
-						   cols_list("t", et->mt->relid, fk->pcols, fk->ncols),
-						   et->mt->qualname, et->mt->cond,
-						   (cet && !cet->anonymize) ? " AND NOT " : "",
-						   (cet && !cet->anonymize) ? MapCondition(subj, cet->mt, "c", "$1") : "");
-			run_as_owner(fk->rel, sql, 1, t, v, true, SPI_OK_SELECT);
-			if (SPI_processed > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-						 errmsg("erasure would delete rows of %s that rows of %s still reference",
-								et->mt->qualname, UtilQualifiedName(fk->rel)),
-						 errdetail("Rows of %s %s stay after the erasure, and its foreign key does not cascade.",
-								   UtilQualifiedName(fk->rel),
-								   cet ? "in erasure mode 'anonymize'" : "outside the data map"),
-						 errhint(cet ? "Set the erasure mode of %s to 'delete' with privacy.set_erasure_mode(), or make the foreign key ON DELETE CASCADE or SET NULL."
-								 : "Map %s to the subject (a foreign key path or privacy.link()), or make the foreign key ON DELETE CASCADE or SET NULL.",
-								 UtilQualifiedName(fk->rel)),
-						 errhidestmt(true)));
+			if (inmap && !cet->anonymize)
+			{
+				if (et->ngone == 0 && !et->keep_shared && fk_covered(et->mt, cet->mt, fk))
+					continue;
+				/* the subject's rows of C are deleted, or detached when kept shared */
+				extra = psprintf(" AND NOT coalesce(%s, false)", MapCondition(subj, cet->mt, "c", "$1"));
+			}
+			p = params_new(subj, key);
+			e.fk = fk;
+			e.parent = et;
+			sql = psprintf("SELECT 1 FROM %s c WHERE %s%s LIMIT 1", UtilQualifiedName(fk->rel),
+						   refs_deleted(subj, &e, "c", p), extra);
+			run_params(fk->rel, sql, p, true, SPI_OK_SELECT);
+			if (SPI_processed == 0)
+				continue;
+			refuse(psprintf("erasure would delete rows of %s that rows of %s still reference",
+							et->mt->qualname, UtilQualifiedName(fk->rel)),
+				   psprintf("Rows of %s %s stay after the erasure, and its foreign key does not cascade.",
+							UtilQualifiedName(fk->rel),
+							!cet ? "outside the data map" : cet->anonymize ? "in erasure mode 'anonymize'"
+							: "that are not the subject's"),
+				   cet ? psprintf("Set the erasure mode of %s to 'delete' with privacy.set_erasure_mode(), or make the foreign key ON DELETE CASCADE or SET NULL.",
+								  UtilQualifiedName(fk->rel))
+				   : psprintf("Map %s to the subject (a foreign key path or privacy.link()), or make the foreign key ON DELETE CASCADE or SET NULL.",
+							  UtilQualifiedName(fk->rel)));
 		}
 	}
+
+	/* kept shared rows must be detachable */
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		ListCell   *ec;
+		bool		stuck = false;
+
+		if (!et->keep_shared)
+			continue;
+		foreach(ec, et->fks_out)
+		{
+			EraseEdge  *e = lfirst(ec);
+			int			i;
+
+			for (i = 0; i < e->fk->ncols && !stuck; i++)
+				if (att_notnull(et->mt->relid, e->fk->cols[i]))
+				{
+					EraseParams *p = params_new(subj, key);
+
+					run_params(et->mt->relid,
+							   psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
+										stay_cond(subj, et, "t"), refs_deleted(subj, e, "t", p)),
+							   p, true, SPI_OK_SELECT);
+					stuck = SPI_processed > 0;
+					break;
+				}
+		}
+		foreach(ec, link_hops(et->mt))
+		{
+			MapHop	   *h = lfirst(ec);
+			EraseParams *p = params_new(subj, key);
+
+			if (stuck || !att_notnull(et->mt->relid, h->cols[0]))
+				continue;
+			run_params(et->mt->relid,
+					   psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
+								stay_cond(subj, et, "t"), link_match(h, "t")),
+					   p, true, SPI_OK_SELECT);
+			stuck = SPI_processed > 0;
+		}
+		if (stuck)
+			refuse(psprintf("shared rows of %s cannot be kept", et->mt->qualname),
+				   psprintf("Rows of %s that also belong to another subject reference the erased subject through a NOT NULL column, so they cannot be detached. Nothing was erased.",
+							et->mt->qualname),
+				   "Erase with shared => 'delete', or allow NULL in the referencing columns.");
+	}
+}
+
+/*
+ * count_detached
+ *		Rows of et that stay and lose a reference: through an ON DELETE SET
+ *		NULL / SET DEFAULT foreign key into a row that disappears, and kept
+ *		shared rows detached by the erasure itself.
+ */
+static void
+count_detached(MapSubject *subj, EraseTable *et, Datum key)
+{
+	StringInfoData nd,
+				kept,
+				where;
+	ListCell   *ec;
+	EraseParams *p = params_new(subj, key);
+
+	if (et->mt->outbound)
+		return;
+	initStringInfo(&nd);
+	initStringInfo(&kept);
+	initStringInfo(&where);
+	foreach(ec, et->fks_out)
+	{
+		EraseEdge  *e = lfirst(ec);
+		char	   *r = refs_deleted(subj, e, "t", p);
+
+		if (e->fk->deltype == 'n' || e->fk->deltype == 'd')
+			appendStringInfo(&nd, "%s(%s)", nd.len ? " OR " : "", r);
+		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", r);
+	}
+	foreach(ec, link_hops(et->mt))
+		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", link_match(lfirst(ec), "t"));
+	if (nd.len > 0)
+	{
+		if (et->anonymize)
+			appendStringInfo(&where, "(%s)", nd.data);
+		else
+			appendStringInfo(&where, "((%s) AND NOT coalesce(%s, false) AND NOT %s)", nd.data,
+							 delete_cond(subj, et, "t"), in_gone(et, "t", p));
+	}
+	if (et->keep_shared && kept.len > 0)
+		appendStringInfo(&where, "%s((%s) AND (%s))", where.len ? " OR " : "",
+						 stay_cond(subj, et, "t"), kept.data);
+	if (where.len == 0)
+		return;
+	run_params(et->mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", et->mt->qualname, where.data),
+			   p, true, SPI_OK_SELECT);
+	et->detached = result_count();
+}
+
+/*
+ * detach_shared
+ *		shared => 'keep': the kept shared rows of a delete-mode table lose
+ *		their references to the rows that disappear (foreign-key columns and
+ *		link columns set NULL), so that nothing of theirs is deleted with
+ *		the subject and nothing of the subject stays in them.  Runs before
+ *		any row is deleted, referencing tables first.
+ */
+static void
+detach_shared(MapSubject *subj, EraseTable *et, Datum key)
+{
+	StringInfoData set,
+				any;
+	ListCell   *ec;
+	Bitmapset  *done = NULL;
+	EraseParams *p = params_new(subj, key);
+
+	initStringInfo(&set);
+	initStringInfo(&any);
+	foreach(ec, et->fks_out)
+	{
+		EraseEdge  *e = lfirst(ec);
+		int			i;
+
+		appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", refs_deleted(subj, e, "t", p));
+		for (i = 0; i < e->fk->ncols; i++)
+		{
+			AttrNumber	a = e->fk->cols[i];
+			const char *col;
+			StringInfoData cond;
+			ListCell   *ec2;
+
+			if (bms_is_member(a, done))
+				continue;
+			done = bms_add_member(done, a);
+			/* NULL when any foreign key with this column references a row that goes */
+			initStringInfo(&cond);
+			foreach(ec2, et->fks_out)
+			{
+				EraseEdge  *e2 = lfirst(ec2);
+				int			j;
+
+				for (j = 0; j < e2->fk->ncols; j++)
+					if (e2->fk->cols[j] == a)
+					{
+						appendStringInfo(&cond, "%s(%s)", cond.len ? " OR " : "", refs_deleted(subj, e2, "t", p));
+						break;
+					}
+			}
+			col = quote_identifier(get_attname(et->mt->relid, a, false));
+			appendStringInfo(&set, "%s%s = CASE WHEN %s THEN NULL ELSE t.%s END",
+							 set.len ? ", " : "", col, cond.data, col);
+		}
+	}
+	foreach(ec, link_hops(et->mt))
+	{
+		MapHop	   *h = lfirst(ec);
+		char	   *m = link_match(h, "t");
+		const char *col = quote_identifier(get_attname(et->mt->relid, h->cols[0], false));
+
+		appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", m);
+		if (bms_is_member(h->cols[0], done))
+			continue;
+		done = bms_add_member(done, h->cols[0]);
+		appendStringInfo(&set, "%s%s = CASE WHEN %s THEN NULL ELSE t.%s END",
+						 set.len ? ", " : "", col, m, col);
+	}
+	if (set.len == 0)
+		return;
+	run_params(et->mt->relid,
+			   psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)", et->mt->qualname, set.data,
+						stay_cond(subj, et, "t"), any.data),
+			   p, false, SPI_OK_UPDATE);
+}
+
+/*
+ * count_shared
+ *		How many of the subject's rows of et also reach another subject.
+ */
+static void
+count_shared(MapSubject *subj, EraseTable *et, Datum key)
+{
+	Oid			t[1];
+	Datum		v[1];
+
+	if (et->shared == NULL)
+		return;
+	t[0] = subj->key_type;
+	v[0] = key;
+	run_as_owner(et->mt->relid,
+				 psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND coalesce(%s, false)",
+						  et->mt->qualname, et->mt->cond, et->shared),
+				 1, t, v, true, SPI_OK_SELECT);
+	et->shared_rows = result_count();
+}
+
+/*
+ * lock_rows
+ *		The subject's rows of one table FOR UPDATE: a row inserted or
+ *		changed below them (a kept row a cascade would reach, a row that
+ *		would block the deletion) waits for the erasure.  Tables that no
+ *		foreign key references need no lock (their rows are deleted or
+ *		rewritten by one statement each).
+ */
+static void
+lock_rows(MapSubject *subj, EraseTable *et, Datum key)
+{
+	Oid			t[1];
+	Datum		v[1];
+
+	/* nothing can be written below the rows of a table no foreign key references */
+	if (et->mt->outbound || et->mt->relid == subj->root || et->mt->fks_in == NIL)
+		return;
+	t[0] = subj->key_type;
+	v[0] = key;
+	run_as_owner(et->mt->relid,
+				 psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t", et->mt->qualname, et->mt->cond),
+				 1, t, v, false, SPI_OK_SELECT);
 }
 
 /*
@@ -431,7 +1155,9 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key, boo
 						 cols_of(alias, fk->rel, fk->cols, fk->ncols),
 						 cols_of("t", et->mt->relid, fk->pcols, fk->ncols),
 						 mine ? " AND NOT " : "",
-						 mine ? MapCondition(subj, cet->mt, alias, "$1") : "");
+						 mine ? psprintf("coalesce(%s, false)",
+										 cet->anonymize ? MapCondition(subj, cet->mt, alias, "$1")
+										 : delete_cond(subj, cet, alias)) : "");
 	}
 	appendStringInfo(&sql, " AS free FROM %s t WHERE %s) s", et->mt->qualname, et->mt->cond);
 	t[0] = subj->key_type;
@@ -457,6 +1183,34 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key, boo
 		et->retained = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 		MemoryContextSwitchTo(old);
 	}
+}
+
+/*
+ * stat_deleted
+ *		Rows of relid (all its partitions) deleted so far by this
+ *		transaction, from its own statistics counters; -1 when the server
+ *		does not count (track_counts = off).
+ */
+static int64
+stat_deleted(Oid relid)
+{
+	List	   *rels;
+	ListCell   *lc;
+	int64		n = 0;
+
+	if (!pgstat_track_counts)
+		return -1;
+	rels = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE
+		? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	foreach(lc, rels)
+	{
+		Oid			r = lfirst_oid(lc);
+
+		if (get_rel_relkind(r) != RELKIND_RELATION)
+			continue;
+		n += DatumGetInt64(DirectFunctionCall1(pg_stat_get_xact_tuples_deleted, ObjectIdGetDatum(r)));
+	}
+	return n;
 }
 
 /*
@@ -488,7 +1242,7 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 		nargs = 3;
 	}
 	else
-		where = mt->cond;
+		where = et->anonymize ? mt->cond : delete_cond(subj, et, "t");
 
 	if (!et->anonymize)
 	{
@@ -496,36 +1250,28 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 		{
 			run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
 						 nargs, t, v, true, SPI_OK_SELECT);
-			{
-				bool		isnull;
-
-				et->deleted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			}
+			et->own_deleted = result_count();
 			return;
 		}
 		run_as_owner(mt->relid, psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
 					 nargs, t, v, false, SPI_OK_DELETE);
-		et->deleted = SPI_processed;
+		et->own_deleted = SPI_processed;
 		return;
 	}
 	if (et->keep_cols != NIL)
 	{
-		bool		isnull;
-
 		run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
 					 nargs, t, v, true, SPI_OK_SELECT);
-		et->kept_rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		et->kept_rows = result_count();
 	}
 	if (et->set_clause == NULL)
 		return;
 	if (dry_run)
 	{
-		bool		isnull;
-
 		run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND (%s)",
 										 mt->qualname, where, et->changed),
 					 nargs, t, v, true, SPI_OK_SELECT);
-		et->anonymized = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		et->anonymized = result_count();
 		return;
 	}
 	/* the pseudonym scope's token is parameter $4 (src/guard.h) */
@@ -546,7 +1292,6 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 				 GUARD_SCOPE_PARAMNO, t, v, false, SPI_OK_UPDATE);
 	et->anonymized = SPI_processed;
 }
-
 /*
  * lock_subject
  *		The root row FOR UPDATE, and the advisory lock that link() triggers
@@ -725,11 +1470,25 @@ notify_recipients(List *ets)
 /*
  * EraseSubject
  *		Erase one subject (see the file banner); returns the receipt.  Used
- *		by privacy.erase and privacy.replay_erasures.
+ *		by privacy.erase and privacy.replay_erasures.  Shared rows go with
+ *		the subject (shared => 'delete').
  */
 Jsonb *
 EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 			 const char *reason, bool dry_run, const char *kind)
+{
+	return EraseSubjectShared(subj, key, canon, ref, reason, dry_run, false, kind);
+}
+
+/*
+ * EraseSubjectShared
+ *		EraseSubject with the choice for shared rows: keep_shared keeps the
+ *		rows of delete-mode tables that also reach another subject
+ *		(detached), instead of deleting them.
+ */
+Jsonb *
+EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
+				   const char *reason, bool dry_run, bool keep_shared, const char *kind)
 {
 	List	   *ets;
 	List	   *ordered;
@@ -738,7 +1497,8 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	int			shredded = 0;
 	int64		request;
 	int64		total_deleted = 0,
-				total_anonymized = 0;
+				total_anonymized = 0,
+				total_detached = 0;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 	char	   *detail;
@@ -755,10 +1515,18 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 
 	/* plan; pseudonyms are computable only by the rewrite statements */
 	(void) GuardPseudonymScopeBegin();
-	ets = prepare_tables(subj);
+	ets = prepare_tables(subj, keep_shared);
 	ordered = plan_order(ets);
 
-	/* check, before anything changes */
+	/* the subject's rows, parents first, then the checks with them locked */
+	if (!dry_run)
+	{
+		int			i;
+
+		for (i = list_length(ordered) - 1; i >= 0; i--)
+			lock_rows(subj, list_nth(ordered, i), key);
+	}
+	compute_gone(subj, ets, key, dry_run);
 	check_references(subj, ets, key);
 	foreach(lc, ordered)
 	{
@@ -766,19 +1534,64 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 
 		if (et->mt->outbound)
 			materialize_outbound(subj, ets, et, key, dry_run);
+		count_shared(subj, et, key);
+		count_detached(subj, et, key);
 	}
 	MemoryContextSwitchTo(outer);
 
-	/* act */
-	foreach(lc, ordered)
+	/* act, measuring what really disappears (cascades included) */
+	foreach(lc, ets)
 	{
 		EraseTable *et = lfirst(lc);
 
-		act_table(subj, et, key, dry_run);
+		et->stat_deleted = dry_run ? -1 : stat_deleted(et->mt->relid);
+	}
+	{
+		/*
+		 * Rows that stay are rewritten first, while every one of them still
+		 * reaches the subject; then kept shared rows are detached; then the
+		 * deletions, referencing tables first.
+		 */
+		foreach(lc, ordered)
+		{
+			EraseTable *et = lfirst(lc);
+
+			if (et->anonymize)
+				act_table(subj, et, key, dry_run);
+		}
+		if (!dry_run)
+			foreach(lc, ordered)
+			{
+				EraseTable *et = lfirst(lc);
+
+				if (et->keep_shared)
+					detach_shared(subj, et, key);
+			}
+		foreach(lc, ordered)
+		{
+			EraseTable *et = lfirst(lc);
+
+			if (!et->anonymize)
+				act_table(subj, et, key, dry_run);
+		}
+	}
+	/* an error ends the scope with its (sub)transaction (guard.c) */
+	GuardPseudonymScopeEnd();
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		int64		after = et->stat_deleted < 0 ? -1 : stat_deleted(et->mt->relid);
+
+		if (et->anonymize)
+			et->deleted = 0;	/* a cascade into its rows was refused */
+		else if (after >= 0 && et->stat_deleted >= 0)
+			et->deleted = after - et->stat_deleted;
+		else
+			et->deleted = et->own_deleted + et->ngone;
 		total_deleted += et->deleted;
 		total_anonymized += et->anonymized;
+		total_detached += et->detached;
 	}
-	GuardPseudonymScopeEnd();
 	MemoryContextSwitchTo(outer);
 	if (!dry_run)
 		shredded = KeysShredSubject(subj->name, ref);
@@ -845,9 +1658,33 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 		jb_num(&st, et->deleted, WJB_VALUE);
 		jb_key(&st, "anonymized");
 		jb_num(&st, et->anonymized, WJB_VALUE);
+		/* rows that stay but lost a reference (present when there are some) */
+		if (et->detached > 0)
+		{
+			jb_key(&st, "detached");
+			jb_num(&st, et->detached, WJB_VALUE);
+		}
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	}
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	/* rows that also reach another subject: deleted, or kept (shared => 'keep') */
+	jb_key(&st, "shared");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+
+		if (et->shared_rows == 0)
+			continue;
+		jb_key(&st, et->mt->jsonkey);
+		jb_num(&st, et->shared_rows, WJB_VALUE);
+	}
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	if (keep_shared)
+	{
+		jb_key(&st, "shared_kept");
+		jb_bool(&st, true, WJB_VALUE);
+	}
 	jb_key(&st, "retained");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	foreach(lc, ets)
@@ -893,26 +1730,49 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 
 	detail = psprintf("{\"request\":" INT64_FORMAT ",\"dry_run\":%s,\"deleted\":" INT64_FORMAT
-					  ",\"anonymized\":" INT64_FORMAT ",\"keys_shredded\":%d}",
-					  request, dry_run ? "true" : "false", total_deleted, total_anonymized, shredded);
+					  ",\"anonymized\":" INT64_FORMAT ",\"keys_shredded\":%d%s}",
+					  request, dry_run ? "true" : "false", total_deleted, total_anonymized, shredded,
+					  keep_shared ? psprintf(",\"detached\":" INT64_FORMAT ",\"shared\":\"keep\"", total_detached) : "");
 	AuditAppend(kind, ref, detail);
 	return JsonbValueToJsonb(res);
 }
 
 /*
  * privacy.erase(subject text, id text, reason text DEFAULT NULL,
- *				 dry_run boolean DEFAULT false) RETURNS jsonb
+ *				 dry_run boolean DEFAULT false, shared text DEFAULT 'delete')
+ *				 RETURNS jsonb
  */
 Datum
 privacy_erase(PG_FUNCTION_ARGS)
 {
 	char	   *reason = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	bool		keep_shared = false;
 	SubjectArg	a;
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"dry_run\" must not be null")));
+	/* the 0.1.0 signature had four arguments */
+	if (PG_NARGS() > 4)
+	{
+		char	   *shared;
+
+		if (PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"shared\" must not be null"),
+					 errhint("Use 'delete' or 'keep'.")));
+		shared = text_to_cstring(PG_GETARG_TEXT_PP(4));
+		if (strcmp(shared, "keep") == 0)
+			keep_shared = true;
+		else if (strcmp(shared, "delete") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown value for argument \"shared\""),
+					 errhint("Use 'delete' or 'keep'.")));
+	}
 	a = MapSubjectArg(fcinfo, 0, 1);
-	PG_RETURN_JSONB_P(EraseSubject(a.subj, a.key, a.canon, a.ref, reason, PG_GETARG_BOOL(3), "erase"));
+	PG_RETURN_JSONB_P(EraseSubjectShared(a.subj, a.key, a.canon, a.ref, reason, PG_GETARG_BOOL(3),
+										 keep_shared, "erase"));
 }

@@ -171,6 +171,9 @@ extern void AuditAppend(const char *action, const char *subject_ref,
 /* erase.c */
 extern Jsonb *EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 						   const char *reason, bool dry_run, const char *kind);
+extern Jsonb *EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
+								 const char *reason, bool dry_run, bool keep_shared,
+								 const char *kind);
 
 /* rights.c: deprecated alias of GuardSetRowSecurityBypass (guard.c): the
  * innermost guard frame sees every row of protect()'s tables, so that
