@@ -162,58 +162,35 @@ load_fks(MapTable *mt)
 	}
 }
 
-static bool
-hop_equal(MapHop *a, MapHop *b)
-{
-	return a->rel == b->rel && a->prel == b->prel && a->link == b->link && a->ncols == b->ncols &&
-		memcmp(a->cols, b->cols, sizeof(AttrNumber) * a->ncols) == 0 &&
-		(a->link || memcmp(a->pcols, b->pcols, sizeof(AttrNumber) * a->ncols) == 0);
-}
-
 /*
  * fk_covered
- *		Every path of T, prefixed by this foreign key, is a path of C: then
- *		every row of C that references a row of the subject in T is itself a
- *		row of the subject (and is deleted with it), and the check of this
- *		foreign key can be skipped.
+ *		The foreign key from C into T is an edge of C in the map: then every
+ *		row of C that references a row of the subject in T is itself a row
+ *		of the subject (and is deleted with it), and the check of this
+ *		foreign key can be skipped.  (The map is per edge: each path of a
+ *		MapTable is one edge.)
  */
 static bool
 fk_covered(MapTable *t, MapTable *c, MapHop *fk)
 {
-	ListCell   *tp,
-			   *cp;
+	ListCell   *cp;
 
 	if (t->outbound || c->outbound)
 		return false;
-	foreach(tp, t->paths)
+	foreach(cp, c->paths)
 	{
-		List	   *tpath = lfirst(tp);
-		bool		found = false;
+		List	   *cpath = lfirst(cp);
+		MapHop	   *h;
 
-		foreach(cp, c->paths)
-		{
-			List	   *cpath = lfirst(cp);
-			MapHop	   *h;
-			int			i;
-
-			if (list_length(cpath) != list_length(tpath) + 1)
-				continue;
-			h = linitial(cpath);
-			if (h->link || h->prel != t->relid || h->ncols != fk->ncols ||
-				memcmp(h->cols, fk->cols, sizeof(AttrNumber) * fk->ncols) != 0 ||
-				memcmp(h->pcols, fk->pcols, sizeof(AttrNumber) * fk->ncols) != 0)
-				continue;
-			found = true;
-			for (i = 0; i < list_length(tpath); i++)
-				if (!hop_equal(list_nth(cpath, i + 1), list_nth(tpath, i)))
-					found = false;
-			if (found)
-				break;
-		}
-		if (!found)
-			return false;
+		if (cpath == NIL)
+			continue;
+		h = linitial(cpath);
+		if (!h->link && h->prel == t->relid && h->ncols == fk->ncols &&
+			memcmp(h->cols, fk->cols, sizeof(AttrNumber) * fk->ncols) == 0 &&
+			memcmp(h->pcols, fk->pcols, sizeof(AttrNumber) * fk->ncols) == 0)
+			return true;
 	}
-	return true;
+	return false;
 }
 
 /*
