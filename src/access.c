@@ -318,9 +318,12 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 	Datum	   *oids = palloc(sizeof(Datum) * (list_length(subj->tables) + 1));
 	int			noids = 0;
 	MemoryContext outer = CurrentMemoryContext;
+	int			jitnest;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	UtilSpiConnect();
+	/* the per-edge map queries are planned with large estimates: no JIT */
+	jitnest = MapJitOff();
 	foreach(lc, subj->tables)
 	{
 		MapTable   *mt = lfirst(lc);
@@ -356,6 +359,7 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 		}
 		oids[noids++] = ObjectIdGetDatum(mt->relid);
 	}
+	MapJitRestore(jitnest);
 	SPI_finish();
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	*tables_arr = PointerGetDatum(construct_array(oids, noids, OIDOID, sizeof(Oid), true, TYPALIGN_INT));

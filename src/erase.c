@@ -704,6 +704,7 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	JsonbValue *res;
 	char	   *detail;
 	MemoryContext outer = CurrentMemoryContext;
+	int			jitnest = MapJitOff();	/* per-edge map queries: no JIT */
 
 	UtilSpiConnect();
 	MemoryContextSwitchTo(outer);
@@ -862,6 +863,7 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 					  ",\"anonymized\":" INT64_FORMAT ",\"keys_shredded\":%d}",
 					  request, dry_run ? "true" : "false", total_deleted, total_anonymized, shredded);
 	AuditAppend(kind, ref, detail);
+	MapJitRestore(jitnest);
 	return JsonbValueToJsonb(res);
 }
 

@@ -1464,7 +1464,8 @@ load_links(MapSubject *subj)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("link column \"%s\" of table \"%s\" no longer exists",
-							col, get_rel_name(h->rel))));
+							col, get_rel_name(h->rel)),
+					 errhint("Remove the link with privacy.unlink() before dropping or renaming its column.")));
 		links = lappend(links, h);
 	}
 	return links;
@@ -2109,6 +2110,66 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 }
 
 /*
+ * check_link_spelling
+ *		A text link column is matched on the canonical text of the id (so
+ *		that its index is used): a value in another spelling (an upper-case
+ *		or braced uuid, '042' for a bigint key) would be invisible to access
+ *		and survive erase.  For the built-in key types whose canonical text
+ *		is known (integers, uuid), refuse the link while rows of the column
+ *		are not in it, with their count and the statement that fixes them.
+ *		Counts as the table's owner; runs inside SPI.
+ */
+static void
+check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col)
+{
+	Oid			coltype,
+				collid;
+	int32		coltypmod;
+	const char *pattern;
+	PrivacyUserSwitch sw;
+	int			ret;
+	bool		isnull;
+	int64		bad;
+
+	get_atttypetypmodcoll(relid, att, &coltype, &coltypmod, &collid);
+	if (coltype != TEXTOID && coltype != VARCHAROID && coltype != BPCHAROID)
+		return;
+	switch (subj->key_type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			pattern = "^(0|-?[1-9][0-9]*)$";
+			break;
+		case UUIDOID:
+			pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+			break;
+		default:
+			return;
+	}
+	UtilBecomeOwner(relid, &sw);
+	ret = SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE t.%s IS NOT NULL"
+							   " AND NOT (CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s)",
+							   UtilQualifiedName(relid), quote_identifier(col), quote_identifier(col),
+							   quote_literal_cstr(pattern)),
+					  true, 0);
+	UtilRestoreUser(&sw);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not check the link column: %d", ret);
+	bad = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (bad > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of \"%s\" holds values that are not the canonical text of a %s key",
+						col, get_rel_name(relid), format_type_be(subj->key_type)),
+				 errdetail("%lld rows hold another spelling (or no key at all); rights calls would not find them.",
+						   (long long) bad),
+				 errhint("Rewrite them to the canonical text first, e.g. UPDATE %s SET %s = CAST(CAST(%s AS %s) AS text) WHERE ...;",
+						 UtilQualifiedName(relid), quote_identifier(col), quote_identifier(col),
+						 format_type_be(subj->key_type))));
+}
+
+/*
  * privacy.link(subject text, tbl regclass, key_column name)
  *		Declare a table whose column holds the subject's key value.
  */
@@ -2155,6 +2216,7 @@ privacy_link(PG_FUNCTION_ARGS)
 						col, format_type_be(coltype), format_type_be(subj->key_type))));
 
 	UtilSpiConnect();
+	check_link_spelling(subj, relid, att, col);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = ObjectIdGetDatum(relid);
 	values[2] = CStringGetTextDatum(col);
