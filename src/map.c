@@ -26,10 +26,14 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "inttypes.h"
@@ -39,6 +43,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -981,7 +986,20 @@ typedef struct FkEdge
 	AttrNumber	ccols[32];
 	AttrNumber	pcols[32];
 	char		deltype;
+	NameData	conname;
 } FkEdge;
+
+/* order of the graph: by referencing table, then constraint name */
+static int
+fk_cmp(const ListCell *a, const ListCell *b)
+{
+	FkEdge	   *x = lfirst(a);
+	FkEdge	   *y = lfirst(b);
+
+	if (x->child != y->child)
+		return x->child < y->child ? -1 : 1;
+	return strcmp(NameStr(x->conname), NameStr(y->conname));
+}
 
 /* a table found by the walk */
 typedef struct WalkEntry
@@ -1033,61 +1051,96 @@ MapJitRestore(int nest)
 	AtEOXact_GUC(true, nest);
 }
 
-/*
- * The whole foreign-key graph: every foreign key between permanent
- * tables, partitions collapsed to their topmost parent, column numbers
- * translated to that parent by name.
- */
-static const char *fk_graph_sql =
-"SELECT r.child, r.parent, r.ccols, r.pcols, r.confdeltype FROM ("
-" SELECT coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid) AS child,"
-"  coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS parent,"
-"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, o)"
-"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n"
-"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid)"
-"    AND ra.attname = a.attname ORDER BY k.o) AS ccols,"
-"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)"
-"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n"
-"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid)"
-"    AND ra.attname = a.attname ORDER BY k.o) AS pcols,"
-"  c.conname, c.confdeltype"
-" FROM pg_catalog.pg_constraint c"
-" JOIN pg_catalog.pg_class k ON k.oid = c.conrelid"
-" JOIN pg_catalog.pg_class pk ON pk.oid = c.confrelid"
-" WHERE c.contype = 'f' AND c.conparentid = 0"
-"  AND k.relpersistence <> 't' AND pk.relpersistence <> 't'"
-") r ORDER BY r.child, r.conname";
+/* the topmost partitioned parent of relid (relid when not a partition) */
+static Oid
+partition_root(Oid relid)
+{
+	List	   *anc;
 
-/* the graph; runs inside SPI */
+	if (!get_rel_relispartition(relid))
+		return relid;
+	anc = get_partition_ancestors(relid);
+	return anc == NIL ? relid : llast_oid(anc);
+}
+
+/*
+ * translate_cols
+ *		Column numbers of a partition translated to its root, by name;
+ *		false when one is missing.
+ */
+static bool
+translate_cols(Oid rel, Oid root, AttrNumber *cols, int n)
+{
+	int			i;
+
+	if (rel == root)
+		return true;
+	for (i = 0; i < n; i++)
+	{
+		char	   *name = get_attname(rel, cols[i], true);
+
+		if (name == NULL || (cols[i] = get_attnum(root, name)) == InvalidAttrNumber)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * load_fk_graph
+ *		The whole foreign-key graph: every foreign key between permanent
+ *		tables, partitions collapsed to their topmost parent, column numbers
+ *		translated to that parent by name.  One scan of pg_constraint (no
+ *		query to plan: a large catalog would otherwise dominate the DDL's
+ *		added cost).
+ */
 static List *
 load_fk_graph(void)
 {
-	int			ret;
-	uint64		i;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
 	List	   *fks = NIL;
 
-	ret = SPI_execute(fk_graph_sql, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "foreign key lookup failed: %d", ret);
-	for (i = 0; i < SPI_processed; i++)
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		FkEdge	   *f;
 		bool		isnull;
-		FkEdge	   *f = palloc0(sizeof(FkEdge));
+		Datum		d;
 		int			n1,
 					n2;
 
-		f->child = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
-		f->parent = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
-		n1 = int2_array(SPI_getbinval(tup, td, 3, &isnull), f->ccols);
-		n2 = int2_array(SPI_getbinval(tup, td, 4, &isnull), f->pcols);
+		if (con->contype != CONSTRAINT_FOREIGN || OidIsValid(con->conparentid))
+			continue;
+		if (get_rel_persistence(con->conrelid) == RELPERSISTENCE_TEMP ||
+			get_rel_persistence(con->confrelid) == RELPERSISTENCE_TEMP)
+			continue;
+		f = palloc0(sizeof(FkEdge));
+		d = heap_getattr(tup, Anum_pg_constraint_conkey, RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		n1 = int2_array(d, f->ccols);
+		d = heap_getattr(tup, Anum_pg_constraint_confkey, RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		n2 = int2_array(d, f->pcols);
 		if (n1 != n2 || n1 == 0)
-			continue;			/* a column could not be translated */
+			continue;
 		f->ncols = n1;
-		f->deltype = DatumGetChar(SPI_getbinval(tup, td, 5, &isnull));
+		f->child = partition_root(con->conrelid);
+		f->parent = partition_root(con->confrelid);
+		if (!translate_cols(con->conrelid, f->child, f->ccols, n1) ||
+			!translate_cols(con->confrelid, f->parent, f->pcols, n1))
+			continue;			/* a column could not be translated */
+		f->deltype = con->confdeltype;
+		f->conname = con->conname;
 		fks = lappend(fks, f);
 	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	list_sort(fks, fk_cmp);
 	return fks;
 }
 
@@ -1186,19 +1239,67 @@ MapForeignKeysInto(Oid relid)
 	return result;
 }
 
+/* hash of the walk's entries by table, and of the graph's edges (walk) */
+typedef struct OidEntry
+{
+	Oid			key;
+	void	   *ptr;			/* WalkEntry *, or List * of FkEdge * */
+} OidEntry;
+
+static HTAB *walk_entries = NULL;
+
+static HTAB *
+oid_hash(const char *name)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(OidEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 static WalkEntry *
 find_entry(List *entries, Oid relid)
 {
-	ListCell   *lc;
+	OidEntry   *h;
 
-	foreach(lc, entries)
+	if (walk_entries == NULL)
 	{
-		WalkEntry  *e = lfirst(lc);
+		ListCell   *lc;
 
-		if (e->relid == relid)
-			return e;
+		foreach(lc, entries)
+		{
+			WalkEntry  *e = lfirst(lc);
+
+			if (e->relid == relid)
+				return e;
+		}
+		return NULL;
 	}
-	return NULL;
+	h = hash_search(walk_entries, &relid, HASH_FIND, NULL);
+	return h ? h->ptr : NULL;
+}
+
+/* the list of edges of the graph keyed by relid (NIL when none) */
+static List *
+edges_of(HTAB *idx, Oid relid)
+{
+	OidEntry   *h = hash_search(idx, &relid, HASH_FIND, NULL);
+
+	return h ? h->ptr : NIL;
+}
+
+static void
+index_edge(HTAB *idx, Oid relid, FkEdge *f)
+{
+	bool		found;
+	OidEntry   *h = hash_search(idx, &relid, HASH_ENTER, &found);
+
+	if (!found)
+		h->ptr = NIL;
+	h->ptr = lappend((List *) h->ptr, f);
 }
 
 static bool
@@ -1226,6 +1327,12 @@ add_edge(List **entries, MapHop *h, const char *via, bool outbound, int depth)
 		e->tree = h;
 		e->edges = list_make1(h);
 		*entries = lappend(*entries, e);
+		if (walk_entries)
+		{
+			OidEntry   *he = hash_search(walk_entries, &e->relid, HASH_ENTER, NULL);
+
+			he->ptr = e;
+		}
 		return true;
 	}
 	foreach(lc, e->edges)
@@ -1249,11 +1356,26 @@ walk(MapSubject *subj, List *links)
 	ListCell   *lc,
 			   *fc;
 	int			pos;
+	HTAB	   *byparent = oid_hash("privacy map edges by parent");
+	HTAB	   *bychild = oid_hash("privacy map edges by child");
 
+	foreach(fc, fks)
+	{
+		FkEdge	   *f = lfirst(fc);
+
+		index_edge(byparent, f->parent, f);
+		index_edge(bychild, f->child, f);
+	}
+	walk_entries = oid_hash("privacy map walk");
 	root = palloc0(sizeof(WalkEntry));
 	root->relid = subj->root;
 	root->via = "root";
 	entries = lappend(entries, root);
+	{
+		OidEntry   *he = hash_search(walk_entries, &root->relid, HASH_ENTER, NULL);
+
+		he->ptr = root;
+	}
 	foreach(lc, links)
 		add_edge(&entries, lfirst(lc), "link", false, 1);
 
@@ -1263,13 +1385,13 @@ walk(MapSubject *subj, List *links)
 		WalkEntry  *x = list_nth(entries, pos);
 
 		CHECK_FOR_INTERRUPTS();
-		foreach(fc, fks)
+		foreach(fc, edges_of(byparent, x->relid))
 		{
 			FkEdge	   *f = lfirst(fc);
 			MapHop	   *h;
 			WalkEntry  *e;
 
-			if (f->parent != x->relid || f->child == subj->root)
+			if (f->child == subj->root)
 				continue;
 			e = find_entry(entries, f->child);
 			if (e && e->outbound)
@@ -1293,13 +1415,13 @@ walk(MapSubject *subj, List *links)
 		{
 			WalkEntry  *m = lfirst(lc);
 
-			foreach(fc, fks)
+			foreach(fc, edges_of(bychild, m->relid))
 			{
 				FkEdge	   *f = lfirst(fc);
 				WalkEntry  *e;
 				MapHop	   *h;
 
-				if (f->child != m->relid || !list_member_oid(classified, f->parent))
+				if (!list_member_oid(classified, f->parent))
 					continue;
 				e = find_entry(entries, f->parent);
 				if (e && !e->outbound)
@@ -1473,7 +1595,8 @@ load_links(MapSubject *subj)
 
 /*
  * MapRefresh
- *		Recompute the map of one subject type into privacy.map.  Refreshes
+ *		Recompute the map of one subject type into privacy.map (writing
+ *		only what changed; caches are invalidated when something did).  Refreshes
  *		of one subject type are serialized (a transaction-level advisory
  *		lock taken before anything is read): two migrations that each add a
  *		table both end up in the map, the second one seeing the first's
@@ -1498,6 +1621,7 @@ MapRefresh(const char *name)
 	Oid			argtypes[7] = {TEXTOID, OIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
 	TEXTARRAYOID, BOOLARRAYOID};
 	Datum		values[7];
+	bool		changed;
 
 	UtilSpiConnect();
 	nest = MapJitOff();
@@ -1516,6 +1640,7 @@ MapRefresh(const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("subject type \"%s\" does not exist", name)));
+	walk_entries = NULL;		/* a previous walk's, freed with its context */
 	entries = walk(subj, load_links(subj));
 
 	n = list_length(entries);
@@ -1552,19 +1677,39 @@ MapRefresh(const char *name)
 	values[5] = PointerGetDatum(construct_array(jsons, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[6] = PointerGetDatum(construct_array(outs, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 
-	ret = SPI_execute_with_args("DELETE FROM privacy.map WHERE subject = $1", 1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "could not clear the map: %d", ret);
-	ret = SPI_execute_with_args("INSERT INTO privacy.map (subject, table_name, via, depth, path, paths, outbound)"
-								" SELECT $1, u.t, u.v, u.d, u.p, u.j::jsonb, u.o"
-								" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
-								" pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) u(t, v, d, p, j, o)",
+	/*
+	 * Only the rows that differ are written (a DDL that changes nothing in
+	 * the map writes nothing, a new table one row), and only a change
+	 * invalidates the backends' caches.
+	 */
+	ret = SPI_execute_with_args("WITH n AS (SELECT u.t, u.v, u.d, u.p, u.j::jsonb AS j, u.o"
+								"  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
+								"  pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) u(t, v, d, p, j, o)),"
+								" del AS (DELETE FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1"
+								"  AND NOT EXISTS (SELECT FROM n WHERE n.t OPERATOR(pg_catalog.=) m.table_name::oid) RETURNING 1),"
+								" upd AS (UPDATE privacy.map m SET via = n.v, depth = n.d, path = n.p, paths = n.j, outbound = n.o"
+								"  FROM n WHERE m.subject OPERATOR(pg_catalog.=) $1 AND m.table_name::oid OPERATOR(pg_catalog.=) n.t"
+								"  AND (m.via, m.depth, m.path, m.paths, m.outbound) IS DISTINCT FROM (n.v, n.d, n.p, n.j, n.o)"
+								"  RETURNING 1),"
+								" ins AS (INSERT INTO privacy.map (subject, table_name, via, depth, path, paths, outbound)"
+								"  SELECT $1, n.t, n.v, n.d, n.p, n.j, n.o FROM n WHERE NOT EXISTS (SELECT FROM privacy.map m"
+								"   WHERE m.subject OPERATOR(pg_catalog.=) $1 AND m.table_name::oid OPERATOR(pg_catalog.=) n.t)"
+								"  RETURNING 1)"
+								" SELECT (SELECT pg_catalog.count(*) FROM del) + (SELECT pg_catalog.count(*) FROM upd)"
+								"  + (SELECT pg_catalog.count(*) FROM ins)",
 								7, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
+	walk_entries = NULL;
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not store the map: %d", ret);
+	{
+		bool		isnull;
+
+		changed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0;
+	}
 	MapJitRestore(nest);
 	SPI_finish();
-	MapInvalidate();
+	if (changed)
+		MapInvalidate();
 }
 
 /* ------------------------------------------------------------------------
@@ -2104,6 +2249,7 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	MapRefresh(name);
+	MapInvalidate();
 	snprintf(detail, sizeof(detail), "{\"root\":%u}", root);
 	AuditAppend("define_subject", NULL, detail);
 	PG_RETURN_VOID();
@@ -2112,12 +2258,14 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 /*
  * check_link_spelling
  *		A text link column is matched on the canonical text of the id (so
- *		that its index is used): a value in another spelling (an upper-case
- *		or braced uuid, '042' for a bigint key) would be invisible to access
- *		and survive erase.  For the built-in key types whose canonical text
- *		is known (integers, uuid), refuse the link while rows of the column
- *		are not in it, with their count and the statement that fixes them.
- *		Counts as the table's owner; runs inside SPI.
+ *		that its index is used): a value in another spelling of a key (an
+ *		upper-case or braced uuid, '042' or ' 42' for a bigint key) would be
+ *		invisible to access and survive erase.  For the built-in key types
+ *		whose spellings are known (integers, uuid), refuse the link while
+ *		rows hold such values, with their count and the statement that
+ *		rewrites them.  Values that are no key at all ('anonymous') belong
+ *		to nobody and are left alone.  Counts as the table's owner; runs
+ *		inside SPI.
  */
 static void
 check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col)
@@ -2125,7 +2273,8 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 	Oid			coltype,
 				collid;
 	int32		coltypmod;
-	const char *pattern;
+	const char *canonical;
+	const char *parses;
 	PrivacyUserSwitch sw;
 	int			ret;
 	bool		isnull;
@@ -2139,19 +2288,23 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 		case INT2OID:
 		case INT4OID:
 		case INT8OID:
-			pattern = "^(0|-?[1-9][0-9]*)$";
+			canonical = "^(0|-?[1-9][0-9]*)$";
+			parses = "^\\s*[-+]?[0-9]+\\s*$";
 			break;
 		case UUIDOID:
-			pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+			canonical = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+			parses = "^\\{?[0-9a-fA-F]{4}(-?[0-9a-fA-F]{4}){7}\\}?$";
 			break;
 		default:
 			return;
 	}
 	UtilBecomeOwner(relid, &sw);
 	ret = SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE t.%s IS NOT NULL"
+							   " AND CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s"
 							   " AND NOT (CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s)",
-							   UtilQualifiedName(relid), quote_identifier(col), quote_identifier(col),
-							   quote_literal_cstr(pattern)),
+							   UtilQualifiedName(relid), quote_identifier(col),
+							   quote_identifier(col), quote_literal_cstr(parses),
+							   quote_identifier(col), quote_literal_cstr(canonical)),
 					  true, 0);
 	UtilRestoreUser(&sw);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
@@ -2160,9 +2313,9 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 	if (bad > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" of \"%s\" holds values that are not the canonical text of a %s key",
+				 errmsg("column \"%s\" of \"%s\" holds %s keys in another spelling than their canonical text",
 						col, get_rel_name(relid), format_type_be(subj->key_type)),
-				 errdetail("%lld rows hold another spelling (or no key at all); rights calls would not find them.",
+				 errdetail("%lld rows hold such a value; rights calls would not find them.",
 						   (long long) bad),
 				 errhint("Rewrite them to the canonical text first, e.g. UPDATE %s SET %s = CAST(CAST(%s AS %s) AS text) WHERE ...;",
 						 UtilQualifiedName(relid), quote_identifier(col), quote_identifier(col),
@@ -2265,6 +2418,7 @@ privacy_link(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	MapRefresh(name);
+	MapInvalidate();
 	AuditAppend("link", NULL, NULL);
 	PG_RETURN_VOID();
 }
