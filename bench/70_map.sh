@@ -21,14 +21,31 @@ set -euo pipefail
 bench_createdb
 bpsql <<'SQL'
 SET client_min_messages = warning;
-DROP SCHEMA IF EXISTS gl CASCADE;
-DROP SCHEMA IF EXISTS gk CASCADE;
 DO $$
 BEGIN
 	IF EXISTS (SELECT FROM privacy.subject_types WHERE name IN ('gl', 'gk')) THEN
 		PERFORM privacy.drop_subject(name) FROM privacy.subject_types WHERE name IN ('gl', 'gk');
 	END IF;
 END $$;
+SET session_replication_role = replica;
+-- dropped in batches (one transaction would run out of lock slots)
+DO $$
+DECLARE
+	t text;
+	n int := 0;
+BEGIN
+	FOR t IN SELECT c.oid::regclass::text FROM pg_class c
+	          WHERE c.relnamespace::regnamespace::text IN ('gl', 'gk') AND c.relkind IN ('r', 'p')
+	          ORDER BY c.oid DESC LOOP
+		EXECUTE 'DROP TABLE IF EXISTS ' || t || ' CASCADE';
+		n := n + 1;
+		IF n % 100 = 0 THEN
+			COMMIT;
+		END IF;
+	END LOOP;
+END $$;
+DROP SCHEMA IF EXISTS gl CASCADE;
+DROP SCHEMA IF EXISTS gk CASCADE;
 CREATE SCHEMA gl;
 CREATE SCHEMA gk;
 SET session_replication_role = replica;  -- build without the event triggers
@@ -62,6 +79,7 @@ BEGIN
 			EXECUTE format('CREATE TABLE gl.l%s_%s (id int PRIMARY KEY%s, payload text)', s.lvl, i, cols);
 			EXECUTE format('INSERT INTO gl.l%s_%s SELECT g%s, md5(g::text) FROM generate_series(1, %s) g',
 			               s.lvl, i, sets, s.nrows);
+			COMMIT;
 		END LOOP;
 	END LOOP;
 END $$;
@@ -73,6 +91,7 @@ BEGIN
 	           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
 	          WHERE k.contype = 'f' AND k.connamespace = 'gl'::regnamespace LOOP
 		EXECUTE format('CREATE INDEX ON %s (%I)', c.t, c.attname);
+		COMMIT;
 	END LOOP;
 END $$;
 -- 1,000 tables in ten levels, each with two or three foreign keys
@@ -93,6 +112,9 @@ BEGIN
 			END IF;
 		END LOOP;
 		EXECUTE format('CREATE TABLE gk.t%s (id int PRIMARY KEY%s)', i, cols);
+		IF i % 100 = 0 THEN
+			COMMIT;
+		END IF;
 	END LOOP;
 END $$;
 RESET session_replication_role;

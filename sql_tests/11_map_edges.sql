@@ -68,7 +68,7 @@ SELECT privacy.link('user', 'e.events', 'who');
 SELECT privacy.classify('e.addresses', 'street', 'user.contact.address.street');
 -- no NOTICE about a map cut short, and every table is there with its edges
 SELECT table_name, via, depth, path FROM privacy.subject_tables WHERE subject = 'user';
-SELECT table_name, jsonb_array_length(paths) AS edges FROM privacy.map WHERE subject = 'user' ORDER BY 1::text;
+SELECT table_name, jsonb_array_length(paths) AS edges FROM privacy.map WHERE subject = 'user' ORDER BY table_name::text;
 SELECT * FROM pg_temp.counts('user', '1');
 SELECT * FROM pg_temp.counts('user', '2');
 SELECT * FROM pg_temp.counts('user', '3');

@@ -95,7 +95,7 @@ SELECT pg_temp.err($$SELECT privacy.erase('user', '42')$$);
 SELECT privacy.is_restricted('user', '7') AS still_restricted;
 SELECT privacy.release_hold('user', '42');
 -- the linked table re-attaches too
-SELECT table_name, via FROM privacy.subject_tables WHERE subject = 'user' ORDER BY 1::text;
+SELECT table_name, via FROM privacy.subject_tables WHERE subject = 'user' ORDER BY table_name::text;
 
 DROP SCHEMA g CASCADE;
 DROP EXTENSION privacy;

@@ -210,7 +210,7 @@ SELECT count(*) AS schemas, sum(tables) AS tables, sum(fks) AS foreign_keys,
        sum(composite) > 0 AS composite_keys
   FROM pg_temp.shapes;
 -- every table of every subject: the rows found equal the independent walk
-SELECT count(*) > 1000 AS compared, count(*) FILTER (WHERE expected <> got) AS mismatches,
+SELECT count(*) > 500 AS compared, count(*) FILTER (WHERE expected <> got) AS mismatches,
        sum(expected) > 0 AS rows_found FROM pg_temp.results;
 SELECT * FROM pg_temp.results WHERE expected <> got ORDER BY 1, 2, 3 LIMIT 10;
 

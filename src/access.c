@@ -232,13 +232,13 @@ export_expr(MapTable *mt)
 static SPIPlanPtr
 prepare_table_plan(MapSubject *subj, MapTable *mt, const char *expr)
 {
+	/* the condition over the call's key sets (MapCallBegin) */
+	const char *cond = MapCallCondition(subj, mt);
 	char	   *sql = psprintf("SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s",
-							   expr, mt->qualname, mt->cond);
-	Oid			argtypes[1];
+							   expr, mt->qualname, cond);
 	SPIPlanPtr	p;
 
-	argtypes[0] = subj->key_type;
-	p = SPI_prepare(sql, 1, argtypes);
+	p = SPI_prepare(sql, mt->call_nargs, mt->call_argtypes);
 	if (p == NULL)
 		elog(ERROR, "could not prepare the map query of %s: %s", mt->qualname,
 			 SPI_result_code_string(SPI_result));
@@ -252,16 +252,14 @@ prepare_table_plan(MapSubject *subj, MapTable *mt, const char *expr)
  *		(copied into the caller's context) or NULL when no row matched.
  */
 static Jsonb *
-run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum key, MemoryContext outer)
+run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum *values, MemoryContext outer)
 {
 	PrivacyUserSwitch sw;
-	Datum		values[1];
 	int			ret;
 	bool		isnull;
 	Datum		d;
 	Jsonb	   *result = NULL;
 
-	values[0] = key;
 	UtilBecomeOwner(mt->relid, &sw);
 	RightsBypassRowSecurity(true);
 	PG_TRY();
@@ -319,6 +317,7 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 	int			noids = 0;
 	MemoryContext outer = CurrentMemoryContext;
 	int			jitnest;
+	MapCall    *call = MapCallBegin(subj, key);	/* every key set, once */
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	UtilSpiConnect();
@@ -348,7 +347,7 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 				mt->plan_access = prepare_table_plan(subj, mt, row_expr(mt));
 			plan = mt->plan_access;
 		}
-		rows = run_table_plan(mt, plan, key, outer);
+		rows = run_table_plan(mt, plan, MapCallArgs(call, mt), outer);
 		if (rows == NULL)
 			continue;
 		{
@@ -361,6 +360,7 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 	}
 	MapJitRestore(jitnest);
 	SPI_finish();
+	MapCallEnd(call);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	*tables_arr = PointerGetDatum(construct_array(oids, noids, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	return JsonbValueToJsonb(res);

@@ -133,6 +133,10 @@ free_entry(MapSubject *s)
 			SPI_freeplan(t->plan_export);
 		if (t->plan_extra)
 			SPI_freeplan(t->plan_extra);
+		if (t->plan_keys)
+			SPI_freeplan(t->plan_keys);
+		if (t->plan_call)
+			SPI_freeplan(t->plan_call);
 	}
 	MemoryContextDelete(s->cxt);
 }
@@ -961,6 +965,380 @@ MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias)
 		result = lappend(result, buf.data);
 	}
 	return result;
+}
+
+/* ------------------------------------------------------------------------
+ * Per-call key sets
+ * ------------------------------------------------------------------------
+ */
+
+/* position of att among the needed columns of mt, or -1 */
+static int
+needed_index(MapTable *mt, AttrNumber att)
+{
+	int			i;
+
+	for (i = 0; i < mt->nneeded; i++)
+		if (mt->needed[i] == att)
+			return i;
+	return -1;
+}
+
+/*
+ * call_prepare_subject
+ *		At load: the columns each table must provide to the tables below it,
+ *		the components of the edge graph (tables above first), and each
+ *		table's condition over the key and its parents' key sets.
+ */
+static void
+call_prepare_subject(MapSubject *subj)
+{
+	ListCell   *lc,
+			   *ec;
+	int			ntab = list_length(subj->tables);
+	CondCtx		cx;
+	int			i;
+
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+
+		foreach(ec, table_edges(mt))
+		{
+			MapHop	   *h = lfirst(ec);
+			MapTable   *p;
+
+			if (!edge_needs_set(subj, h) || (p = MapFindTable(subj, h->prel)) == NULL)
+				continue;
+			for (i = 0; i < h->ncols; i++)
+			{
+				Oid			typid;
+				int32		typmod;
+				Oid			coll;
+
+				if (needed_index(p, h->pcols[i]) >= 0 || p->nneeded >= 32)
+					continue;
+				get_atttypetypmodcoll(p->relid, h->pcols[i], &typid, &typmod, &coll);
+				p->needed[p->nneeded] = h->pcols[i];
+				p->needed_type[p->nneeded] = getBaseType(typid);
+				p->nneeded++;
+			}
+		}
+	}
+	memset(&cx, 0, sizeof(cx));
+	cx.subj = subj;
+	cx.keyexpr = "$1";
+	cx.nodes = palloc0(sizeof(CondNode) * Max(ntab, 1));
+	for (i = 0; i < ntab; i++)
+	{
+		cx.nodes[i].mt = list_nth(subj->tables, i);
+		cx.nodes[i].idx = i;
+	}
+	for (i = 0; i < ntab; i++)
+		if (cx.nodes[i].index == 0)
+			cond_strongconnect(&cx, i);
+	subj->call_order = NIL;
+	foreach(lc, cx.sccs)
+	{
+		List	   *comp = NIL;
+		ListCell   *nc;
+
+		foreach(nc, (List *) lfirst(lc))
+			comp = lappend(comp, ((CondNode *) lfirst(nc))->mt);
+		subj->call_order = lappend(subj->call_order, comp);
+	}
+}
+
+/* match of one edge of alias t over the key sets ($n: first array) */
+static void
+append_call_match(StringInfo buf, MapSubject *subj, MapHop *h, int n)
+{
+	int			i;
+
+	if (h->ncols == 1)
+	{
+		appendStringInfo(buf, "t.%s = ANY ($%d)", quote_identifier(col_name(h->rel, h->cols[0])), n);
+		return;
+	}
+	appendStringInfoChar(buf, '(');
+	append_cols(buf, "t", h->rel, h->cols, h->ncols);
+	appendStringInfoString(buf, ") IN (SELECT * FROM ROWS FROM (");
+	for (i = 0; i < h->ncols; i++)
+		appendStringInfo(buf, "%spg_catalog.unnest($%d)", i ? ", " : "", n + i);
+	appendStringInfoString(buf, "))");
+}
+
+/*
+ * MapCallCondition
+ *		The condition of mt over $1 (the key) and the key sets of the
+ *		tables its edges lead to, built once and cached with the map; the
+ *		parameter types go to mt->call_argtypes.
+ */
+const char *
+MapCallCondition(MapSubject *subj, MapTable *mt)
+{
+	StringInfoData buf;
+	List	   *edges;
+	ListCell   *lc;
+	Oid			types[1 + 32 * 64];
+	int			nargs = 1;
+	bool		simple = true;
+	CondCtx		cx;
+	MemoryContext old;
+	List	   *matches = NIL;
+
+	if (mt->call_cond)
+		return mt->call_cond;
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(mt));
+	edges = table_edges(mt);
+	memset(&cx, 0, sizeof(cx));
+	cx.subj = subj;
+	cx.keyexpr = "$1";
+	types[0] = subj->key_type;
+	initStringInfo(&buf);
+	if (edges == NIL)
+		appendStringInfo(&buf, "t.%s OPERATOR(pg_catalog.=) $1", quote_identifier(subj->key_column));
+	else
+	{
+		foreach(lc, edges)
+		{
+			MapHop	   *h = lfirst(lc);
+			StringInfoData m;
+
+			initStringInfo(&m);
+			if (edge_needs_set(subj, h) && MapFindTable(subj, h->prel) == NULL)
+				appendStringInfoString(&m, "false");	/* a table dropped since */
+			else if (edge_needs_set(subj, h))
+			{
+				MapTable   *p = MapFindTable(subj, h->prel);
+				int			i;
+
+				if (nargs + h->ncols > (int) lengthof(types))
+					elog(ERROR, "table %s has too many foreign keys for a map query", mt->qualname);
+				append_call_match(&m, subj, h, nargs + 1);
+				for (i = 0; i < h->ncols; i++)
+				{
+					Oid			arr = get_array_type(p->needed_type[needed_index(p, h->pcols[i])]);
+
+					if (!OidIsValid(arr))
+						elog(ERROR, "no array type for a key column of %s", p->qualname);
+					types[nargs++] = arr;
+				}
+				if (h->ncols > 1)
+					simple = false;
+			}
+			else
+			{
+				append_match(&m, &cx, h, "t");
+				if (!edge_is_direct(subj, h))
+					simple = false;
+			}
+			matches = lappend(matches, m.data);
+		}
+		if (list_length(matches) == 1)
+			appendStringInfoString(&buf, linitial(matches));
+		else if (simple)
+		{
+			foreach(lc, matches)
+				appendStringInfo(&buf, "%s(%s)", foreach_current_index(lc) ? " OR " : "(",
+								 (char *) lfirst(lc));
+			appendStringInfoChar(&buf, ')');
+		}
+		else
+		{
+			/* one branch per edge, each with its own index plan */
+			if (mt->partitioned)
+				appendStringInfoString(&buf, "(t.tableoid, t.ctid) IN (");
+			else
+				appendStringInfoString(&buf, "t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(");
+			foreach(lc, matches)
+				appendStringInfo(&buf, "%sSELECT %st.ctid FROM %s t WHERE %s",
+								 foreach_current_index(lc) ? " UNION " : "",
+								 mt->partitioned ? "t.tableoid, " : "", mt->qualname,
+								 (char *) lfirst(lc));
+			appendStringInfoString(&buf, mt->partitioned ? ")" : "))");
+		}
+	}
+	mt->call_nargs = nargs;
+	mt->call_argtypes = palloc(sizeof(Oid) * nargs);
+	memcpy(mt->call_argtypes, types, sizeof(Oid) * nargs);
+	mt->call_cond = buf.data;
+	MemoryContextSwitchTo(old);
+	return mt->call_cond;
+}
+
+/*
+ * MapCallArgs
+ *		The parameter values of MapCallCondition(mt) for this call.
+ */
+Datum *
+MapCallArgs(MapCall *call, MapTable *mt)
+{
+	MapSubject *subj = call->subj;
+	Datum	   *values;
+	ListCell   *lc;
+	int			n = 1;
+
+	(void) MapCallCondition(subj, mt);
+	values = palloc(sizeof(Datum) * mt->call_nargs);
+	values[0] = call->key;
+	foreach(lc, table_edges(mt))
+	{
+		MapHop	   *h = lfirst(lc);
+		int			p,
+					i;
+
+		if (!edge_needs_set(subj, h) || (p = table_index(subj, h->prel)) < 0)
+			continue;
+		for (i = 0; i < h->ncols; i++)
+		{
+			MapTable   *pt = list_nth(subj->tables, p);
+
+			values[n++] = call->sets[p][needed_index(pt, h->pcols[i])];
+		}
+	}
+	return values;
+}
+
+/* run the key-set query of mt; new arrays into cxt; true when they grew */
+static bool
+call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt)
+{
+	MapSubject *subj = call->subj;
+	PrivacyUserSwitch sw;
+	int			ret;
+	int			i;
+	bool		grew = false;
+	Datum	   *values;
+
+	if (mt->plan_keys == NULL)
+	{
+		StringInfoData q;
+		SPIPlanPtr	plan;
+		const char *cond = MapCallCondition(subj, mt);
+
+		initStringInfo(&q);
+		appendStringInfoString(&q, "SELECT ");
+		for (i = 0; i < mt->nneeded; i++)
+			appendStringInfo(&q, "%spg_catalog.array_agg(x.a%d)", i ? ", " : "", i);
+		appendStringInfoString(&q, " FROM (SELECT DISTINCT ");
+		for (i = 0; i < mt->nneeded; i++)
+			appendStringInfo(&q, "%sCAST(t.%s AS %s) AS a%d", i ? ", " : "",
+							 quote_identifier(col_name(mt->relid, mt->needed[i])),
+							 format_type_be(mt->needed_type[i]), i);
+		appendStringInfo(&q, " FROM %s t WHERE %s) x", mt->qualname, cond);
+		plan = SPI_prepare(q.data, mt->call_nargs, mt->call_argtypes);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the key query of %s: %s", mt->qualname,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		mt->plan_keys = plan;
+	}
+	values = MapCallArgs(call, mt);
+	UtilBecomeOwner(mt->relid, &sw);
+	RightsBypassRowSecurity(true);
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(mt->plan_keys, values, NULL, true, 1);
+	}
+	PG_FINALLY();
+	{
+		RightsBypassRowSecurity(false);
+	}
+	PG_END_TRY();
+	UtilRestoreUser(&sw);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "key query of %s failed: %d", mt->qualname, ret);
+	for (i = 0; i < mt->nneeded; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		ArrayType  *a;
+		ArrayType  *prev = DatumGetArrayTypeP(call->sets[idx][i]);
+
+		a = isnull ? construct_empty_array(mt->needed_type[i]) : DatumGetArrayTypePCopy(d);
+		if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) > ArrayGetNItems(ARR_NDIM(prev), ARR_DIMS(prev)))
+			grew = true;
+		call->sets[idx][i] = PointerGetDatum(a);
+		MemoryContextSwitchTo(old);
+	}
+	return grew;
+}
+
+/*
+ * MapCallBegin
+ *		Compute the key sets of one call: components of the edge graph top
+ *		down, a cycle (or a self-reference) repeated until no set grows.
+ *		Allocated in the caller's memory context.
+ */
+MapCall *
+MapCallBegin(MapSubject *subj, Datum key)
+{
+	MapCall    *call = palloc0(sizeof(MapCall));
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *cc,
+			   *lc;
+	int			ntab = list_length(subj->tables);
+	int			nest;
+
+	call->subj = subj;
+	call->key = key;
+	call->sets = palloc0(sizeof(Datum *) * Max(ntab, 1));
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+		int			i;
+
+		call->sets[foreach_current_index(lc)] = palloc0(sizeof(Datum) * Max(mt->nneeded, 1));
+		for (i = 0; i < mt->nneeded; i++)
+			call->sets[foreach_current_index(lc)][i] =
+				PointerGetDatum(construct_empty_array(mt->needed_type[i]));
+	}
+	UtilSpiConnect();
+	nest = MapJitOff();
+	foreach(cc, subj->call_order)
+	{
+		List	   *comp = lfirst(cc);
+		bool		cyclic = list_length(comp) > 1;
+		bool		grew;
+
+		foreach(lc, comp)
+		{
+			MapTable   *mt = lfirst(lc);
+			ListCell   *ec;
+
+			foreach(ec, table_edges(mt))
+				if (((MapHop *) lfirst(ec))->prel == mt->relid && !((MapHop *) lfirst(ec))->link)
+					cyclic = true;
+		}
+		do
+		{
+			grew = false;
+			CHECK_FOR_INTERRUPTS();
+			foreach(lc, comp)
+			{
+				MapTable   *mt = lfirst(lc);
+
+				if (mt->nneeded == 0)
+					continue;
+				if (call_run_keys(call, mt, table_index(subj, mt->relid), cxt))
+					grew = true;
+			}
+		} while (cyclic && grew);
+	}
+	MapJitRestore(nest);
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+	return call;
+}
+
+/* MapCallEnd: the key sets are freed with the caller's memory context */
+void
+MapCallEnd(MapCall *call)
+{
+	pfree(call->sets);
+	pfree(call);
 }
 
 /* ------------------------------------------------------------------------
@@ -1899,6 +2277,7 @@ load_subject(const char *name)
 
 			mt->cond = MapCondition(subj, mt, "t", "$1");
 		}
+		call_prepare_subject(subj);
 	}
 	MapJitRestore(nest);
 	MemoryContextSwitchTo(old);

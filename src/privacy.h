@@ -79,6 +79,15 @@ typedef struct MapTable
 	List	   *fks_in;			/* MapHop *: foreign keys into this table */
 	bool		fks_loaded;
 	int			order;			/* erasure order: referencing tables first */
+	/* per-call key sets (map.c: MapCallBegin) */
+	int			nneeded;		/* columns the tables below compare with */
+	AttrNumber	needed[32];
+	Oid			needed_type[32];	/* their base types */
+	char	   *call_cond;		/* condition over $1 and key-set arrays */
+	int			call_nargs;
+	Oid		   *call_argtypes;
+	void	   *plan_keys;		/* the table's key-set query */
+	void	   *plan_call;		/* access: rows by call_cond */
 } MapTable;
 
 /*
@@ -124,6 +133,8 @@ typedef struct MapSubject
 	void	   *plan_status;	/* cached plans of the rights executors */
 	void	   *plan_request;
 	void	   *plan_canon;
+	List	   *call_order;		/* List of List of MapTable *: components of
+								 * the edge graph, tables above first */
 	/* cache bookkeeping (map.c) */
 	MemoryContext cxt;			/* everything of this entry */
 	int			pins;			/* in use by the running transaction */
@@ -172,6 +183,28 @@ extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
 extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
 extern MapTable *MapFindTable(MapSubject *subj, Oid relid);
 extern List *MapSubjectsOfTable(Oid relid);
+
+/*
+ * Per-call key sets: MapCallBegin computes, once per rights call and top
+ * down, the key columns of the subject's rows of every table that others
+ * reference (cycles to a fixed point), as arrays; MapCallCondition(mt) is
+ * a condition on alias "t" over $1 (the key) and those arrays, whose
+ * parameters MapCallArgs gives (types in mt->call_argtypes).  Each table
+ * then costs one indexed statement, whatever the depth and the number of
+ * paths.  Queries run as each table's owner, row security bypassed.
+ */
+typedef struct MapCall
+{
+	MapSubject *subj;
+	Datum		key;
+	Datum	  **sets;			/* per table (subj->tables order): one array
+								 * per needed column */
+} MapCall;
+
+extern MapCall *MapCallBegin(MapSubject *subj, Datum key);
+extern const char *MapCallCondition(MapSubject *subj, MapTable *mt);
+extern Datum *MapCallArgs(MapCall *call, MapTable *mt);
+extern void MapCallEnd(MapCall *call);
 
 /* the subject's key (keyexpr, of the root key's type) converted to the type
  * of link column att of relid: the one place ids are converted for links */
