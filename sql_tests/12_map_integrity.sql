@@ -97,5 +97,28 @@ SELECT privacy.release_hold('user', '42');
 -- the linked table re-attaches too
 SELECT table_name, via FROM privacy.subject_tables WHERE subject = 'user' ORDER BY table_name::text;
 
+-- 5. the map entry an erase uses stays valid (pinned) when the map cache is
+--    invalidated during the erase: a trigger fired by the erase's own UPDATE
+--    changes a mapped table and looks the subject type up again (before,
+--    this freed the entry the erase was still reading; a debug build with
+--    CLOBBER_FREED_MEMORY crashed or failed here)
+CREATE TABLE g.notes (id int PRIMARY KEY, user_id bigint REFERENCES g.users ON DELETE SET NULL, body text);
+CREATE TABLE g.tags (id int PRIMARY KEY, note_id int REFERENCES g.notes);
+INSERT INTO g.notes VALUES (1, 42, 'secret'), (2, 7, 'other');
+INSERT INTO g.tags VALUES (1, 1), (2, 2);
+SELECT privacy.classify('g.notes', 'body', 'user.content.private', erasure => 'null');
+SELECT privacy.set_erasure_mode('g.notes', 'anonymize');
+CREATE FUNCTION g.churn() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	ALTER TABLE g.tags ADD COLUMN IF NOT EXISTS extra int;
+	PERFORM privacy.is_restricted('user', '7');
+	RETURN NEW;
+END $$;
+CREATE TRIGGER churn BEFORE UPDATE ON g.notes FOR EACH ROW EXECUTE FUNCTION g.churn();
+SELECT key, value FROM jsonb_each(privacy.erase('user', '42')->'tables') ORDER BY 1;
+SELECT n.id, n.user_id, n.body, (SELECT count(*) FROM g.tags t WHERE t.note_id = n.id) AS tags
+  FROM g.notes n ORDER BY 1;
+SELECT count(*) AS has_extra FROM pg_attribute WHERE attrelid = 'g.tags'::regclass AND attname = 'extra';
+
 DROP SCHEMA g CASCADE;
 DROP EXTENSION privacy;

@@ -2102,39 +2102,51 @@ static const char *load_tables_sql =
 " ORDER BY m.depth, m.via <> 'root', m.table_name::oid";
 
 static const char *load_hops_sql =
-"SELECT p.o, (h.v->>'t')::oid, (h.v->>'p')::oid, (h.v->>'link')::boolean,"
+"SELECT m.table_name::oid, p.o, (h.v->>'t')::oid, (h.v->>'p')::oid, (h.v->>'link')::boolean,"
 " ARRAY(SELECT pg_catalog.jsonb_array_elements_text(h.v->'c')::int2),"
 " ARRAY(SELECT pg_catalog.jsonb_array_elements_text(h.v->'pc')::int2)"
 " FROM privacy.map m, pg_catalog.jsonb_array_elements(m.paths) WITH ORDINALITY p(path, o),"
 " pg_catalog.jsonb_array_elements(p.path) WITH ORDINALITY h(v, ho)"
-" WHERE m.subject = $1 AND m.table_name = $2 ORDER BY p.o, h.ho";
+" WHERE m.subject = $1 ORDER BY m.table_name::oid, p.o, h.ho";
 
 static const char *load_columns_sql =
-"SELECT c.column_name::text, a.attnum, a.atttypid, c.category, c.erasure, c.portable, a.attnotnull"
+"SELECT c.table_name::oid, c.column_name::text, a.attnum, a.atttypid, c.category, c.erasure, c.portable, a.attnotnull"
 " FROM privacy.classifications c JOIN pg_catalog.pg_attribute a"
 "  ON a.attrelid = c.table_name AND a.attname = c.column_name AND NOT a.attisdropped"
-" WHERE c.table_name = $1 ORDER BY a.attnum";
+" WHERE c.table_name IN (SELECT m.table_name FROM privacy.map m WHERE m.subject = $1)"
+" ORDER BY c.table_name::oid, a.attnum";
 
 /*
- * load_table
- *		Fill in the paths and classified columns of one mapped table and
- *		compile its condition.  Runs inside SPI, in the cache context.
+ * load_tables
+ *		Fill in the edges and classified columns of every mapped table (two
+ *		queries for the whole subject).  Runs inside SPI, in the entry's
+ *		context.
  */
 static void
-load_table(MapSubject *subj, MapTable *mt)
+load_tables(MapSubject *subj)
 {
-	Oid			argtypes[2] = {TEXTOID, OIDOID};
-	Datum		values[2];
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
 	int			ret;
 	uint64		i;
-	int			curpath = -1;
-	List	   *path = NIL;
 	SPITupleTable *tt;
 	uint64		n;
+	HTAB	   *byrel = oid_hash("privacy map load");
+	ListCell   *lc;
+	MapTable   *mt = NULL;
+	Oid			currel = InvalidOid;
+	int			curpath = -1;
+	List	   *path = NIL;
 
+	foreach(lc, subj->tables)
+	{
+		MapTable   *t = lfirst(lc);
+		OidEntry   *he = hash_search(byrel, &t->relid, HASH_ENTER, NULL);
+
+		he->ptr = t;
+	}
 	values[0] = CStringGetTextDatum(subj->name);
-	values[1] = ObjectIdGetDatum(mt->relid);
-	ret = SPI_execute_with_args(load_hops_sql, 2, argtypes, values, NULL, false, 0);
+	ret = SPI_execute_with_args(load_hops_sql, 1, argtypes, values, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "map lookup failed: %d", ret);
 	tt = SPI_tuptable;
@@ -2145,14 +2157,30 @@ load_table(MapSubject *subj, MapTable *mt)
 		HeapTuple	tup = tt->vals[i];
 		TupleDesc	td = tt->tupdesc;
 		bool		isnull;
-		int			o = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-		MapHop	   *h = palloc0(sizeof(MapHop));
+		Oid			rel = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		int			o = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+		MapHop	   *h;
 
-		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
-		h->prel = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
-		h->link = DatumGetBool(SPI_getbinval(tup, td, 4, &isnull));
-		h->ncols = int2_array(SPI_getbinval(tup, td, 5, &isnull), h->cols);
-		(void) int2_array(SPI_getbinval(tup, td, 6, &isnull), h->pcols);
+		if (rel != currel)
+		{
+			OidEntry   *he;
+
+			if (mt && curpath != -1)
+				mt->paths = lappend(mt->paths, path);
+			he = hash_search(byrel, &rel, HASH_FIND, NULL);
+			mt = he ? he->ptr : NULL;
+			currel = rel;
+			curpath = -1;
+			path = NIL;
+		}
+		if (mt == NULL)
+			continue;			/* a table dropped since */
+		h = palloc0(sizeof(MapHop));
+		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+		h->prel = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
+		h->link = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
+		h->ncols = int2_array(SPI_getbinval(tup, td, 6, &isnull), h->cols);
+		(void) int2_array(SPI_getbinval(tup, td, 7, &isnull), h->pcols);
 		if (o != curpath)
 		{
 			if (curpath != -1)
@@ -2162,14 +2190,17 @@ load_table(MapSubject *subj, MapTable *mt)
 		}
 		path = lappend(path, h);
 	}
-	if (curpath != -1)
+	if (mt && curpath != -1)
 		mt->paths = lappend(mt->paths, path);
-	if (mt->paths == NIL)
-		mt->paths = list_make1(NIL);	/* the root */
+	foreach(lc, subj->tables)
+	{
+		MapTable   *t = lfirst(lc);
 
-	values[0] = ObjectIdGetDatum(mt->relid);
-	argtypes[0] = OIDOID;
-	ret = SPI_execute_with_args(load_columns_sql, 1, argtypes, values, NULL, false, 0);
+		if (t->paths == NIL)
+			t->paths = list_make1(NIL);	/* the root */
+	}
+
+	ret = SPI_execute_with_args(load_columns_sql, 1, argtypes, values, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "classification lookup failed: %d", ret);
 	MemoryContextSwitchTo(load_cxt);
@@ -2178,17 +2209,23 @@ load_table(MapSubject *subj, MapTable *mt)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
-		MapColumn  *c = palloc0(sizeof(MapColumn));
+		Oid			rel = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		OidEntry   *he = hash_search(byrel, &rel, HASH_FIND, NULL);
+		MapColumn  *c;
 
-		c->name = SPI_getvalue(tup, td, 1);
-		c->attnum = DatumGetInt16(SPI_getbinval(tup, td, 2, &isnull));
-		c->typid = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
-		c->category = SPI_getvalue(tup, td, 4);
-		c->erasure = SPI_getvalue(tup, td, 5);
-		c->portable = DatumGetBool(SPI_getbinval(tup, td, 6, &isnull));
-		c->notnull = DatumGetBool(SPI_getbinval(tup, td, 7, &isnull));
-		mt->columns = lappend(mt->columns, c);
+		if (he == NULL)
+			continue;
+		c = palloc0(sizeof(MapColumn));
+		c->name = SPI_getvalue(tup, td, 2);
+		c->attnum = DatumGetInt16(SPI_getbinval(tup, td, 3, &isnull));
+		c->typid = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
+		c->category = SPI_getvalue(tup, td, 5);
+		c->erasure = SPI_getvalue(tup, td, 6);
+		c->portable = DatumGetBool(SPI_getbinval(tup, td, 7, &isnull));
+		c->notnull = DatumGetBool(SPI_getbinval(tup, td, 8, &isnull));
+		((MapTable *) he->ptr)->columns = lappend(((MapTable *) he->ptr)->columns, c);
 	}
+	hash_destroy(byrel);
 }
 
 /*
@@ -2268,8 +2305,7 @@ load_subject(const char *name)
 	{
 		ListCell   *lc;
 
-		foreach(lc, subj->tables)
-			load_table(subj, lfirst(lc));
+		load_tables(subj);
 		/* conditions need every table's edges */
 		foreach(lc, subj->tables)
 		{
