@@ -1530,7 +1530,7 @@ load_classified(void)
 	uint64		i;
 	List	   *oids = NIL;
 
-	ret = SPI_execute("SELECT DISTINCT table_name::oid FROM privacy.classifications", true, 0);
+	ret = SPI_execute("SELECT DISTINCT table_name::oid FROM privacy.classifications", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "classification lookup failed: %d", ret);
 	for (i = 0; i < SPI_processed; i++)
@@ -1585,7 +1585,7 @@ MapForeignKeysInto(Oid relid)
 	UtilSpiConnect();
 	nest = MapJitOff();
 	values[0] = ObjectIdGetDatum(relid);
-	ret = SPI_execute_with_args(fk_inbound_sql, 1, argtypes, values, NULL, true, 0);
+	ret = SPI_execute_with_args(fk_inbound_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "foreign key lookup failed: %d", ret);
 	for (i = 0; i < SPI_processed; i++)
@@ -2146,7 +2146,7 @@ load_tables(MapSubject *subj)
 		he->ptr = t;
 	}
 	values[0] = CStringGetTextDatum(subj->name);
-	ret = SPI_execute_with_args(load_hops_sql, 1, argtypes, values, NULL, true, 0);
+	ret = SPI_execute_with_args(load_hops_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "map lookup failed: %d", ret);
 	tt = SPI_tuptable;
@@ -2200,7 +2200,7 @@ load_tables(MapSubject *subj)
 			t->paths = list_make1(NIL);	/* the root */
 	}
 
-	ret = SPI_execute_with_args(load_columns_sql, 1, argtypes, values, NULL, true, 0);
+	ret = SPI_execute_with_args(load_columns_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "classification lookup failed: %d", ret);
 	MemoryContextSwitchTo(load_cxt);
