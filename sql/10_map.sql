@@ -100,9 +100,12 @@ GRANT EXECUTE ON FUNCTION privacy.data_map(text) TO privacy_officer;
 GRANT SELECT ON privacy.subject_tables, privacy.subjects TO privacy_admin, privacy_officer;
 
 -- Keep the map current.  After DDL: renamed classified columns follow their
--- attnum, and every subject's map is recomputed (new tables referencing a
--- mapped table join it).  After DROP: catalog rows of dropped tables go.  A
--- failure here must never break the user's DDL: it becomes a WARNING.
+-- attnum, and the maps the changed tables can affect are recomputed: a
+-- subject whose map holds a changed table, or that a changed table now
+-- references.  Map refreshes are serialized per subject type (an advisory
+-- lock, the one MapRefresh takes) and the lock is taken before the check,
+-- so two migrations that each add a table are both mapped; a failing
+-- refresh fails the DDL (never a silent gap in the map).
 -- Classifications follow their columns: by name first (a restored dump may
 -- have other attribute numbers), then by attribute number (a rename), and go
 -- when neither exists (a dropped column).
@@ -126,8 +129,42 @@ END
 $$;
 REVOKE ALL ON FUNCTION privacy._reconcile_columns() FROM PUBLIC;
 
+-- The serialization point of map refreshes (the same key as MapRefresh).
+CREATE FUNCTION privacy._lock_maps() RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),
+	                                        pg_catalog.hashtext(s.name COLLATE "C"))
+	  FROM (SELECT st.name FROM privacy.subject_types st ORDER BY st.name COLLATE "C") s;
+$$;
+REVOKE ALL ON FUNCTION privacy._lock_maps() FROM PUBLIC;
+
+-- The subject types whose map the tables can affect (tables: pg_class oids,
+-- partitions included); subject types whose root was dropped are skipped.
+CREATE FUNCTION privacy._affected_subjects(tables oid[]) RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	WITH t AS (
+		SELECT DISTINCT o AS objid, coalesce(pg_catalog.pg_partition_root(o), o) AS rel
+		  FROM pg_catalog.unnest(tables) o
+	)
+	SELECT st.name FROM privacy.subject_types st
+	 WHERE EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) st.root::oid)
+	   AND (EXISTS (SELECT FROM privacy.map m JOIN t ON m.table_name::oid OPERATOR(pg_catalog.=) t.rel
+	                 WHERE m.subject OPERATOR(pg_catalog.=) st.name)
+	        OR EXISTS (SELECT FROM t JOIN pg_catalog.pg_constraint c
+	                       ON c.conrelid OPERATOR(pg_catalog.=) t.objid AND c.contype OPERATOR(pg_catalog.=) 'f'
+	                     JOIN privacy.map m
+	                       ON m.table_name::oid OPERATOR(pg_catalog.=) coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid)
+	                      AND NOT m.outbound
+	                    WHERE m.subject OPERATOR(pg_catalog.=) st.name))
+	 ORDER BY st.name COLLATE "C";
+$$;
+REVOKE ALL ON FUNCTION privacy._affected_subjects(oid[]) FROM PUBLIC;
+
 CREATE FUNCTION privacy._on_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	touched oid[];
+	s text;
 BEGIN
 	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
 		RETURN;
@@ -139,31 +176,54 @@ BEGIN
 		RETURN;
 	END IF;
 	-- temporary tables (ETL scratch space) never join a map: skip them
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
-	                WHERE c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%') THEN
+	SELECT pg_catalog.array_agg(DISTINCT c.objid) INTO touched
+	  FROM pg_catalog.pg_event_trigger_ddl_commands() c
+	 WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND (c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%');
+	IF touched IS NULL THEN
 		RETURN;
 	END IF;
-	BEGIN
-		PERFORM privacy._reconcile_columns();
-		PERFORM privacy._refresh_all();
-	EXCEPTION WHEN OTHERS THEN
-		RAISE WARNING 'privacy: the data map could not be refreshed after DDL: %', SQLERRM
-			USING HINT = 'Run privacy.refresh_subject() once the schema is consistent.';
-	END;
+	PERFORM privacy._reconcile_columns();
+	PERFORM privacy._lock_maps();
+	FOR s IN SELECT a FROM privacy._affected_subjects(touched) a LOOP
+		PERFORM privacy.refresh_subject(s);
+	END LOOP;
 END
 $$;
 
--- Forget the configuration of dropped tables (by OID).
+-- Forget the configuration of dropped tables (by OID): their catalog rows
+-- go, the maps that held them are recomputed.  A dropped root keeps its
+-- subject type (and so its holds, restrictions and consents: legal records
+-- outlive DDL); rights calls fail with 42P01 until define_subject() names a
+-- root again, which re-attaches them.  The event is audited.  Called by
+-- _on_drop() and, for Citus conversions, at commit (06_citus.sql).
 CREATE FUNCTION privacy._forget_tables(dropped oid[]) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s record;
 BEGIN
 	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
 	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
 	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
-	DELETE FROM privacy.subject_types WHERE root::oid = ANY (dropped);
-	IF EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
-		PERFORM privacy._refresh_all();
+	IF NOT EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
+		PERFORM privacy._invalidate();
+		RETURN;
 	END IF;
+	PERFORM privacy._lock_maps();
+	FOR s IN SELECT st.name, st.root::oid = ANY (dropped) AS root_dropped
+	           FROM privacy.subject_types st
+	          WHERE EXISTS (SELECT FROM privacy.map m WHERE m.subject = st.name AND m.table_name::oid = ANY (dropped))
+	          ORDER BY st.name COLLATE "C" LOOP
+		IF s.root_dropped THEN
+			DELETE FROM privacy.map WHERE subject = s.name;
+			PERFORM privacy._audit('drop_root', NULL, pg_catalog.jsonb_build_object(
+				'subject', s.name,
+				'holds', (SELECT pg_catalog.count(*) FROM privacy.holds h WHERE h.subject = s.name AND h.released_at IS NULL),
+				'restrictions', (SELECT pg_catalog.count(*) FROM privacy.restrictions r WHERE r.subject = s.name)));
+		ELSE
+			PERFORM privacy.refresh_subject(s.name);
+		END IF;
+	END LOOP;
 	PERFORM privacy._invalidate();
 END
 $$;
@@ -173,6 +233,7 @@ CREATE FUNCTION privacy._on_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	dropped oid[];
+	s record;
 BEGIN
 	SELECT pg_catalog.array_agg(o.objid) INTO dropped
 	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
@@ -188,11 +249,7 @@ BEGIN
 	IF privacy._citus_defer_drop() THEN
 		RETURN;
 	END IF;
-	BEGIN
-		PERFORM privacy._forget_tables(dropped);
-	EXCEPTION WHEN OTHERS THEN
-		RAISE WARNING 'privacy: the catalog could not be cleaned after DROP: %', SQLERRM;
-	END;
+	PERFORM privacy._forget_tables(dropped);
 END
 $$;
 

@@ -233,13 +233,13 @@ export_expr(MapTable *mt)
 static SPIPlanPtr
 prepare_table_plan(MapSubject *subj, MapTable *mt, const char *expr)
 {
+	/* the condition over the call's key sets (MapCallBegin) */
+	const char *cond = MapCallCondition(subj, mt);
 	char	   *sql = psprintf("SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s",
-							   expr, mt->qualname, mt->cond);
-	Oid			argtypes[1];
+							   expr, mt->qualname, cond);
 	SPIPlanPtr	p;
 
-	argtypes[0] = subj->key_type;
-	p = SPI_prepare(sql, 1, argtypes);
+	p = SPI_prepare(sql, mt->call_nargs, mt->call_argtypes);
 	if (p == NULL)
 		elog(ERROR, "could not prepare the map query of %s: %s", mt->qualname,
 			 SPI_result_code_string(SPI_result));
@@ -253,16 +253,14 @@ prepare_table_plan(MapSubject *subj, MapTable *mt, const char *expr)
  *		(copied into the caller's context) or NULL when no row matched.
  */
 static Jsonb *
-run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum key, MemoryContext outer)
+run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum *values, MemoryContext outer)
 {
 	PrivacyUserSwitch sw;
-	Datum		values[1];
 	int			ret;
 	bool		isnull;
 	Datum		d;
 	Jsonb	   *result = NULL;
 
-	values[0] = key;
 	UtilBecomeOwner(mt->relid, &sw);
 	RightsBypassRowSecurity(true);
 	PG_TRY();
@@ -434,9 +432,13 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 	bool	   *routed = NULL;
 	Jsonb	  **routed_rows = NULL;
 	int			pos = -1;
+	int			jitnest;
+	MapCall    *call = MapCallBegin(subj, key);	/* every key set, once */
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	UtilSpiConnect();
+	/* the per-edge map queries are planned with large estimates: no JIT */
+	jitnest = MapJitOff();
 	if (!export)
 		routed = read_routed(subj, key, outer, &routed_rows);	/* Citus: one round trip */
 	foreach(lc, subj->tables)
@@ -459,14 +461,14 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 				mt->plan_export = prepare_table_plan(subj, mt, expr);
 			}
 			plan = mt->plan_export;
-			rows = run_table_plan(mt, plan, key, outer);
+			rows = run_table_plan(mt, plan, MapCallArgs(call, mt), outer);
 		}
 		else
 		{
 			if (mt->plan_access == NULL)
 				mt->plan_access = prepare_table_plan(subj, mt, row_expr(mt));
 			plan = mt->plan_access;
-			rows = run_table_plan(mt, plan, key, outer);
+			rows = run_table_plan(mt, plan, MapCallArgs(call, mt), outer);
 		}
 		if (rows == NULL)
 			continue;
@@ -478,7 +480,9 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 		}
 		oids[noids++] = ObjectIdGetDatum(mt->relid);
 	}
+	MapJitRestore(jitnest);
 	SPI_finish();
+	MapCallEnd(call);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	*tables_arr = PointerGetDatum(construct_array(oids, noids, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	return JsonbValueToJsonb(res);

@@ -229,59 +229,36 @@ load_fks(MapTable *mt)
 	}
 }
 
-static bool
-hop_equal(MapHop *a, MapHop *b)
-{
-	return a->rel == b->rel && a->prel == b->prel && a->link == b->link && a->ncols == b->ncols &&
-		memcmp(a->cols, b->cols, sizeof(AttrNumber) * a->ncols) == 0 &&
-		(a->link || memcmp(a->pcols, b->pcols, sizeof(AttrNumber) * a->ncols) == 0);
-}
-
 /*
  * fk_covered
- *		Every path of T, prefixed by this foreign key, is a path of C: then
- *		every row of C that references a row of the subject in T is itself a
- *		row of the subject (and is deleted with it), and the check of this
- *		foreign key can be skipped.
+ *		The foreign key from C into T is an edge of C in the map: then every
+ *		row of C that references a row of the subject in T is itself a row
+ *		of the subject (and is deleted with it), and the check of this
+ *		foreign key can be skipped.  (The map is per edge: each path of a
+ *		MapTable is one edge.)
  */
 static bool
 fk_covered(MapTable *t, MapTable *c, MapHop *fk)
 {
-	ListCell   *tp,
-			   *cp;
+	ListCell   *cp;
 
 	/* no paths known: nothing is proven (never skip a check on an empty list) */
 	if (t->outbound || c->outbound || t->paths == NIL || c->paths == NIL)
 		return false;
-	foreach(tp, t->paths)
+	foreach(cp, c->paths)
 	{
-		List	   *tpath = lfirst(tp);
-		bool		found = false;
+		List	   *cpath = lfirst(cp);
+		MapHop	   *h;
 
-		foreach(cp, c->paths)
-		{
-			List	   *cpath = lfirst(cp);
-			MapHop	   *h;
-			int			i;
-
-			if (list_length(cpath) != list_length(tpath) + 1)
-				continue;
-			h = linitial(cpath);
-			if (h->link || h->prel != t->relid || h->ncols != fk->ncols ||
-				memcmp(h->cols, fk->cols, sizeof(AttrNumber) * fk->ncols) != 0 ||
-				memcmp(h->pcols, fk->pcols, sizeof(AttrNumber) * fk->ncols) != 0)
-				continue;
-			found = true;
-			for (i = 0; i < list_length(tpath); i++)
-				if (!hop_equal(list_nth(cpath, i + 1), list_nth(tpath, i)))
-					found = false;
-			if (found)
-				break;
-		}
-		if (!found)
-			return false;
+		if (cpath == NIL)
+			continue;
+		h = linitial(cpath);
+		if (!h->link && h->prel == t->relid && h->ncols == fk->ncols &&
+			memcmp(h->cols, fk->cols, sizeof(AttrNumber) * fk->ncols) == 0 &&
+			memcmp(h->pcols, fk->pcols, sizeof(AttrNumber) * fk->ncols) == 0)
+			return true;
 	}
-	return true;
+	return false;
 }
 
 /*
@@ -414,6 +391,46 @@ append_other(StringInfo buf, MapSubject *subj, List *path, int idx, const char *
  *		referenced table, a table with one path: along one path a row
  *		reaches exactly one subject).
  */
+/* at most this many simple paths tell whether a row is shared */
+#define ERASE_MAX_SHARED_PATHS 256
+
+/*
+ * collect_paths
+ *		Simple paths (lists of hops, the row's table first) from mt to the
+ *		root or to a link, over the map's edges (each MapTable path is one
+ *		edge; the root's is NIL).  Self-references and cycles end a path.
+ */
+static void
+collect_paths(MapSubject *subj, MapTable *mt, List *prefix, List *seen, List **out)
+{
+	ListCell   *lc;
+
+	seen = lappend_oid(list_copy(seen), mt->relid);
+	foreach(lc, mt->paths)
+	{
+		List	   *edge = lfirst(lc);
+		MapHop	   *h;
+		MapTable   *up;
+
+		if (list_length(*out) >= ERASE_MAX_SHARED_PATHS)
+			return;
+		if (edge == NIL)
+		{
+			*out = lappend(*out, prefix);	/* the root */
+			continue;
+		}
+		h = linitial(edge);
+		if (h->link)
+		{
+			*out = lappend(*out, lappend(list_copy(prefix), h));
+			continue;
+		}
+		if (list_member_oid(seen, h->prel) || (up = MapFindTable(subj, h->prel)) == NULL)
+			continue;
+		collect_paths(subj, up, lappend(list_copy(prefix), h), seen, out);
+	}
+}
+
 static char *
 shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
 {
@@ -421,12 +438,22 @@ shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
 	ListCell   *lc;
 	int			aliasno = 0;
 	bool		first = true;
+	List	   *paths = NIL;
 
-	if (mt->outbound || mt->relid == subj->root || list_length(mt->paths) < 2)
+	if (mt->outbound || mt->relid == subj->root)
 		return NULL;
+	collect_paths(subj, mt, NIL, NIL, &paths);
+	if (list_length(paths) < 2)
+		return NULL;
+	if (list_length(paths) >= ERASE_MAX_SHARED_PATHS)
+		ereport(WARNING,
+				(errmsg("table \"%s\" has more than %d foreign key paths to the root of subject type \"%s\"",
+						get_rel_name(mt->relid), ERASE_MAX_SHARED_PATHS, subj->name),
+				 errdetail("Only the first %d are used to tell whether a row is shared.",
+						   ERASE_MAX_SHARED_PATHS)));
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '(');
-	foreach(lc, mt->paths)
+	foreach(lc, paths)
 	{
 		List	   *path = lfirst(lc);
 
@@ -1503,6 +1530,7 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	JsonbValue *res;
 	char	   *detail;
 	MemoryContext outer = CurrentMemoryContext;
+	int			jitnest = MapJitOff();	/* per-edge map queries: no JIT */
 
 	UtilSpiConnect();
 	MemoryContextSwitchTo(outer);
@@ -1734,6 +1762,7 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 					  request, dry_run ? "true" : "false", total_deleted, total_anonymized, shredded,
 					  keep_shared ? psprintf(",\"detached\":" INT64_FORMAT ",\"shared\":\"keep\"", total_detached) : "");
 	AuditAppend(kind, ref, detail);
+	MapJitRestore(jitnest);
 	return JsonbValueToJsonb(res);
 }
 

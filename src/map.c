@@ -26,9 +26,14 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "inttypes.h"
@@ -37,6 +42,8 @@
 #include "parser/parse_coerce.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -47,9 +54,8 @@
 #include "guard.h"
 #include "privacy.h"
 
-#define MAP_MAX_DEPTH 32
-#define MAP_MAX_PATHS 8
-#define MAP_MAX_EXPANSIONS 20000
+/* MapKeyExprs enumerates paths; at most this many per table */
+#define MAP_MAX_KEYEXPRS 64
 
 PG_FUNCTION_INFO_V1(privacy_define_subject);
 PG_FUNCTION_INFO_V1(privacy_link);
@@ -61,18 +67,11 @@ PG_FUNCTION_INFO_V1(privacy_invalidate);
 /* per-backend cache of compiled subjects */
 static MemoryContext map_cache_cxt = NULL;
 static List *map_cache = NIL;	/* MapSubject * */
+static List *map_dead = NIL;	/* invalidated entries still pinned */
+static MemoryContext load_cxt = NULL;	/* the entry being loaded */
 static bool map_cache_stale = false;
 static bool map_callback_registered = false;
 static Oid	map_relid = InvalidOid;
-
-/* a table found by the walk */
-typedef struct WalkEntry
-{
-	Oid			relid;
-	const char *via;
-	bool		outbound;
-	List	   *paths;			/* List of List of MapHop * */
-} WalkEntry;
 
 /* ------------------------------------------------------------------------
  * Cache invalidation
@@ -114,42 +113,94 @@ map_relcache_callback(Datum arg, Oid relid)
 	}
 }
 
+/* free one entry: its SPI plans and its memory */
+static void
+free_entry(MapSubject *s)
+{
+	ListCell   *lc2;
+
+	if (s->plan_status)
+		SPI_freeplan(s->plan_status);
+	if (s->plan_request)
+		SPI_freeplan(s->plan_request);
+	if (s->plan_canon)
+		SPI_freeplan(s->plan_canon);
+	foreach(lc2, s->tables)
+	{
+		MapTable   *t = lfirst(lc2);
+
+		if (t->plan_access)
+			SPI_freeplan(t->plan_access);
+		if (t->plan_export)
+			SPI_freeplan(t->plan_export);
+		if (t->plan_extra)
+			SPI_freeplan(t->plan_extra);
+		if (t->plan_keys)
+			SPI_freeplan(t->plan_keys);
+		if (t->plan_call)
+			SPI_freeplan(t->plan_call);
+	}
+	MemoryContextDelete(s->cxt);
+}
+
 /*
  * free_cache
- *		Drop every compiled subject and its SPI plans.
+ *		Drop every compiled subject.  An entry pinned by the running
+ *		transaction is only marked dead (it stays readable); it is freed by
+ *		the first call after its transaction ended.
  */
 static void
 free_cache(void)
 {
-	ListCell   *lc,
-			   *lc2;
+	ListCell   *lc;
+	List	   *keep = NIL;
+	MemoryContext old = MemoryContextSwitchTo(map_cache_cxt);
 
+	foreach(lc, map_dead)
+	{
+		MapSubject *s = lfirst(lc);
+
+		if (s->pins > 0)
+			keep = lappend(keep, s);
+		else
+			free_entry(s);
+	}
 	foreach(lc, map_cache)
 	{
 		MapSubject *s = lfirst(lc);
 
-		if (s->plan_status)
-			SPI_freeplan(s->plan_status);
-		if (s->plan_request)
-			SPI_freeplan(s->plan_request);
-		if (s->plan_canon)
-			SPI_freeplan(s->plan_canon);
-		foreach(lc2, s->tables)
-		{
-			MapTable   *t = lfirst(lc2);
-
-			if (t->plan_access)
-				SPI_freeplan(t->plan_access);
-			if (t->plan_export)
-				SPI_freeplan(t->plan_export);
-			if (t->plan_extra)
-				SPI_freeplan(t->plan_extra);
-		}
+		s->dead = true;
+		if (s->pins > 0)
+			keep = lappend(keep, s);
+		else
+			free_entry(s);
 	}
+	list_free(map_dead);
+	list_free(map_cache);
+	map_dead = keep;
 	map_cache = NIL;
-	if (map_cache_cxt)
-		MemoryContextReset(map_cache_cxt);
 	map_cache_stale = false;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * map_xact_callback
+ *		The end of a transaction unpins every entry (dead ones are freed at
+ *		the next lookup, outside of the callback).
+ */
+static void
+map_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	foreach(lc, map_cache)
+		((MapSubject *) lfirst(lc))->pins = 0;
+	foreach(lc, map_dead)
+		((MapSubject *) lfirst(lc))->pins = 0;
 }
 
 /*
@@ -274,77 +325,455 @@ check_table(Oid relid, const char *argname)
 
 /* ------------------------------------------------------------------------
  * Compiling conditions
+ *
+ * A table's rows of the subject are found per foreign key (edge), not per
+ * path: a row belongs to the subject when one of its map edges points at a
+ * row of the subject in the table it references (the root's being the one
+ * row whose key is given, a link's the rows whose column holds the key).
+ * The condition of a table T is compiled into one statement whose WITH
+ * list holds, for every table above T (the tables T's edges lead to,
+ * transitively), the key columns of its subject rows, computed once, top
+ * down; the tables of a cycle (and a table that references itself) are
+ * computed together by one recursive query, to a fixed point.  So the SQL
+ * and the work grow with the number of foreign keys, never with the number
+ * of paths, and nothing is capped.
  * ------------------------------------------------------------------------
  */
 
-/*
- * hop_is_shortcut
- *		The last hop references exactly the root's key column: the row's own
- *		column can be compared with the key, no join to the root needed.
- */
+/* a direct edge: compared with the key itself, no table above needed */
 static bool
-hop_is_shortcut(MapSubject *subj, List *path, int idx)
+edge_is_direct(MapSubject *subj, MapHop *h)
 {
-	MapHop	   *h = list_nth(path, idx);
+	return h->link || (h->prel == subj->root && h->ncols == 1 &&
+					   h->pcols[0] == subj->key_attnum);
+}
 
-	return !h->link && idx == list_length(path) - 1 && h->prel == subj->root &&
-		h->ncols == 1 && h->pcols[0] == subj->key_attnum;
+/* the edge leads to a table whose subject rows come from a WITH item */
+static bool
+edge_needs_set(MapSubject *subj, MapHop *h)
+{
+	return !h->link && h->prel != subj->root;
+}
+
+/* the edges of a mapped table (each path of the cache is one edge) */
+static List *
+table_edges(MapTable *mt)
+{
+	List	   *edges = NIL;
+	ListCell   *lc;
+
+	foreach(lc, mt->paths)
+	{
+		List	   *p = lfirst(lc);
+
+		if (p != NIL)
+			edges = lappend(edges, linitial(p));
+	}
+	return edges;
+}
+
+/* index of relid in subj->tables, or -1 */
+static int
+table_index(MapSubject *subj, Oid relid)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, subj->tables)
+	{
+		if (((MapTable *) lfirst(lc))->relid == relid)
+			return i;
+		i++;
+	}
+	return -1;
+}
+
+/* one table above the condition's table (a node of the WITH list) */
+typedef struct CondNode
+{
+	MapTable   *mt;
+	int			idx;			/* in subj->tables: names the WITH items */
+	int			index;			/* Tarjan */
+	int			lowlink;
+	bool		onstack;
+	int			scc;			/* component number, parents first */
+	int			member;			/* position inside its component */
+	bool		selfloop;
+	List	   *needed;			/* int: attnums its children compare with */
+} CondNode;
+
+typedef struct CondCtx
+{
+	MapSubject *subj;
+	const char *keyexpr;
+	CondNode   *nodes;			/* indexed like subj->tables */
+	bool	   *in;				/* node in the closure */
+	int			counter;
+	List	   *stack;
+	int			nscc;
+	List	   *sccs;			/* List of List of CondNode *, parents first */
+} CondCtx;
+
+/* the needed column list of a node gains pcols */
+static void
+add_needed(CondNode *n, MapHop *h)
+{
+	int			i;
+
+	for (i = 0; i < h->ncols; i++)
+		if (!list_member_int(n->needed, h->pcols[i]))
+			n->needed = lappend_int(n->needed, h->pcols[i]);
+}
+
+/* Tarjan over the edges "child -> parent" of the closure */
+static void
+cond_strongconnect(CondCtx *cx, int v)
+{
+	CondNode   *n = &cx->nodes[v];
+	ListCell   *lc;
+
+	n->index = n->lowlink = ++cx->counter;
+	cx->stack = lcons_int(v, cx->stack);
+	n->onstack = true;
+	foreach(lc, table_edges(n->mt))
+	{
+		MapHop	   *h = lfirst(lc);
+		int			w;
+
+		if (!edge_needs_set(cx->subj, h))
+			continue;
+		w = table_index(cx->subj, h->prel);
+		if (w < 0)
+			elog(ERROR, "map edge to a table outside the map");
+		if (w == v)
+			n->selfloop = true;
+		if (cx->nodes[w].index == 0)
+		{
+			cond_strongconnect(cx, w);
+			n->lowlink = Min(n->lowlink, cx->nodes[w].lowlink);
+		}
+		else if (cx->nodes[w].onstack)
+			n->lowlink = Min(n->lowlink, cx->nodes[w].index);
+	}
+	if (n->lowlink == n->index)
+	{
+		List	   *comp = NIL;
+		int			w;
+
+		do
+		{
+			w = linitial_int(cx->stack);
+			cx->stack = list_delete_first(cx->stack);
+			cx->nodes[w].onstack = false;
+			cx->nodes[w].scc = cx->nscc;
+			cx->nodes[w].member = list_length(comp) + 1;
+			comp = lappend(comp, &cx->nodes[w]);
+		} while (w != v);
+		cx->nscc++;
+		cx->sccs = lappend(cx->sccs, comp);
+	}
+}
+
+/* "a3, a7" or "s.a3, s.a7": the WITH item's columns for pcols */
+static void
+append_set_cols(StringInfo buf, const char *alias, const AttrNumber *pcols, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		appendStringInfo(buf, "%s%s%sa%d", i ? ", " : "", alias ? alias : "", alias ? "." : "",
+						 pcols[i]);
 }
 
 /*
- * append_cond
- *		Condition "row alias reaches the subject keyexpr along path[idx..]".
+ * append_match
+ *		Condition: row alias of h->rel points along edge h at a row of the
+ *		subject (keyexpr).
  */
 static void
-append_cond(StringInfo buf, MapSubject *subj, List *path, int idx,
-			const char *alias, const char *keyexpr, int *aliasno)
+append_match(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 {
-	MapHop	   *h;
-	char		next[32];
+	MapSubject *subj = cx->subj;
 
-	if (idx >= list_length(path))
-	{
-		appendStringInfo(buf, "%s.%s OPERATOR(pg_catalog.=) (%s)", alias,
-						 quote_identifier(subj->key_column), keyexpr);
-		return;
-	}
-	h = list_nth(path, idx);
 	if (h->link)
 	{
-		Oid			typid;
-		int32		typmod;
-		Oid			collid;
-
-		get_atttypetypmodcoll(h->rel, h->cols[0], &typid, &typmod, &collid);
-		appendStringInfo(buf, "%s.%s = CAST((%s) AS %s)", alias,
-						 quote_identifier(col_name(h->rel, h->cols[0])), keyexpr,
-						 format_type_with_typemod(typid, typmod));
+		appendStringInfo(buf, "%s.%s = %s", alias,
+						 quote_identifier(col_name(h->rel, h->cols[0])),
+						 MapLinkKeyExpr(h->rel, h->cols[0], cx->keyexpr));
 		return;
 	}
-	if (hop_is_shortcut(subj, path, idx))
+	if (edge_is_direct(subj, h))
 	{
 		appendStringInfo(buf, "%s.%s = (%s)", alias,
-						 quote_identifier(col_name(h->rel, h->cols[0])), keyexpr);
+						 quote_identifier(col_name(h->rel, h->cols[0])), cx->keyexpr);
 		return;
 	}
-	snprintf(next, sizeof(next), "p%d", ++(*aliasno));
 	appendStringInfoChar(buf, '(');
 	append_cols(buf, alias, h->rel, h->cols, h->ncols);
 	appendStringInfoString(buf, ") IN (SELECT ");
-	append_cols(buf, next, h->prel, h->pcols, h->ncols);
-	appendStringInfo(buf, " FROM %s %s WHERE ", UtilQualifiedName(h->prel), next);
-	append_cond(buf, subj, path, idx + 1, next, keyexpr, aliasno);
-	appendStringInfoChar(buf, ')');
+	if (h->prel == subj->root)
+	{
+		append_cols(buf, "r", h->prel, h->pcols, h->ncols);
+		appendStringInfo(buf, " FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) (%s))",
+						 UtilQualifiedName(subj->root), quote_identifier(subj->key_column),
+						 cx->keyexpr);
+		return;
+	}
+	append_set_cols(buf, "s", h->pcols, h->ncols);
+	appendStringInfo(buf, " FROM s%d s)", table_index(subj, h->prel));
+}
+
+/* the type of a column, without typmod or domain, for the recursive rows */
+static char *
+col_base_type(Oid relid, AttrNumber att)
+{
+	Oid			typid;
+	int32		typmod;
+	Oid			coll;
+
+	get_atttypetypmodcoll(relid, att, &typid, &typmod, &coll);
+	return format_type_be(getBaseType(typid));
+}
+
+/* the select list of a row of member n (alias p) in component comp */
+static void
+append_scc_row(StringInfo buf, List *comp, CondNode *n, const char *alias)
+{
+	ListCell   *lc,
+			   *ac;
+
+	appendStringInfo(buf, "SELECT %d", n->member);
+	foreach(lc, comp)
+	{
+		CondNode   *m = lfirst(lc);
+
+		foreach(ac, m->needed)
+		{
+			AttrNumber	att = lfirst_int(ac);
+			char	   *ty = col_base_type(m->mt->relid, att);
+
+			if (m == n)
+				appendStringInfo(buf, ", CAST(%s.%s AS %s)", alias,
+								 quote_identifier(col_name(m->mt->relid, att)), ty);
+			else
+				appendStringInfo(buf, ", CAST(NULL AS %s)", ty);
+		}
+	}
+}
+
+/*
+ * append_with
+ *		The WITH list of every component above (and, when it is in a cycle,
+ *		including) the condition's table.
+ */
+static void
+append_with(StringInfo buf, CondCtx *cx)
+{
+	ListCell   *cc,
+			   *lc,
+			   *ec,
+			   *ac;
+	bool		first = true;
+	bool		recursive = false;
+
+	foreach(cc, cx->sccs)
+	{
+		List	   *comp = lfirst(cc);
+
+		if (list_length(comp) > 1 || ((CondNode *) linitial(comp))->selfloop)
+			recursive = true;
+	}
+	appendStringInfoString(buf, recursive ? "WITH RECURSIVE " : "WITH ");
+	foreach(cc, cx->sccs)
+	{
+		List	   *comp = lfirst(cc);
+		CondNode   *n0 = linitial(comp);
+
+		if (list_length(comp) == 1 && !n0->selfloop)
+		{
+			bool		firstb = true;
+
+			if (n0->needed == NIL)
+				continue;		/* the condition's own table */
+			appendStringInfo(buf, "%ss%d AS (", first ? "" : ", ", n0->idx);
+			first = false;
+			foreach(ec, table_edges(n0->mt))
+			{
+				MapHop	   *h = lfirst(ec);
+
+				appendStringInfo(buf, "%sSELECT ", firstb ? "" : " UNION ");
+				firstb = false;
+				foreach(ac, n0->needed)
+					appendStringInfo(buf, "%sp.%s AS a%d", foreach_current_index(ac) ? ", " : "",
+									 quote_identifier(col_name(n0->mt->relid, lfirst_int(ac))),
+									 lfirst_int(ac));
+				appendStringInfo(buf, " FROM %s p WHERE ", n0->mt->qualname);
+				append_match(buf, cx, h, "p");
+			}
+			appendStringInfoChar(buf, ')');
+			continue;
+		}
+
+		/* a cycle: one recursive item, then one item per member */
+		{
+			bool		firstb = true;
+			bool		firstr = true;
+
+			{
+				StringInfoData names;
+
+				initStringInfo(&names);
+				appendStringInfo(&names, "m%d", n0->scc);
+				foreach(lc, comp)
+				{
+					CondNode   *m = lfirst(lc);
+
+					foreach(ac, m->needed)
+						appendStringInfo(&names, ", m%d_%d_a%d", n0->scc, m->member, lfirst_int(ac));
+				}
+				appendStringInfo(buf, "%sr%d(%s) AS (", first ? "" : ", ", n0->scc, names.data);
+			}
+			first = false;
+			foreach(lc, comp)
+			{
+				CondNode   *n = lfirst(lc);
+
+				foreach(ec, table_edges(n->mt))
+				{
+					MapHop	   *h = lfirst(ec);
+					int			w = edge_needs_set(cx->subj, h) ? table_index(cx->subj, h->prel) : -1;
+
+					if (w >= 0 && cx->nodes[w].scc == n->scc && cx->in[w])
+						continue;	/* inside the cycle: the recursive part */
+					if (!firstb)
+						appendStringInfoString(buf, " UNION ");
+					firstb = false;
+					append_scc_row(buf, comp, n, "p");
+					appendStringInfo(buf, " FROM %s p WHERE ", n->mt->qualname);
+					append_match(buf, cx, h, "p");
+				}
+			}
+			if (firstb)
+				elog(ERROR, "a cycle of the map has no way to the root");
+			appendStringInfo(buf, " UNION SELECT x.* FROM r%d r CROSS JOIN LATERAL (", n0->scc);
+			foreach(lc, comp)
+			{
+				CondNode   *n = lfirst(lc);
+
+				foreach(ec, table_edges(n->mt))
+				{
+					MapHop	   *h = lfirst(ec);
+					int			w = edge_needs_set(cx->subj, h) ? table_index(cx->subj, h->prel) : -1;
+					CondNode   *pn;
+					int			i;
+
+					if (w < 0 || cx->nodes[w].scc != n->scc || !cx->in[w])
+						continue;
+					pn = &cx->nodes[w];
+					if (!firstr)
+						appendStringInfoString(buf, " UNION ALL ");
+					firstr = false;
+					append_scc_row(buf, comp, n, "p");
+					appendStringInfo(buf, " FROM %s p WHERE r.m%d = %d", n->mt->qualname,
+									 n0->scc, pn->member);
+					for (i = 0; i < h->ncols; i++)
+						appendStringInfo(buf, " AND p.%s = r.m%d_%d_a%d",
+										 quote_identifier(col_name(h->rel, h->cols[i])),
+										 n0->scc, pn->member, h->pcols[i]);
+				}
+			}
+			appendStringInfoString(buf, ") x)");
+			foreach(lc, comp)
+			{
+				CondNode   *m = lfirst(lc);
+
+				if (m->needed == NIL)
+					continue;
+				appendStringInfo(buf, ", s%d AS (SELECT ", m->idx);
+				foreach(ac, m->needed)
+					appendStringInfo(buf, "%sr.m%d_%d_a%d AS a%d", foreach_current_index(ac) ? ", " : "",
+									 n0->scc, m->member, lfirst_int(ac), lfirst_int(ac));
+				appendStringInfo(buf, " FROM r%d r WHERE r.m%d = %d)", n0->scc, n0->scc, m->member);
+			}
+		}
+	}
+	appendStringInfoChar(buf, ' ');
+}
+
+/*
+ * cond_prepare
+ *		The closure of mt (every table its edges lead to, transitively), its
+ *		components, and the columns each one must provide.  False when mt
+ *		needs no WITH list.
+ */
+static bool
+cond_prepare(CondCtx *cx, MapSubject *subj, MapTable *mt, const char *keyexpr)
+{
+	int			ntab = list_length(subj->tables);
+	int			t = table_index(subj, mt->relid);
+	int			i;
+	ListCell   *lc;
+	bool		any = false;
+
+	memset(cx, 0, sizeof(CondCtx));
+	cx->subj = subj;
+	cx->keyexpr = keyexpr;
+	foreach(lc, table_edges(mt))
+		if (edge_needs_set(subj, lfirst(lc)))
+			any = true;
+	if (!any)
+		return false;
+	cx->nodes = palloc0(sizeof(CondNode) * ntab);
+	cx->in = palloc0(sizeof(bool) * ntab);
+	for (i = 0; i < ntab; i++)
+	{
+		cx->nodes[i].mt = list_nth(subj->tables, i);
+		cx->nodes[i].idx = i;
+	}
+	cond_strongconnect(cx, t);
+	for (i = 0; i < ntab; i++)
+		cx->in[i] = cx->nodes[i].index > 0;
+	/* the columns each table must provide to the tables below it */
+	for (i = 0; i < ntab; i++)
+	{
+		if (!cx->in[i])
+			continue;
+		foreach(lc, table_edges(cx->nodes[i].mt))
+		{
+			MapHop	   *h = lfirst(lc);
+
+			if (edge_needs_set(subj, h))
+				add_needed(&cx->nodes[table_index(subj, h->prel)], h);
+		}
+	}
+	return true;
 }
 
 /*
  * MapCondition
  *		SQL condition: row alias of mt belongs to the subject whose root key
- *		is keyexpr (an expression of the root key's type).  Several paths:
- *		plain ORs when every path is a direct column comparison (bitmap-OR
- *		of index scans), otherwise a TID list built from one sub-select per
- *		path, so each path keeps its own index plan.
+ *		is keyexpr (an expression of the root key's type).  One edge: a
+ *		comparison or a semi-join; several: a TID list built by one branch
+ *		per edge (each keeps its own index plan), or plain ORs when every
+ *		edge compares a column with the key (bitmap-OR of index scans).
  */
+/*
+ * append_edge_in
+ *		Row alias of edge h's table matches a key of the referenced table's
+ *		key set: "(cols) IN (WITH ... SELECT pcols FROM sN s)".
+ */
+static void
+append_edge_in(StringInfo buf, CondCtx *cx, MapSubject *subj, MapHop *h, const char *alias)
+{
+	appendStringInfoChar(buf, '(');
+	append_cols(buf, alias, h->rel, h->cols, h->ncols);
+	appendStringInfoString(buf, ") IN (");
+	append_with(buf, cx);
+	appendStringInfoString(buf, "SELECT ");
+	append_set_cols(buf, "s", h->pcols, h->ncols);
+	appendStringInfo(buf, " FROM s%d s)", table_index(subj, h->prel));
+}
+
 static char *map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *keyexpr);
 
 char *
@@ -359,61 +788,112 @@ map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *key
 {
 	StringInfoData buf;
 	ListCell   *lc;
-	int			aliasno = 0;
-	bool		simple = true;
+	List	   *edges = table_edges(mt);
+	CondCtx		cx;
+	bool		with;
 	bool		first = true;
 
 	initStringInfo(&buf);
-	if (list_length(mt->paths) == 1)
+	if (edges == NIL)
 	{
-		append_cond(&buf, subj, linitial(mt->paths), 0, alias, keyexpr, &aliasno);
+		/* the root */
+		appendStringInfo(&buf, "%s.%s OPERATOR(pg_catalog.=) (%s)", alias,
+						 quote_identifier(subj->key_column), keyexpr);
 		return buf.data;
 	}
-	foreach(lc, mt->paths)
+	with = cond_prepare(&cx, subj, mt, keyexpr);
+	if (!with)
+		cx.subj = subj, cx.keyexpr = keyexpr;
+	if (list_length(edges) == 1)
 	{
-		List	   *path = lfirst(lc);
+		MapHop	   *h = linitial(edges);
 
-		if (list_length(path) > 1 ||
-			(list_length(path) == 1 && !((MapHop *) linitial(path))->link &&
-			 !hop_is_shortcut(subj, path, 0)))
-			simple = false;
+		if (!with)
+		{
+			append_match(&buf, &cx, h, alias);
+			return buf.data;
+		}
+		append_edge_in(&buf, &cx, subj, h, alias);
+		return buf.data;
 	}
 	/* CITUS HOOK: never ctid row identity on a table with shards */
-	if (simple || mt->partitioned || CitusIsCitusTable(mt->relid))
+	if (CitusIsCitusTable(mt->relid))
 	{
 		appendStringInfoChar(&buf, '(');
-		foreach(lc, mt->paths)
+		foreach(lc, edges)
 		{
-			if (!first)
-				appendStringInfoString(&buf, " OR ");
+			appendStringInfoString(&buf, first ? "(" : " OR (");
 			first = false;
-			appendStringInfoChar(&buf, '(');
-			append_cond(&buf, subj, lfirst(lc), 0, alias, keyexpr, &aliasno);
+			if (with)
+				append_edge_in(&buf, &cx, subj, lfirst(lc), alias);
+			else
+				append_match(&buf, &cx, lfirst(lc), alias);
 			appendStringInfoChar(&buf, ')');
 		}
 		appendStringInfoChar(&buf, ')');
 		return buf.data;
 	}
-	appendStringInfo(&buf, "%s.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(", alias);
-	foreach(lc, mt->paths)
+	if (!with && !mt->partitioned)
 	{
-		char		x[32];
+		bool		simple = true;
 
-		snprintf(x, sizeof(x), "x%d", ++aliasno);
+		foreach(lc, edges)
+			if (!edge_is_direct(subj, lfirst(lc)))
+				simple = false;
+		if (simple)
+		{
+			appendStringInfoChar(&buf, '(');
+			foreach(lc, edges)
+			{
+				appendStringInfoString(&buf, first ? "(" : " OR (");
+				first = false;
+				append_match(&buf, &cx, lfirst(lc), alias);
+				appendStringInfoChar(&buf, ')');
+			}
+			appendStringInfoChar(&buf, ')');
+			return buf.data;
+		}
+	}
+	if (mt->partitioned)
+		appendStringInfo(&buf, "(%s.tableoid, %s.ctid) IN (", alias, alias);
+	else
+		appendStringInfo(&buf, "%s.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(", alias);
+	if (with)
+		append_with(&buf, &cx);
+	foreach(lc, edges)
+	{
 		if (!first)
 			appendStringInfoString(&buf, " UNION ");
 		first = false;
-		appendStringInfo(&buf, "SELECT %s.ctid FROM %s %s WHERE ", x, mt->qualname, x);
-		append_cond(&buf, subj, lfirst(lc), 0, x, keyexpr, &aliasno);
+		appendStringInfo(&buf, "SELECT %sx.ctid FROM %s x WHERE ",
+						 mt->partitioned ? "x.tableoid, " : "", mt->qualname);
+		append_match(&buf, &cx, lfirst(lc), "x");
 	}
-	appendStringInfoString(&buf, "))");
+	appendStringInfoString(&buf, mt->partitioned ? ")" : "))");
 	return buf.data;
+}
+
+/*
+ * MapLinkKeyExpr
+ *		The subject's key (keyexpr, of the root key's type) as the type of
+ *		link column att of relid.  The one place where an id is converted
+ *		to a link column's type.
+ */
+char *
+MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr)
+{
+	Oid			typid;
+	int32		typmod;
+	Oid			collid;
+
+	get_atttypetypmodcoll(relid, att, &typid, &typmod, &collid);
+	return psprintf("CAST((%s) AS %s)", keyexpr, format_type_with_typemod(typid, typmod));
 }
 
 /*
  * append_keyexpr
  *		Scalar expression: the root key reached from row alias along
- *		path[idx..].
+ *		path[idx..] (a path: a list of edges ending at the root or a link).
  */
 static void
 append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
@@ -429,7 +909,7 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 		return;
 	}
 	h = list_nth(path, idx);
-	if (h->link || hop_is_shortcut(subj, path, idx))
+	if (h->link || (idx == list_length(path) - 1 && edge_is_direct(subj, h)))
 	{
 		appendStringInfo(buf, "%s.%s", alias, quote_identifier(col_name(h->rel, h->cols[0])));
 		return;
@@ -449,19 +929,70 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 	appendStringInfoString(buf, " LIMIT 1)");
 }
 
+/* simple paths from mt to the root over the map's edges, depth first */
+static void
+enum_paths(MapSubject *subj, MapTable *mt, List *prefix, List **out, int *count)
+{
+	ListCell   *lc;
+
+	foreach(lc, table_edges(mt))
+	{
+		MapHop	   *h = lfirst(lc);
+		List	   *np;
+		ListCell   *pc;
+		bool		seen = false;
+		MapTable   *up;
+
+		if (*count >= MAP_MAX_KEYEXPRS)
+			return;
+		if (h->prel == mt->relid)
+			continue;			/* a self-reference ends a path */
+		foreach(pc, prefix)
+			if (((MapHop *) lfirst(pc))->rel == h->prel)
+				seen = true;
+		if (seen)
+			continue;			/* a cycle ends a path */
+		np = lappend(list_copy(prefix), h);
+		if (h->link || h->prel == subj->root)
+		{
+			*out = lappend(*out, np);
+			(*count)++;
+			continue;
+		}
+		up = MapFindTable(subj, h->prel);
+		if (up)
+			enum_paths(subj, up, np, out, count);
+	}
+}
+
 /*
  * MapKeyExprs
- *		One SQL expression per path giving the root key (as the root key's
- *		type) of row alias of mt.
+ *		One SQL expression per simple path giving the root key (as the root
+ *		key's type) of row alias of mt.  Paths are enumerated from the
+ *		map's edges, at most MAP_MAX_KEYEXPRS of them (a WARNING says when
+ *		a table has more).  Rows reached only through a cycle or a
+ *		self-reference have no simple path: callers that must see every
+ *		row of the subject use MapCondition.
  */
 List *
 MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias)
 {
 	List	   *result = NIL;
+	List	   *paths = NIL;
 	ListCell   *lc;
 	int			aliasno = 0;
+	int			count = 0;
 
-	foreach(lc, mt->paths)
+	if (table_edges(mt) == NIL)
+		paths = list_make1(NIL);
+	else
+		enum_paths(subj, mt, NIL, &paths, &count);
+	if (count >= MAP_MAX_KEYEXPRS)
+		ereport(WARNING,
+				(errmsg("table \"%s\" has more than %d foreign key paths to the root of subject type \"%s\"",
+						get_rel_name(mt->relid), MAP_MAX_KEYEXPRS, subj->name),
+				 errdetail("Only the first %d are used to tell whose a row is.", MAP_MAX_KEYEXPRS)));
+	foreach(lc, paths)
 	{
 		StringInfoData buf;
 
@@ -476,41 +1007,427 @@ MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias)
 }
 
 /* ------------------------------------------------------------------------
- * The walk
+ * Per-call key sets
  * ------------------------------------------------------------------------
  */
 
-static WalkEntry *
-find_entry(List *entries, Oid relid)
+/* position of att among the needed columns of mt, or -1 */
+static int
+needed_index(MapTable *mt, AttrNumber att)
 {
-	ListCell   *lc;
+	int			i;
 
-	foreach(lc, entries)
-	{
-		WalkEntry  *e = lfirst(lc);
-
-		if (e->relid == relid)
-			return e;
-	}
-	return NULL;
+	for (i = 0; i < mt->nneeded; i++)
+		if (mt->needed[i] == att)
+			return i;
+	return -1;
 }
 
-static bool
-path_has(List *path, Oid relid, Oid root)
+/*
+ * call_prepare_subject
+ *		At load: the columns each table must provide to the tables below it,
+ *		the components of the edge graph (tables above first), and each
+ *		table's condition over the key and its parents' key sets.
+ */
+static void
+call_prepare_subject(MapSubject *subj)
 {
-	ListCell   *lc;
+	ListCell   *lc,
+			   *ec;
+	int			ntab = list_length(subj->tables);
+	CondCtx		cx;
+	int			i;
 
-	if (relid == root)
-		return true;
-	foreach(lc, path)
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+
+		foreach(ec, table_edges(mt))
+		{
+			MapHop	   *h = lfirst(ec);
+			MapTable   *p;
+
+			if (!edge_needs_set(subj, h) || (p = MapFindTable(subj, h->prel)) == NULL)
+				continue;
+			for (i = 0; i < h->ncols; i++)
+			{
+				Oid			typid;
+				int32		typmod;
+				Oid			coll;
+
+				if (needed_index(p, h->pcols[i]) >= 0 || p->nneeded >= 32)
+					continue;
+				get_atttypetypmodcoll(p->relid, h->pcols[i], &typid, &typmod, &coll);
+				p->needed[p->nneeded] = h->pcols[i];
+				p->needed_type[p->nneeded] = getBaseType(typid);
+				p->nneeded++;
+			}
+		}
+	}
+	memset(&cx, 0, sizeof(cx));
+	cx.subj = subj;
+	cx.keyexpr = "$1";
+	cx.nodes = palloc0(sizeof(CondNode) * Max(ntab, 1));
+	for (i = 0; i < ntab; i++)
+	{
+		cx.nodes[i].mt = list_nth(subj->tables, i);
+		cx.nodes[i].idx = i;
+	}
+	for (i = 0; i < ntab; i++)
+		if (cx.nodes[i].index == 0)
+			cond_strongconnect(&cx, i);
+	subj->call_order = NIL;
+	foreach(lc, cx.sccs)
+	{
+		List	   *comp = NIL;
+		ListCell   *nc;
+
+		foreach(nc, (List *) lfirst(lc))
+			comp = lappend(comp, ((CondNode *) lfirst(nc))->mt);
+		subj->call_order = lappend(subj->call_order, comp);
+	}
+}
+
+/* match of one edge of alias t over the key sets ($n: first array) */
+static void
+append_call_match(StringInfo buf, MapSubject *subj, MapHop *h, int n)
+{
+	int			i;
+
+	if (h->ncols == 1)
+	{
+		appendStringInfo(buf, "t.%s = ANY ($%d)", quote_identifier(col_name(h->rel, h->cols[0])), n);
+		return;
+	}
+	appendStringInfoChar(buf, '(');
+	append_cols(buf, "t", h->rel, h->cols, h->ncols);
+	appendStringInfoString(buf, ") IN (SELECT * FROM ROWS FROM (");
+	for (i = 0; i < h->ncols; i++)
+		appendStringInfo(buf, "%spg_catalog.unnest($%d)", i ? ", " : "", n + i);
+	appendStringInfoString(buf, "))");
+}
+
+/*
+ * MapCallCondition
+ *		The condition of mt over $1 (the key) and the key sets of the
+ *		tables its edges lead to, built once and cached with the map; the
+ *		parameter types go to mt->call_argtypes.
+ */
+const char *
+MapCallCondition(MapSubject *subj, MapTable *mt)
+{
+	StringInfoData buf;
+	List	   *edges;
+	ListCell   *lc;
+	Oid			types[1 + 32 * 64];
+	int			nargs = 1;
+	bool		simple = true;
+	CondCtx		cx;
+	MemoryContext old;
+	List	   *matches = NIL;
+
+	if (mt->call_cond)
+		return mt->call_cond;
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(mt));
+	edges = table_edges(mt);
+	memset(&cx, 0, sizeof(cx));
+	cx.subj = subj;
+	cx.keyexpr = "$1";
+	types[0] = subj->key_type;
+	initStringInfo(&buf);
+	if (edges == NIL)
+		appendStringInfo(&buf, "t.%s OPERATOR(pg_catalog.=) $1", quote_identifier(subj->key_column));
+	else
+	{
+		foreach(lc, edges)
+		{
+			MapHop	   *h = lfirst(lc);
+			StringInfoData m;
+
+			initStringInfo(&m);
+			if (edge_needs_set(subj, h) && MapFindTable(subj, h->prel) == NULL)
+				appendStringInfoString(&m, "false");	/* a table dropped since */
+			else if (edge_needs_set(subj, h))
+			{
+				MapTable   *p = MapFindTable(subj, h->prel);
+				int			i;
+
+				if (nargs + h->ncols > (int) lengthof(types))
+					elog(ERROR, "table %s has too many foreign keys for a map query", mt->qualname);
+				append_call_match(&m, subj, h, nargs + 1);
+				for (i = 0; i < h->ncols; i++)
+				{
+					Oid			arr = get_array_type(p->needed_type[needed_index(p, h->pcols[i])]);
+
+					if (!OidIsValid(arr))
+						elog(ERROR, "no array type for a key column of %s", p->qualname);
+					types[nargs++] = arr;
+				}
+				if (h->ncols > 1)
+					simple = false;
+			}
+			else
+			{
+				append_match(&m, &cx, h, "t");
+				if (!edge_is_direct(subj, h))
+					simple = false;
+			}
+			matches = lappend(matches, m.data);
+		}
+		if (list_length(matches) == 1)
+			appendStringInfoString(&buf, linitial(matches));
+		else if (simple)
+		{
+			foreach(lc, matches)
+				appendStringInfo(&buf, "%s(%s)", foreach_current_index(lc) ? " OR " : "(",
+								 (char *) lfirst(lc));
+			appendStringInfoChar(&buf, ')');
+		}
+		else
+		{
+			/* one branch per edge, each with its own index plan */
+			if (mt->partitioned)
+				appendStringInfoString(&buf, "(t.tableoid, t.ctid) IN (");
+			else
+				appendStringInfoString(&buf, "t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(");
+			foreach(lc, matches)
+				appendStringInfo(&buf, "%sSELECT %st.ctid FROM %s t WHERE %s",
+								 foreach_current_index(lc) ? " UNION " : "",
+								 mt->partitioned ? "t.tableoid, " : "", mt->qualname,
+								 (char *) lfirst(lc));
+			appendStringInfoString(&buf, mt->partitioned ? ")" : "))");
+		}
+	}
+	mt->call_nargs = nargs;
+	mt->call_argtypes = palloc(sizeof(Oid) * nargs);
+	memcpy(mt->call_argtypes, types, sizeof(Oid) * nargs);
+	mt->call_cond = buf.data;
+	MemoryContextSwitchTo(old);
+	return mt->call_cond;
+}
+
+/*
+ * MapCallArgs
+ *		The parameter values of MapCallCondition(mt) for this call.
+ */
+Datum *
+MapCallArgs(MapCall *call, MapTable *mt)
+{
+	MapSubject *subj = call->subj;
+	Datum	   *values;
+	ListCell   *lc;
+	int			n = 1;
+
+	(void) MapCallCondition(subj, mt);
+	values = palloc(sizeof(Datum) * mt->call_nargs);
+	values[0] = call->key;
+	foreach(lc, table_edges(mt))
 	{
 		MapHop	   *h = lfirst(lc);
+		int			p,
+					i;
 
-		if (h->rel == relid || h->prel == relid)
-			return true;
+		if (!edge_needs_set(subj, h) || (p = table_index(subj, h->prel)) < 0)
+			continue;
+		for (i = 0; i < h->ncols; i++)
+		{
+			MapTable   *pt = list_nth(subj->tables, p);
+
+			values[n++] = call->sets[p][needed_index(pt, h->pcols[i])];
+		}
 	}
-	return false;
+	return values;
 }
+
+/* run the key-set query of mt; new arrays into cxt; true when they grew */
+static bool
+call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt)
+{
+	MapSubject *subj = call->subj;
+	PrivacyUserSwitch sw;
+	int			ret;
+	int			i;
+	bool		grew = false;
+	Datum	   *values;
+
+	if (mt->plan_keys == NULL)
+	{
+		StringInfoData q;
+		SPIPlanPtr	plan;
+		const char *cond = MapCallCondition(subj, mt);
+
+		initStringInfo(&q);
+		appendStringInfoString(&q, "SELECT ");
+		for (i = 0; i < mt->nneeded; i++)
+			appendStringInfo(&q, "%spg_catalog.array_agg(x.a%d)", i ? ", " : "", i);
+		appendStringInfoString(&q, " FROM (SELECT DISTINCT ");
+		for (i = 0; i < mt->nneeded; i++)
+			appendStringInfo(&q, "%sCAST(t.%s AS %s) AS a%d", i ? ", " : "",
+							 quote_identifier(col_name(mt->relid, mt->needed[i])),
+							 format_type_be(mt->needed_type[i]), i);
+		appendStringInfo(&q, " FROM %s t WHERE %s) x", mt->qualname, cond);
+		plan = SPI_prepare(q.data, mt->call_nargs, mt->call_argtypes);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the key query of %s: %s", mt->qualname,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		mt->plan_keys = plan;
+	}
+	values = MapCallArgs(call, mt);
+	UtilBecomeOwner(mt->relid, &sw);
+	RightsBypassRowSecurity(true);
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(mt->plan_keys, values, NULL, true, 1);
+	}
+	PG_FINALLY();
+	{
+		RightsBypassRowSecurity(false);
+	}
+	PG_END_TRY();
+	UtilRestoreUser(&sw);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "key query of %s failed: %d", mt->qualname, ret);
+	for (i = 0; i < mt->nneeded; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		ArrayType  *a;
+		ArrayType  *prev = DatumGetArrayTypeP(call->sets[idx][i]);
+
+		a = isnull ? construct_empty_array(mt->needed_type[i]) : DatumGetArrayTypePCopy(d);
+		if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) > ArrayGetNItems(ARR_NDIM(prev), ARR_DIMS(prev)))
+			grew = true;
+		call->sets[idx][i] = PointerGetDatum(a);
+		MemoryContextSwitchTo(old);
+	}
+	return grew;
+}
+
+/*
+ * MapCallBegin
+ *		Compute the key sets of one call: components of the edge graph top
+ *		down, a cycle (or a self-reference) repeated until no set grows.
+ *		Allocated in the caller's memory context.
+ */
+MapCall *
+MapCallBegin(MapSubject *subj, Datum key)
+{
+	MapCall    *call = palloc0(sizeof(MapCall));
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *cc,
+			   *lc;
+	int			ntab = list_length(subj->tables);
+	int			nest;
+
+	call->subj = subj;
+	call->key = key;
+	call->sets = palloc0(sizeof(Datum *) * Max(ntab, 1));
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+		int			i;
+
+		call->sets[foreach_current_index(lc)] = palloc0(sizeof(Datum) * Max(mt->nneeded, 1));
+		for (i = 0; i < mt->nneeded; i++)
+			call->sets[foreach_current_index(lc)][i] =
+				PointerGetDatum(construct_empty_array(mt->needed_type[i]));
+	}
+	UtilSpiConnect();
+	nest = MapJitOff();
+	foreach(cc, subj->call_order)
+	{
+		List	   *comp = lfirst(cc);
+		bool		cyclic = list_length(comp) > 1;
+		bool		grew;
+
+		foreach(lc, comp)
+		{
+			MapTable   *mt = lfirst(lc);
+			ListCell   *ec;
+
+			foreach(ec, table_edges(mt))
+				if (((MapHop *) lfirst(ec))->prel == mt->relid && !((MapHop *) lfirst(ec))->link)
+					cyclic = true;
+		}
+		do
+		{
+			grew = false;
+			CHECK_FOR_INTERRUPTS();
+			foreach(lc, comp)
+			{
+				MapTable   *mt = lfirst(lc);
+
+				if (mt->nneeded == 0)
+					continue;
+				if (call_run_keys(call, mt, table_index(subj, mt->relid), cxt))
+					grew = true;
+			}
+		} while (cyclic && grew);
+	}
+	MapJitRestore(nest);
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+	return call;
+}
+
+/* MapCallEnd: the key sets are freed with the caller's memory context */
+void
+MapCallEnd(MapCall *call)
+{
+	pfree(call->sets);
+	pfree(call);
+}
+
+/* ------------------------------------------------------------------------
+ * The walk
+ *
+ * One catalog query reads the whole foreign-key graph (partitions
+ * collapsed); the walk itself runs in memory, breadth first from the root
+ * and the linked tables, to a fixed point: every foreign key into a mapped
+ * table (the root included, a referenced table excluded) is an edge of the
+ * map and maps the referencing table.  Then the referenced tables with
+ * classified columns that mapped rows point to.  Internal catalog queries
+ * run with JIT off (they are planned above jit_above_cost on a large
+ * catalog and would compile at every call).
+ * ------------------------------------------------------------------------
+ */
+
+/* a foreign key of the graph, partitions collapsed to their root */
+typedef struct FkEdge
+{
+	Oid			child;
+	Oid			parent;
+	int			ncols;
+	AttrNumber	ccols[32];
+	AttrNumber	pcols[32];
+	char		deltype;
+	NameData	conname;
+} FkEdge;
+
+/* order of the graph: by referencing table, then constraint name */
+static int
+fk_cmp(const ListCell *a, const ListCell *b)
+{
+	FkEdge	   *x = lfirst(a);
+	FkEdge	   *y = lfirst(b);
+
+	if (x->child != y->child)
+		return x->child < y->child ? -1 : 1;
+	return strcmp(NameStr(x->conname), NameStr(y->conname));
+}
+
+/* a table found by the walk */
+typedef struct WalkEntry
+{
+	Oid			relid;
+	const char *via;
+	bool		outbound;
+	int			depth;
+	List	   *edges;			/* MapHop *, links first */
+	MapHop	   *tree;			/* the edge of a shortest path */
+} WalkEntry;
 
 /* copy int2[] datum into an AttrNumber array; returns the count */
 static int
@@ -531,9 +1448,144 @@ int2_array(Datum d, AttrNumber *out)
 }
 
 /*
- * Foreign keys into (inbound) or out of (outbound) a table, with
- * partitions collapsed to their topmost parent and column numbers
- * translated to that parent by name.  $1 = the (collapsed) table.
+ * MapJitOff / MapJitRestore
+ *		Run the statements in between with jit = off (a GUC nest level,
+ *		like a function's SET clause; unwound by an error too).
+ */
+int
+MapJitOff(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+MapJitRestore(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
+/* the topmost partitioned parent of relid (relid when not a partition) */
+static Oid
+partition_root(Oid relid)
+{
+	List	   *anc;
+
+	if (!get_rel_relispartition(relid))
+		return relid;
+	anc = get_partition_ancestors(relid);
+	return anc == NIL ? relid : llast_oid(anc);
+}
+
+/*
+ * translate_cols
+ *		Column numbers of a partition translated to its root, by name;
+ *		false when one is missing.
+ */
+static bool
+translate_cols(Oid rel, Oid root, AttrNumber *cols, int n)
+{
+	int			i;
+
+	if (rel == root)
+		return true;
+	for (i = 0; i < n; i++)
+	{
+		char	   *name = get_attname(rel, cols[i], true);
+
+		if (name == NULL || (cols[i] = get_attnum(root, name)) == InvalidAttrNumber)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * load_fk_graph
+ *		The whole foreign-key graph: every foreign key between permanent
+ *		tables, partitions collapsed to their topmost parent, column numbers
+ *		translated to that parent by name.  One scan of pg_constraint (no
+ *		query to plan: a large catalog would otherwise dominate the DDL's
+ *		added cost).
+ */
+static List *
+load_fk_graph(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *fks = NIL;
+
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		FkEdge	   *f;
+		bool		isnull;
+		Datum		d;
+		int			n1,
+					n2;
+
+		if (con->contype != CONSTRAINT_FOREIGN || OidIsValid(con->conparentid))
+			continue;
+		if (get_rel_persistence(con->conrelid) == RELPERSISTENCE_TEMP ||
+			get_rel_persistence(con->confrelid) == RELPERSISTENCE_TEMP)
+			continue;
+		f = palloc0(sizeof(FkEdge));
+		d = heap_getattr(tup, Anum_pg_constraint_conkey, RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		n1 = int2_array(d, f->ccols);
+		d = heap_getattr(tup, Anum_pg_constraint_confkey, RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		n2 = int2_array(d, f->pcols);
+		if (n1 != n2 || n1 == 0)
+			continue;
+		f->ncols = n1;
+		f->child = partition_root(con->conrelid);
+		f->parent = partition_root(con->confrelid);
+		if (!translate_cols(con->conrelid, f->child, f->ccols, n1) ||
+			!translate_cols(con->confrelid, f->parent, f->pcols, n1))
+			continue;			/* a column could not be translated */
+		f->deltype = con->confdeltype;
+		f->conname = con->conname;
+		fks = lappend(fks, f);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	list_sort(fks, fk_cmp);
+	return fks;
+}
+
+/* tables with classified columns (referenced ones join the map); in SPI */
+static List *
+load_classified(void)
+{
+	int			ret;
+	uint64		i;
+	List	   *oids = NIL;
+
+	ret = SPI_execute("SELECT DISTINCT table_name::oid FROM privacy.classifications", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "classification lookup failed: %d", ret);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		oids = lappend_oid(oids, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	return oids;
+}
+
+/*
+ * Foreign keys into a table, with partitions collapsed to their topmost
+ * parent and column numbers translated to that parent by name.  $1 = the
+ * (collapsed) table.
  */
 static const char *fk_inbound_sql =
 "SELECT r.other, r.ocols, r.mcols, r.confdeltype FROM ("
@@ -552,43 +1604,27 @@ static const char *fk_inbound_sql =
 "  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid = c.conrelid) <> 't'"
 ") r ORDER BY r.other, r.conname";
 
-static const char *fk_outbound_sql =
-"SELECT r.other, r.ocols, r.mcols FROM ("
-" SELECT coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS other,"
-"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)"
-"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n"
-"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid)"
-"    AND ra.attname = a.attname ORDER BY k.o) AS ocols,"
-"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, o)"
-"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n"
-"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = $1 AND ra.attname = a.attname ORDER BY k.o) AS mcols,"
-"  c.conname"
-" FROM pg_catalog.pg_constraint c"
-" WHERE c.contype = 'f' AND c.conparentid = 0"
-"  AND (c.conrelid = $1 OR c.conrelid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t))"
-"  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid = c.confrelid) <> 't'"
-"  AND EXISTS (SELECT 1 FROM privacy.classifications cl"
-"   WHERE cl.table_name = coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid))"
-") r ORDER BY r.other, r.conname";
-
 /*
- * fk_hops
- *		The foreign-key hops into (inbound) or out of (outbound) relid.
- *		Inbound hop: rel = referencing table; outbound hop: rel = the
- *		referenced table.  Either way prel = relid.
+ * MapForeignKeysInto
+ *		Every foreign key into relid, partitions collapsed, with its ON
+ *		DELETE action, as inbound hops (rel = the referencing table);
+ *		allocated in the caller's context.
  */
-static List *
-fk_hops(Oid relid, bool outbound)
+List *
+MapForeignKeysInto(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
 	int			ret;
 	uint64		i;
-	List	   *hops = NIL;
+	List	   *result = NIL;
+	MemoryContext outer = CurrentMemoryContext;
+	int			nest;
 
+	UtilSpiConnect();
+	nest = MapJitOff();
 	values[0] = ObjectIdGetDatum(relid);
-	ret = SPI_execute_with_args(outbound ? fk_outbound_sql : fk_inbound_sql,
-								1, argtypes, values, NULL, false, 0);
+	ret = SPI_execute_with_args(fk_inbound_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "foreign key lookup failed: %d", ret);
 	for (i = 0; i < SPI_processed; i++)
@@ -596,7 +1632,7 @@ fk_hops(Oid relid, bool outbound)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
-		MapHop	   *h = palloc0(sizeof(MapHop));
+		MapHop	   *h = MemoryContextAllocZero(outer, sizeof(MapHop));
 		int			n1,
 					n2;
 
@@ -607,253 +1643,278 @@ fk_hops(Oid relid, bool outbound)
 		if (n1 != n2 || n1 == 0)
 			continue;			/* a column could not be translated */
 		h->ncols = n1;
-		if (!outbound)
-			h->deltype = DatumGetChar(SPI_getbinval(tup, td, 4, &isnull));
-		hops = lappend(hops, h);
+		h->deltype = DatumGetChar(SPI_getbinval(tup, td, 4, &isnull));
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			result = lappend(result, h);
+			MemoryContextSwitchTo(old);
+		}
 	}
-	return hops;
-}
-
-/*
- * MapForeignKeysInto
- *		Every foreign key into relid, partitions collapsed, with its ON
- *		DELETE action; allocated in the caller's context.
- */
-List *
-MapForeignKeysInto(Oid relid)
-{
-	List	   *hops;
-	List	   *result = NIL;
-	ListCell   *lc;
-	MemoryContext outer = CurrentMemoryContext;
-
-	UtilSpiConnect();
-	hops = fk_hops(relid, false);
-	MemoryContextSwitchTo(outer);
-	foreach(lc, hops)
-	{
-		MapHop	   *h = palloc(sizeof(MapHop));
-
-		memcpy(h, lfirst(lc), sizeof(MapHop));
-		result = lappend(result, h);
-	}
+	MapJitRestore(nest);
 	SPI_finish();
 	return result;
 }
 
-static void
-add_path(List **entries, Oid relid, const char *via, bool outbound, List *path, bool *capped)
+/* hash of the walk's entries by table, and of the graph's edges (walk) */
+typedef struct OidEntry
 {
-	WalkEntry  *e = find_entry(*entries, relid);
+	Oid			key;
+	void	   *ptr;			/* WalkEntry *, or List * of FkEdge * */
+} OidEntry;
+
+static HTAB *walk_entries = NULL;
+
+static HTAB *
+oid_hash(const char *name)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(OidEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static WalkEntry *
+find_entry(List *entries, Oid relid)
+{
+	OidEntry   *h;
+
+	if (walk_entries == NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, entries)
+		{
+			WalkEntry  *e = lfirst(lc);
+
+			if (e->relid == relid)
+				return e;
+		}
+		return NULL;
+	}
+	h = hash_search(walk_entries, &relid, HASH_FIND, NULL);
+	return h ? h->ptr : NULL;
+}
+
+/* the list of edges of the graph keyed by relid (NIL when none) */
+static List *
+edges_of(HTAB *idx, Oid relid)
+{
+	OidEntry   *h = hash_search(idx, &relid, HASH_FIND, NULL);
+
+	return h ? h->ptr : NIL;
+}
+
+static void
+index_edge(HTAB *idx, Oid relid, FkEdge *f)
+{
+	bool		found;
+	OidEntry   *h = hash_search(idx, &relid, HASH_ENTER, &found);
+
+	if (!found)
+		h->ptr = NIL;
+	h->ptr = lappend((List *) h->ptr, f);
+}
+
+static bool
+hop_same(MapHop *a, MapHop *b)
+{
+	return a->rel == b->rel && a->prel == b->prel && a->link == b->link && a->ncols == b->ncols &&
+		memcmp(a->cols, b->cols, sizeof(AttrNumber) * a->ncols) == 0 &&
+		memcmp(a->pcols, b->pcols, sizeof(AttrNumber) * a->ncols) == 0;
+}
+
+/* add edge h to the entry of h->rel (created when new); true when new */
+static bool
+add_edge(List **entries, MapHop *h, const char *via, bool outbound, int depth)
+{
+	WalkEntry  *e = find_entry(*entries, h->rel);
+	ListCell   *lc;
 
 	if (e == NULL)
 	{
 		e = palloc0(sizeof(WalkEntry));
-		e->relid = relid;
+		e->relid = h->rel;
 		e->via = via;
 		e->outbound = outbound;
+		e->depth = depth;
+		e->tree = h;
+		e->edges = list_make1(h);
 		*entries = lappend(*entries, e);
-	}
-	if (list_length(e->paths) >= MAP_MAX_PATHS)
-	{
-		*capped = true;
-		return;
-	}
-	e->paths = lappend(e->paths, path);
-}
+		if (walk_entries)
+		{
+			OidEntry   *he = hash_search(walk_entries, &e->relid, HASH_ENTER, NULL);
 
-typedef struct WalkItem
-{
-	Oid			relid;
-	List	   *path;
-} WalkItem;
+			he->ptr = e;
+		}
+		return true;
+	}
+	foreach(lc, e->edges)
+		if (hop_same(lfirst(lc), h))
+			return false;
+	e->edges = lappend(e->edges, h);
+	return false;
+}
 
 /*
  * walk
- *		Breadth-first over simple paths from the root and the linked tables.
- *		Runs inside SPI.
+ *		The tables of the subject and their edges.  Runs inside SPI.
  */
 static List *
 walk(MapSubject *subj, List *links)
 {
 	List	   *entries = NIL;
-	List	   *queue = NIL;
-	ListCell   *lc;
-	int			expansions = 0;
-	bool		capped = false;
-	WalkItem   *it;
-	List	   *mapped;
+	List	   *fks = load_fk_graph();
+	List	   *classified = load_classified();
+	WalkEntry  *root;
+	ListCell   *lc,
+			   *fc;
+	int			pos;
+	HTAB	   *byparent = oid_hash("privacy map edges by parent");
+	HTAB	   *bychild = oid_hash("privacy map edges by child");
 
-	add_path(&entries, subj->root, "root", false, NIL, &capped);
-	it = palloc(sizeof(WalkItem));
-	it->relid = subj->root;
-	it->path = NIL;
-	queue = lappend(queue, it);
-	foreach(lc, links)
+	foreach(fc, fks)
 	{
-		MapHop	   *h = lfirst(lc);
-		List	   *p = list_make1(h);
+		FkEdge	   *f = lfirst(fc);
 
-		add_path(&entries, h->rel, "link", false, p, &capped);
-		it = palloc(sizeof(WalkItem));
-		it->relid = h->rel;
-		it->path = p;
-		queue = lappend(queue, it);
+		index_edge(byparent, f->parent, f);
+		index_edge(bychild, f->child, f);
 	}
-
-	while (queue != NIL)
+	walk_entries = oid_hash("privacy map walk");
+	root = palloc0(sizeof(WalkEntry));
+	root->relid = subj->root;
+	root->via = "root";
+	entries = lappend(entries, root);
 	{
-		List	   *hops;
-		ListCell   *hc;
+		OidEntry   *he = hash_search(walk_entries, &root->relid, HASH_ENTER, NULL);
 
-		it = linitial(queue);
-		queue = list_delete_first(queue);
+		he->ptr = root;
+	}
+	foreach(lc, links)
+		add_edge(&entries, lfirst(lc), "link", false, 1);
+
+	/* breadth first: entries is also the queue */
+	for (pos = 0; pos < list_length(entries); pos++)
+	{
+		WalkEntry  *x = list_nth(entries, pos);
+
 		CHECK_FOR_INTERRUPTS();
-		if (++expansions > MAP_MAX_EXPANSIONS)
+		foreach(fc, edges_of(byparent, x->relid))
 		{
-			capped = true;
-			break;
-		}
-		if (list_length(it->path) >= MAP_MAX_DEPTH)
-		{
-			capped = true;
-			continue;
-		}
-		hops = fk_hops(it->relid, false);
-		foreach(hc, hops)
-		{
-			MapHop	   *h = lfirst(hc);
-			List	   *np;
+			FkEdge	   *f = lfirst(fc);
+			MapHop	   *h;
 			WalkEntry  *e;
-			WalkItem   *ni;
 
-			if (path_has(it->path, h->rel, subj->root) || h->rel == it->relid)
-				continue;		/* cycle or self-reference */
-			e = find_entry(entries, h->rel);
-			if (e && (strcmp(e->via, "root") == 0))
+			if (f->child == subj->root)
 				continue;
-			if (e && list_length(e->paths) >= MAP_MAX_PATHS)
-			{
-				capped = true;
+			e = find_entry(entries, f->child);
+			if (e && e->outbound)
 				continue;
-			}
-			np = lcons(h, list_copy(it->path));
-			add_path(&entries, h->rel, e ? e->via : "fk", false, np, &capped);
-			ni = palloc(sizeof(WalkItem));
-			ni->relid = h->rel;
-			ni->path = np;
-			queue = lappend(queue, ni);
+			h = palloc0(sizeof(MapHop));
+			h->rel = f->child;
+			h->prel = f->parent;
+			h->ncols = f->ncols;
+			memcpy(h->cols, f->ccols, sizeof(h->cols));
+			memcpy(h->pcols, f->pcols, sizeof(h->pcols));
+			h->deltype = f->deltype;
+			add_edge(&entries, h, "fk", false, x->depth + 1);
 		}
 	}
 
 	/* outbound: tables with classified columns that mapped rows point to */
-	mapped = list_copy(entries);
-	foreach(lc, mapped)
 	{
-		WalkEntry  *m = lfirst(lc);
-		List	   *hops = fk_hops(m->relid, true);
-		ListCell   *hc;
+		List	   *mapped = list_copy(entries);
 
-		foreach(hc, hops)
+		foreach(lc, mapped)
 		{
-			MapHop	   *h = lfirst(hc);
-			WalkEntry  *e = find_entry(entries, h->rel);
-			ListCell   *pc;
+			WalkEntry  *m = lfirst(lc);
 
-			if (e && !e->outbound)
-				continue;		/* already mapped as a referencing table */
-			foreach(pc, m->paths)
+			foreach(fc, edges_of(bychild, m->relid))
 			{
-				List	   *mp = lfirst(pc);
+				FkEdge	   *f = lfirst(fc);
+				WalkEntry  *e;
+				MapHop	   *h;
 
-				if (path_has(mp, h->rel, subj->root))
+				if (!list_member_oid(classified, f->parent))
 					continue;
-				add_path(&entries, h->rel, "fk", true, lcons(h, list_copy(mp)), &capped);
+				e = find_entry(entries, f->parent);
+				if (e && !e->outbound)
+					continue;	/* mapped as a referencing table */
+				h = palloc0(sizeof(MapHop));
+				h->rel = f->parent;
+				h->prel = f->child;
+				h->ncols = f->ncols;
+				memcpy(h->cols, f->pcols, sizeof(h->cols));
+				memcpy(h->pcols, f->ccols, sizeof(h->pcols));
+				add_edge(&entries, h, "fk", true, m->depth + 1);
 			}
 		}
 	}
-
-	if (capped)
-		ereport(NOTICE,
-				(errmsg("the data map of subject type \"%s\" was cut short", subj->name),
-				 errdetail("At most %d paths per table and %d hops per path are followed.",
-						   MAP_MAX_PATHS, MAP_MAX_DEPTH)));
 	return entries;
 }
 
-/* JSON of the paths of an entry */
+/* JSON of the edges of an entry: one one-hop path per edge */
 static char *
-paths_json(List *paths)
+edges_json(List *edges)
 {
 	StringInfoData b;
-	ListCell   *lc,
-			   *hc;
+	ListCell   *hc;
 	int			i;
-	bool		firstp = true;
 
 	initStringInfo(&b);
 	appendStringInfoChar(&b, '[');
-	foreach(lc, paths)
+	foreach(hc, edges)
 	{
-		bool		firsth = true;
+		MapHop	   *h = lfirst(hc);
 
-		if (!firstp)
+		if (foreach_current_index(hc) > 0)
 			appendStringInfoChar(&b, ',');
-		firstp = false;
-		appendStringInfoChar(&b, '[');
-		foreach(hc, (List *) lfirst(lc))
-		{
-			MapHop	   *h = lfirst(hc);
-
-			if (!firsth)
-				appendStringInfoChar(&b, ',');
-			firsth = false;
-			appendStringInfo(&b, "{\"t\":%u,\"p\":%u,\"link\":%s,\"c\":[", h->rel, h->prel,
-							 h->link ? "true" : "false");
-			for (i = 0; i < h->ncols; i++)
-				appendStringInfo(&b, "%s%d", i ? "," : "", h->cols[i]);
-			appendStringInfoString(&b, "],\"pc\":[");
-			for (i = 0; i < (h->link ? 0 : h->ncols); i++)
-				appendStringInfo(&b, "%s%d", i ? "," : "", h->pcols[i]);
-			appendStringInfoString(&b, "]}");
-		}
-		appendStringInfoChar(&b, ']');
+		appendStringInfo(&b, "[{\"t\":%u,\"p\":%u,\"link\":%s,\"c\":[", h->rel, h->prel,
+						 h->link ? "true" : "false");
+		for (i = 0; i < h->ncols; i++)
+			appendStringInfo(&b, "%s%d", i ? "," : "", h->cols[i]);
+		appendStringInfoString(&b, "],\"pc\":[");
+		for (i = 0; i < (h->link ? 0 : h->ncols); i++)
+			appendStringInfo(&b, "%s%d", i ? "," : "", h->pcols[i]);
+		appendStringInfoString(&b, "]}]");
 	}
 	appendStringInfoChar(&b, ']');
 	return b.data;
 }
 
-/* readable text of one path: t(c) -> p(pc) -> ... */
+/* readable text of a shortest path: t(c) -> p(pc) / ... */
 static char *
-path_text(MapSubject *subj, Oid relid, List *path)
+path_text(MapSubject *subj, List *entries, WalkEntry *e)
 {
 	StringInfoData b;
-	ListCell   *hc;
+	int			guard = list_length(entries) + 1;
 
 	initStringInfo(&b);
-	if (path == NIL)
+	if (e->tree == NULL)
 	{
-		appendStringInfo(&b, "%s(%s)", UtilQualifiedName(relid), subj->key_column);
+		appendStringInfo(&b, "%s(%s)", UtilQualifiedName(e->relid), subj->key_column);
 		return b.data;
 	}
-	foreach(hc, path)
+	while (e && e->tree && guard-- > 0)
 	{
-		MapHop	   *h = lfirst(hc);
+		MapHop	   *h = e->tree;
 
+		if (b.len > 0)
+			appendStringInfoString(&b, " / ");
 		if (h->link)
 		{
-			if (b.len > 0)
-				appendStringInfoString(&b, " / ");
 			appendStringInfo(&b, "%s(%s) = %s(%s)", UtilQualifiedName(h->rel),
 							 col_name(h->rel, h->cols[0]),
 							 UtilQualifiedName(subj->root), subj->key_column);
 			break;
 		}
-		if (b.len > 0)
-			appendStringInfoString(&b, " / ");
 		appendStringInfo(&b, "%s(%s) -> %s(%s)", UtilQualifiedName(h->rel),
 						 cols_text(h->rel, h->cols, h->ncols),
 						 UtilQualifiedName(h->prel), cols_text(h->prel, h->pcols, h->ncols));
+		e = find_entry(entries, h->prel);
 	}
 	return b.data;
 }
@@ -891,7 +1952,9 @@ load_subject_row(const char *name, MemoryContext cxt)
 	if (get_rel_relkind(s->root) == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the root table of subject type \"%s\" no longer exists", name)));
+				 errmsg("the root table of subject type \"%s\" no longer exists", name),
+				 errdetail("Its holds, restrictions and consents are kept."),
+				 errhint("Define the subject type again with privacy.define_subject().")));
 	s->key_attnum = get_attnum(s->root, s->key_column);
 	if (s->key_attnum == InvalidAttrNumber)
 		ereport(ERROR,
@@ -940,7 +2003,8 @@ load_links(MapSubject *subj)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("link column \"%s\" of table \"%s\" no longer exists",
-							col, get_rel_name(h->rel))));
+							col, get_rel_name(h->rel)),
+					 errhint("Remove the link with privacy.unlink() before dropping or renaming its column.")));
 		links = lappend(links, h);
 	}
 	return links;
@@ -948,7 +2012,12 @@ load_links(MapSubject *subj)
 
 /*
  * MapRefresh
- *		Recompute the map of one subject type into privacy.map.
+ *		Recompute the map of one subject type into privacy.map (writing
+ *		only what changed; caches are invalidated when something did).  Refreshes
+ *		of one subject type are serialized (a transaction-level advisory
+ *		lock taken before anything is read): two migrations that each add a
+ *		table both end up in the map, the second one seeing the first's
+ *		table once it committed.
  */
 void
 MapRefresh(const char *name)
@@ -956,65 +2025,108 @@ MapRefresh(const char *name)
 	MapSubject *subj;
 	List	   *entries;
 	ListCell   *lc;
-	Oid			argtypes[7] = {TEXTOID, OIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, BOOLOID};
 	int			ret;
+	int			nest;
+	int			n,
+				i;
+	Datum	   *oids,
+			   *vias,
+			   *depths,
+			   *texts,
+			   *jsons,
+			   *outs;
+	Oid			argtypes[7] = {TEXTOID, OIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, BOOLARRAYOID};
+	Datum		values[7];
+	bool		changed;
 
 	UtilSpiConnect();
-	subj = load_subject_row(name, CurrentMemoryContext);
-	if (subj == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("subject type \"%s\" does not exist", name)));
-	entries = walk(subj, load_links(subj));
-
+	nest = MapJitOff();
 	{
 		Datum		v[1];
 		Oid			t[1] = {TEXTOID};
 
 		v[0] = CStringGetTextDatum(name);
-		ret = SPI_execute_with_args("DELETE FROM privacy.map WHERE subject = $1", 1, t, v, NULL, false, 0);
-		if (ret != SPI_OK_DELETE)
-			elog(ERROR, "could not clear the map: %d", ret);
+		ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),"
+									" pg_catalog.hashtext($1 COLLATE \"C\"))", 1, t, v, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the map: %d", ret);
 	}
+	subj = load_subject_row(name, CurrentMemoryContext);
+	if (subj == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("subject type \"%s\" does not exist", name)));
+	walk_entries = NULL;		/* a previous walk's, freed with its context */
+	entries = walk(subj, load_links(subj));
+
+	n = list_length(entries);
+	oids = palloc(sizeof(Datum) * n);
+	vias = palloc(sizeof(Datum) * n);
+	depths = palloc(sizeof(Datum) * n);
+	texts = palloc(sizeof(Datum) * n);
+	jsons = palloc(sizeof(Datum) * n);
+	outs = palloc(sizeof(Datum) * n);
+	i = 0;
 	foreach(lc, entries)
 	{
 		WalkEntry  *e = lfirst(lc);
-		Datum		values[7];
-		int			depth = INT_MAX;
-		List	   *best = NIL;
-		ListCell   *pc;
 		StringInfoData txt;
+		int			more = list_length(e->edges) - 1;
 
 		initStringInfo(&txt);
-		foreach(pc, e->paths)
-		{
-			List	   *p = lfirst(pc);
-
-			if (list_length(p) < depth)
-			{
-				depth = list_length(p);
-				best = p;
-			}
-		}
-		appendStringInfoString(&txt, path_text(subj, e->relid, best));
-		if (list_length(e->paths) > 1)
-			appendStringInfo(&txt, " (+%d more path%s)", list_length(e->paths) - 1,
-							 list_length(e->paths) > 2 ? "s" : "");
-		values[0] = CStringGetTextDatum(name);
-		values[1] = ObjectIdGetDatum(e->relid);
-		values[2] = CStringGetTextDatum(e->via);
-		values[3] = Int32GetDatum(depth);
-		values[4] = CStringGetTextDatum(txt.data);
-		values[5] = CStringGetTextDatum(paths_json(e->paths));
-		values[6] = BoolGetDatum(e->outbound);
-		ret = SPI_execute_with_args("INSERT INTO privacy.map (subject, table_name, via, depth, path, paths, outbound)"
-									" VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)",
-									7, argtypes, values, NULL, false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "could not store the map: %d", ret);
+		appendStringInfoString(&txt, path_text(subj, entries, e));
+		if (more > 0)
+			appendStringInfo(&txt, " (+%d more foreign key%s)", more, more > 1 ? "s" : "");
+		oids[i] = ObjectIdGetDatum(e->relid);
+		vias[i] = CStringGetTextDatum(e->via);
+		depths[i] = Int32GetDatum(e->depth);
+		texts[i] = CStringGetTextDatum(txt.data);
+		jsons[i] = CStringGetTextDatum(edges_json(e->edges));
+		outs[i] = BoolGetDatum(e->outbound);
+		i++;
 	}
+	values[0] = CStringGetTextDatum(name);
+	values[1] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(vias, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(depths, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_array(texts, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_array(jsons, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[6] = PointerGetDatum(construct_array(outs, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+
+	/*
+	 * Only the rows that differ are written (a DDL that changes nothing in
+	 * the map writes nothing, a new table one row), and only a change
+	 * invalidates the backends' caches.
+	 */
+	ret = SPI_execute_with_args("WITH n AS (SELECT u.t, u.v, u.d, u.p, u.j::jsonb AS j, u.o"
+								"  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
+								"  pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) u(t, v, d, p, j, o)),"
+								" del AS (DELETE FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1"
+								"  AND NOT EXISTS (SELECT FROM n WHERE n.t OPERATOR(pg_catalog.=) m.table_name::oid) RETURNING 1),"
+								" upd AS (UPDATE privacy.map m SET via = n.v, depth = n.d, path = n.p, paths = n.j, outbound = n.o"
+								"  FROM n WHERE m.subject OPERATOR(pg_catalog.=) $1 AND m.table_name::oid OPERATOR(pg_catalog.=) n.t"
+								"  AND (m.via, m.depth, m.path, m.paths, m.outbound) IS DISTINCT FROM (n.v, n.d, n.p, n.j, n.o)"
+								"  RETURNING 1),"
+								" ins AS (INSERT INTO privacy.map (subject, table_name, via, depth, path, paths, outbound)"
+								"  SELECT $1, n.t, n.v, n.d, n.p, n.j, n.o FROM n WHERE NOT EXISTS (SELECT FROM privacy.map m"
+								"   WHERE m.subject OPERATOR(pg_catalog.=) $1 AND m.table_name::oid OPERATOR(pg_catalog.=) n.t)"
+								"  RETURNING 1)"
+								" SELECT (SELECT pg_catalog.count(*) FROM del) + (SELECT pg_catalog.count(*) FROM upd)"
+								"  + (SELECT pg_catalog.count(*) FROM ins)",
+								7, argtypes, values, NULL, false, 0);
+	walk_entries = NULL;
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not store the map: %d", ret);
+	{
+		bool		isnull;
+
+		changed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0;
+	}
+	MapJitRestore(nest);
 	SPI_finish();
-	MapInvalidate();
+	if (changed)
+		MapInvalidate();
 }
 
 /* ------------------------------------------------------------------------
@@ -1029,57 +2141,85 @@ static const char *load_tables_sql =
 " ORDER BY m.depth, m.via <> 'root', m.table_name::oid";
 
 static const char *load_hops_sql =
-"SELECT p.o, (h.v->>'t')::oid, (h.v->>'p')::oid, (h.v->>'link')::boolean,"
+"SELECT m.table_name::oid, p.o, (h.v->>'t')::oid, (h.v->>'p')::oid, (h.v->>'link')::boolean,"
 " ARRAY(SELECT pg_catalog.jsonb_array_elements_text(h.v->'c')::int2),"
 " ARRAY(SELECT pg_catalog.jsonb_array_elements_text(h.v->'pc')::int2)"
 " FROM privacy.map m, pg_catalog.jsonb_array_elements(m.paths) WITH ORDINALITY p(path, o),"
 " pg_catalog.jsonb_array_elements(p.path) WITH ORDINALITY h(v, ho)"
-" WHERE m.subject = $1 AND m.table_name = $2 ORDER BY p.o, h.ho";
+" WHERE m.subject = $1 ORDER BY m.table_name::oid, p.o, h.ho";
 
 static const char *load_columns_sql =
-"SELECT c.column_name::text, a.attnum, a.atttypid, c.category, c.erasure, c.portable, a.attnotnull"
+"SELECT c.table_name::oid, c.column_name::text, a.attnum, a.atttypid, c.category, c.erasure, c.portable, a.attnotnull"
 " FROM privacy.classifications c JOIN pg_catalog.pg_attribute a"
 "  ON a.attrelid = c.table_name AND a.attname = c.column_name AND NOT a.attisdropped"
-" WHERE c.table_name = $1 ORDER BY a.attnum";
+" WHERE c.table_name IN (SELECT m.table_name FROM privacy.map m WHERE m.subject = $1)"
+" ORDER BY c.table_name::oid, a.attnum";
 
 /*
- * load_table
- *		Fill in the paths and classified columns of one mapped table and
- *		compile its condition.  Runs inside SPI, in the cache context.
+ * load_tables
+ *		Fill in the edges and classified columns of every mapped table (two
+ *		queries for the whole subject).  Runs inside SPI, in the entry's
+ *		context.
  */
 static void
-load_table(MapSubject *subj, MapTable *mt)
+load_tables(MapSubject *subj)
 {
-	Oid			argtypes[2] = {TEXTOID, OIDOID};
-	Datum		values[2];
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
 	int			ret;
 	uint64		i;
-	int			curpath = -1;
-	List	   *path = NIL;
 	SPITupleTable *tt;
 	uint64		n;
+	HTAB	   *byrel = oid_hash("privacy map load");
+	ListCell   *lc;
+	MapTable   *mt = NULL;
+	Oid			currel = InvalidOid;
+	int			curpath = -1;
+	List	   *path = NIL;
 
+	foreach(lc, subj->tables)
+	{
+		MapTable   *t = lfirst(lc);
+		OidEntry   *he = hash_search(byrel, &t->relid, HASH_ENTER, NULL);
+
+		he->ptr = t;
+	}
 	values[0] = CStringGetTextDatum(subj->name);
-	values[1] = ObjectIdGetDatum(mt->relid);
-	ret = SPI_execute_with_args(load_hops_sql, 2, argtypes, values, NULL, false, 0);
+	ret = SPI_execute_with_args(load_hops_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "map lookup failed: %d", ret);
 	tt = SPI_tuptable;
 	n = SPI_processed;
-	MemoryContextSwitchTo(map_cache_cxt);
+	MemoryContextSwitchTo(load_cxt);
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = tt->vals[i];
 		TupleDesc	td = tt->tupdesc;
 		bool		isnull;
-		int			o = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-		MapHop	   *h = palloc0(sizeof(MapHop));
+		Oid			rel = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		int			o = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+		MapHop	   *h;
 
-		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
-		h->prel = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
-		h->link = DatumGetBool(SPI_getbinval(tup, td, 4, &isnull));
-		h->ncols = int2_array(SPI_getbinval(tup, td, 5, &isnull), h->cols);
-		(void) int2_array(SPI_getbinval(tup, td, 6, &isnull), h->pcols);
+		if (rel != currel)
+		{
+			OidEntry   *he;
+
+			if (mt && curpath != -1)
+				mt->paths = lappend(mt->paths, path);
+			he = hash_search(byrel, &rel, HASH_FIND, NULL);
+			mt = he ? he->ptr : NULL;
+			currel = rel;
+			curpath = -1;
+			path = NIL;
+		}
+		if (mt == NULL)
+			continue;			/* a table dropped since */
+		h = palloc0(sizeof(MapHop));
+		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+		h->prel = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
+		h->link = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
+		h->ncols = int2_array(SPI_getbinval(tup, td, 6, &isnull), h->cols);
+		(void) int2_array(SPI_getbinval(tup, td, 7, &isnull), h->pcols);
 		if (o != curpath)
 		{
 			if (curpath != -1)
@@ -1089,45 +2229,55 @@ load_table(MapSubject *subj, MapTable *mt)
 		}
 		path = lappend(path, h);
 	}
-	if (curpath != -1)
+	if (mt && curpath != -1)
 		mt->paths = lappend(mt->paths, path);
-	if (mt->paths == NIL)
-		mt->paths = list_make1(NIL);	/* the root */
+	foreach(lc, subj->tables)
+	{
+		MapTable   *t = lfirst(lc);
 
-	values[0] = ObjectIdGetDatum(mt->relid);
-	argtypes[0] = OIDOID;
+		if (t->paths == NIL)
+			t->paths = list_make1(NIL);	/* the root */
+	}
+
 	ret = SPI_execute_with_args(load_columns_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "classification lookup failed: %d", ret);
-	MemoryContextSwitchTo(map_cache_cxt);
+	MemoryContextSwitchTo(load_cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
-		MapColumn  *c = palloc0(sizeof(MapColumn));
+		Oid			rel = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		OidEntry   *he = hash_search(byrel, &rel, HASH_FIND, NULL);
+		MapColumn  *c;
 
-		c->name = SPI_getvalue(tup, td, 1);
-		c->attnum = DatumGetInt16(SPI_getbinval(tup, td, 2, &isnull));
-		c->typid = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
-		c->category = SPI_getvalue(tup, td, 4);
-		c->erasure = SPI_getvalue(tup, td, 5);
-		c->portable = DatumGetBool(SPI_getbinval(tup, td, 6, &isnull));
-		c->notnull = DatumGetBool(SPI_getbinval(tup, td, 7, &isnull));
-		mt->columns = lappend(mt->columns, c);
+		if (he == NULL)
+			continue;
+		c = palloc0(sizeof(MapColumn));
+		c->name = SPI_getvalue(tup, td, 2);
+		c->attnum = DatumGetInt16(SPI_getbinval(tup, td, 3, &isnull));
+		c->typid = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
+		c->category = SPI_getvalue(tup, td, 5);
+		c->erasure = SPI_getvalue(tup, td, 6);
+		c->portable = DatumGetBool(SPI_getbinval(tup, td, 7, &isnull));
+		c->notnull = DatumGetBool(SPI_getbinval(tup, td, 8, &isnull));
+		((MapTable *) he->ptr)->columns = lappend(((MapTable *) he->ptr)->columns, c);
 	}
-	mt->cond = MapCondition(subj, mt, "t", "$1");
+	hash_destroy(byrel);
 }
 
 /*
  * load_subject
- *		Build the cache entry of a subject type; computes the map first when
- *		it was never computed (after a restore).  NULL when unknown.
+ *		Build the cache entry of a subject type in its own memory context;
+ *		computes the map first when it was never computed (after a restore
+ *		or an upgrade).  NULL when unknown.
  */
 static MapSubject *
 load_subject(const char *name)
 {
 	MemoryContext old;
+	MemoryContext cxt;
 	MapSubject *subj;
 	int			ret;
 	uint64		i,
@@ -1135,16 +2285,24 @@ load_subject(const char *name)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 	SPITupleTable *tt;
+	int			nest;
 
+	cxt = AllocSetContextCreate(map_cache_cxt, "privacy map entry", ALLOCSET_DEFAULT_SIZES);
+	load_cxt = cxt;
 	UtilSpiConnect();
-	old = MemoryContextSwitchTo(map_cache_cxt);
-	subj = load_subject_row(name, map_cache_cxt);
+	nest = MapJitOff();
+	old = MemoryContextSwitchTo(cxt);
+	subj = load_subject_row(name, cxt);
 	if (subj == NULL)
 	{
+		MapJitRestore(nest);
 		MemoryContextSwitchTo(old);
 		SPI_finish();
+		MemoryContextDelete(cxt);
+		load_cxt = NULL;
 		return NULL;
 	}
+	subj->cxt = cxt;
 	values[0] = CStringGetTextDatum(name);
 	ret = SPI_execute_with_args(load_tables_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -1152,15 +2310,18 @@ load_subject(const char *name)
 	if (SPI_processed == 0)
 	{
 		/* never computed (a restored dump): compute it now */
+		MapJitRestore(nest);
 		MemoryContextSwitchTo(old);
 		SPI_finish();
+		MemoryContextDelete(cxt);
+		load_cxt = NULL;
 		MapRefresh(name);
 		map_cache_stale = false;
 		return load_subject(name);
 	}
 	tt = SPI_tuptable;
 	n = SPI_processed;
-	MemoryContextSwitchTo(map_cache_cxt);
+	MemoryContextSwitchTo(cxt);
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = tt->vals[i];
@@ -1183,9 +2344,17 @@ load_subject(const char *name)
 	{
 		ListCell   *lc;
 
+		load_tables(subj);
+		/* conditions need every table's edges */
 		foreach(lc, subj->tables)
-			load_table(subj, lfirst(lc));
+		{
+			MapTable   *mt = lfirst(lc);
+
+			mt->cond = MapCondition(subj, mt, "t", "$1");
+		}
+		call_prepare_subject(subj);
 	}
+	MapJitRestore(nest);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	return subj;
@@ -1193,18 +2362,20 @@ load_subject(const char *name)
 
 /*
  * MapGetSubject
- *		The compiled map of a subject type, from the per-backend cache;
- *		42704 when the subject type does not exist.
+ *		The compiled map of a subject type, from the per-backend cache,
+ *		pinned until the end of the transaction; 42704 when the subject
+ *		type does not exist.
  */
 MapSubject *
 MapGetSubject(const char *name)
 {
 	ListCell   *lc;
-	MapSubject *subj;
+	MapSubject *subj = NULL;
 
 	if (!map_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(map_relcache_callback, (Datum) 0);
+		RegisterXactCallback(map_xact_callback, NULL);
 		map_callback_registered = true;
 	}
 	if (map_cache_cxt == NULL)
@@ -1218,13 +2389,39 @@ MapGetSubject(const char *name)
 			map_cache_stale = true;
 		map_relid = current;
 	}
-	if (map_cache_stale)
-		free_cache();
+	if (map_cache_stale || map_dead != NIL)
+	{
+		if (map_cache_stale)
+			free_cache();
+		else
+		{
+			/* free the dead entries no transaction pins any more */
+			List	   *keep = NIL;
+			MemoryContext old = MemoryContextSwitchTo(map_cache_cxt);
+
+			foreach(lc, map_dead)
+			{
+				MapSubject *s = lfirst(lc);
+
+				if (s->pins > 0)
+					keep = lappend(keep, s);
+				else
+					free_entry(s);
+			}
+			list_free(map_dead);
+			map_dead = keep;
+			MemoryContextSwitchTo(old);
+		}
+	}
 	foreach(lc, map_cache)
 	{
-		subj = lfirst(lc);
-		if (strcmp(subj->name, name) == 0)
-			return subj;
+		MapSubject *s = lfirst(lc);
+
+		if (strcmp(s->name, name) == 0)
+		{
+			s->pins++;
+			return s;
+		}
 	}
 	PG_TRY();
 	{
@@ -1233,11 +2430,13 @@ MapGetSubject(const char *name)
 	PG_CATCH();
 	{
 		/* a half-built entry stays out of the cache */
-		map_cache = NIL;
-		MemoryContextReset(map_cache_cxt);
+		if (load_cxt && MemoryContextIsValid(load_cxt))
+			MemoryContextDelete(load_cxt);
+		load_cxt = NULL;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	load_cxt = NULL;
 	if (subj == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1250,6 +2449,7 @@ MapGetSubject(const char *name)
 		map_cache = lappend(map_cache, subj);
 		MemoryContextSwitchTo(old);
 	}
+	subj->pins++;
 	return subj;
 }
 
@@ -1307,14 +2507,15 @@ MapSubjectsOfTable(Oid relid)
 /*
  * MapHoldFilterSQL
  *		Condition true when row alias of relid belongs to a subject under an
- *		active legal hold; NULL when relid is in no map.
+ *		active legal hold; NULL when relid is in no map.  Per edge, like
+ *		every map condition: the rows of each held subject are found once
+ *		(the sub-select does not depend on alias), then looked up by TID.
  */
 char *
 MapHoldFilterSQL(Oid relid, const char *alias)
 {
 	List	   *subjects = MapSubjectsOfTable(relid);
-	ListCell   *lc,
-			   *kc;
+	ListCell   *lc;
 	StringInfoData buf;
 	bool		first = true;
 
@@ -1326,6 +2527,7 @@ MapHoldFilterSQL(Oid relid, const char *alias)
 	{
 		MapSubject *subj = MapGetSubject(lfirst(lc));
 		MapTable   *mt = MapFindTable(subj, relid);
+		ListCell   *kc;
 
 		if (mt == NULL)
 			continue;
@@ -1515,10 +2717,78 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	MapRefresh(name);
+	MapInvalidate();
 	CitusWarnColocation(MapGetSubject(name));	/* CITUS HOOK */
 	snprintf(detail, sizeof(detail), "{\"root\":%u}", root);
 	AuditAppend("define_subject", NULL, detail);
 	PG_RETURN_VOID();
+}
+
+/*
+ * check_link_spelling
+ *		A text link column is matched on the canonical text of the id (so
+ *		that its index is used): a value in another spelling of a key (an
+ *		upper-case or braced uuid, '042' or ' 42' for a bigint key) would be
+ *		invisible to access and survive erase.  For the built-in key types
+ *		whose spellings are known (integers, uuid), refuse the link while
+ *		rows hold such values, with their count and the statement that
+ *		rewrites them.  Values that are no key at all ('anonymous') belong
+ *		to nobody and are left alone.  Counts as the table's owner; runs
+ *		inside SPI.
+ */
+static void
+check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col)
+{
+	Oid			coltype,
+				collid;
+	int32		coltypmod;
+	const char *canonical;
+	const char *parses;
+	PrivacyUserSwitch sw;
+	int			ret;
+	bool		isnull;
+	int64		bad;
+
+	get_atttypetypmodcoll(relid, att, &coltype, &coltypmod, &collid);
+	if (coltype != TEXTOID && coltype != VARCHAROID && coltype != BPCHAROID)
+		return;
+	switch (subj->key_type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			canonical = "^(0|-?[1-9][0-9]*)$";
+			parses = "^\\s*[-+]?[0-9]+\\s*$";
+			break;
+		case UUIDOID:
+			canonical = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+			parses = "^\\{?[0-9a-fA-F]{4}(-?[0-9a-fA-F]{4}){7}\\}?$";
+			break;
+		default:
+			return;
+	}
+	UtilBecomeOwner(relid, &sw);
+	ret = SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE t.%s IS NOT NULL"
+							   " AND CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s"
+							   " AND NOT (CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s)",
+							   UtilQualifiedName(relid), quote_identifier(col),
+							   quote_identifier(col), quote_literal_cstr(parses),
+							   quote_identifier(col), quote_literal_cstr(canonical)),
+					  true, 0);
+	UtilRestoreUser(&sw);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not check the link column: %d", ret);
+	bad = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (bad > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of \"%s\" holds %s keys in another spelling than their canonical text",
+						col, get_rel_name(relid), format_type_be(subj->key_type)),
+				 errdetail("%lld rows hold such a value; rights calls would not find them.",
+						   (long long) bad),
+				 errhint("Rewrite them to the canonical text first, e.g. UPDATE %s SET %s = CAST(CAST(%s AS %s) AS text) WHERE ...;",
+						 UtilQualifiedName(relid), quote_identifier(col), quote_identifier(col),
+						 format_type_be(subj->key_type))));
 }
 
 /*
@@ -1569,6 +2839,7 @@ privacy_link(PG_FUNCTION_ARGS)
 						col, format_type_be(coltype), format_type_be(subj->key_type))));
 
 	UtilSpiConnect();
+	check_link_spelling(subj, relid, att, col);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = ObjectIdGetDatum(relid);
 	values[2] = CStringGetTextDatum(col);
@@ -1598,10 +2869,12 @@ privacy_link(PG_FUNCTION_ARGS)
 	/*
 	 * Inserts and updates of the link column take a shared advisory lock on
 	 * the subject's key, which erase() takes exclusively: a row inserted
-	 * during an erasure waits for it, and is not left behind by it.
+	 * during an erasure waits for it, and is not left behind by it.  One
+	 * trigger per linked column (named by its attribute number): a second
+	 * link on the same table keeps the first one's protection.
 	 */
 	{
-		char	   *trg = psprintf("privacy_link_%s", name);
+		char	   *trg = psprintf("privacy_link_%d_%s", att, name);
 
 		if (strlen(trg) >= NAMEDATALEN)
 			trg[NAMEDATALEN - 1] = '\0';
@@ -1615,6 +2888,7 @@ privacy_link(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	MapRefresh(name);
+	MapInvalidate();
 	AuditAppend("link", NULL, NULL);
 	PG_RETURN_VOID();
 }
@@ -1643,7 +2917,9 @@ privacy_refresh_all(PG_FUNCTION_ARGS)
 	MemoryContext outer = CurrentMemoryContext;
 
 	UtilSpiConnect();
-	if (SPI_execute("SELECT name FROM privacy.subject_types ORDER BY name", false, 0) != SPI_OK_SELECT)
+	/* a subject type whose root was dropped keeps its records, not a map */
+	if (SPI_execute("SELECT s.name FROM privacy.subject_types s WHERE EXISTS (SELECT FROM pg_catalog.pg_class k"
+					" WHERE k.oid OPERATOR(pg_catalog.=) s.root::oid) ORDER BY s.name", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "subject type lookup failed");
 	for (i = 0; i < SPI_processed; i++)
 	{

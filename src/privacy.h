@@ -74,17 +74,27 @@ typedef struct MapTable
 	void	   *plan_export;
 	void	   *plan_extra;
 	List	   *columns;		/* classified columns (MapColumn *) */
-	List	   *paths;			/* List of paths; a path is a List of MapHop * */
+	List	   *paths;			/* the table's edges, each as a one-hop List of
+								 * MapHop * (links first); NIL path: the root */
 	char	   *qualname;		/* quoted schema.table */
 	bool		partitioned;
 	List	   *fks_in;			/* MapHop *: foreign keys into this table */
 	bool		fks_loaded;
 	int			order;			/* erasure order: referencing tables first */
+	/* per-call key sets (map.c: MapCallBegin) */
+	int			nneeded;		/* columns the tables below compare with */
+	AttrNumber	needed[32];
+	Oid			needed_type[32];	/* their base types */
+	char	   *call_cond;		/* condition over $1 and key-set arrays */
+	int			call_nargs;
+	Oid		   *call_argtypes;
+	void	   *plan_keys;		/* the table's key-set query */
+	void	   *plan_call;		/* access: rows by call_cond */
 } MapTable;
 
 /*
- * One hop of a path toward the root: the rows of rel whose cols equal the
- * pcols of a row of prel that belongs to the subject.  A link hop says that
+ * One edge of the map (a foreign key, a link): the rows of rel whose cols
+ * equal the pcols of a row of prel that belongs to the subject.  A link hop says that
  * rel.cols[0] holds the subject's key value.  Outbound hops (a referenced
  * table) have the same shape with the roles of the columns swapped.
  */
@@ -125,8 +135,20 @@ typedef struct MapSubject
 	void	   *plan_status;	/* cached plans of the rights executors */
 	void	   *plan_request;
 	void	   *plan_canon;
+	List	   *call_order;		/* List of List of MapTable *: components of
+								 * the edge graph, tables above first */
+	/* cache bookkeeping (map.c) */
+	MemoryContext cxt;			/* everything of this entry */
+	int			pins;			/* in use by the running transaction */
+	bool		dead;			/* invalidated: freed once unpinned */
 } MapSubject;
 
+/*
+ * MapGetSubject: the compiled map, from the per-backend cache.  The entry
+ * returned is pinned until the end of the transaction: an invalidation
+ * (DDL, a trigger fired by the operation's own writes) makes the next call
+ * load a new entry but never frees one still in use.
+ */
 extern MapSubject *MapGetSubject(const char *name);
 
 /* a subject type and id taken from two text arguments of a rights call */
@@ -149,9 +171,11 @@ extern char *MapHoldFilterSQL(Oid relid, const char *alias);
  *
  * MapCondition: SQL boolean condition "row of alias belongs to the subject
  * whose root key is keyexpr" (keyexpr: an SQL expression of the root key's
- * type, e.g. "$1" or "h.key").  MapKeyExprs: one scalar SQL expression per
- * path giving the root key of the row "alias" (several paths: a row may
- * belong to several subjects).  MapHoldFilterSQL: condition true when the
+ * type, e.g. "$1" or "h.key"); found per edge, to a fixed point, without
+ * any cap.  MapKeyExprs: one scalar SQL expression per simple path giving
+ * the root key of the row "alias" (several paths: a row may belong to
+ * several subjects; at most 64 paths, rows reached only through a cycle
+ * have none).  MapHoldFilterSQL: condition true when the
  * row belongs to a subject under an active legal hold, NULL when the table
  * is in no map.  MapSubjectsOfTable: names of the subject types whose map
  * contains relid.
@@ -161,6 +185,36 @@ extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
 extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
 extern MapTable *MapFindTable(MapSubject *subj, Oid relid);
 extern List *MapSubjectsOfTable(Oid relid);
+
+/*
+ * Per-call key sets: MapCallBegin computes, once per rights call and top
+ * down, the key columns of the subject's rows of every table that others
+ * reference (cycles to a fixed point), as arrays; MapCallCondition(mt) is
+ * a condition on alias "t" over $1 (the key) and those arrays, whose
+ * parameters MapCallArgs gives (types in mt->call_argtypes).  Each table
+ * then costs one indexed statement, whatever the depth and the number of
+ * paths.  Queries run as each table's owner, row security bypassed.
+ */
+typedef struct MapCall
+{
+	MapSubject *subj;
+	Datum		key;
+	Datum	  **sets;			/* per table (subj->tables order): one array
+								 * per needed column */
+} MapCall;
+
+extern MapCall *MapCallBegin(MapSubject *subj, Datum key);
+extern const char *MapCallCondition(MapSubject *subj, MapTable *mt);
+extern Datum *MapCallArgs(MapCall *call, MapTable *mt);
+extern void MapCallEnd(MapCall *call);
+
+/* the subject's key (keyexpr, of the root key's type) converted to the type
+ * of link column att of relid: the one place ids are converted for links */
+extern char *MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr);
+
+/* run the statements in between with jit = off (internal catalog queries) */
+extern int	MapJitOff(void);
+extern void MapJitRestore(int nest);
 
 /* audit.c: append one entry to the hash-chained audit log, in the caller's
  * transaction.  detail_json: a JSON object as text, or NULL.  Never pass

@@ -364,3 +364,114 @@ BEGIN
 	PERFORM privacy._invalidate();
 END
 $$;
+
+-- privacy 0.1.0 -> 0.2.0
+\echo Use "ALTER EXTENSION privacy UPDATE TO '0.2.0'" to load this file. \quit
+
+---------------------------------------------------------------------------
+-- map (issue #17 items 1-3, issue #10 items 3, 5, 8): the map is stored per
+-- edge (privacy.map.paths holds one one-hop path per foreign key or link);
+-- DDL refreshes only the maps it can affect, serialized per subject type,
+-- and fails when the refresh fails; a dropped root keeps its subject type.
+---------------------------------------------------------------------------
+-- The serialization point of map refreshes (the same key as MapRefresh).
+CREATE FUNCTION privacy._lock_maps() RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),
+	                                        pg_catalog.hashtext(s.name COLLATE "C"))
+	  FROM (SELECT st.name FROM privacy.subject_types st ORDER BY st.name COLLATE "C") s;
+$$;
+REVOKE ALL ON FUNCTION privacy._lock_maps() FROM PUBLIC;
+
+-- The subject types whose map the tables can affect (tables: pg_class oids,
+-- partitions included); subject types whose root was dropped are skipped.
+CREATE FUNCTION privacy._affected_subjects(tables oid[]) RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	WITH t AS (
+		SELECT DISTINCT o AS objid, coalesce(pg_catalog.pg_partition_root(o), o) AS rel
+		  FROM pg_catalog.unnest(tables) o
+	)
+	SELECT st.name FROM privacy.subject_types st
+	 WHERE EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) st.root::oid)
+	   AND (EXISTS (SELECT FROM privacy.map m JOIN t ON m.table_name::oid OPERATOR(pg_catalog.=) t.rel
+	                 WHERE m.subject OPERATOR(pg_catalog.=) st.name)
+	        OR EXISTS (SELECT FROM t JOIN pg_catalog.pg_constraint c
+	                       ON c.conrelid OPERATOR(pg_catalog.=) t.objid AND c.contype OPERATOR(pg_catalog.=) 'f'
+	                     JOIN privacy.map m
+	                       ON m.table_name::oid OPERATOR(pg_catalog.=) coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid)
+	                      AND NOT m.outbound
+	                    WHERE m.subject OPERATOR(pg_catalog.=) st.name))
+	 ORDER BY st.name COLLATE "C";
+$$;
+REVOKE ALL ON FUNCTION privacy._affected_subjects(oid[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION privacy._on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	touched oid[];
+	s text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
+		RETURN;
+	END IF;
+	-- temporary tables (ETL scratch space) never join a map: skip them
+	SELECT pg_catalog.array_agg(DISTINCT c.objid) INTO touched
+	  FROM pg_catalog.pg_event_trigger_ddl_commands() c
+	 WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND (c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%');
+	IF touched IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM privacy._reconcile_columns();
+	PERFORM privacy._lock_maps();
+	FOR s IN SELECT a FROM privacy._affected_subjects(touched) a LOOP
+		PERFORM privacy.refresh_subject(s);
+	END LOOP;
+END
+$$;
+
+-- After DROP: catalog rows of dropped tables go, the maps that held them
+-- are recomputed.  A dropped root keeps its subject type (and so its
+-- holds, restrictions and consents: legal records outlive DDL); rights
+-- calls fail with 42P01 until define_subject() names a root again, which
+-- re-attaches them.  The event is audited.
+CREATE OR REPLACE FUNCTION privacy._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	dropped oid[];
+	s record;
+BEGIN
+	SELECT pg_catalog.array_agg(o.objid) INTO dropped
+	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
+	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
+	   AND o.object_type IN ('table', 'partitioned table');
+	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
+		RETURN;
+	END IF;
+	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
+	IF NOT EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
+		RETURN;
+	END IF;
+	PERFORM privacy._lock_maps();
+	FOR s IN SELECT st.name, st.root::oid = ANY (dropped) AS root_dropped
+	           FROM privacy.subject_types st
+	          WHERE EXISTS (SELECT FROM privacy.map m WHERE m.subject = st.name AND m.table_name::oid = ANY (dropped))
+	          ORDER BY st.name COLLATE "C" LOOP
+		IF s.root_dropped THEN
+			DELETE FROM privacy.map WHERE subject = s.name;
+			PERFORM privacy._audit('drop_root', NULL, pg_catalog.jsonb_build_object(
+				'subject', s.name,
+				'holds', (SELECT pg_catalog.count(*) FROM privacy.holds h WHERE h.subject = s.name AND h.released_at IS NULL),
+				'restrictions', (SELECT pg_catalog.count(*) FROM privacy.restrictions r WHERE r.subject = s.name)));
+		ELSE
+			PERFORM privacy.refresh_subject(s.name);
+		END IF;
+	END LOOP;
+	PERFORM privacy._invalidate();
+END
+$$;
+
+-- maps computed by 0.1.0 hold whole paths: recompute them per edge
+SELECT privacy._refresh_all();
