@@ -1572,7 +1572,8 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	{
 		EraseTable *et = lfirst(lc);
 
-		et->stat_deleted = dry_run ? -1 : stat_deleted(et->mt->relid);
+		/* CITUS HOOK: a distributed table's deletes are counted on its shards */
+		et->stat_deleted = dry_run || CitusIsCitusTable(et->mt->relid) ? -1 : stat_deleted(et->mt->relid);
 	}
 	{
 		/*
