@@ -95,16 +95,20 @@ SET track_counts = off;
 SELECT privacy.erase('customer', '9')->'tables' AS without_counters;
 RESET track_counts;
 SELECT count(*) AS left_behind FROM comments WHERE id IN (10, 11, 12);
--- NO ACTION from a reply that is not the subject's: 23503, nothing changed
+-- NO ACTION from another person's reply to the subject's comment: the map
+-- follows self-references, so the reply is a child of the subject's row,
+-- the subject's too, and shared (it also reaches its author): it goes with
+-- the subject, counted as shared; shared => 'keep' keeps it, detached
 ALTER TABLE comments DROP CONSTRAINT comments_parent_id_fkey,
 	ADD FOREIGN KEY (parent_id) REFERENCES comments ON DELETE NO ACTION;
 INSERT INTO comments VALUES (6, 4, NULL, 'dee''s'), (7, 7, 6, 'answer');
-SELECT pg_temp.err($$SELECT privacy.erase('customer', '4')$$);
-SELECT count(*) AS dee_comments FROM comments WHERE customer_id = 4;
--- a reply that is the subject's own is deleted with it
-DELETE FROM comments WHERE id = 7;
-INSERT INTO comments VALUES (8, 4, 6, 'own answer');
-SELECT privacy.erase('customer', '4')->'tables'->'public.comments' AS own_replies;
+SELECT privacy.erase('customer', '4', dry_run => true)->'shared' AS shared_dry;
+BEGIN;
+SELECT privacy.erase('customer', '4', shared => 'keep')->'tables'->'public.comments' AS kept;
+SELECT id, customer_id, parent_id FROM comments WHERE id IN (6, 7) ORDER BY id;
+ROLLBACK;
+SELECT privacy.erase('customer', '4')->'tables'->'public.comments' AS with_reply;
+SELECT count(*) AS left_of_6_7 FROM comments WHERE id IN (6, 7);
 
 -- invalid input
 SELECT pg_temp.err($$SELECT privacy.erase('customer', '7', shared => 'sometimes')$$);

@@ -401,7 +401,8 @@ append_other(StringInfo buf, MapSubject *subj, List *path, int idx, const char *
  *		edge; the root's is NIL).  Self-references and cycles end a path.
  */
 static void
-collect_paths(MapSubject *subj, MapTable *mt, List *prefix, List *seen, List **out)
+collect_paths(MapSubject *subj, MapTable *mt, List *prefix, List *seen, List **out,
+			  bool *skipped)
 {
 	ListCell   *lc;
 
@@ -425,9 +426,14 @@ collect_paths(MapSubject *subj, MapTable *mt, List *prefix, List *seen, List **o
 			*out = lappend(*out, lappend(list_copy(prefix), h));
 			continue;
 		}
-		if (list_member_oid(seen, h->prel) || (up = MapFindTable(subj, h->prel)) == NULL)
+		if (list_member_oid(seen, h->prel))
+		{
+			*skipped = true;	/* a self-reference or a cycle */
 			continue;
-		collect_paths(subj, up, lappend(list_copy(prefix), h), seen, out);
+		}
+		if ((up = MapFindTable(subj, h->prel)) == NULL)
+			continue;
+		collect_paths(subj, up, lappend(list_copy(prefix), h), seen, out, skipped);
 	}
 }
 
@@ -439,11 +445,19 @@ shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
 	int			aliasno = 0;
 	bool		first = true;
 	List	   *paths = NIL;
+	bool		skipped = false;
 
 	if (mt->outbound || mt->relid == subj->root)
 		return NULL;
-	collect_paths(subj, mt, NIL, NIL, &paths);
-	if (list_length(paths) < 2)
+	collect_paths(subj, mt, NIL, NIL, &paths, &skipped);
+
+	/*
+	 * Along one simple path a row reaches exactly one subject, which is this
+	 * one when the row is the subject's; but a row that is the subject's
+	 * through a self-reference or a cycle may reach another subject along
+	 * its one simple path.
+	 */
+	if (paths == NIL || (list_length(paths) < 2 && !skipped))
 		return NULL;
 	if (list_length(paths) >= ERASE_MAX_SHARED_PATHS)
 		ereport(WARNING,
