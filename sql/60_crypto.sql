@@ -63,6 +63,7 @@ GRANT EXECUTE ON FUNCTION privacy.create_key(text), privacy.destroy_key(bigint),
 CREATE FUNCTION privacy._root_keyring(OUT version text, OUT "position" int) RETURNS SETOF record
 	LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'privacy_root_keyring';
 REVOKE EXECUTE ON FUNCTION privacy._root_keyring() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._root_keyring() TO privacy_admin;
 CREATE VIEW privacy.root_keys AS
 	WITH ring AS (SELECT r.version, r."position" FROM privacy._root_keyring() r),
 	needed AS (SELECT pg_catalog.encode(pg_catalog.substr(k.wrapped, 2, 8), 'hex') AS version,

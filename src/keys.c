@@ -149,6 +149,10 @@ static uint64 cache_generation = 1;
 static Oid	cached_keys_relid = InvalidOid;
 static bool callback_registered = false;
 static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr nextval_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr insert_subject_plan = NULL;
+static SPIPlanPtr subject_plan = NULL;
 static bool defer_subject_audit = false;
 static uint64 deferred_subject_keys = 0;
 
@@ -1041,6 +1045,23 @@ invalidate_keys(Oid keys_relid)
 }
 
 /*
+ * keep_plan
+ *		Prepare and keep a catalog statement (inside SPI, as the catalog
+ *		owner: the plans are always run as that owner).
+ */
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+	if (p == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(p) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return p;
+}
+
+/*
  * KeysLookup
  *		Find data key id: KEY_FOUND with *key pointing into the cache (valid
  *		until the cache generation changes), KEY_UNKNOWN or KEY_DESTROYED.
@@ -1181,7 +1202,9 @@ KeysCreate(const char *name, const char *subject, const char *subject_ref)
 
 	KeysBecomeCatalogOwner(&sw);
 	KeysSpiConnect();
-	ret = SPI_execute("SELECT pg_catalog.nextval('privacy.data_keys_id_seq')", false, 1);
+	if (nextval_plan == NULL)
+		nextval_plan = keep_plan("SELECT pg_catalog.nextval('privacy.data_keys_id_seq')", 0, NULL);
+	ret = SPI_execute_plan(nextval_plan, NULL, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not allocate a data key id");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -1199,12 +1222,13 @@ KeysCreate(const char *name, const char *subject, const char *subject_ref)
 	values[3] = subject_ref ? CStringGetTextDatum(subject_ref) : (Datum) 0;
 	nulls[3] = subject_ref ? ' ' : 'n';
 	values[4] = PointerGetDatum(wrapped);
-	ret = SPI_execute_with_args(subject
-								? "INSERT INTO privacy.data_keys (id, name, subject, subject_ref, wrapped) "
-								"VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
-								: "INSERT INTO privacy.data_keys (id, name, subject, subject_ref, wrapped) "
-								"VALUES ($1, $2, $3, $4, $5)",
-								5, argtypes, values, nulls, false, 0);
+	if (subject && insert_subject_plan == NULL)
+		insert_subject_plan = keep_plan("INSERT INTO privacy.data_keys (id, name, subject, subject_ref, wrapped) "
+										"VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING", 5, argtypes);
+	if (!subject && insert_plan == NULL)
+		insert_plan = keep_plan("INSERT INTO privacy.data_keys (id, name, subject, subject_ref, wrapped) "
+								"VALUES ($1, $2, $3, $4, $5)", 5, argtypes);
+	ret = SPI_execute_plan(subject ? insert_subject_plan : insert_plan, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store the data key: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 1)
@@ -1288,9 +1312,11 @@ KeysSubjectKey(const char *subject, const char *subject_ref)
 
 		KeysBecomeCatalogOwner(&sw);
 		KeysSpiConnect();
-		ret = SPI_execute_with_args("SELECT id FROM privacy.data_keys WHERE subject = $1 "
-									"AND subject_ref = $2 AND state = 'active'",
-									2, argtypes, values, NULL, false, 1);
+		if (subject_plan == NULL)
+			subject_plan = keep_plan("SELECT id FROM privacy.data_keys WHERE subject OPERATOR(pg_catalog.=) $1 "
+									 "AND subject_ref OPERATOR(pg_catalog.=) $2 "
+									 "AND state OPERATOR(pg_catalog.=) 'active'", 2, argtypes);
+		ret = SPI_execute_plan(subject_plan, values, NULL, false, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "subject key lookup failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 1)
