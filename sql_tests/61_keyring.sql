@@ -18,11 +18,13 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
 	RETURN SQLSTATE;
 END $$;
--- wait until the postmaster re-read the keyring (pg_reload_conf returns at once)
-CREATE FUNCTION pg_temp.wait_keys(n int) RETURNS boolean LANGUAGE plpgsql AS $$
+-- wait until the postmaster re-read the keyring (pg_reload_conf returns at
+-- once): n keys, and the given current version when not null
+CREATE FUNCTION pg_temp.wait_keys(n int, cur text DEFAULT NULL) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
 	FOR i IN 1 .. 300 LOOP
-		IF (SELECT count(*) FROM privacy._root_keyring()) = n THEN
+		IF (SELECT count(*) FROM privacy._root_keyring()) = n AND
+		   (cur IS NULL OR (SELECT version FROM privacy._root_keyring() WHERE "position" = 1) = cur) THEN
 			RETURN true;
 		END IF;
 		PERFORM pg_sleep(0.05);
@@ -88,7 +90,7 @@ SELECT convert_from(privacy.decrypt(:'ct1', :k1), 'UTF8') AS after_retiring;
 -- backend also re-read the file on demand before giving up)
 \! cat "$PRIVACY_WORK/root.key.orig" > "$PRIVACY_WORK/root.key"
 SELECT pg_reload_conf();
-SELECT pg_temp.wait_keys(1);
+SELECT pg_temp.wait_keys(1, :'v1');
 SELECT version = :'v2' AS is_v2, state, data_keys > 0 AS needed FROM privacy.root_keys ORDER BY state;
 SELECT pg_temp.flush();
 \set VERBOSITY sqlstate

@@ -34,7 +34,8 @@ SELECT count(*) AS subject_keys FROM privacy.keys WHERE subject = 'scale_person'
 SELECT privacy.encrypt_column('scale.remark', 'body', 'scale_person');
 CREATE FUNCTION pg_temp.session_bytes() RETURNS bigint LANGUAGE sql AS $$
 	SELECT sum(total_bytes)::bigint FROM pg_backend_memory_contexts $$;
--- warm up (caches, first keys)
+-- warm up (caches, first keys); the statements are not echoed
+\set ECHO none
 \o /dev/null
 SELECT format('INSERT INTO scale.remark VALUES (%s, %s, %L)', g, g, 'remark ' || g)
   FROM generate_series(1, 500) g \gexec
@@ -44,6 +45,7 @@ SELECT pg_temp.session_bytes() AS before \gset
 SELECT format('INSERT INTO scale.remark VALUES (%s, %s, %L)', g, g, 'remark ' || g)
   FROM generate_series(501, 10500) g \gexec
 \o
+\set ECHO all
 SELECT pg_temp.session_bytes() - :before < 2 * 1024 * 1024 AS memory_flat;
 SELECT count(*) FILTER (WHERE body LIKE 'pv1:%') AS encrypted, count(*) AS rows FROM scale.remark;
 SELECT count(*) AS readable FROM scale.remark_decrypted WHERE body = 'remark ' || id;

@@ -1063,7 +1063,23 @@ b64_decode(const char *in, size_t len, unsigned char *out)
 	}
 	if (len % 4 == 1)
 		return -1;
-	for (i = 0; i < len; i++)
+	/* four characters, three bytes at a time, one check for all four */
+	for (i = 0; i + 4 <= len; i += 4)
+	{
+		int8		a = b64_table[(unsigned char) in[i]];
+		int8		b = b64_table[(unsigned char) in[i + 1]];
+		int8		c = b64_table[(unsigned char) in[i + 2]];
+		int8		d = b64_table[(unsigned char) in[i + 3]];
+		uint32		w;
+
+		if ((a | b | c | d) < 0)
+			return -1;
+		w = ((uint32) a << 18) | ((uint32) b << 12) | ((uint32) c << 6) | (uint32) d;
+		out[n++] = (unsigned char) (w >> 16);
+		out[n++] = (unsigned char) (w >> 8);
+		out[n++] = (unsigned char) w;
+	}
+	for (; i < len; i++)
 	{
 		int8		v = b64_table[(unsigned char) in[i]];
 
@@ -1162,20 +1178,25 @@ privacy_read_encrypted(PG_FUNCTION_ARGS)
 		Datum		d = PG_GETARG_DATUM(i + 2);
 
 		if (PG_ARGISNULL(i + 2))
+		{
 			parts[i] = "";
+			partlen[i] = 0;
+		}
 		else if (rc->argtype[i] == INT4OID)
 		{
-			pg_ltoa(DatumGetInt32(d), numbuf[i]);
+			partlen[i] = pg_ltoa(DatumGetInt32(d), numbuf[i]);
 			parts[i] = numbuf[i];
 		}
 		else if (rc->argtype[i] == INT8OID)
 		{
-			pg_lltoa(DatumGetInt64(d), numbuf[i]);
+			partlen[i] = pg_lltoa(DatumGetInt64(d), numbuf[i]);
 			parts[i] = numbuf[i];
 		}
 		else
+		{
 			parts[i] = OutputFunctionCall(&rc->out[i], d);
-		partlen[i] = strlen(parts[i]);
+			partlen[i] = strlen(parts[i]);
+		}
 		aadmax += 4 + partlen[i];
 	}
 	if (aadmax > sizeof(aadbuf))
