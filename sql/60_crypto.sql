@@ -163,6 +163,24 @@ BEGIN
 			   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b
 			                    WHERE b.attrelid = r.objid AND b.attname = e.column_name
 			                      AND b.attnum > 0 AND NOT b.attisdropped);
+			-- attribute numbers out of date (a restored dump renumbers columns):
+			-- the one registration of the table whose name is gone follows
+			IF NOT FOUND THEN
+				UPDATE privacy.encrypted_columns e SET column_name = a.attname, attnum = a.attnum
+				  FROM pg_catalog.pg_attribute a
+				 WHERE e.table_name::oid = r.objid AND a.attrelid = r.objid AND a.attnum = r.objsubid
+				   AND NOT a.attisdropped
+				   AND NOT EXISTS (SELECT 1 FROM privacy.encrypted_columns o
+				                    WHERE o.table_name::oid = r.objid AND o.column_name = a.attname)
+				   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b
+				                    WHERE b.attrelid = r.objid AND b.attname = e.column_name
+				                      AND b.attnum > 0 AND NOT b.attisdropped)
+				   AND (SELECT count(*) FROM privacy.encrypted_columns d
+				         WHERE d.table_name::oid = r.objid
+				           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute c
+				                            WHERE c.attrelid = r.objid AND c.attname = d.column_name
+				                              AND c.attnum > 0 AND NOT c.attisdropped)) = 1;
+			END IF;
 		END IF;
 		IF NOT r.objid = ANY (tables) THEN
 			tables := tables || r.objid;

@@ -63,6 +63,16 @@ SELECT column_name FROM privacy.encrypted_columns WHERE table_name = 'ren.client
 SELECT id, mobile AS the_email, email_address AS the_phone FROM ren.client_decrypted WHERE id = 1;
 SELECT pg_temp.has_ciphertext(privacy.access('ren_client', '1')) AS access_leaks;
 
+-- attribute numbers out of date, as after restoring a dump of a table that
+-- had dropped columns: reads go by name, and a rename is still followed
+UPDATE privacy.encrypted_columns SET attnum = 1 WHERE table_name = 'ren.ticket'::regclass;
+SELECT pg_temp.sqlstate($$SELECT privacy.access('ren_client', '1')$$) AS access,
+       pg_temp.has_ciphertext(privacy.access('ren_client', '1')) AS access_leaks;
+ALTER TABLE ren.ticket RENAME COLUMN content TO body_text;
+SELECT column_name, attnum FROM privacy.encrypted_columns WHERE table_name = 'ren.ticket'::regclass;
+SELECT privacy.access('ren_client', '1') -> 'data' -> 'ren.ticket';
+ALTER TABLE ren.ticket RENAME COLUMN body_text TO content;
+
 -- with the event trigger disabled a rename is not followed: rights calls
 -- fail with 42703 instead of returning ciphertext
 ALTER EVENT TRIGGER privacy_crypto_alter DISABLE;

@@ -1350,7 +1350,12 @@ CryptoReadExpr(Oid relid, const char *colname, const char *alias)
 	ret = SPI_execute_with_args("SELECT id, coalesce(typmod, -1), column_name OPERATOR(pg_catalog.=) $2::name "
 								"FROM privacy.encrypted_columns "
 								"WHERE table_name OPERATOR(pg_catalog.=) $1::oid::regclass "
-								"AND (column_name OPERATOR(pg_catalog.=) $2::name OR attnum OPERATOR(pg_catalog.=) $3) "
+								"AND (column_name OPERATOR(pg_catalog.=) $2::name "
+								"     OR (attnum OPERATOR(pg_catalog.=) $3 AND NOT EXISTS "
+								"         (SELECT 1 FROM pg_catalog.pg_attribute a "
+								"           WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
+								"             AND a.attname OPERATOR(pg_catalog.=) column_name "
+								"             AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped))) "
 								"ORDER BY 3 DESC",
 								3, argtypes, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
@@ -1365,7 +1370,7 @@ CryptoReadExpr(Oid relid, const char *colname, const char *alias)
 	KeysRestoreUser(&sw);
 	if (colid == 0)
 		return NULL;
-	/* the column's number is registered under another name: stale */
+	/* the column's number is registered under a name that is gone: stale */
 	if (!byname)
 		stale_registration(relid, colname);
 	return read_expr(colid, relid, colname, typmod, alias);
