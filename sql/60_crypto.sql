@@ -130,6 +130,12 @@ BEGIN
 	UPDATE privacy.encrypted_columns e SET view = NULL
 	 WHERE e.view::oid IN (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()
 							WHERE object_type = 'view');
+	-- a dropped encrypted column takes its registration along (its write
+	-- trigger then does nothing)
+	DELETE FROM privacy.encrypted_columns e
+	 USING pg_catalog.pg_event_trigger_dropped_objects() d
+	 WHERE d.object_type = 'table column' AND e.table_name::oid = d.objid
+	   AND e.column_name = d.address_names[3];
 END
 $$;
 REVOKE EXECUTE ON FUNCTION privacy._crypto_on_drop() FROM PUBLIC;

@@ -89,6 +89,14 @@ ALTER EVENT TRIGGER privacy_crypto_alter ENABLE;
 SELECT pg_temp.has_ciphertext(privacy.access('ren_client', '1')) AS access_leaks;
 SELECT privacy.access('ren_client', '1') -> 'data' -> 'ren.ticket';
 
+-- dropping an encrypted column (and, with it, the view) takes its
+-- registration along: writes and rights calls go on
+ALTER TABLE ren.client DROP COLUMN mobile CASCADE;
+SELECT count(*) AS registrations FROM privacy.encrypted_columns WHERE table_name = 'ren.client'::regclass;
+INSERT INTO ren.client VALUES (4, '0611');
+SELECT pg_temp.sqlstate($$SELECT privacy.access('ren_client', '4')$$) AS access;
+SELECT privacy.access('ren_client', '4') -> 'data' -> 'ren.client';
+
 -- decrypt_column after a rename uses the new name
 SELECT privacy.decrypt_column('ren.ticket', 'content');
 SELECT id, content FROM ren.ticket ORDER BY id;

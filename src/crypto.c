@@ -923,7 +923,11 @@ privacy_encrypt_trigger(PG_FUNCTION_ARGS)
 	if (ci == NULL)
 	{
 		ci = load_colinfo(pg_strtoint64(td->tg_trigger->tgargs[0]),
-						  fcinfo->flinfo->fn_mcxt, false);
+						  fcinfo->flinfo->fn_mcxt, true);
+		/* the column was dropped (its registration went with it): nothing to do */
+		if (ci == NULL)
+			return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+								   td->tg_newtuple : td->tg_trigtuple);
 		if (ci->relid != RelationGetRelid(td->tg_relation))
 			elog(ERROR, "encrypted column %lld belongs to another table", (long long) ci->colid);
 		fcinfo->flinfo->fn_extra = ci;
