@@ -70,8 +70,9 @@ my ($ret, $out, $err) = $restored->psql('postgres', "\\set VERBOSITY verbose\n$r
 isnt($ret, 0, 'the restored backup cannot be read without its root key');
 like($err, qr/55000.*wrapped under another root key \(version $oldversion\)/s, '55000 naming the missing version');
 like($err, qr/HINT:.*privacy\.root_key_file/, 'the hint says where to add it');
+my $newversion = $restored->safe_psql('postgres', q{SELECT version FROM privacy._root_keyring()});
 is($restored->safe_psql('postgres', q{SELECT string_agg(version || ':' || state || ':' || data_keys, ',' ORDER BY state) FROM privacy.root_keys}),
-	join(',', sort("$oldversion:missing:51", $restored->safe_psql('postgres', q{SELECT version FROM privacy._root_keyring()}) . ':current:0')),
+	"$newversion:current:0,$oldversion:missing:51",
 	'privacy.root_keys lists the version the restored keys need as missing');
 
 # add the old key to the restored server's keyring, reload, no restart
