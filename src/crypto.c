@@ -27,6 +27,14 @@
  * under its subject's own data key (keys.c), found through the data map;
  * a row linked to no subject uses the column's key.
  *
+ * Registrations follow renames: privacy.encrypted_columns keeps the
+ * column's name and attribute number; an event trigger after ALTER TABLE
+ * renames the registration whose name is gone to the name now at its
+ * number, and the _decrypted view's columns with it.  A registration that
+ * still does not match (event triggers disabled) is a 42703, never a value
+ * read as plaintext.  The plan that finds a row's subject is kept per
+ * column and backend (subject_plan), not per statement.
+ *
  * The view <schema>.<table>_decrypted is security_invoker (it keeps working
  * after the table changes owner), refers to the table by OID (RENAME) and
  * to the column by its stable id (dump/restore); INSTEAD OF triggers in C
@@ -53,6 +61,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -117,6 +126,7 @@ PG_FUNCTION_INFO_V1(privacy_decrypted_view_trigger);
 PG_FUNCTION_INFO_V1(privacy_encrypt_column);
 PG_FUNCTION_INFO_V1(privacy_decrypt_column);
 PG_FUNCTION_INFO_V1(privacy_migrate_pgcrypto_column);
+PG_FUNCTION_INFO_V1(privacy_crypto_follow_renames);
 
 /* ------------------------------------------------------------------------
  * Primitives
@@ -687,6 +697,70 @@ prepare_subject(ColInfo *ci, MemoryContext mcxt)
 }
 
 /*
+ * The plans that find a row's subject, one per encrypted column and
+ * backend (a ColInfo lives only as long as its statement's trigger
+ * FmgrInfo; a plan kept per statement would leak).  A plan is replaced, and
+ * the old one freed, when the column's SQL changes (the map changed).
+ */
+typedef struct SubjectPlanEntry
+{
+	int64		colid;			/* hash key */
+	Oid			rowtype;
+	char	   *sql;			/* in TopMemoryContext */
+	SPIPlanPtr	plan;
+} SubjectPlanEntry;
+
+static HTAB *subject_plans = NULL;
+
+/*
+ * subject_plan
+ *		The kept plan of ci->subj_sql, prepared on first use.  Inside SPI.
+ */
+static SPIPlanPtr
+subject_plan(ColInfo *ci)
+{
+	SubjectPlanEntry *e;
+	bool		found;
+	SPIPlanPtr	p;
+
+	if (subject_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(SubjectPlanEntry);
+		ctl.hcxt = TopMemoryContext;
+		subject_plans = hash_create("privacy subject plans", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(subject_plans, &ci->colid, HASH_ENTER, &found);
+	if (found && e->plan != NULL && e->rowtype == ci->subj_rowtype &&
+		strcmp(e->sql, ci->subj_sql) == 0)
+		return e->plan;
+	if (!found)
+	{
+		e->sql = NULL;
+		e->plan = NULL;
+	}
+	if (e->plan != NULL)
+		SPI_freeplan(e->plan);
+	if (e->sql != NULL)
+		pfree(e->sql);
+	e->plan = NULL;
+	e->sql = NULL;
+	p = SPI_prepare(ci->subj_sql, 1, &ci->subj_rowtype);
+	if (p == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(p) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	e->sql = MemoryContextStrdup(TopMemoryContext, ci->subj_sql);
+	e->rowtype = ci->subj_rowtype;
+	e->plan = p;
+	return p;
+}
+
+/*
  * become_table_owner
  *		Switch to the owner of relid in a security-restricted context with
  *		search_path pinned; undo with KeysRestoreUser.
@@ -726,15 +800,7 @@ row_key_id(ColInfo *ci, HeapTuple tup, TupleDesc desc, MemoryContext mcxt)
 		become_table_owner(ci->relid, &sw);
 		KeysSpiConnect();
 		if (ci->subj_plan == NULL)
-		{
-			SPIPlanPtr	p = SPI_prepare(ci->subj_sql, 1, &ci->subj_rowtype);
-
-			if (p == NULL)
-				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-			if (SPI_keepplan(p) != 0)
-				elog(ERROR, "SPI_keepplan failed");
-			ci->subj_plan = p;
-		}
+			ci->subj_plan = subject_plan(ci);
 		ret = SPI_execute_plan(ci->subj_plan, &arg, NULL, true, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "subject key lookup failed: %s", SPI_result_code_string(ret));
@@ -858,7 +924,11 @@ privacy_encrypt_trigger(PG_FUNCTION_ARGS)
 	if (ci == NULL)
 	{
 		ci = load_colinfo(pg_strtoint64(td->tg_trigger->tgargs[0]),
-						  fcinfo->flinfo->fn_mcxt, false);
+						  fcinfo->flinfo->fn_mcxt, true);
+		/* the column was dropped (its registration went with it): nothing to do */
+		if (ci == NULL)
+			return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+								   td->tg_newtuple : td->tg_trigtuple);
 		if (ci->relid != RelationGetRelid(td->tg_relation))
 			elog(ERROR, "encrypted column %lld belongs to another table", (long long) ci->colid);
 		fcinfo->flinfo->fn_extra = ci;
@@ -998,7 +1068,23 @@ b64_decode(const char *in, size_t len, unsigned char *out)
 	}
 	if (len % 4 == 1)
 		return -1;
-	for (i = 0; i < len; i++)
+	/* four characters, three bytes at a time, one check for all four */
+	for (i = 0; i + 4 <= len; i += 4)
+	{
+		int8		a = b64_table[(unsigned char) in[i]];
+		int8		b = b64_table[(unsigned char) in[i + 1]];
+		int8		c = b64_table[(unsigned char) in[i + 2]];
+		int8		d = b64_table[(unsigned char) in[i + 3]];
+		uint32		w;
+
+		if ((a | b | c | d) < 0)
+			return -1;
+		w = ((uint32) a << 18) | ((uint32) b << 12) | ((uint32) c << 6) | (uint32) d;
+		out[n++] = (unsigned char) (w >> 16);
+		out[n++] = (unsigned char) (w >> 8);
+		out[n++] = (unsigned char) w;
+	}
+	for (; i < len; i++)
 	{
 		int8		v = b64_table[(unsigned char) in[i]];
 
@@ -1097,20 +1183,25 @@ privacy_read_encrypted(PG_FUNCTION_ARGS)
 		Datum		d = PG_GETARG_DATUM(i + 2);
 
 		if (PG_ARGISNULL(i + 2))
+		{
 			parts[i] = "";
+			partlen[i] = 0;
+		}
 		else if (rc->argtype[i] == INT4OID)
 		{
-			pg_ltoa(DatumGetInt32(d), numbuf[i]);
+			partlen[i] = pg_ltoa(DatumGetInt32(d), numbuf[i]);
 			parts[i] = numbuf[i];
 		}
 		else if (rc->argtype[i] == INT8OID)
 		{
-			pg_lltoa(DatumGetInt64(d), numbuf[i]);
+			partlen[i] = pg_lltoa(DatumGetInt64(d), numbuf[i]);
 			parts[i] = numbuf[i];
 		}
 		else
+		{
 			parts[i] = OutputFunctionCall(&rc->out[i], d);
-		partlen[i] = strlen(parts[i]);
+			partlen[i] = strlen(parts[i]);
+		}
 		aadmax += 4 + partlen[i];
 	}
 	if (aadmax > sizeof(aadbuf))
@@ -1188,6 +1279,23 @@ privacy_read_encrypted(PG_FUNCTION_ARGS)
 }
 
 /*
+ * stale_registration
+ *		42703 for an encrypted column whose registration no longer matches
+ *		the table (renamed while the event trigger that follows renames did
+ *		not run): never read such a column as if it were plaintext.
+ */
+static void
+stale_registration(Oid relid, const char *colname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("encrypted column \"%s\" of table \"%s\" no longer matches its registration",
+					colname, get_rel_name(relid)),
+			 errdetail("The column was renamed or dropped while privacy's event triggers were disabled."),
+			 errhint("Rename the column back to its registered name, or run privacy.decrypt_column before renaming it.")));
+}
+
+/*
  * read_expr
  *		SQL expression for the plaintext of column ci->colid of row alias
  *		(quoted names), cast to the column's declared type.
@@ -1201,8 +1309,11 @@ read_expr(int64 colid, Oid relid, const char *colname, int32 typmod, const char 
 	int			nkeys,
 				i;
 	AttrNumber	attnum = get_attnum(relid, colname);
-	Oid			typid = get_atttype(relid, attnum);
+	Oid			typid;
 
+	if (attnum == InvalidAttrNumber)
+		stale_registration(relid, colname);
+	typid = get_atttype(relid, attnum);
 	rel = table_open(relid, AccessShareLock);
 	nkeys = primary_key_attnums(rel, keys);
 	initStringInfo(&buf);
@@ -1226,12 +1337,13 @@ char *
 CryptoReadExpr(Oid relid, const char *colname, const char *alias)
 {
 	PrivacyUserSwitch sw;
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
+	Oid			argtypes[3] = {OIDOID, TEXTOID, INT2OID};
+	Datum		values[3];
 	int			ret;
 	int64		colid = 0;
 	int32		typmod = -1;
 	bool		isnull;
+	bool		byname = true;
 
 	if (!OidIsValid(KeysCatalogRelid("encrypted_columns", true)))
 		return NULL;
@@ -1239,20 +1351,33 @@ CryptoReadExpr(Oid relid, const char *colname, const char *alias)
 	values[1] = CStringGetTextDatum(colname);
 	KeysBecomeCatalogOwner(&sw);
 	KeysSpiConnect();
-	ret = SPI_execute_with_args("SELECT id, coalesce(typmod, -1) FROM privacy.encrypted_columns "
-								"WHERE table_name = $1::oid::regclass AND column_name = $2::name",
-								2, argtypes, values, NULL, true, 1);
+	values[2] = Int16GetDatum(get_attnum(relid, colname));
+	ret = SPI_execute_with_args("SELECT id, coalesce(typmod, -1), column_name OPERATOR(pg_catalog.=) $2::name "
+								"FROM privacy.encrypted_columns "
+								"WHERE table_name OPERATOR(pg_catalog.=) $1::oid::regclass "
+								"AND (column_name OPERATOR(pg_catalog.=) $2::name "
+								"     OR (attnum OPERATOR(pg_catalog.=) $3 AND NOT EXISTS "
+								"         (SELECT 1 FROM pg_catalog.pg_attribute a "
+								"           WHERE a.attrelid OPERATOR(pg_catalog.=) $1 "
+								"             AND a.attname OPERATOR(pg_catalog.=) column_name "
+								"             AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped))) "
+								"ORDER BY 3 DESC",
+								3, argtypes, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read privacy.encrypted_columns: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 1)
 	{
 		colid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		typmod = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		byname = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	}
 	SPI_finish();
 	KeysRestoreUser(&sw);
 	if (colid == 0)
 		return NULL;
+	/* the column's number is registered under a name that is gone: stale */
+	if (!byname)
+		stale_registration(relid, colname);
 	return read_expr(colid, relid, colname, typmod, alias);
 }
 
@@ -1540,6 +1665,7 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 	uint64		n;
 	SPITupleTable *tt;
 	bool		isnull;
+	volatile uint64 subject_keys = 0;
 
 	KeysRequireRootKey();
 	attnum = check_table_arg(fcinfo, &relid, &colname);
@@ -1611,9 +1737,9 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 	qualrel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 	key_id = KeysCreate(psprintf("column:%s.%s", qualrel, quote_identifier(colname)), NULL, NULL);
 	{
-		Oid			argt[5] = {OIDOID, TEXTOID, TEXTOID, INT8OID, INT4OID};
-		Datum		v[5];
-		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+		Oid			argt[6] = {OIDOID, TEXTOID, TEXTOID, INT8OID, INT4OID, INT2OID};
+		Datum		v[6];
+		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 		v[0] = ObjectIdGetDatum(relid);
 		v[1] = CStringGetTextDatum(colname);
@@ -1621,9 +1747,10 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 		nulls[2] = subject ? ' ' : 'n';
 		v[3] = Int64GetDatum(key_id);
 		v[4] = Int32GetDatum(typid == VARCHAROID ? typmod : -1);
-		tt = catalog_exec("INSERT INTO privacy.encrypted_columns (table_name, column_name, subject, key_id, typmod) "
-						  "VALUES ($1::regclass, $2::name, $3, $4, $5) RETURNING id",
-						  5, argt, v, nulls, SPI_OK_INSERT_RETURNING, NULL);
+		v[5] = Int16GetDatum(attnum);
+		tt = catalog_exec("INSERT INTO privacy.encrypted_columns (table_name, column_name, subject, key_id, typmod, attnum) "
+						  "VALUES ($1::regclass, $2::name, $3, $4, $5, $6) RETURNING id",
+						  6, argt, v, nulls, SPI_OK_INSERT_RETURNING, NULL);
 		colid = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
 	}
 
@@ -1653,6 +1780,7 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 
 	/* encrypt what is there (the trigger does it, with progress) */
 	rewrite_colid = colid;
+	KeysDeferSubjectAudit(true);
 	PG_TRY();
 	{
 		if (pgp_pass == NULL)
@@ -1691,6 +1819,7 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 	PG_FINALLY();
 	{
 		rewrite_colid = 0;
+		subject_keys = KeysDeferSubjectAudit(false);
 	}
 	PG_END_TRY();
 	if (n >= PROGRESS_ROWS)
@@ -1700,9 +1829,9 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 	SPI_finish();
 
 	KeysAudit(pgp_pass ? "migrate_pgcrypto_column" : "encrypt_column", NULL,
-				psprintf("{\"table\": %s, \"column\": %s, \"subject\": %s, \"key_id\": %lld, \"rows\": %llu}",
-						 json_str(qualrel), json_str(colname), subject ? json_str(subject) : "null",
-						 (long long) key_id, (unsigned long long) n));
+			  psprintf("{\"table\": %s, \"column\": %s, \"subject\": %s, \"key_id\": %lld, \"rows\": %llu, \"subject_keys_created\": %llu}",
+					   json_str(qualrel), json_str(colname), subject ? json_str(subject) : "null",
+					   (long long) key_id, (unsigned long long) n, (unsigned long long) subject_keys));
 	PG_RETURN_VOID();
 }
 
@@ -2015,4 +2144,92 @@ privacy_migrate_pgcrypto_column(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	return result;
+}
+
+/*
+ * privacy_crypto_follow_renames
+ *		_crypto_follow_renames(tbl regclass), called by the event trigger
+ *		after ALTER TABLE on a table with encrypted columns (the
+ *		registrations already follow): the columns of its _decrypted view
+ *		take the new names, so that writes through the view, which match
+ *		columns by name, keep reaching them.  The view lists the table's
+ *		columns in order and pins them (a column cannot be dropped without
+ *		dropping the view), so the k-th column of the view is the k-th
+ *		column of the table.  Runs as the view's owner.
+ */
+Datum
+privacy_crypto_follow_renames(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid			viewid = InvalidOid;
+	List	   *renames = NIL;
+	ListCell   *lc;
+	Relation	rel,
+				view;
+	TupleDesc	bdesc,
+				vdesc;
+	int			b = 0,
+				v = 0;
+	PrivacyUserSwitch sw;
+	char	   *qualview;
+
+	KeysSpiConnect();
+	{
+		Oid			argt[1] = {OIDOID};
+		Datum		vals[1];
+		uint64		n;
+		SPITupleTable *tt;
+		bool		isnull;
+
+		vals[0] = ObjectIdGetDatum(relid);
+		tt = catalog_exec("SELECT view::oid FROM privacy.encrypted_columns "
+						  "WHERE table_name OPERATOR(pg_catalog.=) $1::regclass AND view IS NOT NULL LIMIT 1",
+						  1, argt, vals, NULL, SPI_OK_SELECT, &n);
+		if (n == 1)
+			viewid = DatumGetObjectId(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
+	}
+	if (!OidIsValid(viewid) || get_rel_relkind(viewid) != RELKIND_VIEW)
+	{
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
+	rel = table_open(relid, AccessShareLock);
+	view = table_open(viewid, AccessShareLock);
+	bdesc = RelationGetDescr(rel);
+	vdesc = RelationGetDescr(view);
+	while (b < bdesc->natts && v < vdesc->natts)
+	{
+		Form_pg_attribute ba = TupleDescAttr(bdesc, b);
+		Form_pg_attribute va = TupleDescAttr(vdesc, v);
+
+		if (ba->attisdropped)
+		{
+			b++;
+			continue;
+		}
+		if (va->attisdropped)
+		{
+			v++;
+			continue;
+		}
+		if (strcmp(NameStr(ba->attname), NameStr(va->attname)) != 0)
+			renames = lappend(renames,
+							  psprintf("RENAME COLUMN %s TO %s", quote_identifier(NameStr(va->attname)),
+									   quote_identifier(NameStr(ba->attname))));
+		b++;
+		v++;
+	}
+	qualview = quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewid)),
+										  get_rel_name(viewid));
+	table_close(view, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	if (renames != NIL)
+	{
+		UtilBecomeOwner(viewid, &sw);
+		foreach(lc, renames)
+			spi_exec(psprintf("ALTER VIEW %s %s", qualview, (char *) lfirst(lc)), SPI_OK_UTILITY);
+		UtilRestoreUser(&sw);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
 }

@@ -41,5 +41,6 @@ extern void KeysSpiConnect(void);
 extern void KeysAudit(const char *action, const char *subject_ref,
 					  const char *detail_json);
 extern uint64 KeysCacheGeneration(void);
+extern uint64 KeysDeferSubjectAudit(bool on);
 
 #endif							/* PRIVACY_CRYPTO_H */

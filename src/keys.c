@@ -1,29 +1,50 @@
 /*-------------------------------------------------------------------------
  * keys.c
- *		The root key and the data keys of encrypted columns.
+ *		The root keyring and the data keys of encrypted columns.
  *
- * Root key: read once from privacy.root_key_file by _PG_init in the
- * postmaster (preload only) into sodium_malloc'd memory, then made
- * read-only; every backend inherits it by fork and mlocks its copy on first
- * use (locks are not inherited).  A missing or malformed file is LOGged
- * (never the key) and the server starts; functions that need the key fail
- * with 55000 and a hint.
+ * Root keyring: up to 16 root keys of 32 bytes, newest first, from
+ * privacy.root_key_file (one key of 64 hex characters per line) or from
+ * the standard output of privacy.root_key_command (same format, as
+ * ssl_passphrase_command; %v in the command is replaced by a version to
+ * fetch, empty for the whole keyring).  Each root key has a version: the
+ * first 8 bytes of a keyed BLAKE2b of a fixed label under the key (never
+ * the key; it cannot be turned back into it).  The newest key wraps new
+ * data keys; every key of the ring unwraps.
+ *
+ * Who reads the keyring: the postmaster, in _PG_init (preload) and again on
+ * every reload (the assign hooks of the two settings run in the postmaster
+ * during SIGHUP processing, before it signals its children).  It publishes
+ * the ring in a small shared-memory block (page aligned, locked, excluded
+ * from core dumps) under a sequence counter written by the postmaster only
+ * (a seqlock: odd while being written), so the postmaster takes no lock.
+ * Each backend copies the ring into its own sodium_malloc'd memory when the
+ * counter moved (one atomic read per key operation).  A backend that meets
+ * a version its ring lacks re-reads on demand: the shared ring first, then
+ * the file itself, or the command with %v set to that version; keys found
+ * that way stay local to the backend.  A failing command or an unreadable
+ * file is a LOG line with the reason (the exit status, never the output);
+ * the previous ring stays in use.  The key never travels through SQL.
  *
  * Data keys: random 32-byte keys (never derived: a derived key cannot be
- * destroyed), stored in privacy.data_keys wrapped under the root key with
+ * destroyed), stored in privacy.data_keys wrapped under a root key with
  * XChaCha20-Poly1305:
- *		0x01 | root fingerprint (8) | nonce (24) | AEAD(key) (48)
+ *		0x01 | root-key version (8) | nonce (24) | AEAD(key) (48)
  * with associated data "privacy-key" | id, so a wrapped key cannot be moved
- * to another id.  The fingerprint (keyed BLAKE2b of the root key) tells a
- * key wrapped under another root key apart from a damaged one.
- * rotate_root_key re-wraps every key; no data is rewritten.  Destroying a
- * key sets its state to 'destroyed' and drops the wrapped bytes.
+ * to another id.  (Release 0.1.0 wrote the same bytes: its "fingerprint"
+ * is the version, so its keys need no conversion.)  rotate_root_key
+ * re-wraps every key under the newest root key, online, in batches; no
+ * data is rewritten and cached data keys stay valid.  Destroying a key sets
+ * its state to 'destroyed' and drops the wrapped bytes.
  *
  * Cache: unwrapped keys are cached per backend in one sodium_malloc'd arena
- * (zeroed when flushed).  Every change of key state sends a relcache
- * invalidation of privacy.data_keys; the callback flushes the cache, so a
- * key destroyed by a committed transaction is unusable in every backend
- * from its next transaction (or next lock acquisition) on.
+ * of 1024 slots; when it is full the oldest slot is reused (the generation
+ * counter moves, so holders of key pointers look again).  Every change of
+ * key state sends a relcache invalidation of privacy.data_keys; the
+ * callback flushes the cache, so a key destroyed by a committed transaction
+ * is unusable in every backend from its next transaction (or next lock
+ * acquisition) on.  Lookups of a key not cached read privacy.data_keys with
+ * a fresh snapshot, so a key created earlier in the same statement (a new
+ * subject met by encrypt_column's UPDATE) is found.
  *
  * Catalog access runs as the owner of privacy.data_keys with search_path
  * pinned to pg_catalog, pg_temp (KeysBecomeCatalogOwner).
@@ -32,6 +53,7 @@
 #include "postgres.h"
 
 #include <sodium.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "access/xact.h"
@@ -39,7 +61,12 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -48,23 +75,55 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "crypto.h"
 #include "privacy.h"
 
 #define ROOT_KEY_BYTES		32
-#define FINGERPRINT_BYTES	8
+#define VERSION_BYTES		8
+#define MAX_ROOT_KEYS		16
 #define WRAP_VERSION		0x01
 #define WRAP_NONCE_BYTES	crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define WRAP_TAG_BYTES		crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define WRAPPED_BYTES		(1 + FINGERPRINT_BYTES + WRAP_NONCE_BYTES + \
+#define WRAPPED_BYTES		(1 + VERSION_BYTES + WRAP_NONCE_BYTES + \
 							 KEYS_DATA_KEY_BYTES + WRAP_TAG_BYTES)
 #define CACHE_SLOTS			1024
+#define SUBJECT_CACHE_MAX	4096
+#define ROTATE_BATCH		1000
+#define ROTATE_PROGRESS		10000
+#define KEYRING_TEXT_MAX	8192
 
-/* the root key (postmaster memory, inherited by fork) */
-static unsigned char *root_key = NULL;
-static pid_t root_locked_pid = 0;
+/* a keyring: versions and keys, newest first */
+typedef struct Keyring
+{
+	int			n;
+	unsigned char version[MAX_ROOT_KEYS][VERSION_BYTES];
+	unsigned char key[MAX_ROOT_KEYS][ROOT_KEY_BYTES];
+} Keyring;
+
+/* the ring the postmaster publishes (seq odd while it writes) */
+typedef struct KeyringShared
+{
+	pg_atomic_uint64 seq;
+	Keyring		ring;
+} KeyringShared;
+
+/* postmaster: the ring read at start or last reload */
+static Keyring *pm_ring = NULL;
+static bool keyring_ready = false;
+static KeyringShared *keyring_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* backend: its copy of the shared ring, and keys fetched on demand */
+static Keyring *local_ring = NULL;
+static uint64 local_seq = 0;
+static Keyring *extra_ring = NULL;
+static unsigned char miss_version[VERSION_BYTES];
+static TimestampTz miss_at = 0;
 
 /* per-backend cache of unwrapped data keys */
 typedef struct KeyCacheEntry
@@ -83,135 +142,580 @@ typedef struct SubjectCacheEntry
 static HTAB *key_cache = NULL;
 static HTAB *subject_cache = NULL;
 static unsigned char *key_arena = NULL;
+static int64 slot_owner[CACHE_SLOTS];
 static int	arena_used = 0;
+static int	arena_next = 0;		/* next slot to reuse when full */
 static uint64 cache_generation = 1;
 static Oid	cached_keys_relid = InvalidOid;
 static bool callback_registered = false;
 static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr nextval_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr insert_subject_plan = NULL;
+static SPIPlanPtr subject_plan = NULL;
+static bool defer_subject_audit = false;
+static uint64 deferred_subject_keys = 0;
 
 PG_FUNCTION_INFO_V1(privacy_create_key);
 PG_FUNCTION_INFO_V1(privacy_destroy_key);
 PG_FUNCTION_INFO_V1(privacy_rotate_root_key);
+PG_FUNCTION_INFO_V1(privacy_root_keyring);
+
+/* ------------------------------------------------------------------------
+ * Reading keyrings
+ * ------------------------------------------------------------------------
+ */
 
 /*
- * read_key_file
- *		Read a file holding 64 hex characters (surrounding whitespace
- *		allowed) into out.  Returns NULL on success, else a message (without
- *		any key material) for the caller to report.  Buffers are zeroed.
+ * root_version
+ *		The version of a root key: keyed BLAKE2b of a fixed label, 8 bytes.
+ */
+static void
+root_version(const unsigned char *rk, unsigned char *out)
+{
+	static const char label[] = "privacy root key fingerprint";
+
+	crypto_generichash(out, VERSION_BYTES, (const unsigned char *) label,
+					   sizeof(label) - 1, rk, ROOT_KEY_BYTES);
+}
+
+/*
+ * version_hex
+ *		16 hexadecimal characters of a version (palloc'd unless buf given).
+ */
+static char *
+version_hex(const unsigned char *version, char *buf)
+{
+	if (buf == NULL)
+		buf = palloc(2 * VERSION_BYTES + 1);
+	sodium_bin2hex(buf, 2 * VERSION_BYTES + 1, version, VERSION_BYTES);
+	return buf;
+}
+
+/*
+ * keyring_alloc
+ *		A zeroed keyring in locked memory (NULL if that failed).
+ */
+static Keyring *
+keyring_alloc(void)
+{
+	Keyring    *r = sodium_malloc(sizeof(Keyring));
+
+	if (r != NULL)
+		sodium_memzero(r, sizeof(Keyring));
+	return r;
+}
+
+/*
+ * keyring_find_in
+ *		The key of a version in ring r, or NULL.
+ */
+static const unsigned char *
+keyring_find_in(const Keyring *r, const unsigned char *version)
+{
+	int			i;
+
+	if (r == NULL)
+		return NULL;
+	for (i = 0; i < r->n; i++)
+		if (memcmp(r->version[i], version, VERSION_BYTES) == 0)
+			return r->key[i];
+	return NULL;
+}
+
+/*
+ * keyring_parse
+ *		Parse text holding keys of 64 hexadecimal characters, one per line,
+ *		newest first (blank lines and lines starting with # are skipped)
+ *		into out.  Returns NULL on success, else a message without key
+ *		material.  Duplicate keys are kept once.
  */
 static const char *
-read_key_file(const char *path, unsigned char *out)
+keyring_parse(char *text, size_t len, Keyring *out)
 {
-	char		buf[256];
+	char	   *p = text;
+	char	   *end = text + len;
+	unsigned char key[ROOT_KEY_BYTES];
+	unsigned char version[VERSION_BYTES];
+
+	out->n = 0;
+	while (p < end)
+	{
+		char	   *line = p;
+		char	   *eol = memchr(p, '\n', end - p);
+		char	   *s,
+				   *e;
+		size_t		binlen = 0;
+
+		if (eol == NULL)
+			eol = end;
+		p = eol + 1;
+		s = line;
+		e = eol;
+		while (s < e && isspace((unsigned char) *s))
+			s++;
+		while (e > s && isspace((unsigned char) e[-1]))
+			e--;
+		if (s == e || *s == '#')
+			continue;
+		if (e - s != 2 * ROOT_KEY_BYTES ||
+			sodium_hex2bin(key, ROOT_KEY_BYTES, s, e - s, NULL, &binlen, NULL) != 0 ||
+			binlen != ROOT_KEY_BYTES)
+		{
+			sodium_memzero(key, sizeof(key));
+			return "every line must hold exactly 64 hexadecimal characters (one key)";
+		}
+		root_version(key, version);
+		if (keyring_find_in(out, version) != NULL)
+			continue;
+		if (out->n >= MAX_ROOT_KEYS)
+		{
+			sodium_memzero(key, sizeof(key));
+			return "more than 16 root keys";
+		}
+		memcpy(out->key[out->n], key, ROOT_KEY_BYTES);
+		memcpy(out->version[out->n], version, VERSION_BYTES);
+		out->n++;
+	}
+	sodium_memzero(key, sizeof(key));
+	if (out->n == 0)
+		return "no root key found";
+	return NULL;
+}
+
+/*
+ * keyring_read_file
+ *		Read a keyring file into out; NULL or a message (no key material).
+ */
+static const char *
+keyring_read_file(const char *path, Keyring *out)
+{
+	char	   *buf;
 	size_t		n;
 	FILE	   *f;
-	char	   *start;
-	char	   *end;
-	size_t		binlen = 0;
 	const char *err = NULL;
 
+	out->n = 0;
 	f = fopen(path, "r");
 	if (f == NULL)
 		return "could not open the root key file";
-	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf = sodium_malloc(KEYRING_TEXT_MAX);
+	if (buf == NULL)
+	{
+		fclose(f);
+		return "could not allocate secure memory";
+	}
+	n = fread(buf, 1, KEYRING_TEXT_MAX, f);
 	if (ferror(f))
 		err = "could not read the root key file";
+	else if (n == KEYRING_TEXT_MAX)
+		err = "the root key file is too long";
 	fclose(f);
-	if (err)
-	{
-		sodium_memzero(buf, sizeof(buf));
-		return err;
-	}
-	buf[n] = '\0';
-	start = buf;
-	while (*start && isspace((unsigned char) *start))
-		start++;
-	end = start + strlen(start);
-	while (end > start && isspace((unsigned char) end[-1]))
-		end--;
-	if (end - start != 2 * ROOT_KEY_BYTES ||
-		sodium_hex2bin(out, ROOT_KEY_BYTES, start, end - start,
-					   NULL, &binlen, NULL) != 0 ||
-		binlen != ROOT_KEY_BYTES)
-		err = "the root key file must hold exactly 64 hexadecimal characters";
-	sodium_memzero(buf, sizeof(buf));
+	if (err == NULL)
+		err = keyring_parse(buf, n, out);
+	sodium_free(buf);			/* zeroes */
 	return err;
 }
 
 /*
+ * keyring_run_command
+ *		Run cmd (with %v replaced by version, or by nothing) and parse its
+ *		standard output into out.  Returns NULL or a message: the exit
+ *		status, never the output.  stderr goes to the server log.
+ */
+static const char *
+keyring_run_command(const char *cmd, const char *version, Keyring *out)
+{
+	StringInfoData c;
+	const char *s;
+	FILE	   *f;
+	char	   *buf;
+	size_t		n;
+	int			rc;
+	const char *err = NULL;
+
+	out->n = 0;
+	initStringInfo(&c);
+	for (s = cmd; *s; s++)
+	{
+		if (s[0] == '%' && s[1] == 'v')
+		{
+			appendStringInfoString(&c, version ? version : "");
+			s++;
+		}
+		else if (s[0] == '%' && s[1] == '%')
+		{
+			appendStringInfoChar(&c, '%');
+			s++;
+		}
+		else
+			appendStringInfoChar(&c, *s);
+	}
+	buf = sodium_malloc(KEYRING_TEXT_MAX);
+	if (buf == NULL)
+		return "could not allocate secure memory";
+	f = OpenPipeStream(c.data, "r");
+	if (f == NULL)
+	{
+		sodium_free(buf);
+		return psprintf("could not execute the command: %m");
+	}
+	n = fread(buf, 1, KEYRING_TEXT_MAX, f);
+	if (n == KEYRING_TEXT_MAX)
+		err = "its output is too long";
+	/* read to the end so that the command is not killed by SIGPIPE */
+	while (!feof(f) && !ferror(f))
+	{
+		char		drain[256];
+
+		if (fread(drain, 1, sizeof(drain), f) == 0)
+			break;
+		sodium_memzero(drain, sizeof(drain));
+	}
+	rc = ClosePipeStream(f);
+	if (rc != 0)
+		err = psprintf("the command failed: %s", wait_result_to_str(rc));
+	else if (err == NULL)
+	{
+		err = keyring_parse(buf, n, out);
+		if (err)
+			err = psprintf("its output is not a keyring: %s", err);
+	}
+	sodium_free(buf);
+	if (err)
+		out->n = 0;
+	return err;
+}
+
+/*
+ * keyring_load
+ *		Read the configured keyring (the command wins over the file) into
+ *		out.  Returns NULL or a message; *what names the source.
+ */
+static const char *
+keyring_load(const char *file, const char *command, Keyring *out, const char **what)
+{
+	if (command != NULL && command[0] != '\0')
+	{
+		*what = "privacy.root_key_command";
+		return keyring_run_command(command, NULL, out);
+	}
+	if (file != NULL && file[0] != '\0')
+	{
+		*what = psprintf("privacy.root_key_file \"%s\"", file);
+		return keyring_read_file(file, out);
+	}
+	*what = "privacy.root_key_file";
+	out->n = 0;
+	return "neither privacy.root_key_file nor privacy.root_key_command is set";
+}
+
+/* ------------------------------------------------------------------------
+ * The postmaster's ring and its publication
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * keyring_publish
+ *		Copy pm_ring into shared memory (postmaster only, the one writer).
+ */
+static void
+keyring_publish(void)
+{
+	if (keyring_shared == NULL || pm_ring == NULL)
+		return;
+	pg_atomic_fetch_add_u64(&keyring_shared->seq, 1);	/* odd: writing */
+	pg_write_barrier();
+	memcpy(&keyring_shared->ring, pm_ring, sizeof(Keyring));
+	pg_write_barrier();
+	pg_atomic_fetch_add_u64(&keyring_shared->seq, 1);	/* even: done */
+}
+
+/*
+ * keyring_reload
+ *		Postmaster: read the keyring from the given settings; on success
+ *		replace pm_ring and publish it, else LOG and keep the old one.
+ */
+static void
+keyring_reload(const char *file, const char *command, bool at_start)
+{
+	Keyring    *fresh = keyring_alloc();
+	const char *what;
+	const char *err;
+	char		hex[2 * VERSION_BYTES + 1];
+	bool		changed;
+
+	if (fresh == NULL)
+	{
+		ereport(LOG, (errmsg("privacy: could not allocate secure memory for the root keyring")));
+		return;
+	}
+	err = keyring_load(file, command, fresh, &what);
+	if (err)
+	{
+		sodium_free(fresh);
+		if (at_start)
+			ereport(LOG,
+					(errmsg("privacy: could not load the root keyring from %s: %s; encrypted columns are unavailable",
+							what, err)));
+		else
+			ereport(LOG,
+					(errmsg("privacy: could not reload the root keyring from %s: %s; the keyring in use is unchanged",
+							what, err)));
+		return;
+	}
+	changed = (pm_ring == NULL || pm_ring->n != fresh->n ||
+			   memcmp(pm_ring->version, fresh->version, sizeof(fresh->version)) != 0);
+	if (pm_ring != NULL)
+		sodium_free(pm_ring);
+	pm_ring = fresh;
+	keyring_publish();
+	if (changed)
+		ereport(LOG,
+				(errmsg("privacy: root keyring %s from %s: %d key%s, current version %s",
+						at_start ? "loaded" : "reloaded", what, pm_ring->n,
+						pm_ring->n == 1 ? "" : "s", version_hex(pm_ring->version[0], hex))));
+}
+
+/*
+ * KeysAssignRootKeyFile / KeysAssignRootKeyCommand
+ *		Assign hooks of the two settings.  In the postmaster after start
+ *		(a reload) they re-read the keyring with the new value; elsewhere
+ *		they do nothing (backends follow the shared ring).  The file's hook
+ *		defers to the command when one is set, so a reload runs the
+ *		command once.
+ */
+void
+KeysAssignRootKeyFile(const char *newval, void *extra)
+{
+	if (!keyring_ready || IsUnderPostmaster)
+		return;
+	if (privacy_root_key_command != NULL && privacy_root_key_command[0] != '\0')
+		return;
+	keyring_reload(newval, NULL, false);
+}
+
+void
+KeysAssignRootKeyCommand(const char *newval, void *extra)
+{
+	if (!keyring_ready || IsUnderPostmaster)
+		return;
+	keyring_reload(privacy_root_key_file, newval, false);
+}
+
+/*
+ * keys_shmem_request / keys_shmem_startup
+ *		A page-aligned block for the shared ring; filled by the postmaster
+ *		at every (re)initialization of shared memory.
+ */
+static void
+keys_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(sizeof(KeyringShared) + 2 * sysconf(_SC_PAGESIZE));
+}
+
+static void
+keys_shmem_startup(void)
+{
+	bool		found;
+	char	   *raw;
+	long		page = sysconf(_SC_PAGESIZE);
+	size_t		len = sizeof(KeyringShared) + 2 * page;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	raw = ShmemInitStruct("privacy root keyring", len, &found);
+	keyring_shared = (KeyringShared *) TYPEALIGN(page, raw);
+	if (!found)
+	{
+		memset(raw, 0, len);
+		pg_atomic_init_u64(&keyring_shared->seq, 0);
+		/* keep it out of swap and core dumps (best effort) */
+		(void) mlock(keyring_shared, page);
+#ifdef MADV_DONTDUMP
+		(void) madvise(keyring_shared, page, MADV_DONTDUMP);
+#endif
+	}
+	LWLockRelease(AddinShmemInitLock);
+	if (!IsUnderPostmaster)
+		keyring_publish();
+}
+
+/*
  * KeysInit
- *		Called from _PG_init in the postmaster when preloaded: load the root
- *		key.  Never raises an error: a problem is logged and the key stays
- *		unavailable.
+ *		Called from _PG_init in the postmaster when preloaded: load the
+ *		keyring and arrange its publication.  Never raises an error: a
+ *		problem is logged and encrypted columns stay unavailable until a
+ *		reload succeeds.
  */
 void
 KeysInit(void)
 {
-	unsigned char key[ROOT_KEY_BYTES];
-	const char *err;
-
 	if (sodium_init() < 0)
 	{
 		ereport(LOG, (errmsg("privacy: could not initialize libsodium; encrypted columns are unavailable")));
 		return;
 	}
-	if (privacy_root_key_file == NULL || privacy_root_key_file[0] == '\0')
-	{
-		ereport(LOG, (errmsg("privacy: privacy.root_key_file is not set; encrypted columns are unavailable")));
+	StaticAssertStmt(sizeof(KeyringShared) <= 4096, "keyring must fit in one page");
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = keys_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = keys_shmem_startup;
+	if ((privacy_root_key_file == NULL || privacy_root_key_file[0] == '\0') &&
+		(privacy_root_key_command == NULL || privacy_root_key_command[0] == '\0'))
+		ereport(LOG, (errmsg("privacy: neither privacy.root_key_file nor privacy.root_key_command is set; encrypted columns are unavailable")));
+	else
+		keyring_reload(privacy_root_key_file, privacy_root_key_command, true);
+	keyring_ready = true;
+}
+
+/* ------------------------------------------------------------------------
+ * The backend's ring
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * keyring_sync
+ *		Copy the shared ring when the postmaster published a new one.
+ */
+static void
+keyring_sync(void)
+{
+	uint64		s1,
+				s2;
+
+	if (keyring_shared == NULL)
 		return;
+	s1 = pg_atomic_read_u64(&keyring_shared->seq);
+	if (local_ring != NULL && s1 == local_seq)
+		return;
+	if (local_ring == NULL)
+	{
+		local_ring = keyring_alloc();
+		if (local_ring == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+							errmsg("could not allocate secure memory for the root keyring")));
 	}
-	err = read_key_file(privacy_root_key_file, key);
+	for (;;)
+	{
+		s1 = pg_atomic_read_u64(&keyring_shared->seq);
+		if (s1 & 1)
+		{
+			pg_usleep(100);
+			continue;
+		}
+		pg_read_barrier();
+		memcpy(local_ring, &keyring_shared->ring, sizeof(Keyring));
+		pg_read_barrier();
+		s2 = pg_atomic_read_u64(&keyring_shared->seq);
+		if (s1 == s2)
+			break;
+	}
+	local_seq = s1;
+}
+
+/*
+ * keyring_current
+ *		The newest root key and its version, or NULL when the ring is empty.
+ */
+static const unsigned char *
+keyring_current(const unsigned char **version)
+{
+	keyring_sync();
+	if (local_ring == NULL || local_ring->n == 0)
+		return NULL;
+	*version = local_ring->version[0];
+	return local_ring->key[0];
+}
+
+/*
+ * keyring_find
+ *		The root key of a version: the shared ring, keys fetched before, and
+ *		on a miss the configured source read again by this backend (the file,
+ *		or the command with %v set to the version).  NULL if none has it.
+ */
+static const unsigned char *
+keyring_find(const unsigned char *version)
+{
+	const unsigned char *k;
+	Keyring    *fetched;
+	const char *err = NULL;
+	char		hex[2 * VERSION_BYTES + 1];
+	int			i;
+
+	keyring_sync();
+	if ((k = keyring_find_in(local_ring, version)) != NULL ||
+		(k = keyring_find_in(extra_ring, version)) != NULL)
+		return k;
+	if (!privacy_preloaded)
+		return NULL;
+	/* one fetch per missing version every few seconds, not one per row */
+	if (memcmp(miss_version, version, VERSION_BYTES) == 0 &&
+		!TimestampDifferenceExceeds(miss_at, GetCurrentTimestamp(), 5000))
+		return NULL;
+	memcpy(miss_version, version, VERSION_BYTES);
+	miss_at = GetCurrentTimestamp();
+	fetched = keyring_alloc();
+	if (fetched == NULL)
+		return NULL;
+	version_hex(version, hex);
+	if (privacy_root_key_command != NULL && privacy_root_key_command[0] != '\0')
+	{
+		if (strstr(privacy_root_key_command, "%v") != NULL)
+			err = keyring_run_command(privacy_root_key_command, hex, fetched);
+	}
+	else if (privacy_root_key_file != NULL && privacy_root_key_file[0] != '\0')
+		err = keyring_read_file(privacy_root_key_file, fetched);
 	if (err)
-	{
 		ereport(LOG,
-				(errmsg("privacy: %s \"%s\"; encrypted columns are unavailable",
-						err, privacy_root_key_file)));
-		sodium_memzero(key, sizeof(key));
-		return;
-	}
-	root_key = sodium_malloc(ROOT_KEY_BYTES);
-	if (root_key == NULL)
+				(errmsg("privacy: could not fetch root key version %s: %s", hex, err)));
+	if (keyring_find_in(fetched, version) != NULL)
 	{
-		sodium_memzero(key, sizeof(key));
-		ereport(LOG, (errmsg("privacy: could not allocate secure memory for the root key")));
-		return;
+		if (extra_ring == NULL)
+			extra_ring = keyring_alloc();
+		for (i = 0; extra_ring != NULL && i < fetched->n && extra_ring->n < MAX_ROOT_KEYS; i++)
+		{
+			if (keyring_find_in(extra_ring, fetched->version[i]) != NULL)
+				continue;
+			memcpy(extra_ring->version[extra_ring->n], fetched->version[i], VERSION_BYTES);
+			memcpy(extra_ring->key[extra_ring->n], fetched->key[i], ROOT_KEY_BYTES);
+			extra_ring->n++;
+		}
 	}
-	memcpy(root_key, key, ROOT_KEY_BYTES);
-	sodium_memzero(key, sizeof(key));
-	(void) sodium_mlock(root_key, ROOT_KEY_BYTES);
-	root_locked_pid = getpid();
-	sodium_mprotect_readonly(root_key);
+	sodium_free(fetched);
+	return keyring_find_in(extra_ring, version);
 }
 
 /*
  * KeysRootKeyAvailable
- *		True when the root key was loaded.
+ *		True when the keyring holds at least one key.
  */
 bool
 KeysRootKeyAvailable(void)
 {
-	return root_key != NULL;
+	const unsigned char *v;
+
+	return keyring_current(&v) != NULL;
 }
 
 /*
  * KeysRootKey
- *		The 32-byte root key, or NULL.  Locks the page in this process on
- *		first use (memory locks are not inherited by fork).
+ *		The newest root key, or NULL.
  */
 const unsigned char *
 KeysRootKey(void)
 {
-	if (root_key != NULL && root_locked_pid != getpid())
-	{
-		(void) sodium_mlock(root_key, ROOT_KEY_BYTES);
-		root_locked_pid = getpid();
-	}
-	return root_key;
+	const unsigned char *v;
+
+	return keyring_current(&v);
 }
 
 /*
  * KeysRequireRootKey
- *		Raise 55000 with a hint unless the root key is loaded.
+ *		Raise 55000 with a hint unless the keyring holds a key.
  */
 void
 KeysRequireRootKey(void)
@@ -221,25 +725,17 @@ KeysRequireRootKey(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("encrypted columns need the privacy library to be preloaded"),
 				 errhint("Add privacy to shared_preload_libraries, set privacy.root_key_file and restart the server.")));
-	if (root_key == NULL)
+	if (!KeysRootKeyAvailable())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no root key is configured"),
-				 errhint("Set privacy.root_key_file to a file holding 64 hexadecimal characters and restart the server; the server log says why the key was not loaded.")));
+				 errhint("Set privacy.root_key_file to a file holding a key of 64 hexadecimal characters (or privacy.root_key_command to a command printing one) and reload the configuration; the server log says why no key was loaded.")));
 }
 
-/*
- * fingerprint
- *		Short keyed hash identifying a root key (not secret-revealing).
+/* ------------------------------------------------------------------------
+ * Wrapping
+ * ------------------------------------------------------------------------
  */
-static void
-fingerprint(const unsigned char *rk, unsigned char *out)
-{
-	static const char label[] = "privacy root key fingerprint";
-
-	crypto_generichash(out, FINGERPRINT_BYTES, (const unsigned char *) label,
-					   sizeof(label) - 1, rk, ROOT_KEY_BYTES);
-}
 
 static void
 wrap_aad(int64 id, unsigned char *aad)
@@ -254,10 +750,12 @@ wrap_aad(int64 id, unsigned char *aad)
 
 /*
  * wrap_key
- *		Wrap a data key under rk; returns a palloc'd bytea.
+ *		Wrap a data key under root key rk of the given version; returns a
+ *		palloc'd bytea.
  */
 static bytea *
-wrap_key(const unsigned char *rk, int64 id, const unsigned char *dk)
+wrap_key(const unsigned char *rk, const unsigned char *version, int64 id,
+		 const unsigned char *dk)
 {
 	bytea	   *res = palloc(VARHDRSZ + WRAPPED_BYTES);
 	unsigned char *p = (unsigned char *) VARDATA(res);
@@ -266,46 +764,63 @@ wrap_key(const unsigned char *rk, int64 id, const unsigned char *dk)
 
 	SET_VARSIZE(res, VARHDRSZ + WRAPPED_BYTES);
 	p[0] = WRAP_VERSION;
-	fingerprint(rk, p + 1);
-	randombytes_buf(p + 1 + FINGERPRINT_BYTES, WRAP_NONCE_BYTES);
+	memcpy(p + 1, version, VERSION_BYTES);
+	randombytes_buf(p + 1 + VERSION_BYTES, WRAP_NONCE_BYTES);
 	wrap_aad(id, aad);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(p + 1 + FINGERPRINT_BYTES + WRAP_NONCE_BYTES,
+	crypto_aead_xchacha20poly1305_ietf_encrypt(p + 1 + VERSION_BYTES + WRAP_NONCE_BYTES,
 											   &clen, dk, KEYS_DATA_KEY_BYTES,
 											   aad, sizeof(aad), NULL,
-											   p + 1 + FINGERPRINT_BYTES, rk);
+											   p + 1 + VERSION_BYTES, rk);
 	Assert(clen == KEYS_DATA_KEY_BYTES + WRAP_TAG_BYTES);
 	return res;
 }
 
 /*
- * unwrap_key
- *		Unwrap into out (32 bytes) or raise an error: 55000 when the key was
- *		wrapped under another root key, XX001 when it is damaged.
+ * wrapped_version
+ *		The root-key version a wrapped key names; NULL if malformed.
  */
-static void
-unwrap_key(const unsigned char *rk, int64 id, bytea *wrapped, unsigned char *out)
+static const unsigned char *
+wrapped_version(bytea *wrapped)
 {
 	unsigned char *p = (unsigned char *) VARDATA_ANY(wrapped);
-	unsigned char fp[FINGERPRINT_BYTES];
+
+	if (VARSIZE_ANY_EXHDR(wrapped) != WRAPPED_BYTES || p[0] != WRAP_VERSION)
+		return NULL;
+	return p + 1;
+}
+
+/*
+ * unwrap_key
+ *		Unwrap into out (32 bytes) with the root key of the version it names,
+ *		or raise an error: 55000 when the keyring lacks that version, XX001
+ *		when the wrapped key is damaged.
+ */
+static void
+unwrap_key(int64 id, bytea *wrapped, unsigned char *out)
+{
+	unsigned char *p = (unsigned char *) VARDATA_ANY(wrapped);
+	const unsigned char *version = wrapped_version(wrapped);
+	const unsigned char *rk;
 	unsigned char aad[19];
 	unsigned long long mlen;
 
-	if (VARSIZE_ANY_EXHDR(wrapped) != WRAPPED_BYTES || p[0] != WRAP_VERSION)
+	if (version == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("wrapped data key %lld is damaged", (long long) id)));
-	fingerprint(rk, fp);
-	if (sodium_memcmp(fp, p + 1, FINGERPRINT_BYTES) != 0)
+	rk = keyring_find(version);
+	if (rk == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("data key %lld is wrapped under another root key", (long long) id),
-				 errhint("privacy.rotate_root_key re-wrapped the keys: point privacy.root_key_file at the new key file and restart the server.")));
+				 errmsg("data key %lld is wrapped under another root key (version %s), which this server's keyring does not hold",
+						(long long) id, version_hex(version, NULL)),
+				 errhint("Add that root key to privacy.root_key_file (or to the output of privacy.root_key_command) and reload the configuration; privacy.root_keys lists the versions the data keys need.")));
 	wrap_aad(id, aad);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL,
-												   p + 1 + FINGERPRINT_BYTES + WRAP_NONCE_BYTES,
+												   p + 1 + VERSION_BYTES + WRAP_NONCE_BYTES,
 												   KEYS_DATA_KEY_BYTES + WRAP_TAG_BYTES,
 												   aad, sizeof(aad),
-												   p + 1 + FINGERPRINT_BYTES, rk) != 0 ||
+												   p + 1 + VERSION_BYTES, rk) != 0 ||
 		mlen != KEYS_DATA_KEY_BYTES)
 	{
 		sodium_memzero(out, KEYS_DATA_KEY_BYTES);
@@ -314,6 +829,11 @@ unwrap_key(const unsigned char *rk, int64 id, bytea *wrapped, unsigned char *out
 				 errmsg("wrapped data key %lld is damaged", (long long) id)));
 	}
 }
+
+/* ------------------------------------------------------------------------
+ * The cache of unwrapped data keys
+ * ------------------------------------------------------------------------
+ */
 
 /*
  * cache_flush
@@ -325,6 +845,7 @@ cache_flush(void)
 	if (key_arena != NULL && arena_used > 0)
 		sodium_memzero(key_arena, (size_t) arena_used * KEYS_DATA_KEY_BYTES);
 	arena_used = 0;
+	arena_next = 0;
 	if (key_cache != NULL)
 	{
 		hash_destroy(key_cache);
@@ -393,35 +914,50 @@ cache_init(Oid keys_relid)
 
 /*
  * cache_put
- *		Remember an unwrapped key (or that the id is destroyed).
+ *		Remember an unwrapped key (or that the id is destroyed).  When the
+ *		arena is full, the oldest slot is reused: only that key is forgotten,
+ *		and the generation moves so that holders of key pointers look again.
  */
 static const unsigned char *
 cache_put(int64 id, const unsigned char *dk, bool destroyed)
 {
 	KeyCacheEntry *e;
 	bool		found;
+	int			slot;
 
-	if (!destroyed && arena_used >= CACHE_SLOTS)
-	{
-		Oid			relid = cached_keys_relid;
-
-		cache_flush();
-		cache_init(relid);
-	}
 	e = hash_search(key_cache, &id, HASH_ENTER, &found);
+	if (found && !e->destroyed && e->slot >= 0 && !destroyed)
+	{
+		memcpy(key_arena + (size_t) e->slot * KEYS_DATA_KEY_BYTES, dk, KEYS_DATA_KEY_BYTES);
+		return key_arena + (size_t) e->slot * KEYS_DATA_KEY_BYTES;
+	}
 	e->destroyed = destroyed;
 	e->slot = -1;
 	if (destroyed)
 		return NULL;
-	e->slot = arena_used++;
-	memcpy(key_arena + (size_t) e->slot * KEYS_DATA_KEY_BYTES, dk, KEYS_DATA_KEY_BYTES);
-	return key_arena + (size_t) e->slot * KEYS_DATA_KEY_BYTES;
+	if (arena_used < CACHE_SLOTS)
+		slot = arena_used++;
+	else
+	{
+		int64		victim;
+
+		slot = arena_next;
+		arena_next = (arena_next + 1) % CACHE_SLOTS;
+		victim = slot_owner[slot];
+		if (victim != id)
+			(void) hash_search(key_cache, &victim, HASH_REMOVE, NULL);
+		cache_generation++;
+	}
+	slot_owner[slot] = id;
+	e->slot = slot;
+	memcpy(key_arena + (size_t) slot * KEYS_DATA_KEY_BYTES, dk, KEYS_DATA_KEY_BYTES);
+	return key_arena + (size_t) slot * KEYS_DATA_KEY_BYTES;
 }
 
 /*
  * KeysCacheGeneration
- *		Bumped on every flush: callers holding key pointers must re-fetch
- *		when it changes.
+ *		Moves on every flush or reuse of a slot: callers holding key
+ *		pointers must re-fetch when it changes.
  */
 uint64
 KeysCacheGeneration(void)
@@ -509,9 +1045,29 @@ invalidate_keys(Oid keys_relid)
 }
 
 /*
+ * keep_plan
+ *		Prepare and keep a catalog statement (inside SPI, as the catalog
+ *		owner: the plans are always run as that owner).
+ */
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+	if (p == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(p) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return p;
+}
+
+/*
  * KeysLookup
  *		Find data key id: KEY_FOUND with *key pointing into the cache (valid
  *		until the cache generation changes), KEY_UNKNOWN or KEY_DESTROYED.
+ *		A key not cached is read with the latest snapshot (outside parallel
+ *		mode), so keys created by this transaction, even earlier in the
+ *		running statement, and keys committed since are seen.
  */
 KeyLookup
 KeysLookup(int64 id, const unsigned char **key)
@@ -556,7 +1112,11 @@ KeysLookup(int64 id, const unsigned char **key)
 			elog(ERROR, "SPI_keepplan failed");
 		lookup_plan = p;
 	}
-	ret = SPI_execute_plan(lookup_plan, &arg, NULL, true, 1);
+	if (IsInParallelMode())
+		ret = SPI_execute_plan(lookup_plan, &arg, NULL, true, 1);
+	else
+		ret = SPI_execute_snapshot(lookup_plan, &arg, NULL, GetLatestSnapshot(),
+								   InvalidSnapshot, true, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "key lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -574,7 +1134,7 @@ KeysLookup(int64 id, const unsigned char **key)
 		}
 		else
 		{
-			unwrap_key(KeysRootKey(), id, DatumGetByteaPP(w), dk);
+			unwrap_key(id, DatumGetByteaPP(w), dk);
 			*key = cache_put(id, dk, false);
 			sodium_memzero(dk, sizeof(dk));
 			result = KEY_FOUND;
@@ -615,9 +1175,10 @@ KeysGet(int64 id)
 
 /*
  * KeysCreate
- *		Create a random data key, store it wrapped, cache it; returns its
- *		id.  subject/subject_ref NULL for a plain key.  When a subject's key
- *		already exists (a concurrent first write), returns 0.
+ *		Create a random data key, store it wrapped under the newest root key,
+ *		cache it; returns its id.  subject/subject_ref NULL for a plain key.
+ *		When a subject's key already exists (a concurrent first write),
+ *		returns 0.
  */
 int64
 KeysCreate(const char *name, const char *subject, const char *subject_ref)
@@ -632,6 +1193,8 @@ KeysCreate(const char *name, const char *subject, const char *subject_ref)
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
+	const unsigned char *rk;
+	const unsigned char *version = NULL;
 
 	KeysRequireRootKey();
 	relid = KeysCatalogRelid("data_keys", false);
@@ -639,13 +1202,18 @@ KeysCreate(const char *name, const char *subject, const char *subject_ref)
 
 	KeysBecomeCatalogOwner(&sw);
 	KeysSpiConnect();
-	ret = SPI_execute("SELECT pg_catalog.nextval('privacy.data_keys_id_seq')", false, 1);
+	if (nextval_plan == NULL)
+		nextval_plan = keep_plan("SELECT pg_catalog.nextval('privacy.data_keys_id_seq')", 0, NULL);
+	ret = SPI_execute_plan(nextval_plan, NULL, NULL, false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not allocate a data key id");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 	randombytes_buf(dk, sizeof(dk));
-	wrapped = wrap_key(KeysRootKey(), id, dk);
+	rk = keyring_current(&version);
+	if (rk == NULL || version == NULL)
+		KeysRequireRootKey();
+	wrapped = wrap_key(rk, version, id, dk);
 
 	values[0] = Int64GetDatum(id);
 	values[1] = CStringGetTextDatum(name);
@@ -654,12 +1222,13 @@ KeysCreate(const char *name, const char *subject, const char *subject_ref)
 	values[3] = subject_ref ? CStringGetTextDatum(subject_ref) : (Datum) 0;
 	nulls[3] = subject_ref ? ' ' : 'n';
 	values[4] = PointerGetDatum(wrapped);
-	ret = SPI_execute_with_args(subject
-								? "INSERT INTO privacy.data_keys (id, name, subject, subject_ref, wrapped) "
-								"VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
-								: "INSERT INTO privacy.data_keys (id, name, subject, subject_ref, wrapped) "
-								"VALUES ($1, $2, $3, $4, $5)",
-								5, argtypes, values, nulls, false, 0);
+	if (subject && insert_subject_plan == NULL)
+		insert_subject_plan = keep_plan("INSERT INTO privacy.data_keys (id, name, subject, subject_ref, wrapped) "
+										"VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING", 5, argtypes);
+	if (!subject && insert_plan == NULL)
+		insert_plan = keep_plan("INSERT INTO privacy.data_keys (id, name, subject, subject_ref, wrapped) "
+								"VALUES ($1, $2, $3, $4, $5)", 5, argtypes);
+	ret = SPI_execute_plan(subject ? insert_subject_plan : insert_plan, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store the data key: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 1)
@@ -689,6 +1258,22 @@ subject_cache_key(const char *subject, const char *subject_ref, char *out)
 	out[a] = '\x1f';
 	memcpy(out + a + 1, subject_ref, b);
 	return true;
+}
+
+/*
+ * KeysDeferSubjectAudit
+ *		While on, subject keys created are counted instead of audited one
+ *		by one (encrypt_column meets thousands of subjects in one statement
+ *		and audits the count once); turning it off returns the count.
+ */
+uint64
+KeysDeferSubjectAudit(bool on)
+{
+	uint64		n = deferred_subject_keys;
+
+	defer_subject_audit = on;
+	deferred_subject_keys = 0;
+	return n;
 }
 
 /*
@@ -727,9 +1312,11 @@ KeysSubjectKey(const char *subject, const char *subject_ref)
 
 		KeysBecomeCatalogOwner(&sw);
 		KeysSpiConnect();
-		ret = SPI_execute_with_args("SELECT id FROM privacy.data_keys WHERE subject = $1 "
-									"AND subject_ref = $2 AND state = 'active'",
-									2, argtypes, values, NULL, false, 1);
+		if (subject_plan == NULL)
+			subject_plan = keep_plan("SELECT id FROM privacy.data_keys WHERE subject OPERATOR(pg_catalog.=) $1 "
+									 "AND subject_ref OPERATOR(pg_catalog.=) $2 "
+									 "AND state OPERATOR(pg_catalog.=) 'active'", 2, argtypes);
+		ret = SPI_execute_plan(subject_plan, values, NULL, false, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "subject key lookup failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 1)
@@ -742,7 +1329,9 @@ KeysSubjectKey(const char *subject, const char *subject_ref)
 			char	   *name = psprintf("subject:%s:%s", subject, subject_ref);
 
 			id = KeysCreate(name, subject, subject_ref);
-			if (id != 0)
+			if (id != 0 && defer_subject_audit)
+				deferred_subject_keys++;
+			else if (id != 0)
 			{
 				StringInfoData d;
 
@@ -763,6 +1352,13 @@ KeysSubjectKey(const char *subject, const char *subject_ref)
 	cache_init(KeysCatalogRelid("data_keys", false));
 	if (cacheable)
 	{
+		/* ids only (no material), but bounded all the same */
+		if (hash_get_num_entries(subject_cache) >= SUBJECT_CACHE_MAX)
+		{
+			hash_destroy(subject_cache);
+			subject_cache = NULL;
+			cache_init(cached_keys_relid);
+		}
 		e = hash_search(subject_cache, ckey, HASH_ENTER, NULL);
 		e->id = id;
 	}
@@ -878,97 +1474,255 @@ privacy_destroy_key(PG_FUNCTION_ARGS)
 }
 
 /*
- * privacy_rotate_root_key
- *		rotate_root_key(new_key_file text) RETURNS bigint: re-wrap every
- *		active data key of this database under the key in new_key_file, in
- *		the caller's transaction; returns the number of keys re-wrapped.
- *		Reading a server-side file needs superuser or pg_read_server_files.
+ * rotation_target
+ *		The root key rotate_root_key wraps under: the newest of the ring.
+ *		With new_key_file, the (first) key in that file must be that key:
+ *		waits a few seconds for a reload that is still under way.
  */
-Datum
-privacy_rotate_root_key(PG_FUNCTION_ARGS)
+static const unsigned char *
+rotation_target(const char *path, const unsigned char **version)
 {
-	char	   *path;
-	unsigned char *newkey;
+	const unsigned char *rk;
+	Keyring    *fromfile;
 	const char *err;
-	PrivacyUserSwitch sw;
-	int			ret;
-	uint64		i,
-				n;
-	SPITupleTable *tt;
-	Oid			argtypes[2] = {INT8OID, BYTEAOID};
+	int			waited;
 
-	KeysRequireRootKey();
-	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read a root key file"),
-				 errhint("Only superusers and members of pg_read_server_files can rotate the root key.")));
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("new_key_file must not be null")));
-	path = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (!is_absolute_path(path))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("new_key_file must be an absolute path")));
+	rk = keyring_current(version);
+	if (path == NULL)
+		return rk;
 
-	newkey = sodium_malloc(ROOT_KEY_BYTES);
-	if (newkey == NULL)
+	fromfile = keyring_alloc();
+	if (fromfile == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 						errmsg("could not allocate secure memory")));
-	err = read_key_file(path, newkey);
+	err = keyring_read_file(path, fromfile);
 	if (err)
 	{
-		sodium_free(newkey);
+		sodium_free(fromfile);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s \"%s\"", err, path)));
 	}
-	if (sodium_memcmp(newkey, KeysRootKey(), ROOT_KEY_BYTES) == 0)
+	/* pg_reload_conf() returns before the postmaster has re-read the ring */
+	for (waited = 0; waited < 50; waited++)
 	{
-		sodium_free(newkey);
+		if (keyring_find_in(local_ring, fromfile->version[0]) != NULL)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(100000L);
+		keyring_sync();
+	}
+	rk = keyring_current(version);
+	if (keyring_find_in(local_ring, fromfile->version[0]) == NULL)
+	{
+		char	   *hex = version_hex(fromfile->version[0], NULL);
+
+		sodium_free(fromfile);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the key in \"%s\" (version %s) is not in the server's root keyring", path, hex),
+				 errhint("Add it as the first line of privacy.root_key_file (or to the output of privacy.root_key_command), reload the configuration, then rotate.")));
+	}
+	if (rk == NULL || memcmp(*version, fromfile->version[0], VERSION_BYTES) != 0)
+	{
+		char	   *hex = version_hex(fromfile->version[0], NULL);
+
+		sodium_free(fromfile);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the new root key is the current root key")));
+				 errmsg("the key in \"%s\" (version %s) is not the newest key of the root keyring", path, hex),
+				 errhint("New data keys are wrapped under the first key of the keyring; put this key first and reload the configuration.")));
 	}
+	sodium_free(fromfile);
+	return rk;
+}
+
+/*
+ * privacy_rotate_root_key
+ *		rotate_root_key(new_key_file text DEFAULT NULL) RETURNS bigint:
+ *		re-wrap every active data key of this database under the newest root
+ *		key of the keyring; returns how many were re-wrapped.  Batches of
+ *		1000 keys in key order, each locked FOR UPDATE (a key destroyed
+ *		meanwhile is skipped, never revived), with a NOTICE every 10,000.
+ *		Sessions keep reading and writing: a data key is the same before and
+ *		after, and every key of the ring unwraps.  A last pass under a SHARE
+ *		lock catches keys that sessions created meanwhile under an older
+ *		root key.  Keys under versions the ring lacks are left and counted
+ *		in a WARNING.  With new_key_file (superuser or pg_read_server_files)
+ *		the key in that file must be the newest of the ring.
+ */
+Datum
+privacy_rotate_root_key(PG_FUNCTION_ARGS)
+{
+	char	   *path = NULL;
+	const unsigned char *rk;
+	const unsigned char *cur = NULL;
+	unsigned char target_version[VERSION_BYTES];
+	unsigned char *target;
+	PrivacyUserSwitch sw;
+	SPIPlanPtr	batch_plan;
+	SPIPlanPtr	update_plan;
+	uint64		rewrapped = 0;
+	uint64		seen = 0;
+	uint64		missing = 0;
+	uint64		next_notice = ROTATE_PROGRESS;
+	int			pass;
+	char		hex[2 * VERSION_BYTES + 1];
+
+	KeysRequireRootKey();
+	if (!PG_ARGISNULL(0))
+	{
+		if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to read a root key file"),
+					 errhint("Only superusers and members of pg_read_server_files can name a key file; call privacy.rotate_root_key() without one to rotate to the newest key of the keyring.")));
+		path = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		if (!is_absolute_path(path))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("new_key_file must be an absolute path")));
+	}
+	rk = rotation_target(path, &cur);
+	if (rk == NULL || cur == NULL)
+		KeysRequireRootKey();
+	memcpy(target_version, cur, VERSION_BYTES);
+	/* the ring may be replaced by a reload while we work: keep a copy */
+	target = sodium_malloc(ROOT_KEY_BYTES);
+	if (target == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("could not allocate secure memory")));
+	memcpy(target, rk, ROOT_KEY_BYTES);
+	version_hex(target_version, hex);
 
 	PG_TRY();
 	{
+		Oid			bt[1] = {INT8OID};
+		Oid			ut[2] = {INT8OID, BYTEAOID};
+
 		KeysBecomeCatalogOwner(&sw);
 		KeysSpiConnect();
-		ret = SPI_execute("SELECT id, wrapped FROM privacy.data_keys WHERE state = 'active' "
-						  "ORDER BY id FOR UPDATE", false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not read the data keys: %s", SPI_result_code_string(ret));
-		tt = SPI_tuptable;
-		n = SPI_processed;
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-			int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-			Datum		w = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
-			unsigned char dk[KEYS_DATA_KEY_BYTES];
-			Datum		values[2];
+		batch_plan = SPI_prepare("SELECT id, wrapped FROM privacy.data_keys "
+								 "WHERE state OPERATOR(pg_catalog.=) 'active' "
+								 "AND id OPERATOR(pg_catalog.>) $1 ORDER BY id LIMIT 1000 FOR UPDATE",
+								 1, bt);
+		update_plan = SPI_prepare("UPDATE privacy.data_keys SET wrapped = $2 "
+								  "WHERE id OPERATOR(pg_catalog.=) $1 "
+								  "AND state OPERATOR(pg_catalog.=) 'active'", 2, ut);
+		if (batch_plan == NULL || update_plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 
-			if (isnull)
-				continue;
-			unwrap_key(KeysRootKey(), id, DatumGetByteaPP(w), dk);
-			values[0] = Int64GetDatum(id);
-			values[1] = PointerGetDatum(wrap_key(newkey, id, dk));
-			sodium_memzero(dk, sizeof(dk));
-			ret = SPI_execute_with_args("UPDATE privacy.data_keys SET wrapped = $2 WHERE id = $1",
-										2, argtypes, values, NULL, false, 0);
-			if (ret != SPI_OK_UPDATE)
-				elog(ERROR, "could not re-wrap a data key: %s", SPI_result_code_string(ret));
+		/* pass 0: everything, online; pass 1: what appeared meanwhile */
+		for (pass = 0; pass < 2; pass++)
+		{
+			int64		last = 0;
+
+			if (pass == 1)
+			{
+				int			ret = SPI_execute("LOCK TABLE privacy.data_keys IN SHARE MODE", false, 0);
+
+				if (ret != SPI_OK_UTILITY)
+					elog(ERROR, "could not lock privacy.data_keys: %s", SPI_result_code_string(ret));
+				missing = 0;
+			}
+			for (;;)
+			{
+				Datum		arg = Int64GetDatum(last);
+				int			ret;
+				uint64		i,
+							n;
+				SPITupleTable *tt;
+
+				CHECK_FOR_INTERRUPTS();
+				ret = SPI_execute_plan(batch_plan, &arg, NULL, false, 0);
+				if (ret != SPI_OK_SELECT)
+					elog(ERROR, "could not read the data keys: %s", SPI_result_code_string(ret));
+				tt = SPI_tuptable;
+				n = SPI_processed;
+				if (n == 0)
+					break;
+				for (i = 0; i < n; i++)
+				{
+					bool		isnull;
+					int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+					Datum		w = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+					const unsigned char *v;
+					unsigned char dk[KEYS_DATA_KEY_BYTES];
+					Datum		values[2];
+
+					last = id;
+					if (pass == 0)
+						seen++;
+					if (isnull)
+						continue;
+					v = wrapped_version(DatumGetByteaPP(w));
+					if (v != NULL && memcmp(v, target_version, VERSION_BYTES) == 0)
+						continue;
+					if (v != NULL && keyring_find(v) == NULL)
+					{
+						missing++;
+						continue;
+					}
+					unwrap_key(id, DatumGetByteaPP(w), dk);
+					values[0] = Int64GetDatum(id);
+					values[1] = PointerGetDatum(wrap_key(target, target_version, id, dk));
+					sodium_memzero(dk, sizeof(dk));
+					ret = SPI_execute_plan(update_plan, values, NULL, false, 0);
+					if (ret != SPI_OK_UPDATE)
+						elog(ERROR, "could not re-wrap a data key: %s", SPI_result_code_string(ret));
+					rewrapped += SPI_processed;
+				}
+				SPI_freetuptable(tt);
+				if (pass == 0 && seen >= next_notice)
+				{
+					ereport(NOTICE,
+							(errmsg("rotate_root_key: %llu data keys done, %llu re-wrapped",
+									(unsigned long long) seen, (unsigned long long) rewrapped)));
+					next_notice += ROTATE_PROGRESS;
+				}
+			}
 		}
 		SPI_finish();
 		KeysRestoreUser(&sw);
 	}
 	PG_FINALLY();
 	{
-		sodium_free(newkey);
+		sodium_free(target);
 	}
 	PG_END_TRY();
+
+	if (missing > 0)
+		ereport(WARNING,
+				(errmsg("%llu data keys are wrapped under root keys this server's keyring does not hold; they were left as they are",
+						(unsigned long long) missing),
+				 errhint("privacy.root_keys lists the versions they need.")));
 	/* data keys are unchanged: cached copies stay valid */
-	KeysAudit("rotate_root_key", NULL, psprintf("{\"keys\": %llu}", (unsigned long long) n));
-	PG_RETURN_INT64((int64) n);
+	KeysAudit("rotate_root_key", NULL,
+			  psprintf("{\"keys\": %llu, \"version\": \"%s\", \"left\": %llu}",
+					   (unsigned long long) rewrapped, hex, (unsigned long long) missing));
+	PG_RETURN_INT64((int64) rewrapped);
+}
+
+/*
+ * privacy_root_keyring
+ *		_root_keyring() RETURNS TABLE(version text, "position" int): the
+ *		versions of the server's keyring, newest first (never material).
+ */
+Datum
+privacy_root_keyring(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	keyring_sync();
+	for (i = 0; local_ring != NULL && i < local_ring->n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(version_hex(local_ring->version[i], NULL));
+		values[1] = Int32GetDatum(i + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

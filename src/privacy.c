@@ -24,6 +24,7 @@ bool		privacy_retention_enabled = true;
 int			privacy_retention_naptime = 60;
 int			privacy_retention_batch_size = 10000;
 char	   *privacy_root_key_file = NULL;
+char	   *privacy_root_key_command = NULL;
 char	   *privacy_request_deadline = NULL;
 bool		privacy_preloaded = false;
 
@@ -98,12 +99,20 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("privacy.root_key_file",
-							   "Sets the file holding the root key (64 hex characters).",
-							   "Read once at server start; the key never reaches SQL.",
+							   "Sets the file holding the root keyring (keys of 64 hex characters, newest first).",
+							   "Re-read on reload; the keys never reach SQL.",
 							   &privacy_root_key_file,
 							   NULL,
-							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, KeysAssignRootKeyFile, NULL);
+
+	DefineCustomStringVariable("privacy.root_key_command",
+							   "Sets a shell command whose standard output is the root keyring.",
+							   "Run by the postmaster at start and on reload, instead of reading privacy.root_key_file; %v is replaced by a version to fetch, empty for the whole keyring.",
+							   &privacy_root_key_command,
+							   NULL,
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, KeysAssignRootKeyCommand, NULL);
 
 	DefineCustomStringVariable("privacy.request_deadline",
 							   "Sets the time within which a data-subject request must be answered.",

@@ -25,11 +25,15 @@ extern bool privacy_retention_enabled;
 extern int	privacy_retention_naptime;
 extern int	privacy_retention_batch_size;
 extern char *privacy_root_key_file;
+extern char *privacy_root_key_command;
 extern char *privacy_request_deadline;	/* an interval */
 extern bool privacy_preloaded;
 
-/* keys.c: root key, loaded in _PG_init when preloaded */
+/* keys.c: root keyring, loaded in _PG_init when preloaded, re-read on
+ * reload by the postmaster (the assign hooks of the two settings) */
 extern void KeysInit(void);
+extern void KeysAssignRootKeyFile(const char *newval, void *extra);
+extern void KeysAssignRootKeyCommand(const char *newval, void *extra);
 extern bool KeysRootKeyAvailable(void);
 extern const unsigned char *KeysRootKey(void);
 

@@ -6,7 +6,7 @@
 #    erasure ledger there is what destroys it (TODO below, with erase).
 #  - a restore with another root key decrypts nothing (55000 with a hint);
 #  - a missing root key file: the server starts, functions fail with 55000;
-#  - rotate_root_key, then switching privacy.root_key_file and restarting;
+#  - online rotation with a keyring file of its own, then retiring the old key;
 #  - pg_dump / restore into another database with the same root key.
 use strict;
 use warnings;
@@ -119,23 +119,43 @@ $stranger->start;
 SELECT privacy.encrypt('x', 1)});
 like($err, qr/55000.*no root key is configured/s, 'no root key: 55000');
 like($err, qr/HINT:.*privacy\.root_key_file/, 'the hint names privacy.root_key_file');
-like(slurp_file($stranger->logfile), qr/privacy: could not open the root key file/,
+like(slurp_file($stranger->logfile), qr/privacy: could not load the root keyring .*could not open the root key file/,
 	'the server log says why');
 $stranger->stop;
 
-# root key rotation on the restored copy, then switch the setting
+# root key rotation on the restored copy, online: a keyring file of its own
+# with the new key first, a reload, rotate_root_key, no restart
 my $newkey = key_file("$keydir/new.key");
-is($restored->safe_psql('postgres', "SELECT privacy.rotate_root_key('$newkey')"), '3',
-	'rotate_root_key re-wraps every active key (2 column keys, the 1 subject key left)');
-($ret, $out, $err) = $restored->psql('postgres', $read);
-like($err, qr/wrapped under another root key/,
-	'until the restart, a new session still holds the old root key');
-$restored->append_conf('postgresql.conf', "privacy.root_key_file = '$newkey'");
-$restored->restart;
-is($restored->safe_psql('postgres', $read), 'two@example.com',
-	'after switching privacy.root_key_file and restarting, everything decrypts');
 my $newhex = slurp_file($newkey);
 $newhex =~ s/\s+//g;
+my $oldhex = slurp_file($rootkey);
+$oldhex =~ s/\s+//g;
+my $ring = "$keydir/ring.key";
+sub write_ring
+{
+	open my $fh, '>', $ring or die "$ring: $!";
+	print $fh join("\n", @_), "\n";
+	close $fh;
+	chmod 0600, $ring;
+}
+write_ring($newhex, $oldhex);
+$restored->append_conf('postgresql.conf', "privacy.root_key_file = '$ring'");
+$restored->reload;
+$restored->poll_query_until('postgres', q{SELECT count(*) = 2 FROM privacy.root_keys WHERE state <> 'missing'})
+  or die 'the keyring was not reloaded';
+is($restored->safe_psql('postgres', "SELECT privacy.rotate_root_key('$newkey')"), '3',
+	'rotate_root_key re-wraps every active key (2 column keys, the 1 subject key left)');
+is($restored->safe_psql('postgres', $read), 'two@example.com',
+	'right after the rotation a new session decrypts, with no restart');
+# retire the old key: nothing needs it any more
+is($restored->safe_psql('postgres', q{SELECT string_agg(state || ':' || data_keys || ':' || can_retire, ',') FROM privacy.root_keys}),
+	'current:3:false,old:0:true', 'privacy.root_keys: the old key can be retired');
+write_ring($newhex);
+$restored->reload;
+$restored->poll_query_until('postgres', q{SELECT count(*) = 1 FROM privacy.root_keys})
+  or die 'the keyring was not reloaded';
+is($restored->safe_psql('postgres', $read), 'two@example.com',
+	'after retiring the old key, everything decrypts');
 unlike(slurp_file($restored->logfile), qr/\Q$newhex\E/i, 'the new root key is not in the server log');
 
 # pg_dump / restore into another database with the same root key
