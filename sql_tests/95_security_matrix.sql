@@ -227,6 +227,7 @@ SELECT p.proname AS not_covered
 						 '_reconcile_columns', '_refresh_all', '_strategy_fits',
 						 '_routing', '_citus_worker', '_citus_defer_drop', '_citus_resolve_drops',
 						 '_forget_tables', '_drop_link_trigger', '_affected_subjects', '_lock_maps',
+						 '_root_keyring', '_crypto_follow_renames', '_crypto_on_alter',
 						 'encrypt_trigger', 'decrypted_view_trigger')
  ORDER BY 1;
 

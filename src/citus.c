@@ -178,71 +178,88 @@ CitusIsCitusTable(Oid relid)
 }
 
 /*
+ * routed_col
+ *		The column of mt that holds the subject's key in every row of the
+ *		subject, or InvalidAttrNumber.  The map is per edge (each path of a
+ *		MapTable is one foreign key or link; the root's is NIL): mt routes
+ *		when it is hash-distributed in the root's colocation group and every
+ *		one of its edges carries its distribution column to the routed
+ *		column of the table it references (a link: holds the key itself).
+ *		Self-references and cycles are consistent when they map the
+ *		distribution column onto itself.
+ */
+static AttrNumber
+routed_col(MapSubject *subj, MapTable *mt, CitusTableInfo *root, List *visiting)
+{
+	CitusTableInfo self;
+	ListCell   *lc;
+
+	if (mt->relid == subj->root)
+		return root->distcol;
+	self = CitusTable(mt->relid);
+	if (self.kind != CITUS_DISTRIBUTED || self.distcol == InvalidAttrNumber ||
+		self.colocation != root->colocation || mt->paths == NIL || mt->outbound)
+		return InvalidAttrNumber;
+	visiting = lappend_oid(list_copy(visiting), mt->relid);
+	foreach(lc, mt->paths)
+	{
+		List	   *edge = lfirst(lc);
+		MapHop	   *h;
+		MapTable   *up;
+		AttrNumber	pcol;
+		int			i;
+
+		if (edge == NIL)
+			return InvalidAttrNumber;
+		h = linitial(edge);
+		if (h->rel != mt->relid)
+			return InvalidAttrNumber;
+		if (h->link)
+		{
+			/* the link column holds the key itself, of the key's type */
+			if (h->cols[0] != self.distcol || get_atttype(h->rel, h->cols[0]) != subj->key_type)
+				return InvalidAttrNumber;
+			continue;
+		}
+		for (i = 0; i < h->ncols; i++)
+			if (h->cols[i] == self.distcol)
+				break;
+		if (i == h->ncols)
+			return InvalidAttrNumber;
+		if (list_member_oid(visiting, h->prel))
+		{
+			/* a self-reference or a cycle: the column must map onto itself */
+			CitusTableInfo p = CitusTable(h->prel);
+
+			if (p.distcol != h->pcols[i])
+				return InvalidAttrNumber;
+			continue;
+		}
+		up = MapFindTable(subj, h->prel);
+		if (up == NULL)
+			return InvalidAttrNumber;
+		pcol = routed_col(subj, up, root, visiting);
+		if (pcol == InvalidAttrNumber || pcol != h->pcols[i])
+			return InvalidAttrNumber;
+	}
+	return self.distcol;
+}
+
+/*
  * routed_column
- *		The distribution column of mt when every path of mt carries it, hop by
- *		hop, to the root's key, with the root hash-distributed on its key and
- *		mt in the root's colocation group: then every row of the subject has
- *		<column> = key, and the condition may say so.  InvalidAttrNumber
+ *		The distribution column of mt when every row of the subject in mt
+ *		has <column> = key (routed_col), with the root hash-distributed on
+ *		its key: then the condition may say so.  InvalidAttrNumber
  *		otherwise.
  */
 static AttrNumber
 routed_column(MapSubject *subj, MapTable *mt)
 {
 	CitusTableInfo root = CitusTable(subj->root);
-	CitusTableInfo self;
-	ListCell   *lc;
 
 	if (root.kind != CITUS_DISTRIBUTED || root.distcol != subj->key_attnum || mt->outbound)
 		return InvalidAttrNumber;
-	if (mt->relid == subj->root)
-		return root.distcol;
-	self = CitusTable(mt->relid);
-	if (self.kind != CITUS_DISTRIBUTED || self.distcol == InvalidAttrNumber ||
-		self.colocation != root.colocation || mt->paths == NIL)
-		return InvalidAttrNumber;
-	foreach(lc, mt->paths)
-	{
-		List	   *path = lfirst(lc);
-		ListCell   *hc;
-		Oid			rel = mt->relid;
-		AttrNumber	cur = self.distcol;
-		bool		ok = true;
-
-		foreach(hc, path)
-		{
-			MapHop	   *h = lfirst(hc);
-			int			i;
-
-			if (h->rel != rel)
-			{
-				ok = false;
-				break;
-			}
-			if (h->link)
-			{
-				Oid			typid = get_atttype(h->rel, h->cols[0]);
-
-				/* the link column holds the key itself, of the key's type */
-				ok = h->cols[0] == cur && typid == subj->key_type;
-				rel = subj->root;
-				cur = subj->key_attnum;
-				break;
-			}
-			for (i = 0; i < h->ncols; i++)
-				if (h->cols[i] == cur)
-					break;
-			if (i == h->ncols)
-			{
-				ok = false;
-				break;
-			}
-			rel = h->prel;
-			cur = h->pcols[i];
-		}
-		if (!ok || rel != subj->root || cur != subj->key_attnum)
-			return InvalidAttrNumber;
-	}
-	return self.distcol;
+	return routed_col(subj, mt, &root, NIL);
 }
 
 /*

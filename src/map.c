@@ -824,7 +824,7 @@ map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *key
 		{
 			appendStringInfoString(&buf, first ? "(" : " OR (");
 			first = false;
-			if (with)
+			if (with && !edge_is_direct(subj, lfirst(lc)))
 				append_edge_in(&buf, &cx, subj, lfirst(lc), alias);
 			else
 				append_match(&buf, &cx, lfirst(lc), alias);
@@ -1176,7 +1176,7 @@ MapCallCondition(MapSubject *subj, MapTable *mt)
 		}
 		if (list_length(matches) == 1)
 			appendStringInfoString(&buf, linitial(matches));
-		else if (simple)
+		else if (simple || CitusIsCitusTable(mt->relid))	/* CITUS HOOK: no ctid */
 		{
 			foreach(lc, matches)
 				appendStringInfo(&buf, "%s(%s)", foreach_current_index(lc) ? " OR " : "(",
@@ -1201,7 +1201,8 @@ MapCallCondition(MapSubject *subj, MapTable *mt)
 	mt->call_nargs = nargs;
 	mt->call_argtypes = palloc(sizeof(Oid) * nargs);
 	memcpy(mt->call_argtypes, types, sizeof(Oid) * nargs);
-	mt->call_cond = buf.data;
+	/* CITUS HOOK (src/citus.c): routed to the subject's shard group */
+	mt->call_cond = CitusRouteCondition(subj, mt, "t", "$1", buf.data);
 	MemoryContextSwitchTo(old);
 	return mt->call_cond;
 }
