@@ -263,6 +263,18 @@ routed_column(MapSubject *subj, MapTable *mt)
 }
 
 /*
+ * CitusRouted
+ *		Every row of the subject in mt holds the key in mt's distribution
+ *		column (and every path carries it there): such a row reaches no
+ *		other subject, and statements over it are router queries.
+ */
+bool
+CitusRouted(MapSubject *subj, MapTable *mt)
+{
+	return CitusLoaded() && routed_column(subj, mt) != InvalidAttrNumber;
+}
+
+/*
  * direct_key
  *		One of mt's paths is a single foreign key from its distribution
  *		column to the root's key ("t.<col> = key").

@@ -34,6 +34,7 @@ extern bool CitusLoaded(void);
 extern bool CitusIsWorker(void);
 extern CitusTableInfo CitusTable(Oid relid);
 extern bool CitusIsCitusTable(Oid relid);
+extern bool CitusRouted(MapSubject *subj, MapTable *mt);
 extern char *CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *alias,
 								 const char *keyexpr, char *cond);
 extern const char *CitusRouting(MapSubject *subj, MapTable *mt);

@@ -449,6 +449,9 @@ shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
 
 	if (mt->outbound || mt->relid == subj->root)
 		return NULL;
+	/* CITUS HOOK: every path of a routed table leads to this subject */
+	if (CitusRouted(subj, mt))
+		return NULL;
 	collect_paths(subj, mt, NIL, NIL, &paths, &skipped);
 
 	/*
