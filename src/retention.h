@@ -27,7 +27,9 @@ extern char *RetentionRewriteExpr(Oid typid, int32 typmod, const char *strategy,
  * RetentionRewriteDoneExpr
  *		SQL boolean expression true when colexpr already holds what the
  *		strategy would write (so a row is not rewritten or counted twice).
- *		NULL for 'keep'/'shred'.
+ *		NULL for 'keep'/'shred'.  Never judged by a value's shape: for
+ *		'hash' only a null counts as done (a pseudonym cannot be told from
+ *		data that looks like one).
  */
 extern char *RetentionRewriteDoneExpr(Oid typid, int32 typmod, const char *strategy,
 									  const char *colexpr);
@@ -46,6 +48,10 @@ extern int64 RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy);
 /* List of policy ids (int64 in a palloc'd array) due now; worker only, in a
  * transaction with SPI connected. */
 extern int64 *RetentionDuePolicies(int *npolicies);
+
+/* Prune retention_runs by privacy.retention_runs_max_age; in a transaction
+ * with SPI connected. */
+extern void RetentionPruneRuns(void);
 
 /* Record a failure of a policy run (own transaction); worker only. */
 extern void RetentionRecordFailure(int64 policy, const char *message);
