@@ -115,15 +115,18 @@ $node->safe_psql('db1', "INSERT INTO t SELECT g, '2001-01-01' FROM generate_seri
 ok($node->poll_query_until('db1', $none_expired, 't'), 'and retention goes on');
 
 # DROP DATABASE while a worker is connected: completes in seconds (a slow
-# trigger keeps the worker in the database)
+# trigger keeps the worker in the database, batches of 5 rows of 50 ms; the
+# worker checks between batches whether a DROP DATABASE waits for it)
+$node->append_conf('postgresql.conf', 'privacy.retention_batch_size = 5');
+$node->reload;
 for my $case (['db2', ''], ['db3', ' WITH (FORCE)'])
 {
 	my ($db, $opt) = @$case;
 	$node->safe_psql($db, q{
 		CREATE TABLE slow (at timestamptz NOT NULL);
-		INSERT INTO slow SELECT '2000-01-01' FROM generate_series(1, 100);
+		INSERT INTO slow SELECT '2000-01-01' FROM generate_series(1, 2000);
 		CREATE FUNCTION slow_trg() RETURNS trigger LANGUAGE plpgsql
-		  AS $$ BEGIN PERFORM pg_sleep(0.2); RETURN OLD; END $$;
+		  AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN OLD; END $$;
 		CREATE TRIGGER slow_del BEFORE DELETE ON slow FOR EACH ROW EXECUTE FUNCTION slow_trg();
 		SELECT privacy.add_retention('slow', 'at', '1 day');
 	});
