@@ -125,10 +125,13 @@ typedef struct RetDep
 	char	   *qualname;		/* quoted, with ONLY unless partitioned */
 	char	   *join;			/* SQL: row c references row p */
 	char	   *stay;			/* SQL on alias c: the row must stay, or NULL */
+	bool		indexed;		/* an index leads with the referencing columns */
 	char	   *name;			/* for the blocked WARNING */
 } RetDep;
 
 #define RET_MAX_DEPTH 8
+
+static bool ret_fk_indexed(Oid relid, AttrNumber *cols, int ncols);
 
 /* Saved user identity around a switch. */
 typedef struct RetUser
@@ -909,6 +912,7 @@ ret_load_deps(RetPolicy *p)
 									 quote_identifier(get_attname(h->rel, h->cols[i], false)),
 									 quote_identifier(get_attname(prel, h->pcols[i], false)));
 				d->join = join.data;
+				d->indexed = ret_fk_indexed(h->rel, h->cols, h->ncols);
 				leaf = true;
 				if (depth > RET_MAX_DEPTH)
 					d->stay = "true";	/* nested too deep to follow */
@@ -1231,6 +1235,53 @@ ret_tid_array(Datum *tids, int n)
 }
 
 /*
+ * ret_pin_nestloop / AtEOXact_GUC
+ *		Statements driven by a list of ctids join it to the table by a
+ *		parameterized TID scan (one page access per row).  The planner
+ *		prices a TID scan at a random page per row and, on a table of a few
+ *		hundred thousand rows, would rather read the whole table (or index)
+ *		for every batch: hash and merge joins are switched off for such a
+ *		statement (single-table lookups, such as PostgreSQL's foreign-key
+ *		checks, are unaffected).  Returns the GUC nest level to restore.
+ */
+static int
+ret_pin_nestloop(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
+ * ret_fk_indexed
+ *		Does an index of relid start with the columns cols (in any order)?
+ *		Without one, a nested loop would scan relid once per parent row.
+ */
+static bool
+ret_fk_indexed(Oid relid, AttrNumber *cols, int ncols)
+{
+	Oid			types[2] = {OIDOID, INT2ARRAYOID};
+	Datum		values[2];
+	Datum	   *elems = palloc(sizeof(Datum) * ncols);
+
+	for (int i = 0; i < ncols; i++)
+		elems[i] = Int16GetDatum(cols[i]);
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = PointerGetDatum(construct_array(elems, ncols, INT2OID, 2, true, TYPALIGN_SHORT));
+	ret_exec("SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
+			 " AND i.indisvalid AND i.indnkeyatts OPERATOR(pg_catalog.>=) pg_catalog.cardinality($2)"
+			 " AND (i.indkey::pg_catalog.int2[])[0:pg_catalog.cardinality($2) OPERATOR(pg_catalog.-) 1]"
+			 " OPERATOR(pg_catalog.@>) $2"
+			 " AND $2 OPERATOR(pg_catalog.@>) (i.indkey::pg_catalog.int2[])[0:pg_catalog.cardinality($2) OPERATOR(pg_catalog.-) 1]",
+			 2, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/*
  * ret_dependents
  *		Delete policy, before the rows of apply (ctids of the leaf table
  *		leaf) are deleted: find, level by level, the rows that reference
@@ -1296,7 +1347,13 @@ ret_dependents(RetPolicy *p, Oid leaf, ArrayType *apply, RetCounts *counts)
 					   d->parent >= 0 ? ((RetDep *) list_nth(p->deps, d->parent))->qualname :
 					   psprintf("ONLY %s", p->qualname),
 					   d->qualname, d->join);
-		ret_exec(sql, 3, types, values, NULL, SPI_OK_SELECT);
+		{
+			int			level = d->indexed ? ret_pin_nestloop() : 0;
+
+			ret_exec(sql, 3, types, values, NULL, SPI_OK_SELECT);
+			if (level > 0)
+				AtEOXact_GUC(true, level);
+		}
 		rows[i].n = (int) SPI_processed;
 		rows[i].roots = palloc(sizeof(Datum) * (SPI_processed + 1));
 		rows[i].oids = palloc(sizeof(Datum) * (SPI_processed + 1));
@@ -1369,10 +1426,16 @@ ret_dependents(RetPolicy *p, Oid leaf, ArrayType *apply, RetCounts *counts)
 			if (nt == 0)
 				continue;
 			values[0] = PointerGetDatum(ret_tid_array(tids, nt));
-			ret_become(UtilRelationOwner(oid), true, &su);
-			ret_exec(psprintf("DELETE FROM ONLY %s t WHERE t.ctid = ANY ($1)", UtilQualifiedName(oid)),
-					 1, types, values, NULL, SPI_OK_DELETE);
-			ret_restore(&su);
+			{
+				int			level = ret_pin_nestloop();
+
+				ret_become(UtilRelationOwner(oid), true, &su);
+				ret_exec(psprintf("DELETE FROM ONLY %s t USING pg_catalog.unnest($1) u(c) "
+								  "WHERE t.ctid OPERATOR(pg_catalog.=) u.c", UtilQualifiedName(oid)),
+						 1, types, values, NULL, SPI_OK_DELETE);
+				ret_restore(&su);
+				AtEOXact_GUC(true, level);
+			}
 			counts->dependents += (int64) SPI_processed;
 		}
 	}
@@ -1620,12 +1683,18 @@ ret_batch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, b
 				if (c->hash)
 					appendStringInfo(&sql, ", CAST(%s AS pg_catalog.text)", c->newexpr);
 			}
-			appendStringInfo(&sql, " FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($1)", p->qualname);
+			appendStringInfo(&sql, " FROM pg_catalog.unnest($1) u(c) JOIN ONLY %s t"
+							 " ON t.ctid OPERATOR(pg_catalog.=) u.c", p->qualname);
 			if (holdfilter != NULL)
-				appendStringInfo(&sql, " AND NOT COALESCE((%s), false)", holdfilter);
+				appendStringInfo(&sql, " WHERE NOT COALESCE((%s), false)", holdfilter);
 			types[0] = TIDARRAYOID;
 			values[0] = PointerGetDatum(locked);
-			ret_exec(sql.data, 1, types, values, NULL, SPI_OK_SELECT);
+			{
+				int			level = ret_pin_nestloop();
+
+				ret_exec(sql.data, 1, types, values, NULL, SPI_OK_SELECT);
+				AtEOXact_GUC(true, level);
+			}
 			nheld = nlocked - (int64) SPI_processed;
 			ctids = palloc(sizeof(Datum) * (SPI_processed + 1));
 			if (p->nhash > 0)
@@ -1671,7 +1740,8 @@ ret_batch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, b
 		dtypes[0] = TIDARRAYOID;
 		dvalues[0] = PointerGetDatum(apply);
 		if (!p->anonymize)
-			appendStringInfo(&sql, "DELETE FROM ONLY %s t WHERE t.ctid = ANY ($1)", p->qualname);
+			appendStringInfo(&sql, "DELETE FROM ONLY %s t USING pg_catalog.unnest($1) u(c) "
+							 "WHERE t.ctid OPERATOR(pg_catalog.=) u.c", p->qualname);
 		else
 		{
 			int			k = 0;
@@ -1711,15 +1781,20 @@ ret_batch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, b
 				appendStringInfoString(&sql, ") AS v(c");
 				for (int j = 0; j < k; j++)
 					appendStringInfo(&sql, ", h%d", j);
-				appendStringInfoString(&sql, ") WHERE t.ctid = v.c");
+				appendStringInfoString(&sql, ") WHERE t.ctid OPERATOR(pg_catalog.=) v.c");
 			}
 			else
-				appendStringInfoString(&sql, " WHERE t.ctid = ANY ($1)");
+				appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
 		}
-		ret_become(p->owner, true, &su);
-		ret_exec(sql.data, nargs, dtypes, dvalues, NULL,
-				 p->anonymize ? SPI_OK_UPDATE : SPI_OK_DELETE);
-		ret_restore(&su);
+		{
+			int			level = ret_pin_nestloop();
+
+			ret_become(p->owner, true, &su);
+			ret_exec(sql.data, nargs, dtypes, dvalues, NULL,
+					 p->anonymize ? SPI_OK_UPDATE : SPI_OK_DELETE);
+			ret_restore(&su);
+			AtEOXact_GUC(true, level);
+		}
 		changed = (int64) SPI_processed;
 	}
 
