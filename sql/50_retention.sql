@@ -114,3 +114,11 @@ SELECT r.id AS policy, r.table_name, r.action, r.keep,
 
 GRANT SELECT ON privacy.retention_policies, privacy.retention_status,
 	privacy.retention_runs TO privacy_admin, privacy_officer;
+
+-- Wakes the retention launcher so that it re-checks at once the databases
+-- it found without the extension (this one included); called below.
+CREATE FUNCTION privacy._wake_launcher() RETURNS void
+	AS 'MODULE_PATHNAME', 'privacy_wake_launcher'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privacy._wake_launcher() FROM PUBLIC;
+SELECT privacy._wake_launcher();

@@ -14,7 +14,8 @@
  * transaction), reports in a small dynamic shared memory segment whether
  * the extension is installed, and exits; the launcher then moves on to the
  * next database.  A database without the extension is remembered and
- * re-checked only every ten naptimes.  So the extension never holds more
+ * re-checked only every ten naptimes, or at once when CREATE EXTENSION
+ * privacy wakes the launcher (SIGUSR2, privacy._wake_launcher()).  So the extension never holds more
  * than max_workers + 1 background worker slots, whatever the number of
  * databases.
  *
@@ -53,6 +54,7 @@
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -60,7 +62,12 @@
 
 #include "retention.h"
 
+PG_FUNCTION_INFO_V1(privacy_wake_launcher);
+
 PGDLLEXPORT void PrivacyRetentionLauncherMain(Datum main_arg);
+
+/* set by SIGUSR2: a CREATE EXTENSION asks to re-check every database */
+static volatile sig_atomic_t launcher_recheck = false;
 PGDLLEXPORT void PrivacyRetentionWorkerMain(Datum main_arg);
 
 /* What a worker reports to the launcher (dynamic shared memory). */
@@ -243,7 +250,15 @@ launcher_tick(HTAB *dbs, MemoryContext cxt)
 
 	hash_seq_init(&seq, dbs);
 	while ((db = hash_seq_search(&seq)) != NULL)
+	{
 		db->seen = false;
+		if (launcher_recheck && db->no_extension)
+		{
+			db->no_extension = false;
+			db->next_start = now;
+		}
+	}
+	launcher_recheck = false;
 	foreach(lc, oids)
 	{
 		Oid			dboid = lfirst_oid(lc);
@@ -311,6 +326,78 @@ launcher_tick(HTAB *dbs, MemoryContext cxt)
 	return wait;
 }
 
+/* SIGUSR2: re-check the databases without the extension now */
+static void
+launcher_sigusr2(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	launcher_recheck = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/* a CREATE EXTENSION of this transaction wants the launcher woken at commit */
+static bool wake_pending = false;
+
+/*
+ * wake_launcher_now
+ *		Find the launcher among the background workers and send it SIGUSR2;
+ *		nothing when it is absent (not preloaded, a standby).
+ */
+static void
+wake_launcher_now(void)
+{
+	int			n = pgstat_fetch_stat_numbackends();
+
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+		const char *type;
+
+		if (l == NULL || l->backendStatus.st_backendType != B_BG_WORKER)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(l->backendStatus.st_procpid);
+		if (type != NULL && strcmp(type, "privacy retention launcher") == 0)
+			(void) kill(l->backendStatus.st_procpid, SIGUSR2);
+	}
+}
+
+/* at commit (the extension is then visible to a worker), wake the launcher */
+static void
+wake_launcher_xact(XactEvent event, void *arg)
+{
+	if (!wake_pending)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+	{
+		wake_pending = false;
+		wake_launcher_now();
+	}
+	else if (event == XACT_EVENT_ABORT)
+		wake_pending = false;
+}
+
+/*
+ * privacy_wake_launcher
+ *		privacy._wake_launcher(): called by the install script, so that the
+ *		launcher re-checks the databases it found without the extension as
+ *		soon as this transaction commits, instead of ten naptimes later.
+ */
+Datum
+privacy_wake_launcher(PG_FUNCTION_ARGS)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(wake_launcher_xact, NULL);
+		registered = true;
+	}
+	wake_pending = true;
+	PG_RETURN_VOID();
+}
+
 /*
  * PrivacyRetentionLauncherMain
  *		Entry point of the launcher.
@@ -324,6 +411,7 @@ PrivacyRetentionLauncherMain(Datum main_arg)
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGUSR2, launcher_sigusr2);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 

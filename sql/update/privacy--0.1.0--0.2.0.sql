@@ -61,3 +61,9 @@ SELECT r.id AS policy, r.table_name, r.action, r.keep,
 					  WHERE x.policy OPERATOR(pg_catalog.=) r.id
 					  ORDER BY x.started DESC, x.id DESC LIMIT 1) l ON true;
 
+-- Wakes the retention launcher so that it re-checks at once the databases
+-- it found without the extension (this one included).
+CREATE FUNCTION privacy._wake_launcher() RETURNS void
+	AS 'MODULE_PATHNAME', 'privacy_wake_launcher'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privacy._wake_launcher() FROM PUBLIC;

@@ -9,7 +9,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time sleep);
 
-my $naptime = 8;
+my $naptime = 15;
 my $node = PostgreSQL::Test::Cluster->new('budget');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
