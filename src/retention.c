@@ -443,7 +443,11 @@ RetentionRewriteDoneExpr(Oid typid, int32 typmod, const char *strategy, const ch
 	return NULL;
 }
 
-/* set while a retention batch or backlog count may compute pseudonyms */
+/*
+ * Set only around retention's candidate selection and backlog count (a
+ * SELECT that fires no trigger), whose "still needs work" test verifies
+ * pseudonyms as the table's owner.
+ */
 static bool ret_pseudonyms_allowed = false;
 
 /*
@@ -1637,8 +1641,22 @@ ret_batch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, b
 	}
 	if (!fast || !ret_try_optimistic(p, optimistic, types, values, nulls))
 	{
+		/*
+		 * The "still needs work" test may verify pseudonyms (is_pseudonym):
+		 * allowed for this statement only, a SELECT ... FOR UPDATE that
+		 * fires no trigger; never while user triggers run (step 4).
+		 */
 		ret_become(p->owner, true, &su);
-		ret_exec(stepsql, 4, types, values, nulls, SPI_OK_SELECT);
+		ret_pseudonyms_allowed = p->nhash > 0;
+		PG_TRY();
+		{
+			ret_exec(stepsql, 4, types, values, nulls, SPI_OK_SELECT);
+		}
+		PG_FINALLY();
+		{
+			ret_pseudonyms_allowed = false;
+		}
+		PG_END_TRY();
 		ret_restore(&su);
 	}
 	ncand = DatumGetInt64(ret_get(0, 1, &isnull));
@@ -2048,16 +2066,7 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 		}
 		ret_xact_begin(own_xacts, batchcxt);
 		ret_become(extowner, false, &su);
-		ret_pseudonyms_allowed = true;
-		PG_TRY();
-		{
-			ret_batch(p, run, own_xacts, &counts, &done, &lost);
-		}
-		PG_FINALLY();
-		{
-			ret_pseudonyms_allowed = false;
-		}
-		PG_END_TRY();
+		ret_batch(p, run, own_xacts, &counts, &done, &lost);
 		ret_restore(&su);
 		if (counts.blocked_by != NULL && blocked_by == NULL)
 			blocked_by = MemoryContextStrdup(cxt, counts.blocked_by);
