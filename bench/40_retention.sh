@@ -9,6 +9,11 @@
 #      on the same table; the same workload is measured on c before, alone.
 # Prints throughput ratios, the longest batch transaction and the pgbench
 # latency ratio, measured side by side in this run.
+# Then the cascade case (CASCADE=0 skips it): two identical message tables of
+# $ROWS rows, half expired, 10% with one attachment each (FK without ON
+# DELETE action): a hand-written DELETE ... USING of the attachments, then the
+# messages, in one transaction, vs run_retention (dependents deleted
+# children-first in each batch).
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
 DB=bench_retention
@@ -114,4 +119,46 @@ printf '%-44s %10s\n' "expired rows left in c (of the old ones)" "$LEFT_C"
 printf '%-44s %10s\n' "pgbench latency alone (ms)" "$lat_base"
 printf '%-44s %10s\n' "pgbench latency while the worker ran (ms)" "$lat_worker"
 printf '%-44s %10.2f\n' "latency ratio" "$(echo "$lat_worker / $lat_base" | bc -l)"
+
+if [ "${CASCADE:-1}" = 1 ]; then
+echo
+echo "== cascade case: $ROWS messages, 10% with one attachment"
+as_pg $PSQL <<SQL
+CREATE TABLE m1 (id bigint PRIMARY KEY, at timestamptz NOT NULL, body text);
+INSERT INTO m1 SELECT g, $AGE, md5(g::text) FROM generate_series(1, $ROWS) g;
+CREATE INDEX m1_at ON m1 (at);
+CREATE TABLE a1 (id bigint PRIMARY KEY, message_id bigint NOT NULL REFERENCES m1, name text);
+INSERT INTO a1 SELECT g, g * 10, 'file' FROM generate_series(1, $ROWS / 10) g;
+CREATE INDEX a1_m ON a1 (message_id);
+CREATE TABLE m2 (LIKE m1 INCLUDING ALL);
+INSERT INTO m2 SELECT * FROM m1;
+CREATE TABLE a2 (LIKE a1 INCLUDING ALL);
+ALTER TABLE a2 ADD FOREIGN KEY (message_id) REFERENCES m2;
+INSERT INTO a2 SELECT * FROM a1;
+VACUUM ANALYZE m1; VACUUM ANALYZE a1; VACUUM ANALYZE m2; VACUUM ANALYZE a2;
+CHECKPOINT;
+SQL
+C_EXP=$(as_pg $PSQL -c "SELECT count(*) FROM m1 WHERE at < now() - interval '30 days'")
+C_AEXP=$(as_pg $PSQL -c "SELECT count(*) FROM a1 JOIN m1 ON m1.id = a1.message_id WHERE m1.at < now() - interval '30 days'")
+t0=$(now)
+as_pg $PSQL -c "BEGIN" -c "DELETE FROM a1 USING m1 WHERE a1.message_id = m1.id AND m1.at < now() - interval '30 days'" \
+	-c "DELETE FROM m1 WHERE at < now() - interval '30 days'" -c "COMMIT"
+t_hand=$(echo "$(now) - $t0" | bc -l)
+P_M=$(as_pg $PSQL -c "SELECT privacy.add_retention('m2', 'at', '30 days')")
+as_pg $PSQL -c "CHECKPOINT"
+t0=$(now)
+N_M=$(as_pg $PSQL -c "SELECT privacy.run_retention($P_M)")
+t_casc=$(echo "$(now) - $t0" | bc -l)
+read -r longest_m <<<"$(as_pg $PSQL -c "SELECT round(longest_batch_ms::numeric, 1) FROM privacy.retention_runs WHERE policy = $P_M ORDER BY id LIMIT 1")"
+A_LEFT=$(as_pg $PSQL -c "SELECT count(*) FROM a2 JOIN m2 ON m2.id = a2.message_id WHERE m2.at < now() - interval '30 days'")
+echo
+echo "== cascade results ($ROWS messages, $C_EXP expired, $C_AEXP of their attachments)"
+printf '%-44s %10s %12s %8s\n' "method" "seconds" "messages/s" "ratio"
+tp_hand=$(echo "$C_EXP / $t_hand" | bc -l)
+tp_casc=$(echo "$N_M / $t_casc" | bc -l)
+printf '%-44s %10.2f %12.0f %8s\n' "DELETE attachments USING, then messages" "$t_hand" "$tp_hand" "1.00"
+printf '%-44s %10.2f %12.0f %8.2f\n' "run_retention (dependents first)" "$t_casc" "$tp_casc" "$(echo "$tp_casc / $tp_hand" | bc -l)"
+printf '%-44s %10s\n' "longest batch, run_retention (ms)" "${longest_m:-?}"
+printf '%-44s %10s\n' "attachments of expired messages left" "$A_LEFT"
+fi
 as_pg dropdb $DB

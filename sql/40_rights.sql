@@ -83,20 +83,16 @@ CREATE FUNCTION privacy.replay_erasures(ledger jsonb)
 RETURNS jsonb AS 'MODULE_PATHNAME', 'privacy_replay_erasures'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
--- Pseudonyms inside erase's rewrite statement: scope is a random token
--- that only the C code building that statement knows (src/guard.c), valid
--- for that erasure only.  Without it the C code refuses (42501) unless the
--- caller is a superuser: no trigger, CHECK or index expression that runs
--- during an erasure can use it as an oracle.
-CREATE FUNCTION privacy.pseudonym(value text, scope text) RETURNS text
-	AS 'MODULE_PATHNAME', 'privacy_pseudonym'
-	LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
-
--- Retention's hold filter runs as the table's owner and asks this with the
--- same scope token: 42501 without it (no oracle of who is held).
+-- Retention's hold filter runs as the table's owner and asks these with
+-- the pseudonym scope's token (src/guard.c): 42501 without it (no oracle of
+-- who is held).  _held_keys: the held keys of a subject type, for a shared
+-- (outbound) row, held when ANY subject it belongs to is.
 CREATE FUNCTION privacy._held(subject text, key text, scope text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'privacy_held'
 	LANGUAGE C VOLATILE;
+CREATE FUNCTION privacy._held_keys(subject text, scope text) RETURNS SETOF text
+	AS 'MODULE_PATHNAME', 'privacy_held_keys'
+	LANGUAGE C VOLATILE ROWS 10;
 
 -- The trigger link() installs on linked tables.
 CREATE FUNCTION privacy._link_lock() RETURNS trigger

@@ -18,28 +18,51 @@ CREATE TABLE privacy.retention_state (
 	run			bigint,				-- retention_runs row of the run in progress
 	failures	int NOT NULL DEFAULT 0,
 	next_try	timestamptz NOT NULL DEFAULT '-infinity',
-	last_error	text
+	last_error	text,
+	last_checked timestamptz		-- heartbeat: the last pass that completed (idle or not)
 );
 
 ALTER TABLE privacy.retention_runs
 	ADD COLUMN held bigint NOT NULL DEFAULT 0,			-- rows skipped: legal hold
 	ADD COLUMN batches int NOT NULL DEFAULT 0,
-	ADD COLUMN longest_batch_ms double precision NOT NULL DEFAULT 0;
+	ADD COLUMN longest_batch_ms double precision NOT NULL DEFAULT 0,
+	ADD COLUMN blocked bigint NOT NULL DEFAULT 0,		-- rows skipped: a dependent must stay
+	ADD COLUMN blocked_by text;							-- the first blocking table of the run
+
+-- A policy follows its age column by attribute number (renames), may take
+-- its dependents with it (cascade) and reads a timestamp without time zone
+-- in time_zone (NULL: the database's default TimeZone at run time).
+ALTER TABLE privacy.retention
+	ADD COLUMN age_attnum smallint,
+	ADD COLUMN cascade boolean NOT NULL DEFAULT true,
+	ADD COLUMN time_zone text;
 
 REVOKE ALL ON privacy.retention_state FROM PUBLIC;
 
--- Keyed pseudonym behind the 'hash' strategy (erasure and retention).
--- Executable by everyone because erase's UPDATE runs as the table's owner,
--- but the C code refuses to compute anything outside erasure and retention:
--- an oracle would let anyone test guesses against stored pseudonyms.
-CREATE FUNCTION privacy.pseudonym(value text) RETURNS text
+-- Keyed pseudonym behind the 'hash' strategy (erasure and retention): a
+-- body and a keyed tag of it, len hex characters, so that the extension
+-- recognizes what it wrote (is_pseudonym) without judging a value by its
+-- shape.  Executable by everyone because erase's and retention's statements
+-- run as the table's owner, but the C code computes nothing without scope,
+-- the token of the open pseudonym scope (src/guard.c), which only the C
+-- code building those statements knows and passes as a parameter, never in
+-- their text (42501 otherwise, unless the caller is a superuser): no
+-- trigger, CHECK, operator or index expression that runs meanwhile can use
+-- them as an oracle.
+CREATE FUNCTION privacy.pseudonym(value text, len integer DEFAULT 32, scope text DEFAULT NULL)
+	RETURNS text
 	AS 'MODULE_PATHNAME', 'privacy_pseudonym'
-	LANGUAGE C STRICT STABLE PARALLEL RESTRICTED;
+	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE FUNCTION privacy.is_pseudonym(value text, len integer, scope text DEFAULT NULL)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'privacy_is_pseudonym'
+	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 -- Executable by everyone: the C code lets only the table's owner or a member
 -- of privacy_admin add or drop a policy (42501 otherwise).
 CREATE FUNCTION privacy.add_retention(tbl regclass, age_column name, keep interval,
-									  action text DEFAULT 'delete', columns name[] DEFAULT NULL)
+									  action text DEFAULT 'delete', columns name[] DEFAULT NULL,
+									  cascade boolean DEFAULT true, time_zone text DEFAULT NULL)
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'privacy_add_retention'
 	LANGUAGE C VOLATILE;
@@ -63,9 +86,17 @@ CREATE FUNCTION privacy.retention_backlog(policy bigint) RETURNS bigint
 REVOKE EXECUTE ON FUNCTION privacy.retention_backlog(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.retention_backlog(bigint) TO privacy_admin, privacy_officer;
 
+-- Why a policy cannot run (its table or age column is gone...), NULL when it
+-- can: the status view shows it per policy instead of failing for all.
+CREATE FUNCTION privacy.retention_problem(policy bigint) RETURNS text
+	AS 'MODULE_PATHNAME', 'privacy_retention_problem'
+	LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION privacy.retention_problem(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.retention_problem(bigint) TO privacy_admin, privacy_officer;
+
 CREATE VIEW privacy.retention_policies AS
 SELECT r.id AS policy, r.table_name, r.age_column, r.keep, r.action,
-	   r.columns, r.created_at, r.created_by
+	   r.columns, r.created_at, r.created_by, r.cascade, r.time_zone
   FROM privacy.retention r;
 
 CREATE VIEW privacy.retention_status AS
@@ -74,14 +105,22 @@ SELECT r.id AS policy, r.table_name, r.action, r.keep,
 	   l.held AS last_held, l.error AS last_error,
 	   s.cutoff IS NOT NULL AS in_progress, s.failures,
 	   CASE WHEN s.failures OPERATOR(pg_catalog.>) 0 THEN s.next_try END AS next_retry,
-	   CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_class c
-						  WHERE c.oid OPERATOR(pg_catalog.=) r.table_name::pg_catalog.oid)
-			THEN privacy.retention_backlog(r.id) END AS backlog_estimate
+	   CASE WHEN e.problem IS NULL THEN privacy.retention_backlog(r.id) END AS backlog_estimate,
+	   l.blocked AS last_blocked, l.blocked_by, s.last_checked, e.problem AS error
   FROM privacy.retention r
   LEFT JOIN privacy.retention_state s ON s.policy OPERATOR(pg_catalog.=) r.id
+  LEFT JOIN LATERAL (SELECT privacy.retention_problem(r.id) AS problem) e ON true
   LEFT JOIN LATERAL (SELECT * FROM privacy.retention_runs x
 					  WHERE x.policy OPERATOR(pg_catalog.=) r.id
 					  ORDER BY x.started DESC, x.id DESC LIMIT 1) l ON true;
 
 GRANT SELECT ON privacy.retention_policies, privacy.retention_status,
 	privacy.retention_runs TO privacy_admin, privacy_officer;
+
+-- Wakes the retention launcher so that it re-checks at once the databases
+-- it found without the extension (this one included); called below.
+CREATE FUNCTION privacy._wake_launcher() RETURNS void
+	AS 'MODULE_PATHNAME', 'privacy_wake_launcher'
+	LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION privacy._wake_launcher() FROM PUBLIC;
+SELECT privacy._wake_launcher();

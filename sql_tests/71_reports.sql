@@ -27,7 +27,7 @@ INSERT INTO rep.customer (id, email, name, health)
 SELECT i, format('c%s@example.com', i), 'Name ' || i, CASE WHEN i % 2 = 0 THEN 'allergy' END
 FROM generate_series(1, 20) i;
 -- 30 orders of 10 distinct customers
-INSERT INTO rep.orders SELECT i, 1 + i % 10, '4111111111111111', date '2024-01-01' + i
+INSERT INTO rep.orders SELECT i, 1 + i % 10, '4111111111111111', current_date - i
 FROM generate_series(1, 30) i;
 INSERT INTO rep."Audit ""Log""; x" VALUES (1, 'x');
 

@@ -137,9 +137,13 @@ SELECT pg_temp.call('regress_m_admin', 'protect', $$SELECT privacy.protect('evil
 SELECT pg_temp.call('regress_evil', 'add_retention', $$SELECT privacy.add_retention('evil.orders', 'at', '1 year', 'anonymize')$$);
 SELECT pg_temp.call('regress_evil', 'add_retention', $$SELECT privacy.add_retention('evil.events', 'at', '1 year')$$);
 SELECT pg_temp.call('regress_evil', 'retention_backlog', $$SELECT privacy.retention_backlog(1)$$);
+SELECT pg_temp.call('regress_evil', 'retention_problem', $$SELECT privacy.retention_problem(1)$$);
+SELECT pg_temp.call('regress_evil', '_wake_launcher', $$SELECT privacy._wake_launcher()$$);
 SELECT pg_temp.call('regress_evil', 'pseudonym', $$SELECT privacy.pseudonym('guess')$$);
-SELECT pg_temp.call('regress_evil', 'pseudonym', $$SELECT privacy.pseudonym('guess', 'token')$$);
+SELECT pg_temp.call('regress_evil', 'pseudonym', $$SELECT privacy.pseudonym('guess', 32, 'token')$$);
+SELECT pg_temp.call('regress_evil', 'is_pseudonym', $$SELECT privacy.is_pseudonym('guess', 32, 'token')$$);
 SELECT pg_temp.call('regress_evil', '_held', $$SELECT privacy._held('mcust', '1', 'token')$$);
+SELECT pg_temp.call('regress_evil', '_held_keys', $$SELECT * FROM privacy._held_keys('mcust', 'token')$$);
 SELECT pg_temp.call('regress_evil', '_restricted', $$SELECT privacy._restricted('mcust', 'evil.orders', 'evil.orders'::regclass, '(0,1)')$$);
 SELECT pg_temp.call('regress_evil', 'is_restricted', $$SELECT privacy.is_restricted('mcust', '1')$$);
 SELECT pg_temp.call('regress_evil', 'verify_audit', $$SELECT privacy.verify_audit()$$);
@@ -173,6 +177,8 @@ SELECT pg_temp.call('regress_m_officer', 'release_hold', $$SELECT privacy.releas
 -- the admin: retention, keys, encryption, the rest of the map
 SELECT pg_temp.call('regress_m_admin', 'run_retention', $$SELECT privacy.run_retention()$$);
 SELECT pg_temp.call('regress_m_admin', 'retention_backlog', $$SELECT privacy.retention_backlog(1)$$);
+SELECT pg_temp.call('regress_m_admin', 'retention_problem', $$SELECT privacy.retention_problem(1)$$);
+SELECT pg_temp.call('regress_m_admin', 'retention_status', $$SELECT count(*) FROM privacy.retention_status$$);
 SELECT pg_temp.call('regress_m_admin', 'create_key', $$SELECT privacy.create_key('m_key')$$);
 SELECT pg_temp.call('regress_m_admin', 'encrypt', $$SELECT privacy.encrypt('x', (SELECT max(id) FROM privacy.keys))$$);
 SELECT pg_temp.call('regress_m_admin', 'decrypt', $$SELECT privacy.decrypt(privacy.encrypt('x', (SELECT max(id) FROM privacy.keys)), (SELECT max(id) FROM privacy.keys))$$);

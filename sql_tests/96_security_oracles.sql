@@ -51,7 +51,7 @@ BEGIN
 	INSERT INTO guesses VALUES ('token in context', CASE WHEN tok IS NULL THEN 'no' ELSE 'yes' END);
 	IF tok IS NOT NULL THEN
 		BEGIN
-			INSERT INTO guesses VALUES ('erin', privacy.pseudonym('erin', tok));
+			INSERT INTO guesses VALUES ('erin', privacy.pseudonym('erin', 32, tok));
 		EXCEPTION WHEN insufficient_privilege THEN
 			INSERT INTO guesses VALUES ('erin', 'refused');
 		END;
@@ -62,7 +62,7 @@ BEGIN
 		INSERT INTO guesses VALUES ('carol', 'refused');
 	END;
 	BEGIN
-		INSERT INTO guesses VALUES ('dave', privacy.pseudonym('dave', repeat('0', 32)));
+		INSERT INTO guesses VALUES ('dave', privacy.pseudonym('dave', 32, repeat('0', 32)));
 	EXCEPTION WHEN insufficient_privilege THEN
 		INSERT INTO guesses VALUES ('dave', 'refused');
 	END;
@@ -80,8 +80,10 @@ SELECT handle ~ '^[0-9a-f]{32}$' AS rewritten FROM accounts WHERE id = 1;
 -- outside any erasure, even with a token seen before: refused
 SET ROLE regress_sec_owner;
 SELECT pg_temp.err($$SELECT privacy.pseudonym('carol')$$);
-SELECT pg_temp.err($$SELECT privacy.pseudonym('carol', 'x')$$);
+SELECT pg_temp.err($$SELECT privacy.pseudonym('carol', 32, 'x')$$);
+SELECT pg_temp.err($$SELECT privacy.is_pseudonym('carol', 32, 'x')$$);
 SELECT pg_temp.err($$SELECT privacy._held('account', '2', 'x')$$);
+SELECT pg_temp.err($$SELECT * FROM privacy._held_keys('account', 'x')$$);
 RESET ROLE;
 
 -- item 7 and #10 item 10: _restricted is no oracle, and protect() two hops

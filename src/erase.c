@@ -1310,15 +1310,11 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 	}
 	if (et->set_clause == NULL)
 		return;
-	if (dry_run)
-	{
-		run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND (%s)",
-										 mt->qualname, where, et->changed),
-					 nargs, t, v, true, SPI_OK_SELECT);
-		et->anonymized = result_count();
-		return;
-	}
-	/* the pseudonym scope's token is parameter $4 (src/guard.h) */
+	/*
+	 * The rewrite and its "a value would change" test (et->changed verifies
+	 * pseudonyms' tags) carry the pseudonym scope's token as parameter $4
+	 * (src/guard.h), the dry run's count as well.
+	 */
 	if (nargs < 2)
 	{
 		t[1] = OIDARRAYOID;
@@ -1331,6 +1327,14 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 	}
 	t[3] = TEXTOID;
 	v[3] = CStringGetTextDatum(GuardPseudonymToken() ? GuardPseudonymToken() : "");
+	if (dry_run)
+	{
+		run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND (%s)",
+										 mt->qualname, where, et->changed),
+					 GUARD_SCOPE_PARAMNO, t, v, true, SPI_OK_SELECT);
+		et->anonymized = result_count();
+		return;
+	}
 	run_as_owner(mt->relid, psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
 									 mt->qualname, et->set_clause, where, et->changed),
 				 GUARD_SCOPE_PARAMNO, t, v, false, SPI_OK_UPDATE);

@@ -23,6 +23,8 @@ PG_MODULE_MAGIC;
 bool		privacy_retention_enabled = true;
 int			privacy_retention_naptime = 60;
 int			privacy_retention_batch_size = 10000;
+int			privacy_retention_runs_max_age = 30 * 86400;
+int			privacy_max_workers = 2;
 char	   *privacy_root_key_file = NULL;
 char	   *privacy_root_key_command = NULL;
 char	   *privacy_request_deadline = NULL;
@@ -95,6 +97,22 @@ _PG_init(void)
 							NULL,
 							&privacy_retention_batch_size,
 							10000, 1, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privacy.retention_runs_max_age",
+							"Sets how long privacy.retention_runs keeps the record of a run.",
+							"The latest run of each policy is always kept; 0 keeps every run.",
+							&privacy_retention_runs_max_age,
+							30 * 86400, 0, 10 * 365 * 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privacy.max_workers",
+							"Sets how many per-database retention workers may run at once.",
+							"The launcher schedules the databases with due policies onto them.",
+							&privacy_max_workers,
+							2, 1, 64,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 

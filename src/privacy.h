@@ -24,6 +24,8 @@
 extern bool privacy_retention_enabled;
 extern int	privacy_retention_naptime;
 extern int	privacy_retention_batch_size;
+extern int	privacy_retention_runs_max_age;
+extern int	privacy_max_workers;
 extern char *privacy_root_key_file;
 extern char *privacy_root_key_command;
 extern char *privacy_request_deadline;	/* an interval */

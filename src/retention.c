@@ -20,13 +20,18 @@
  *	 2. as the table owner, security-restricted: pick the next candidates
  *		by keyset and lock those that still need work FOR UPDATE SKIP LOCKED
  *		(locked rows are left for the next pass);
- *	 3. as the extension owner (a new statement, so a new snapshot): drop
- *		the locked rows that belong to a subject under an active hold
- *		(MapHoldFilterSQL) and compute keyed pseudonyms for 'hash' columns;
+ *	 3. as the table owner, security-restricted (a new statement, so a new
+ *		snapshot): drop the locked rows that belong to a subject under an
+ *		active hold (ret_hold_filter: any subject of a shared row) and
+ *		compute keyed pseudonyms for 'hash' columns; then the dependents
+ *		(delete policies: deleted first, or the row is blocked).  Steps 2
+ *		and 3 run in a pseudonym scope (src/guard.c): their statements
+ *		carry its token as $4, the only way to verify or compute a
+ *		pseudonym or to ask privacy._held / privacy._held_keys;
  *	 4. as the table owner, security-restricted: DELETE / UPDATE the
  *		remaining rows by ctid (user triggers never run as a superuser);
  *	 5. as the extension owner: store the position and the run's counters.
- * TimeZone is pinned to UTC and DateStyle to ISO inside a batch, so
+ * TimeZone is pinned to the policy's zone and DateStyle to ISO inside a batch, so
  * positions and cutoffs of date/timestamp columns mean the same thing to
  * every session; lock_timeout bounds every lock wait.
  *-------------------------------------------------------------------------
@@ -71,7 +76,9 @@ PG_FUNCTION_INFO_V1(privacy_add_retention);
 PG_FUNCTION_INFO_V1(privacy_drop_retention);
 PG_FUNCTION_INFO_V1(privacy_run_retention);
 PG_FUNCTION_INFO_V1(privacy_pseudonym);
+PG_FUNCTION_INFO_V1(privacy_is_pseudonym);
 PG_FUNCTION_INFO_V1(privacy_retention_backlog);
+PG_FUNCTION_INFO_V1(privacy_retention_problem);
 
 #define PSEUDONYM_BYTES 16		/* 32 hex characters */
 #define RETENTION_LOCK_TIMEOUT "1s"
@@ -104,7 +111,36 @@ typedef struct RetPolicy
 	char	   *needs;			/* "row still needs work" (anonymize), or NULL */
 	int			nhash;
 	bool		partitioned;	/* batches walk the leaf partitions in OID order */
+	char	   *agename;		/* age column's current name (unquoted) */
+	AttrNumber	age_attnum;
+	bool		fix_column;		/* the stored name or attnum is out of date */
+	bool		cascade;
+	char	   *time_zone;		/* NULL: the database's default */
+	List	   *deps;			/* RetDep *, breadth first (delete policies) */
+	char	   *holdfilter;		/* row t of the table belongs to a held subject */
 } RetPolicy;
+
+/*
+ * A table that depends on the policy's table through a foreign key (at any
+ * depth): its rows referencing an expiring row go first, or, when one of
+ * them must stay, make that row blocked.
+ */
+typedef struct RetDep
+{
+	int			parent;			/* index in deps of the referenced table, -1: the policy's */
+	Oid			relid;
+	char	   *qualname;		/* quoted, with ONLY unless partitioned */
+	char	   *join;			/* SQL: row c references row p */
+	char	   *stay;			/* SQL on alias c: the row must stay, or NULL */
+	bool		holds;			/* in a subject map: its held rows stay */
+	bool		indexed;		/* an index leads with the referencing columns */
+	char	   *name;			/* for the blocked WARNING */
+} RetDep;
+
+#define RET_MAX_DEPTH 8
+
+static bool ret_fk_indexed(Oid relid, AttrNumber *cols, int ncols);
+static char *ret_needs_sql(RetPolicy *p);
 
 /* Saved user identity around a switch. */
 typedef struct RetUser
@@ -317,6 +353,20 @@ ret_placeholder(Oid basetype)
 }
 
 /*
+ * ret_scope_arg
+ *		The scope argument of the pseudonym functions in generated SQL: in
+ *		a pseudonym scope the token, which travels as the statement's
+ *		parameter GUARD_SCOPE_PARAM (never in its text, src/guard.h);
+ *		outside one a null, which only a superuser may compute with.
+ */
+static const char *
+ret_scope_arg(void)
+{
+	return GuardPseudonymToken() != NULL ?
+		"CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)" : "CAST(NULL AS pg_catalog.text)";
+}
+
+/*
  * ret_hash_length
  *		Number of pseudonym characters a string column keeps (its length
  *		limit), 0 when the type cannot hold a pseudonym; -1 for bytea.
@@ -361,18 +411,16 @@ RetentionRewriteExpr(Oid typid, int32 typmod, const char *strategy, const char *
 	if (strcmp(strategy, "hash") == 0)
 	{
 		int			len = ret_hash_length(basetype, basetypmod);
-		/* in a scope: the token is the statement's parameter, not text */
-		const char *scope = GuardPseudonymToken() ? ", CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)" : "";
 
 		if (len == 0)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("strategy \"hash\" cannot be stored in a column of type %s", typname)));
 
 		if (len < 0)
-			return psprintf("CAST(pg_catalog.decode(privacy.pseudonym(pg_catalog.encode(%s, 'hex')%s), 'hex') AS %s)",
-							colexpr, scope, typname);
-		return psprintf("CAST(privacy.pseudonym(CAST(%s AS pg_catalog.text)%s) AS %s)",
-						colexpr, scope, typname);
+			return psprintf("CAST(pg_catalog.decode(privacy.pseudonym(pg_catalog.encode(%s, 'hex'), %d, %s), 'hex') AS %s)",
+							colexpr, PSEUDONYM_BYTES * 2, ret_scope_arg(), typname);
+		return psprintf("CAST(privacy.pseudonym(CAST(%s AS pg_catalog.text), %d, %s) AS %s)",
+						colexpr, len, ret_scope_arg(), typname);
 	}
 	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("unknown erasure strategy \"%s\"", strategy)));
@@ -382,9 +430,6 @@ RetentionRewriteExpr(Oid typid, int32 typmod, const char *strategy, const char *
 char *
 RetentionRewriteDoneExpr(Oid typid, int32 typmod, const char *strategy, const char *colexpr)
 {
-	int32		basetypmod = typmod;
-	Oid			basetype = getBaseTypeAndTypmod(typid, &basetypmod);
-
 	if (strcmp(strategy, "null") == 0 || strcmp(strategy, "delete") == 0)
 		return psprintf("(%s IS NULL)", colexpr);
 	if (strcmp(strategy, "redact") == 0)
@@ -392,47 +437,151 @@ RetentionRewriteDoneExpr(Oid typid, int32 typmod, const char *strategy, const ch
 						RetentionRewriteExpr(typid, typmod, strategy, colexpr));
 	if (strcmp(strategy, "hash") == 0)
 	{
+		/*
+		 * Never a value's shape (hex of some length, 16 bytes: it may be the
+		 * person's data): a pseudonym carries a keyed tag of its body, and
+		 * only a value whose tag verifies under this database's secret was
+		 * written by the extension.
+		 */
+		int32		basetypmod = typmod;
+		Oid			basetype = getBaseTypeAndTypmod(typid, &basetypmod);
 		int			len = ret_hash_length(basetype, basetypmod);
 
 		if (len < 0)
-			return psprintf("(%s IS NULL OR pg_catalog.octet_length(%s) = %d)",
-							colexpr, colexpr, PSEUDONYM_BYTES);
-		return psprintf("(%s IS NULL OR CAST(%s AS pg_catalog.text) OPERATOR(pg_catalog.~) '^[0-9a-f]{%d}$')",
-						colexpr, colexpr, len);
+			return psprintf("(%s IS NULL OR privacy.is_pseudonym(pg_catalog.encode(%s, 'hex'), %d, %s))",
+							colexpr, colexpr, PSEUDONYM_BYTES * 2, ret_scope_arg());
+		return psprintf("(%s IS NULL OR privacy.is_pseudonym(CAST(%s AS pg_catalog.text), %d, %s))",
+						colexpr, colexpr, len, ret_scope_arg());
 	}
 	return NULL;
 }
 
 /*
+ * ret_pseudonym_hex
+ *		The pseudonym of in, len hex characters (1..32): a keyed body (the
+ *		first len - len/2 characters) followed by a keyed tag of the body
+ *		(len/2 characters), so that the extension recognizes the values it
+ *		wrote (ret_is_pseudonym) without judging any value by its shape.
+ *		out has room for len + 1 characters.
+ */
+static void
+ret_pseudonym_hex(const unsigned char *in, size_t inlen, int len, char *out)
+{
+	unsigned char body[PSEUDONYM_BYTES];
+	unsigned char tag[PSEUDONYM_BYTES];
+	char		hex[PSEUDONYM_BYTES * 2 + 1];
+	int			tlen = len / 2;
+	int			blen = len - tlen;
+
+	UtilKeyedHash("privacy.pseudonym", in, inlen, body, sizeof(body));
+	sodium_bin2hex(hex, sizeof(hex), body, sizeof(body));
+	memcpy(out, hex, blen);
+	UtilKeyedHash("privacy.pseudonym.tag", (const unsigned char *) out, blen, tag, sizeof(tag));
+	sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
+	memcpy(out + blen, hex, tlen);
+	out[len] = '\0';
+}
+
+/*
+ * ret_is_pseudonym
+ *		Was value (vlen characters) written by ret_pseudonym_hex for length
+ *		len?  Its tag must verify under the database's secret: a value that
+ *		merely looks like a pseudonym passes with probability 16^-(len/2).
+ *		A length of 1 has no tag: never recognized (rewritten again).
+ */
+static bool
+ret_is_pseudonym(const char *value, size_t vlen, int len)
+{
+	unsigned char tag[PSEUDONYM_BYTES];
+	char		hex[PSEUDONYM_BYTES * 2 + 1];
+	int			tlen = len / 2;
+	int			blen = len - tlen;
+
+	if (tlen == 0 || vlen != (size_t) len)
+		return false;
+	UtilKeyedHash("privacy.pseudonym.tag", (const unsigned char *) value, blen, tag, sizeof(tag));
+	sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
+	return sodium_memcmp(hex, value + blen, tlen) == 0;
+}
+
+/*
+ * ret_check_pseudonym_caller
+ *		The pseudonym functions compute nothing outside erasure and
+ *		retention: a pseudonym oracle would let anyone test guesses against
+ *		stored pseudonyms.  Only a statement that carries the token of the
+ *		open pseudonym scope (argument scopearg: erase's rewrite, retention's
+ *		batch statements, built by the C code that knows the token, which no
+ *		trigger, CHECK, operator or policy running meanwhile can read) or a
+ *		superuser may.
+ */
+static void
+ret_check_pseudonym_caller(FunctionCallInfo fcinfo, int scopearg)
+{
+	bool		scoped = PG_NARGS() > scopearg && !PG_ARGISNULL(scopearg) &&
+		GuardPseudonymTokenValid(text_to_cstring(PG_GETARG_TEXT_PP(scopearg)));
+
+	if (!scoped && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("privacy.pseudonym can only be used by erasure and retention"),
+				 errhidestmt(true)));
+}
+
+/* length argument of the pseudonym functions: 1..32 */
+static int
+ret_pseudonym_len(FunctionCallInfo fcinfo, int argno)
+{
+	int			len = PG_NARGS() > argno ? PG_GETARG_INT32(argno) : PSEUDONYM_BYTES * 2;
+
+	if (len < 1 || len > PSEUDONYM_BYTES * 2)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("pseudonym length must be between 1 and %d", PSEUDONYM_BYTES * 2)));
+	return len;
+}
+
+/*
  * privacy_pseudonym
- *		privacy.pseudonym(text) RETURNS text: keyed BLAKE2b (libsodium
- *		crypto_generichash, 16 bytes, hex) of the value under a key derived
- *		from the database's secret.  Equal inputs give equal outputs within
- *		one database.  Not executable by PUBLIC (a pseudonym oracle).
+ *		privacy.pseudonym(value text, len int DEFAULT 32, scope text DEFAULT
+ *		NULL) RETURNS text: the keyed pseudonym of the value (libsodium
+ *		crypto_generichash under keys derived from the database's secret),
+ *		len hex characters: a body and a tag of the body.  Equal inputs give
+ *		equal outputs within one database.  Null value or len: null.
  */
 Datum
 privacy_pseudonym(PG_FUNCTION_ARGS)
 {
-	text	   *in = PG_GETARG_TEXT_PP(0);
-	unsigned char out[PSEUDONYM_BYTES];
-	char		hex[PSEUDONYM_BYTES * 2 + 1];
-	bool		scoped = PG_NARGS() > 1 && !PG_ARGISNULL(1) &&
-		GuardPseudonymTokenValid(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	text	   *in;
+	int			len;
+	char		out[PSEUDONYM_BYTES * 2 + 1];
 
-	/*
-	 * A pseudonym oracle would let anyone test guesses against stored
-	 * pseudonyms: only the rewrite statement of an erasure (which carries
-	 * the scope's token, known to no user code) and the retention code
-	 * (running as the extension owner) may compute them.
-	 */
-	if (!scoped && !superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("privacy.pseudonym can only be used by erasure and retention")));
-	UtilKeyedHash("privacy.pseudonym", (const unsigned char *) VARDATA_ANY(in),
-				  VARSIZE_ANY_EXHDR(in), out, sizeof(out));
-	sodium_bin2hex(hex, sizeof(hex), out, sizeof(out));
-	PG_RETURN_TEXT_P(cstring_to_text(hex));
+	ret_check_pseudonym_caller(fcinfo, 2);
+	if (PG_ARGISNULL(0) || (PG_NARGS() > 1 && PG_ARGISNULL(1)))
+		PG_RETURN_NULL();
+	in = PG_GETARG_TEXT_PP(0);
+	len = ret_pseudonym_len(fcinfo, 1);
+	ret_pseudonym_hex((const unsigned char *) VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), len, out);
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * privacy_is_pseudonym
+ *		privacy.is_pseudonym(value text, len int, scope text DEFAULT NULL)
+ *		RETURNS boolean: true when the value is a pseudonym of length len
+ *		that this database wrote (its keyed tag verifies).  Same callers as
+ *		privacy.pseudonym (it is an oracle of the tag key too).
+ */
+Datum
+privacy_is_pseudonym(PG_FUNCTION_ARGS)
+{
+	text	   *in;
+	int			len;
+
+	ret_check_pseudonym_caller(fcinfo, 2);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	in = PG_GETARG_TEXT_PP(0);
+	len = ret_pseudonym_len(fcinfo, 1);
+	PG_RETURN_BOOL(ret_is_pseudonym(VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), len));
 }
 
 /*-------------------------------------------------------------------------
@@ -530,6 +679,28 @@ ret_resolve_columns(Oid relid, ArrayType *names)
 }
 
 /*
+ * ret_default_zone
+ *		The database's default TimeZone: ALTER DATABASE ... SET timezone when
+ *		there is one, else the server's (the reset value: postgresql.conf for
+ *		the worker).  SPI connected.
+ */
+static char *
+ret_default_zone(void)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(MyDatabaseId)};
+
+	ret_exec("SELECT pg_catalog.substr(x, pg_catalog.strpos(x, '=') OPERATOR(pg_catalog.+) 1)"
+			 " FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) x"
+			 " WHERE s.setdatabase OPERATOR(pg_catalog.=) $1 AND s.setrole OPERATOR(pg_catalog.=) 0"
+			 " AND pg_catalog.lower(pg_catalog.split_part(x, '=', 1)) OPERATOR(pg_catalog.=) 'timezone'",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return pstrdup(GetConfigOptionResetString("TimeZone"));
+}
+
+/*
  * ret_load_policy
  *		Read and resolve a policy.  SPI connected, as extension owner.
  *		Unknown policy: 42704.
@@ -541,13 +712,14 @@ ret_load_policy(int64 id)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(id)};
 	bool		isnull;
-	Datum		cols;
+	Datum		d;
 	char	   *agename;
-	AttrNumber	attnum;
+	AttrNumber	stored_attnum = InvalidAttrNumber;
 	ArrayType  *names = NULL;
 
-	ret_exec("SELECT table_name::oid, age_column::text, keep::text, action, columns "
-			 "FROM privacy.retention WHERE id = $1",
+	ret_exec("SELECT table_name::pg_catalog.oid, age_column::pg_catalog.text, keep::pg_catalog.text, "
+			 "action, columns, age_attnum, cascade, time_zone "
+			 "FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -558,9 +730,15 @@ ret_load_policy(int64 id)
 	p->keep = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	p->anonymize = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4),
 						  "anonymize") == 0;
-	cols = ret_get(0, 5, &isnull);
+	d = ret_get(0, 5, &isnull);
 	if (!isnull)
-		names = DatumGetArrayTypePCopy(cols);
+		names = DatumGetArrayTypePCopy(d);
+	d = ret_get(0, 6, &isnull);
+	if (!isnull)
+		stored_attnum = DatumGetInt16(d);
+	d = ret_get(0, 7, &isnull);
+	p->cascade = isnull || DatumGetBool(d);
+	p->time_zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8);
 
 	if (get_rel_name(p->relid) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
@@ -569,42 +747,283 @@ ret_load_policy(int64 id)
 	p->partitioned = get_rel_relkind(p->relid) == RELKIND_PARTITIONED_TABLE;
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->relid)),
 											 get_rel_name(p->relid));
-	attnum = ret_column(p->relid, agename);
-	(void) attnum;
+
+	/*
+	 * The age column: by name first (a restored dump renumbers columns),
+	 * then by attribute number (a rename).
+	 */
+	p->age_attnum = get_attnum(p->relid, agename);
+	if (p->age_attnum == InvalidAttrNumber && stored_attnum > 0)
+	{
+		HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(p->relid),
+										  Int16GetDatum(stored_attnum));
+
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+
+			if (!att->attisdropped)
+			{
+				agename = pstrdup(NameStr(att->attname));
+				p->age_attnum = stored_attnum;
+			}
+			ReleaseSysCache(tup);
+		}
+	}
+	if (p->age_attnum <= 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+						errmsg("the age column of retention policy %lld no longer exists", (long long) id),
+						errhint("Drop the policy and add it again on an existing column.")));
+	{
+		Oid			agetype = getBaseType(get_atttype(p->relid, p->age_attnum));
+
+		if (agetype != DATEOID && agetype != TIMESTAMPOID && agetype != TIMESTAMPTZOID)
+			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+							errmsg("the age column of retention policy %lld is no longer a date or timestamp",
+								   (long long) id)));
+	}
+	p->fix_column = stored_attnum != p->age_attnum ||
+		strcmp(agename, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)) != 0;
+	p->agename = agename;
 	p->age = pstrdup(quote_identifier(agename));
+	if (p->time_zone == NULL)
+		p->time_zone = ret_default_zone();
 
 	if (p->anonymize)
 	{
 		ListCell   *lc;
-		StringInfoData buf;
 
 		p->columns = ret_resolve_columns(p->relid, names);
-		initStringInfo(&buf);
 		foreach(lc, p->columns)
 		{
 			RetColumn  *c = lfirst(lc);
 
-			appendStringInfo(&buf, "%s%s", buf.len > 0 ? " AND " : "", c->doneexpr);
 			if (c->hash)
 				p->nhash++;
 		}
-		p->needs = buf.len > 0 ? psprintf("NOT (%s)", buf.data) : "false";
+		p->needs = ret_needs_sql(p);
 	}
 	return p;
 }
 
 /*
+ * ret_needs_sql
+ *		Anonymize policy: SQL condition "row t still needs work" (a column
+ *		does not hold what its strategy writes).  Built in the pseudonym
+ *		scope of the statement that runs it: a hashed column's test
+ *		verifies the pseudonym's tag with the scope's token ($4).
+ */
+static char *
+ret_needs_sql(RetPolicy *p)
+{
+	ListCell   *lc;
+	StringInfoData buf;
+
+	if (!p->anonymize)
+		return NULL;
+	initStringInfo(&buf);
+	foreach(lc, p->columns)
+	{
+		RetColumn  *c = lfirst(lc);
+
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? " AND " : "",
+						 RetentionRewriteDoneExpr(c->typid, c->typmod, c->strategy,
+												  psprintf("t.%s", quote_identifier(c->name))));
+	}
+	return buf.len > 0 ? psprintf("NOT (%s)", buf.data) : "false";
+}
+
+/*
+ * ret_hold_filter
+ *		SQL condition true when row alias of relid belongs to a subject under
+ *		an active legal hold, NULL when relid is in no map.  A referenced
+ *		(outbound) row shared by several subjects is held when ANY of them
+ *		is: the condition asks, per held key, whether the row belongs to
+ *		that subject, instead of computing one key per row.
+ *
+ *		The condition converts keys with the types (and casts, domain
+ *		CHECKs) of the tables concerned: it runs as the table's owner,
+ *		never as the extension owner.  The owner cannot read privacy.holds:
+ *		in a pseudonym scope (the only place it is executed) it asks
+ *		privacy._held(subject, key, $4) and privacy._held_keys(subject, $4),
+ *		which answer only with the scope's token.  Outside a scope the
+ *		condition reads privacy.holds directly: only to know whether the
+ *		table has a filter at all, never executed.
+ */
+static char *
+ret_hold_filter(Oid relid, const char *alias)
+{
+	List	   *subjects = MapSubjectsOfTable(relid);
+	ListCell   *lc,
+			   *kc;
+	StringInfoData buf;
+	bool		first = true;
+	bool		scoped = GuardPseudonymToken() != NULL;
+	const char *token = "CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)";
+	const char *active = "h.released_at IS NULL AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())";
+
+	if (subjects == NIL)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	foreach(lc, subjects)
+	{
+		MapSubject *subj = MapGetSubject(lfirst(lc));
+		MapTable   *mt = MapFindTable(subj, relid);
+		const char *keytype;
+
+		if (mt == NULL)
+			continue;
+		keytype = format_type_with_typemod(subj->key_type, subj->key_typmod);
+		if (mt->outbound)
+		{
+			if (scoped)
+				appendStringInfo(&buf,
+								 "%sEXISTS (SELECT 1 FROM privacy._held_keys(%s, %s) hk(k) WHERE (%s))",
+								 first ? "" : " OR ", quote_literal_cstr(subj->name), token,
+								 MapCondition(subj, mt, alias, psprintf("CAST(hk.k AS %s)", keytype)));
+			else
+				appendStringInfo(&buf,
+								 "%sEXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) %s"
+								 " AND %s AND (%s))",
+								 first ? "" : " OR ", quote_literal_cstr(subj->name), active,
+								 MapCondition(subj, mt, alias, psprintf("CAST(h.subject_key AS %s)", keytype)));
+			first = false;
+			continue;
+		}
+		foreach(kc, MapKeyExprs(subj, mt, alias))
+		{
+			if (scoped)
+				appendStringInfo(&buf,
+								 "%sprivacy._held(%s, CAST((%s) AS pg_catalog.text), %s)",
+								 first ? "" : " OR ", quote_literal_cstr(subj->name),
+								 (char *) lfirst(kc), token);
+			else
+				appendStringInfo(&buf,
+								 "%sEXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) %s"
+								 " AND %s AND h.subject_key OPERATOR(pg_catalog.=) CAST((%s) AS pg_catalog.text))",
+								 first ? "" : " OR ", quote_literal_cstr(subj->name), active,
+								 (char *) lfirst(kc));
+			first = false;
+		}
+	}
+	if (first)
+		return NULL;
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * ret_table_must_stay
+ *		Rows of relid must never be deleted by retention's cascade: the table
+ *		is in anonymize mode or has a 'keep' column.  SPI connected, as the
+ *		extension owner.
+ */
+static bool
+ret_table_must_stay(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	ret_exec("SELECT 1 WHERE EXISTS (SELECT FROM privacy.table_modes m"
+			 " WHERE m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+			 " AND m.mode OPERATOR(pg_catalog.=) 'anonymize')"
+			 " OR EXISTS (SELECT FROM privacy.classifications c"
+			 " WHERE c.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+			 " AND c.erasure OPERATOR(pg_catalog.=) 'keep')",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/*
+ * ret_load_deps
+ *		The tables that depend on the policy's table through foreign keys,
+ *		breadth first, at most RET_MAX_DEPTH deep.  Keys with ON DELETE SET
+ *		NULL / SET DEFAULT keep the referencing row: not followed.  A
+ *		dependent that must stay (anonymize mode, a 'keep' column, no
+ *		cascade through a NO ACTION/RESTRICT key) is a leaf whose every row
+ *		blocks; otherwise its held rows block and its own dependents follow.
+ *		Beyond the depth limit any dependent row blocks.
+ */
+static List *
+ret_load_deps(RetPolicy *p)
+{
+	List	   *deps = NIL;
+	List	   *level = list_make1_int(-1);
+	int			depth;
+
+	for (depth = 1; depth <= RET_MAX_DEPTH + 1 && level != NIL; depth++)
+	{
+		List	   *next = NIL;
+		ListCell   *lc;
+
+		foreach(lc, level)
+		{
+			int			pi = lfirst_int(lc);
+			Oid			prel = pi < 0 ? p->relid : ((RetDep *) list_nth(deps, pi))->relid;
+			ListCell   *hc;
+
+			foreach(hc, MapForeignKeysInto(prel))
+			{
+				MapHop	   *h = lfirst(hc);
+				RetDep	   *d;
+				StringInfoData join;
+				bool		leaf;
+
+				if (h->deltype == 'n' || h->deltype == 'd')
+					continue;	/* the row stays, its key is reset by PostgreSQL */
+				d = palloc0(sizeof(RetDep));
+				d->parent = pi;
+				d->relid = h->rel;
+				d->name = UtilQualifiedName(h->rel);
+				d->qualname = psprintf("%s%s",
+									   get_rel_relkind(h->rel) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+									   d->name);
+				initStringInfo(&join);
+				for (int i = 0; i < h->ncols; i++)
+					appendStringInfo(&join, "%sc.%s OPERATOR(pg_catalog.=) p.%s", i > 0 ? " AND " : "",
+									 quote_identifier(get_attname(h->rel, h->cols[i], false)),
+									 quote_identifier(get_attname(prel, h->pcols[i], false)));
+				d->join = join.data;
+				d->indexed = ret_fk_indexed(h->rel, h->cols, h->ncols);
+				leaf = true;
+				if (depth > RET_MAX_DEPTH)
+					d->stay = "true";	/* nested too deep to follow */
+				else if (ret_table_must_stay(h->rel))
+					d->stay = "true";
+				else if (!p->cascade && h->deltype != 'c')
+					d->stay = "true";
+				else
+				{
+					/* its held rows stay: asked per batch, in the scope */
+					d->holds = ret_hold_filter(h->rel, "c") != NULL;
+					leaf = false;
+				}
+				deps = lappend(deps, d);
+				if (!leaf)
+					next = lappend_int(next, list_length(deps) - 1);
+			}
+		}
+		level = next;
+	}
+	return deps;
+}
+
+/*
  * ret_pin_settings
- *		Pin TimeZone, DateStyle and lock_timeout for one batch; returns the
- *		GUC nest level to pass to AtEOXact_GUC.
+ *		Pin TimeZone (the policy's zone: a timestamp without time zone is
+ *		read in it, and the cutoff's calendar arithmetic follows its DST
+ *		rules), DateStyle and lock_timeout for one batch;
+ *		returns the GUC nest level to pass to AtEOXact_GUC.
  */
 static int
-ret_pin_settings(void)
+ret_pin_settings(RetPolicy *p)
 {
 	int			level = NewGUCNestLevel();
 
-	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("TimeZone", p && p->time_zone ? p->time_zone : "UTC",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
 	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("lock_timeout", RETENTION_LOCK_TIMEOUT, PGC_USERSET, PGC_S_SESSION,
@@ -658,30 +1077,32 @@ ret_spi_connect(void)
 /*
  * ret_batch_sql
  *		Step 2 of a batch: the next candidates by keyset ($1 cutoff, $2/$3
- *		position, $4 batch size), locked FOR UPDATE SKIP LOCKED ("lk").
+ *		position, $4 the pseudonym scope's token, $5 batch size), locked
+ *		FOR UPDATE SKIP LOCKED ("lk").
  *		With change, the same statement also deletes or rewrites the rows
  *		of src: "lk" (the locked rows) or "cand" (every candidate, waiting
  *		for row locks).  Columns: candidates, last age, last ctid, locked
  *		ctids (without change), rows changed.
  */
 static char *
-ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool blocks)
+ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool blocks,
+			  const char *needs)
 {
 	StringInfoData sql;
 	char	   *recheck = psprintf("t.%s < $1%s%s", p->age,
-								   p->needs ? " AND " : "", p->needs ? p->needs : "");
+								   needs ? " AND " : "", needs ? needs : "");
 
 	initStringInfo(&sql);
 	if (blocks)
 	{
 		/*
-		 * Block mode: every row of blocks [$3, $4) in physical order (a TID
+		 * Block mode: every row of blocks [$3, $5) in physical order (a TID
 		 * range scan) that the policy applies to; $2 is unused.
 		 */
 		appendStringInfo(&sql,
 						 "WITH cand AS MATERIALIZED ("
 						 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t "
-						 "WHERE t.ctid >= $3 AND t.ctid < CAST('(' || $4 || ',0)' AS pg_catalog.tid) AND %s), ",
+						 "WHERE t.ctid >= $3 AND t.ctid < CAST('(' || $5 || ',0)' AS pg_catalog.tid) AND %s), ",
 						 p->age, p->qualname, recheck);
 	}
 	else
@@ -692,7 +1113,7 @@ ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool bl
 						 p->age, p->qualname, p->age);
 		if (have_pos)
 			appendStringInfo(&sql, " AND t.%s >= $2 AND (t.%s > $2 OR t.ctid > $3)", p->age, p->age);
-		appendStringInfo(&sql, " ORDER BY t.%s, t.ctid LIMIT $4), ", p->age);
+		appendStringInfo(&sql, " ORDER BY t.%s, t.ctid LIMIT $5), ", p->age);
 	}
 	if (strcmp(src, "lk") == 0)
 		appendStringInfo(&sql,
@@ -778,7 +1199,7 @@ ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, con
 		(void) set_config_option("lock_timeout", RETENTION_OPTIMISTIC_WAIT, PGC_USERSET,
 								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		ret_become(p->owner, true, &su);
-		ret_exec(sql, 4, types, values, nulls, SPI_OK_SELECT);
+		ret_exec(sql, 5, types, values, nulls, SPI_OK_SELECT);
 		ret_restore(&su);
 		AtEOXact_GUC(true, level);
 		ReleaseCurrentSubTransaction();
@@ -857,18 +1278,324 @@ ret_next_leaf(Oid relid, Oid after)
 	return isnull ? InvalidOid : DatumGetObjectId(values[0]);
 }
 
+/* What one batch did, for the run's counters. */
+typedef struct RetCounts
+{
+	int64		changed;
+	int64		held;
+	int64		blocked;
+	int64		dependents;		/* dependent rows deleted with their parents */
+	char	   *blocked_by;		/* first blocking table, or NULL */
+} RetCounts;
+
+/* The rows one dependent table contributes to a batch. */
+typedef struct RetDepRows
+{
+	int			n;
+	Datum	   *roots;			/* tid of the policy row each one depends on */
+	Datum	   *oids;			/* tableoid */
+	Datum	   *tids;			/* ctid */
+} RetDepRows;
+
+static int
+ret_tid_cmp(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
+static ArrayType *
+ret_tid_array(Datum *tids, int n)
+{
+	return construct_array(tids, n, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT);
+}
+
+/*
+ * ret_pin_nestloop / AtEOXact_GUC
+ *		Statements driven by a list of ctids join it to the table by a
+ *		parameterized TID scan (one page access per row).  The planner
+ *		prices a TID scan at a random page per row and, on a table of a few
+ *		hundred thousand rows, would rather read the whole table (or index)
+ *		for every batch: hash and merge joins are switched off for such a
+ *		statement (single-table lookups, such as PostgreSQL's foreign-key
+ *		checks, are unaffected).  Returns the GUC nest level to restore.
+ */
+static int
+ret_pin_nestloop(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
+ * ret_fk_indexed
+ *		Does an index of relid start with the columns cols (in any order)?
+ *		Without one, a nested loop would scan relid once per parent row.
+ */
+static bool
+ret_fk_indexed(Oid relid, AttrNumber *cols, int ncols)
+{
+	Oid			types[2] = {OIDOID, INT2ARRAYOID};
+	Datum		values[2];
+	Datum	   *elems = palloc(sizeof(Datum) * ncols);
+
+	for (int i = 0; i < ncols; i++)
+		elems[i] = Int16GetDatum(cols[i]);
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = PointerGetDatum(construct_array(elems, ncols, INT2OID, 2, true, TYPALIGN_SHORT));
+	ret_exec("SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
+			 " AND i.indisvalid AND i.indnkeyatts OPERATOR(pg_catalog.>=) pg_catalog.cardinality($2)"
+			 " AND (i.indkey::pg_catalog.int2[])[0:pg_catalog.cardinality($2) OPERATOR(pg_catalog.-) 1]"
+			 " OPERATOR(pg_catalog.@>) $2"
+			 " AND $2 OPERATOR(pg_catalog.@>) (i.indkey::pg_catalog.int2[])[0:pg_catalog.cardinality($2) OPERATOR(pg_catalog.-) 1]",
+			 2, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/*
+ * ret_dependents_held
+ *		Which of the rows r of dependent table d belong to a subject under
+ *		an active legal hold (any of the subjects a shared row belongs to):
+ *		sets stays[k] for them.  The hold filter converts keys with the
+ *		owner's types and casts, so it runs as d's owner, security-
+ *		restricted, asking privacy._held / privacy._held_keys with the
+ *		scope's token ($4).
+ */
+static void
+ret_dependents_held(RetDep *d, RetDepRows *r, bool *stays)
+{
+	char	   *filter = ret_hold_filter(d->relid, "c");
+	Oid			types[GUARD_SCOPE_PARAMNO] = {OIDARRAYOID, TIDARRAYOID, TEXTOID, TEXTOID};
+	Datum		values[GUARD_SCOPE_PARAMNO];
+	RetUser		su;
+	int			level;
+
+	if (filter == NULL)
+		return;
+	values[0] = PointerGetDatum(construct_array(r->oids, r->n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	values[1] = PointerGetDatum(ret_tid_array(r->tids, r->n));
+	values[2] = CStringGetTextDatum("");
+	values[3] = CStringGetTextDatum(GuardPseudonymToken());
+	level = ret_pin_nestloop();
+	ret_become(UtilRelationOwner(d->relid), true, &su);
+	ret_exec(psprintf("SELECT u.i FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
+					  " WITH ORDINALITY u(o, t, i)"
+					  " JOIN %s c ON c.ctid OPERATOR(pg_catalog.=) u.t AND c.tableoid OPERATOR(pg_catalog.=) u.o"
+					  " WHERE COALESCE((%s), false)", d->qualname, filter),
+			 GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
+	ret_restore(&su);
+	AtEOXact_GUC(true, level);
+	for (uint64 k = 0; k < SPI_processed; k++)
+	{
+		bool		isnull;
+		int64		idx = DatumGetInt64(ret_get(k, 1, &isnull));
+
+		if (!isnull && idx >= 1 && idx <= r->n)
+			stays[idx - 1] = true;
+	}
+}
+
+/*
+ * ret_dependents
+ *		Delete policy, before the rows of apply (ctids of the leaf table
+ *		leaf) are deleted: find, level by level, the rows that reference
+ *		them (p->deps).  A policy row with a dependent that must stay is
+ *		blocked: it and its dependents are left alone, counted in counts.
+ *		The dependents of the other rows are deleted deepest first, each
+ *		table as its owner (security-restricted).  Reads run as the
+ *		extension owner with pg_catalog operators only (no user code);
+ *		the hold checks of dependent rows run as their table's owner
+ *		(ret_dependents_held).  In the batch's pseudonym scope.  Returns
+ *		the ctids of apply that may now be deleted.
+ */
+static ArrayType *
+ret_dependents(RetPolicy *p, Oid leaf, ArrayType *apply, RetCounts *counts)
+{
+	int			ndeps = list_length(p->deps);
+	RetDepRows *rows = palloc0(sizeof(RetDepRows) * ndeps);
+	Datum	   *atids;
+	bool	   *anulls;
+	int			napply;
+	ItemPointerData *blocked;
+	int			nblocked = 0;
+	int			maxblocked;
+	Datum	   *leafoids;
+	Datum	   *keep;
+	int			nkeep = 0;
+	ListCell   *lc;
+	int			i;
+	bool	   *stays;
+
+	deconstruct_array(apply, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+					  &atids, &anulls, &napply);
+	if (napply == 0 || ndeps == 0)
+		return apply;
+	leafoids = palloc(sizeof(Datum) * napply);
+	for (i = 0; i < napply; i++)
+		leafoids[i] = ObjectIdGetDatum(leaf);
+	maxblocked = napply;
+	blocked = palloc(sizeof(ItemPointerData) * maxblocked);
+
+	/* 1. the dependent rows, breadth first; which policy rows they block */
+	i = 0;
+	foreach(lc, p->deps)
+	{
+		RetDep	   *d = lfirst(lc);
+		RetDepRows *pr = d->parent >= 0 ? &rows[d->parent] : NULL;
+		Oid			types[3] = {TIDARRAYOID, OIDARRAYOID, TIDARRAYOID};
+		Datum		values[3];
+		char	   *sql;
+		int			pn = pr ? pr->n : napply;
+
+		if (pn == 0)
+		{
+			i++;
+			continue;
+		}
+		values[0] = PointerGetDatum(ret_tid_array(pr ? pr->roots : atids, pn));
+		values[1] = PointerGetDatum(construct_array(pr ? pr->oids : leafoids, pn, OIDOID,
+													sizeof(Oid), true, TYPALIGN_INT));
+		values[2] = PointerGetDatum(ret_tid_array(pr ? pr->tids : atids, pn));
+		sql = psprintf("SELECT u.r, c.tableoid, c.ctid, COALESCE((%s), false) "
+					   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) u(r, o, t) "
+					   "JOIN %s p ON p.ctid OPERATOR(pg_catalog.=) u.t AND p.tableoid OPERATOR(pg_catalog.=) u.o "
+					   "JOIN %s c ON %s",
+					   d->stay ? d->stay : "false",
+					   d->parent >= 0 ? ((RetDep *) list_nth(p->deps, d->parent))->qualname :
+					   psprintf("ONLY %s", p->qualname),
+					   d->qualname, d->join);
+		{
+			int			level = d->indexed ? ret_pin_nestloop() : 0;
+
+			ret_exec(sql, 3, types, values, NULL, SPI_OK_SELECT);
+			if (level > 0)
+				AtEOXact_GUC(true, level);
+		}
+		rows[i].n = (int) SPI_processed;
+		rows[i].roots = palloc(sizeof(Datum) * (SPI_processed + 1));
+		rows[i].oids = palloc(sizeof(Datum) * (SPI_processed + 1));
+		rows[i].tids = palloc(sizeof(Datum) * (SPI_processed + 1));
+		stays = palloc0(sizeof(bool) * (SPI_processed + 1));
+		for (uint64 k = 0; k < SPI_processed; k++)
+		{
+			bool		isnull;
+			ItemPointer r = palloc(sizeof(ItemPointerData));
+			ItemPointer t = palloc(sizeof(ItemPointerData));
+
+			ItemPointerCopy((ItemPointer) DatumGetPointer(ret_get(k, 1, &isnull)), r);
+			ItemPointerCopy((ItemPointer) DatumGetPointer(ret_get(k, 3, &isnull)), t);
+			rows[i].roots[k] = PointerGetDatum(r);
+			rows[i].oids[k] = ret_get(k, 2, &isnull);
+			rows[i].tids[k] = PointerGetDatum(t);
+			stays[k] = DatumGetBool(ret_get(k, 4, &isnull));
+		}
+		if (d->holds && rows[i].n > 0)
+			ret_dependents_held(d, &rows[i], stays);
+		for (int k = 0; k < rows[i].n; k++)
+		{
+			ItemPointer r = (ItemPointer) DatumGetPointer(rows[i].roots[k]);
+
+			if (stays[k])
+			{
+				if (nblocked >= maxblocked)
+				{
+					maxblocked *= 2;
+					blocked = repalloc(blocked, sizeof(ItemPointerData) * maxblocked);
+				}
+				ItemPointerCopy(r, &blocked[nblocked++]);
+				if (counts->blocked_by == NULL)
+					counts->blocked_by = pstrdup(d->name);
+			}
+		}
+		i++;
+	}
+	if (nblocked > 1)
+	{
+		int			u = 1;
+
+		qsort(blocked, nblocked, sizeof(ItemPointerData), ret_tid_cmp);
+		for (int k = 1; k < nblocked; k++)
+			if (ItemPointerCompare(&blocked[k], &blocked[u - 1]) != 0)
+				ItemPointerCopy(&blocked[k], &blocked[u++]);
+		nblocked = u;
+	}
+	counts->blocked += nblocked;
+
+	/* 2. delete the dependents of the rows that go, deepest first */
+	for (i = ndeps - 1; i >= 0; i--)
+	{
+		RetDepRows *r = &rows[i];
+		int			k = 0;
+
+		while (k < r->n)
+		{
+			Oid			oid = DatumGetObjectId(r->oids[k]);
+			Datum	   *tids = palloc(sizeof(Datum) * r->n);
+			int			nt = 0;
+			Oid			types[1] = {TIDARRAYOID};
+			Datum		values[1];
+			RetUser		su;
+
+			/* the rows of this leaf (oid), in any order */
+			for (int m = k; m < r->n; m++)
+			{
+				if (DatumGetObjectId(r->oids[m]) != oid)
+					continue;
+				if (nblocked == 0 ||
+					bsearch(DatumGetPointer(r->roots[m]), blocked, nblocked,
+							sizeof(ItemPointerData), ret_tid_cmp) == NULL)
+					tids[nt++] = r->tids[m];
+				r->oids[m] = ObjectIdGetDatum(InvalidOid);
+			}
+			while (k < r->n && !OidIsValid(DatumGetObjectId(r->oids[k])))
+				k++;
+			if (nt == 0)
+				continue;
+			values[0] = PointerGetDatum(ret_tid_array(tids, nt));
+			{
+				int			level = ret_pin_nestloop();
+
+				ret_become(UtilRelationOwner(oid), true, &su);
+				ret_exec(psprintf("DELETE FROM ONLY %s t USING pg_catalog.unnest($1) u(c) "
+								  "WHERE t.ctid OPERATOR(pg_catalog.=) u.c", UtilQualifiedName(oid)),
+						 1, types, values, NULL, SPI_OK_DELETE);
+				ret_restore(&su);
+				AtEOXact_GUC(true, level);
+			}
+			counts->dependents += (int64) SPI_processed;
+		}
+	}
+
+	/* 3. the policy rows that may go */
+	if (nblocked == 0)
+		return apply;
+	keep = palloc(sizeof(Datum) * napply);
+	for (i = 0; i < napply; i++)
+		if (bsearch(DatumGetPointer(atids[i]), blocked, nblocked,
+					sizeof(ItemPointerData), ret_tid_cmp) == NULL)
+			keep[nkeep++] = atids[i];
+	return ret_tid_array(keep, nkeep);
+}
+
 /*
  * ret_batch
- *		One batch of a pass (see the file banner).  SPI connected; the
- *		caller is the extension owner.  Returns rows changed; sets *done when
- *		the pass is complete, *lost when another session took the pass over.
+ *		One batch of a pass (see the file banner): a function that never
+ *		commits; the caller (the worker's or run_retention's driver) owns
+ *		the transaction.  SPI connected; the caller is the extension owner.
+ *		Adds what it did to *counts; sets *done when the pass is complete,
+ *		*lost when another session took the pass over.
  */
-static int64
-ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *lost)
+static void
+ret_batch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, bool *lost)
 {
-	Oid			types[4];
-	Datum		values[4];
-	char		nulls[4];
+	Oid			types[5];
+	Datum		values[5];
+	char		nulls[5];
+	char	   *needs;
 	bool		isnull;
 	Datum		cutoff,
 				pos_age,
@@ -891,7 +1618,7 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	bool	   *hashnulls = NULL;
 	instr_time	t0,
 				t1;
-	char	   *holdfilter;
+	char	   *holdfilter = p->holdfilter;
 	bool		fast;
 	char	   *optimistic = NULL;
 	char	   *stepsql;
@@ -902,11 +1629,13 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	int64		end_block = 0;
 	int64		nblocks = 0;
 	ItemPointer start_tid = NULL;
+	RetCounts	bc;
 
+	memset(&bc, 0, sizeof(bc));
 	INSTR_TIME_SET_CURRENT(t0);
 	*done = false;
 	*lost = false;
-	level = ret_pin_settings();
+	level = ret_pin_settings(p);
 	initStringInfo(&sql);
 
 	/* 1. state row and holds, as the extension owner */
@@ -914,22 +1643,22 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 	values[0] = Int64GetDatum(p->id);
 	ret_exec(worker ?
 			 "SELECT cutoff, pos_age, pos_ctid, run, pos_rel, pos_mode FROM privacy.retention_state "
-			 "WHERE policy = $1 FOR UPDATE SKIP LOCKED" :
+			 "WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED" :
 			 "SELECT cutoff, pos_age, pos_ctid, run, pos_rel, pos_mode FROM privacy.retention_state "
-			 "WHERE policy = $1 FOR UPDATE",
+			 "WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 	{
 		*lost = true;
 		AtEOXact_GUC(true, level);
-		return 0;
+		return;
 	}
 	cutoff = ret_get(0, 1, &isnull);
 	if (isnull || DatumGetInt64(ret_get(0, 4, &isnull)) != run || isnull)
 	{
 		*lost = true;
 		AtEOXact_GUC(true, level);
-		return 0;
+		return;
 	}
 	pos_age = ret_get(0, 2, &isnull);
 	have_pos = !isnull;
@@ -941,6 +1670,7 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 		r = ret_get(0, 6, &isnull);
 		blocks = !isnull && DatumGetChar(r) == 'b';
 	}
+
 	if (have_pos)
 	{
 		ItemPointer ip = palloc(sizeof(ItemPointerData));
@@ -975,11 +1705,11 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 
 	/*
 	 * 2. candidates and row locks, as the table owner.  When no hold can
-	 * apply to the table (it is in no subject map) and no value needs the
-	 * secret, the change is made by the same statement (fast path).
+	 * apply to the table (it is in no subject map), no value needs the
+	 * secret and no table depends on it, the change is made by the same
+	 * statement (fast path).
 	 */
-	holdfilter = MapHoldFilterSQL(p->relid, "t");
-	fast = holdfilter == NULL && p->nhash == 0;
+	fast = holdfilter == NULL && p->nhash == 0 && p->deps == NIL;
 
 	/*
 	 * The walk of a pass.  By age (the age index, a keyset on (age, ctid))
@@ -1000,11 +1730,13 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 		double		per_block;
 
 		bv[0] = ObjectIdGetDatum(p->relid);
-		ret_exec("SELECT pg_catalog.pg_relation_size($1) / pg_catalog.current_setting('block_size')::int,"
-				 " CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN (c.reltuples / c.relpages)::float8 ELSE 100::float8 END"
-				 " FROM pg_catalog.pg_class c WHERE c.oid = $1", 1, bt, bv, NULL, SPI_OK_SELECT);
+		ret_exec("SELECT pg_catalog.pg_relation_size($1) OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.int4,"
+				 " CASE WHEN c.relpages OPERATOR(pg_catalog.>) 0 AND c.reltuples OPERATOR(pg_catalog.>) 0"
+				 " THEN (c.reltuples OPERATOR(pg_catalog./) c.relpages)::pg_catalog.float8 ELSE 100::pg_catalog.float8 END"
+				 " FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1", 1, bt, bv, NULL, SPI_OK_SELECT);
 		nblocks = DatumGetInt64(ret_get(0, 1, &isnull));
 		per_block = DatumGetFloat8(ret_get(0, 2, &isnull));
+
 		/*
 		 * Block mode runs when at least a fifth of the rows are due: a
 		 * window of twice the batch size in rows changes about one batch
@@ -1014,30 +1746,40 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 		start_tid = palloc(sizeof(ItemPointerData));
 		ItemPointerSet(start_tid, start, 0);
 	}
+	/*
+	 * Steps 2 and 3 run in a pseudonym scope (src/guard.c): their
+	 * statements carry its token as $4, so that they alone verify and
+	 * compute pseudonyms and ask about holds; the scope ends before step 4
+	 * fires the table's triggers.
+	 */
+	(void) GuardPseudonymScopeBegin();
+	needs = ret_needs_sql(p);
 	if (fast)
-		optimistic = ret_batch_sql(p, have_pos, true, "cand", blocks);
-	stepsql = ret_batch_sql(p, have_pos, fast, "lk", blocks);
+		optimistic = ret_batch_sql(p, have_pos, true, "cand", blocks, needs);
+	stepsql = ret_batch_sql(p, have_pos, fast, "lk", blocks, needs);
 	types[0] = TIMESTAMPTZOID;
 	values[0] = cutoff;
 	types[1] = TIMESTAMPTZOID;
 	values[1] = have_pos ? pos_age : (Datum) 0;
 	types[2] = TIDOID;
 	values[2] = have_pos ? pos_ctid : (Datum) 0;
-	types[3] = INT8OID;
-	values[3] = Int64GetDatum(batch);
+	types[3] = TEXTOID;
+	values[3] = CStringGetTextDatum(GuardPseudonymToken());
+	types[4] = INT8OID;
+	values[4] = Int64GetDatum(batch);
 	memset(nulls, ' ', sizeof(nulls));
 	if (!have_pos)
 		nulls[1] = nulls[2] = 'n';
 	if (blocks)
 	{
 		values[2] = PointerGetDatum(start_tid);
-		values[3] = Int64GetDatum(end_block);
+		values[4] = Int64GetDatum(end_block);
 		nulls[2] = ' ';
 	}
 	if (!fast || !ret_try_optimistic(p, optimistic, types, values, nulls))
 	{
 		ret_become(p->owner, true, &su);
-		ret_exec(stepsql, 4, types, values, nulls, SPI_OK_SELECT);
+		ret_exec(stepsql, 5, types, values, nulls, SPI_OK_SELECT);
 		ret_restore(&su);
 	}
 	ncand = DatumGetInt64(ret_get(0, 1, &isnull));
@@ -1066,9 +1808,10 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 
 	/*
 	 * 3. holds and pseudonyms, in a new statement, as the table owner
-	 * (the key conversions of the hold filter are the owner's casts): in a
-	 * pseudonym scope, whose token lets this statement alone compute
-	 * pseudonyms and ask privacy._held (src/guard.c).
+	 * (the key conversions of the hold filter are the owner's casts), in
+	 * the scope whose token ($4) lets this statement alone compute
+	 * pseudonyms and ask privacy._held / privacy._held_keys (src/guard.c).
+	 * A row is held when ANY subject it belongs to is held.
 	 */
 	if (nlocked > 0)
 	{
@@ -1077,11 +1820,9 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 			ListCell   *lc;
 			Datum	   *ctids;
 			int			k;
-			char	   *scoped_filter;
+			char	   *scoped_filter = ret_hold_filter(p->relid, "t");
 			RetUser		so;
 
-			(void) GuardPseudonymScopeBegin();
-			scoped_filter = MapHoldFilterSQL(p->relid, "t");
 			resetStringInfo(&sql);
 			appendStringInfoString(&sql, "SELECT t.ctid");
 			foreach(lc, p->columns)
@@ -1093,19 +1834,24 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 									 RetentionRewriteExpr(c->typid, c->typmod, c->strategy,
 														  psprintf("t.%s", quote_identifier(c->name))));
 			}
-			appendStringInfo(&sql, " FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($1)", p->qualname);
+			appendStringInfo(&sql, " FROM pg_catalog.unnest($1) u(c) JOIN ONLY %s t"
+							 " ON t.ctid OPERATOR(pg_catalog.=) u.c", p->qualname);
 			if (scoped_filter != NULL)
-				appendStringInfo(&sql, " AND NOT COALESCE((%s), false)", scoped_filter);
+				appendStringInfo(&sql, " WHERE NOT COALESCE((%s), false)", scoped_filter);
 			types[0] = TIDARRAYOID;
 			values[0] = PointerGetDatum(locked);
 			/* $2, $3 unused; $4 the scope's token (src/guard.h) */
 			types[1] = types[2] = types[3] = TEXTOID;
 			values[1] = values[2] = CStringGetTextDatum("");
 			values[3] = CStringGetTextDatum(GuardPseudonymToken());
-			ret_become(p->owner, true, &so);
-			ret_exec(sql.data, GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
-			ret_restore(&so);
-			GuardPseudonymScopeEnd();
+			{
+				int			level = ret_pin_nestloop();
+
+				ret_become(p->owner, true, &so);
+				ret_exec(sql.data, GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
+				ret_restore(&so);
+				AtEOXact_GUC(true, level);
+			}
 			nheld = nlocked - (int64) SPI_processed;
 			ctids = palloc(sizeof(Datum) * (SPI_processed + 1));
 			if (p->nhash > 0)
@@ -1128,9 +1874,17 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 				}
 			}
 			nlocked = (int) SPI_processed;
-			apply = construct_array(ctids, nlocked, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT);
+			apply = ret_tid_array(ctids, nlocked);
 		}
 	}
+
+	/* 3b. dependents: deleted first, or the row is blocked */
+	if (nlocked > 0 && !p->anonymize && p->deps != NIL)
+	{
+		apply = ret_dependents(p, p->partitioned ? leaf : p->relid, apply, &bc);
+		nlocked = ArrayGetNItems(ARR_NDIM(apply), ARR_DIMS(apply));
+	}
+	GuardPseudonymScopeEnd();
 
 	/* 4. the change itself, as the table owner, security-restricted */
 	if (nlocked > 0)
@@ -1144,7 +1898,8 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 		dtypes[0] = TIDARRAYOID;
 		dvalues[0] = PointerGetDatum(apply);
 		if (!p->anonymize)
-			appendStringInfo(&sql, "DELETE FROM ONLY %s t WHERE t.ctid = ANY ($1)", p->qualname);
+			appendStringInfo(&sql, "DELETE FROM ONLY %s t USING pg_catalog.unnest($1) u(c) "
+							 "WHERE t.ctid OPERATOR(pg_catalog.=) u.c", p->qualname);
 		else
 		{
 			int			k = 0;
@@ -1184,15 +1939,20 @@ ret_batch(RetPolicy *p, int64 run, Oid extowner, bool worker, bool *done, bool *
 				appendStringInfoString(&sql, ") AS v(c");
 				for (int j = 0; j < k; j++)
 					appendStringInfo(&sql, ", h%d", j);
-				appendStringInfoString(&sql, ") WHERE t.ctid = v.c");
+				appendStringInfoString(&sql, ") WHERE t.ctid OPERATOR(pg_catalog.=) v.c");
 			}
 			else
-				appendStringInfoString(&sql, " WHERE t.ctid = ANY ($1)");
+				appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
 		}
-		ret_become(p->owner, true, &su);
-		ret_exec(sql.data, nargs, dtypes, dvalues, NULL,
-				 p->anonymize ? SPI_OK_UPDATE : SPI_OK_DELETE);
-		ret_restore(&su);
+		{
+			int			level = ret_pin_nestloop();
+
+			ret_become(p->owner, true, &su);
+			ret_exec(sql.data, nargs, dtypes, dvalues, NULL,
+					 p->anonymize ? SPI_OK_UPDATE : SPI_OK_DELETE);
+			ret_restore(&su);
+			AtEOXact_GUC(true, level);
+		}
 		changed = (int64) SPI_processed;
 	}
 
@@ -1231,8 +1991,9 @@ finish:
 	if (*done)
 		ret_exec("UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
 				 "pos_ctid = NULL, pos_rel = NULL, pos_mode = NULL, run = NULL, failures = 0, last_error = NULL, "
-				 "next_try = '-infinity' WHERE policy = $1",
-				 1, types, values, NULL, SPI_OK_UPDATE);
+				 "next_try = '-infinity', last_checked = pg_catalog.now() "
+				 "WHERE policy OPERATOR(pg_catalog.=) $1",
+				 1, types, values, nulls, SPI_OK_UPDATE);
 	else
 	{
 		/* the position, the leaf and the mode of the pass, all in this batch's transaction */
@@ -1247,47 +2008,101 @@ finish:
 		uv[4] = CharGetDatum(blocks ? 'b' : 'a');
 		un[4] = ' ';
 		ret_exec("UPDATE privacy.retention_state SET pos_age = $2, pos_ctid = $3, pos_rel = $4, pos_mode = $5"
-				 " WHERE policy = $1", 5, ut, uv, un, SPI_OK_UPDATE);
+				 " WHERE policy OPERATOR(pg_catalog.=) $1", 5, ut, uv, un, SPI_OK_UPDATE);
 	}
 
-	types[0] = INT8OID;
-	values[0] = Int64GetDatum(run);
-	types[1] = INT8OID;
-	values[1] = Int64GetDatum(changed);
-	types[2] = INT8OID;
-	values[2] = Int64GetDatum(nheld);
-	types[3] = FLOAT8OID;
-	values[3] = Float8GetDatum(INSTR_TIME_GET_MILLISEC(t1));
-	ret_exec(*done ?
-			 "UPDATE privacy.retention_runs SET rows = rows + $2, held = held + $3, "
-			 "batches = batches + 1, longest_batch_ms = GREATEST(longest_batch_ms, $4), "
-			 "finished = pg_catalog.clock_timestamp() WHERE id = $1" :
-			 "UPDATE privacy.retention_runs SET rows = rows + $2, held = held + $3, "
-			 "batches = batches + 1, longest_batch_ms = GREATEST(longest_batch_ms, $4) "
-			 "WHERE id = $1",
-			 4, types, values, NULL, SPI_OK_UPDATE);
+	/*
+	 * The run's row: written only by a batch that changed, skipped or
+	 * blocked something (an idle pass leaves no record, only the
+	 * last_checked heartbeat).
+	 */
+	bc.changed = changed;
+	bc.held = nheld;
+	if (bc.changed > 0 || bc.held > 0 || bc.blocked > 0)
+	{
+		Oid			rt[8] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, TEXTOID, INT8OID};
+		Datum		rv[8];
+		char		rn[8] = "        ";
+
+		rv[0] = Int64GetDatum(run);
+		rv[1] = Int64GetDatum(p->id);
+		rv[2] = Int64GetDatum(bc.changed);
+		rv[3] = Int64GetDatum(bc.held);
+		rv[4] = Int64GetDatum(bc.blocked);
+		rv[5] = Float8GetDatum(INSTR_TIME_GET_MILLISEC(t1));
+		rv[6] = bc.blocked_by ? CStringGetTextDatum(bc.blocked_by) : (Datum) 0;
+		if (!bc.blocked_by)
+			rn[6] = 'n';
+		rv[7] = Int64GetDatum(bc.dependents);
+		ret_exec("INSERT INTO privacy.retention_runs AS r (id, policy, rows, held, blocked, batches, "
+				 "longest_batch_ms, blocked_by) VALUES ($1, $2, $3, $4, $5, 1, $6, $7) "
+				 "ON CONFLICT (id) DO UPDATE SET rows = r.rows OPERATOR(pg_catalog.+) excluded.rows, "
+				 "held = r.held OPERATOR(pg_catalog.+) excluded.held, "
+				 "blocked = r.blocked OPERATOR(pg_catalog.+) excluded.blocked, "
+				 "batches = r.batches OPERATOR(pg_catalog.+) 1, "
+				 "longest_batch_ms = GREATEST(r.longest_batch_ms, excluded.longest_batch_ms), "
+				 "blocked_by = COALESCE(r.blocked_by, excluded.blocked_by)",
+				 7, rt, rv, rn, SPI_OK_INSERT);
+	}
+	if (*done)
+	{
+		types[0] = INT8OID;
+		values[0] = Int64GetDatum(run);
+		ret_exec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp() "
+				 "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING rows, held, blocked",
+				 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+		if (SPI_processed == 1)
+		{
+			int64		r = DatumGetInt64(ret_get(0, 1, &isnull));
+			int64		h = DatumGetInt64(ret_get(0, 2, &isnull));
+			int64		b = DatumGetInt64(ret_get(0, 3, &isnull));
+
+			AuditAppend("run_retention", NULL,
+						psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+								 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT "}",
+								 p->id, r, h, b));
+		}
+	}
 	AtEOXact_GUC(true, level);
-	return changed;
+	counts->changed += bc.changed;
+	counts->held += bc.held;
+	counts->blocked += bc.blocked;
+	counts->dependents += bc.dependents;
+	if (counts->blocked_by == NULL && bc.blocked_by != NULL)
+		counts->blocked_by = bc.blocked_by;
 }
 
 /*
  * ret_begin_run
- *		Start (or resume) the pass of a policy and open a run row.  Returns
- *		the run id, 0 when the worker finds the policy busy.
+ *		Start (or resume) the pass of a policy; creates its runtime state
+ *		when missing (a restored dump has the policies, not their state).
+ *		Returns the run id (the retention_runs row the pass writes once it
+ *		has something to record), 0 when the worker finds the policy busy.
  */
 static int64
 ret_begin_run(RetPolicy *p, bool worker)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(p->id)};
+	Oid			types[3] = {INT8OID, INT2OID, NAMEOID};
+	Datum		values[3] = {Int64GetDatum(p->id)};
 	bool		isnull;
 	Datum		old;
-	int			level = ret_pin_settings();
+	int			level = ret_pin_settings(p);
 	int64		run;
 
+	ret_exec("INSERT INTO privacy.retention_state (policy) VALUES ($1) ON CONFLICT DO NOTHING",
+			 1, types, values, NULL, SPI_OK_INSERT);
+	if (p->fix_column)
+	{
+		/* the column was renamed (or renumbered by a restore): follow it */
+		values[1] = Int16GetDatum(p->age_attnum);
+		values[2] = DirectFunctionCall1(namein, CStringGetDatum(p->agename));
+		ret_exec("UPDATE privacy.retention SET age_attnum = $2, age_column = $3 "
+				 "WHERE id OPERATOR(pg_catalog.=) $1",
+				 3, types, values, NULL, SPI_OK_UPDATE);
+	}
 	ret_exec(worker ?
-			 "SELECT run FROM privacy.retention_state WHERE policy = $1 FOR UPDATE SKIP LOCKED" :
-			 "SELECT run FROM privacy.retention_state WHERE policy = $1 FOR UPDATE",
+			 "SELECT run FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED" :
+			 "SELECT run FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 	{
@@ -1301,12 +2116,11 @@ ret_begin_run(RetPolicy *p, bool worker)
 		types[0] = INT8OID;
 		values[0] = old;
 		ret_exec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), "
-				 "error = 'interrupted' WHERE id = $1 AND finished IS NULL",
+				 "error = 'interrupted' WHERE id OPERATOR(pg_catalog.=) $1 AND finished IS NULL",
 				 1, types, values, NULL, SPI_OK_UPDATE);
 	}
-	values[0] = Int64GetDatum(p->id);
-	ret_exec("INSERT INTO privacy.retention_runs (policy) VALUES ($1) RETURNING id",
-			 1, types, values, NULL, SPI_OK_INSERT_RETURNING);
+	ret_exec("SELECT pg_catalog.nextval('privacy.retention_runs_id_seq')",
+			 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	run = DatumGetInt64(ret_get(0, 1, &isnull));
 	{
 		Oid			t2[3] = {INT8OID, INT8OID, TEXTOID};
@@ -1316,14 +2130,23 @@ ret_begin_run(RetPolicy *p, bool worker)
 		v2[1] = Int64GetDatum(run);
 		v2[2] = CStringGetTextDatum(p->keep);
 		ret_exec("UPDATE privacy.retention_state SET run = $2, "
-				 "cutoff = COALESCE(cutoff, pg_catalog.now() - CAST($3 AS pg_catalog.interval)) "
-				 "WHERE policy = $1",
+				 "cutoff = COALESCE(cutoff, pg_catalog.now() OPERATOR(pg_catalog.-) CAST($3 AS pg_catalog.interval)) "
+				 "WHERE policy OPERATOR(pg_catalog.=) $1",
 				 3, t2, v2, NULL, SPI_OK_UPDATE);
 	}
 	AtEOXact_GUC(true, level);
 	return run;
 }
 
+/*
+ * RetentionRunPolicy
+ *		The driver of one policy: it owns every transaction (own_xacts, the
+ *		worker: one per batch, then pgstat is told what the batch did, so
+ *		autovacuum hears of retention's deletes) or runs every batch in the
+ *		caller's transaction (run_retention).  The batch itself (ret_batch)
+ *		never commits.  A pass that blocked rows logs one WARNING naming the
+ *		first blocking table.
+ */
 int64
 RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 {
@@ -1336,11 +2159,13 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	Oid			extowner;
 	RetUser		su;
 	int64		run;
-	int64		total = 0;
+	RetCounts	counts;
 	char		label[64];
 	bool		done = false;
 	bool		lost = false;
+	char	   *blocked_by = NULL;
 
+	memset(&counts, 0, sizeof(counts));
 	if (busy)
 		*busy = false;
 	snprintf(label, sizeof(label), "retention policy " INT64_FORMAT " batch", policy);
@@ -1350,6 +2175,9 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	extowner = ret_extension_owner();
 	ret_become(extowner, false, &su);
 	p = ret_load_policy(policy);
+	p->holdfilter = ret_hold_filter(p->relid, "t");
+	if (!p->anonymize)
+		p->deps = ret_load_deps(p);
 	run = ret_begin_run(p, own_xacts);
 	ret_restore(&su);
 	ret_xact_end(own_xacts, cxt);
@@ -1378,25 +2206,36 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 		}
 		ret_xact_begin(own_xacts, batchcxt);
 		ret_become(extowner, false, &su);
-		total += ret_batch(p, run, extowner, own_xacts, &done, &lost);
-		if (done)
-		{
-			char	   *detail = psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT "}",
-										  policy, total);
-
-			AuditAppend("run_retention", NULL, detail);
-		}
+		ret_batch(p, run, own_xacts, &counts, &done, &lost);
 		ret_restore(&su);
+		if (counts.blocked_by != NULL && blocked_by == NULL)
+			blocked_by = MemoryContextStrdup(cxt, counts.blocked_by);
+		counts.blocked_by = blocked_by;
 		ret_xact_end(own_xacts, cxt);
+		if (own_xacts)
+			pgstat_report_stat(false);
 		MemoryContextReset(batchcxt);
 	}
+	if (own_xacts)
+		pgstat_report_stat(true);
+	if (counts.blocked > 0)
+		ereport(WARNING,
+				(errmsg("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that a row of %s depends on",
+						policy, counts.blocked, blocked_by ? blocked_by : "another table"),
+				 errdetail("A dependent row that must stay (a table in anonymize mode, a kept column, a held subject, or cascade => false) blocks the row it references."),
+				 errhint("The rows are counted in privacy.retention_runs.blocked and retried by every pass.")));
 	if (lost && busy)
 		*busy = true;
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
-	return total;
+	return counts.changed;
 }
 
+/*
+ * RetentionDuePolicies
+ *		Policy ids due now (a policy without runtime state is due: it is
+ *		created on demand).  In a transaction with SPI connected.
+ */
 int64 *
 RetentionDuePolicies(int *npolicies)
 {
@@ -1406,8 +2245,8 @@ RetentionDuePolicies(int *npolicies)
 
 	ret_become(ret_extension_owner(), false, &su);
 	ret_exec("SELECT r.id FROM privacy.retention r "
-			 "JOIN privacy.retention_state s ON s.policy = r.id "
-			 "WHERE s.next_try <= pg_catalog.now() ORDER BY r.id",
+			 "LEFT JOIN privacy.retention_state s ON s.policy OPERATOR(pg_catalog.=) r.id "
+			 "WHERE COALESCE(s.next_try, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now() ORDER BY r.id",
 			 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	ret_restore(&su);
 	*npolicies = (int) SPI_processed;
@@ -1415,6 +2254,31 @@ RetentionDuePolicies(int *npolicies)
 	for (uint64 i = 0; i < SPI_processed; i++)
 		ids[i] = DatumGetInt64(ret_get(i, 1, &isnull));
 	return ids;
+}
+
+/*
+ * RetentionPruneRuns
+ *		Delete retention_runs rows older than privacy.retention_runs_max_age
+ *		(the latest row of each policy stays).  In a transaction with SPI
+ *		connected.
+ */
+void
+RetentionPruneRuns(void)
+{
+	RetUser		su;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(privacy_retention_runs_max_age)};
+
+	if (privacy_retention_runs_max_age <= 0)
+		return;
+	ret_become(ret_extension_owner(), false, &su);
+	ret_exec("DELETE FROM privacy.retention_runs x "
+			 "WHERE x.finished OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) "
+			 "pg_catalog.make_interval(secs => $1)) "
+			 "AND x.id OPERATOR(pg_catalog.<>) (SELECT pg_catalog.max(y.id) FROM privacy.retention_runs y "
+			 "WHERE y.policy OPERATOR(pg_catalog.=) x.policy)",
+			 1, types, values, NULL, SPI_OK_DELETE);
+	ret_restore(&su);
 }
 
 void
@@ -1449,6 +2313,9 @@ ret_record_failure(int64 policy, const char *message, bool own_xacts)
 			 "WHERE NOT EXISTS (SELECT FROM u) AND EXISTS (SELECT FROM privacy.retention WHERE id = $1)",
 			 2, types, values, NULL, SPI_OK_INSERT);
 	/* retry after naptime * 2^failures, at most an hour */
+	ret_exec("INSERT INTO privacy.retention_state (policy) SELECT $1 "
+			 "WHERE EXISTS (SELECT FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1) ON CONFLICT DO NOTHING",
+			 1, types, values, NULL, SPI_OK_INSERT);
 	ret_exec("UPDATE privacy.retention_state SET run = NULL, failures = failures + 1, "
 			 "last_error = $2, next_try = pg_catalog.clock_timestamp() + "
 			 "pg_catalog.make_interval(secs => LEAST(3600, $3 * pg_catalog.power(2, LEAST(failures, 12)))) "
@@ -1465,8 +2332,10 @@ ret_record_failure(int64 policy, const char *message, bool own_xacts)
 
 /*
  * privacy_add_retention
- *		add_retention(tbl, age_column, keep, action, columns) RETURNS bigint.
- *		The caller must own the table or be a member of privacy_admin.
+ *		add_retention(tbl, age_column, keep, action, columns, cascade,
+ *		time_zone) RETURNS bigint.  The caller must own the table or be a
+ *		member of privacy_admin.  The policy stores the age column's
+ *		attribute number too (it follows renames).
  */
 Datum
 privacy_add_retention(PG_FUNCTION_ARGS)
@@ -1485,9 +2354,12 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 	RetUser		su;
 	int64		id;
 	bool		isnull;
-	Oid			types[6] = {OIDOID, NAMEOID, INTERVALOID, TEXTOID, NAMEARRAYOID, NAMEOID};
-	Datum		values[6];
-	char		nulls[6] = "      ";
+	Oid			types[9] = {OIDOID, NAMEOID, INTERVALOID, TEXTOID, NAMEARRAYOID, NAMEOID,
+	INT2OID, BOOLOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+	bool		cascade = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_BOOL(5) : true;
+	char	   *time_zone = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1521,6 +2393,15 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 	if (strcmp(action, "delete") == 0 && columns != NULL)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("columns apply to action \"anonymize\" only")));
+	if (time_zone != NULL)
+	{
+		/* a zone TimeZone accepts (22023 otherwise), checked without keeping it */
+		int			level = NewGUCNestLevel();
+
+		(void) set_config_option("TimeZone", time_zone, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		AtEOXact_GUC(false, level);
+	}
 
 	extowner = ret_extension_owner();
 	ret_spi_connect();
@@ -1542,9 +2423,15 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 	if (columns == NULL)
 		nulls[4] = 'n';
 	values[5] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(caller, false)));
-	ret_exec("INSERT INTO privacy.retention (table_name, age_column, keep, action, columns, created_by) "
-			 "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-			 6, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	values[6] = Int16GetDatum(attnum);
+	values[7] = BoolGetDatum(cascade);
+	values[8] = time_zone ? CStringGetTextDatum(time_zone) : (Datum) 0;
+	if (time_zone == NULL)
+		nulls[8] = 'n';
+	ret_exec("INSERT INTO privacy.retention (table_name, age_column, keep, action, columns, created_by, "
+			 "age_attnum, cascade, time_zone) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+			 9, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(ret_get(0, 1, &isnull));
 	types[0] = INT8OID;
 	values[0] = Int64GetDatum(id);
@@ -1692,31 +2579,102 @@ privacy_retention_backlog(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		estimate = 0;
 	Oid			extowner = ret_extension_owner();
+	char	   *needs;
+	Oid			types[GUARD_SCOPE_PARAMNO];
+	Datum		values[GUARD_SCOPE_PARAMNO];
 
 	ret_spi_connect();
 	ret_become(extowner, false, &su);
 	p = ret_load_policy(id);
 	ret_restore(&su);
-	/* exact up to BACKLOG_EXACT rows (an index range scan), then the planner's estimate */
+	/*
+	 * Exact up to BACKLOG_EXACT rows (an index range scan), then the
+	 * planner's estimate.  In a pseudonym scope: the "still needs work"
+	 * test verifies pseudonyms with its token ($4; $1-$3 unused).
+	 */
+	(void) GuardPseudonymScopeBegin();
+	needs = ret_needs_sql(p);
 	cond = psprintf("t.%s < pg_catalog.now() - CAST(%s AS pg_catalog.interval)%s%s",
 					p->age, quote_literal_cstr(p->keep),
-					p->needs ? " AND " : "", p->needs ? p->needs : "");
+					needs ? " AND " : "", needs ? needs : "");
 	sql = psprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s%s t WHERE %s LIMIT %d) s",
 				   p->partitioned ? "" : "ONLY ", p->qualname, cond, BACKLOG_EXACT + 1);
+	for (int i = 0; i < GUARD_SCOPE_PARAMNO; i++)
+	{
+		types[i] = TEXTOID;
+		values[i] = CStringGetTextDatum("");
+	}
+	values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(GuardPseudonymToken());
 	ret_become(p->owner, true, &su);
-	ret_exec(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	ret_exec(sql, GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
 	estimate = DatumGetInt64(ret_get(0, 1, &isnull));
 	if (estimate > BACKLOG_EXACT)
 	{
 		ret_exec(psprintf("EXPLAIN (FORMAT JSON) SELECT 1 FROM %s%s t WHERE %s",
 						  p->partitioned ? "" : "ONLY ", p->qualname, cond),
-				 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+				 GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_UTILITY);
 		plan = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		rows = plan ? strstr(plan, "\"Plan Rows\":") : NULL;
 		if (rows)
 			estimate = Max(estimate, strtoll(rows + strlen("\"Plan Rows\":"), NULL, 10));
 	}
 	ret_restore(&su);
+	GuardPseudonymScopeEnd();
 	SPI_finish();
 	PG_RETURN_INT64(estimate);
+}
+
+/*
+ * ret_policy_problem
+ *		NULL when the policy resolves against the current catalog, else the
+ *		error that running it would raise (its table or age column gone, a
+ *		column to anonymize dropped...).  Caught in a subtransaction, so one
+ *		broken policy never fails a query over all of them.
+ */
+static char *
+ret_policy_problem(int64 id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *problem = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		RetUser		su;
+
+		ret_spi_connect();
+		ret_become(ret_extension_owner(), false, &su);
+		(void) ret_load_policy(id);
+		ret_restore(&su);
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = ret_subxact_caught(cxt, owner);
+
+		problem = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return problem;
+}
+
+/*
+ * privacy_retention_problem
+ *		retention_problem(policy bigint) RETURNS text: why the policy cannot
+ *		run now, NULL when it can (the status view's error column).
+ */
+Datum
+privacy_retention_problem(PG_FUNCTION_ARGS)
+{
+	char	   *problem = ret_policy_problem(PG_GETARG_INT64(0));
+
+	if (problem == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(problem));
 }

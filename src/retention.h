@@ -16,8 +16,11 @@
  *		'keep' and 'shred' return NULL: leave the column alone, a shredded
  *		column is made unreadable by destroying keys).  colexpr is the SQL
  *		expression of the current value (e.g. "t.\"ip\"").  The 'hash'
- *		expression calls privacy.pseudonym(), which reads the per-database
- *		secret: evaluate it as a role allowed to (the extension owner).
+ *		expression calls privacy.pseudonym(value, len, scope): built while
+ *		a pseudonym scope is open (src/guard.h) it passes the scope's token
+ *		as CAST($4 AS text), and the statement that runs it must pass the
+ *		token as parameter GUARD_SCOPE_PARAMNO; outside a scope only a
+ *		superuser can evaluate it.
  *		Unknown strategy or a type the strategy cannot hold: 22023.
  */
 extern char *RetentionRewriteExpr(Oid typid, int32 typmod, const char *strategy,
@@ -27,7 +30,10 @@ extern char *RetentionRewriteExpr(Oid typid, int32 typmod, const char *strategy,
  * RetentionRewriteDoneExpr
  *		SQL boolean expression true when colexpr already holds what the
  *		strategy would write (so a row is not rewritten or counted twice).
- *		NULL for 'keep'/'shred'.
+ *		NULL for 'keep'/'shred'.  Never judged by a value's shape: for
+ *		'hash' a value counts as done when its keyed tag verifies
+ *		(privacy.is_pseudonym(value, len, scope), same scope rule as
+ *		RetentionRewriteExpr).
  */
 extern char *RetentionRewriteDoneExpr(Oid typid, int32 typmod, const char *strategy,
 									  const char *colexpr);
@@ -46,6 +52,10 @@ extern int64 RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy);
 /* List of policy ids (int64 in a palloc'd array) due now; worker only, in a
  * transaction with SPI connected. */
 extern int64 *RetentionDuePolicies(int *npolicies);
+
+/* Prune retention_runs by privacy.retention_runs_max_age; in a transaction
+ * with SPI connected. */
+extern void RetentionPruneRuns(void);
 
 /* Record a failure of a policy run (own transaction); worker only. */
 extern void RetentionRecordFailure(int64 policy, const char *message);

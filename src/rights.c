@@ -23,6 +23,7 @@
 #include "common/hashfn.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -33,6 +34,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 #include "access/xact.h"
 #include "storage/proc.h"
 
@@ -47,6 +49,7 @@ PG_FUNCTION_INFO_V1(privacy_unrestrict);
 PG_FUNCTION_INFO_V1(privacy_is_restricted);
 PG_FUNCTION_INFO_V1(privacy_restricted_key);
 PG_FUNCTION_INFO_V1(privacy_held);
+PG_FUNCTION_INFO_V1(privacy_held_keys);
 PG_FUNCTION_INFO_V1(privacy_protect);
 PG_FUNCTION_INFO_V1(privacy_set_consent);
 PG_FUNCTION_INFO_V1(privacy_has_consent);
@@ -608,6 +611,67 @@ privacy_held(PG_FUNCTION_ARGS)
 	GuardLeave(frame);
 	SPI_finish();
 	PG_RETURN_BOOL(result);
+}
+
+/*
+ * privacy._held_keys(subject text, scope text) RETURNS SETOF text
+ *		The keys (canonical text) of subject under an active legal hold.
+ *		For retention's hold filter on a shared (outbound) table, which runs
+ *		as the table's owner and asks, per held key, whether a row belongs
+ *		to that subject (held when ANY of its subjects is): answers only
+ *		inside the pseudonym scope whose token the statement carries (42501
+ *		otherwise).  The keys are converted to the key type by the caller,
+ *		as the table's owner, never here.
+ */
+Datum
+privacy_held_keys(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1];
+	TupleDesc	desc;
+	Tuplestorestate *store;
+	MemoryContext old;
+	int			frame;
+
+	if (PG_ARGISNULL(1) || !GuardPseudonymTokenValid(text_to_cstring(PG_GETARG_TEXT_PP(1))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("privacy._held_keys can only be used by retention"),
+				 errhidestmt(true)));
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	desc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(desc, (AttrNumber) 1, "key", TEXTOID, -1, 0);
+	store = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = desc;
+	MemoryContextSwitchTo(old);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	v[0] = PG_GETARG_DATUM(0);
+	UtilSpiConnect();
+	frame = GuardEnterExtensionOwner();
+	exec("SELECT h.subject_key FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $1"
+		 " AND h.released_at IS NULL"
+		 " AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())",
+		 1, t, v, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		key = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			tuplestore_putvalues(store, desc, &key, &isnull);
+	}
+	GuardLeave(frame);
+	SPI_finish();
+	return (Datum) 0;
 }
 
 /*

@@ -5,24 +5,27 @@
  * The launcher is a static background worker registered from _PG_init
  * (preload only) with BgWorkerStart_RecoveryFinished, so it never runs on a
  * standby and starts when a standby is promoted.  It connects to no
- * database, reads pg_database every naptime (and whenever one of its
- * workers exits) and starts one dynamic worker per connectable database
- * that has none, passing the database OID in bgw_extra.  A worker whose
- * database lacks the extension exits at once; the launcher then waits one
- * naptime before trying that database again (so a database where the
- * extension is installed later is picked up within a naptime, and none is
- * probed more often than that).  The same back-off applies to a worker that
- * exited for any other reason.
+ * database and schedules the databases onto at most privacy.max_workers
+ * dynamic workers at a time, as autovacuum's launcher does: every
+ * connectable database is due once per naptime; the launcher starts a
+ * worker for the database that has waited longest whenever fewer than
+ * max_workers run.  A worker connects to its database (OID in bgw_extra),
+ * runs every due policy there to the end of its pass (each batch its own
+ * transaction), reports in a small dynamic shared memory segment whether
+ * the extension is installed, and exits; the launcher then moves on to the
+ * next database.  A database without the extension is remembered and
+ * re-checked only every ten naptimes, or at once when CREATE EXTENSION
+ * privacy wakes the launcher (SIGUSR2, privacy._wake_launcher()).  So the extension never holds more
+ * than max_workers + 1 background worker slots, whatever the number of
+ * databases.
  *
- * A worker loops: run every due policy (retention.c; each batch its own
- * transaction), then sleep naptime in slices of at most one second.  It
- * uses the standard die() handler for SIGTERM and checks interrupts in every
- * wait and between batches, so SIGTERM, DROP DATABASE ... WITH (FORCE) and
+ * Workers use the standard die() handler for SIGTERM and check interrupts
+ * between batches, so SIGTERM, DROP DATABASE ... WITH (FORCE) and
  * ProcSignalBarriers are honoured promptly.  A plain DROP DATABASE (or a
  * CREATE DATABASE using this database as template) does not signal
  * background workers: it holds a lock on the database object and waits
  * five seconds for other sessions to leave, so the worker tests that lock
- * between batches and once a second while sleeping, and leaves.
+ * between batches and leaves.
  *
  * A policy that fails is recorded in privacy.retention_runs with its error
  * and retried after naptime * 2^failures (at most an hour); the other
@@ -44,12 +47,14 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -58,17 +63,33 @@
 
 #include "retention.h"
 
+PG_FUNCTION_INFO_V1(privacy_wake_launcher);
+
 PGDLLEXPORT void PrivacyRetentionLauncherMain(Datum main_arg);
+
+/* set by SIGUSR2: a CREATE EXTENSION asks to re-check every database */
+static volatile sig_atomic_t launcher_recheck = false;
 PGDLLEXPORT void PrivacyRetentionWorkerMain(Datum main_arg);
+
+/* What a worker reports to the launcher (dynamic shared memory). */
+typedef struct WorkerResult
+{
+	int			status;			/* WORKER_* */
+} WorkerResult;
+
+#define WORKER_RUNNING		0	/* not finished (or died) */
+#define WORKER_DONE			1	/* the extension is installed; policies ran */
+#define WORKER_NO_EXTENSION	2
 
 /* The launcher's view of one database. */
 typedef struct LauncherDb
 {
 	Oid			dboid;			/* hash key */
-	BackgroundWorkerHandle *handle;
-	TimestampTz next_start;
+	BackgroundWorkerHandle *handle; /* its worker, while one runs */
+	dsm_segment *seg;			/* the worker's WorkerResult */
+	TimestampTz next_start;		/* due again at */
+	bool		no_extension;
 	bool		seen;
-	bool		warned;
 } LauncherDb;
 
 /*
@@ -149,13 +170,19 @@ launcher_databases(MemoryContext cxt)
 
 /*
  * launcher_start_worker
- *		Start the dynamic worker of one database; NULL when no slot is free.
+ *		Start a worker for one database; false when no slot is free.
  */
-static BackgroundWorkerHandle *
-launcher_start_worker(Oid dboid)
+static bool
+launcher_start_worker(LauncherDb *db)
 {
 	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
+	dsm_segment *seg;
+	WorkerResult *res;
+
+	seg = dsm_create(sizeof(WorkerResult), 0);
+	dsm_pin_mapping(seg);
+	res = dsm_segment_address(seg);
+	res->status = WORKER_RUNNING;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -163,21 +190,54 @@ launcher_start_worker(Oid dboid)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "privacy");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "PrivacyRetentionWorkerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "privacy retention worker for database %u", dboid);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "privacy retention worker for database %u", db->dboid);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "privacy retention worker");
-	memcpy(worker.bgw_extra, &dboid, sizeof(Oid));
-	worker.bgw_main_arg = (Datum) 0;
+	memcpy(worker.bgw_extra, &db->dboid, sizeof(Oid));
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		return NULL;
-	return handle;
+	if (!RegisterDynamicBackgroundWorker(&worker, &db->handle))
+	{
+		dsm_detach(seg);
+		db->handle = NULL;
+		return false;
+	}
+	db->seg = seg;
+	return true;
+}
+
+/*
+ * launcher_reap
+ *		If the worker of db has exited, read its result and schedule the
+ *		database's next turn.  Returns true while the worker still runs.
+ */
+static bool
+launcher_reap(LauncherDb *db, TimestampTz now)
+{
+	pid_t		pid;
+	int			status;
+
+	if (db->handle == NULL)
+		return false;
+	if (GetBackgroundWorkerPid(db->handle, &pid) != BGWH_STOPPED)
+		return true;
+	status = ((WorkerResult *) dsm_segment_address(db->seg))->status;
+	dsm_detach(db->seg);
+	db->seg = NULL;
+	pfree(db->handle);
+	db->handle = NULL;
+	db->no_extension = status == WORKER_NO_EXTENSION;
+	db->next_start = TimestampTzPlusMilliseconds(now, privacy_retention_naptime * 1000L *
+												 (db->no_extension ? 10 : 1));
+	return false;
 }
 
 /*
  * launcher_tick
- *		Reconcile the databases with their workers.
+ *		Reap finished workers, then start workers for the databases that
+ *		have waited longest, up to privacy.max_workers running.  Returns the
+ *		milliseconds until the next database is due.
  */
-static void
+static long
 launcher_tick(HTAB *dbs, MemoryContext cxt)
 {
 	List	   *oids = launcher_databases(cxt);
@@ -185,11 +245,21 @@ launcher_tick(HTAB *dbs, MemoryContext cxt)
 	HASH_SEQ_STATUS seq;
 	LauncherDb *db;
 	ListCell   *lc;
+	int			running = 0;
+	long		wait = privacy_retention_naptime * 1000L;
+	static bool warned = false;
 
 	hash_seq_init(&seq, dbs);
 	while ((db = hash_seq_search(&seq)) != NULL)
+	{
 		db->seen = false;
-
+		if (launcher_recheck && db->no_extension)
+		{
+			db->no_extension = false;
+			db->next_start = now;
+		}
+	}
+	launcher_recheck = false;
 	foreach(lc, oids)
 	{
 		Oid			dboid = lfirst_oid(lc);
@@ -199,49 +269,134 @@ launcher_tick(HTAB *dbs, MemoryContext cxt)
 		if (!found)
 		{
 			db->handle = NULL;
+			db->seg = NULL;
 			db->next_start = 0;
-			db->warned = false;
+			db->no_extension = false;
 		}
 		db->seen = true;
-
-		if (db->handle != NULL)
-		{
-			pid_t		pid;
-
-			if (GetBackgroundWorkerPid(db->handle, &pid) != BGWH_STOPPED)
-				continue;
-			/* it exited: back off one naptime before the next attempt */
-			pfree(db->handle);
-			db->handle = NULL;
-			db->next_start = TimestampTzPlusMilliseconds(now, privacy_retention_naptime * 1000L);
-		}
-		if (!privacy_retention_enabled || now < db->next_start)
-			continue;
-		db->handle = launcher_start_worker(dboid);
-		if (db->handle == NULL)
-		{
-			if (!db->warned)
-				ereport(WARNING,
-						(errmsg("could not start the retention worker for database %u", dboid),
-						 errhint("Raise max_worker_processes.")));
-			db->warned = true;
-			db->next_start = TimestampTzPlusMilliseconds(now, privacy_retention_naptime * 1000L);
-		}
-		else
-			db->warned = false;
 	}
 
-	/* forget dropped databases (their worker leaves by itself) */
+	/* reap; forget dropped databases once their worker is gone */
 	hash_seq_init(&seq, dbs);
 	while ((db = hash_seq_search(&seq)) != NULL)
 	{
-		if (db->seen)
-			continue;
-		if (db->handle)
-			pfree(db->handle);
-		hash_search(dbs, &db->dboid, HASH_REMOVE, NULL);
+		if (launcher_reap(db, now))
+			running++;
+		else if (!db->seen)
+			hash_search(dbs, &db->dboid, HASH_REMOVE, NULL);
+	}
+
+	/* start: the databases due longest ago first */
+	while (privacy_retention_enabled && running < privacy_max_workers)
+	{
+		LauncherDb *next = NULL;
+
+		hash_seq_init(&seq, dbs);
+		while ((db = hash_seq_search(&seq)) != NULL)
+			if (db->handle == NULL && db->seen && db->next_start <= now &&
+				(next == NULL || db->next_start < next->next_start))
+				next = db;
+		if (next == NULL)
+			break;
+		if (!launcher_start_worker(next))
+		{
+			if (!warned)
+				ereport(WARNING,
+						(errmsg("could not start a retention worker"),
+						 errhint("Raise max_worker_processes, or lower privacy.max_workers.")));
+			warned = true;
+			wait = 1000L;
+			break;
+		}
+		warned = false;
+		running++;
+	}
+
+	/* sleep until the next database is due (a worker's exit wakes us too) */
+	hash_seq_init(&seq, dbs);
+	while ((db = hash_seq_search(&seq)) != NULL)
+	{
+		if (db->handle == NULL && db->seen)
+		{
+			long		ms = TimestampDifferenceMilliseconds(now, db->next_start);
+
+			wait = Min(wait, Max(ms, 100L));
+		}
 	}
 	MemoryContextReset(cxt);
+	return wait;
+}
+
+/* SIGUSR2: re-check the databases without the extension now */
+static void
+launcher_sigusr2(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	launcher_recheck = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/* a CREATE EXTENSION of this transaction wants the launcher woken at commit */
+static bool wake_pending = false;
+
+/*
+ * wake_launcher_now
+ *		Find the launcher among the background workers and send it SIGUSR2;
+ *		nothing when it is absent (not preloaded, a standby).
+ */
+static void
+wake_launcher_now(void)
+{
+	int			n = pgstat_fetch_stat_numbackends();
+
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+		const char *type;
+
+		if (l == NULL || l->backendStatus.st_backendType != B_BG_WORKER)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(l->backendStatus.st_procpid);
+		if (type != NULL && strcmp(type, "privacy retention launcher") == 0)
+			(void) kill(l->backendStatus.st_procpid, SIGUSR2);
+	}
+}
+
+/* at commit (the extension is then visible to a worker), wake the launcher */
+static void
+wake_launcher_xact(XactEvent event, void *arg)
+{
+	if (!wake_pending)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+	{
+		wake_pending = false;
+		wake_launcher_now();
+	}
+	else if (event == XACT_EVENT_ABORT)
+		wake_pending = false;
+}
+
+/*
+ * privacy_wake_launcher
+ *		privacy._wake_launcher(): called by the install script, so that the
+ *		launcher re-checks the databases it found without the extension as
+ *		soon as this transaction commits, instead of ten naptimes later.
+ */
+Datum
+privacy_wake_launcher(PG_FUNCTION_ARGS)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(wake_launcher_xact, NULL);
+		registered = true;
+	}
+	wake_pending = true;
+	PG_RETURN_VOID();
 }
 
 /*
@@ -257,6 +412,7 @@ PrivacyRetentionLauncherMain(Datum main_arg)
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGUSR2, launcher_sigusr2);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
@@ -269,6 +425,8 @@ PrivacyRetentionLauncherMain(Datum main_arg)
 
 	for (;;)
 	{
+		long		wait;
+
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -276,44 +434,12 @@ PrivacyRetentionLauncherMain(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		pgstat_report_activity(STATE_RUNNING, "retention launcher scan");
-		launcher_tick(dbs, cxt);
+		wait = launcher_tick(dbs, cxt);
 		pgstat_report_activity(STATE_IDLE, NULL);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 privacy_retention_naptime * 1000L, PG_WAIT_EXTENSION);
+						 wait, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-	}
-}
-
-/*
- * worker_sleep
- *		Sleep naptime, waking each second to honour interrupts, reloads and
- *		a pending DROP DATABASE.
- */
-static void
-worker_sleep(void)
-{
-	TimestampTz start = GetCurrentTimestamp();
-
-	for (;;)
-	{
-		long		remaining;
-
-		remaining = privacy_retention_naptime * 1000L -
-			TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
-		if (remaining <= 0)
-			return;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(remaining, 1000L), PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		if (WorkerDatabaseLeaveRequested())
-			proc_exit(0);
 	}
 }
 
@@ -339,6 +465,7 @@ worker_run_policies(MemoryContext roundcxt, MemoryContext runcxt)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		MemoryContextSwitchTo(roundcxt);
 		ids = RetentionDuePolicies(&n);
+		RetentionPruneRuns();
 		PopActiveSnapshot();
 		SPI_finish();
 	}
@@ -380,7 +507,9 @@ worker_run_policies(MemoryContext roundcxt, MemoryContext runcxt)
 
 /*
  * PrivacyRetentionWorkerMain
- *		Entry point of a per-database worker (database OID in bgw_extra).
+ *		Entry point of a per-database worker (database OID in bgw_extra, the
+ *		launcher's result segment in main_arg): one round of the database's
+ *		due policies, then exit.
  */
 void
 PrivacyRetentionWorkerMain(Datum main_arg)
@@ -388,11 +517,18 @@ PrivacyRetentionWorkerMain(Datum main_arg)
 	Oid			dboid;
 	MemoryContext roundcxt;
 	MemoryContext runcxt;
+	dsm_segment *seg;
+	WorkerResult *res;
+	bool		installed;
 
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+		proc_exit(0);			/* the launcher is gone */
+	res = dsm_segment_address(seg);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("privacy retention worker");
 	/*
@@ -406,23 +542,12 @@ PrivacyRetentionWorkerMain(Datum main_arg)
 									 ALLOCSET_DEFAULT_SIZES);
 	runcxt = AllocSetContextCreate(TopMemoryContext, "privacy retention policy run",
 								   ALLOCSET_DEFAULT_SIZES);
-	for (;;)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		if (WorkerDatabaseLeaveRequested())
-			proc_exit(0);
-		MemoryContextSwitchTo(roundcxt);
-		pgstat_report_activity(STATE_RUNNING, "retention round");
-		if (!worker_run_policies(roundcxt, runcxt))
-			proc_exit(0);		/* no extension here: the launcher backs off */
-		MemoryContextSwitchTo(TopMemoryContext);
-		MemoryContextReset(roundcxt);
-		pgstat_report_activity(STATE_IDLE, NULL);
-		worker_sleep();
-	}
+	if (WorkerDatabaseLeaveRequested())
+		proc_exit(0);
+	MemoryContextSwitchTo(roundcxt);
+	pgstat_report_activity(STATE_RUNNING, "retention round");
+	installed = worker_run_policies(roundcxt, runcxt);
+	res->status = installed ? WORKER_DONE : WORKER_NO_EXTENSION;
+	pgstat_report_activity(STATE_IDLE, NULL);
+	proc_exit(0);
 }

@@ -50,8 +50,11 @@ my $in_batch = q{SELECT pid FROM pg_stat_activity
 my $kept_expected = 0;
 my $expired_added = 0;
 my $kills = 0;
-for my $i (1 .. 20)
+# (a worker leaves its database after its round: a kill may miss one that
+# just finished, so try until 20 kills landed)
+for my $i (1 .. 60)
 {
+	last if $kills >= 20;
 	my $pid = '';
 	for my $try (1 .. 1000)
 	{

@@ -42,7 +42,11 @@ is($standby->safe_psql('postgres', 'SELECT count(*) FROM privacy.retention_runs'
 	$primary->safe_psql('postgres', 'SELECT count(*) FROM privacy.retention_runs'),
 	'the standby records no run of its own');
 
-# new expired rows reach the standby; then the primary goes away
+# new expired rows reach the standby; then the primary goes away (its worker
+# switched off first, so that it cannot enforce them before it stops)
+$primary->append_conf('postgresql.conf', 'privacy.retention_enabled = off');
+$primary->reload;
+sleep(2);
 $primary->safe_psql('postgres', "INSERT INTO t SELECT g, '2001-01-01' FROM generate_series(1, 100) g");
 $primary->wait_for_catchup($standby);
 $primary->stop('immediate');
