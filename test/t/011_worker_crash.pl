@@ -70,7 +70,16 @@ for my $i (1 .. 20)
 	sleep(rand(0.1));
 	$kills++ if kill('KILL', $pid);
 	# the postmaster reinitialises; wait until it accepts connections again
-	$node->poll_query_until('postgres', 'SELECT 1', '1') or die 'no restart';
+	# (pg_isready: poll_query_until writes its query to psql's stdin, and dies
+	# of EPIPE when psql exits first on "the database system is in recovery
+	# mode")
+	my $ready = 0;
+	for (1 .. 100 * $PostgreSQL::Test::Utils::timeout_default)
+	{
+		last if ($ready = system('pg_isready', '-q', '-h', $node->host, '-p', $node->port) == 0);
+		sleep(0.1);
+	}
+	die 'no restart' unless $ready;
 }
 $node->safe_psql('postgres', 'UPDATE slow SET on_ = false');
 is($kills, 20, 'the worker was killed 20 times');

@@ -42,7 +42,12 @@ is($standby->safe_psql('postgres', 'SELECT count(*) FROM privacy.retention_runs'
 	$primary->safe_psql('postgres', 'SELECT count(*) FROM privacy.retention_runs'),
 	'the standby records no run of its own');
 
-# new expired rows reach the standby; then the primary goes away
+# new expired rows reach the standby; then the primary goes away.  The
+# primary's worker must not delete them first: it restarts with retention off
+# (read at start, so no pass can be under way), the standby keeps its own
+# configuration from the base backup.
+$primary->append_conf('postgresql.conf', 'privacy.retention_enabled = off');
+$primary->restart;
 $primary->safe_psql('postgres', "INSERT INTO t SELECT g, '2001-01-01' FROM generate_series(1, 100) g");
 $primary->wait_for_catchup($standby);
 $primary->stop('immediate');
