@@ -1259,6 +1259,9 @@ ret_begin_run(RetPolicy *p, bool worker)
 	int			level = ret_pin_settings();
 	int64		run;
 
+	/* runtime state is not dumped: a restored policy gets its row here */
+	ret_exec("INSERT INTO privacy.retention_state (policy) VALUES ($1) ON CONFLICT DO NOTHING",
+			 1, types, values, NULL, SPI_OK_INSERT);
 	ret_exec(worker ?
 			 "SELECT run FROM privacy.retention_state WHERE policy = $1 FOR UPDATE SKIP LOCKED" :
 			 "SELECT run FROM privacy.retention_state WHERE policy = $1 FOR UPDATE",
@@ -1380,8 +1383,8 @@ RetentionDuePolicies(int *npolicies)
 
 	ret_become(ret_extension_owner(), false, &su);
 	ret_exec("SELECT r.id FROM privacy.retention r "
-			 "JOIN privacy.retention_state s ON s.policy = r.id "
-			 "WHERE s.next_try <= pg_catalog.now() ORDER BY r.id",
+			 "LEFT JOIN privacy.retention_state s ON s.policy OPERATOR(pg_catalog.=) r.id "
+			 "WHERE s.next_try IS NULL OR s.next_try OPERATOR(pg_catalog.<=) pg_catalog.now() ORDER BY r.id",
 			 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	ret_restore(&su);
 	*npolicies = (int) SPI_processed;
