@@ -84,30 +84,31 @@ create() {
 }
 
 # A fresh copy of the working tree (tracked and new files, no build products)
-# under /build in the chroot, then `make test PG=major` as root there.
+# under /build/<pid> in the chroot, then `make test PG=major` as root there.
 run_test() {
-	local major=$1 dir
+	local major=$1 dir b
 	dir=$(create "$major")
+	b=/build/$$
 	cp /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
-	rm -rf "$dir/build"; mkdir -p "$dir/build/privacy"
+	rm -rf "$dir$b"; mkdir -p "$dir$b/privacy"
 	if git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
 		(cd "$TOP" && git ls-files -z --cached --others --exclude-standard |
 			xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' _ |
-			tar --null -T - -cf -) | tar -xf - -C "$dir/build/privacy"
+			tar --null -T - -cf -) | tar -xf - -C "$dir$b/privacy"
 	else
 		(cd "$TOP" && tar --exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude='privacy--*.sql' -cf - .) |
-			tar -xf - -C "$dir/build/privacy"
+			tar -xf - -C "$dir$b/privacy"
 	fi
 	# a dump of the major-upgrade test made outside (test/major.sh)
 	local major_in=
 	if [ -n "${PRIVACY_MAJOR_IN:-}" ] && [ -d "$PRIVACY_MAJOR_IN" ]; then
-		cp -a "$PRIVACY_MAJOR_IN" "$dir/build/major"
-		chmod -R a+rX "$dir/build/major"
-		major_in=/build/major
+		cp -a "$PRIVACY_MAJOR_IN" "$dir$b/major"
+		chmod -R a+rX "$dir$b/major"
+		major_in=$b/major
 	fi
-	in_chroot "$dir" env PRIVACY_MAJOR_IN="$major_in" make -C /build/privacy test PG="$major"
-	local rc=$?
-	rm -rf "$dir/build"
+	local rc=0
+	in_chroot "$dir" env PRIVACY_MAJOR_IN="$major_in" make -C "$b/privacy" test PG="$major" || rc=$?
+	rm -rf "${dir:?}$b"
 	return $rc
 }
 

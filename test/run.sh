@@ -154,7 +154,7 @@ if ls "$TOP"/test/t/*.pl >/dev/null 2>&1; then
 	[ "${tfiles:-0}" -eq "$nfiles" ] || { echo "!! TAP: prove ran ${tfiles:-0} of $nfiles files"; bad=1; }
 	[ "${ttests:-0}" -eq $((p + f)) ] || { echo "!! TAP: $((p + f)) results for ${ttests:-0} tests"; bad=1; }
 	[ "$bad" -eq 1 ] && [ "$f" -eq 0 ] && f=1
-	[ "$f" -gt 0 ] && { tail -n 60 tap.log; find tap -name '*.log' -path '*log*' -exec tail -n 30 {} \; ; }
+	[ "$f" -gt 0 ] && { tail -n 60 tap.log; find tap \( -name '*.log' -o -name 'regress_log_*' \) -path '*log*' -exec tail -n 30 {} \; ; }
 	passed=$((passed + p)); failed=$((failed + f))
 fi
 
