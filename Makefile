@@ -19,12 +19,15 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA_built  = privacy--$(EXTVERSION).sql
 # upgrade scripts, one per release: privacy--OLD--NEW.sql
 DATA        = $(sort $(wildcard sql/update/privacy--*--*.sql))
-EXTRA_CLEAN = privacy--$(EXTVERSION).sql .pg-major
+EXTRA_CLEAN = privacy--$(EXTVERSION).sql .pg-major test/results test/regression.diffs \
+              test/regression.out output_iso
 
 # pg_regress files test/sql/*.sql, outputs test/expected/*.out; isolation
 # specs test/isolation/specs/*.spec, outputs test/isolation/expected/*.out
 REGRESS        = $(basename $(notdir $(sort $(wildcard test/sql/*.sql))))
-REGRESS_OPTS   = --inputdir=test
+# (outputdir test/ too: pg_regress reads OUTPUTDIR/sql/NAME.sql first, and
+# ./sql holds the install-script fragments)
+REGRESS_OPTS   = --inputdir=test --outputdir=test
 ISOLATION      = $(basename $(notdir $(sort $(wildcard test/isolation/specs/*.spec))))
 ISOLATION_OPTS = --inputdir=test/isolation
 
@@ -45,6 +48,9 @@ SHLIB_LINK  = $(SODIUM_LIBS)
 ifneq ($(wildcard $(PG_CONFIG))$(shell command -v $(PG_CONFIG) 2>/dev/null),)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+# the database names make test uses (the Art. 30 record names its database)
+CONTRIB_TESTDB   = privacy_regress
+ISOLATION_TESTDB = privacy_isolation
 
 # the major the objects were built for: a change rebuilds them
 PG_MAJOR := $(shell $(PG_CONFIG) --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')
