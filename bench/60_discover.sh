@@ -3,7 +3,7 @@
 #  1. privacy.discover on a 1M-row, 10-column table (target: well under 1 s),
 #     side by side with a sequential count(*) of the same table;
 #  2. precision and recall of discover_all() over the labelled corpus of
-#     sql_tests/70_discover.sql (all proposals, and those >= 0.8 that
+#     test/sql/70_discover.sql (all proposals, and those >= 0.8 that
 #     apply_discovery would classify).
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
@@ -55,7 +55,7 @@ as_pg $PSQL -c "DROP TABLE big"
 
 echo "== precision / recall over the labelled corpus"
 # the corpus = the set-up part of the regression test
-sed -n '/^-- generators of valid/,/^-- the proposals/p' "$TOP/sql_tests/70_discover.sql" > /tmp/corpus.$$.sql
+sed -n '/^-- generators of valid/,/^-- the proposals/p' "$TOP/test/sql/70_discover.sql" > /tmp/corpus.$$.sql
 chmod 644 /tmp/corpus.$$.sql
 as_pg $PSQL -f /tmp/corpus.$$.sql
 rm -f /tmp/corpus.$$.sql

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, only when some
 # are missing.  Needs root for apt-get; a non-root user must have them already.
+#   test/deps.sh            the packages for PostgreSQL $PG (default: 15)
+#   test/deps.sh PKG...     these packages (e.g. debootstrap for test/chroot.sh)
 set -euo pipefail
-pkgs=(postgresql-15 postgresql-server-dev-15 libsodium-dev libipc-run-perl pkg-config make gcc)
+PG=${PG:-15}
+if [ $# -gt 0 ]; then
+	pkgs=("$@")
+else
+	pkgs=(postgresql-$PG postgresql-server-dev-$PG libsodium-dev libipc-run-perl pkg-config make gcc)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -14,5 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# other apt runs on the machine: wait for the lock instead of failing
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold install -y -qq \
+	--no-install-recommends "${missing[@]}" >/dev/null

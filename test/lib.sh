@@ -1,12 +1,14 @@
 # Shared set-up for `make test`, `make demo` and `make bench` (sourced).
 #
 # Builds with warnings as errors, installs the extension into a private copy
-# of the PostgreSQL 15 installation (like PostgreSQL's own `make check`, so
-# the system installation is left alone and parallel runs do not collide),
+# of the PostgreSQL $PG installation (default 15; test/run.sh sets it; like
+# PostgreSQL's own `make check`, so the system installation is left alone and
+# parallel runs do not collide),
 # generates a root key and starts a throwaway cluster as the postgres user,
 # listening on a unix socket only.  privacy_cleanup stops it.
 
-PGSYS=/usr/lib/postgresql/15
+PG=${PG:-15}
+PGSYS=/usr/lib/postgresql/$PG
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # run a command as the postgres user (initdb refuses root)
@@ -20,7 +22,9 @@ as_pg() {
 }
 
 privacy_setup() {
-	bash "$TOP/test/deps.sh"
+	PG=$PG bash "$TOP/test/deps.sh"
+	PG_MAJOR=$($PGSYS/bin/pg_config --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')
+	export PG_MAJOR
 	make -C "$TOP" -s COPT='-Werror' PG_CONFIG=$PGSYS/bin/pg_config >/dev/null
 	WORK=$(mktemp -d /tmp/privacy.XXXXXX)
 	export PRIVACY_WORK=$WORK
@@ -28,12 +32,18 @@ privacy_setup() {
 	INST=$WORK/inst
 	mkdir -p "$INST/usr/lib/postgresql" "$INST/usr/share/postgresql"
 	cp -a $PGSYS "$INST/usr/lib/postgresql/"
-	cp -a /usr/share/postgresql/15 "$INST/usr/share/postgresql/"
+	cp -a "$($PGSYS/bin/pg_config --sharedir)" "$INST/usr/share/postgresql/"
 	make -C "$TOP" -s install DESTDIR="$INST" PG_CONFIG=$PGSYS/bin/pg_config >/dev/null
+	export PRIVACY_INST=$INST PRIVACY_PGSYS=$PGSYS
 	export PATH="$INST$PGSYS/bin:$PATH"
 	export PG_REGRESS="$INST$PGSYS/lib/pgxs/src/test/regress/pg_regress"
 	# a fresh 32-byte root key, 64 hex characters, readable by postgres only
-	od -An -tx1 -v -N32 /dev/urandom | tr -d ' \n' > "$WORK/root.key"
+	# (the major-upgrade test restores a dump made under another major's key)
+	if [ -n "${PRIVACY_MAJOR_IN:-}" ] && [ -f "$PRIVACY_MAJOR_IN/root.key" ]; then
+		cp "$PRIVACY_MAJOR_IN/root.key" "$WORK/root.key"
+	else
+		od -An -tx1 -v -N32 /dev/urandom | tr -d ' \n' > "$WORK/root.key"
+	fi
 	mkdir -p "$WORK/sock"
 	[ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK"
 	chmod 600 "$WORK/root.key"

@@ -96,9 +96,21 @@ $node->safe_psql('db1', q{
 my $bg = $node->background_psql('db1');
 $bg->query_safe('BEGIN');
 $bg->query_safe('SELECT * FROM logs WHERE id = 1 FOR UPDATE');
-my $p_logs = $node->safe_psql('db1', q{SELECT privacy.add_retention('logs', 'at', '1 day')});
-$node->safe_psql('db1', "UPDATE privacy.retention_state SET next_try = 'infinity' WHERE policy = $p_logs");
-is($node->safe_psql('db1', "SELECT privacy.run_retention($p_logs)"), '9', 'a locked row is skipped');
+# the policy is out of the worker's reach from its first commit (a new policy
+# is due at once: the worker could run it before a separate UPDATE)
+$node->safe_psql('db1', q{
+	BEGIN;
+	SELECT privacy.add_retention('logs', 'at', '1 day');
+	UPDATE privacy.retention_state SET next_try = 'infinity'
+	 WHERE policy = (SELECT id FROM privacy.retention WHERE table_name = 'logs'::regclass);
+	COMMIT;
+});
+my $p_logs = $node->safe_psql('db1', q{SELECT id FROM privacy.retention WHERE table_name = 'logs'::regclass});
+# (a completed pass makes the policy due again: the same transaction keeps
+# the worker away from the row the next run must find)
+is($node->safe_psql('db1', "BEGIN; SELECT privacy.run_retention($p_logs);
+	UPDATE privacy.retention_state SET next_try = 'infinity' WHERE policy = $p_logs; COMMIT;"),
+	'9', 'a locked row is skipped');
 $bg->query_safe('COMMIT');
 is($node->safe_psql('db1', "SELECT privacy.run_retention($p_logs)"), '1', 'and deleted by the next run');
 $bg->quit;

@@ -43,7 +43,9 @@ SELECT privacy.classify('rep.orders', 'card', 'user.financial.credit_card',
 SELECT privacy.add_recipient('Stripe | Payments', 'billing', '{user.financial.credit_card}', 'US');
 SELECT privacy.add_recipient('Mailer', 'marketing', '{user.contact.email}', 'DE');
 -- a retention policy and an encrypted column, as their modules record them
-INSERT INTO privacy.retention (table_name, age_column, keep) VALUES ('rep.orders', 'placed', '2 years');
+-- (with its state, and out of the worker's reach: a policy is enforced as soon as it exists)
+WITH p AS (INSERT INTO privacy.retention (table_name, age_column, keep) VALUES ('rep.orders', 'placed', '2 years') RETURNING id)
+INSERT INTO privacy.retention_state (policy, next_try) SELECT id, 'infinity' FROM p;
 INSERT INTO privacy.encrypted_columns (table_name, column_name) VALUES ('rep.orders', 'card');
 
 -- the Art. 30 record
