@@ -1845,12 +1845,12 @@ ret_batch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, b
 			values[1] = values[2] = CStringGetTextDatum("");
 			values[3] = CStringGetTextDatum(GuardPseudonymToken());
 			{
-				int			level = ret_pin_nestloop();
+				int			nlevel = ret_pin_nestloop();
 
 				ret_become(p->owner, true, &so);
 				ret_exec(sql.data, GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
 				ret_restore(&so);
-				AtEOXact_GUC(true, level);
+				AtEOXact_GUC(true, nlevel);
 			}
 			nheld = nlocked - (int64) SPI_processed;
 			ctids = palloc(sizeof(Datum) * (SPI_processed + 1));
@@ -1945,13 +1945,13 @@ ret_batch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, b
 				appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
 		}
 		{
-			int			level = ret_pin_nestloop();
+			int			nlevel = ret_pin_nestloop();
 
 			ret_become(p->owner, true, &su);
 			ret_exec(sql.data, nargs, dtypes, dvalues, NULL,
 					 p->anonymize ? SPI_OK_UPDATE : SPI_OK_DELETE);
 			ret_restore(&su);
-			AtEOXact_GUC(true, level);
+			AtEOXact_GUC(true, nlevel);
 		}
 		changed = (int64) SPI_processed;
 	}
