@@ -225,6 +225,8 @@ SELECT p.proname AS not_covered
    AND p.proname NOT IN ('_append_only', '_audit', '_audit_guard', '_check_table', '_crypto_on_drop',
 						 '_invalidate', '_link_lock', '_md_list', '_on_ddl', '_on_drop',
 						 '_reconcile_columns', '_refresh_all', '_strategy_fits',
+						 '_routing', '_citus_worker', '_citus_defer_drop', '_citus_resolve_drops',
+						 '_forget_tables', '_drop_link_trigger',
 						 'encrypt_trigger', 'decrypted_view_trigger')
  ORDER BY 1;
 
