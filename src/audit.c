@@ -40,6 +40,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "guard.h"
@@ -194,6 +195,8 @@ write_head(void)
 	memcpy(VARDATA(hb), chain.hash, AUDIT_HASH_BYTES);
 	values[0] = Int64GetDatum(chain.seq);
 	values[1] = PointerGetDatum(hb);
+	/* at commit the statement's portal and snapshot are gone */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	frame = GuardEnterExtensionOwner();
 	UtilSpiConnect();
 	prepare_plans();
@@ -202,6 +205,7 @@ write_head(void)
 		elog(ERROR, "could not advance the audit chain head: %s", SPI_result_code_string(ret));
 	SPI_finish();
 	GuardLeave(frame);
+	PopActiveSnapshot();
 	chain.head_seq = chain.seq;
 }
 
@@ -294,11 +298,9 @@ chain_lock(void)
 	chain.headrel = head_relid();
 	chain.locked = true;
 	SPI_freetuptable(SPI_tuptable);
-	if (!chain_key_valid)
-	{
-		UtilDerivedKey("privacy.audit.chain", chain_key);
-		chain_key_valid = true;
-	}
+	/* the key of this head's secret (the extension may have been re-created) */
+	UtilDerivedKey("privacy.audit.chain", chain_key);
+	chain_key_valid = true;
 }
 
 /*
