@@ -174,7 +174,9 @@ chain_reset(void)
 /*
  * write_head
  *		The one head update of the transaction: the last seq and hash of
- *		the chain, as the extension owner (the head row is locked by us).
+ *		the chain, as the owner of privacy.audit_head (the extension's
+ *		owner; a syscache lookup, cheaper than GuardEnterExtensionOwner's
+ *		per-transaction query), the head row locked by us.
  *		Nothing to do when nothing was appended or every append rolled
  *		back, or when the extension was dropped in this transaction.
  */
@@ -197,7 +199,8 @@ write_head(void)
 	values[1] = PointerGetDatum(hb);
 	/* at commit the statement's portal and snapshot are gone */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	frame = GuardEnterExtensionOwner();
+	/* as the owner of the head row's table: the extension owner */
+	frame = GuardEnterPinned(UtilRelationOwner(chain.headrel), 0);
 	UtilSpiConnect();
 	prepare_plans();
 	ret = SPI_execute_plan(plan_set_head, values, NULL, false, 0);
