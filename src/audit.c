@@ -18,13 +18,20 @@
  * verify_audit(anchor) proves the log still extends it.  A superuser can
  * read the secret, so only an anchor kept elsewhere protects against one.
  *
- * Locking: one chain-head row (privacy.audit_head) is updated by every
- * append, so concurrent writers serialise on its row lock and can never
- * fork the chain; under REPEATABLE READ a concurrent append makes the
- * second writer fail with a serialisation error instead of forking.
- * Appends are one per call, never per row, so this costs nothing that
- * matters.  Guard triggers (sql/40_audit.sql) refuse UPDATE, DELETE and
- * TRUNCATE for everyone; verify_audit() recomputes the chain.
+ * Locking: one chain-head row (privacy.audit_head) holds the last seq and
+ * hash.  A transaction's first append locks it (SELECT ... FOR UPDATE, kept
+ * to commit), so concurrent writers serialise on it and can never fork the
+ * chain; under REPEATABLE READ a concurrent append makes the second writer
+ * fail with a serialisation error instead of forking.  The entries of the
+ * transaction are chained in backend memory and the head row is written
+ * once, at pre-commit (or pre-prepare, for two-phase commit): N appends in
+ * one transaction cost N inserts and one update, not N updates of the same
+ * row (each of which would walk the versions left by the previous ones).
+ * A subtransaction that rolls back takes its entries (rows) with it, and
+ * the subtransaction callback takes back its part of the in-memory chain.
+ * Guard triggers (sql/15_audit.sql) refuse UPDATE, DELETE and TRUNCATE
+ * for everyone; verify_audit() recomputes the chain in one streaming pass
+ * (a cursor over the primary key, constant memory).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -557,8 +564,10 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 					 errdetail("Its MAC does not match: it was not made by privacy.audit_anchor() in this database, or it was changed.")));
 	}
 	UtilDerivedKey("privacy.audit.chain", key);
-	plan = SPI_prepare("SELECT seq, at, actor::text, action, subject_ref, detail::text, hash, chain"
-					   " FROM privacy.audit ORDER BY seq", 0, NULL);
+	/* walk the primary key: no sort, nothing materialised */
+	plan = SPI_prepare_cursor("SELECT seq, at, actor::text, action, subject_ref, detail::text, hash, chain"
+							  " FROM privacy.audit ORDER BY seq", 0, NULL,
+							  CURSOR_OPT_FAST_PLAN | CURSOR_OPT_NO_SCROLL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
