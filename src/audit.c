@@ -22,11 +22,14 @@
  * hash.  A transaction's first append locks it (SELECT ... FOR UPDATE, kept
  * to commit), so concurrent writers serialise on it and can never fork the
  * chain; under REPEATABLE READ a concurrent append makes the second writer
- * fail with a serialisation error instead of forking.  The entries of the
- * transaction are chained in backend memory and the head row is written
- * once, at pre-commit (or pre-prepare, for two-phase commit): N appends in
- * one transaction cost N inserts and one update, not N updates of the same
- * row (each of which would walk the versions left by the previous ones).
+ * fail with a serialisation error instead of forking.  The first entry of
+ * a transaction also writes the head at once (a rights call appends one
+ * entry: three statements, nothing left for commit); later entries are
+ * chained in backend memory and only inserted, and the head row is written
+ * once more at pre-commit (or pre-prepare, for two-phase commit): N
+ * appends in one transaction cost N inserts and two updates, not N updates
+ * of the same row (each of which walks the versions left by the previous
+ * ones, which made a bulk quadratic).
  * A subtransaction that rolls back takes its entries (rows) with it, and
  * the subtransaction callback takes back its part of the in-memory chain.
  * Guard triggers (sql/15_audit.sql) refuse UPDATE, DELETE and TRUNCATE
@@ -63,13 +66,15 @@ PG_FUNCTION_INFO_V1(privacy_audit_anchor);
 
 static SPIPlanPtr plan_lock = NULL;
 static SPIPlanPtr plan_insert = NULL;
-static SPIPlanPtr plan_set_head = NULL;
+static SPIPlanPtr plan_set_head = NULL;	/* in an append (caller's path) */
+static SPIPlanPtr plan_commit_head = NULL;	/* at pre-commit (pinned path) */
 
 /*
  * The chain of the current transaction: the head row is locked at the
  * first append (FOR UPDATE, kept to commit, so concurrent writers
- * serialise and the chain never forks), entries are chained here, and the
- * head row is written once, at pre-commit or pre-prepare.
+ * serialise and the chain never forks) and written by it; later entries
+ * are chained here, and the head row is written once more, at pre-commit
+ * or pre-prepare.
  */
 typedef struct AuditChainState
 {
@@ -157,6 +162,7 @@ prepare_plans(void)
 	plan_insert = keep("INSERT INTO privacy.audit (seq, at, actor, action, subject_ref, detail, hash, chain)"
 					   " VALUES ($1, $2, $3, $4, $5, $6, $7, " CppAsString2(AUDIT_CHAIN_VERSION) ")", 7, t7);
 	plan_set_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id = 1", 2, t2);
+	plan_commit_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id = 1", 2, t2);
 }
 
 /* privacy.audit_head now, or InvalidOid (extension dropped) */
@@ -210,7 +216,7 @@ write_head(void)
 	frame = GuardEnterPinned(UtilRelationOwner(chain.headrel), 0);
 	UtilSpiConnect();
 	prepare_plans();
-	ret = SPI_execute_plan(plan_set_head, values, NULL, false, 0);
+	ret = SPI_execute_plan(plan_commit_head, values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not advance the audit chain head: %s", SPI_result_code_string(ret));
 	SPI_finish();
@@ -317,9 +323,10 @@ chain_lock(void)
  * audit_append_jsonb
  *		Append one entry in the caller's transaction; detail is a jsonb
  *		object or NULL.  Runs with the caller's privileges on the catalog:
- *		callers are SECURITY DEFINER functions or the worker.  One INSERT
- *		per entry (plus the head lock at the transaction's first), so N
- *		appends in a transaction cost O(N).
+ *		callers are SECURITY DEFINER functions or the worker.  The
+ *		transaction's first entry locks, inserts and writes the head (three
+ *		statements, as many as before); every later one only inserts, and
+ *		pre-commit writes the head once: N appends cost O(N).
  */
 static void
 audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
@@ -334,6 +341,7 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bytea	   *hb;
 	SubTransactionId subid = GetCurrentSubTransactionId();
+	bool		first = false;
 
 	if (actor == NULL)
 		actor = "?";
@@ -366,7 +374,10 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 	if (chain.locked && chain.headrel != head_relid())
 		chain.locked = false;
 	if (!chain.locked)
+	{
 		chain_lock();
+		first = true;
+	}
 
 	seq = chain.seq + 1;
 	audit_hash(hash, chain_key, chain.hash, chain.hashlen,
@@ -391,12 +402,28 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 	ret = SPI_execute_plan(plan_insert, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not append to the audit log: %s", SPI_result_code_string(ret));
+	if (first)
+	{
+		/*
+		 * The transaction's first entry writes the head at once, in this
+		 * SPI session and identity: a transaction with one entry (most
+		 * rights calls) then has nothing to do at commit.  Later entries
+		 * only insert; pre-commit writes the head once more.
+		 */
+		values[0] = Int64GetDatum(seq);
+		values[1] = PointerGetDatum(hb);
+		ret = SPI_execute_plan(plan_set_head, values, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE || SPI_processed != 1)
+			elog(ERROR, "could not advance the audit chain head: %s", SPI_result_code_string(ret));
+	}
 	SPI_finish();
 
 	/* the row is in: the chain moves on (rolled back with it, see above) */
 	chain.seq = seq;
 	memcpy(chain.hash, hash, AUDIT_HASH_BYTES);
 	chain.hashlen = AUDIT_HASH_BYTES;
+	if (first)
+		chain.head_seq = seq;
 }
 
 /*
