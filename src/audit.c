@@ -158,11 +158,11 @@ prepare_plans(void)
 
 	if (plan_lock != NULL)
 		return;
-	plan_lock = keep("SELECT seq, hash FROM privacy.audit_head WHERE id = 1 FOR UPDATE", 0, NULL);
+	plan_lock = keep("SELECT seq, hash FROM privacy.audit_head WHERE id OPERATOR(pg_catalog.=) 1 FOR UPDATE", 0, NULL);
 	plan_insert = keep("INSERT INTO privacy.audit (seq, at, actor, action, subject_ref, detail, hash, chain)"
 					   " VALUES ($1, $2, $3, $4, $5, $6, $7, " CppAsString2(AUDIT_CHAIN_VERSION) ")", 7, t7);
-	plan_set_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id = 1", 2, t2);
-	plan_commit_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id = 1", 2, t2);
+	plan_set_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id OPERATOR(pg_catalog.=) 1", 2, t2);
+	plan_commit_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id OPERATOR(pg_catalog.=) 1", 2, t2);
 }
 
 /* privacy.audit_head now, or InvalidOid (extension dropped) */
