@@ -18,26 +18,42 @@
  * verify_audit(anchor) proves the log still extends it.  A superuser can
  * read the secret, so only an anchor kept elsewhere protects against one.
  *
- * Locking: one chain-head row (privacy.audit_head) is updated by every
- * append, so concurrent writers serialise on its row lock and can never
- * fork the chain; under REPEATABLE READ a concurrent append makes the
- * second writer fail with a serialisation error instead of forking.
- * Appends are one per call, never per row, so this costs nothing that
- * matters.  Guard triggers (sql/40_audit.sql) refuse UPDATE, DELETE and
- * TRUNCATE for everyone; verify_audit() recomputes the chain.
+ * Locking: one chain-head row (privacy.audit_head) holds the last seq and
+ * hash.  A transaction's first append locks it (SELECT ... FOR UPDATE, kept
+ * to commit), so concurrent writers serialise on it and can never fork the
+ * chain; under REPEATABLE READ a concurrent append makes the second writer
+ * fail with a serialisation error instead of forking.  The first entry of
+ * a transaction also writes the head at once (a rights call appends one
+ * entry: three statements, nothing left for commit); later entries are
+ * chained in backend memory and only inserted, and the head row is written
+ * once more at pre-commit (or pre-prepare, for two-phase commit): N
+ * appends in one transaction cost N inserts and two updates, not N updates
+ * of the same row (each of which walks the versions left by the previous
+ * ones, which made a bulk quadratic).
+ * A subtransaction that rolls back takes its entries (rows) with it, and
+ * the subtransaction callback takes back its part of the in-memory chain.
+ * Guard triggers (sql/15_audit.sql) refuse UPDATE, DELETE and TRUNCATE
+ * for everyone; verify_audit() recomputes the chain in one streaming pass
+ * (a cursor over the primary key, constant memory).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <sodium.h>
 
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "guard.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_audit_sql);
@@ -48,9 +64,41 @@ PG_FUNCTION_INFO_V1(privacy_audit_anchor);
 #define AUDIT_HASH_BYTES 32
 #define AUDIT_CHAIN_VERSION 1	/* keyed chain */
 
-static SPIPlanPtr plan_head = NULL;
+static SPIPlanPtr plan_lock = NULL;
 static SPIPlanPtr plan_insert = NULL;
-static SPIPlanPtr plan_set_head = NULL;
+static SPIPlanPtr plan_set_head = NULL;	/* in an append (caller's path) */
+static SPIPlanPtr plan_commit_head = NULL;	/* at pre-commit (pinned path) */
+
+/*
+ * The chain of the current transaction: the head row is locked at the
+ * first append (FOR UPDATE, kept to commit, so concurrent writers
+ * serialise and the chain never forks) and written by it; later entries
+ * are chained here, and the head row is written once more, at pre-commit
+ * or pre-prepare.
+ */
+typedef struct AuditChainState
+{
+	bool		locked;			/* head row locked, fields below valid */
+	Oid			headrel;		/* privacy.audit_head when it was locked */
+	int64		head_seq;		/* seq of the head row as locked */
+	int64		seq;			/* last seq of the chain */
+	size_t		hashlen;		/* 0: empty chain, else AUDIT_HASH_BYTES */
+	unsigned char hash[AUDIT_HASH_BYTES];
+} AuditChainState;
+
+/* state at the start of a subtransaction that appended, to roll back to */
+typedef struct AuditSubSave
+{
+	SubTransactionId subid;
+	AuditChainState state;
+	struct AuditSubSave *next;
+} AuditSubSave;
+
+static AuditChainState chain;
+static AuditSubSave *subsaves = NULL;	/* in TopTransactionContext */
+static unsigned char chain_key[crypto_generichash_KEYBYTES];
+static bool chain_key_valid = false;	/* derived in this transaction */
+static bool callbacks_registered = false;
 
 /*
  * audit_hash
@@ -101,73 +149,239 @@ keep(const char *sql, int nargs, Oid *argtypes)
 	return p;
 }
 
+/* the kept statements of the append path (the caller is connected) */
+static void
+prepare_plans(void)
+{
+	Oid			t7[7] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID};
+	Oid			t2[2] = {INT8OID, BYTEAOID};
+
+	if (plan_lock != NULL)
+		return;
+	plan_lock = keep("SELECT seq, hash FROM privacy.audit_head WHERE id OPERATOR(pg_catalog.=) 1 FOR UPDATE", 0, NULL);
+	plan_insert = keep("INSERT INTO privacy.audit (seq, at, actor, action, subject_ref, detail, hash, chain)"
+					   " VALUES ($1, $2, $3, $4, $5, $6, $7, " CppAsString2(AUDIT_CHAIN_VERSION) ")", 7, t7);
+	plan_set_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id OPERATOR(pg_catalog.=) 1", 2, t2);
+	plan_commit_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id OPERATOR(pg_catalog.=) 1", 2, t2);
+}
+
+/* privacy.audit_head now, or InvalidOid (extension dropped) */
+static Oid
+head_relid(void)
+{
+	Oid			nsp = get_namespace_oid("privacy", true);
+
+	return OidIsValid(nsp) ? get_relname_relid("audit_head", nsp) : InvalidOid;
+}
+
+static void
+chain_reset(void)
+{
+	memset(&chain, 0, sizeof(chain));
+	subsaves = NULL;
+	if (chain_key_valid)
+		sodium_memzero(chain_key, sizeof(chain_key));
+	chain_key_valid = false;
+}
+
 /*
- * AuditAppend
- *		Append one entry in the caller's transaction.  detail_json is a JSON
- *		object as text, or NULL.  Runs with the caller's privileges on the
- *		catalog: callers are SECURITY DEFINER functions or the worker.
+ * write_head
+ *		The one head update of the transaction: the last seq and hash of
+ *		the chain, as the owner of privacy.audit_head (the extension's
+ *		owner; a syscache lookup, cheaper than GuardEnterExtensionOwner's
+ *		per-transaction query), the head row locked by us.
+ *		Nothing to do when nothing was appended or every append rolled
+ *		back, or when the extension was dropped in this transaction.
  */
-void
-AuditAppend(const char *action, const char *subject_ref, const char *detail_json)
+static void
+write_head(void)
+{
+	int			frame;
+	int			ret;
+	Datum		values[2];
+	bytea	   *hb;
+
+	if (!chain.locked || chain.seq == chain.head_seq)
+		return;
+	if (head_relid() != chain.headrel)
+		return;
+	hb = palloc(VARHDRSZ + AUDIT_HASH_BYTES);
+	SET_VARSIZE(hb, VARHDRSZ + AUDIT_HASH_BYTES);
+	memcpy(VARDATA(hb), chain.hash, AUDIT_HASH_BYTES);
+	values[0] = Int64GetDatum(chain.seq);
+	values[1] = PointerGetDatum(hb);
+	/* at commit the statement's portal and snapshot are gone */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* as the owner of the head row's table: the extension owner */
+	frame = GuardEnterPinned(UtilRelationOwner(chain.headrel), 0);
+	UtilSpiConnect();
+	prepare_plans();
+	ret = SPI_execute_plan(plan_commit_head, values, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "could not advance the audit chain head: %s", SPI_result_code_string(ret));
+	SPI_finish();
+	GuardLeave(frame);
+	PopActiveSnapshot();
+	chain.head_seq = chain.seq;
+}
+
+/*
+ * audit_xact_callback
+ *		Write the head before commit or prepare; forget the chain at the
+ *		end of the transaction (a prepared transaction keeps the row lock
+ *		and its head update until COMMIT PREPARED).
+ */
+static void
+audit_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			write_head();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			chain_reset();
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * audit_subxact_callback
+ *		A subtransaction that appended saved the chain as it was when it
+ *		started: on abort its entries (rows) are gone, and so is its part of
+ *		the chain, and its head row lock; on commit the parent inherits the
+ *		saved state unless it has an older one of its own.
+ */
+static void
+audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (subsaves == NULL || subsaves->subid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		chain = subsaves->state;
+		subsaves = subsaves->next;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		if (parentSubid == TopSubTransactionId ||
+			(subsaves->next != NULL && subsaves->next->subid == parentSubid))
+			subsaves = subsaves->next;
+		else
+			subsaves->subid = parentSubid;
+	}
+}
+
+/*
+ * chain_lock
+ *		First append of the transaction (or after the subtransaction that
+ *		took it rolled back): lock the head row, creating it on the very
+ *		first entry in this database, and read where the chain stands.
+ *		Under REPEATABLE READ a concurrent append that committed makes
+ *		this fail with a serialisation error instead of forking.
+ */
+static void
+chain_lock(void)
 {
 	int			ret;
 	bool		isnull;
-	int64		seq;
 	bytea	   *prev;
+
+	ret = SPI_execute_plan(plan_lock, NULL, NULL, false, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 0)
+	{
+		ret = SPI_execute("INSERT INTO privacy.audit_head (id, seq, hash) VALUES (1, 0, '\\x')"
+						  " ON CONFLICT DO NOTHING", false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "could not create the audit chain head: %s", SPI_result_code_string(ret));
+		ret = SPI_execute_plan(plan_lock, NULL, NULL, false, 1);
+	}
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "the audit chain head is missing");
+	chain.seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	prev = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	chain.hashlen = Min(VARSIZE_ANY_EXHDR(prev), AUDIT_HASH_BYTES);
+	memcpy(chain.hash, VARDATA_ANY(prev), chain.hashlen);
+	chain.head_seq = chain.seq;
+	chain.headrel = head_relid();
+	chain.locked = true;
+	SPI_freetuptable(SPI_tuptable);
+	/* the key of this head's secret (the extension may have been re-created) */
+	UtilDerivedKey("privacy.audit.chain", chain_key);
+	chain_key_valid = true;
+}
+
+/*
+ * audit_append_jsonb
+ *		Append one entry in the caller's transaction; detail is a jsonb
+ *		object or NULL.  Runs with the caller's privileges on the catalog:
+ *		callers are SECURITY DEFINER functions or the worker.  The
+ *		transaction's first entry locks, inserts and writes the head (three
+ *		statements, as many as before); every later one only inserts, and
+ *		pre-commit writes the head once: N appends cost O(N).
+ */
+static void
+audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
+{
+	int			ret;
+	int64		seq;
 	unsigned char hash[AUDIT_HASH_BYTES];
 	TimestampTz at = GetCurrentTimestamp();
 	char	   *actor = GetUserNameFromId(GetOuterUserId(), true);
-	char	   *detail = NULL;
-	Datum		detail_jsonb = (Datum) 0;
+	char	   *detail_text = NULL;
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bytea	   *hb;
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	bool		first = false;
 
 	if (actor == NULL)
 		actor = "?";
 	if (sodium_init() < 0)
 		elog(ERROR, "libsodium could not be initialised");
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(audit_xact_callback, NULL);
+		RegisterSubXactCallback(audit_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	/* the verifier hashes detail::text: the same canonical text */
+	if (detail)
+		detail_text = JsonbToCString(NULL, &detail->root, VARSIZE(detail));
+
+	/* the state to return to if this subtransaction rolls back */
+	if (subid != TopSubTransactionId && (subsaves == NULL || subsaves->subid != subid))
+	{
+		AuditSubSave *s = MemoryContextAlloc(TopTransactionContext, sizeof(AuditSubSave));
+
+		s->subid = subid;
+		s->state = chain;
+		s->next = subsaves;
+		subsaves = s;
+	}
+
 	UtilSpiConnect();
-	if (plan_head == NULL)
+	prepare_plans();
+	/* a head locked before the extension was dropped and re-created is stale */
+	if (chain.locked && chain.headrel != head_relid())
+		chain.locked = false;
+	if (!chain.locked)
 	{
-		Oid			t7[7] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID};
-		Oid			t2[2] = {INT8OID, BYTEAOID};
-
-		plan_head = keep("UPDATE privacy.audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash", 0, NULL);
-		plan_insert = keep("INSERT INTO privacy.audit (seq, at, actor, action, subject_ref, detail, hash, chain)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, " CppAsString2(AUDIT_CHAIN_VERSION) ")", 7, t7);
-		plan_set_head = keep("UPDATE privacy.audit_head SET hash = $2 WHERE id = 1 AND seq = $1", 2, t2);
-	}
-	/* normalise the detail through jsonb so verification sees the same text */
-	if (detail_json)
-	{
-		detail_jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(detail_json));
-		detail = JsonbToCString(NULL, &DatumGetJsonbP(detail_jsonb)->root, -1);
+		chain_lock();
+		first = true;
 	}
 
-	ret = SPI_execute_plan(plan_head, NULL, NULL, false, 1);
-	if (ret == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
-	{
-		/* first entry in this database: create the chain head */
-		ret = SPI_execute("INSERT INTO privacy.audit_head (id, seq, hash) VALUES (1, 0, '\\x')"
-						  " ON CONFLICT DO NOTHING", false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "could not create the audit chain head");
-		ret = SPI_execute_plan(plan_head, NULL, NULL, false, 1);
-	}
-	if (ret != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
-		elog(ERROR, "the audit chain head is missing");
-	seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	prev = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-
-	{
-		unsigned char key[crypto_generichash_KEYBYTES];
-
-		UtilDerivedKey("privacy.audit.chain", key);
-		audit_hash(hash, key, (unsigned char *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev),
-				   seq, at, actor, action, subject_ref, detail);
-		sodium_memzero(key, sizeof(key));
-	}
+	seq = chain.seq + 1;
+	audit_hash(hash, chain_key, chain.hash, chain.hashlen,
+			   seq, at, actor, action, subject_ref, detail_text);
 	hb = palloc(VARHDRSZ + AUDIT_HASH_BYTES);
 	SET_VARSIZE(hb, VARHDRSZ + AUDIT_HASH_BYTES);
 	memcpy(VARDATA(hb), hash, AUDIT_HASH_BYTES);
@@ -181,20 +395,64 @@ AuditAppend(const char *action, const char *subject_ref, const char *detail_json
 	else
 		nulls[4] = 'n';
 	if (detail)
-		values[5] = detail_jsonb;
+		values[5] = JsonbPGetDatum(detail);
 	else
 		nulls[5] = 'n';
 	values[6] = PointerGetDatum(hb);
 	ret = SPI_execute_plan(plan_insert, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not append to the audit log: %d", ret);
-
-	values[0] = Int64GetDatum(seq);
-	values[1] = PointerGetDatum(hb);
-	ret = SPI_execute_plan(plan_set_head, values, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
-		elog(ERROR, "could not advance the audit chain head");
+		elog(ERROR, "could not append to the audit log: %s", SPI_result_code_string(ret));
+	if (first)
+	{
+		/*
+		 * The transaction's first entry writes the head at once, in this
+		 * SPI session and identity: a transaction with one entry (most
+		 * rights calls) then has nothing to do at commit.  Later entries
+		 * only insert; pre-commit writes the head once more.
+		 */
+		values[0] = Int64GetDatum(seq);
+		values[1] = PointerGetDatum(hb);
+		ret = SPI_execute_plan(plan_set_head, values, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE || SPI_processed != 1)
+			elog(ERROR, "could not advance the audit chain head: %s", SPI_result_code_string(ret));
+	}
 	SPI_finish();
+
+	/* the row is in: the chain moves on (rolled back with it, see above) */
+	chain.seq = seq;
+	memcpy(chain.hash, hash, AUDIT_HASH_BYTES);
+	chain.hashlen = AUDIT_HASH_BYTES;
+	if (first)
+		chain.head_seq = seq;
+}
+
+/*
+ * AuditAppend
+ *		audit_append_jsonb with the detail as JSON text (an object), or NULL.
+ */
+void
+AuditAppend(const char *action, const char *subject_ref, const char *detail_json)
+{
+	Jsonb	   *detail = NULL;
+
+	if (detail_json)
+		detail = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(detail_json)));
+	audit_append_jsonb(action, subject_ref, detail);
+}
+
+/*
+ * chain_pending
+ *		This transaction's own chain head when it appended entries not yet
+ *		in the head row (verify and anchor inside the appending transaction).
+ */
+static bool
+chain_pending(int64 *seq, unsigned char *hash)
+{
+	if (!chain.locked || chain.seq == chain.head_seq || chain.headrel != head_relid())
+		return false;
+	*seq = chain.seq;
+	memcpy(hash, chain.hash, AUDIT_HASH_BYTES);
+	return true;
 }
 
 /*
@@ -206,11 +464,8 @@ privacy_audit_sql(PG_FUNCTION_ARGS)
 {
 	char	   *action = UtilTextArg(fcinfo, 0, "action");
 	char	   *ref = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *detail = NULL;
 
-	if (!PG_ARGISNULL(2))
-		detail = JsonbToCString(NULL, &PG_GETARG_JSONB_P(2)->root, -1);
-	AuditAppend(action, ref, detail);
+	audit_append_jsonb(action, ref, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	PG_RETURN_VOID();
 }
 
@@ -274,6 +529,16 @@ parse_anchor(Jsonb *anchor, int64 *seq, unsigned char *hash, unsigned char *mac)
 	return true;
 }
 
+/* column attno of tup as a C string in the current context, or NULL */
+static char *
+text_or_null(HeapTuple tup, TupleDesc td, int attno)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, attno, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
 /*
  * privacy.verify_audit(anchor jsonb DEFAULT NULL) RETURNS bigint
  *		Recompute the chain from the first entry; XX001 names the first bad
@@ -302,6 +567,9 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 	unsigned char anchor_hash[AUDIT_HASH_BYTES];
 	unsigned char anchor_given_mac[AUDIT_HASH_BYTES];
 	bool		anchor_found = false;
+	MemoryContext rowcxt;
+	int64		pending_seq;
+	unsigned char pending_hash[AUDIT_HASH_BYTES];
 
 	if (sodium_init() < 0)
 		elog(ERROR, "libsodium could not be initialised");
@@ -323,36 +591,47 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 					 errdetail("Its MAC does not match: it was not made by privacy.audit_anchor() in this database, or it was changed.")));
 	}
 	UtilDerivedKey("privacy.audit.chain", key);
-	plan = SPI_prepare("SELECT seq, at, actor::text, action, subject_ref, detail::text, hash, chain"
-					   " FROM privacy.audit ORDER BY seq", 0, NULL);
+	/* walk the primary key: no sort, nothing materialised */
+	plan = SPI_prepare_cursor("SELECT seq, at, actor::text, action, subject_ref, detail::text, hash, chain"
+							  " FROM privacy.audit ORDER BY seq", 0, NULL,
+							  CURSOR_OPT_FAST_PLAN | CURSOR_OPT_NO_SCROLL);
 	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed");
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	if (portal == NULL)
+		elog(ERROR, "SPI_cursor_open failed: %s", SPI_result_code_string(SPI_result));
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "privacy verify_audit row",
+								   ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{
 		uint64		i;
+		uint64		n;
+		SPITupleTable *tt;
 
 		SPI_cursor_fetch(portal, true, 1000);
-		if (SPI_processed == 0)
+		n = SPI_processed;
+		tt = SPI_tuptable;
+		if (n == 0)
 			break;
-		for (i = 0; i < SPI_processed; i++)
+		for (i = 0; i < n; i++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	td = SPI_tuptable->tupdesc;
+			HeapTuple	tup = tt->vals[i];
+			TupleDesc	td = tt->tupdesc;
+			MemoryContext old = MemoryContextSwitchTo(rowcxt);
 			int64		seq = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
 			int64		at = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
-			char	   *actor = SPI_getvalue(tup, td, 3);
-			char	   *action = SPI_getvalue(tup, td, 4);
-			char	   *ref = SPI_getvalue(tup, td, 5);
-			char	   *detail = SPI_getvalue(tup, td, 6);
+			char	   *actor = text_or_null(tup, td, 3);
+			char	   *action = text_or_null(tup, td, 4);
+			char	   *ref = text_or_null(tup, td, 5);
+			char	   *detail = text_or_null(tup, td, 6);
 			Datum		hd = SPI_getbinval(tup, td, 7, &isnull);
 			unsigned char h[AUDIT_HASH_BYTES];
 			bytea	   *stored = isnull ? NULL : DatumGetByteaPP(hd);
 			bool		chain_null;
-			int16		chain = DatumGetInt16(SPI_getbinval(tup, td, 8, &chain_null));
+			int16		chain_version = DatumGetInt16(SPI_getbinval(tup, td, 8, &chain_null));
 			bool		keyed = !chain_null;
 
-			if (keyed && chain != AUDIT_CHAIN_VERSION)
+			if (keyed && chain_version != AUDIT_CHAIN_VERSION)
 				broken(seq, "The entry names an unknown chain version.");
 			if (!keyed && keyed_seen)
 				broken(seq, "An unkeyed entry follows keyed entries.");
@@ -374,16 +653,30 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 			prevlen = AUDIT_HASH_BYTES;
 			expect++;
 			count++;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
 		}
+		SPI_freetuptable(tt);
 	}
 	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+	MemoryContextDelete(rowcxt);
 	sodium_memzero(key, sizeof(key));
 	if (anchored && !anchor_found && anchor_seq > 0)
 		broken(count + 1, "The log is shorter than the anchor: entries were removed.");
 
+	if (chain_pending(&pending_seq, pending_hash))
+	{
+		/* this transaction appended: its head is in memory until commit */
+		if (pending_seq != count || memcmp(pending_hash, prev, AUDIT_HASH_BYTES) != 0)
+			broken(count + 1 > pending_seq ? pending_seq : count + 1,
+				   "The last entries of the log were removed.");
+		SPI_finish();
+		PG_RETURN_INT64(count);
+	}
 	ret = SPI_execute("SELECT seq, hash FROM privacy.audit_head WHERE id = 1", true, 1);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the audit chain head");
+		elog(ERROR, "could not read the audit chain head: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 	{
 		if (count > 0)
@@ -424,8 +717,10 @@ privacy_audit_anchor(PG_FUNCTION_ARGS)
 	UtilSpiConnect();
 	ret = SPI_execute("SELECT seq, hash FROM privacy.audit_head WHERE id = 1", true, 1);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the audit chain head");
-	if (SPI_processed == 1)
+		elog(ERROR, "could not read the audit chain head: %s", SPI_result_code_string(ret));
+	if (chain_pending(&seq, hash))
+		;						/* this transaction's own head, not yet written */
+	else if (SPI_processed == 1)
 	{
 		bytea	   *h;
 

@@ -57,6 +57,7 @@ shared_preload_libraries = 'privacy'
 privacy.root_key_file = '$WORK/root.key'
 privacy.retention_naptime = 1
 max_worker_processes = 32
+max_prepared_transactions = 4
 fsync = off
 log_line_prefix = '%m [%p] %q%a '
 CONF
