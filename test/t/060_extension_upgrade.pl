@@ -99,6 +99,9 @@ sub records
 	for my $line (split /\n/, $tables)
 	{
 		my ($t, $cols) = split / /, $line;
+		# the map is derived, not a record: 0.2.0 recomputes it per edge
+		# (its rows are checked by the schema and the rights calls below)
+		next if $t eq 'privacy.map';
 		$out .= "$t " . $node->safe_psql('up',
 			"SELECT count(*) || ' ' || coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '-')"
 			  . " FROM (SELECT ROW($cols) AS r FROM $t) s") . "\n";
