@@ -41,4 +41,23 @@
 	getIdentitySequence(RelationGetRelid(rel), (attnum), (missing_ok))
 #endif
 
+/* 18: pg_noreturn (a prefix) replaces pg_attribute_noreturn() */
+#ifndef pg_noreturn
+#define pg_noreturn __attribute__((noreturn))
+#endif
+
+/* 17: the local backend status array is read by index under a new name */
+#if PG_VERSION_NUM >= 170000
+#define CompatLocalBackendStatus(i) pgstat_get_local_beentry_by_index(i)
+#else
+#define CompatLocalBackendStatus(i) pgstat_fetch_stat_local_beentry(i)
+#endif
+
+/* 17: PGPROC's local transaction id moved into vxid (storage/proc.h) */
+#if PG_VERSION_NUM >= 170000
+#define CompatMyLocalXid() (MyProc->vxid.lxid)
+#else
+#define CompatMyLocalXid() (MyProc->lxid)
+#endif
+
 #endif							/* PRIVACY_COMPAT_H */

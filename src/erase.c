@@ -603,7 +603,7 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 	return ets;
 }
 
-static void refuse(const char *msg, const char *detail, const char *hint) pg_attribute_noreturn();
+pg_noreturn static void refuse(const char *msg, const char *detail, const char *hint);
 
 /* the column is NOT NULL */
 static bool

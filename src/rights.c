@@ -308,10 +308,10 @@ restrict_lookup(const char *subject, Oid tbl, Oid part)
 {
 	ListCell   *lc;
 
-	if (restrict_lxid != MyProc->lxid || restrict_cid != GetCurrentCommandId(false))
+	if (restrict_lxid != CompatMyLocalXid() || restrict_cid != GetCurrentCommandId(false))
 	{
 		restrict_cache_reset();
-		restrict_lxid = MyProc->lxid;
+		restrict_lxid = CompatMyLocalXid();
 		restrict_cid = GetCurrentCommandId(false);
 		return NULL;
 	}

@@ -353,7 +353,7 @@ wake_launcher_now(void)
 
 	for (int i = 1; i <= n; i++)
 	{
-		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+		LocalPgBackendStatus *l = CompatLocalBackendStatus(i);
 		const char *type;
 
 		if (l == NULL || l->backendStatus.st_backendType != B_BG_WORKER)
