@@ -163,6 +163,75 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	return ret;
 }
 
+/*
+ * run_kept_as_owner
+ *		run_as_owner for a statement built from the map, with the plan kept
+ *		in *slot (allocated in cxt, the map entry's context; map.c frees the
+ *		plan with the entry).  The plan is reused while the statement's text
+ *		and parameter types are those it was prepared for, and replaced
+ *		otherwise, so it can never run a statement other than sql.  It is
+ *		prepared as the owner, like every run; the plan cache re-analyses
+ *		it after DDL on what it reads, under the identity and search_path of
+ *		the run.  Parameters (the pseudonym scope's token among them) are
+ *		never part of the text.
+ */
+static int
+run_kept_as_owner(Oid relid, MapKeptPlan **slot, MemoryContext cxt, const char *sql,
+				  int nargs, Oid *argtypes, Datum *values, bool read_only, int expect)
+{
+	PrivacyUserSwitch sw;
+	MapKeptPlan *k = *slot;
+	int			ret;
+
+	if (k != NULL && k->plan != NULL &&
+		(k->nargs != nargs || strcmp(k->sql, sql) != 0 ||
+		 (nargs > 0 && memcmp(k->argtypes, argtypes, sizeof(Oid) * nargs) != 0)))
+	{
+		SPI_freeplan((SPIPlanPtr) k->plan);
+		k->plan = NULL;
+	}
+	if (k == NULL)
+		k = *slot = MemoryContextAllocZero(cxt, sizeof(MapKeptPlan));
+	UtilBecomeOwner(relid, &sw);
+	RightsBypassRowSecurity(true);
+	PG_TRY();
+	{
+		if (k->plan == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+			if (plan == NULL)
+				elog(ERROR, "could not prepare an erasure statement: %s",
+					 SPI_result_code_string(SPI_result));
+			if (SPI_keepplan(plan) != 0)
+				elog(ERROR, "SPI_keepplan failed");
+			if (k->sql)
+				pfree(k->sql);
+			if (k->argtypes)
+				pfree(k->argtypes);
+			k->sql = MemoryContextStrdup(cxt, sql);
+			k->argtypes = MemoryContextAlloc(cxt, sizeof(Oid) * Max(nargs, 1));
+			if (nargs > 0)
+				memcpy(k->argtypes, argtypes, sizeof(Oid) * nargs);
+			k->nargs = nargs;
+			k->plan = plan;
+		}
+		/* our own earlier changes are visible to the new snapshot */
+		CommandCounterIncrement();
+		ret = SPI_execute_snapshot((SPIPlanPtr) k->plan, values, NULL, GetLatestSnapshot(),
+								   InvalidSnapshot, read_only, true, 0);
+	}
+	PG_FINALLY();
+	{
+		RightsBypassRowSecurity(false);
+	}
+	PG_END_TRY();
+	UtilRestoreUser(&sw);
+	if (ret != expect)
+		elog(ERROR, "erasure statement failed: %d: %s", ret, sql);
+	return ret;
+}
+
 /* first column of the single result row as int8 */
 static int64
 result_count(void)
@@ -1297,8 +1366,9 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 			et->own_deleted = result_count();
 			return;
 		}
-		run_as_owner(mt->relid, psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
-					 nargs, t, v, false, SPI_OK_DELETE);
+		run_kept_as_owner(mt->relid, &mt->kept_act, subj->cxt,
+						  psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
+						  nargs, t, v, false, SPI_OK_DELETE);
 		et->own_deleted = SPI_processed;
 		return;
 	}
@@ -1335,9 +1405,10 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 		et->anonymized = result_count();
 		return;
 	}
-	run_as_owner(mt->relid, psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
-									 mt->qualname, et->set_clause, where, et->changed),
-				 GUARD_SCOPE_PARAMNO, t, v, false, SPI_OK_UPDATE);
+	run_kept_as_owner(mt->relid, &mt->kept_act, subj->cxt,
+					  psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
+							   mt->qualname, et->set_clause, where, et->changed),
+					  GUARD_SCOPE_PARAMNO, t, v, false, SPI_OK_UPDATE);
 	et->anonymized = SPI_processed;
 }
 /*
@@ -1354,10 +1425,10 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 
 	t[0] = subj->key_type;
 	v[0] = key;
-	run_as_owner(subj->root,
-				 psprintf("SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-						  UtilQualifiedName(subj->root), quote_identifier(subj->key_column)),
-				 1, t, v, false, SPI_OK_SELECT);
+	run_kept_as_owner(subj->root, &subj->kept_lock, subj->cxt,
+					  psprintf("SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+							   UtilQualifiedName(subj->root), quote_identifier(subj->key_column)),
+					  1, t, v, false, SPI_OK_SELECT);
 	foreach(lc, subj->tables)
 	{
 		MapTable   *mt = lfirst(lc);
@@ -1376,7 +1447,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		t[1] = TEXTOID;
 		v[1] = CStringGetTextDatum(subj->name);
 		/* the conversion to the link column's type runs as its owner */
-		run_as_owner(h->rel,
+		run_kept_as_owner(h->rel, &mt->kept_lock, subj->cxt,
 					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
 							  " pg_catalog.hashtext(CAST(CAST($1 AS %s) AS pg_catalog.text) COLLATE \"C\"))",
 							  format_type_with_typemod(typid, typmod)),
@@ -1392,18 +1463,27 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 static void
 check_holds(MapSubject *subj, const char *canon)
 {
-	Oid			t[2] = {TEXTOID, TEXTOID};
+	static SPIPlanPtr plan = NULL;
 	Datum		v[2];
 	int			ret;
 
 	v[0] = CStringGetTextDatum(subj->name);
 	v[1] = CStringGetTextDatum(canon);
+	if (plan == NULL)
+	{
+		Oid			t[2] = {TEXTOID, TEXTOID};
+		SPIPlanPtr	p = SPI_prepare("SELECT 1 FROM privacy.holds h WHERE h.subject = $1 AND h.subject_key = $2"
+									" AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())",
+									2, t);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan = p;
+	}
 	CommandCounterIncrement();
-	PushActiveSnapshot(GetLatestSnapshot());
-	ret = SPI_execute_with_args("SELECT 1 FROM privacy.holds h WHERE h.subject = $1 AND h.subject_key = $2"
-								" AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())",
-								2, t, v, NULL, true, 1);
-	PopActiveSnapshot();
+	ret = SPI_execute_snapshot(plan, v, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "hold lookup failed: %d", ret);
 	if (SPI_processed > 0)
