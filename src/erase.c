@@ -1546,6 +1546,7 @@ jb_bool(JsonbParseState **st, bool b, int tok)
 static List *
 notify_recipients(List *ets)
 {
+	static SPIPlanPtr plan = NULL;
 	ListCell   *lc,
 			   *cc;
 	List	   *cats = NIL;
@@ -1579,10 +1580,21 @@ notify_recipients(List *ets)
 	foreach(lc, cats)
 		elems[n++] = CStringGetTextDatum(lfirst(lc));
 	v[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (SPI_execute_with_args("SELECT r.name FROM privacy.recipients r WHERE EXISTS ("
-							  " SELECT 1 FROM pg_catalog.unnest(r.categories) rc, pg_catalog.unnest($1) c"
-							  " WHERE c = rc OR pg_catalog.left(c, pg_catalog.length(rc) + 1) = rc || '.')"
-							  " ORDER BY r.name", 1, t, v, NULL, true, 0) != SPI_OK_SELECT)
+	/* kept for the backend, one generic plan (the plan cache replans after DDL) */
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.name FROM privacy.recipients r WHERE EXISTS ("
+										   " SELECT 1 FROM pg_catalog.unnest(r.categories) rc, pg_catalog.unnest($1) c"
+										   " WHERE c = rc OR pg_catalog.left(c, pg_catalog.length(rc) + 1) = rc || '.')"
+										   " ORDER BY r.name", 1, t, CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, v, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "recipient lookup failed");
 	for (i = 0; i < SPI_processed; i++)
 	{
