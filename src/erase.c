@@ -1760,20 +1760,44 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	}
 	if (!dry_run)
 	{
-		Oid			t[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
-		Datum		v[4];
+		static SPIPlanPtr plan_ledger = NULL;
+		Datum		v[5];
+		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 		v[0] = Int64GetDatum(request);
 		v[1] = CStringGetTextDatum(subj->name);
 		v[2] = CStringGetTextDatum(ref);
 		v[3] = Int32GetDatum(shredded);
+		if (reason != NULL)
+			v[4] = CStringGetTextDatum(reason);
+		else
+		{
+			v[4] = (Datum) 0;
+			nulls[4] = 'n';
+		}
 		UtilSpiConnect();
-		if (SPI_execute_with_args("INSERT INTO privacy.erasures (request, subject, subject_ref, keys_shredded)"
-								  " VALUES ($1, $2, $3, $4)", 4, t, v, NULL, false, 0) != SPI_OK_INSERT)
+		/*
+		 * The ledger row, and the reason (when given) in the request's
+		 * detail: one kept statement (the insert runs whether or not the
+		 * update finds a row to change).
+		 */
+		if (plan_ledger == NULL)
+		{
+			Oid			t[5] = {INT8OID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
+			SPIPlanPtr	p = SPI_prepare("WITH ledger AS (INSERT INTO privacy.erasures"
+										" (request, subject, subject_ref, keys_shredded)"
+										" VALUES ($1, $2, $3, $4) RETURNING 1)"
+										" UPDATE privacy.request_log SET detail = pg_catalog.jsonb_build_object('reason', $5)"
+										" WHERE id = $1 AND $5 IS NOT NULL", 5, t);
+
+			if (p == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			if (SPI_keepplan(p) != 0)
+				elog(ERROR, "SPI_keepplan failed");
+			plan_ledger = p;
+		}
+		if (SPI_execute_plan(plan_ledger, v, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not write the erasure ledger");
-		if (SPI_execute_with_args("UPDATE privacy.request_log SET detail = pg_catalog.jsonb_build_object('reason', $2::text)"
-								  " WHERE id = $1 AND $2 IS NOT NULL", 2, t, v, NULL, false, 0) < 0)
-			elog(ERROR, "could not record the reason");
 		SPI_finish();
 	}
 	MemoryContextSwitchTo(outer);
