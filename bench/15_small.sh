@@ -47,7 +47,7 @@ done
 bench_header
 
 usable() {
-	has_fn 'privacy.erase(text,text,text,boolean)' && has_fn 'privacy.access(text,text)' &&
+	{ has_fn 'privacy.erase(text,text,text,boolean,text)' || has_fn 'privacy.erase(text,text,text,boolean)'; } && has_fn 'privacy.access(text,text)' &&
 		[ "$(bval "SELECT count(*) FROM privacy.subject_tables WHERE subject = '$1'")" -ge 6 ]
 }
 for subj in customer_s10 customer customer_c10 customer_c50; do

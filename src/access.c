@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -86,14 +87,16 @@ CryptoRowOverride(Oid relid, const char *alias)
 
 /*
  * The catalog facts of an access result.  $1 oid[] = tables holding rows,
- * $2 subject type, $3 canonical key, $4 subject_ref, $5 data, $6 id.
+ * $2 subject type, $3 canonical key, $4 subject_ref, $5 id.  The person's
+ * data is not a parameter: it is added in C (assemble), so that the kept
+ * plan is generic and the rows are not copied through the executor.
  */
 static const char *access_assemble_sql =
 "WITH cols AS (SELECT c.category, c.purposes, c.legal_basis FROM privacy.classifications c"
 "               WHERE c.table_name::oid OPERATOR(pg_catalog.=) ANY ($1)),"
 " cats AS (SELECT DISTINCT category FROM cols)"
 " SELECT pg_catalog.jsonb_build_object("
-"  'subject', $2, 'id', $6, 'generated_at', pg_catalog.now(), 'data', $5,"
+"  'subject', $2, 'id', $5, 'generated_at', pg_catalog.now(),"
 "  'categories', coalesce((SELECT pg_catalog.jsonb_agg(category ORDER BY category) FROM cats), '[]'),"
 "  'purposes', coalesce((SELECT pg_catalog.jsonb_agg(DISTINCT p ORDER BY p) FROM cols, pg_catalog.unnest(cols.purposes) p), '[]'),"
 "  'legal_bases', coalesce((SELECT pg_catalog.jsonb_agg(DISTINCT legal_basis ORDER BY legal_basis) FROM cols"
@@ -113,10 +116,6 @@ static const char *access_assemble_sql =
 "       'placed_at', h.placed_at, 'until', h.until) ORDER BY h.id)"
 "     FROM privacy.holds h WHERE h.subject = $2 AND h.subject_key = $3 AND h.released_at IS NULL"
 "       AND (h.until IS NULL OR h.until > pg_catalog.now())), '[]'))";
-
-static const char *export_assemble_sql =
-"SELECT pg_catalog.jsonb_build_object('format', 'privacy-export/1', 'subject', $1, 'id', $2,"
-" 'exported_at', pg_catalog.now(), 'tables', $3)";
 
 /*
  * AccessRecordRequest
@@ -502,35 +501,82 @@ finish_request(MapSubject *subj, const char *kind, const char *ref, int ntables)
 	AuditAppend(kind, ref, detail);
 }
 
+/* push "key": "string" into an object being built */
+static void
+push_string(JsonbParseState **st, const char *key, const char *val)
+{
+	JsonbValue	k,
+				v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &k);
+	v.type = jbvString;
+	v.val.string.val = (char *) val;
+	v.val.string.len = strlen(val);
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
 /*
  * assemble
- *		Run the subject's cached assembling plan (prepared from sql on first
- *		use, kept in *slot) and return its jsonb, outside SPI.
+ *		Run the subject's kept facts plan (prepared on first use with a
+ *		generic plan, kept in subj->plan_status, freed with the map cache
+ *		entry) and return its object with "data" added, built in one pass
+ *		(jsonb sorts an object's keys, so the result is the same as one
+ *		jsonb_build_object with every key).
  */
 static Jsonb *
-assemble(void **slot, const char *sql, int nargs, Oid *types, Datum *values)
+assemble(MapSubject *subj, Datum *values, Jsonb *data)
 {
-	Jsonb	   *result;
+	MemoryContext outer = CurrentMemoryContext;
+	JsonbParseState *st = NULL;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	JsonbValue *res;
+	Jsonb	   *facts;
 	int			ret;
 	bool		isnull;
 
 	UtilSpiConnect();
-	if (*slot == NULL)
+	if (subj->plan_status == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		Oid			types[5] = {OIDARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		SPIPlanPtr	p = SPI_prepare_cursor(access_assemble_sql, 5, types,
+										   CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(p);
-		*slot = p;
+		subj->plan_status = p;
 	}
-	ret = SPI_execute_plan((SPIPlanPtr) *slot, values, NULL, true, 1);
+	ret = SPI_execute_plan((SPIPlanPtr) subj->plan_status, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not assemble the result: %d", ret);
-	result = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	result = (Jsonb *) SPI_datumTransfer(JsonbPGetDatum(result), false, -1);
+	facts = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull || !JB_ROOT_IS_OBJECT(facts))
+		elog(ERROR, "could not assemble the result");
+	{
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		it = JsonbIteratorInit(&facts->root);
+		/* the top object's pairs, nested values as they are */
+		tok = JsonbIteratorNext(&it, &v, false);
+		Assert(tok == WJB_BEGIN_OBJECT);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY || tok == WJB_VALUE)
+				pushJsonbValue(&st, tok, &v);
+		}
+		push_pair(&st, "data", data);
+		res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		facts = JsonbValueToJsonb(res);
+		MemoryContextSwitchTo(old);
+	}
 	SPI_finish();
-	return result;
+	return facts;
 }
 
 static int
@@ -551,23 +597,23 @@ privacy_access(PG_FUNCTION_ARGS)
 	Datum		tables;
 	Jsonb	   *data = collect(a.subj, a.key, false, &tables);
 	Jsonb	   *result;
-	Oid			types[6] = {OIDARRAYOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID};
-	Datum		values[6];
+	Datum		values[5];
 
 	values[0] = tables;
 	values[1] = CStringGetTextDatum(a.subj->name);
 	values[2] = CStringGetTextDatum(a.canon);
 	values[3] = CStringGetTextDatum(a.ref);
-	values[4] = JsonbPGetDatum(data);
-	values[5] = CStringGetTextDatum(a.canon);
-	result = assemble(&a.subj->plan_status, access_assemble_sql, 6, types, values);
+	values[4] = CStringGetTextDatum(a.canon);
+	result = assemble(a.subj, values, data);
 	finish_request(a.subj, "access", a.ref, count_tables(tables));
 	PG_RETURN_JSONB_P(result);
 }
 
 /*
  * privacy.export(subject text, id text) RETURNS jsonb — GDPR Art. 20:
- * portable classified columns only.
+ * portable classified columns only.  The envelope is built in C: the same
+ * object as jsonb_build_object('format', 'privacy-export/1', 'subject', ...,
+ * 'id', ..., 'exported_at', now(), 'tables', data).
  */
 Datum
 privacy_export(PG_FUNCTION_ARGS)
@@ -575,14 +621,21 @@ privacy_export(PG_FUNCTION_ARGS)
 	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	Datum		tables;
 	Jsonb	   *data = collect(a.subj, a.key, true, &tables);
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
 	Jsonb	   *result;
-	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
-	Datum		values[3];
 
-	values[0] = CStringGetTextDatum(a.subj->name);
-	values[1] = CStringGetTextDatum(a.canon);
-	values[2] = JsonbPGetDatum(data);
-	result = assemble(&a.subj->plan_request, export_assemble_sql, 3, types, values);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	push_string(&st, "format", "privacy-export/1");
+	push_string(&st, "subject", a.subj->name);
+	push_string(&st, "id", a.canon);
+	/* now() as jsonb renders it: ISO 8601 in the session's time zone */
+	push_string(&st, "exported_at",
+				JsonEncodeDateTime(NULL, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+								   TIMESTAMPTZOID, NULL));
+	push_pair(&st, "tables", data);
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	result = JsonbValueToJsonb(res);
 	finish_request(a.subj, "export", a.ref, count_tables(tables));
 	PG_RETURN_JSONB_P(result);
 }

@@ -163,6 +163,75 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	return ret;
 }
 
+/*
+ * run_kept_as_owner
+ *		run_as_owner for a statement built from the map, with the plan kept
+ *		in *slot (allocated in cxt, the map entry's context; map.c frees the
+ *		plan with the entry).  The plan is reused while the statement's text
+ *		and parameter types are those it was prepared for, and replaced
+ *		otherwise, so it can never run a statement other than sql.  It is
+ *		prepared as the owner, like every run; the plan cache re-analyses
+ *		it after DDL on what it reads, under the identity and search_path of
+ *		the run.  Parameters (the pseudonym scope's token among them) are
+ *		never part of the text.
+ */
+static int
+run_kept_as_owner(Oid relid, MapKeptPlan **slot, MemoryContext cxt, const char *sql,
+				  int nargs, Oid *argtypes, Datum *values, bool read_only, int expect)
+{
+	PrivacyUserSwitch sw;
+	MapKeptPlan *k = *slot;
+	int			ret;
+
+	if (k != NULL && k->plan != NULL &&
+		(k->nargs != nargs || strcmp(k->sql, sql) != 0 ||
+		 (nargs > 0 && memcmp(k->argtypes, argtypes, sizeof(Oid) * nargs) != 0)))
+	{
+		SPI_freeplan((SPIPlanPtr) k->plan);
+		k->plan = NULL;
+	}
+	if (k == NULL)
+		k = *slot = MemoryContextAllocZero(cxt, sizeof(MapKeptPlan));
+	UtilBecomeOwner(relid, &sw);
+	RightsBypassRowSecurity(true);
+	PG_TRY();
+	{
+		if (k->plan == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+			if (plan == NULL)
+				elog(ERROR, "could not prepare an erasure statement: %s",
+					 SPI_result_code_string(SPI_result));
+			if (SPI_keepplan(plan) != 0)
+				elog(ERROR, "SPI_keepplan failed");
+			if (k->sql)
+				pfree(k->sql);
+			if (k->argtypes)
+				pfree(k->argtypes);
+			k->sql = MemoryContextStrdup(cxt, sql);
+			k->argtypes = MemoryContextAlloc(cxt, sizeof(Oid) * Max(nargs, 1));
+			if (nargs > 0)
+				memcpy(k->argtypes, argtypes, sizeof(Oid) * nargs);
+			k->nargs = nargs;
+			k->plan = plan;
+		}
+		/* our own earlier changes are visible to the new snapshot */
+		CommandCounterIncrement();
+		ret = SPI_execute_snapshot((SPIPlanPtr) k->plan, values, NULL, GetLatestSnapshot(),
+								   InvalidSnapshot, read_only, true, 0);
+	}
+	PG_FINALLY();
+	{
+		RightsBypassRowSecurity(false);
+	}
+	PG_END_TRY();
+	UtilRestoreUser(&sw);
+	if (ret != expect)
+		elog(ERROR, "erasure statement failed: %d: %s", ret, sql);
+	return ret;
+}
+
 /* first column of the single result row as int8 */
 static int64
 result_count(void)
@@ -1297,8 +1366,9 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 			et->own_deleted = result_count();
 			return;
 		}
-		run_as_owner(mt->relid, psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
-					 nargs, t, v, false, SPI_OK_DELETE);
+		run_kept_as_owner(mt->relid, &mt->kept_act, subj->cxt,
+						  psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
+						  nargs, t, v, false, SPI_OK_DELETE);
 		et->own_deleted = SPI_processed;
 		return;
 	}
@@ -1335,9 +1405,10 @@ act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
 		et->anonymized = result_count();
 		return;
 	}
-	run_as_owner(mt->relid, psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
-									 mt->qualname, et->set_clause, where, et->changed),
-				 GUARD_SCOPE_PARAMNO, t, v, false, SPI_OK_UPDATE);
+	run_kept_as_owner(mt->relid, &mt->kept_act, subj->cxt,
+					  psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
+							   mt->qualname, et->set_clause, where, et->changed),
+					  GUARD_SCOPE_PARAMNO, t, v, false, SPI_OK_UPDATE);
 	et->anonymized = SPI_processed;
 }
 /*
@@ -1354,10 +1425,10 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 
 	t[0] = subj->key_type;
 	v[0] = key;
-	run_as_owner(subj->root,
-				 psprintf("SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-						  UtilQualifiedName(subj->root), quote_identifier(subj->key_column)),
-				 1, t, v, false, SPI_OK_SELECT);
+	run_kept_as_owner(subj->root, &subj->kept_lock, subj->cxt,
+					  psprintf("SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+							   UtilQualifiedName(subj->root), quote_identifier(subj->key_column)),
+					  1, t, v, false, SPI_OK_SELECT);
 	foreach(lc, subj->tables)
 	{
 		MapTable   *mt = lfirst(lc);
@@ -1376,7 +1447,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		t[1] = TEXTOID;
 		v[1] = CStringGetTextDatum(subj->name);
 		/* the conversion to the link column's type runs as its owner */
-		run_as_owner(h->rel,
+		run_kept_as_owner(h->rel, &mt->kept_lock, subj->cxt,
 					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
 							  " pg_catalog.hashtext(CAST(CAST($1 AS %s) AS pg_catalog.text) COLLATE \"C\"))",
 							  format_type_with_typemod(typid, typmod)),
@@ -1392,18 +1463,27 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 static void
 check_holds(MapSubject *subj, const char *canon)
 {
-	Oid			t[2] = {TEXTOID, TEXTOID};
+	static SPIPlanPtr plan = NULL;
 	Datum		v[2];
 	int			ret;
 
 	v[0] = CStringGetTextDatum(subj->name);
 	v[1] = CStringGetTextDatum(canon);
+	if (plan == NULL)
+	{
+		Oid			t[2] = {TEXTOID, TEXTOID};
+		SPIPlanPtr	p = SPI_prepare("SELECT 1 FROM privacy.holds h WHERE h.subject = $1 AND h.subject_key = $2"
+									" AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())",
+									2, t);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan = p;
+	}
 	CommandCounterIncrement();
-	PushActiveSnapshot(GetLatestSnapshot());
-	ret = SPI_execute_with_args("SELECT 1 FROM privacy.holds h WHERE h.subject = $1 AND h.subject_key = $2"
-								" AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())",
-								2, t, v, NULL, true, 1);
-	PopActiveSnapshot();
+	ret = SPI_execute_snapshot(plan, v, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "hold lookup failed: %d", ret);
 	if (SPI_processed > 0)
@@ -1466,6 +1546,7 @@ jb_bool(JsonbParseState **st, bool b, int tok)
 static List *
 notify_recipients(List *ets)
 {
+	static SPIPlanPtr plan = NULL;
 	ListCell   *lc,
 			   *cc;
 	List	   *cats = NIL;
@@ -1499,10 +1580,21 @@ notify_recipients(List *ets)
 	foreach(lc, cats)
 		elems[n++] = CStringGetTextDatum(lfirst(lc));
 	v[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (SPI_execute_with_args("SELECT r.name FROM privacy.recipients r WHERE EXISTS ("
-							  " SELECT 1 FROM pg_catalog.unnest(r.categories) rc, pg_catalog.unnest($1) c"
-							  " WHERE c = rc OR pg_catalog.left(c, pg_catalog.length(rc) + 1) = rc || '.')"
-							  " ORDER BY r.name", 1, t, v, NULL, true, 0) != SPI_OK_SELECT)
+	/* kept for the backend, one generic plan (the plan cache replans after DDL) */
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.name FROM privacy.recipients r WHERE EXISTS ("
+										   " SELECT 1 FROM pg_catalog.unnest(r.categories) rc, pg_catalog.unnest($1) c"
+										   " WHERE c = rc OR pg_catalog.left(c, pg_catalog.length(rc) + 1) = rc || '.')"
+										   " ORDER BY r.name", 1, t, CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, v, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "recipient lookup failed");
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -1668,20 +1760,44 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	}
 	if (!dry_run)
 	{
-		Oid			t[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
-		Datum		v[4];
+		static SPIPlanPtr plan_ledger = NULL;
+		Datum		v[5];
+		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 		v[0] = Int64GetDatum(request);
 		v[1] = CStringGetTextDatum(subj->name);
 		v[2] = CStringGetTextDatum(ref);
 		v[3] = Int32GetDatum(shredded);
+		if (reason != NULL)
+			v[4] = CStringGetTextDatum(reason);
+		else
+		{
+			v[4] = (Datum) 0;
+			nulls[4] = 'n';
+		}
 		UtilSpiConnect();
-		if (SPI_execute_with_args("INSERT INTO privacy.erasures (request, subject, subject_ref, keys_shredded)"
-								  " VALUES ($1, $2, $3, $4)", 4, t, v, NULL, false, 0) != SPI_OK_INSERT)
+		/*
+		 * The ledger row, and the reason (when given) in the request's
+		 * detail: one kept statement (the insert runs whether or not the
+		 * update finds a row to change).
+		 */
+		if (plan_ledger == NULL)
+		{
+			Oid			t[5] = {INT8OID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
+			SPIPlanPtr	p = SPI_prepare("WITH ledger AS (INSERT INTO privacy.erasures"
+										" (request, subject, subject_ref, keys_shredded)"
+										" VALUES ($1, $2, $3, $4) RETURNING 1)"
+										" UPDATE privacy.request_log SET detail = pg_catalog.jsonb_build_object('reason', $5)"
+										" WHERE id = $1 AND $5 IS NOT NULL", 5, t);
+
+			if (p == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			if (SPI_keepplan(p) != 0)
+				elog(ERROR, "SPI_keepplan failed");
+			plan_ledger = p;
+		}
+		if (SPI_execute_plan(plan_ledger, v, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not write the erasure ledger");
-		if (SPI_execute_with_args("UPDATE privacy.request_log SET detail = pg_catalog.jsonb_build_object('reason', $2::text)"
-								  " WHERE id = $1 AND $2 IS NOT NULL", 2, t, v, NULL, false, 0) < 0)
-			elog(ERROR, "could not record the reason");
 		SPI_finish();
 	}
 	MemoryContextSwitchTo(outer);

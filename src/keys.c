@@ -1375,9 +1375,9 @@ KeysSubjectKey(const char *subject, const char *subject_ref)
 int
 KeysShredSubject(const char *subject, const char *subject_ref)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			relid = KeysCatalogRelid("data_keys", false);
 	PrivacyUserSwitch sw;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	int			ret;
 	int			n;
@@ -1386,16 +1386,30 @@ KeysShredSubject(const char *subject, const char *subject_ref)
 	values[1] = CStringGetTextDatum(subject_ref);
 	KeysBecomeCatalogOwner(&sw);
 	KeysSpiConnect();
-	ret = SPI_execute_with_args("UPDATE privacy.data_keys SET state = 'destroyed', wrapped = NULL, "
-								"destroyed_at = pg_catalog.now() WHERE subject = $1 "
-								"AND subject_ref = $2 AND state = 'active'",
-								2, argtypes, values, NULL, false, 0);
+	if (plan == NULL)
+	{
+		Oid			argtypes[2] = {TEXTOID, TEXTOID};
+
+		/* kept for the backend: the plan cache replans it after DDL */
+		plan = keep_plan("UPDATE privacy.data_keys SET state = 'destroyed', wrapped = NULL, "
+						 "destroyed_at = pg_catalog.now() WHERE subject = $1 "
+						 "AND subject_ref = $2 AND state = 'active'",
+						 2, argtypes);
+	}
+	ret = SPI_execute_plan(plan, values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "could not destroy subject keys: %s", SPI_result_code_string(ret));
 	n = (int) SPI_processed;
 	SPI_finish();
 	KeysRestoreUser(&sw);
-	invalidate_keys(relid);
+	/*
+	 * Other backends drop their cached copies through the invalidation; when
+	 * nothing was destroyed there is nothing to drop, and sending one would
+	 * make every backend (this one included) rebuild data_keys' relcache
+	 * entry for nothing.
+	 */
+	if (n > 0)
+		invalidate_keys(relid);
 	return n;
 }
 

@@ -125,6 +125,8 @@ free_entry(MapSubject *s)
 		SPI_freeplan(s->plan_request);
 	if (s->plan_canon)
 		SPI_freeplan(s->plan_canon);
+	if (s->kept_lock && s->kept_lock->plan)
+		SPI_freeplan(s->kept_lock->plan);
 	foreach(lc2, s->tables)
 	{
 		MapTable   *t = lfirst(lc2);
@@ -139,6 +141,10 @@ free_entry(MapSubject *s)
 			SPI_freeplan(t->plan_keys);
 		if (t->plan_call)
 			SPI_freeplan(t->plan_call);
+		if (t->kept_lock && t->kept_lock->plan)
+			SPI_freeplan(t->kept_lock->plan);
+		if (t->kept_act && t->kept_act->plan)
+			SPI_freeplan(t->kept_act->plan);
 	}
 	MemoryContextDelete(s->cxt);
 }

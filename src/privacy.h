@@ -96,6 +96,8 @@ typedef struct MapTable
 	Oid		   *call_argtypes;
 	void	   *plan_keys;		/* the table's key-set query */
 	void	   *plan_call;		/* access: rows by call_cond */
+	struct MapKeptPlan *kept_lock;	/* erase: advisory lock (linked table) */
+	struct MapKeptPlan *kept_act;	/* erase: the DELETE or UPDATE */
 } MapTable;
 
 /*
@@ -129,6 +131,19 @@ typedef struct MapColumn
 	bool		notnull;
 } MapColumn;
 
+/*
+ * A kept SPI plan of a statement that erase builds from the map: reused
+ * while the statement's text and parameter types are the same, replaced
+ * otherwise; lives in the map entry's context, freed with it (map.c).
+ */
+typedef struct MapKeptPlan
+{
+	char	   *sql;
+	int			nargs;
+	Oid		   *argtypes;
+	void	   *plan;
+} MapKeptPlan;
+
 typedef struct MapSubject
 {
 	char	   *name;
@@ -141,6 +156,7 @@ typedef struct MapSubject
 	void	   *plan_status;	/* cached plans of the rights executors */
 	void	   *plan_request;
 	void	   *plan_canon;
+	struct MapKeptPlan *kept_lock;	/* erase: the root row FOR UPDATE */
 	List	   *call_order;		/* List of List of MapTable *: components of
 								 * the edge graph, tables above first */
 	/* cache bookkeeping (map.c) */
