@@ -2512,60 +2512,6 @@ MapSubjectsOfTable(Oid relid)
 }
 
 /*
- * MapHoldFilterSQL
- *		Condition true when row alias of relid belongs to a subject under an
- *		active legal hold; NULL when relid is in no map.  Per edge, like
- *		every map condition: the rows of each held subject are found once
- *		(the sub-select does not depend on alias), then looked up by TID.
- */
-char *
-MapHoldFilterSQL(Oid relid, const char *alias)
-{
-	List	   *subjects = MapSubjectsOfTable(relid);
-	ListCell   *lc;
-	StringInfoData buf;
-	bool		first = true;
-
-	if (subjects == NIL)
-		return NULL;
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '(');
-	foreach(lc, subjects)
-	{
-		MapSubject *subj = MapGetSubject(lfirst(lc));
-		MapTable   *mt = MapFindTable(subj, relid);
-		ListCell   *kc;
-
-		if (mt == NULL)
-			continue;
-		foreach(kc, MapKeyExprs(subj, mt, alias))
-		{
-			if (!first)
-				appendStringInfoString(&buf, " OR ");
-			first = false;
-			/*
-			 * In a pseudonym scope the filter runs as the table's owner
-			 * (src/guard.c): it asks privacy._held with the scope's token,
-			 * the statement's parameter GUARD_SCOPE_PARAM.
-			 */
-			if (GuardPseudonymToken() != NULL)
-				appendStringInfo(&buf, "privacy._held(%s, CAST((%s) AS pg_catalog.text), CAST(%s AS pg_catalog.text))",
-								 quote_literal_cstr(subj->name), (char *) lfirst(kc), GUARD_SCOPE_PARAM);
-			else
-				appendStringInfo(&buf,
-								 "EXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject = %s"
-								 " AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())"
-								 " AND h.subject_key = CAST((%s) AS text))",
-								 quote_literal_cstr(subj->name), (char *) lfirst(kc));
-		}
-	}
-	if (first)
-		return NULL;
-	appendStringInfoChar(&buf, ')');
-	return buf.data;
-}
-
-/*
  * MapParseId
  *		Convert a subject id given as text to the root key's type.  A value
  *		that does not parse is 22P02; the message never repeats the value.

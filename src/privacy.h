@@ -186,7 +186,6 @@ extern SubjectArg MapSubjectArg(FunctionCallInfo fcinfo, int subjarg, int idarg)
 extern Datum MapParseId(MapSubject *subj, const char *id, char **canonical);
 extern void MapRefresh(const char *subject);
 extern void MapInvalidate(void);
-extern char *MapHoldFilterSQL(Oid relid, const char *alias);
 
 /*
  * Map queries used by other modules (map.c).
@@ -197,9 +196,7 @@ extern char *MapHoldFilterSQL(Oid relid, const char *alias);
  * any cap.  MapKeyExprs: one scalar SQL expression per simple path giving
  * the root key of the row "alias" (several paths: a row may belong to
  * several subjects; at most 64 paths, rows reached only through a cycle
- * have none).  MapHoldFilterSQL: condition true when the
- * row belongs to a subject under an active legal hold, NULL when the table
- * is in no map.  MapSubjectsOfTable: names of the subject types whose map
+ * have none).  MapSubjectsOfTable: names of the subject types whose map
  * contains relid.
  */
 extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
