@@ -135,60 +135,6 @@ END
 $$;
 REVOKE ALL ON FUNCTION privacy._forget_tables(oid[]) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION privacy._on_ddl() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
-		RETURN;
-	END IF;
-	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
-		RETURN;
-	END IF;
-	IF EXISTS (SELECT FROM privacy.pending_drops) THEN	-- a Citus conversion: refreshed at commit
-		RETURN;
-	END IF;
-	-- temporary tables (ETL scratch space) never join a map: skip them
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
-	                WHERE c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%') THEN
-		RETURN;
-	END IF;
-	BEGIN
-		PERFORM privacy._reconcile_columns();
-		PERFORM privacy._refresh_all();
-	EXCEPTION WHEN OTHERS THEN
-		RAISE WARNING 'privacy: the data map could not be refreshed after DDL: %', SQLERRM
-			USING HINT = 'Run privacy.refresh_subject() once the schema is consistent.';
-	END;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION privacy._on_drop() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	dropped oid[];
-BEGIN
-	SELECT pg_catalog.array_agg(o.objid) INTO dropped
-	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
-	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
-	   AND o.object_type IN ('table', 'partitioned table');
-	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
-		RETURN;
-	END IF;
-	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
-		RETURN;
-	END IF;
-	-- Citus conversions drop and recreate tables: decided at commit (06_citus.sql)
-	IF privacy._citus_defer_drop() THEN
-		RETURN;
-	END IF;
-	BEGIN
-		PERFORM privacy._forget_tables(dropped);
-	EXCEPTION WHEN OTHERS THEN
-		RAISE WARNING 'privacy: the catalog could not be cleaned after DROP: %', SQLERRM;
-	END;
-END
-$$;
-
 -- unlink(): the lock trigger of link() on tbl for subject (found by its
 -- function and first argument, whatever its possibly truncated name)
 CREATE FUNCTION privacy._drop_link_trigger(subject text, tbl regclass) RETURNS void
@@ -414,53 +360,21 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION privacy._affected_subjects(oid[]) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION privacy._on_ddl() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	touched oid[];
-	s text;
-BEGIN
-	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
-		RETURN;
-	END IF;
-	-- temporary tables (ETL scratch space) never join a map: skip them
-	SELECT pg_catalog.array_agg(DISTINCT c.objid) INTO touched
-	  FROM pg_catalog.pg_event_trigger_ddl_commands() c
-	 WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-	   AND (c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%');
-	IF touched IS NULL THEN
-		RETURN;
-	END IF;
-	PERFORM privacy._reconcile_columns();
-	PERFORM privacy._lock_maps();
-	FOR s IN SELECT a FROM privacy._affected_subjects(touched) a LOOP
-		PERFORM privacy.refresh_subject(s);
-	END LOOP;
-END
-$$;
 
--- After DROP: catalog rows of dropped tables go, the maps that held them
--- are recomputed.  A dropped root keeps its subject type (and so its
--- holds, restrictions and consents: legal records outlive DDL); rights
--- calls fail with 42P01 until define_subject() names a root again, which
--- re-attaches them.  The event is audited.
-CREATE OR REPLACE FUNCTION privacy._on_drop() RETURNS event_trigger
+---------------------------------------------------------------------------
+-- the DDL event functions of 0.2.0 (Citus guards, per-edge refreshes of
+-- the affected maps only, a dropped root keeps its records), once
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION privacy._forget_tables(dropped oid[]) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	dropped oid[];
 	s record;
 BEGIN
-	SELECT pg_catalog.array_agg(o.objid) INTO dropped
-	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
-	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
-	   AND o.object_type IN ('table', 'partitioned table');
-	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
-		RETURN;
-	END IF;
 	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
 	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
 	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
 	IF NOT EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
+		PERFORM privacy._invalidate();
 		RETURN;
 	END IF;
 	PERFORM privacy._lock_maps();
@@ -481,6 +395,63 @@ BEGIN
 	PERFORM privacy._invalidate();
 END
 $$;
+
+CREATE OR REPLACE FUNCTION privacy._on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	touched oid[];
+	s text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
+		RETURN;
+	END IF;
+	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT FROM privacy.pending_drops) THEN	-- a Citus conversion: refreshed at commit
+		RETURN;
+	END IF;
+	-- temporary tables (ETL scratch space) never join a map: skip them
+	SELECT pg_catalog.array_agg(DISTINCT c.objid) INTO touched
+	  FROM pg_catalog.pg_event_trigger_ddl_commands() c
+	 WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND (c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%');
+	IF touched IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM privacy._reconcile_columns();
+	PERFORM privacy._lock_maps();
+	FOR s IN SELECT a FROM privacy._affected_subjects(touched) a LOOP
+		PERFORM privacy.refresh_subject(s);
+	END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	dropped oid[];
+	s record;
+BEGIN
+	SELECT pg_catalog.array_agg(o.objid) INTO dropped
+	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
+	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
+	   AND o.object_type IN ('table', 'partitioned table');
+	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
+		RETURN;
+	END IF;
+	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
+		RETURN;
+	END IF;
+	-- Citus conversions drop and recreate tables: decided at commit (06_citus.sql)
+	IF privacy._citus_defer_drop() THEN
+		RETURN;
+	END IF;
+	PERFORM privacy._forget_tables(dropped);
+END
+$$;
+
+
 
 -- maps computed by 0.1.0 hold whole paths: recompute them per edge
 SELECT privacy._refresh_all();
@@ -691,94 +662,3 @@ CREATE FUNCTION privacy._wake_launcher() RETURNS void
 	AS 'MODULE_PATHNAME', 'privacy_wake_launcher'
 	LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION privacy._wake_launcher() FROM PUBLIC;
-
----------------------------------------------------------------------------
--- the DDL event functions as the merged 0.2.0 has them (the blocks above
--- each replaced them for their own change; these are the final versions)
----------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION privacy._forget_tables(dropped oid[]) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	s record;
-BEGIN
-	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
-	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
-	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
-	IF NOT EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
-		PERFORM privacy._invalidate();
-		RETURN;
-	END IF;
-	PERFORM privacy._lock_maps();
-	FOR s IN SELECT st.name, st.root::oid = ANY (dropped) AS root_dropped
-	           FROM privacy.subject_types st
-	          WHERE EXISTS (SELECT FROM privacy.map m WHERE m.subject = st.name AND m.table_name::oid = ANY (dropped))
-	          ORDER BY st.name COLLATE "C" LOOP
-		IF s.root_dropped THEN
-			DELETE FROM privacy.map WHERE subject = s.name;
-			PERFORM privacy._audit('drop_root', NULL, pg_catalog.jsonb_build_object(
-				'subject', s.name,
-				'holds', (SELECT pg_catalog.count(*) FROM privacy.holds h WHERE h.subject = s.name AND h.released_at IS NULL),
-				'restrictions', (SELECT pg_catalog.count(*) FROM privacy.restrictions r WHERE r.subject = s.name)));
-		ELSE
-			PERFORM privacy.refresh_subject(s.name);
-		END IF;
-	END LOOP;
-	PERFORM privacy._invalidate();
-END
-$$;
-
-CREATE OR REPLACE FUNCTION privacy._on_ddl() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	touched oid[];
-	s text;
-BEGIN
-	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
-		RETURN;
-	END IF;
-	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
-		RETURN;
-	END IF;
-	IF EXISTS (SELECT FROM privacy.pending_drops) THEN	-- a Citus conversion: refreshed at commit
-		RETURN;
-	END IF;
-	-- temporary tables (ETL scratch space) never join a map: skip them
-	SELECT pg_catalog.array_agg(DISTINCT c.objid) INTO touched
-	  FROM pg_catalog.pg_event_trigger_ddl_commands() c
-	 WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-	   AND (c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%');
-	IF touched IS NULL THEN
-		RETURN;
-	END IF;
-	PERFORM privacy._reconcile_columns();
-	PERFORM privacy._lock_maps();
-	FOR s IN SELECT a FROM privacy._affected_subjects(touched) a LOOP
-		PERFORM privacy.refresh_subject(s);
-	END LOOP;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION privacy._on_drop() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	dropped oid[];
-	s record;
-BEGIN
-	SELECT pg_catalog.array_agg(o.objid) INTO dropped
-	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
-	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
-	   AND o.object_type IN ('table', 'partitioned table');
-	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
-		RETURN;
-	END IF;
-	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
-		RETURN;
-	END IF;
-	-- Citus conversions drop and recreate tables: decided at commit (06_citus.sql)
-	IF privacy._citus_defer_drop() THEN
-		RETURN;
-	END IF;
-	PERFORM privacy._forget_tables(dropped);
-END
-$$;
-
