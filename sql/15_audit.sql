@@ -13,7 +13,7 @@ CREATE TABLE privacy.audit (
 	subject_ref	text,
 	detail		jsonb,
 	hash		bytea NOT NULL,
-	chain		smallint		-- 1: keyed chain; NULL: unkeyed entry of 0.1.0
+	chain		smallint		-- 2: keyed by the root key; 1: by privacy.secret; NULL: 0.1.0
 );
 CREATE INDEX audit_subject_ref ON privacy.audit (subject_ref) WHERE subject_ref IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('privacy.audit', '');
@@ -21,7 +21,10 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.audit', '');
 CREATE TABLE privacy.audit_head (
 	id			int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
 	seq			bigint NOT NULL,
-	hash		bytea NOT NULL
+	hash		bytea NOT NULL,
+	-- the data key (privacy.data_keys, wrapped under the root key) that keys
+	-- the chain from its first entry of version 2 on; NULL before
+	key_id		bigint
 );
 SELECT pg_catalog.pg_extension_config_dump('privacy.audit_head', '');
 REVOKE ALL ON privacy.audit, privacy.audit_head FROM PUBLIC;

@@ -7,16 +7,25 @@
  * transaction, with subject_ref only (never personal data or key
  * material).  An entry's hash is a keyed BLAKE2b (a MAC) over the previous
  * hash and the entry's canonical content (seq, time in microseconds, actor,
- * action, subject_ref, detail as jsonb text), under a key derived from the
- * per-database secret (privacy.secret, readable by the extension owner
- * only): rewriting an entry and recomputing the chain needs that key.
- * Entries written by 0.1.0 (chain IS NULL) were hashed without a key; they
- * verify as such, and only before the first keyed entry (no downgrade).
+ * action, subject_ref, detail as jsonb text), under a key SQL cannot read:
+ * chain version 2, when a root key is loaded, derives it from a data key
+ * ("privacy:audit" in privacy.data_keys, random, wrapped under the root
+ * key like every data key and re-wrapped by rotate_root_key), whose id the
+ * chain head records.  Without a root key (the library not preloaded, no
+ * key configured) the chain is version 1, keyed from the per-database
+ * secret (privacy.secret, readable by the extension owner, so by a
+ * superuser).  Entries written by 0.1.0 (chain IS NULL) were hashed
+ * without a key.  Versions only go up along the chain (NULL, 1, 2): an
+ * entry of a lower version after a higher one is a break (no downgrade).
+ * Once the chain is keyed by the root key, appending and verifying need
+ * that key loaded (55000 otherwise).  keys.c provides the key through a
+ * hook (AuditSetChainKeySource), so this module calls nothing above it.
  *
  * Anchors: audit_anchor() returns the head (seq, hash) with a MAC under a
- * second derived key; a DBA stores it outside the database, and
- * verify_audit(anchor) proves the log still extends it.  A superuser can
- * read the secret, so only an anchor kept elsewhere protects against one.
+ * second key derived the same way ("v": 2 in the anchor when from the root
+ * key); a DBA stores it outside the database, and verify_audit(anchor)
+ * proves the log still extends it, which also holds against a superuser
+ * who can read the root key file.
  *
  * Locking: one chain-head row (privacy.audit_head) holds the last seq and
  * hash.  A transaction's first append locks it (SELECT ... FOR UPDATE, kept
@@ -62,7 +71,8 @@ PG_FUNCTION_INFO_V1(privacy_audit_guard);
 PG_FUNCTION_INFO_V1(privacy_audit_anchor);
 
 #define AUDIT_HASH_BYTES 32
-#define AUDIT_CHAIN_VERSION 1	/* keyed chain */
+#define AUDIT_CHAIN_SECRET 1	/* keyed from privacy.secret */
+#define AUDIT_CHAIN_ROOT 2		/* keyed from a data key under the root key */
 
 static SPIPlanPtr plan_lock = NULL;
 static SPIPlanPtr plan_insert = NULL;
@@ -84,6 +94,8 @@ typedef struct AuditChainState
 	int64		seq;			/* last seq of the chain */
 	size_t		hashlen;		/* 0: empty chain, else AUDIT_HASH_BYTES */
 	unsigned char hash[AUDIT_HASH_BYTES];
+	int16		version;		/* chain version of our entries (chain_key) */
+	int64		key_id;			/* AUDIT_CHAIN_ROOT: the data key, else 0 */
 } AuditChainState;
 
 /* state at the start of a subtransaction that appended, to roll back to */
@@ -99,15 +111,28 @@ static AuditSubSave *subsaves = NULL;	/* in TopTransactionContext */
 static unsigned char chain_key[crypto_generichash_KEYBYTES];
 static bool chain_key_valid = false;	/* derived in this transaction */
 static bool callbacks_registered = false;
+static AuditChainKeySource chain_key_source = NULL;
+
+/*
+ * AuditSetChainKeySource
+ *		keys.c, when the library is preloaded: where chain version 2 gets
+ *		its key.
+ */
+void
+AuditSetChainKeySource(AuditChainKeySource source)
+{
+	chain_key_source = source;
+}
 
 /*
  * audit_hash
  *		hash = BLAKE2b(prev || seq || at || actor || action || ref || detail)
  *		with a 0 byte after each text field; keyed (key != NULL) for chain
- *		version 1, which also hashes the version.
+ *		versions 1 and 2, which also hash the version.
  */
 static void
-audit_hash(unsigned char *out, const unsigned char *key, const unsigned char *prev, size_t prevlen,
+audit_hash(unsigned char *out, const unsigned char *key, int16 version,
+		   const unsigned char *prev, size_t prevlen,
 		   int64 seq, int64 at, const char *actor, const char *action,
 		   const char *ref, const char *detail)
 {
@@ -123,8 +148,6 @@ audit_hash(unsigned char *out, const unsigned char *key, const unsigned char *pr
 	crypto_generichash_init(&st, key, key ? crypto_generichash_KEYBYTES : 0, AUDIT_HASH_BYTES);
 	if (key)
 	{
-		int16		version = AUDIT_CHAIN_VERSION;
-
 		crypto_generichash_update(&st, (const unsigned char *) &version, sizeof(version));
 	}
 	crypto_generichash_update(&st, prev, prevlen);
@@ -153,15 +176,17 @@ keep(const char *sql, int nargs, Oid *argtypes)
 static void
 prepare_plans(void)
 {
-	Oid			t7[7] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID};
+	Oid			t8[8] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID, INT2OID};
+	Oid			t3[3] = {INT8OID, BYTEAOID, INT8OID};
 	Oid			t2[2] = {INT8OID, BYTEAOID};
 
 	if (plan_lock != NULL)
 		return;
-	plan_lock = keep("SELECT seq, hash FROM privacy.audit_head WHERE id OPERATOR(pg_catalog.=) 1 FOR UPDATE", 0, NULL);
+	plan_lock = keep("SELECT seq, hash, key_id FROM privacy.audit_head WHERE id OPERATOR(pg_catalog.=) 1 FOR UPDATE", 0, NULL);
 	plan_insert = keep("INSERT INTO privacy.audit (seq, at, actor, action, subject_ref, detail, hash, chain)"
-					   " VALUES ($1, $2, $3, $4, $5, $6, $7, " CppAsString2(AUDIT_CHAIN_VERSION) ")", 7, t7);
-	plan_set_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id OPERATOR(pg_catalog.=) 1", 2, t2);
+					   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, t8);
+	plan_set_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2, key_id = $3"
+						 " WHERE id OPERATOR(pg_catalog.=) 1", 3, t3);
 	plan_commit_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id OPERATOR(pg_catalog.=) 1", 2, t2);
 }
 
@@ -281,6 +306,61 @@ audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * chain_keys
+ *		The MAC keys of the chain whose head records key_id (0: none yet):
+ *		the entries' key into chain_out, the anchors' key into anchor_out
+ *		(either may be NULL); returns the chain version they belong to.
+ *		With a data key recorded, version 2 from it: 55000 when no root key
+ *		is loaded, XX001 when the key is gone.  Without one: version 2 from
+ *		a key found or created now when create and a root key is loaded
+ *		(*used_id set), else version 1 from the secret.
+ */
+static int16
+chain_keys(int64 key_id, int64 *used_id, unsigned char *chain_out, unsigned char *anchor_out,
+		   bool create)
+{
+	unsigned char dk[32];
+	int64		id = key_id;
+	int16		version = AUDIT_CHAIN_SECRET;
+
+	if (key_id != 0 && chain_key_source == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the audit log is keyed under the root key, and no root key is loaded"),
+				 errhint("Add privacy to shared_preload_libraries and load the root keyring that wraps the audit chain key.")));
+	if (key_id != 0 || (create && chain_key_source != NULL))
+	{
+		if (chain_key_source(key_id, &id, dk))
+			version = AUDIT_CHAIN_ROOT;
+		else if (key_id != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the key of the audit chain is missing"),
+					 errdetail("The data key recorded in the chain head is unknown or destroyed.")));
+	}
+	if (used_id)
+		*used_id = version == AUDIT_CHAIN_ROOT ? id : 0;
+	if (version == AUDIT_CHAIN_ROOT)
+	{
+		if (chain_out)
+			crypto_generichash(chain_out, crypto_generichash_KEYBYTES,
+							   (const unsigned char *) "privacy.audit.chain.root", 24, dk, sizeof(dk));
+		if (anchor_out)
+			crypto_generichash(anchor_out, crypto_generichash_KEYBYTES,
+							   (const unsigned char *) "privacy.audit.anchor.root", 25, dk, sizeof(dk));
+		sodium_memzero(dk, sizeof(dk));
+	}
+	else
+	{
+		if (chain_out)
+			UtilDerivedKey("privacy.audit.chain", chain_out);
+		if (anchor_out)
+			UtilDerivedKey("privacy.audit.anchor", anchor_out);
+	}
+	return version;
+}
+
+/*
  * chain_lock
  *		First append of the transaction (or after the subtransaction that
  *		took it rolled back): lock the head row, creating it on the very
@@ -294,6 +374,7 @@ chain_lock(void)
 	int			ret;
 	bool		isnull;
 	bytea	   *prev;
+	int64		key_id;
 
 	ret = SPI_execute_plan(plan_lock, NULL, NULL, false, 1);
 	if (ret == SPI_OK_SELECT && SPI_processed == 0)
@@ -310,13 +391,16 @@ chain_lock(void)
 	prev = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	chain.hashlen = Min(VARSIZE_ANY_EXHDR(prev), AUDIT_HASH_BYTES);
 	memcpy(chain.hash, VARDATA_ANY(prev), chain.hashlen);
+	key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (isnull)
+		key_id = 0;
 	chain.head_seq = chain.seq;
 	chain.headrel = head_relid();
-	chain.locked = true;
 	SPI_freetuptable(SPI_tuptable);
-	/* the key of this head's secret (the extension may have been re-created) */
-	UtilDerivedKey("privacy.audit.chain", chain_key);
+	/* this head's key (the extension may have been re-created) */
+	chain.version = chain_keys(key_id, &chain.key_id, chain_key, NULL, true);
 	chain_key_valid = true;
+	chain.locked = true;
 }
 
 /*
@@ -337,8 +421,8 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 	TimestampTz at = GetCurrentTimestamp();
 	char	   *actor = GetUserNameFromId(GetOuterUserId(), true);
 	char	   *detail_text = NULL;
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bytea	   *hb;
 	SubTransactionId subid = GetCurrentSubTransactionId();
 	bool		first = false;
@@ -380,7 +464,7 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 	}
 
 	seq = chain.seq + 1;
-	audit_hash(hash, chain_key, chain.hash, chain.hashlen,
+	audit_hash(hash, chain_key, chain.version, chain.hash, chain.hashlen,
 			   seq, at, actor, action, subject_ref, detail_text);
 	hb = palloc(VARHDRSZ + AUDIT_HASH_BYTES);
 	SET_VARSIZE(hb, VARHDRSZ + AUDIT_HASH_BYTES);
@@ -399,6 +483,7 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 	else
 		nulls[5] = 'n';
 	values[6] = PointerGetDatum(hb);
+	values[7] = Int16GetDatum(chain.version);
 	ret = SPI_execute_plan(plan_insert, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not append to the audit log: %s", SPI_result_code_string(ret));
@@ -412,7 +497,9 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 		 */
 		values[0] = Int64GetDatum(seq);
 		values[1] = PointerGetDatum(hb);
-		ret = SPI_execute_plan(plan_set_head, values, NULL, false, 0);
+		values[2] = Int64GetDatum(chain.key_id);
+		nulls[2] = chain.key_id != 0 ? ' ' : 'n';
+		ret = SPI_execute_plan(plan_set_head, values, nulls, false, 0);
 		if (ret != SPI_OK_UPDATE || SPI_processed != 1)
 			elog(ERROR, "could not advance the audit chain head: %s", SPI_result_code_string(ret));
 	}
@@ -471,20 +558,54 @@ privacy_audit_sql(PG_FUNCTION_ARGS)
 
 /*
  * anchor_mac
- *		MAC of an anchor (seq, head hash) under its own derived key.
+ *		MAC of an anchor (seq, head hash) under the anchor key of its
+ *		chain version (chain_keys).
  */
 static void
-anchor_mac(unsigned char *out, int64 seq, const unsigned char *hash)
+anchor_mac(unsigned char *out, const unsigned char *key, int64 seq, const unsigned char *hash)
 {
-	unsigned char key[crypto_generichash_KEYBYTES];
 	crypto_generichash_state st;
 
-	UtilDerivedKey("privacy.audit.anchor", key);
-	crypto_generichash_init(&st, key, sizeof(key), AUDIT_HASH_BYTES);
+	crypto_generichash_init(&st, key, crypto_generichash_KEYBYTES, AUDIT_HASH_BYTES);
 	crypto_generichash_update(&st, (const unsigned char *) &seq, sizeof(seq));
 	crypto_generichash_update(&st, hash, AUDIT_HASH_BYTES);
 	crypto_generichash_final(&st, out, AUDIT_HASH_BYTES);
-	sodium_memzero(key, sizeof(key));
+}
+
+/*
+ * read_head
+ *		The committed chain head: seq, hash (zeros when empty) and the data
+ *		key id (0: none); false when there is no head row yet.
+ */
+static bool
+read_head(int64 *seq, unsigned char *hash, bool *hash_ok, int64 *key_id)
+{
+	int			ret;
+	bool		isnull;
+	bytea	   *h;
+
+	*seq = 0;
+	*key_id = 0;
+	*hash_ok = false;
+	memset(hash, 0, AUDIT_HASH_BYTES);
+	ret = SPI_execute("SELECT seq, hash, key_id FROM privacy.audit_head WHERE id OPERATOR(pg_catalog.=) 1",
+					  true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the audit chain head: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return false;
+	*seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	h = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (VARSIZE_ANY_EXHDR(h) == AUDIT_HASH_BYTES)
+	{
+		memcpy(hash, VARDATA_ANY(h), AUDIT_HASH_BYTES);
+		*hash_ok = true;
+	}
+	*key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (isnull)
+		*key_id = 0;
+	SPI_freetuptable(SPI_tuptable);
+	return true;
 }
 
 static void
@@ -496,26 +617,37 @@ broken(int64 seq, const char *detail)
 			 errdetail("%s", detail)));
 }
 
-/* an anchor's fields: seq, hash and mac (hex); false when malformed */
+/* an anchor's fields: seq, hash and mac (hex), version (absent: 1);
+ * false when malformed */
 static bool
-parse_anchor(Jsonb *anchor, int64 *seq, unsigned char *hash, unsigned char *mac)
+parse_anchor(Jsonb *anchor, int64 *seq, unsigned char *hash, unsigned char *mac, int *version)
 {
 	int			ret;
 	Oid			t[1] = {JSONBOID};
 	Datum		v[1];
 	char	   *s,
 			   *h,
-			   *m;
+			   *m,
+			   *ver;
 	size_t		len;
 
 	v[0] = JsonbPGetDatum(anchor);
-	ret = SPI_execute_with_args("SELECT CASE WHEN pg_catalog.jsonb_typeof($1) = 'object' THEN $1->>'seq' END,"
-								" $1->>'hash', $1->>'mac'", 1, t, v, NULL, true, 1);
+	ret = SPI_execute_with_args("SELECT CASE WHEN pg_catalog.jsonb_typeof($1) OPERATOR(pg_catalog.=) 'object'"
+								" THEN $1 OPERATOR(pg_catalog.->>) 'seq' END,"
+								" $1 OPERATOR(pg_catalog.->>) 'hash', $1 OPERATOR(pg_catalog.->>) 'mac',"
+								" $1 OPERATOR(pg_catalog.->>) 'v'", 1, t, v, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		return false;
 	s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	h = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	m = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	ver = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	if (ver == NULL)
+		*version = AUDIT_CHAIN_SECRET;
+	else if (strcmp(ver, "2") == 0)
+		*version = AUDIT_CHAIN_ROOT;
+	else
+		return false;
 	if (s == NULL || h == NULL || m == NULL || strspn(s, "0123456789") != strlen(s) ||
 		strlen(s) == 0 || strlen(s) > 18)
 		return false;
@@ -542,10 +674,13 @@ text_or_null(HeapTuple tup, TupleDesc td, int attno)
 /*
  * privacy.verify_audit(anchor jsonb DEFAULT NULL) RETURNS bigint
  *		Recompute the chain from the first entry; XX001 names the first bad
- *		seq (a changed, deleted, inserted or reordered entry, or a head that
- *		does not match the last entry).  With an anchor from
- *		audit_anchor(): the anchor must be genuine and the log must still
- *		hold, at the anchor's seq, the hash the anchor recorded.
+ *		seq (a changed, deleted, inserted or reordered entry, an entry of a
+ *		lower chain version after a higher one, or a head that does not
+ *		match the last entry).  With an anchor from audit_anchor(): the
+ *		anchor must be genuine and the log must still hold, at the anchor's
+ *		seq, the hash the anchor recorded.  The head and the entries are
+ *		read under the calling statement's snapshot (read-only SPI), so a
+ *		concurrent append is either wholly seen or not at all.
  */
 Datum
 privacy_verify_audit(PG_FUNCTION_ARGS)
@@ -556,14 +691,21 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 	size_t		prevlen = 0;
 	int64		expect = 1;
 	int64		count = 0;
-	int			ret;
 	bool		isnull;
+	bool		have_head;
 	int64		head_seq;
-	bytea	   *head_hash;
-	bool		keyed_seen = false;
-	unsigned char key[crypto_generichash_KEYBYTES];
+	unsigned char head_hash[AUDIT_HASH_BYTES];
+	bool		head_hash_ok;
+	int64		head_key_id;
+	int16		highest = 0;	/* highest chain version seen (NULL: 0) */
+	unsigned char secret_key[crypto_generichash_KEYBYTES];
+	unsigned char secret_anchor[crypto_generichash_KEYBYTES];
+	unsigned char root_key[crypto_generichash_KEYBYTES];
+	unsigned char root_anchor[crypto_generichash_KEYBYTES];
+	bool		have_root = false;
 	bool		anchored = PG_NARGS() > 0 && !PG_ARGISNULL(0);
 	int64		anchor_seq = 0;
+	int			anchor_version = 0;
 	unsigned char anchor_hash[AUDIT_HASH_BYTES];
 	unsigned char anchor_given_mac[AUDIT_HASH_BYTES];
 	bool		anchor_found = false;
@@ -574,23 +716,38 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 	if (sodium_init() < 0)
 		elog(ERROR, "libsodium could not be initialised");
 	UtilSpiConnect();
+	have_head = read_head(&head_seq, head_hash, &head_hash_ok, &head_key_id);
+	if (chain.locked && chain.headrel == head_relid() && chain.key_id != 0)
+		head_key_id = chain.key_id; /* this transaction keyed the chain */
+	chain_keys(0, NULL, secret_key, secret_anchor, false);
+	if (head_key_id != 0)
+	{
+		chain_keys(head_key_id, NULL, root_key, root_anchor, false);
+		have_root = true;
+	}
 	if (anchored)
 	{
 		unsigned char mac[AUDIT_HASH_BYTES];
 
-		if (!parse_anchor(PG_GETARG_JSONB_P(0), &anchor_seq, anchor_hash, anchor_given_mac))
+		if (!parse_anchor(PG_GETARG_JSONB_P(0), &anchor_seq, anchor_hash, anchor_given_mac,
+						  &anchor_version))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("not an audit anchor"),
 					 errdetail("Pass the result of privacy.audit_anchor().")));
-		anchor_mac(mac, anchor_seq, anchor_hash);
+		if (anchor_version == AUDIT_CHAIN_ROOT && !have_root)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the audit anchor is not genuine"),
+					 errdetail("It was made under a root-keyed chain, and the chain head records no key.")));
+		anchor_mac(mac, anchor_version == AUDIT_CHAIN_ROOT ? root_anchor : secret_anchor,
+				   anchor_seq, anchor_hash);
 		if (sodium_memcmp(mac, anchor_given_mac, AUDIT_HASH_BYTES) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("the audit anchor is not genuine"),
 					 errdetail("Its MAC does not match: it was not made by privacy.audit_anchor() in this database, or it was changed.")));
 	}
-	UtilDerivedKey("privacy.audit.chain", key);
 	/* walk the primary key: no sort, nothing materialised */
 	plan = SPI_prepare_cursor("SELECT seq, at, actor::text, action, subject_ref, detail::text, hash, chain"
 							  " FROM privacy.audit ORDER BY seq", 0, NULL,
@@ -628,15 +785,25 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 			unsigned char h[AUDIT_HASH_BYTES];
 			bytea	   *stored = isnull ? NULL : DatumGetByteaPP(hd);
 			bool		chain_null;
-			int16		chain_version = DatumGetInt16(SPI_getbinval(tup, td, 8, &chain_null));
-			bool		keyed = !chain_null;
+			int16		version = DatumGetInt16(SPI_getbinval(tup, td, 8, &chain_null));
+			const unsigned char *key = NULL;
 
-			if (keyed && chain_version != AUDIT_CHAIN_VERSION)
+			if (chain_null)
+				version = 0;
+			if (version != 0 && version != AUDIT_CHAIN_SECRET && version != AUDIT_CHAIN_ROOT)
 				broken(seq, "The entry names an unknown chain version.");
-			if (!keyed && keyed_seen)
-				broken(seq, "An unkeyed entry follows keyed entries.");
-			keyed_seen = keyed_seen || keyed;
-			audit_hash(h, keyed ? key : NULL, prev, prevlen, seq, at,
+			if (version < highest)
+				broken(seq, "An entry of a weaker chain version follows entries of a stronger one.");
+			highest = version;
+			if (version == AUDIT_CHAIN_ROOT)
+			{
+				if (!have_root)
+					broken(seq, "The entry is keyed under the root key, and the chain head records no key.");
+				key = root_key;
+			}
+			else if (version == AUDIT_CHAIN_SECRET)
+				key = secret_key;
+			audit_hash(h, key, version, prev, prevlen, seq, at,
 					   actor ? actor : "", action ? action : "", ref, detail);
 			if (seq != expect || stored == NULL ||
 				VARSIZE_ANY_EXHDR(stored) != AUDIT_HASH_BYTES ||
@@ -661,7 +828,10 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 	SPI_cursor_close(portal);
 	SPI_freeplan(plan);
 	MemoryContextDelete(rowcxt);
-	sodium_memzero(key, sizeof(key));
+	sodium_memzero(secret_key, sizeof(secret_key));
+	sodium_memzero(secret_anchor, sizeof(secret_anchor));
+	sodium_memzero(root_key, sizeof(root_key));
+	sodium_memzero(root_anchor, sizeof(root_anchor));
 	if (anchored && !anchor_found && anchor_seq > 0)
 		broken(count + 1, "The log is shorter than the anchor: entries were removed.");
 
@@ -674,21 +844,15 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_INT64(count);
 	}
-	ret = SPI_execute("SELECT seq, hash FROM privacy.audit_head WHERE id = 1", true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the audit chain head: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
+	if (!have_head)
 	{
 		if (count > 0)
 			broken(count, "The chain head is missing.");
 		SPI_finish();
 		PG_RETURN_INT64(0);
 	}
-	head_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	head_hash = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (head_seq != count ||
-		(count > 0 && (VARSIZE_ANY_EXHDR(head_hash) != AUDIT_HASH_BYTES ||
-					   memcmp(VARDATA_ANY(head_hash), prev, AUDIT_HASH_BYTES) != 0)))
+		(count > 0 && (!head_hash_ok || memcmp(head_hash, prev, AUDIT_HASH_BYTES) != 0)))
 		broken(count + 1 > head_seq ? head_seq : count + 1, "The last entries of the log were removed.");
 	SPI_finish();
 	PG_RETURN_INT64(count);
@@ -696,46 +860,45 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 
 /*
  * privacy.audit_anchor() RETURNS jsonb
- *		{"seq", "hash", "mac", "at"}: the current head of the chain and a MAC
- *		over it, for the DBA to store outside the database and pass to
+ *		{"seq", "hash", "mac", "at"}, and "v": 2 when the chain is keyed by
+ *		the root key: the current head of the chain and a MAC over it, for
+ *		the DBA to store outside the database and pass to
  *		verify_audit(anchor) later.  Holds no personal data.
  */
 Datum
 privacy_audit_anchor(PG_FUNCTION_ARGS)
 {
-	int			ret;
-	bool		isnull;
 	int64		seq = 0;
 	unsigned char hash[AUDIT_HASH_BYTES];
 	unsigned char mac[AUDIT_HASH_BYTES];
+	unsigned char key[crypto_generichash_KEYBYTES];
 	char		hhex[AUDIT_HASH_BYTES * 2 + 1];
 	char		mhex[AUDIT_HASH_BYTES * 2 + 1];
+	bool		hash_ok;
+	int64		key_id;
+	int16		version;
 
 	if (sodium_init() < 0)
 		elog(ERROR, "libsodium could not be initialised");
-	memset(hash, 0, sizeof(hash));
 	UtilSpiConnect();
-	ret = SPI_execute("SELECT seq, hash FROM privacy.audit_head WHERE id = 1", true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the audit chain head: %s", SPI_result_code_string(ret));
+	read_head(&seq, hash, &hash_ok, &key_id);
 	if (chain_pending(&seq, hash))
-		;						/* this transaction's own head, not yet written */
-	else if (SPI_processed == 1)
+		key_id = chain.key_id;	/* this transaction's own head, not yet written */
+	else if (seq <= 0 || !hash_ok)
 	{
-		bytea	   *h;
-
-		seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		h = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		if (seq > 0 && VARSIZE_ANY_EXHDR(h) == AUDIT_HASH_BYTES)
-			memcpy(hash, VARDATA_ANY(h), AUDIT_HASH_BYTES);
+		seq = 0;
+		memset(hash, 0, sizeof(hash));
 	}
-	anchor_mac(mac, seq, hash);
+	version = chain_keys(key_id, NULL, NULL, key, false);
+	anchor_mac(mac, key, seq, hash);
+	sodium_memzero(key, sizeof(key));
 	SPI_finish();
 	sodium_bin2hex(hhex, sizeof(hhex), hash, sizeof(hash));
 	sodium_bin2hex(mhex, sizeof(mhex), mac, sizeof(mac));
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(
-		psprintf("{\"seq\":" INT64_FORMAT ",\"hash\":\"%s\",\"mac\":\"%s\",\"at\":\"%s\"}",
-				 seq, hhex, mhex, timestamptz_to_str(GetCurrentTimestamp())))));
+		psprintf("{\"seq\":" INT64_FORMAT ",\"hash\":\"%s\",\"mac\":\"%s\",\"at\":\"%s\"%s}",
+				 seq, hhex, mhex, timestamptz_to_str(GetCurrentTimestamp()),
+				 version == AUDIT_CHAIN_ROOT ? ",\"v\":2" : ""))));
 }
 
 /*

@@ -156,6 +156,8 @@ static SPIPlanPtr subject_plan = NULL;
 static bool defer_subject_audit = false;
 static uint64 deferred_subject_keys = 0;
 
+static bool keys_audit_chain_key(int64 key_id, int64 *new_id, unsigned char *out);
+
 PG_FUNCTION_INFO_V1(privacy_create_key);
 PG_FUNCTION_INFO_V1(privacy_destroy_key);
 PG_FUNCTION_INFO_V1(privacy_rotate_root_key);
@@ -560,6 +562,8 @@ KeysInit(void)
 		return;
 	}
 	StaticAssertStmt(sizeof(KeyringShared) <= 4096, "keyring must fit in one page");
+	StaticAssertStmt(KEYS_DATA_KEY_BYTES == 32, "the audit chain key is 32 bytes");
+	AuditSetChainKeySource(keys_audit_chain_key);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = keys_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
@@ -1414,6 +1418,58 @@ KeysShredSubject(const char *subject, const char *subject_ref)
 }
 
 /*
+ * keys_audit_chain_key
+ *		The key of the audit chain (audit.c calls it through the hook set in
+ *		KeysInit): a data key named "privacy:audit", wrapped under the root
+ *		key like every data key (so rotate_root_key re-wraps it and SQL never
+ *		sees it in clear), from which audit.c derives its MAC keys.
+ *		key_id > 0: that key into out; false if it is unknown or destroyed;
+ *		55000 when no root key is loaded (the chain cannot be extended or
+ *		verified without it).  key_id == 0: the active "privacy:audit" key,
+ *		created when there is none; *new_id is set; false (and *new_id 0)
+ *		when no root key is loaded, so the chain stays keyed by the secret.
+ */
+static bool
+keys_audit_chain_key(int64 key_id, int64 *new_id, unsigned char *out)
+{
+	const unsigned char *dk;
+
+	*new_id = key_id;
+	if (key_id == 0)
+	{
+		PrivacyUserSwitch sw;
+		int			ret;
+		bool		isnull;
+
+		if (!KeysRootKeyAvailable())
+			return false;
+		KeysCatalogRelid("data_keys", false);
+		KeysBecomeCatalogOwner(&sw);
+		KeysSpiConnect();
+		ret = SPI_execute("SELECT id FROM privacy.data_keys WHERE name OPERATOR(pg_catalog.=) 'privacy:audit'"
+						  " AND state OPERATOR(pg_catalog.=) 'active'", true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not look up the audit chain key: %s", SPI_result_code_string(ret));
+		if (SPI_processed == 1)
+			key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		KeysRestoreUser(&sw);
+		if (key_id == 0)
+			key_id = KeysCreate("privacy:audit", NULL, NULL);
+		*new_id = key_id;
+	}
+	else if (!privacy_preloaded || !KeysRootKeyAvailable())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the audit log is keyed under the root key, and no root key is loaded"),
+				 errhint("Load the root keyring (privacy.root_key_file or privacy.root_key_command, with the library preloaded) that wraps the audit chain key.")));
+	if (KeysLookup(key_id, &dk) != KEY_FOUND)
+		return false;
+	memcpy(out, dk, KEYS_DATA_KEY_BYTES);
+	return true;
+}
+
+/*
  * privacy_create_key
  *		create_key(name text) RETURNS bigint.
  */
@@ -1433,6 +1489,9 @@ privacy_create_key(PG_FUNCTION_ARGS)
 	if (strncmp(name, "subject:", 8) == 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("key names starting with \"subject:\" are reserved for subject keys")));
+	if (strncmp(name, "privacy:", 8) == 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("key names starting with \"privacy:\" are reserved for the extension")));
 	id = KeysCreate(name, NULL, NULL);
 	KeysAudit("create_key", NULL, psprintf("{\"key_id\": %lld}", (long long) id));
 	PG_RETURN_INT64(id);
@@ -1464,11 +1523,23 @@ privacy_destroy_key(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(id);
 	KeysBecomeCatalogOwner(&sw);
 	KeysSpiConnect();
-	ret = SPI_execute_with_args("SELECT 1 FROM privacy.data_keys WHERE id = $1 FOR UPDATE",
+	ret = SPI_execute_with_args("SELECT name OPERATOR(pg_catalog.=) 'privacy:audit' FROM privacy.data_keys"
+								" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 								1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "key lookup failed: %s", SPI_result_code_string(ret));
 	exists = SPI_processed > 0;
+	if (exists)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("data key %lld keys the audit log and cannot be destroyed", (long long) id),
+					 errdetail("Without it the audit chain could no longer be verified."),
+					 errhint("rotate_root_key() re-wraps it under a new root key.")));
+	}
 	ret = SPI_execute_with_args("UPDATE privacy.data_keys SET state = 'destroyed', wrapped = NULL, "
 								"destroyed_at = pg_catalog.now() WHERE id = $1 AND state = 'active'",
 								1, argtypes, values, NULL, false, 0);

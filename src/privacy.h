@@ -241,6 +241,13 @@ extern void MapJitRestore(int nest);
 extern void AuditAppend(const char *action, const char *subject_ref,
 						const char *detail_json);
 
+/* Where the audit chain's key comes from when a root key is loaded: keys.c
+ * sets it in KeysInit (preload), so audit.c calls nothing above it.
+ * key_id > 0: that key into out (false: unknown or destroyed); key_id 0:
+ * find or create the key, *new_id its id (false: no root key loaded). */
+typedef bool (*AuditChainKeySource) (int64 key_id, int64 *new_id, unsigned char *out);
+extern void AuditSetChainKeySource(AuditChainKeySource source);
+
 /* erase.c */
 extern Jsonb *EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 						   const char *reason, bool dry_run, const char *kind);

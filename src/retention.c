@@ -2476,6 +2476,14 @@ privacy_drop_retention(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(id);
 	ret_spi_connect();
 	ret_become(ret_extension_owner(), false, &su);
+	/*
+	 * Lock order of a pass: the policy's state row, then (by the foreign
+	 * keys of the runs) the policy row.  Take them in that order, so a
+	 * worker in the middle of a batch is waited for instead of deadlocked
+	 * with; its next batch then finds the state row locked and stops.
+	 */
+	ret_exec("SELECT 1 FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+			 1, types, values, NULL, SPI_OK_SELECT);
 	ret_exec("SELECT table_name::oid FROM privacy.retention WHERE id = $1 FOR UPDATE",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)

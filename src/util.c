@@ -28,6 +28,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "guard.h"
@@ -195,13 +196,27 @@ UtilRestoreUser(PrivacyUserSwitch *sw)
 	GuardLeave(sw->frame);
 }
 
+/* the secret's row under the latest snapshot (outside parallel mode) */
+static int
+read_secret(SPIPlanPtr plan)
+{
+	if (IsInParallelMode())
+		return SPI_execute_plan(plan, NULL, NULL, true, 1);
+	return SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
+}
+
 /*
  * load_secret
- *		Read the per-database subject_ref secret.  The caller runs as the
- *		extension owner (SECURITY DEFINER functions).  Cached for the
- *		backend only once it is committed: a secret created (or read) in a
- *		transaction that then rolls back would exist nowhere else, so a row
- *		written by the current transaction is used but not cached.
+ *		Read the per-database subject_ref secret, as the owner of
+ *		privacy.secret (the extension owner) with the path pinned, whoever
+ *		calls: pseudonym() runs inside a table owner's statement.  Read with
+ *		the latest snapshot, so a REPEATABLE READ transaction whose snapshot
+ *		predates the secret's creation by another session uses that secret
+ *		instead of trying to create a second one (a serialisation failure).
+ *		Cached for the backend only once it is committed: a secret created
+ *		(or read) in a transaction that then rolls back would exist nowhere
+ *		else, so a row written by the current transaction is used but not
+ *		cached.
  */
 static void
 load_secret(void)
@@ -210,15 +225,23 @@ load_secret(void)
 	bool		isnull;
 	bytea	   *val;
 	TransactionId xmin;
+	Oid			relid;
+	int			frame;
+	SPIPlanPtr	plan;
 
 	/* a dropped and re-created extension has a new secret table */
-	if (subject_ref_secret_loaded && subject_ref_secret_rel == UtilCatalogRelid("secret"))
+	relid = UtilCatalogRelid("secret");
+	if (subject_ref_secret_loaded && subject_ref_secret_rel == relid)
 		return;
 	subject_ref_secret_loaded = false;
 	if (sodium_init() < 0)
 		elog(ERROR, "libsodium could not be initialised");
+	frame = GuardEnterPinned(UtilRelationOwner(relid), 0);
 	UtilSpiConnect();
-	ret = SPI_execute("SELECT value, xmin FROM privacy.secret WHERE id = 1", true, 1);
+	plan = SPI_prepare("SELECT value, xmin FROM privacy.secret WHERE id OPERATOR(pg_catalog.=) 1", 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	ret = read_secret(plan);
 	if (ret == SPI_OK_SELECT && SPI_processed == 0)
 	{
 		/* first use in this database: a fresh random secret */
@@ -236,7 +259,7 @@ load_secret(void)
 									1, t, v, NULL, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "could not create the subject reference secret");
-		ret = SPI_execute("SELECT value, xmin FROM privacy.secret WHERE id = 1", false, 1);
+		ret = read_secret(plan);
 	}
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
@@ -248,9 +271,11 @@ load_secret(void)
 	crypto_generichash(subject_ref_secret, sizeof(subject_ref_secret),
 					   (unsigned char *) VARDATA_ANY(val), VARSIZE_ANY_EXHDR(val),
 					   NULL, 0);
+	SPI_freeplan(plan);
 	SPI_finish();
+	GuardLeave(frame);
 	subject_ref_secret_loaded = !TransactionIdIsCurrentTransactionId(xmin);
-	subject_ref_secret_rel = UtilCatalogRelid("secret");
+	subject_ref_secret_rel = relid;
 }
 
 /*

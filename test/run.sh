@@ -36,6 +36,8 @@ if [ -z "${PG:-}" ]; then
 	majors=$(echo "$majors" | tr ' ' '\n' | awk 'NF && !seen[$0]++')
 	P=0; F=0; summary=""
 	log=$(mktemp /tmp/privacy-majors.XXXXXX)
+	# what failed, one short line each, repeated at the very end (CI shows the tail)
+	fails=$(mktemp /tmp/privacy-fails.XXXXXX)
 	# the first major fills and dumps a database, the later ones restore it
 	xfer=$(mktemp -d /tmp/privacy-major.XXXXXX); chmod 755 "$xfer"
 	first=1
@@ -50,6 +52,7 @@ if [ -z "${PG:-}" ]; then
 			PG=$m bash "$0" 2>&1 | tee "$log"
 		fi
 		first=0
+		grep -E '^PG[0-9]+( regress| TAP| major)?: ' "$log" >> "$fails"
 		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
 		if [ -n "$line" ]; then
 			p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}
@@ -60,6 +63,11 @@ if [ -z "${PG:-}" ]; then
 		summary="$summary  PostgreSQL $m: $line ($(( $(date +%s) - t0 )) s)\n"
 	done
 	rm -rf "$log" "$xfer"
+	if [ -s "$fails" ]; then
+		echo "=== what failed (the details are above)"
+		tail -n 15 "$fails"
+	fi
+	rm -f "$fails"
 	echo "=== every major"; printf "%b" "$summary"
 	echo "$P passed, $F failed"
 	[ "$F" -eq 0 ] && [ "$P" -gt 0 ]
@@ -187,7 +195,21 @@ if [ -d "$TOP/test/citus/sql" ]; then
 		count citus.log "$(ls "$TOP"/test/citus/sql/*.sql | wc -l)"
 fi
 
-if [ $failed -gt 0 ]; then echo "--- server log (tail)"; tail -n 40 "$WORK/server.log"; fi
+if [ $failed -gt 0 ]; then
+	echo "--- server log (tail)"; tail -n 40 "$WORK/server.log"
+	# one short line per failure, for the summary at the very end
+	{
+		grep -hE '\.\.\. FAILED|\.\.\. failed|^not ok [0-9]+ +[-+] ' regress.log iso.log 2>/dev/null |
+			sed "s/^/PG$PG_MAJOR regress: /"
+		grep -hE '^not ok [0-9]' tap.log 2>/dev/null | sed "s/^/PG$PG_MAJOR TAP: /"
+		sed -n '/^Test Summary Report/,/^Files=/p' tap.log 2>/dev/null | grep -E '^t/|Failed tests?:|Parse errors' |
+			sed "s/^/PG$PG_MAJOR TAP: /"
+		grep -hE '^not ok [0-9]' major.log 2>/dev/null | sed "s/^/PG$PG_MAJOR major: /"
+		grep -hE '^!! ' regress.log iso.log tap.log citus.log 2>/dev/null | sed "s/^/PG$PG_MAJOR: /"
+		echo "PG$PG_MAJOR: $failed failed"
+	} > failures.txt 2>/dev/null
+	cat failures.txt
+fi
 echo "== PostgreSQL $PG_MAJOR"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ] && [ $passed -gt 0 ]

@@ -662,3 +662,9 @@ CREATE FUNCTION privacy._wake_launcher() RETURNS void
 	AS 'MODULE_PATHNAME', 'privacy_wake_launcher'
 	LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION privacy._wake_launcher() FROM PUBLIC;
+
+---------------------------------------------------------------------------
+-- security (issue #9, item 12): the audit chain keyed by a data key wrapped
+-- under the root key (chain version 2), recorded in the chain head.
+---------------------------------------------------------------------------
+ALTER TABLE privacy.audit_head ADD COLUMN key_id bigint;

@@ -85,6 +85,11 @@ SELECT pg_temp.wait_keys(1);
 SELECT version = :'v2' AS is_v2, state FROM privacy.root_keys;
 SELECT pg_temp.flush();
 SELECT convert_from(privacy.decrypt(:'ct1', :k1), 'UTF8') AS after_retiring;
+-- the audit chain's key was re-wrapped with the others: the chain still
+-- verifies and extends under the new root key alone
+SELECT privacy.verify_audit() > 0 AS audit_after_retiring;
+SELECT count(*) AS audit_keys_under_v2 FROM privacy.keys
+ WHERE name = 'privacy:audit' AND state = 'active' AND root_version = :'v2';
 
 -- a keyring that lacks a version the data needs: 'missing', 55000 (the
 -- backend also re-read the file on demand before giving up)
@@ -96,7 +101,12 @@ SELECT pg_temp.flush();
 \set VERBOSITY sqlstate
 SELECT privacy.decrypt(:'ct1', :k1);
 \set VERBOSITY default
+-- (and rotation, which appends to the audit log, cannot run either)
 SELECT pg_temp.sqlstate('SELECT privacy.rotate_root_key()') AS rotation_leaves_them;
+-- nor can the audit chain, keyed under the missing version, be verified or
+-- extended: 55000, never a silent fallback to a weaker key
+SELECT pg_temp.sqlstate('SELECT privacy.verify_audit()') AS audit_needs_its_key,
+       pg_temp.sqlstate('SELECT privacy.create_key(''ring_k3'')') AS append_needs_its_key;
 
 -- back to the harness's key: both keys, rotate, then the original alone
 \! (cat "$PRIVACY_WORK/root.key.orig"; echo; cat "$PRIVACY_WORK/regress_ring_new.key") > "$PRIVACY_WORK/root.key"

@@ -227,12 +227,44 @@ SELECT pg_temp.err('SELECT privacy.verify_audit()');
 UPDATE privacy.audit a SET detail = s.detail FROM saved s WHERE a.seq = s.seq;
 SELECT privacy.verify_audit() > 0 AS restored;
 -- marking later entries as 0.1.0 (unkeyed) is a downgrade: refused
+CREATE TEMP TABLE chain_saved AS SELECT seq, chain FROM privacy.audit;
 UPDATE privacy.audit SET chain = NULL WHERE seq > 3;
 SELECT pg_temp.err('SELECT privacy.verify_audit()');
 -- and with every entry marked unkeyed, the anchor still catches it
 UPDATE privacy.audit SET chain = NULL;
 SELECT pg_temp.err(format('SELECT privacy.verify_audit(%L::jsonb)', (SELECT a FROM anchor)));
+UPDATE privacy.audit a SET chain = s.chain FROM chain_saved s WHERE a.seq = s.seq;
 ALTER TABLE privacy.audit ENABLE TRIGGER audit_append_only;
+SELECT privacy.verify_audit((SELECT a FROM anchor)) > 0 AS restored_again;
+
+-- the chain's key is one SQL cannot read: with a root key loaded the chain
+-- is version 2, keyed from a data key wrapped under the root key (the head
+-- names it), not from privacy.secret, which a superuser can read
+SELECT count(*) FILTER (WHERE chain = 2) > 0 AS root_keyed_entries,
+	   count(*) FILTER (WHERE chain = 2 AND seq < (SELECT min(seq) FROM privacy.audit WHERE chain = 2)) AS v2_gaps
+  FROM privacy.audit;
+SELECT k.name, k.state, k.subject IS NULL AS no_subject, k.root_version IS NOT NULL AS wrapped
+  FROM privacy.audit_head h JOIN privacy.keys k ON k.id = h.key_id;
+SELECT (SELECT a FROM anchor) ->> 'v' AS anchor_version;
+-- claiming the later entries were keyed by the secret is a downgrade
+ALTER TABLE privacy.audit DISABLE TRIGGER audit_append_only;
+UPDATE privacy.audit SET chain = 1 WHERE chain = 2 AND seq > (SELECT min(seq) FROM privacy.audit WHERE chain = 2);
+SELECT pg_temp.err('SELECT privacy.verify_audit()');
+UPDATE privacy.audit SET chain = 2 WHERE chain = 1 AND seq > (SELECT min(seq) FROM privacy.audit WHERE chain = 2);
+ALTER TABLE privacy.audit ENABLE TRIGGER audit_append_only;
+-- dropping the key from the head (as if the chain had never been keyed)
+-- breaks verification instead of silently re-keying
+SELECT key_id AS audit_key_id FROM privacy.audit_head \gset
+UPDATE privacy.audit_head SET key_id = NULL;
+SELECT pg_temp.err('SELECT privacy.verify_audit()');
+SELECT pg_temp.err(format('SELECT privacy.verify_audit(%L::jsonb)', (SELECT a FROM anchor)));
+UPDATE privacy.audit_head SET key_id = :audit_key_id;
+-- the key cannot be destroyed, and its name cannot be taken
+SET ROLE regress_sec_admin;
+SELECT regexp_replace(pg_temp.err(format('SELECT privacy.destroy_key(%s)', :audit_key_id)), '[0-9]+', 'N', 'g') AS destroy_audit_key;
+SELECT pg_temp.err($$SELECT privacy.create_key('privacy:audit')$$);
+RESET ROLE;
+SELECT privacy.verify_audit((SELECT a FROM anchor)) > 0 AS verifies_after_all;
 
 DROP SCHEMA app CASCADE;
 DROP SCHEMA third CASCADE;

@@ -143,13 +143,13 @@ $restored->append_conf('postgresql.conf', "privacy.root_key_file = '$ring'");
 $restored->reload;
 $restored->poll_query_until('postgres', q{SELECT count(*) = 2 FROM privacy.root_keys WHERE state <> 'missing'})
   or die 'the keyring was not reloaded';
-is($restored->safe_psql('postgres', "SELECT privacy.rotate_root_key('$newkey')"), '3',
-	'rotate_root_key re-wraps every active key (2 column keys, the 1 subject key left)');
+is($restored->safe_psql('postgres', "SELECT privacy.rotate_root_key('$newkey')"), '4',
+	'rotate_root_key re-wraps every active key (2 column keys, the 1 subject key left, the audit chain key)');
 is($restored->safe_psql('postgres', $read), 'two@example.com',
 	'right after the rotation a new session decrypts, with no restart');
 # retire the old key: nothing needs it any more
 is($restored->safe_psql('postgres', q{SELECT string_agg(state || ':' || data_keys || ':' || can_retire, ',') FROM privacy.root_keys}),
-	'current:3:false,old:0:true', 'privacy.root_keys: the old key can be retired');
+	'current:4:false,old:0:true', 'privacy.root_keys: the old key can be retired');
 write_ring($newhex);
 $restored->reload;
 $restored->poll_query_until('postgres', q{SELECT count(*) = 1 FROM privacy.root_keys})

@@ -52,7 +52,7 @@ $primary->backup('before_rotation');
 write_ring($ring, $new, $old);
 $primary->reload;
 $primary->poll_query_until('postgres', q{SELECT count(*) = 2 FROM privacy.root_keys}) or die;
-is($primary->safe_psql('postgres', 'SELECT privacy.rotate_root_key()'), '51', 'rotated 51 data keys');
+is($primary->safe_psql('postgres', 'SELECT privacy.rotate_root_key()'), '52', 'rotated 52 data keys (51 and the audit chain key)');
 write_ring($ring, $new);
 $primary->reload;
 $primary->poll_query_until('postgres', q{SELECT count(*) = 1 FROM privacy.root_keys}) or die;
@@ -72,7 +72,7 @@ like($err, qr/55000.*wrapped under another root key \(version $oldversion\)/s, '
 like($err, qr/HINT:.*privacy\.root_key_file/, 'the hint says where to add it');
 my $newversion = $restored->safe_psql('postgres', q{SELECT version FROM privacy._root_keyring()});
 is($restored->safe_psql('postgres', q{SELECT string_agg(version || ':' || state || ':' || data_keys, ',' ORDER BY state) FROM privacy.root_keys}),
-	"$newversion:current:0,$oldversion:missing:51",
+	"$newversion:current:0,$oldversion:missing:52",
 	'privacy.root_keys lists the version the restored keys need as missing');
 
 # add the old key to the restored server's keyring, reload, no restart
@@ -80,8 +80,8 @@ write_ring($ring_r, $new, $old);
 $restored->reload;
 $restored->poll_query_until('postgres', q{SELECT count(*) = 2 FROM privacy.root_keys WHERE state <> 'missing'}) or die;
 is($restored->safe_psql('postgres', $read), '50', 'with the old key in its keyring the restored backup reads');
-is($restored->safe_psql('postgres', 'SELECT privacy.rotate_root_key()'), '51',
+is($restored->safe_psql('postgres', 'SELECT privacy.rotate_root_key()'), '52',
 	'and a rotation there re-wraps the restored keys');
 is($restored->safe_psql('postgres', q{SELECT string_agg(state || ':' || data_keys || ':' || can_retire, ',') FROM privacy.root_keys}),
-	'current:51:false,old:0:true', 'after which the old key can be retired there too');
+	'current:52:false,old:0:true', 'after which the old key can be retired there too');
 done_testing();

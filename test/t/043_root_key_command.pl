@@ -81,9 +81,9 @@ is($node->safe_psql('postgres', q{SELECT string_agg(state, ',' ORDER BY state) F
 	'current,missing', 'after the reload the keyring holds only the new key; the old version is missing');
 is($node->safe_psql('postgres', $read), '20',
 	'a backend meeting the old version fetched it with %v and reads');
-is($node->safe_psql('postgres', 'SELECT privacy.rotate_root_key()'), '21', 'rotation re-wraps the 21 keys');
+is($node->safe_psql('postgres', 'SELECT privacy.rotate_root_key()'), '22', 'rotation re-wraps the 22 keys (21 and the audit chain key)');
 is($node->safe_psql('postgres', q{SELECT string_agg(state || ':' || data_keys, ',') FROM privacy.root_keys}),
-	'current:21', 'nothing needs the old version any more');
+	'current:22', 'nothing needs the old version any more');
 
 # a failing command on reload: logged with its status, keyring unchanged
 $node->append_conf('postgresql.conf', "privacy.root_key_command = '$fail'");
