@@ -1,6 +1,8 @@
 /*-------------------------------------------------------------------------
  * crypto.h
- *		Data keys (keys.c) and encrypted columns (crypto.c).
+ *		Data keys (keys.c) and encrypted columns: the AEAD envelope
+ *		(crypto_envelope.c), the read/write path (crypto_runtime.c) and the
+ *		DDL (crypto_ddl.c).
  *
  * Exported for the rights executors (erase, access, export):
  *	KeysShredSubject	destroys every data key of one subject, in the
@@ -12,6 +14,8 @@
 #ifndef PRIVACY_CRYPTO_H
 #define PRIVACY_CRYPTO_H
 
+#include "utils/relcache.h"
+
 #include "privacy.h"
 
 #define KEYS_DATA_KEY_BYTES 32
@@ -20,7 +24,7 @@
 extern int	KeysShredSubject(const char *subject, const char *subject_ref);
 extern char *CryptoReadExpr(Oid relid, const char *colname, const char *alias);
 
-/* keys.c, used by crypto.c */
+/* keys.c, used by the crypto_*.c files */
 typedef enum KeyLookup
 {
 	KEY_FOUND,
@@ -42,5 +46,49 @@ extern void KeysAudit(const char *action, const char *subject_ref,
 					  const char *detail_json);
 extern uint64 KeysCacheGeneration(void);
 extern uint64 KeysDeferSubjectAudit(bool on);
+
+/*
+ * The AEAD envelope (crypto_envelope.c).  Raw form of a ciphertext:
+ *		key id (8, big-endian) | nonce (24) | AEAD output (plaintext + 16);
+ * stored as "pv" 0x01 | raw (bytea) or "pv1:" | base64(raw) (text).
+ */
+#define CRYPTO_NONCE_BYTES	24		/* crypto_aead_xchacha20poly1305_ietf_NPUBBYTES */
+#define CRYPTO_TAG_BYTES	16		/* crypto_aead_xchacha20poly1305_ietf_ABYTES */
+#define CRYPTO_HEADER_BYTES (8 + CRYPTO_NONCE_BYTES)
+#define CRYPTO_MIN_BYTES	(CRYPTO_HEADER_BYTES + CRYPTO_TAG_BYTES)
+#define CRYPTO_TEXT_PREFIX		"pv1:"
+#define CRYPTO_TEXT_PREFIX_LEN	4
+#define CRYPTO_BYTEA_PREFIX		"pv\001"
+#define CRYPTO_BYTEA_PREFIX_LEN 3
+
+/* most primary-key columns an encrypted value is bound to */
+#define CRYPTO_MAX_KEY_PARTS	32
+/* encrypt_column reports its progress every this many rows */
+#define CRYPTO_PROGRESS_ROWS	100000
+
+extern void CryptoPutBe64(unsigned char *p, uint64 v);
+extern uint64 CryptoGetBe64(const unsigned char *p);
+extern void CryptoSeal(int64 key_id, const unsigned char *key,
+					   const unsigned char *pt, size_t ptlen,
+					   const unsigned char *aad, size_t aadlen, unsigned char *out);
+extern bool CryptoOpen(const unsigned char *ct, size_t ctlen,
+					   const unsigned char *aad, size_t aadlen,
+					   unsigned char **out, size_t *outlen, bool *destroyed);
+extern bool CryptoOpenInto(const unsigned char *raw, size_t rawlen,
+						   const unsigned char *aad, size_t aadlen,
+						   const unsigned char *key, unsigned char *out, size_t *outlen);
+extern void CryptoTampered(void) pg_attribute_noreturn();
+extern bool CryptoStoredToRaw(bool is_text, const char *data, size_t len,
+							  unsigned char **raw, size_t *rawlen);
+extern const unsigned char *CryptoParseStored(bool is_text, const char *data, size_t len,
+											  unsigned char *buf, size_t bufsize,
+											  size_t *rawlen);
+extern Datum CryptoRawToStored(bool is_text, const unsigned char *raw, size_t rawlen);
+
+/* the read/write path (crypto_runtime.c), for the DDL */
+extern int	CryptoPrimaryKey(Relation rel, AttrNumber *out);
+extern char *CryptoColumnReadExpr(int64 colid, Oid relid, const char *colname,
+								  int32 typmod, const char *alias);
+extern void CryptoSetRewriteColumn(int64 colid);
 
 #endif							/* PRIVACY_CRYPTO_H */

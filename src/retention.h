@@ -1,11 +1,15 @@
 /*-------------------------------------------------------------------------
  * retention.h
- *		Retention policies: the batch engine shared by run_retention() and the
- *		background worker, and the erasure-strategy rewrites.
+ *		Retention policies: the erasure-strategy rewrites (rewrite.c), the
+ *		policies (retention_policy.c), the batch engine shared by
+ *		run_retention() and the background worker (retention_batch.c) and
+ *		the run driver (retention.c).
  *-------------------------------------------------------------------------
  */
 #ifndef RETENTION_H
 #define RETENTION_H
+
+#include "utils/resowner.h"
 
 #include "privacy.h"
 
@@ -63,5 +67,98 @@ extern void RetentionRecordFailure(int64 policy, const char *message);
 /* True when a DROP DATABASE or CREATE DATABASE (from this template) waits
  * for us to leave the current database (worker.c). */
 extern bool WorkerDatabaseLeaveRequested(void);
+
+/*
+ * Internal to the retention files (retention_policy.c, retention_batch.c,
+ * retention.c).
+ */
+
+/* A column rewritten by an 'anonymize' policy. */
+typedef struct RetColumn
+{
+	char	   *name;
+	Oid			typid;
+	int32		typmod;
+	char	   *strategy;
+	bool		hash;			/* new value computed in step 3 */
+	char	   *newexpr;		/* on alias t */
+	char	   *doneexpr;
+} RetColumn;
+
+/* A policy, resolved against the current catalog. */
+typedef struct RetPolicy
+{
+	int64		id;
+	Oid			relid;
+	Oid			owner;
+	char	   *qualname;
+	char	   *age;			/* quoted age column */
+	char	   *keep;			/* interval, text */
+	bool		anonymize;
+	List	   *columns;		/* RetColumn * */
+	char	   *needs;			/* "row still needs work" (anonymize), or NULL */
+	int			nhash;
+	bool		partitioned;	/* batches walk the leaf partitions in OID order */
+	char	   *agename;		/* age column's current name (unquoted) */
+	AttrNumber	age_attnum;
+	bool		fix_column;		/* the stored name or attnum is out of date */
+	bool		cascade;
+	char	   *time_zone;		/* NULL: the database's default */
+	List	   *deps;			/* RetDep *, breadth first (delete policies) */
+	char	   *holdfilter;		/* row t of the table belongs to a held subject */
+} RetPolicy;
+
+/*
+ * A table that depends on the policy's table through a foreign key (at any
+ * depth): its rows referencing an expiring row go first, or, when one of
+ * them must stay, make that row blocked.
+ */
+typedef struct RetDep
+{
+	int			parent;			/* index in deps of the referenced table, -1: the policy's */
+	Oid			relid;
+	char	   *qualname;		/* quoted, with ONLY unless partitioned */
+	char	   *join;			/* SQL: row c references row p */
+	char	   *stay;			/* SQL on alias c: the row must stay, or NULL */
+	bool		holds;			/* in a subject map: its held rows stay */
+	bool		indexed;		/* an index leads with the referencing columns */
+	char	   *name;			/* for the blocked WARNING */
+} RetDep;
+
+/* Saved user identity around a switch. */
+typedef struct RetUser
+{
+	int			frame;			/* guard frame (src/guard.c) */
+} RetUser;
+
+/* What one batch did, for the run's counters. */
+typedef struct RetCounts
+{
+	int64		changed;
+	int64		held;
+	int64		blocked;
+	int64		dependents;		/* dependent rows deleted with their parents */
+	char	   *blocked_by;		/* first blocking table, or NULL */
+} RetCounts;
+
+/* retention_policy.c: identity switches, SPI */
+extern void RetentionBecome(Oid role, bool restricted, RetUser *save);
+extern void RetentionRestore(RetUser *save);
+extern void RetentionExec(const char *sql, int nargs, Oid *types, Datum *values,
+						  const char *nulls, int expected);
+extern Datum RetentionGet(int row, int col, bool *isnull);
+extern void RetentionSpiConnect(void);
+extern ErrorData *RetentionSubxactCaught(MemoryContext cxt, ResourceOwner owner);
+extern int	RetentionPinSettings(RetPolicy *p);
+
+/* retention_policy.c: a policy resolved against the catalog */
+extern RetPolicy *RetentionLoadPolicy(int64 id);
+extern char *RetentionNeedsSql(RetPolicy *p);
+extern char *RetentionHoldFilter(Oid relid, const char *alias);
+extern List *RetentionLoadDeps(RetPolicy *p);
+
+/* retention_batch.c */
+extern void RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts,
+						   bool *done, bool *lost);
 
 #endif							/* RETENTION_H */

@@ -1,0 +1,1039 @@
+/*-------------------------------------------------------------------------
+ * crypto_ddl.c
+ *		The DDL of encrypted columns: encrypt_column, decrypt_column and
+ *		migrate_pgcrypto_column, the <table>_decrypted view with its
+ *		INSTEAD OF trigger, and the event-trigger helper that makes the
+ *		view follow column renames.
+ *
+ * Registrations follow renames: privacy.encrypted_columns keeps the
+ * column's name and attribute number; an event trigger after ALTER TABLE
+ * renames the registration whose name is gone to the name now at its
+ * number, and the _decrypted view's columns with it.
+ *
+ * The view <schema>.<table>_decrypted is security_invoker (it keeps working
+ * after the table changes owner), refers to the table by OID (RENAME) and
+ * to the column by its stable id (dump/restore); INSTEAD OF triggers in C
+ * (privacy.decrypted_view_trigger) send writes to the table.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "citus.h"
+#include "crypto.h"
+#include "privacy.h"
+
+PG_FUNCTION_INFO_V1(privacy_decrypted_view_trigger);
+PG_FUNCTION_INFO_V1(privacy_encrypt_column);
+PG_FUNCTION_INFO_V1(privacy_decrypt_column);
+PG_FUNCTION_INFO_V1(privacy_migrate_pgcrypto_column);
+PG_FUNCTION_INFO_V1(privacy_crypto_follow_renames);
+
+/* ------------------------------------------------------------------------
+ * encrypt_column / decrypt_column and the view
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * spi_exec
+ *		Run a utility or DML statement as the current user; check the code.
+ */
+static uint64
+spi_exec(const char *sql, int expected)
+{
+	int			ret = SPI_execute(sql, false, 0);
+
+	if (ret != expected)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
+ * catalog_exec
+ *		Run a statement on the catalog as its owner, with parameters.
+ */
+static SPITupleTable *
+catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
+			 const char *nulls, int expected, uint64 *processed)
+{
+	PrivacyUserSwitch sw;
+	int			ret;
+
+	KeysBecomeCatalogOwner(&sw);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	KeysRestoreUser(&sw);
+	if (ret != expected)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (processed)
+		*processed = SPI_processed;
+	return SPI_tuptable;
+}
+
+/*
+ * view_select
+ *		CREATE VIEW statement of the _decrypted view qualview: every live
+ *		column of relid, the encrypted ones (the registrations in tt, n
+ *		rows: id, column name, typmod) read through read_encrypted().
+ */
+static char *
+view_select(Oid relid, const char *qualview, const char *qualrel, SPITupleTable *tt, uint64 n)
+{
+	StringInfoData sql;
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		first = true;
+	bool		isnull;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE VIEW %s WITH (security_invoker = true) AS SELECT ", qualview);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		const char *expr = NULL;
+
+		if (att->attisdropped)
+			continue;
+		for (uint64 i = 0; i < n; i++)
+		{
+			char	   *cn = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+
+			if (strcmp(cn, NameStr(att->attname)) == 0)
+				expr = CryptoColumnReadExpr(DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)),
+											relid, cn,
+											DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)),
+											"t");
+		}
+		appendStringInfo(&sql, "%s%s AS %s", first ? "" : ", ",
+						 expr ? expr : psprintf("t.%s", quote_identifier(NameStr(att->attname))),
+						 quote_identifier(NameStr(att->attname)));
+		first = false;
+	}
+	table_close(rel, AccessShareLock);
+	appendStringInfo(&sql, " FROM %s AS t", qualrel);
+	return sql.data;
+}
+
+/*
+ * view_copy_defaults
+ *		The table's column defaults (and identity sequences) on the view
+ *		qualview, so that omitted columns behave alike.
+ */
+static void
+view_copy_defaults(Oid relid, const char *qualview, const char *nspname)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (!att->attisdropped && att->atthasdef && !att->attgenerated && !att->attidentity)
+		{
+			Oid			argt[2] = {OIDOID, INT2OID};
+			Datum		v[2];
+			int			ret;
+
+			v[0] = ObjectIdGetDatum(relid);
+			v[1] = Int16GetDatum(att->attnum);
+			ret = SPI_execute_with_args("SELECT pg_catalog.pg_get_expr(adbin, adrelid) FROM pg_catalog.pg_attrdef "
+										"WHERE adrelid OPERATOR(pg_catalog.=) $1 AND adnum OPERATOR(pg_catalog.=) $2",
+										2, argt, v, NULL, true, 1);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "could not read column defaults: %s", SPI_result_code_string(ret));
+			if (SPI_processed == 1)
+				spi_exec(psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT %s", qualview,
+								  quote_identifier(NameStr(att->attname)),
+								  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+						 SPI_OK_UTILITY);
+		}
+		if (!att->attisdropped && att->attidentity)
+			spi_exec(psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT pg_catalog.nextval(%s::pg_catalog.regclass)",
+							  qualview, quote_identifier(NameStr(att->attname)),
+							  quote_literal_cstr(quote_qualified_identifier(nspname,
+																			get_rel_name(CompatIdentitySequence(rel, att->attnum, false))))),
+					 SPI_OK_UTILITY);
+	}
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * view_copy_grants
+ *		The table's SELECT/INSERT/UPDATE/DELETE grants on the view qualview.
+ */
+static void
+view_copy_grants(Oid relid, const char *qualview)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	int			ret;
+	SPITupleTable *tt;
+	uint64		n;
+
+	values[0] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args("SELECT a.privilege_type, CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 "
+								"THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END "
+								"FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
+								"LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee "
+								"WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.grantee OPERATOR(pg_catalog.<>) c.relowner "
+								"AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')",
+								1, argtypes, values, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the table's privileges: %s", SPI_result_code_string(ret));
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 g = 0; g < n; g++)
+		spi_exec(psprintf("GRANT %s ON %s TO %s", SPI_getvalue(tt->vals[g], tt->tupdesc, 1),
+						  qualview, SPI_getvalue(tt->vals[g], tt->tupdesc, 2)),
+				 SPI_OK_UTILITY);
+}
+
+/*
+ * build_view
+ *		(Re)create <schema>.<table>_decrypted from the registrations of
+ *		relid, or drop it when none is left.  Runs inside SPI as the table
+ *		owner (the caller).
+ */
+static void
+build_view(Oid relid)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	SPITupleTable *tt;
+	uint64		n;
+	char	   *oldview = NULL;
+	char	   *viewname;
+	char	   *qualview;
+	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
+	char	   *relname = get_rel_name(relid);
+
+	/* the registrations, and the view they had */
+	values[0] = ObjectIdGetDatum(relid);
+	tt = catalog_exec("SELECT id, column_name::text, coalesce(typmod, -1), "
+					  "(SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' "
+					  "OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_class c "
+					  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					  "WHERE c.oid OPERATOR(pg_catalog.=) e.view) "
+					  "FROM privacy.encrypted_columns e WHERE table_name = $1::regclass",
+					  1, argtypes, values, NULL, SPI_OK_SELECT, &n);
+	for (uint64 i = 0; i < n; i++)
+		if (oldview == NULL)
+			oldview = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
+	if (oldview)
+		spi_exec(psprintf("DROP VIEW IF EXISTS %s", oldview), SPI_OK_UTILITY);
+	if (n == 0)
+		return;
+
+	viewname = psprintf("%s_decrypted", relname);
+	if (strlen(viewname) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("view name \"%s\" would be too long", viewname)));
+	qualview = quote_qualified_identifier(nspname, viewname);
+	spi_exec(view_select(relid, qualview, quote_qualified_identifier(nspname, relname), tt, n),
+			 SPI_OK_UTILITY);
+
+	/* writes go to the table through INSTEAD OF triggers */
+	spi_exec(psprintf("CREATE TRIGGER privacy_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %s "
+					  "FOR EACH ROW EXECUTE FUNCTION privacy.decrypted_view_trigger()", qualview),
+			 SPI_OK_UTILITY);
+	view_copy_defaults(relid, qualview, nspname);
+	view_copy_grants(relid, qualview);
+
+	values[1] = CStringGetTextDatum(qualview);
+	catalog_exec("UPDATE privacy.encrypted_columns SET view = $2::regclass WHERE table_name = $1::regclass",
+				 2, argtypes, values, NULL, SPI_OK_UPDATE, NULL);
+}
+
+/*
+ * check_table_arg
+ *		Common argument checks of encrypt_column / decrypt_column: returns
+ *		the attnum of col in tbl; the caller must own tbl.
+ */
+static AttrNumber
+check_table_arg(FunctionCallInfo fcinfo, Oid *relid, char **colname)
+{
+	AttrNumber	attnum;
+	char		relkind;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("argument \"tbl\" must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("argument \"col\" must not be null")));
+	*relid = PG_GETARG_OID(0);
+	*colname = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	relkind = get_rel_relkind(*relid);
+	if (relkind == '\0')
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("relation with OID %u does not exist", *relid)));
+	if (relkind != RELKIND_RELATION)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("\"%s\" is not an ordinary table", get_rel_name(*relid)),
+						errhint("Encrypt the column of a plain (not partitioned, foreign or view) table.")));
+	if (!pg_class_ownercheck(*relid, GetUserId()))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("must be owner of table %s", get_rel_name(*relid))));
+	attnum = get_attnum(*relid, *colname);
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+						errmsg("column \"%s\" of relation \"%s\" does not exist",
+							   *colname, get_rel_name(*relid))));
+	return attnum;
+}
+
+/*
+ * json_str
+ *		s as a JSON string (quoted and escaped), for audit details.
+ */
+static char *
+json_str(const char *s)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	escape_json(&b, s);
+	return b.data;
+}
+
+/*
+ * privacy_encrypt_column
+ *		encrypt_column(tbl regclass, col name, subject text DEFAULT NULL).
+ *		Registers the column, installs the write trigger, encrypts the
+ *		existing values in place and (re)creates the _decrypted view.
+ *		Caller: the table owner.
+ */
+static Datum encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass);
+
+Datum
+privacy_encrypt_column(PG_FUNCTION_ARGS)
+{
+	return encrypt_column_common(fcinfo, NULL);
+}
+
+/*
+ * check_column_type
+ *		Only text, varchar and bytea columns can be encrypted, and a pgcrypto
+ *		migration needs bytea.
+ */
+static void
+check_column_type(const char *colname, Oid typid, bool pgcrypto)
+{
+	if (pgcrypto && typid != BYTEAOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"%s\" is not a bytea column holding pgp_sym_encrypt output", colname)));
+	if (typid != TEXTOID && typid != VARCHAROID && typid != BYTEAOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot encrypt column \"%s\" of type %s", colname, format_type_be(typid)),
+				 errhint("Only text, varchar and bytea columns can be encrypted; change the column's type first.")));
+}
+
+/*
+ * check_binding
+ *		The column attnum of relid can be bound to its row: the table has a
+ *		primary key and the column is not part of it; with a subject, the
+ *		table is in the subject's data map.  The caller holds the table's
+ *		lock.
+ */
+static void
+check_binding(Oid relid, AttrNumber attnum, const char *colname, const char *subject)
+{
+	Relation	rel;
+	AttrNumber	keys[CRYPTO_MAX_KEY_PARTS];
+	int			nkeys;
+
+	rel = table_open(relid, NoLock);
+	nkeys = CryptoPrimaryKey(rel, keys);
+	table_close(rel, NoLock);
+	if (nkeys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" has no primary key", get_rel_name(relid)),
+				 errhint("Encrypted values are bound to their row's primary key; add one first.")));
+	for (int i = 0; i < nkeys; i++)
+		if (keys[i] == attnum)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot encrypt primary key column \"%s\"", colname)));
+	if (subject)
+	{
+		PrivacyUserSwitch sw;
+		MapTable   *mt;
+
+		KeysBecomeCatalogOwner(&sw);
+		mt = MapFindTable(MapGetSubject(subject), relid);	/* 42704 */
+		KeysRestoreUser(&sw);
+		if (mt == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" is not in the data map of subject type \"%s\"",
+							get_rel_name(relid), subject),
+					 errhint("Link the table to the subject type (privacy.link or a foreign key), then retry.")));
+	}
+}
+
+/*
+ * register_column
+ *		Create the column's key and its registration in
+ *		privacy.encrypted_columns; returns the registration's id and the
+ *		key in *key_id.  Already encrypted: 22023.  Inside SPI.
+ */
+static int64
+register_column(Oid relid, const char *qualrel, const char *colname, AttrNumber attnum,
+				Oid typid, int32 typmod, const char *subject, int64 *key_id)
+{
+	Oid			argt[6] = {OIDOID, TEXTOID, TEXTOID, INT8OID, INT4OID, INT2OID};
+	Datum		v[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	SPITupleTable *tt;
+	uint64		n;
+	bool		isnull;
+
+	v[0] = ObjectIdGetDatum(relid);
+	v[1] = CStringGetTextDatum(colname);
+	catalog_exec("SELECT 1 FROM privacy.encrypted_columns WHERE table_name = $1::regclass "
+				 "AND column_name = $2::name", 2, argt, v, NULL, SPI_OK_SELECT, &n);
+	if (n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is already encrypted", colname)));
+
+	/* the column's key; subject values get their subjects' keys */
+	*key_id = KeysCreate(psprintf("column:%s.%s", qualrel, quote_identifier(colname)), NULL, NULL);
+	v[2] = subject ? CStringGetTextDatum(subject) : (Datum) 0;
+	nulls[2] = subject ? ' ' : 'n';
+	v[3] = Int64GetDatum(*key_id);
+	v[4] = Int32GetDatum(typid == VARCHAROID ? typmod : -1);
+	v[5] = Int16GetDatum(attnum);
+	tt = catalog_exec("INSERT INTO privacy.encrypted_columns (table_name, column_name, subject, key_id, typmod, attnum) "
+					  "VALUES ($1::regclass, $2::name, $3, $4, $5, $6) RETURNING id",
+					  6, argt, v, nulls, SPI_OK_INSERT_RETURNING, NULL);
+	return DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
+}
+
+/*
+ * prepare_table
+ *		Before the rewrite: drop the table's _decrypted view (rebuilt after;
+ *		it must not pin the column's type), widen varchar(n) to varchar (the
+ *		ciphertext is longer; the trigger checks n instead) and create the
+ *		column's write trigger.  Inside SPI, as the table owner.
+ */
+static void
+prepare_table(Oid relid, const char *qualrel, const char *colname, Oid typid, int32 typmod,
+			  int64 colid)
+{
+	Oid			argt[1] = {OIDOID};
+	Datum		v[1];
+	SPITupleTable *tt;
+	uint64		n;
+
+	v[0] = ObjectIdGetDatum(relid);
+	tt = catalog_exec("SELECT view::text FROM privacy.encrypted_columns "
+					  "WHERE table_name = $1::regclass AND view IS NOT NULL LIMIT 1",
+					  1, argt, v, NULL, SPI_OK_SELECT, &n);
+	if (n == 1)
+		spi_exec(psprintf("DROP VIEW IF EXISTS %s", SPI_getvalue(tt->vals[0], tt->tupdesc, 1)),
+				 SPI_OK_UTILITY);
+	if (typid == VARCHAROID && typmod >= 0)
+		spi_exec(psprintf("ALTER TABLE %s ALTER COLUMN %s TYPE pg_catalog.varchar",
+						  qualrel, quote_identifier(colname)), SPI_OK_UTILITY);
+	spi_exec(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
+					  "EXECUTE FUNCTION privacy.encrypt_trigger('%lld')",
+					  quote_identifier(psprintf("privacy_encrypt_%lld", (long long) colid)),
+					  qualrel, (long long) colid),
+			 SPI_OK_UTILITY);
+}
+
+/*
+ * pgcrypto_schema
+ *		The schema pgcrypto is installed in; 55000 when it is not.
+ */
+static char *
+pgcrypto_schema(void)
+{
+	int			ret;
+
+	ret = SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+					  "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace WHERE e.extname OPERATOR(pg_catalog.=) 'pgcrypto'",
+					  true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up extension \"pgcrypto\": %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pgcrypto\" is not installed"),
+				 errhint("Run CREATE EXTENSION pgcrypto in this database first.")));
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * rewrite_values
+ *		Encrypt the values already in the column: an UPDATE of every
+ *		non-null value, which the write trigger encrypts (with progress);
+ *		with pgp_pass each value is first decrypted by pgcrypto (the
+ *		passphrase only ever travels as a parameter).  Returns the rows
+ *		rewritten; *subject_keys the subject keys the rewrite created.
+ */
+static uint64
+rewrite_values(const char *qualrel, const char *colname, int64 colid, const char *pgp_pass,
+			   uint64 *subject_keys)
+{
+	const char *col = quote_identifier(colname);
+	volatile uint64 n = 0;
+
+	CryptoSetRewriteColumn(colid);
+	KeysDeferSubjectAudit(true);
+	PG_TRY();
+	{
+		if (pgp_pass == NULL)
+			n = spi_exec(psprintf("UPDATE %s SET %s = %s WHERE %s IS NOT NULL",
+								  qualrel, col, col, col), SPI_OK_UPDATE);
+		else
+		{
+			Oid			argt[1] = {TEXTOID};
+			Datum		v[1];
+			int			ret;
+
+			v[0] = CStringGetTextDatum(pgp_pass);
+			ret = SPI_execute_with_args(psprintf("UPDATE %s SET %s = %s.pgp_sym_decrypt_bytea(%s, $1) WHERE %s IS NOT NULL",
+												 qualrel, col, quote_identifier(pgcrypto_schema()),
+												 col, col),
+										1, argt, v, NULL, false, 0);
+			if (ret != SPI_OK_UPDATE)
+				elog(ERROR, "could not decrypt the pgcrypto values: %s", SPI_result_code_string(ret));
+			n = SPI_processed;
+		}
+	}
+	PG_FINALLY();
+	{
+		CryptoSetRewriteColumn(0);
+		*subject_keys = KeysDeferSubjectAudit(false);
+	}
+	PG_END_TRY();
+	return n;
+}
+
+/*
+ * encrypt_column_common
+ *		encrypt_column, and migrate_pgcrypto_column when pgp_pass is set (the
+ *		rewrite then decrypts each value with pgcrypto first; the trigger
+ *		encrypts the result before it is stored).
+ */
+static Datum
+encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
+{
+	Oid			relid;
+	char	   *colname;
+	AttrNumber	attnum;
+	Oid			typid;
+	int32		typmod;
+	Oid			coll;
+	char	   *subject = NULL;
+	int64		colid;
+	int64		key_id;
+	char	   *qualrel;
+	uint64		n;
+	uint64		subject_keys = 0;
+
+	KeysRequireRootKey();
+	attnum = check_table_arg(fcinfo, &relid, &colname);
+	if (!PG_ARGISNULL(2))
+		subject = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &coll);
+	check_column_type(colname, typid, pgp_pass != NULL);
+	CitusRefuseDistributed(relid, "privacy.encrypt_column()");	/* CITUS HOOK */
+	LockRelationOid(relid, typmod >= 0 && typid == VARCHAROID ? AccessExclusiveLock : ShareRowExclusiveLock);
+	check_binding(relid, attnum, colname, subject);
+
+	UtilSpiConnect();
+	qualrel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+	colid = register_column(relid, qualrel, colname, attnum, typid, typmod, subject, &key_id);
+	prepare_table(relid, qualrel, colname, typid, typmod, colid);
+	n = rewrite_values(qualrel, colname, colid, pgp_pass, &subject_keys);
+	if (n >= CRYPTO_PROGRESS_ROWS)
+		ereport(NOTICE, (errmsg("%llu rows encrypted", (unsigned long long) n)));
+	build_view(relid);
+	SPI_finish();
+
+	KeysAudit(pgp_pass ? "migrate_pgcrypto_column" : "encrypt_column", NULL,
+			  psprintf("{\"table\": %s, \"column\": %s, \"subject\": %s, \"key_id\": %lld, \"rows\": %llu, \"subject_keys_created\": %llu}",
+					   json_str(qualrel), json_str(colname), subject ? json_str(subject) : "null",
+					   (long long) key_id, (unsigned long long) n, (unsigned long long) subject_keys));
+	PG_RETURN_VOID();
+}
+
+/*
+ * privacy_decrypt_column
+ *		decrypt_column(tbl regclass, col name): writes the plaintext back
+ *		(values under destroyed keys become NULL), removes the trigger and the
+ *		registration, restores varchar(n), rebuilds or drops the view.
+ */
+Datum
+privacy_decrypt_column(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *colname;
+	int64		colid;
+	int32		typmod;
+	char	   *qualrel;
+	SPITupleTable *tt;
+	uint64		n;
+	bool		isnull;
+	Oid			argt[2] = {OIDOID, TEXTOID};
+	Datum		v[2];
+	char	   *expr;
+
+	KeysRequireRootKey();
+	(void) check_table_arg(fcinfo, &relid, &colname);
+	LockRelationOid(relid, AccessExclusiveLock);
+	UtilSpiConnect();
+	v[0] = ObjectIdGetDatum(relid);
+	v[1] = CStringGetTextDatum(colname);
+	tt = catalog_exec("SELECT id, coalesce(typmod, -1), view::text FROM privacy.encrypted_columns "
+					  "WHERE table_name = $1::regclass AND column_name = $2::name",
+					  2, argt, v, NULL, SPI_OK_SELECT, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is not encrypted", colname)));
+	colid = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
+	typmod = DatumGetInt32(SPI_getbinval(tt->vals[0], tt->tupdesc, 2, &isnull));
+	if (SPI_getvalue(tt->vals[0], tt->tupdesc, 3))
+		spi_exec(psprintf("DROP VIEW IF EXISTS %s", SPI_getvalue(tt->vals[0], tt->tupdesc, 3)),
+				 SPI_OK_UTILITY);
+	qualrel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+	spi_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+					  quote_identifier(psprintf("privacy_encrypt_%lld", (long long) colid)), qualrel),
+			 SPI_OK_UTILITY);
+	expr = CryptoColumnReadExpr(colid, relid, colname, -1, "t");
+	n = spi_exec(psprintf("UPDATE %s AS t SET %s = %s WHERE t.%s IS NOT NULL", qualrel,
+						  quote_identifier(colname), expr, quote_identifier(colname)),
+				 SPI_OK_UPDATE);
+	if (typmod >= 0)
+		spi_exec(psprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s", qualrel, quote_identifier(colname),
+						  format_type_with_typemod(VARCHAROID, typmod)), SPI_OK_UTILITY);
+	catalog_exec("DELETE FROM privacy.encrypted_columns WHERE table_name = $1::regclass "
+				 "AND column_name = $2::name", 2, argt, v, NULL, SPI_OK_DELETE, NULL);
+	build_view(relid);
+	SPI_finish();
+	KeysAudit("decrypt_column", NULL,
+				psprintf("{\"table\": %s, \"column\": %s, \"rows\": %llu}",
+						 json_str(qualrel), json_str(colname), (unsigned long long) n));
+	PG_RETURN_VOID();
+}
+
+/*
+ * eq_operator
+ *		"OPERATOR(schema.=)" of the default equality of typid.
+ */
+static char *
+eq_operator(Oid typid)
+{
+	TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_EQ_OPR);
+	HeapTuple	tup;
+	Form_pg_operator op;
+	char	   *res;
+
+	if (!OidIsValid(tc->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("no equality operator for type %s", format_type_be(typid))));
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tc->eq_opr));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", tc->eq_opr);
+	op = (Form_pg_operator) GETSTRUCT(tup);
+	res = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)),
+				   NameStr(op->oprname));
+	ReleaseSysCache(tup);
+	return res;
+}
+
+/*
+ * A write through a _decrypted view, as one statement on the table: its
+ * SQL and parameters.
+ */
+typedef struct ViewWrite
+{
+	StringInfoData sql;
+	Oid		   *argtypes;
+	Datum	   *values;
+	char	   *nulls;
+	int			nargs;
+} ViewWrite;
+
+/* add a parameter; returns its number */
+static int
+view_write_arg(ViewWrite *w, Oid type, Datum value, bool isnull)
+{
+	w->argtypes[w->nargs] = type;
+	w->values[w->nargs] = value;
+	w->nulls[w->nargs] = isnull ? 'n' : ' ';
+	return ++w->nargs;
+}
+
+/*
+ * view_base_table
+ *		The table whose _decrypted view viewrel is, found through
+ *		privacy.encrypted_columns.view (RENAME and dump/restore keep it);
+ *		42704 for any other view.
+ */
+static Oid
+view_base_table(Relation viewrel)
+{
+	Oid			argt[1] = {OIDOID};
+	Datum		v[1];
+	uint64		n;
+	SPITupleTable *tt;
+	bool		isnull;
+
+	v[0] = ObjectIdGetDatum(RelationGetRelid(viewrel));
+	tt = catalog_exec("SELECT table_name::oid FROM privacy.encrypted_columns "
+					  "WHERE view = $1::regclass LIMIT 1", 1, argt, v, NULL, SPI_OK_SELECT, &n);
+	if (n != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("view \"%s\" is not the decrypted view of an encrypted table",
+						RelationGetRelationName(viewrel))));
+	return DatumGetObjectId(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
+}
+
+/*
+ * view_insert
+ *		INSERT INTO the table the view row tup's columns that the table
+ *		has and does not generate.
+ */
+static void
+view_insert(ViewWrite *w, Relation rel, const char *qualrel, TupleDesc vdesc, HeapTuple tup)
+{
+	TupleDesc	bdesc = RelationGetDescr(rel);
+	StringInfoData vals;
+
+	initStringInfo(&vals);
+	appendStringInfo(&w->sql, "INSERT INTO %s (", qualrel);
+	for (int a = 0; a < vdesc->natts; a++)
+	{
+		Form_pg_attribute va = TupleDescAttr(vdesc, a);
+		AttrNumber	ba = get_attnum(RelationGetRelid(rel), NameStr(va->attname));
+		bool		isnull;
+		Datum		d;
+		int			argno;
+
+		if (va->attisdropped || ba == InvalidAttrNumber ||
+			TupleDescAttr(bdesc, ba - 1)->attgenerated)
+			continue;
+		d = heap_getattr(tup, a + 1, vdesc, &isnull);
+		argno = view_write_arg(w, va->atttypid, d, isnull);
+		appendStringInfo(&w->sql, "%s%s", argno > 1 ? ", " : "", quote_identifier(NameStr(va->attname)));
+		appendStringInfo(&vals, "%s$%d", argno > 1 ? ", " : "", argno);
+	}
+	appendStringInfo(&w->sql, ") VALUES (%s)", vals.data);
+}
+
+/*
+ * view_update_set
+ *		UPDATE the table SET the columns whose value differs between the
+ *		view rows oldtup and newtup; false when none does.
+ */
+static bool
+view_update_set(ViewWrite *w, const char *qualrel, TupleDesc vdesc, HeapTuple oldtup,
+				HeapTuple newtup)
+{
+	appendStringInfo(&w->sql, "UPDATE %s SET ", qualrel);
+	for (int a = 0; a < vdesc->natts; a++)
+	{
+		Form_pg_attribute va = TupleDescAttr(vdesc, a);
+		bool		n1,
+					n2;
+		Datum		d1,
+					d2;
+		int			argno;
+
+		if (va->attisdropped)
+			continue;
+		d1 = heap_getattr(oldtup, a + 1, vdesc, &n1);
+		d2 = heap_getattr(newtup, a + 1, vdesc, &n2);
+		if (n1 == n2 && (n1 || datumIsEqual(d1, d2, va->attbyval, va->attlen)))
+			continue;
+		argno = view_write_arg(w, va->atttypid, d2, n2);
+		appendStringInfo(&w->sql, "%s%s = $%d", argno > 1 ? ", " : "",
+						 quote_identifier(NameStr(va->attname)), argno);
+	}
+	return w->nargs > 0;
+}
+
+/*
+ * view_key_where
+ *		WHERE clause matching the table's row of the view row tup by primary
+ *		key (the type's default equality, schema-qualified).
+ */
+static void
+view_key_where(ViewWrite *w, Relation rel, TupleDesc vdesc, HeapTuple tup)
+{
+	TupleDesc	bdesc = RelationGetDescr(rel);
+	AttrNumber	keys[CRYPTO_MAX_KEY_PARTS];
+	int			nkeys = CryptoPrimaryKey(rel, keys);
+
+	appendStringInfoString(&w->sql, " WHERE ");
+	for (int i = 0; i < nkeys; i++)
+	{
+		Form_pg_attribute ka = TupleDescAttr(bdesc, keys[i] - 1);
+		int			va = -1;
+		bool		isnull;
+		Datum		d;
+		int			argno;
+
+		for (int a = 0; a < vdesc->natts; a++)
+			if (!TupleDescAttr(vdesc, a)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(vdesc, a)->attname), NameStr(ka->attname)) == 0)
+				va = a;
+		if (va < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("the decrypted view lacks primary key column \"%s\"", NameStr(ka->attname))));
+		d = heap_getattr(tup, va + 1, vdesc, &isnull);
+		argno = view_write_arg(w, ka->atttypid, d, isnull);
+		appendStringInfo(&w->sql, "%s%s %s $%d", i > 0 ? " AND " : "",
+						 quote_identifier(NameStr(ka->attname)), eq_operator(ka->atttypid), argno);
+	}
+}
+
+/*
+ * privacy_decrypted_view_trigger
+ *		INSTEAD OF INSERT OR UPDATE OR DELETE on a _decrypted view: apply the
+ *		write to the table (as the current user; the table's trigger
+ *		encrypts).  The table is found through privacy.encrypted_columns.view,
+ *		so RENAME and dump/restore keep working.
+ */
+Datum
+privacy_decrypted_view_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Oid			relid;
+	TupleDesc	vdesc;
+	Relation	rel;
+	ViewWrite	w;
+	HeapTuple	newtup = td->tg_newtuple;
+	HeapTuple	oldtup = td->tg_trigtuple;
+	char	   *qualrel;
+	int			ret;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_INSTEAD(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"privacy.decrypted_view_trigger\" must be fired INSTEAD OF ... FOR EACH ROW")));
+	vdesc = RelationGetDescr(td->tg_relation);
+	UtilSpiConnect();
+	relid = view_base_table(td->tg_relation);
+	qualrel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+	rel = table_open(relid, AccessShareLock);
+
+	memset(&w, 0, sizeof(w));
+	w.argtypes = palloc(sizeof(Oid) * (vdesc->natts + CRYPTO_MAX_KEY_PARTS));
+	w.values = palloc(sizeof(Datum) * (vdesc->natts + CRYPTO_MAX_KEY_PARTS));
+	w.nulls = palloc(vdesc->natts + CRYPTO_MAX_KEY_PARTS);
+	initStringInfo(&w.sql);
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		view_insert(&w, rel, qualrel, vdesc, oldtup);
+		newtup = oldtup;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		if (!view_update_set(&w, qualrel, vdesc, oldtup, newtup))
+		{
+			table_close(rel, AccessShareLock);
+			SPI_finish();
+			return PointerGetDatum(newtup);
+		}
+		view_key_where(&w, rel, vdesc, oldtup);
+	}
+	else
+	{
+		appendStringInfo(&w.sql, "DELETE FROM %s", qualrel);
+		view_key_where(&w, rel, vdesc, oldtup);
+		newtup = oldtup;
+	}
+	table_close(rel, AccessShareLock);
+
+	ret = SPI_execute_with_args(w.sql.data, w.nargs, w.argtypes, w.values, w.nulls, false, 0);
+	if (ret != SPI_OK_INSERT && ret != SPI_OK_UPDATE && ret != SPI_OK_DELETE)
+		elog(ERROR, "could not write through the decrypted view: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		newtup = NULL;
+	SPI_finish();
+	return PointerGetDatum(newtup);
+}
+
+/*
+ * privacy_migrate_pgcrypto_column
+ *		migrate_pgcrypto_column(tbl regclass, col name, passphrase_file text,
+ *		subject text DEFAULT NULL): a bytea column holding pgp_sym_encrypt
+ *		output becomes an encrypted column of ours, in place.  The passphrase
+ *		is read from a server-side file (superuser only), never from SQL.
+ */
+Datum
+privacy_migrate_pgcrypto_column(PG_FUNCTION_ARGS)
+{
+	char	   *path;
+	char		buf[1024];
+	size_t		n;
+	FILE	   *f;
+	Datum		result;
+	LOCAL_FCINFO(sub, 3);
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only superusers can migrate pgcrypto columns"),
+				 errhint("It reads the passphrase from a server-side file.")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("argument \"passphrase_file\" must not be null")));
+	path = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (!is_absolute_path(path))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("passphrase_file must be an absolute path")));
+	f = fopen(path, "r");
+	if (f == NULL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("could not open the passphrase file \"%s\"", path)));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (n == 0)
+	{
+		sodium_memzero(buf, sizeof(buf));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("the passphrase file is empty")));
+	}
+
+	/* tbl, col, subject as encrypt_column takes them */
+	InitFunctionCallInfoData(*sub, fcinfo->flinfo, 3, InvalidOid, NULL, NULL);
+	sub->args[0] = fcinfo->args[0];
+	sub->args[1] = fcinfo->args[1];
+	sub->args[2] = fcinfo->args[3];
+	PG_TRY();
+	{
+		result = encrypt_column_common(sub, buf);
+	}
+	PG_FINALLY();
+	{
+		sodium_memzero(buf, sizeof(buf));
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * privacy_crypto_follow_renames
+ *		_crypto_follow_renames(tbl regclass), called by the event trigger
+ *		after ALTER TABLE on a table with encrypted columns (the
+ *		registrations already follow): the columns of its _decrypted view
+ *		take the new names, so that writes through the view, which match
+ *		columns by name, keep reaching them.  The view lists the table's
+ *		columns in order and pins them (a column cannot be dropped without
+ *		dropping the view), so the k-th column of the view is the k-th
+ *		column of the table.  Runs as the view's owner.
+ */
+Datum
+privacy_crypto_follow_renames(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid			viewid = InvalidOid;
+	List	   *renames = NIL;
+	ListCell   *lc;
+	Relation	rel,
+				view;
+	TupleDesc	bdesc,
+				vdesc;
+	int			b = 0,
+				v = 0;
+	PrivacyUserSwitch sw;
+	char	   *qualview;
+
+	UtilSpiConnect();
+	{
+		Oid			argt[1] = {OIDOID};
+		Datum		vals[1];
+		uint64		n;
+		SPITupleTable *tt;
+		bool		isnull;
+
+		vals[0] = ObjectIdGetDatum(relid);
+		tt = catalog_exec("SELECT view::oid FROM privacy.encrypted_columns "
+						  "WHERE table_name OPERATOR(pg_catalog.=) $1::regclass AND view IS NOT NULL LIMIT 1",
+						  1, argt, vals, NULL, SPI_OK_SELECT, &n);
+		if (n == 1)
+			viewid = DatumGetObjectId(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
+	}
+	if (!OidIsValid(viewid) || get_rel_relkind(viewid) != RELKIND_VIEW)
+	{
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
+	rel = table_open(relid, AccessShareLock);
+	view = table_open(viewid, AccessShareLock);
+	bdesc = RelationGetDescr(rel);
+	vdesc = RelationGetDescr(view);
+	while (b < bdesc->natts && v < vdesc->natts)
+	{
+		Form_pg_attribute ba = TupleDescAttr(bdesc, b);
+		Form_pg_attribute va = TupleDescAttr(vdesc, v);
+
+		if (ba->attisdropped)
+		{
+			b++;
+			continue;
+		}
+		if (va->attisdropped)
+		{
+			v++;
+			continue;
+		}
+		if (strcmp(NameStr(ba->attname), NameStr(va->attname)) != 0)
+			renames = lappend(renames,
+							  psprintf("RENAME COLUMN %s TO %s", quote_identifier(NameStr(va->attname)),
+									   quote_identifier(NameStr(ba->attname))));
+		b++;
+		v++;
+	}
+	qualview = quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewid)),
+										  get_rel_name(viewid));
+	table_close(view, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	if (renames != NIL)
+	{
+		UtilBecomeOwner(viewid, &sw);
+		foreach(lc, renames)
+			spi_exec(psprintf("ALTER VIEW %s %s", qualview, (char *) lfirst(lc)), SPI_OK_UTILITY);
+		UtilRestoreUser(&sw);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,1093 @@
+/*-------------------------------------------------------------------------
+ * retention_batch.c
+ *		One batch of a retention pass (RetentionBatch), shared by
+ *		run_retention() and the background worker: a function that never
+ *		commits; the driver (retention.c) owns the transactions.
+ *
+ * A policy run is a *pass* over the rows whose age column is older than a
+ * cutoff fixed when the pass starts (now() - keep).  The pass walks the age
+ * column in (age, ctid) order, batch_size candidate rows at a time; the
+ * position reached is stored in privacy.retention_state in the same
+ * transaction as the batch's changes, so a killed worker resumes exactly
+ * where the last committed batch ended: nothing is lost or applied twice.
+ *
+ * One batch, in one transaction (the worker) or as one step of the
+ * caller's transaction (run_retention):
+ *	 1. as the extension owner: lock the policy's state row, then
+ *		LOCK privacy.holds IN SHARE MODE: holds committed before this point
+ *		are visible to the next statement, and none can commit until the
+ *		batch ends (hold() waits at most one batch);
+ *	 2. as the table owner, security-restricted: pick the next candidates
+ *		by keyset and lock those that still need work FOR UPDATE SKIP LOCKED
+ *		(locked rows are left for the next pass);
+ *	 3. as the table owner, security-restricted (a new statement, so a new
+ *		snapshot): drop the locked rows that belong to a subject under an
+ *		active hold (RetentionHoldFilter: any subject of a shared row) and
+ *		compute keyed pseudonyms for 'hash' columns; then the dependents
+ *		(delete policies: deleted first, or the row is blocked).  Steps 2
+ *		and 3 run in a pseudonym scope (src/guard.c): their statements
+ *		carry its token as $4, the only way to verify or compute a
+ *		pseudonym or to ask privacy._held / privacy._held_keys;
+ *	 4. as the table owner, security-restricted: DELETE / UPDATE the
+ *		remaining rows by ctid (user triggers never run as a superuser);
+ *	 5. as the extension owner: store the position and the run's counters.
+ * TimeZone is pinned to the policy's zone and DateStyle to ISO inside a batch, so
+ * positions and cutoffs of date/timestamp columns mean the same thing to
+ * every session; lock_timeout bounds every lock wait.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
+#include "guard.h"
+#include "retention.h"
+
+#define RETENTION_OPTIMISTIC_WAIT "50ms"
+
+/*
+ * ret_batch_sql
+ *		Step 2 of a batch: the next candidates by keyset ($1 cutoff, $2/$3
+ *		position, $4 the pseudonym scope's token, $5 batch size), locked
+ *		FOR UPDATE SKIP LOCKED ("lk").
+ *		With change, the same statement also deletes or rewrites the rows
+ *		of src: "lk" (the locked rows) or "cand" (every candidate, waiting
+ *		for row locks).  Columns: candidates, last age, last ctid, locked
+ *		ctids (without change), rows changed.
+ */
+static char *
+ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool blocks,
+			  const char *needs)
+{
+	StringInfoData sql;
+	char	   *recheck = psprintf("t.%s < $1%s%s", p->age,
+								   needs ? " AND " : "", needs ? needs : "");
+
+	initStringInfo(&sql);
+	if (blocks)
+	{
+		/*
+		 * Block mode: every row of blocks [$3, $5) in physical order (a TID
+		 * range scan) that the policy applies to; $2 is unused.
+		 */
+		appendStringInfo(&sql,
+						 "WITH cand AS MATERIALIZED ("
+						 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t "
+						 "WHERE t.ctid >= $3 AND t.ctid < CAST('(' || $5 || ',0)' AS pg_catalog.tid) AND %s), ",
+						 p->age, p->qualname, recheck);
+	}
+	else
+	{
+		appendStringInfo(&sql,
+						 "WITH cand AS MATERIALIZED ("
+						 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t WHERE t.%s < $1",
+						 p->age, p->qualname, p->age);
+		if (have_pos)
+			appendStringInfo(&sql, " AND t.%s >= $2 AND (t.%s > $2 OR t.ctid > $3)", p->age, p->age);
+		appendStringInfo(&sql, " ORDER BY t.%s, t.ctid LIMIT $5), ", p->age);
+	}
+	if (strcmp(src, "lk") == 0)
+		appendStringInfo(&sql,
+						 "lk AS (SELECT t.ctid AS c FROM ONLY %s t "
+						 "WHERE t.ctid = ANY (ARRAY(SELECT c FROM cand)) AND %s "
+						 "FOR UPDATE OF t SKIP LOCKED), ",
+						 p->qualname, recheck);
+	appendStringInfoString(&sql, "last AS (SELECT a, c FROM cand ORDER BY a DESC, c DESC LIMIT 1)");
+	if (change && !p->anonymize)
+		appendStringInfo(&sql, ", chg AS (DELETE FROM ONLY %s t "
+						 "WHERE t.ctid = ANY (ARRAY(SELECT c FROM %s)) AND %s RETURNING 1)",
+						 p->qualname, src, recheck);
+	else if (change)
+	{
+		ListCell   *lc;
+		bool		first = true;
+
+		appendStringInfo(&sql, ", chg AS (UPDATE ONLY %s t SET ", p->qualname);
+		foreach(lc, p->columns)
+		{
+			RetColumn  *c = lfirst(lc);
+
+			appendStringInfo(&sql, "%s%s = %s", first ? "" : ", ",
+							 quote_identifier(c->name), c->newexpr);
+			first = false;
+		}
+		appendStringInfo(&sql, " WHERE t.ctid = ANY (ARRAY(SELECT c FROM %s)) AND %s RETURNING 1)",
+						 src, recheck);
+	}
+	appendStringInfoString(&sql,
+						   " SELECT (SELECT pg_catalog.count(*) FROM cand), "
+						   "(SELECT CAST(a AS pg_catalog.timestamptz) FROM last), (SELECT c FROM last), ");
+	appendStringInfoString(&sql, change ?
+						   "CAST('{}' AS pg_catalog.tid[]), (SELECT pg_catalog.count(*) FROM chg)" :
+						   "ARRAY(SELECT c FROM lk), 0");
+	return sql.data;
+}
+
+
+/*
+ * ret_try_optimistic
+ *		Fast path of a batch on a table no hold can apply to: change every
+ *		candidate in one statement, without taking row locks first (a row
+ *		lock costs a WAL record per row).  A candidate locked by another
+ *		session makes the statement wait; after RETENTION_OPTIMISTIC_WAIT the
+ *		attempt is rolled back (subtransaction) and the caller runs the
+ *		SKIP LOCKED form instead.  Returns true when the statement ran (its
+ *		result in SPI_tuptable).
+ */
+static bool
+ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, const char *nulls)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		RetUser		su;
+		int			level = NewGUCNestLevel();
+
+		(void) set_config_option("lock_timeout", RETENTION_OPTIMISTIC_WAIT, PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		RetentionBecome(p->owner, true, &su);
+		RetentionExec(sql, 5, types, values, nulls, SPI_OK_SELECT);
+		RetentionRestore(&su);
+		AtEOXact_GUC(true, level);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = RetentionSubxactCaught(cxt, owner);
+
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * ret_choose_blocks
+ *		Whether a pass should walk blocks rather than the age index: an
+ *		ordinary table of at least 16 pages where a block sample finds at
+ *		least a fifth of the rows due.  Runs as the table's owner.
+ */
+static bool
+ret_choose_blocks(RetPolicy *p, Datum cutoff)
+{
+	Oid			t[2] = {OIDOID, TIMESTAMPTZOID};
+	Datum		v[2];
+	bool		isnull;
+	RetUser		su;
+	double		share;
+	char	   *sql;
+
+	v[0] = ObjectIdGetDatum(p->relid);
+	/* the real size: pg_class.relpages is 0 until the table is analyzed */
+	RetentionExec("SELECT pg_catalog.pg_relation_size($1) / pg_catalog.current_setting('block_size')::int",
+			 1, t, v, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1 || DatumGetInt64(RetentionGet(0, 1, &isnull)) < 16)
+		return false;
+	sql = psprintf("SELECT pg_catalog.count(*) FILTER (WHERE t.%s < $2)::float8"
+				   " / GREATEST(pg_catalog.count(*), 1) FROM ONLY %s t TABLESAMPLE SYSTEM ("
+				   "LEAST(100, GREATEST(0.5, 300000 / GREATEST((SELECT c.reltuples FROM pg_catalog.pg_class c"
+				   " WHERE c.oid = $1), pg_catalog.pg_relation_size($1) / 80, 1))))",
+				   p->age, p->qualname);
+	v[1] = cutoff;
+	RetentionBecome(p->owner, true, &su);
+	RetentionExec(sql, 2, t, v, NULL, SPI_OK_SELECT);
+	RetentionRestore(&su);
+	share = DatumGetFloat8(RetentionGet(0, 1, &isnull));
+	elog(DEBUG1, "retention policy " INT64_FORMAT ": %.0f%% of a sample due, the pass walks %s",
+		 p->id, isnull ? 0.0 : share * 100, !isnull && share >= 0.2 ? "blocks" : "the age index");
+	return !isnull && share >= 0.2;
+}
+
+/*
+ * ret_next_leaf
+ *		The leaf partition of a partitioned policy table that comes after
+ *		"after" in OID order (InvalidOid: the first), or InvalidOid when there
+ *		is none.  Partitions created or dropped during a pass are handled:
+ *		the walk only ever moves to a larger OID.
+ */
+static Oid
+ret_next_leaf(Oid relid, Oid after)
+{
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = ObjectIdGetDatum(after);
+	RetentionExec("SELECT min(t.relid) FROM pg_catalog.pg_partition_tree($1) t "
+			 "WHERE t.isleaf AND t.relid::pg_catalog.oid > $2",
+			 2, types, values, NULL, SPI_OK_SELECT);
+	values[0] = RetentionGet(0, 1, &isnull);
+	return isnull ? InvalidOid : DatumGetObjectId(values[0]);
+}
+
+
+/* The rows one dependent table contributes to a batch. */
+typedef struct RetDepRows
+{
+	int			n;
+	Datum	   *roots;			/* tid of the policy row each one depends on */
+	Datum	   *oids;			/* tableoid */
+	Datum	   *tids;			/* ctid */
+} RetDepRows;
+
+static int
+ret_tid_cmp(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
+static ArrayType *
+ret_tid_array(Datum *tids, int n)
+{
+	return construct_array(tids, n, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT);
+}
+
+
+/*
+ * ret_pin_nestloop / AtEOXact_GUC
+ *		Statements driven by a list of ctids join it to the table by a
+ *		parameterized TID scan (one page access per row).  The planner
+ *		prices a TID scan at a random page per row and, on a table of a few
+ *		hundred thousand rows, would rather read the whole table (or index)
+ *		for every batch: hash and merge joins are switched off for such a
+ *		statement (single-table lookups, such as PostgreSQL's foreign-key
+ *		checks, are unaffected).  Returns the GUC nest level to restore.
+ */
+static int
+ret_pin_nestloop(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+
+/*
+ * ret_dependents_held
+ *		Which of the rows r of dependent table d belong to a subject under
+ *		an active legal hold (any of the subjects a shared row belongs to):
+ *		sets stays[k] for them.  The hold filter converts keys with the
+ *		owner's types and casts, so it runs as d's owner, security-
+ *		restricted, asking privacy._held / privacy._held_keys with the
+ *		scope's token ($4).
+ */
+static void
+ret_dependents_held(RetDep *d, RetDepRows *r, bool *stays)
+{
+	char	   *filter = RetentionHoldFilter(d->relid, "c");
+	Oid			types[GUARD_SCOPE_PARAMNO] = {OIDARRAYOID, TIDARRAYOID, TEXTOID, TEXTOID};
+	Datum		values[GUARD_SCOPE_PARAMNO];
+	RetUser		su;
+	int			level;
+
+	if (filter == NULL)
+		return;
+	values[0] = PointerGetDatum(construct_array(r->oids, r->n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	values[1] = PointerGetDatum(ret_tid_array(r->tids, r->n));
+	values[2] = CStringGetTextDatum("");
+	values[3] = CStringGetTextDatum(GuardPseudonymToken());
+	level = ret_pin_nestloop();
+	RetentionBecome(UtilRelationOwner(d->relid), true, &su);
+	RetentionExec(psprintf("SELECT u.i FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
+					  " WITH ORDINALITY u(o, t, i)"
+					  " JOIN %s c ON c.ctid OPERATOR(pg_catalog.=) u.t AND c.tableoid OPERATOR(pg_catalog.=) u.o"
+					  " WHERE COALESCE((%s), false)", d->qualname, filter),
+			 GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
+	RetentionRestore(&su);
+	AtEOXact_GUC(true, level);
+	for (uint64 k = 0; k < SPI_processed; k++)
+	{
+		bool		isnull;
+		int64		idx = DatumGetInt64(RetentionGet(k, 1, &isnull));
+
+		if (!isnull && idx >= 1 && idx <= r->n)
+			stays[idx - 1] = true;
+	}
+}
+
+/*
+ * dep_find
+ *		The rows of dependent table d that reference the rows pr of its
+ *		parent (NULL: the policy rows atids, napply of them, of the leaf
+ *		whose OID fills leafoids), into *out.  Returns, per row, whether it
+ *		must stay (d->stay, or a subject under a hold).  Runs as the
+ *		extension owner with pg_catalog operators only.
+ */
+static bool *
+dep_find(RetPolicy *p, RetDep *d, RetDepRows *pr, Datum *atids, Datum *leafoids, int napply,
+		 RetDepRows *out)
+{
+	Oid			types[3] = {TIDARRAYOID, OIDARRAYOID, TIDARRAYOID};
+	Datum		values[3];
+	char	   *sql;
+	int			pn = pr ? pr->n : napply;
+	bool	   *stays;
+	int			level = d->indexed ? ret_pin_nestloop() : 0;
+
+	values[0] = PointerGetDatum(ret_tid_array(pr ? pr->roots : atids, pn));
+	values[1] = PointerGetDatum(construct_array(pr ? pr->oids : leafoids, pn, OIDOID,
+												sizeof(Oid), true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(ret_tid_array(pr ? pr->tids : atids, pn));
+	sql = psprintf("SELECT u.r, c.tableoid, c.ctid, COALESCE((%s), false) "
+				   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) u(r, o, t) "
+				   "JOIN %s p ON p.ctid OPERATOR(pg_catalog.=) u.t AND p.tableoid OPERATOR(pg_catalog.=) u.o "
+				   "JOIN %s c ON %s",
+				   d->stay ? d->stay : "false",
+				   d->parent >= 0 ? ((RetDep *) list_nth(p->deps, d->parent))->qualname :
+				   psprintf("ONLY %s", p->qualname),
+				   d->qualname, d->join);
+	RetentionExec(sql, 3, types, values, NULL, SPI_OK_SELECT);
+	if (level > 0)
+		AtEOXact_GUC(true, level);
+
+	out->n = (int) SPI_processed;
+	out->roots = palloc(sizeof(Datum) * (SPI_processed + 1));
+	out->oids = palloc(sizeof(Datum) * (SPI_processed + 1));
+	out->tids = palloc(sizeof(Datum) * (SPI_processed + 1));
+	stays = palloc0(sizeof(bool) * (SPI_processed + 1));
+	for (uint64 k = 0; k < SPI_processed; k++)
+	{
+		bool		isnull;
+		ItemPointer r = palloc(sizeof(ItemPointerData));
+		ItemPointer t = palloc(sizeof(ItemPointerData));
+
+		ItemPointerCopy((ItemPointer) DatumGetPointer(RetentionGet(k, 1, &isnull)), r);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(RetentionGet(k, 3, &isnull)), t);
+		out->roots[k] = PointerGetDatum(r);
+		out->oids[k] = RetentionGet(k, 2, &isnull);
+		out->tids[k] = PointerGetDatum(t);
+		stays[k] = DatumGetBool(RetentionGet(k, 4, &isnull));
+	}
+	if (d->holds && out->n > 0)
+		ret_dependents_held(d, out, stays);
+	return stays;
+}
+
+/*
+ * tid_sort_unique
+ *		Sort tids[0..n) and drop duplicates; returns the new count.
+ */
+static int
+tid_sort_unique(ItemPointerData *tids, int n)
+{
+	int			u = 1;
+
+	if (n <= 1)
+		return n;
+	qsort(tids, n, sizeof(ItemPointerData), ret_tid_cmp);
+	for (int k = 1; k < n; k++)
+		if (ItemPointerCompare(&tids[k], &tids[u - 1]) != 0)
+			ItemPointerCopy(&tids[k], &tids[u++]);
+	return u;
+}
+
+/*
+ * dep_delete
+ *		Delete the rows r of one dependent table whose policy row is not
+ *		blocked (blocked: sorted, nblocked), leaf partition by leaf
+ *		partition, each as its table's owner, security-restricted.
+ *		Returns the rows deleted.
+ */
+static int64
+dep_delete(RetDepRows *r, ItemPointerData *blocked, int nblocked)
+{
+	int64		deleted = 0;
+	int			k = 0;
+
+	while (k < r->n)
+	{
+		Oid			oid = DatumGetObjectId(r->oids[k]);
+		Datum	   *tids = palloc(sizeof(Datum) * r->n);
+		int			nt = 0;
+		Oid			types[1] = {TIDARRAYOID};
+		Datum		values[1];
+		RetUser		su;
+		int			level;
+
+		/* the rows of this leaf (oid), in any order */
+		for (int m = k; m < r->n; m++)
+		{
+			if (DatumGetObjectId(r->oids[m]) != oid)
+				continue;
+			if (nblocked == 0 ||
+				bsearch(DatumGetPointer(r->roots[m]), blocked, nblocked,
+						sizeof(ItemPointerData), ret_tid_cmp) == NULL)
+				tids[nt++] = r->tids[m];
+			r->oids[m] = ObjectIdGetDatum(InvalidOid);
+		}
+		while (k < r->n && !OidIsValid(DatumGetObjectId(r->oids[k])))
+			k++;
+		if (nt == 0)
+			continue;
+		values[0] = PointerGetDatum(ret_tid_array(tids, nt));
+		level = ret_pin_nestloop();
+		RetentionBecome(UtilRelationOwner(oid), true, &su);
+		RetentionExec(psprintf("DELETE FROM ONLY %s t USING pg_catalog.unnest($1) u(c) "
+							   "WHERE t.ctid OPERATOR(pg_catalog.=) u.c", UtilQualifiedName(oid)),
+					  1, types, values, NULL, SPI_OK_DELETE);
+		RetentionRestore(&su);
+		AtEOXact_GUC(true, level);
+		deleted += (int64) SPI_processed;
+	}
+	return deleted;
+}
+
+/*
+ * ret_dependents
+ *		Delete policy, before the rows of apply (ctids of the leaf table
+ *		leaf) are deleted: find, level by level, the rows that reference
+ *		them (p->deps).  A policy row with a dependent that must stay is
+ *		blocked: it and its dependents are left alone, counted in counts.
+ *		The dependents of the other rows are deleted deepest first, each
+ *		table as its owner (security-restricted).  Reads run as the
+ *		extension owner with pg_catalog operators only (no user code);
+ *		the hold checks of dependent rows run as their table's owner
+ *		(ret_dependents_held).  In the batch's pseudonym scope.  Returns
+ *		the ctids of apply that may now be deleted.
+ */
+static ArrayType *
+ret_dependents(RetPolicy *p, Oid leaf, ArrayType *apply, RetCounts *counts)
+{
+	int			ndeps = list_length(p->deps);
+	RetDepRows *rows = palloc0(sizeof(RetDepRows) * ndeps);
+	Datum	   *atids;
+	bool	   *anulls;
+	int			napply;
+	ItemPointerData *blocked;
+	int			nblocked = 0;
+	int			maxblocked;
+	Datum	   *leafoids;
+	Datum	   *keep;
+	int			nkeep = 0;
+	ListCell   *lc;
+	int			i;
+
+	deconstruct_array(apply, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+					  &atids, &anulls, &napply);
+	if (napply == 0 || ndeps == 0)
+		return apply;
+	leafoids = palloc(sizeof(Datum) * napply);
+	for (i = 0; i < napply; i++)
+		leafoids[i] = ObjectIdGetDatum(leaf);
+	maxblocked = napply;
+	blocked = palloc(sizeof(ItemPointerData) * maxblocked);
+
+	/* 1. the dependent rows, breadth first; which policy rows they block */
+	i = 0;
+	foreach(lc, p->deps)
+	{
+		RetDep	   *d = lfirst(lc);
+		RetDepRows *pr = d->parent >= 0 ? &rows[d->parent] : NULL;
+		bool	   *stays;
+
+		if ((pr ? pr->n : napply) == 0)
+		{
+			i++;
+			continue;
+		}
+		stays = dep_find(p, d, pr, atids, leafoids, napply, &rows[i]);
+		for (int k = 0; k < rows[i].n; k++)
+		{
+			if (!stays[k])
+				continue;
+			if (nblocked >= maxblocked)
+			{
+				maxblocked *= 2;
+				blocked = repalloc(blocked, sizeof(ItemPointerData) * maxblocked);
+			}
+			ItemPointerCopy((ItemPointer) DatumGetPointer(rows[i].roots[k]), &blocked[nblocked++]);
+			if (counts->blocked_by == NULL)
+				counts->blocked_by = pstrdup(d->name);
+		}
+		i++;
+	}
+	nblocked = tid_sort_unique(blocked, nblocked);
+	counts->blocked += nblocked;
+
+	/* 2. delete the dependents of the rows that go, deepest first */
+	for (i = ndeps - 1; i >= 0; i--)
+		counts->dependents += dep_delete(&rows[i], blocked, nblocked);
+
+	/* 3. the policy rows that may go */
+	if (nblocked == 0)
+		return apply;
+	keep = palloc(sizeof(Datum) * napply);
+	for (i = 0; i < napply; i++)
+		if (bsearch(DatumGetPointer(atids[i]), blocked, nblocked,
+					sizeof(ItemPointerData), ret_tid_cmp) == NULL)
+			keep[nkeep++] = atids[i];
+	return ret_tid_array(keep, nkeep);
+}
+
+/*
+ * The state of one batch, as its steps fill it in.
+ */
+typedef struct RetBatch
+{
+	RetPolicy  *p;
+	int64		run;
+	int64		size;			/* privacy.retention_batch_size */
+	/* the pass, from privacy.retention_state */
+	Datum		cutoff;
+	bool		have_pos;
+	Datum		pos_age;
+	Datum		pos_ctid;
+	Oid			leaf;			/* partitioned: the leaf this batch works on */
+	bool		blocks;			/* the pass walks blocks, not the age index */
+	int64		end_block;		/* blocks: the window [start, end_block) */
+	int64		nblocks;
+	ItemPointer start_tid;
+	/* what the candidates statement found */
+	int64		ncand;
+	Datum		last_age;
+	Datum		last_ctid;
+	bool		last_null;
+	ArrayType  *apply;			/* ctids to change */
+	int			napply;
+	Datum	   *hashvals;		/* 'hash' columns: nhash arrays of napply */
+	bool	   *hashnulls;
+	/* counters */
+	int64		changed;
+	int64		held;
+} RetBatch;
+
+/*
+ * batch_lock_state
+ *		Step 1, as the extension owner: lock the policy's state row (the
+ *		worker skips a row another session holds) and read the pass from
+ *		it, then LOCK privacy.holds IN SHARE MODE.  False when the pass is
+ *		not ours any more (another session took it over, or it ended).
+ */
+static bool
+batch_lock_state(RetBatch *b, bool worker)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(b->p->id)};
+	bool		isnull;
+	Datum		d;
+
+	RetentionExec(worker ?
+				  "SELECT cutoff, pos_age, pos_ctid, run, pos_rel, pos_mode FROM privacy.retention_state "
+				  "WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED" :
+				  "SELECT cutoff, pos_age, pos_ctid, run, pos_rel, pos_mode FROM privacy.retention_state "
+				  "WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+				  1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return false;
+	b->cutoff = RetentionGet(0, 1, &isnull);
+	if (isnull || DatumGetInt64(RetentionGet(0, 4, &isnull)) != b->run || isnull)
+		return false;
+	b->pos_age = RetentionGet(0, 2, &isnull);
+	b->have_pos = !isnull;
+	b->pos_ctid = RetentionGet(0, 3, &isnull);
+	d = RetentionGet(0, 5, &isnull);
+	b->leaf = isnull ? InvalidOid : DatumGetObjectId(d);
+	d = RetentionGet(0, 6, &isnull);
+	b->blocks = !isnull && DatumGetChar(d) == 'b';
+	if (b->have_pos)
+	{
+		ItemPointer ip = palloc(sizeof(ItemPointerData));
+
+		ItemPointerCopy((ItemPointer) DatumGetPointer(b->pos_ctid), ip);
+		b->pos_ctid = PointerGetDatum(ip);
+	}
+	RetentionExec("LOCK TABLE privacy.holds IN SHARE MODE", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	return true;
+}
+
+/*
+ * batch_pick_leaf
+ *		A partitioned table: this batch works on one leaf partition (the
+ *		one the stored position is in, or the next one), and the keyset
+ *		position is within that leaf; p->qualname names the leaf until the
+ *		batch ends.  False when no partition is left: the pass is complete.
+ */
+static bool
+batch_pick_leaf(RetBatch *b)
+{
+	RetPolicy  *p = b->p;
+
+	if (!p->partitioned)
+		return true;
+	if (!OidIsValid(b->leaf) || get_rel_relkind(b->leaf) != RELKIND_RELATION)
+	{
+		b->leaf = ret_next_leaf(p->relid, b->leaf);
+		b->have_pos = false;
+	}
+	if (!OidIsValid(b->leaf))
+		return false;
+	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->leaf)),
+											 get_rel_name(b->leaf));
+	return true;
+}
+
+/*
+ * batch_choose_walk
+ *		The walk of a pass.  By age (the age index, a keyset on (age, ctid))
+ *		when few rows are expired; by blocks (a TID range, a keyset on the
+ *		block number, each page read once) when a large share is, which the
+ *		age walk would visit one random page per row for.  Chosen at the
+ *		start of a pass from a small sample, kept for the whole pass.  In
+ *		block mode, sets this batch's window of blocks.
+ */
+static void
+batch_choose_walk(RetBatch *b)
+{
+	RetPolicy  *p = b->p;
+	Oid			bt[1] = {OIDOID};
+	Datum		bv[1];
+	BlockNumber start;
+	double		per_block;
+	bool		isnull;
+
+	if (p->partitioned)
+		b->blocks = false;
+	else if (!b->have_pos)
+		b->blocks = ret_choose_blocks(p, b->cutoff);
+	if (!b->blocks)
+		return;
+	start = b->have_pos ? ItemPointerGetBlockNumberNoCheck((ItemPointer) DatumGetPointer(b->pos_ctid)) : 0;
+	bv[0] = ObjectIdGetDatum(p->relid);
+	RetentionExec("SELECT pg_catalog.pg_relation_size($1) OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.int4,"
+				  " CASE WHEN c.relpages OPERATOR(pg_catalog.>) 0 AND c.reltuples OPERATOR(pg_catalog.>) 0"
+				  " THEN (c.reltuples OPERATOR(pg_catalog./) c.relpages)::pg_catalog.float8 ELSE 100::pg_catalog.float8 END"
+				  " FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1", 1, bt, bv, NULL, SPI_OK_SELECT);
+	b->nblocks = DatumGetInt64(RetentionGet(0, 1, &isnull));
+	per_block = DatumGetFloat8(RetentionGet(0, 2, &isnull));
+
+	/*
+	 * Block mode runs when at least a fifth of the rows are due: a window
+	 * of twice the batch size in rows changes about one batch of rows when
+	 * half are due, at most twice that.
+	 */
+	b->end_block = (int64) start + Max(1, (int64) (2.0 * b->size / Max(per_block, 1.0)));
+	b->start_tid = palloc(sizeof(ItemPointerData));
+	ItemPointerSet(b->start_tid, start, 0);
+}
+
+/*
+ * batch_candidates
+ *		Step 2, as the table owner, in the batch's pseudonym scope: the next
+ *		candidates, and row locks on those that still need work.  When no
+ *		hold can apply to the table (it is in no subject map), no value
+ *		needs the secret and no table depends on it, the same statement
+ *		makes the change (fast path), optimistically first
+ *		(ret_try_optimistic).  Sets the candidates' count, the position
+ *		reached, the locked rows (b->apply) and what the fast path changed.
+ */
+static void
+batch_candidates(RetBatch *b)
+{
+	RetPolicy  *p = b->p;
+	bool		fast = p->holdfilter == NULL && p->nhash == 0 && p->deps == NIL;
+	char	   *needs = RetentionNeedsSql(p);
+	char	   *optimistic = fast ? ret_batch_sql(p, b->have_pos, true, "cand", b->blocks, needs) : NULL;
+	char	   *stepsql = ret_batch_sql(p, b->have_pos, fast, "lk", b->blocks, needs);
+	Oid			types[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIDOID, TEXTOID, INT8OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	RetUser		su;
+
+	values[0] = b->cutoff;
+	values[1] = b->have_pos ? b->pos_age : (Datum) 0;
+	values[2] = b->have_pos ? b->pos_ctid : (Datum) 0;
+	values[3] = CStringGetTextDatum(GuardPseudonymToken());
+	values[4] = Int64GetDatum(b->size);
+	if (!b->have_pos)
+		nulls[1] = nulls[2] = 'n';
+	if (b->blocks)
+	{
+		values[2] = PointerGetDatum(b->start_tid);
+		values[4] = Int64GetDatum(b->end_block);
+		nulls[2] = ' ';
+	}
+	if (!fast || !ret_try_optimistic(p, optimistic, types, values, nulls))
+	{
+		RetentionBecome(p->owner, true, &su);
+		RetentionExec(stepsql, 5, types, values, nulls, SPI_OK_SELECT);
+		RetentionRestore(&su);
+	}
+
+	b->ncand = DatumGetInt64(RetentionGet(0, 1, &isnull));
+	if (b->blocks)
+	{
+		/* the position is the next block, whatever the window held */
+		ItemPointer ip = palloc(sizeof(ItemPointerData));
+
+		ItemPointerSet(ip, (BlockNumber) b->end_block, 0);
+		b->last_ctid = PointerGetDatum(ip);
+		b->last_age = b->cutoff;
+		b->last_null = false;
+	}
+	else if (b->ncand > 0)
+	{
+		ItemPointer ip = palloc(sizeof(ItemPointerData));
+
+		b->last_age = RetentionGet(0, 2, &b->last_null);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(RetentionGet(0, 3, &isnull)), ip);
+		b->last_ctid = PointerGetDatum(ip);
+	}
+	b->changed = DatumGetInt64(RetentionGet(0, 5, &isnull));
+	b->apply = DatumGetArrayTypePCopy(RetentionGet(0, 4, &isnull));
+	b->napply = ArrayGetNItems(ARR_NDIM(b->apply), ARR_DIMS(b->apply));
+}
+
+/*
+ * batch_filter_held
+ *		Step 3, in a new statement, as the table owner (the key conversions
+ *		of the hold filter are the owner's casts), in the scope whose token
+ *		($4) lets this statement alone compute pseudonyms and ask
+ *		privacy._held / privacy._held_keys (src/guard.c): drop the locked
+ *		rows of a held subject (a row is held when ANY subject it belongs
+ *		to is held) and compute the pseudonyms of 'hash' columns.
+ */
+static void
+batch_filter_held(RetBatch *b)
+{
+	RetPolicy  *p = b->p;
+	StringInfoData sql;
+	ListCell   *lc;
+	Datum	   *ctids;
+	char	   *scoped_filter = RetentionHoldFilter(p->relid, "t");
+	Oid			types[GUARD_SCOPE_PARAMNO] = {TIDARRAYOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[GUARD_SCOPE_PARAMNO];
+	RetUser		so;
+	int			nlevel;
+	bool		isnull;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT t.ctid");
+	foreach(lc, p->columns)
+	{
+		RetColumn  *c = lfirst(lc);
+
+		if (c->hash)
+			appendStringInfo(&sql, ", CAST(%s AS pg_catalog.text)",
+							 RetentionRewriteExpr(c->typid, c->typmod, c->strategy,
+												  psprintf("t.%s", quote_identifier(c->name))));
+	}
+	appendStringInfo(&sql, " FROM pg_catalog.unnest($1) u(c) JOIN ONLY %s t"
+					 " ON t.ctid OPERATOR(pg_catalog.=) u.c", p->qualname);
+	if (scoped_filter != NULL)
+		appendStringInfo(&sql, " WHERE NOT COALESCE((%s), false)", scoped_filter);
+	/* $2, $3 unused; $4 the scope's token (src/guard.h) */
+	values[0] = PointerGetDatum(b->apply);
+	values[1] = values[2] = CStringGetTextDatum("");
+	values[3] = CStringGetTextDatum(GuardPseudonymToken());
+	nlevel = ret_pin_nestloop();
+	RetentionBecome(p->owner, true, &so);
+	RetentionExec(sql.data, GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
+	RetentionRestore(&so);
+	AtEOXact_GUC(true, nlevel);
+
+	b->held = b->napply - (int64) SPI_processed;
+	ctids = palloc(sizeof(Datum) * (SPI_processed + 1));
+	if (p->nhash > 0)
+	{
+		b->hashvals = palloc(sizeof(Datum) * p->nhash * (SPI_processed + 1));
+		b->hashnulls = palloc(sizeof(bool) * p->nhash * (SPI_processed + 1));
+	}
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		ItemPointer ip = palloc(sizeof(ItemPointerData));
+
+		ItemPointerCopy((ItemPointer) DatumGetPointer(RetentionGet(i, 1, &isnull)), ip);
+		ctids[i] = PointerGetDatum(ip);
+		for (int k = 0; k < p->nhash; k++)
+		{
+			Datum		v = RetentionGet(i, k + 2, &b->hashnulls[k * SPI_processed + i]);
+
+			b->hashvals[k * SPI_processed + i] =
+				b->hashnulls[k * SPI_processed + i] ? (Datum) 0 : PointerGetDatum(DatumGetTextPCopy(v));
+		}
+	}
+	b->napply = (int) SPI_processed;
+	b->apply = ret_tid_array(ctids, b->napply);
+}
+
+/*
+ * batch_change
+ *		Step 4, as the table owner, security-restricted, out of the
+ *		pseudonym scope: DELETE or UPDATE the rows b->apply by ctid ('hash'
+ *		columns take the pseudonyms of step 3, as arrays parallel to the
+ *		ctids).
+ */
+static void
+batch_change(RetBatch *b)
+{
+	RetPolicy  *p = b->p;
+	StringInfoData sql;
+	int			nargs = 1;
+	Oid			dtypes[1 + 64];
+	Datum		dvalues[1 + 64];
+	ListCell   *lc;
+	RetUser		su;
+	int			nlevel;
+
+	initStringInfo(&sql);
+	dtypes[0] = TIDARRAYOID;
+	dvalues[0] = PointerGetDatum(b->apply);
+	if (!p->anonymize)
+		appendStringInfo(&sql, "DELETE FROM ONLY %s t USING pg_catalog.unnest($1) u(c) "
+						 "WHERE t.ctid OPERATOR(pg_catalog.=) u.c", p->qualname);
+	else
+	{
+		int			k = 0;
+		bool		first = true;
+
+		if (p->nhash > 64)
+			ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							errmsg("a retention policy may hash at most 64 columns")));
+		appendStringInfo(&sql, "UPDATE ONLY %s t SET ", p->qualname);
+		foreach(lc, p->columns)
+		{
+			RetColumn  *c = lfirst(lc);
+
+			if (c->hash)
+			{
+				appendStringInfo(&sql, "%s%s = CAST(v.h%d AS %s)", first ? "" : ", ",
+								 quote_identifier(c->name), k,
+								 format_type_with_typemod(c->typid, c->typmod));
+				dtypes[1 + k] = TEXTARRAYOID;
+				dvalues[1 + k] = PointerGetDatum(construct_md_array(&b->hashvals[k * b->napply],
+																   &b->hashnulls[k * b->napply], 1,
+																   &b->napply, (int[]) {1},
+																   TEXTOID, -1, false, TYPALIGN_INT));
+				k++;
+			}
+			else
+				appendStringInfo(&sql, "%s%s = %s", first ? "" : ", ",
+								 quote_identifier(c->name), c->newexpr);
+			first = false;
+		}
+		nargs = 1 + k;
+		if (k > 0)
+		{
+			appendStringInfoString(&sql, " FROM ROWS FROM (pg_catalog.unnest($1)");
+			for (int j = 0; j < k; j++)
+				appendStringInfo(&sql, ", pg_catalog.unnest($%d)", j + 2);
+			appendStringInfoString(&sql, ") AS v(c");
+			for (int j = 0; j < k; j++)
+				appendStringInfo(&sql, ", h%d", j);
+			appendStringInfoString(&sql, ") WHERE t.ctid OPERATOR(pg_catalog.=) v.c");
+		}
+		else
+			appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
+	}
+	nlevel = ret_pin_nestloop();
+	RetentionBecome(p->owner, true, &su);
+	RetentionExec(sql.data, nargs, dtypes, dvalues, NULL,
+				  p->anonymize ? SPI_OK_UPDATE : SPI_OK_DELETE);
+	RetentionRestore(&su);
+	AtEOXact_GUC(true, nlevel);
+	b->changed = (int64) SPI_processed;
+}
+
+/*
+ * batch_store_position
+ *		Step 5a, as the extension owner: the position, the leaf and the mode
+ *		of the pass, in this batch's transaction; or, when the pass is
+ *		complete (returns true), the state row reset for the next pass.  A
+ *		partitioned table's pass moves on to the next leaf, if any.
+ */
+static bool
+batch_store_position(RetBatch *b)
+{
+	RetPolicy  *p = b->p;
+	bool		done = b->blocks ? b->end_block >= b->nblocks : b->ncand < b->size;
+	Oid			types[5] = {INT8OID, TIMESTAMPTZOID, TIDOID, OIDOID, CHAROID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	if (p->partitioned && done && OidIsValid(b->leaf))
+	{
+		/* this leaf is finished: move on to the next one, if any */
+		Oid			next = ret_next_leaf(p->relid, b->leaf);
+
+		if (OidIsValid(next))
+		{
+			done = false;
+			b->leaf = next;
+			b->last_null = true;
+		}
+	}
+	values[0] = Int64GetDatum(p->id);
+	if (done)
+	{
+		RetentionExec("UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
+					  "pos_ctid = NULL, pos_rel = NULL, pos_mode = NULL, run = NULL, failures = 0, last_error = NULL, "
+					  "next_try = '-infinity', last_checked = pg_catalog.now() "
+					  "WHERE policy OPERATOR(pg_catalog.=) $1",
+					  1, types, values, nulls, SPI_OK_UPDATE);
+		return true;
+	}
+	values[1] = b->last_age;
+	values[2] = b->last_ctid;
+	values[3] = ObjectIdGetDatum(b->leaf);
+	values[4] = CharGetDatum(b->blocks ? 'b' : 'a');
+	if (!b->blocks && (b->last_null || b->ncand == 0))
+		nulls[1] = nulls[2] = 'n';
+	if (!OidIsValid(b->leaf))
+		nulls[3] = 'n';
+	RetentionExec("UPDATE privacy.retention_state SET pos_age = $2, pos_ctid = $3, pos_rel = $4, pos_mode = $5"
+				  " WHERE policy OPERATOR(pg_catalog.=) $1", 5, types, values, nulls, SPI_OK_UPDATE);
+	return false;
+}
+
+/*
+ * batch_record_run
+ *		Step 5b, as the extension owner: the run's row, written only by a
+ *		batch that changed, skipped or blocked something (an idle pass
+ *		leaves no record, only the last_checked heartbeat); when the pass
+ *		is done, the run is closed and audited.
+ */
+static void
+batch_record_run(RetBatch *b, RetCounts *bc, double ms, bool done)
+{
+	if (bc->changed > 0 || bc->held > 0 || bc->blocked > 0)
+	{
+		Oid			rt[8] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, TEXTOID, INT8OID};
+		Datum		rv[8];
+		char		rn[8] = "        ";
+
+		rv[0] = Int64GetDatum(b->run);
+		rv[1] = Int64GetDatum(b->p->id);
+		rv[2] = Int64GetDatum(bc->changed);
+		rv[3] = Int64GetDatum(bc->held);
+		rv[4] = Int64GetDatum(bc->blocked);
+		rv[5] = Float8GetDatum(ms);
+		rv[6] = bc->blocked_by ? CStringGetTextDatum(bc->blocked_by) : (Datum) 0;
+		if (!bc->blocked_by)
+			rn[6] = 'n';
+		rv[7] = Int64GetDatum(bc->dependents);
+		RetentionExec("INSERT INTO privacy.retention_runs AS r (id, policy, rows, held, blocked, batches, "
+					  "longest_batch_ms, blocked_by) VALUES ($1, $2, $3, $4, $5, 1, $6, $7) "
+					  "ON CONFLICT (id) DO UPDATE SET rows = r.rows OPERATOR(pg_catalog.+) excluded.rows, "
+					  "held = r.held OPERATOR(pg_catalog.+) excluded.held, "
+					  "blocked = r.blocked OPERATOR(pg_catalog.+) excluded.blocked, "
+					  "batches = r.batches OPERATOR(pg_catalog.+) 1, "
+					  "longest_batch_ms = GREATEST(r.longest_batch_ms, excluded.longest_batch_ms), "
+					  "blocked_by = COALESCE(r.blocked_by, excluded.blocked_by)",
+					  7, rt, rv, rn, SPI_OK_INSERT);
+	}
+	if (done)
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(b->run)};
+		bool		isnull;
+
+		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp() "
+					  "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING rows, held, blocked",
+					  1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+		if (SPI_processed == 1)
+		{
+			int64		r = DatumGetInt64(RetentionGet(0, 1, &isnull));
+			int64		h = DatumGetInt64(RetentionGet(0, 2, &isnull));
+			int64		bl = DatumGetInt64(RetentionGet(0, 3, &isnull));
+
+			AuditAppend("run_retention", NULL,
+						psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+								 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT "}",
+								 b->p->id, r, h, bl));
+		}
+	}
+}
+
+/*
+ * RetentionBatch
+ *		One batch of a pass (see the file banner): a function that never
+ *		commits; the caller (the worker's or run_retention's driver) owns
+ *		the transaction.  SPI connected; the caller is the extension owner.
+ *		Adds what it did to *counts; sets *done when the pass is complete,
+ *		*lost when another session took the pass over.
+ */
+void
+RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, bool *lost)
+{
+	RetBatch	b;
+	RetCounts	bc;
+	instr_time	t0,
+				t1;
+	char	   *parent_qualname = p->qualname;
+	int			level;
+
+	memset(&b, 0, sizeof(b));
+	memset(&bc, 0, sizeof(bc));
+	b.p = p;
+	b.run = run;
+	b.size = privacy_retention_batch_size;
+	b.last_null = true;
+	INSTR_TIME_SET_CURRENT(t0);
+	*done = false;
+	*lost = false;
+	level = RetentionPinSettings(p);
+
+	if (!batch_lock_state(&b, worker))
+	{
+		*lost = true;
+		AtEOXact_GUC(true, level);
+		return;
+	}
+	if (batch_pick_leaf(&b))
+	{
+		batch_choose_walk(&b);
+
+		/*
+		 * Steps 2 and 3 run in a pseudonym scope (src/guard.c): their
+		 * statements carry its token as $4, so that they alone verify and
+		 * compute pseudonyms and ask about holds; the scope ends before
+		 * step 4 fires the table's triggers.
+		 */
+		(void) GuardPseudonymScopeBegin();
+		batch_candidates(&b);
+		if (b.napply > 0 && (p->holdfilter != NULL || p->nhash > 0))
+			batch_filter_held(&b);
+		/* 3b. dependents: deleted first, or the row is blocked */
+		if (b.napply > 0 && !p->anonymize && p->deps != NIL)
+		{
+			b.apply = ret_dependents(p, p->partitioned ? b.leaf : p->relid, b.apply, &bc);
+			b.napply = ArrayGetNItems(ARR_NDIM(b.apply), ARR_DIMS(b.apply));
+		}
+		GuardPseudonymScopeEnd();
+		if (b.napply > 0)
+			batch_change(&b);
+	}
+	p->qualname = parent_qualname;
+
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	*done = batch_store_position(&b);
+	bc.changed = b.changed;
+	bc.held = b.held;
+	batch_record_run(&b, &bc, INSTR_TIME_GET_MILLISEC(t1), *done);
+	AtEOXact_GUC(true, level);
+	counts->changed += bc.changed;
+	counts->held += bc.held;
+	counts->blocked += bc.blocked;
+	counts->dependents += bc.dependents;
+	if (counts->blocked_by == NULL && bc.blocked_by != NULL)
+		counts->blocked_by = bc.blocked_by;
+}

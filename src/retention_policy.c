@@ -1,0 +1,972 @@
+/*-------------------------------------------------------------------------
+ * retention_policy.c
+ *		Retention policies as the batch engine sees them (a policy resolved
+ *		against the current catalog: its age column, the columns an
+ *		'anonymize' policy rewrites, the hold filter, the dependent tables),
+ *		the helpers the retention files share (identity switches through
+ *		guard.c, SPI), and the policy SQL API: add_retention,
+ *		drop_retention, retention_backlog, retention_problem.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "citus.h"
+#include "guard.h"
+#include "retention.h"
+
+PG_FUNCTION_INFO_V1(privacy_add_retention);
+PG_FUNCTION_INFO_V1(privacy_drop_retention);
+PG_FUNCTION_INFO_V1(privacy_retention_backlog);
+PG_FUNCTION_INFO_V1(privacy_retention_problem);
+
+#define RETENTION_LOCK_TIMEOUT "1s"
+#define BACKLOG_EXACT 100000
+#define RET_MAX_DEPTH 8
+
+static bool ret_fk_indexed(Oid relid, AttrNumber *cols, int ncols);
+
+/*
+ * RetentionBecome
+ *		Switch to role through guard.c: restricted (user code of the table,
+ *		as its owner, the owner's search_path, protect()'s policies
+ *		bypassed), or the extension owner's catalog work (search_path
+ *		pinned).  An aborted (sub)transaction drops the frame.
+ */
+void
+RetentionBecome(Oid role, bool restricted, RetUser *save)
+{
+	if (restricted)
+	{
+		save->frame = GuardEnterRole(role);
+		GuardSetRowSecurityBypass(true);
+	}
+	else
+		save->frame = GuardEnterPinned(role, 0);
+}
+
+void
+RetentionRestore(RetUser *save)
+{
+	GuardLeave(save->frame);
+}
+
+/*
+ * RetentionExec
+ *		SPI_execute_with_args that checks the result code.
+ */
+void
+RetentionExec(const char *sql, int nargs, Oid *types, Datum *values,
+			  const char *nulls, int expected)
+{
+	int			rc;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	/* SPI leaves us in its procedure context: come back to the caller's */
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_with_args returned %s instead of %s",
+			 SPI_result_code_string(rc), SPI_result_code_string(expected));
+}
+
+/* Datum of column col of row 0 of SPI_tuptable, with null flag. */
+Datum
+RetentionGet(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/* SPI_connect, staying in the caller's memory context. */
+void
+RetentionSpiConnect(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	UtilSpiConnect();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * ret_is_admin
+ *		Is role a member of privacy_admin (or a superuser)?
+ */
+static bool
+ret_is_admin(Oid role)
+{
+	Oid			admin = get_role_oid("privacy_admin", true);
+
+	if (superuser_arg(role))
+		return true;
+	return OidIsValid(admin) && has_privs_of_role(role, admin);
+}
+
+/*
+ * ret_check_table
+ *		The relation must be an ordinary table; returns its owner.
+ */
+
+static Oid
+ret_check_table(Oid relid)
+{
+	HeapTuple	tup;
+	Form_pg_class cls;
+	Oid			owner;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("relation with OID %u does not exist", relid)));
+	cls = (Form_pg_class) GETSTRUCT(tup);
+	if (cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("retention policies apply to tables only"),
+						errdetail("\"%s\" is not an ordinary or partitioned table.", NameStr(cls->relname))));
+	if (cls->relispartition)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("\"%s\" is a partition", NameStr(cls->relname)),
+						errhint("Add the policy to the partitioned table; its partitions are handled with it.")));
+	owner = cls->relowner;
+	ReleaseSysCache(tup);
+	CitusRefuseDistributed(relid, "retention");	/* CITUS HOOK: ctid batches */
+	return owner;
+}
+
+/*
+ * ret_column
+ *		Attribute number of a live column, or 42703.
+ */
+static AttrNumber
+ret_column(Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+						errmsg("column \"%s\" of relation \"%s\" does not exist",
+							   name, get_rel_name(relid))));
+	return attnum;
+}
+
+
+/*
+ * RetentionSubxactCaught
+ *		In a PG_CATCH after BeginInternalSubTransaction: take the error,
+ *		roll the subtransaction back, restore the caller's memory context and
+ *		resource owner, and turn off the row-security bypass.
+ */
+ErrorData *
+RetentionSubxactCaught(MemoryContext cxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
+}
+
+
+/*-------------------------------------------------------------------------
+ * Policies
+ *-------------------------------------------------------------------------
+ */
+
+/*
+ * ret_resolve_columns
+ *		Columns (and strategies) an 'anonymize' policy rewrites: the named
+ *		ones, or the table's classified columns.  A column's strategy is
+ *		its classification's, 'null' when unclassified; 'delete'/'shred'
+ *		mean 'null' here, and 'null' on a NOT NULL column means 'redact'.
+ *		'keep' columns are left alone.  SPI connected, as extension owner.
+ */
+static List *
+ret_resolve_columns(Oid relid, ArrayType *names)
+{
+	List	   *result = NIL;
+	List	   *want = NIL;
+	ListCell   *lc;
+
+	if (names != NULL)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(names, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
+						  &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								errmsg("argument \"columns\" must not contain nulls")));
+			want = lappend(want, pstrdup(NameStr(*DatumGetName(elems[i]))));
+		}
+		if (want == NIL)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("argument \"columns\" must not be empty")));
+	}
+	else
+	{
+		Oid			types[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+		RetentionExec("SELECT column_name::text FROM privacy.classifications "
+				 "WHERE table_name = $1 ORDER BY attnum",
+				 1, types, values, NULL, SPI_OK_SELECT);
+		for (uint64 i = 0; i < SPI_processed; i++)
+			want = lappend(want, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+
+	foreach(lc, want)
+	{
+		char	   *name = (char *) lfirst(lc);
+		AttrNumber	attnum = ret_column(relid, name);
+		RetColumn  *col = palloc0(sizeof(RetColumn));
+		Oid			types[2] = {OIDOID, NAMEOID};
+		Datum		values[2];
+		Oid			coll;
+		bool		notnull;
+		HeapTuple	tup;
+		char	   *colexpr;
+
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
+		RetentionExec("SELECT erasure FROM privacy.classifications "
+				 "WHERE table_name = $1 AND column_name = $2",
+				 2, types, values, NULL, SPI_OK_SELECT);
+		col->strategy = SPI_processed > 0 ?
+			SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : pstrdup("null");
+		if (strcmp(col->strategy, "keep") == 0)
+			continue;
+		if (strcmp(col->strategy, "delete") == 0 || strcmp(col->strategy, "shred") == 0)
+			col->strategy = pstrdup("null");
+
+		col->name = name;
+		get_atttypetypmodcoll(relid, attnum, &col->typid, &col->typmod, &coll);
+		tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for column %d of relation %u", attnum, relid);
+		notnull = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
+		ReleaseSysCache(tup);
+		if (notnull && strcmp(col->strategy, "null") == 0)
+			col->strategy = pstrdup("redact");
+
+		colexpr = psprintf("t.%s", quote_identifier(name));
+		col->newexpr = RetentionRewriteExpr(col->typid, col->typmod, col->strategy, colexpr);
+		col->doneexpr = RetentionRewriteDoneExpr(col->typid, col->typmod, col->strategy, colexpr);
+		col->hash = strcmp(col->strategy, "hash") == 0;
+		result = lappend(result, col);
+	}
+	return result;
+}
+
+/*
+ * ret_default_zone
+ *		The database's default TimeZone: ALTER DATABASE ... SET timezone when
+ *		there is one, else the server's (the reset value: postgresql.conf for
+ *		the worker).  SPI connected.
+ */
+static char *
+ret_default_zone(void)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(MyDatabaseId)};
+
+	RetentionExec("SELECT pg_catalog.substr(x, pg_catalog.strpos(x, '=') OPERATOR(pg_catalog.+) 1)"
+			 " FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) x"
+			 " WHERE s.setdatabase OPERATOR(pg_catalog.=) $1 AND s.setrole OPERATOR(pg_catalog.=) 0"
+			 " AND pg_catalog.lower(pg_catalog.split_part(x, '=', 1)) OPERATOR(pg_catalog.=) 'timezone'",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return pstrdup(GetConfigOptionResetString("TimeZone"));
+}
+
+/*
+ * RetentionLoadPolicy
+ *		Read and resolve a policy.  SPI connected, as extension owner.
+ *		Unknown policy: 42704.
+ */
+RetPolicy *
+RetentionLoadPolicy(int64 id)
+{
+	RetPolicy  *p = palloc0(sizeof(RetPolicy));
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	bool		isnull;
+	Datum		d;
+	char	   *agename;
+	AttrNumber	stored_attnum = InvalidAttrNumber;
+	ArrayType  *names = NULL;
+
+	RetentionExec("SELECT table_name::pg_catalog.oid, age_column::pg_catalog.text, keep::pg_catalog.text, "
+			 "action, columns, age_attnum, cascade, time_zone "
+			 "FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("retention policy %lld does not exist", (long long) id)));
+	p->id = id;
+	p->relid = DatumGetObjectId(RetentionGet(0, 1, &isnull));
+	agename = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	p->keep = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	p->anonymize = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4),
+						  "anonymize") == 0;
+	d = RetentionGet(0, 5, &isnull);
+	if (!isnull)
+		names = DatumGetArrayTypePCopy(d);
+	d = RetentionGet(0, 6, &isnull);
+	if (!isnull)
+		stored_attnum = DatumGetInt16(d);
+	d = RetentionGet(0, 7, &isnull);
+	p->cascade = isnull || DatumGetBool(d);
+	p->time_zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8);
+
+	if (get_rel_name(p->relid) == NULL)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("the table of retention policy %lld no longer exists", (long long) id)));
+	p->owner = ret_check_table(p->relid);
+	p->partitioned = get_rel_relkind(p->relid) == RELKIND_PARTITIONED_TABLE;
+	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->relid)),
+											 get_rel_name(p->relid));
+
+	/*
+	 * The age column: by name first (a restored dump renumbers columns),
+	 * then by attribute number (a rename).
+	 */
+	p->age_attnum = get_attnum(p->relid, agename);
+	if (p->age_attnum == InvalidAttrNumber && stored_attnum > 0)
+	{
+		HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(p->relid),
+										  Int16GetDatum(stored_attnum));
+
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+
+			if (!att->attisdropped)
+			{
+				agename = pstrdup(NameStr(att->attname));
+				p->age_attnum = stored_attnum;
+			}
+			ReleaseSysCache(tup);
+		}
+	}
+	if (p->age_attnum <= 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+						errmsg("the age column of retention policy %lld no longer exists", (long long) id),
+						errhint("Drop the policy and add it again on an existing column.")));
+	{
+		Oid			agetype = getBaseType(get_atttype(p->relid, p->age_attnum));
+
+		if (agetype != DATEOID && agetype != TIMESTAMPOID && agetype != TIMESTAMPTZOID)
+			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+							errmsg("the age column of retention policy %lld is no longer a date or timestamp",
+								   (long long) id)));
+	}
+	p->fix_column = stored_attnum != p->age_attnum ||
+		strcmp(agename, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)) != 0;
+	p->agename = agename;
+	p->age = pstrdup(quote_identifier(agename));
+	if (p->time_zone == NULL)
+		p->time_zone = ret_default_zone();
+
+	if (p->anonymize)
+	{
+		ListCell   *lc;
+
+		p->columns = ret_resolve_columns(p->relid, names);
+		foreach(lc, p->columns)
+		{
+			RetColumn  *c = lfirst(lc);
+
+			if (c->hash)
+				p->nhash++;
+		}
+		p->needs = RetentionNeedsSql(p);
+	}
+	return p;
+}
+
+/*
+ * RetentionNeedsSql
+ *		Anonymize policy: SQL condition "row t still needs work" (a column
+ *		does not hold what its strategy writes).  Built in the pseudonym
+ *		scope of the statement that runs it: a hashed column's test
+ *		verifies the pseudonym's tag with the scope's token ($4).
+ */
+char *
+RetentionNeedsSql(RetPolicy *p)
+{
+	ListCell   *lc;
+	StringInfoData buf;
+
+	if (!p->anonymize)
+		return NULL;
+	initStringInfo(&buf);
+	foreach(lc, p->columns)
+	{
+		RetColumn  *c = lfirst(lc);
+
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? " AND " : "",
+						 RetentionRewriteDoneExpr(c->typid, c->typmod, c->strategy,
+												  psprintf("t.%s", quote_identifier(c->name))));
+	}
+	return buf.len > 0 ? psprintf("NOT (%s)", buf.data) : "false";
+}
+
+/*
+ * RetentionHoldFilter
+ *		SQL condition true when row alias of relid belongs to a subject under
+ *		an active legal hold, NULL when relid is in no map.  A referenced
+ *		(outbound) row shared by several subjects is held when ANY of them
+ *		is: the condition asks, per held key, whether the row belongs to
+ *		that subject, instead of computing one key per row.
+ *
+ *		The condition converts keys with the types (and casts, domain
+ *		CHECKs) of the tables concerned: it runs as the table's owner,
+ *		never as the extension owner.  The owner cannot read privacy.holds:
+ *		in a pseudonym scope (the only place it is executed) it asks
+ *		privacy._held(subject, key, $4) and privacy._held_keys(subject, $4),
+ *		which answer only with the scope's token.  Outside a scope the
+ *		condition reads privacy.holds directly: only to know whether the
+ *		table has a filter at all, never executed.
+ */
+char *
+RetentionHoldFilter(Oid relid, const char *alias)
+{
+	List	   *subjects = MapSubjectsOfTable(relid);
+	ListCell   *lc,
+			   *kc;
+	StringInfoData buf;
+	bool		first = true;
+	bool		scoped = GuardPseudonymToken() != NULL;
+	const char *token = "CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)";
+	const char *active = "h.released_at IS NULL AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())";
+
+	if (subjects == NIL)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	foreach(lc, subjects)
+	{
+		MapSubject *subj = MapGetSubject(lfirst(lc));
+		MapTable   *mt = MapFindTable(subj, relid);
+		const char *keytype;
+
+		if (mt == NULL)
+			continue;
+		keytype = format_type_with_typemod(subj->key_type, subj->key_typmod);
+		if (mt->outbound)
+		{
+			if (scoped)
+				appendStringInfo(&buf,
+								 "%sEXISTS (SELECT 1 FROM privacy._held_keys(%s, %s) hk(k) WHERE (%s))",
+								 first ? "" : " OR ", quote_literal_cstr(subj->name), token,
+								 MapCondition(subj, mt, alias, psprintf("CAST(hk.k AS %s)", keytype)));
+			else
+				appendStringInfo(&buf,
+								 "%sEXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) %s"
+								 " AND %s AND (%s))",
+								 first ? "" : " OR ", quote_literal_cstr(subj->name), active,
+								 MapCondition(subj, mt, alias, psprintf("CAST(h.subject_key AS %s)", keytype)));
+			first = false;
+			continue;
+		}
+		foreach(kc, MapKeyExprs(subj, mt, alias))
+		{
+			if (scoped)
+				appendStringInfo(&buf,
+								 "%sprivacy._held(%s, CAST((%s) AS pg_catalog.text), %s)",
+								 first ? "" : " OR ", quote_literal_cstr(subj->name),
+								 (char *) lfirst(kc), token);
+			else
+				appendStringInfo(&buf,
+								 "%sEXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) %s"
+								 " AND %s AND h.subject_key OPERATOR(pg_catalog.=) CAST((%s) AS pg_catalog.text))",
+								 first ? "" : " OR ", quote_literal_cstr(subj->name), active,
+								 (char *) lfirst(kc));
+			first = false;
+		}
+	}
+	if (first)
+		return NULL;
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * ret_table_must_stay
+ *		Rows of relid must never be deleted by retention's cascade: the table
+ *		is in anonymize mode or has a 'keep' column.  SPI connected, as the
+ *		extension owner.
+ */
+static bool
+ret_table_must_stay(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	RetentionExec("SELECT 1 WHERE EXISTS (SELECT FROM privacy.table_modes m"
+			 " WHERE m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+			 " AND m.mode OPERATOR(pg_catalog.=) 'anonymize')"
+			 " OR EXISTS (SELECT FROM privacy.classifications c"
+			 " WHERE c.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+			 " AND c.erasure OPERATOR(pg_catalog.=) 'keep')",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/*
+ * RetentionLoadDeps
+ *		The tables that depend on the policy's table through foreign keys,
+ *		breadth first, at most RET_MAX_DEPTH deep.  Keys with ON DELETE SET
+ *		NULL / SET DEFAULT keep the referencing row: not followed.  A
+ *		dependent that must stay (anonymize mode, a 'keep' column, no
+ *		cascade through a NO ACTION/RESTRICT key) is a leaf whose every row
+ *		blocks; otherwise its held rows block and its own dependents follow.
+ *		Beyond the depth limit any dependent row blocks.
+ */
+List *
+RetentionLoadDeps(RetPolicy *p)
+{
+	List	   *deps = NIL;
+	List	   *level = list_make1_int(-1);
+	int			depth;
+
+	for (depth = 1; depth <= RET_MAX_DEPTH + 1 && level != NIL; depth++)
+	{
+		List	   *next = NIL;
+		ListCell   *lc;
+
+		foreach(lc, level)
+		{
+			int			pi = lfirst_int(lc);
+			Oid			prel = pi < 0 ? p->relid : ((RetDep *) list_nth(deps, pi))->relid;
+			ListCell   *hc;
+
+			foreach(hc, MapForeignKeysInto(prel))
+			{
+				MapHop	   *h = lfirst(hc);
+				RetDep	   *d;
+				StringInfoData join;
+				bool		leaf;
+
+				if (h->deltype == 'n' || h->deltype == 'd')
+					continue;	/* the row stays, its key is reset by PostgreSQL */
+				d = palloc0(sizeof(RetDep));
+				d->parent = pi;
+				d->relid = h->rel;
+				d->name = UtilQualifiedName(h->rel);
+				d->qualname = psprintf("%s%s",
+									   get_rel_relkind(h->rel) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+									   d->name);
+				initStringInfo(&join);
+				for (int i = 0; i < h->ncols; i++)
+					appendStringInfo(&join, "%sc.%s OPERATOR(pg_catalog.=) p.%s", i > 0 ? " AND " : "",
+									 quote_identifier(get_attname(h->rel, h->cols[i], false)),
+									 quote_identifier(get_attname(prel, h->pcols[i], false)));
+				d->join = join.data;
+				d->indexed = ret_fk_indexed(h->rel, h->cols, h->ncols);
+				leaf = true;
+				if (depth > RET_MAX_DEPTH)
+					d->stay = "true";	/* nested too deep to follow */
+				else if (ret_table_must_stay(h->rel))
+					d->stay = "true";
+				else if (!p->cascade && h->deltype != 'c')
+					d->stay = "true";
+				else
+				{
+					/* its held rows stay: asked per batch, in the scope */
+					d->holds = RetentionHoldFilter(h->rel, "c") != NULL;
+					leaf = false;
+				}
+				deps = lappend(deps, d);
+				if (!leaf)
+					next = lappend_int(next, list_length(deps) - 1);
+			}
+		}
+		level = next;
+	}
+	return deps;
+}
+
+/*
+ * RetentionPinSettings
+ *		Pin TimeZone (the policy's zone: a timestamp without time zone is
+ *		read in it, and the cutoff's calendar arithmetic follows its DST
+ *		rules), DateStyle and lock_timeout for one batch;
+ *		returns the GUC nest level to pass to AtEOXact_GUC.
+ */
+int
+RetentionPinSettings(RetPolicy *p)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("TimeZone", p && p->time_zone ? p->time_zone : "UTC",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("lock_timeout", RETENTION_LOCK_TIMEOUT, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+
+/*
+ * ret_fk_indexed
+ *		Does an index of relid start with the columns cols (in any order)?
+ *		Without one, a nested loop would scan relid once per parent row.
+ */
+static bool
+ret_fk_indexed(Oid relid, AttrNumber *cols, int ncols)
+{
+	Oid			types[2] = {OIDOID, INT2ARRAYOID};
+	Datum		values[2];
+	Datum	   *elems = palloc(sizeof(Datum) * ncols);
+
+	for (int i = 0; i < ncols; i++)
+		elems[i] = Int16GetDatum(cols[i]);
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = PointerGetDatum(construct_array(elems, ncols, INT2OID, 2, true, TYPALIGN_SHORT));
+	RetentionExec("SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
+			 " AND i.indisvalid AND i.indnkeyatts OPERATOR(pg_catalog.>=) pg_catalog.cardinality($2)"
+			 " AND (i.indkey::pg_catalog.int2[])[0:pg_catalog.cardinality($2) OPERATOR(pg_catalog.-) 1]"
+			 " OPERATOR(pg_catalog.@>) $2"
+			 " AND $2 OPERATOR(pg_catalog.@>) (i.indkey::pg_catalog.int2[])[0:pg_catalog.cardinality($2) OPERATOR(pg_catalog.-) 1]",
+			 2, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+
+/*-------------------------------------------------------------------------
+ * SQL-callable functions
+ *-------------------------------------------------------------------------
+ */
+
+/*
+ * ret_check_add_args
+ *		The arguments of add_retention: the age column (returns its number)
+ *		is a date or timestamp, keep a positive interval, action "delete"
+ *		or "anonymize" (columns only with "anonymize"), time_zone (may be
+ *		NULL) one TimeZone accepts.  22023 otherwise.
+ */
+static AttrNumber
+ret_check_add_args(Oid relid, const char *agecol, Interval *keep, const char *action,
+				   bool has_columns, const char *time_zone)
+{
+	AttrNumber	attnum = ret_column(relid, agecol);
+	Oid			agetype;
+	int32		agetypmod;
+	Oid			coll;
+
+	get_atttypetypmodcoll(relid, attnum, &agetype, &agetypmod, &coll);
+	agetype = getBaseType(agetype);
+	if (agetype != DATEOID && agetype != TIMESTAMPOID && agetype != TIMESTAMPTZOID)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("age column \"%s\" must be of type date, timestamp or timestamptz", agecol)));
+	if (keep->month < 0 || keep->day < 0 || keep->time < 0 ||
+		(keep->month == 0 && keep->day == 0 && keep->time == 0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("keep must be a positive interval")));
+	if (strcmp(action, "delete") != 0 && strcmp(action, "anonymize") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("unknown retention action \"%s\"", action),
+						errhint("The action is \"delete\" or \"anonymize\".")));
+	if (strcmp(action, "delete") == 0 && has_columns)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("columns apply to action \"anonymize\" only")));
+	if (time_zone != NULL)
+	{
+		/* a zone TimeZone accepts (22023 otherwise), checked without keeping it */
+		int			level = NewGUCNestLevel();
+
+		(void) set_config_option("TimeZone", time_zone, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		AtEOXact_GUC(false, level);
+	}
+	return attnum;
+}
+
+/*
+ * privacy_add_retention
+ *		add_retention(tbl, age_column, keep, action, columns, cascade,
+ *		time_zone) RETURNS bigint.  The caller must own the table or be a
+ *		member of privacy_admin.  The policy stores the age column's
+ *		attribute number too (it follows renames).
+ */
+Datum
+privacy_add_retention(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *agecol;
+	Interval   *keep;
+	char	   *action;
+	ArrayType  *columns = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
+	Oid			caller = GetUserId();
+	Oid			extowner;
+	AttrNumber	attnum;
+	RetUser		su;
+	int64		id;
+	bool		isnull;
+	Oid			types[9] = {OIDOID, NAMEOID, INTERVALOID, TEXTOID, NAMEARRAYOID, NAMEOID,
+	INT2OID, BOOLOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+	bool		cascade = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_BOOL(5) : true;
+	char	   *time_zone = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("arguments \"tbl\", \"age_column\", \"keep\" and \"action\" must not be null")));
+	relid = PG_GETARG_OID(0);
+	agecol = NameStr(*PG_GETARG_NAME(1));
+	keep = PG_GETARG_INTERVAL_P(2);
+	action = text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+	(void) ret_check_table(relid);
+	if (!pg_class_ownercheck(relid, caller) && !ret_is_admin(caller))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("permission denied to add a retention policy on table %s",
+							   get_rel_name(relid)),
+						errhint("Only the table's owner or a member of privacy_admin may.")));
+
+	attnum = ret_check_add_args(relid, agecol, keep, action, columns != NULL, time_zone);
+
+	extowner = UtilExtensionOwner();
+	RetentionSpiConnect();
+	RetentionBecome(extowner, false, &su);
+	if (strcmp(action, "anonymize") == 0)
+	{
+		List	   *cols = ret_resolve_columns(relid, columns);
+
+		if (cols == NIL)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("table %s has no columns to anonymize", get_rel_name(relid)),
+							errhint("Classify its personal columns or name them in columns.")));
+	}
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = PG_GETARG_DATUM(1);
+	values[2] = PointerGetDatum(keep);
+	values[3] = CStringGetTextDatum(action);
+	values[4] = columns ? PointerGetDatum(columns) : (Datum) 0;
+	if (columns == NULL)
+		nulls[4] = 'n';
+	values[5] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(caller, false)));
+	values[6] = Int16GetDatum(attnum);
+	values[7] = BoolGetDatum(cascade);
+	values[8] = time_zone ? CStringGetTextDatum(time_zone) : (Datum) 0;
+	if (time_zone == NULL)
+		nulls[8] = 'n';
+	RetentionExec("INSERT INTO privacy.retention (table_name, age_column, keep, action, columns, created_by, "
+			 "age_attnum, cascade, time_zone) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+			 9, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	id = DatumGetInt64(RetentionGet(0, 1, &isnull));
+	types[0] = INT8OID;
+	values[0] = Int64GetDatum(id);
+	RetentionExec("INSERT INTO privacy.retention_state (policy) VALUES ($1)",
+			 1, types, values, NULL, SPI_OK_INSERT);
+	types[0] = OIDOID;
+	values[0] = ObjectIdGetDatum(relid);
+	types[1] = INT2OID;
+	values[1] = Int16GetDatum(attnum);
+	RetentionExec("SELECT 1 FROM pg_catalog.pg_index WHERE indrelid = $1 AND indkey[0] = $2 "
+			 "AND indpred IS NULL AND indisvalid",
+			 2, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(NOTICE, (errmsg("no index on column \"%s\" of table %s", agecol, get_rel_name(relid)),
+						 errhint("Retention batches walk the age column; create an index on it.")));
+	AuditAppend("add_retention", NULL,
+				psprintf("{\"policy\": " INT64_FORMAT "}", id));
+	RetentionRestore(&su);
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * privacy_drop_retention
+ *		drop_retention(policy bigint): the table's owner or privacy_admin.
+ */
+Datum
+privacy_drop_retention(PG_FUNCTION_ARGS)
+{
+	int64		id;
+	Oid			caller = GetUserId();
+	RetUser		su;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	Oid			relid;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("argument \"policy\" must not be null")));
+	id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(id);
+	RetentionSpiConnect();
+	RetentionBecome(UtilExtensionOwner(), false, &su);
+	/*
+	 * Lock order of a pass: the policy's state row, then (by the foreign
+	 * keys of the runs) the policy row.  Take them in that order, so a
+	 * worker in the middle of a batch is waited for instead of deadlocked
+	 * with; its next batch then finds the state row locked and stops.
+	 */
+	RetentionExec("SELECT 1 FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+				  1, types, values, NULL, SPI_OK_SELECT);
+	RetentionExec("SELECT table_name::oid FROM privacy.retention WHERE id = $1 FOR UPDATE",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("retention policy %lld does not exist", (long long) id)));
+	relid = DatumGetObjectId(RetentionGet(0, 1, &isnull));
+	if (!ret_is_admin(caller) &&
+		!(get_rel_name(relid) != NULL && pg_class_ownercheck(relid, caller)))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("permission denied to drop retention policy %lld", (long long) id),
+						errhint("Only the table's owner or a member of privacy_admin may.")));
+	RetentionExec("DELETE FROM privacy.retention WHERE id = $1", 1, types, values, NULL, SPI_OK_DELETE);
+	AuditAppend("drop_retention", NULL, psprintf("{\"policy\": " INT64_FORMAT "}", id));
+	RetentionRestore(&su);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+
+/*
+ * privacy_retention_backlog
+ *		retention_backlog(policy bigint) RETURNS bigint: rows the policy
+ *		would change now, counted exactly up to BACKLOG_EXACT (a bounded
+ *		index range scan), above that the planner's estimate; run as the
+ *		table's owner, security-restricted.
+ */
+Datum
+privacy_retention_backlog(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	RetUser		su;
+	RetPolicy  *p;
+	char	   *sql;
+	char	   *cond;
+	char	   *plan;
+	char	   *rows;
+	bool		isnull;
+	int64		estimate = 0;
+	Oid			extowner = UtilExtensionOwner();
+	char	   *needs;
+	Oid			types[GUARD_SCOPE_PARAMNO];
+	Datum		values[GUARD_SCOPE_PARAMNO];
+
+	RetentionSpiConnect();
+	RetentionBecome(extowner, false, &su);
+	p = RetentionLoadPolicy(id);
+	RetentionRestore(&su);
+	/*
+	 * Exact up to BACKLOG_EXACT rows (an index range scan), then the
+	 * planner's estimate.  In a pseudonym scope: the "still needs work"
+	 * test verifies pseudonyms with its token ($4; $1-$3 unused).
+	 */
+	(void) GuardPseudonymScopeBegin();
+	needs = RetentionNeedsSql(p);
+	cond = psprintf("t.%s < pg_catalog.now() - CAST(%s AS pg_catalog.interval)%s%s",
+					p->age, quote_literal_cstr(p->keep),
+					needs ? " AND " : "", needs ? needs : "");
+	sql = psprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s%s t WHERE %s LIMIT %d) s",
+				   p->partitioned ? "" : "ONLY ", p->qualname, cond, BACKLOG_EXACT + 1);
+	for (int i = 0; i < GUARD_SCOPE_PARAMNO; i++)
+	{
+		types[i] = TEXTOID;
+		values[i] = CStringGetTextDatum("");
+	}
+	values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(GuardPseudonymToken());
+	RetentionBecome(p->owner, true, &su);
+	RetentionExec(sql, GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
+	estimate = DatumGetInt64(RetentionGet(0, 1, &isnull));
+	if (estimate > BACKLOG_EXACT)
+	{
+		RetentionExec(psprintf("EXPLAIN (FORMAT JSON) SELECT 1 FROM %s%s t WHERE %s",
+						  p->partitioned ? "" : "ONLY ", p->qualname, cond),
+				 GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_UTILITY);
+		plan = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		rows = plan ? strstr(plan, "\"Plan Rows\":") : NULL;
+		if (rows)
+			estimate = Max(estimate, strtoll(rows + strlen("\"Plan Rows\":"), NULL, 10));
+	}
+	RetentionRestore(&su);
+	GuardPseudonymScopeEnd();
+	SPI_finish();
+	PG_RETURN_INT64(estimate);
+}
+
+/*
+ * ret_policy_problem
+ *		NULL when the policy resolves against the current catalog, else the
+ *		error that running it would raise (its table or age column gone, a
+ *		column to anonymize dropped...).  Caught in a subtransaction, so one
+ *		broken policy never fails a query over all of them.
+ */
+static char *
+ret_policy_problem(int64 id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *problem = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		RetUser		su;
+
+		RetentionSpiConnect();
+		RetentionBecome(UtilExtensionOwner(), false, &su);
+		(void) RetentionLoadPolicy(id);
+		RetentionRestore(&su);
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = RetentionSubxactCaught(cxt, owner);
+
+		problem = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return problem;
+}
+
+/*
+ * privacy_retention_problem
+ *		retention_problem(policy bigint) RETURNS text: why the policy cannot
+ *		run now, NULL when it can (the status view's error column).
+ */
+Datum
+privacy_retention_problem(PG_FUNCTION_ARGS)
+{
+	char	   *problem = ret_policy_problem(PG_GETARG_INT64(0));
+
+	if (problem == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(problem));
+}
