@@ -44,6 +44,7 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_db_role_setting.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -78,7 +79,18 @@ static char scope_token[GUARD_TOKEN_BYTES * 2 + 1];
 
 static bool callbacks_registered = false;
 static bool quiet_xact = false;	/* a rights call ran in this transaction */
-static Oid	ext_owner = InvalidOid;	/* cached for the transaction */
+/*
+ * The extension owner, cached for one command of one transaction: no
+ * invalidation message tells us when extowner changes (see
+ * UtilExtensionOwner), but a change made by this transaction is visible
+ * only after a CommandCounterIncrement, and one made by another
+ * transaction only in a later snapshot, that is a later command or
+ * transaction.  Within one statement (retention's hold filter enters a
+ * frame per row) the lookup runs once.
+ */
+static Oid	ext_owner = InvalidOid;
+static LocalTransactionId ext_owner_lxid = InvalidLocalTransactionId;
+static CommandId ext_owner_cid = InvalidCommandId;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* per-transaction cache of owners' search paths */
@@ -361,8 +373,14 @@ int
 GuardEnterExtensionOwner(void)
 {
 	register_callbacks();
-	if (!OidIsValid(ext_owner))
+	if (!OidIsValid(ext_owner) || ext_owner_lxid != CompatMyLocalXid() ||
+		ext_owner_cid != GetCurrentCommandId(false))
+	{
+		ext_owner = InvalidOid;
 		ext_owner = UtilExtensionOwner();
+		ext_owner_lxid = CompatMyLocalXid();
+		ext_owner_cid = GetCurrentCommandId(false);
+	}
 	return GuardEnterPinned(ext_owner, 0);
 }
 
