@@ -44,6 +44,7 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_db_role_setting.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
@@ -221,8 +222,43 @@ GuardQuietLogging(void)
 }
 
 /*
- * setting_from
+ * path_of
  *		search_path from one pg_db_role_setting row, or NULL.
+ */
+static char *
+path_of(Relation rel, HeapTuple tup)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
+								 RelationGetDescr(rel), &isnull);
+	char	   *result = NULL;
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	if (isnull)
+		return NULL;
+	a = DatumGetArrayTypeP(d);
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *s;
+
+		if (nulls[i])
+			continue;
+		s = TextDatumGetCString(elems[i]);
+		if (pg_strncasecmp(s, "search_path=", 12) == 0)
+			result = pstrdup(s + 12);
+	}
+	return result;
+}
+
+/*
+ * setting_from
+ *		search_path from the pg_db_role_setting row of (dbid, role), or
+ *		NULL (one index lookup).
  */
 static char *
 setting_from(Relation rel, Oid dbid, Oid role)
@@ -239,34 +275,47 @@ setting_from(Relation rel, Oid dbid, Oid role)
 	scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 2, keys);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
-									 RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-		{
-			ArrayType  *a = DatumGetArrayTypeP(d);
-			Datum	   *elems;
-			bool	   *nulls;
-			int			n,
-						i;
-
-			deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-			for (i = 0; i < n; i++)
-			{
-				char	   *s;
-
-				if (nulls[i])
-					continue;
-				s = TextDatumGetCString(elems[i]);
-				if (pg_strncasecmp(s, "search_path=", 12) == 0)
-					result = pstrdup(s + 12);
-			}
-		}
-	}
+		result = path_of(rel, tup);
 	systable_endscan(scan);
 	return result;
+}
+
+/*
+ * role_paths
+ *		The search_path settings that apply to role in this database:
+ *		found[0] ALTER ROLE ... IN DATABASE, found[1] ALTER ROLE,
+ *		found[2] ALTER DATABASE (NULL: not set).  pg_db_role_setting
+ *		usually fits in one block: then one heap scan reads it, instead of
+ *		three index lookups (each opens the index and descends it); a
+ *		larger catalog is read by the three lookups.
+ */
+static void
+role_paths(Relation rel, Oid role, char **found)
+{
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	found[0] = found[1] = found[2] = NULL;
+	if (RelationGetNumberOfBlocks(rel) > 1)
+	{
+		found[0] = setting_from(rel, MyDatabaseId, role);
+		found[1] = setting_from(rel, InvalidOid, role);
+		found[2] = setting_from(rel, MyDatabaseId, InvalidOid);
+		return;
+	}
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_db_role_setting s = (Form_pg_db_role_setting) GETSTRUCT(tup);
+
+		if (s->setdatabase == MyDatabaseId && s->setrole == role)
+			found[0] = path_of(rel, tup);
+		else if (s->setdatabase == InvalidOid && s->setrole == role)
+			found[1] = path_of(rel, tup);
+		else if (s->setdatabase == MyDatabaseId && s->setrole == InvalidOid)
+			found[2] = path_of(rel, tup);
+	}
+	systable_endscan(scan);
 }
 
 /*
@@ -282,6 +331,7 @@ owner_search_path(Oid role)
 	ListCell   *lc;
 	Relation	rel;
 	char	   *path;
+	char	   *found[3];
 	MemoryContext old;
 	OwnerPath  *op;
 
@@ -292,12 +342,9 @@ owner_search_path(Oid role)
 			return op->path;
 	}
 	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
-	path = setting_from(rel, MyDatabaseId, role);
-	if (path == NULL)
-		path = setting_from(rel, InvalidOid, role);
-	if (path == NULL)
-		path = setting_from(rel, MyDatabaseId, InvalidOid);
+	role_paths(rel, role, found);
 	table_close(rel, AccessShareLock);
+	path = found[0] ? found[0] : found[1] ? found[1] : found[2];
 	if (path == NULL)
 		path = "\"$user\", public";
 	old = MemoryContextSwitchTo(TopTransactionContext);

@@ -74,7 +74,55 @@ SET ROLE regress_go_reader;
 SELECT count(*) AS reader_sees_recreated_next FROM go_posts;
 RESET ROLE;
 
+-- The owner's search_path (guard.c reads pg_db_role_setting once per
+-- transaction and owner): ALTER ROLE ... IN DATABASE wins over ALTER ROLE,
+-- which wins over ALTER DATABASE; every change is seen by the next call of
+-- the same session.  A trigger of the owner records the path it ran with.
+CREATE ROLE regress_go_app;
+CREATE TABLE go_log (n int, path text);
+GRANT INSERT ON go_log TO regress_go_app;
+CREATE TABLE go_people (id int PRIMARY KEY);
+ALTER TABLE go_people OWNER TO regress_go_app;
+INSERT INTO go_people VALUES (1), (2), (3), (4), (5), (6);
+CREATE FUNCTION go_path() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO public.go_log VALUES (OLD.id, pg_catalog.current_setting('search_path'));
+	RETURN OLD;
+END $$;
+ALTER FUNCTION go_path() OWNER TO regress_go_app;
+CREATE TRIGGER go_path BEFORE DELETE ON go_people FOR EACH ROW EXECUTE FUNCTION go_path();
+SELECT privacy.define_subject('go_person', 'go_people');
+SELECT privacy.erase('go_person', '1')->'tables' AS erased;
+DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = go_db, public', current_database()); END $$;
+SELECT privacy.erase('go_person', '2')->'tables' AS erased;
+ALTER ROLE regress_go_app SET search_path = go_role, public;
+SELECT privacy.erase('go_person', '3')->'tables' AS erased;
+DO $$ BEGIN EXECUTE format('ALTER ROLE regress_go_app IN DATABASE %I SET search_path = go_role_db', current_database()); END $$;
+SELECT privacy.erase('go_person', '4')->'tables' AS erased;
+-- pg_db_role_setting beyond one block: read by index lookups instead
+DO $$ BEGIN
+	FOR i IN 1..60 LOOP
+		EXECUTE format('CREATE ROLE regress_go_pad_%s', i);
+		EXECUTE format('ALTER ROLE regress_go_pad_%s SET application_name = %L', i, repeat('x', 200));
+	END LOOP;
+END $$;
+SELECT pg_relation_size('pg_db_role_setting') > 8192 AS more_than_one_block;
+SELECT privacy.erase('go_person', '5')->'tables' AS erased;
+DO $$ BEGIN EXECUTE format('ALTER ROLE regress_go_app IN DATABASE %I RESET search_path', current_database()); END $$;
+SELECT privacy.erase('go_person', '6')->'tables' AS erased;
+SELECT n, path FROM go_log ORDER BY n;
+DO $$ BEGIN
+	FOR i IN 1..60 LOOP
+		EXECUTE format('DROP ROLE regress_go_pad_%s', i);
+	END LOOP;
+END $$;
+DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET search_path', current_database()); END $$;
+DO $$ BEGIN EXECUTE format('ALTER ROLE regress_go_app IN DATABASE %I RESET search_path', current_database()); END $$;
+ALTER ROLE regress_go_app RESET search_path;
+DROP TABLE go_people, go_log;
+DROP FUNCTION go_path();
+
 DROP TABLE go_posts, go_users;
 DROP EXTENSION privacy;
-DROP OWNED BY regress_go_b, regress_go_c, regress_go_reader;
-DROP ROLE regress_go_b, regress_go_c, regress_go_reader;
+DROP OWNED BY regress_go_b, regress_go_c, regress_go_reader, regress_go_app;
+DROP ROLE regress_go_b, regress_go_c, regress_go_reader, regress_go_app;
