@@ -114,8 +114,8 @@ close_scope(void)
  * guard_xact_callback / guard_subxact_callback
  *		The end of a transaction drops every frame; the abort of a
  *		subtransaction drops the frames entered inside it (subtransaction
- *		ids grow within a transaction).  Identity and GUCs are restored by
- *		PostgreSQL's own abort processing.
+ *		ids grow within a transaction) and the owners read so far.
+ *		Identity and GUCs are restored by PostgreSQL's own abort processing.
  */
 static void
 guard_xact_callback(XactEvent event, void *arg)
@@ -148,6 +148,13 @@ guard_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		depth--;
 	if (scope_open && scope_subid >= mySubid)
 		close_scope();
+	/*
+	 * The owners read may have come from catalog rows the subtransaction
+	 * wrote (REASSIGN OWNED, ALTER ROLE ... SET): read them again.  The
+	 * command id alone would not notice, a rollback does not take it back.
+	 */
+	ext_owner = InvalidOid;
+	owner_paths = NIL;			/* in TopTransactionContext: freed at its end */
 }
 
 /*
