@@ -44,6 +44,8 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_db_role_setting.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -78,7 +80,18 @@ static char scope_token[GUARD_TOKEN_BYTES * 2 + 1];
 
 static bool callbacks_registered = false;
 static bool quiet_xact = false;	/* a rights call ran in this transaction */
-static Oid	ext_owner = InvalidOid;	/* cached for the transaction */
+/*
+ * The extension owner, cached for one command of one transaction: no
+ * invalidation message tells us when extowner changes (see
+ * UtilExtensionOwner), but a change made by this transaction is visible
+ * only after a CommandCounterIncrement, and one made by another
+ * transaction only in a later snapshot, that is a later command or
+ * transaction.  Within one statement (retention's hold filter enters a
+ * frame per row) the lookup runs once.
+ */
+static Oid	ext_owner = InvalidOid;
+static LocalTransactionId ext_owner_lxid = InvalidLocalTransactionId;
+static CommandId ext_owner_cid = InvalidCommandId;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* per-transaction cache of owners' search paths */
@@ -101,8 +114,8 @@ close_scope(void)
  * guard_xact_callback / guard_subxact_callback
  *		The end of a transaction drops every frame; the abort of a
  *		subtransaction drops the frames entered inside it (subtransaction
- *		ids grow within a transaction).  Identity and GUCs are restored by
- *		PostgreSQL's own abort processing.
+ *		ids grow within a transaction) and the owners read so far.
+ *		Identity and GUCs are restored by PostgreSQL's own abort processing.
  */
 static void
 guard_xact_callback(XactEvent event, void *arg)
@@ -135,6 +148,13 @@ guard_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		depth--;
 	if (scope_open && scope_subid >= mySubid)
 		close_scope();
+	/*
+	 * The owners read may have come from catalog rows the subtransaction
+	 * wrote (REASSIGN OWNED, ALTER ROLE ... SET): read them again.  The
+	 * command id alone would not notice, a rollback does not take it back.
+	 */
+	ext_owner = InvalidOid;
+	owner_paths = NIL;			/* in TopTransactionContext: freed at its end */
 }
 
 /*
@@ -209,8 +229,43 @@ GuardQuietLogging(void)
 }
 
 /*
- * setting_from
+ * path_of
  *		search_path from one pg_db_role_setting row, or NULL.
+ */
+static char *
+path_of(Relation rel, HeapTuple tup)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
+								 RelationGetDescr(rel), &isnull);
+	char	   *result = NULL;
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	if (isnull)
+		return NULL;
+	a = DatumGetArrayTypeP(d);
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *s;
+
+		if (nulls[i])
+			continue;
+		s = TextDatumGetCString(elems[i]);
+		if (pg_strncasecmp(s, "search_path=", 12) == 0)
+			result = pstrdup(s + 12);
+	}
+	return result;
+}
+
+/*
+ * setting_from
+ *		search_path from the pg_db_role_setting row of (dbid, role), or
+ *		NULL (one index lookup).
  */
 static char *
 setting_from(Relation rel, Oid dbid, Oid role)
@@ -227,34 +282,47 @@ setting_from(Relation rel, Oid dbid, Oid role)
 	scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 2, keys);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
-									 RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-		{
-			ArrayType  *a = DatumGetArrayTypeP(d);
-			Datum	   *elems;
-			bool	   *nulls;
-			int			n,
-						i;
-
-			deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-			for (i = 0; i < n; i++)
-			{
-				char	   *s;
-
-				if (nulls[i])
-					continue;
-				s = TextDatumGetCString(elems[i]);
-				if (pg_strncasecmp(s, "search_path=", 12) == 0)
-					result = pstrdup(s + 12);
-			}
-		}
-	}
+		result = path_of(rel, tup);
 	systable_endscan(scan);
 	return result;
+}
+
+/*
+ * role_paths
+ *		The search_path settings that apply to role in this database:
+ *		found[0] ALTER ROLE ... IN DATABASE, found[1] ALTER ROLE,
+ *		found[2] ALTER DATABASE (NULL: not set).  pg_db_role_setting
+ *		usually fits in one block: then one heap scan reads it, instead of
+ *		three index lookups (each opens the index and descends it); a
+ *		larger catalog is read by the three lookups.
+ */
+static void
+role_paths(Relation rel, Oid role, char **found)
+{
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	found[0] = found[1] = found[2] = NULL;
+	if (RelationGetNumberOfBlocks(rel) > 1)
+	{
+		found[0] = setting_from(rel, MyDatabaseId, role);
+		found[1] = setting_from(rel, InvalidOid, role);
+		found[2] = setting_from(rel, MyDatabaseId, InvalidOid);
+		return;
+	}
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_db_role_setting s = (Form_pg_db_role_setting) GETSTRUCT(tup);
+
+		if (s->setdatabase == MyDatabaseId && s->setrole == role)
+			found[0] = path_of(rel, tup);
+		else if (s->setdatabase == InvalidOid && s->setrole == role)
+			found[1] = path_of(rel, tup);
+		else if (s->setdatabase == MyDatabaseId && s->setrole == InvalidOid)
+			found[2] = path_of(rel, tup);
+	}
+	systable_endscan(scan);
 }
 
 /*
@@ -270,6 +338,7 @@ owner_search_path(Oid role)
 	ListCell   *lc;
 	Relation	rel;
 	char	   *path;
+	char	   *found[3];
 	MemoryContext old;
 	OwnerPath  *op;
 
@@ -280,12 +349,9 @@ owner_search_path(Oid role)
 			return op->path;
 	}
 	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
-	path = setting_from(rel, MyDatabaseId, role);
-	if (path == NULL)
-		path = setting_from(rel, InvalidOid, role);
-	if (path == NULL)
-		path = setting_from(rel, MyDatabaseId, InvalidOid);
+	role_paths(rel, role, found);
 	table_close(rel, AccessShareLock);
+	path = found[0] ? found[0] : found[1] ? found[1] : found[2];
 	if (path == NULL)
 		path = "\"$user\", public";
 	old = MemoryContextSwitchTo(TopTransactionContext);
@@ -361,8 +427,14 @@ int
 GuardEnterExtensionOwner(void)
 {
 	register_callbacks();
-	if (!OidIsValid(ext_owner))
+	if (!OidIsValid(ext_owner) || ext_owner_lxid != CompatMyLocalXid() ||
+		ext_owner_cid != GetCurrentCommandId(false))
+	{
+		ext_owner = InvalidOid;
 		ext_owner = UtilExtensionOwner();
+		ext_owner_lxid = CompatMyLocalXid();
+		ext_owner_cid = GetCurrentCommandId(false);
+	}
 	return GuardEnterPinned(ext_owner, 0);
 }
 

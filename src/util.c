@@ -14,9 +14,12 @@
 
 #include <sodium.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
@@ -25,6 +28,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -115,28 +119,34 @@ UtilCatalogRelid(const char *relname)
 
 /*
  * UtilExtensionOwner
- *		Owner of the privacy extension.
+ *		Owner of the privacy extension, read from its pg_extension row by
+ *		one index scan (no SPI): PostgreSQL 15 has no syscache on
+ *		pg_extension, and no invalidation message is sent when extowner
+ *		changes (REASSIGN OWNED), so callers may cache the result only
+ *		while nothing else can have changed it (guard.c: one command).
  */
 Oid
 UtilExtensionOwner(void)
 {
-	Oid			extoid = get_extension_oid("privacy", false);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
 	Oid			owner = InvalidOid;
-	int			ret;
-	bool		isnull;
-	Datum		d;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 
-	values[0] = ObjectIdGetDatum(extoid);
-	UtilSpiConnect();
-	ret = SPI_execute_with_args("SELECT extowner FROM pg_catalog.pg_extension WHERE oid = $1",
-								1, argtypes, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the owner of extension privacy");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	owner = DatumGetObjectId(d);
-	SPI_finish();
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("privacy"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"privacy\" does not exist")));
 	return owner;
 }
 
