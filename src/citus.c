@@ -31,12 +31,14 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "nodes/primnodes.h"
 #include "nodes/readfuncs.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -50,12 +52,27 @@ PG_FUNCTION_INFO_V1(privacy_citus_worker);
 
 /*
  * CitusLoaded
- *		Citus is installed in the current database.
+ *		Citus is installed in the current database.  An erase asks about ten
+ *		times: the answer (an index scan of pg_extension) is kept for the
+ *		current command of the current transaction, as the extension owner
+ *		is (guard.c): a CREATE or DROP EXTENSION citus, by this transaction
+ *		or another, is seen from the next command on.
  */
 bool
 CitusLoaded(void)
 {
-	return OidIsValid(get_extension_oid("citus", true));
+	static bool loaded = false;
+	static LocalTransactionId lxid = InvalidLocalTransactionId;
+	static CommandId cid = InvalidCommandId;
+
+	if (lxid != CompatMyLocalXid() || cid != GetCurrentCommandId(false) ||
+		lxid == InvalidLocalTransactionId)
+	{
+		loaded = OidIsValid(get_extension_oid("citus", true));
+		lxid = CompatMyLocalXid();
+		cid = GetCurrentCommandId(false);
+	}
+	return loaded;
 }
 
 /* a catalog table of Citus in pg_catalog, or InvalidOid */

@@ -75,13 +75,27 @@ for my $i (1 .. 60)
 	# again: read in its log (a connection attempt right after the kill can
 	# still reach the old server, and psql dies while it is in recovery)
 	my $offset = -s $node->logfile;
-	if (kill('KILL', $pid))
+	next unless kill('KILL', $pid);
+	# the worker may have finished its round between the query and the
+	# signal (kill() still succeeds on a process that is exiting): only a
+	# kill the postmaster reports as one crashed the server
+	my $crashed = 0;
+	for my $wait (1 .. 200)
 	{
-		$kills++;
-		$node->wait_for_log(
-			qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
-			$offset);
+		my $log = slurp_file($node->logfile, $offset);
+		if ($log =~ /\(PID $pid\) was terminated by signal 9/)
+		{
+			$crashed = 1;
+			last;
+		}
+		last if !kill(0, $pid) && $wait > 20;
+		sleep(0.05);
 	}
+	next unless $crashed;
+	$kills++;
+	$node->wait_for_log(
+		qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
+		$offset);
 }
 $node->safe_psql('postgres', 'UPDATE slow SET on_ = false');
 is($kills, 20, 'the worker was killed 20 times');
