@@ -546,15 +546,43 @@ keys_shmem_startup(void)
 		keyring_publish();
 }
 
+char	   *privacy_root_key_file = NULL;
+char	   *privacy_root_key_command = NULL;
+
 /*
  * KeysInit
+ *		The keyring's settings (_PG_init, preloaded or not); their assign
+ *		hooks re-read the keyring in the postmaster on reload.
+ */
+void
+KeysInit(void)
+{
+	DefineCustomStringVariable("privacy.root_key_file",
+							   "Sets the file holding the root keyring (keys of 64 hex characters, newest first).",
+							   "Re-read on reload; the keys never reach SQL.",
+							   &privacy_root_key_file,
+							   NULL,
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, KeysAssignRootKeyFile, NULL);
+
+	DefineCustomStringVariable("privacy.root_key_command",
+							   "Sets a shell command whose standard output is the root keyring.",
+							   "Run by the postmaster at start and on reload, instead of reading privacy.root_key_file; %v is replaced by a version to fetch, empty for the whole keyring.",
+							   &privacy_root_key_command,
+							   NULL,
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, KeysAssignRootKeyCommand, NULL);
+}
+
+/*
+ * KeysPreload
  *		Called from _PG_init in the postmaster when preloaded: load the
  *		keyring and arrange its publication.  Never raises an error: a
  *		problem is logged and encrypted columns stay unavailable until a
  *		reload succeeds.
  */
 void
-KeysInit(void)
+KeysPreload(void)
 {
 	if (sodium_init() < 0)
 	{

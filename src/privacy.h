@@ -20,27 +20,32 @@
 
 #include "compat.h"
 
-/* GUCs (privacy.c) */
-extern bool privacy_retention_enabled;
+/* Settings, each defined by its module's *Init (called by _PG_init) */
+extern bool privacy_retention_enabled;	/* retention.c: RetentionInit */
 extern int	privacy_retention_naptime;
 extern int	privacy_retention_batch_size;
 extern int	privacy_retention_runs_max_age;
-extern int	privacy_max_workers;
-extern char *privacy_root_key_file;
+extern int	privacy_max_workers;	/* worker.c: WorkerInit */
+extern char *privacy_root_key_file; /* keys.c: KeysInit */
 extern char *privacy_root_key_command;
-extern char *privacy_request_deadline;	/* an interval */
-extern bool privacy_preloaded;
+extern char *privacy_request_deadline;	/* rights.c: RightsInit; an interval */
+extern bool privacy_preloaded;	/* privacy.c: in shared_preload_libraries */
 
 /* keys.c: root keyring, loaded in _PG_init when preloaded, re-read on
  * reload by the postmaster (the assign hooks of the two settings) */
 extern void KeysInit(void);
+extern void KeysPreload(void);
 extern void KeysAssignRootKeyFile(const char *newval, void *extra);
 extern void KeysAssignRootKeyCommand(const char *newval, void *extra);
 extern bool KeysRootKeyAvailable(void);
 extern const unsigned char *KeysRootKey(void);
 
-/* worker.c: registers the retention launcher (preload only) */
+/* worker.c: its settings; registers the retention launcher (preload only) */
+extern void WorkerInit(void);
 extern void WorkerRegisterLauncher(void);
+
+/* rights.c: its settings */
+extern void RightsInit(void);
 
 /* util.c */
 /* deprecated aliases of guard.c (see util.c) */

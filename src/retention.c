@@ -26,6 +26,51 @@
 
 #include "retention.h"
 
+bool		privacy_retention_enabled = true;
+int			privacy_retention_naptime = 60;
+int			privacy_retention_batch_size = 10000;
+int			privacy_retention_runs_max_age = 30 * 86400;
+
+/*
+ * RetentionInit
+ *		The retention settings (_PG_init, preloaded or not).
+ */
+void
+RetentionInit(void)
+{
+	DefineCustomBoolVariable("privacy.retention_enabled",
+							 "Sets whether the background worker enforces retention policies.",
+							 NULL,
+							 &privacy_retention_enabled,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privacy.retention_naptime",
+							"Sets the time the retention worker sleeps between runs.",
+							NULL,
+							&privacy_retention_naptime,
+							60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privacy.retention_batch_size",
+							"Sets the number of rows one retention batch changes.",
+							NULL,
+							&privacy_retention_batch_size,
+							10000, 1, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privacy.retention_runs_max_age",
+							"Sets how long privacy.retention_runs keeps the record of a run.",
+							"The latest run of each policy is always kept; 0 keeps every run.",
+							&privacy_retention_runs_max_age,
+							30 * 86400, 0, 10 * 365 * 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
+
 PG_FUNCTION_INFO_V1(privacy_run_retention);
 
 static void ret_record_failure(int64 policy, const char *message, bool own_xacts);

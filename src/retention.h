@@ -61,6 +61,9 @@ extern int64 *RetentionDuePolicies(int *npolicies);
  * with SPI connected. */
 extern void RetentionPruneRuns(void);
 
+/* The retention settings (privacy.retention_*), defined by _PG_init. */
+extern void RetentionInit(void);
+
 /* Record a failure of a policy run (own transaction); worker only. */
 extern void RetentionRecordFailure(int64 policy, const char *message);
 

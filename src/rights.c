@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -41,6 +42,60 @@
 #include "citus.h"
 #include "guard.h"
 #include "privacy.h"
+
+char	   *privacy_request_deadline = NULL;	/* an interval */
+
+/*
+ * check_request_deadline
+ *		GUC check hook: the value must read as a positive interval.
+ */
+static bool
+check_request_deadline(char **newval, void **extra, GucSource source)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	bool		ok = true;
+
+	if (*newval == NULL)
+		return true;
+	PG_TRY();
+	{
+		Datum		d = DirectFunctionCall3(interval_in,
+										  CStringGetDatum(*newval),
+										  ObjectIdGetDatum(InvalidOid),
+										  Int32GetDatum(-1));
+		Interval   *iv = DatumGetIntervalP(d);
+
+		if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
+			(iv->month == 0 && iv->day == 0 && iv->time == 0))
+			ok = false;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	if (!ok)
+		GUC_check_errdetail("privacy.request_deadline must be a positive interval, such as '30 days'.");
+	return ok;
+}
+
+/*
+ * RightsInit
+ *		The rights' settings (_PG_init, preloaded or not).
+ */
+void
+RightsInit(void)
+{
+	DefineCustomStringVariable("privacy.request_deadline",
+							   "Sets the time within which a data-subject request must be answered.",
+							   "An interval, such as '30 days' or '1 month'.",
+							   &privacy_request_deadline,
+							   "30 days",
+							   PGC_USERSET, 0,
+							   check_request_deadline, NULL, NULL);
+}
 
 PG_FUNCTION_INFO_V1(privacy_hold);
 PG_FUNCTION_INFO_V1(privacy_release_hold);

@@ -63,6 +63,24 @@
 
 #include "retention.h"
 
+int			privacy_max_workers = 2;
+
+/*
+ * WorkerInit
+ *		The worker's settings (_PG_init, preloaded or not).
+ */
+void
+WorkerInit(void)
+{
+	DefineCustomIntVariable("privacy.max_workers",
+							"Sets how many per-database retention workers may run at once.",
+							"The launcher schedules the databases with due policies onto them.",
+							&privacy_max_workers,
+							2, 1, 64,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+}
+
 PG_FUNCTION_INFO_V1(privacy_wake_launcher);
 
 PGDLLEXPORT void PrivacyRetentionLauncherMain(Datum main_arg);
