@@ -41,6 +41,7 @@
 
 #include "citus.h"
 #include "crypto.h"
+#include "guard.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_decrypted_view_trigger);
@@ -1029,10 +1030,10 @@ privacy_crypto_follow_renames(PG_FUNCTION_ARGS)
 	table_close(rel, AccessShareLock);
 	if (renames != NIL)
 	{
-		UtilBecomeOwner(viewid, &sw);
+		sw.frame = GuardEnterTableOwner(viewid);
 		foreach(lc, renames)
 			spi_exec(psprintf("ALTER VIEW %s %s", qualview, (char *) lfirst(lc)), SPI_OK_UTILITY);
-		UtilRestoreUser(&sw);
+		GuardLeave(sw.frame);
 	}
 	SPI_finish();
 	PG_RETURN_VOID();

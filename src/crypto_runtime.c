@@ -43,6 +43,7 @@
 #include "utils/syscache.h"
 
 #include "crypto.h"
+#include "guard.h"
 #include "privacy.h"
 
 /* what an encrypted column is; loaded from privacy.encrypted_columns */
@@ -430,7 +431,7 @@ row_subject(ColInfo *ci, HeapTuple tup, TupleDesc desc)
 		return isnull ? NULL : OutputFunctionCall(&ci->subj_out, root);
 	}
 	arg = heap_copy_tuple_as_datum(tup, desc);
-	UtilBecomeOwner(ci->relid, &sw);
+	sw.frame = GuardEnterTableOwner(ci->relid);
 	UtilSpiConnect();
 	if (ci->subj_plan == NULL)
 		ci->subj_plan = subject_plan(ci);
@@ -449,7 +450,7 @@ row_subject(ColInfo *ci, HeapTuple tup, TupleDesc desc)
 		}
 	}
 	SPI_finish();
-	UtilRestoreUser(&sw);
+	GuardLeave(sw.frame);
 	return canonical;
 }
 

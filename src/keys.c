@@ -80,6 +80,7 @@
 #include "utils/timestamp.h"
 
 #include "crypto.h"
+#include "guard.h"
 #include "privacy.h"
 
 #define ROOT_KEY_BYTES		32
@@ -1024,8 +1025,7 @@ KeysCatalogRelid(const char *relname, bool missing_ok)
 void
 KeysBecomeCatalogOwner(PrivacyUserSwitch *sw)
 {
-	UtilBecomeUser(UtilRelationOwner(KeysCatalogRelid("data_keys", false)),
-				   SECURITY_LOCAL_USERID_CHANGE, sw);
+	sw->frame = GuardEnterPinned(UtilRelationOwner(KeysCatalogRelid("data_keys", false)), SECURITY_LOCAL_USERID_CHANGE);
 }
 
 /*
@@ -1035,7 +1035,7 @@ KeysBecomeCatalogOwner(PrivacyUserSwitch *sw)
 void
 KeysRestoreUser(PrivacyUserSwitch *sw)
 {
-	UtilRestoreUser(sw);
+	GuardLeave(sw->frame);
 }
 
 /*

@@ -164,11 +164,11 @@ privacy_hold(PG_FUNCTION_ARGS)
 	UtilSpiConnect();
 	/* the root row FOR KEY SHARE: an erasure holding it FOR UPDATE finishes first */
 	kt[0] = a.subj->key_type;
-	UtilBecomeOwner(a.subj->root, &sw);
+	sw.frame = GuardEnterTableOwner(a.subj->root);
 	exec(psprintf("SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
 				  UtilQualifiedName(a.subj->root), quote_identifier(a.subj->key_column)),
 		 1, kt, &a.key, NULL, false);
-	UtilRestoreUser(&sw);
+	GuardLeave(sw.frame);
 	v[0] = CStringGetTextDatum(a.subj->name);
 	v[1] = CStringGetTextDatum(a.canon);
 	v[2] = CStringGetTextDatum(a.ref);
