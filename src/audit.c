@@ -32,8 +32,9 @@
  * to commit), so concurrent writers serialise on it and can never fork the
  * chain; under REPEATABLE READ a concurrent append makes the second writer
  * fail with a serialisation error instead of forking.  The first entry of
- * a transaction also writes the head at once (a rights call appends one
- * entry: three statements, nothing left for commit); later entries are
+ * a transaction also writes the head at once, in the statement that
+ * inserts it (a rights call appends one entry: two statements, the lock
+ * and the insert, nothing left for commit); later entries are
  * chained in backend memory and only inserted, and the head row is written
  * once more at pre-commit (or pre-prepare, for two-phase commit): N
  * appends in one transaction cost N inserts and two updates, not N updates
@@ -76,7 +77,7 @@ PG_FUNCTION_INFO_V1(privacy_audit_anchor);
 
 static SPIPlanPtr plan_lock = NULL;
 static SPIPlanPtr plan_insert = NULL;
-static SPIPlanPtr plan_set_head = NULL;	/* in an append (caller's path) */
+static SPIPlanPtr plan_insert_head = NULL;	/* first append: entry and head */
 static SPIPlanPtr plan_commit_head = NULL;	/* at pre-commit (pinned path) */
 
 /*
@@ -177,7 +178,8 @@ static void
 prepare_plans(void)
 {
 	Oid			t8[8] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID, INT2OID};
-	Oid			t3[3] = {INT8OID, BYTEAOID, INT8OID};
+	Oid			t9[9] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID, INT2OID,
+						 INT8OID};
 	Oid			t2[2] = {INT8OID, BYTEAOID};
 
 	if (plan_lock != NULL)
@@ -185,8 +187,11 @@ prepare_plans(void)
 	plan_lock = keep("SELECT seq, hash, key_id FROM privacy.audit_head WHERE id OPERATOR(pg_catalog.=) 1 FOR UPDATE", 0, NULL);
 	plan_insert = keep("INSERT INTO privacy.audit (seq, at, actor, action, subject_ref, detail, hash, chain)"
 					   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, t8);
-	plan_set_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2, key_id = $3"
-						 " WHERE id OPERATOR(pg_catalog.=) 1", 3, t3);
+	/* the first entry of a transaction and the head in one statement */
+	plan_insert_head = keep("WITH h AS (UPDATE privacy.audit_head SET seq = $1, hash = $7, key_id = $9"
+							" WHERE id OPERATOR(pg_catalog.=) 1 RETURNING 1)"
+							" INSERT INTO privacy.audit (seq, at, actor, action, subject_ref, detail, hash, chain)"
+							" SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM h", 9, t9);
 	plan_commit_head = keep("UPDATE privacy.audit_head SET seq = $1, hash = $2 WHERE id OPERATOR(pg_catalog.=) 1", 2, t2);
 }
 
@@ -408,8 +413,8 @@ chain_lock(void)
  *		Append one entry in the caller's transaction; detail is a jsonb
  *		object or NULL.  Runs with the caller's privileges on the catalog:
  *		callers are SECURITY DEFINER functions or the worker.  The
- *		transaction's first entry locks, inserts and writes the head (three
- *		statements, as many as before); every later one only inserts, and
+ *		transaction's first entry locks, then inserts and writes the head
+ *		in one statement; every later one only inserts, and
  *		pre-commit writes the head once: N appends cost O(N).
  */
 static void
@@ -421,8 +426,8 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 	TimestampTz at = GetCurrentTimestamp();
 	char	   *actor = GetUserNameFromId(GetOuterUserId(), true);
 	char	   *detail_text = NULL;
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bytea	   *hb;
 	SubTransactionId subid = GetCurrentSubTransactionId();
 	bool		first = false;
@@ -484,25 +489,17 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 		nulls[5] = 'n';
 	values[6] = PointerGetDatum(hb);
 	values[7] = Int16GetDatum(chain.version);
-	ret = SPI_execute_plan(plan_insert, values, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
+	values[8] = Int64GetDatum(chain.key_id);
+	nulls[8] = chain.key_id != 0 ? ' ' : 'n';
+	/*
+	 * The transaction's first entry writes the head at once, in the same
+	 * statement: a transaction with one entry (most rights calls) then has
+	 * nothing to do at commit.  Later entries only insert; pre-commit
+	 * writes the head once more.
+	 */
+	ret = SPI_execute_plan(first ? plan_insert_head : plan_insert, values, nulls, false, 0);
+	if (ret != SPI_OK_INSERT || SPI_processed != 1)
 		elog(ERROR, "could not append to the audit log: %s", SPI_result_code_string(ret));
-	if (first)
-	{
-		/*
-		 * The transaction's first entry writes the head at once, in this
-		 * SPI session and identity: a transaction with one entry (most
-		 * rights calls) then has nothing to do at commit.  Later entries
-		 * only insert; pre-commit writes the head once more.
-		 */
-		values[0] = Int64GetDatum(seq);
-		values[1] = PointerGetDatum(hb);
-		values[2] = Int64GetDatum(chain.key_id);
-		nulls[2] = chain.key_id != 0 ? ' ' : 'n';
-		ret = SPI_execute_plan(plan_set_head, values, nulls, false, 0);
-		if (ret != SPI_OK_UPDATE || SPI_processed != 1)
-			elog(ERROR, "could not advance the audit chain head: %s", SPI_result_code_string(ret));
-	}
 	SPI_finish();
 
 	/* the row is in: the chain moves on (rolled back with it, see above) */
