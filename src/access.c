@@ -238,7 +238,8 @@ prepare_table_plan(MapSubject *subj, MapTable *mt, const char *expr)
 							   expr, mt->qualname, cond);
 	SPIPlanPtr	p;
 
-	p = SPI_prepare(sql, mt->call_nargs, mt->call_argtypes);
+	/* one generic plan: a custom plan per call costs more than the query */
+	p = SPI_prepare_cursor(sql, mt->call_nargs, mt->call_argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (p == NULL)
 		elog(ERROR, "could not prepare the map query of %s: %s", mt->qualname,
 			 SPI_result_code_string(SPI_result));

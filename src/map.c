@@ -48,6 +48,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "citus.h"
@@ -141,6 +142,10 @@ free_entry(MapSubject *s)
 			SPI_freeplan(t->plan_keys);
 		if (t->plan_call)
 			SPI_freeplan(t->plan_call);
+		if (t->plan_lock)
+			SPI_freeplan(t->plan_lock);
+		if (t->kept_shared && t->kept_shared->plan)
+			SPI_freeplan(t->kept_shared->plan);
 		if (t->kept_lock && t->kept_lock->plan)
 			SPI_freeplan(t->kept_lock->plan);
 		if (t->kept_act && t->kept_act->plan)
@@ -1094,19 +1099,20 @@ call_prepare_subject(MapSubject *subj)
 	}
 }
 
-/* match of one edge of alias t over the key sets ($n: first array) */
+/* match of one edge of alias over the key sets ($n: first array) */
 static void
-append_call_match(StringInfo buf, MapSubject *subj, MapHop *h, int n)
+append_call_match(StringInfo buf, MapSubject *subj, MapHop *h, const char *alias, int n)
 {
 	int			i;
 
 	if (h->ncols == 1)
 	{
-		appendStringInfo(buf, "t.%s = ANY ($%d)", quote_identifier(col_name(h->rel, h->cols[0])), n);
+		appendStringInfo(buf, "%s.%s = ANY ($%d)", alias,
+						 quote_identifier(col_name(h->rel, h->cols[0])), n);
 		return;
 	}
 	appendStringInfoChar(buf, '(');
-	append_cols(buf, "t", h->rel, h->cols, h->ncols);
+	append_cols(buf, alias, h->rel, h->cols, h->ncols);
 	appendStringInfoString(buf, ") IN (SELECT * FROM ROWS FROM (");
 	for (i = 0; i < h->ncols; i++)
 		appendStringInfo(buf, "%spg_catalog.unnest($%d)", i ? ", " : "", n + i);
@@ -1114,35 +1120,34 @@ append_call_match(StringInfo buf, MapSubject *subj, MapHop *h, int n)
 }
 
 /*
- * MapCallCondition
- *		The condition of mt over $1 (the key) and the key sets of the
- *		tables its edges lead to, built once and cached with the map; the
- *		parameter types go to mt->call_argtypes.
+ * build_call_cond
+ *		The condition of mt on row alias over $1 (the key) and the key sets
+ *		of the tables its edges lead to, as parameters $first, $first + 1...
+ *		(in the order MapCallArgs gives them).  types (may be NULL) receives
+ *		the key's type then the arrays' types, *nargs their count.
  */
-const char *
-MapCallCondition(MapSubject *subj, MapTable *mt)
+static char *
+build_call_cond(MapSubject *subj, MapTable *mt, const char *alias, int first,
+				Oid *types, int maxtypes, int *nargs_out)
 {
 	StringInfoData buf;
 	List	   *edges;
 	ListCell   *lc;
-	Oid			types[1 + 32 * 64];
 	int			nargs = 1;
 	bool		simple = true;
 	CondCtx		cx;
-	MemoryContext old;
 	List	   *matches = NIL;
 
-	if (mt->call_cond)
-		return mt->call_cond;
-	old = MemoryContextSwitchTo(GetMemoryChunkContext(mt));
 	edges = table_edges(mt);
 	memset(&cx, 0, sizeof(cx));
 	cx.subj = subj;
 	cx.keyexpr = "$1";
-	types[0] = subj->key_type;
+	if (types)
+		types[0] = subj->key_type;
 	initStringInfo(&buf);
 	if (edges == NIL)
-		appendStringInfo(&buf, "t.%s OPERATOR(pg_catalog.=) $1", quote_identifier(subj->key_column));
+		appendStringInfo(&buf, "%s.%s OPERATOR(pg_catalog.=) $1", alias,
+						 quote_identifier(subj->key_column));
 	else
 	{
 		foreach(lc, edges)
@@ -1158,23 +1163,25 @@ MapCallCondition(MapSubject *subj, MapTable *mt)
 				MapTable   *p = MapFindTable(subj, h->prel);
 				int			i;
 
-				if (nargs + h->ncols > (int) lengthof(types))
+				if (nargs + h->ncols > maxtypes)
 					elog(ERROR, "table %s has too many foreign keys for a map query", mt->qualname);
-				append_call_match(&m, subj, h, nargs + 1);
+				append_call_match(&m, subj, h, alias, first + nargs - 1);
 				for (i = 0; i < h->ncols; i++)
 				{
 					Oid			arr = get_array_type(p->needed_type[needed_index(p, h->pcols[i])]);
 
 					if (!OidIsValid(arr))
 						elog(ERROR, "no array type for a key column of %s", p->qualname);
-					types[nargs++] = arr;
+					if (types)
+						types[nargs] = arr;
+					nargs++;
 				}
 				if (h->ncols > 1)
 					simple = false;
 			}
 			else
 			{
-				append_match(&m, &cx, h, "t");
+				append_match(&m, &cx, h, alias);
 				if (!edge_is_direct(subj, h))
 					simple = false;
 			}
@@ -1193,24 +1200,59 @@ MapCallCondition(MapSubject *subj, MapTable *mt)
 		{
 			/* one branch per edge, each with its own index plan */
 			if (mt->partitioned)
-				appendStringInfoString(&buf, "(t.tableoid, t.ctid) IN (");
+				appendStringInfo(&buf, "(%s.tableoid, %s.ctid) IN (", alias, alias);
 			else
-				appendStringInfoString(&buf, "t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(");
+				appendStringInfo(&buf, "%s.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(", alias);
 			foreach(lc, matches)
-				appendStringInfo(&buf, "%sSELECT %st.ctid FROM %s t WHERE %s",
+				appendStringInfo(&buf, "%sSELECT %s%s.ctid FROM %s %s WHERE %s",
 								 foreach_current_index(lc) ? " UNION " : "",
-								 mt->partitioned ? "t.tableoid, " : "", mt->qualname,
-								 (char *) lfirst(lc));
+								 mt->partitioned ? psprintf("%s.tableoid, ", alias) : "", alias,
+								 mt->qualname, alias, (char *) lfirst(lc));
 			appendStringInfoString(&buf, mt->partitioned ? ")" : "))");
 		}
 	}
+	*nargs_out = nargs;
+	/* CITUS HOOK (src/citus.c): routed to the subject's shard group */
+	return CitusRouteCondition(subj, mt, alias, "$1", buf.data);
+}
+
+/*
+ * MapCallCondition
+ *		The condition of mt on alias "t" over $1 (the key) and the key sets
+ *		of the tables its edges lead to ($2...), built once and cached with
+ *		the map; the parameter types go to mt->call_argtypes.
+ */
+const char *
+MapCallCondition(MapSubject *subj, MapTable *mt)
+{
+	Oid			types[1 + 32 * 64];
+	int			nargs;
+	MemoryContext old;
+
+	if (mt->call_cond)
+		return mt->call_cond;
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(mt));
+	mt->call_cond = build_call_cond(subj, mt, "t", 2, types, lengthof(types), &nargs);
 	mt->call_nargs = nargs;
 	mt->call_argtypes = palloc(sizeof(Oid) * nargs);
 	memcpy(mt->call_argtypes, types, sizeof(Oid) * nargs);
-	/* CITUS HOOK (src/citus.c): routed to the subject's shard group */
-	mt->call_cond = CitusRouteCondition(subj, mt, "t", "$1", buf.data);
 	MemoryContextSwitchTo(old);
 	return mt->call_cond;
+}
+
+/*
+ * MapCallConditionAt
+ *		MapCallCondition for another row alias, its key sets numbered from
+ *		$first (the caller adds MapCallArgs(call, mt)[1..] as those
+ *		parameters; $1 stays the key).  Not cached.
+ */
+char *
+MapCallConditionAt(MapSubject *subj, MapTable *mt, const char *alias, int first)
+{
+	int			nargs;
+
+	(void) MapCallCondition(subj, mt);
+	return build_call_cond(subj, mt, alias, first, NULL, PG_INT32_MAX, &nargs);
 }
 
 /*
@@ -1246,9 +1288,15 @@ MapCallArgs(MapCall *call, MapTable *mt)
 	return values;
 }
 
-/* run the key-set query of mt; new arrays into cxt; true when they grew */
+/*
+ * call_run_keys
+ *		Run the key-set query of mt; new arrays into cxt; true when they
+ *		grew.  lock: the erasure's form, which also locks the rows FOR
+ *		UPDATE (and runs for a table whose sets nobody needs, only to lock
+ *		it); it runs with the latest snapshot, as every erasure statement.
+ */
 static bool
-call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt)
+call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock)
 {
 	MapSubject *subj = call->subj;
 	PrivacyUserSwitch sw;
@@ -1256,8 +1304,9 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt)
 	int			i;
 	bool		grew = false;
 	Datum	   *values;
+	void	  **slot = lock ? &mt->plan_lock : &mt->plan_keys;
 
-	if (mt->plan_keys == NULL)
+	if (*slot == NULL)
 	{
 		StringInfoData q;
 		SPIPlanPtr	plan;
@@ -1267,25 +1316,43 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt)
 		appendStringInfoString(&q, "SELECT ");
 		for (i = 0; i < mt->nneeded; i++)
 			appendStringInfo(&q, "%spg_catalog.array_agg(x.a%d)", i ? ", " : "", i);
+		if (mt->nneeded == 0)
+			appendStringInfoString(&q, "pg_catalog.count(*)");
 		appendStringInfoString(&q, " FROM (SELECT DISTINCT ");
 		for (i = 0; i < mt->nneeded; i++)
 			appendStringInfo(&q, "%sCAST(t.%s AS %s) AS a%d", i ? ", " : "",
 							 quote_identifier(col_name(mt->relid, mt->needed[i])),
 							 format_type_be(mt->needed_type[i]), i);
-		appendStringInfo(&q, " FROM %s t WHERE %s) x", mt->qualname, cond);
-		plan = SPI_prepare(q.data, mt->call_nargs, mt->call_argtypes);
+		if (mt->nneeded == 0)
+			appendStringInfoString(&q, "1");
+		if (lock)
+			appendStringInfo(&q, " FROM (SELECT * FROM %s t WHERE %s FOR UPDATE OF t) t) x",
+							 mt->qualname, cond);
+		else
+			appendStringInfo(&q, " FROM %s t WHERE %s) x", mt->qualname, cond);
+		/* one generic plan: a custom plan per call costs more than the query */
+		plan = SPI_prepare_cursor(q.data, mt->call_nargs, mt->call_argtypes,
+								  CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the key query of %s: %s", mt->qualname,
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		mt->plan_keys = plan;
+		*slot = plan;
 	}
 	values = MapCallArgs(call, mt);
 	UtilBecomeOwner(mt->relid, &sw);
 	RightsBypassRowSecurity(true);
 	PG_TRY();
 	{
-		ret = SPI_execute_plan(mt->plan_keys, values, NULL, true, 1);
+		if (lock)
+		{
+			/* our own earlier changes are visible to the new snapshot */
+			CommandCounterIncrement();
+			ret = SPI_execute_snapshot(*slot, values, NULL, GetLatestSnapshot(),
+									   InvalidSnapshot, false, true, 1);
+		}
+		else
+			ret = SPI_execute_plan(*slot, values, NULL, true, 1);
 	}
 	PG_FINALLY();
 	{
@@ -1320,6 +1387,21 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt)
  */
 MapCall *
 MapCallBegin(MapSubject *subj, Datum key)
+{
+	return MapCallBeginLocking(subj, key, NULL);
+}
+
+/*
+ * MapCallBeginLocking
+ *		MapCallBegin for an erasure: every statement runs with the latest
+ *		snapshot, and the subject's rows of each table with lock[i] set
+ *		(subj->tables order) are locked FOR UPDATE by the statement that
+ *		computes its key set, tables above first, so the set of a table is
+ *		read once the rows it references are locked (a row added below them
+ *		afterwards waits for the erasure).  lock NULL: as MapCallBegin.
+ */
+MapCall *
+MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
 {
 	MapCall    *call = palloc0(sizeof(MapCall));
 	MemoryContext cxt = CurrentMemoryContext;
@@ -1365,10 +1447,12 @@ MapCallBegin(MapSubject *subj, Datum key)
 			foreach(lc, comp)
 			{
 				MapTable   *mt = lfirst(lc);
+				int			idx = table_index(subj, mt->relid);
+				bool		locking = lock != NULL && lock[idx];
 
-				if (mt->nneeded == 0)
+				if (mt->nneeded == 0 && !locking)
 					continue;
-				if (call_run_keys(call, mt, table_index(subj, mt->relid), cxt))
+				if (call_run_keys(call, mt, idx, cxt, locking))
 					grew = true;
 			}
 		} while (cyclic && grew);

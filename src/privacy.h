@@ -96,6 +96,8 @@ typedef struct MapTable
 	Oid		   *call_argtypes;
 	void	   *plan_keys;		/* the table's key-set query */
 	void	   *plan_call;		/* access: rows by call_cond */
+	void	   *plan_lock;		/* erase: key set, rows locked FOR UPDATE */
+	struct MapKeptPlan *kept_shared;	/* erase: count of shared rows */
 	struct MapKeptPlan *kept_lock;	/* erase: advisory lock (linked table) */
 	struct MapKeptPlan *kept_act;	/* erase: the DELETE or UPDATE */
 } MapTable;
@@ -223,7 +225,9 @@ typedef struct MapCall
 } MapCall;
 
 extern MapCall *MapCallBegin(MapSubject *subj, Datum key);
+extern MapCall *MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock);
 extern const char *MapCallCondition(MapSubject *subj, MapTable *mt);
+extern char *MapCallConditionAt(MapSubject *subj, MapTable *mt, const char *alias, int first);
 extern Datum *MapCallArgs(MapCall *call, MapTable *mt);
 extern void MapCallEnd(MapCall *call);
 
