@@ -56,6 +56,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -260,9 +261,11 @@ run_kept_as_owner(Oid relid, MapKeptPlan **slot, MemoryContext cxt, const char *
 		{
 			/*
 			 * One generic plan: the key sets are parameters, and a custom
-			 * plan per call would cost more than the statement itself.
+			 * plan per call would cost more than the statement itself
+			 * (CITUS HOOK: Citus plans a distributed table per call).
 			 */
-			SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+			SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CitusIsCitusTable(relid) ? 0 : CURSOR_OPT_GENERIC_PLAN);
 
 			if (plan == NULL)
 				elog(ERROR, "could not prepare an erasure statement: %s",
@@ -397,54 +400,83 @@ fk_covered(MapTable *t, MapTable *c, MapHop *fk)
 /*
  * plan_order
  *		Order the tables so that referencing tables come first (Kahn's
- *		algorithm over the foreign keys among mapped tables; on a cycle, the
- *		deepest remaining table goes first).
+ *		algorithm over the foreign keys among mapped tables: the first table
+ *		in map order that no remaining table references; on a cycle, the
+ *		deepest remaining table goes first).  Each table counts the foreign
+ *		keys of other remaining tables into it, so the order costs the
+ *		number of tables squared plus the number of foreign keys.
  */
 static List *
 plan_order(List *ets)
 {
-	List	   *remaining = list_copy(ets);
+	int			n = list_length(ets);
+	int		   *blockers = palloc0(sizeof(int) * Max(n, 1));
+	List	  **blocks = palloc0(sizeof(List *) * Max(n, 1));	/* tables each one blocks */
+	bool	   *done = palloc0(sizeof(bool) * Max(n, 1));
 	List	   *ordered = NIL;
+	HASHCTL		ctl;
+	HTAB	   *pos;
+	ListCell   *lc;
+	int			k;
 
-	while (remaining != NIL)
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(Oid) + sizeof(int);
+	ctl.hcxt = CurrentMemoryContext;
+	pos = hash_create("erase order", Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	foreach(lc, ets)
 	{
-		ListCell   *lc;
-		EraseTable *pick = NULL;
+		EraseTable *et = lfirst(lc);
+		bool		found;
+		char	   *e = hash_search(pos, &et->mt->relid, HASH_ENTER, &found);
 
-		foreach(lc, remaining)
-		{
-			EraseTable *et = lfirst(lc);
-			ListCell   *fc;
-			bool		blocked = false;
-
-			/* a table waits while a remaining table references it */
-			foreach(fc, et->mt->fks_in)
-			{
-				MapHop	   *fk = lfirst(fc);
-				EraseTable *ref = find_et(remaining, fk->rel);
-
-				if (ref && ref != et)
-					blocked = true;
-			}
-			if (!blocked)
-			{
-				pick = et;
-				break;
-			}
-		}
-		if (pick == NULL)
-		{
-			foreach(lc, remaining)
-			{
-				EraseTable *et = lfirst(lc);
-
-				if (pick == NULL || et->mt->depth > pick->mt->depth)
-					pick = et;
-			}
-		}
-		ordered = lappend(ordered, pick);
-		remaining = list_delete_ptr(remaining, pick);
+		if (!found)
+			memcpy(e + sizeof(Oid), &foreach_current_index(lc), sizeof(int));
 	}
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		int			i = foreach_current_index(lc);
+		ListCell   *fc;
+
+		foreach(fc, et->mt->fks_in)
+		{
+			MapHop	   *fk = lfirst(fc);
+			char	   *e = hash_search(pos, &fk->rel, HASH_FIND, NULL);
+			int			r;
+
+			if (e == NULL)
+				continue;
+			memcpy(&r, e + sizeof(Oid), sizeof(int));
+			if (r == i)
+				continue;
+			blockers[i]++;
+			blocks[r] = lappend_int(blocks[r], i);
+		}
+	}
+	for (k = 0; k < n; k++)
+	{
+		int			pick = -1;
+		int			i;
+		ListCell   *bc;
+
+		for (i = 0; i < n && pick < 0; i++)
+			if (!done[i] && blockers[i] == 0)
+				pick = i;
+		if (pick < 0)
+		{
+			for (i = 0; i < n; i++)
+				if (!done[i] && (pick < 0 ||
+								 ((EraseTable *) list_nth(ets, i))->mt->depth >
+								 ((EraseTable *) list_nth(ets, pick))->mt->depth))
+					pick = i;
+		}
+		done[pick] = true;
+		ordered = lappend(ordered, list_nth(ets, pick));
+		foreach(bc, blocks[pick])
+			blockers[lfirst_int(bc)]--;
+	}
+	hash_destroy(pos);
 	return ordered;
 }
 

@@ -128,6 +128,13 @@ free_entry(MapSubject *s)
 		SPI_freeplan(s->plan_canon);
 	if (s->kept_lock && s->kept_lock->plan)
 		SPI_freeplan(s->kept_lock->plan);
+	foreach(lc2, s->kept_groups)
+	{
+		MapKeptPlan *k = lfirst(lc2);
+
+		if (k && k->plan)
+			SPI_freeplan(k->plan);
+	}
 	foreach(lc2, s->tables)
 	{
 		MapTable   *t = lfirst(lc2);
@@ -1330,9 +1337,12 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 							 mt->qualname, cond);
 		else
 			appendStringInfo(&q, " FROM %s t WHERE %s) x", mt->qualname, cond);
-		/* one generic plan: a custom plan per call costs more than the query */
+		/*
+		 * One generic plan: a custom plan per call costs more than the query
+		 * (CITUS HOOK: Citus plans a distributed table per call).
+		 */
 		plan = SPI_prepare_cursor(q.data, mt->call_nargs, mt->call_argtypes,
-								  CURSOR_OPT_GENERIC_PLAN);
+								  CitusIsCitusTable(mt->relid) ? 0 : CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the key query of %s: %s", mt->qualname,
 				 SPI_result_code_string(SPI_result));
@@ -1380,6 +1390,196 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 }
 
 /*
+ * MapKeptGroupPlan
+ *		See privacy.h.
+ */
+void *
+MapKeptGroupPlan(MapSubject *subj, int slot, const char *sql, int nargs, const Oid *argtypes)
+{
+	MapKeptPlan *k;
+	MemoryContext old = MemoryContextSwitchTo(subj->cxt);
+
+	while (list_length(subj->kept_groups) <= slot)
+		subj->kept_groups = lappend(subj->kept_groups, palloc0(sizeof(MapKeptPlan)));
+	MemoryContextSwitchTo(old);
+	k = list_nth(subj->kept_groups, slot);
+	if (k->plan != NULL &&
+		(k->nargs != nargs || strcmp(k->sql, sql) != 0 ||
+		 (nargs > 0 && memcmp(k->argtypes, argtypes, sizeof(Oid) * nargs) != 0)))
+	{
+		SPI_freeplan((SPIPlanPtr) k->plan);
+		k->plan = NULL;
+	}
+	if (k->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare a map statement: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		if (k->sql)
+			pfree(k->sql);
+		if (k->argtypes)
+			pfree(k->argtypes);
+		k->sql = MemoryContextStrdup(subj->cxt, sql);
+		k->argtypes = MemoryContextAlloc(subj->cxt, sizeof(Oid) * Max(nargs, 1));
+		if (nargs > 0)
+			memcpy(k->argtypes, argtypes, sizeof(Oid) * nargs);
+		k->nargs = nargs;
+		k->plan = plan;
+	}
+	return k->plan;
+}
+
+/*
+ * call_levels
+ *		The level of each table (subj->tables order) in the edge graph: 0
+ *		for a table whose edges need no key set, else one more than the
+ *		highest level among the tables its edges lead to (outside its own
+ *		component).  The tables of one level depend only on lower levels.
+ */
+static int *
+call_levels(MapSubject *subj, int *maxlevel)
+{
+	int			ntab = list_length(subj->tables);
+	int		   *level = palloc0(sizeof(int) * Max(ntab, 1));
+	ListCell   *cc,
+			   *lc,
+			   *ec;
+
+	*maxlevel = 0;
+	foreach(cc, subj->call_order)
+	{
+		List	   *comp = lfirst(cc);
+		int			l = 0;
+
+		foreach(lc, comp)
+			foreach(ec, table_edges((MapTable *) lfirst(lc)))
+		{
+			MapHop	   *h = lfirst(ec);
+			int			p;
+
+			if (!edge_needs_set(subj, h) || list_member_ptr(comp, MapFindTable(subj, h->prel)) ||
+				(p = table_index(subj, h->prel)) < 0)
+				continue;
+			l = Max(l, level[p] + 1);
+		}
+		foreach(lc, comp)
+			level[table_index(subj, ((MapTable *) lfirst(lc))->relid)] = l;
+		*maxlevel = Max(*maxlevel, l);
+	}
+	return level;
+}
+
+/*
+ * call_run_group
+ *		The key sets of several tables of one owner and one level in one
+ *		statement, "SELECT (<key query of t1>), (<key query of t2>)...":
+ *		tables with one needed column, or none when the table is only
+ *		locked.  Same queries, identity and snapshot as call_run_keys, one
+ *		round trip.  slot: the statement's kept plan.
+ */
+static void
+call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryContext cxt)
+{
+	MapSubject *subj = call->subj;
+	StringInfoData q;
+	ListCell   *lc;
+	int			nargs = 1;
+	int			cap = 64;
+	Oid		   *types = palloc(sizeof(Oid) * cap);
+	Datum	   *values = palloc(sizeof(Datum) * cap);
+	bool		locking = false;
+	PrivacyUserSwitch sw;
+	SPIPlanPtr	plan;
+	int			ret;
+
+	types[0] = subj->key_type;
+	values[0] = call->key;
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	foreach(lc, members)
+	{
+		MapTable   *mt = lfirst(lc);
+		int			idx = table_index(subj, mt->relid);
+		bool		lk = lock != NULL && lock[idx];
+		Datum	   *args = MapCallArgs(call, mt);
+		char	   *cond;
+		int			i;
+
+		if (nargs + mt->call_nargs > cap)
+		{
+			cap = 2 * (nargs + mt->call_nargs);
+			types = repalloc(types, sizeof(Oid) * cap);
+			values = repalloc(values, sizeof(Datum) * cap);
+		}
+		cond = MapCallConditionAt(subj, mt, "t", nargs + 1);
+		for (i = 1; i < mt->call_nargs; i++)
+		{
+			types[nargs] = mt->call_argtypes[i];
+			values[nargs++] = args[i];
+		}
+		locking |= lk;
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(&q, ", ");
+		if (mt->nneeded == 0)
+			appendStringInfo(&q, "(SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t) x)",
+							 mt->qualname, cond);
+		else if (lk)
+			appendStringInfo(&q, "(SELECT pg_catalog.array_agg(x.a0) FROM (SELECT DISTINCT CAST(t.%s AS %s) AS a0"
+							 " FROM (SELECT * FROM %s t WHERE %s FOR UPDATE OF t) t) x)",
+							 quote_identifier(col_name(mt->relid, mt->needed[0])),
+							 format_type_be(mt->needed_type[0]), mt->qualname, cond);
+		else
+			appendStringInfo(&q, "(SELECT pg_catalog.array_agg(x.a0) FROM (SELECT DISTINCT CAST(t.%s AS %s) AS a0"
+							 " FROM %s t WHERE %s) x)",
+							 quote_identifier(col_name(mt->relid, mt->needed[0])),
+							 format_type_be(mt->needed_type[0]), mt->qualname, cond);
+	}
+	UtilBecomeOwner(((MapTable *) linitial(members))->relid, &sw);
+	RightsBypassRowSecurity(true);
+	PG_TRY();
+	{
+		plan = MapKeptGroupPlan(subj, slot, q.data, nargs, types);
+		if (locking)
+		{
+			/* our own earlier changes are visible to the new snapshot */
+			CommandCounterIncrement();
+			ret = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+									   InvalidSnapshot, false, true, 1);
+		}
+		else
+			ret = SPI_execute_plan(plan, values, NULL, true, 1);
+	}
+	PG_FINALLY();
+	{
+		RightsBypassRowSecurity(false);
+	}
+	PG_END_TRY();
+	UtilRestoreUser(&sw);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "key query of %d tables failed: %d", list_length(members), ret);
+	foreach(lc, members)
+	{
+		MapTable   *mt = lfirst(lc);
+		int			idx = table_index(subj, mt->relid);
+		bool		isnull;
+		Datum		d;
+		MemoryContext old;
+
+		if (mt->nneeded == 0)
+			continue;
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+						  foreach_current_index(lc) + 1, &isnull);
+		old = MemoryContextSwitchTo(cxt);
+		call->sets[idx][0] = isnull ? PointerGetDatum(construct_empty_array(mt->needed_type[0]))
+			: PointerGetDatum(DatumGetArrayTypePCopy(d));
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
  * MapCallBegin
  *		Compute the key sets of one call: components of the edge graph top
  *		down, a cycle (or a self-reference) repeated until no set grows.
@@ -1399,6 +1599,11 @@ MapCallBegin(MapSubject *subj, Datum key)
  *		computes its key set, tables above first, so the set of a table is
  *		read once the rows it references are locked (a row added below them
  *		afterwards waits for the erasure).  lock NULL: as MapCallBegin.
+ *
+ *		Level by level (call_levels): the tables of a level outside a cycle
+ *		with one needed column (or none, only locked) are read in one
+ *		statement per owner (call_run_group); the others (cycles, composite
+ *		keys, Citus) one by one.
  */
 MapCall *
 MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
@@ -1409,6 +1614,12 @@ MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
 			   *lc;
 	int			ntab = list_length(subj->tables);
 	int			nest;
+	int		   *level;
+	int			maxlevel;
+	int			l;
+	int			slot = lock ? 1 : 0;	/* kept plans: 4n plain, 4n + 1 locking
+										 * (4n + 2, 4n + 3: access.c) */
+	bool		citus = CitusLoaded();
 
 	call->subj = subj;
 	call->key = key;
@@ -1423,39 +1634,79 @@ MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
 			call->sets[foreach_current_index(lc)][i] =
 				PointerGetDatum(construct_empty_array(mt->needed_type[i]));
 	}
+	level = call_levels(subj, &maxlevel);
 	UtilSpiConnect();
 	nest = MapJitOff();
-	foreach(cc, subj->call_order)
+	for (l = 0; l <= maxlevel; l++)
 	{
-		List	   *comp = lfirst(cc);
-		bool		cyclic = list_length(comp) > 1;
-		bool		grew;
+		List	   *owners = NIL;	/* Oid */
+		List	   *groups = NIL;	/* List of MapTable *, per owner */
+		ListCell   *gc;
 
-		foreach(lc, comp)
+		foreach(cc, subj->call_order)
 		{
-			MapTable   *mt = lfirst(lc);
-			ListCell   *ec;
+			List	   *comp = lfirst(cc);
+			bool		cyclic = list_length(comp) > 1;
+			bool		grew;
+			MapTable   *first = linitial(comp);
+			bool		locking;
 
-			foreach(ec, table_edges(mt))
-				if (((MapHop *) lfirst(ec))->prel == mt->relid && !((MapHop *) lfirst(ec))->link)
-					cyclic = true;
-		}
-		do
-		{
-			grew = false;
-			CHECK_FOR_INTERRUPTS();
+			if (level[table_index(subj, first->relid)] != l)
+				continue;
 			foreach(lc, comp)
 			{
 				MapTable   *mt = lfirst(lc);
-				int			idx = table_index(subj, mt->relid);
-				bool		locking = lock != NULL && lock[idx];
+				ListCell   *ec;
 
-				if (mt->nneeded == 0 && !locking)
-					continue;
-				if (call_run_keys(call, mt, idx, cxt, locking))
-					grew = true;
+				foreach(ec, table_edges(mt))
+					if (((MapHop *) lfirst(ec))->prel == mt->relid && !((MapHop *) lfirst(ec))->link)
+						cyclic = true;
 			}
-		} while (cyclic && grew);
+			locking = lock != NULL && lock[table_index(subj, first->relid)];
+			if (!cyclic && (first->nneeded == 1 || (first->nneeded == 0 && locking)) &&
+				!citus)
+			{
+				Oid			owner = UtilRelationOwner(first->relid);
+				int			g = list_member_oid(owners, owner) ? 0 : -1;
+
+				if (g == 0)
+				{
+					foreach(gc, owners)
+						if (lfirst_oid(gc) == owner)
+							g = foreach_current_index(gc);
+					list_nth_cell(groups, g)->ptr_value =
+						lappend(list_nth(groups, g), first);
+				}
+				else
+				{
+					owners = lappend_oid(owners, owner);
+					groups = lappend(groups, list_make1(first));
+				}
+				continue;
+			}
+			do
+			{
+				grew = false;
+				CHECK_FOR_INTERRUPTS();
+				foreach(lc, comp)
+				{
+					MapTable   *mt = lfirst(lc);
+					int			idx = table_index(subj, mt->relid);
+					bool		lk = lock != NULL && lock[idx];
+
+					if (mt->nneeded == 0 && !lk)
+						continue;
+					if (call_run_keys(call, mt, idx, cxt, lk))
+						grew = true;
+				}
+			} while (cyclic && grew);
+		}
+		foreach(gc, groups)
+		{
+			CHECK_FOR_INTERRUPTS();
+			call_run_group(call, lfirst(gc), lock, slot, cxt);
+			slot += 4;
+		}
 	}
 	MapJitRestore(nest);
 	SPI_finish();

@@ -97,6 +97,8 @@ typedef struct MapTable
 	void	   *plan_keys;		/* the table's key-set query */
 	void	   *plan_call;		/* access: rows by call_cond */
 	void	   *plan_lock;		/* erase: key set, rows locked FOR UPDATE */
+	char	   *row_json[2];	/* access.c: a row's JSON (access, export);
+								 * "" when the table has none */
 	struct MapKeptPlan *kept_shared;	/* erase: count of shared rows */
 	struct MapKeptPlan *kept_lock;	/* erase: advisory lock (linked table) */
 	struct MapKeptPlan *kept_act;	/* erase: the DELETE or UPDATE */
@@ -159,6 +161,8 @@ typedef struct MapSubject
 	void	   *plan_request;
 	void	   *plan_canon;
 	struct MapKeptPlan *kept_lock;	/* erase: the root row FOR UPDATE */
+	List	   *kept_groups;	/* MapKeptPlan *: statements over several
+								 * tables of one owner (MapKeptGroupPlan) */
 	List	   *call_order;		/* List of List of MapTable *: components of
 								 * the edge graph, tables above first */
 	/* cache bookkeeping (map.c) */
@@ -230,6 +234,16 @@ extern const char *MapCallCondition(MapSubject *subj, MapTable *mt);
 extern char *MapCallConditionAt(MapSubject *subj, MapTable *mt, const char *alias, int first);
 extern Datum *MapCallArgs(MapCall *call, MapTable *mt);
 extern void MapCallEnd(MapCall *call);
+
+/*
+ * MapKeptGroupPlan: the kept plan of slot (a number the caller keeps
+ * stable, per statement) among subj->kept_groups for sql: reused while the
+ * text and parameter types are the same, replaced otherwise; one generic
+ * plan; prepared under the identity of the caller (inside the guard frame
+ * that runs it); freed with the map entry.
+ */
+extern void *MapKeptGroupPlan(MapSubject *subj, int slot, const char *sql, int nargs,
+							  const Oid *argtypes);
 
 /* the subject's key (keyexpr, of the root key's type) converted to the type
  * of link column att of relid: the one place ids are converted for links */
