@@ -13,8 +13,13 @@
  *    without a foreign key, an exclusive transaction advisory lock on the
  *    subject's key, which the trigger installed by link() takes in shared
  *    mode on every insert or update.  Then the subject's rows of every
- *    mapped table FOR UPDATE, parents first: a row inserted below one of
- *    them waits for the erasure and then fails on its foreign key.
+ *    mapped table FOR UPDATE, parents first, by the statements that read
+ *    the key sets of the call (MapCallBeginLocking): a row inserted below
+ *    one of them waits for the erasure and then fails on its foreign key,
+ *    and each table's set is read once the rows above it are locked.
+ *    Every later statement finds the subject's rows through these sets
+ *    (values, computed before anything changes, so they stay valid while
+ *    the rows below are deleted).
  * 2. Holds are checked after the root lock, with the latest snapshot, so a
  *    hold committed while erase waited for the lock is seen; hold() locks
  *    the root row FOR KEY SHARE first.
@@ -100,6 +105,8 @@ typedef struct EraseTable
 	int64		anonymized;
 	int64		detached;		/* rows whose references were cleared */
 	int64		shared_rows;	/* rows that also reach another subject */
+	Datum	   *shared_sets;	/* their needed columns (MapTable.needed), as
+								 * arrays; NULL: none (count_shared) */
 	int			ngone;			/* rows outside the subject's rows that a
 								 * cascade deletes (cascade closure) */
 	int			gone_cap;
@@ -325,6 +332,18 @@ find_et(List *ets, Oid relid)
 			return et;
 	}
 	return NULL;
+}
+
+/* position of et in ets */
+static int
+list_index_of_et(List *ets, EraseTable *et)
+{
+	ListCell   *lc;
+
+	foreach(lc, ets)
+		if (lfirst(lc) == et)
+			return foreach_current_index(lc);
+	return -1;
 }
 
 /* "c.a, c.b" */
@@ -1168,8 +1187,12 @@ count_detached(MapSubject *subj, EraseTable *et, MapCall *call)
 	foreach(ec, et->fks_out)
 	{
 		EraseEdge  *e = lfirst(ec);
-		char	   *r = refs_deleted(subj, e, "t", p);
+		char	   *r;
 
+		/* only SET NULL / SET DEFAULT keys, and kept shared rows, count */
+		if (!et->keep_shared && e->fk->deltype != 'n' && e->fk->deltype != 'd')
+			continue;
+		r = refs_deleted(subj, e, "t", p);
 		if (e->fk->deltype == 'n' || e->fk->deltype == 'd')
 			appendStringInfo(&nd, "%s(%s)", nd.len ? " OR " : "", r);
 		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", r);
@@ -1269,24 +1292,219 @@ detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
 			   p, false, SPI_OK_UPDATE);
 }
 
+/* position of att among the needed columns of mt (its key sets), or -1 */
+static int
+needed_pos(MapTable *mt, AttrNumber att)
+{
+	int			i;
+
+	for (i = 0; i < mt->nneeded; i++)
+		if (mt->needed[i] == att)
+			return i;
+	return -1;
+}
+
+/* "alias.cols match the arrays $n.." (one array per column) */
+static char *
+in_arrays(MapHop *h, const char *alias, EraseParams *p, Oid *elemtypes, Datum *arrays)
+{
+	StringInfoData b;
+	int			i;
+	int			first = p->n + 1;
+
+	for (i = 0; i < h->ncols; i++)
+		params_add(p, get_array_type(elemtypes[i]), arrays[i]);
+	initStringInfo(&b);
+	if (h->ncols == 1)
+	{
+		appendStringInfo(&b, "%s.%s = ANY ($%d)", alias,
+						 quote_identifier(get_attname(h->rel, h->cols[0], false)), first);
+		return b.data;
+	}
+	appendStringInfo(&b, "%s IN (SELECT * FROM ROWS FROM (", cols_of(alias, h->rel, h->cols, h->ncols));
+	for (i = 0; i < h->ncols; i++)
+		appendStringInfo(&b, "%spg_catalog.unnest($%d)", i ? ", " : "", first + i);
+	appendStringInfoString(&b, "))");
+	return b.data;
+}
+
+/* every component of the map is one table without a self-reference */
+static bool
+map_acyclic(MapSubject *subj)
+{
+	ListCell   *cc,
+			   *pc;
+
+	foreach(cc, subj->call_order)
+	{
+		List	   *comp = lfirst(cc);
+		MapTable   *mt;
+
+		if (list_length(comp) != 1)
+			return false;
+		mt = linitial(comp);
+		foreach(pc, mt->paths)
+		{
+			List	   *path = lfirst(pc);
+
+			if (path != NIL && !((MapHop *) linitial(path))->link &&
+				((MapHop *) linitial(path))->prel == mt->relid)
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * shared_memo
+ *		shared_cond of et on alias t, per edge instead of per path, over
+ *		what count_shared found for the tables above (an acyclic map, in
+ *		which every path of a table is one of its edges followed by a path
+ *		of the table it references): a row also reaches another subject
+ *		when one of its edges points directly at another subject's key, or
+ *		at a row of the table above that is the subject's and shared (its
+ *		shared set), or at a row that is not the subject's and reaches any
+ *		subject (that table's own paths, as shared_cond writes them).  The
+ *		same rows as shared_cond, so the same counts; each row costs one
+ *		test per edge.  NULL when a table has too many paths to tell
+ *		(shared_cond's limit): then shared_cond is used.
+ */
+static char *
+shared_memo(MapSubject *subj, List *ets, EraseTable *et, EraseParams *p)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			aliasno = 0;
+	bool		first = true;
+	List	   *own = NIL;
+	bool		own_skipped = false;
+
+	/* shared_cond reads at most its limit of paths: then the same */
+	collect_paths(subj, et->mt, NIL, NIL, &own, &own_skipped);
+	if (list_length(own) >= ERASE_MAX_SHARED_PATHS || own_skipped)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	foreach(lc, et->mt->paths)
+	{
+		List	   *edge = lfirst(lc);
+		MapHop	   *h;
+		EraseTable *pt;
+		List	   *ppaths = NIL;
+		bool		skipped = false;
+		Oid			types[32];
+		Datum		sets[32];
+		int			i,
+					pidx;
+		char		next[32];
+
+		if (edge == NIL)
+			continue;
+		h = linitial(edge);
+		if (!first)
+			appendStringInfoString(&buf, " OR ");
+		first = false;
+		if (h->link || h->prel == subj->root)
+		{
+			/* a terminal hop: written as shared_cond writes it */
+			append_other(&buf, subj, list_make1(list_make1(h)), 0, "t", &aliasno);
+			continue;
+		}
+		pt = find_et(ets, h->prel);
+		if (pt == NULL)
+		{
+			appendStringInfoString(&buf, "false");	/* a table dropped since */
+			continue;
+		}
+		collect_paths(subj, pt->mt, NIL, NIL, &ppaths, &skipped);
+		if (list_length(ppaths) >= ERASE_MAX_SHARED_PATHS || skipped)
+			return NULL;
+		pidx = list_index_of_et(ets, pt);
+		for (i = 0; i < h->ncols; i++)
+		{
+			int			k = needed_pos(pt->mt, h->pcols[i]);
+
+			if (k < 0)
+				return NULL;
+			types[i] = pt->mt->needed_type[k];
+			sets[i] = p->call->sets[pidx][k];
+		}
+		appendStringInfo(&buf, "CASE WHEN %s THEN ", in_arrays(h, "t", p, types, sets));
+		if (pt->shared_sets == NULL)
+			appendStringInfoString(&buf, "false");
+		else
+		{
+			for (i = 0; i < h->ncols; i++)
+				sets[i] = pt->shared_sets[needed_pos(pt->mt, h->pcols[i])];
+			appendStringInfoString(&buf, in_arrays(h, "t", p, types, sets));
+		}
+		snprintf(next, sizeof(next), "o%d", ++aliasno);
+		appendStringInfo(&buf, " ELSE EXISTS (SELECT 1 FROM %s %s WHERE %s = %s AND (",
+						 pt->mt->qualname, next,
+						 cols_of(next, h->prel, h->pcols, h->ncols),
+						 cols_of("t", h->rel, h->cols, h->ncols));
+		if (ppaths == NIL || linitial(ppaths) == NIL)
+			appendStringInfoString(&buf, "false");
+		else
+			append_other(&buf, subj, ppaths, 0, next, &aliasno);
+		appendStringInfoString(&buf, ")) END");
+	}
+	appendStringInfoChar(&buf, ')');
+	return first ? NULL : buf.data;
+}
+
 /*
  * count_shared
- *		How many of the subject's rows of et also reach another subject.
+ *		How many of the subject's rows of et also reach another subject;
+ *		their needed columns go to et->shared_sets (for the tables below).
+ *		Called for the tables above first.
  */
 static void
-count_shared(MapSubject *subj, EraseTable *et, MapCall *call)
+count_shared(MapSubject *subj, List *ets, EraseTable *et, MapCall *call, bool memo)
 {
 	EraseParams *p;
-	char	   *sql;
+	StringInfoData sql;
+	const char *cond;
+	const char *shared = NULL;
+	MapTable   *mt = et->mt;
+	int			i;
 
 	if (et->shared == NULL)
 		return;
 	p = params_new(call);
-	sql = psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND coalesce(%s, false)",
-				   et->mt->qualname, call_cond(p, et->mt, "t"), et->shared);
-	run_kept_as_owner(et->mt->relid, &et->mt->kept_shared, subj->cxt, sql,
+	cond = call_cond(p, mt, "t");
+	if (memo)
+		shared = shared_memo(subj, ets, et, p);
+	if (shared == NULL)
+		shared = et->shared;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT pg_catalog.count(*) FILTER (WHERE x.s)");
+	for (i = 0; i < mt->nneeded; i++)
+		appendStringInfo(&sql, ", pg_catalog.array_agg(x.a%d) FILTER (WHERE x.s)", i);
+	appendStringInfo(&sql, " FROM (SELECT coalesce(%s, false) AS s", shared);
+	for (i = 0; i < mt->nneeded; i++)
+		appendStringInfo(&sql, ", CAST(t.%s AS %s) AS a%d",
+						 quote_identifier(get_attname(mt->relid, mt->needed[i], false)),
+						 format_type_be(mt->needed_type[i]), i);
+	appendStringInfo(&sql, " FROM %s t WHERE %s) x", mt->qualname, cond);
+	run_kept_as_owner(mt->relid, &mt->kept_shared, subj->cxt, sql.data,
 					  p->n, p->types, p->values, true, SPI_OK_SELECT);
 	et->shared_rows = result_count();
+	if (mt->nneeded > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
+
+		et->shared_sets = palloc(sizeof(Datum) * mt->nneeded);
+		for (i = 0; i < mt->nneeded; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2, &isnull);
+
+			et->shared_sets[i] = isnull ? PointerGetDatum(construct_empty_array(mt->needed_type[i]))
+				: datumCopy(d, false, -1);
+		}
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*
@@ -1747,8 +1965,15 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 
 		if (et->mt->outbound)
 			materialize_outbound(subj, ets, et, call, dry_run);
-		count_shared(subj, et, call);
 		count_detached(subj, et, call);
+	}
+	{
+		/* tables above first: each uses the shared rows of those above */
+		bool		memo = map_acyclic(subj) && !CitusLoaded();
+		int			i;
+
+		for (i = list_length(ordered) - 1; i >= 0; i--)
+			count_shared(subj, ets, list_nth(ordered, i), call, memo);
 	}
 	MemoryContextSwitchTo(outer);
 

@@ -218,7 +218,12 @@ extern List *MapSubjectsOfTable(Oid relid);
  * a condition on alias "t" over $1 (the key) and those arrays, whose
  * parameters MapCallArgs gives (types in mt->call_argtypes).  Each table
  * then costs one indexed statement, whatever the depth and the number of
- * paths.  Queries run as each table's owner, row security bypassed.
+ * paths.  Queries run as each table's owner, row security bypassed; the
+ * sets of one level of the graph are read in one statement per owner.
+ * MapCallBeginLocking (erase): with the latest snapshot, the rows of the
+ * tables flagged locked FOR UPDATE as their sets are read, tables above
+ * first.  MapCallConditionAt: the condition on another alias, the arrays
+ * numbered from $first (the caller passes MapCallArgs(call, mt)[1..]).
  */
 typedef struct MapCall
 {
