@@ -425,14 +425,13 @@ table_json(MapTable *mt, bool export)
  *		(SELECT jsonb_agg(..) FROM t1 t WHERE <t1's condition>), (..)", run
  *		as that owner (the tables of one owner run under the same identity
  *		one by one as well), over the call's key sets; its plan kept with
- *		the map (one generic plan).  Returns each table's rows (NULL: none),
- *		by table position.
+ *		the map (one generic plan).  Fills vals (by table position; NULL:
+ *		none) for the tables that MapCallBeginReading did not read (done).
  */
-static Jsonb **
-read_grouped(MapSubject *subj, MapCall *call, bool export, MemoryContext outer)
+static void
+read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jsonb **vals,
+			 MemoryContext outer)
 {
-	int			n = list_length(subj->tables);
-	Jsonb	  **vals = MemoryContextAllocZero(outer, sizeof(Jsonb *) * Max(n, 1));
 	List	   *owners = NIL;
 	List	   *groups = NIL;	/* List of int (table positions), per owner */
 	ListCell   *lc,
@@ -444,7 +443,7 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, MemoryContext outer)
 		Oid			owner;
 		int			g = -1;
 
-		if (table_json(mt, export) == NULL)
+		if (table_json(mt, export) == NULL || done[foreach_current_index(lc)])
 			continue;
 		owner = UtilRelationOwner(mt->relid);
 		foreach(gc, owners)
@@ -531,7 +530,6 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, MemoryContext outer)
 			}
 		}
 	}
-	return vals;
 }
 
 /* push "key": <jsonb value> into an object being built */
@@ -570,14 +568,32 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 	Jsonb	  **grouped = NULL;
 	int			pos = -1;
 	int			jitnest;
-	MapCall    *call = MapCallBegin(subj, key);	/* every key set, once */
+	MapCall    *call;
+	int			n = list_length(subj->tables);
+	bool	   *read = palloc0(sizeof(bool) * Max(n, 1));
+
+	if (!CitusLoaded())
+	{
+		/* every key set once; the rows of most tables in the same scans */
+		const char **json = palloc0(sizeof(char *) * Max(n, 1));
+
+		UtilSpiConnect();
+		foreach(lc, subj->tables)
+			json[foreach_current_index(lc)] = table_json(lfirst(lc), export);
+		SPI_finish();
+		MemoryContextSwitchTo(outer);
+		grouped = palloc0(sizeof(Jsonb *) * Max(n, 1));
+		call = MapCallBeginReading(subj, key, json, grouped, read, outer);
+	}
+	else
+		call = MapCallBegin(subj, key);	/* every key set, once */
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	UtilSpiConnect();
 	/* the per-edge map queries are planned with large estimates: no JIT */
 	jitnest = MapJitOff();
-	if (!CitusLoaded())
-		grouped = read_grouped(subj, call, export, outer);
+	if (grouped)
+		read_grouped(subj, call, export, read, grouped, outer);	/* the others */
 	else if (!export)
 		routed = read_routed(subj, key, outer, &routed_rows);	/* Citus: one round trip */
 	foreach(lc, subj->tables)

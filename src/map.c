@@ -35,6 +35,7 @@
 #include "catalog/partition.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "inttypes.h"
 #include "lib/stringinfo.h"
@@ -1472,6 +1473,15 @@ call_levels(MapSubject *subj, int *maxlevel)
 	return level;
 }
 
+/* access: the rows of each table read with its key set (MapCallBeginReading) */
+typedef struct CallRows
+{
+	const char *const *json;	/* per table: a row's JSON on alias t, or NULL */
+	Jsonb	  **rows;			/* out: per table, NULL when none */
+	bool	   *read;			/* out: the table was read */
+	MemoryContext outer;
+} CallRows;
+
 /*
  * call_run_group
  *		The key sets of several tables of one owner and one level in one
@@ -1481,7 +1491,8 @@ call_levels(MapSubject *subj, int *maxlevel)
  *		round trip.  slot: the statement's kept plan.
  */
 static void
-call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryContext cxt)
+call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryContext cxt,
+			   CallRows *cr)
 {
 	MapSubject *subj = call->subj;
 	StringInfoData q;
@@ -1523,7 +1534,15 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 		locking |= lk;
 		if (foreach_current_index(lc) > 0)
 			appendStringInfoString(&q, ", ");
-		if (mt->nneeded == 0)
+		if (cr != NULL && cr->json[idx] != NULL && mt->nneeded == 1)
+			appendStringInfo(&q, "(SELECT ROW(pg_catalog.jsonb_agg(%s), pg_catalog.array_agg(DISTINCT CAST(t.%s AS %s)))"
+							 " FROM %s t WHERE %s)", cr->json[idx],
+							 quote_identifier(col_name(mt->relid, mt->needed[0])),
+							 format_type_be(mt->needed_type[0]), mt->qualname, cond);
+		else if (cr != NULL && cr->json[idx] != NULL)
+			appendStringInfo(&q, "(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
+							 cr->json[idx], mt->qualname, cond);
+		else if (mt->nneeded == 0)
 			appendStringInfo(&q, "(SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t) x)",
 							 mt->qualname, cond);
 		else if (lk)
@@ -1568,16 +1587,39 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 		Datum		d;
 		MemoryContext old;
 
-		if (mt->nneeded == 0)
-			continue;
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 						  foreach_current_index(lc) + 1, &isnull);
+		if (cr != NULL && cr->json[idx] != NULL)
+		{
+			/* the rows (and the key set): one scan of the table */
+			Datum		j = d;
+			bool		jnull = isnull;
+
+			cr->read[idx] = true;
+			if (mt->nneeded == 1 && !isnull)
+			{
+				HeapTupleHeader th = DatumGetHeapTupleHeader(d);
+
+				j = GetAttributeByNum(th, 1, &jnull);
+				d = GetAttributeByNum(th, 2, &isnull);
+			}
+			if (!jnull)
+			{
+				old = MemoryContextSwitchTo(cr->outer);
+				cr->rows[idx] = DatumGetJsonbPCopy(j);
+				MemoryContextSwitchTo(old);
+			}
+		}
+		if (mt->nneeded == 0)
+			continue;
 		old = MemoryContextSwitchTo(cxt);
 		call->sets[idx][0] = isnull ? PointerGetDatum(construct_empty_array(mt->needed_type[0]))
 			: PointerGetDatum(DatumGetArrayTypePCopy(d));
 		MemoryContextSwitchTo(old);
 	}
 }
+
+static MapCall *call_begin(MapSubject *subj, Datum key, const bool *lock, CallRows *cr);
 
 /*
  * MapCallBegin
@@ -1608,6 +1650,35 @@ MapCallBegin(MapSubject *subj, Datum key)
 MapCall *
 MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
 {
+	return call_begin(subj, key, lock, NULL);
+}
+
+/*
+ * MapCallBeginReading
+ *		MapCallBegin for access and export: the tables read in the grouped
+ *		statements (call_levels) also return their rows there, as
+ *		jsonb_agg(json[i]) over alias t (json[i] NULL: not wanted), from the
+ *		same scan as their key set; rows[i] gets them (NULL: none, allocated
+ *		in outer) and read[i] tells which tables were read.  The caller
+ *		reads the others.
+ */
+MapCall *
+MapCallBeginReading(MapSubject *subj, Datum key, const char *const *json, Jsonb **rows,
+					bool *read, MemoryContext outer)
+{
+	CallRows	cr;
+
+	cr.json = json;
+	cr.rows = rows;
+	cr.read = read;
+	cr.outer = outer;
+	return call_begin(subj, key, NULL, &cr);
+}
+
+/* MapCallBeginLocking and MapCallBeginReading */
+static MapCall *
+call_begin(MapSubject *subj, Datum key, const bool *lock, CallRows *cr)
+{
 	MapCall    *call = palloc0(sizeof(MapCall));
 	MemoryContext cxt = CurrentMemoryContext;
 	ListCell   *cc,
@@ -1617,8 +1688,8 @@ MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
 	int		   *level;
 	int			maxlevel;
 	int			l;
-	int			slot = lock ? 1 : 0;	/* kept plans: 4n plain, 4n + 1 locking
-										 * (4n + 2, 4n + 3: access.c) */
+	/* kept plans: 4n plain or reading, 4n + 1 locking (4n + 2, 4n + 3: access.c) */
+	int			slot = lock ? 1 : 0;
 	bool		citus = CitusLoaded();
 
 	call->subj = subj;
@@ -1663,8 +1734,9 @@ MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
 						cyclic = true;
 			}
 			locking = lock != NULL && lock[table_index(subj, first->relid)];
-			if (!cyclic && (first->nneeded == 1 || (first->nneeded == 0 && locking)) &&
-				!citus)
+			if (!cyclic && !citus &&
+				(first->nneeded == 1 || (first->nneeded == 0 && locking) ||
+				 (first->nneeded == 0 && cr != NULL && cr->json[table_index(subj, first->relid)] != NULL)))
 			{
 				Oid			owner = UtilRelationOwner(first->relid);
 				int			g = list_member_oid(owners, owner) ? 0 : -1;
@@ -1704,7 +1776,7 @@ MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
 		foreach(gc, groups)
 		{
 			CHECK_FOR_INTERRUPTS();
-			call_run_group(call, lfirst(gc), lock, slot, cxt);
+			call_run_group(call, lfirst(gc), lock, slot, cxt, cr);
 			slot += 4;
 		}
 	}
