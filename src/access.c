@@ -502,8 +502,8 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 		RightsBypassRowSecurity(true);
 		PG_TRY();
 		{
-			/* kept plans of the map entry: 4n + 2 access, 4n + 3 export */
-			plan = MapKeptGroupPlan(subj, 4 * foreach_current_index(gc) + (export ? 3 : 2),
+			/* kept plans of the map entry: 6n + 4 access, 6n + 5 export (map.c) */
+			plan = MapKeptGroupPlan(subj, 6 * foreach_current_index(gc) + (export ? 5 : 4),
 									sql.data, nargs, types);
 			ret = SPI_execute_plan(plan, values, NULL, true, 1);
 		}
@@ -583,7 +583,7 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 		SPI_finish();
 		MemoryContextSwitchTo(outer);
 		grouped = palloc0(sizeof(Jsonb *) * Max(n, 1));
-		call = MapCallBeginReading(subj, key, json, grouped, read, outer);
+		call = MapCallBeginReading(subj, key, export, json, grouped, read, outer);
 	}
 	else
 		call = MapCallBegin(subj, key);	/* every key set, once */

@@ -1955,7 +1955,8 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	 * with them locked.  Every later statement finds the subject's rows of
 	 * a table through these sets, which stay valid while rows are deleted.
 	 */
-	call = MapCallBeginLocking(subj, key, dry_run ? NULL : lock_flags(subj, ets));
+	call = MapCallBeginLocking(subj, key, dry_run ? palloc0(sizeof(bool) * Max(list_length(ets), 1))
+							   : lock_flags(subj, ets));
 	MemoryContextSwitchTo(outer);
 	compute_gone(subj, ets, call, dry_run);
 	check_references(subj, ets, call);

@@ -1301,10 +1301,10 @@ MapCallArgs(MapCall *call, MapTable *mt)
  *		Run the key-set query of mt; new arrays into cxt; true when they
  *		grew.  lock: the erasure's form, which also locks the rows FOR
  *		UPDATE (and runs for a table whose sets nobody needs, only to lock
- *		it); it runs with the latest snapshot, as every erasure statement.
+ *		it).  latest: with the latest snapshot, as every erasure statement.
  */
 static bool
-call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock)
+call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock, bool latest)
 {
 	MapSubject *subj = call->subj;
 	PrivacyUserSwitch sw;
@@ -1355,12 +1355,12 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 	RightsBypassRowSecurity(true);
 	PG_TRY();
 	{
-		if (lock)
+		if (latest)
 		{
 			/* our own earlier changes are visible to the new snapshot */
 			CommandCounterIncrement();
 			ret = SPI_execute_snapshot(*slot, values, NULL, GetLatestSnapshot(),
-									   InvalidSnapshot, false, true, 1);
+									   InvalidSnapshot, !lock, true, 1);
 		}
 		else
 			ret = SPI_execute_plan(*slot, values, NULL, true, 1);
@@ -1480,6 +1480,7 @@ typedef struct CallRows
 	Jsonb	  **rows;			/* out: per table, NULL when none */
 	bool	   *read;			/* out: the table was read */
 	MemoryContext outer;
+	int			family;			/* kept plans: 0 access, 1 export */
 } CallRows;
 
 /*
@@ -1561,12 +1562,12 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 	PG_TRY();
 	{
 		plan = MapKeptGroupPlan(subj, slot, q.data, nargs, types);
-		if (locking)
+		if (lock != NULL)
 		{
-			/* our own earlier changes are visible to the new snapshot */
+			/* an erasure: our own earlier changes are visible to the new snapshot */
 			CommandCounterIncrement();
 			ret = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
-									   InvalidSnapshot, false, true, 1);
+									   InvalidSnapshot, !locking, true, 1);
 		}
 		else
 			ret = SPI_execute_plan(plan, values, NULL, true, 1);
@@ -1640,7 +1641,8 @@ MapCallBegin(MapSubject *subj, Datum key)
  *		(subj->tables order) are locked FOR UPDATE by the statement that
  *		computes its key set, tables above first, so the set of a table is
  *		read once the rows it references are locked (a row added below them
- *		afterwards waits for the erasure).  lock NULL: as MapCallBegin.
+ *		afterwards waits for the erasure).  A dry run passes no flag set.
+ *		lock NULL: as MapCallBegin (the transaction's snapshot).
  *
  *		Level by level (call_levels): the tables of a level outside a cycle
  *		with one needed column (or none, only locked) are read in one
@@ -1663,11 +1665,12 @@ MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
  *		reads the others.
  */
 MapCall *
-MapCallBeginReading(MapSubject *subj, Datum key, const char *const *json, Jsonb **rows,
-					bool *read, MemoryContext outer)
+MapCallBeginReading(MapSubject *subj, Datum key, bool export, const char *const *json,
+					Jsonb **rows, bool *read, MemoryContext outer)
 {
 	CallRows	cr;
 
+	cr.family = export ? 1 : 0;
 	cr.json = json;
 	cr.rows = rows;
 	cr.read = read;
@@ -1688,9 +1691,14 @@ call_begin(MapSubject *subj, Datum key, const bool *lock, CallRows *cr)
 	int		   *level;
 	int			maxlevel;
 	int			l;
-	/* kept plans: 4n plain or reading, 4n + 1 locking (4n + 2, 4n + 3: access.c) */
-	int			slot = lock ? 1 : 0;
+	/*
+	 * Kept plans (MapKeptGroupPlan), six per group: 6n access (or plain),
+	 * 6n + 1 export, 6n + 2 erasure, 6n + 3 dry run (6n + 4, 6n + 5:
+	 * access.c), so that calls of each kind keep their own.
+	 */
+	int			slot;
 	bool		citus = CitusLoaded();
+	bool		dry = true;		/* no table locked (an erasure's dry run) */
 
 	call->subj = subj;
 	call->key = key;
@@ -1705,6 +1713,10 @@ call_begin(MapSubject *subj, Datum key, const bool *lock, CallRows *cr)
 			call->sets[foreach_current_index(lc)][i] =
 				PointerGetDatum(construct_empty_array(mt->needed_type[i]));
 	}
+	for (l = 0; lock != NULL && l < ntab; l++)
+		if (lock[l])
+			dry = false;
+	slot = cr ? cr->family : lock == NULL ? 0 : dry ? 3 : 2;
 	level = call_levels(subj, &maxlevel);
 	UtilSpiConnect();
 	nest = MapJitOff();
@@ -1768,7 +1780,7 @@ call_begin(MapSubject *subj, Datum key, const bool *lock, CallRows *cr)
 
 					if (mt->nneeded == 0 && !lk)
 						continue;
-					if (call_run_keys(call, mt, idx, cxt, lk))
+					if (call_run_keys(call, mt, idx, cxt, lk, lock != NULL))
 						grew = true;
 				}
 			} while (cyclic && grew);
@@ -1777,7 +1789,7 @@ call_begin(MapSubject *subj, Datum key, const bool *lock, CallRows *cr)
 		{
 			CHECK_FOR_INTERRUPTS();
 			call_run_group(call, lfirst(gc), lock, slot, cxt, cr);
-			slot += 4;
+			slot += 6;
 		}
 	}
 	MapJitRestore(nest);

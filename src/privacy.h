@@ -235,8 +235,9 @@ typedef struct MapCall
 
 extern MapCall *MapCallBegin(MapSubject *subj, Datum key);
 extern MapCall *MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock);
-extern MapCall *MapCallBeginReading(MapSubject *subj, Datum key, const char *const *json,
-									Jsonb **rows, bool *read, MemoryContext outer);
+extern MapCall *MapCallBeginReading(MapSubject *subj, Datum key, bool export,
+									const char *const *json, Jsonb **rows, bool *read,
+									MemoryContext outer);
 extern const char *MapCallCondition(MapSubject *subj, MapTable *mt);
 extern char *MapCallConditionAt(MapSubject *subj, MapTable *mt, const char *alias, int first);
 extern Datum *MapCallArgs(MapCall *call, MapTable *mt);
