@@ -138,3 +138,4 @@ SELECT privacy.drop_subject('m17');
 DROP SCHEMA m17 CASCADE;
 DROP ROLE map17_a;
 DROP ROLE map17_b;
+DROP EXTENSION privacy;
