@@ -13,8 +13,13 @@
  *    without a foreign key, an exclusive transaction advisory lock on the
  *    subject's key, which the trigger installed by link() takes in shared
  *    mode on every insert or update.  Then the subject's rows of every
- *    mapped table FOR UPDATE, parents first: a row inserted below one of
- *    them waits for the erasure and then fails on its foreign key.
+ *    mapped table FOR UPDATE, parents first, by the statements that read
+ *    the key sets of the call (MapCallBeginLocking): a row inserted below
+ *    one of them waits for the erasure and then fails on its foreign key,
+ *    and each table's set is read once the rows above it are locked.
+ *    Every later statement finds the subject's rows through these sets
+ *    (values, computed before anything changes, so they stay valid while
+ *    the rows below are deleted).
  * 2. Holds are checked after the root lock, with the latest snapshot, so a
  *    hold committed while erase waited for the lock is seen; hold() locks
  *    the root row FOR KEY SHARE first.
@@ -56,6 +61,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -99,6 +105,8 @@ typedef struct EraseTable
 	int64		anonymized;
 	int64		detached;		/* rows whose references were cleared */
 	int64		shared_rows;	/* rows that also reach another subject */
+	Datum	   *shared_sets;	/* their needed columns (MapTable.needed), as
+								 * arrays; NULL: none (count_shared) */
 	int			ngone;			/* rows outside the subject's rows that a
 								 * cascade deletes (cascade closure) */
 	int			gone_cap;
@@ -118,6 +126,66 @@ typedef struct EraseEdge
 	MapHop	   *fk;				/* rel = referencing table, prel = referenced */
 	struct EraseTable *parent;
 } EraseEdge;
+
+/* parameters of one statement: $1 is the subject's key */
+typedef struct EraseParams
+{
+	MapCall    *call;			/* the erasure's key sets */
+	int			n;
+	int			cap;
+	Oid		   *types;
+	Datum	   *values;
+} EraseParams;
+
+static EraseParams *
+params_new(MapCall *call)
+{
+	EraseParams *p = palloc(sizeof(EraseParams));
+	MapSubject *subj = call->subj;
+	Datum		key = call->key;
+
+	p->cap = 8;
+	p->types = palloc(sizeof(Oid) * p->cap);
+	p->values = palloc(sizeof(Datum) * p->cap);
+	p->types[0] = subj->key_type;
+	p->values[0] = key;
+	p->n = 1;
+	p->call = call;
+	return p;
+}
+
+/* add a parameter; returns its number ($n) */
+static int
+params_add(EraseParams *p, Oid type, Datum value)
+{
+	if (p->n == p->cap)
+	{
+		p->cap *= 2;
+		p->types = repalloc(p->types, sizeof(Oid) * p->cap);
+		p->values = repalloc(p->values, sizeof(Datum) * p->cap);
+	}
+	p->types[p->n] = type;
+	p->values[p->n] = value;
+	return ++p->n;
+}
+
+/*
+ * call_cond
+ *		The condition "row alias of mt is the subject's" over the erasure's
+ *		key sets (computed once, before anything changes: they stay valid
+ *		while the rows below are deleted), which become parameters of p.
+ */
+static char *
+call_cond(EraseParams *p, MapTable *mt, const char *alias)
+{
+	Datum	   *args = MapCallArgs(p->call, mt);
+	int			first = p->n + 1;
+	int			i;
+
+	for (i = 1; i < mt->call_nargs; i++)
+		params_add(p, mt->call_argtypes[i], args[i]);
+	return MapCallConditionAt(p->call->subj, mt, alias, first);
+}
 
 /* ------------------------------------------------------------------------
  * Helpers
@@ -198,7 +266,13 @@ run_kept_as_owner(Oid relid, MapKeptPlan **slot, MemoryContext cxt, const char *
 	{
 		if (k->plan == NULL)
 		{
-			SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+			/*
+			 * One generic plan: the key sets are parameters, and a custom
+			 * plan per call would cost more than the statement itself
+			 * (CITUS HOOK: Citus plans a distributed table per call).
+			 */
+			SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CitusIsCitusTable(relid) ? 0 : CURSOR_OPT_GENERIC_PLAN);
 
 			if (plan == NULL)
 				elog(ERROR, "could not prepare an erasure statement: %s",
@@ -258,6 +332,18 @@ find_et(List *ets, Oid relid)
 			return et;
 	}
 	return NULL;
+}
+
+/* position of et in ets */
+static int
+list_index_of_et(List *ets, EraseTable *et)
+{
+	ListCell   *lc;
+
+	foreach(lc, ets)
+		if (lfirst(lc) == et)
+			return foreach_current_index(lc);
+	return -1;
 }
 
 /* "c.a, c.b" */
@@ -333,54 +419,83 @@ fk_covered(MapTable *t, MapTable *c, MapHop *fk)
 /*
  * plan_order
  *		Order the tables so that referencing tables come first (Kahn's
- *		algorithm over the foreign keys among mapped tables; on a cycle, the
- *		deepest remaining table goes first).
+ *		algorithm over the foreign keys among mapped tables: the first table
+ *		in map order that no remaining table references; on a cycle, the
+ *		deepest remaining table goes first).  Each table counts the foreign
+ *		keys of other remaining tables into it, so the order costs the
+ *		number of tables squared plus the number of foreign keys.
  */
 static List *
 plan_order(List *ets)
 {
-	List	   *remaining = list_copy(ets);
+	int			n = list_length(ets);
+	int		   *blockers = palloc0(sizeof(int) * Max(n, 1));
+	List	  **blocks = palloc0(sizeof(List *) * Max(n, 1));	/* tables each one blocks */
+	bool	   *done = palloc0(sizeof(bool) * Max(n, 1));
 	List	   *ordered = NIL;
+	HASHCTL		ctl;
+	HTAB	   *pos;
+	ListCell   *lc;
+	int			k;
 
-	while (remaining != NIL)
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(Oid) + sizeof(int);
+	ctl.hcxt = CurrentMemoryContext;
+	pos = hash_create("erase order", Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	foreach(lc, ets)
 	{
-		ListCell   *lc;
-		EraseTable *pick = NULL;
+		EraseTable *et = lfirst(lc);
+		bool		found;
+		char	   *e = hash_search(pos, &et->mt->relid, HASH_ENTER, &found);
 
-		foreach(lc, remaining)
-		{
-			EraseTable *et = lfirst(lc);
-			ListCell   *fc;
-			bool		blocked = false;
-
-			/* a table waits while a remaining table references it */
-			foreach(fc, et->mt->fks_in)
-			{
-				MapHop	   *fk = lfirst(fc);
-				EraseTable *ref = find_et(remaining, fk->rel);
-
-				if (ref && ref != et)
-					blocked = true;
-			}
-			if (!blocked)
-			{
-				pick = et;
-				break;
-			}
-		}
-		if (pick == NULL)
-		{
-			foreach(lc, remaining)
-			{
-				EraseTable *et = lfirst(lc);
-
-				if (pick == NULL || et->mt->depth > pick->mt->depth)
-					pick = et;
-			}
-		}
-		ordered = lappend(ordered, pick);
-		remaining = list_delete_ptr(remaining, pick);
+		if (!found)
+			memcpy(e + sizeof(Oid), &foreach_current_index(lc), sizeof(int));
 	}
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		int			i = foreach_current_index(lc);
+		ListCell   *fc;
+
+		foreach(fc, et->mt->fks_in)
+		{
+			MapHop	   *fk = lfirst(fc);
+			char	   *e = hash_search(pos, &fk->rel, HASH_FIND, NULL);
+			int			r;
+
+			if (e == NULL)
+				continue;
+			memcpy(&r, e + sizeof(Oid), sizeof(int));
+			if (r == i)
+				continue;
+			blockers[i]++;
+			blocks[r] = lappend_int(blocks[r], i);
+		}
+	}
+	for (k = 0; k < n; k++)
+	{
+		int			pick = -1;
+		int			i;
+		ListCell   *bc;
+
+		for (i = 0; i < n && pick < 0; i++)
+			if (!done[i] && blockers[i] == 0)
+				pick = i;
+		if (pick < 0)
+		{
+			for (i = 0; i < n; i++)
+				if (!done[i] && (pick < 0 ||
+								 ((EraseTable *) list_nth(ets, i))->mt->depth >
+								 ((EraseTable *) list_nth(ets, pick))->mt->depth))
+					pick = i;
+		}
+		done[pick] = true;
+		ordered = lappend(ordered, list_nth(ets, pick));
+		foreach(bc, blocks[pick])
+			blockers[lfirst_int(bc)]--;
+	}
+	hash_destroy(pos);
 	return ordered;
 }
 
@@ -415,42 +530,77 @@ link_match(MapHop *h, const char *alias)
 
 /*
  * append_other
- *		Condition: row alias, followed along path[idx..], reaches a subject
- *		whose key is not $1 (written here from the path's hops, independent
- *		of how the map compiles its own conditions).
+ *		Condition: row alias, followed along one of paths (lists of hops,
+ *		which all share their hops before idx), reaches a subject whose key
+ *		is not $1 (written here from the paths' hops, independent of how
+ *		the map compiles its own conditions).  The paths that share the hop
+ *		at idx are followed together, through one correlated lookup of the
+ *		row that hop references (a foreign key references a unique key): a
+ *		row costs one index probe per node of the tree of its paths, at
+ *		most, and the first disjunct found true ends the search.
  */
 static void
-append_other(StringInfo buf, MapSubject *subj, List *path, int idx, const char *alias,
+append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char *alias,
 			 int *aliasno)
 {
-	MapHop	   *h;
-	char		next[32];
+	List	   *done = NIL;
+	ListCell   *lc;
+	bool		first = true;
+	bool		root_done = false;
 
-	if (idx >= list_length(path))
+	foreach(lc, paths)
 	{
-		appendStringInfo(buf, "NOT (%s.%s OPERATOR(pg_catalog.=) $1)", alias,
-						 quote_identifier(subj->key_column));
-		return;
+		List	   *path = lfirst(lc);
+		MapHop	   *h;
+		char		next[32];
+		List	   *sub = NIL;
+		ListCell   *sc;
+
+		if (idx >= list_length(path))
+		{
+			if (root_done)
+				continue;
+			root_done = true;
+			appendStringInfo(buf, "%sNOT (%s.%s OPERATOR(pg_catalog.=) $1)", first ? "" : " OR ",
+							 alias, quote_identifier(subj->key_column));
+			first = false;
+			continue;
+		}
+		h = list_nth(path, idx);
+		if (list_member_ptr(done, h))
+			continue;
+		done = lappend(done, h);
+		if (!first)
+			appendStringInfoString(buf, " OR ");
+		first = false;
+		if (h->link)
+		{
+			appendStringInfo(buf, "NOT (%s)", link_match(h, alias));
+			continue;
+		}
+		if (hop_is_shortcut(subj, path, idx))
+		{
+			appendStringInfo(buf, "NOT (%s.%s OPERATOR(pg_catalog.=) $1)", alias,
+							 quote_identifier(get_attname(h->rel, h->cols[0], false)));
+			continue;
+		}
+		foreach(sc, paths)
+		{
+			List	   *other = lfirst(sc);
+
+			if (idx < list_length(other) && list_nth(other, idx) == h)
+				sub = lappend(sub, other);
+		}
+		snprintf(next, sizeof(next), "o%d", ++(*aliasno));
+		appendStringInfo(buf, "EXISTS (SELECT 1 FROM %s %s WHERE %s = %s AND (",
+						 UtilQualifiedName(h->prel), next,
+						 cols_of(next, h->prel, h->pcols, h->ncols),
+						 cols_of(alias, h->rel, h->cols, h->ncols));
+		append_other(buf, subj, sub, idx + 1, next, aliasno);
+		appendStringInfoString(buf, "))");
 	}
-	h = list_nth(path, idx);
-	if (h->link)
-	{
-		appendStringInfo(buf, "NOT (%s)", link_match(h, alias));
-		return;
-	}
-	if (hop_is_shortcut(subj, path, idx))
-	{
-		appendStringInfo(buf, "NOT (%s.%s OPERATOR(pg_catalog.=) $1)", alias,
-						 quote_identifier(get_attname(h->rel, h->cols[0], false)));
-		return;
-	}
-	snprintf(next, sizeof(next), "o%d", ++(*aliasno));
-	appendStringInfo(buf, "%s IN (SELECT %s FROM %s %s WHERE ",
-					 cols_of(alias, h->rel, h->cols, h->ncols),
-					 cols_list(next, h->prel, h->pcols, h->ncols),
-					 UtilQualifiedName(h->prel), next);
-	append_other(buf, subj, path, idx + 1, next, aliasno);
-	appendStringInfoChar(buf, ')');
+	if (first)
+		appendStringInfoString(buf, "false");
 }
 
 /*
@@ -512,8 +662,8 @@ shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
 	StringInfoData buf;
 	ListCell   *lc;
 	int			aliasno = 0;
-	bool		first = true;
 	List	   *paths = NIL;
+	List	   *nonempty = NIL;
 	bool		skipped = false;
 
 	if (mt->outbound || mt->relid == subj->root)
@@ -537,30 +687,23 @@ shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
 						get_rel_name(mt->relid), ERASE_MAX_SHARED_PATHS, subj->name),
 				 errdetail("Only the first %d are used to tell whether a row is shared.",
 						   ERASE_MAX_SHARED_PATHS)));
+	foreach(lc, paths)
+		if (lfirst(lc) != NIL)
+			nonempty = lappend(nonempty, lfirst(lc));
+	if (nonempty == NIL)
+		return NULL;
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '(');
-	foreach(lc, paths)
-	{
-		List	   *path = lfirst(lc);
-
-		if (path == NIL)
-			continue;
-		if (!first)
-			appendStringInfoString(&buf, " OR ");
-		first = false;
-		appendStringInfoChar(&buf, '(');
-		append_other(&buf, subj, path, 0, alias, &aliasno);
-		appendStringInfoChar(&buf, ')');
-	}
+	append_other(&buf, subj, nonempty, 0, alias, &aliasno);
 	appendStringInfoChar(&buf, ')');
-	return first ? NULL : buf.data;
+	return buf.data;
 }
 
 /* the subject's rows of et (alias) that this erasure deletes */
 static char *
-delete_cond(MapSubject *subj, EraseTable *et, const char *alias)
+delete_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p)
 {
-	char	   *cond = MapCondition(subj, et->mt, alias, "$1");
+	char	   *cond = call_cond(p, et->mt, alias);
 
 	if (et->keep_shared)
 		return psprintf("(%s) AND NOT coalesce(%s, false)", cond, shared_cond(subj, et->mt, alias));
@@ -569,12 +712,12 @@ delete_cond(MapSubject *subj, EraseTable *et, const char *alias)
 
 /* rows of et (alias) that are the subject's and stay: NULL when none */
 static char *
-stay_cond(MapSubject *subj, EraseTable *et, const char *alias)
+stay_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p)
 {
 	if (et->anonymize)
-		return MapCondition(subj, et->mt, alias, "$1");
+		return call_cond(p, et->mt, alias);
 	if (et->keep_shared)
-		return psprintf("(%s) AND coalesce(%s, false)", MapCondition(subj, et->mt, alias, "$1"),
+		return psprintf("(%s) AND coalesce(%s, false)", call_cond(p, et->mt, alias),
 						shared_cond(subj, et->mt, alias));
 	return NULL;
 }
@@ -689,44 +832,6 @@ att_notnull(Oid relid, AttrNumber attnum)
 	return result;
 }
 
-/* parameters of one statement: $1 is the subject's key */
-typedef struct EraseParams
-{
-	int			n;
-	int			cap;
-	Oid		   *types;
-	Datum	   *values;
-} EraseParams;
-
-static EraseParams *
-params_new(MapSubject *subj, Datum key)
-{
-	EraseParams *p = palloc(sizeof(EraseParams));
-
-	p->cap = 8;
-	p->types = palloc(sizeof(Oid) * p->cap);
-	p->values = palloc(sizeof(Datum) * p->cap);
-	p->types[0] = subj->key_type;
-	p->values[0] = key;
-	p->n = 1;
-	return p;
-}
-
-/* add a parameter; returns its number ($n) */
-static int
-params_add(EraseParams *p, Oid type, Datum value)
-{
-	if (p->n == p->cap)
-	{
-		p->cap *= 2;
-		p->types = repalloc(p->types, sizeof(Oid) * p->cap);
-		p->values = repalloc(p->values, sizeof(Datum) * p->cap);
-	}
-	p->types[p->n] = type;
-	p->values[p->n] = value;
-	return ++p->n;
-}
-
 /* run a statement with these parameters */
 static int
 run_params(Oid relid, const char *sql, EraseParams *p, bool read_only, int expect)
@@ -784,7 +889,7 @@ refs_deleted(MapSubject *subj, EraseEdge *e, const char *alias, EraseParams *p)
 	return psprintf("%s IN (SELECT %s FROM %s %s WHERE %s%s%s)",
 					cols_of(alias, e->fk->rel, e->fk->cols, e->fk->ncols),
 					cols_list(palias, pt->mt->relid, e->fk->pcols, e->fk->ncols),
-					pt->mt->qualname, palias, delete_cond(subj, pt, palias),
+					pt->mt->qualname, palias, delete_cond(subj, pt, palias, p),
 					pt->ngone > 0 ? " OR " : "", pt->ngone > 0 ? in_gone(pt, palias, p) : "");
 }
 
@@ -831,7 +936,7 @@ add_gone(EraseTable *et, Datum oids, Datum tids)
  *		a dry run the rows found are locked.
  */
 static void
-compute_gone(MapSubject *subj, List *ets, Datum key, bool dry_run)
+compute_gone(MapSubject *subj, List *ets, MapCall *call, bool dry_run)
 {
 	bool		changed = true;
 
@@ -863,14 +968,14 @@ compute_gone(MapSubject *subj, List *ets, Datum key, bool dry_run)
 				/* every referencing row is the subject's (and deleted or detached) */
 				if (pt->ngone == 0 && !ct->anonymize && fk_covered(pt->mt, ct->mt, fk))
 					continue;
-				p = params_new(subj, key);
+				p = params_new(call);
 				e.fk = fk;
 				e.parent = pt;
 				sql = psprintf("SELECT pg_catalog.array_agg(c.tableoid), pg_catalog.array_agg(c.ctid)"
 							   " FROM %s c WHERE %s%s AND NOT %s",
 							   ct->mt->qualname, refs_deleted(subj, &e, "c", p),
 							   ct->anonymize ? "" : psprintf(" AND NOT coalesce(%s, false)",
-															 MapCondition(subj, ct->mt, "c", "$1")),
+															 call_cond(p, ct->mt, "c")),
 							   in_gone(ct, "c", p));
 				run_params(ct->mt->relid, sql, p, true, SPI_OK_SELECT);
 				d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -899,7 +1004,7 @@ compute_gone(MapSubject *subj, List *ets, Datum key, bool dry_run)
 
 			if (et->ngone == 0)
 				continue;
-			p = params_new(subj, key);
+			p = params_new(call);
 			run_params(et->mt->relid, psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t",
 											   et->mt->qualname, in_gone(et, "t", p)),
 					   p, false, SPI_OK_SELECT);
@@ -961,7 +1066,7 @@ refuse(const char *msg, const char *detail, const char *hint)
  *		referencing columns, or 23503.
  */
 static void
-check_references(MapSubject *subj, List *ets, Datum key)
+check_references(MapSubject *subj, List *ets, MapCall *call)
 {
 	ListCell   *lc,
 			   *fc;
@@ -984,14 +1089,13 @@ check_references(MapSubject *subj, List *ets, Datum key)
 
 			if (fk->deltype != 'a' && fk->deltype != 'r')
 				continue;
+			if (inmap && !cet->anonymize &&
+				et->ngone == 0 && !et->keep_shared && fk_covered(et->mt, cet->mt, fk))
+				continue;
+			p = params_new(call);
+			/* the subject's rows of C are deleted, or detached when kept shared */
 			if (inmap && !cet->anonymize)
-			{
-				if (et->ngone == 0 && !et->keep_shared && fk_covered(et->mt, cet->mt, fk))
-					continue;
-				/* the subject's rows of C are deleted, or detached when kept shared */
-				extra = psprintf(" AND NOT coalesce(%s, false)", MapCondition(subj, cet->mt, "c", "$1"));
-			}
-			p = params_new(subj, key);
+				extra = psprintf(" AND NOT coalesce(%s, false)", call_cond(p, cet->mt, "c"));
 			e.fk = fk;
 			e.parent = et;
 			sql = psprintf("SELECT 1 FROM %s c WHERE %s%s LIMIT 1", UtilQualifiedName(fk->rel),
@@ -1029,11 +1133,11 @@ check_references(MapSubject *subj, List *ets, Datum key)
 			for (i = 0; i < e->fk->ncols && !stuck; i++)
 				if (att_notnull(et->mt->relid, e->fk->cols[i]))
 				{
-					EraseParams *p = params_new(subj, key);
+					EraseParams *p = params_new(call);
 
 					run_params(et->mt->relid,
 							   psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
-										stay_cond(subj, et, "t"), refs_deleted(subj, e, "t", p)),
+										stay_cond(subj, et, "t", p), refs_deleted(subj, e, "t", p)),
 							   p, true, SPI_OK_SELECT);
 					stuck = SPI_processed > 0;
 					break;
@@ -1042,13 +1146,13 @@ check_references(MapSubject *subj, List *ets, Datum key)
 		foreach(ec, link_hops(et->mt))
 		{
 			MapHop	   *h = lfirst(ec);
-			EraseParams *p = params_new(subj, key);
+			EraseParams *p = params_new(call);
 
 			if (stuck || !att_notnull(et->mt->relid, h->cols[0]))
 				continue;
 			run_params(et->mt->relid,
 					   psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
-								stay_cond(subj, et, "t"), link_match(h, "t")),
+								stay_cond(subj, et, "t", p), link_match(h, "t")),
 					   p, true, SPI_OK_SELECT);
 			stuck = SPI_processed > 0;
 		}
@@ -1067,13 +1171,13 @@ check_references(MapSubject *subj, List *ets, Datum key)
  *		shared rows detached by the erasure itself.
  */
 static void
-count_detached(MapSubject *subj, EraseTable *et, Datum key)
+count_detached(MapSubject *subj, EraseTable *et, MapCall *call)
 {
 	StringInfoData nd,
 				kept,
 				where;
 	ListCell   *ec;
-	EraseParams *p = params_new(subj, key);
+	EraseParams *p = params_new(call);
 
 	if (et->mt->outbound)
 		return;
@@ -1083,8 +1187,12 @@ count_detached(MapSubject *subj, EraseTable *et, Datum key)
 	foreach(ec, et->fks_out)
 	{
 		EraseEdge  *e = lfirst(ec);
-		char	   *r = refs_deleted(subj, e, "t", p);
+		char	   *r;
 
+		/* only SET NULL / SET DEFAULT keys, and kept shared rows, count */
+		if (!et->keep_shared && e->fk->deltype != 'n' && e->fk->deltype != 'd')
+			continue;
+		r = refs_deleted(subj, e, "t", p);
 		if (e->fk->deltype == 'n' || e->fk->deltype == 'd')
 			appendStringInfo(&nd, "%s(%s)", nd.len ? " OR " : "", r);
 		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", r);
@@ -1097,11 +1205,11 @@ count_detached(MapSubject *subj, EraseTable *et, Datum key)
 			appendStringInfo(&where, "(%s)", nd.data);
 		else
 			appendStringInfo(&where, "((%s) AND NOT coalesce(%s, false) AND NOT %s)", nd.data,
-							 delete_cond(subj, et, "t"), in_gone(et, "t", p));
+							 delete_cond(subj, et, "t", p), in_gone(et, "t", p));
 	}
 	if (et->keep_shared && kept.len > 0)
 		appendStringInfo(&where, "%s((%s) AND (%s))", where.len ? " OR " : "",
-						 stay_cond(subj, et, "t"), kept.data);
+						 stay_cond(subj, et, "t", p), kept.data);
 	if (where.len == 0)
 		return;
 	run_params(et->mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", et->mt->qualname, where.data),
@@ -1118,13 +1226,13 @@ count_detached(MapSubject *subj, EraseTable *et, Datum key)
  *		any row is deleted, referencing tables first.
  */
 static void
-detach_shared(MapSubject *subj, EraseTable *et, Datum key)
+detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
 {
 	StringInfoData set,
 				any;
 	ListCell   *ec;
 	Bitmapset  *done = NULL;
-	EraseParams *p = params_new(subj, key);
+	EraseParams *p = params_new(call);
 
 	initStringInfo(&set);
 	initStringInfo(&any);
@@ -1180,53 +1288,249 @@ detach_shared(MapSubject *subj, EraseTable *et, Datum key)
 		return;
 	run_params(et->mt->relid,
 			   psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)", et->mt->qualname, set.data,
-						stay_cond(subj, et, "t"), any.data),
+						stay_cond(subj, et, "t", p), any.data),
 			   p, false, SPI_OK_UPDATE);
+}
+
+/* position of att among the needed columns of mt (its key sets), or -1 */
+static int
+needed_pos(MapTable *mt, AttrNumber att)
+{
+	int			i;
+
+	for (i = 0; i < mt->nneeded; i++)
+		if (mt->needed[i] == att)
+			return i;
+	return -1;
+}
+
+/* "alias.cols match the arrays $n.." (one array per column) */
+static char *
+in_arrays(MapHop *h, const char *alias, EraseParams *p, Oid *elemtypes, Datum *arrays)
+{
+	StringInfoData b;
+	int			i;
+	int			first = p->n + 1;
+
+	for (i = 0; i < h->ncols; i++)
+		params_add(p, get_array_type(elemtypes[i]), arrays[i]);
+	initStringInfo(&b);
+	if (h->ncols == 1)
+	{
+		appendStringInfo(&b, "%s.%s = ANY ($%d)", alias,
+						 quote_identifier(get_attname(h->rel, h->cols[0], false)), first);
+		return b.data;
+	}
+	appendStringInfo(&b, "%s IN (SELECT * FROM ROWS FROM (", cols_of(alias, h->rel, h->cols, h->ncols));
+	for (i = 0; i < h->ncols; i++)
+		appendStringInfo(&b, "%spg_catalog.unnest($%d)", i ? ", " : "", first + i);
+	appendStringInfoString(&b, "))");
+	return b.data;
+}
+
+/* every component of the map is one table without a self-reference */
+static bool
+map_acyclic(MapSubject *subj)
+{
+	ListCell   *cc,
+			   *pc;
+
+	foreach(cc, subj->call_order)
+	{
+		List	   *comp = lfirst(cc);
+		MapTable   *mt;
+
+		if (list_length(comp) != 1)
+			return false;
+		mt = linitial(comp);
+		foreach(pc, mt->paths)
+		{
+			List	   *path = lfirst(pc);
+
+			if (path != NIL && !((MapHop *) linitial(path))->link &&
+				((MapHop *) linitial(path))->prel == mt->relid)
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * shared_memo
+ *		shared_cond of et on alias t, per edge instead of per path, over
+ *		what count_shared found for the tables above (an acyclic map, in
+ *		which every path of a table is one of its edges followed by a path
+ *		of the table it references): a row also reaches another subject
+ *		when one of its edges points directly at another subject's key, or
+ *		at a row of the table above that is the subject's and shared (its
+ *		shared set), or at a row that is not the subject's and reaches any
+ *		subject (that table's own paths, as shared_cond writes them).  The
+ *		same rows as shared_cond, so the same counts; each row costs one
+ *		test per edge.  NULL when a table has too many paths to tell
+ *		(shared_cond's limit): then shared_cond is used.
+ */
+static char *
+shared_memo(MapSubject *subj, List *ets, EraseTable *et, EraseParams *p)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			aliasno = 0;
+	bool		first = true;
+	List	   *own = NIL;
+	bool		own_skipped = false;
+
+	/* shared_cond reads at most its limit of paths: then the same */
+	collect_paths(subj, et->mt, NIL, NIL, &own, &own_skipped);
+	if (list_length(own) >= ERASE_MAX_SHARED_PATHS || own_skipped)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	foreach(lc, et->mt->paths)
+	{
+		List	   *edge = lfirst(lc);
+		MapHop	   *h;
+		EraseTable *pt;
+		List	   *ppaths = NIL;
+		bool		skipped = false;
+		Oid			types[32];
+		Datum		sets[32];
+		int			i,
+					pidx;
+		char		next[32];
+
+		if (edge == NIL)
+			continue;
+		h = linitial(edge);
+		if (!first)
+			appendStringInfoString(&buf, " OR ");
+		first = false;
+		if (h->link || h->prel == subj->root)
+		{
+			/* a terminal hop: written as shared_cond writes it */
+			append_other(&buf, subj, list_make1(list_make1(h)), 0, "t", &aliasno);
+			continue;
+		}
+		pt = find_et(ets, h->prel);
+		if (pt == NULL)
+		{
+			appendStringInfoString(&buf, "false");	/* a table dropped since */
+			continue;
+		}
+		collect_paths(subj, pt->mt, NIL, NIL, &ppaths, &skipped);
+		if (list_length(ppaths) >= ERASE_MAX_SHARED_PATHS || skipped)
+			return NULL;
+		pidx = list_index_of_et(ets, pt);
+		for (i = 0; i < h->ncols; i++)
+		{
+			int			k = needed_pos(pt->mt, h->pcols[i]);
+
+			if (k < 0)
+				return NULL;
+			types[i] = pt->mt->needed_type[k];
+			sets[i] = p->call->sets[pidx][k];
+		}
+		appendStringInfo(&buf, "CASE WHEN %s THEN ", in_arrays(h, "t", p, types, sets));
+		if (pt->shared_sets == NULL)
+			appendStringInfoString(&buf, "false");
+		else
+		{
+			for (i = 0; i < h->ncols; i++)
+				sets[i] = pt->shared_sets[needed_pos(pt->mt, h->pcols[i])];
+			appendStringInfoString(&buf, in_arrays(h, "t", p, types, sets));
+		}
+		snprintf(next, sizeof(next), "o%d", ++aliasno);
+		appendStringInfo(&buf, " ELSE EXISTS (SELECT 1 FROM %s %s WHERE %s = %s AND (",
+						 pt->mt->qualname, next,
+						 cols_of(next, h->prel, h->pcols, h->ncols),
+						 cols_of("t", h->rel, h->cols, h->ncols));
+		if (ppaths == NIL || linitial(ppaths) == NIL)
+			appendStringInfoString(&buf, "false");
+		else
+			append_other(&buf, subj, ppaths, 0, next, &aliasno);
+		appendStringInfoString(&buf, ")) END");
+	}
+	appendStringInfoChar(&buf, ')');
+	return first ? NULL : buf.data;
 }
 
 /*
  * count_shared
- *		How many of the subject's rows of et also reach another subject.
+ *		How many of the subject's rows of et also reach another subject;
+ *		their needed columns go to et->shared_sets (for the tables below).
+ *		Called for the tables above first.
  */
 static void
-count_shared(MapSubject *subj, EraseTable *et, Datum key)
+count_shared(MapSubject *subj, List *ets, EraseTable *et, MapCall *call, bool memo)
 {
-	Oid			t[1];
-	Datum		v[1];
+	EraseParams *p;
+	StringInfoData sql;
+	const char *cond;
+	const char *shared = NULL;
+	MapTable   *mt = et->mt;
+	int			i;
 
 	if (et->shared == NULL)
 		return;
-	t[0] = subj->key_type;
-	v[0] = key;
-	run_as_owner(et->mt->relid,
-				 psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND coalesce(%s, false)",
-						  et->mt->qualname, et->mt->cond, et->shared),
-				 1, t, v, true, SPI_OK_SELECT);
+	p = params_new(call);
+	cond = call_cond(p, mt, "t");
+	if (memo)
+		shared = shared_memo(subj, ets, et, p);
+	if (shared == NULL)
+		shared = et->shared;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT pg_catalog.count(*) FILTER (WHERE x.s)");
+	for (i = 0; i < mt->nneeded; i++)
+		appendStringInfo(&sql, ", pg_catalog.array_agg(x.a%d) FILTER (WHERE x.s)", i);
+	appendStringInfo(&sql, " FROM (SELECT coalesce(%s, false) AS s", shared);
+	for (i = 0; i < mt->nneeded; i++)
+		appendStringInfo(&sql, ", CAST(t.%s AS %s) AS a%d",
+						 quote_identifier(get_attname(mt->relid, mt->needed[i], false)),
+						 format_type_be(mt->needed_type[i]), i);
+	appendStringInfo(&sql, " FROM %s t WHERE %s) x", mt->qualname, cond);
+	run_kept_as_owner(mt->relid, &mt->kept_shared, subj->cxt, sql.data,
+					  p->n, p->types, p->values, true, SPI_OK_SELECT);
 	et->shared_rows = result_count();
+	if (mt->nneeded > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
+
+		et->shared_sets = palloc(sizeof(Datum) * mt->nneeded);
+		for (i = 0; i < mt->nneeded; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2, &isnull);
+
+			et->shared_sets[i] = isnull ? PointerGetDatum(construct_empty_array(mt->needed_type[i]))
+				: datumCopy(d, false, -1);
+		}
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*
- * lock_rows
- *		The subject's rows of one table FOR UPDATE: a row inserted or
- *		changed below them (a kept row a cascade would reach, a row that
- *		would block the deletion) waits for the erasure.  Tables that no
- *		foreign key references need no lock (their rows are deleted or
- *		rewritten by one statement each).
+ * lock_flags
+ *		The tables whose subject's rows MapCallBeginLocking locks FOR UPDATE
+ *		(subj->tables order): a row inserted or changed below them (a kept
+ *		row a cascade would reach, a row that would block the deletion)
+ *		waits for the erasure.  Not the root (locked first), not referenced
+ *		tables (materialize_outbound), not tables that no foreign key
+ *		references (their rows are deleted or rewritten by one statement
+ *		each, nothing can be written below them).
  */
-static void
-lock_rows(MapSubject *subj, EraseTable *et, Datum key)
+static bool *
+lock_flags(MapSubject *subj, List *ets)
 {
-	Oid			t[1];
-	Datum		v[1];
+	bool	   *lock = palloc0(sizeof(bool) * Max(list_length(ets), 1));
+	ListCell   *lc;
 
-	/* nothing can be written below the rows of a table no foreign key references */
-	if (et->mt->outbound || et->mt->relid == subj->root || et->mt->fks_in == NIL)
-		return;
-	t[0] = subj->key_type;
-	v[0] = key;
-	run_as_owner(et->mt->relid,
-				 psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t", et->mt->qualname, et->mt->cond),
-				 1, t, v, false, SPI_OK_SELECT);
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+
+		lock[foreach_current_index(lc)] = !(et->mt->outbound || et->mt->relid == subj->root ||
+											et->mt->fks_in == NIL);
+	}
+	return lock;
 }
 
 /*
@@ -1238,14 +1542,14 @@ lock_rows(MapSubject *subj, EraseTable *et, Datum key)
  *		rows are retained and counted.
  */
 static void
-materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key, bool dry_run)
+materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call, bool dry_run)
 {
 	StringInfoData sql;
 	ListCell   *fc;
-	Oid			t[1];
-	Datum		v[1];
 	bool		isnull;
 	int			i = 0;
+	EraseParams *p = params_new(call);
+	char	   *own;
 
 	CitusRefuseRowIdentity(et->mt->relid, "erasure");	/* CITUS HOOK */
 	initStringInfo(&sql);
@@ -1269,22 +1573,21 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, Datum key, boo
 						 cols_of("t", et->mt->relid, fk->pcols, fk->ncols),
 						 mine ? " AND NOT " : "",
 						 mine ? psprintf("coalesce(%s, false)",
-										 cet->anonymize ? MapCondition(subj, cet->mt, alias, "$1")
-										 : delete_cond(subj, cet, alias)) : "");
+										 cet->anonymize ? call_cond(p, cet->mt, alias)
+										 : delete_cond(subj, cet, alias, p)) : "");
 	}
-	appendStringInfo(&sql, " AS free FROM %s t WHERE %s) s", et->mt->qualname, et->mt->cond);
-	t[0] = subj->key_type;
-	v[0] = key;
+	own = call_cond(p, et->mt, "t");
+	appendStringInfo(&sql, " AS free FROM %s t WHERE %s) s", et->mt->qualname, own);
 	/*
 	 * Lock the candidate rows first; the statement that decides which are
 	 * free runs after it with a new snapshot, so an erasure of another
 	 * subject that shared them and committed meanwhile is seen.
 	 */
 	if (!dry_run)
-		run_as_owner(et->mt->relid,
-					 psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t", et->mt->qualname, et->mt->cond),
-					 1, t, v, false, SPI_OK_SELECT);
-	run_as_owner(et->mt->relid, sql.data, 1, t, v, false, SPI_OK_SELECT);
+		run_params(et->mt->relid,
+				   psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t", et->mt->qualname, own),
+				   p, false, SPI_OK_SELECT);
+	run_params(et->mt->relid, sql.data, p, false, SPI_OK_SELECT);
 	{
 		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
 		Datum		d;
@@ -1332,85 +1635,71 @@ stat_deleted(Oid relid)
  *		a dry run).
  */
 static void
-act_table(MapSubject *subj, EraseTable *et, Datum key, bool dry_run)
+act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 {
 	MapTable   *mt = et->mt;
 	char	   *where;
-	Oid			t[4];
-	Datum		v[4];
-	int			nargs = 1;
+	EraseParams *p = params_new(call);
+	bool		outbound = mt->outbound && et->tids != (Datum) 0;
+	const char *token = GuardPseudonymToken();
 
-	t[0] = subj->key_type;
-	v[0] = key;
-	if (mt->outbound)
-	{
-		if (et->tids == (Datum) 0)
-			return;
+	if (mt->outbound && !outbound)
+		return;
+
+	/*
+	 * $2 oid[] and $3 tid[]: a referenced table's rows to act on; $4: the
+	 * pseudonym scope's token (src/guard.h), passed to the rewrite and its
+	 * "a value would change" test only (et->changed verifies pseudonyms'
+	 * tags), the dry run's count as well; then the key sets.
+	 */
+	params_add(p, OIDARRAYOID, outbound ? et->oids : PointerGetDatum(construct_empty_array(OIDOID)));
+	params_add(p, TIDARRAYOID, outbound ? et->tids : PointerGetDatum(construct_empty_array(TIDOID)));
+	params_add(p, TEXTOID, CStringGetTextDatum(""));
+	if (outbound)
 		where = "t.ctid OPERATOR(pg_catalog.=) ANY ($3) AND (t.tableoid, t.ctid) IN"
 			" (SELECT u.o, u.c FROM ROWS FROM (pg_catalog.unnest($2::oid[]), pg_catalog.unnest($3::tid[])) u(o, c))";
-		t[1] = OIDARRAYOID;
-		t[2] = TIDARRAYOID;
-		v[1] = et->oids;
-		v[2] = et->tids;
-		nargs = 3;
-	}
 	else
-		where = et->anonymize ? mt->cond : delete_cond(subj, et, "t");
+		where = et->anonymize ? call_cond(p, mt, "t") : delete_cond(subj, et, "t", p);
 
 	if (!et->anonymize)
 	{
 		if (dry_run)
 		{
-			run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
-						 nargs, t, v, true, SPI_OK_SELECT);
+			run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
+					   p, true, SPI_OK_SELECT);
 			et->own_deleted = result_count();
 			return;
 		}
 		run_kept_as_owner(mt->relid, &mt->kept_act, subj->cxt,
 						  psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
-						  nargs, t, v, false, SPI_OK_DELETE);
+						  p->n, p->types, p->values, false, SPI_OK_DELETE);
 		et->own_deleted = SPI_processed;
 		return;
 	}
 	if (et->keep_cols != NIL)
 	{
-		run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
-					 nargs, t, v, true, SPI_OK_SELECT);
+		run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
+				   p, true, SPI_OK_SELECT);
 		et->kept_rows = result_count();
 	}
 	if (et->set_clause == NULL)
 		return;
-	/*
-	 * The rewrite and its "a value would change" test (et->changed verifies
-	 * pseudonyms' tags) carry the pseudonym scope's token as parameter $4
-	 * (src/guard.h), the dry run's count as well.
-	 */
-	if (nargs < 2)
-	{
-		t[1] = OIDARRAYOID;
-		v[1] = PointerGetDatum(construct_empty_array(OIDOID));
-	}
-	if (nargs < 3)
-	{
-		t[2] = TIDARRAYOID;
-		v[2] = PointerGetDatum(construct_empty_array(TIDOID));
-	}
-	t[3] = TEXTOID;
-	v[3] = CStringGetTextDatum(GuardPseudonymToken() ? GuardPseudonymToken() : "");
+	p->values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(token ? token : "");
 	if (dry_run)
 	{
-		run_as_owner(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND (%s)",
-										 mt->qualname, where, et->changed),
-					 GUARD_SCOPE_PARAMNO, t, v, true, SPI_OK_SELECT);
+		run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND (%s)",
+									   mt->qualname, where, et->changed),
+				   p, true, SPI_OK_SELECT);
 		et->anonymized = result_count();
 		return;
 	}
 	run_kept_as_owner(mt->relid, &mt->kept_act, subj->cxt,
 					  psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
 							   mt->qualname, et->set_clause, where, et->changed),
-					  GUARD_SCOPE_PARAMNO, t, v, false, SPI_OK_UPDATE);
+					  p->n, p->types, p->values, false, SPI_OK_UPDATE);
 	et->anonymized = SPI_processed;
 }
+
 /*
  * lock_subject
  *		The root row FOR UPDATE, and the advisory lock that link() triggers
@@ -1644,6 +1933,7 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	char	   *detail;
 	MemoryContext outer = CurrentMemoryContext;
 	int			jitnest = MapJitOff();	/* per-edge map queries: no JIT */
+	MapCall    *call;
 
 	UtilSpiConnect();
 	MemoryContextSwitchTo(outer);
@@ -1659,24 +1949,32 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	ets = prepare_tables(subj, keep_shared);
 	ordered = plan_order(ets);
 
-	/* the subject's rows, parents first, then the checks with them locked */
-	if (!dry_run)
-	{
-		int			i;
-
-		for (i = list_length(ordered) - 1; i >= 0; i--)
-			lock_rows(subj, list_nth(ordered, i), key);
-	}
-	compute_gone(subj, ets, key, dry_run);
-	check_references(subj, ets, key);
+	/*
+	 * The key sets of the subject's rows, tables above first, each table's
+	 * rows locked as its set is read (not in a dry run); then the checks
+	 * with them locked.  Every later statement finds the subject's rows of
+	 * a table through these sets, which stay valid while rows are deleted.
+	 */
+	call = MapCallBeginLocking(subj, key, dry_run ? palloc0(sizeof(bool) * Max(list_length(ets), 1))
+							   : lock_flags(subj, ets));
+	MemoryContextSwitchTo(outer);
+	compute_gone(subj, ets, call, dry_run);
+	check_references(subj, ets, call);
 	foreach(lc, ordered)
 	{
 		EraseTable *et = lfirst(lc);
 
 		if (et->mt->outbound)
-			materialize_outbound(subj, ets, et, key, dry_run);
-		count_shared(subj, et, key);
-		count_detached(subj, et, key);
+			materialize_outbound(subj, ets, et, call, dry_run);
+		count_detached(subj, et, call);
+	}
+	{
+		/* tables above first: each uses the shared rows of those above */
+		bool		memo = map_acyclic(subj) && !CitusLoaded();
+		int			i;
+
+		for (i = list_length(ordered) - 1; i >= 0; i--)
+			count_shared(subj, ets, list_nth(ordered, i), call, memo);
 	}
 	MemoryContextSwitchTo(outer);
 
@@ -1699,7 +1997,7 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 			EraseTable *et = lfirst(lc);
 
 			if (et->anonymize)
-				act_table(subj, et, key, dry_run);
+				act_table(subj, et, call, dry_run);
 		}
 		if (!dry_run)
 			foreach(lc, ordered)
@@ -1707,14 +2005,14 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 				EraseTable *et = lfirst(lc);
 
 				if (et->keep_shared)
-					detach_shared(subj, et, key);
+					detach_shared(subj, et, call);
 			}
 		foreach(lc, ordered)
 		{
 			EraseTable *et = lfirst(lc);
 
 			if (!et->anonymize)
-				act_table(subj, et, key, dry_run);
+				act_table(subj, et, call, dry_run);
 		}
 	}
 	/* an error ends the scope with its (sub)transaction (guard.c) */

@@ -101,6 +101,10 @@ typedef struct MapTable
 	Oid		   *call_argtypes;
 	void	   *plan_keys;		/* the table's key-set query */
 	void	   *plan_call;		/* access: rows by call_cond */
+	void	   *plan_lock;		/* erase: key set, rows locked FOR UPDATE */
+	char	   *row_json[2];	/* access.c: a row's JSON (access, export);
+								 * "" when the table has none */
+	struct MapKeptPlan *kept_shared;	/* erase: count of shared rows */
 	struct MapKeptPlan *kept_lock;	/* erase: advisory lock (linked table) */
 	struct MapKeptPlan *kept_act;	/* erase: the DELETE or UPDATE */
 } MapTable;
@@ -162,6 +166,8 @@ typedef struct MapSubject
 	void	   *plan_request;
 	void	   *plan_canon;
 	struct MapKeptPlan *kept_lock;	/* erase: the root row FOR UPDATE */
+	List	   *kept_groups;	/* MapKeptPlan *: statements over several
+								 * tables of one owner (MapKeptGroupPlan) */
 	List	   *call_order;		/* List of List of MapTable *: components of
 								 * the edge graph, tables above first */
 	/* cache bookkeeping (map.c) */
@@ -217,7 +223,12 @@ extern List *MapSubjectsOfTable(Oid relid);
  * a condition on alias "t" over $1 (the key) and those arrays, whose
  * parameters MapCallArgs gives (types in mt->call_argtypes).  Each table
  * then costs one indexed statement, whatever the depth and the number of
- * paths.  Queries run as each table's owner, row security bypassed.
+ * paths.  Queries run as each table's owner, row security bypassed; the
+ * sets of one level of the graph are read in one statement per owner.
+ * MapCallBeginLocking (erase): with the latest snapshot, the rows of the
+ * tables flagged locked FOR UPDATE as their sets are read, tables above
+ * first.  MapCallConditionAt: the condition on another alias, the arrays
+ * numbered from $first (the caller passes MapCallArgs(call, mt)[1..]).
  */
 typedef struct MapCall
 {
@@ -228,9 +239,24 @@ typedef struct MapCall
 } MapCall;
 
 extern MapCall *MapCallBegin(MapSubject *subj, Datum key);
+extern MapCall *MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock);
+extern MapCall *MapCallBeginReading(MapSubject *subj, Datum key, bool export,
+									const char *const *json, Jsonb **rows, bool *read,
+									MemoryContext outer);
 extern const char *MapCallCondition(MapSubject *subj, MapTable *mt);
+extern char *MapCallConditionAt(MapSubject *subj, MapTable *mt, const char *alias, int first);
 extern Datum *MapCallArgs(MapCall *call, MapTable *mt);
 extern void MapCallEnd(MapCall *call);
+
+/*
+ * MapKeptGroupPlan: the kept plan of slot (a number the caller keeps
+ * stable, per statement) among subj->kept_groups for sql: reused while the
+ * text and parameter types are the same, replaced otherwise; one generic
+ * plan; prepared under the identity of the caller (inside the guard frame
+ * that runs it); freed with the map entry.
+ */
+extern void *MapKeptGroupPlan(MapSubject *subj, int slot, const char *sql, int nargs,
+							  const Oid *argtypes);
 
 /* the subject's key (keyexpr, of the root key's type) converted to the type
  * of link column att of relid: the one place ids are converted for links */
