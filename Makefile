@@ -57,6 +57,8 @@ PG_MAJOR := $(shell $(PG_CONFIG) --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/
 .pg-major: FORCE
 	@echo $(PG_MAJOR) | cmp -s - $@ || echo $(PG_MAJOR) > $@
 $(OBJS): .pg-major
+# every object depends on every header (few headers; a struct change must rebuild all)
+$(OBJS): $(wildcard src/*.h)
 endif
 
 # The install script is the sorted concatenation of sql/*.sql: one file per

@@ -28,6 +28,8 @@
 #include "utils/timestamp.h"
 
 #include "citus.h"
+#include "crypto.h"
+#include "guard.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_access);
@@ -35,19 +37,6 @@ PG_FUNCTION_INFO_V1(privacy_export);
 PG_FUNCTION_INFO_V1(privacy_receive_request);
 
 static SPIPlanPtr plan_request = NULL;
-
-/*
- * CryptoReadExpr
- *		SQL expression yielding the plaintext of column colname of row alias,
- *		or NULL when the column is not encrypted.  This weak default is
- *		replaced by the encrypted-columns module (crypto.c) when linked in.
- */
-extern char *CryptoReadExpr(Oid relid, const char *colname, const char *alias);
-__attribute__((weak)) char *
-CryptoReadExpr(Oid relid, const char *colname, const char *alias)
-{
-	return NULL;
-}
 
 /*
  * CryptoRowOverride
@@ -265,18 +254,18 @@ run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum *values, MemoryContext outer
 	Datum		d;
 	Jsonb	   *result = NULL;
 
-	UtilBecomeOwner(mt->relid, &sw);
-	RightsBypassRowSecurity(true);
+	sw.frame = GuardEnterTableOwner(mt->relid);
+	GuardSetRowSecurityBypass(true);
 	PG_TRY();
 	{
 		ret = SPI_execute_plan(plan, values, NULL, true, 1);
 	}
 	PG_FINALLY();
 	{
-		RightsBypassRowSecurity(false);
+		GuardSetRowSecurityBypass(false);
 	}
 	PG_END_TRY();
-	UtilRestoreUser(&sw);
+	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "map query of %s failed: %d", mt->qualname, ret);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -368,18 +357,18 @@ read_routed(MapSubject *subj, Datum key, MemoryContext outer, Jsonb ***vals)
 		routed_plan = p;
 	}
 	values[0] = key;
-	UtilBecomeOwner(subj->root, &sw);
-	RightsBypassRowSecurity(true);
+	sw.frame = GuardEnterTableOwner(subj->root);
+	GuardSetRowSecurityBypass(true);
 	PG_TRY();
 	{
 		ret = SPI_execute_plan((SPIPlanPtr) root->plan_extra, values, NULL, true, 1);
 	}
 	PG_FINALLY();
 	{
-		RightsBypassRowSecurity(false);
+		GuardSetRowSecurityBypass(false);
 	}
 	PG_END_TRY();
-	UtilRestoreUser(&sw);
+	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "routed map query failed: %d", ret);
 	*vals = MemoryContextAllocZero(outer, sizeof(Jsonb *) * n);
@@ -498,8 +487,8 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 							 foreach_current_index(mc) ? ", " : "", table_json(mt, export),
 							 mt->qualname, cond);
 		}
-		UtilBecomeOwner(((MapTable *) list_nth(subj->tables, linitial_int(members)))->relid, &sw);
-		RightsBypassRowSecurity(true);
+		sw.frame = GuardEnterTableOwner(((MapTable *) list_nth(subj->tables, linitial_int(members)))->relid);
+		GuardSetRowSecurityBypass(true);
 		PG_TRY();
 		{
 			/* kept plans of the map entry: 6n + 4 access, 6n + 5 export (map.c) */
@@ -509,10 +498,10 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 		}
 		PG_FINALLY();
 		{
-			RightsBypassRowSecurity(false);
+			GuardSetRowSecurityBypass(false);
 		}
 		PG_END_TRY();
-		UtilRestoreUser(&sw);
+		GuardLeave(sw.frame);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "map query of %d tables failed: %d", list_length(members), ret);
 		foreach(mc, members)

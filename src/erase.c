@@ -70,23 +70,12 @@
 #include "utils/typcache.h"
 
 #include "citus.h"
+#include "crypto.h"
 #include "guard.h"
 #include "privacy.h"
 #include "retention.h"
 
 PG_FUNCTION_INFO_V1(privacy_erase);
-
-/*
- * KeysShredSubject
- *		Destroy the subject's data keys; returns how many.  This weak default
- *		(no encrypted columns) is replaced by keys.c when linked in.
- */
-extern int	KeysShredSubject(const char *subject, const char *subject_ref);
-__attribute__((weak)) int
-KeysShredSubject(const char *subject, const char *subject_ref)
-{
-	return 0;
-}
 
 /* per-table state of one erasure */
 typedef struct EraseTable
@@ -205,8 +194,8 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	PrivacyUserSwitch sw;
 	int			ret;
 
-	UtilBecomeOwner(relid, &sw);
-	RightsBypassRowSecurity(true);
+	sw.frame = GuardEnterTableOwner(relid);
+	GuardSetRowSecurityBypass(true);
 	PG_TRY();
 	{
 		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
@@ -222,10 +211,10 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	}
 	PG_FINALLY();
 	{
-		RightsBypassRowSecurity(false);
+		GuardSetRowSecurityBypass(false);
 	}
 	PG_END_TRY();
-	UtilRestoreUser(&sw);
+	GuardLeave(sw.frame);
 	if (ret != expect)
 		elog(ERROR, "erasure statement failed: %d: %s", ret, sql);
 	return ret;
@@ -260,8 +249,8 @@ run_kept_as_owner(Oid relid, MapKeptPlan **slot, MemoryContext cxt, const char *
 	}
 	if (k == NULL)
 		k = *slot = MemoryContextAllocZero(cxt, sizeof(MapKeptPlan));
-	UtilBecomeOwner(relid, &sw);
-	RightsBypassRowSecurity(true);
+	sw.frame = GuardEnterTableOwner(relid);
+	GuardSetRowSecurityBypass(true);
 	PG_TRY();
 	{
 		if (k->plan == NULL)
@@ -297,10 +286,10 @@ run_kept_as_owner(Oid relid, MapKeptPlan **slot, MemoryContext cxt, const char *
 	}
 	PG_FINALLY();
 	{
-		RightsBypassRowSecurity(false);
+		GuardSetRowSecurityBypass(false);
 	}
 	PG_END_TRY();
-	UtilRestoreUser(&sw);
+	GuardLeave(sw.frame);
 	if (ret != expect)
 		elog(ERROR, "erasure statement failed: %d: %s", ret, sql);
 	return ret;

@@ -1351,8 +1351,8 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 		*slot = plan;
 	}
 	values = MapCallArgs(call, mt);
-	UtilBecomeOwner(mt->relid, &sw);
-	RightsBypassRowSecurity(true);
+	sw.frame = GuardEnterTableOwner(mt->relid);
+	GuardSetRowSecurityBypass(true);
 	PG_TRY();
 	{
 		if (latest)
@@ -1367,10 +1367,10 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 	}
 	PG_FINALLY();
 	{
-		RightsBypassRowSecurity(false);
+		GuardSetRowSecurityBypass(false);
 	}
 	PG_END_TRY();
-	UtilRestoreUser(&sw);
+	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "key query of %s failed: %d", mt->qualname, ret);
 	for (i = 0; i < mt->nneeded; i++)
@@ -1557,8 +1557,8 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 							 quote_identifier(col_name(mt->relid, mt->needed[0])),
 							 format_type_be(mt->needed_type[0]), mt->qualname, cond);
 	}
-	UtilBecomeOwner(((MapTable *) linitial(members))->relid, &sw);
-	RightsBypassRowSecurity(true);
+	sw.frame = GuardEnterTableOwner(((MapTable *) linitial(members))->relid);
+	GuardSetRowSecurityBypass(true);
 	PG_TRY();
 	{
 		plan = MapKeptGroupPlan(subj, slot, q.data, nargs, types);
@@ -1574,10 +1574,10 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 	}
 	PG_FINALLY();
 	{
-		RightsBypassRowSecurity(false);
+		GuardSetRowSecurityBypass(false);
 	}
 	PG_END_TRY();
-	UtilRestoreUser(&sw);
+	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "key query of %d tables failed: %d", list_length(members), ret);
 	foreach(lc, members)
@@ -3139,7 +3139,7 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 		default:
 			return;
 	}
-	UtilBecomeOwner(relid, &sw);
+	sw.frame = GuardEnterTableOwner(relid);
 	ret = SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE t.%s IS NOT NULL"
 							   " AND CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s"
 							   " AND NOT (CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s)",
@@ -3147,7 +3147,7 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 							   quote_identifier(col), quote_literal_cstr(parses),
 							   quote_identifier(col), quote_literal_cstr(canonical)),
 					  true, 0);
-	UtilRestoreUser(&sw);
+	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not check the link column: %d", ret);
 	bad = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

@@ -48,16 +48,13 @@ extern void WorkerRegisterLauncher(void);
 extern void RightsInit(void);
 
 /* util.c */
-/* deprecated aliases of guard.c (see util.c) */
+/* a guard frame (guard.h) kept across a call that switched identity */
 typedef struct PrivacyUserSwitch
 {
 	int			frame;			/* guard frame */
 } PrivacyUserSwitch;
 
-extern void UtilBecomeUser(Oid userid, int secflags, PrivacyUserSwitch *sw);
 extern Oid	UtilRelationOwner(Oid relid);
-extern void UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw);
-extern void UtilRestoreUser(PrivacyUserSwitch *sw);
 extern char *UtilQualifiedName(Oid relid);
 extern char *UtilJsonKey(Oid relid);
 extern char *UtilSubjectRef(const char *subject, const char *canonical_id);
@@ -285,11 +282,6 @@ extern Jsonb *EraseSubject(MapSubject *subj, Datum key, const char *canon, const
 extern Jsonb *EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
 								 const char *reason, bool dry_run, bool keep_shared,
 								 const char *kind);
-
-/* rights.c: deprecated alias of GuardSetRowSecurityBypass (guard.c): the
- * innermost guard frame sees every row of protect()'s tables, so that
- * access, export, erase and retention are never filtered */
-extern void RightsBypassRowSecurity(bool on);
 
 /* access.c */
 extern int64 AccessRecordRequest(MapSubject *subj, const char *kind,

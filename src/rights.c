@@ -114,18 +114,6 @@ PG_FUNCTION_INFO_V1(privacy_link_lock);
 
 extern int	KeysShredSubject(const char *subject, const char *subject_ref);
 
-/*
- * RightsBypassRowSecurity
- *		Deprecated alias of GuardSetRowSecurityBypass: the innermost guard
- *		frame bypasses protect()'s policies; the bypass goes with the frame
- *		(GuardLeave, or the abort of its (sub)transaction).
- */
-void
-RightsBypassRowSecurity(bool on)
-{
-	GuardSetRowSecurityBypass(on);
-}
-
 static SPIPlanPtr plan_has_consent = NULL;
 static SPIPlanPtr plan_is_restricted = NULL;
 

@@ -180,32 +180,6 @@ UtilRelationOwner(Oid relid)
 	return owner;
 }
 
-/*
- * UtilBecomeUser / UtilBecomeOwner / UtilRestoreUser
- *		Deprecated aliases of guard.c, kept so that code written against
- *		them still builds: UtilBecomeUser is GuardEnterPinned (catalog work,
- *		search_path pinned), UtilBecomeOwner is GuardEnterTableOwner (user
- *		code as the table's owner, restricted, the owner's search_path),
- *		UtilRestoreUser is GuardLeave.  New code calls guard.c directly.
- */
-void
-UtilBecomeUser(Oid userid, int secflags, PrivacyUserSwitch *sw)
-{
-	sw->frame = GuardEnterPinned(userid, secflags);
-}
-
-void
-UtilBecomeOwner(Oid relid, PrivacyUserSwitch *sw)
-{
-	sw->frame = GuardEnterTableOwner(relid);
-}
-
-void
-UtilRestoreUser(PrivacyUserSwitch *sw)
-{
-	GuardLeave(sw->frame);
-}
-
 /* the secret's row under the latest snapshot (outside parallel mode) */
 static int
 read_secret(SPIPlanPtr plan)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make stress`: the randomized erase property test (sql_tests/45_erase_property.sql)
+# `make stress`: the randomized erase property test (test/sql/45_erase_property.sql)
 # over many more generated schemas than `make test` runs, against a throwaway
 # cluster (test/lib.sh).  PRIVACY_STRESS_SCHEMAS (default 500) schemas from
 # seed PRIVACY_STRESS_SEED (default 1000); prints the failing cases, if any,
@@ -11,7 +11,7 @@ privacy_setup
 schemas=${PRIVACY_STRESS_SCHEMAS:-500}
 seed=${PRIVACY_STRESS_SEED:-1000}
 as_pg createdb privacy_stress
-cp "$TOP/sql_tests/45_erase_property.sql" "$WORK/property.sql"
+cp "$TOP/test/sql/45_erase_property.sql" "$WORK/property.sql"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/property.sql"
 as_pg psql -X -q -d privacy_stress -v schemas="$schemas" -v first_seed="$seed" \
 	-f "$WORK/property.sql" > "$WORK/stress.out" 2>&1 || true
