@@ -24,6 +24,11 @@ PG_FUNCTION_INFO_V1(privacy_refresh_all);
 PG_FUNCTION_INFO_V1(privacy_data_map);
 PG_FUNCTION_INFO_V1(privacy_invalidate);
 
+/* ------------------------------------------------------------------------
+ * SQL-callable functions
+ * ------------------------------------------------------------------------
+ */
+
 /*
  * privacy._invalidate() — called by the SQL configuration functions.
  */
@@ -33,11 +38,6 @@ privacy_invalidate(PG_FUNCTION_ARGS)
 	MapInvalidate();
 	PG_RETURN_VOID();
 }
-
-/* ------------------------------------------------------------------------
- * SQL-callable functions
- * ------------------------------------------------------------------------
- */
 
 /*
  * privacy.define_subject(name text, root regclass, key name DEFAULT NULL)
