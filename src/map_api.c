@@ -1,0 +1,467 @@
+/*-------------------------------------------------------------------------
+ * map_api.c
+ *		The SQL API of the data map: define_subject, link, refresh_subject,
+ *		refresh_all, data_map and _invalidate.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "parser/parse_coerce.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "citus.h"
+#include "guard.h"
+#include "map.h"
+#include "privacy.h"
+
+PG_FUNCTION_INFO_V1(privacy_define_subject);
+PG_FUNCTION_INFO_V1(privacy_link);
+PG_FUNCTION_INFO_V1(privacy_refresh_subject);
+PG_FUNCTION_INFO_V1(privacy_refresh_all);
+PG_FUNCTION_INFO_V1(privacy_data_map);
+PG_FUNCTION_INFO_V1(privacy_invalidate);
+
+/* ------------------------------------------------------------------------
+ * SQL-callable functions
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * privacy._invalidate() — called by the SQL configuration functions.
+ */
+Datum
+privacy_invalidate(PG_FUNCTION_ARGS)
+{
+	MapInvalidate();
+	PG_RETURN_VOID();
+}
+
+/*
+ * privacy.define_subject(name text, root regclass, key name DEFAULT NULL)
+ *		Register (or re-register) a subject type and compute its map.
+ */
+Datum
+privacy_define_subject(PG_FUNCTION_ARGS)
+{
+	char	   *name = UtilTextArg(fcinfo, 0, "name");
+	Oid			root;
+	char	   *key = NULL;
+	AttrNumber	keyatt;
+	int			ret;
+	Oid			argtypes[3] = {TEXTOID, OIDOID, TEXTOID};
+	Datum		values[3];
+	char		detail[256];
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"root\" must not be null")));
+	root = PG_GETARG_OID(1);
+	if (strlen(name) == 0 || strlen(name) > 63)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("subject type name must have 1 to 63 characters")));
+	MapCheckTable(root, "root");
+	if (!PG_ARGISNULL(2))
+	{
+		key = pstrdup(NameStr(*PG_GETARG_NAME(2)));
+		keyatt = get_attnum(root, key);
+		if (keyatt == InvalidAttrNumber || keyatt < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist", key, get_rel_name(root))));
+	}
+
+	UtilSpiConnect();
+	values[0] = ObjectIdGetDatum(root);
+	if (key == NULL)
+	{
+		/* the root's single-column primary key */
+		Oid			t[1] = {OIDOID};
+
+		ret = SPI_execute_with_args("SELECT a.attname::text FROM pg_catalog.pg_index i"
+									" JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+									" WHERE i.indrelid = $1 AND i.indisprimary AND i.indnatts = 1",
+									1, t, values, NULL, false, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "primary key lookup failed: %d", ret);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" has no single-column primary key", get_rel_name(root)),
+					 errhint("Name the key column: privacy.define_subject(name, root, key).")));
+		key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		keyatt = get_attnum(root, key);
+	}
+	else
+	{
+		/* the key must identify one row: a single-column unique index */
+		Oid			t[2] = {OIDOID, INT2OID};
+		Datum		v[2];
+
+		v[0] = ObjectIdGetDatum(root);
+		v[1] = Int16GetDatum(keyatt);
+		ret = SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = $1"
+									" AND i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] = $2"
+									" AND i.indpred IS NULL",
+									2, t, v, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "unique index lookup failed: %d", ret);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" does not identify one row of \"%s\"", key, get_rel_name(root)),
+					 errhint("The key column needs a primary key or a unique constraint of its own.")));
+	}
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = ObjectIdGetDatum(root);
+	values[2] = CStringGetTextDatum(key);
+	ret = SPI_execute_with_args("INSERT INTO privacy.subject_types (name, root, key_column) VALUES ($1, $2, $3)"
+								" ON CONFLICT (name) DO UPDATE SET root = EXCLUDED.root, key_column = EXCLUDED.key_column",
+								3, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not store the subject type: %d", ret);
+	SPI_finish();
+
+	MapRefresh(name);
+	MapInvalidate();
+	CitusWarnColocation(MapGetSubject(name));	/* CITUS HOOK */
+	snprintf(detail, sizeof(detail), "{\"root\":%u}", root);
+	AuditAppend("define_subject", NULL, detail);
+	PG_RETURN_VOID();
+}
+
+/*
+ * check_link_spelling
+ *		A text link column is matched on the canonical text of the id (so
+ *		that its index is used): a value in another spelling of a key (an
+ *		upper-case or braced uuid, '042' or ' 42' for a bigint key) would be
+ *		invisible to access and survive erase.  For the built-in key types
+ *		whose spellings are known (integers, uuid), refuse the link while
+ *		rows hold such values, with their count and the statement that
+ *		rewrites them.  Values that are no key at all ('anonymous') belong
+ *		to nobody and are left alone.  Counts as the table's owner; runs
+ *		inside SPI.
+ */
+static void
+check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col)
+{
+	Oid			coltype,
+				collid;
+	int32		coltypmod;
+	const char *canonical;
+	const char *parses;
+	PrivacyUserSwitch sw;
+	int			ret;
+	bool		isnull;
+	int64		bad;
+
+	get_atttypetypmodcoll(relid, att, &coltype, &coltypmod, &collid);
+	if (coltype != TEXTOID && coltype != VARCHAROID && coltype != BPCHAROID)
+		return;
+	switch (subj->key_type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			canonical = "^(0|-?[1-9][0-9]*)$";
+			parses = "^\\s*[-+]?[0-9]+\\s*$";
+			break;
+		case UUIDOID:
+			canonical = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+			parses = "^\\{?[0-9a-fA-F]{4}(-?[0-9a-fA-F]{4}){7}\\}?$";
+			break;
+		default:
+			return;
+	}
+	sw.frame = GuardEnterTableOwner(relid);
+	ret = SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE t.%s IS NOT NULL"
+							   " AND CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s"
+							   " AND NOT (CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s)",
+							   UtilQualifiedName(relid), quote_identifier(col),
+							   quote_identifier(col), quote_literal_cstr(parses),
+							   quote_identifier(col), quote_literal_cstr(canonical)),
+					  true, 0);
+	GuardLeave(sw.frame);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not check the link column: %d", ret);
+	bad = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (bad > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of \"%s\" holds %s keys in another spelling than their canonical text",
+						col, get_rel_name(relid), format_type_be(subj->key_type)),
+				 errdetail("%lld rows hold such a value; rights calls would not find them.",
+						   (long long) bad),
+				 errhint("Rewrite them to the canonical text first, e.g. UPDATE %s SET %s = CAST(CAST(%s AS %s) AS text) WHERE ...;",
+						 UtilQualifiedName(relid), quote_identifier(col), quote_identifier(col),
+						 format_type_be(subj->key_type))));
+}
+
+/*
+ * privacy.link(subject text, tbl regclass, key_column name)
+ *		Declare a table whose column holds the subject's key value.
+ */
+Datum
+privacy_link(PG_FUNCTION_ARGS)
+{
+	char	   *name = UtilTextArg(fcinfo, 0, "subject");
+	Oid			relid;
+	char	   *col;
+	AttrNumber	att;
+	MapSubject *subj;
+	Oid			coltype,
+				collid;
+	int32		coltypmod;
+	CoercionPathType path;
+	Oid			funcid;
+	int			ret;
+	Oid			argtypes[3] = {TEXTOID, OIDOID, TEXTOID};
+	Datum		values[3];
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("arguments \"tbl\" and \"key_column\" must not be null")));
+	relid = PG_GETARG_OID(1);
+	col = pstrdup(NameStr(*PG_GETARG_NAME(2)));
+	subj = MapGetSubject(name);
+	MapCheckTable(relid, "tbl");
+	CitusRefuseDistributed(relid, "privacy.link()");	/* CITUS HOOK */
+	if (relid == subj->root)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" is the root of subject type \"%s\"", get_rel_name(relid), name)));
+	att = get_attnum(relid, col);
+	if (att == InvalidAttrNumber || att < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist", col, get_rel_name(relid))));
+	get_atttypetypmodcoll(relid, att, &coltype, &coltypmod, &collid);
+	path = find_coercion_pathway(coltype, subj->key_type, COERCION_EXPLICIT, &funcid);
+	if (path == COERCION_PATH_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of type %s cannot hold a key of type %s",
+						col, format_type_be(coltype), format_type_be(subj->key_type))));
+
+	UtilSpiConnect();
+	check_link_spelling(subj, relid, att, col);
+	values[0] = CStringGetTextDatum(name);
+	values[1] = ObjectIdGetDatum(relid);
+	values[2] = CStringGetTextDatum(col);
+	ret = SPI_execute_with_args("INSERT INTO privacy.links (subject, table_name, key_column) VALUES ($1, $2, $3)"
+								" ON CONFLICT DO NOTHING", 3, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not store the link: %d", ret);
+	/* an index whose first column is the link column keeps rights calls fast */
+	{
+		Oid			t[2] = {OIDOID, INT2OID};
+		Datum		v[2];
+
+		v[0] = ObjectIdGetDatum(relid);
+		v[1] = Int16GetDatum(att);
+		ret = SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indkey[0] = $2"
+									" UNION ALL SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_index i"
+									" ON i.indrelid = h.inhrelid WHERE h.inhparent = $1 AND i.indkey[0] = $2 LIMIT 1",
+									2, t, v, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "index lookup failed: %d", ret);
+		if (SPI_processed == 0 && get_rel_relkind(relid) == RELKIND_RELATION)
+			ereport(NOTICE,
+					(errmsg("column \"%s\" of \"%s\" has no index", col, get_rel_name(relid)),
+					 errdetail("Rights calls for subject type \"%s\" will scan the table.", name),
+					 errhint("CREATE INDEX ON %s (%s);", UtilQualifiedName(relid), quote_identifier(col))));
+	}
+	/*
+	 * Inserts and updates of the link column take a shared advisory lock on
+	 * the subject's key, which erase() takes exclusively: a row inserted
+	 * during an erasure waits for it, and is not left behind by it.  One
+	 * trigger per linked column (named by its attribute number): a second
+	 * link on the same table keeps the first one's protection.
+	 */
+	{
+		char	   *trg = psprintf("privacy_link_%d_%s", att, name);
+
+		if (strlen(trg) >= NAMEDATALEN)
+			trg[NAMEDATALEN - 1] = '\0';
+		ret = SPI_execute(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s"
+								   " FOR EACH ROW EXECUTE FUNCTION privacy._link_lock(%s, %s)",
+								   quote_identifier(trg), quote_identifier(col), UtilQualifiedName(relid),
+								   quote_literal_cstr(name), quote_literal_cstr(col)),
+						  false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "could not create the link trigger: %d", ret);
+	}
+	SPI_finish();
+	MapRefresh(name);
+	MapInvalidate();
+	AuditAppend("link", NULL, NULL);
+	PG_RETURN_VOID();
+}
+
+/*
+ * privacy.refresh_subject(name text)
+ */
+Datum
+privacy_refresh_subject(PG_FUNCTION_ARGS)
+{
+	char	   *name = UtilTextArg(fcinfo, 0, "name");
+
+	MapRefresh(name);
+	PG_RETURN_VOID();
+}
+
+/*
+ * privacy._refresh_all() — every subject type (the DDL event trigger).
+ */
+Datum
+privacy_refresh_all(PG_FUNCTION_ARGS)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+	uint64		i;
+	MemoryContext outer = CurrentMemoryContext;
+
+	UtilSpiConnect();
+	/* a subject type whose root was dropped keeps its records, not a map */
+	if (SPI_execute("SELECT s.name FROM privacy.subject_types s WHERE EXISTS (SELECT FROM pg_catalog.pg_class k"
+					" WHERE k.oid OPERATOR(pg_catalog.=) s.root::oid) ORDER BY s.name", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "subject type lookup failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		names = lappend(names, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	foreach(lc, names)
+		MapRefresh(lfirst(lc));
+	PG_RETURN_VOID();
+}
+
+/* DOT string escape */
+static void
+append_dot(StringInfo buf, const char *s)
+{
+	appendStringInfoChar(buf, '"');
+	for (; *s; s++)
+	{
+		if (*s == '"' || *s == '\\')
+			appendStringInfoChar(buf, '\\');
+		if (*s == '\n')
+		{
+			appendStringInfoString(buf, "\\l");
+			continue;
+		}
+		appendStringInfoChar(buf, *s);
+	}
+	appendStringInfoChar(buf, '"');
+}
+
+/*
+ * privacy.data_map(subject text) RETURNS text
+ *		The map as Graphviz DOT: tables (with classified columns and their
+ *		categories), foreign-key edges, link edges dashed.
+ */
+Datum
+privacy_data_map(PG_FUNCTION_ARGS)
+{
+	char	   *name = UtilTextArg(fcinfo, 0, "subject");
+	MapSubject *subj = MapGetSubject(name);
+	StringInfoData buf;
+	ListCell   *lc,
+			   *pc,
+			   *hc;
+	List	   *edges = NIL;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "digraph ");
+	append_dot(&buf, subj->name);
+	appendStringInfoString(&buf, " {\n  rankdir=RL;\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n"
+						   "  edge [fontname=\"Helvetica\", fontsize=9];\n");
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+		StringInfoData label;
+		ListCell   *cc;
+
+		initStringInfo(&label);
+		appendStringInfo(&label, "%s [%s%s]\n", mt->qualname, mt->via, mt->outbound ? ", referenced" : "");
+		foreach(cc, mt->columns)
+		{
+			MapColumn  *c = lfirst(cc);
+
+			appendStringInfo(&label, "%s: %s (%s)\n", c->name, c->category, c->erasure);
+		}
+		appendStringInfoString(&buf, "  ");
+		append_dot(&buf, mt->qualname);
+		appendStringInfoString(&buf, " [label=");
+		append_dot(&buf, label.data);
+		if (strcmp(mt->via, "root") == 0)
+			appendStringInfoString(&buf, ", style=bold");
+		appendStringInfoString(&buf, "];\n");
+	}
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+
+		foreach(pc, mt->paths)
+		{
+			foreach(hc, (List *) lfirst(pc))
+			{
+				MapHop	   *h = lfirst(hc);
+				StringInfoData e;
+				ListCell   *ec;
+				bool		seen = false;
+
+				initStringInfo(&e);
+				if (h->link)
+				{
+					appendStringInfoString(&e, "  ");
+					append_dot(&e, UtilQualifiedName(h->rel));
+					appendStringInfoString(&e, " -> ");
+					append_dot(&e, UtilQualifiedName(subj->root));
+					appendStringInfoString(&e, " [style=dashed, label=");
+					append_dot(&e, psprintf("%s (link)", MapColName(h->rel, h->cols[0])));
+				}
+				else if (mt->outbound && h->rel == mt->relid)
+				{
+					/* a referenced table: the foreign key runs from prel to rel */
+					appendStringInfoString(&e, "  ");
+					append_dot(&e, UtilQualifiedName(h->prel));
+					appendStringInfoString(&e, " -> ");
+					append_dot(&e, UtilQualifiedName(h->rel));
+					appendStringInfoString(&e, " [label=");
+					append_dot(&e, MapColsText(h->prel, h->pcols, h->ncols));
+				}
+				else
+				{
+					appendStringInfoString(&e, "  ");
+					append_dot(&e, UtilQualifiedName(h->rel));
+					appendStringInfoString(&e, " -> ");
+					append_dot(&e, UtilQualifiedName(h->prel));
+					appendStringInfoString(&e, " [label=");
+					append_dot(&e, MapColsText(h->rel, h->cols, h->ncols));
+				}
+				appendStringInfoString(&e, "];\n");
+				foreach(ec, edges)
+				{
+					if (strcmp(lfirst(ec), e.data) == 0)
+						seen = true;
+				}
+				if (!seen)
+					edges = lappend(edges, e.data);
+			}
+		}
+	}
+	foreach(lc, edges)
+		appendStringInfoString(&buf, lfirst(lc));
+	appendStringInfoString(&buf, "}\n");
+	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}

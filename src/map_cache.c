@@ -1,0 +1,638 @@
+/*-------------------------------------------------------------------------
+ * map_cache.c
+ *		The per-backend cache of compiled subjects: loading a subject type's
+ *		map from privacy.map (and compiling it), pinning, invalidation.
+ *
+ * Executors read the map through MapGetSubject, a per-backend cache that
+ * compiles, per table, the condition "row t belongs to the subject whose
+ * key is $1" (joins along the path as nested IN sub-selects, every
+ * identifier quoted, the key passed as a parameter of the root key's type).
+ * The cache (and the SPI plans hanging off it) is dropped when privacy.map
+ * or any mapped table gets a relcache invalidation: every change of the
+ * configuration calls MapInvalidate(), which sends one for privacy.map to
+ * every backend at commit.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "guard.h"
+#include "map.h"
+#include "privacy.h"
+
+/* per-backend cache of compiled subjects */
+static MemoryContext map_cache_cxt = NULL;
+static List *map_cache = NIL;	/* MapSubject * */
+static List *map_dead = NIL;	/* invalidated entries still pinned */
+static MemoryContext load_cxt = NULL;	/* the entry being loaded */
+static bool map_cache_stale = false;
+static bool map_callback_registered = false;
+static Oid	map_relid = InvalidOid;
+
+/* ------------------------------------------------------------------------
+ * Cache invalidation
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * map_relcache_callback
+ *		Mark the cache stale when privacy.map or a mapped table changes.
+ *		Only marks: plans may be in use, they are freed at the next lookup.
+ */
+static void
+map_relcache_callback(Datum arg, Oid relid)
+{
+	ListCell   *lc,
+			   *lc2;
+
+	if (map_cache == NIL)
+		return;
+	if (!OidIsValid(relid) || relid == map_relid)
+	{
+		map_cache_stale = true;
+		return;
+	}
+	foreach(lc, map_cache)
+	{
+		MapSubject *s = lfirst(lc);
+
+		foreach(lc2, s->tables)
+		{
+			MapTable   *t = lfirst(lc2);
+
+			if (t->relid == relid)
+			{
+				map_cache_stale = true;
+				return;
+			}
+		}
+	}
+}
+
+/* free one entry: its SPI plans and its memory */
+static void
+free_entry(MapSubject *s)
+{
+	ListCell   *lc2;
+
+	if (s->plan_status)
+		SPI_freeplan(s->plan_status);
+	if (s->plan_request)
+		SPI_freeplan(s->plan_request);
+	if (s->plan_canon)
+		SPI_freeplan(s->plan_canon);
+	if (s->kept_lock && s->kept_lock->plan)
+		SPI_freeplan(s->kept_lock->plan);
+	foreach(lc2, s->kept_groups)
+	{
+		MapKeptPlan *k = lfirst(lc2);
+
+		if (k && k->plan)
+			SPI_freeplan(k->plan);
+	}
+	foreach(lc2, s->tables)
+	{
+		MapTable   *t = lfirst(lc2);
+
+		if (t->plan_access)
+			SPI_freeplan(t->plan_access);
+		if (t->plan_export)
+			SPI_freeplan(t->plan_export);
+		if (t->plan_extra)
+			SPI_freeplan(t->plan_extra);
+		if (t->plan_keys)
+			SPI_freeplan(t->plan_keys);
+		if (t->plan_call)
+			SPI_freeplan(t->plan_call);
+		if (t->plan_lock)
+			SPI_freeplan(t->plan_lock);
+		if (t->kept_shared && t->kept_shared->plan)
+			SPI_freeplan(t->kept_shared->plan);
+		if (t->kept_lock && t->kept_lock->plan)
+			SPI_freeplan(t->kept_lock->plan);
+		if (t->kept_act && t->kept_act->plan)
+			SPI_freeplan(t->kept_act->plan);
+	}
+	MemoryContextDelete(s->cxt);
+}
+
+/*
+ * free_cache
+ *		Drop every compiled subject.  An entry pinned by the running
+ *		transaction is only marked dead (it stays readable); it is freed by
+ *		the first call after its transaction ended.
+ */
+static void
+free_cache(void)
+{
+	ListCell   *lc;
+	List	   *keep = NIL;
+	MemoryContext old = MemoryContextSwitchTo(map_cache_cxt);
+
+	foreach(lc, map_dead)
+	{
+		MapSubject *s = lfirst(lc);
+
+		if (s->pins > 0)
+			keep = lappend(keep, s);
+		else
+			free_entry(s);
+	}
+	foreach(lc, map_cache)
+	{
+		MapSubject *s = lfirst(lc);
+
+		s->dead = true;
+		if (s->pins > 0)
+			keep = lappend(keep, s);
+		else
+			free_entry(s);
+	}
+	list_free(map_dead);
+	list_free(map_cache);
+	map_dead = keep;
+	map_cache = NIL;
+	map_cache_stale = false;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * map_xact_callback
+ *		The end of a transaction unpins every entry (dead ones are freed at
+ *		the next lookup, outside of the callback).
+ */
+static void
+map_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	foreach(lc, map_cache)
+		((MapSubject *) lfirst(lc))->pins = 0;
+	foreach(lc, map_dead)
+		((MapSubject *) lfirst(lc))->pins = 0;
+}
+
+/*
+ * MapInvalidate
+ *		Tell every backend (at commit) that the map or the configuration
+ *		changed; this backend forgets its cache at once.
+ */
+void
+MapInvalidate(void)
+{
+	/* looked up each time: the extension may have been dropped and re-created */
+	map_relid = UtilCatalogRelid("map");
+	CacheInvalidateRelcacheByRelid(map_relid);
+	map_cache_stale = true;
+}
+
+/* ------------------------------------------------------------------------
+ * Loading the cache
+ * ------------------------------------------------------------------------
+ */
+
+static const char *load_tables_sql =
+"SELECT m.table_name::oid, m.via, m.depth, m.outbound,"
+" coalesce((SELECT tm.mode = 'anonymize' FROM privacy.table_modes tm WHERE tm.table_name = m.table_name), false)"
+" FROM privacy.map m WHERE m.subject = $1"
+" ORDER BY m.depth, m.via <> 'root', m.table_name::oid";
+
+static const char *load_hops_sql =
+"SELECT m.table_name::oid, p.o, (h.v->>'t')::oid, (h.v->>'p')::oid, (h.v->>'link')::boolean,"
+" ARRAY(SELECT pg_catalog.jsonb_array_elements_text(h.v->'c')::int2),"
+" ARRAY(SELECT pg_catalog.jsonb_array_elements_text(h.v->'pc')::int2)"
+" FROM privacy.map m, pg_catalog.jsonb_array_elements(m.paths) WITH ORDINALITY p(path, o),"
+" pg_catalog.jsonb_array_elements(p.path) WITH ORDINALITY h(v, ho)"
+" WHERE m.subject = $1 ORDER BY m.table_name::oid, p.o, h.ho";
+
+static const char *load_columns_sql =
+"SELECT c.table_name::oid, c.column_name::text, a.attnum, a.atttypid, c.category, c.erasure, c.portable, a.attnotnull"
+" FROM privacy.classifications c JOIN pg_catalog.pg_attribute a"
+"  ON a.attrelid = c.table_name AND a.attname = c.column_name AND NOT a.attisdropped"
+" WHERE c.table_name IN (SELECT m.table_name FROM privacy.map m WHERE m.subject = $1)"
+" ORDER BY c.table_name::oid, a.attnum";
+
+/*
+ * load_tables
+ *		Fill in the edges and classified columns of every mapped table (two
+ *		queries for the whole subject).  Runs inside SPI, in the entry's
+ *		context.
+ */
+static void
+load_tables(MapSubject *subj)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	int			ret;
+	uint64		i;
+	SPITupleTable *tt;
+	uint64		n;
+	HTAB	   *byrel = MapOidHash("privacy map load");
+	ListCell   *lc;
+	MapTable   *mt = NULL;
+	Oid			currel = InvalidOid;
+	int			curpath = -1;
+	List	   *path = NIL;
+
+	foreach(lc, subj->tables)
+	{
+		MapTable   *t = lfirst(lc);
+		OidEntry   *he = hash_search(byrel, &t->relid, HASH_ENTER, NULL);
+
+		he->ptr = t;
+	}
+	values[0] = CStringGetTextDatum(subj->name);
+	ret = SPI_execute_with_args(load_hops_sql, 1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "map lookup failed: %d", ret);
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	MemoryContextSwitchTo(load_cxt);
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = tt->vals[i];
+		TupleDesc	td = tt->tupdesc;
+		bool		isnull;
+		Oid			rel = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		int			o = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+		MapHop	   *h;
+
+		if (rel != currel)
+		{
+			OidEntry   *he;
+
+			if (mt && curpath != -1)
+				mt->paths = lappend(mt->paths, path);
+			he = hash_search(byrel, &rel, HASH_FIND, NULL);
+			mt = he ? he->ptr : NULL;
+			currel = rel;
+			curpath = -1;
+			path = NIL;
+		}
+		if (mt == NULL)
+			continue;			/* a table dropped since */
+		h = palloc0(sizeof(MapHop));
+		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+		h->prel = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
+		h->link = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
+		h->ncols = MapInt2Array(SPI_getbinval(tup, td, 6, &isnull), h->cols);
+		(void) MapInt2Array(SPI_getbinval(tup, td, 7, &isnull), h->pcols);
+		if (o != curpath)
+		{
+			if (curpath != -1)
+				mt->paths = lappend(mt->paths, path);
+			path = NIL;
+			curpath = o;
+		}
+		path = lappend(path, h);
+	}
+	if (mt && curpath != -1)
+		mt->paths = lappend(mt->paths, path);
+	foreach(lc, subj->tables)
+	{
+		MapTable   *t = lfirst(lc);
+
+		if (t->paths == NIL)
+			t->paths = list_make1(NIL);	/* the root */
+	}
+
+	ret = SPI_execute_with_args(load_columns_sql, 1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "classification lookup failed: %d", ret);
+	MemoryContextSwitchTo(load_cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid			rel = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		OidEntry   *he = hash_search(byrel, &rel, HASH_FIND, NULL);
+		MapColumn  *c;
+
+		if (he == NULL)
+			continue;
+		c = palloc0(sizeof(MapColumn));
+		c->name = SPI_getvalue(tup, td, 2);
+		c->attnum = DatumGetInt16(SPI_getbinval(tup, td, 3, &isnull));
+		c->typid = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
+		c->category = SPI_getvalue(tup, td, 5);
+		c->erasure = SPI_getvalue(tup, td, 6);
+		c->portable = DatumGetBool(SPI_getbinval(tup, td, 7, &isnull));
+		c->notnull = DatumGetBool(SPI_getbinval(tup, td, 8, &isnull));
+		((MapTable *) he->ptr)->columns = lappend(((MapTable *) he->ptr)->columns, c);
+	}
+	hash_destroy(byrel);
+}
+
+/*
+ * load_subject
+ *		Build the cache entry of a subject type in its own memory context;
+ *		computes the map first when it was never computed (after a restore
+ *		or an upgrade).  NULL when unknown.
+ */
+static MapSubject *
+load_subject(const char *name)
+{
+	MemoryContext old;
+	MemoryContext cxt;
+	MapSubject *subj;
+	int			ret;
+	uint64		i,
+				n;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	SPITupleTable *tt;
+	int			nest;
+
+	cxt = AllocSetContextCreate(map_cache_cxt, "privacy map entry", ALLOCSET_DEFAULT_SIZES);
+	load_cxt = cxt;
+	UtilSpiConnect();
+	nest = MapJitOff();
+	old = MemoryContextSwitchTo(cxt);
+	subj = MapLoadSubjectRow(name, cxt);
+	if (subj == NULL)
+	{
+		MapJitRestore(nest);
+		MemoryContextSwitchTo(old);
+		SPI_finish();
+		MemoryContextDelete(cxt);
+		load_cxt = NULL;
+		return NULL;
+	}
+	subj->cxt = cxt;
+	values[0] = CStringGetTextDatum(name);
+	ret = SPI_execute_with_args(load_tables_sql, 1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "map lookup failed: %d", ret);
+	if (SPI_processed == 0)
+	{
+		/* never computed (a restored dump): compute it now */
+		MapJitRestore(nest);
+		MemoryContextSwitchTo(old);
+		SPI_finish();
+		MemoryContextDelete(cxt);
+		load_cxt = NULL;
+		MapRefresh(name);
+		map_cache_stale = false;
+		return load_subject(name);
+	}
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	MemoryContextSwitchTo(cxt);
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = tt->vals[i];
+		TupleDesc	td = tt->tupdesc;
+		bool		isnull;
+		MapTable   *mt = palloc0(sizeof(MapTable));
+
+		mt->relid = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		mt->via = SPI_getvalue(tup, td, 2);
+		mt->depth = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
+		mt->outbound = DatumGetBool(SPI_getbinval(tup, td, 4, &isnull));
+		mt->anonymize = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
+		if (get_rel_relkind(mt->relid) == '\0')
+			continue;			/* dropped since; the event trigger cleans up */
+		mt->qualname = UtilQualifiedName(mt->relid);
+		mt->jsonkey = mt->qualname;
+		mt->partitioned = MapIsPartitioned(mt->relid);
+		subj->tables = lappend(subj->tables, mt);
+	}
+	{
+		ListCell   *lc;
+
+		load_tables(subj);
+		/* conditions need every table's edges */
+		foreach(lc, subj->tables)
+		{
+			MapTable   *mt = lfirst(lc);
+
+			mt->cond = MapCondition(subj, mt, "t", "$1");
+		}
+		MapCallPrepareSubject(subj);
+	}
+	MapJitRestore(nest);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	return subj;
+}
+
+/*
+ * MapGetSubject
+ *		The compiled map of a subject type, from the per-backend cache,
+ *		pinned until the end of the transaction; 42704 when the subject
+ *		type does not exist.
+ */
+MapSubject *
+MapGetSubject(const char *name)
+{
+	ListCell   *lc;
+	MapSubject *subj = NULL;
+
+	if (!map_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(map_relcache_callback, (Datum) 0);
+		RegisterXactCallback(map_xact_callback, NULL);
+		map_callback_registered = true;
+	}
+	if (map_cache_cxt == NULL)
+		map_cache_cxt = AllocSetContextCreate(TopMemoryContext, "privacy map cache",
+											  ALLOCSET_DEFAULT_SIZES);
+	{
+		Oid			current = UtilCatalogRelid("map");
+
+		/* a re-created extension: everything cached is stale */
+		if (current != map_relid)
+			map_cache_stale = true;
+		map_relid = current;
+	}
+	if (map_cache_stale || map_dead != NIL)
+	{
+		if (map_cache_stale)
+			free_cache();
+		else
+		{
+			/* free the dead entries no transaction pins any more */
+			List	   *keep = NIL;
+			MemoryContext old = MemoryContextSwitchTo(map_cache_cxt);
+
+			foreach(lc, map_dead)
+			{
+				MapSubject *s = lfirst(lc);
+
+				if (s->pins > 0)
+					keep = lappend(keep, s);
+				else
+					free_entry(s);
+			}
+			list_free(map_dead);
+			map_dead = keep;
+			MemoryContextSwitchTo(old);
+		}
+	}
+	foreach(lc, map_cache)
+	{
+		MapSubject *s = lfirst(lc);
+
+		if (strcmp(s->name, name) == 0)
+		{
+			s->pins++;
+			return s;
+		}
+	}
+	PG_TRY();
+	{
+		subj = load_subject(name);
+	}
+	PG_CATCH();
+	{
+		/* a half-built entry stays out of the cache */
+		if (load_cxt && MemoryContextIsValid(load_cxt))
+			MemoryContextDelete(load_cxt);
+		load_cxt = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	load_cxt = NULL;
+	if (subj == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("subject type \"%s\" does not exist", name),
+				 errhint("Define it with privacy.define_subject()."),
+				 errhidestmt(true), errhidecontext(true)));
+	{
+		MemoryContext old = MemoryContextSwitchTo(map_cache_cxt);
+
+		map_cache = lappend(map_cache, subj);
+		MemoryContextSwitchTo(old);
+	}
+	subj->pins++;
+	return subj;
+}
+
+/*
+ * MapFindTable
+ *		The mapped table relid of a subject, or NULL.
+ */
+MapTable *
+MapFindTable(MapSubject *subj, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+
+		if (mt->relid == relid)
+			return mt;
+	}
+	return NULL;
+}
+
+/*
+ * MapSubjectsOfTable
+ *		Names of the subject types whose map contains relid.
+ */
+List *
+MapSubjectsOfTable(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	int			ret;
+	uint64		i;
+	List	   *result = NIL;
+	MemoryContext outer = CurrentMemoryContext;
+
+	values[0] = ObjectIdGetDatum(relid);
+	UtilSpiConnect();
+	ret = SPI_execute_with_args("SELECT DISTINCT subject FROM privacy.map WHERE table_name = $1 ORDER BY 1",
+								1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "map lookup failed: %d", ret);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		result = lappend(result, pstrdup(s));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * MapParseId
+ *		Convert a subject id given as text to the root key's type.  A value
+ *		that does not parse is 22P02; the message never repeats the value.
+ *		canonical (if not NULL) receives the type's output text.
+ */
+Datum
+MapParseId(MapSubject *subj, const char *id, char **canonical)
+{
+	Oid			typinput,
+				typioparam,
+				typoutput;
+	bool		isvarlena;
+	Datum		d = (Datum) 0;
+	MemoryContext cxt = CurrentMemoryContext;
+	int			frame;
+
+	getTypeInputInfo(subj->key_type, &typinput, &typioparam);
+	/* the key type's input (a domain's CHECK) is user code: its owner's */
+	frame = GuardEnterTableOwner(subj->root);
+	PG_TRY();
+	{
+		d = OidInputFunctionCall(typinput, (char *) id, typioparam, subj->key_typmod);
+	}
+	PG_CATCH();
+	{
+		/* re-raised at once: the transaction aborts, nothing continues */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		GuardLeave(frame);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid id for subject type \"%s\"", subj->name),
+				 errdetail("The id must be a valid value of type %s.",
+						   format_type_be(subj->key_type)),
+				 errhidestmt(true)));
+	}
+	PG_END_TRY();
+	if (canonical)
+	{
+		getTypeOutputInfo(subj->key_type, &typoutput, &isvarlena);
+		*canonical = OidOutputFunctionCall(typoutput, d);
+	}
+	GuardLeave(frame);
+	return d;
+}
+
+/*
+ * MapSubjectArg
+ *		Resolve the subject type (argument subjarg) and id (idarg) of a
+ *		rights call: NULL 22023, unknown type 42704, bad id 22P02.
+ */
+SubjectArg
+MapSubjectArg(FunctionCallInfo fcinfo, int subjarg, int idarg)
+{
+	SubjectArg	a;
+	char	   *name = UtilTextArg(fcinfo, subjarg, "subject");
+	char	   *id = UtilTextArg(fcinfo, idarg, "id");
+
+	a.subj = MapGetSubject(name);
+	a.key = MapParseId(a.subj, id, &a.canon);
+	a.ref = UtilSubjectRef(name, a.canon);
+	return a;
+}

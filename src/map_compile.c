@@ -1,0 +1,675 @@
+/*-------------------------------------------------------------------------
+ * map_compile.c
+ *		Compiling a mapped table's conditions: "row t belongs to the subject
+ *		whose key is $1" (MapCondition), link key expressions (MapLinkKeyExpr)
+ *		and the key expressions along every path (MapKeyExprs).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "citus.h"
+#include "map.h"
+#include "privacy.h"
+
+/* MapKeyExprs enumerates paths; at most this many per table */
+#define MAP_MAX_KEYEXPRS 64
+
+/* ------------------------------------------------------------------------
+ * Compiling conditions
+ *
+ * A table's rows of the subject are found per foreign key (edge), not per
+ * path: a row belongs to the subject when one of its map edges points at a
+ * row of the subject in the table it references (the root's being the one
+ * row whose key is given, a link's the rows whose column holds the key).
+ * The condition of a table T is compiled into one statement whose WITH
+ * list holds, for every table above T (the tables T's edges lead to,
+ * transitively), the key columns of its subject rows, computed once, top
+ * down; the tables of a cycle (and a table that references itself) are
+ * computed together by one recursive query, to a fixed point.  So the SQL
+ * and the work grow with the number of foreign keys, never with the number
+ * of paths, and nothing is capped.
+ * ------------------------------------------------------------------------
+ */
+
+/* a direct edge: compared with the key itself, no table above needed */
+bool
+MapEdgeIsDirect(MapSubject *subj, MapHop *h)
+{
+	return h->link || (h->prel == subj->root && h->ncols == 1 &&
+					   h->pcols[0] == subj->key_attnum);
+}
+
+/* the edge leads to a table whose subject rows come from a WITH item */
+bool
+MapEdgeNeedsSet(MapSubject *subj, MapHop *h)
+{
+	return !h->link && h->prel != subj->root;
+}
+
+/* the edges of a mapped table (each path of the cache is one edge) */
+List *
+MapTableEdges(MapTable *mt)
+{
+	List	   *edges = NIL;
+	ListCell   *lc;
+
+	foreach(lc, mt->paths)
+	{
+		List	   *p = lfirst(lc);
+
+		if (p != NIL)
+			edges = lappend(edges, linitial(p));
+	}
+	return edges;
+}
+
+/* index of relid in subj->tables, or -1 */
+int
+MapTableIndex(MapSubject *subj, Oid relid)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, subj->tables)
+	{
+		if (((MapTable *) lfirst(lc))->relid == relid)
+			return i;
+		i++;
+	}
+	return -1;
+}
+
+/* the needed column list of a node gains pcols */
+static void
+add_needed(CondNode *n, MapHop *h)
+{
+	int			i;
+
+	for (i = 0; i < h->ncols; i++)
+		if (!list_member_int(n->needed, h->pcols[i]))
+			n->needed = lappend_int(n->needed, h->pcols[i]);
+}
+
+/* Tarjan over the edges "child -> parent" of the closure */
+void
+MapCondStrongConnect(CondCtx *cx, int v)
+{
+	CondNode   *n = &cx->nodes[v];
+	ListCell   *lc;
+
+	n->index = n->lowlink = ++cx->counter;
+	cx->stack = lcons_int(v, cx->stack);
+	n->onstack = true;
+	foreach(lc, MapTableEdges(n->mt))
+	{
+		MapHop	   *h = lfirst(lc);
+		int			w;
+
+		if (!MapEdgeNeedsSet(cx->subj, h))
+			continue;
+		w = MapTableIndex(cx->subj, h->prel);
+		if (w < 0)
+			elog(ERROR, "map edge to a table outside the map");
+		if (w == v)
+			n->selfloop = true;
+		if (cx->nodes[w].index == 0)
+		{
+			MapCondStrongConnect(cx, w);
+			n->lowlink = Min(n->lowlink, cx->nodes[w].lowlink);
+		}
+		else if (cx->nodes[w].onstack)
+			n->lowlink = Min(n->lowlink, cx->nodes[w].index);
+	}
+	if (n->lowlink == n->index)
+	{
+		List	   *comp = NIL;
+		int			w;
+
+		do
+		{
+			w = linitial_int(cx->stack);
+			cx->stack = list_delete_first(cx->stack);
+			cx->nodes[w].onstack = false;
+			cx->nodes[w].scc = cx->nscc;
+			cx->nodes[w].member = list_length(comp) + 1;
+			comp = lappend(comp, &cx->nodes[w]);
+		} while (w != v);
+		cx->nscc++;
+		cx->sccs = lappend(cx->sccs, comp);
+	}
+}
+
+/* "a3, a7" or "s.a3, s.a7": the WITH item's columns for pcols */
+static void
+append_set_cols(StringInfo buf, const char *alias, const AttrNumber *pcols, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		appendStringInfo(buf, "%s%s%sa%d", i ? ", " : "", alias ? alias : "", alias ? "." : "",
+						 pcols[i]);
+}
+
+/*
+ * MapAppendMatch
+ *		Condition: row alias of h->rel points along edge h at a row of the
+ *		subject (keyexpr).
+ */
+void
+MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
+{
+	MapSubject *subj = cx->subj;
+
+	if (h->link)
+	{
+		appendStringInfo(buf, "%s.%s = %s", alias,
+						 quote_identifier(MapColName(h->rel, h->cols[0])),
+						 MapLinkKeyExpr(h->rel, h->cols[0], cx->keyexpr));
+		return;
+	}
+	if (MapEdgeIsDirect(subj, h))
+	{
+		appendStringInfo(buf, "%s.%s = (%s)", alias,
+						 quote_identifier(MapColName(h->rel, h->cols[0])), cx->keyexpr);
+		return;
+	}
+	appendStringInfoChar(buf, '(');
+	MapAppendCols(buf, alias, h->rel, h->cols, h->ncols);
+	appendStringInfoString(buf, ") IN (SELECT ");
+	if (h->prel == subj->root)
+	{
+		MapAppendCols(buf, "r", h->prel, h->pcols, h->ncols);
+		appendStringInfo(buf, " FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) (%s))",
+						 UtilQualifiedName(subj->root), quote_identifier(subj->key_column),
+						 cx->keyexpr);
+		return;
+	}
+	append_set_cols(buf, "s", h->pcols, h->ncols);
+	appendStringInfo(buf, " FROM s%d s)", MapTableIndex(subj, h->prel));
+}
+
+/* the type of a column, without typmod or domain, for the recursive rows */
+static char *
+col_base_type(Oid relid, AttrNumber att)
+{
+	Oid			typid;
+	int32		typmod;
+	Oid			coll;
+
+	get_atttypetypmodcoll(relid, att, &typid, &typmod, &coll);
+	return format_type_be(getBaseType(typid));
+}
+
+/* the select list of a row of member n (alias p) in component comp */
+static void
+append_scc_row(StringInfo buf, List *comp, CondNode *n, const char *alias)
+{
+	ListCell   *lc,
+			   *ac;
+
+	appendStringInfo(buf, "SELECT %d", n->member);
+	foreach(lc, comp)
+	{
+		CondNode   *m = lfirst(lc);
+
+		foreach(ac, m->needed)
+		{
+			AttrNumber	att = lfirst_int(ac);
+			char	   *ty = col_base_type(m->mt->relid, att);
+
+			if (m == n)
+				appendStringInfo(buf, ", CAST(%s.%s AS %s)", alias,
+								 quote_identifier(MapColName(m->mt->relid, att)), ty);
+			else
+				appendStringInfo(buf, ", CAST(NULL AS %s)", ty);
+		}
+	}
+}
+
+/*
+ * append_with
+ *		The WITH list of every component above (and, when it is in a cycle,
+ *		including) the condition's table.
+ */
+static void
+append_with(StringInfo buf, CondCtx *cx)
+{
+	ListCell   *cc,
+			   *lc,
+			   *ec,
+			   *ac;
+	bool		first = true;
+	bool		recursive = false;
+
+	foreach(cc, cx->sccs)
+	{
+		List	   *comp = lfirst(cc);
+
+		if (list_length(comp) > 1 || ((CondNode *) linitial(comp))->selfloop)
+			recursive = true;
+	}
+	appendStringInfoString(buf, recursive ? "WITH RECURSIVE " : "WITH ");
+	foreach(cc, cx->sccs)
+	{
+		List	   *comp = lfirst(cc);
+		CondNode   *n0 = linitial(comp);
+
+		if (list_length(comp) == 1 && !n0->selfloop)
+		{
+			bool		firstb = true;
+
+			if (n0->needed == NIL)
+				continue;		/* the condition's own table */
+			appendStringInfo(buf, "%ss%d AS (", first ? "" : ", ", n0->idx);
+			first = false;
+			foreach(ec, MapTableEdges(n0->mt))
+			{
+				MapHop	   *h = lfirst(ec);
+
+				appendStringInfo(buf, "%sSELECT ", firstb ? "" : " UNION ");
+				firstb = false;
+				foreach(ac, n0->needed)
+					appendStringInfo(buf, "%sp.%s AS a%d", foreach_current_index(ac) ? ", " : "",
+									 quote_identifier(MapColName(n0->mt->relid, lfirst_int(ac))),
+									 lfirst_int(ac));
+				appendStringInfo(buf, " FROM %s p WHERE ", n0->mt->qualname);
+				MapAppendMatch(buf, cx, h, "p");
+			}
+			appendStringInfoChar(buf, ')');
+			continue;
+		}
+
+		/* a cycle: one recursive item, then one item per member */
+		{
+			bool		firstb = true;
+			bool		firstr = true;
+
+			{
+				StringInfoData names;
+
+				initStringInfo(&names);
+				appendStringInfo(&names, "m%d", n0->scc);
+				foreach(lc, comp)
+				{
+					CondNode   *m = lfirst(lc);
+
+					foreach(ac, m->needed)
+						appendStringInfo(&names, ", m%d_%d_a%d", n0->scc, m->member, lfirst_int(ac));
+				}
+				appendStringInfo(buf, "%sr%d(%s) AS (", first ? "" : ", ", n0->scc, names.data);
+			}
+			first = false;
+			foreach(lc, comp)
+			{
+				CondNode   *n = lfirst(lc);
+
+				foreach(ec, MapTableEdges(n->mt))
+				{
+					MapHop	   *h = lfirst(ec);
+					int			w = MapEdgeNeedsSet(cx->subj, h) ? MapTableIndex(cx->subj, h->prel) : -1;
+
+					if (w >= 0 && cx->nodes[w].scc == n->scc && cx->in[w])
+						continue;	/* inside the cycle: the recursive part */
+					if (!firstb)
+						appendStringInfoString(buf, " UNION ");
+					firstb = false;
+					append_scc_row(buf, comp, n, "p");
+					appendStringInfo(buf, " FROM %s p WHERE ", n->mt->qualname);
+					MapAppendMatch(buf, cx, h, "p");
+				}
+			}
+			if (firstb)
+				elog(ERROR, "a cycle of the map has no way to the root");
+			appendStringInfo(buf, " UNION SELECT x.* FROM r%d r CROSS JOIN LATERAL (", n0->scc);
+			foreach(lc, comp)
+			{
+				CondNode   *n = lfirst(lc);
+
+				foreach(ec, MapTableEdges(n->mt))
+				{
+					MapHop	   *h = lfirst(ec);
+					int			w = MapEdgeNeedsSet(cx->subj, h) ? MapTableIndex(cx->subj, h->prel) : -1;
+					CondNode   *pn;
+					int			i;
+
+					if (w < 0 || cx->nodes[w].scc != n->scc || !cx->in[w])
+						continue;
+					pn = &cx->nodes[w];
+					if (!firstr)
+						appendStringInfoString(buf, " UNION ALL ");
+					firstr = false;
+					append_scc_row(buf, comp, n, "p");
+					appendStringInfo(buf, " FROM %s p WHERE r.m%d = %d", n->mt->qualname,
+									 n0->scc, pn->member);
+					for (i = 0; i < h->ncols; i++)
+						appendStringInfo(buf, " AND p.%s = r.m%d_%d_a%d",
+										 quote_identifier(MapColName(h->rel, h->cols[i])),
+										 n0->scc, pn->member, h->pcols[i]);
+				}
+			}
+			appendStringInfoString(buf, ") x)");
+			foreach(lc, comp)
+			{
+				CondNode   *m = lfirst(lc);
+
+				if (m->needed == NIL)
+					continue;
+				appendStringInfo(buf, ", s%d AS (SELECT ", m->idx);
+				foreach(ac, m->needed)
+					appendStringInfo(buf, "%sr.m%d_%d_a%d AS a%d", foreach_current_index(ac) ? ", " : "",
+									 n0->scc, m->member, lfirst_int(ac), lfirst_int(ac));
+				appendStringInfo(buf, " FROM r%d r WHERE r.m%d = %d)", n0->scc, n0->scc, m->member);
+			}
+		}
+	}
+	appendStringInfoChar(buf, ' ');
+}
+
+/*
+ * cond_prepare
+ *		The closure of mt (every table its edges lead to, transitively), its
+ *		components, and the columns each one must provide.  False when mt
+ *		needs no WITH list.
+ */
+static bool
+cond_prepare(CondCtx *cx, MapSubject *subj, MapTable *mt, const char *keyexpr)
+{
+	int			ntab = list_length(subj->tables);
+	int			t = MapTableIndex(subj, mt->relid);
+	int			i;
+	ListCell   *lc;
+	bool		any = false;
+
+	memset(cx, 0, sizeof(CondCtx));
+	cx->subj = subj;
+	cx->keyexpr = keyexpr;
+	foreach(lc, MapTableEdges(mt))
+		if (MapEdgeNeedsSet(subj, lfirst(lc)))
+			any = true;
+	if (!any)
+		return false;
+	cx->nodes = palloc0(sizeof(CondNode) * ntab);
+	cx->in = palloc0(sizeof(bool) * ntab);
+	for (i = 0; i < ntab; i++)
+	{
+		cx->nodes[i].mt = list_nth(subj->tables, i);
+		cx->nodes[i].idx = i;
+	}
+	MapCondStrongConnect(cx, t);
+	for (i = 0; i < ntab; i++)
+		cx->in[i] = cx->nodes[i].index > 0;
+	/* the columns each table must provide to the tables below it */
+	for (i = 0; i < ntab; i++)
+	{
+		if (!cx->in[i])
+			continue;
+		foreach(lc, MapTableEdges(cx->nodes[i].mt))
+		{
+			MapHop	   *h = lfirst(lc);
+
+			if (MapEdgeNeedsSet(subj, h))
+				add_needed(&cx->nodes[MapTableIndex(subj, h->prel)], h);
+		}
+	}
+	return true;
+}
+
+/*
+ * MapCondition
+ *		SQL condition: row alias of mt belongs to the subject whose root key
+ *		is keyexpr (an expression of the root key's type).  One edge: a
+ *		comparison or a semi-join; several: a TID list built by one branch
+ *		per edge (each keeps its own index plan), or plain ORs when every
+ *		edge compares a column with the key (bitmap-OR of index scans).
+ */
+/*
+ * append_edge_in
+ *		Row alias of edge h's table matches a key of the referenced table's
+ *		key set: "(cols) IN (WITH ... SELECT pcols FROM sN s)".
+ */
+static void
+append_edge_in(StringInfo buf, CondCtx *cx, MapSubject *subj, MapHop *h, const char *alias)
+{
+	appendStringInfoChar(buf, '(');
+	MapAppendCols(buf, alias, h->rel, h->cols, h->ncols);
+	appendStringInfoString(buf, ") IN (");
+	append_with(buf, cx);
+	appendStringInfoString(buf, "SELECT ");
+	append_set_cols(buf, "s", h->pcols, h->ncols);
+	appendStringInfo(buf, " FROM s%d s)", MapTableIndex(subj, h->prel));
+}
+
+static char *map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *keyexpr);
+
+char *
+MapCondition(MapSubject *subj, MapTable *mt, const char *alias, const char *keyexpr)
+{
+	/* CITUS HOOK (src/citus.c): routed to the subject's shard group */
+	return CitusRouteCondition(subj, mt, alias, keyexpr, map_condition(subj, mt, alias, keyexpr));
+}
+
+static char *
+map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *keyexpr)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	List	   *edges = MapTableEdges(mt);
+	CondCtx		cx;
+	bool		with;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	if (edges == NIL)
+	{
+		/* the root */
+		appendStringInfo(&buf, "%s.%s OPERATOR(pg_catalog.=) (%s)", alias,
+						 quote_identifier(subj->key_column), keyexpr);
+		return buf.data;
+	}
+	with = cond_prepare(&cx, subj, mt, keyexpr);
+	if (!with)
+		cx.subj = subj, cx.keyexpr = keyexpr;
+	if (list_length(edges) == 1)
+	{
+		MapHop	   *h = linitial(edges);
+
+		if (!with)
+		{
+			MapAppendMatch(&buf, &cx, h, alias);
+			return buf.data;
+		}
+		append_edge_in(&buf, &cx, subj, h, alias);
+		return buf.data;
+	}
+	/* CITUS HOOK: never ctid row identity on a table with shards */
+	if (CitusIsCitusTable(mt->relid))
+	{
+		appendStringInfoChar(&buf, '(');
+		foreach(lc, edges)
+		{
+			appendStringInfoString(&buf, first ? "(" : " OR (");
+			first = false;
+			if (with && !MapEdgeIsDirect(subj, lfirst(lc)))
+				append_edge_in(&buf, &cx, subj, lfirst(lc), alias);
+			else
+				MapAppendMatch(&buf, &cx, lfirst(lc), alias);
+			appendStringInfoChar(&buf, ')');
+		}
+		appendStringInfoChar(&buf, ')');
+		return buf.data;
+	}
+	if (!with && !mt->partitioned)
+	{
+		bool		simple = true;
+
+		foreach(lc, edges)
+			if (!MapEdgeIsDirect(subj, lfirst(lc)))
+				simple = false;
+		if (simple)
+		{
+			appendStringInfoChar(&buf, '(');
+			foreach(lc, edges)
+			{
+				appendStringInfoString(&buf, first ? "(" : " OR (");
+				first = false;
+				MapAppendMatch(&buf, &cx, lfirst(lc), alias);
+				appendStringInfoChar(&buf, ')');
+			}
+			appendStringInfoChar(&buf, ')');
+			return buf.data;
+		}
+	}
+	if (mt->partitioned)
+		appendStringInfo(&buf, "(%s.tableoid, %s.ctid) IN (", alias, alias);
+	else
+		appendStringInfo(&buf, "%s.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(", alias);
+	if (with)
+		append_with(&buf, &cx);
+	foreach(lc, edges)
+	{
+		if (!first)
+			appendStringInfoString(&buf, " UNION ");
+		first = false;
+		appendStringInfo(&buf, "SELECT %sx.ctid FROM %s x WHERE ",
+						 mt->partitioned ? "x.tableoid, " : "", mt->qualname);
+		MapAppendMatch(&buf, &cx, lfirst(lc), "x");
+	}
+	appendStringInfoString(&buf, mt->partitioned ? ")" : "))");
+	return buf.data;
+}
+
+/*
+ * MapLinkKeyExpr
+ *		The subject's key (keyexpr, of the root key's type) as the type of
+ *		link column att of relid.  The one place where an id is converted
+ *		to a link column's type.
+ */
+char *
+MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr)
+{
+	Oid			typid;
+	int32		typmod;
+	Oid			collid;
+
+	get_atttypetypmodcoll(relid, att, &typid, &typmod, &collid);
+	return psprintf("CAST((%s) AS %s)", keyexpr, format_type_with_typemod(typid, typmod));
+}
+
+/*
+ * append_keyexpr
+ *		Scalar expression: the root key reached from row alias along
+ *		path[idx..] (a path: a list of edges ending at the root or a link).
+ */
+static void
+append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
+			   const char *alias, int *aliasno)
+{
+	MapHop	   *h;
+	char		next[32];
+	int			i;
+
+	if (idx >= list_length(path))
+	{
+		appendStringInfo(buf, "%s.%s", alias, quote_identifier(subj->key_column));
+		return;
+	}
+	h = list_nth(path, idx);
+	if (h->link || (idx == list_length(path) - 1 && MapEdgeIsDirect(subj, h)))
+	{
+		appendStringInfo(buf, "%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0])));
+		return;
+	}
+	snprintf(next, sizeof(next), "k%d", ++(*aliasno));
+	appendStringInfoString(buf, "(SELECT ");
+	append_keyexpr(buf, subj, path, idx + 1, next, aliasno);
+	appendStringInfo(buf, " FROM %s %s WHERE ", UtilQualifiedName(h->prel), next);
+	for (i = 0; i < h->ncols; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, " AND ");
+		appendStringInfo(buf, "%s.%s = %s.%s", next,
+						 quote_identifier(MapColName(h->prel, h->pcols[i])), alias,
+						 quote_identifier(MapColName(h->rel, h->cols[i])));
+	}
+	appendStringInfoString(buf, " LIMIT 1)");
+}
+
+/* simple paths from mt to the root over the map's edges, depth first */
+static void
+enum_paths(MapSubject *subj, MapTable *mt, List *prefix, List **out, int *count)
+{
+	ListCell   *lc;
+
+	foreach(lc, MapTableEdges(mt))
+	{
+		MapHop	   *h = lfirst(lc);
+		List	   *np;
+		ListCell   *pc;
+		bool		seen = false;
+		MapTable   *up;
+
+		if (*count >= MAP_MAX_KEYEXPRS)
+			return;
+		if (h->prel == mt->relid)
+			continue;			/* a self-reference ends a path */
+		foreach(pc, prefix)
+			if (((MapHop *) lfirst(pc))->rel == h->prel)
+				seen = true;
+		if (seen)
+			continue;			/* a cycle ends a path */
+		np = lappend(list_copy(prefix), h);
+		if (h->link || h->prel == subj->root)
+		{
+			*out = lappend(*out, np);
+			(*count)++;
+			continue;
+		}
+		up = MapFindTable(subj, h->prel);
+		if (up)
+			enum_paths(subj, up, np, out, count);
+	}
+}
+
+/*
+ * MapKeyExprs
+ *		One SQL expression per simple path giving the root key (as the root
+ *		key's type) of row alias of mt.  Paths are enumerated from the
+ *		map's edges, at most MAP_MAX_KEYEXPRS of them (a WARNING says when
+ *		a table has more).  Rows reached only through a cycle or a
+ *		self-reference have no simple path: callers that must see every
+ *		row of the subject use MapCondition.
+ */
+List *
+MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias)
+{
+	List	   *result = NIL;
+	List	   *paths = NIL;
+	ListCell   *lc;
+	int			aliasno = 0;
+	int			count = 0;
+
+	if (MapTableEdges(mt) == NIL)
+		paths = list_make1(NIL);
+	else
+		enum_paths(subj, mt, NIL, &paths, &count);
+	if (count >= MAP_MAX_KEYEXPRS)
+		ereport(WARNING,
+				(errmsg("table \"%s\" has more than %d foreign key paths to the root of subject type \"%s\"",
+						get_rel_name(mt->relid), MAP_MAX_KEYEXPRS, subj->name),
+				 errdetail("Only the first %d are used to tell whose a row is.", MAP_MAX_KEYEXPRS)));
+	foreach(lc, paths)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "CAST((");
+		append_keyexpr(&buf, subj, lfirst(lc), 0, alias, &aliasno);
+		appendStringInfo(&buf, ") AS %s)",
+						 format_type_with_typemod(subj->key_type, subj->key_typmod));
+		result = lappend(result, buf.data);
+	}
+	return result;
+}

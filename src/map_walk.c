@@ -1,0 +1,696 @@
+/*-------------------------------------------------------------------------
+ * map_walk.c
+ *		The walk over the foreign-key graph: computing a subject type's map
+ *		into privacy.map (MapRefresh), the foreign keys into a table
+ *		(MapForeignKeysInto) and JIT off for internal catalog queries.
+ *
+ * define_subject / link / refresh_subject (and the DDL event trigger) walk
+ * pg_constraint from the root: inbound foreign keys at any depth (children,
+ * grandchildren...), from the root and from linked tables, plus outbound
+ * foreign keys from mapped rows into tables that hold classified columns.
+ * Partitions collapse to their partitioned parent (foreign keys declared on
+ * partitions count).  Every simple path is kept (a table with two foreign
+ * keys to the root belongs to the subject through either), up to
+ * MAP_MAX_PATHS per table and MAP_MAX_DEPTH hops; cycles and
+ * self-references end a path.  The result goes to privacy.map as
+ * (table oid, attnum) hops, so renames do not invalidate it.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/partition.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
+#include "map.h"
+#include "privacy.h"
+
+/* ------------------------------------------------------------------------
+ * The walk
+ *
+ * One catalog query reads the whole foreign-key graph (partitions
+ * collapsed); the walk itself runs in memory, breadth first from the root
+ * and the linked tables, to a fixed point: every foreign key into a mapped
+ * table (the root included, a referenced table excluded) is an edge of the
+ * map and maps the referencing table.  Then the referenced tables with
+ * classified columns that mapped rows point to.  Internal catalog queries
+ * run with JIT off (they are planned above jit_above_cost on a large
+ * catalog and would compile at every call).
+ * ------------------------------------------------------------------------
+ */
+
+/* a foreign key of the graph, partitions collapsed to their root */
+typedef struct FkEdge
+{
+	Oid			child;
+	Oid			parent;
+	int			ncols;
+	AttrNumber	ccols[32];
+	AttrNumber	pcols[32];
+	char		deltype;
+	NameData	conname;
+} FkEdge;
+
+/* order of the graph: by referencing table, then constraint name */
+static int
+fk_cmp(const ListCell *a, const ListCell *b)
+{
+	FkEdge	   *x = lfirst(a);
+	FkEdge	   *y = lfirst(b);
+
+	if (x->child != y->child)
+		return x->child < y->child ? -1 : 1;
+	return strcmp(NameStr(x->conname), NameStr(y->conname));
+}
+
+/* a table found by the walk */
+typedef struct WalkEntry
+{
+	Oid			relid;
+	const char *via;
+	bool		outbound;
+	int			depth;
+	List	   *edges;			/* MapHop *, links first */
+	MapHop	   *tree;			/* the edge of a shortest path */
+} WalkEntry;
+
+/*
+ * MapJitOff / MapJitRestore
+ *		Run the statements in between with jit = off (a GUC nest level,
+ *		like a function's SET clause; unwound by an error too).
+ */
+int
+MapJitOff(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+MapJitRestore(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
+/* the topmost partitioned parent of relid (relid when not a partition) */
+static Oid
+partition_root(Oid relid)
+{
+	List	   *anc;
+
+	if (!get_rel_relispartition(relid))
+		return relid;
+	anc = get_partition_ancestors(relid);
+	return anc == NIL ? relid : llast_oid(anc);
+}
+
+/*
+ * translate_cols
+ *		Column numbers of a partition translated to its root, by name;
+ *		false when one is missing.
+ */
+static bool
+translate_cols(Oid rel, Oid root, AttrNumber *cols, int n)
+{
+	int			i;
+
+	if (rel == root)
+		return true;
+	for (i = 0; i < n; i++)
+	{
+		char	   *name = get_attname(rel, cols[i], true);
+
+		if (name == NULL || (cols[i] = get_attnum(root, name)) == InvalidAttrNumber)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * load_fk_graph
+ *		The whole foreign-key graph: every foreign key between permanent
+ *		tables, partitions collapsed to their topmost parent, column numbers
+ *		translated to that parent by name.  One scan of pg_constraint (no
+ *		query to plan: a large catalog would otherwise dominate the DDL's
+ *		added cost).
+ */
+static List *
+load_fk_graph(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *fks = NIL;
+
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		FkEdge	   *f;
+		bool		isnull;
+		Datum		d;
+		int			n1,
+					n2;
+
+		if (con->contype != CONSTRAINT_FOREIGN || OidIsValid(con->conparentid))
+			continue;
+		if (get_rel_persistence(con->conrelid) == RELPERSISTENCE_TEMP ||
+			get_rel_persistence(con->confrelid) == RELPERSISTENCE_TEMP)
+			continue;
+		f = palloc0(sizeof(FkEdge));
+		d = heap_getattr(tup, Anum_pg_constraint_conkey, RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		n1 = MapInt2Array(d, f->ccols);
+		d = heap_getattr(tup, Anum_pg_constraint_confkey, RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		n2 = MapInt2Array(d, f->pcols);
+		if (n1 != n2 || n1 == 0)
+			continue;
+		f->ncols = n1;
+		f->child = partition_root(con->conrelid);
+		f->parent = partition_root(con->confrelid);
+		if (!translate_cols(con->conrelid, f->child, f->ccols, n1) ||
+			!translate_cols(con->confrelid, f->parent, f->pcols, n1))
+			continue;			/* a column could not be translated */
+		f->deltype = con->confdeltype;
+		f->conname = con->conname;
+		fks = lappend(fks, f);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	list_sort(fks, fk_cmp);
+	return fks;
+}
+
+/* tables with classified columns (referenced ones join the map); in SPI */
+static List *
+load_classified(void)
+{
+	int			ret;
+	uint64		i;
+	List	   *oids = NIL;
+
+	ret = SPI_execute("SELECT DISTINCT table_name::oid FROM privacy.classifications", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "classification lookup failed: %d", ret);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		oids = lappend_oid(oids, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	return oids;
+}
+
+/*
+ * Foreign keys into a table, with partitions collapsed to their topmost
+ * parent and column numbers translated to that parent by name.  $1 = the
+ * (collapsed) table.
+ */
+static const char *fk_inbound_sql =
+"SELECT r.other, r.ocols, r.mcols, r.confdeltype FROM ("
+" SELECT coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid) AS other,"
+"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, o)"
+"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n"
+"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid)"
+"    AND ra.attname = a.attname ORDER BY k.o) AS ocols,"
+"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)"
+"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n"
+"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = $1 AND ra.attname = a.attname ORDER BY k.o) AS mcols,"
+"  c.conname, c.confdeltype"
+" FROM pg_catalog.pg_constraint c"
+" WHERE c.contype = 'f' AND c.conparentid = 0"
+"  AND (c.confrelid = $1 OR c.confrelid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t))"
+"  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid = c.conrelid) <> 't'"
+") r ORDER BY r.other, r.conname";
+
+/*
+ * MapForeignKeysInto
+ *		Every foreign key into relid, partitions collapsed, with its ON
+ *		DELETE action, as inbound hops (rel = the referencing table);
+ *		allocated in the caller's context.
+ */
+List *
+MapForeignKeysInto(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	int			ret;
+	uint64		i;
+	List	   *result = NIL;
+	MemoryContext outer = CurrentMemoryContext;
+	int			nest;
+
+	UtilSpiConnect();
+	nest = MapJitOff();
+	values[0] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args(fk_inbound_sql, 1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "foreign key lookup failed: %d", ret);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MapHop	   *h = MemoryContextAllocZero(outer, sizeof(MapHop));
+		int			n1,
+					n2;
+
+		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		h->prel = relid;
+		n1 = MapInt2Array(SPI_getbinval(tup, td, 2, &isnull), h->cols);
+		n2 = MapInt2Array(SPI_getbinval(tup, td, 3, &isnull), h->pcols);
+		if (n1 != n2 || n1 == 0)
+			continue;			/* a column could not be translated */
+		h->ncols = n1;
+		h->deltype = DatumGetChar(SPI_getbinval(tup, td, 4, &isnull));
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			result = lappend(result, h);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	MapJitRestore(nest);
+	SPI_finish();
+	return result;
+}
+
+static HTAB *walk_entries = NULL;
+
+static WalkEntry *
+find_entry(List *entries, Oid relid)
+{
+	OidEntry   *h;
+
+	if (walk_entries == NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, entries)
+		{
+			WalkEntry  *e = lfirst(lc);
+
+			if (e->relid == relid)
+				return e;
+		}
+		return NULL;
+	}
+	h = hash_search(walk_entries, &relid, HASH_FIND, NULL);
+	return h ? h->ptr : NULL;
+}
+
+/* the list of edges of the graph keyed by relid (NIL when none) */
+static List *
+edges_of(HTAB *idx, Oid relid)
+{
+	OidEntry   *h = hash_search(idx, &relid, HASH_FIND, NULL);
+
+	return h ? h->ptr : NIL;
+}
+
+static void
+index_edge(HTAB *idx, Oid relid, FkEdge *f)
+{
+	bool		found;
+	OidEntry   *h = hash_search(idx, &relid, HASH_ENTER, &found);
+
+	if (!found)
+		h->ptr = NIL;
+	h->ptr = lappend((List *) h->ptr, f);
+}
+
+static bool
+hop_same(MapHop *a, MapHop *b)
+{
+	return a->rel == b->rel && a->prel == b->prel && a->link == b->link && a->ncols == b->ncols &&
+		memcmp(a->cols, b->cols, sizeof(AttrNumber) * a->ncols) == 0 &&
+		memcmp(a->pcols, b->pcols, sizeof(AttrNumber) * a->ncols) == 0;
+}
+
+/* add edge h to the entry of h->rel (created when new); true when new */
+static bool
+add_edge(List **entries, MapHop *h, const char *via, bool outbound, int depth)
+{
+	WalkEntry  *e = find_entry(*entries, h->rel);
+	ListCell   *lc;
+
+	if (e == NULL)
+	{
+		e = palloc0(sizeof(WalkEntry));
+		e->relid = h->rel;
+		e->via = via;
+		e->outbound = outbound;
+		e->depth = depth;
+		e->tree = h;
+		e->edges = list_make1(h);
+		*entries = lappend(*entries, e);
+		if (walk_entries)
+		{
+			OidEntry   *he = hash_search(walk_entries, &e->relid, HASH_ENTER, NULL);
+
+			he->ptr = e;
+		}
+		return true;
+	}
+	foreach(lc, e->edges)
+		if (hop_same(lfirst(lc), h))
+			return false;
+	e->edges = lappend(e->edges, h);
+	return false;
+}
+
+/*
+ * walk
+ *		The tables of the subject and their edges.  Runs inside SPI.
+ */
+static List *
+walk(MapSubject *subj, List *links)
+{
+	List	   *entries = NIL;
+	List	   *fks = load_fk_graph();
+	List	   *classified = load_classified();
+	WalkEntry  *root;
+	ListCell   *lc,
+			   *fc;
+	int			pos;
+	HTAB	   *byparent = MapOidHash("privacy map edges by parent");
+	HTAB	   *bychild = MapOidHash("privacy map edges by child");
+
+	foreach(fc, fks)
+	{
+		FkEdge	   *f = lfirst(fc);
+
+		index_edge(byparent, f->parent, f);
+		index_edge(bychild, f->child, f);
+	}
+	walk_entries = MapOidHash("privacy map walk");
+	root = palloc0(sizeof(WalkEntry));
+	root->relid = subj->root;
+	root->via = "root";
+	entries = lappend(entries, root);
+	{
+		OidEntry   *he = hash_search(walk_entries, &root->relid, HASH_ENTER, NULL);
+
+		he->ptr = root;
+	}
+	foreach(lc, links)
+		add_edge(&entries, lfirst(lc), "link", false, 1);
+
+	/* breadth first: entries is also the queue */
+	for (pos = 0; pos < list_length(entries); pos++)
+	{
+		WalkEntry  *x = list_nth(entries, pos);
+
+		CHECK_FOR_INTERRUPTS();
+		foreach(fc, edges_of(byparent, x->relid))
+		{
+			FkEdge	   *f = lfirst(fc);
+			MapHop	   *h;
+			WalkEntry  *e;
+
+			if (f->child == subj->root)
+				continue;
+			e = find_entry(entries, f->child);
+			if (e && e->outbound)
+				continue;
+			h = palloc0(sizeof(MapHop));
+			h->rel = f->child;
+			h->prel = f->parent;
+			h->ncols = f->ncols;
+			memcpy(h->cols, f->ccols, sizeof(h->cols));
+			memcpy(h->pcols, f->pcols, sizeof(h->pcols));
+			h->deltype = f->deltype;
+			add_edge(&entries, h, "fk", false, x->depth + 1);
+		}
+	}
+
+	/* outbound: tables with classified columns that mapped rows point to */
+	{
+		List	   *mapped = list_copy(entries);
+
+		foreach(lc, mapped)
+		{
+			WalkEntry  *m = lfirst(lc);
+
+			foreach(fc, edges_of(bychild, m->relid))
+			{
+				FkEdge	   *f = lfirst(fc);
+				WalkEntry  *e;
+				MapHop	   *h;
+
+				if (!list_member_oid(classified, f->parent))
+					continue;
+				e = find_entry(entries, f->parent);
+				if (e && !e->outbound)
+					continue;	/* mapped as a referencing table */
+				h = palloc0(sizeof(MapHop));
+				h->rel = f->parent;
+				h->prel = f->child;
+				h->ncols = f->ncols;
+				memcpy(h->cols, f->pcols, sizeof(h->cols));
+				memcpy(h->pcols, f->ccols, sizeof(h->pcols));
+				add_edge(&entries, h, "fk", true, m->depth + 1);
+			}
+		}
+	}
+	return entries;
+}
+
+/* JSON of the edges of an entry: one one-hop path per edge */
+static char *
+edges_json(List *edges)
+{
+	StringInfoData b;
+	ListCell   *hc;
+	int			i;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '[');
+	foreach(hc, edges)
+	{
+		MapHop	   *h = lfirst(hc);
+
+		if (foreach_current_index(hc) > 0)
+			appendStringInfoChar(&b, ',');
+		appendStringInfo(&b, "[{\"t\":%u,\"p\":%u,\"link\":%s,\"c\":[", h->rel, h->prel,
+						 h->link ? "true" : "false");
+		for (i = 0; i < h->ncols; i++)
+			appendStringInfo(&b, "%s%d", i ? "," : "", h->cols[i]);
+		appendStringInfoString(&b, "],\"pc\":[");
+		for (i = 0; i < (h->link ? 0 : h->ncols); i++)
+			appendStringInfo(&b, "%s%d", i ? "," : "", h->pcols[i]);
+		appendStringInfoString(&b, "]}]");
+	}
+	appendStringInfoChar(&b, ']');
+	return b.data;
+}
+
+/* readable text of a shortest path: t(c) -> p(pc) / ... */
+static char *
+path_text(MapSubject *subj, List *entries, WalkEntry *e)
+{
+	StringInfoData b;
+	int			guard = list_length(entries) + 1;
+
+	initStringInfo(&b);
+	if (e->tree == NULL)
+	{
+		appendStringInfo(&b, "%s(%s)", UtilQualifiedName(e->relid), subj->key_column);
+		return b.data;
+	}
+	while (e && e->tree && guard-- > 0)
+	{
+		MapHop	   *h = e->tree;
+
+		if (b.len > 0)
+			appendStringInfoString(&b, " / ");
+		if (h->link)
+		{
+			appendStringInfo(&b, "%s(%s) = %s(%s)", UtilQualifiedName(h->rel),
+							 MapColName(h->rel, h->cols[0]),
+							 UtilQualifiedName(subj->root), subj->key_column);
+			break;
+		}
+		appendStringInfo(&b, "%s(%s) -> %s(%s)", UtilQualifiedName(h->rel),
+						 MapColsText(h->rel, h->cols, h->ncols),
+						 UtilQualifiedName(h->prel), MapColsText(h->prel, h->pcols, h->ncols));
+		e = find_entry(entries, h->prel);
+	}
+	return b.data;
+}
+
+/* the link hops of a subject; runs inside SPI */
+static List *
+load_links(MapSubject *subj)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	int			ret;
+	uint64		i;
+	List	   *links = NIL;
+
+	values[0] = CStringGetTextDatum(subj->name);
+	ret = SPI_execute_with_args("SELECT table_name::oid, key_column::text FROM privacy.links"
+								" WHERE subject = $1 ORDER BY table_name::oid, key_column",
+								1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "link lookup failed: %d", ret);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		MapHop	   *h = palloc0(sizeof(MapHop));
+		char	   *col = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		h->rel = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		if (get_rel_relkind(h->rel) == '\0')
+			continue;
+		h->link = true;
+		h->ncols = 1;
+		h->cols[0] = get_attnum(h->rel, col);
+		h->prel = subj->root;
+		if (h->cols[0] == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("link column \"%s\" of table \"%s\" no longer exists",
+							col, get_rel_name(h->rel)),
+					 errhint("Remove the link with privacy.unlink() before dropping or renaming its column.")));
+		links = lappend(links, h);
+	}
+	return links;
+}
+
+/*
+ * MapRefresh
+ *		Recompute the map of one subject type into privacy.map (writing
+ *		only what changed; caches are invalidated when something did).  Refreshes
+ *		of one subject type are serialized (a transaction-level advisory
+ *		lock taken before anything is read): two migrations that each add a
+ *		table both end up in the map, the second one seeing the first's
+ *		table once it committed.
+ */
+void
+MapRefresh(const char *name)
+{
+	MapSubject *subj;
+	List	   *entries;
+	ListCell   *lc;
+	int			ret;
+	int			nest;
+	int			n,
+				i;
+	Datum	   *oids,
+			   *vias,
+			   *depths,
+			   *texts,
+			   *jsons,
+			   *outs;
+	Oid			argtypes[7] = {TEXTOID, OIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, BOOLARRAYOID};
+	Datum		values[7];
+	bool		changed;
+
+	UtilSpiConnect();
+	nest = MapJitOff();
+	{
+		Datum		v[1];
+		Oid			t[1] = {TEXTOID};
+
+		v[0] = CStringGetTextDatum(name);
+		ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),"
+									" pg_catalog.hashtext($1 COLLATE \"C\"))", 1, t, v, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the map: %d", ret);
+	}
+	subj = MapLoadSubjectRow(name, CurrentMemoryContext);
+	if (subj == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("subject type \"%s\" does not exist", name)));
+	walk_entries = NULL;		/* a previous walk's, freed with its context */
+	entries = walk(subj, load_links(subj));
+
+	n = list_length(entries);
+	oids = palloc(sizeof(Datum) * n);
+	vias = palloc(sizeof(Datum) * n);
+	depths = palloc(sizeof(Datum) * n);
+	texts = palloc(sizeof(Datum) * n);
+	jsons = palloc(sizeof(Datum) * n);
+	outs = palloc(sizeof(Datum) * n);
+	i = 0;
+	foreach(lc, entries)
+	{
+		WalkEntry  *e = lfirst(lc);
+		StringInfoData txt;
+		int			more = list_length(e->edges) - 1;
+
+		initStringInfo(&txt);
+		appendStringInfoString(&txt, path_text(subj, entries, e));
+		if (more > 0)
+			appendStringInfo(&txt, " (+%d more foreign key%s)", more, more > 1 ? "s" : "");
+		oids[i] = ObjectIdGetDatum(e->relid);
+		vias[i] = CStringGetTextDatum(e->via);
+		depths[i] = Int32GetDatum(e->depth);
+		texts[i] = CStringGetTextDatum(txt.data);
+		jsons[i] = CStringGetTextDatum(edges_json(e->edges));
+		outs[i] = BoolGetDatum(e->outbound);
+		i++;
+	}
+	values[0] = CStringGetTextDatum(name);
+	values[1] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(vias, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(depths, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_array(texts, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_array(jsons, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[6] = PointerGetDatum(construct_array(outs, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+
+	/*
+	 * Only the rows that differ are written (a DDL that changes nothing in
+	 * the map writes nothing, a new table one row), and only a change
+	 * invalidates the backends' caches.
+	 */
+	ret = SPI_execute_with_args("WITH n AS (SELECT u.t, u.v, u.d, u.p, u.j::jsonb AS j, u.o"
+								"  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
+								"  pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) u(t, v, d, p, j, o)),"
+								" del AS (DELETE FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1"
+								"  AND NOT EXISTS (SELECT FROM n WHERE n.t OPERATOR(pg_catalog.=) m.table_name::oid) RETURNING 1),"
+								" upd AS (UPDATE privacy.map m SET via = n.v, depth = n.d, path = n.p, paths = n.j, outbound = n.o"
+								"  FROM n WHERE m.subject OPERATOR(pg_catalog.=) $1 AND m.table_name::oid OPERATOR(pg_catalog.=) n.t"
+								"  AND (m.via, m.depth, m.path, m.paths, m.outbound) IS DISTINCT FROM (n.v, n.d, n.p, n.j, n.o)"
+								"  RETURNING 1),"
+								" ins AS (INSERT INTO privacy.map (subject, table_name, via, depth, path, paths, outbound)"
+								"  SELECT $1, n.t, n.v, n.d, n.p, n.j, n.o FROM n WHERE NOT EXISTS (SELECT FROM privacy.map m"
+								"   WHERE m.subject OPERATOR(pg_catalog.=) $1 AND m.table_name::oid OPERATOR(pg_catalog.=) n.t)"
+								"  RETURNING 1)"
+								" SELECT (SELECT pg_catalog.count(*) FROM del) + (SELECT pg_catalog.count(*) FROM upd)"
+								"  + (SELECT pg_catalog.count(*) FROM ins)",
+								7, argtypes, values, NULL, false, 0);
+	walk_entries = NULL;
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not store the map: %d", ret);
+	{
+		bool		isnull;
+
+		changed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0;
+	}
+	MapJitRestore(nest);
+	SPI_finish();
+	if (changed)
+		MapInvalidate();
+}
