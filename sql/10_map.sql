@@ -1,5 +1,5 @@
 ---------------------------------------------------------------------------
--- Subjects and the data map (src/map.c)
+-- Subjects and the data map (src/map_*.c)
 ---------------------------------------------------------------------------
 
 -- Configuration functions run as the extension owner (they read and write

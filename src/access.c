@@ -4,7 +4,7 @@
  *		request log every rights call writes.
  *
  * access/export run one cached plan per mapped table ("the rows of this
- * table that belong to subject $1", compiled by map.c), each as the table's
+ * table that belong to subject $1", compiled by map_compile.c), each as the table's
  * owner in a security-restricted context, then one cached plan that adds the
  * catalog facts (categories, purposes, legal bases, recipients, retention,
  * consents, restriction, holds) and assembles the result.  The request row
@@ -491,7 +491,7 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 		GuardSetRowSecurityBypass(true);
 		PG_TRY();
 		{
-			/* kept plans of the map entry: 6n + 4 access, 6n + 5 export (map.c) */
+			/* kept plans of the map entry: 6n + 4 access, 6n + 5 export (map_cache.c) */
 			plan = MapKeptGroupPlan(subj, 6 * foreach_current_index(gc) + (export ? 5 : 4),
 									sql.data, nargs, types);
 			ret = SPI_execute_plan(plan, values, NULL, true, 1);

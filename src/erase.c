@@ -223,7 +223,7 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 /*
  * run_kept_as_owner
  *		run_as_owner for a statement built from the map, with the plan kept
- *		in *slot (allocated in cxt, the map entry's context; map.c frees the
+ *		in *slot (allocated in cxt, the map entry's context; map_cache.c frees the
  *		plan with the entry).  The plan is reused while the statement's text
  *		and parameter types are those it was prepared for, and replaced
  *		otherwise, so it can never run a statement other than sql.  It is
@@ -1281,18 +1281,6 @@ detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
 			   p, false, SPI_OK_UPDATE);
 }
 
-/* position of att among the needed columns of mt (its key sets), or -1 */
-static int
-needed_pos(MapTable *mt, AttrNumber att)
-{
-	int			i;
-
-	for (i = 0; i < mt->nneeded; i++)
-		if (mt->needed[i] == att)
-			return i;
-	return -1;
-}
-
 /* "alias.cols match the arrays $n.." (one array per column) */
 static char *
 in_arrays(MapHop *h, const char *alias, EraseParams *p, Oid *elemtypes, Datum *arrays)
@@ -1411,7 +1399,7 @@ shared_memo(MapSubject *subj, List *ets, EraseTable *et, EraseParams *p)
 		pidx = list_index_of_et(ets, pt);
 		for (i = 0; i < h->ncols; i++)
 		{
-			int			k = needed_pos(pt->mt, h->pcols[i]);
+			int			k = MapNeededIndex(pt->mt, h->pcols[i]);
 
 			if (k < 0)
 				return NULL;
@@ -1424,7 +1412,7 @@ shared_memo(MapSubject *subj, List *ets, EraseTable *et, EraseParams *p)
 		else
 		{
 			for (i = 0; i < h->ncols; i++)
-				sets[i] = pt->shared_sets[needed_pos(pt->mt, h->pcols[i])];
+				sets[i] = pt->shared_sets[MapNeededIndex(pt->mt, h->pcols[i])];
 			appendStringInfoString(&buf, in_arrays(h, "t", p, types, sets));
 		}
 		snprintf(next, sizeof(next), "o%d", ++aliasno);

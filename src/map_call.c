@@ -26,9 +26,13 @@
  * ------------------------------------------------------------------------
  */
 
-/* position of att among the needed columns of mt, or -1 */
-static int
-needed_index(MapTable *mt, AttrNumber att)
+/*
+ * MapNeededIndex
+ *		Position of att among the needed columns of mt (the columns its key
+ *		sets carry), or -1.
+ */
+int
+MapNeededIndex(MapTable *mt, AttrNumber att)
 {
 	int			i;
 
@@ -70,7 +74,7 @@ MapCallPrepareSubject(MapSubject *subj)
 				int32		typmod;
 				Oid			coll;
 
-				if (needed_index(p, h->pcols[i]) >= 0 || p->nneeded >= 32)
+				if (MapNeededIndex(p, h->pcols[i]) >= 0 || p->nneeded >= 32)
 					continue;
 				get_atttypetypmodcoll(p->relid, h->pcols[i], &typid, &typmod, &coll);
 				p->needed[p->nneeded] = h->pcols[i];
@@ -172,7 +176,7 @@ build_call_cond(MapSubject *subj, MapTable *mt, const char *alias, int first,
 				append_call_match(&m, subj, h, alias, first + nargs - 1);
 				for (i = 0; i < h->ncols; i++)
 				{
-					Oid			arr = get_array_type(p->needed_type[needed_index(p, h->pcols[i])]);
+					Oid			arr = get_array_type(p->needed_type[MapNeededIndex(p, h->pcols[i])]);
 
 					if (!OidIsValid(arr))
 						elog(ERROR, "no array type for a key column of %s", p->qualname);
@@ -286,7 +290,7 @@ MapCallArgs(MapCall *call, MapTable *mt)
 		{
 			MapTable   *pt = list_nth(subj->tables, p);
 
-			values[n++] = call->sets[p][needed_index(pt, h->pcols[i])];
+			values[n++] = call->sets[p][MapNeededIndex(pt, h->pcols[i])];
 		}
 	}
 	return values;

@@ -67,7 +67,7 @@ extern Oid	UtilCatalogRelid(const char *relname);
 extern Oid	UtilExtensionOwner(void);
 extern Oid	UtilOuterUser(void);
 
-/* map.c */
+/* the data map (src/map_*.c; internals in src/map.h) */
 typedef struct MapTable
 {
 	Oid			relid;
@@ -89,7 +89,7 @@ typedef struct MapTable
 	List	   *fks_in;			/* MapHop *: foreign keys into this table */
 	bool		fks_loaded;
 	int			order;			/* erasure order: referencing tables first */
-	/* per-call key sets (map.c: MapCallBegin) */
+	/* per-call key sets (map_call.c: MapCallBegin) */
 	int			nneeded;		/* columns the tables below compare with */
 	AttrNumber	needed[32];
 	Oid			needed_type[32];	/* their base types */
@@ -140,7 +140,7 @@ typedef struct MapColumn
 /*
  * A kept SPI plan of a statement that erase builds from the map: reused
  * while the statement's text and parameter types are the same, replaced
- * otherwise; lives in the map entry's context, freed with it (map.c).
+ * otherwise; lives in the map entry's context, freed with it (map_cache.c).
  */
 typedef struct MapKeptPlan
 {
@@ -167,7 +167,7 @@ typedef struct MapSubject
 								 * tables of one owner (MapKeptGroupPlan) */
 	List	   *call_order;		/* List of List of MapTable *: components of
 								 * the edge graph, tables above first */
-	/* cache bookkeeping (map.c) */
+	/* cache bookkeeping (map_cache.c) */
 	MemoryContext cxt;			/* everything of this entry */
 	int			pins;			/* in use by the running transaction */
 	bool		dead;			/* invalidated: freed once unpinned */
@@ -196,7 +196,7 @@ extern void MapRefresh(const char *subject);
 extern void MapInvalidate(void);
 
 /*
- * Map queries used by other modules (map.c).
+ * Map queries used by other modules (map_*.c).
  *
  * MapCondition: SQL boolean condition "row of alias belongs to the subject
  * whose root key is keyexpr" (keyexpr: an SQL expression of the root key's
@@ -261,6 +261,7 @@ extern char *MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr);
 
 /* run the statements in between with jit = off (internal catalog queries) */
 extern int	MapJitOff(void);
+extern int	MapNeededIndex(MapTable *mt, AttrNumber att);
 extern void MapJitRestore(int nest);
 
 /* audit.c: append one entry to the hash-chained audit log, in the caller's
