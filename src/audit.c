@@ -668,84 +668,125 @@ text_or_null(HeapTuple tup, TupleDesc td, int attno)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-/*
- * privacy.verify_audit(anchor jsonb DEFAULT NULL) RETURNS bigint
- *		Recompute the chain from the first entry; XX001 names the first bad
- *		seq (a changed, deleted, inserted or reordered entry, an entry of a
- *		lower chain version after a higher one, or a head that does not
- *		match the last entry).  With an anchor from audit_anchor(): the
- *		anchor must be genuine and the log must still hold, at the anchor's
- *		seq, the hash the anchor recorded.  The head and the entries are
- *		read under the calling statement's snapshot (read-only SPI), so a
- *		concurrent append is either wholly seen or not at all.
- */
-Datum
-privacy_verify_audit(PG_FUNCTION_ARGS)
+/* what verify_audit knows while it walks the chain */
+typedef struct VerifyState
 {
-	Portal		portal;
-	SPIPlanPtr	plan;
-	unsigned char prev[AUDIT_HASH_BYTES];
-	size_t		prevlen = 0;
-	int64		expect = 1;
-	int64		count = 0;
-	bool		isnull;
-	bool		have_head;
-	int64		head_seq;
-	unsigned char head_hash[AUDIT_HASH_BYTES];
-	bool		head_hash_ok;
-	int64		head_key_id;
-	int16		highest = 0;	/* highest chain version seen (NULL: 0) */
-	unsigned char secret_key[crypto_generichash_KEYBYTES];
+	unsigned char secret_key[crypto_generichash_KEYBYTES];	/* version 1 */
 	unsigned char secret_anchor[crypto_generichash_KEYBYTES];
-	unsigned char root_key[crypto_generichash_KEYBYTES];
+	unsigned char root_key[crypto_generichash_KEYBYTES];	/* version 2 */
 	unsigned char root_anchor[crypto_generichash_KEYBYTES];
-	bool		have_root = false;
-	bool		anchored = PG_NARGS() > 0 && !PG_ARGISNULL(0);
-	int64		anchor_seq = 0;
-	int			anchor_version = 0;
+	bool		have_root;
+	bool		anchored;
+	int64		anchor_seq;
 	unsigned char anchor_hash[AUDIT_HASH_BYTES];
-	unsigned char anchor_given_mac[AUDIT_HASH_BYTES];
-	bool		anchor_found = false;
+	bool		anchor_found;
+	int16		highest;		/* highest chain version seen (NULL: 0) */
+	unsigned char prev[AUDIT_HASH_BYTES];	/* hash of the last entry */
+	size_t		prevlen;
+	int64		count;			/* entries verified */
+} VerifyState;
+
+/*
+ * verify_anchor
+ *		The anchor must be well formed and genuine (its MAC, under the key
+ *		of the chain version it names).
+ */
+static void
+verify_anchor(VerifyState *vs, Jsonb *anchor)
+{
+	unsigned char mac[AUDIT_HASH_BYTES];
+	unsigned char given_mac[AUDIT_HASH_BYTES];
+	int			version = 0;
+
+	if (!parse_anchor(anchor, &vs->anchor_seq, vs->anchor_hash, given_mac, &version))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not an audit anchor"),
+				 errdetail("Pass the result of privacy.audit_anchor().")));
+	if (version == AUDIT_CHAIN_ROOT && !vs->have_root)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the audit anchor is not genuine"),
+				 errdetail("It was made under a root-keyed chain, and the chain head records no key.")));
+	anchor_mac(mac, version == AUDIT_CHAIN_ROOT ? vs->root_anchor : vs->secret_anchor,
+			   vs->anchor_seq, vs->anchor_hash);
+	if (sodium_memcmp(mac, given_mac, AUDIT_HASH_BYTES) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the audit anchor is not genuine"),
+				 errdetail("Its MAC does not match: it was not made by privacy.audit_anchor() in this database, or it was changed.")));
+	vs->anchored = true;
+}
+
+/*
+ * verify_entry
+ *		One entry, in seq order: its chain version may only go up, its hash
+ *		must be the MAC of its content chained to the previous one, and at
+ *		the anchor's seq it must be the anchor's hash.
+ */
+static void
+verify_entry(VerifyState *vs, HeapTuple tup, TupleDesc td)
+{
+	bool		isnull;
+	int64		seq = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+	int64		at = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+	char	   *actor = text_or_null(tup, td, 3);
+	char	   *action = text_or_null(tup, td, 4);
+	char	   *ref = text_or_null(tup, td, 5);
+	char	   *detail = text_or_null(tup, td, 6);
+	Datum		hd = SPI_getbinval(tup, td, 7, &isnull);
+	bytea	   *stored = isnull ? NULL : DatumGetByteaPP(hd);
+	bool		chain_null;
+	int16		version = DatumGetInt16(SPI_getbinval(tup, td, 8, &chain_null));
+	const unsigned char *key = NULL;
+	unsigned char h[AUDIT_HASH_BYTES];
+	int64		expect = vs->count + 1;
+
+	if (chain_null)
+		version = 0;
+	if (version != 0 && version != AUDIT_CHAIN_SECRET && version != AUDIT_CHAIN_ROOT)
+		broken(seq, "The entry names an unknown chain version.");
+	if (version < vs->highest)
+		broken(seq, "An entry of a weaker chain version follows entries of a stronger one.");
+	vs->highest = version;
+	if (version == AUDIT_CHAIN_ROOT)
+	{
+		if (!vs->have_root)
+			broken(seq, "The entry is keyed under the root key, and the chain head records no key.");
+		key = vs->root_key;
+	}
+	else if (version == AUDIT_CHAIN_SECRET)
+		key = vs->secret_key;
+	audit_hash(h, key, version, vs->prev, vs->prevlen, seq, at,
+			   actor ? actor : "", action ? action : "", ref, detail);
+	if (seq != expect || stored == NULL ||
+		VARSIZE_ANY_EXHDR(stored) != AUDIT_HASH_BYTES ||
+		memcmp(VARDATA_ANY(stored), h, AUDIT_HASH_BYTES) != 0)
+		broken(seq != expect && seq > expect ? expect : seq,
+			   "The entry was changed, removed, inserted or reordered after it was written.");
+	if (vs->anchored && seq == vs->anchor_seq)
+	{
+		if (sodium_memcmp(h, vs->anchor_hash, AUDIT_HASH_BYTES) != 0)
+			broken(seq, "The log no longer extends the anchor: history up to the anchor was rewritten.");
+		vs->anchor_found = true;
+	}
+	memcpy(vs->prev, h, AUDIT_HASH_BYTES);
+	vs->prevlen = AUDIT_HASH_BYTES;
+	vs->count++;
+}
+
+/*
+ * verify_entries
+ *		Every entry in one streaming pass over the primary key: no sort,
+ *		nothing materialised, a per-row memory context reset after each.
+ */
+static void
+verify_entries(VerifyState *vs)
+{
+	SPIPlanPtr	plan;
+	Portal		portal;
 	MemoryContext rowcxt;
-	int64		pending_seq;
-	unsigned char pending_hash[AUDIT_HASH_BYTES];
 
-	if (sodium_init() < 0)
-		elog(ERROR, "libsodium could not be initialised");
-	UtilSpiConnect();
-	have_head = read_head(&head_seq, head_hash, &head_hash_ok, &head_key_id);
-	if (chain.locked && chain.headrel == head_relid() && chain.key_id != 0)
-		head_key_id = chain.key_id; /* this transaction keyed the chain */
-	chain_keys(0, NULL, secret_key, secret_anchor, false);
-	if (head_key_id != 0)
-	{
-		chain_keys(head_key_id, NULL, root_key, root_anchor, false);
-		have_root = true;
-	}
-	if (anchored)
-	{
-		unsigned char mac[AUDIT_HASH_BYTES];
-
-		if (!parse_anchor(PG_GETARG_JSONB_P(0), &anchor_seq, anchor_hash, anchor_given_mac,
-						  &anchor_version))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("not an audit anchor"),
-					 errdetail("Pass the result of privacy.audit_anchor().")));
-		if (anchor_version == AUDIT_CHAIN_ROOT && !have_root)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the audit anchor is not genuine"),
-					 errdetail("It was made under a root-keyed chain, and the chain head records no key.")));
-		anchor_mac(mac, anchor_version == AUDIT_CHAIN_ROOT ? root_anchor : secret_anchor,
-				   anchor_seq, anchor_hash);
-		if (sodium_memcmp(mac, anchor_given_mac, AUDIT_HASH_BYTES) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the audit anchor is not genuine"),
-					 errdetail("Its MAC does not match: it was not made by privacy.audit_anchor() in this database, or it was changed.")));
-	}
-	/* walk the primary key: no sort, nothing materialised */
 	plan = SPI_prepare_cursor("SELECT seq, at, actor::text, action, subject_ref, detail::text, hash, chain"
 							  " FROM privacy.audit ORDER BY seq", 0, NULL,
 							  CURSOR_OPT_FAST_PLAN | CURSOR_OPT_NO_SCROLL);
@@ -769,54 +810,9 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 			break;
 		for (i = 0; i < n; i++)
 		{
-			HeapTuple	tup = tt->vals[i];
-			TupleDesc	td = tt->tupdesc;
 			MemoryContext old = MemoryContextSwitchTo(rowcxt);
-			int64		seq = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-			int64		at = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
-			char	   *actor = text_or_null(tup, td, 3);
-			char	   *action = text_or_null(tup, td, 4);
-			char	   *ref = text_or_null(tup, td, 5);
-			char	   *detail = text_or_null(tup, td, 6);
-			Datum		hd = SPI_getbinval(tup, td, 7, &isnull);
-			unsigned char h[AUDIT_HASH_BYTES];
-			bytea	   *stored = isnull ? NULL : DatumGetByteaPP(hd);
-			bool		chain_null;
-			int16		version = DatumGetInt16(SPI_getbinval(tup, td, 8, &chain_null));
-			const unsigned char *key = NULL;
 
-			if (chain_null)
-				version = 0;
-			if (version != 0 && version != AUDIT_CHAIN_SECRET && version != AUDIT_CHAIN_ROOT)
-				broken(seq, "The entry names an unknown chain version.");
-			if (version < highest)
-				broken(seq, "An entry of a weaker chain version follows entries of a stronger one.");
-			highest = version;
-			if (version == AUDIT_CHAIN_ROOT)
-			{
-				if (!have_root)
-					broken(seq, "The entry is keyed under the root key, and the chain head records no key.");
-				key = root_key;
-			}
-			else if (version == AUDIT_CHAIN_SECRET)
-				key = secret_key;
-			audit_hash(h, key, version, prev, prevlen, seq, at,
-					   actor ? actor : "", action ? action : "", ref, detail);
-			if (seq != expect || stored == NULL ||
-				VARSIZE_ANY_EXHDR(stored) != AUDIT_HASH_BYTES ||
-				memcmp(VARDATA_ANY(stored), h, AUDIT_HASH_BYTES) != 0)
-				broken(seq != expect && seq > expect ? expect : seq,
-					   "The entry was changed, removed, inserted or reordered after it was written.");
-			if (anchored && seq == anchor_seq)
-			{
-				if (sodium_memcmp(h, anchor_hash, AUDIT_HASH_BYTES) != 0)
-					broken(seq, "The log no longer extends the anchor: history up to the anchor was rewritten.");
-				anchor_found = true;
-			}
-			memcpy(prev, h, AUDIT_HASH_BYTES);
-			prevlen = AUDIT_HASH_BYTES;
-			expect++;
-			count++;
+			verify_entry(vs, tt->vals[i], tt->tupdesc);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
 		}
@@ -825,34 +821,82 @@ privacy_verify_audit(PG_FUNCTION_ARGS)
 	SPI_cursor_close(portal);
 	SPI_freeplan(plan);
 	MemoryContextDelete(rowcxt);
-	sodium_memzero(secret_key, sizeof(secret_key));
-	sodium_memzero(secret_anchor, sizeof(secret_anchor));
-	sodium_memzero(root_key, sizeof(root_key));
-	sodium_memzero(root_anchor, sizeof(root_anchor));
-	if (anchored && !anchor_found && anchor_seq > 0)
-		broken(count + 1, "The log is shorter than the anchor: entries were removed.");
+}
+
+/*
+ * verify_head
+ *		The chain head (this transaction's own, not yet written, or the
+ *		committed row) must name the last entry: entries removed from the
+ *		end of the log are found here.
+ */
+static void
+verify_head(VerifyState *vs, bool have_head, int64 head_seq, const unsigned char *head_hash,
+			bool head_hash_ok)
+{
+	int64		pending_seq;
+	unsigned char pending_hash[AUDIT_HASH_BYTES];
+	int64		count = vs->count;
 
 	if (chain_pending(&pending_seq, pending_hash))
 	{
-		/* this transaction appended: its head is in memory until commit */
-		if (pending_seq != count || memcmp(pending_hash, prev, AUDIT_HASH_BYTES) != 0)
+		if (pending_seq != count || memcmp(pending_hash, vs->prev, AUDIT_HASH_BYTES) != 0)
 			broken(count + 1 > pending_seq ? pending_seq : count + 1,
 				   "The last entries of the log were removed.");
-		SPI_finish();
-		PG_RETURN_INT64(count);
+		return;
 	}
 	if (!have_head)
 	{
 		if (count > 0)
 			broken(count, "The chain head is missing.");
-		SPI_finish();
-		PG_RETURN_INT64(0);
+		return;
 	}
 	if (head_seq != count ||
-		(count > 0 && (!head_hash_ok || memcmp(head_hash, prev, AUDIT_HASH_BYTES) != 0)))
+		(count > 0 && (!head_hash_ok || memcmp(head_hash, vs->prev, AUDIT_HASH_BYTES) != 0)))
 		broken(count + 1 > head_seq ? head_seq : count + 1, "The last entries of the log were removed.");
+}
+
+/*
+ * privacy.verify_audit(anchor jsonb DEFAULT NULL) RETURNS bigint
+ *		Recompute the chain from the first entry; XX001 names the first bad
+ *		seq (a changed, deleted, inserted or reordered entry, an entry of a
+ *		lower chain version after a higher one, or a head that does not
+ *		match the last entry).  With an anchor from audit_anchor(): the
+ *		anchor must be genuine and the log must still hold, at the anchor's
+ *		seq, the hash the anchor recorded.  The head and the entries are
+ *		read under the calling statement's snapshot (read-only SPI), so a
+ *		concurrent append is either wholly seen or not at all.
+ */
+Datum
+privacy_verify_audit(PG_FUNCTION_ARGS)
+{
+	VerifyState *vs = palloc0(sizeof(VerifyState));
+	bool		have_head;
+	int64		head_seq;
+	unsigned char head_hash[AUDIT_HASH_BYTES];
+	bool		head_hash_ok;
+	int64		head_key_id;
+
+	if (sodium_init() < 0)
+		elog(ERROR, "libsodium could not be initialised");
+	UtilSpiConnect();
+	have_head = read_head(&head_seq, head_hash, &head_hash_ok, &head_key_id);
+	if (chain.locked && chain.headrel == head_relid() && chain.key_id != 0)
+		head_key_id = chain.key_id; /* this transaction keyed the chain */
+	chain_keys(0, NULL, vs->secret_key, vs->secret_anchor, false);
+	if (head_key_id != 0)
+	{
+		chain_keys(head_key_id, NULL, vs->root_key, vs->root_anchor, false);
+		vs->have_root = true;
+	}
+	if (PG_NARGS() > 0 && !PG_ARGISNULL(0))
+		verify_anchor(vs, PG_GETARG_JSONB_P(0));
+	verify_entries(vs);
+	sodium_memzero(vs, offsetof(VerifyState, have_root));
+	if (vs->anchored && !vs->anchor_found && vs->anchor_seq > 0)
+		broken(vs->count + 1, "The log is shorter than the anchor: entries were removed.");
+	verify_head(vs, have_head, head_seq, head_hash, head_hash_ok);
 	SPI_finish();
-	PG_RETURN_INT64(count);
+	PG_RETURN_INT64(vs->count);
 }
 
 /*
