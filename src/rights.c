@@ -933,39 +933,19 @@ typedef struct ReplayEntry
 } ReplayEntry;
 
 /*
- * privacy.replay_erasures(ledger jsonb) RETURNS jsonb
- *		After a restore from an older backup: find the subjects of the
- *		ledger in the restored data (by computing subject_ref for every key
- *		of the root and of the linked tables) and erase them again; destroy
- *		their keys in any case.
+ * replay_read_ledger
+ *		The ledger's entries into refs (subject_ref -> subject type); the
+ *		distinct subject types, in order of first appearance, into
+ *		*subjects (allocated in outer).  Returns the number of entries.
  */
-Datum
-privacy_replay_erasures(PG_FUNCTION_ARGS)
+static uint64
+replay_read_ledger(Jsonb *ledger, HTAB *refs, List **subjects, MemoryContext outer)
 {
-	Jsonb	   *ledger;
-	HTAB	   *refs;
-	HASHCTL		ctl;
 	Oid			t[1] = {JSONBOID};
 	Datum		v[1];
 	uint64		i,
 				nentries;
-	List	   *subjects = NIL;
 	ListCell   *lc;
-	StringInfoData out;
-	int			matched = 0;
-	int			shredded = 0;
-	bool		first = true;
-	MemoryContext outer = CurrentMemoryContext;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"ledger\" must not be null")));
-	ledger = PG_GETARG_JSONB_P(0);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = 64;
-	ctl.entrysize = sizeof(ReplayEntry);
-	refs = hash_create("privacy replay", 256, &ctl, HASH_ELEM | HASH_STRINGS);
 
 	v[0] = JsonbPGetDatum(ledger);
 	UtilSpiConnect();
@@ -998,152 +978,214 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 			MemoryContext old = MemoryContextSwitchTo(outer);
 			bool		seen = false;
 
-			foreach(lc, subjects)
+			foreach(lc, *subjects)
 				if (strcmp(lfirst(lc), s) == 0)
 					seen = true;
 			if (!seen)
-				subjects = lappend(subjects, pstrdup(s));
+				*subjects = lappend(*subjects, pstrdup(s));
 			MemoryContextSwitchTo(old);
 		}
 	}
 	SPI_finish();
+	return nentries;
+}
+
+/* the subject type is defined in this database */
+static bool
+replay_subject_known(const char *name)
+{
+	Oid			tt[1] = {TEXTOID};
+	Datum		vv[1];
+	bool		known;
+
+	UtilSpiConnect();
+	vv[0] = CStringGetTextDatum(name);
+	exec("SELECT 1 FROM privacy.subject_types WHERE name = $1", 1, tt, vv, NULL, false);
+	known = SPI_processed > 0;
+	SPI_finish();
+	return known;
+}
+
+/*
+ * replay_key_sources
+ *		Where the keys of subj are now: the root's key column and the
+ *		columns of linked tables, as parallel lists of relations and the
+ *		statements that read them as text.
+ */
+static void
+replay_key_sources(MapSubject *subj, List **rels, List **sqls)
+{
+	ListCell   *tc;
+
+	*rels = list_make1_oid(subj->root);
+	*sqls = list_make1(psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t",
+								quote_identifier(subj->key_column),
+								UtilQualifiedName(subj->root)));
+	foreach(tc, subj->tables)
+	{
+		MapTable   *mt = lfirst(tc);
+		MapHop	   *h;
+
+		if (strcmp(mt->via, "link") != 0 || linitial(mt->paths) == NIL)
+			continue;
+		h = linitial((List *) linitial(mt->paths));
+		if (h->link)
+		{
+			*rels = lappend_oid(*rels, h->rel);
+			*sqls = lappend(*sqls, psprintf("SELECT CAST(l.%s AS pg_catalog.text) FROM %s l",
+											quote_identifier(get_attname(h->rel, h->cols[0], false)),
+											UtilQualifiedName(h->rel)));
+		}
+	}
+}
+
+/*
+ * replay_match_keys
+ *		Every key of relid read by sql, as the table's owner (a user type's
+ *		cast to text is the owner's code, never run with the extension
+ *		owner's rights; rows are computed while fetching, so the fetch runs
+ *		as the owner too), whose subject_ref is in the ledger for this
+ *		subject type and not matched yet: appended to *keys (in outer).
+ */
+static void
+replay_match_keys(const char *name, Oid relid, const char *sql, HTAB *refs, List **keys,
+				  MemoryContext outer)
+{
+	Portal		portal;
+	int			frame;
+	uint64		i;
+
+	UtilSpiConnect();
+	frame = GuardEnterTableOwner(relid);
+	GuardSetRowSecurityBypass(true);
+	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
+	GuardLeave(frame);
+	for (;;)
+	{
+		List	   *batch = NIL;
+		ListCell   *bc;
+
+		frame = GuardEnterTableOwner(relid);
+		GuardSetRowSecurityBypass(true);
+		SPI_cursor_fetch(portal, true, 10000);
+		GuardLeave(frame);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			if (k != NULL)
+				batch = lappend(batch, k);
+		}
+		/* subject_ref needs the secret: as the extension owner */
+		foreach(bc, batch)
+		{
+			char	   *k = lfirst(bc);
+			char	   *r = UtilSubjectRef(name, k);
+			ReplayEntry *e = hash_search(refs, r, HASH_FIND, NULL);
+
+			if (e && strcmp(e->subject, name) == 0 && !e->matched)
+			{
+				MemoryContext old = MemoryContextSwitchTo(outer);
+
+				e->matched = true;
+				*keys = lappend(*keys, pstrdup(k));
+				MemoryContextSwitchTo(old);
+			}
+		}
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/*
+ * replay_subject
+ *		Erase again every subject of type name that the ledger lists and
+ *		the restored data holds; their receipts appended to out.  Returns
+ *		how many.
+ */
+static int
+replay_subject(const char *name, HTAB *refs, StringInfo out, bool *first, MemoryContext outer)
+{
+	MapSubject *subj;
+	List	   *keys = NIL;
+	List	   *rels;
+	List	   *sqls;
+	ListCell   *rc,
+			   *sc,
+			   *kc;
+	int			matched = 0;
+
+	/* an unknown subject type in the ledger: nothing can match here */
+	if (!replay_subject_known(name))
+		return 0;
+	subj = MapGetSubject(name);
+	replay_key_sources(subj, &rels, &sqls);
+	forboth(rc, rels, sc, sqls)
+		replay_match_keys(name, lfirst_oid(rc), lfirst(sc), refs, &keys, outer);
+	foreach(kc, keys)
+	{
+		char	   *canon;
+		Datum		key;
+		char	   *ref;
+		Jsonb	   *receipt;
+
+		key = MapParseId(subj, lfirst(kc), &canon);
+		ref = UtilSubjectRef(name, canon);
+		receipt = EraseSubject(subj, key, canon, ref, "replay of the erasure ledger", false,
+							   "replay_erasures");
+		appendStringInfo(out, "%s%s", *first ? "" : ",",
+						 JsonbToCString(NULL, &receipt->root, VARSIZE(receipt)));
+		*first = false;
+		matched++;
+	}
+	return matched;
+}
+
+/*
+ * privacy.replay_erasures(ledger jsonb) RETURNS jsonb
+ *		After a restore from an older backup: find the subjects of the
+ *		ledger in the restored data (by computing subject_ref for every key
+ *		of the root and of the linked tables) and erase them again; destroy
+ *		their keys in any case.
+ */
+Datum
+privacy_replay_erasures(PG_FUNCTION_ARGS)
+{
+	HTAB	   *refs;
+	HASHCTL		ctl;
+	uint64		nentries;
+	List	   *subjects = NIL;
+	ListCell   *lc;
+	StringInfoData out;
+	int			matched = 0;
+	int			shredded = 0;
+	bool		first = true;
+	HASH_SEQ_STATUS hs;
+	ReplayEntry *e;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"ledger\" must not be null")));
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = 64;
+	ctl.entrysize = sizeof(ReplayEntry);
+	refs = hash_create("privacy replay", 256, &ctl, HASH_ELEM | HASH_STRINGS);
+	nentries = replay_read_ledger(PG_GETARG_JSONB_P(0), refs, &subjects, CurrentMemoryContext);
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, "[");
 	foreach(lc, subjects)
-	{
-		char	   *name = lfirst(lc);
-		MapSubject *subj;
-		List	   *keys = NIL;
-		ListCell   *kc;
-		ListCell   *tc;
-		Portal		portal;
-
-		/* an unknown subject type in the ledger: nothing can match here */
-		UtilSpiConnect();
-		{
-			Oid			tt[1] = {TEXTOID};
-			Datum		vv[1];
-
-			vv[0] = CStringGetTextDatum(name);
-			exec("SELECT 1 FROM privacy.subject_types WHERE name = $1", 1, tt, vv, NULL, false);
-			if (SPI_processed == 0)
-			{
-				SPI_finish();
-				continue;
-			}
-		}
-		SPI_finish();
-		subj = MapGetSubject(name);
-
-		/*
-		 * Every key present now: the root, and the values of linked tables,
-		 * each read as its table's owner (a user type's cast to text is the
-		 * owner's code, never run with the extension owner's rights).
-		 */
-		{
-			List	   *rels = list_make1_oid(subj->root);
-			List	   *sqls = list_make1(psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t",
-												   quote_identifier(subj->key_column),
-												   UtilQualifiedName(subj->root)));
-			ListCell   *rc,
-					   *sc;
-
-			foreach(tc, subj->tables)
-			{
-				MapTable   *mt = lfirst(tc);
-				MapHop	   *h;
-
-				if (strcmp(mt->via, "link") != 0 || linitial(mt->paths) == NIL)
-					continue;
-				h = linitial((List *) linitial(mt->paths));
-				if (h->link)
-				{
-					rels = lappend_oid(rels, h->rel);
-					sqls = lappend(sqls, psprintf("SELECT CAST(l.%s AS pg_catalog.text) FROM %s l",
-												  quote_identifier(get_attname(h->rel, h->cols[0], false)),
-												  UtilQualifiedName(h->rel)));
-				}
-			}
-			forboth(rc, rels, sc, sqls)
-			{
-				int			frame;
-
-				UtilSpiConnect();
-				frame = GuardEnterTableOwner(lfirst_oid(rc));
-				GuardSetRowSecurityBypass(true);
-				portal = SPI_cursor_open_with_args(NULL, lfirst(sc), 0, NULL, NULL, NULL, true, 0);
-				GuardLeave(frame);
-				for (;;)
-				{
-					List	   *batch = NIL;
-					ListCell   *bc;
-
-					/* rows are computed (casts run) while fetching: as the owner */
-					frame = GuardEnterTableOwner(lfirst_oid(rc));
-					GuardSetRowSecurityBypass(true);
-					SPI_cursor_fetch(portal, true, 10000);
-					GuardLeave(frame);
-					if (SPI_processed == 0)
-						break;
-					for (i = 0; i < SPI_processed; i++)
-					{
-						char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-
-						if (k != NULL)
-							batch = lappend(batch, k);
-					}
-					/* subject_ref needs the secret: as the extension owner */
-					foreach(bc, batch)
-					{
-						char	   *k = lfirst(bc);
-						char	   *r = UtilSubjectRef(name, k);
-						ReplayEntry *e = hash_search(refs, r, HASH_FIND, NULL);
-
-						if (e && strcmp(e->subject, name) == 0 && !e->matched)
-						{
-							MemoryContext old = MemoryContextSwitchTo(outer);
-
-							e->matched = true;
-							keys = lappend(keys, pstrdup(k));
-							MemoryContextSwitchTo(old);
-						}
-					}
-				}
-				SPI_cursor_close(portal);
-				SPI_finish();
-			}
-		}
-
-		foreach(kc, keys)
-		{
-			char	   *canon;
-			Datum		key;
-			char	   *ref;
-			Jsonb	   *receipt;
-
-			key = MapParseId(subj, lfirst(kc), &canon);
-			ref = UtilSubjectRef(name, canon);
-			receipt = EraseSubject(subj, key, canon, ref, "replay of the erasure ledger", false,
-								   "replay_erasures");
-			appendStringInfo(&out, "%s%s", first ? "" : ",",
-							 JsonbToCString(NULL, &receipt->root, VARSIZE(receipt)));
-			first = false;
-			matched++;
-		}
-	}
+		matched += replay_subject(lfirst(lc), refs, &out, &first, CurrentMemoryContext);
 	appendStringInfoString(&out, "]");
 
 	/* keys of every ledger subject go, found in the data or not */
-	{
-		HASH_SEQ_STATUS hs;
-		ReplayEntry *e;
-
-		hash_seq_init(&hs, refs);
-		while ((e = hash_seq_search(&hs)) != NULL)
-			if (!e->matched)
-				shredded += KeysShredSubject(e->subject, e->ref);
-	}
+	hash_seq_init(&hs, refs);
+	while ((e = hash_seq_search(&hs)) != NULL)
+		if (!e->matched)
+			shredded += KeysShredSubject(e->subject, e->ref);
 	hash_destroy(refs);
 	AuditAppend("replay_erasures", NULL,
 				psprintf("{\"entries\":" UINT64_FORMAT ",\"matched\":%d}", nentries, matched));
