@@ -1887,51 +1887,23 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 }
 
 /*
- * EraseSubjectShared
- *		EraseSubject with the choice for shared rows: keep_shared keeps the
- *		rows of delete-mode tables that also reach another subject
- *		(detached), instead of deleting them.
+ * erase_inspect
+ *		The key sets of the subject's rows, tables above first, each table's
+ *		rows locked as its set is read (not in a dry run); then the checks
+ *		with them locked: rows that go by cascade, rows a kept row still
+ *		references (23503), outbound rows, detached and shared counts.
+ *		Every later statement finds the subject's rows of a table through
+ *		these sets, which stay valid while rows are deleted.
  */
-Jsonb *
-EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
-				   const char *reason, bool dry_run, bool keep_shared, const char *kind)
+static MapCall *
+erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_run,
+			  MemoryContext outer)
 {
-	List	   *ets;
-	List	   *ordered;
-	List	   *notify;
-	ListCell   *lc;
-	int			shredded = 0;
-	int64		request;
-	int64		total_deleted = 0,
-				total_anonymized = 0,
-				total_detached = 0;
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
-	char	   *detail;
-	MemoryContext outer = CurrentMemoryContext;
-	int			jitnest = MapJitOff();	/* per-edge map queries: no JIT */
 	MapCall    *call;
+	ListCell   *lc;
+	bool		memo;
+	int			i;
 
-	UtilSpiConnect();
-	MemoryContextSwitchTo(outer);
-
-	/* lock, then holds (a hold placed meanwhile has committed or waits) */
-	if (!dry_run)
-		lock_subject(subj, key, canon);
-	check_holds(subj, canon);
-	MemoryContextSwitchTo(outer);
-
-	/* plan; pseudonyms are computable only by the rewrite statements */
-	(void) GuardPseudonymScopeBegin();
-	ets = prepare_tables(subj, keep_shared);
-	ordered = plan_order(ets);
-
-	/*
-	 * The key sets of the subject's rows, tables above first, each table's
-	 * rows locked as its set is read (not in a dry run); then the checks
-	 * with them locked.  Every later statement finds the subject's rows of
-	 * a table through these sets, which stay valid while rows are deleted.
-	 */
 	call = MapCallBeginLocking(subj, key, dry_run ? palloc0(sizeof(bool) * Max(list_length(ets), 1))
 							   : lock_flags(subj, ets));
 	MemoryContextSwitchTo(outer);
@@ -1945,17 +1917,27 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 			materialize_outbound(subj, ets, et, call, dry_run);
 		count_detached(subj, et, call);
 	}
-	{
-		/* tables above first: each uses the shared rows of those above */
-		bool		memo = map_acyclic(subj) && !CitusLoaded();
-		int			i;
-
-		for (i = list_length(ordered) - 1; i >= 0; i--)
-			count_shared(subj, ets, list_nth(ordered, i), call, memo);
-	}
+	/* tables above first: each uses the shared rows of those above */
+	memo = map_acyclic(subj) && !CitusLoaded();
+	for (i = list_length(ordered) - 1; i >= 0; i--)
+		count_shared(subj, ets, list_nth(ordered, i), call, memo);
 	MemoryContextSwitchTo(outer);
+	return call;
+}
 
-	/* act, measuring what really disappears (cascades included) */
+/*
+ * erase_act
+ *		Change the data, measuring what really disappears (cascades
+ *		included).  Rows that stay are rewritten first, while every one of
+ *		them still reaches the subject; then kept shared rows are detached;
+ *		then the deletions, referencing tables first.  Fills each table's
+ *		deleted count.
+ */
+static void
+erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_run)
+{
+	ListCell   *lc;
+
 	foreach(lc, ets)
 	{
 		EraseTable *et = lfirst(lc);
@@ -1963,37 +1945,28 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 		/* CITUS HOOK: a distributed table's deletes are counted on its shards */
 		et->stat_deleted = dry_run || CitusIsCitusTable(et->mt->relid) ? -1 : stat_deleted(et->mt->relid);
 	}
+	foreach(lc, ordered)
 	{
-		/*
-		 * Rows that stay are rewritten first, while every one of them still
-		 * reaches the subject; then kept shared rows are detached; then the
-		 * deletions, referencing tables first.
-		 */
-		foreach(lc, ordered)
-		{
-			EraseTable *et = lfirst(lc);
+		EraseTable *et = lfirst(lc);
 
-			if (et->anonymize)
-				act_table(subj, et, call, dry_run);
-		}
-		if (!dry_run)
-			foreach(lc, ordered)
-			{
-				EraseTable *et = lfirst(lc);
-
-				if (et->keep_shared)
-					detach_shared(subj, et, call);
-			}
-		foreach(lc, ordered)
-		{
-			EraseTable *et = lfirst(lc);
-
-			if (!et->anonymize)
-				act_table(subj, et, call, dry_run);
-		}
+		if (et->anonymize)
+			act_table(subj, et, call, dry_run);
 	}
-	/* an error ends the scope with its (sub)transaction (guard.c) */
-	GuardPseudonymScopeEnd();
+	if (!dry_run)
+		foreach(lc, ordered)
+		{
+			EraseTable *et = lfirst(lc);
+
+			if (et->keep_shared)
+				detach_shared(subj, et, call);
+		}
+	foreach(lc, ordered)
+	{
+		EraseTable *et = lfirst(lc);
+
+		if (!et->anonymize)
+			act_table(subj, et, call, dry_run);
+	}
 	foreach(lc, ets)
 	{
 		EraseTable *et = lfirst(lc);
@@ -2005,20 +1978,21 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 			et->deleted = after - et->stat_deleted;
 		else
 			et->deleted = et->own_deleted + et->ngone;
-		total_deleted += et->deleted;
-		total_anonymized += et->anonymized;
-		total_detached += et->detached;
 	}
-	MemoryContextSwitchTo(outer);
-	if (!dry_run)
-		shredded = KeysShredSubject(subj->name, ref);
-	if (!dry_run)
-		CitusUseTwoPhaseCommit();	/* CITUS HOOK: records commit with the workers' deletes */
-	notify = notify_recipients(ets);
-	MemoryContextSwitchTo(outer);
-	SPI_finish();
+}
 
-	request = AccessRecordRequest(subj, kind, ref, !dry_run);
+/*
+ * erase_record
+ *		The request row (a dry run is recorded and marked as such); for a
+ *		real erasure the ledger row and the reason, in one kept statement.
+ *		Returns the request's id.
+ */
+static int64
+erase_record(MapSubject *subj, const char *kind, const char *ref, const char *reason,
+			 bool dry_run, int shredded)
+{
+	int64		request = AccessRecordRequest(subj, kind, ref, !dry_run);
+
 	if (dry_run)
 	{
 		/* a dry run answers nothing: recorded, and marked as such */
@@ -2033,7 +2007,7 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 			elog(ERROR, "could not record the dry run");
 		SPI_finish();
 	}
-	if (!dry_run)
+	else
 	{
 		static SPIPlanPtr plan_ledger = NULL;
 		Datum		v[5];
@@ -2075,9 +2049,108 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 			elog(ERROR, "could not write the erasure ledger");
 		SPI_finish();
 	}
-	MemoryContextSwitchTo(outer);
+	return request;
+}
 
-	/* the receipt */
+/* the receipt's "tables": per table deleted, anonymized (and detached) */
+static void
+receipt_tables(JsonbParseState **st, List *ets)
+{
+	ListCell   *lc;
+
+	jb_key(st, "tables");
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+
+		jb_key(st, et->mt->jsonkey);
+		pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+		jb_key(st, "deleted");
+		jb_num(st, et->deleted, WJB_VALUE);
+		jb_key(st, "anonymized");
+		jb_num(st, et->anonymized, WJB_VALUE);
+		/* rows that stay but lost a reference (present when there are some) */
+		if (et->detached > 0)
+		{
+			jb_key(st, "detached");
+			jb_num(st, et->detached, WJB_VALUE);
+		}
+		pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	/* rows that also reach another subject: deleted, or kept (shared => 'keep') */
+	jb_key(st, "shared");
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+
+		if (et->shared_rows == 0)
+			continue;
+		jb_key(st, et->mt->jsonkey);
+		jb_num(st, et->shared_rows, WJB_VALUE);
+	}
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/* the receipt's "retained": rows referenced by others, kept columns */
+static void
+receipt_retained(JsonbParseState **st, List *ets)
+{
+	ListCell   *lc;
+
+	jb_key(st, "retained");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		ListCell   *kc;
+
+		if (et->retained > 0)
+		{
+			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+			jb_key(st, "table");
+			jb_str(st, et->mt->jsonkey, WJB_VALUE);
+			jb_key(st, "rows");
+			jb_num(st, et->retained, WJB_VALUE);
+			jb_key(st, "reason");
+			jb_str(st, "referenced by rows of other subjects", WJB_VALUE);
+			pushJsonbValue(st, WJB_END_OBJECT, NULL);
+		}
+		foreach(kc, et->keep_cols)
+		{
+			if (et->kept_rows == 0)
+				break;
+			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+			jb_key(st, "table");
+			jb_str(st, et->mt->jsonkey, WJB_VALUE);
+			jb_key(st, "column");
+			jb_str(st, lfirst(kc), WJB_VALUE);
+			jb_key(st, "rows");
+			jb_num(st, et->kept_rows, WJB_VALUE);
+			jb_key(st, "reason");
+			jb_str(st, "kept under a legal obligation (erasure strategy keep)", WJB_VALUE);
+			pushJsonbValue(st, WJB_END_OBJECT, NULL);
+		}
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+/*
+ * erase_receipt
+ *		{"request", "subject", "subject_ref", "dry_run", "tables", "shared",
+ *		 ["shared_kept"], "retained", "keys_shredded", "notify"}: counts
+ *		and names only, never personal data.
+ */
+static Jsonb *
+erase_receipt(MapSubject *subj, List *ets, int64 request, const char *ref, bool dry_run,
+			  bool keep_shared, int shredded, List *notify)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	ListCell   *lc;
+
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	jb_key(&st, "request");
 	jb_num(&st, request, WJB_VALUE);
@@ -2087,80 +2160,13 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	jb_str(&st, ref, WJB_VALUE);
 	jb_key(&st, "dry_run");
 	jb_bool(&st, dry_run, WJB_VALUE);
-	jb_key(&st, "tables");
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	foreach(lc, ets)
-	{
-		EraseTable *et = lfirst(lc);
-
-		jb_key(&st, et->mt->jsonkey);
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		jb_key(&st, "deleted");
-		jb_num(&st, et->deleted, WJB_VALUE);
-		jb_key(&st, "anonymized");
-		jb_num(&st, et->anonymized, WJB_VALUE);
-		/* rows that stay but lost a reference (present when there are some) */
-		if (et->detached > 0)
-		{
-			jb_key(&st, "detached");
-			jb_num(&st, et->detached, WJB_VALUE);
-		}
-		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	}
-	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	/* rows that also reach another subject: deleted, or kept (shared => 'keep') */
-	jb_key(&st, "shared");
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	foreach(lc, ets)
-	{
-		EraseTable *et = lfirst(lc);
-
-		if (et->shared_rows == 0)
-			continue;
-		jb_key(&st, et->mt->jsonkey);
-		jb_num(&st, et->shared_rows, WJB_VALUE);
-	}
-	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	receipt_tables(&st, ets);
 	if (keep_shared)
 	{
 		jb_key(&st, "shared_kept");
 		jb_bool(&st, true, WJB_VALUE);
 	}
-	jb_key(&st, "retained");
-	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-	foreach(lc, ets)
-	{
-		EraseTable *et = lfirst(lc);
-		ListCell   *kc;
-
-		if (et->retained > 0)
-		{
-			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			jb_key(&st, "table");
-			jb_str(&st, et->mt->jsonkey, WJB_VALUE);
-			jb_key(&st, "rows");
-			jb_num(&st, et->retained, WJB_VALUE);
-			jb_key(&st, "reason");
-			jb_str(&st, "referenced by rows of other subjects", WJB_VALUE);
-			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-		}
-		foreach(kc, et->keep_cols)
-		{
-			if (et->kept_rows == 0)
-				break;
-			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			jb_key(&st, "table");
-			jb_str(&st, et->mt->jsonkey, WJB_VALUE);
-			jb_key(&st, "column");
-			jb_str(&st, lfirst(kc), WJB_VALUE);
-			jb_key(&st, "rows");
-			jb_num(&st, et->kept_rows, WJB_VALUE);
-			jb_key(&st, "reason");
-			jb_str(&st, "kept under a legal obligation (erasure strategy keep)", WJB_VALUE);
-			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-		}
-	}
-	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	receipt_retained(&st, ets);
 	jb_key(&st, "keys_shredded");
 	jb_num(&st, shredded, WJB_VALUE);
 	jb_key(&st, "notify");
@@ -2169,14 +2175,89 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 		jb_str(&st, lfirst(lc), WJB_ELEM);
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-
-	detail = psprintf("{\"request\":" INT64_FORMAT ",\"dry_run\":%s,\"deleted\":" INT64_FORMAT
-					  ",\"anonymized\":" INT64_FORMAT ",\"keys_shredded\":%d%s}",
-					  request, dry_run ? "true" : "false", total_deleted, total_anonymized, shredded,
-					  keep_shared ? psprintf(",\"detached\":" INT64_FORMAT ",\"shared\":\"keep\"", total_detached) : "");
-	AuditAppend(kind, ref, detail);
-	MapJitRestore(jitnest);
 	return JsonbValueToJsonb(res);
+}
+
+/* the audit entry of an erasure: totals only */
+static void
+erase_audit(List *ets, const char *kind, const char *ref, int64 request, bool dry_run,
+			bool keep_shared, int shredded)
+{
+	int64		total_deleted = 0,
+				total_anonymized = 0,
+				total_detached = 0;
+	ListCell   *lc;
+
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+
+		total_deleted += et->deleted;
+		total_anonymized += et->anonymized;
+		total_detached += et->detached;
+	}
+	AuditAppend(kind, ref,
+				psprintf("{\"request\":" INT64_FORMAT ",\"dry_run\":%s,\"deleted\":" INT64_FORMAT
+						 ",\"anonymized\":" INT64_FORMAT ",\"keys_shredded\":%d%s}",
+						 request, dry_run ? "true" : "false", total_deleted, total_anonymized, shredded,
+						 keep_shared ? psprintf(",\"detached\":" INT64_FORMAT ",\"shared\":\"keep\"",
+												total_detached) : ""));
+}
+
+/*
+ * EraseSubjectShared
+ *		EraseSubject with the choice for shared rows: keep_shared keeps the
+ *		rows of delete-mode tables that also reach another subject
+ *		(detached), instead of deleting them.  The steps: lock the subject
+ *		and check holds; plan the tables; inspect (key sets, locks,
+ *		checks); act; shred keys; record (request, ledger); receipt; audit.
+ */
+Jsonb *
+EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
+				   const char *reason, bool dry_run, bool keep_shared, const char *kind)
+{
+	List	   *ets;
+	List	   *ordered;
+	List	   *notify;
+	int			shredded = 0;
+	int64		request;
+	Jsonb	   *receipt;
+	MemoryContext outer = CurrentMemoryContext;
+	int			jitnest = MapJitOff();	/* per-edge map queries: no JIT */
+	MapCall    *call;
+
+	UtilSpiConnect();
+	MemoryContextSwitchTo(outer);
+
+	/* lock, then holds (a hold placed meanwhile has committed or waits) */
+	if (!dry_run)
+		lock_subject(subj, key, canon);
+	check_holds(subj, canon);
+	MemoryContextSwitchTo(outer);
+
+	/* plan; pseudonyms are computable only by the rewrite statements */
+	(void) GuardPseudonymScopeBegin();
+	ets = prepare_tables(subj, keep_shared);
+	ordered = plan_order(ets);
+	call = erase_inspect(subj, key, ets, ordered, dry_run, outer);
+	erase_act(subj, ets, ordered, call, dry_run);
+	/* an error ends the scope with its (sub)transaction (guard.c) */
+	GuardPseudonymScopeEnd();
+	MemoryContextSwitchTo(outer);
+	if (!dry_run)
+		shredded = KeysShredSubject(subj->name, ref);
+	if (!dry_run)
+		CitusUseTwoPhaseCommit();	/* CITUS HOOK: records commit with the workers' deletes */
+	notify = notify_recipients(ets);
+	MemoryContextSwitchTo(outer);
+	SPI_finish();
+
+	request = erase_record(subj, kind, ref, reason, dry_run, shredded);
+	MemoryContextSwitchTo(outer);
+	receipt = erase_receipt(subj, ets, request, ref, dry_run, keep_shared, shredded, notify);
+	erase_audit(ets, kind, ref, request, dry_run, keep_shared, shredded);
+	MapJitRestore(jitnest);
+	return receipt;
 }
 
 /*
