@@ -353,17 +353,13 @@ static const char *const breach_sql =
 ")";
 
 /*
- * privacy.breach_report(tables regclass[], deadline interval DEFAULT
- * '72 hours', keys_compromised boolean DEFAULT false) RETURNS jsonb
- *		Art. 33/34 facts for a breach of the given tables: distinct subjects
- *		per subject type, rows, categories and special categories, which
- *		categories encryption protects (not when its keys are compromised),
- *		and the notification deadline.
+ * breach_tables
+ *		The tables argument: one dimension, not empty, no nulls, every
+ *		relation existing; duplicates dropped.  Returns how many.
  */
-Datum
-privacy_breach_report(PG_FUNCTION_ARGS)
+static int
+breach_tables(ArrayType *arr, Oid **relids_out)
 {
-	ArrayType  *arr;
 	Datum	   *elems;
 	bool	   *enulls;
 	int			nelems,
@@ -371,32 +367,7 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 				i,
 				j;
 	Oid		   *relids;
-	Interval   *deadline;
-	bool		compromised;
-	List	   *subjects = NIL;
-	ListCell   *lc;
-	StringInfoData subj_json,
-				rows_json,
-				unmapped_json;
-	Oid			types[6] = {OIDARRAYOID, INTERVALOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID};
-	Datum		vals[6];
-	Datum		result;
-	bool		first,
-				firstrow;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("tables must not be null")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("deadline must not be null")));
-	arr = PG_GETARG_ARRAYTYPE_P(0);
-	deadline = PG_GETARG_INTERVAL_P(1);
-	compromised = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
-	if (deadline->month < 0 || deadline->day < 0 || deadline->time < 0 ||
-		(deadline->month == 0 && deadline->day == 0 && deadline->time == 0))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("deadline must be a positive interval")));
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("tables must be a one-dimensional array")));
@@ -423,44 +394,55 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 		if (j == n)
 			relids[n++] = r;
 	}
+	*relids_out = relids;
+	return n;
+}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+/* the number of rows of relid, counted as its owner (its RLS bypassed) */
+static int64
+breach_count_rows(Oid relid)
+{
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s.%s",
+							   quote_identifier(get_namespace_name(get_rel_namespace(relid))),
+							   quote_identifier(get_rel_name(relid)));
+	int			frame = GuardEnterTableOwner(relid);
+	int			rc;
+	bool		isnull;
 
-	/* row counts and the subject types touched */
-	initStringInfo(&rows_json);
-	initStringInfo(&unmapped_json);
-	appendStringInfoChar(&rows_json, '{');
-	appendStringInfoChar(&unmapped_json, '[');
-	first = true;
-	firstrow = true;
+	GuardSetRowSecurityBypass(true);
+	rc = SPI_execute(sql, true, 1);
+	GuardLeave(frame);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * breach_scan
+ *		Per table: its row count (tables and materialized views) into
+ *		rows_json {"oid": n}, the tables no subject type maps into
+ *		unmapped_json [...], and the subject types touched into *subjects.
+ */
+static void
+breach_scan(Oid *relids, int n, StringInfo rows_json, StringInfo unmapped_json, List **subjects)
+{
+	bool		first = true,
+				firstrow = true;
+	int			i;
+
+	appendStringInfoChar(rows_json, '{');
+	appendStringInfoChar(unmapped_json, '[');
 	for (i = 0; i < n; i++)
 	{
 		List	   *names = MapSubjectsOfTable(relids[i]);
-		char	   *sql;
-		int			rc;
-		bool		isnull;
-		Datum		d;
 		char		relkind = get_rel_relkind(relids[i]);
+		ListCell   *lc;
 
 		if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE ||
 			relkind == RELKIND_MATVIEW)
 		{
-			sql = psprintf("SELECT pg_catalog.count(*) FROM %s.%s",
-						   quote_identifier(get_namespace_name(get_rel_namespace(relids[i]))),
-						   quote_identifier(get_rel_name(relids[i])));
-			{
-				int			frame = GuardEnterTableOwner(relids[i]);
-
-				GuardSetRowSecurityBypass(true);
-				rc = SPI_execute(sql, true, 1);
-				GuardLeave(frame);
-			}
-			if (rc != SPI_OK_SELECT || SPI_processed != 1)
-				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			appendStringInfo(&rows_json, "%s\"%u\": " INT64_FORMAT,
-							 firstrow ? "" : ", ", relids[i], DatumGetInt64(d));
+			appendStringInfo(rows_json, "%s\"%u\": " INT64_FORMAT,
+							 firstrow ? "" : ", ", relids[i], breach_count_rows(relids[i]));
 			firstrow = false;
 		}
 		if (names == NIL)
@@ -470,8 +452,8 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 									   quote_identifier(get_rel_name(relids[i])));
 
 			if (!first)
-				appendStringInfoString(&unmapped_json, ", ");
-			append_json_str(&unmapped_json, key);
+				appendStringInfoString(unmapped_json, ", ");
+			append_json_str(unmapped_json, key);
 			first = false;
 		}
 		foreach(lc, names)
@@ -480,20 +462,25 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 			ListCell   *lc2;
 			bool		seen = false;
 
-			foreach(lc2, subjects)
+			foreach(lc2, *subjects)
 				if (strcmp((char *) lfirst(lc2), s) == 0)
 					seen = true;
 			if (!seen)
-				subjects = lappend(subjects, pstrdup(s));
+				*subjects = lappend(*subjects, pstrdup(s));
 		}
 	}
-	appendStringInfoChar(&rows_json, '}');
-	appendStringInfoChar(&unmapped_json, ']');
+	appendStringInfoChar(rows_json, '}');
+	appendStringInfoChar(unmapped_json, ']');
+}
 
-	/* distinct subjects per type */
-	initStringInfo(&subj_json);
-	appendStringInfoChar(&subj_json, '{');
-	first = true;
+/* {"type": distinct subjects} for the subject types touched */
+static void
+breach_subjects(List *subjects, Oid *relids, int n, StringInfo subj_json)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	appendStringInfoChar(subj_json, '{');
 	foreach(lc, subjects)
 	{
 		char	   *s = (char *) lfirst(lc);
@@ -502,20 +489,65 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 		if (cnt < 0)
 			continue;
 		if (!first)
-			appendStringInfoString(&subj_json, ", ");
-		append_json_str(&subj_json, s);
-		appendStringInfo(&subj_json, ": " INT64_FORMAT, cnt);
+			appendStringInfoString(subj_json, ", ");
+		append_json_str(subj_json, s);
+		appendStringInfo(subj_json, ": " INT64_FORMAT, cnt);
 		first = false;
 	}
-	appendStringInfoChar(&subj_json, '}');
+	appendStringInfoChar(subj_json, '}');
+}
 
-	{
-		Datum	   *od = palloc(sizeof(Datum) * n);
+/*
+ * privacy.breach_report(tables regclass[], deadline interval DEFAULT
+ * '72 hours', keys_compromised boolean DEFAULT false) RETURNS jsonb
+ *		Art. 33/34 facts for a breach of the given tables: distinct subjects
+ *		per subject type, rows, categories and special categories, which
+ *		categories encryption protects (not when its keys are compromised),
+ *		and the notification deadline.
+ */
+Datum
+privacy_breach_report(PG_FUNCTION_ARGS)
+{
+	int			n,
+				i;
+	Oid		   *relids;
+	Interval   *deadline;
+	bool		compromised;
+	List	   *subjects = NIL;
+	StringInfoData subj_json,
+				rows_json,
+				unmapped_json;
+	Oid			types[6] = {OIDARRAYOID, INTERVALOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID};
+	Datum		vals[6];
+	Datum		result;
+	Datum	   *od;
 
-		for (i = 0; i < n; i++)
-			od[i] = ObjectIdGetDatum(relids[i]);
-		vals[0] = PointerGetDatum(construct_array(od, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-	}
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("tables must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("deadline must not be null")));
+	deadline = PG_GETARG_INTERVAL_P(1);
+	compromised = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	if (deadline->month < 0 || deadline->day < 0 || deadline->time < 0 ||
+		(deadline->month == 0 && deadline->day == 0 && deadline->time == 0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("deadline must be a positive interval")));
+	n = breach_tables(PG_GETARG_ARRAYTYPE_P(0), &relids);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	initStringInfo(&rows_json);
+	initStringInfo(&unmapped_json);
+	breach_scan(relids, n, &rows_json, &unmapped_json, &subjects);
+	initStringInfo(&subj_json);
+	breach_subjects(subjects, relids, n, &subj_json);
+
+	od = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		od[i] = ObjectIdGetDatum(relids[i]);
+	vals[0] = PointerGetDatum(construct_array(od, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	vals[1] = IntervalPGetDatum(deadline);
 	vals[2] = BoolGetDatum(compromised);
 	vals[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(subj_json.data));
