@@ -41,7 +41,6 @@ extern int64 KeysSubjectKey(const char *subject, const char *subject_ref);
 extern Oid	KeysCatalogRelid(const char *relname, bool missing_ok);
 extern void KeysBecomeCatalogOwner(PrivacyUserSwitch *sw);
 extern void KeysRestoreUser(PrivacyUserSwitch *sw);
-extern void KeysSpiConnect(void);
 extern void KeysAudit(const char *action, const char *subject_ref,
 					  const char *detail_json);
 extern uint64 KeysCacheGeneration(void);

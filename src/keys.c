@@ -1054,17 +1054,6 @@ KeysAudit(const char *action, const char *subject_ref, const char *detail_json)
 }
 
 /*
- * KeysSpiConnect
- *		SPI_connect or error.
- */
-void
-KeysSpiConnect(void)
-{
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-}
-
-/*
  * invalidate_keys
  *		After a change of key state: flush here now, and in every other
  *		backend once this transaction commits.
@@ -1130,7 +1119,7 @@ KeysLookup(int64 id, const unsigned char **key)
 	cache_init(relid);
 
 	KeysBecomeCatalogOwner(&sw);
-	KeysSpiConnect();
+	UtilSpiConnect();
 	if (lookup_plan == NULL)
 	{
 		Oid			argtypes[1] = {INT8OID};
@@ -1233,7 +1222,7 @@ KeysCreate(const char *name, const char *subject, const char *subject_ref)
 	cache_init(relid);
 
 	KeysBecomeCatalogOwner(&sw);
-	KeysSpiConnect();
+	UtilSpiConnect();
 	if (nextval_plan == NULL)
 		nextval_plan = keep_plan("SELECT pg_catalog.nextval('privacy.data_keys_id_seq')", 0, NULL);
 	ret = SPI_execute_plan(nextval_plan, NULL, NULL, false, 1);
@@ -1343,7 +1332,7 @@ KeysSubjectKey(const char *subject, const char *subject_ref)
 		bool		isnull;
 
 		KeysBecomeCatalogOwner(&sw);
-		KeysSpiConnect();
+		UtilSpiConnect();
 		if (subject_plan == NULL)
 			subject_plan = keep_plan("SELECT id FROM privacy.data_keys WHERE subject OPERATOR(pg_catalog.=) $1 "
 									 "AND subject_ref OPERATOR(pg_catalog.=) $2 "
@@ -1417,7 +1406,7 @@ KeysShredSubject(const char *subject, const char *subject_ref)
 	values[0] = CStringGetTextDatum(subject);
 	values[1] = CStringGetTextDatum(subject_ref);
 	KeysBecomeCatalogOwner(&sw);
-	KeysSpiConnect();
+	UtilSpiConnect();
 	if (plan == NULL)
 	{
 		Oid			argtypes[2] = {TEXTOID, TEXTOID};
@@ -1473,7 +1462,7 @@ keys_audit_chain_key(int64 key_id, int64 *new_id, unsigned char *out)
 			return false;
 		KeysCatalogRelid("data_keys", false);
 		KeysBecomeCatalogOwner(&sw);
-		KeysSpiConnect();
+		UtilSpiConnect();
 		ret = SPI_execute("SELECT id FROM privacy.data_keys WHERE name OPERATOR(pg_catalog.=) 'privacy:audit'"
 						  " AND state OPERATOR(pg_catalog.=) 'active'", true, 1);
 		if (ret != SPI_OK_SELECT)
@@ -1550,7 +1539,7 @@ privacy_destroy_key(PG_FUNCTION_ARGS)
 	relid = KeysCatalogRelid("data_keys", false);
 	values[0] = Int64GetDatum(id);
 	KeysBecomeCatalogOwner(&sw);
-	KeysSpiConnect();
+	UtilSpiConnect();
 	ret = SPI_execute_with_args("SELECT name OPERATOR(pg_catalog.=) 'privacy:audit' FROM privacy.data_keys"
 								" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 								1, argtypes, values, NULL, false, 0);
@@ -1713,7 +1702,7 @@ privacy_rotate_root_key(PG_FUNCTION_ARGS)
 		Oid			ut[2] = {INT8OID, BYTEAOID};
 
 		KeysBecomeCatalogOwner(&sw);
-		KeysSpiConnect();
+		UtilSpiConnect();
 		batch_plan = SPI_prepare("SELECT id, wrapped FROM privacy.data_keys "
 								 "WHERE state OPERATOR(pg_catalog.=) 'active' "
 								 "AND id OPERATOR(pg_catalog.>) $1 ORDER BY id LIMIT 1000 FOR UPDATE",
