@@ -103,8 +103,8 @@ static const char *access_assemble_sql =
 "  'restricted', EXISTS (SELECT 1 FROM privacy.restrictions r WHERE r.subject = $2 AND r.subject_key = $3),"
 "  'holds', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('reason', h.reason,"
 "       'placed_at', h.placed_at, 'until', h.until) ORDER BY h.id)"
-"     FROM privacy.holds h WHERE h.subject = $2 AND h.subject_key = $3 AND h.released_at IS NULL"
-"       AND (h.until IS NULL OR h.until > pg_catalog.now())), '[]'))";
+"     FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $2 AND h.subject_key OPERATOR(pg_catalog.=) $3"
+"       AND " PRIVACY_HOLD_ACTIVE "), '[]'))";
 
 /*
  * AccessRecordRequest

@@ -1738,8 +1738,8 @@ check_holds(MapSubject *subj, const char *canon)
 	if (plan == NULL)
 	{
 		Oid			t[2] = {TEXTOID, TEXTOID};
-		SPIPlanPtr	p = SPI_prepare("SELECT 1 FROM privacy.holds h WHERE h.subject = $1 AND h.subject_key = $2"
-									" AND h.released_at IS NULL AND (h.until IS NULL OR h.until > pg_catalog.now())",
+		SPIPlanPtr	p = SPI_prepare("SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $1"
+									" AND h.subject_key OPERATOR(pg_catalog.=) $2 AND " PRIVACY_HOLD_ACTIVE,
 									2, t);
 
 		if (p == NULL)

@@ -20,6 +20,13 @@
 
 #include "compat.h"
 
+/*
+ * The one definition of an active legal hold, for a row h of privacy.holds
+ * (SQL text; erase, retention, access and the rights functions use it).
+ */
+#define PRIVACY_HOLD_ACTIVE \
+	"h.released_at IS NULL AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())"
+
 /* Settings, each defined by its module's *Init (called by _PG_init) */
 extern bool privacy_retention_enabled;	/* retention.c: RetentionInit */
 extern int	privacy_retention_naptime;

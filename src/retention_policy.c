@@ -459,7 +459,7 @@ RetentionHoldFilter(Oid relid, const char *alias)
 	bool		first = true;
 	bool		scoped = GuardPseudonymToken() != NULL;
 	const char *token = "CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)";
-	const char *active = "h.released_at IS NULL AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())";
+	const char *active = PRIVACY_HOLD_ACTIVE;
 
 	if (subjects == NIL)
 		return NULL;

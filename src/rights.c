@@ -647,8 +647,7 @@ privacy_held(PG_FUNCTION_ARGS)
 	UtilSpiConnect();
 	frame = GuardEnterExtensionOwner();
 	exec("SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $1"
-		 " AND h.subject_key OPERATOR(pg_catalog.=) $2 AND h.released_at IS NULL"
-		 " AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())",
+		 " AND h.subject_key OPERATOR(pg_catalog.=) $2 AND " PRIVACY_HOLD_ACTIVE,
 		 2, t, v, NULL, true);
 	result = SPI_processed > 0;
 	GuardLeave(frame);
@@ -701,8 +700,7 @@ privacy_held_keys(PG_FUNCTION_ARGS)
 	UtilSpiConnect();
 	frame = GuardEnterExtensionOwner();
 	exec("SELECT h.subject_key FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $1"
-		 " AND h.released_at IS NULL"
-		 " AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())",
+		 " AND " PRIVACY_HOLD_ACTIVE,
 		 1, t, v, NULL, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
