@@ -669,7 +669,7 @@ check_sample(FunctionCallInfo fcinfo, int argno)
 
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("sample must not be null")));
+						errmsg("argument \"sample\" must not be null")));
 	sample = PG_GETARG_INT32(argno);
 	if (sample <= 0 || sample > DISCOVER_MAX_SAMPLE)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -866,7 +866,7 @@ privacy_apply_discovery(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("min_confidence must not be null")));
+						errmsg("argument \"min_confidence\" must not be null")));
 	min_conf = PG_GETARG_FLOAT4(0);
 	if (isnan(min_conf) || min_conf < 0.0 || min_conf > 1.0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),

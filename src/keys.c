@@ -1498,7 +1498,7 @@ privacy_create_key(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("key name must not be null")));
+						errmsg("argument \"name\" must not be null")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (name[0] == '\0')
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1534,7 +1534,7 @@ privacy_destroy_key(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("key id must not be null")));
+						errmsg("argument \"key_id\" must not be null")));
 	id = PG_GETARG_INT64(0);
 	relid = KeysCatalogRelid("data_keys", false);
 	values[0] = Int64GetDatum(id);

@@ -524,10 +524,10 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("tables must not be null")));
+						errmsg("argument \"tables\" must not be null")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("deadline must not be null")));
+						errmsg("argument \"deadline\" must not be null")));
 	deadline = PG_GETARG_INTERVAL_P(1);
 	compromised = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
 	if (deadline->month < 0 || deadline->day < 0 || deadline->time < 0 ||
