@@ -57,7 +57,7 @@ CryptoRowOverride(Oid relid, const char *alias)
 	ret = SPI_execute_with_args("SELECT column_name::text FROM privacy.encrypted_columns"
 								" WHERE table_name = $1 ORDER BY id", 1, argtypes, values, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "encrypted column lookup failed: %d", ret);
+		elog(ERROR, "encrypted column lookup failed: %s", SPI_result_code_string(ret));
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "pg_catalog.jsonb_build_object(");
 	for (i = 0; i < SPI_processed; i++)
@@ -158,7 +158,7 @@ AccessRecordRequest(MapSubject *subj, const char *kind, const char *subject_ref,
 	values[4] = CStringGetTextDatum(actor ? actor : "?");
 	ret = SPI_execute_plan(plan_request, values, nulls, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not record the request: %d", ret);
+		elog(ERROR, "could not record the request: %s", SPI_result_code_string(ret));
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	return id;
@@ -267,7 +267,7 @@ run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum *values, MemoryContext outer
 	PG_END_TRY();
 	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "map query of %s failed: %d", mt->qualname, ret);
+		elog(ERROR, "map query of %s failed: %s", mt->qualname, SPI_result_code_string(ret));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 	{
@@ -370,7 +370,7 @@ read_routed(MapSubject *subj, Datum key, MemoryContext outer, Jsonb ***vals)
 	PG_END_TRY();
 	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "routed map query failed: %d", ret);
+		elog(ERROR, "routed map query failed: %s", SPI_result_code_string(ret));
 	*vals = MemoryContextAllocZero(outer, sizeof(Jsonb *) * n);
 	for (i = 0; i < n; i++)
 	{
@@ -503,7 +503,7 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 		PG_END_TRY();
 		GuardLeave(sw.frame);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "map query of %d tables failed: %d", list_length(members), ret);
+			elog(ERROR, "map query of %d tables failed: %s", list_length(members), SPI_result_code_string(ret));
 		foreach(mc, members)
 		{
 			bool		isnull;
@@ -700,7 +700,7 @@ assemble(MapSubject *subj, Datum *values, Jsonb *data)
 	}
 	ret = SPI_execute_plan((SPIPlanPtr) subj->plan_status, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not assemble the result: %d", ret);
+		elog(ERROR, "could not assemble the result: %s", SPI_result_code_string(ret));
 	facts = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (isnull || !JB_ROOT_IS_OBJECT(facts))
 		elog(ERROR, "could not assemble the result");

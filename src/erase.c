@@ -216,7 +216,7 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
 	PG_END_TRY();
 	GuardLeave(sw.frame);
 	if (ret != expect)
-		elog(ERROR, "erasure statement failed: %d: %s", ret, sql);
+		elog(ERROR, "erasure statement failed: %s: %s", SPI_result_code_string(ret), sql);
 	return ret;
 }
 
@@ -291,7 +291,7 @@ run_kept_as_owner(Oid relid, MapKeptPlan **slot, MemoryContext cxt, const char *
 	PG_END_TRY();
 	GuardLeave(sw.frame);
 	if (ret != expect)
-		elog(ERROR, "erasure statement failed: %d: %s", ret, sql);
+		elog(ERROR, "erasure statement failed: %s: %s", SPI_result_code_string(ret), sql);
 	return ret;
 }
 
@@ -1751,7 +1751,7 @@ check_holds(MapSubject *subj, const char *canon)
 	CommandCounterIncrement();
 	ret = SPI_execute_snapshot(plan, v, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "hold lookup failed: %d", ret);
+		elog(ERROR, "hold lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

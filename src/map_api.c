@@ -87,7 +87,7 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 									" WHERE i.indrelid = $1 AND i.indisprimary AND i.indnatts = 1",
 									1, t, values, NULL, false, 1);
 		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "primary key lookup failed: %d", ret);
+			elog(ERROR, "primary key lookup failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -109,7 +109,7 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 									" AND i.indpred IS NULL",
 									2, t, v, NULL, true, 1);
 		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "unique index lookup failed: %d", ret);
+			elog(ERROR, "unique index lookup failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -124,7 +124,7 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 								" ON CONFLICT (name) DO UPDATE SET root = EXCLUDED.root, key_column = EXCLUDED.key_column",
 								3, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not store the subject type: %d", ret);
+		elog(ERROR, "could not store the subject type: %s", SPI_result_code_string(ret));
 	SPI_finish();
 
 	MapRefresh(name);
@@ -188,7 +188,7 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 					  true, 0);
 	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not check the link column: %d", ret);
+		elog(ERROR, "could not check the link column: %s", SPI_result_code_string(ret));
 	bad = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (bad > 0)
 		ereport(ERROR,
@@ -257,7 +257,7 @@ privacy_link(PG_FUNCTION_ARGS)
 	ret = SPI_execute_with_args("INSERT INTO privacy.links (subject, table_name, key_column) VALUES ($1, $2, $3)"
 								" ON CONFLICT DO NOTHING", 3, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not store the link: %d", ret);
+		elog(ERROR, "could not store the link: %s", SPI_result_code_string(ret));
 	/* an index whose first column is the link column keeps rights calls fast */
 	{
 		Oid			t[2] = {OIDOID, INT2OID};
@@ -270,7 +270,7 @@ privacy_link(PG_FUNCTION_ARGS)
 									" ON i.indrelid = h.inhrelid WHERE h.inhparent = $1 AND i.indkey[0] = $2 LIMIT 1",
 									2, t, v, NULL, true, 1);
 		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "index lookup failed: %d", ret);
+			elog(ERROR, "index lookup failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 0 && get_rel_relkind(relid) == RELKIND_RELATION)
 			ereport(NOTICE,
 					(errmsg("column \"%s\" of \"%s\" has no index", col, get_rel_name(relid)),
@@ -295,7 +295,7 @@ privacy_link(PG_FUNCTION_ARGS)
 								   quote_literal_cstr(name), quote_literal_cstr(col)),
 						  false, 0);
 		if (ret != SPI_OK_UTILITY)
-			elog(ERROR, "could not create the link trigger: %d", ret);
+			elog(ERROR, "could not create the link trigger: %s", SPI_result_code_string(ret));
 	}
 	SPI_finish();
 	MapRefresh(name);

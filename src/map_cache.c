@@ -255,7 +255,7 @@ load_tables(MapSubject *subj)
 	values[0] = CStringGetTextDatum(subj->name);
 	ret = SPI_execute_with_args(load_hops_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "map lookup failed: %d", ret);
+		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	MemoryContextSwitchTo(load_cxt);
@@ -309,7 +309,7 @@ load_tables(MapSubject *subj)
 
 	ret = SPI_execute_with_args(load_columns_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "classification lookup failed: %d", ret);
+		elog(ERROR, "classification lookup failed: %s", SPI_result_code_string(ret));
 	MemoryContextSwitchTo(load_cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -374,7 +374,7 @@ load_subject(const char *name)
 	values[0] = CStringGetTextDatum(name);
 	ret = SPI_execute_with_args(load_tables_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "map lookup failed: %d", ret);
+		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 	{
 		/* never computed (a restored dump): compute it now */
@@ -559,7 +559,7 @@ MapSubjectsOfTable(Oid relid)
 	ret = SPI_execute_with_args("SELECT DISTINCT subject FROM privacy.map WHERE table_name = $1 ORDER BY 1",
 								1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "map lookup failed: %d", ret);
+		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		char	   *s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);

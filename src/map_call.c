@@ -372,7 +372,7 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 	PG_END_TRY();
 	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "key query of %s failed: %d", mt->qualname, ret);
+		elog(ERROR, "key query of %s failed: %s", mt->qualname, SPI_result_code_string(ret));
 	for (i = 0; i < mt->nneeded; i++)
 	{
 		bool		isnull;
@@ -579,7 +579,7 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 	PG_END_TRY();
 	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "key query of %d tables failed: %d", list_length(members), ret);
+		elog(ERROR, "key query of %d tables failed: %s", list_length(members), SPI_result_code_string(ret));
 	foreach(lc, members)
 	{
 		MapTable   *mt = lfirst(lc);

@@ -164,7 +164,7 @@ MapLoadSubjectRow(const char *name, MemoryContext cxt)
 	ret = SPI_execute_with_args("SELECT root::oid, key_column::text FROM privacy.subject_types WHERE name = $1",
 								1, argtypes, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "subject type lookup failed: %d", ret);
+		elog(ERROR, "subject type lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 		return NULL;
 	MemoryContextSwitchTo(cxt);	/* SPI left us in its own context */

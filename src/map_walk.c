@@ -207,7 +207,7 @@ load_classified(void)
 
 	ret = SPI_execute("SELECT DISTINCT table_name::oid FROM privacy.classifications", false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "classification lookup failed: %d", ret);
+		elog(ERROR, "classification lookup failed: %s", SPI_result_code_string(ret));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -262,7 +262,7 @@ MapForeignKeysInto(Oid relid)
 	values[0] = ObjectIdGetDatum(relid);
 	ret = SPI_execute_with_args(fk_inbound_sql, 1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "foreign key lookup failed: %d", ret);
+		elog(ERROR, "foreign key lookup failed: %s", SPI_result_code_string(ret));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -551,7 +551,7 @@ load_links(MapSubject *subj)
 								" WHERE subject = $1 ORDER BY table_name::oid, key_column",
 								1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "link lookup failed: %d", ret);
+		elog(ERROR, "link lookup failed: %s", SPI_result_code_string(ret));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -616,7 +616,7 @@ MapRefresh(const char *name)
 		ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),"
 									" pg_catalog.hashtext($1 COLLATE \"C\"))", 1, t, v, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not lock the map: %d", ret);
+			elog(ERROR, "could not lock the map: %s", SPI_result_code_string(ret));
 	}
 	subj = MapLoadSubjectRow(name, CurrentMemoryContext);
 	if (subj == NULL)
@@ -683,7 +683,7 @@ MapRefresh(const char *name)
 								7, argtypes, values, NULL, false, 0);
 	walk_entries = NULL;
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not store the map: %d", ret);
+		elog(ERROR, "could not store the map: %s", SPI_result_code_string(ret));
 	{
 		bool		isnull;
 

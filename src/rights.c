@@ -123,7 +123,7 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, b
 	int			ret = SPI_execute_with_args(sql, nargs, types, values, nulls, ro, 0);
 
 	if (ret < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	return ret;
 }
 
@@ -459,7 +459,7 @@ restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
 				ret = SPI_execute_with_args(sql, 1, kt, kv, NULL, true, 0);
 				GuardLeave(frame);
 				if (ret != SPI_OK_SELECT)
-					elog(ERROR, "restricted rows lookup failed: %d", ret);
+					elog(ERROR, "restricted rows lookup failed: %s", SPI_result_code_string(ret));
 				for (r = 0; r < SPI_processed; r++)
 				{
 					bool		isnull;
@@ -531,7 +531,7 @@ row_restricted(RestrictEntry *e, ItemPointer tid)
 	ret = SPI_execute_plan(e->plan, v, NULL, true, 1);
 	GuardLeave(frame);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "restriction key lookup failed: %d", ret);
+		elog(ERROR, "restriction key lookup failed: %s", SPI_result_code_string(ret));
 	for (i = 1; SPI_processed == 1 && i <= e->nexprs && !result; i++)
 	{
 		char	   *k = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i);
