@@ -33,3 +33,24 @@ REVOKE ALL ON FUNCTION privacy.access(text, text), privacy.export(text, text),
 GRANT EXECUTE ON FUNCTION privacy.access(text, text), privacy.export(text, text),
 	privacy.receive_request(text, text, text, timestamptz) TO privacy_officer;
 GRANT SELECT ON privacy.requests, privacy.overdue_requests TO privacy_officer, privacy_admin;
+
+-- The configuration facts of an access answer (categories, purposes, legal
+-- bases, recipients, retention) are cached with the map: any change to the
+-- rows behind them, by a configuration function or by hand, drops the cache
+-- in every backend (at commit).  Row triggers: a statement that changes
+-- nothing (the column reconciliation after every DDL) drops nothing.
+CREATE FUNCTION privacy._config_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'privacy_config_changed' LANGUAGE C;
+REVOKE ALL ON FUNCTION privacy._config_changed() FROM PUBLIC;
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.classifications
+	FOR EACH ROW EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_truncated AFTER TRUNCATE ON privacy.classifications
+	FOR EACH STATEMENT EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.recipients
+	FOR EACH ROW EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_truncated AFTER TRUNCATE ON privacy.recipients
+	FOR EACH STATEMENT EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.retention
+	FOR EACH ROW EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_truncated AFTER TRUNCATE ON privacy.retention
+	FOR EACH STATEMENT EXECUTE FUNCTION privacy._config_changed();

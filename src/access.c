@@ -75,17 +75,23 @@ CryptoRowOverride(Oid relid, const char *alias)
 }
 
 /*
- * The catalog facts of an access result.  $1 oid[] = tables holding rows,
- * $2 subject type, $3 canonical key, $4 subject_ref, $5 id.  The person's
- * data is not a parameter: it is added in C (assemble), so that the kept
- * plan is generic and the rows are not copied through the executor.
+ * The catalog facts of an access result, in two statements.  The
+ * configuration facts depend only on the tables holding rows ($1 oid[]) and
+ * on the configuration: they are cached per subject and per set of tables
+ * (assemble), and the cache goes with the map entry, which every
+ * configuration change drops (privacy._invalidate(), and the statement
+ * triggers on privacy.classifications, privacy.recipients and
+ * privacy.retention, so a change made by hand is seen too).  The person's
+ * facts ($1 subject type, $2 canonical key, $3 subject_ref, $4 id) are read
+ * on every call.  The person's data is not a parameter: it is added in C,
+ * so that both plans are generic and the rows are not copied through the
+ * executor.
  */
-static const char *access_assemble_sql =
+static const char *access_config_sql =
 "WITH cols AS (SELECT c.category, c.purposes, c.legal_basis FROM privacy.classifications c"
 "               WHERE c.table_name::oid OPERATOR(pg_catalog.=) ANY ($1)),"
 " cats AS (SELECT DISTINCT category FROM cols)"
 " SELECT pg_catalog.jsonb_build_object("
-"  'subject', $2, 'id', $5, 'generated_at', pg_catalog.now(),"
 "  'categories', coalesce((SELECT pg_catalog.jsonb_agg(category ORDER BY category) FROM cats), '[]'),"
 "  'purposes', coalesce((SELECT pg_catalog.jsonb_agg(DISTINCT p ORDER BY p) FROM cols, pg_catalog.unnest(cols.purposes) p), '[]'),"
 "  'legal_bases', coalesce((SELECT pg_catalog.jsonb_agg(DISTINCT legal_basis ORDER BY legal_basis) FROM cols"
@@ -93,18 +99,34 @@ static const char *access_assemble_sql =
 "  'recipients', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('name', r.name, 'purpose', r.purpose,"
 "       'country', r.country, 'categories', pg_catalog.to_jsonb(r.categories)) ORDER BY r.name)"
 "     FROM privacy.recipients r WHERE EXISTS (SELECT 1 FROM cats, pg_catalog.unnest(r.categories) rc"
-"       WHERE cats.category = rc OR pg_catalog.left(cats.category, pg_catalog.length(rc) + 1) = rc || '.')), '[]'),"
+"       WHERE cats.category OPERATOR(pg_catalog.=) rc"
+"          OR pg_catalog.left(cats.category, pg_catalog.length(rc) + 1) OPERATOR(pg_catalog.=) (rc OPERATOR(pg_catalog.||) '.'))), '[]'),"
 "  'retention', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('table', p.table_name::text,"
 "       'age_column', p.age_column, 'keep', p.keep::text, 'action', p.action) ORDER BY p.id)"
-"     FROM privacy.retention p WHERE p.table_name::oid OPERATOR(pg_catalog.=) ANY ($1)), '[]'),"
+"     FROM privacy.retention p WHERE p.table_name::oid OPERATOR(pg_catalog.=) ANY ($1)), '[]'))";
+
+static const char *access_person_sql =
+"SELECT pg_catalog.jsonb_build_object("
+"  'subject', $1, 'id', $4, 'generated_at', pg_catalog.now(),"
 "  'consents', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('purpose', c.purpose,"
 "       'granted', c.granted, 'at', c.at, 'source', c.source) ORDER BY c.purpose)"
-"     FROM privacy.consents c WHERE c.subject_ref = $4), '[]'),"
-"  'restricted', EXISTS (SELECT 1 FROM privacy.restrictions r WHERE r.subject = $2 AND r.subject_key = $3),"
+"     FROM privacy.consents c WHERE c.subject_ref OPERATOR(pg_catalog.=) $3), '[]'),"
+"  'restricted', EXISTS (SELECT 1 FROM privacy.restrictions r"
+"     WHERE r.subject OPERATOR(pg_catalog.=) $1 AND r.subject_key OPERATOR(pg_catalog.=) $2),"
 "  'holds', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('reason', h.reason,"
 "       'placed_at', h.placed_at, 'until', h.until) ORDER BY h.id)"
-"     FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $2 AND h.subject_key OPERATOR(pg_catalog.=) $3"
+"     FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $1 AND h.subject_key OPERATOR(pg_catalog.=) $2"
 "       AND " PRIVACY_HOLD_ACTIVE "), '[]'))";
+
+/* a cached configuration facts object (in the map entry's context) */
+typedef struct AccessConfigFacts
+{
+	char	   *tables;			/* the oids of the tables holding rows, as text */
+	Jsonb	   *facts;
+} AccessConfigFacts;
+
+/* at most this many sets of tables cached per subject */
+#define ACCESS_CONFIG_FACTS_MAX 64
 
 /*
  * AccessRecordRequest
@@ -665,65 +687,135 @@ push_string(JsonbParseState **st, const char *key, const char *val)
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
+/* a kept generic plan of sql, prepared on first use into *slot */
+static SPIPlanPtr
+kept_plan(void **slot, const char *sql, int nargs, Oid *types)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*slot = p;
+	}
+	return (SPIPlanPtr) *slot;
+}
+
+/* the one jsonb object a kept plan returns */
+static Jsonb *
+facts_object(SPIPlanPtr plan, Datum *values)
+{
+	int			ret = SPI_execute_plan(plan, values, NULL, true, 1);
+	bool		isnull;
+	Jsonb	   *facts;
+
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not assemble the result: %s", SPI_result_code_string(ret));
+	facts = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull || !JB_ROOT_IS_OBJECT(facts))
+		elog(ERROR, "could not assemble the result");
+	return facts;
+}
+
+/*
+ * config_facts
+ *		The configuration facts for the tables holding rows: from the
+ *		subject's cache, else read and cached (in the map entry's context,
+ *		freed with it).
+ */
+static Jsonb *
+config_facts(MapSubject *subj, Datum tables)
+{
+	ArrayType  *a = DatumGetArrayTypeP(tables);
+	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	Oid		   *oids = (Oid *) ARR_DATA_PTR(a);
+	StringInfoData key;
+	ListCell   *lc;
+	Oid			types[1] = {OIDARRAYOID};
+	Jsonb	   *facts;
+	AccessConfigFacts *e;
+	int			i;
+
+	initStringInfo(&key);
+	for (i = 0; i < n; i++)
+		appendStringInfo(&key, "%u,", oids[i]);
+	foreach(lc, subj->config_facts)
+	{
+		e = lfirst(lc);
+		if (strcmp(e->tables, key.data) == 0)
+			return e->facts;
+	}
+	facts = facts_object(kept_plan(&subj->plan_config, access_config_sql, 1, types), &tables);
+	if (list_length(subj->config_facts) >= ACCESS_CONFIG_FACTS_MAX)
+		return facts;
+	{
+		MemoryContext old = MemoryContextSwitchTo(subj->cxt);
+
+		e = palloc(sizeof(AccessConfigFacts));
+		e->tables = pstrdup(key.data);
+		e->facts = (Jsonb *) pg_detoast_datum_copy((struct varlena *) facts);
+		subj->config_facts = lappend(subj->config_facts, e);
+		MemoryContextSwitchTo(old);
+	}
+	return e->facts;
+}
+
+/* push the top-level pairs of object into the object being built */
+static void
+push_pairs(JsonbParseState **st, Jsonb *object)
+{
+	JsonbIterator *it = JsonbIteratorInit(&object->root);
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+
+	tok = JsonbIteratorNext(&it, &v, false);
+	Assert(tok == WJB_BEGIN_OBJECT);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY || tok == WJB_VALUE)
+			pushJsonbValue(st, tok, &v);
+	}
+}
+
 /*
  * assemble
- *		Run the subject's kept facts plan (prepared on first use with a
- *		generic plan, kept in subj->plan_status, freed with the map cache
- *		entry) and return its object with "data" added, built in one pass
- *		(jsonb sorts an object's keys, so the result is the same as one
- *		jsonb_build_object with every key).
+ *		The configuration facts (cached, config_facts) and the person's facts
+ *		(a kept generic plan, subj->plan_status), with "data" added, built
+ *		in one pass (jsonb sorts an object's keys, so the result is the same
+ *		as one jsonb_build_object with every key).  values: $1 the tables
+ *		holding rows, $2 subject type, $3 canonical key, $4 subject_ref, $5
+ *		id.
  */
 static Jsonb *
 assemble(MapSubject *subj, Datum *values, Jsonb *data)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	JsonbParseState *st = NULL;
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbValue	v;
 	JsonbValue *res;
-	Jsonb	   *facts;
-	int			ret;
-	bool		isnull;
+	Jsonb	   *config;
+	Jsonb	   *person;
+	Jsonb	   *result;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
 	UtilSpiConnect();
-	if (subj->plan_status == NULL)
-	{
-		Oid			types[5] = {OIDARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-		SPIPlanPtr	p = SPI_prepare_cursor(access_assemble_sql, 5, types,
-										   CURSOR_OPT_GENERIC_PLAN);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		subj->plan_status = p;
-	}
-	ret = SPI_execute_plan((SPIPlanPtr) subj->plan_status, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not assemble the result: %s", SPI_result_code_string(ret));
-	facts = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull || !JB_ROOT_IS_OBJECT(facts))
-		elog(ERROR, "could not assemble the result");
+	config = config_facts(subj, values[0]);
+	person = facts_object(kept_plan(&subj->plan_status, access_person_sql, 4, types), values + 1);
 	{
 		MemoryContext old = MemoryContextSwitchTo(outer);
 
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		it = JsonbIteratorInit(&facts->root);
-		/* the top object's pairs, nested values as they are */
-		tok = JsonbIteratorNext(&it, &v, false);
-		Assert(tok == WJB_BEGIN_OBJECT);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			if (tok == WJB_KEY || tok == WJB_VALUE)
-				pushJsonbValue(&st, tok, &v);
-		}
+		push_pairs(&st, config);
+		push_pairs(&st, person);
 		push_pair(&st, "data", data);
 		res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-		facts = JsonbValueToJsonb(res);
+		result = JsonbValueToJsonb(res);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
-	return facts;
+	return result;
 }
 
 static int

@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
@@ -23,6 +24,7 @@ PG_FUNCTION_INFO_V1(privacy_refresh_subject);
 PG_FUNCTION_INFO_V1(privacy_refresh_all);
 PG_FUNCTION_INFO_V1(privacy_data_map);
 PG_FUNCTION_INFO_V1(privacy_invalidate);
+PG_FUNCTION_INFO_V1(privacy_config_changed);
 
 /* ------------------------------------------------------------------------
  * SQL-callable functions
@@ -37,6 +39,24 @@ privacy_invalidate(PG_FUNCTION_ARGS)
 {
 	MapInvalidate();
 	PG_RETURN_VOID();
+}
+
+/*
+ * privacy._config_changed() — row (and TRUNCATE) trigger on the
+ * configuration tables whose rows the map cache holds facts of
+ * (classifications, recipients, retention): any change, by a configuration
+ * function or by hand, drops every backend's map cache at commit (this
+ * one's at once).
+ */
+Datum
+privacy_config_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._config_changed() can only be called as a trigger")));
+	MapInvalidate();
+	return PointerGetDatum(NULL);
 }
 
 /*

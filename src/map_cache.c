@@ -84,10 +84,8 @@ free_entry(MapSubject *s)
 
 	if (s->plan_status)
 		SPI_freeplan(s->plan_status);
-	if (s->plan_request)
-		SPI_freeplan(s->plan_request);
-	if (s->plan_canon)
-		SPI_freeplan(s->plan_canon);
+	if (s->plan_config)
+		SPI_freeplan(s->plan_config);
 	if (s->kept_lock && s->kept_lock->plan)
 		SPI_freeplan(s->kept_lock->plan);
 	foreach(lc2, s->kept_groups)

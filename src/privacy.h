@@ -166,9 +166,10 @@ typedef struct MapSubject
 	Oid			key_type;
 	int32		key_typmod;
 	List	   *tables;			/* MapTable *, root first */
-	void	   *plan_status;	/* cached plans of the rights executors */
-	void	   *plan_request;
-	void	   *plan_canon;
+	void	   *plan_status;	/* access: the person's facts (kept plan) */
+	void	   *plan_config;	/* access: the configuration facts */
+	List	   *config_facts;	/* access: AccessConfigFacts *, per set of
+								 * tables holding rows (in cxt) */
 	struct MapKeptPlan *kept_lock;	/* erase: the root row FOR UPDATE */
 	List	   *kept_groups;	/* MapKeptPlan *: statements over several
 								 * tables of one owner (MapKeptGroupPlan) */

@@ -668,3 +668,28 @@ REVOKE ALL ON FUNCTION privacy._wake_launcher() FROM PUBLIC;
 -- under the root key (chain version 2), recorded in the chain head.
 ---------------------------------------------------------------------------
 ALTER TABLE privacy.audit_head ADD COLUMN key_id bigint;
+
+---------------------------------------------------------------------------
+-- fixed cost (issue #16): the configuration facts of access cached with the
+-- map, dropped by statement triggers on the tables behind them.
+---------------------------------------------------------------------------
+-- The configuration facts of an access answer (categories, purposes, legal
+-- bases, recipients, retention) are cached with the map: any change to the
+-- rows behind them, by a configuration function or by hand, drops the cache
+-- in every backend (at commit).  Row triggers: a statement that changes
+-- nothing (the column reconciliation after every DDL) drops nothing.
+CREATE FUNCTION privacy._config_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'privacy_config_changed' LANGUAGE C;
+REVOKE ALL ON FUNCTION privacy._config_changed() FROM PUBLIC;
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.classifications
+	FOR EACH ROW EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_truncated AFTER TRUNCATE ON privacy.classifications
+	FOR EACH STATEMENT EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.recipients
+	FOR EACH ROW EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_truncated AFTER TRUNCATE ON privacy.recipients
+	FOR EACH STATEMENT EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.retention
+	FOR EACH ROW EXECUTE FUNCTION privacy._config_changed();
+CREATE TRIGGER config_truncated AFTER TRUNCATE ON privacy.retention
+	FOR EACH STATEMENT EXECUTE FUNCTION privacy._config_changed();

@@ -124,6 +124,25 @@ SELECT actor FROM privacy.requests ORDER BY id DESC LIMIT 1;
 RESET ROLE;
 DROP ROLE regress_app;
 
+-- the configuration facts are cached with the map (issue 16): every change
+-- to the rows behind them shows in the next answer, whether made by a
+-- configuration function or by hand (another session: isolation spec
+-- access_config_cache)
+SELECT privacy.access('customer', '1') -> 'recipients' AS recipients_before;
+SELECT privacy.add_recipient('Archive', 'archiving', ARRAY['user.content'], 'CH');
+SELECT privacy.access('customer', '1') -> 'recipients' @> '[{"name": "Archive"}]' AS new_recipient_seen;
+UPDATE privacy.recipients SET country = 'DE' WHERE name = 'Archive';
+SELECT privacy.access('customer', '1') -> 'recipients' @> '[{"name": "Archive", "country": "DE"}]' AS hand_edit_seen;
+SELECT privacy.access('customer', '1') -> 'categories' AS categories_before;
+SELECT privacy.classify('"App Data".log', 'what', 'user.behavior');
+SELECT privacy.access('customer', '1') -> 'categories' ? 'user.behavior' AS new_category_seen;
+DELETE FROM privacy.classifications WHERE category = 'user.behavior';
+SELECT privacy.access('customer', '1') -> 'categories' ? 'user.behavior' AS hand_delete_seen;
+DELETE FROM privacy.recipients WHERE name = 'Archive';
+SELECT privacy.access('customer', '1') -> 'recipients' @> '[{"name": "Archive"}]' AS removed_recipient_seen;
+TRUNCATE privacy.recipients;
+SELECT privacy.access('customer', '1') -> 'recipients' AS recipients_after_truncate;
+
 DROP SCHEMA "App Data" CASCADE;
 DROP TABLE accounts, sessions, payments;
 DROP EXTENSION privacy;
