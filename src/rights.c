@@ -40,6 +40,7 @@
 #include "storage/proc.h"
 
 #include "citus.h"
+#include "crypto.h"
 #include "guard.h"
 #include "privacy.h"
 
@@ -111,8 +112,6 @@ PG_FUNCTION_INFO_V1(privacy_has_consent);
 PG_FUNCTION_INFO_V1(privacy_erasure_ledger);
 PG_FUNCTION_INFO_V1(privacy_replay_erasures);
 PG_FUNCTION_INFO_V1(privacy_link_lock);
-
-extern int	KeysShredSubject(const char *subject, const char *subject_ref);
 
 static SPIPlanPtr plan_has_consent = NULL;
 static SPIPlanPtr plan_is_restricted = NULL;
