@@ -489,22 +489,8 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 		foreach(mc, members)
 		{
 			MapTable   *mt = list_nth(subj->tables, lfirst_int(mc));
-			Datum	   *args = MapCallArgs(call, mt);
-			char	   *cond;
-			int			i;
+			char	   *cond = MapCallGroupArgs(subj, call, mt, &types, &values, &nargs, &cap);
 
-			if (nargs + mt->call_nargs > cap)
-			{
-				cap = 2 * (nargs + mt->call_nargs);
-				types = repalloc(types, sizeof(Oid) * cap);
-				values = repalloc(values, sizeof(Datum) * cap);
-			}
-			cond = MapCallConditionAt(subj, mt, "t", nargs + 1);
-			for (i = 1; i < mt->call_nargs; i++)
-			{
-				types[nargs] = mt->call_argtypes[i];
-				values[nargs++] = args[i];
-			}
 			appendStringInfo(&sql, "%s(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
 							 foreach_current_index(mc) ? ", " : "", table_json(mt, export),
 							 mt->qualname, cond);

@@ -225,6 +225,36 @@ build_call_cond(MapSubject *subj, MapTable *mt, const char *alias, int first,
 }
 
 /*
+ * MapCallGroupArgs
+ *		For one table of a statement over several tables: its condition on
+ *		alias t over its key sets, numbered from *nargs + 1, with its
+ *		arguments (the key sets; the key itself is $1 of the statement)
+ *		appended to *types and *values, which grow as needed (*cap).
+ */
+char *
+MapCallGroupArgs(MapSubject *subj, MapCall *call, MapTable *mt, Oid **types, Datum **values,
+				 int *nargs, int *cap)
+{
+	Datum	   *args = MapCallArgs(call, mt);
+	char	   *cond;
+	int			i;
+
+	if (*nargs + mt->call_nargs > *cap)
+	{
+		*cap = 2 * (*nargs + mt->call_nargs);
+		*types = repalloc(*types, sizeof(Oid) * *cap);
+		*values = repalloc(*values, sizeof(Datum) * *cap);
+	}
+	cond = MapCallConditionAt(subj, mt, "t", *nargs + 1);
+	for (i = 1; i < mt->call_nargs; i++)
+	{
+		(*types)[*nargs] = mt->call_argtypes[i];
+		(*values)[(*nargs)++] = args[i];
+	}
+	return cond;
+}
+
+/*
  * MapCallCondition
  *		The condition of mt on alias "t" over $1 (the key) and the key sets
  *		of the tables its edges lead to ($2...), built once and cached with
@@ -516,22 +546,8 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 		MapTable   *mt = lfirst(lc);
 		int			idx = MapTableIndex(subj, mt->relid);
 		bool		lk = lock != NULL && lock[idx];
-		Datum	   *args = MapCallArgs(call, mt);
-		char	   *cond;
-		int			i;
+		char	   *cond = MapCallGroupArgs(subj, call, mt, &types, &values, &nargs, &cap);
 
-		if (nargs + mt->call_nargs > cap)
-		{
-			cap = 2 * (nargs + mt->call_nargs);
-			types = repalloc(types, sizeof(Oid) * cap);
-			values = repalloc(values, sizeof(Datum) * cap);
-		}
-		cond = MapCallConditionAt(subj, mt, "t", nargs + 1);
-		for (i = 1; i < mt->call_nargs; i++)
-		{
-			types[nargs] = mt->call_argtypes[i];
-			values[nargs++] = args[i];
-		}
 		locking |= lk;
 		if (foreach_current_index(lc) > 0)
 			appendStringInfoString(&q, ", ");

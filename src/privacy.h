@@ -269,6 +269,8 @@ extern char *MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr);
 
 /* run the statements in between with jit = off (internal catalog queries) */
 extern int	MapJitOff(void);
+extern char *MapCallGroupArgs(MapSubject *subj, MapCall *call, MapTable *mt, Oid **types,
+							  Datum **values, int *nargs, int *cap);
 extern int	MapNeededIndex(MapTable *mt, AttrNumber att);
 extern void MapJitRestore(int nest);
 
