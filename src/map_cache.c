@@ -122,17 +122,15 @@ free_entry(MapSubject *s)
 }
 
 /*
- * free_cache
- *		Drop every compiled subject.  An entry pinned by the running
- *		transaction is only marked dead (it stays readable); it is freed by
- *		the first call after its transaction ended.
+ * free_unpinned
+ *		Free the dead entries no transaction pins any more; returns those
+ *		still pinned (in map_cache_cxt, the current context).
  */
-static void
-free_cache(void)
+static List *
+free_unpinned(void)
 {
 	ListCell   *lc;
 	List	   *keep = NIL;
-	MemoryContext old = MemoryContextSwitchTo(map_cache_cxt);
 
 	foreach(lc, map_dead)
 	{
@@ -143,6 +141,22 @@ free_cache(void)
 		else
 			free_entry(s);
 	}
+	return keep;
+}
+
+/*
+ * free_cache
+ *		Drop every compiled subject.  An entry pinned by the running
+ *		transaction is only marked dead (it stays readable); it is freed by
+ *		the first call after its transaction ended.
+ */
+static void
+free_cache(void)
+{
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(map_cache_cxt);
+	List	   *keep = free_unpinned();
+
 	foreach(lc, map_cache)
 	{
 		MapSubject *s = lfirst(lc);
@@ -462,18 +476,9 @@ MapGetSubject(const char *name)
 		else
 		{
 			/* free the dead entries no transaction pins any more */
-			List	   *keep = NIL;
 			MemoryContext old = MemoryContextSwitchTo(map_cache_cxt);
+			List	   *keep = free_unpinned();
 
-			foreach(lc, map_dead)
-			{
-				MapSubject *s = lfirst(lc);
-
-				if (s->pins > 0)
-					keep = lappend(keep, s);
-				else
-					free_entry(s);
-			}
 			list_free(map_dead);
 			map_dead = keep;
 			MemoryContextSwitchTo(old);
