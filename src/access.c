@@ -583,7 +583,7 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 		call = MapCallBeginReading(subj, key, export, json, grouped, read, outer);
 	}
 	else
-		call = MapCallBegin(subj, key);	/* every key set, once */
+		call = NULL;			/* Citus: after the routed statement, if needed */
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	UtilSpiConnect();
@@ -593,6 +593,26 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 		read_grouped(subj, call, export, read, grouped, outer);	/* the others */
 	else if (!export)
 		routed = read_routed(subj, key, outer, &routed_rows);	/* Citus: one round trip */
+	if (call == NULL)
+	{
+		/*
+		 * Citus: the key sets only for tables the routed statement did not
+		 * read (every key set, once); none when it read them all, which
+		 * saves a round trip per level.
+		 */
+		bool		need = routed == NULL;
+		int			i;
+
+		for (i = 0; !need && i < n; i++)
+			need = !routed[i];
+		if (need)
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			call = MapCallBegin(subj, key);
+			MemoryContextSwitchTo(old);
+		}
+	}
 	foreach(lc, subj->tables)
 	{
 		MapTable   *mt = lfirst(lc);
@@ -636,7 +656,8 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 	}
 	MapJitRestore(jitnest);
 	SPI_finish();
-	MapCallEnd(call);
+	if (call)
+		MapCallEnd(call);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	*tables_arr = PointerGetDatum(construct_array(oids, noids, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	return JsonbValueToJsonb(res);
