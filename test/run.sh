@@ -199,7 +199,7 @@ if [ $failed -gt 0 ]; then
 	echo "--- server log (tail)"; tail -n 40 "$WORK/server.log"
 	# one short line per failure, for the summary at the very end
 	{
-		grep -hE '\.\.\. FAILED|\.\.\. failed|^not ok [0-9]+ +[-+] ' regress.log iso.log 2>/dev/null |
+		grep -hE '\.\.\. FAILED|\.\.\. failed|^not ok [0-9]+ +[-+] ' regress.log iso.log citus.log 2>/dev/null |
 			sed "s/^/PG$PG_MAJOR regress: /"
 		grep -hE '^not ok [0-9]' tap.log 2>/dev/null | sed "s/^/PG$PG_MAJOR TAP: /"
 		sed -n '/^Test Summary Report/,/^Files=/p' tap.log 2>/dev/null | grep -E '^t/|Failed tests?:|Parse errors' |
