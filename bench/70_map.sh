@@ -212,6 +212,17 @@ r=$(timed "privacy.erase('gl', u::text)" 10 2>&1 | sed -n 's/.*WARNING: *//p')
 printf '%-8s %8s %8s %8s\n' erase $r
 r=$(timed "privacy.erase('gl', u::text, dry_run => true)" 10 2>&1 | sed -n 's/.*WARNING: *//p')
 printf '%-8s %8s %8s %8s\n' dry_run $r
+# the floor of any first call: a hand-written statement over the same 350
+# tables (each table's foreign-key columns = ANY of 10 keys, counted), in a new
+# session, then repeated there (planned again each time: not prepared)
+bval "SELECT 'SELECT ' || string_agg(format('(SELECT count(*) FROM %s t WHERE %s)', c.conrelid::regclass, c.conds), ', ')
+	FROM (SELECT k.conrelid, string_agg(format('t.%I = ANY (''{1,2,3,4,5,6,7,8,9,10}'')', a.attname), ' OR ') AS conds
+	        FROM pg_constraint k JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+	       WHERE k.contype = 'f' AND k.connamespace = 'gl'::regnamespace GROUP BY k.conrelid) c" > "$BENCH_TMP/hand.sql"
+chmod 644 "$BENCH_TMP/hand.sql"
+r=$(as_pg psql -X -At -d "$BENCH_DB" -c '\timing on' -f "$BENCH_TMP/hand.sql" -f "$BENCH_TMP/hand.sql" -f "$BENCH_TMP/hand.sql" |
+	sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tr '\n' ' ')
+printf '%-8s %s (hand-written, one statement over the 350 tables: first in a new session, then twice more)\n' reference "$r"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "rows of user 1: $(bval "SELECT sum(jsonb_array_length(value)) FROM jsonb_each(privacy.access('gl', '1')->'data')") in $(bval "SELECT count(*) FROM jsonb_each(privacy.access('gl', '1')->'data')") tables"
 

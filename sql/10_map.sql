@@ -74,6 +74,9 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'subject type "%" does not exist', drop_subject.name USING ERRCODE = '42704';
 	END IF;
+	-- retention policies no longer expect the type's map (retention.subjects)
+	UPDATE privacy.retention r SET subjects = pg_catalog.array_remove(r.subjects, drop_subject.name)
+	 WHERE drop_subject.name OPERATOR(pg_catalog.=) ANY (r.subjects);
 	PERFORM privacy._invalidate();
 END
 $$;

@@ -37,6 +37,14 @@ ALTER TABLE privacy.retention
 	ADD COLUMN cascade boolean NOT NULL DEFAULT true,
 	ADD COLUMN time_zone text;
 
+-- The subject types whose map held the table when the policy was added (or
+-- that a later run found; NULL: not recorded yet).  A run refuses, before it
+-- deletes anything, while one of them no longer reaches the table: a dropped
+-- foreign key, or a restore that has not created them yet, would otherwise
+-- hide the holds of that subject type from the run.
+ALTER TABLE privacy.retention
+	ADD COLUMN subjects text[];
+
 REVOKE ALL ON privacy.retention_state FROM PUBLIC;
 
 -- Keyed pseudonym behind the 'hash' strategy (erasure and retention): a
@@ -96,7 +104,7 @@ GRANT EXECUTE ON FUNCTION privacy.retention_problem(bigint) TO privacy_admin, pr
 
 CREATE VIEW privacy.retention_policies AS
 SELECT r.id AS policy, r.table_name, r.age_column, r.keep, r.action,
-	   r.columns, r.created_at, r.created_by, r.cascade, r.time_zone
+	   r.columns, r.created_at, r.created_by, r.cascade, r.time_zone, r.subjects
   FROM privacy.retention r;
 
 CREATE VIEW privacy.retention_status AS

@@ -472,11 +472,13 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 	foreach(gc, groups)
 	{
 		List	   *members = lfirst(gc);
-		StringInfoData sql;
 		int			nargs = 1;
 		int			cap = 64;
 		Oid		   *types = palloc(sizeof(Oid) * cap);
 		Datum	   *values = palloc(sizeof(Datum) * cap);
+		int			nsig = list_length(members);
+		uintptr_t  *sig = palloc(sizeof(uintptr_t) * nsig);
+		int			slot = 6 * foreach_current_index(gc) + (export ? 5 : 4);
 		ListCell   *mc;
 		PrivacyUserSwitch sw;
 		SPIPlanPtr	plan;
@@ -484,24 +486,38 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 
 		types[0] = subj->key_type;
 		values[0] = call->key;
-		initStringInfo(&sql);
-		appendStringInfoString(&sql, "SELECT ");
 		foreach(mc, members)
 		{
 			MapTable   *mt = list_nth(subj->tables, lfirst_int(mc));
-			char	   *cond = MapCallGroupArgs(subj, call, mt, &types, &values, &nargs, &cap);
 
-			appendStringInfo(&sql, "%s(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
-							 foreach_current_index(mc) ? ", " : "", table_json(mt, export),
-							 mt->qualname, cond);
+			sig[foreach_current_index(mc)] = MapGroupSig(mt, 0);
+			MapCallGroupValues(call, mt, &types, &values, &nargs, &cap);
 		}
 		sw.frame = GuardEnterTableOwner(((MapTable *) list_nth(subj->tables, linitial_int(members)))->relid);
 		GuardSetRowSecurityBypass(true);
 		PG_TRY();
 		{
 			/* kept plans of the map entry: 6n + 4 access, 6n + 5 export (map_cache.c) */
-			plan = MapKeptGroupPlan(subj, 6 * foreach_current_index(gc) + (export ? 5 : 4),
-									sql.data, nargs, types);
+			plan = MapKeptGroupFind(subj, slot, sig, nsig);
+			if (plan == NULL)
+			{
+				StringInfoData sql;
+				int			first = 2;
+
+				initStringInfo(&sql);
+				appendStringInfoString(&sql, "SELECT ");
+				foreach(mc, members)
+				{
+					MapTable   *mt = list_nth(subj->tables, lfirst_int(mc));
+
+					appendStringInfo(&sql, "%s(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
+									 foreach_current_index(mc) ? ", " : "", table_json(mt, export),
+									 mt->qualname, MapCallConditionAt(subj, mt, "t", first));
+					first += mt->call_nargs - 1;
+				}
+				plan = MapKeptGroupPlan(subj, slot, sql.data, nargs, types);
+				MapKeptGroupSign(subj, slot, sig, nsig);
+			}
 			ret = SPI_execute_plan(plan, values, NULL, true, 1);
 		}
 		PG_FINALLY();

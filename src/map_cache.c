@@ -16,12 +16,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "guard.h"
 #include "map.h"
@@ -74,6 +76,18 @@ map_relcache_callback(Datum arg, Oid relid)
 			}
 		}
 	}
+}
+
+/*
+ * map_namespace_callback
+ *		A schema renamed: the compiled statements name the tables by their
+ *		qualified names, so every subject is compiled again (rare DDL).
+ */
+static void
+map_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	if (map_cache != NIL)
+		map_cache_stale = true;
 }
 
 /* free one entry: its SPI plans and its memory */
@@ -455,6 +469,7 @@ MapGetSubject(const char *name)
 	if (!map_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(map_relcache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, map_namespace_callback, (Datum) 0);
 		RegisterXactCallback(map_xact_callback, NULL);
 		map_callback_registered = true;
 	}
@@ -545,7 +560,10 @@ MapFindTable(MapSubject *subj, Oid relid)
 
 /*
  * MapSubjectsOfTable
- *		Names of the subject types whose map contains relid.
+ *		Names of the subject types whose map contains relid.  A subject type
+ *		whose map was never computed (a restored dump: privacy.map is not
+ *		dumped) is computed first: retention's hold filter depends on this
+ *		answer, and an empty map would say that no subject's rows are there.
  */
 List *
 MapSubjectsOfTable(Oid relid)
@@ -555,8 +573,30 @@ MapSubjectsOfTable(Oid relid)
 	int			ret;
 	uint64		i;
 	List	   *result = NIL;
+	List	   *missing = NIL;
+	ListCell   *lc;
 	MemoryContext outer = CurrentMemoryContext;
 
+	UtilSpiConnect();
+	/* (not in a read-only transaction, which could not store it) */
+	if (!RecoveryInProgress() && !XactReadOnly)
+	{
+		ret = SPI_execute("SELECT s.name FROM privacy.subject_types s WHERE NOT EXISTS "
+						  "(SELECT FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) s.name)",
+						  true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			missing = lappend(missing, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	SPI_finish();
+	foreach(lc, missing)
+		(void) MapGetSubject(lfirst(lc));	/* computes and stores the map */
 	values[0] = ObjectIdGetDatum(relid);
 	UtilSpiConnect();
 	ret = SPI_execute_with_args("SELECT DISTINCT subject FROM privacy.map WHERE table_name = $1 ORDER BY 1",

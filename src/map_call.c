@@ -235,8 +235,22 @@ char *
 MapCallGroupArgs(MapSubject *subj, MapCall *call, MapTable *mt, Oid **types, Datum **values,
 				 int *nargs, int *cap)
 {
+	char	   *cond = MapCallConditionAt(subj, mt, "t", *nargs + 1);
+
+	MapCallGroupValues(call, mt, types, values, nargs, cap);
+	return cond;
+}
+
+/*
+ * MapCallGroupValues
+ *		The arguments of MapCallGroupArgs without its condition (a statement
+ *		whose text is kept: MapKeptGroupFind).
+ */
+void
+MapCallGroupValues(MapCall *call, MapTable *mt, Oid **types, Datum **values, int *nargs,
+				   int *cap)
+{
 	Datum	   *args = MapCallArgs(call, mt);
-	char	   *cond;
 	int			i;
 
 	if (*nargs + mt->call_nargs > *cap)
@@ -245,13 +259,12 @@ MapCallGroupArgs(MapSubject *subj, MapCall *call, MapTable *mt, Oid **types, Dat
 		*types = repalloc(*types, sizeof(Oid) * *cap);
 		*values = repalloc(*values, sizeof(Datum) * *cap);
 	}
-	cond = MapCallConditionAt(subj, mt, "t", *nargs + 1);
 	for (i = 1; i < mt->call_nargs; i++)
 	{
 		(*types)[*nargs] = mt->call_argtypes[i];
 		(*values)[(*nargs)++] = args[i];
 	}
-	return cond;
+	pfree(args);
 }
 
 /*
@@ -459,8 +472,50 @@ MapKeptGroupPlan(MapSubject *subj, int slot, const char *sql, int nargs, const O
 			memcpy(k->argtypes, argtypes, sizeof(Oid) * nargs);
 		k->nargs = nargs;
 		k->plan = plan;
+		if (k->sig)
+			pfree(k->sig);
+		k->sig = NULL;
 	}
 	return k->plan;
+}
+
+/* the kept plan of slot, if any, without creating it */
+static MapKeptPlan *
+kept_group(MapSubject *subj, int slot)
+{
+	return slot < list_length(subj->kept_groups) ? list_nth(subj->kept_groups, slot) : NULL;
+}
+
+/*
+ * MapKeptGroupFind
+ *		See privacy.h.
+ */
+void *
+MapKeptGroupFind(MapSubject *subj, int slot, const uintptr_t *sig, int nsig)
+{
+	MapKeptPlan *k = kept_group(subj, slot);
+
+	if (k == NULL || k->plan == NULL || k->sig == NULL || k->nsig != nsig ||
+		memcmp(k->sig, sig, sizeof(uintptr_t) * nsig) != 0)
+		return NULL;
+	return k->plan;
+}
+
+/*
+ * MapKeptGroupSign
+ *		See privacy.h.
+ */
+void
+MapKeptGroupSign(MapSubject *subj, int slot, const uintptr_t *sig, int nsig)
+{
+	MapKeptPlan *k = kept_group(subj, slot);
+
+	Assert(k != NULL && k->plan != NULL);
+	if (k->sig)
+		pfree(k->sig);
+	k->sig = MemoryContextAlloc(subj->cxt, sizeof(uintptr_t) * Max(nsig, 1));
+	memcpy(k->sig, sig, sizeof(uintptr_t) * nsig);
+	k->nsig = nsig;
 }
 
 /*
@@ -513,32 +568,14 @@ typedef struct CallRows
 	int			family;			/* kept plans: 0 access, 1 export */
 } CallRows;
 
-/*
- * call_run_group
- *		The key sets of several tables of one owner and one level in one
- *		statement, "SELECT (<key query of t1>), (<key query of t2>)...":
- *		tables with one needed column, or none when the table is only
- *		locked.  Same queries, identity and snapshot as call_run_keys, one
- *		round trip.  slot: the statement's kept plan.
- */
-static void
-call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryContext cxt,
-			   CallRows *cr)
+/* the group statement's text: one sub-select per member (call_run_group) */
+static char *
+group_sql(MapCall *call, List *members, const bool *lock, CallRows *cr, const int *first)
 {
 	MapSubject *subj = call->subj;
 	StringInfoData q;
 	ListCell   *lc;
-	int			nargs = 1;
-	int			cap = 64;
-	Oid		   *types = palloc(sizeof(Oid) * cap);
-	Datum	   *values = palloc(sizeof(Datum) * cap);
-	bool		locking = false;
-	PrivacyUserSwitch sw;
-	SPIPlanPtr	plan;
-	int			ret;
 
-	types[0] = subj->key_type;
-	values[0] = call->key;
 	initStringInfo(&q);
 	appendStringInfoString(&q, "SELECT ");
 	foreach(lc, members)
@@ -546,16 +583,20 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 		MapTable   *mt = lfirst(lc);
 		int			idx = MapTableIndex(subj, mt->relid);
 		bool		lk = lock != NULL && lock[idx];
-		char	   *cond = MapCallGroupArgs(subj, call, mt, &types, &values, &nargs, &cap);
+		char	   *cond = MapCallConditionAt(subj, mt, "t", first[foreach_current_index(lc)]);
+		const char *key = mt->nneeded > 0 ? quote_identifier(MapColName(mt->relid, mt->needed[0])) : NULL;
+		char	   *type = mt->nneeded > 0 ? format_type_be(mt->needed_type[0]) : NULL;
 
-		locking |= lk;
 		if (foreach_current_index(lc) > 0)
 			appendStringInfoString(&q, ", ");
+		/*
+		 * A key set needs no DISTINCT: it is only ever compared with = ANY
+		 * (btree drops duplicate array keys), and the referenced column of a
+		 * foreign key is unique anyway.
+		 */
 		if (cr != NULL && cr->json[idx] != NULL && mt->nneeded == 1)
-			appendStringInfo(&q, "(SELECT ROW(pg_catalog.jsonb_agg(%s), pg_catalog.array_agg(DISTINCT CAST(t.%s AS %s)))"
-							 " FROM %s t WHERE %s)", cr->json[idx],
-							 quote_identifier(MapColName(mt->relid, mt->needed[0])),
-							 format_type_be(mt->needed_type[0]), mt->qualname, cond);
+			appendStringInfo(&q, "(SELECT ROW(pg_catalog.jsonb_agg(%s), pg_catalog.array_agg(CAST(t.%s AS %s)))"
+							 " FROM %s t WHERE %s)", cr->json[idx], key, type, mt->qualname, cond);
 		else if (cr != NULL && cr->json[idx] != NULL)
 			appendStringInfo(&q, "(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
 							 cr->json[idx], mt->qualname, cond);
@@ -563,21 +604,68 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 			appendStringInfo(&q, "(SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t) x)",
 							 mt->qualname, cond);
 		else if (lk)
-			appendStringInfo(&q, "(SELECT pg_catalog.array_agg(x.a0) FROM (SELECT DISTINCT CAST(t.%s AS %s) AS a0"
-							 " FROM (SELECT * FROM %s t WHERE %s FOR UPDATE OF t) t) x)",
-							 quote_identifier(MapColName(mt->relid, mt->needed[0])),
-							 format_type_be(mt->needed_type[0]), mt->qualname, cond);
+			appendStringInfo(&q, "(SELECT pg_catalog.array_agg(CAST(t.%s AS %s))"
+							 " FROM (SELECT * FROM %s t WHERE %s FOR UPDATE OF t) t)",
+							 key, type, mt->qualname, cond);
 		else
-			appendStringInfo(&q, "(SELECT pg_catalog.array_agg(x.a0) FROM (SELECT DISTINCT CAST(t.%s AS %s) AS a0"
-							 " FROM %s t WHERE %s) x)",
-							 quote_identifier(MapColName(mt->relid, mt->needed[0])),
-							 format_type_be(mt->needed_type[0]), mt->qualname, cond);
+			appendStringInfo(&q, "(SELECT pg_catalog.array_agg(CAST(t.%s AS %s)) FROM %s t WHERE %s)",
+							 key, type, mt->qualname, cond);
+	}
+	return q.data;
+}
+
+/*
+ * call_run_group
+ *		The key sets of several tables of one owner and one level in one
+ *		statement, "SELECT (<key query of t1>), (<key query of t2>)...":
+ *		tables with one needed column, or none when the table is only
+ *		locked.  Same queries, identity and snapshot as call_run_keys, one
+ *		round trip.  slot: the statement's kept plan, whose text is built
+ *		only when its signature changed (a warm call builds no SQL).
+ */
+static void
+call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryContext cxt,
+			   CallRows *cr)
+{
+	MapSubject *subj = call->subj;
+	ListCell   *lc;
+	int			nargs = 1;
+	int			cap = 64;
+	Oid		   *types = palloc(sizeof(Oid) * cap);
+	Datum	   *values = palloc(sizeof(Datum) * cap);
+	int			nsig = list_length(members);
+	uintptr_t  *sig = palloc(sizeof(uintptr_t) * nsig);
+	int		   *first = palloc(sizeof(int) * nsig);
+	bool		locking = false;
+	PrivacyUserSwitch sw;
+	SPIPlanPtr	plan;
+	int			ret;
+
+	types[0] = subj->key_type;
+	values[0] = call->key;
+	foreach(lc, members)
+	{
+		MapTable   *mt = lfirst(lc);
+		int			idx = MapTableIndex(subj, mt->relid);
+		bool		lk = lock != NULL && lock[idx];
+
+		locking |= lk;
+		sig[foreach_current_index(lc)] = MapGroupSig(mt, (lk ? 1 : 0) |
+													 (cr != NULL && cr->json[idx] != NULL ? 2 : 0));
+		first[foreach_current_index(lc)] = nargs + 1;
+		MapCallGroupValues(call, mt, &types, &values, &nargs, &cap);
 	}
 	sw.frame = GuardEnterTableOwner(((MapTable *) linitial(members))->relid);
 	GuardSetRowSecurityBypass(true);
 	PG_TRY();
 	{
-		plan = MapKeptGroupPlan(subj, slot, q.data, nargs, types);
+		plan = MapKeptGroupFind(subj, slot, sig, nsig);
+		if (plan == NULL)
+		{
+			plan = MapKeptGroupPlan(subj, slot, group_sql(call, members, lock, cr, first),
+									nargs, types);
+			MapKeptGroupSign(subj, slot, sig, nsig);
+		}
 		if (lock != NULL)
 		{
 			/* an erasure: our own earlier changes are visible to the new snapshot */

@@ -155,6 +155,9 @@ typedef struct MapKeptPlan
 	int			nargs;
 	Oid		   *argtypes;
 	void	   *plan;
+	uintptr_t  *sig;			/* group statements: what the text was built
+								 * from (MapKeptGroupFind), or NULL */
+	int			nsig;
 } MapKeptPlan;
 
 typedef struct MapSubject
@@ -263,6 +266,17 @@ extern void MapCallEnd(MapCall *call);
 extern void *MapKeptGroupPlan(MapSubject *subj, int slot, const char *sql, int nargs,
 							  const Oid *argtypes);
 
+/*
+ * MapKeptGroupFind: the kept plan of slot when it was built from the same
+ * signature (sig[0..nsig): the statement's tables, MapGroupSig, in order;
+ * everything else in its text is fixed for the life of the map entry), so
+ * that a warm call does not rebuild the text; NULL otherwise.
+ * MapKeptGroupSign records the signature of the plan just kept at slot.
+ */
+extern void *MapKeptGroupFind(MapSubject *subj, int slot, const uintptr_t *sig, int nsig);
+extern void MapKeptGroupSign(MapSubject *subj, int slot, const uintptr_t *sig, int nsig);
+#define MapGroupSig(mt, flags)	((uintptr_t) (mt) | (uintptr_t) (flags))	/* flags < 8 */
+
 /* the subject's key (keyexpr, of the root key's type) converted to the type
  * of link column att of relid: the one place ids are converted for links */
 extern char *MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr);
@@ -271,6 +285,8 @@ extern char *MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr);
 extern int	MapJitOff(void);
 extern char *MapCallGroupArgs(MapSubject *subj, MapCall *call, MapTable *mt, Oid **types,
 							  Datum **values, int *nargs, int *cap);
+extern void MapCallGroupValues(MapCall *call, MapTable *mt, Oid **types, Datum **values,
+							   int *nargs, int *cap);
 extern int	MapNeededIndex(MapTable *mt, AttrNumber att);
 extern void MapJitRestore(int nest);
 

@@ -232,6 +232,7 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	RetentionBecome(extowner, false, &su);
 	p = RetentionLoadPolicy(policy);
 	p->holdfilter = RetentionHoldFilter(p->relid, "t");
+	RetentionRecordSubjects(p);
 	if (!p->anonymize)
 		p->deps = RetentionLoadDeps(p);
 	run = ret_begin_run(p, own_xacts);

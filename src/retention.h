@@ -109,6 +109,8 @@ typedef struct RetPolicy
 	char	   *time_zone;		/* NULL: the database's default */
 	List	   *deps;			/* RetDep *, breadth first (delete policies) */
 	char	   *holdfilter;		/* row t of the table belongs to a held subject */
+	List	   *subjects;		/* char *: the subject types whose map holds it now */
+	bool		record_subjects;	/* privacy.retention.subjects lacks some of them */
 } RetPolicy;
 
 /*
@@ -153,6 +155,7 @@ extern Datum RetentionGet(int row, int col, bool *isnull);
 extern void RetentionSpiConnect(void);
 extern ErrorData *RetentionSubxactCaught(MemoryContext cxt, ResourceOwner owner);
 extern int	RetentionPinSettings(RetPolicy *p);
+extern void RetentionRecordSubjects(RetPolicy *p);
 
 /* retention_policy.c: a policy resolved against the catalog */
 extern RetPolicy *RetentionLoadPolicy(int64 id);

@@ -300,6 +300,89 @@ ret_default_zone(void)
 }
 
 /*
+ * ret_check_subjects
+ *		The subject types of the policy's table now (p->subjects) must include
+ *		every one recorded for it (privacy.retention.subjects, NULL: none
+ *		recorded yet): a type whose map no longer holds the table means its
+ *		foreign keys or links are gone — dropped, or not created yet by a
+ *		restore in progress — and a run would no longer see that type's holds.
+ *		55000 before anything changes.  p->record_subjects: some types are
+ *		not recorded yet (RetentionRecordSubjects).
+ */
+static void
+ret_check_subjects(RetPolicy *p, ArrayType *recorded)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n = 0;
+	int			i;
+	ListCell   *lc;
+
+	p->subjects = MapSubjectsOfTable(p->relid);
+	if (recorded != NULL)
+		deconstruct_array(recorded, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *name;
+		bool		found = false;
+
+		if (nulls[i])
+			continue;
+		name = TextDatumGetCString(elems[i]);
+		foreach(lc, p->subjects)
+			if (strcmp(lfirst(lc), name) == 0)
+				found = true;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s of retention policy %lld no longer belongs to subject type \"%s\"",
+							p->qualname, (long long) p->id, name),
+					 errdetail("Its rows may belong to subjects under a legal hold that the policy can no "
+							   "longer see; nothing was deleted."),
+					 errhint("Restore the table's foreign keys or links (or wait for the restore that creates "
+							 "them). If the table no longer holds data of that subject type, drop the policy "
+							 "and add it again.")));
+	}
+	p->record_subjects = recorded == NULL;
+	foreach(lc, p->subjects)
+	{
+		bool		found = false;
+
+		for (i = 0; i < n; i++)
+			if (!nulls[i] && strcmp(TextDatumGetCString(elems[i]), lfirst(lc)) == 0)
+				found = true;
+		if (!found)
+			p->record_subjects = true;
+	}
+}
+
+/*
+ * RetentionRecordSubjects
+ *		Record the policy's current subject types (a run; as the extension
+ *		owner, SPI connected), when some are not recorded yet.
+ */
+void
+RetentionRecordSubjects(RetPolicy *p)
+{
+	Oid			types[2] = {INT8OID, TEXTARRAYOID};
+	Datum		values[2];
+	Datum	   *elems;
+	int			n = list_length(p->subjects);
+	ListCell   *lc;
+
+	if (!p->record_subjects)
+		return;
+	elems = palloc(sizeof(Datum) * Max(n, 1));
+	foreach(lc, p->subjects)
+		elems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
+	values[0] = Int64GetDatum(p->id);
+	values[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	RetentionExec("UPDATE privacy.retention SET subjects = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+				  2, types, values, NULL, SPI_OK_UPDATE);
+	p->record_subjects = false;
+}
+
+/*
  * RetentionLoadPolicy
  *		Read and resolve a policy.  SPI connected, as extension owner.
  *		Unknown policy: 42704.
@@ -315,9 +398,10 @@ RetentionLoadPolicy(int64 id)
 	char	   *agename;
 	AttrNumber	stored_attnum = InvalidAttrNumber;
 	ArrayType  *names = NULL;
+	ArrayType  *recorded;
 
 	RetentionExec("SELECT table_name::pg_catalog.oid, age_column::pg_catalog.text, keep::pg_catalog.text, "
-			 "action, columns, age_attnum, cascade, time_zone "
+			 "action, columns, age_attnum, cascade, time_zone, subjects "
 			 "FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -338,6 +422,8 @@ RetentionLoadPolicy(int64 id)
 	d = RetentionGet(0, 7, &isnull);
 	p->cascade = isnull || DatumGetBool(d);
 	p->time_zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8);
+	d = RetentionGet(0, 9, &isnull);
+	recorded = isnull ? NULL : DatumGetArrayTypePCopy(d);
 
 	if (get_rel_name(p->relid) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
@@ -346,6 +432,7 @@ RetentionLoadPolicy(int64 id)
 	p->partitioned = get_rel_relkind(p->relid) == RELKIND_PARTITIONED_TABLE;
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->relid)),
 											 get_rel_name(p->relid));
+	ret_check_subjects(p, recorded);
 
 	/*
 	 * The age column: by name first (a restored dump renumbers columns),
@@ -727,10 +814,13 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 	RetUser		su;
 	int64		id;
 	bool		isnull;
-	Oid			types[9] = {OIDOID, NAMEOID, INTERVALOID, TEXTOID, NAMEARRAYOID, NAMEOID,
-	INT2OID, BOOLOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
+	Oid			types[10] = {OIDOID, NAMEOID, INTERVALOID, TEXTOID, NAMEARRAYOID, NAMEOID,
+	INT2OID, BOOLOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
+	List	   *subjects;
+	Datum	   *selems;
+	ListCell   *lc;
 	bool		cascade = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_BOOL(5) : true;
 	char	   *time_zone = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? text_to_cstring(PG_GETARG_TEXT_PP(6)) : NULL;
 
@@ -776,10 +866,17 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 	values[8] = time_zone ? CStringGetTextDatum(time_zone) : (Datum) 0;
 	if (time_zone == NULL)
 		nulls[8] = 'n';
+	/* the subject types whose holds its runs must see (ret_check_subjects) */
+	subjects = MapSubjectsOfTable(relid);
+	selems = palloc(sizeof(Datum) * Max(list_length(subjects), 1));
+	foreach(lc, subjects)
+		selems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
+	values[9] = PointerGetDatum(construct_array(selems, list_length(subjects), TEXTOID, -1, false,
+												TYPALIGN_INT));
 	RetentionExec("INSERT INTO privacy.retention (table_name, age_column, keep, action, columns, created_by, "
-			 "age_attnum, cascade, time_zone) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-			 9, types, values, nulls, SPI_OK_INSERT_RETURNING);
+			 "age_attnum, cascade, time_zone, subjects) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+			 10, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(RetentionGet(0, 1, &isnull));
 	types[0] = INT8OID;
 	values[0] = Int64GetDatum(id);

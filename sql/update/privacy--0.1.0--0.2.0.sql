@@ -606,6 +606,14 @@ UPDATE privacy.retention r SET age_attnum = a.attnum
   FROM pg_catalog.pg_attribute a
  WHERE a.attrelid OPERATOR(pg_catalog.=) r.table_name::pg_catalog.oid
    AND a.attname OPERATOR(pg_catalog.=) r.age_column AND NOT a.attisdropped;
+-- the subject types of each policy's table (recorded by the next run when the
+-- map is not computed here)
+ALTER TABLE privacy.retention
+	ADD COLUMN subjects text[];
+UPDATE privacy.retention r
+   SET subjects = ARRAY(SELECT DISTINCT m.subject FROM privacy.map m
+                         WHERE m.table_name OPERATOR(pg_catalog.=) r.table_name ORDER BY 1)
+ WHERE EXISTS (SELECT FROM privacy.map m WHERE m.table_name OPERATOR(pg_catalog.=) r.table_name);
 -- pseudonyms carry a keyed tag (issue 10 item 1): values written by 0.1.0
 -- are not recognized and are pseudonymized once more.  One family, computed
 -- only with the pseudonym scope's token (security, issue #9 item 6) or by a
@@ -638,7 +646,7 @@ GRANT EXECUTE ON FUNCTION privacy.retention_problem(bigint) TO privacy_admin, pr
 
 CREATE OR REPLACE VIEW privacy.retention_policies AS
 SELECT r.id AS policy, r.table_name, r.age_column, r.keep, r.action,
-	   r.columns, r.created_at, r.created_by, r.cascade, r.time_zone
+	   r.columns, r.created_at, r.created_by, r.cascade, r.time_zone, r.subjects
   FROM privacy.retention r;
 
 CREATE OR REPLACE VIEW privacy.retention_status AS
@@ -693,3 +701,18 @@ CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.retent
 	FOR EACH ROW EXECUTE FUNCTION privacy._config_changed();
 CREATE TRIGGER config_truncated AFTER TRUNCATE ON privacy.retention
 	FOR EACH STATEMENT EXECUTE FUNCTION privacy._config_changed();
+
+-- drop_subject also forgets the type in retention policies (retention.subjects)
+CREATE OR REPLACE FUNCTION privacy.drop_subject(name text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM privacy.subject_types s WHERE s.name = drop_subject.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', drop_subject.name USING ERRCODE = '42704';
+	END IF;
+	-- retention policies no longer expect the type's map (retention.subjects)
+	UPDATE privacy.retention r SET subjects = pg_catalog.array_remove(r.subjects, drop_subject.name)
+	 WHERE drop_subject.name OPERATOR(pg_catalog.=) ANY (r.subjects);
+	PERFORM privacy._invalidate();
+END
+$$;

@@ -134,6 +134,13 @@ SELECT (privacy.erase('m17', '3')->'tables'->'m17.e3'->>'deleted')::int = :e3_of
 SELECT pg_temp.e3_rows(3) AS e3_left_of_3, (SELECT count(*) FROM m17.e3) = :e3_all - :e3_of_3 AS others_stay;
 ROLLBACK;
 
+-- a schema renamed: the statements compiled in this session follow it
+SELECT count(*) AS tables_before FROM jsonb_each(privacy.access('m17', '3')->'data');
+ALTER SCHEMA m17 RENAME TO m17r;
+SELECT count(*) AS tables_after_rename FROM jsonb_each(privacy.access('m17', '3')->'data');
+SELECT (privacy.erase('m17', '3', dry_run => true)->'tables') ? 'm17r.e3' AS erase_follows;
+ALTER SCHEMA m17r RENAME TO m17;
+
 SELECT privacy.drop_subject('m17');
 DROP SCHEMA m17 CASCADE;
 DROP ROLE map17_a;
