@@ -727,6 +727,7 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 	List	   *ets = NIL;
 	ListCell   *lc;
 
+	MapForeignKeysIntoAll(subj);	/* one catalog query for the tables not loaded yet */
 	foreach(lc, subj->tables)
 	{
 		MapTable   *mt = lfirst(lc);

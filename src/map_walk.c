@@ -30,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "map.h"
 #include "privacy.h"
@@ -240,6 +241,8 @@ static const char *fk_inbound_sql =
 "  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid = c.conrelid) <> 't'"
 ") r ORDER BY r.other, r.conname";
 
+static SPIPlanPtr fk_inbound_plan = NULL;
+
 /*
  * MapForeignKeysInto
  *		Every foreign key into relid, partitions collapsed, with its ON
@@ -260,7 +263,16 @@ MapForeignKeysInto(Oid relid)
 	UtilSpiConnect();
 	nest = MapJitOff();
 	values[0] = ObjectIdGetDatum(relid);
-	ret = SPI_execute_with_args(fk_inbound_sql, 1, argtypes, values, NULL, false, 0);
+	/* one plan per backend: an erasure's first call asks for every mapped table */
+	if (fk_inbound_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(fk_inbound_sql, 1, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the foreign key lookup: %s", SPI_result_code_string(SPI_result));
+		fk_inbound_plan = plan;
+	}
+	ret = SPI_execute_plan(fk_inbound_plan, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "foreign key lookup failed: %s", SPI_result_code_string(ret));
 	for (i = 0; i < SPI_processed; i++)
@@ -290,6 +302,98 @@ MapForeignKeysInto(Oid relid)
 	MapJitRestore(nest);
 	SPI_finish();
 	return result;
+}
+
+/* fk_inbound_sql for several tables at once: $1 = their (collapsed) oids */
+static const char *fk_inbound_many_sql =
+"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype FROM ("
+" SELECT x.target, coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid) AS other,"
+"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, o)"
+"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n"
+"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid)"
+"    AND ra.attname = a.attname ORDER BY k.o) AS ocols,"
+"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)"
+"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n"
+"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = x.target AND ra.attname = a.attname ORDER BY k.o) AS mcols,"
+"  c.conname, c.confdeltype"
+" FROM pg_catalog.pg_constraint c"
+" CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS target) x"
+" WHERE c.contype = 'f' AND c.conparentid = 0 AND x.target = ANY ($1)"
+"  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid = c.conrelid) <> 't'"
+") r ORDER BY r.target, r.other, r.conname";
+
+static SPIPlanPtr fk_inbound_many_plan = NULL;
+
+/*
+ * MapForeignKeysIntoAll
+ *		MapForeignKeysInto for every table of subj whose list is not loaded
+ *		yet (mt->fks_in, in the map entry's context), in one catalog query
+ *		instead of one per table: an erasure's first call in a session.
+ */
+void
+MapForeignKeysIntoAll(MapSubject *subj)
+{
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+	Datum	   *oids;
+	int			n = 0;
+	int			ret;
+	uint64		i;
+	int			nest;
+	ListCell   *lc;
+
+	oids = palloc(sizeof(Datum) * Max(list_length(subj->tables), 1));
+	foreach(lc, subj->tables)
+		if (!((MapTable *) lfirst(lc))->fks_loaded)
+			oids[n++] = ObjectIdGetDatum(((MapTable *) lfirst(lc))->relid);
+	if (n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	UtilSpiConnect();
+	nest = MapJitOff();
+	if (fk_inbound_many_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(fk_inbound_many_sql, 1, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the foreign key lookup: %s", SPI_result_code_string(SPI_result));
+		fk_inbound_many_plan = plan;
+	}
+	ret = SPI_execute_plan(fk_inbound_many_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "foreign key lookup failed: %s", SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MapTable   *mt = MapFindTable(subj, DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull)));
+		MapHop	   *h;
+		int			n1,
+					n2;
+
+		if (mt == NULL || mt->fks_loaded)
+			continue;
+		h = MemoryContextAllocZero(GetMemoryChunkContext(mt), sizeof(MapHop));
+		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
+		h->prel = mt->relid;
+		n1 = MapInt2Array(SPI_getbinval(tup, td, 3, &isnull), h->cols);
+		n2 = MapInt2Array(SPI_getbinval(tup, td, 4, &isnull), h->pcols);
+		if (n1 != n2 || n1 == 0)
+			continue;			/* a column could not be translated */
+		h->ncols = n1;
+		h->deltype = DatumGetChar(SPI_getbinval(tup, td, 5, &isnull));
+		{
+			MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(mt));
+
+			mt->fks_in = lappend(mt->fks_in, h);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	MapJitRestore(nest);
+	SPI_finish();
+	foreach(lc, subj->tables)
+		((MapTable *) lfirst(lc))->fks_loaded = true;
 }
 
 static HTAB *walk_entries = NULL;

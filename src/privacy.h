@@ -222,6 +222,7 @@ extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
 						  const char *keyexpr);
 extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
 extern MapTable *MapFindTable(MapSubject *subj, Oid relid);
+extern void MapForeignKeysIntoAll(MapSubject *subj);
 extern List *MapSubjectsOfTable(Oid relid);
 
 /*
