@@ -542,3 +542,79 @@ CitusUseTwoPhaseCommit(void)
 	if (in_coordinated())
 		use_2pc();
 }
+
+/*
+ * CitusNeedsKeySets
+ *		mt's per-call condition (MapCallCondition) takes key sets of other
+ *		tables besides the key ($1): access on Citus then reads the key
+ *		sets (MapCallBegin, a round trip per level to the workers) for the
+ *		tables its routed statement did not read; a table linked by the key
+ *		itself needs none.
+ */
+bool
+CitusNeedsKeySets(MapSubject *subj, MapTable *mt)
+{
+	(void) MapCallCondition(subj, mt);
+	return mt->call_nargs > 1;
+}
+
+/*
+ * CitusKeyOnlyCall
+ *		A call without key sets, for tables whose condition takes the key
+ *		only (CitusNeedsKeySets false): MapCallArgs gives them the key, and
+ *		nothing is read on the workers.  Ended by MapCallEnd.
+ */
+MapCall *
+CitusKeyOnlyCall(MapSubject *subj, Datum key)
+{
+	MapCall    *call = palloc0(sizeof(MapCall));
+
+	call->subj = subj;
+	call->key = key;
+	call->sets = palloc0(sizeof(Datum *) * Max(list_length(subj->tables), 1));
+	return call;
+}
+
+/*
+ * CitusCheckOwners
+ *		0A000 before an erasure sends anything, when a distributed table of
+ *		the map in the root's colocation group has another owner than the
+ *		root.  Every statement of an erasure runs as its table's owner
+ *		(guard.c), and once a transaction has changed a shard group's
+ *		placements (the root row lock is the first such change) Citus lets
+ *		no other role use them ("cannot perform query on placements that
+ *		were modified in this transaction by a different user").
+ */
+void
+CitusCheckOwners(MapSubject *subj)
+{
+	CitusTableInfo root;
+	Oid			owner;
+	ListCell   *lc;
+
+	if (!CitusLoaded())
+		return;
+	root = CitusTable(subj->root);
+	if (root.kind != CITUS_DISTRIBUTED)
+		return;
+	owner = UtilRelationOwner(subj->root);
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+		CitusTableInfo info;
+
+		if (mt->relid == subj->root)
+			continue;
+		info = CitusTable(mt->relid);
+		if (info.kind == CITUS_DISTRIBUTED && info.colocation == root.colocation &&
+			UtilRelationOwner(mt->relid) != owner)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("erasure on Citus needs the tables colocated with \"%s\" to have its owner",
+							get_rel_name(subj->root)),
+					 errdetail("Table \"%s\" has another owner; each statement of an erasure runs as its table's owner, and Citus lets only one role use a shard group that the transaction has changed.",
+							   get_rel_name(mt->relid)),
+					 errhint("Give the tables of subject type \"%s\" that are colocated with its root one owner (ALTER TABLE ... OWNER TO).",
+							 subj->name)));
+	}
+}
