@@ -41,6 +41,9 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -124,12 +127,96 @@ catalog_att(Oid relid, const char *name)
 }
 
 /*
+ * The answers of CitusTable, by relation: an erasure asks dozens of times
+ * per call (routing of every table and of the tables along its paths), and
+ * each answer is a scan of pg_dist_partition.  Citus invalidates a table's
+ * relcache entry whenever its row of pg_dist_partition changes (a trigger
+ * on that catalog), and the entries of relations that are dropped or whose
+ * cache is reset go too: the relcache callback drops the matching answers.
+ */
+typedef struct CitusCacheEntry
+{
+	Oid			relid;
+	CitusTableInfo info;
+} CitusCacheEntry;
+
+static HTAB *citus_cache = NULL;
+
+static void
+citus_cache_callback(Datum arg, Oid relid)
+{
+	if (citus_cache == NULL)
+		return;
+	if (OidIsValid(relid))
+		(void) hash_search(citus_cache, &relid, HASH_REMOVE, NULL);
+	else
+	{
+		HASH_SEQ_STATUS st;
+		CitusCacheEntry *e;
+
+		hash_seq_init(&st, citus_cache);
+		while ((e = hash_seq_search(&st)) != NULL)
+			(void) hash_search(citus_cache, &e->relid, HASH_REMOVE, NULL);
+	}
+}
+
+static CitusTableInfo citus_table_scan(Oid relid);
+
+/*
  * CitusTable
  *		Kind, distribution column and colocation group of relid, from
- *		pg_dist_partition.  CITUS_NONE without Citus or for a plain table.
+ *		pg_dist_partition (cached until the relation's relcache entry is
+ *		invalidated).  CITUS_NONE without Citus or for a plain table.
  */
 CitusTableInfo
 CitusTable(Oid relid)
+{
+	CitusCacheEntry *e;
+	bool		found;
+	CitusTableInfo info;
+
+	if (!CitusLoaded())
+	{
+		CitusTableInfo none = {CITUS_NONE, InvalidAttrNumber, 0};
+
+		return none;
+	}
+	if (citus_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CitusCacheEntry);
+		ctl.hcxt = CacheMemoryContext;
+		citus_cache = hash_create("privacy citus tables", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(citus_cache_callback, (Datum) 0);
+	}
+	{
+		/* Citus re-created (DROP and CREATE EXTENSION): nothing holds */
+		static Oid	catalog = InvalidOid;
+		Oid			now = citus_catalog("pg_dist_partition");
+
+		if (now != catalog)
+		{
+			citus_cache_callback((Datum) 0, InvalidOid);
+			catalog = now;
+		}
+	}
+	e = hash_search(citus_cache, &relid, HASH_FIND, NULL);
+	if (e != NULL)
+		return e->info;
+	/* the scan may process invalidations: enter the answer afterwards */
+	info = citus_table_scan(relid);
+	e = hash_search(citus_cache, &relid, HASH_ENTER, &found);
+	e->info = info;
+	return info;
+}
+
+/* CitusTable's answer from a scan of pg_dist_partition */
+static CitusTableInfo
+citus_table_scan(Oid relid)
 {
 	CitusTableInfo info = {CITUS_NONE, InvalidAttrNumber, 0};
 	Oid			catid;
