@@ -94,3 +94,12 @@ DROP OWNED BY device_owner;
 DROP ROLE device_owner;
 SELECT (SELECT count(*) FROM devices WHERE customer_id = 74) AS devices74,
        (SELECT count(*) FROM messages WHERE customer_id = 74) AS messages74;
+
+-- the kind of a table is cached per relation until Citus invalidates it:
+-- a local table distributed afterwards (same OID) is refused at once
+CREATE TABLE probe (customer_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT now());
+SELECT privacy.add_retention('probe', 'at', '1 year') > 0 AS local_policy;
+SELECT privacy.drop_retention(id) FROM privacy.retention WHERE table_name = 'probe'::regclass;
+SELECT create_distributed_table('probe', 'customer_id', colocate_with => 'customers');
+SELECT privacy.add_retention('probe', 'at', '1 year');
+DROP TABLE probe;
