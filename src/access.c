@@ -616,16 +616,22 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 		 * read (every key set, once); none when it read them all, which
 		 * saves a round trip per level.
 		 */
-		bool		need = routed == NULL;
+		bool		need = false;
+		bool		left = routed == NULL;
 		int			i;
 
-		for (i = 0; !need && i < n; i++)
-			need = !routed[i];
-		if (need)
+		for (i = 0; i < n; i++)
+			if (routed == NULL || !routed[i])
+			{
+				left = true;
+				need |= CitusNeedsKeySets(subj, list_nth(subj->tables, i));
+			}
+		if (left)
 		{
 			MemoryContext old = MemoryContextSwitchTo(outer);
 
-			call = MapCallBegin(subj, key);
+			/* only the key when no table left needs a set (a linked table) */
+			call = need ? MapCallBegin(subj, key) : CitusKeyOnlyCall(subj, key);
 			MemoryContextSwitchTo(old);
 		}
 	}

@@ -41,6 +41,9 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -124,12 +127,96 @@ catalog_att(Oid relid, const char *name)
 }
 
 /*
+ * The answers of CitusTable, by relation: an erasure asks dozens of times
+ * per call (routing of every table and of the tables along its paths), and
+ * each answer is a scan of pg_dist_partition.  Citus invalidates a table's
+ * relcache entry whenever its row of pg_dist_partition changes (a trigger
+ * on that catalog), and the entries of relations that are dropped or whose
+ * cache is reset go too: the relcache callback drops the matching answers.
+ */
+typedef struct CitusCacheEntry
+{
+	Oid			relid;
+	CitusTableInfo info;
+} CitusCacheEntry;
+
+static HTAB *citus_cache = NULL;
+
+static void
+citus_cache_callback(Datum arg, Oid relid)
+{
+	if (citus_cache == NULL)
+		return;
+	if (OidIsValid(relid))
+		(void) hash_search(citus_cache, &relid, HASH_REMOVE, NULL);
+	else
+	{
+		HASH_SEQ_STATUS st;
+		CitusCacheEntry *e;
+
+		hash_seq_init(&st, citus_cache);
+		while ((e = hash_seq_search(&st)) != NULL)
+			(void) hash_search(citus_cache, &e->relid, HASH_REMOVE, NULL);
+	}
+}
+
+static CitusTableInfo citus_table_scan(Oid relid);
+
+/*
  * CitusTable
  *		Kind, distribution column and colocation group of relid, from
- *		pg_dist_partition.  CITUS_NONE without Citus or for a plain table.
+ *		pg_dist_partition (cached until the relation's relcache entry is
+ *		invalidated).  CITUS_NONE without Citus or for a plain table.
  */
 CitusTableInfo
 CitusTable(Oid relid)
+{
+	CitusCacheEntry *e;
+	bool		found;
+	CitusTableInfo info;
+
+	if (!CitusLoaded())
+	{
+		CitusTableInfo none = {CITUS_NONE, InvalidAttrNumber, 0};
+
+		return none;
+	}
+	if (citus_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CitusCacheEntry);
+		ctl.hcxt = CacheMemoryContext;
+		citus_cache = hash_create("privacy citus tables", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(citus_cache_callback, (Datum) 0);
+	}
+	{
+		/* Citus re-created (DROP and CREATE EXTENSION): nothing holds */
+		static Oid	catalog = InvalidOid;
+		Oid			now = citus_catalog("pg_dist_partition");
+
+		if (now != catalog)
+		{
+			citus_cache_callback((Datum) 0, InvalidOid);
+			catalog = now;
+		}
+	}
+	e = hash_search(citus_cache, &relid, HASH_FIND, NULL);
+	if (e != NULL)
+		return e->info;
+	/* the scan may process invalidations: enter the answer afterwards */
+	info = citus_table_scan(relid);
+	e = hash_search(citus_cache, &relid, HASH_ENTER, &found);
+	e->info = info;
+	return info;
+}
+
+/* CitusTable's answer from a scan of pg_dist_partition */
+static CitusTableInfo
+citus_table_scan(Oid relid)
 {
 	CitusTableInfo info = {CITUS_NONE, InvalidAttrNumber, 0};
 	Oid			catid;
@@ -541,4 +628,80 @@ CitusUseTwoPhaseCommit(void)
 				 errhint("Use the Citus version named in the README.")));
 	if (in_coordinated())
 		use_2pc();
+}
+
+/*
+ * CitusNeedsKeySets
+ *		mt's per-call condition (MapCallCondition) takes key sets of other
+ *		tables besides the key ($1): access on Citus then reads the key
+ *		sets (MapCallBegin, a round trip per level to the workers) for the
+ *		tables its routed statement did not read; a table linked by the key
+ *		itself needs none.
+ */
+bool
+CitusNeedsKeySets(MapSubject *subj, MapTable *mt)
+{
+	(void) MapCallCondition(subj, mt);
+	return mt->call_nargs > 1;
+}
+
+/*
+ * CitusKeyOnlyCall
+ *		A call without key sets, for tables whose condition takes the key
+ *		only (CitusNeedsKeySets false): MapCallArgs gives them the key, and
+ *		nothing is read on the workers.  Ended by MapCallEnd.
+ */
+MapCall *
+CitusKeyOnlyCall(MapSubject *subj, Datum key)
+{
+	MapCall    *call = palloc0(sizeof(MapCall));
+
+	call->subj = subj;
+	call->key = key;
+	call->sets = palloc0(sizeof(Datum *) * Max(list_length(subj->tables), 1));
+	return call;
+}
+
+/*
+ * CitusCheckOwners
+ *		0A000 before an erasure sends anything, when a distributed table of
+ *		the map in the root's colocation group has another owner than the
+ *		root.  Every statement of an erasure runs as its table's owner
+ *		(guard.c), and once a transaction has changed a shard group's
+ *		placements (the root row lock is the first such change) Citus lets
+ *		no other role use them ("cannot perform query on placements that
+ *		were modified in this transaction by a different user").
+ */
+void
+CitusCheckOwners(MapSubject *subj)
+{
+	CitusTableInfo root;
+	Oid			owner;
+	ListCell   *lc;
+
+	if (!CitusLoaded())
+		return;
+	root = CitusTable(subj->root);
+	if (root.kind != CITUS_DISTRIBUTED)
+		return;
+	owner = UtilRelationOwner(subj->root);
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+		CitusTableInfo info;
+
+		if (mt->relid == subj->root)
+			continue;
+		info = CitusTable(mt->relid);
+		if (info.kind == CITUS_DISTRIBUTED && info.colocation == root.colocation &&
+			UtilRelationOwner(mt->relid) != owner)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("erasure on Citus needs the tables colocated with \"%s\" to have its owner",
+							get_rel_name(subj->root)),
+					 errdetail("Table \"%s\" has another owner; each statement of an erasure runs as its table's owner, and Citus lets only one role use a shard group that the transaction has changed.",
+							   get_rel_name(mt->relid)),
+					 errhint("Give the tables of subject type \"%s\" that are colocated with its root one owner (ALTER TABLE ... OWNER TO).",
+							 subj->name)));
+	}
 }

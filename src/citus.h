@@ -43,5 +43,8 @@ extern void CitusRefuseRowIdentity(Oid relid, const char *what);
 extern void CitusCheckRewrite(MapTable *mt);
 extern void CitusWarnColocation(MapSubject *subj);
 extern void CitusUseTwoPhaseCommit(void);
+extern void CitusCheckOwners(MapSubject *subj);
+extern bool CitusNeedsKeySets(MapSubject *subj, MapTable *mt);
+extern MapCall *CitusKeyOnlyCall(MapSubject *subj, Datum key);
 
 #endif							/* PRIVACY_CITUS_H */

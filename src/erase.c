@@ -1678,6 +1678,138 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 	et->anonymized = SPI_processed;
 }
 
+/* ------------------------------------------------------------------------
+ * Citus: the deletes of the routed tables in one router statement
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * citus_batchable
+ *		et's rows go by a plain DELETE of the subject's rows of a table that
+ *		Citus routes to the subject's shard group (hash-distributed,
+ *		colocated with the root, the distribution column carried along every
+ *		path): such DELETEs of one table owner can share one statement.  Not
+ *		anonymize mode (rewrites), not shared rows kept, not referenced
+ *		(outbound) tables.
+ */
+static bool
+citus_batchable(MapSubject *subj, EraseTable *et)
+{
+	return !et->anonymize && !et->keep_shared && !et->mt->outbound &&
+		CitusTable(et->mt->relid).kind == CITUS_DISTRIBUTED && CitusRouted(subj, et->mt);
+}
+
+/*
+ * citus_delete_batch
+ *		The DELETEs of batch (routed tables of one owner, in erasure order:
+ *		referencing tables first) as one statement, data-modifying CTEs, so
+ *		that Citus sends one router statement to the shard group of the key
+ *		instead of one per table:
+ *
+ *		WITH d1 AS (DELETE FROM t1 t WHERE <t1's rows> RETURNING 1), ...
+ *		SELECT (SELECT count(*) FROM d1), ...
+ *
+ *		Every CTE sees the statement's snapshot and the foreign keys' checks
+ *		and actions run at its end, when all the rows are gone, so the order
+ *		does not matter within it; a violation fails the whole statement.
+ *		Each table's own count comes from its RETURNING rows, as a DELETE's
+ *		row count would.  Runs as the tables' owner, its plan kept in the
+ *		first table's act slot (replaced when the text changes).
+ */
+static void
+citus_delete_batch(MapSubject *subj, List *batch, MapCall *call)
+{
+	EraseParams *p;
+	StringInfoData sql;
+	ListCell   *lc;
+	EraseTable *first;
+
+	if (batch == NIL)
+		return;
+	first = linitial(batch);
+	if (list_length(batch) == 1)
+	{
+		act_table(subj, first, call, false);	/* Citus's fast path */
+		return;
+	}
+	p = params_new(call);
+	initStringInfo(&sql);
+	foreach(lc, batch)
+	{
+		EraseTable *et = lfirst(lc);
+
+		appendStringInfo(&sql, "%s d%d AS (DELETE FROM %s t WHERE %s RETURNING 1)",
+						 foreach_current_index(lc) == 0 ? "WITH" : ",",
+						 foreach_current_index(lc) + 1, et->mt->qualname,
+						 delete_cond(subj, et, "t", p));
+	}
+	foreach(lc, batch)
+		appendStringInfo(&sql, "%s(SELECT pg_catalog.count(*) FROM d%d)",
+						 foreach_current_index(lc) == 0 ? " SELECT " : ", ",
+						 foreach_current_index(lc) + 1);
+	run_kept_as_owner(first->mt->relid, &first->mt->kept_act, subj->cxt, sql.data,
+					  p->n, p->types, p->values, false, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "routed erasure statement returned " UINT64_FORMAT " rows", SPI_processed);
+	foreach(lc, batch)
+	{
+		EraseTable *et = lfirst(lc);
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									  foreach_current_index(lc) + 1, &isnull);
+
+		et->own_deleted = isnull ? 0 : DatumGetInt64(d);
+	}
+}
+
+/*
+ * citus_delete
+ *		The deletions of an erasure on a Citus cluster (CITUS HOOK, the
+ *		last step of erase_act): in erasure order, the routed tables'
+ *		DELETEs gathered into one statement per run of consecutive tables of
+ *		the same owner (citus_delete_batch; all of them when one role owns
+ *		the routed tables); every other table as before, one statement
+ *		each.  Another Citus table (reference, not routed) ends the run
+ *		first, so the order between Citus tables is kept; a table that is
+ *		not a Citus table cannot have a foreign key to or from a distributed
+ *		table, so it may run before the pending run.
+ */
+static void
+citus_delete(MapSubject *subj, List *ordered, MapCall *call)
+{
+	List	   *batch = NIL;
+	Oid			owner = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, ordered)
+	{
+		EraseTable *et = lfirst(lc);
+
+		if (et->anonymize)
+			continue;
+		if (citus_batchable(subj, et))
+		{
+			Oid			o = UtilRelationOwner(et->mt->relid);
+
+			if (batch != NIL && o != owner)
+			{
+				citus_delete_batch(subj, batch, call);
+				batch = NIL;
+			}
+			owner = o;
+			batch = lappend(batch, et);
+			continue;
+		}
+		if (CitusIsCitusTable(et->mt->relid))
+		{
+			citus_delete_batch(subj, batch, call);
+			batch = NIL;
+		}
+		act_table(subj, et, call, false);
+	}
+	citus_delete_batch(subj, batch, call);
+}
+
 /*
  * lock_subject
  *		The root row FOR UPDATE, and the advisory lock that link() triggers
@@ -1961,13 +2093,16 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 			if (et->keep_shared)
 				detach_shared(subj, et, call);
 		}
-	foreach(lc, ordered)
-	{
-		EraseTable *et = lfirst(lc);
+	if (!dry_run && CitusLoaded())
+		citus_delete(subj, ordered, call);	/* CITUS HOOK: one routed statement */
+	else
+		foreach(lc, ordered)
+		{
+			EraseTable *et = lfirst(lc);
 
-		if (!et->anonymize)
-			act_table(subj, et, call, dry_run);
-	}
+			if (!et->anonymize)
+				act_table(subj, et, call, dry_run);
+		}
 	foreach(lc, ets)
 	{
 		EraseTable *et = lfirst(lc);
@@ -2232,7 +2367,10 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 
 	/* lock, then holds (a hold placed meanwhile has committed or waits) */
 	if (!dry_run)
+	{
+		CitusCheckOwners(subj);	/* CITUS HOOK: before anything is sent */
 		lock_subject(subj, key, canon);
+	}
 	check_holds(subj, canon);
 	MemoryContextSwitchTo(outer);
 
