@@ -29,6 +29,7 @@
 
 /* Settings, each defined by its module's *Init (called by _PG_init) */
 extern bool privacy_retention_enabled;	/* retention.c: RetentionInit */
+extern bool retention_extension_dropped;	/* retention.c: a worker pass found the extension dropped */
 extern int	privacy_retention_naptime;
 extern int	privacy_retention_batch_size;
 extern int	privacy_retention_runs_max_age;
@@ -72,6 +73,7 @@ extern void UtilSpiConnect(void);
 extern char *UtilTextArg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern Oid	UtilCatalogRelid(const char *relname);
 extern Oid	UtilExtensionOwner(void);
+extern bool UtilLockExtension(void);
 extern Oid	UtilOuterUser(void);
 
 /* the data map (src/map_*.c; internals in src/map.h) */

@@ -27,6 +27,7 @@
 #include "retention.h"
 
 bool		privacy_retention_enabled = true;
+bool		retention_extension_dropped = false;	/* ret_xact_begin found it gone */
 int			privacy_retention_naptime = 60;
 int			privacy_retention_batch_size = 10000;
 int			privacy_retention_runs_max_age = 30 * 86400;
@@ -88,6 +89,14 @@ ret_xact_begin(bool own_xacts, MemoryContext cxt)
 	{
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
+		/* first of all: a DROP EXTENSION running now waits, or we wait for it */
+		if (!UtilLockExtension())
+		{
+			retention_extension_dropped = true;
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension \"privacy\" was dropped during a retention pass")));
+		}
 		PushActiveSnapshot(GetTransactionSnapshot());
 	}
 	UtilSpiConnect();
@@ -231,7 +240,7 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	extowner = UtilExtensionOwner();
 	RetentionBecome(extowner, false, &su);
 	p = RetentionLoadPolicy(policy);
-	p->holdfilter = RetentionHoldFilter(p->relid, "t");
+	p->holdfilter = RetentionHoldFilter(p->relid, "t", p->subjects);
 	RetentionRecordSubjects(p);
 	if (!p->anonymize)
 		p->deps = RetentionLoadDeps(p);

@@ -126,6 +126,7 @@ typedef struct RetDep
 	char	   *join;			/* SQL: row c references row p */
 	char	   *stay;			/* SQL on alias c: the row must stay, or NULL */
 	bool		holds;			/* in a subject map: its held rows stay */
+	List	   *subjects;		/* char *: its subject types when the pass began */
 	bool		indexed;		/* an index leads with the referencing columns */
 	char	   *name;			/* for the blocked WARNING */
 } RetDep;
@@ -160,7 +161,7 @@ extern void RetentionRecordSubjects(RetPolicy *p);
 /* retention_policy.c: a policy resolved against the catalog */
 extern RetPolicy *RetentionLoadPolicy(int64 id);
 extern char *RetentionNeedsSql(RetPolicy *p);
-extern char *RetentionHoldFilter(Oid relid, const char *alias);
+extern char *RetentionHoldFilter(Oid relid, const char *alias, List *required);
 extern List *RetentionLoadDeps(RetPolicy *p);
 
 /* retention_batch.c */

@@ -296,7 +296,7 @@ ret_pin_nestloop(void)
 static void
 ret_dependents_held(RetDep *d, RetDepRows *r, bool *stays)
 {
-	char	   *filter = RetentionHoldFilter(d->relid, "c");
+	char	   *filter = RetentionHoldFilter(d->relid, "c", d->subjects);
 	Oid			types[GUARD_SCOPE_PARAMNO] = {OIDARRAYOID, TIDARRAYOID, TEXTOID, TEXTOID};
 	Datum		values[GUARD_SCOPE_PARAMNO];
 	RetUser		su;
@@ -771,7 +771,7 @@ batch_filter_held(RetBatch *b)
 	StringInfoData sql;
 	ListCell   *lc;
 	Datum	   *ctids;
-	char	   *scoped_filter = RetentionHoldFilter(p->relid, "t");
+	char	   *scoped_filter = RetentionHoldFilter(p->relid, "t", p->subjects);
 	Oid			types[GUARD_SCOPE_PARAMNO] = {TIDARRAYOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[GUARD_SCOPE_PARAMNO];
 	RetUser		so;

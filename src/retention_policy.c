@@ -537,7 +537,7 @@ RetentionNeedsSql(RetPolicy *p)
  *		table has a filter at all, never executed.
  */
 char *
-RetentionHoldFilter(Oid relid, const char *alias)
+RetentionHoldFilter(Oid relid, const char *alias, List *required)
 {
 	List	   *subjects = MapSubjectsOfTable(relid);
 	ListCell   *lc,
@@ -548,6 +548,27 @@ RetentionHoldFilter(Oid relid, const char *alias)
 	const char *token = "CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)";
 	const char *active = PRIVACY_HOLD_ACTIVE;
 
+	/*
+	 * Fail closed: a subject type the pass began with that no longer
+	 * reaches the table (a foreign key dropped meanwhile) would take its
+	 * holds out of the filter; the batch stops before it changes anything.
+	 */
+	foreach(lc, required)
+	{
+		ListCell   *sc;
+		bool		found = false;
+
+		foreach(sc, subjects)
+			if (strcmp(lfirst(sc), lfirst(lc)) == 0)
+				found = true;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s no longer belongs to subject type \"%s\"",
+							get_rel_name(relid), (char *) lfirst(lc)),
+					 errdetail("The map changed during the retention pass; this batch changed nothing."),
+					 errhint("The policy is retried; restore the table's foreign keys or links if they were dropped.")));
+	}
 	if (subjects == NIL)
 		return NULL;
 	initStringInfo(&buf);
@@ -555,11 +576,16 @@ RetentionHoldFilter(Oid relid, const char *alias)
 	foreach(lc, subjects)
 	{
 		MapSubject *subj = MapGetSubject(lfirst(lc));
-		MapTable   *mt = MapFindTable(subj, relid);
+		MapTable   *mt = subj ? MapFindTable(subj, relid) : NULL;
 		const char *keytype;
 
+		/* privacy.map says the table is there: the compiled map must agree */
 		if (mt == NULL)
-			continue;
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the map of subject type \"%s\" changed during the retention pass",
+							(char *) lfirst(lc)),
+					 errhint("The policy is retried.")));
 		keytype = format_type_with_typemod(subj->key_type, subj->key_typmod);
 		if (mt->outbound)
 		{
@@ -682,7 +708,8 @@ RetentionLoadDeps(RetPolicy *p)
 				else
 				{
 					/* its held rows stay: asked per batch, in the scope */
-					d->holds = RetentionHoldFilter(h->rel, "c") != NULL;
+					d->subjects = MapSubjectsOfTable(h->rel);
+					d->holds = RetentionHoldFilter(h->rel, "c", d->subjects) != NULL;
 					leaf = false;
 				}
 				deps = lappend(deps, d);

@@ -27,6 +27,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -115,6 +116,26 @@ UtilCatalogRelid(const char *relname)
 	if (!OidIsValid(relid))
 		elog(ERROR, "privacy catalog table \"%s\" is missing", relname);
 	return relid;
+}
+
+/*
+ * UtilLockExtension
+ *		Share-lock this database's privacy extension until the transaction
+ *		ends: DROP EXTENSION and ALTER EXTENSION lock it exclusively before
+ *		they touch any of its tables, so a background pass that does this
+ *		first queues behind them (or they behind it) instead of deadlocking
+ *		on the catalog tables both use in different orders.  False when the
+ *		extension is not (or, after the wait, no longer) installed.
+ */
+bool
+UtilLockExtension(void)
+{
+	Oid			ext = get_extension_oid("privacy", true);
+
+	if (!OidIsValid(ext))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	return OidIsValid(get_extension_oid("privacy", true));
 }
 
 /*

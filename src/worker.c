@@ -475,7 +475,7 @@ worker_run_policies(MemoryContext roundcxt, MemoryContext runcxt)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	installed = OidIsValid(get_extension_oid("privacy", true));
+	installed = UtilLockExtension();
 	if (installed && privacy_retention_enabled)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -507,13 +507,18 @@ worker_run_policies(MemoryContext roundcxt, MemoryContext runcxt)
 			edata = CopyErrorData();
 			FlushErrorState();
 			AbortCurrentTransaction();
-			msg = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
-			ereport(LOG,
-					(errmsg("retention policy " INT64_FORMAT " failed, will retry", ids[i]),
-					 errdetail("%s", msg)));
-			RetentionRecordFailure(ids[i], msg);
+			if (!retention_extension_dropped)
+			{
+				msg = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
+				ereport(LOG,
+						(errmsg("retention policy " INT64_FORMAT " failed, will retry", ids[i]),
+						 errdetail("%s", msg)));
+				RetentionRecordFailure(ids[i], msg);
+			}
 		}
 		PG_END_TRY();
+		if (retention_extension_dropped)
+			return false;		/* dropped while the pass waited: nothing to record */
 		MemoryContextSwitchTo(roundcxt);
 		MemoryContextReset(runcxt);
 		CHECK_FOR_INTERRUPTS();

@@ -16,17 +16,24 @@ SELECT privacy.add_retention('events', 'at', '10 days') AS pe \gset
 SELECT privacy.add_retention('logs', 'at', '10 days') AS pl \gset
 SELECT policy = :pe AS is_events, subjects FROM privacy.retention_policies ORDER BY policy;
 
+-- (the worker runs too, naptime 1 s: each step below changes the data and
+-- runs the policy in one transaction, so the worker never sees a state the
+-- test has not judged yet)
 -- the map as after a restore: not computed (the held rows must stay)
+BEGIN;
 INSERT INTO events SELECT g, 1 + g % 4, now() - interval '30 days' FROM generate_series(1, 8) g;
 DELETE FROM privacy.map;
 SELECT privacy.run_retention(:pe) AS deleted_after_restore;
+COMMIT;
 SELECT array_agg(id ORDER BY id) AS events_left, count(*) FILTER (WHERE customer_id = 2) AS held_left FROM events;
 SELECT count(*) > 0 AS map_computed FROM privacy.map WHERE subject = 'customer';
 
 -- the foreign key dropped (a migration, or a restore before its post-data):
 -- 55000, nothing deleted, the status shows why
+BEGIN;
 INSERT INTO events SELECT 100 + g, 1 + g % 4, now() - interval '30 days' FROM generate_series(1, 8) g;
 ALTER TABLE events DROP CONSTRAINT events_customer;
+COMMIT;
 SELECT count(*) AS in_map FROM privacy.subject_tables WHERE table_name = 'events'::regclass;
 \set VERBOSITY default
 SELECT privacy.run_retention(:pe);
@@ -34,11 +41,14 @@ SELECT privacy.run_retention(:pe);
 SELECT count(*) AS events_kept FROM events WHERE id > 100;
 SELECT policy = :pe AS is_events, error IS NOT NULL AS has_error FROM privacy.retention_status ORDER BY policy;
 -- the other policy is not affected
+BEGIN;
 INSERT INTO logs VALUES (1, now() - interval '30 days'), (2, now());
 SELECT privacy.run_retention(:pl) AS logs_deleted;
+COMMIT;
 -- the key is back: the policy runs again, holds respected
+-- (the worker may run it first, after its back-off: the rows left tell)
 ALTER TABLE events ADD CONSTRAINT events_customer FOREIGN KEY (customer_id) REFERENCES customers;
-SELECT privacy.run_retention(:pe) AS deleted_with_key_back;
+SELECT privacy.run_retention(:pe) >= 0 AS ran_with_key_back;
 SELECT array_agg(id ORDER BY id) AS events_left FROM events;
 
 -- a subject type defined later is recorded by the next run
