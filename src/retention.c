@@ -241,10 +241,12 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	RetentionBecome(extowner, false, &su);
 	p = RetentionLoadPolicy(policy);
 	p->holdfilter = RetentionHoldFilter(p->relid, "t", p->subjects);
-	RetentionRecordSubjects(p);
 	if (!p->anonymize)
 		p->deps = RetentionLoadDeps(p);
 	run = ret_begin_run(p, own_xacts);
+	/* after the state row's lock: drop_retention locks the state row, then the policy's */
+	if (run != 0)
+		RetentionRecordSubjects(p);
 	RetentionRestore(&su);
 	ret_xact_end(own_xacts, cxt);
 	if (run == 0)
