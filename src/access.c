@@ -430,6 +430,37 @@ table_json(MapTable *mt, bool export)
 	return mt->row_json[export][0] ? mt->row_json[export] : NULL;
 }
 
+/* what a group statement of collect() is built from */
+typedef struct GroupRows
+{
+	MapSubject *subj;
+	List	   *members;		/* int: indexes in subj->tables */
+	bool		export;
+} GroupRows;
+
+/* "SELECT (SELECT jsonb_agg(..) FROM t1 t WHERE ..), ..": MapKeptGroupSigned */
+static char *
+group_rows_sql(void *arg)
+{
+	GroupRows  *gr = arg;
+	StringInfoData sql;
+	ListCell   *mc;
+	int			first = 2;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	foreach(mc, gr->members)
+	{
+		MapTable   *mt = list_nth(gr->subj->tables, lfirst_int(mc));
+
+		appendStringInfo(&sql, "%s(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
+						 foreach_current_index(mc) ? ", " : "", table_json(mt, gr->export),
+						 mt->qualname, MapCallConditionAt(gr->subj, mt, "t", first));
+		first += mt->call_nargs - 1;
+	}
+	return sql.data;
+}
+
 /*
  * read_grouped
  *		The rows of every table in one statement per table owner, "SELECT
@@ -498,26 +529,9 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 		PG_TRY();
 		{
 			/* kept plans of the map entry: 6n + 4 access, 6n + 5 export (map_cache.c) */
-			plan = MapKeptGroupFind(subj, slot, sig, nsig);
-			if (plan == NULL)
-			{
-				StringInfoData sql;
-				int			first = 2;
+			GroupRows	gr = {subj, members, export};
 
-				initStringInfo(&sql);
-				appendStringInfoString(&sql, "SELECT ");
-				foreach(mc, members)
-				{
-					MapTable   *mt = list_nth(subj->tables, lfirst_int(mc));
-
-					appendStringInfo(&sql, "%s(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
-									 foreach_current_index(mc) ? ", " : "", table_json(mt, export),
-									 mt->qualname, MapCallConditionAt(subj, mt, "t", first));
-					first += mt->call_nargs - 1;
-				}
-				plan = MapKeptGroupPlan(subj, slot, sql.data, nargs, types);
-				MapKeptGroupSign(subj, slot, sig, nsig);
-			}
+			plan = MapKeptGroupSigned(subj, slot, sig, nsig, nargs, types, group_rows_sql, &gr);
 			ret = SPI_execute_plan(plan, values, NULL, true, 1);
 		}
 		PG_FINALLY();

@@ -565,14 +565,33 @@ MapFindTable(MapSubject *subj, Oid relid)
  *		dumped) is computed first: retention's hold filter depends on this
  *		answer, and an empty map would say that no subject's rows are there.
  */
+/* the first column of sql's rows (SPI connected; not read-only: a map computed
+ * just before, in this command, must be seen), as strings allocated in cxt */
+static List *
+subject_names(const char *sql, int nargs, Oid *argtypes, Datum *values, MemoryContext cxt)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+	List	   *names = NIL;
+	uint64		i;
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(old);
+	}
+	return names;
+}
+
 List *
 MapSubjectsOfTable(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
-	int			ret;
-	uint64		i;
-	List	   *result = NIL;
+	List	   *result;
 	List	   *missing = NIL;
 	ListCell   *lc;
 	MemoryContext outer = CurrentMemoryContext;
@@ -580,37 +599,17 @@ MapSubjectsOfTable(Oid relid)
 	UtilSpiConnect();
 	/* (not in a read-only transaction, which could not store it) */
 	if (!RecoveryInProgress() && !XactReadOnly)
-	{
-		ret = SPI_execute("SELECT s.name FROM privacy.subject_types s WHERE NOT EXISTS "
-						  "(SELECT FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) s.name)",
-						  true, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
-		for (i = 0; i < SPI_processed; i++)
-		{
-			MemoryContext old = MemoryContextSwitchTo(outer);
-
-			missing = lappend(missing, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-			MemoryContextSwitchTo(old);
-		}
-	}
+		missing = subject_names("SELECT s.name FROM privacy.subject_types s WHERE NOT EXISTS "
+								"(SELECT FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) s.name)",
+								0, NULL, NULL, outer);
 	SPI_finish();
 	foreach(lc, missing)
 		(void) MapGetSubject(lfirst(lc));	/* computes and stores the map */
 	values[0] = ObjectIdGetDatum(relid);
 	UtilSpiConnect();
-	ret = SPI_execute_with_args("SELECT DISTINCT subject FROM privacy.map WHERE table_name = $1 ORDER BY 1",
-								1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		char	   *s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(outer);
-
-		result = lappend(result, pstrdup(s));
-		MemoryContextSwitchTo(old);
-	}
+	result = subject_names("SELECT DISTINCT subject FROM privacy.map"
+						   " WHERE table_name OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+						   1, argtypes, values, outer);
 	SPI_finish();
 	return result;
 }

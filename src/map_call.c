@@ -244,7 +244,7 @@ MapCallGroupArgs(MapSubject *subj, MapCall *call, MapTable *mt, Oid **types, Dat
 /*
  * MapCallGroupValues
  *		The arguments of MapCallGroupArgs without its condition (a statement
- *		whose text is kept: MapKeptGroupFind).
+ *		whose text is kept: MapKeptGroupSigned).
  */
 void
 MapCallGroupValues(MapCall *call, MapTable *mt, Oid **types, Datum **values, int *nargs,
@@ -435,9 +435,13 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 
 /*
  * MapKeptGroupPlan
- *		See privacy.h.
+ *		The kept plan of slot (a number the caller keeps stable, per
+ *		statement) among subj->kept_groups for sql: reused while the text and
+ *		parameter types are the same, replaced otherwise; one generic plan;
+ *		prepared under the identity of the caller (inside the guard frame
+ *		that runs it); freed with the map entry.
  */
-void *
+static void *
 MapKeptGroupPlan(MapSubject *subj, int slot, const char *sql, int nargs, const Oid *argtypes)
 {
 	MapKeptPlan *k;
@@ -487,35 +491,25 @@ kept_group(MapSubject *subj, int slot)
 }
 
 /*
- * MapKeptGroupFind
+ * MapKeptGroupSigned
  *		See privacy.h.
  */
 void *
-MapKeptGroupFind(MapSubject *subj, int slot, const uintptr_t *sig, int nsig)
+MapKeptGroupSigned(MapSubject *subj, int slot, const uintptr_t *sig, int nsig, int nargs,
+				   const Oid *argtypes, char *(*build) (void *arg), void *arg)
 {
 	MapKeptPlan *k = kept_group(subj, slot);
+	void	   *plan;
 
-	if (k == NULL || k->plan == NULL || k->sig == NULL || k->nsig != nsig ||
-		memcmp(k->sig, sig, sizeof(uintptr_t) * nsig) != 0)
-		return NULL;
-	return k->plan;
-}
-
-/*
- * MapKeptGroupSign
- *		See privacy.h.
- */
-void
-MapKeptGroupSign(MapSubject *subj, int slot, const uintptr_t *sig, int nsig)
-{
-	MapKeptPlan *k = kept_group(subj, slot);
-
-	Assert(k != NULL && k->plan != NULL);
-	if (k->sig)
-		pfree(k->sig);
+	if (k != NULL && k->plan != NULL && k->sig != NULL && k->nsig == nsig &&
+		memcmp(k->sig, sig, sizeof(uintptr_t) * nsig) == 0)
+		return k->plan;
+	plan = MapKeptGroupPlan(subj, slot, build(arg), nargs, argtypes);
+	k = kept_group(subj, slot);
 	k->sig = MemoryContextAlloc(subj->cxt, sizeof(uintptr_t) * Max(nsig, 1));
 	memcpy(k->sig, sig, sizeof(uintptr_t) * nsig);
 	k->nsig = nsig;
+	return plan;
 }
 
 /*
@@ -568,11 +562,26 @@ typedef struct CallRows
 	int			family;			/* kept plans: 0 access, 1 export */
 } CallRows;
 
+/* what call_run_group's statement text is built from */
+typedef struct GroupSql
+{
+	MapCall    *call;
+	List	   *members;
+	const bool *lock;
+	CallRows   *cr;
+	const int  *first;			/* per member: the number of its first key set */
+} GroupSql;
+
 /* the group statement's text: one sub-select per member (call_run_group) */
 static char *
-group_sql(MapCall *call, List *members, const bool *lock, CallRows *cr, const int *first)
+group_sql(void *arg)
 {
-	MapSubject *subj = call->subj;
+	GroupSql   *gs = arg;
+	MapSubject *subj = gs->call->subj;
+	List	   *members = gs->members;
+	const bool *lock = gs->lock;
+	CallRows   *cr = gs->cr;
+	const int  *first = gs->first;
 	StringInfoData q;
 	ListCell   *lc;
 
@@ -659,13 +668,9 @@ call_run_group(MapCall *call, List *members, const bool *lock, int slot, MemoryC
 	GuardSetRowSecurityBypass(true);
 	PG_TRY();
 	{
-		plan = MapKeptGroupFind(subj, slot, sig, nsig);
-		if (plan == NULL)
-		{
-			plan = MapKeptGroupPlan(subj, slot, group_sql(call, members, lock, cr, first),
-									nargs, types);
-			MapKeptGroupSign(subj, slot, sig, nsig);
-		}
+		GroupSql	gs = {call, members, lock, cr, first};
+
+		plan = MapKeptGroupSigned(subj, slot, sig, nsig, nargs, types, group_sql, &gs);
 		if (lock != NULL)
 		{
 			/* an erasure: our own earlier changes are visible to the new snapshot */

@@ -220,28 +220,100 @@ load_classified(void)
 }
 
 /*
- * Foreign keys into a table, with partitions collapsed to their topmost
- * parent and column numbers translated to that parent by name.  $1 = the
- * (collapsed) table.
+ * Foreign keys into tables, with partitions collapsed to their topmost
+ * parent and column numbers translated to that parent by name; TARGET is
+ * the SQL of the (collapsed) referenced table a key is reported for.
  */
-static const char *fk_inbound_sql =
-"SELECT r.other, r.ocols, r.mcols, r.confdeltype FROM ("
-" SELECT coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid) AS other,"
-"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, o)"
-"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n"
-"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid)"
-"    AND ra.attname = a.attname ORDER BY k.o) AS ocols,"
-"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)"
-"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n"
-"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = $1 AND ra.attname = a.attname ORDER BY k.o) AS mcols,"
-"  c.conname, c.confdeltype"
+#define FK_INBOUND_COLS(target) \
+" SELECT " target " AS target, coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid) AS other," \
+"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, o)" \
+"   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid AND a.attnum OPERATOR(pg_catalog.=) k.n" \
+"   JOIN pg_catalog.pg_attribute ra" \
+"    ON ra.attrelid OPERATOR(pg_catalog.=) coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid)" \
+"    AND ra.attname OPERATOR(pg_catalog.=) a.attname ORDER BY k.o) AS ocols," \
+"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)" \
+"   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attnum OPERATOR(pg_catalog.=) k.n" \
+"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid OPERATOR(pg_catalog.=) " target \
+"    AND ra.attname OPERATOR(pg_catalog.=) a.attname ORDER BY k.o) AS mcols," \
+"  c.conname, c.confdeltype" \
 " FROM pg_catalog.pg_constraint c"
-" WHERE c.contype = 'f' AND c.conparentid = 0"
-"  AND (c.confrelid = $1 OR c.confrelid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t))"
-"  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid = c.conrelid) <> 't'"
+#define FK_INBOUND_WHERE \
+" WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0" \
+"  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) c.conrelid)" \
+"  OPERATOR(pg_catalog.<>) 't'"
+
+/* $1 = one table (a partition tree's root, or any table) */
+static const char *fk_inbound_sql =
+"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype FROM ("
+FK_INBOUND_COLS("$1")
+FK_INBOUND_WHERE
+"  AND (c.confrelid OPERATOR(pg_catalog.=) $1"
+"   OR c.confrelid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t))"
 ") r ORDER BY r.other, r.conname";
 
+/* $1 = several tables, each the root of its partition tree (mapped tables) */
+static const char *fk_inbound_many_sql =
+"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype FROM ("
+FK_INBOUND_COLS("x.target")
+" CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS target) x"
+FK_INBOUND_WHERE
+"  AND x.target OPERATOR(pg_catalog.=) ANY ($1)"
+") r ORDER BY r.target, r.other, r.conname";
+
 static SPIPlanPtr fk_inbound_plan = NULL;
+static SPIPlanPtr fk_inbound_many_plan = NULL;
+
+/*
+ * fk_inbound_run
+ *		Run one of the queries above (kept: an erasure's first call asks for
+ *		every mapped table), SPI connected, JIT off.
+ */
+static void
+fk_inbound_run(SPIPlanPtr *plan, const char *sql, Oid argtype, Datum arg)
+{
+	int			ret;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, 1, &argtype, CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the foreign key lookup: %s", SPI_result_code_string(SPI_result));
+		*plan = p;
+	}
+	ret = SPI_execute_plan(*plan, &arg, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "foreign key lookup failed: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * fk_inbound_hop
+ *		Row i of the result as an inbound hop into prel, allocated in cxt;
+ *		NULL when a column could not be translated.
+ */
+static MapHop *
+fk_inbound_hop(uint64 i, Oid prel, MemoryContext cxt)
+{
+	HeapTuple	tup = SPI_tuptable->vals[i];
+	TupleDesc	td = SPI_tuptable->tupdesc;
+	bool		isnull;
+	MapHop	   *h = MemoryContextAllocZero(cxt, sizeof(MapHop));
+	int			n1,
+				n2;
+
+	h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
+	h->prel = prel;
+	n1 = MapInt2Array(SPI_getbinval(tup, td, 3, &isnull), h->cols);
+	n2 = MapInt2Array(SPI_getbinval(tup, td, 4, &isnull), h->pcols);
+	if (n1 != n2 || n1 == 0)
+	{
+		pfree(h);
+		return NULL;
+	}
+	h->ncols = n1;
+	h->deltype = DatumGetChar(SPI_getbinval(tup, td, 5, &isnull));
+	return h;
+}
 
 /*
  * MapForeignKeysInto
@@ -252,9 +324,6 @@ static SPIPlanPtr fk_inbound_plan = NULL;
 List *
 MapForeignKeysInto(Oid relid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
-	int			ret;
 	uint64		i;
 	List	   *result = NIL;
 	MemoryContext outer = CurrentMemoryContext;
@@ -262,36 +331,12 @@ MapForeignKeysInto(Oid relid)
 
 	UtilSpiConnect();
 	nest = MapJitOff();
-	values[0] = ObjectIdGetDatum(relid);
-	/* one plan per backend: an erasure's first call asks for every mapped table */
-	if (fk_inbound_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(fk_inbound_sql, 1, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare the foreign key lookup: %s", SPI_result_code_string(SPI_result));
-		fk_inbound_plan = plan;
-	}
-	ret = SPI_execute_plan(fk_inbound_plan, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "foreign key lookup failed: %s", SPI_result_code_string(ret));
+	fk_inbound_run(&fk_inbound_plan, fk_inbound_sql, OIDOID, ObjectIdGetDatum(relid));
 	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		isnull;
-		MapHop	   *h = MemoryContextAllocZero(outer, sizeof(MapHop));
-		int			n1,
-					n2;
+		MapHop	   *h = fk_inbound_hop(i, relid, outer);
 
-		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
-		h->prel = relid;
-		n1 = MapInt2Array(SPI_getbinval(tup, td, 2, &isnull), h->cols);
-		n2 = MapInt2Array(SPI_getbinval(tup, td, 3, &isnull), h->pcols);
-		if (n1 != n2 || n1 == 0)
-			continue;			/* a column could not be translated */
-		h->ncols = n1;
-		h->deltype = DatumGetChar(SPI_getbinval(tup, td, 4, &isnull));
+		if (h != NULL)
 		{
 			MemoryContext old = MemoryContextSwitchTo(outer);
 
@@ -304,26 +349,6 @@ MapForeignKeysInto(Oid relid)
 	return result;
 }
 
-/* fk_inbound_sql for several tables at once: $1 = their (collapsed) oids */
-static const char *fk_inbound_many_sql =
-"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype FROM ("
-" SELECT x.target, coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid) AS other,"
-"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, o)"
-"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n"
-"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid)"
-"    AND ra.attname = a.attname ORDER BY k.o) AS ocols,"
-"  ARRAY(SELECT ra.attnum FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)"
-"   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n"
-"   JOIN pg_catalog.pg_attribute ra ON ra.attrelid = x.target AND ra.attname = a.attname ORDER BY k.o) AS mcols,"
-"  c.conname, c.confdeltype"
-" FROM pg_catalog.pg_constraint c"
-" CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS target) x"
-" WHERE c.contype = 'f' AND c.conparentid = 0 AND x.target = ANY ($1)"
-"  AND (SELECT k.relpersistence FROM pg_catalog.pg_class k WHERE k.oid = c.conrelid) <> 't'"
-") r ORDER BY r.target, r.other, r.conname";
-
-static SPIPlanPtr fk_inbound_many_plan = NULL;
-
 /*
  * MapForeignKeysIntoAll
  *		MapForeignKeysInto for every table of subj whose list is not loaded
@@ -333,11 +358,8 @@ static SPIPlanPtr fk_inbound_many_plan = NULL;
 void
 MapForeignKeysIntoAll(MapSubject *subj)
 {
-	Oid			argtypes[1] = {OIDARRAYOID};
-	Datum		values[1];
 	Datum	   *oids;
 	int			n = 0;
-	int			ret;
 	uint64		i;
 	int			nest;
 	ListCell   *lc;
@@ -348,41 +370,20 @@ MapForeignKeysIntoAll(MapSubject *subj)
 			oids[n++] = ObjectIdGetDatum(((MapTable *) lfirst(lc))->relid);
 	if (n == 0)
 		return;
-	values[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	UtilSpiConnect();
 	nest = MapJitOff();
-	if (fk_inbound_many_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(fk_inbound_many_sql, 1, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare the foreign key lookup: %s", SPI_result_code_string(SPI_result));
-		fk_inbound_many_plan = plan;
-	}
-	ret = SPI_execute_plan(fk_inbound_many_plan, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "foreign key lookup failed: %s", SPI_result_code_string(ret));
+	fk_inbound_run(&fk_inbound_many_plan, fk_inbound_many_sql, OIDARRAYOID,
+				   PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT)));
 	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
-		MapTable   *mt = MapFindTable(subj, DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull)));
+		MapTable   *mt = MapFindTable(subj, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																		   SPI_tuptable->tupdesc, 1, &isnull)));
 		MapHop	   *h;
-		int			n1,
-					n2;
 
-		if (mt == NULL || mt->fks_loaded)
+		if (mt == NULL || mt->fks_loaded ||
+			(h = fk_inbound_hop(i, mt->relid, GetMemoryChunkContext(mt))) == NULL)
 			continue;
-		h = MemoryContextAllocZero(GetMemoryChunkContext(mt), sizeof(MapHop));
-		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
-		h->prel = mt->relid;
-		n1 = MapInt2Array(SPI_getbinval(tup, td, 3, &isnull), h->cols);
-		n2 = MapInt2Array(SPI_getbinval(tup, td, 4, &isnull), h->pcols);
-		if (n1 != n2 || n1 == 0)
-			continue;			/* a column could not be translated */
-		h->ncols = n1;
-		h->deltype = DatumGetChar(SPI_getbinval(tup, td, 5, &isnull));
 		{
 			MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(mt));
 

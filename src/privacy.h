@@ -158,7 +158,7 @@ typedef struct MapKeptPlan
 	Oid		   *argtypes;
 	void	   *plan;
 	uintptr_t  *sig;			/* group statements: what the text was built
-								 * from (MapKeptGroupFind), or NULL */
+								 * from (MapKeptGroupSigned), or NULL */
 	int			nsig;
 } MapKeptPlan;
 
@@ -260,24 +260,15 @@ extern Datum *MapCallArgs(MapCall *call, MapTable *mt);
 extern void MapCallEnd(MapCall *call);
 
 /*
- * MapKeptGroupPlan: the kept plan of slot (a number the caller keeps
- * stable, per statement) among subj->kept_groups for sql: reused while the
- * text and parameter types are the same, replaced otherwise; one generic
- * plan; prepared under the identity of the caller (inside the guard frame
- * that runs it); freed with the map entry.
- */
-extern void *MapKeptGroupPlan(MapSubject *subj, int slot, const char *sql, int nargs,
-							  const Oid *argtypes);
-
-/*
- * MapKeptGroupFind: the kept plan of slot when it was built from the same
+ * MapKeptGroupSigned: the kept plan of slot when it was built from the same
  * signature (sig[0..nsig): the statement's tables, MapGroupSig, in order;
  * everything else in its text is fixed for the life of the map entry), so
- * that a warm call does not rebuild the text; NULL otherwise.
- * MapKeptGroupSign records the signature of the plan just kept at slot.
+ * that a warm call builds no text; otherwise MapKeptGroupPlan of the text
+ * build(arg) returns, recorded under sig.
  */
-extern void *MapKeptGroupFind(MapSubject *subj, int slot, const uintptr_t *sig, int nsig);
-extern void MapKeptGroupSign(MapSubject *subj, int slot, const uintptr_t *sig, int nsig);
+extern void *MapKeptGroupSigned(MapSubject *subj, int slot, const uintptr_t *sig, int nsig,
+								int nargs, const Oid *argtypes, char *(*build) (void *arg),
+								void *arg);
 #define MapGroupSig(mt, flags)	((uintptr_t) (mt) | (uintptr_t) (flags))	/* flags < 8 */
 
 /* the subject's key (keyexpr, of the root key's type) converted to the type
