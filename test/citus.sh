@@ -12,14 +12,25 @@
 # the server's commands/dbcommands.h declares it, the fallback is renamed so
 # that Citus's callers use the server's function.
 #
-# Environment: CITUS_TARBALL (default $TOP/../shared/vendor/citus-13.2.2.tar.gz),
-# CITUS_CACHE (default /var/cache/privacy-test).  Exit status 3 means "no
+# Environment: CITUS_TARBALL (default: shared/vendor/citus-13.2.2.tar.gz in
+# the repository's parent directory or the nearest ancestor that has one, so
+# that a clone made elsewhere, e.g. CI's clean clone, still finds it; then
+# /work/shared/vendor), CITUS_CACHE (default /var/cache/privacy-test).  Exit status 3 means "no
 # tarball here" so callers can skip the suite rather than fail.
 set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGSYS=${PGSYS:-/usr/lib/postgresql/15}
 PG_CONFIG=$PGSYS/bin/pg_config
-TARBALL=${CITUS_TARBALL:-$TOP/../shared/vendor/citus-13.2.2.tar.gz}
+find_tarball() {
+	local d=$TOP f=shared/vendor/citus-13.2.2.tar.gz
+	while [ "$d" != / ]; do
+		d=$(dirname "$d")
+		[ -f "$d/$f" ] && { echo "$d/$f"; return; }
+	done
+	[ -f "/work/$f" ] && { echo "/work/$f"; return; }
+	echo "$TOP/../$f"
+}
+TARBALL=${CITUS_TARBALL:-$(find_tarball)}
 CACHE=${CITUS_CACHE:-/var/cache/privacy-test}
 # a user who cannot write there caches in their own cache directory
 if ! mkdir -p "$CACHE" 2>/dev/null || [ ! -w "$CACHE" ]; then
