@@ -141,58 +141,12 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION privacy._lock_maps() FROM PUBLIC;
 
--- The subject types whose map the tables can affect (tables: pg_class oids,
--- partitions included); subject types whose root was dropped are skipped.
-CREATE FUNCTION privacy._affected_subjects(tables oid[]) RETURNS SETOF text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	WITH t AS (
-		SELECT DISTINCT o AS objid, coalesce(pg_catalog.pg_partition_root(o), o) AS rel
-		  FROM pg_catalog.unnest(tables) o
-	)
-	SELECT st.name FROM privacy.subject_types st
-	 WHERE EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) st.root::oid)
-	   AND (EXISTS (SELECT FROM privacy.map m JOIN t ON m.table_name::oid OPERATOR(pg_catalog.=) t.rel
-	                 WHERE m.subject OPERATOR(pg_catalog.=) st.name)
-	        OR EXISTS (SELECT FROM t JOIN pg_catalog.pg_constraint c
-	                       ON c.conrelid OPERATOR(pg_catalog.=) t.objid AND c.contype OPERATOR(pg_catalog.=) 'f'
-	                     JOIN privacy.map m
-	                       ON m.table_name::oid OPERATOR(pg_catalog.=) coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid)
-	                      AND NOT m.outbound
-	                    WHERE m.subject OPERATOR(pg_catalog.=) st.name))
-	 ORDER BY st.name COLLATE "C";
-$$;
-REVOKE ALL ON FUNCTION privacy._affected_subjects(oid[]) FROM PUBLIC;
-
+-- The maps and classified columns after CREATE/ALTER TABLE (src/map_ddl.c):
+-- the maps the touched tables can affect are recomputed in the DDL's
+-- transaction; nothing on a Citus worker or during a Citus conversion.
 CREATE FUNCTION privacy._on_ddl() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	touched oid[];
-	s text;
-BEGIN
-	IF NOT EXISTS (SELECT FROM privacy.subject_types) AND NOT EXISTS (SELECT FROM privacy.classifications) THEN
-		RETURN;
-	END IF;
-	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
-		RETURN;
-	END IF;
-	IF EXISTS (SELECT FROM privacy.pending_drops) THEN	-- a Citus conversion: refreshed at commit
-		RETURN;
-	END IF;
-	-- temporary tables (ETL scratch space) never join a map: skip them
-	SELECT pg_catalog.array_agg(DISTINCT c.objid) INTO touched
-	  FROM pg_catalog.pg_event_trigger_ddl_commands() c
-	 WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-	   AND (c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp\_%');
-	IF touched IS NULL THEN
-		RETURN;
-	END IF;
-	PERFORM privacy._reconcile_columns();
-	PERFORM privacy._lock_maps();
-	FOR s IN SELECT a FROM privacy._affected_subjects(touched) a LOOP
-		PERFORM privacy.refresh_subject(s);
-	END LOOP;
-END
-$$;
+AS 'MODULE_PATHNAME', 'privacy_on_ddl'
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- Forget the configuration of dropped tables (by OID): their catalog rows
 -- go, the maps that held them are recomputed.  A dropped root keeps its

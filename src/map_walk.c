@@ -9,10 +9,9 @@
  * grandchildren...), from the root and from linked tables, plus outbound
  * foreign keys from mapped rows into tables that hold classified columns.
  * Partitions collapse to their partitioned parent (foreign keys declared on
- * partitions count).  Every simple path is kept (a table with two foreign
- * keys to the root belongs to the subject through either), up to
- * MAP_MAX_PATHS per table and MAP_MAX_DEPTH hops; cycles and
- * self-references end a path.  The result goes to privacy.map as
+ * partitions count).  Every foreign key into a mapped table is an edge of
+ * the map (no cap on edges or paths: a table's subject rows are found per
+ * edge, see map_compile.c).  The result goes to privacy.map as
  * (table oid, attnum) hops, so renames do not invalidate it.
  *-------------------------------------------------------------------------
  */
@@ -22,7 +21,9 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/partition.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -82,6 +83,8 @@ typedef struct WalkEntry
 	int			depth;
 	List	   *edges;			/* MapHop *, links first */
 	MapHop	   *tree;			/* the edge of a shortest path */
+	char	   *qname;			/* memo: schema-qualified name */
+	char	   *ptext;			/* memo: text of the shortest path */
 } WalkEntry;
 
 /*
@@ -106,8 +109,8 @@ MapJitRestore(int nest)
 }
 
 /* the topmost partitioned parent of relid (relid when not a partition) */
-static Oid
-partition_root(Oid relid)
+Oid
+MapPartitionRoot(Oid relid)
 {
 	List	   *anc;
 
@@ -140,12 +143,50 @@ translate_cols(Oid rel, Oid root, AttrNumber *cols, int n)
 }
 
 /*
+ * inheritance_children
+ *		The set of relations that are a partition or an inheritance child
+ *		(one scan of pg_inherits), so that the graph looks up the partition
+ *		root of those only: a syscache lookup per foreign key would read
+ *		every table's pg_class row, which dominated a new session's DDL.
+ */
+static HTAB *
+inheritance_children(void)
+{
+	HTAB	   *h = MapOidHash("privacy inheritance children");
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	rel = table_open(InheritsRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Oid			child = ((Form_pg_inherits) GETSTRUCT(tup))->inhrelid;
+
+		(void) hash_search(h, &child, HASH_ENTER, NULL);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return h;
+}
+
+static Oid
+graph_root(HTAB *children, Oid relid)
+{
+	if (hash_search(children, &relid, HASH_FIND, NULL) == NULL)
+		return relid;
+	return MapPartitionRoot(relid);
+}
+
+/*
  * load_fk_graph
  *		The whole foreign-key graph: every foreign key between permanent
  *		tables, partitions collapsed to their topmost parent, column numbers
  *		translated to that parent by name.  One scan of pg_constraint (no
  *		query to plan: a large catalog would otherwise dominate the DDL's
- *		added cost).
+ *		added cost) and one of pg_inherits; a temporary table is known by
+ *		its constraint's namespace (a foreign key of a temporary table can
+ *		only reference temporary tables, and the reverse).
  */
 static List *
 load_fk_graph(void)
@@ -154,6 +195,9 @@ load_fk_graph(void)
 	SysScanDesc scan;
 	HeapTuple	tup;
 	List	   *fks = NIL;
+	HTAB	   *children = inheritance_children();
+	Oid			last_ns = InvalidOid;
+	bool		last_temp = false;
 
 	rel = table_open(ConstraintRelationId, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
@@ -168,8 +212,12 @@ load_fk_graph(void)
 
 		if (con->contype != CONSTRAINT_FOREIGN || OidIsValid(con->conparentid))
 			continue;
-		if (get_rel_persistence(con->conrelid) == RELPERSISTENCE_TEMP ||
-			get_rel_persistence(con->confrelid) == RELPERSISTENCE_TEMP)
+		if (con->connamespace != last_ns)
+		{
+			last_ns = con->connamespace;
+			last_temp = isAnyTempNamespace(last_ns);
+		}
+		if (last_temp)
 			continue;
 		f = palloc0(sizeof(FkEdge));
 		d = heap_getattr(tup, Anum_pg_constraint_conkey, RelationGetDescr(rel), &isnull);
@@ -183,8 +231,8 @@ load_fk_graph(void)
 		if (n1 != n2 || n1 == 0)
 			continue;
 		f->ncols = n1;
-		f->child = partition_root(con->conrelid);
-		f->parent = partition_root(con->confrelid);
+		f->child = graph_root(children, con->conrelid);
+		f->parent = graph_root(children, con->confrelid);
 		if (!translate_cols(con->conrelid, f->child, f->ccols, n1) ||
 			!translate_cols(con->confrelid, f->parent, f->pcols, n1))
 			continue;			/* a column could not be translated */
@@ -194,6 +242,7 @@ load_fk_graph(void)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	hash_destroy(children);
 	list_sort(fks, fk_cmp);
 	return fks;
 }
@@ -578,7 +627,12 @@ walk(MapSubject *subj, List *links)
 	return entries;
 }
 
-/* JSON of the edges of an entry: one one-hop path per edge */
+/*
+ * JSON of the edges of an entry: one one-hop path per edge, written exactly
+ * as jsonb prints it (keys ordered by length then bytes, ", " and ": "), so
+ * that MapRefresh compares it with the stored paths as text and parses only
+ * the rows that changed.
+ */
 static char *
 edges_json(List *edges)
 {
@@ -593,52 +647,75 @@ edges_json(List *edges)
 		MapHop	   *h = lfirst(hc);
 
 		if (foreach_current_index(hc) > 0)
-			appendStringInfoChar(&b, ',');
-		appendStringInfo(&b, "[{\"t\":%u,\"p\":%u,\"link\":%s,\"c\":[", h->rel, h->prel,
-						 h->link ? "true" : "false");
+			appendStringInfoString(&b, ", ");
+		appendStringInfoString(&b, "[{\"c\": [");
 		for (i = 0; i < h->ncols; i++)
-			appendStringInfo(&b, "%s%d", i ? "," : "", h->cols[i]);
-		appendStringInfoString(&b, "],\"pc\":[");
+			appendStringInfo(&b, "%s%d", i ? ", " : "", h->cols[i]);
+		appendStringInfo(&b, "], \"p\": %u, \"t\": %u, \"pc\": [", h->prel, h->rel);
 		for (i = 0; i < (h->link ? 0 : h->ncols); i++)
-			appendStringInfo(&b, "%s%d", i ? "," : "", h->pcols[i]);
-		appendStringInfoString(&b, "]}]");
+			appendStringInfo(&b, "%s%d", i ? ", " : "", h->pcols[i]);
+		appendStringInfo(&b, "], \"link\": %s}]", h->link ? "true" : "false");
 	}
 	appendStringInfoChar(&b, ']');
 	return b.data;
 }
 
-/* readable text of a shortest path: t(c) -> p(pc) / ... */
-static char *
-path_text(MapSubject *subj, List *entries, WalkEntry *e)
+/* an entry's schema-qualified name, once per walk */
+static const char *
+entry_qname(WalkEntry *e)
+{
+	if (e->qname == NULL)
+		e->qname = UtilQualifiedName(e->relid);
+	return e->qname;
+}
+
+/* "c1, c2" appended */
+static void
+append_col_names(StringInfo b, Oid relid, const AttrNumber *cols, int ncols)
+{
+	int			i;
+
+	for (i = 0; i < ncols; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(b, ", ");
+		appendStringInfoString(b, MapColName(relid, cols[i]));
+	}
+}
+
+/*
+ * readable text of a shortest path: t(c) -> p(pc) / ..., each entry's
+ * computed once (an entry's text ends with its parent's), so a deep map
+ * costs one catalog lookup per name, not one per hop of every path
+ */
+static const char *
+path_text(MapSubject *subj, List *entries, WalkEntry *e, int guard)
 {
 	StringInfoData b;
-	int			guard = list_length(entries) + 1;
+	MapHop	   *h = e->tree;
+	WalkEntry  *up;
 
+	if (e->ptext != NULL)
+		return e->ptext;
 	initStringInfo(&b);
-	if (e->tree == NULL)
+	if (h == NULL)
+		appendStringInfo(&b, "%s(%s)", entry_qname(e), subj->key_column);
+	else if (h->link)
+		appendStringInfo(&b, "%s(%s) = %s(%s)", entry_qname(e), MapColName(h->rel, h->cols[0]),
+						 UtilQualifiedName(subj->root), subj->key_column);
+	else
 	{
-		appendStringInfo(&b, "%s(%s)", UtilQualifiedName(e->relid), subj->key_column);
-		return b.data;
+		up = find_entry(entries, h->prel);
+		appendStringInfo(&b, "%s(", entry_qname(e));
+		append_col_names(&b, h->rel, h->cols, h->ncols);
+		appendStringInfo(&b, ") -> %s(", up ? entry_qname(up) : UtilQualifiedName(h->prel));
+		append_col_names(&b, h->prel, h->pcols, h->ncols);
+		appendStringInfoChar(&b, ')');
+		if (up != NULL && up->tree != NULL && guard > 0)
+			appendStringInfo(&b, " / %s", path_text(subj, entries, up, guard - 1));
 	}
-	while (e && e->tree && guard-- > 0)
-	{
-		MapHop	   *h = e->tree;
-
-		if (b.len > 0)
-			appendStringInfoString(&b, " / ");
-		if (h->link)
-		{
-			appendStringInfo(&b, "%s(%s) = %s(%s)", UtilQualifiedName(h->rel),
-							 MapColName(h->rel, h->cols[0]),
-							 UtilQualifiedName(subj->root), subj->key_column);
-			break;
-		}
-		appendStringInfo(&b, "%s(%s) -> %s(%s)", UtilQualifiedName(h->rel),
-						 MapColsText(h->rel, h->cols, h->ncols),
-						 UtilQualifiedName(h->prel), MapColsText(h->prel, h->pcols, h->ncols));
-		e = find_entry(entries, h->prel);
-	}
-	return b.data;
+	e->ptext = b.data;
+	return e->ptext;
 }
 
 /* the link hops of a subject; runs inside SPI */
@@ -681,12 +758,65 @@ load_links(MapSubject *subj)
 	return links;
 }
 
+/* a stored row of privacy.map, as text, for the comparison */
+typedef struct StoredRow
+{
+	Oid			key;
+	char	   *via;
+	int			depth;
+	char	   *path;
+	char	   *paths;
+	bool		outbound;
+	bool		seen;
+} StoredRow;
+
+/* the subject's stored map rows by table oid; inside SPI */
+static HTAB *
+load_stored(const char *name, Datum namearg)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1];
+	uint64		i;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(StoredRow);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("privacy stored map", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	v[0] = namearg;
+	if (SPI_execute_with_args("SELECT m.table_name::pg_catalog.oid, m.via, m.depth, m.path,"
+							  " m.paths::pg_catalog.text, m.outbound FROM privacy.map m"
+							  " WHERE m.subject OPERATOR(pg_catalog.=) $1",
+							  1, t, v, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the map of \"%s\"", name);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		StoredRow  *r = hash_search(h, &relid, HASH_ENTER, NULL);
+
+		r->via = SPI_getvalue(tup, td, 2);
+		r->depth = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
+		r->path = SPI_getvalue(tup, td, 4);
+		r->paths = SPI_getvalue(tup, td, 5);
+		r->outbound = DatumGetBool(SPI_getbinval(tup, td, 6, &isnull));
+		r->seen = false;
+	}
+	return h;
+}
+
 /*
  * MapRefresh
- *		Recompute the map of one subject type into privacy.map (writing
- *		only what changed; caches are invalidated when something did).  Refreshes
- *		of one subject type are serialized (a transaction-level advisory
- *		lock taken before anything is read): two migrations that each add a
+ *		Recompute the map of one subject type into privacy.map, writing only
+ *		the rows that differ from the stored ones (compared here, as text:
+ *		a DDL that changes nothing in the map writes nothing, a new table one
+ *		row); caches are invalidated when something changed.  Refreshes of
+ *		one subject type are serialized (a transaction-level advisory lock
+ *		taken before anything is read): two migrations that each add a
  *		table both end up in the map, the second one seeing the first's
  *		table once it committed.
  */
@@ -699,30 +829,29 @@ MapRefresh(const char *name)
 	int			ret;
 	int			nest;
 	int			n,
-				i;
+				nw = 0,
+				nd = 0;
 	Datum	   *oids,
 			   *vias,
 			   *depths,
 			   *texts,
 			   *jsons,
-			   *outs;
+			   *outs,
+			   *gone;
 	Oid			argtypes[7] = {TEXTOID, OIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
 	TEXTARRAYOID, BOOLARRAYOID};
 	Datum		values[7];
-	bool		changed;
+	HTAB	   *stored;
+	HASH_SEQ_STATUS hs;
+	StoredRow  *r;
 
 	UtilSpiConnect();
 	nest = MapJitOff();
-	{
-		Datum		v[1];
-		Oid			t[1] = {TEXTOID};
-
-		v[0] = CStringGetTextDatum(name);
-		ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),"
-									" pg_catalog.hashtext($1 COLLATE \"C\"))", 1, t, v, NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not lock the map: %s", SPI_result_code_string(ret));
-	}
+	values[0] = CStringGetTextDatum(name);
+	ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),"
+								" pg_catalog.hashtext($1 COLLATE \"C\"))", 1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the map: %s", SPI_result_code_string(ret));
 	subj = MapLoadSubjectRow(name, CurrentMemoryContext);
 	if (subj == NULL)
 		ereport(ERROR,
@@ -730,6 +859,7 @@ MapRefresh(const char *name)
 				 errmsg("subject type \"%s\" does not exist", name)));
 	walk_entries = NULL;		/* a previous walk's, freed with its context */
 	entries = walk(subj, load_links(subj));
+	stored = load_stored(name, values[0]);
 
 	n = list_length(entries);
 	oids = palloc(sizeof(Datum) * n);
@@ -738,64 +868,69 @@ MapRefresh(const char *name)
 	texts = palloc(sizeof(Datum) * n);
 	jsons = palloc(sizeof(Datum) * n);
 	outs = palloc(sizeof(Datum) * n);
-	i = 0;
 	foreach(lc, entries)
 	{
 		WalkEntry  *e = lfirst(lc);
 		StringInfoData txt;
 		int			more = list_length(e->edges) - 1;
+		char	   *json = edges_json(e->edges);
 
 		initStringInfo(&txt);
-		appendStringInfoString(&txt, path_text(subj, entries, e));
+		appendStringInfoString(&txt, path_text(subj, entries, e, n));
 		if (more > 0)
 			appendStringInfo(&txt, " (+%d more foreign key%s)", more, more > 1 ? "s" : "");
-		oids[i] = ObjectIdGetDatum(e->relid);
-		vias[i] = CStringGetTextDatum(e->via);
-		depths[i] = Int32GetDatum(e->depth);
-		texts[i] = CStringGetTextDatum(txt.data);
-		jsons[i] = CStringGetTextDatum(edges_json(e->edges));
-		outs[i] = BoolGetDatum(e->outbound);
-		i++;
+		r = hash_search(stored, &e->relid, HASH_FIND, NULL);
+		if (r != NULL)
+		{
+			r->seen = true;
+			if (strcmp(r->via, e->via) == 0 && r->depth == e->depth && r->outbound == e->outbound &&
+				strcmp(r->path, txt.data) == 0 && strcmp(r->paths, json) == 0)
+				continue;		/* unchanged */
+		}
+		oids[nw] = ObjectIdGetDatum(e->relid);
+		vias[nw] = CStringGetTextDatum(e->via);
+		depths[nw] = Int32GetDatum(e->depth);
+		texts[nw] = CStringGetTextDatum(txt.data);
+		jsons[nw] = CStringGetTextDatum(json);
+		outs[nw] = BoolGetDatum(e->outbound);
+		nw++;
 	}
-	values[0] = CStringGetTextDatum(name);
-	values[1] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_array(vias, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(depths, n, INT4OID, 4, true, TYPALIGN_INT));
-	values[4] = PointerGetDatum(construct_array(texts, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[5] = PointerGetDatum(construct_array(jsons, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[6] = PointerGetDatum(construct_array(outs, n, BOOLOID, 1, true, TYPALIGN_CHAR));
-
-	/*
-	 * Only the rows that differ are written (a DDL that changes nothing in
-	 * the map writes nothing, a new table one row), and only a change
-	 * invalidates the backends' caches.
-	 */
-	ret = SPI_execute_with_args("WITH n AS (SELECT u.t, u.v, u.d, u.p, u.j::jsonb AS j, u.o"
-								"  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
-								"  pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) u(t, v, d, p, j, o)),"
-								" del AS (DELETE FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1"
-								"  AND NOT EXISTS (SELECT FROM n WHERE n.t OPERATOR(pg_catalog.=) m.table_name::oid) RETURNING 1),"
-								" upd AS (UPDATE privacy.map m SET via = n.v, depth = n.d, path = n.p, paths = n.j, outbound = n.o"
-								"  FROM n WHERE m.subject OPERATOR(pg_catalog.=) $1 AND m.table_name::oid OPERATOR(pg_catalog.=) n.t"
-								"  AND (m.via, m.depth, m.path, m.paths, m.outbound) IS DISTINCT FROM (n.v, n.d, n.p, n.j, n.o)"
-								"  RETURNING 1),"
-								" ins AS (INSERT INTO privacy.map (subject, table_name, via, depth, path, paths, outbound)"
-								"  SELECT $1, n.t, n.v, n.d, n.p, n.j, n.o FROM n WHERE NOT EXISTS (SELECT FROM privacy.map m"
-								"   WHERE m.subject OPERATOR(pg_catalog.=) $1 AND m.table_name::oid OPERATOR(pg_catalog.=) n.t)"
-								"  RETURNING 1)"
-								" SELECT (SELECT pg_catalog.count(*) FROM del) + (SELECT pg_catalog.count(*) FROM upd)"
-								"  + (SELECT pg_catalog.count(*) FROM ins)",
-								7, argtypes, values, NULL, false, 0);
+	gone = palloc(sizeof(Datum) * Max(hash_get_num_entries(stored), 1));
+	hash_seq_init(&hs, stored);
+	while ((r = hash_seq_search(&hs)) != NULL)
+		if (!r->seen)
+			gone[nd++] = ObjectIdGetDatum(r->key);
 	walk_entries = NULL;
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not store the map: %s", SPI_result_code_string(ret));
-	{
-		bool		isnull;
 
-		changed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0;
+	if (nd > 0)
+	{
+		values[1] = PointerGetDatum(construct_array(gone, nd, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		ret = SPI_execute_with_args("DELETE FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1"
+									" AND m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($2)",
+									2, argtypes, values, NULL, false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "could not store the map: %s", SPI_result_code_string(ret));
+	}
+	if (nw > 0)
+	{
+		values[1] = PointerGetDatum(construct_array(oids, nw, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_array(vias, nw, TEXTOID, -1, false, TYPALIGN_INT));
+		values[3] = PointerGetDatum(construct_array(depths, nw, INT4OID, 4, true, TYPALIGN_INT));
+		values[4] = PointerGetDatum(construct_array(texts, nw, TEXTOID, -1, false, TYPALIGN_INT));
+		values[5] = PointerGetDatum(construct_array(jsons, nw, TEXTOID, -1, false, TYPALIGN_INT));
+		values[6] = PointerGetDatum(construct_array(outs, nw, BOOLOID, 1, true, TYPALIGN_CHAR));
+		ret = SPI_execute_with_args("INSERT INTO privacy.map AS m (subject, table_name, via, depth, path, paths, outbound)"
+									" SELECT $1, u.t, u.v, u.d, u.p, u.j::pg_catalog.jsonb, u.o"
+									"  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
+									"  pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) u(t, v, d, p, j, o)"
+									" ON CONFLICT (subject, table_name) DO UPDATE SET via = excluded.via, depth = excluded.depth,"
+									"  path = excluded.path, paths = excluded.paths, outbound = excluded.outbound",
+									7, argtypes, values, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "could not store the map: %s", SPI_result_code_string(ret));
 	}
 	MapJitRestore(nest);
 	SPI_finish();
-	if (changed)
+	if (nw > 0 || nd > 0)
 		MapInvalidate();
 }

@@ -206,6 +206,7 @@ typedef struct SubjectArg
 extern SubjectArg MapSubjectArg(FunctionCallInfo fcinfo, int subjarg, int idarg);
 extern Datum MapParseId(MapSubject *subj, const char *id, char **canonical);
 extern void MapRefresh(const char *subject);
+extern Oid	MapPartitionRoot(Oid relid);
 extern void MapInvalidate(void);
 
 /*

@@ -1,0 +1,217 @@
+/*-------------------------------------------------------------------------
+ * map_ddl.c
+ *		The DDL event trigger privacy._on_ddl (ddl_command_end of CREATE
+ *		TABLE, ALTER TABLE, CREATE TABLE AS, SELECT INTO): the classified
+ *		columns of the touched tables follow renames and drops, and the maps
+ *		the touched tables can affect are recomputed inside the DDL's
+ *		transaction, so a table that reaches a subject once the DDL commits is
+ *		in its map.
+ *
+ * Written in C because it runs after every table DDL of a deploy, often in
+ * a new session: each SQL statement it would plan there costs a cold
+ * catalog read.  So the affected subject types come from syscache lookups
+ * (the touched tables' partition roots and foreign keys) and one read of
+ * privacy.map, and the classifications are reconciled only when a touched
+ * table, or a table inheriting from one, has some.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+
+#include "privacy.h"
+
+PG_FUNCTION_INFO_V1(privacy_on_ddl);
+
+/* an oid[] of a list of oids */
+static Datum
+oid_array(List *oids)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(oids), 1));
+	ListCell   *lc;
+
+	foreach(lc, oids)
+		d[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
+	return PointerGetDatum(construct_array(d, list_length(oids), OIDOID, sizeof(Oid), true,
+										   TYPALIGN_INT));
+}
+
+/* one boolean of a one-row result */
+static bool
+spi_bool(int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+
+	return !isnull && DatumGetBool(d);
+}
+
+/* the tables a foreign key of relid references, partitions collapsed */
+static List *
+referenced_roots(Oid relid, List *out)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, ConstraintRelidTypidNameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+
+		if (con->contype == CONSTRAINT_FOREIGN)
+			out = list_append_unique_oid(out, MapPartitionRoot(con->confrelid));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return out;
+}
+
+/*
+ * privacy._on_ddl() RETURNS event_trigger
+ */
+Datum
+privacy_on_ddl(PG_FUNCTION_ARGS)
+{
+	List	   *touched = NIL;
+	List	   *family = NIL;
+	List	   *roots = NIL;
+	List	   *referenced = NIL;
+	List	   *names = NIL;
+	List	   *affected = NIL;
+	ListCell   *lc;
+	Oid			t[2] = {OIDARRAYOID, OIDARRAYOID};
+	Datum		v[2];
+	uint64		i;
+	int			nest;
+	MemoryContext outer = CurrentMemoryContext;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._on_ddl() can only be called as an event trigger")));
+
+	UtilSpiConnect();
+	nest = MapJitOff();
+	/*
+	 * Nothing configured; a Citus worker (shards are configured on the
+	 * coordinator); a Citus conversion under way (refreshed at commit).
+	 */
+	if (SPI_execute("SELECT EXISTS (SELECT FROM privacy.subject_types) OR EXISTS (SELECT FROM privacy.classifications),"
+					" privacy._citus_worker(), EXISTS (SELECT FROM privacy.pending_drops)",
+					false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "configuration lookup failed");
+	if (!spi_bool(1) || spi_bool(2) || spi_bool(3))
+		goto done;
+
+	/* temporary tables (ETL scratch space) never join a map: skipped */
+	if (SPI_execute("SELECT DISTINCT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c"
+					" WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+					"   AND (c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\\_temp\\_%')",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "DDL command lookup failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			touched = lappend_oid(touched, DatumGetObjectId(d));
+	}
+	if (touched == NIL)
+		goto done;
+
+	foreach(lc, touched)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (get_rel_relkind(relid) == '\0')
+			continue;
+		/* renames and drops of a parent's columns recurse to its children */
+		family = list_concat_unique_oid(family, find_all_inheritors(relid, NoLock, NULL));
+		roots = list_append_unique_oid(roots, MapPartitionRoot(relid));
+		referenced = referenced_roots(relid, referenced);
+	}
+
+	v[0] = oid_array(family);
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM privacy.classifications c"
+							  " WHERE c.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1))",
+							  1, t, v, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "classification lookup failed");
+	if (spi_bool(1) &&
+		SPI_execute("SELECT privacy._reconcile_columns()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not reconcile the classified columns");
+
+	/*
+	 * The serialization point of map refreshes (privacy._lock_maps(): every
+	 * subject type, in name order), then the subject types to refresh: those
+	 * whose map holds a touched table, or a table a touched table's foreign
+	 * key references (not as an outbound table); a subject type whose root
+	 * was dropped keeps its records, not a map.
+	 */
+	if (SPI_execute("SELECT s.name, s.root::pg_catalog.oid,"
+					" pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'), pg_catalog.hashtext(s.name COLLATE \"C\"))"
+					" FROM (SELECT st.name, st.root FROM privacy.subject_types st ORDER BY st.name COLLATE \"C\") s",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the maps");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			root = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		MemoryContext old;
+
+		if (isnull || get_rel_relkind(root) == '\0')
+			continue;
+		old = MemoryContextSwitchTo(outer);
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(old);
+	}
+	v[0] = oid_array(roots);
+	v[1] = oid_array(referenced);
+	if (names != NIL &&
+		SPI_execute_with_args("SELECT DISTINCT m.subject FROM privacy.map m"
+							  " WHERE m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)"
+							  "    OR (NOT m.outbound AND m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($2))",
+							  2, t, v, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "map lookup failed");
+	for (i = 0; names != NIL && i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		affected = lappend(affected, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(old);
+	}
+	foreach(lc, names)
+	{
+		ListCell   *ac;
+
+		foreach(ac, affected)
+		{
+			if (strcmp(lfirst(lc), lfirst(ac)) == 0)
+			{
+				MapRefresh(lfirst(lc));
+				break;
+			}
+		}
+	}
+
+done:
+	MapJitRestore(nest);
+	SPI_finish();
+	PG_RETURN_NULL();
+}
