@@ -13,7 +13,8 @@
 ---------------------------------------------------------------------------
 -- Citus placement awareness (issue 15, src/citus.c, sql/06_citus.sql):
 -- the routing column of privacy.subject_tables, DDL event triggers that do
--- nothing on Citus workers, table conversions decided at commit, unlink() drops link()'s trigger.
+-- nothing on Citus workers, table conversions decided at commit, unlink() drops link()'s trigger
+-- (on every shard of a linked distributed table).
 ---------------------------------------------------------------------------
 
 -- The routing column of privacy.subject_tables: 'one shard', 'all shards',
@@ -152,6 +153,10 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION privacy._drop_link_trigger(text, regclass) FROM PUBLIC;
+-- (sql/40_rights.sql) on a Citus distributed table, the trigger lives on
+-- every shard; Citus drops it there too, but only with
+-- citus.enable_unsafe_triggers on, set for unlink()'s DROP TRIGGER alone
+ALTER FUNCTION privacy._drop_link_trigger(text, regclass) SET citus.enable_unsafe_triggers = on;
 
 CREATE OR REPLACE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
