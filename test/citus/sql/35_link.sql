@@ -109,6 +109,32 @@ SELECT nodeport = :owner9 AS owner, result AS erase_may_pass
   FROM run_command_on_workers($$SELECT pg_try_advisory_xact_lock(hashtext('account'), hashtext('9'))$$) ORDER BY 1;
 ROLLBACK;
 
+-- shard moves and splits copy the trigger to the new placements (Citus
+-- asks for no setting there); erase follows the key to its new worker
+\getenv host PGHOST
+SET citus.local_hostname = :'host';
+SELECT citus_move_shard_placement(get_shard_id_for_distribution_column('accounts', 8), n.nodename, n.nodeport,
+       m.nodename, m.nodeport, shard_transfer_mode => 'block_writes') AS moved
+  FROM pg_dist_node n, pg_dist_node m
+ WHERE n.nodeport = :owner8 AND m.groupid NOT IN (0, n.groupid);
+SELECT citus_split_shard_by_split_points(s.shardid,
+       ARRAY[((s.shardminvalue::bigint + s.shardmaxvalue::bigint) / 2)::text],
+       ARRAY[n.nodeid, n.nodeid], shard_transfer_mode => 'block_writes') AS split
+  FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+ WHERE s.shardid = get_shard_id_for_distribution_column('accounts', 8);
+RESET citus.local_hostname;
+SELECT count(*) AS placements, count(*) FILTER (WHERE success AND result = '1') AS with_trigger
+  FROM run_command_on_placements('events',
+       $$SELECT count(*) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgfoid = 'privacy._link_lock()'::regprocedure$$);
+SELECT n.nodeport <> :owner8 AS moved, n.nodeport AS owner8 FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+ WHERE p.shardid = get_shard_id_for_distribution_column('accounts', 8) \gset
+SELECT :'moved' AS moved;
+INSERT INTO events VALUES (8, 1, 'after the move');
+BEGIN;
+SELECT privacy.erase('account', '8')->'tables'->'public.events' AS erase8;
+SELECT nodeport = :owner8 AS owner, result AS erase_locks FROM run_command_on_workers(:'q_x8') ORDER BY 1;
+COMMIT;
+
 -- the table conversions: Citus re-creates the triggers of a converted
 -- table itself and asks for citus.enable_unsafe_triggers (the caller's);
 -- the link follows the table, with its trigger on the new shards
