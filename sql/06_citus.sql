@@ -86,8 +86,10 @@ BEGIN
 	END IF;
 	PERFORM privacy._reconcile_columns();
 	PERFORM privacy._refresh_all();
-	-- a recreated linked table needs its lock trigger again (link() refuses
-	-- a table that is now distributed: the transaction fails, closed)
+	-- a recreated linked table needs its lock trigger again (on every shard
+	-- of a distributed table; link() refuses one whose rows erase's lock
+	-- would not reach, outside the root's colocation group: the transaction
+	-- fails, closed)
 	FOR l IN SELECT * FROM pg_catalog.jsonb_array_elements(relinked) LOOP
 		PERFORM privacy.link(l.value->>'subject', (l.value->>'tbl')::oid::regclass, (l.value->>'col')::name);
 	END LOOP;

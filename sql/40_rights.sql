@@ -97,6 +97,10 @@ CREATE FUNCTION privacy._held_keys(subject text, scope text) RETURNS SETOF text
 -- The trigger link() installs on linked tables.
 CREATE FUNCTION privacy._link_lock() RETURNS trigger
 AS 'MODULE_PATHNAME', 'privacy_link_lock' LANGUAGE C;
+-- On a Citus distributed table, the trigger lives on every shard; Citus
+-- drops it there too, but only with citus.enable_unsafe_triggers on, set
+-- for unlink()'s DROP TRIGGER alone (a placeholder without Citus).
+ALTER FUNCTION privacy._drop_link_trigger(text, regclass) SET citus.enable_unsafe_triggers = on;
 
 CREATE VIEW privacy.active_holds AS
 SELECT h.id, h.subject, h.subject_ref, h.reason, h.placed_at, h.until

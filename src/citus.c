@@ -23,7 +23,11 @@
  *	  (CitusUseTwoPhaseCommit);
  *	- the routing column of privacy.subject_tables (privacy__routing) and
  *	  define_subject's warning about tables outside the root's colocation
- *	  group.
+ *	  group;
+ *	- linked distributed tables (CitusCheckLink): link()'s lock trigger runs
+ *	  on the shards, and erase takes the subject's advisory lock on the
+ *	  worker that holds the key's shard group (CitusLinkLockQuery), inside
+ *	  the distributed transaction, before anything is read.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -41,6 +45,7 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -704,4 +709,98 @@ CitusCheckOwners(MapSubject *subj)
 					 errhint("Give the tables of subject type \"%s\" that are colocated with its root one owner (ALTER TABLE ... OWNER TO).",
 							 subj->name)));
 	}
+}
+
+/*
+ * CitusCheckLink
+ *		Whether link()'s race guard can work for relid linked by column att:
+ *		false for a table local to this node (the trigger and erase's lock
+ *		are both here), true for a hash-distributed table colocated with the
+ *		root, which is distributed by its key, when att is the distribution
+ *		column: every row of a key then lives in the shard group of the key,
+ *		on the worker that erase's routed lock reaches (CitusLinkLockQuery),
+ *		where Citus runs the trigger of each shard.  0A000 for every other
+ *		Citus table (reference and single-shard tables, other colocation
+ *		groups, other columns): its rows would be written on nodes where
+ *		erase takes no lock.  what names the caller in the message.
+ */
+bool
+CitusCheckLink(MapSubject *subj, Oid relid, AttrNumber att, const char *what)
+{
+	CitusTableInfo info;
+	CitusTableInfo root;
+
+	if (!CitusLoaded())
+		return false;
+	info = CitusTable(relid);
+	if (info.kind == CITUS_NONE || info.kind == CITUS_LOCAL)
+		return false;
+	if (info.kind != CITUS_DISTRIBUTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s does not support %s table \"%s\"", what,
+						info.kind == CITUS_REFERENCE ? "Citus reference" : "Citus single-shard",
+						get_rel_name(relid)),
+				 errdetail("Its rows are written on nodes where an erasure of subject type \"%s\" takes no lock.",
+						   subj->name),
+				 errhint("Distribute the table by the link column with colocate_with => '%s', or keep it local to the coordinator.",
+						 get_rel_name(subj->root))));
+	root = CitusTable(subj->root);
+	if (root.kind != CITUS_DISTRIBUTED || root.distcol != subj->key_attnum ||
+		info.colocation != root.colocation || info.distcol != att)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s supports Citus distributed table \"%s\" only by its distribution column, colocated with \"%s\"",
+						what, get_rel_name(relid), get_rel_name(subj->root)),
+				 errdetail("An erasure of subject type \"%s\" locks the key on the node of the root's shard group; rows of this table can be written on other nodes.",
+						   subj->name),
+				 errhint("Distribute the root by its key and the table by the link column with colocate_with => '%s', or keep the table local to the coordinator.",
+						 get_rel_name(subj->root))));
+	return true;
+}
+
+/*
+ * CitusAllowTriggers / CitusAllowTriggersEnd
+ *		Run the statements in between with citus.enable_unsafe_triggers on
+ *		(a GUC nest level, like a function's SET clause; unwound by an error
+ *		too): Citus refuses CREATE and DROP TRIGGER on distributed tables
+ *		otherwise.  It copies a table's triggers to new shards (moves,
+ *		splits, rebalancing) without asking for the setting.
+ */
+int
+CitusAllowTriggers(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+CitusAllowTriggersEnd(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
+/*
+ * CitusLinkLockQuery
+ *		The statement that takes the advisory lock of link()'s trigger
+ *		exclusively ($1 the key, of the key's type; $2 the subject type's
+ *		name) on the node that holds the key's shard group: a router query
+ *		on the root (distributed by its key, CitusCheckLink) that yields one
+ *		row whether the root row exists or not (an aggregate), so that Citus
+ *		sends the whole statement, the lock with it, to that node, in the
+ *		distributed transaction.  The lock's key is the trigger's: the
+ *		subject type and the text of the link column's value, whose type is
+ *		the key's (colocated tables share the distribution column's type).
+ *		Runs as the root's owner.
+ */
+char *
+CitusLinkLockQuery(MapSubject *subj)
+{
+	return psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
+					" pg_catalog.hashtext(CAST($1 AS pg_catalog.text) COLLATE \"C\"))"
+					" FROM (SELECT pg_catalog.count(*) FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1) s",
+					UtilQualifiedName(subj->root), quote_identifier(subj->key_column));
 }

@@ -46,5 +46,9 @@ extern void CitusUseTwoPhaseCommit(void);
 extern void CitusCheckOwners(MapSubject *subj);
 extern bool CitusNeedsKeySets(MapSubject *subj, MapTable *mt);
 extern MapCall *CitusKeyOnlyCall(MapSubject *subj, Datum key);
+extern bool CitusCheckLink(MapSubject *subj, Oid relid, AttrNumber att, const char *what);
+extern int	CitusAllowTriggers(void);
+extern void CitusAllowTriggersEnd(int nest);
+extern char *CitusLinkLockQuery(MapSubject *subj);
 
 #endif							/* PRIVACY_CITUS_H */

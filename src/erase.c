@@ -1813,7 +1813,11 @@ citus_delete(MapSubject *subj, List *ordered, MapCall *call)
 /*
  * lock_subject
  *		The root row FOR UPDATE, and the advisory lock that link() triggers
- *		take in shared mode.
+ *		take in shared mode: here for a table local to this node, on the
+ *		worker of the key's shard group for a distributed linked table
+ *		(CITUS HOOK: once, whatever the number of such tables; a linked
+ *		table distributed since it was linked is checked again and refused
+ *		when erase's lock would not reach its rows).
  */
 static void
 lock_subject(MapSubject *subj, Datum key, const char *canon)
@@ -1821,6 +1825,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 	Oid			t[2];
 	Datum		v[2];
 	ListCell   *lc;
+	bool		routed_lock = false;
 
 	t[0] = subj->key_type;
 	v[0] = key;
@@ -1842,9 +1847,18 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		h = linitial((List *) linitial(mt->paths));
 		if (!h->link)
 			continue;
-		get_atttypetypmodcoll(h->rel, h->cols[0], &typid, &typmod, &coll);
 		t[1] = TEXTOID;
 		v[1] = CStringGetTextDatum(subj->name);
+		if (CitusCheckLink(subj, h->rel, h->cols[0], "privacy.erase()"))
+		{
+			/* a router statement on the root, as the root's owner */
+			if (!routed_lock)
+				run_kept_as_owner(subj->root, &mt->kept_lock, subj->cxt, CitusLinkLockQuery(subj),
+								  2, t, v, false, SPI_OK_SELECT);
+			routed_lock = true;
+			continue;
+		}
+		get_atttypetypmodcoll(h->rel, h->cols[0], &typid, &typmod, &coll);
 		/* the conversion to the link column's type runs as its owner */
 		run_kept_as_owner(h->rel, &mt->kept_lock, subj->cxt,
 					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"

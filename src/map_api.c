@@ -242,6 +242,7 @@ privacy_link(PG_FUNCTION_ARGS)
 	int			ret;
 	Oid			argtypes[3] = {TEXTOID, OIDOID, TEXTOID};
 	Datum		values[3];
+	bool		distributed;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -251,7 +252,6 @@ privacy_link(PG_FUNCTION_ARGS)
 	col = pstrdup(NameStr(*PG_GETARG_NAME(2)));
 	subj = MapGetSubject(name);
 	MapCheckTable(relid, "tbl");
-	CitusRefuseDistributed(relid, "privacy.link()");	/* CITUS HOOK */
 	if (relid == subj->root)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -261,6 +261,8 @@ privacy_link(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of relation \"%s\" does not exist", col, get_rel_name(relid))));
+	/* CITUS HOOK: a distributed table only where erase's lock reaches its rows */
+	distributed = CitusCheckLink(subj, relid, att, "privacy.link()");
 	get_atttypetypmodcoll(relid, att, &coltype, &coltypmod, &collid);
 	path = find_coercion_pathway(coltype, subj->key_type, COERCION_EXPLICIT, &funcid);
 	if (path == COERCION_PATH_NONE)
@@ -302,10 +304,14 @@ privacy_link(PG_FUNCTION_ARGS)
 	 * the subject's key, which erase() takes exclusively: a row inserted
 	 * during an erasure waits for it, and is not left behind by it.  One
 	 * trigger per linked column (named by its attribute number): a second
-	 * link on the same table keeps the first one's protection.
+	 * link on the same table keeps the first one's protection.  On a
+	 * distributed table Citus creates the trigger on every shard (and on
+	 * the shards it makes later), where the rows are written; it asks for
+	 * citus.enable_unsafe_triggers, set for this statement only.
 	 */
 	{
 		char	   *trg = psprintf("privacy_link_%d_%s", att, name);
+		int			nest = distributed ? CitusAllowTriggers() : -1;
 
 		if (strlen(trg) >= NAMEDATALEN)
 			trg[NAMEDATALEN - 1] = '\0';
@@ -316,6 +322,8 @@ privacy_link(PG_FUNCTION_ARGS)
 						  false, 0);
 		if (ret != SPI_OK_UTILITY)
 			elog(ERROR, "could not create the link trigger: %s", SPI_result_code_string(ret));
+		if (distributed)
+			CitusAllowTriggersEnd(nest);
 	}
 	SPI_finish();
 	MapRefresh(name);

@@ -13,7 +13,8 @@
 ---------------------------------------------------------------------------
 -- Citus placement awareness (issue 15, src/citus.c, sql/06_citus.sql):
 -- the routing column of privacy.subject_tables, DDL event triggers that do
--- nothing on Citus workers, table conversions decided at commit, unlink() drops link()'s trigger.
+-- nothing on Citus workers, table conversions decided at commit, unlink() drops link()'s trigger
+-- (on every shard of a linked distributed table).
 ---------------------------------------------------------------------------
 
 -- The routing column of privacy.subject_tables: 'one shard', 'all shards',
@@ -100,8 +101,10 @@ BEGIN
 	END IF;
 	PERFORM privacy._reconcile_columns();
 	PERFORM privacy._refresh_all();
-	-- a recreated linked table needs its lock trigger again (link() refuses
-	-- a table that is now distributed: the transaction fails, closed)
+	-- a recreated linked table needs its lock trigger again (on every shard
+	-- of a distributed table; link() refuses one whose rows erase's lock
+	-- would not reach, outside the root's colocation group: the transaction
+	-- fails, closed)
 	FOR l IN SELECT * FROM pg_catalog.jsonb_array_elements(relinked) LOOP
 		PERFORM privacy.link(l.value->>'subject', (l.value->>'tbl')::oid::regclass, (l.value->>'col')::name);
 	END LOOP;
@@ -152,6 +155,10 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION privacy._drop_link_trigger(text, regclass) FROM PUBLIC;
+-- (sql/40_rights.sql) on a Citus distributed table, the trigger lives on
+-- every shard; Citus drops it there too, but only with
+-- citus.enable_unsafe_triggers on, set for unlink()'s DROP TRIGGER alone
+ALTER FUNCTION privacy._drop_link_trigger(text, regclass) SET citus.enable_unsafe_triggers = on;
 
 CREATE OR REPLACE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
