@@ -210,9 +210,10 @@ BEGIN
 END
 $$;
 
--- column drops and renames are ALTER TABLE; partitions come with CREATE TABLE
+-- column drops and renames are ALTER TABLE; partitions come with CREATE TABLE;
+-- CREATE SCHEMA can create tables, ALTER SCHEMA renames what path texts show
 CREATE EVENT TRIGGER privacy_ddl ON ddl_command_end
-	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TABLE AS', 'SELECT INTO')
+	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE SCHEMA', 'ALTER SCHEMA')
 	EXECUTE FUNCTION privacy._on_ddl();
 CREATE EVENT TRIGGER privacy_drop ON sql_drop
 	EXECUTE FUNCTION privacy._on_drop();

@@ -89,14 +89,15 @@ Datum
 privacy_on_ddl(PG_FUNCTION_ARGS)
 {
 	List	   *touched = NIL;
+	List	   *schemas = NIL;
 	List	   *family = NIL;
 	List	   *roots = NIL;
 	List	   *referenced = NIL;
 	List	   *names = NIL;
 	List	   *affected = NIL;
 	ListCell   *lc;
-	Oid			t[2] = {OIDARRAYOID, OIDARRAYOID};
-	Datum		v[2];
+	Oid			t[3] = {OIDARRAYOID, OIDARRAYOID, OIDARRAYOID};
+	Datum		v[3];
 	uint64		i;
 	int			nest;
 	MemoryContext outer = CurrentMemoryContext;
@@ -119,21 +120,33 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 	if (!spi_bool(1) || spi_bool(2) || spi_bool(3))
 		goto done;
 
-	/* temporary tables (ETL scratch space) never join a map: skipped */
-	if (SPI_execute("SELECT DISTINCT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c"
-					" WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+	/*
+	 * The tables (temporary ones, ETL scratch space, never join a map) and
+	 * the schemas (CREATE SCHEMA ... CREATE TABLE, a renamed schema whose
+	 * name the maps' path texts show) of the command.
+	 */
+	if (SPI_execute("SELECT DISTINCT c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass, c.objid"
+					" FROM pg_catalog.pg_event_trigger_ddl_commands() c"
+					" WHERE c.classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_class'::pg_catalog.regclass,"
+					"                                  'pg_catalog.pg_namespace'::pg_catalog.regclass])"
 					"   AND (c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\\_temp\\_%')",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "DDL command lookup failed");
 	for (i = 0; i < SPI_processed; i++)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		bool		isnull,
+					isnull2;
+		bool		schema = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull2);
 
-		if (!isnull)
+		if (isnull || isnull2)
+			continue;
+		if (schema)
+			schemas = lappend_oid(schemas, DatumGetObjectId(d));
+		else
 			touched = lappend_oid(touched, DatumGetObjectId(d));
 	}
-	if (touched == NIL)
+	if (touched == NIL && schemas == NIL)
 		goto done;
 
 	foreach(lc, touched)
@@ -183,11 +196,15 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 	}
 	v[0] = oid_array(roots);
 	v[1] = oid_array(referenced);
+	v[2] = oid_array(schemas);
 	if (names != NIL &&
 		SPI_execute_with_args("SELECT DISTINCT m.subject FROM privacy.map m"
 							  " WHERE m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)"
-							  "    OR (NOT m.outbound AND m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($2))",
-							  2, t, v, NULL, false, 0) != SPI_OK_SELECT)
+							  "    OR (NOT m.outbound AND m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($2))"
+							  "    OR (pg_catalog.cardinality($3) OPERATOR(pg_catalog.>) 0 AND EXISTS (SELECT FROM pg_catalog.pg_class k"
+							  "         WHERE k.oid OPERATOR(pg_catalog.=) m.table_name::pg_catalog.oid"
+							  "           AND k.relnamespace OPERATOR(pg_catalog.=) ANY ($3)))",
+							  3, t, v, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "map lookup failed");
 	for (i = 0; names != NIL && i < SPI_processed; i++)
 	{

@@ -386,6 +386,11 @@ $$;
 CREATE OR REPLACE FUNCTION privacy._on_ddl() RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'privacy_on_ddl'
 LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- CREATE SCHEMA can create tables, ALTER SCHEMA renames what path texts show
+DROP EVENT TRIGGER privacy_ddl;
+CREATE EVENT TRIGGER privacy_ddl ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE SCHEMA', 'ALTER SCHEMA')
+	EXECUTE FUNCTION privacy._on_ddl();
 
 CREATE OR REPLACE FUNCTION privacy._on_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -75,6 +75,19 @@ INSERT INTO d.users VALUES (1), (2);
 INSERT INTO d.logs VALUES (1, 1, '2026-05-01'), (2, 1, '2027-05-01'), (3, 2, '2027-06-01');
 SELECT jsonb_array_length(privacy.access('user', '1')->'data'->'d.logs') AS logs_of_user_1;
 
+-- a table created by CREATE SCHEMA joins the map; a renamed schema renames
+-- the path texts that show it, and nothing else
+SELECT pg_temp.take();
+CREATE SCHEMA e CREATE TABLE visits (id int PRIMARY KEY, user_id bigint REFERENCES d.users)
+                CREATE TABLE visit_notes (id int PRIMARY KEY, visit_id int REFERENCES visits);
+SELECT * FROM pg_temp.written();
+SELECT table_name, path FROM privacy.subject_tables WHERE table_name::text LIKE 'e.%' ORDER BY 1::text;
+SELECT pg_temp.take();
+ALTER SCHEMA e RENAME TO e2;
+SELECT * FROM pg_temp.written();
+SELECT table_name, path FROM privacy.subject_tables WHERE table_name::text LIKE 'e2.%' ORDER BY 1::text;
+DROP SCHEMA e2 CASCADE;
+
 -- classified columns of an inheritance child follow its parent's DDL
 CREATE TABLE d.base (id int PRIMARY KEY, user_id bigint REFERENCES d.users, phone text);
 CREATE TABLE d.child (extra text) INHERITS (d.base);
