@@ -70,6 +70,10 @@ $$;
 CREATE FUNCTION privacy.drop_subject(name text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	-- the lock triggers of its links go with the type
+	PERFORM privacy._drop_link_trigger(l.subject, l.table_name)
+	   FROM (SELECT DISTINCT k.subject, k.table_name FROM privacy.links k
+	          WHERE k.subject OPERATOR(pg_catalog.=) drop_subject.name) l;
 	DELETE FROM privacy.subject_types s WHERE s.name = drop_subject.name;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'subject type "%" does not exist', drop_subject.name USING ERRCODE = '42704';

@@ -97,6 +97,13 @@ SELECT table_name, column_name FROM privacy.classified_columns WHERE table_name 
 ALTER TABLE d.base DROP COLUMN mobile;
 SELECT count(*) AS child_classified FROM privacy.classified_columns WHERE table_name = 'd.child'::regclass;
 
+-- drop_subject() takes the lock triggers of its type's links along
+CREATE TABLE d.audit_log (id int, who bigint);
+SELECT privacy.link('user', 'd.audit_log', 'who');
+SELECT count(*) AS link_triggers FROM pg_trigger WHERE tgfoid = 'privacy._link_lock()'::regprocedure;
+SELECT privacy.drop_subject('user');
+SELECT count(*) AS link_triggers FROM pg_trigger WHERE tgfoid = 'privacy._link_lock()'::regprocedure;
+
 -- the trigger function is not callable directly
 SELECT privacy._on_ddl();
 
