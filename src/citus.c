@@ -45,7 +45,6 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -770,17 +769,13 @@ CitusCheckLink(MapSubject *subj, Oid relid, AttrNumber att, const char *what)
 int
 CitusAllowTriggers(void)
 {
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
+	return UtilGucPush("citus.enable_unsafe_triggers", "on");
 }
 
 void
 CitusAllowTriggersEnd(int nest)
 {
-	AtEOXact_GUC(true, nest);
+	UtilGucPop(nest);
 }
 
 /*

@@ -29,7 +29,6 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -95,17 +94,13 @@ typedef struct WalkEntry
 int
 MapJitOff(void)
 {
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
+	return UtilGucPush("jit", "off");
 }
 
 void
 MapJitRestore(int nest)
 {
-	AtEOXact_GUC(true, nest);
+	UtilGucPop(nest);
 }
 
 /* the topmost partitioned parent of relid (relid when not a partition) */

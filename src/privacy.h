@@ -70,6 +70,9 @@ extern void UtilKeyedHash(const char *context, const unsigned char *in, size_t i
 						  unsigned char *out, size_t outlen);
 extern void UtilDerivedKey(const char *context, unsigned char *key);
 extern void UtilSpiConnect(void);
+/* one setting changed until UtilGucPop (or an error) */
+extern int	UtilGucPush(const char *name, const char *value);
+extern void UtilGucPop(int nest);
 extern char *UtilTextArg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern Oid	UtilCatalogRelid(const char *relname);
 extern Oid	UtilExtensionOwner(void);

@@ -46,6 +46,27 @@ static bool subject_ref_secret_loaded = false;
 static Oid	subject_ref_secret_rel = InvalidOid;	/* privacy.secret it came from */
 
 /*
+ * UtilGucPush / UtilGucPop
+ *		Run the statements in between with one setting changed (a GUC nest
+ *		level, like a function's SET clause; unwound by an error too).
+ */
+int
+UtilGucPush(const char *name, const char *value)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+UtilGucPop(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
+/*
  * UtilSpiConnect
  *		SPI_connect, raising on failure.
  */
