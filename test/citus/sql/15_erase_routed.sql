@@ -103,3 +103,27 @@ SELECT privacy.drop_retention(id) FROM privacy.retention WHERE table_name = 'pro
 SELECT create_distributed_table('probe', 'customer_id', colocate_with => 'customers');
 SELECT privacy.add_retention('probe', 'at', '1 year');
 DROP TABLE probe;
+
+-- the locked key set of the conversations is read as rows, one table, no
+-- subquery: Citus's fast path; from the sixth erasure of a session on,
+-- PostgreSQL keeps its generic plan and Citus prunes the shard per call
+-- (the value is still sent as a constant).  Citus's planner messages of the
+-- ninth erasure: one router plan, the DELETE statement's; the root row
+-- lock and the key set are not planned again.  Every row is locked and
+-- read: the receipts stay those of the single-node twin (customers 120 to
+-- 128).
+\c single_regress
+SELECT string_agg(receipt(privacy.erase('customer', c::text))::text, ' ' ORDER BY c) AS erases
+  FROM generate_series(120, 127) c \gset s_
+SELECT receipt(privacy.erase('customer', '128')) AS erase128 \gset s_
+\c citus_regress
+SELECT string_agg(receipt(privacy.erase('customer', c::text))::text, ' ' ORDER BY c) AS erases
+  FROM generate_series(120, 127) c \gset d_
+SELECT :'d_erases' = :'s_erases' AS same_receipts;
+SET client_min_messages = debug2;
+SELECT receipt(privacy.erase('customer', '128')) AS erase128 \gset d_
+RESET client_min_messages;
+SELECT :'d_erase128'::jsonb = :'s_erase128'::jsonb AS same_receipt,
+       (:'d_erase128'::jsonb)->'tables'->'public.conversations' AS conversations128;
+SELECT (SELECT count(*) FROM conversations WHERE customer_id BETWEEN 120 AND 128) AS conversations_left,
+       (SELECT count(*) FROM messages WHERE customer_id BETWEEN 120 AND 128) AS messages_left;
