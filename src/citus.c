@@ -795,7 +795,7 @@ char *
 CitusLinkLockQuery(MapSubject *subj)
 {
 	return psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
-					" pg_catalog.hashtext(CAST($1 AS pg_catalog.text) COLLATE \"C\"))"
+					" pg_catalog.hashtext(pg_catalog.format('%%s', $1) COLLATE \"C\"))"
 					" FROM (SELECT pg_catalog.count(*) FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1) s",
 					UtilQualifiedName(subj->root), quote_identifier(subj->key_column));
 }

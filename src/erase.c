@@ -1862,7 +1862,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		/* the conversion to the link column's type runs as its owner */
 		run_kept_as_owner(h->rel, &mt->kept_lock, subj->cxt,
 					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
-							  " pg_catalog.hashtext(CAST(CAST($1 AS %s) AS pg_catalog.text) COLLATE \"C\"))",
+							  " pg_catalog.hashtext(pg_catalog.format('%%s', CAST($1 AS %s)) COLLATE \"C\"))",
 							  format_type_with_typemod(typid, typmod)),
 					 2, t, v, false, SPI_OK_SELECT);
 	}
