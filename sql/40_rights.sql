@@ -97,6 +97,11 @@ CREATE FUNCTION privacy._held_keys(subject text, scope text) RETURNS SETOF text
 -- The trigger link() installs on linked tables.
 CREATE FUNCTION privacy._link_lock() RETURNS trigger
 AS 'MODULE_PATHNAME', 'privacy_link_lock' LANGUAGE C;
+-- The key of a value in link()'s lock, as the trigger computes it (the
+-- type's hash function): erase's side.  A hash of a value the caller
+-- passes, not data: erase's statement runs as a table's owner.
+CREATE FUNCTION privacy._link_key_hash(anyelement) RETURNS integer
+AS 'MODULE_PATHNAME', 'privacy_link_key_hash' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 -- On a Citus distributed table, the trigger lives on every shard; Citus
 -- drops it there too, but only with citus.enable_unsafe_triggers on, set
 -- for unlink()'s DROP TRIGGER alone (a placeholder without Citus).

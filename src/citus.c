@@ -48,6 +48,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/ruleutils.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -794,8 +795,16 @@ CitusAllowTriggersEnd(int nest)
 char *
 CitusLinkLockQuery(MapSubject *subj)
 {
+	Oid			typid;
+	int32		typmod;
+	Oid			coll;
+
+	get_atttypetypmodcoll(subj->root, subj->key_attnum, &typid, &typmod, &coll);
+
+	/* the key in the collation of the key column, which colocated tables share */
 	return psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
-					" pg_catalog.hashtext(pg_catalog.format('%%s', $1) COLLATE \"C\"))"
+					" privacy._link_key_hash($1%s%s))"
 					" FROM (SELECT pg_catalog.count(*) FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1) s",
+					OidIsValid(coll) ? " COLLATE " : "", OidIsValid(coll) ? generate_collation_name(coll) : "",
 					UtilQualifiedName(subj->root), quote_identifier(subj->key_column));
 }

@@ -65,6 +65,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/ruleutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
@@ -1859,11 +1860,16 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 			continue;
 		}
 		get_atttypetypmodcoll(h->rel, h->cols[0], &typid, &typmod, &coll);
-		/* the conversion to the link column's type runs as its owner */
+		/*
+		 * the key as the trigger hashes a row's value (the link column's
+		 * type and collation); the conversion runs as the table's owner
+		 */
 		run_kept_as_owner(h->rel, &mt->kept_lock, subj->cxt,
 					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
-							  " pg_catalog.hashtext(pg_catalog.format('%%s', CAST($1 AS %s)) COLLATE \"C\"))",
-							  format_type_with_typemod(typid, typmod)),
+							  " privacy._link_key_hash(CAST($1 AS %s)%s%s))",
+							  format_type_with_typemod(typid, typmod),
+							  OidIsValid(coll) ? " COLLATE " : "",
+							  OidIsValid(coll) ? generate_collation_name(coll) : ""),
 					 2, t, v, false, SPI_OK_SELECT);
 	}
 }

@@ -34,6 +34,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "access/xact.h"
@@ -112,6 +113,7 @@ PG_FUNCTION_INFO_V1(privacy_has_consent);
 PG_FUNCTION_INFO_V1(privacy_erasure_ledger);
 PG_FUNCTION_INFO_V1(privacy_replay_erasures);
 PG_FUNCTION_INFO_V1(privacy_link_lock);
+PG_FUNCTION_INFO_V1(privacy_link_key_hash);
 
 static SPIPlanPtr plan_has_consent = NULL;
 static SPIPlanPtr plan_is_restricted = NULL;
@@ -1192,12 +1194,56 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 }
 
 /*
+ * link_key_hash
+ *		The second key of link()'s advisory lock for a value of a link column
+ *		(collation coll, InvalidOid for the type's): the type's hash function,
+ *		the one of its default hash operator class (the base type's for a
+ *		domain), which hashes values as the type's equality sees them, so the
+ *		writers' trigger and the erasure agree whatever their sessions'
+ *		TimeZone, DateStyle or float settings (a timestamptz key written in
+ *		one time zone and erased from another), and 1.0 and 1.00 are one
+ *		numeric key.  A type without one falls back to its output text.
+ */
+static int32
+link_key_hash(Oid typid, Oid coll, Datum value)
+{
+	Oid			base = getBaseType(typid);
+	TypeCacheEntry *tc = lookup_type_cache(base, TYPECACHE_HASH_PROC_FINFO);
+	Oid			outfn;
+	bool		varlena;
+
+	if (!OidIsValid(coll))
+		coll = tc->typcollation;
+	if (OidIsValid(tc->hash_proc))
+		return DatumGetInt32(FunctionCall1Coll(&tc->hash_proc_finfo, coll, value));
+	getTypeOutputInfo(base, &outfn, &varlena);
+	return DatumGetInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID,
+												 CStringGetTextDatum(OidOutputFunctionCall(outfn, value))));
+}
+
+/*
+ * privacy._link_key_hash(anyelement) RETURNS int4 — link_key_hash of a
+ * value, in the call's collation: erase's side of link()'s lock.  A hash,
+ * not data: callable by anyone (the statement runs as a table's owner).
+ */
+Datum
+privacy_link_key_hash(PG_FUNCTION_ARGS)
+{
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+
+	if (!OidIsValid(typid))
+		elog(ERROR, "privacy._link_key_hash: argument type unknown");
+	PG_RETURN_INT32(link_key_hash(typid, PG_GET_COLLATION(), PG_GETARG_DATUM(0)));
+}
+
+/*
  * privacy._link_lock() — BEFORE INSERT OR UPDATE trigger installed by
  * link(): a shared transaction advisory lock on the subject's key value,
- * which erase() takes exclusively (args: subject type, link column).  A
- * write that has to wait for an erasure of the same subject fails with
- * 40001 once the erasure ends, so it can never survive an erasure that was
- * running when it arrived.
+ * which erase() takes exclusively (args: subject type, link column; the
+ * value's key is link_key_hash in the column's collation, as erase's
+ * privacy._link_key_hash).  A write that has to wait for an erasure of the
+ * same subject fails with 40001 once the erasure ends, so it can never
+ * survive an erasure that was running when it arrived.
  */
 Datum
 privacy_link_lock(PG_FUNCTION_ARGS)
@@ -1206,7 +1252,6 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 	HeapTuple	tup;
 	TupleDesc	desc;
 	int			attno;
-	char	   *val;
 	int32		k1,
 				k2;
 
@@ -1217,12 +1262,16 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 	attno = SPI_fnumber(desc, td->tg_trigger->tgargs[1]);
 	if (attno > 0)
 	{
-		val = SPI_getvalue(tup, desc, attno);
-		if (val != NULL)
+		bool		isnull;
+		Datum		val = heap_getattr(tup, attno, desc, &isnull);
+
+		if (!isnull)
 		{
+			Form_pg_attribute att = TupleDescAttr(desc, attno - 1);
+
 			k1 = DatumGetInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID,
 													   CStringGetTextDatum(td->tg_trigger->tgargs[0])));
-			k2 = DatumGetInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, CStringGetTextDatum(val)));
+			k2 = link_key_hash(att->atttypid, att->attcollation, val);
 			if (!DatumGetBool(DirectFunctionCall2(pg_try_advisory_xact_lock_shared_int4,
 												  Int32GetDatum(k1), Int32GetDatum(k2))))
 			{

@@ -685,3 +685,11 @@ BEGIN
 	PERFORM privacy._invalidate();
 END
 $$;
+
+
+---------------------------------------------------------------------------
+-- link()'s lock keyed by the type's hash function on both sides (the
+-- writers' trigger and erase), whatever the sessions' settings
+---------------------------------------------------------------------------
+CREATE FUNCTION privacy._link_key_hash(anyelement) RETURNS integer
+AS 'MODULE_PATHNAME', 'privacy_link_key_hash' LANGUAGE C STABLE STRICT PARALLEL SAFE;

@@ -1,8 +1,12 @@
 -- link()'s race guard for any key type: a writer's trigger takes the
--- subject's advisory lock on the link column's text as its type's output
--- function writes it; erase must take the same lock.  Before, erase used the
--- cast to text, which differs for char(n) (trailing blanks), inet (the
--- netmask) and boolean ('true' against 't'): two different locks, no guard.
+-- subject's advisory lock on the link column's value, erase must take the
+-- same lock.  Both hash the value with its type's hash function, in the
+-- column's collation.  Before, the trigger hashed the value's output text and
+-- erase its cast to text, which differ for char(n) (trailing blanks), inet
+-- (the netmask) and boolean ('true' against 't'); and output text depends on
+-- the session: a timestamptz key written in one time zone and erased from
+-- another, a numeric 1.00 erased as 1.0, a case-insensitive collation.  Each
+-- gave two different locks: no guard.
 CREATE EXTENSION privacy;
 CREATE SCHEMA k;
 CREATE TABLE k.people (code text PRIMARY KEY);
@@ -11,9 +15,19 @@ CREATE TABLE k.hosts (addr inet PRIMARY KEY);
 CREATE TABLE k.hlog (id int, addr inet);
 CREATE TABLE k.flags (f boolean PRIMARY KEY);
 CREATE TABLE k.flog (id int, f boolean);
+CREATE TABLE k.moments (at timestamptz PRIMARY KEY);
+CREATE TABLE k.mlog (id int, at timestamptz);
+CREATE TABLE k.amounts (n numeric PRIMARY KEY);
+CREATE TABLE k.alog (id int, n numeric);
+CREATE COLLATION k.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE k.handles (h text COLLATE k.ci PRIMARY KEY);
+CREATE TABLE k.hdlog (id int, h text COLLATE k.ci);
 INSERT INTO k.people VALUES ('abc');
 INSERT INTO k.hosts VALUES ('10.0.0.1');
 INSERT INTO k.flags VALUES (true);
+INSERT INTO k.moments VALUES ('2026-01-01 00:00:00+00');
+INSERT INTO k.amounts VALUES (1.00);
+INSERT INTO k.handles VALUES ('Ann');
 SET client_min_messages = warning;
 SELECT privacy.define_subject('person', 'k.people');
 SELECT privacy.define_subject('host', 'k.hosts');
@@ -21,6 +35,12 @@ SELECT privacy.define_subject('flag', 'k.flags');
 SELECT privacy.link('person', 'k.log', 'code');
 SELECT privacy.link('host', 'k.hlog', 'addr');
 SELECT privacy.link('flag', 'k.flog', 'f');
+SELECT privacy.define_subject('moment', 'k.moments');
+SELECT privacy.link('moment', 'k.mlog', 'at');
+SELECT privacy.define_subject('amount', 'k.amounts');
+SELECT privacy.link('amount', 'k.alog', 'n');
+SELECT privacy.define_subject('handle', 'k.handles');
+SELECT privacy.link('handle', 'k.hdlog', 'h');
 RESET client_min_messages;
 
 -- the advisory locks of subject type s held by this session: lock tags and modes
@@ -49,6 +69,29 @@ BEGIN;
 INSERT INTO k.flog VALUES (1, true);
 SELECT privacy.erase('flag', 'true')->'tables' AS erased;
 SELECT * FROM pg_temp.subject_locks('flag');
+ROLLBACK;
+
+-- written in New York, erased from Tokyo
+BEGIN;
+SET LOCAL TimeZone = 'America/New_York';
+INSERT INTO k.mlog VALUES (1, '2026-01-01 00:00:00+00');
+SET LOCAL TimeZone = 'Asia/Tokyo';
+SELECT privacy.erase('moment', '2026-01-01 09:00:00+09')->'tables' AS erased;
+SELECT * FROM pg_temp.subject_locks('moment');
+ROLLBACK;
+
+-- 1.00 written, 1.0 erased
+BEGIN;
+INSERT INTO k.alog VALUES (1, 1.00);
+SELECT privacy.erase('amount', '1.0')->'tables' AS erased;
+SELECT * FROM pg_temp.subject_locks('amount');
+ROLLBACK;
+
+-- 'ANN' written, 'ann' erased, under a case-insensitive collation
+BEGIN;
+INSERT INTO k.hdlog VALUES (1, 'ANN');
+SELECT privacy.erase('handle', 'ann')->'tables' AS erased;
+SELECT * FROM pg_temp.subject_locks('handle');
 ROLLBACK;
 
 DROP SCHEMA k CASCADE;

@@ -66,10 +66,10 @@ SELECT (SELECT count(*) FROM accounts) = :s_accounts AS accounts, (SELECT count(
        (SELECT count(*) FROM events WHERE account_id IN (7, 99)) AS left_7_99;
 
 -- where the locks are.  The lock of link() is (hashtext(subject type),
--- hashtext(key)); the worker that holds the key's shard group is "owner".
+-- privacy._link_key_hash(key)); the worker that holds the key's shard group is "owner".
 CREATE FUNCTION link_lock_query(subject text, k text, lockmode text) RETURNS text LANGUAGE sql AS $$
   SELECT format('SELECT count(*) FROM pg_locks WHERE locktype = %L AND mode = %L AND objsubid = 2'
-                ' AND classid = (hashtext(%L)::bigint & 4294967295)::oid AND objid = (hashtext(%L)::bigint & 4294967295)::oid',
+                ' AND classid = (hashtext(%L)::bigint & 4294967295)::oid AND objid = (privacy._link_key_hash(%L::bigint)::bigint & 4294967295)::oid',
                 'advisory', lockmode, subject, k) $$;
 SELECT n.nodeport AS owner8 FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
  WHERE p.shardid = get_shard_id_for_distribution_column('accounts', 8) \gset
@@ -86,9 +86,9 @@ SELECT privacy.erase('account', '8')->'tables'->'public.events' AS erase8;
 SELECT nodeport = :owner8 AS owner, result AS erase_locks FROM run_command_on_workers(:'q_x8') ORDER BY 1;
 SELECT count(*) AS coordinator_locks FROM pg_locks
  WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND objsubid = 2
-   AND classid = (hashtext('account')::bigint & 4294967295)::oid AND objid = (hashtext('8')::bigint & 4294967295)::oid;
+   AND classid = (hashtext('account')::bigint & 4294967295)::oid AND objid = (privacy._link_key_hash(8::bigint)::bigint & 4294967295)::oid;
 SELECT nodeport = :owner8 AS owner, result AS writer_may_pass
-  FROM run_command_on_workers($$SELECT pg_try_advisory_xact_lock_shared(hashtext('account'), hashtext('8'))$$) ORDER BY 1;
+  FROM run_command_on_workers($$SELECT pg_try_advisory_xact_lock_shared(hashtext('account'), privacy._link_key_hash(8::bigint))$$) ORDER BY 1;
 COMMIT;
 SELECT result AS after_commit FROM run_command_on_workers(:'q_x8') ORDER BY nodeport;
 
@@ -106,7 +106,7 @@ BEGIN;
 INSERT INTO events VALUES (9, 100, 'new event');
 SELECT nodeport = :owner9 AS owner, result AS writer_locks FROM run_command_on_workers(:'q_s9') ORDER BY 1;
 SELECT nodeport = :owner9 AS owner, result AS erase_may_pass
-  FROM run_command_on_workers($$SELECT pg_try_advisory_xact_lock(hashtext('account'), hashtext('9'))$$) ORDER BY 1;
+  FROM run_command_on_workers($$SELECT pg_try_advisory_xact_lock(hashtext('account'), privacy._link_key_hash(9::bigint))$$) ORDER BY 1;
 ROLLBACK;
 
 -- shard moves and splits copy the trigger to the new placements (Citus
