@@ -390,54 +390,40 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 	Datum	   *values;
 	void	  **slot = lock ? &mt->plan_lock : &mt->plan_keys;
 
-	if (*slot == NULL && lock && mt->nneeded > 0 && CitusRouted(subj, mt))
-	{
-		StringInfoData q;
-		SPIPlanPtr	plan;
-		const char *cond = MapCallCondition(subj, mt);
-
-		initStringInfo(&q);
-		appendStringInfoString(&q, "SELECT ");
-		for (i = 0; i < mt->nneeded; i++)
-			appendStringInfo(&q, "%sCAST(t.%s AS %s) AS k%d", i ? ", " : "",
-							 quote_identifier(MapColName(mt->relid, mt->needed[i])),
-							 format_type_be(mt->needed_type[i]), i);
-		appendStringInfo(&q, " FROM %s t WHERE %s FOR UPDATE OF t", mt->qualname, cond);
-		/* a custom plan at first, then Citus's generic fast-path plan */
-		plan = SPI_prepare(q.data, mt->call_nargs, mt->call_argtypes);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the key query of %s: %s", mt->qualname,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
 	if (*slot == NULL)
 	{
 		StringInfoData q;
 		SPIPlanPtr	plan;
 		const char *cond = MapCallCondition(subj, mt);
+		/* the rows form (CITUS HOOK): a routed table's locked key set */
+		bool		as_rows = lock && mt->nneeded > 0 && CitusRouted(subj, mt);
 
 		initStringInfo(&q);
 		appendStringInfoString(&q, "SELECT ");
-		for (i = 0; i < mt->nneeded; i++)
+		for (i = 0; !as_rows && i < mt->nneeded; i++)
 			appendStringInfo(&q, "%spg_catalog.array_agg(x.a%d)", i ? ", " : "", i);
 		if (mt->nneeded == 0)
 			appendStringInfoString(&q, "pg_catalog.count(*)");
-		appendStringInfoString(&q, " FROM (SELECT DISTINCT ");
+		if (!as_rows)
+			appendStringInfoString(&q, " FROM (SELECT DISTINCT ");
 		for (i = 0; i < mt->nneeded; i++)
-			appendStringInfo(&q, "%sCAST(t.%s AS %s) AS a%d", i ? ", " : "",
+			appendStringInfo(&q, "%sCAST(t.%s AS %s) AS %c%d", i ? ", " : "",
 							 quote_identifier(MapColName(mt->relid, mt->needed[i])),
-							 format_type_be(mt->needed_type[i]), i);
+							 format_type_be(mt->needed_type[i]), as_rows ? 'k' : 'a', i);
 		if (mt->nneeded == 0)
 			appendStringInfoString(&q, "1");
-		if (lock)
+		if (as_rows)
+			appendStringInfo(&q, " FROM %s t WHERE %s FOR UPDATE OF t", mt->qualname, cond);
+		else if (lock)
 			appendStringInfo(&q, " FROM (SELECT * FROM %s t WHERE %s FOR UPDATE OF t) t) x",
 							 mt->qualname, cond);
 		else
 			appendStringInfo(&q, " FROM %s t WHERE %s) x", mt->qualname, cond);
 		/*
 		 * One generic plan: a custom plan per call costs more than the query
-		 * (CITUS HOOK: Citus plans a distributed table per call).
+		 * (CITUS HOOK: Citus plans a distributed table per call, except the
+		 * rows form, a fast-path statement whose generic plan it keeps after
+		 * the custom ones).
 		 */
 		plan = SPI_prepare_cursor(q.data, mt->call_nargs, mt->call_argtypes,
 								  CitusIsCitusTable(mt->relid) ? 0 : CURSOR_OPT_GENERIC_PLAN);
