@@ -151,6 +151,8 @@ REVOKE ALL ON FUNCTION privacy._lock_maps() FROM PUBLIC;
 CREATE FUNCTION privacy._on_ddl() RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'privacy_on_ddl'
 LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- an event trigger only (event triggers fire without EXECUTE)
+REVOKE ALL ON FUNCTION privacy._on_ddl() FROM PUBLIC;
 
 -- Forget the configuration of dropped tables (by OID): their catalog rows
 -- go, the maps that held them are recomputed.  A dropped root keeps its

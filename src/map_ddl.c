@@ -129,7 +129,7 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 					" FROM pg_catalog.pg_event_trigger_ddl_commands() c"
 					" WHERE c.classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_class'::pg_catalog.regclass,"
 					"                                  'pg_catalog.pg_namespace'::pg_catalog.regclass])"
-					"   AND (c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\\_temp\\_%')",
+					"   AND (c.schema_name IS NULL OR c.schema_name OPERATOR(pg_catalog.!~~) 'pg\\_temp\\_%')",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "DDL command lookup failed");
 	for (i = 0; i < SPI_processed; i++)

@@ -386,6 +386,8 @@ $$;
 CREATE OR REPLACE FUNCTION privacy._on_ddl() RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'privacy_on_ddl'
 LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- an event trigger only (event triggers fire without EXECUTE)
+REVOKE ALL ON FUNCTION privacy._on_ddl() FROM PUBLIC;
 -- CREATE SCHEMA can create tables, ALTER SCHEMA renames what path texts show
 DROP EVENT TRIGGER privacy_ddl;
 CREATE EVENT TRIGGER privacy_ddl ON ddl_command_end

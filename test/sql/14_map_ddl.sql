@@ -97,6 +97,42 @@ SELECT table_name, column_name FROM privacy.classified_columns WHERE table_name 
 ALTER TABLE d.base DROP COLUMN mobile;
 SELECT count(*) AS child_classified FROM privacy.classified_columns WHERE table_name = 'd.child'::regclass;
 
+-- a role that owns only its schema's tables: its DDL fires the trigger,
+-- which evaluates none of its code (defaults, CHECKs) as
+-- the extension owner; it cannot call the trigger function
+CREATE ROLE regress_ddl_owner;
+CREATE SCHEMA h AUTHORIZATION regress_ddl_owner;
+GRANT USAGE ON SCHEMA d TO regress_ddl_owner;
+GRANT REFERENCES ON d.users TO regress_ddl_owner;
+SET ROLE regress_ddl_owner;
+CREATE TABLE h.seen (who name, superuser boolean, restricted boolean);
+GRANT INSERT ON h.seen TO PUBLIC;
+CREATE FUNCTION h.spy(v int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+	BEGIN
+		PERFORM set_config('role', current_user, true);	-- refused in a security-restricted operation
+		INSERT INTO h.seen VALUES (current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false);
+	EXCEPTION WHEN insufficient_privilege THEN
+		INSERT INTO h.seen VALUES (current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), true);
+	END;
+	RETURN v;
+END $$;
+CREATE TABLE h.t (id int PRIMARY KEY, user_id bigint REFERENCES d.users,
+                  x int DEFAULT h.spy(1) CHECK (h.spy(x) > 0));
+INSERT INTO h.t (id) VALUES (1);
+ALTER TABLE h.t ADD COLUMN y int DEFAULT h.spy(2);
+ALTER TABLE h.t RENAME COLUMN x TO x2;
+CREATE TABLE h.t2 (id int PRIMARY KEY, t_id int REFERENCES h.t, z int DEFAULT h.spy(3));
+DO $$ BEGIN PERFORM privacy._on_ddl();
+EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'privacy._on_ddl(): %', SQLSTATE; END $$;
+RESET ROLE;
+SELECT table_name, path FROM privacy.subject_tables WHERE table_name::text LIKE 'h.%' ORDER BY 1::text;
+SELECT who, superuser, restricted, count(*) > 0 AS ran FROM h.seen GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+DROP SCHEMA h CASCADE;
+REVOKE ALL ON d.users FROM regress_ddl_owner;
+REVOKE ALL ON SCHEMA d FROM regress_ddl_owner;
+DROP ROLE regress_ddl_owner;
+
 -- drop_subject() takes the lock triggers of its type's links along
 CREATE TABLE d.audit_log (id int, who bigint);
 SELECT privacy.link('user', 'd.audit_log', 'who');

@@ -94,5 +94,47 @@ SELECT privacy.erase('handle', 'ann')->'tables' AS erased;
 SELECT * FROM pg_temp.subject_locks('handle');
 ROLLBACK;
 
+-- the conversion of the key to a linked column's type runs as that table's
+-- owner: a domain CHECK of a role that owns only its table, erased by the
+-- superuser, runs as that role in a security-restricted operation (in the
+-- lock statement and everywhere else)
+CREATE ROLE regress_link_owner;
+GRANT USAGE ON SCHEMA k TO regress_link_owner;
+GRANT CREATE ON SCHEMA k TO regress_link_owner;
+SET ROLE regress_link_owner;
+CREATE TABLE k.seen (who name, superuser boolean, restricted boolean);
+GRANT INSERT ON k.seen TO PUBLIC;
+CREATE FUNCTION k.spy(v text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	BEGIN
+		PERFORM set_config('role', current_user, true);	-- refused in a security-restricted operation
+		INSERT INTO k.seen VALUES (current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false);
+	EXCEPTION WHEN insufficient_privilege THEN
+		INSERT INTO k.seen VALUES (current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), true);
+	END;
+	RETURN true;
+END $$;
+CREATE DOMAIN k.code AS text CHECK (k.spy(VALUE));
+CREATE TABLE k.dlog (id int, code k.code);
+RESET ROLE;
+SET client_min_messages = warning;
+SELECT privacy.link('person', 'k.dlog', 'code');
+RESET client_min_messages;
+SET ROLE regress_link_owner;
+INSERT INTO k.dlog VALUES (1, 'abc');
+DELETE FROM k.seen;
+RESET ROLE;
+BEGIN;
+SELECT privacy.erase('person', 'abc')->'tables'->'k.dlog' AS erased;
+SELECT who, superuser, restricted, count(*) > 0 AS ran FROM k.seen GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+ROLLBACK;
+
+-- privacy._link_key_hash: a hash of any value, the caller's own
+SELECT privacy._link_key_hash(NULL::int) IS NULL AS null_is_null,
+       privacy._link_key_hash(1.0::numeric) = privacy._link_key_hash(1.00::numeric) AS equal_values;
+DO $$ BEGIN PERFORM privacy._link_key_hash('an untyped literal');
+EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'untyped argument: %', SQLSTATE; END $$;
+
 DROP SCHEMA k CASCADE;
+DROP ROLE regress_link_owner;
 DROP EXTENSION privacy;
