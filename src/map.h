@@ -27,6 +27,7 @@ extern char *MapColName(Oid relid, AttrNumber attnum);
 extern void MapAppendCols(StringInfo buf, const char *alias, Oid relid,
 						  const AttrNumber *cols, int ncols);
 /* human-readable column list "c1, c2" */
+extern void MapAppendColNames(StringInfo buf, Oid relid, const AttrNumber *cols, int ncols);
 extern char *MapColsText(Oid relid, const AttrNumber *cols, int ncols);
 extern bool MapIsPartitioned(Oid relid);
 /* relid must be an ordinary or partitioned table that can be mapped */

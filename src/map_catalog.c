@@ -49,20 +49,28 @@ MapAppendCols(StringInfo buf, const char *alias, Oid relid, const AttrNumber *co
 	}
 }
 
-/* human-readable column list "c1, c2" */
+/* human-readable column list "c1, c2", appended */
+void
+MapAppendColNames(StringInfo buf, Oid relid, const AttrNumber *cols, int ncols)
+{
+	int			i;
+
+	for (i = 0; i < ncols; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		appendStringInfoString(buf, MapColName(relid, cols[i]));
+	}
+}
+
+/* the same, as a new string */
 char *
 MapColsText(Oid relid, const AttrNumber *cols, int ncols)
 {
 	StringInfoData b;
-	int			i;
 
 	initStringInfo(&b);
-	for (i = 0; i < ncols; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(&b, ", ");
-		appendStringInfoString(&b, MapColName(relid, cols[i]));
-	}
+	MapAppendColNames(&b, relid, cols, ncols);
 	return b.data;
 }
 

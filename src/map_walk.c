@@ -664,20 +664,6 @@ entry_qname(WalkEntry *e)
 	return e->qname;
 }
 
-/* "c1, c2" appended */
-static void
-append_col_names(StringInfo b, Oid relid, const AttrNumber *cols, int ncols)
-{
-	int			i;
-
-	for (i = 0; i < ncols; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(b, ", ");
-		appendStringInfoString(b, MapColName(relid, cols[i]));
-	}
-}
-
 /*
  * readable text of a shortest path: t(c) -> p(pc) / ..., each entry's
  * computed once (an entry's text ends with its parent's), so a deep map
@@ -702,9 +688,9 @@ path_text(MapSubject *subj, List *entries, WalkEntry *e, int guard)
 	{
 		up = find_entry(entries, h->prel);
 		appendStringInfo(&b, "%s(", entry_qname(e));
-		append_col_names(&b, h->rel, h->cols, h->ncols);
+		MapAppendColNames(&b, h->rel, h->cols, h->ncols);
 		appendStringInfo(&b, ") -> %s(", up ? entry_qname(up) : UtilQualifiedName(h->prel));
-		append_col_names(&b, h->prel, h->pcols, h->ncols);
+		MapAppendColNames(&b, h->prel, h->pcols, h->ncols);
 		appendStringInfoChar(&b, ')');
 		if (up != NULL && up->tree != NULL && guard > 0)
 			appendStringInfo(&b, " / %s", path_text(subj, entries, up, guard - 1));
