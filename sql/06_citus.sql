@@ -45,7 +45,8 @@ BEGIN
 	SELECT o.objid, o.schema_name, o.object_name
 	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
 	 WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-	   AND o.objsubid OPERATOR(pg_catalog.=) 0 AND o.object_type IN ('table', 'partitioned table');
+	   AND o.objsubid OPERATOR(pg_catalog.=) 0 AND o.object_type IN ('table', 'partitioned table')
+	   AND o.schema_name OPERATOR(pg_catalog.<>) 'privacy';
 	RETURN true;
 END
 $$;
@@ -100,3 +101,108 @@ $$;
 CREATE CONSTRAINT TRIGGER pending_drops_resolve AFTER INSERT ON privacy.pending_drops
 	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION privacy._citus_resolve_drops();
 REVOKE ALL ON FUNCTION privacy._citus_defer_drop(), privacy._citus_resolve_drops() FROM PUBLIC;
+
+-- protect() on a distributed table (src/rights.c).  Its policy is evaluated
+-- on the shards, where the coordinator's configuration is not: these two
+-- tables carry what the policy function needs there, the restricted keys
+-- (the same rows as privacy.restrictions) and the protected tables (by name,
+-- as every node knows them).  They stay empty local tables until protect()
+-- first protects a distributed table; it then fills them and makes them
+-- Citus reference tables, so that they are replicated to every node (nodes
+-- added later included) and written in the coordinated transaction of
+-- restrict(), unrestrict(), protect() and unprotect() (two-phase commit).
+-- A worker reads them only through its local placement, in
+-- privacy._restricted(); nobody else may read them.
+CREATE TABLE privacy.citus_restrictions (
+	subject		text NOT NULL,
+	subject_key	text NOT NULL,
+	PRIMARY KEY (subject, subject_key)
+);
+CREATE TABLE privacy.citus_protected (
+	nspname		name NOT NULL,
+	relname		name NOT NULL,
+	subject		text NOT NULL,
+	PRIMARY KEY (nspname, relname, subject)
+);
+REVOKE ALL ON privacy.citus_restrictions, privacy.citus_protected FROM PUBLIC;
+
+-- A protected distributed table has one policy, privacy_restricted, and it
+-- is PERMISSIVE: Citus re-creates every policy on the shards as permissive
+-- (it drops AS RESTRICTIVE), and permissive policies are OR-ed, so a second
+-- policy would let restricted rows through.  This trigger refuses one.
+CREATE FUNCTION privacy._on_policy() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c record;
+BEGIN
+	FOR c IN SELECT p.polname, p.polrelid
+	           FROM pg_catalog.pg_event_trigger_ddl_commands() d
+	           JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) d.objid
+	          WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass LOOP
+		IF c.polname OPERATOR(pg_catalog.<>) 'privacy_restricted'
+		   AND EXISTS (SELECT FROM pg_catalog.pg_policy q
+		                WHERE q.polrelid OPERATOR(pg_catalog.=) c.polrelid
+		                  AND q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive) THEN
+			RAISE EXCEPTION 'table % is protected on Citus and can have no other policy', c.polrelid::pg_catalog.regclass
+				USING ERRCODE = '0A000',
+				      HINT = 'Citus makes every policy permissive on the shards, and a second permissive policy would show restricted rows. Run privacy.unprotect() first.';
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._on_policy() FROM PUBLIC;
+CREATE EVENT TRIGGER privacy_policy ON ddl_command_end WHEN TAG IN ('CREATE POLICY', 'ALTER POLICY')
+	EXECUTE FUNCTION privacy._on_policy();
+
+-- The nodes know a protected distributed table by name: after a rename of
+-- the table or of its schema (the DDL trigger calls this with the command's
+-- tables and schemas), privacy.citus_protected follows the catalog: one row
+-- per protected distributed table (its permissive privacy_restricted
+-- policy) and subject type of its map.  Reads first, writes only what
+-- differs (a write goes to every node).
+CREATE FUNCTION privacy._citus_sync_protected(tables oid[], schemas oid[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	want text[];
+	have text[];
+	r record;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy q JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) q.polrelid
+	                WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive
+	                  AND (c.oid OPERATOR(pg_catalog.=) ANY (tables) OR c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas))) THEN
+		RETURN;
+	END IF;
+	SELECT COALESCE(pg_catalog.array_agg(DISTINCT pg_catalog.format('%I %I %I', n.nspname, c.relname, m.subject)), '{}')
+	  INTO want
+	  FROM pg_catalog.pg_policy q
+	  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) q.polrelid
+	  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	  JOIN privacy.map m ON m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid
+	 WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive;
+	SELECT COALESCE(pg_catalog.array_agg(pg_catalog.format('%I %I %I', p.nspname, p.relname, p.subject)), '{}')
+	  INTO have FROM privacy.citus_protected p;
+	FOR r IN SELECT p.nspname, p.relname, p.subject FROM privacy.citus_protected p
+	          WHERE NOT (pg_catalog.format('%I %I %I', p.nspname, p.relname, p.subject) OPERATOR(pg_catalog.=) ANY (want)) LOOP
+		DELETE FROM privacy.citus_protected p WHERE p.nspname OPERATOR(pg_catalog.=) r.nspname
+		   AND p.relname OPERATOR(pg_catalog.=) r.relname AND p.subject OPERATOR(pg_catalog.=) r.subject;
+	END LOOP;
+	FOR r IN SELECT DISTINCT n.nspname, c.relname, m.subject
+	           FROM pg_catalog.pg_policy q
+	           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) q.polrelid
+	           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	           JOIN privacy.map m ON m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid
+	          WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive
+	            AND NOT (pg_catalog.format('%I %I %I', n.nspname, c.relname, m.subject) OPERATOR(pg_catalog.=) ANY (have)) LOOP
+		INSERT INTO privacy.citus_protected (nspname, relname, subject) VALUES (r.nspname, r.relname, r.subject);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._citus_sync_protected(oid[], oid[]) FROM PUBLIC;
+
+-- DROP EXTENSION privacy drops the shards of the two tables above first, on
+-- every node (Citus would leave them, and the restricted keys, behind)
+CREATE FUNCTION privacy._citus_on_drop_extension() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'privacy_citus_on_drop_extension' LANGUAGE C;
+REVOKE ALL ON FUNCTION privacy._citus_on_drop_extension() FROM PUBLIC;
+CREATE EVENT TRIGGER privacy_citus_drop_extension ON ddl_command_start WHEN TAG IN ('DROP EXTENSION')
+	EXECUTE FUNCTION privacy._citus_on_drop_extension();

@@ -78,6 +78,9 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'subject type "%" does not exist', drop_subject.name USING ERRCODE = '42704';
 	END IF;
+	-- its restrictions went with it (ON DELETE CASCADE), on the shards too
+	DELETE FROM privacy.citus_restrictions c WHERE c.subject OPERATOR(pg_catalog.=) drop_subject.name;
+	DELETE FROM privacy.citus_protected c WHERE c.subject OPERATOR(pg_catalog.=) drop_subject.name;
 	-- retention policies no longer expect the type's map (retention.subjects)
 	UPDATE privacy.retention r SET subjects = pg_catalog.array_remove(r.subjects, drop_subject.name)
 	 WHERE drop_subject.name OPERATOR(pg_catalog.=) ANY (r.subjects);

@@ -50,14 +50,32 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION privacy.unprotect(tbl regclass)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	on_citus boolean;
+	nsp name;
+	rel name;
 BEGIN
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'argument "tbl" must not be null' USING ERRCODE = '22023';
 	END IF;
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl AND p.polname = 'privacy_restricted') THEN
+	SELECT p.polpermissive INTO on_citus FROM pg_catalog.pg_policy p
+	 WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND p.polname OPERATOR(pg_catalog.=) 'privacy_restricted';
+	IF NOT FOUND THEN
 		RAISE EXCEPTION 'table % is not protected', tbl USING ERRCODE = '42704';
 	END IF;
 	EXECUTE pg_catalog.format('DROP POLICY privacy_restricted ON %s', tbl);
+	-- protected as a distributed table (one permissive policy): what the
+	-- shards knew of it goes too, and row security if nothing else uses it
+	IF on_citus THEN
+		SELECT n.nspname, r.relname INTO nsp, rel
+		  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) r.relnamespace
+		 WHERE r.oid OPERATOR(pg_catalog.=) tbl;
+		DELETE FROM privacy.citus_protected c
+		 WHERE c.nspname OPERATOR(pg_catalog.=) nsp AND c.relname OPERATOR(pg_catalog.=) rel;
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl) THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY', tbl);
+		END IF;
+	END IF;
 	IF EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl AND p.polname = 'privacy_allow')
 	   AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl) = 1 THEN
 		EXECUTE pg_catalog.format('DROP POLICY privacy_allow ON %s', tbl);

@@ -36,9 +36,13 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/primnodes.h"
 #include "nodes/readfuncs.h"
@@ -50,6 +54,7 @@
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/rel.h"
 
 #include "citus.h"
@@ -807,4 +812,195 @@ CitusLinkLockQuery(MapSubject *subj)
 					" FROM (SELECT pg_catalog.count(*) FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1) s",
 					OidIsValid(coll) ? " COLLATE " : "", OidIsValid(coll) ? generate_collation_name(coll) : "",
 					UtilQualifiedName(subj->root), quote_identifier(subj->key_column));
+}
+
+/*
+ * protect() on distributed tables.  The policy of a protected distributed
+ * table is evaluated on the shards, by privacy._restricted() on the node
+ * that holds the shard; what it needs there, the restricted keys and the
+ * protected tables, is kept in two tables of the extension that protect()
+ * makes Citus reference tables (sql/06_citus.sql).
+ */
+
+/* the relation of privacy.<name>, or InvalidOid */
+static Oid
+privacy_relid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("privacy", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/*
+ * CitusMirrorActive
+ *		The restricted keys are replicated to every node (protect() has
+ *		protected a distributed table): restrict() and unrestrict() write
+ *		them there too.
+ */
+bool
+CitusMirrorActive(void)
+{
+	Oid			r;
+
+	if (!CitusLoaded())
+		return false;
+	r = privacy_relid("citus_restrictions");
+	return OidIsValid(r) && CitusTable(r).kind == CITUS_REFERENCE;
+}
+
+/*
+ * CitusMirrorEnsure
+ *		Make privacy.citus_restrictions (filled with every restriction) and
+ *		privacy.citus_protected Citus reference tables, once.  As the
+ *		extension owner, SPI connected.
+ */
+void
+CitusMirrorEnsure(void)
+{
+	int			nest;
+
+	if (CitusMirrorActive())
+		return;
+	nest = UtilGucPush("client_min_messages", "warning");
+	if (SPI_execute("DELETE FROM privacy.citus_restrictions", false, 0) != SPI_OK_DELETE ||
+		SPI_execute("INSERT INTO privacy.citus_restrictions (subject, subject_key)"
+					" SELECT r.subject, r.subject_key FROM privacy.restrictions r", false, 0) != SPI_OK_INSERT ||
+		SPI_execute("DELETE FROM privacy.citus_protected", false, 0) != SPI_OK_DELETE ||
+		SPI_execute("SELECT pg_catalog.create_reference_table('privacy.citus_restrictions'),"
+					" pg_catalog.create_reference_table('privacy.citus_protected')", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not replicate the restrictions to the Citus nodes");
+	UtilGucPop(nest);
+}
+
+/*
+ * CitusLocalPlacement
+ *		The relation of this node's placement of the reference table
+ *		privacy.<name>, or InvalidOid (none here).  SPI connected, as the
+ *		extension owner.
+ */
+Oid
+CitusLocalPlacement(const char *name)
+{
+	Oid			r = privacy_relid(name);
+	Oid			t[1] = {OIDOID};
+	Datum		v[1];
+	bool		isnull;
+	Datum		d;
+
+	if (!OidIsValid(r) || CitusTable(r).kind != CITUS_REFERENCE)
+		return InvalidOid;
+	v[0] = ObjectIdGetDatum(r);
+	if (SPI_execute_with_args("SELECT pg_catalog.to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid))::pg_catalog.oid"
+							  " FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1",
+							  1, t, v, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "placement lookup failed");
+	if (SPI_processed == 0)
+		return InvalidOid;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+/*
+ * CitusIsShardOf
+ *		part is a shard of the distributed table tbl on this node: its name
+ *		ends in the number of one of tbl's shards, which Citus names so, in
+ *		tbl's schema, with tbl's owner.  SPI connected.
+ */
+bool
+CitusIsShardOf(Oid part, Oid tbl)
+{
+	char	   *name = get_rel_name(part);
+	char	   *us;
+	char	   *end;
+	int64		shardid;
+	Oid			t[4] = {OIDOID, INT8OID, TEXTOID, TEXTOID};
+	Datum		v[4];
+	HeapTuple	tp;
+	HeapTuple	tt;
+	bool		same;
+
+	if (name == NULL || CitusTable(tbl).kind != CITUS_DISTRIBUTED ||
+		get_rel_namespace(part) != get_rel_namespace(tbl) ||
+		(us = strrchr(name, '_')) == NULL || us[1] == '\0')
+		return false;
+	errno = 0;
+	shardid = strtoll(us + 1, &end, 10);
+	if (*end != '\0' || errno != 0 || shardid <= 0)
+		return false;
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(part));
+	tt = SearchSysCache1(RELOID, ObjectIdGetDatum(tbl));
+	same = HeapTupleIsValid(tp) && HeapTupleIsValid(tt) &&
+		((Form_pg_class) GETSTRUCT(tp))->relowner == ((Form_pg_class) GETSTRUCT(tt))->relowner;
+	if (HeapTupleIsValid(tp))
+		ReleaseSysCache(tp);
+	if (HeapTupleIsValid(tt))
+		ReleaseSysCache(tt);
+	if (!same)
+		return false;
+	v[0] = ObjectIdGetDatum(tbl);
+	v[1] = Int64GetDatum(shardid);
+	/* shard_name() qualifies the name unless the schema is public */
+	v[2] = CStringGetTextDatum(quote_identifier(name));
+	v[3] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)), name));
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_shard s"
+							  " WHERE s.shardid OPERATOR(pg_catalog.=) $2 AND s.logicalrelid OPERATOR(pg_catalog.=) $1"
+							  " AND pg_catalog.shard_name($1, $2) OPERATOR(pg_catalog.=) ANY (ARRAY[$3, $4])",
+							  4, t, v, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "shard lookup failed");
+	return SPI_processed == 1;
+}
+
+/*
+ * privacy._citus_on_drop_extension() RETURNS event_trigger
+ *		ddl_command_start of DROP EXTENSION: when privacy is dropped, the
+ *		shards of its two reference tables (the restricted keys on every
+ *		node) are dropped first, on every node.  Citus leaves them behind
+ *		otherwise: its drop trigger forgets an extension's distributed
+ *		tables without dropping their placements.
+ */
+PG_FUNCTION_INFO_V1(privacy_citus_on_drop_extension);
+
+Datum
+privacy_citus_on_drop_extension(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	DropStmt   *stmt;
+	ListCell   *lc;
+	bool		ours = false;
+	static const char *const tables[] = {"citus_restrictions", "citus_protected"};
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._citus_on_drop_extension() can only be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (!IsA(trigdata->parsetree, DropStmt))
+		PG_RETURN_NULL();
+	stmt = (DropStmt *) trigdata->parsetree;
+	if (stmt->removeType != OBJECT_EXTENSION)
+		PG_RETURN_NULL();
+	foreach(lc, stmt->objects)
+	{
+		if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), "privacy") == 0)
+			ours = true;
+	}
+	if (!ours || !CitusLoaded() || CitusIsWorker())
+		PG_RETURN_NULL();
+	UtilSpiConnect();
+	for (int i = 0; i < lengthof(tables); i++)
+	{
+		Oid			r = privacy_relid(tables[i]);
+		Oid			t[2] = {OIDOID, TEXTOID};
+		Datum		v[2];
+
+		if (!OidIsValid(r) || CitusTable(r).kind != CITUS_REFERENCE)
+			continue;
+		v[0] = ObjectIdGetDatum(r);
+		v[1] = CStringGetTextDatum(tables[i]);
+		if (SPI_execute_with_args("SELECT pg_catalog.citus_drop_all_shards($1, 'privacy', $2, false)",
+								  2, t, v, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not drop the shards of the restrictions");
+	}
+	SPI_finish();
+	PG_RETURN_NULL();
 }

@@ -49,6 +49,10 @@ extern MapCall *CitusKeyOnlyCall(MapSubject *subj, Datum key);
 extern bool CitusCheckLink(MapSubject *subj, Oid relid, AttrNumber att, const char *what);
 extern int	CitusAllowTriggers(void);
 extern void CitusAllowTriggersEnd(int nest);
+extern bool CitusMirrorActive(void);
+extern void CitusMirrorEnsure(void);
+extern Oid	CitusLocalPlacement(const char *name);
+extern bool CitusIsShardOf(Oid part, Oid tbl);
 extern char *CitusLinkLockQuery(MapSubject *subj);
 
 #endif							/* PRIVACY_CITUS_H */

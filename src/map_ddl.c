@@ -30,6 +30,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 
+#include "citus.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_on_ddl);
@@ -148,6 +149,15 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 	}
 	if (touched == NIL && schemas == NIL)
 		goto done;
+
+	/* protected distributed tables: the nodes know them by name */
+	if (CitusMirrorActive())
+	{
+		v[0] = oid_array(touched);
+		v[1] = oid_array(schemas);
+		if (SPI_execute_with_args("SELECT privacy._citus_sync_protected($1, $2)", 2, t, v, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not update the protected tables");
+	}
 
 	foreach(lc, touched)
 	{

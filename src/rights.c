@@ -224,6 +224,10 @@ privacy_restrict(PG_FUNCTION_ARGS)
 	exec("INSERT INTO privacy.restrictions (subject, subject_key, subject_ref, reason) VALUES ($1, $2, $3, $4)"
 		 " ON CONFLICT (subject, subject_key) DO UPDATE SET reason = EXCLUDED.reason",
 		 4, t, v, NULL, false);
+	/* protected distributed tables: the shards' nodes learn it in this transaction */
+	if (CitusMirrorActive())
+		exec("INSERT INTO privacy.citus_restrictions (subject, subject_key) VALUES ($1, $2)"
+			 " ON CONFLICT (subject, subject_key) DO NOTHING", 2, t, v, NULL, false);
 	SPI_finish();
 	req = AccessRecordRequest(a.subj, "restrict", a.ref, true);
 	AuditAppend("restrict", a.ref, psprintf("{\"request\":" INT64_FORMAT "}", req));
@@ -250,6 +254,8 @@ privacy_unrestrict(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("the subject is not restricted"),
 				 errhidestmt(true)));
+	if (CitusMirrorActive())
+		exec("DELETE FROM privacy.citus_restrictions WHERE subject = $1 AND subject_key = $2", 2, t, v, NULL, false);
 	SPI_finish();
 	req = AccessRecordRequest(a.subj, "unrestrict", a.ref, true);
 	AuditAppend("unrestrict", a.ref, psprintf("{\"request\":" INT64_FORMAT "}", req));
@@ -507,6 +513,132 @@ restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
 }
 
 /*
+ * restrict_entry_citus
+ *		A new cache entry of (subject, tbl, part) for the current statement
+ *		when tbl is a Citus distributed table protected by protect(): the
+ *		policy runs on the node that holds the shard part, where the map
+ *		and the coordinator's restrictions are not.  What it needs comes
+ *		from this node's placements of privacy.citus_protected (tbl must be
+ *		protected for subject, by name) and privacy.citus_restrictions (the
+ *		restricted keys); the table routes by its distribution column, which
+ *		holds the subject's key in every row of the subject (protect()
+ *		checked it), so the restricted rows of the shard are found once per
+ *		statement, as the table's owner, by that column.  Fails closed (an
+ *		error, never a visible row) when this node does not know the table
+ *		as protected.  Inside an extension-owner frame, SPI connected.
+ */
+static RestrictEntry *
+restrict_entry_citus(const char *subject, Oid tbl, Oid part)
+{
+	RestrictEntry *e;
+	MemoryContext old;
+	Oid			prot;
+	Oid			restr;
+	Oid			t[3] = {NAMEOID, NAMEOID, TEXTOID};
+	Datum		v[3];
+	Datum		keys;
+	char	   *col;
+	Oid			coltype;
+	char	   *sql;
+	int			frame;
+	int			ret;
+	HASHCTL		ctl;
+
+	if (part != tbl && !CitusIsShardOf(part, tbl))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for privacy._restricted"),
+				 errdetail("It answers only for rows of a table the caller may read."),
+				 errhidestmt(true)));
+	prot = CitusLocalPlacement("citus_protected");
+	restr = CitusLocalPlacement("citus_restrictions");
+	if (!OidIsValid(prot) || !OidIsValid(restr))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the restrictions of protected table \"%s\" are not on this node", get_rel_name(tbl)),
+				 errhint("Replicate the reference tables to this node (replicate_reference_tables()), or run privacy.protect() again on the coordinator."),
+				 errhidestmt(true)));
+	v[0] = CStringGetDatum(get_namespace_name(get_rel_namespace(tbl)));
+	v[1] = CStringGetDatum(get_rel_name(tbl));
+	v[2] = CStringGetTextDatum(subject);
+	exec(psprintf("SELECT 1 FROM %s p WHERE p.nspname OPERATOR(pg_catalog.=) $1"
+				  " AND p.relname OPERATOR(pg_catalog.=) $2 AND p.subject OPERATOR(pg_catalog.=) $3",
+				  UtilQualifiedName(prot)), 3, t, v, NULL, true);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not protected for subject type \"%s\" on this node",
+						get_rel_name(tbl), subject),
+				 errhint("A protected distributed table that was renamed or moved to another schema needs privacy.protect() again."),
+				 errhidestmt(true)));
+
+	old = MemoryContextSwitchTo(restrict_cxt);
+	e = palloc0(sizeof(RestrictEntry));
+	e->subject = pstrdup(subject);
+	e->tbl = tbl;
+	e->part = part;
+	MemoryContextSwitchTo(old);
+
+	exec(psprintf("SELECT pg_catalog.array_agg(r.subject_key) FROM %s r WHERE r.subject OPERATOR(pg_catalog.=) $1",
+				  UtilQualifiedName(restr)), 1, t + 2, v + 2, NULL, true);
+	{
+		bool		isnull;
+
+		keys = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+		{
+			/* nobody of this subject type restricted */
+			old = MemoryContextSwitchTo(restrict_cxt);
+			restrict_cache = lappend(restrict_cache, e);
+			MemoryContextSwitchTo(old);
+			return e;
+		}
+	}
+
+	/* the restricted rows of this shard, by the distribution column */
+	col = get_attname(tbl, CitusTable(tbl).distcol, false);
+	coltype = get_atttype(part, get_attnum(part, col));
+	if (coltype < FirstNormalObjectId)
+		sql = psprintf("SELECT t.ctid FROM ONLY %s t WHERE t.%s OPERATOR(pg_catalog.=) ANY (CAST($1 AS %s[]))",
+					   UtilQualifiedName(part), quote_identifier(col), format_type_be(coltype));
+	else
+		/* a type of its own: compared by its text, as canonical keys are */
+		sql = psprintf("SELECT t.ctid FROM ONLY %s t WHERE CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.=) ANY ($1)",
+					   UtilQualifiedName(part), quote_identifier(col));
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(ItemPointerData);
+	ctl.entrysize = sizeof(ItemPointerData);
+	ctl.hcxt = restrict_cxt;
+	e->tids = hash_create("privacy restricted rows", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	/* e->keys only says "someone is restricted"; the rows decide */
+	e->keys = e->tids;
+	{
+		Oid			at[1] = {TEXTARRAYOID};
+		Datum		av[1];
+
+		av[0] = keys;
+		frame = GuardEnterTableOwner(part);
+		GuardSetRowSecurityBypass(true);
+		ret = SPI_execute_with_args(sql, 1, at, av, NULL, true, 0);
+		GuardLeave(frame);
+	}
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "restricted rows lookup failed: %s", SPI_result_code_string(ret));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			(void) hash_search(e->tids, DatumGetPointer(d), HASH_ENTER, NULL);
+	}
+	old = MemoryContextSwitchTo(restrict_cxt);
+	restrict_cache = lappend(restrict_cache, e);
+	MemoryContextSwitchTo(old);
+	return e;
+}
+
+/*
  * row_restricted
  *		Does the row at tid belong to a restricted subject of entry e?
  *		Reads the row's keys as the table's owner.  A key that is too long
@@ -587,6 +719,27 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 	tbl = PG_GETARG_OID(1);
 	part = PG_GETARG_OID(2);
 	tid = (ItemPointer) PG_GETARG_POINTER(3);
+	subject = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* a distributed table: the row is a shard's, on the node that holds it */
+	if (CitusTable(tbl).kind == CITUS_DISTRIBUTED)
+	{
+		if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for privacy._restricted"),
+					 errdetail("It answers only for rows of a table the caller may read."),
+					 errhidestmt(true)));
+		e = restrict_lookup(subject, tbl, part);
+		if (e == NULL)
+		{
+			frame = GuardEnterExtensionOwner();
+			UtilSpiConnect();
+			e = restrict_entry_citus(subject, tbl, part);
+			SPI_finish();
+			GuardLeave(frame);
+		}
+		PG_RETURN_BOOL(e->tids != NULL && hash_search(e->tids, tid, HASH_FIND, NULL) != NULL);
+	}
 	if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK ||
 		(part != tbl && !list_member_oid(get_partition_ancestors(part), tbl)))
 		ereport(ERROR,
@@ -594,7 +747,6 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 				 errmsg("permission denied for privacy._restricted"),
 				 errdetail("It answers only for rows of a table the caller may read."),
 				 errhidestmt(true)));
-	subject = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	e = restrict_lookup(subject, tbl, part);
 	if (e == NULL)
 	{
@@ -716,6 +868,141 @@ privacy_held_keys(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* protect()'s policy condition on relid (qualified name qual): one call per subject type */
+static char *
+protect_condition(Oid relid, const char *qual, List *subjects, List **mapped)
+{
+	StringInfoData cond;
+	ListCell   *lc;
+
+	initStringInfo(&cond);
+	foreach(lc, subjects)
+	{
+		MapSubject *subj = MapGetSubject(lfirst(lc));
+		MapTable   *mt = MapFindTable(subj, relid);
+
+		if (mt == NULL)
+			continue;
+		/* the row, never a key, is passed */
+		appendStringInfo(&cond, "%sprivacy._restricted(%s, %s::pg_catalog.regclass, tableoid, ctid)",
+						 cond.len == 0 ? "" : " OR ", quote_literal_cstr(subj->name), quote_literal_cstr(qual));
+		if (mapped)
+			*mapped = lappend(*mapped, subj);
+	}
+	return cond.data;
+}
+
+/* protect()'s audit entry */
+static void
+protect_audit(const char *qual, bool force)
+{
+	StringInfoData d;
+
+	initStringInfo(&d);
+	appendStringInfoString(&d, "{\"table\":");
+	escape_json(&d, qual);
+	appendStringInfo(&d, ",\"force\":%s}", force ? "true" : "false");
+	AuditAppend("protect", NULL, d.data);
+}
+
+/*
+ * protect_distributed
+ *		protect() on a Citus distributed table.  The policy is evaluated on
+ *		the shards, and Citus re-creates every policy there as permissive
+ *		(it drops AS RESTRICTIVE, on creation and on every shard created
+ *		later): so the table gets one policy, PERMISSIVE FOR ALL, hiding
+ *		the restricted subjects' rows and nothing else, and can have no
+ *		other policy (refused here and by the privacy_policy event trigger),
+ *		since permissive policies are OR-ed.  The nodes learn the protected
+ *		table and the restricted keys through two reference tables
+ *		(CitusMirrorEnsure).  The table must route by the subject's key
+ *		(its distribution column holds the key in every row of a subject),
+ *		so a shard's restricted rows are found by that column where they
+ *		are.  No FORCE: erase and access run on the workers as the table's
+ *		owner, outside the extension's bypass, and must see every row.
+ */
+static void
+protect_distributed(Oid relid, bool force, List *subjects)
+{
+	char	   *qual = UtilQualifiedName(relid);
+	List	   *mapped = NIL;
+	char	   *cond;
+	ListCell   *lc;
+	Oid			t[3] = {OIDOID, NAMEOID, NAMEOID};
+	Datum		v[3];
+	bool		rls;
+	bool		ours;
+	int			frame;
+
+	if (force)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("privacy.protect() cannot force row security on distributed table \"%s\"", get_rel_name(relid)),
+				 errdetail("Access and erasure read the shards as the table's owner, who must see every row."),
+				 errhint("Protect it without force.")));
+	cond = protect_condition(relid, qual, subjects, &mapped);
+	foreach(lc, mapped)
+	{
+		MapSubject *subj = lfirst(lc);
+
+		if (!CitusRouted(subj, MapFindTable(subj, relid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("privacy.protect() does not support distributed table \"%s\": it does not route by the key of subject type \"%s\"",
+							get_rel_name(relid), subj->name),
+					 errdetail("Its restricted rows are hidden on the shards, which find them by the distribution column."),
+					 errhint("Distribute it by the subject's key, colocated with the root table, with foreign keys that include that column.")));
+	}
+	UtilSpiConnect();
+	v[0] = ObjectIdGetDatum(relid);
+	exec("SELECT c.relrowsecurity, (SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy p"
+		 "  WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid AND p.polname OPERATOR(pg_catalog.<>) 'privacy_restricted'),"
+		 " EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid"
+		 "  AND p.polname OPERATOR(pg_catalog.=) 'privacy_restricted')"
+		 " FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1", 1, t, v, NULL, true);
+	{
+		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		int64		others;
+
+		rls = DatumGetBool(SPI_getbinval(tup, td, 1, &isnull));
+		others = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+		ours = DatumGetBool(SPI_getbinval(tup, td, 3, &isnull));
+		if (others > 0 || (rls && !ours))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("privacy.protect() does not support distributed table \"%s\" with row security of its own",
+							get_rel_name(relid)),
+					 errdetail("Citus makes every policy permissive on the shards, and permissive policies are OR-ed: another policy would show restricted rows."),
+					 errhint("Drop its policies and disable its row security first, or keep the table local.")));
+	}
+	/* the nodes learn the restricted keys and this table, in this transaction */
+	frame = GuardEnterExtensionOwner();
+	CitusMirrorEnsure();
+	foreach(lc, mapped)
+	{
+		Oid			pt[3] = {NAMEOID, NAMEOID, TEXTOID};
+		Datum		pv[3];
+
+		pv[0] = CStringGetDatum(get_namespace_name(get_rel_namespace(relid)));
+		pv[1] = CStringGetDatum(get_rel_name(relid));
+		pv[2] = CStringGetTextDatum(((MapSubject *) lfirst(lc))->name);
+		exec("INSERT INTO privacy.citus_protected (nspname, relname, subject) VALUES ($1, $2, $3)"
+			 " ON CONFLICT DO NOTHING", 3, pt, pv, NULL, false);
+	}
+	GuardLeave(frame);
+	if (!rls)
+		exec(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", qual), 0, NULL, NULL, NULL, false);
+	if (ours)
+		exec(psprintf("DROP POLICY privacy_restricted ON %s", qual), 0, NULL, NULL, NULL, false);
+	exec(psprintf("CREATE POLICY privacy_restricted ON %s AS PERMISSIVE FOR ALL"
+				  " USING (pg_catalog.pg_has_role('privacy_officer', 'MEMBER') OR NOT (%s)) WITH CHECK (true)",
+				  qual, cond), 0, NULL, NULL, NULL, false);
+	SPI_finish();
+	protect_audit(qual, false);
+}
+
 /*
  * privacy.protect(tbl regclass, force boolean DEFAULT false)
  *		Row-level security on a mapped table: rows of restricted subjects
@@ -730,10 +1017,8 @@ privacy_protect(PG_FUNCTION_ARGS)
 	Oid			relid;
 	bool		force = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	List	   *subjects;
-	ListCell   *lc;
-	StringInfoData cond;
+	char	   *cond;
 	char	   *qual;
-	bool		first = true;
 	bool		rls;
 
 	if (PG_ARGISNULL(0))
@@ -745,27 +1030,21 @@ privacy_protect(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	CitusRefuseDistributed(relid, "privacy.protect()");	/* CITUS HOOK */
+	if (CitusTable(relid).kind != CITUS_DISTRIBUTED)
+		CitusRefuseDistributed(relid, "privacy.protect()");	/* CITUS HOOK */
 	subjects = MapSubjectsOfTable(relid);
 	if (subjects == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("table \"%s\" is not in the data map of any subject type", get_rel_name(relid)),
 				 errhint("Map it with a foreign key path or privacy.link() first.")));
-	qual = UtilQualifiedName(relid);
-	initStringInfo(&cond);
-	foreach(lc, subjects)
+	if (CitusTable(relid).kind == CITUS_DISTRIBUTED)
 	{
-		MapSubject *subj = MapGetSubject(lfirst(lc));
-		MapTable   *mt = MapFindTable(subj, relid);
-
-		if (mt == NULL)
-			continue;
-		/* one call per subject type: the row, never a key, is passed */
-		appendStringInfo(&cond, "%sprivacy._restricted(%s, %s::pg_catalog.regclass, tableoid, ctid)",
-						 first ? "" : " OR ", quote_literal_cstr(subj->name), quote_literal_cstr(qual));
-		first = false;
+		protect_distributed(relid, force, subjects);
+		PG_RETURN_VOID();
 	}
+	qual = UtilQualifiedName(relid);
+	cond = protect_condition(relid, qual, subjects, NULL);
 	UtilSpiConnect();
 	{
 		Oid			t[1] = {OIDOID};
@@ -795,18 +1074,10 @@ privacy_protect(PG_FUNCTION_ARGS)
 			exec(psprintf("DROP POLICY privacy_restricted ON %s", qual), 0, NULL, NULL, NULL, false);
 	}
 	exec(psprintf("CREATE POLICY privacy_restricted ON %s AS RESTRICTIVE FOR SELECT"
-				  " USING (pg_catalog.pg_has_role('privacy_officer', 'MEMBER') OR NOT (%s))", qual, cond.data),
+				  " USING (pg_catalog.pg_has_role('privacy_officer', 'MEMBER') OR NOT (%s))", qual, cond),
 		 0, NULL, NULL, NULL, false);
 	SPI_finish();
-	{
-		StringInfoData d;
-
-		initStringInfo(&d);
-		appendStringInfoString(&d, "{\"table\":");
-		escape_json(&d, qual);
-		appendStringInfo(&d, ",\"force\":%s}", force ? "true" : "false");
-		AuditAppend("protect", NULL, d.data);
-	}
+	protect_audit(qual, force);
 	PG_RETURN_VOID();
 }
 

@@ -695,3 +695,166 @@ $$;
 ---------------------------------------------------------------------------
 CREATE FUNCTION privacy._link_key_hash(anyelement) RETURNS integer
 AS 'MODULE_PATHNAME', 'privacy_link_key_hash' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+---------------------------------------------------------------------------
+-- protect() on Citus distributed tables: the restricted keys and the
+-- protected tables replicated to every node (reference tables), one
+-- permissive policy and no other, the names following renames, and DROP
+-- EXTENSION dropping the replicated keys on every node
+---------------------------------------------------------------------------
+
+CREATE TABLE privacy.citus_restrictions (
+	subject		text NOT NULL,
+	subject_key	text NOT NULL,
+	PRIMARY KEY (subject, subject_key)
+);
+CREATE TABLE privacy.citus_protected (
+	nspname		name NOT NULL,
+	relname		name NOT NULL,
+	subject		text NOT NULL,
+	PRIMARY KEY (nspname, relname, subject)
+);
+REVOKE ALL ON privacy.citus_restrictions, privacy.citus_protected FROM PUBLIC;
+
+CREATE FUNCTION privacy._on_policy() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c record;
+BEGIN
+	FOR c IN SELECT p.polname, p.polrelid
+	           FROM pg_catalog.pg_event_trigger_ddl_commands() d
+	           JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) d.objid
+	          WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass LOOP
+		IF c.polname OPERATOR(pg_catalog.<>) 'privacy_restricted'
+		   AND EXISTS (SELECT FROM pg_catalog.pg_policy q
+		                WHERE q.polrelid OPERATOR(pg_catalog.=) c.polrelid
+		                  AND q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive) THEN
+			RAISE EXCEPTION 'table % is protected on Citus and can have no other policy', c.polrelid::pg_catalog.regclass
+				USING ERRCODE = '0A000',
+				      HINT = 'Citus makes every policy permissive on the shards, and a second permissive policy would show restricted rows. Run privacy.unprotect() first.';
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._on_policy() FROM PUBLIC;
+CREATE EVENT TRIGGER privacy_policy ON ddl_command_end WHEN TAG IN ('CREATE POLICY', 'ALTER POLICY')
+	EXECUTE FUNCTION privacy._on_policy();
+
+CREATE FUNCTION privacy._citus_sync_protected(tables oid[], schemas oid[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	want text[];
+	have text[];
+	r record;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy q JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) q.polrelid
+	                WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive
+	                  AND (c.oid OPERATOR(pg_catalog.=) ANY (tables) OR c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas))) THEN
+		RETURN;
+	END IF;
+	SELECT COALESCE(pg_catalog.array_agg(DISTINCT pg_catalog.format('%I %I %I', n.nspname, c.relname, m.subject)), '{}')
+	  INTO want
+	  FROM pg_catalog.pg_policy q
+	  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) q.polrelid
+	  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	  JOIN privacy.map m ON m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid
+	 WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive;
+	SELECT COALESCE(pg_catalog.array_agg(pg_catalog.format('%I %I %I', p.nspname, p.relname, p.subject)), '{}')
+	  INTO have FROM privacy.citus_protected p;
+	FOR r IN SELECT p.nspname, p.relname, p.subject FROM privacy.citus_protected p
+	          WHERE NOT (pg_catalog.format('%I %I %I', p.nspname, p.relname, p.subject) OPERATOR(pg_catalog.=) ANY (want)) LOOP
+		DELETE FROM privacy.citus_protected p WHERE p.nspname OPERATOR(pg_catalog.=) r.nspname
+		   AND p.relname OPERATOR(pg_catalog.=) r.relname AND p.subject OPERATOR(pg_catalog.=) r.subject;
+	END LOOP;
+	FOR r IN SELECT DISTINCT n.nspname, c.relname, m.subject
+	           FROM pg_catalog.pg_policy q
+	           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) q.polrelid
+	           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	           JOIN privacy.map m ON m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid
+	          WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive
+	            AND NOT (pg_catalog.format('%I %I %I', n.nspname, c.relname, m.subject) OPERATOR(pg_catalog.=) ANY (have)) LOOP
+		INSERT INTO privacy.citus_protected (nspname, relname, subject) VALUES (r.nspname, r.relname, r.subject);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._citus_sync_protected(oid[], oid[]) FROM PUBLIC;
+
+CREATE FUNCTION privacy._citus_on_drop_extension() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'privacy_citus_on_drop_extension' LANGUAGE C;
+REVOKE ALL ON FUNCTION privacy._citus_on_drop_extension() FROM PUBLIC;
+CREATE EVENT TRIGGER privacy_citus_drop_extension ON ddl_command_start WHEN TAG IN ('DROP EXTENSION')
+	EXECUTE FUNCTION privacy._citus_on_drop_extension();
+
+CREATE OR REPLACE FUNCTION privacy._citus_defer_drop() RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
+		RETURN false;
+	END IF;
+	INSERT INTO privacy.pending_drops (relid, nspname, relname)
+	SELECT o.objid, o.schema_name, o.object_name
+	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
+	 WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND o.objsubid OPERATOR(pg_catalog.=) 0 AND o.object_type IN ('table', 'partitioned table')
+	   AND o.schema_name OPERATOR(pg_catalog.<>) 'privacy';
+	RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.unprotect(tbl regclass)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	on_citus boolean;
+	nsp name;
+	rel name;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'argument "tbl" must not be null' USING ERRCODE = '22023';
+	END IF;
+	SELECT p.polpermissive INTO on_citus FROM pg_catalog.pg_policy p
+	 WHERE p.polrelid OPERATOR(pg_catalog.=) tbl AND p.polname OPERATOR(pg_catalog.=) 'privacy_restricted';
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table % is not protected', tbl USING ERRCODE = '42704';
+	END IF;
+	EXECUTE pg_catalog.format('DROP POLICY privacy_restricted ON %s', tbl);
+	-- protected as a distributed table (one permissive policy): what the
+	-- shards knew of it goes too, and row security if nothing else uses it
+	IF on_citus THEN
+		SELECT n.nspname, r.relname INTO nsp, rel
+		  FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) r.relnamespace
+		 WHERE r.oid OPERATOR(pg_catalog.=) tbl;
+		DELETE FROM privacy.citus_protected c
+		 WHERE c.nspname OPERATOR(pg_catalog.=) nsp AND c.relname OPERATOR(pg_catalog.=) rel;
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) tbl) THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY', tbl);
+		END IF;
+	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl AND p.polname = 'privacy_allow')
+	   AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl) = 1 THEN
+		EXECUTE pg_catalog.format('DROP POLICY privacy_allow ON %s', tbl);
+		EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY', tbl);
+	END IF;
+	PERFORM privacy._audit('unprotect', NULL, pg_catalog.jsonb_build_object('table', tbl::text));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.drop_subject(name text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	-- the lock triggers of its links go with the type
+	PERFORM privacy._drop_link_trigger(l.subject, l.table_name)
+	   FROM (SELECT DISTINCT k.subject, k.table_name FROM privacy.links k
+	          WHERE k.subject OPERATOR(pg_catalog.=) drop_subject.name) l;
+	DELETE FROM privacy.subject_types s WHERE s.name = drop_subject.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', drop_subject.name USING ERRCODE = '42704';
+	END IF;
+	-- its restrictions went with it (ON DELETE CASCADE), on the shards too
+	DELETE FROM privacy.citus_restrictions c WHERE c.subject OPERATOR(pg_catalog.=) drop_subject.name;
+	DELETE FROM privacy.citus_protected c WHERE c.subject OPERATOR(pg_catalog.=) drop_subject.name;
+	-- retention policies no longer expect the type's map (retention.subjects)
+	UPDATE privacy.retention r SET subjects = pg_catalog.array_remove(r.subjects, drop_subject.name)
+	 WHERE drop_subject.name OPERATOR(pg_catalog.=) ANY (r.subjects);
+	PERFORM privacy._invalidate();
+END
+$$;

@@ -14,10 +14,11 @@ SELECT privacy.encrypt_column('messages', 'body');
 SELECT privacy.add_retention('messages', 'sent', '1 year');
 SELECT privacy.add_retention('holidays', 'day', '1 year');
 -- link() on a reference table: its rows are written on every node, erase
--- locks the key on one (35_link.sql: what link() supports); protect() a row
--- security policy that Citus would re-create as permissive on the shards
+-- locks the key on one (35_link.sql: what link() supports); protect() on a
+-- reference table, whose rows the shards of the subject's key do not hold
+-- (25_protect.sql: what protect() supports)
 SELECT privacy.link('customer', 'holidays', 'name');
-SELECT privacy.protect('messages');
+SELECT privacy.protect('holidays');
 \set VERBOSITY terse
 
 -- a referenced table with personal data joins the map; access reads it,
