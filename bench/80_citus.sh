@@ -11,7 +11,10 @@
 # the log local to the coordinator.
 # (a) SELECT privacy.access('customer', :id) for a random customer;
 # (b) SELECT privacy.erase('customer', :id), committed, a new customer each
-#     time (two-phase commit on Citus: the records commit with the worker).
+#     time (two-phase commit on Citus: the records commit with the worker);
+# (c) protect(): what an ordinary reader pays, one customer's messages (a
+#     router query on Citus) and every message (all shards), before and
+#     after privacy.protect('messages') with one customer restricted.
 # pgbench -M prepared, 1 client, BENCH_ROUNDS alternating runs per side
 # (access: BENCH_SECONDS each; erase: BENCH_ERASES transactions each).
 # Goal: Citus / single node <= 1.5.
@@ -94,13 +97,14 @@ SELECT privacy.access('customer', :id::text);")
 erase=$(script citus_erase "SELECT nextval('erase_ids') AS id \\gset
 SELECT privacy.erase('customer', :id::text);")
 
-# run SCRIPT SIDE MODE: mean latency in ms (MODE: -T seconds or -t transactions)
+# run SCRIPT SIDE MODE: mean latency in ms (MODE: -T seconds or -t transactions;
+# BENCH_USER: the role pgbench connects as, postgres by default)
 run() {
 	local f=$1 side=$2 out
 	if [ "$side" = citus ]; then
-		out=$(citus_as_pg pgbench -n -M prepared -c 1 $3 -f "$f" -h "$WORK/sock" -p "${CITUS_PORTS[0]}" "$CITUS_DB" 2>&1) || { echo n/a; return; }
+		out=$(citus_as_pg pgbench -n -M prepared -c 1 $3 -f "$f" -h "$WORK/sock" -p "${CITUS_PORTS[0]}" -U "${BENCH_USER:-postgres}" "$CITUS_DB" 2>&1) || { echo n/a; return; }
 	else
-		out=$(as_pg pgbench -n -M prepared -c 1 $3 -f "$f" "$SINGLE_DB" 2>&1) || { echo n/a; return; }
+		out=$(as_pg pgbench -n -M prepared -c 1 $3 -f "$f" -U "${BENCH_USER:-postgres}" "$SINGLE_DB" 2>&1) || { echo n/a; return; }
 	fi
 	echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p'
 }
@@ -127,3 +131,27 @@ read -r ls lc < <(pair "$erase" "-t $BENCH_ERASES")
 printf '%-34s %16s %12s %8s\n' "erase, committed ($BENCH_ERASES per run)" "$ls" "$lc" "$(ratio "$lc" "$ls")"
 echo "goal: ratio <= 1.5"
 echo "two-phase commits recorded on the coordinator: $(cpsql 0 -At -d "$CITUS_DB" -c 'SELECT count(*) FROM pg_dist_transaction')"
+
+echo
+echo "protect(): a reader's count(*) of messages, one customer restricted (mean of $BENCH_ROUNDS alternating runs per side)"
+prot="SET client_min_messages = warning;
+DO \$\$ BEGIN CREATE ROLE bench_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$;
+GRANT SELECT ON messages TO bench_reader;
+SELECT privacy.restrict('customer', '$N', 'bench');"
+as_pg psql -X -q -v ON_ERROR_STOP=1 -d "$SINGLE_DB" -o /dev/null <<< "$prot"
+cpsql 0 -d "$CITUS_DB" -o /dev/null <<< "$prot"
+one=$(script citus_protect_one "\\set id random(1, $N)
+SELECT count(*) FROM messages WHERE customer_id = :id;")
+all=$(script citus_protect_all "SELECT count(*) FROM messages;")
+printf '%-34s %16s %12s %8s\n' "" "single node ms" "Citus ms" ratio
+for state in "not protected" protected; do
+	if [ "$state" = protected ]; then
+		as_pg psql -X -q -v ON_ERROR_STOP=1 -d "$SINGLE_DB" -o /dev/null -c "SELECT privacy.protect('messages')"
+		cpsql 0 -d "$CITUS_DB" -o /dev/null -c "SELECT privacy.protect('messages')"
+	fi
+	read -r ls lc < <(BENCH_USER=bench_reader pair "$one" "-T $BENCH_SECONDS")
+	printf '%-34s %16s %12s %8s\n' "one customer, $state" "$ls" "$lc" "$(ratio "$lc" "$ls")"
+	read -r ls lc < <(BENCH_USER=bench_reader pair "$all" "-t 20")
+	printf '%-34s %16s %12s %8s\n' "every message, $state" "$ls" "$lc" "$(ratio "$lc" "$ls")"
+done
+echo "visible to the reader: single node $(as_pg psql -X -At -U bench_reader -d "$SINGLE_DB" -c 'SELECT count(*) FROM messages'), Citus $(citus_as_pg psql -X -At -h "$WORK/sock" -p "${CITUS_PORTS[0]}" -U bench_reader -d "$CITUS_DB" -c 'SELECT count(*) FROM messages')"

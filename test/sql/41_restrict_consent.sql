@@ -30,6 +30,14 @@ SET ROLE regress_reader;
 SELECT * FROM posts ORDER BY id;
 SELECT * FROM clicks ORDER BY id;
 RESET ROLE;
+-- on one node the policy is RESTRICTIVE: the table may have policies of its
+-- own (the privacy_policy event trigger refuses them only on protected Citus
+-- tables, whose one policy is permissive), and they hide nothing more
+CREATE POLICY own_posts ON posts AS PERMISSIVE FOR SELECT USING (true);
+SET ROLE regress_reader;
+SELECT count(*) AS with_own_policy FROM posts;
+RESET ROLE;
+DROP POLICY own_posts ON posts;
 CREATE ROLE regress_officer IN ROLE privacy_officer;
 GRANT SELECT ON posts TO regress_officer;
 SET ROLE regress_officer;

@@ -145,6 +145,9 @@ SELECT pg_temp.call('regress_evil', 'is_pseudonym', $$SELECT privacy.is_pseudony
 SELECT pg_temp.call('regress_evil', '_held', $$SELECT privacy._held('mcust', '1', 'token')$$);
 SELECT pg_temp.call('regress_evil', '_held_keys', $$SELECT * FROM privacy._held_keys('mcust', 'token')$$);
 SELECT pg_temp.call('regress_evil', '_restricted', $$SELECT privacy._restricted('mcust', 'evil.orders', 'evil.orders'::regclass, '(0,1)')$$);
+SELECT pg_temp.call('regress_evil', '_citus_sync_protected', $$SELECT privacy._citus_sync_protected('{}', '{}')$$);
+SELECT pg_temp.call('regress_evil', '_on_policy', $$SELECT privacy._on_policy()$$);
+SELECT pg_temp.call('regress_evil', '_citus_on_drop_extension', $$SELECT privacy._citus_on_drop_extension()$$);
 SELECT pg_temp.call('regress_evil', 'is_restricted', $$SELECT privacy.is_restricted('mcust', '1')$$);
 SELECT pg_temp.call('regress_evil', 'verify_audit', $$SELECT privacy.verify_audit()$$);
 SELECT pg_temp.call('regress_evil', 'drop_retention', $$SELECT privacy.drop_retention(2)$$);
