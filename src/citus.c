@@ -37,6 +37,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
@@ -900,11 +901,28 @@ CitusLocalPlacement(const char *name)
 	return isnull ? InvalidOid : DatumGetObjectId(d);
 }
 
+/* the owner of relid, or InvalidOid */
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner = InvalidOid;
+
+	if (HeapTupleIsValid(tp))
+	{
+		owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+		ReleaseSysCache(tp);
+	}
+	return owner;
+}
+
 /*
  * CitusIsShardOf
- *		part is a shard of the distributed table tbl on this node: its name
- *		ends in the number of one of tbl's shards, which Citus names so, in
- *		tbl's schema, with tbl's owner.  SPI connected.
+ *		part is, on this node, a shard of the distributed table tbl or of
+ *		one of its partitions: its name ends in the number of a shard whose
+ *		table (pg_dist_shard) is tbl or a partition of tbl, Citus names that
+ *		shard so, in that table's schema, and the shard has that table's
+ *		owner.  SPI connected.
  */
 bool
 CitusIsShardOf(Oid part, Oid tbl)
@@ -913,41 +931,35 @@ CitusIsShardOf(Oid part, Oid tbl)
 	char	   *us;
 	char	   *end;
 	int64		shardid;
-	Oid			t[4] = {OIDOID, INT8OID, TEXTOID, TEXTOID};
-	Datum		v[4];
-	HeapTuple	tp;
-	HeapTuple	tt;
-	bool		same;
+	Oid			t[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		v[3];
+	Oid			logical;
+	bool		isnull;
 
 	if (name == NULL || CitusTable(tbl).kind != CITUS_DISTRIBUTED ||
-		get_rel_namespace(part) != get_rel_namespace(tbl) ||
 		(us = strrchr(name, '_')) == NULL || us[1] == '\0')
 		return false;
 	errno = 0;
 	shardid = strtoll(us + 1, &end, 10);
 	if (*end != '\0' || errno != 0 || shardid <= 0)
 		return false;
-	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(part));
-	tt = SearchSysCache1(RELOID, ObjectIdGetDatum(tbl));
-	same = HeapTupleIsValid(tp) && HeapTupleIsValid(tt) &&
-		((Form_pg_class) GETSTRUCT(tp))->relowner == ((Form_pg_class) GETSTRUCT(tt))->relowner;
-	if (HeapTupleIsValid(tp))
-		ReleaseSysCache(tp);
-	if (HeapTupleIsValid(tt))
-		ReleaseSysCache(tt);
-	if (!same)
-		return false;
-	v[0] = ObjectIdGetDatum(tbl);
-	v[1] = Int64GetDatum(shardid);
 	/* shard_name() qualifies the name unless the schema is public */
-	v[2] = CStringGetTextDatum(quote_identifier(name));
-	v[3] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)), name));
-	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_shard s"
-							  " WHERE s.shardid OPERATOR(pg_catalog.=) $2 AND s.logicalrelid OPERATOR(pg_catalog.=) $1"
-							  " AND pg_catalog.shard_name($1, $2) OPERATOR(pg_catalog.=) ANY (ARRAY[$3, $4])",
-							  4, t, v, NULL, true, 1) != SPI_OK_SELECT)
+	v[0] = Int64GetDatum(shardid);
+	v[1] = CStringGetTextDatum(quote_identifier(name));
+	v[2] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)), name));
+	if (SPI_execute_with_args("SELECT s.logicalrelid::pg_catalog.oid FROM pg_catalog.pg_dist_shard s"
+							  " WHERE s.shardid OPERATOR(pg_catalog.=) $1"
+							  " AND pg_catalog.shard_name(s.logicalrelid, $1) OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3])",
+							  3, t, v, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "shard lookup failed");
-	return SPI_processed == 1;
+	if (SPI_processed != 1)
+		return false;
+	logical = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull || get_rel_namespace(part) != get_rel_namespace(logical) ||
+		rel_owner(part) != rel_owner(logical))
+		return false;
+	return logical == tbl ||
+		(get_rel_relispartition(logical) && list_member_oid(get_partition_ancestors(logical), tbl));
 }
 
 /*

@@ -190,6 +190,24 @@ RESET ROLE;
 REVOKE SELECT ON devices FROM citus_hostile;
 REVOKE CREATE ON SCHEMA public FROM citus_hostile;
 
+-- a partitioned distributed table: the rows come from the partitions' shards
+CREATE TABLE visits (customer_id bigint NOT NULL, day date NOT NULL, page text,
+	FOREIGN KEY (customer_id) REFERENCES customers) PARTITION BY RANGE (day);
+CREATE TABLE visits_2024 PARTITION OF visits FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE visits_2025 PARTITION OF visits FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+SELECT create_distributed_table('visits', 'customer_id', colocate_with => 'customers');
+INSERT INTO visits SELECT c, d, 'page' FROM generate_series(10, 13) c,
+       unnest(ARRAY['2024-03-01', '2025-03-01']::date[]) d;
+GRANT SELECT ON visits TO citus_reader;
+SELECT privacy.protect('visits');
+SET ROLE citus_reader;
+-- (customer 10 is restricted by 10_rights.sql)
+SELECT customer_id, count(*) AS visible FROM visits GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS visits11 FROM visits WHERE customer_id = 11;
+RESET ROLE;
+SELECT privacy.unprotect('visits');
+DROP TABLE visits;
+
 -- unprotect(): no policy, no row security, the nodes forget the table
 SELECT privacy.unprotect('devices');
 SELECT relrowsecurity, (SELECT count(*) FROM pg_policy WHERE polrelid = 'devices'::regclass) AS policies
