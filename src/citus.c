@@ -882,14 +882,23 @@ CitusMirrorEnsure(void)
 Oid
 CitusLocalPlacement(const char *name)
 {
+	/* kept per backend (a placement of each of the two tables) while valid */
+	static Oid	cached[2] = {InvalidOid, InvalidOid};
+	int			slot = strcmp(name, "citus_restrictions") == 0 ? 0 : 1;
 	Oid			r = privacy_relid(name);
 	Oid			t[1] = {OIDOID};
 	Datum		v[1];
 	bool		isnull;
 	Datum		d;
+	char	   *have;
 
 	if (!OidIsValid(r) || CitusTable(r).kind != CITUS_REFERENCE)
 		return InvalidOid;
+	/* still a relation of that table's in the schema (a placement's name is <name>_<shard>) */
+	if (OidIsValid(cached[slot]) && (have = get_rel_name(cached[slot])) != NULL &&
+		get_rel_namespace(cached[slot]) == get_rel_namespace(r) &&
+		strncmp(have, name, strlen(name)) == 0 && have[strlen(name)] == '_')
+		return cached[slot];
 	v[0] = ObjectIdGetDatum(r);
 	if (SPI_execute_with_args("SELECT pg_catalog.to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid))::pg_catalog.oid"
 							  " FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1",
@@ -898,8 +907,18 @@ CitusLocalPlacement(const char *name)
 	if (SPI_processed == 0)
 		return InvalidOid;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? InvalidOid : DatumGetObjectId(d);
+	cached[slot] = isnull ? InvalidOid : DatumGetObjectId(d);
+	return cached[slot];
 }
+
+typedef struct ShardCacheEntry
+{
+	Oid			part;			/* the shard's relation (key) */
+	NameData	name;			/* its name when cached */
+	Oid			logical;		/* its table in pg_dist_shard */
+} ShardCacheEntry;
+
+static HTAB *shard_cache = NULL;
 
 /* the owner of relid, or InvalidOid */
 static Oid
@@ -939,6 +958,26 @@ CitusIsShardOf(Oid part, Oid tbl)
 	if (name == NULL || CitusTable(tbl).kind != CITUS_DISTRIBUTED ||
 		(us = strrchr(name, '_')) == NULL || us[1] == '\0')
 		return false;
+	/* the table of a shard, kept per backend: shard numbers are never reused */
+	if (shard_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(ShardCacheEntry);
+		ctl.hcxt = CacheMemoryContext;
+		shard_cache = hash_create("privacy citus shards", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	{
+		ShardCacheEntry *c = hash_search(shard_cache, &part, HASH_FIND, NULL);
+
+		if (c != NULL && strcmp(NameStr(c->name), name) == 0)
+		{
+			logical = c->logical;
+			goto check;
+		}
+	}
 	errno = 0;
 	shardid = strtoll(us + 1, &end, 10);
 	if (*end != '\0' || errno != 0 || shardid <= 0)
@@ -955,7 +994,16 @@ CitusIsShardOf(Oid part, Oid tbl)
 	if (SPI_processed != 1)
 		return false;
 	logical = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull || get_rel_namespace(part) != get_rel_namespace(logical) ||
+	if (isnull)
+		return false;
+	{
+		ShardCacheEntry *c = hash_search(shard_cache, &part, HASH_ENTER, NULL);
+
+		namestrcpy(&c->name, name);
+		c->logical = logical;
+	}
+check:
+	if (get_rel_namespace(part) != get_rel_namespace(logical) ||
 		rel_owner(part) != rel_owner(logical))
 		return false;
 	return logical == tbl ||

@@ -364,10 +364,11 @@ keys_as_rows(TupleDesc desc)
  *		UPDATE (and runs for a table whose sets nobody needs, only to lock
  *		it).  latest: with the latest snapshot, as every erasure statement.
  *
- *		CITUS HOOK: the locked form of a table that Citus routes to the
- *		key's shard group (CitusRouted) returns the rows' key columns
- *		("SELECT CAST(t.a AS type) AS k0, ... FROM tbl t WHERE <cond> FOR
- *		UPDATE OF t") and the arrays are built here: one table and no
+ *		CITUS HOOK: the key set of a table that Citus routes to the key's
+ *		shard group (CitusRouted) returns the rows' key columns ("SELECT
+ *		CAST(t.a AS type) AS k0, ... FROM tbl t WHERE <cond>", with "FOR
+ *		UPDATE OF t" when locked: erase; without: export and dry runs) and
+ *		the arrays are built here: one table and no
  *		subquery, so Citus plans it on its fast path once and keeps a
  *		generic plan (pruning the shard per call), where the nested
  *		DISTINCT / array_agg form is planned by its router planner on every
@@ -395,8 +396,8 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 		StringInfoData q;
 		SPIPlanPtr	plan;
 		const char *cond = MapCallCondition(subj, mt);
-		/* the rows form (CITUS HOOK): a routed table's locked key set */
-		bool		as_rows = lock && mt->nneeded > 0 && CitusRouted(subj, mt);
+		/* the rows form (CITUS HOOK): a routed table's key set */
+		bool		as_rows = mt->nneeded > 0 && CitusRouted(subj, mt);
 
 		initStringInfo(&q);
 		appendStringInfoString(&q, "SELECT ");
@@ -413,7 +414,7 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 		if (mt->nneeded == 0)
 			appendStringInfoString(&q, "1");
 		if (as_rows)
-			appendStringInfo(&q, " FROM %s t WHERE %s FOR UPDATE OF t", mt->qualname, cond);
+			appendStringInfo(&q, " FROM %s t WHERE %s%s", mt->qualname, cond, lock ? " FOR UPDATE OF t" : "");
 		else if (lock)
 			appendStringInfo(&q, " FROM (SELECT * FROM %s t WHERE %s FOR UPDATE OF t) t) x",
 							 mt->qualname, cond);
@@ -442,12 +443,12 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 		{
 			/* our own earlier changes are visible to the new snapshot */
 			CommandCounterIncrement();
-			/* every row: the rows form locks (and returns) all of them */
+			/* every row: the rows form returns (and locks) all of them */
 			ret = SPI_execute_snapshot(*slot, values, NULL, GetLatestSnapshot(),
-									   InvalidSnapshot, !lock, true, lock ? 0 : 1);
+									   InvalidSnapshot, !lock, true, 0);
 		}
 		else
-			ret = SPI_execute_plan(*slot, values, NULL, true, 1);
+			ret = SPI_execute_plan(*slot, values, NULL, true, 0);
 	}
 	PG_FINALLY();
 	{

@@ -537,6 +537,8 @@ restrict_entry_citus(const char *subject, Oid tbl, Oid part)
 	Oid			t[3] = {NAMEOID, NAMEOID, TEXTOID};
 	Datum		v[3];
 	Datum		keys;
+	bool		keys_null;
+	bool		protected_here;
 	char	   *col;
 	Oid			coltype;
 	char	   *sql;
@@ -561,10 +563,18 @@ restrict_entry_citus(const char *subject, Oid tbl, Oid part)
 	v[0] = CStringGetDatum(get_namespace_name(get_rel_namespace(tbl)));
 	v[1] = CStringGetDatum(get_rel_name(tbl));
 	v[2] = CStringGetTextDatum(subject);
-	exec(psprintf("SELECT 1 FROM %s p WHERE p.nspname OPERATOR(pg_catalog.=) $1"
-				  " AND p.relname OPERATOR(pg_catalog.=) $2 AND p.subject OPERATOR(pg_catalog.=) $3",
-				  UtilQualifiedName(prot)), 3, t, v, NULL, true);
-	if (SPI_processed == 0)
+	/* protected here for subject, and the subject type's restricted keys */
+	exec(psprintf("SELECT EXISTS (SELECT FROM %s p WHERE p.nspname OPERATOR(pg_catalog.=) $1"
+				  " AND p.relname OPERATOR(pg_catalog.=) $2 AND p.subject OPERATOR(pg_catalog.=) $3),"
+				  " (SELECT pg_catalog.array_agg(r.subject_key) FROM %s r WHERE r.subject OPERATOR(pg_catalog.=) $3)",
+				  UtilQualifiedName(prot), UtilQualifiedName(restr)), 3, t, v, NULL, true);
+	{
+		bool		isnull;
+
+		protected_here = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		keys = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &keys_null);
+	}
+	if (!protected_here)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" is not protected for subject type \"%s\" on this node",
@@ -579,20 +589,13 @@ restrict_entry_citus(const char *subject, Oid tbl, Oid part)
 	e->part = part;
 	MemoryContextSwitchTo(old);
 
-	exec(psprintf("SELECT pg_catalog.array_agg(r.subject_key) FROM %s r WHERE r.subject OPERATOR(pg_catalog.=) $1",
-				  UtilQualifiedName(restr)), 1, t + 2, v + 2, NULL, true);
+	if (keys_null)
 	{
-		bool		isnull;
-
-		keys = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (isnull)
-		{
-			/* nobody of this subject type restricted */
-			old = MemoryContextSwitchTo(restrict_cxt);
-			restrict_cache = lappend(restrict_cache, e);
-			MemoryContextSwitchTo(old);
-			return e;
-		}
+		/* nobody of this subject type restricted */
+		old = MemoryContextSwitchTo(restrict_cxt);
+		restrict_cache = lappend(restrict_cache, e);
+		MemoryContextSwitchTo(old);
+		return e;
 	}
 
 	/* the restricted rows of this shard, by the distribution column */
