@@ -84,12 +84,15 @@ SELECT count(*) AS joined11 FROM messages m JOIN devices d USING (customer_id) W
 SELECT count(*) AS conversations11 FROM conversations WHERE customer_id = 11;
 RESET ROLE;
 -- the same reader on a worker, through the worker's copies of the tables
+SELECT shard_name('privacy.citus_restrictions'::regclass, shardid) AS keys_shard
+  FROM pg_dist_shard WHERE logicalrelid = 'privacy.citus_restrictions'::regclass \gset
 \c citus_regress citus_reader - :w1
 SELECT count(*) AS devices11_from_worker FROM devices WHERE customer_id = 11;
 SELECT count(*) = :s_devices AS same_devices_from_worker FROM devices WHERE customer_id BETWEEN 11 AND 13;
 SELECT count(*) = :devices_visible AS all_visible_from_worker FROM devices;
--- the replicated keys are not readable
+-- the replicated keys are not readable, through the table or its placement
 SELECT count(*) FROM privacy.citus_restrictions;
+SELECT count(*) FROM :keys_shard;
 \c citus_regress postgres - :coord
 
 -- the owner (not forced) and the rights see every row
