@@ -375,6 +375,31 @@ restrict_lookup(const char *subject, Oid tbl, Oid part)
 	return NULL;
 }
 
+/* entry e joins the current statement's cache */
+static RestrictEntry *
+restrict_keep(RestrictEntry *e)
+{
+	MemoryContext old = MemoryContextSwitchTo(restrict_cxt);
+
+	restrict_cache = lappend(restrict_cache, e);
+	MemoryContextSwitchTo(old);
+	return e;
+}
+
+/* the tids the last SPI statement returned (column 1) into e->tids */
+static void
+restrict_add_tids(RestrictEntry *e)
+{
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			(void) hash_search(e->tids, DatumGetPointer(d), HASH_ENTER, NULL);
+	}
+}
+
 /*
  * restrict_entry
  *		A new cache entry of (subject, tbl, part) for the current statement
@@ -456,7 +481,6 @@ restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
 			foreach(kc, keys)
 			{
 				Datum		kv[1];
-				uint64		r;
 				int			ret;
 
 				/* the conversion to the key's type is the root owner's code */
@@ -467,19 +491,9 @@ restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
 				GuardLeave(frame);
 				if (ret != SPI_OK_SELECT)
 					elog(ERROR, "restricted rows lookup failed: %s", SPI_result_code_string(ret));
-				for (r = 0; r < SPI_processed; r++)
-				{
-					bool		isnull;
-					Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
-
-					if (!isnull)
-						(void) hash_search(e->tids, DatumGetPointer(d), HASH_ENTER, NULL);
-				}
+				restrict_add_tids(e);
 			}
-			old = MemoryContextSwitchTo(restrict_cxt);
-			restrict_cache = lappend(restrict_cache, e);
-			MemoryContextSwitchTo(old);
-			return e;
+			return restrict_keep(e);
 		}
 
 		/* the row's keys, read as the table's owner (its casts, its domains) */
@@ -506,10 +520,7 @@ restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
 			GuardLeave(frame);
 		}
 	}
-	old = MemoryContextSwitchTo(restrict_cxt);
-	restrict_cache = lappend(restrict_cache, e);
-	MemoryContextSwitchTo(old);
-	return e;
+	return restrict_keep(e);
 }
 
 /*
@@ -592,10 +603,7 @@ restrict_entry_citus(const char *subject, Oid tbl, Oid part)
 	if (keys_null)
 	{
 		/* nobody of this subject type restricted */
-		old = MemoryContextSwitchTo(restrict_cxt);
-		restrict_cache = lappend(restrict_cache, e);
-		MemoryContextSwitchTo(old);
-		return e;
+		return restrict_keep(e);
 	}
 
 	/* the restricted rows of this shard, by the distribution column */
@@ -627,18 +635,8 @@ restrict_entry_citus(const char *subject, Oid tbl, Oid part)
 	}
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "restricted rows lookup failed: %s", SPI_result_code_string(ret));
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			(void) hash_search(e->tids, DatumGetPointer(d), HASH_ENTER, NULL);
-	}
-	old = MemoryContextSwitchTo(restrict_cxt);
-	restrict_cache = lappend(restrict_cache, e);
-	MemoryContextSwitchTo(old);
-	return e;
+	restrict_add_tids(e);
+	return restrict_keep(e);
 }
 
 /*
