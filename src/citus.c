@@ -27,7 +27,13 @@
  *	- linked distributed tables (CitusCheckLink): link()'s lock trigger runs
  *	  on the shards, and erase takes the subject's advisory lock on the
  *	  worker that holds the key's shard group (CitusLinkLockQuery), inside
- *	  the distributed transaction, before anything is read.
+ *	  the distributed transaction, before anything is read;
+ *	- protect() on distributed tables: the restricted keys and the protected
+ *	  tables replicated to every node as reference tables
+ *	  (CitusMirrorEnsure), read by the policy function on a shard through
+ *	  the node's placements (CitusLocalPlacement, CitusIsShardOf), and
+ *	  dropped on every node with the extension
+ *	  (privacy__citus_on_drop_extension).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
