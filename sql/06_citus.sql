@@ -60,11 +60,22 @@ DECLARE
 	newid regclass;
 	gone oid[] := '{}';
 	relinked jsonb := '[]';
+	reprotect oid[] := '{}';
 	any_row boolean := false;
 BEGIN
 	FOR d IN DELETE FROM privacy.pending_drops RETURNING * LOOP
 		any_row := true;
 		newid := pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.nspname, d.relname));
+		-- a protected distributed table comes back without its policy (Citus
+		-- does not re-create it; the new table keeps row security only): it
+		-- is protected again below, hiding the same rows
+		IF newid IS NOT NULL
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy q WHERE q.polrelid OPERATOR(pg_catalog.=) newid
+		                    AND q.polname OPERATOR(pg_catalog.=) 'privacy_restricted')
+		   AND EXISTS (SELECT FROM privacy.citus_protected p WHERE p.nspname OPERATOR(pg_catalog.=) d.nspname
+		                AND p.relname OPERATOR(pg_catalog.=) d.relname) THEN
+			reprotect := reprotect OPERATOR(pg_catalog.||) newid::pg_catalog.oid;
+		END IF;
 		IF newid IS NULL THEN
 			gone := gone OPERATOR(pg_catalog.||) d.relid;
 			CONTINUE;
@@ -94,6 +105,17 @@ BEGIN
 	FOR l IN SELECT * FROM pg_catalog.jsonb_array_elements(relinked) LOOP
 		PERFORM privacy.link(l.value->>'subject', (l.value->>'tbl')::oid::regclass, (l.value->>'col')::name);
 	END LOOP;
+	-- protected again (distributed: the one permissive policy; local after
+	-- undistribute_table: as on one node), or the transaction fails, closed
+	FOR newid IN SELECT pg_catalog.unnest(reprotect)::pg_catalog.regclass LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy q WHERE q.polrelid OPERATOR(pg_catalog.=) newid) THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', newid);
+		END IF;
+		PERFORM privacy.protect(newid);
+	END LOOP;
+	IF pg_catalog.cardinality(reprotect) OPERATOR(pg_catalog.>) 0 THEN
+		PERFORM privacy._citus_sync_protected(reprotect, '{}');
+	END IF;
 	PERFORM privacy._invalidate();
 	RETURN NULL;
 END
@@ -168,7 +190,7 @@ DECLARE
 	r record;
 BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy q JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) q.polrelid
-	                WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive
+	                WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted'
 	                  AND (c.oid OPERATOR(pg_catalog.=) ANY (tables) OR c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas))) THEN
 		RETURN;
 	END IF;

@@ -748,7 +748,7 @@ DECLARE
 	r record;
 BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy q JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) q.polrelid
-	                WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted' AND q.polpermissive
+	                WHERE q.polname OPERATOR(pg_catalog.=) 'privacy_restricted'
 	                  AND (c.oid OPERATOR(pg_catalog.=) ANY (tables) OR c.relnamespace OPERATOR(pg_catalog.=) ANY (schemas))) THEN
 		RETURN;
 	END IF;
@@ -856,5 +856,74 @@ BEGIN
 	UPDATE privacy.retention r SET subjects = pg_catalog.array_remove(r.subjects, drop_subject.name)
 	 WHERE drop_subject.name OPERATOR(pg_catalog.=) ANY (r.subjects);
 	PERFORM privacy._invalidate();
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy._citus_resolve_drops() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	d record;
+	l record;
+	newid regclass;
+	gone oid[] := '{}';
+	relinked jsonb := '[]';
+	reprotect oid[] := '{}';
+	any_row boolean := false;
+BEGIN
+	FOR d IN DELETE FROM privacy.pending_drops RETURNING * LOOP
+		any_row := true;
+		newid := pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.nspname, d.relname));
+		-- a protected distributed table comes back without its policy (Citus
+		-- does not re-create it; the new table keeps row security only): it
+		-- is protected again below, hiding the same rows
+		IF newid IS NOT NULL
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy q WHERE q.polrelid OPERATOR(pg_catalog.=) newid
+		                    AND q.polname OPERATOR(pg_catalog.=) 'privacy_restricted')
+		   AND EXISTS (SELECT FROM privacy.citus_protected p WHERE p.nspname OPERATOR(pg_catalog.=) d.nspname
+		                AND p.relname OPERATOR(pg_catalog.=) d.relname) THEN
+			reprotect := reprotect OPERATOR(pg_catalog.||) newid::pg_catalog.oid;
+		END IF;
+		IF newid IS NULL THEN
+			gone := gone OPERATOR(pg_catalog.||) d.relid;
+			CONTINUE;
+		END IF;
+		UPDATE privacy.subject_types SET root = newid WHERE root::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.classifications SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.table_modes SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.retention SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		FOR l IN UPDATE privacy.links SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid
+				 RETURNING subject, key_column LOOP
+			relinked := relinked OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+				'subject', l.subject, 'tbl', newid::oid, 'col', l.key_column);
+		END LOOP;
+	END LOOP;
+	IF NOT any_row THEN
+		RETURN NULL;
+	END IF;
+	IF pg_catalog.cardinality(gone) OPERATOR(pg_catalog.>) 0 THEN
+		PERFORM privacy._forget_tables(gone);
+	END IF;
+	PERFORM privacy._reconcile_columns();
+	PERFORM privacy._refresh_all();
+	-- a recreated linked table needs its lock trigger again (on every shard
+	-- of a distributed table; link() refuses one whose rows erase's lock
+	-- would not reach, outside the root's colocation group: the transaction
+	-- fails, closed)
+	FOR l IN SELECT * FROM pg_catalog.jsonb_array_elements(relinked) LOOP
+		PERFORM privacy.link(l.value->>'subject', (l.value->>'tbl')::oid::regclass, (l.value->>'col')::name);
+	END LOOP;
+	-- protected again (distributed: the one permissive policy; local after
+	-- undistribute_table: as on one node), or the transaction fails, closed
+	FOR newid IN SELECT pg_catalog.unnest(reprotect)::pg_catalog.regclass LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy q WHERE q.polrelid OPERATOR(pg_catalog.=) newid) THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', newid);
+		END IF;
+		PERFORM privacy.protect(newid);
+	END LOOP;
+	IF pg_catalog.cardinality(reprotect) OPERATOR(pg_catalog.>) 0 THEN
+		PERFORM privacy._citus_sync_protected(reprotect, '{}');
+	END IF;
+	PERFORM privacy._invalidate();
+	RETURN NULL;
 END
 $$;

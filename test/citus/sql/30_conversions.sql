@@ -7,8 +7,22 @@ SELECT (SELECT count(*) FROM privacy.subject_tables WHERE subject = 'customer') 
        (SELECT count(*) FROM privacy.classified_columns) AS classified,
        (SELECT count(*) FROM privacy.links) AS links,
        'customers'::regclass::oid AS root_oid \gset before_
+-- a protected table goes through the conversions protected (customer 62
+-- restricted): Citus drops its policy with the old table and does not
+-- re-create it; at commit the new table is protected again
+CREATE ROLE citus_conv_reader LOGIN;
+GRANT SELECT ON devices TO citus_conv_reader;
+SELECT privacy.restrict('customer', '62', 'disputed');
+SELECT privacy.protect('devices');
 -- every table of the colocation group gets 4 shards instead of 8
 SELECT alter_distributed_table('customers', shard_count => 4, cascade_to_colocated => true);
+SET ROLE citus_conv_reader;
+SELECT count(*) AS devices62_converted, (SELECT count(*) FROM devices WHERE customer_id = 63) AS devices63_converted
+  FROM devices WHERE customer_id = 62;
+RESET ROLE;
+SELECT count(*) AS placements, count(*) FILTER (WHERE result = 'privacy_restricted true') AS with_policy
+  FROM run_command_on_placements('devices',
+       $$SELECT string_agg(polname || ' ' || polpermissive, ',') FROM pg_policy WHERE polrelid = '%s'::regclass$$);
 SELECT 'customers'::regclass::oid <> :before_root_oid AS new_oid,
        (SELECT count(*) FROM privacy.subject_tables WHERE subject = 'customer') = :before_mapped AS mapped_kept,
        (SELECT count(*) FROM privacy.classified_columns) = :before_classified AS classified_kept,
@@ -28,6 +42,16 @@ SELECT undistribute_table('customers', cascade_via_foreign_keys => true);
 SELECT table_name, via, routing FROM privacy.subject_tables WHERE subject = 'customer' ORDER BY table_name::text;
 SELECT (SELECT count(*) FROM privacy.classified_columns) = :before_classified AS classified_kept;
 SELECT privacy.erase('customer', '61')->'tables'->'public.messages' AS erased61;
+-- the protected table, local again, still hides customer 62's rows
+SET ROLE citus_conv_reader;
+SELECT count(*) AS devices62_local, (SELECT count(*) FROM devices WHERE customer_id = 63) AS devices63_local
+  FROM devices WHERE customer_id = 62;
+RESET ROLE;
+SELECT privacy.unprotect('devices');
+SELECT privacy.unrestrict('customer', '62');
+SELECT relrowsecurity FROM pg_class WHERE oid = 'devices'::regclass;
+REVOKE ALL ON devices FROM citus_conv_reader;
+DROP ROLE citus_conv_reader;
 
 -- a linked table dropped and recreated in one transaction stays linked,
 -- with its lock trigger
