@@ -60,6 +60,8 @@ SELECT relrowsecurity, (SELECT count(*) FROM pg_policy WHERE polrelid = 'devices
 -- protected: one permissive policy on the coordinator and on every placement
 SELECT privacy.protect('devices');
 SELECT privacy.protect('messages');
+-- (again: the same one policy)
+SELECT privacy.protect('devices');
 SELECT polname, polpermissive, polcmd FROM pg_policy WHERE polrelid = 'devices'::regclass;
 SELECT count(*) AS placements, count(*) FILTER (WHERE result = 'privacy_restricted true') AS with_policy
   FROM run_command_on_placements('devices',
