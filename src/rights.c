@@ -375,6 +375,17 @@ restrict_lookup(const char *subject, Oid tbl, Oid part)
 	return NULL;
 }
 
+/* privacy._restricted() answers only about rows of a table the caller may read */
+pg_noreturn static void
+restricted_denied(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for privacy._restricted"),
+			 errdetail("It answers only for rows of a table the caller may read."),
+			 errhidestmt(true)));
+}
+
 /* entry e joins the current statement's cache */
 static RestrictEntry *
 restrict_keep(RestrictEntry *e)
@@ -558,11 +569,7 @@ restrict_entry_citus(const char *subject, Oid tbl, Oid part)
 	HASHCTL		ctl;
 
 	if (part != tbl && !CitusIsShardOf(part, tbl))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for privacy._restricted"),
-				 errdetail("It answers only for rows of a table the caller may read."),
-				 errhidestmt(true)));
+		restricted_denied();
 	prot = CitusLocalPlacement("citus_protected");
 	restr = CitusLocalPlacement("citus_restrictions");
 	if (!OidIsValid(prot) || !OidIsValid(restr))
@@ -725,11 +732,7 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 	if (CitusTable(tbl).kind == CITUS_DISTRIBUTED)
 	{
 		if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied for privacy._restricted"),
-					 errdetail("It answers only for rows of a table the caller may read."),
-					 errhidestmt(true)));
+			restricted_denied();
 		e = restrict_lookup(subject, tbl, part);
 		if (e == NULL)
 		{
@@ -743,11 +746,7 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 	}
 	if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK ||
 		(part != tbl && !list_member_oid(get_partition_ancestors(part), tbl)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for privacy._restricted"),
-				 errdetail("It answers only for rows of a table the caller may read."),
-				 errhidestmt(true)));
+		restricted_denied();
 	e = restrict_lookup(subject, tbl, part);
 	if (e == NULL)
 	{
