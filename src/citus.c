@@ -65,6 +65,7 @@
 #include "utils/rel.h"
 
 #include "citus.h"
+#include "guard.h"
 #include "privacy.h"
 
 PG_FUNCTION_INFO_V1(privacy_routing);
@@ -1033,6 +1034,7 @@ privacy_citus_on_drop_extension(PG_FUNCTION_ARGS)
 	DropStmt   *stmt;
 	ListCell   *lc;
 	bool		ours = false;
+	int			frame;
 	static const char *const tables[] = {"citus_restrictions", "citus_protected"};
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -1052,6 +1054,7 @@ privacy_citus_on_drop_extension(PG_FUNCTION_ARGS)
 	}
 	if (!ours || !CitusLoaded() || CitusIsWorker())
 		PG_RETURN_NULL();
+	frame = GuardEnterExtensionOwner();
 	UtilSpiConnect();
 	for (int i = 0; i < lengthof(tables); i++)
 	{
@@ -1068,5 +1071,6 @@ privacy_citus_on_drop_extension(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not drop the shards of the restrictions");
 	}
 	SPI_finish();
+	GuardLeave(frame);
 	PG_RETURN_NULL();
 }

@@ -224,9 +224,15 @@ privacy_restrict(PG_FUNCTION_ARGS)
 	exec("INSERT INTO privacy.restrictions (subject, subject_key, subject_ref, reason) VALUES ($1, $2, $3, $4)"
 		 " ON CONFLICT (subject, subject_key) DO UPDATE SET reason = EXCLUDED.reason",
 		 4, t, v, NULL, false);
-	/* protected distributed tables: the shards' nodes learn it in this transaction */
+	/*
+	 * protected distributed tables: the shards' nodes learn it in this
+	 * transaction.  INSERT ... SELECT, not VALUES: Citus writes the VALUES
+	 * of a reference-table INSERT into the statement text it sends to every
+	 * node (pg_stat_activity, logs); the rows of an INSERT ... SELECT travel
+	 * as COPY data.
+	 */
 	if (CitusMirrorActive())
-		exec("INSERT INTO privacy.citus_restrictions (subject, subject_key) VALUES ($1, $2)"
+		exec("INSERT INTO privacy.citus_restrictions (subject, subject_key) SELECT $1, $2"
 			 " ON CONFLICT (subject, subject_key) DO NOTHING", 2, t, v, NULL, false);
 	SPI_finish();
 	req = AccessRecordRequest(a.subj, "restrict", a.ref, true);
@@ -255,7 +261,8 @@ privacy_unrestrict(PG_FUNCTION_ARGS)
 				 errmsg("the subject is not restricted"),
 				 errhidestmt(true)));
 	if (CitusMirrorActive())
-		exec("DELETE FROM privacy.citus_restrictions WHERE subject = $1 AND subject_key = $2", 2, t, v, NULL, false);
+		exec("DELETE FROM privacy.citus_restrictions r WHERE r.subject OPERATOR(pg_catalog.=) $1"
+			 " AND r.subject_key OPERATOR(pg_catalog.=) $2", 2, t, v, NULL, false);
 	SPI_finish();
 	req = AccessRecordRequest(a.subj, "unrestrict", a.ref, true);
 	AuditAppend("unrestrict", a.ref, psprintf("{\"request\":" INT64_FORMAT "}", req));

@@ -100,8 +100,16 @@ SELECT pg_temp.err($$SELECT privacy.set_consent('user', '1', '', true)$$);
 SELECT pg_temp.err($$SELECT privacy.set_consent('user', 'x', 'p', true)$$);
 SELECT pg_temp.err($$SELECT privacy.has_consent('nobody', '1', 'p')$$);
 SELECT pg_temp.err($$SELECT privacy.has_consent('user', '1', NULL)$$);
+-- the internal functions of protect() on Citus, called directly: the event
+-- trigger functions refuse, the name sync has nothing to do without Citus
+SELECT pg_temp.err($$SELECT privacy._on_policy()$$);
+SELECT pg_temp.err($$SELECT privacy._citus_on_drop_extension()$$);
+SELECT pg_temp.err($$SELECT privacy._citus_sync_protected(NULL, NULL)$$);
+SELECT pg_temp.err($$SELECT privacy._citus_sync_protected('{}', '{0}')$$);
 -- privileges
 SET ROLE regress_reader;
+SELECT pg_temp.err($$SELECT privacy._citus_sync_protected('{}', '{}')$$);
+SELECT pg_temp.err($$SELECT privacy._citus_on_drop_extension()$$);
 SELECT pg_temp.err($$SELECT privacy.restrict('user', '2', 'x')$$);
 SELECT pg_temp.err($$SELECT privacy.set_consent('user', '2', 'p', true)$$);
 SELECT pg_temp.err($$SELECT privacy.has_consent('user', '2', 'p')$$);

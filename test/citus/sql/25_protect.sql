@@ -108,8 +108,14 @@ SELECT count(*) AS officer_devices11 FROM devices WHERE customer_id = 11;
 RESET ROLE;
 REVOKE privacy_officer FROM citus_reader;
 
--- restrict() and unrestrict() reach the shards in their own transaction
+-- restrict() and unrestrict() reach the shards in their own transaction,
+-- and the key never appears in the text Citus sends to the nodes (logged
+-- here: the commands that contain it, none)
+SET citus.log_remote_commands = on;
+SET citus.grep_remote_commands = '%''12''%';
 SELECT privacy.restrict('customer', '12', 'disputed');
+RESET citus.log_remote_commands;
+RESET citus.grep_remote_commands;
 SET ROLE citus_reader;
 SELECT count(*) AS devices12_restricted FROM devices WHERE customer_id = 12;
 RESET ROLE;
