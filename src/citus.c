@@ -927,21 +927,6 @@ typedef struct ShardCacheEntry
 
 static HTAB *shard_cache = NULL;
 
-/* the owner of relid, or InvalidOid */
-static Oid
-rel_owner(Oid relid)
-{
-	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner = InvalidOid;
-
-	if (HeapTupleIsValid(tp))
-	{
-		owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-		ReleaseSysCache(tp);
-	}
-	return owner;
-}
-
 /*
  * CitusIsShardOf
  *		part is, on this node, a shard of the distributed table tbl or of
@@ -1011,7 +996,7 @@ CitusIsShardOf(Oid part, Oid tbl)
 	}
 check:
 	if (get_rel_namespace(part) != get_rel_namespace(logical) ||
-		rel_owner(part) != rel_owner(logical))
+		UtilRelationOwner(part) != UtilRelationOwner(logical))
 		return false;
 	return logical == tbl ||
 		(get_rel_relispartition(logical) && list_member_oid(get_partition_ancestors(logical), tbl));

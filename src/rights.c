@@ -393,6 +393,18 @@ restricted_denied(void)
 			 errhidestmt(true)));
 }
 
+/* a new, empty cache entry of (subject, tbl, part) */
+static RestrictEntry *
+restrict_new(const char *subject, Oid tbl, Oid part)
+{
+	RestrictEntry *e = MemoryContextAllocZero(restrict_cxt, sizeof(RestrictEntry));
+
+	e->subject = MemoryContextStrdup(restrict_cxt, subject);
+	e->tbl = tbl;
+	e->part = part;
+	return e;
+}
+
 /* entry e joins the current statement's cache */
 static RestrictEntry *
 restrict_keep(RestrictEntry *e)
@@ -430,19 +442,13 @@ restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
 {
 	ListCell   *lc;
 	RestrictEntry *e;
-	MemoryContext old;
 	Oid			t[1] = {TEXTOID};
 	Datum		v[1];
 	uint64		i;
 	StringInfoData q;
 	int			frame;
 
-	old = MemoryContextSwitchTo(restrict_cxt);
-	e = palloc0(sizeof(RestrictEntry));
-	e->subject = pstrdup(subj->name);
-	e->tbl = mt->relid;
-	e->part = part;
-	MemoryContextSwitchTo(old);
+	e = restrict_new(subj->name, mt->relid, part);
 
 	v[0] = CStringGetTextDatum(subj->name);
 	exec("SELECT r.subject_key FROM privacy.restrictions r WHERE r.subject OPERATOR(pg_catalog.=) $1",
@@ -560,7 +566,6 @@ static RestrictEntry *
 restrict_entry_citus(const char *subject, Oid tbl, Oid part)
 {
 	RestrictEntry *e;
-	MemoryContext old;
 	Oid			prot;
 	Oid			restr;
 	Oid			t[3] = {NAMEOID, NAMEOID, TEXTOID};
@@ -607,12 +612,7 @@ restrict_entry_citus(const char *subject, Oid tbl, Oid part)
 				 errhint("A protected distributed table that was renamed or moved to another schema needs privacy.protect() again."),
 				 errhidestmt(true)));
 
-	old = MemoryContextSwitchTo(restrict_cxt);
-	e = palloc0(sizeof(RestrictEntry));
-	e->subject = pstrdup(subject);
-	e->tbl = tbl;
-	e->part = part;
-	MemoryContextSwitchTo(old);
+	e = restrict_new(subject, tbl, part);
 
 	if (keys_null)
 	{
@@ -655,8 +655,9 @@ restrict_entry_citus(const char *subject, Oid tbl, Oid part)
 
 /*
  * row_restricted
- *		Does the row at tid belong to a restricted subject of entry e?
- *		Reads the row's keys as the table's owner.  A key that is too long
+ *		Does the row at tid belong to a restricted subject of entry e
+ *		(one with more restricted keys than RESTRICT_MAX_SET, or a
+ *		partition)?  Reads the row's keys as the table's owner.  A key that is too long
  *		for the set is looked up by its hash; a collision could only hide
  *		a row, never show a restricted one.
  */
@@ -669,10 +670,6 @@ row_restricted(RestrictEntry *e, ItemPointer tid)
 	int			i;
 	bool		result = false;
 
-	if (e->tids != NULL)
-		return hash_search(e->tids, tid, HASH_FIND, NULL) != NULL;
-	if (e->keys == NULL || e->plan == NULL)
-		return false;
 	v[0] = PointerGetDatum(tid);
 	frame = GuardEnterTableOwner(e->tbl);
 	GuardSetRowSecurityBypass(true);
@@ -735,48 +732,36 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 	part = PG_GETARG_OID(2);
 	tid = (ItemPointer) PG_GETARG_POINTER(3);
 	subject = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	/* a distributed table: the row is a shard's, on the node that holds it */
-	if (CitusTable(tbl).kind == CITUS_DISTRIBUTED)
-	{
-		if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK)
-			restricted_denied();
-		e = restrict_lookup(subject, tbl, part);
-		if (e == NULL)
-		{
-			frame = GuardEnterExtensionOwner();
-			UtilSpiConnect();
-			e = restrict_entry_citus(subject, tbl, part);
-			SPI_finish();
-			GuardLeave(frame);
-		}
-		PG_RETURN_BOOL(e->tids != NULL && hash_search(e->tids, tid, HASH_FIND, NULL) != NULL);
-	}
-	if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK ||
-		(part != tbl && !list_member_oid(get_partition_ancestors(part), tbl)))
+	if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK)
 		restricted_denied();
+	/* what the statement needs, once per (subject type, table, partition or shard) */
 	e = restrict_lookup(subject, tbl, part);
 	if (e == NULL)
 	{
 		frame = GuardEnterExtensionOwner();
-		subj = MapGetSubject(subject);
-		mt = MapFindTable(subj, tbl);
-		if (mt == NULL)
-		{
-			GuardLeave(frame);
-			PG_RETURN_BOOL(false);
-		}
 		UtilSpiConnect();
-		e = restrict_entry(subj, mt, part);
+		if (CitusTable(tbl).kind == CITUS_DISTRIBUTED)
+			/* a distributed table: the row is a shard's, on the node that holds it */
+			e = restrict_entry_citus(subject, tbl, part);
+		else if (part != tbl && !list_member_oid(get_partition_ancestors(part), tbl))
+			restricted_denied();
+		else if ((mt = MapFindTable(subj = MapGetSubject(subject), tbl)) == NULL)
+			/* not in the subject type's map: nothing of it is restricted */
+			e = restrict_keep(restrict_new(subject, tbl, part));
+		else
+			e = restrict_entry(subj, mt, part);
 		SPI_finish();
 		GuardLeave(frame);
 	}
+	/* the statement's restricted rows (a hash lookup), or the row's keys */
+	if (e->tids != NULL)
+		PG_RETURN_BOOL(hash_search(e->tids, tid, HASH_FIND, NULL) != NULL);
 	/* nobody of this subject type restricted: nothing to read */
-	if (e->keys != NULL)
-	{
-		UtilSpiConnect();
-		result = row_restricted(e, tid);
-		SPI_finish();
-	}
+	if (e->keys == NULL || e->plan == NULL)
+		PG_RETURN_BOOL(false);
+	UtilSpiConnect();
+	result = row_restricted(e, tid);
+	SPI_finish();
 	PG_RETURN_BOOL(result);
 }
 

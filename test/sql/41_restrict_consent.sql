@@ -116,6 +116,32 @@ SELECT pg_temp.err($$SELECT privacy.has_consent('user', '2', 'p')$$);
 SELECT pg_temp.err($$SELECT privacy.protect('posts')$$);
 RESET ROLE;
 
-DROP TABLE posts, clicks, users, lonely;
+-- protect() on a partitioned table (a partition's rows are read by their
+-- keys), and with more restricted subjects than one statement collects rows
+-- for (64): each row's keys are read then
+CREATE TABLE visits (author int REFERENCES users, day date) PARTITION BY RANGE (day);
+CREATE TABLE visits_a PARTITION OF visits FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE visits_b PARTITION OF visits FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+INSERT INTO users SELECT g, NULL FROM generate_series(100, 170) g;
+INSERT INTO visits VALUES (1, '2024-02-01'), (2, '2024-02-01'), (1, '2025-02-01'), (2, '2025-02-01');
+INSERT INTO visits SELECT g, '2024-03-01' FROM generate_series(100, 170) g;
+INSERT INTO posts SELECT g, g, 'post' FROM generate_series(100, 170) g;
+GRANT SELECT ON visits, posts TO regress_reader;
+SELECT privacy.protect('visits');
+SELECT privacy.protect('posts');
+SELECT privacy.restrict('user', '2', 'contested');
+SET ROLE regress_reader;
+SELECT count(*) AS visits_of_2, (SELECT count(*) FROM visits) AS visits_visible FROM visits WHERE author = 2;
+SELECT count(*) AS posts_visible FROM posts;
+RESET ROLE;
+SELECT count(*) AS restricted FROM (SELECT privacy.restrict('user', g::text, 'contested') FROM generate_series(100, 164) g) r;
+SET ROLE regress_reader;
+SELECT count(*) AS visits_visible_66_restricted FROM visits;
+SELECT count(*) AS posts_visible_66_restricted, min(author) AS first_visible FROM posts WHERE author >= 100;
+RESET ROLE;
+SELECT privacy.unprotect('visits');
+SELECT privacy.unprotect('posts');
+
+DROP TABLE posts, clicks, users, lonely, visits;
 DROP ROLE regress_reader, regress_officer, regress_owner;
 DROP EXTENSION privacy;
