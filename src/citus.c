@@ -447,8 +447,8 @@ CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *alias,
 	/*
 	 * With a direct path (t.<col> = key), the condition is exactly that: a
 	 * row reached by any other path has <col> = key too (routed_column),
-	 * and every row with <col> = key is reached by the direct path.  Citus
-	 * plans it on its fast path (no subquery, the column once).
+	 * and every row with <col> = key is reached by the direct path: a
+	 * router statement for Citus (no subquery, the column once).
 	 */
 	if (direct_key(subj, mt, col))
 		return psprintf("%s.%s OPERATOR(pg_catalog.=) (%s)", alias, quote_identifier(name), keyexpr);

@@ -1730,7 +1730,7 @@ citus_delete_batch(MapSubject *subj, List *batch, MapCall *call)
 	first = linitial(batch);
 	if (list_length(batch) == 1)
 	{
-		act_table(subj, first, call, false);	/* Citus's fast path */
+		act_table(subj, first, call, false);	/* one router statement */
 		return;
 	}
 	p = params_new(call);

@@ -216,6 +216,11 @@ register_callbacks(void)
  *		auto_explain logs none of our statements (their plans show
  *		parameter values).  For the rest of the transaction, errors are
  *		logged without statement or context (see the log hook).
+ *		With Citus: its fast-path router planner is off for our statements,
+ *		because it writes the value of a parameter compared with the
+ *		distribution column (the subject's key) into the statement text
+ *		it sends to the worker (pg_stat_activity, the worker's log); the
+ *		router planner sends it as a parameter.
  */
 void
 GuardQuietLogging(void)
@@ -225,6 +230,10 @@ GuardQuietLogging(void)
 	if (GetConfigOption("auto_explain.log_min_duration", true, false) != NULL)
 		(void) set_config_option("auto_explain.log_min_duration", "-1",
 								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, DEBUG1, false);
+	if (GetConfigOption("citus.enable_fast_path_router_planner", true, false) != NULL)
+		(void) set_config_option("citus.enable_fast_path_router_planner", "off",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 								 true, DEBUG1, false);
 }
 

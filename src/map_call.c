@@ -369,11 +369,10 @@ keys_as_rows(TupleDesc desc)
  *		CAST(t.a AS type) AS k0, ... FROM tbl t WHERE <cond>", with "FOR
  *		UPDATE OF t" when locked: erase; without: export and dry runs) and
  *		the arrays are built here: one table and no
- *		subquery, so Citus plans it on its fast path once and keeps a
- *		generic plan (pruning the shard per call), where the nested
- *		DISTINCT / array_agg form is planned by its router planner on every
- *		call (0.2-0.3 ms of the coordinator's CPU per erasure in
- *		bench/80_citus.sh).  The same rows are locked.  Without DISTINCT a
+ *		subquery, the cheapest statement for Citus's router planner, which
+ *		plans it on every call (its fast path, which would keep a generic
+ *		plan, is off for our statements: it writes the key into the text
+ *		sent to the worker, GuardQuietLogging).  The same rows are locked.  Without DISTINCT a
  *		value can repeat (a nullable referenced column); every reader of a
  *		set matches against it with = ANY or IN, where a repeat changes
  *		nothing.  A table locked without a needed column keeps the count(*)
@@ -422,9 +421,8 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 			appendStringInfo(&q, " FROM %s t WHERE %s) x", mt->qualname, cond);
 		/*
 		 * One generic plan: a custom plan per call costs more than the query
-		 * (CITUS HOOK: Citus plans a distributed table per call, except the
-		 * rows form, a fast-path statement whose generic plan it keeps after
-		 * the custom ones).
+		 * (CITUS HOOK: Citus's router planner plans a distributed table per
+		 * call).
 		 */
 		plan = SPI_prepare_cursor(q.data, mt->call_nargs, mt->call_argtypes,
 								  CitusIsCitusTable(mt->relid) ? 0 : CURSOR_OPT_GENERIC_PLAN);

@@ -105,13 +105,13 @@ SELECT privacy.add_retention('probe', 'at', '1 year');
 DROP TABLE probe;
 
 -- the locked key set of the conversations is read as rows, one table, no
--- subquery: Citus's fast path; from the sixth erasure of a session on,
--- PostgreSQL keeps its generic plan and Citus prunes the shard per call
--- (the value is still sent as a constant).  Citus's planner messages of the
--- ninth erasure: one router plan, the DELETE statement's; the root row
--- lock and the key set are not planned again.  Every row is locked and
--- read: the receipts stay those of the single-node twin (customers 120 to
--- 128).
+-- subquery.  Citus's fast path would keep a generic plan, but it writes the
+-- key into the text it sends; the extension's statements go through the
+-- router planner, which sends the key as a parameter and plans on every
+-- call: Citus's planner messages of the ninth erasure are three router
+-- plans (the root row lock, the key set, the DELETE statement).  Every row
+-- is locked and read: the receipts stay those of the single-node twin
+-- (customers 120 to 128).
 \c single_regress
 SELECT string_agg(receipt(privacy.erase('customer', c::text))::text, ' ' ORDER BY c) AS erases
   FROM generate_series(120, 127) c \gset s_

@@ -60,7 +60,14 @@ SELECT count(*) AS workers, count(*) FILTER (WHERE success AND result = '1') AS 
 SELECT norm(privacy.access('account', '7')->'data') = :'s_access7' AS same_access;
 SELECT jsonb_array_length(privacy.access('account', '7')->'data'->'public.events') AS events7;
 SELECT norm(privacy.export('account', '7')->'tables') = :'s_export7' AS same_export;
+-- (the key is never in the text sent to a worker: the commands that
+-- contain it are logged here, none)
+SET citus.log_remote_commands = on;
+SET citus.grep_remote_commands = '%''7''%';
+SELECT norm(privacy.export('account', '7')->'tables') = :'s_export7' AS same_export_again;
 SELECT receipt(privacy.erase('account', '7')) = :'s_erase7'::jsonb AS same_erase7;
+RESET citus.log_remote_commands;
+RESET citus.grep_remote_commands;
 SELECT receipt(privacy.erase('account', '99')) = :'s_erase99'::jsonb AS same_erase99;
 SELECT (SELECT count(*) FROM accounts) = :s_accounts AS accounts, (SELECT count(*) FROM events) = :s_events AS events,
        (SELECT count(*) FROM events WHERE account_id IN (7, 99)) AS left_7_99;
