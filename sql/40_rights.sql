@@ -120,6 +120,12 @@ AS 'MODULE_PATHNAME', 'privacy_link_lock' LANGUAGE C;
 -- passes, not data: erase's statement runs as a table's owner.
 CREATE FUNCTION privacy._link_key_hash(anyelement) RETURNS integer
 AS 'MODULE_PATHNAME', 'privacy_link_key_hash' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+-- The mark of the extension's statements on a Citus table: true, folded
+-- away by the planner, but kept by Citus in the text it sends, so that a
+-- worker's log hook knows the statement as ours (no parameters, no
+-- detail of others' errors in the worker's log).
+CREATE FUNCTION privacy._quiet() RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT true';
 -- On a Citus distributed table, the trigger lives on every shard; Citus
 -- drops it there too, but only with citus.enable_unsafe_triggers on, set
 -- for unlink()'s DROP TRIGGER alone (a placeholder without Citus).

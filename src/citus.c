@@ -441,7 +441,7 @@ CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *alias,
 		return cond;
 	col = routed_column(subj, mt);
 	if (col == InvalidAttrNumber || mt->relid == subj->root)
-		return cond;
+		return CitusMark(mt->relid, cond);
 	name = get_attname(mt->relid, col, false);
 
 	/*
@@ -451,9 +451,26 @@ CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *alias,
 	 * router statement for Citus (no subquery, the column once).
 	 */
 	if (direct_key(subj, mt, col))
-		return psprintf("%s.%s OPERATOR(pg_catalog.=) (%s)", alias, quote_identifier(name), keyexpr);
-	return psprintf("(%s.%s OPERATOR(pg_catalog.=) (%s) AND %s)", alias,
-					quote_identifier(name), keyexpr, cond);
+		return CitusMark(mt->relid, psprintf("%s.%s OPERATOR(pg_catalog.=) (%s)", alias,
+											 quote_identifier(name), keyexpr));
+	return CitusMark(mt->relid, psprintf("(%s.%s OPERATOR(pg_catalog.=) (%s) AND %s)", alias,
+										 quote_identifier(name), keyexpr, cond));
+}
+
+/*
+ * CitusMark
+ *		cond, marked as the extension's when relid is a Citus table:
+ *		"(privacy._quiet() AND cond)".  The planner folds the mark away;
+ *		Citus keeps it in the text it sends, where the worker's log hook
+ *		finds it (guard.c: no statement, parameters or others' details of
+ *		ours in the worker's log).  Equivalent to cond, negated too.
+ */
+char *
+CitusMark(Oid relid, char *cond)
+{
+	if (!CitusLoaded() || !CitusIsCitusTable(relid))
+		return cond;
+	return psprintf("(" PRIVACY_CITUS_MARK " AND %s)", cond);
 }
 
 /*
@@ -817,9 +834,11 @@ CitusLinkLockQuery(MapSubject *subj)
 	/* the key in the collation of the key column, which colocated tables share */
 	return psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
 					" privacy._link_key_hash($1%s%s))"
-					" FROM (SELECT pg_catalog.count(*) FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1) s",
+					" FROM (SELECT pg_catalog.count(*) FROM %s t WHERE %s) s",
 					OidIsValid(coll) ? " COLLATE " : "", OidIsValid(coll) ? generate_collation_name(coll) : "",
-					UtilQualifiedName(subj->root), quote_identifier(subj->key_column));
+					UtilQualifiedName(subj->root),
+					CitusMark(subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
+												   quote_identifier(subj->key_column))));
 }
 
 /*

@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "guard.h"
 #include "privacy.h"
 
 typedef enum CitusKind
@@ -37,6 +38,8 @@ extern bool CitusIsCitusTable(Oid relid);
 extern bool CitusRouted(MapSubject *subj, MapTable *mt);
 extern char *CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *alias,
 								 const char *keyexpr, char *cond);
+/* cond marked as ours (PRIVACY_CITUS_MARK, guard.h) on a Citus table */
+extern char *CitusMark(Oid relid, char *cond);
 extern const char *CitusRouting(MapSubject *subj, MapTable *mt);
 extern void CitusRefuseDistributed(Oid relid, const char *what);
 extern void CitusRefuseRowIdentity(Oid relid, const char *what);

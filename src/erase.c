@@ -1831,8 +1831,10 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 	t[0] = subj->key_type;
 	v[0] = key;
 	run_kept_as_owner(subj->root, &subj->kept_lock, subj->cxt,
-					  psprintf("SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-							   UtilQualifiedName(subj->root), quote_identifier(subj->key_column)),
+					  psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE",
+							   UtilQualifiedName(subj->root),
+							   CitusMark(subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
+															  quote_identifier(subj->key_column)))),
 					  1, t, v, false, SPI_OK_SELECT);
 	foreach(lc, subj->tables)
 	{

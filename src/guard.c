@@ -35,6 +35,7 @@
  */
 #include "postgres.h"
 
+#include <dlfcn.h>
 #include <sodium.h>
 
 #include "access/genam.h"
@@ -169,11 +170,21 @@ guard_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 static void
 guard_emit_log_hook(ErrorData *edata)
 {
-	bool		ours = depth > 0 || scope_open || quiet_xact ||
+	/* on a Citus worker: a statement the extension sent (CitusMark) */
+	bool		marked = debug_query_string != NULL &&
+		strstr(debug_query_string, PRIVACY_CITUS_MARK) != NULL;
+	bool		ours = depth > 0 || scope_open || quiet_xact || marked ||
 		(debug_query_string != NULL && strstr(debug_query_string, "privacy.") != NULL);
 
 	if (ours)
 	{
+		/*
+		 * log_statement's line of a statement that calls the extension (or
+		 * of ours on a worker) with its bind parameters: the parameters go
+		 */
+		if (edata->elevel == LOG && edata->detail != NULL &&
+			pg_strncasecmp(edata->detail, "parameters: ", 12) == 0)
+			edata->detail = pstrdup("parameters: hidden by the privacy extension");
 		if (edata->elevel >= ERROR)
 		{
 			edata->hide_stmt = true;
@@ -182,9 +193,98 @@ guard_emit_log_hook(ErrorData *edata)
 		else if (edata->elevel == LOG && edata->message != NULL &&
 				 strncmp(edata->message, "duration: ", 10) == 0)
 			edata->output_to_server = false;
+		/*
+		 * raised elsewhere while the extension runs, or after it ran in
+		 * this transaction (an error is reported once its frames are gone)
+		 */
+		if ((depth > 0 || scope_open || quiet_xact || marked) &&
+			edata->elevel >= NOTICE && edata->elevel != LOG_SERVER_ONLY &&
+			!GuardRaisedHere(edata))
+			GuardSanitize(edata);
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
+}
+
+/*
+ * GuardRaisedHere
+ *		The report was raised by the extension's own code: its file name
+ *		(__FILE__ at the ereport) lies in this shared object.  Our messages
+ *		and details never contain an id or a value.
+ */
+bool
+GuardRaisedHere(const ErrorData *edata)
+{
+	static void *own_base = NULL;
+	Dl_info		info;
+
+	if (edata->filename == NULL)
+		return false;
+	if (own_base == NULL)
+	{
+		if (dladdr((void *) &GuardInit, &info) == 0)
+			return false;
+		own_base = info.dli_fbase;
+	}
+	return dladdr((const void *) edata->filename, &info) != 0 && info.dli_fbase == own_base;
+}
+
+/* classes whose messages can quote a value: notices and warnings of user
+ * code, data exceptions ('invalid input syntax for type ...: "..."'),
+ * PL/pgSQL's RAISE */
+static bool
+message_may_quote(int sqlerrcode)
+{
+	int			cat = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return cat == ERRCODE_SUCCESSFUL_COMPLETION || cat == ERRCODE_WARNING ||
+		cat == ERRCODE_DATA_EXCEPTION || cat == ERRCODE_PLPGSQL_ERROR;
+}
+
+#define GUARD_HIDDEN_DETAIL "The detail is hidden: it can contain personal data."
+#define GUARD_HIDDEN_HINT "Run the statement that failed as the table's owner, outside the extension, to see it."
+
+/*
+ * GuardSafeMessage
+ *		The message of a report caught by the extension, fit to be logged
+ *		or recorded: its own, or one raised elsewhere (PostgreSQL, a
+ *		table owner's trigger, a worker) whose class cannot quote a value;
+ *		else a placeholder with the SQLSTATE.
+ */
+const char *
+GuardSafeMessage(const ErrorData *edata)
+{
+	if (edata->message == NULL || GuardRaisedHere(edata) || !message_may_quote(edata->sqlerrcode))
+		return edata->message ? edata->message : "";
+	return psprintf("a message of SQLSTATE %s, hidden: it can contain personal data",
+					unpack_sql_state(edata->sqlerrcode));
+}
+
+/*
+ * GuardSanitize
+ *		A report raised elsewhere while the extension runs: its detail (a
+ *		constraint's "Failing row contains (...)", "Key (...)=(...)", the
+ *		statements of a deadlock's other sessions) is replaced, for the
+ *		client and the log, and so is a message that can quote a value.
+ */
+void
+GuardSanitize(ErrorData *edata)
+{
+	bool		hidden = false;
+
+	if (edata->detail != NULL || edata->detail_log != NULL)
+	{
+		edata->detail = pstrdup(GUARD_HIDDEN_DETAIL);
+		edata->detail_log = NULL;
+		hidden = true;
+	}
+	if (edata->message != NULL && message_may_quote(edata->sqlerrcode))
+	{
+		edata->message = (char *) GuardSafeMessage(edata);
+		hidden = true;
+	}
+	if (hidden && edata->hint == NULL && edata->elevel >= ERROR)
+		edata->hint = pstrdup(GUARD_HIDDEN_HINT);
 }
 
 /*

@@ -20,6 +20,23 @@
 extern void GuardInit(void);
 
 /*
+ * Reports raised while the extension runs: by its own code (whose
+ * messages never hold an id or a value), or elsewhere, whose detail, and
+ * a message of a class that can quote a value, are hidden from the client
+ * and the log (the log hook; GuardSafeMessage for a caught error that is
+ * recorded or logged again).
+ */
+extern bool GuardRaisedHere(const ErrorData *edata);
+
+/*
+ * The mark of the extension's statements on Citus tables (CitusMark): a
+ * worker's log hook treats a statement whose text holds it as ours.
+ */
+#define PRIVACY_CITUS_MARK "privacy._quiet()"
+extern const char *GuardSafeMessage(const ErrorData *edata);
+extern void GuardSanitize(ErrorData *edata);
+
+/*
  * User code of a table: the owner of relid (or role), in a
  * security-restricted operation, with the owner's own configured
  * search_path (role and database settings, else the built-in default),

@@ -1509,7 +1509,28 @@ privacy_create_key(PG_FUNCTION_ARGS)
 	if (strncmp(name, "privacy:", 8) == 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("key names starting with \"privacy:\" are reserved for the extension")));
-	id = KeysCreate(name, NULL, NULL);
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			id = KeysCreate(name, NULL, NULL);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+				PG_RE_THROW();
+			FlushErrorState();
+			ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
+							errmsg("a data key with this name exists already"),
+							errhint("Choose another name, or use the key's id (privacy.data_keys).")));
+		}
+		PG_END_TRY();
+	}
 	KeysAudit("create_key", NULL, psprintf("{\"key_id\": %lld}", (long long) id));
 	PG_RETURN_INT64(id);
 }

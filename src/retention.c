@@ -24,6 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "guard.h"
 #include "retention.h"
 
 bool		privacy_retention_enabled = true;
@@ -447,7 +448,7 @@ privacy_run_retention(PG_FUNCTION_ARGS)
 			{
 				ErrorData  *edata = RetentionSubxactCaught(cxt, owner);
 
-				ret_record_failure(ids[i], edata->message, false);
+				ret_record_failure(ids[i], GuardSafeMessage(edata), false);
 				ereport(WARNING,
 						(errcode(edata->sqlerrcode),
 						 errmsg("retention policy " INT64_FORMAT " failed; the other policies ran", ids[i]),

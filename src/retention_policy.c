@@ -1073,7 +1073,7 @@ ret_policy_problem(int64 id)
 	{
 		ErrorData  *edata = RetentionSubxactCaught(cxt, owner);
 
-		problem = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
+		problem = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), GuardSafeMessage(edata));
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();

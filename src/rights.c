@@ -154,8 +154,9 @@ privacy_hold(PG_FUNCTION_ARGS)
 	/* the root row FOR KEY SHARE: an erasure holding it FOR UPDATE finishes first */
 	kt[0] = a.subj->key_type;
 	sw.frame = GuardEnterTableOwner(a.subj->root);
-	exec(psprintf("SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
-				  UtilQualifiedName(a.subj->root), quote_identifier(a.subj->key_column)),
+	exec(psprintf("SELECT 1 FROM %s t WHERE %s FOR KEY SHARE", UtilQualifiedName(a.subj->root),
+				  CitusMark(a.subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
+												   quote_identifier(a.subj->key_column)))),
 		 1, kt, &a.key, NULL, false);
 	GuardLeave(sw.frame);
 	v[0] = CStringGetTextDatum(a.subj->name);
@@ -1280,9 +1281,9 @@ replay_key_sources(MapSubject *subj, List **rels, List **sqls)
 	ListCell   *tc;
 
 	*rels = list_make1_oid(subj->root);
-	*sqls = list_make1(psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t",
+	*sqls = list_make1(psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t WHERE %s",
 								quote_identifier(subj->key_column),
-								UtilQualifiedName(subj->root)));
+								UtilQualifiedName(subj->root), CitusMark(subj->root, pstrdup("true"))));
 	foreach(tc, subj->tables)
 	{
 		MapTable   *mt = lfirst(tc);
@@ -1294,9 +1295,9 @@ replay_key_sources(MapSubject *subj, List **rels, List **sqls)
 		if (h->link)
 		{
 			*rels = lappend_oid(*rels, h->rel);
-			*sqls = lappend(*sqls, psprintf("SELECT CAST(l.%s AS pg_catalog.text) FROM %s l",
+			*sqls = lappend(*sqls, psprintf("SELECT CAST(l.%s AS pg_catalog.text) FROM %s l WHERE %s",
 											quote_identifier(get_attname(h->rel, h->cols[0], false)),
-											UtilQualifiedName(h->rel)));
+											UtilQualifiedName(h->rel), CitusMark(h->rel, pstrdup("true"))));
 		}
 	}
 }

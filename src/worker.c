@@ -61,6 +61,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "guard.h"
 #include "retention.h"
 
 int			privacy_max_workers = 2;
@@ -509,7 +510,7 @@ worker_run_policies(MemoryContext roundcxt, MemoryContext runcxt)
 			AbortCurrentTransaction();
 			if (!retention_extension_dropped)
 			{
-				msg = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
+				msg = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), GuardSafeMessage(edata));
 				ereport(LOG,
 						(errmsg("retention policy " INT64_FORMAT " failed, will retry", ids[i]),
 						 errdetail("%s", msg)));

@@ -927,3 +927,7 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+
+-- The mark of the extension's statements on a Citus table (see 40_rights.sql).
+CREATE FUNCTION privacy._quiet() RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT true';

@@ -146,6 +146,9 @@ SELECT pg_temp.call('regress_evil', '_held', $$SELECT privacy._held('mcust', '1'
 SELECT pg_temp.call('regress_evil', '_held_keys', $$SELECT * FROM privacy._held_keys('mcust', 'token')$$);
 SELECT pg_temp.call('regress_evil', '_restricted', $$SELECT privacy._restricted('mcust', 'evil.orders', 'evil.orders'::regclass, '(0,1)')$$);
 SELECT pg_temp.call('regress_evil', '_citus_sync_protected', $$SELECT privacy._citus_sync_protected('{}', '{}')$$);
+-- the mark of our statements on Citus tables: a constant, callable by
+-- anyone (table owners run the statements that carry it)
+SELECT pg_temp.call('regress_evil', '_quiet', $$SELECT privacy._quiet()$$);
 SELECT pg_temp.call('regress_evil', '_on_policy', $$SELECT privacy._on_policy()$$);
 SELECT pg_temp.call('regress_evil', '_citus_on_drop_extension', $$SELECT privacy._citus_on_drop_extension()$$);
 SELECT pg_temp.call('regress_evil', 'is_restricted', $$SELECT privacy.is_restricted('mcust', '1')$$);

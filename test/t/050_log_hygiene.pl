@@ -118,10 +118,72 @@ for my $sql (@calls2)
 {
 	$node->psql('postgres', "SET ROLE regress_log_officer; $sql");
 }
+# an application passing the id as a bind parameter (pgbench -M extended):
+# log_statement's line keeps the statement, its parameters are hidden
+$node->pgbench('-n -t 1 -M extended', 0, [qr{}], [qr{}], 'a call with bind parameters',
+	{ 'hygiene_bind.sql' => "SET ROLE regress_log_officer;\n\\set id $id\nSELECT privacy.access('customer', :id::text);\n" });
 $log = slurp_file($node->logfile, $offset);
+like($log, qr/execute <unnamed>: SELECT privacy\.access/, 'the bound call is logged');
+like($log, qr/parameters: hidden by the privacy extension/, 'its parameters are not');
 like($log, qr/auto_explain|duration: /, 'statement logging is on');
 unlike($log, qr/\Q$id\E/, 'all logging on: the id is not in the log');
 unlike($log, qr/\Q$canary\E/, 'all logging on: the plaintext is not in the log');
+
+# --- phase 3: errors raised by others while the extension runs ------------
+# A CHECK constraint that the anonymized row violates (PostgreSQL's detail:
+# "Failing row contains (<id>, ..., <secret>)"), a table owner's trigger
+# that quotes the row in its RAISE, and a conversion of a row's value that
+# fails (22P02 quotes the value): the client and the log get the message
+# without values, no detail, and a hint; the extension's own details stay.
+my $secret_value = 'secret-7c1d@example.org';
+my $sid = '5550123';
+$node->safe_psql('postgres', qq{
+CREATE TABLE staff (id bigint PRIMARY KEY, name text NOT NULL CHECK (name LIKE 'x%'), secret text);
+CREATE TABLE badge (id bigint PRIMARY KEY, secret text);
+CREATE TABLE visit (id bigint PRIMARY KEY, secret text);
+INSERT INTO staff VALUES ($sid, 'xavier', '$secret_value');
+INSERT INTO badge VALUES ($sid, '$secret_value');
+INSERT INTO visit VALUES ($sid, '$secret_value');
+CREATE TABLE sids (v text);
+INSERT INTO sids VALUES ('$sid');
+GRANT SELECT ON sids TO PUBLIC;
+CREATE FUNCTION badge_refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$
+  BEGIN RAISE EXCEPTION 'badge % of % cannot go', OLD.id, OLD.secret USING DETAIL = OLD.secret; END \$\$;
+CREATE TRIGGER badge_refuse BEFORE DELETE ON badge FOR EACH ROW EXECUTE FUNCTION badge_refuse();
+CREATE FUNCTION visit_cast() RETURNS trigger LANGUAGE plpgsql AS \$\$
+  BEGIN PERFORM CAST(OLD.secret AS int); RETURN OLD; END \$\$;
+CREATE TRIGGER visit_cast BEFORE DELETE ON visit FOR EACH ROW EXECUTE FUNCTION visit_cast();
+SELECT privacy.define_subject('staff', 'staff');
+SELECT privacy.define_subject('badge', 'badge');
+SELECT privacy.define_subject('visit', 'visit');
+SELECT privacy.classify('staff', 'name', 'user.name');
+SELECT privacy.set_erasure_mode('staff', 'anonymize');
+});
+$offset = -s $node->logfile;
+my $client = '';
+for my $sql (q{SELECT privacy.erase('staff', (SELECT v FROM sids))},
+	q{SELECT privacy.erase('badge', (SELECT v FROM sids))},
+	q{SELECT privacy.erase('visit', (SELECT v FROM sids))})
+{
+	my ($ret, $out, $err) = $node->psql('postgres', "SET ROLE regress_log_officer; $sql");
+	isnt($ret, 0, "fails as expected: " . substr($sql, 7, 40));
+	$client .= $err;
+}
+like($client, qr/violates check constraint "staff_name_check"/, 'the client gets the constraint\'s message');
+like($client, qr/SQLSTATE P0001/, 'the client gets the trigger\'s SQLSTATE');
+like($client, qr/SQLSTATE 22P02/, 'the client gets the conversion\'s SQLSTATE');
+like($client, qr/The detail is hidden/, 'the client is told that the detail is hidden');
+unlike($client, qr/\Q$secret_value\E/, 'others\' errors: the value is not sent to the client');
+unlike($client, qr/\Q$sid\E/, 'others\' errors: the id is not sent to the client');
+$log = slurp_file($node->logfile, $offset);
+like($log, qr/staff_name_check/, 'others\' errors are logged');
+unlike($log, qr/\Q$secret_value\E/, 'others\' errors: the value is not in the log');
+unlike($log, qr/\Q$sid\E/, 'others\' errors: the id is not in the log');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM staff WHERE name = 'xavier'}), '1',
+	'nothing changed');
+# the extension's own detail is kept
+my ($r3, $o3, $e3) = $node->psql('postgres', qq{SET ROLE regress_log_officer; SELECT privacy.access('customer', 'not-a-number')});
+like($e3, qr/DETAIL:  The id must be a valid value of type bigint/, 'our own detail is kept');
 
 # key material, anywhere in the log
 my $key = slurp_file($rootkey);

@@ -12,6 +12,13 @@ INSERT INTO conversations VALUES (7777777, 1, 'topic');
 INSERT INTO messages VALUES (7777777, 1, 1, 'hello'), (7777777, 2, NULL, 'bye');
 INSERT INTO devices VALUES (7777777, 1, '10.9.9.9');
 INSERT INTO log VALUES (7777777, 1, 'event');
+-- the workers log every statement with its parameters and duration from
+-- here on (test/run_citus.sh then searches every node's log for the key:
+-- not found); their errors are logged as always
+SELECT bool_and(success) AS logging_on FROM run_command_on_workers($$ALTER SYSTEM SET log_statement = 'all'$$);
+SELECT bool_and(success) AS logging_on FROM run_command_on_workers($$ALTER SYSTEM SET log_min_duration_statement = 0$$);
+SELECT bool_and(success) AS reloaded FROM run_command_on_workers($$SELECT pg_reload_conf()$$);
+SELECT pg_sleep(0.3);
 -- a session that asks for the fast path gets it for its own statements,
 -- not for ours
 SET citus.enable_fast_path_router_planner = on;
@@ -34,6 +41,21 @@ SELECT privacy.set_erasure_mode('customers', 'anonymize');
 BEGIN;
 SELECT privacy.erase('customer', '7777777')->'tables'->'public.customers' AS anonymized;
 ROLLBACK;
+-- an error on the worker, inside our statement: the anonymized row
+-- violates a CHECK constraint (PostgreSQL's detail would show the row,
+-- the key first); the worker hides it before it sends the error (caught
+-- here, before any log hook of the coordinator)
+ALTER TABLE customers ADD CONSTRAINT key_text_name CHECK (name IS NOT NULL);
+SELECT privacy.erase('customer', '7777777');
+DO $$
+DECLARE d text;
+BEGIN
+	PERFORM privacy.erase('customer', '7777777');
+EXCEPTION WHEN check_violation THEN
+	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+	RAISE NOTICE 'the worker''s detail: %', d;
+END $$;
+ALTER TABLE customers DROP CONSTRAINT key_text_name;
 SELECT privacy.set_erasure_mode('customers', 'delete');
 -- a prepared statement of the application, run six times (a generic plan
 -- from the sixth): the erasure inside it is planned like any other
@@ -53,6 +75,10 @@ SELECT privacy.erase('customer', '7777778')->'tables'->'public.devices' AS erase
 RESET citus.log_remote_commands;
 RESET citus.grep_remote_commands;
 RESET citus.enable_fast_path_router_planner;
+SELECT bool_and(success) AS logging_off FROM run_command_on_workers($$ALTER SYSTEM RESET log_statement$$);
+SELECT bool_and(success) AS logging_off FROM run_command_on_workers($$ALTER SYSTEM RESET log_min_duration_statement$$);
+SELECT bool_and(success) AS reloaded FROM run_command_on_workers($$SELECT pg_reload_conf()$$);
+SELECT pg_sleep(0.3);
 SELECT count(*) AS left_behind FROM (SELECT customer_id FROM customers UNION ALL SELECT customer_id FROM conversations
   UNION ALL SELECT customer_id FROM messages UNION ALL SELECT customer_id FROM devices
   UNION ALL SELECT customer_id FROM log) r WHERE customer_id IN (7777777, 7777778);

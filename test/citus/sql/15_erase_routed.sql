@@ -30,7 +30,9 @@ RESET citus.grep_remote_commands;
 -- a failure inside the routed statement: a trigger on the worker's shard of
 -- devices refuses to delete customer 72's devices (Citus sends every DELETE
 -- in the one statement, so the messages and conversations deleted before it
--- in that statement come back with it)
+-- in that statement come back with it; the trigger's message is hidden, as
+-- any message of PL/pgSQL's RAISE inside the extension's statements: it can
+-- quote the row)
 CREATE FUNCTION refuse_72() RETURNS trigger LANGUAGE plpgsql AS
   $$BEGIN IF OLD.customer_id = 72 THEN RAISE EXCEPTION 'refused on the worker'; END IF; RETURN OLD; END$$;
 SELECT create_distributed_function('refuse_72()');
