@@ -209,8 +209,9 @@ guard_emit_log_hook(ErrorData *edata)
 /*
  * GuardRaisedHere
  *		The report was raised by the extension's own code: its file name
- *		(__FILE__ at the ereport) lies in this shared object.  Our messages
- *		and details never contain an id or a value.
+ *		(__FILE__ at the ereport) lies in this shared object, or it is a
+ *		RAISE of one of its PL/pgSQL functions.  Our messages and details
+ *		never contain an id or a value.
  */
 bool
 GuardRaisedHere(const ErrorData *edata)
@@ -218,6 +219,15 @@ GuardRaisedHere(const ErrorData *edata)
 	static void *own_base = NULL;
 	Dl_info		info;
 
+	/*
+	 * a RAISE of the extension's own PL/pgSQL functions: the innermost
+	 * context line names the raising function, schema-qualified (they run
+	 * with search_path pg_catalog, pg_temp); nobody else creates
+	 * functions in the extension's schema
+	 */
+	if (edata->context != NULL &&
+		strncmp(edata->context, "PL/pgSQL function privacy.", 26) == 0)
+		return true;
 	if (edata->filename == NULL)
 		return false;
 	if (own_base == NULL)

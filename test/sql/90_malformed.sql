@@ -74,5 +74,16 @@ SELECT (SELECT count(*) FROM m_customers) AS customers, (SELECT count(*) FROM m_
 SELECT name FROM privacy.subjects ORDER BY 1;
 SELECT table_name, column_name, category FROM privacy.classified_columns ORDER BY 1, 2;
 SELECT privacy.verify_audit() > 0 AS chain_ok;
+-- after a rights call in the same transaction, the extension's own errors
+-- keep their message and detail, those of its PL/pgSQL functions too (only
+-- others' are hidden: README, Logs)
+BEGIN;
+SELECT jsonb_typeof(privacy.access('m', '1')) AS access;
+SELECT privacy.classify('pg_class', 'relname', 'user.name');
+ROLLBACK;
+BEGIN;
+SELECT jsonb_typeof(privacy.access('m', '1')) AS access;
+SELECT privacy.access('m', 'x');
+ROLLBACK;
 DROP TABLE m_orders, m_customers;
 DROP EXTENSION privacy;
