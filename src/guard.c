@@ -213,42 +213,66 @@ guard_emit_log_hook(ErrorData *edata)
  *		RAISE of one of its PL/pgSQL functions.  Our messages and details
  *		never contain an id or a value.
  */
+/* the base address of the object (executable or library) holding addr */
+static void *
+object_of(const void *addr)
+{
+	Dl_info		info;
+
+	if (addr == NULL || dladdr(addr, &info) == 0)
+		return NULL;
+	return info.dli_fbase;
+}
+
 bool
 GuardRaisedHere(const ErrorData *edata)
 {
 	static void *own_base = NULL;
-	Dl_info		info;
 
 	/*
-	 * a RAISE of the extension's own PL/pgSQL functions: the innermost
-	 * context line names the raising function, schema-qualified (they run
+	 * a RAISE statement of the extension's own PL/pgSQL functions (not
+	 * another error inside them): the innermost context line names the
+	 * raising function, schema-qualified (they run
 	 * with search_path pg_catalog, pg_temp); nobody else creates
 	 * functions in the extension's schema
 	 */
-	if (edata->context != NULL &&
+	if (edata->funcname != NULL && strcmp(edata->funcname, "exec_stmt_raise") == 0 &&
+		edata->context != NULL &&
 		strncmp(edata->context, "PL/pgSQL function privacy.", 26) == 0)
+		return true;
+	if (own_base == NULL)
+		own_base = object_of((const void *) &GuardInit);
+	return own_base != NULL && object_of(edata->filename) == own_base;
+}
+
+/*
+ * message_may_quote
+ *		Reports whose message can quote a value: data exceptions ('invalid
+ *		input syntax for type integer: "..."'), PL/pgSQL's RAISE (of any
+ *		level), and the notices and warnings of the procedural languages
+ *		(user code: plpy.notice, elog in PL/Perl and PL/Tcl).  The notices
+ *		of the server and of other extensions (Citus) name objects, not
+ *		values.
+ */
+static bool
+message_may_quote(const ErrorData *edata)
+{
+	static const char *const pl_files[] = {"pl_exec.c", "plperl.c", "plpy_plpymodule.c",
+	"plpy_elog.c", "pltcl.c"};
+	int			cat = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+	const char *base;
+	int			i;
+
+	if (cat == ERRCODE_DATA_EXCEPTION || cat == ERRCODE_PLPGSQL_ERROR)
 		return true;
 	if (edata->filename == NULL)
 		return false;
-	if (own_base == NULL)
-	{
-		if (dladdr((void *) &GuardInit, &info) == 0)
-			return false;
-		own_base = info.dli_fbase;
-	}
-	return dladdr((const void *) edata->filename, &info) != 0 && info.dli_fbase == own_base;
-}
-
-/* classes whose messages can quote a value: notices and warnings of user
- * code, data exceptions ('invalid input syntax for type ...: "..."'),
- * PL/pgSQL's RAISE */
-static bool
-message_may_quote(int sqlerrcode)
-{
-	int			cat = ERRCODE_TO_CATEGORY(sqlerrcode);
-
-	return cat == ERRCODE_SUCCESSFUL_COMPLETION || cat == ERRCODE_WARNING ||
-		cat == ERRCODE_DATA_EXCEPTION || cat == ERRCODE_PLPGSQL_ERROR;
+	base = strrchr(edata->filename, '/');
+	base = base ? base + 1 : edata->filename;
+	for (i = 0; i < lengthof(pl_files); i++)
+		if (strcmp(base, pl_files[i]) == 0)
+			return true;
+	return false;
 }
 
 #define GUARD_HIDDEN_DETAIL "The detail is hidden: it can contain personal data."
@@ -264,7 +288,7 @@ message_may_quote(int sqlerrcode)
 const char *
 GuardSafeMessage(const ErrorData *edata)
 {
-	if (edata->message == NULL || GuardRaisedHere(edata) || !message_may_quote(edata->sqlerrcode))
+	if (edata->message == NULL || GuardRaisedHere(edata) || !message_may_quote(edata))
 		return edata->message ? edata->message : "";
 	return psprintf("a message of SQLSTATE %s, hidden: it can contain personal data",
 					unpack_sql_state(edata->sqlerrcode));
@@ -288,7 +312,7 @@ GuardSanitize(ErrorData *edata)
 		edata->detail_log = NULL;
 		hidden = true;
 	}
-	if (edata->message != NULL && message_may_quote(edata->sqlerrcode))
+	if (edata->message != NULL && message_may_quote(edata))
 	{
 		edata->message = (char *) GuardSafeMessage(edata);
 		hidden = true;

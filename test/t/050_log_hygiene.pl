@@ -151,7 +151,7 @@ CREATE FUNCTION badge_refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$
   BEGIN RAISE EXCEPTION 'badge % of % cannot go', OLD.id, OLD.secret USING DETAIL = OLD.secret; END \$\$;
 CREATE TRIGGER badge_refuse BEFORE DELETE ON badge FOR EACH ROW EXECUTE FUNCTION badge_refuse();
 CREATE FUNCTION visit_cast() RETURNS trigger LANGUAGE plpgsql AS \$\$
-  BEGIN PERFORM CAST(OLD.secret AS int); RETURN OLD; END \$\$;
+  BEGIN RAISE WARNING 'visit of %', OLD.secret; PERFORM CAST(OLD.secret AS int); RETURN OLD; END \$\$;
 CREATE TRIGGER visit_cast BEFORE DELETE ON visit FOR EACH ROW EXECUTE FUNCTION visit_cast();
 SELECT privacy.define_subject('staff', 'staff');
 SELECT privacy.define_subject('badge', 'badge');
@@ -173,6 +173,7 @@ like($client, qr/violates check constraint "staff_name_check"/, 'the client gets
 like($client, qr/SQLSTATE P0001/, 'the client gets the trigger\'s SQLSTATE');
 like($client, qr/SQLSTATE 22P02/, 'the client gets the conversion\'s SQLSTATE');
 like($client, qr/The detail is hidden/, 'the client is told that the detail is hidden');
+like($client, qr/WARNING:  a message of SQLSTATE 01000, hidden/, 'the trigger\'s warning is hidden');
 unlike($client, qr/\Q$secret_value\E/, 'others\' errors: the value is not sent to the client');
 unlike($client, qr/\Q$sid\E/, 'others\' errors: the id is not sent to the client');
 $log = slurp_file($node->logfile, $offset);
