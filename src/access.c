@@ -144,6 +144,8 @@ AccessRecordRequest(MapSubject *subj, const char *kind, const char *subject_ref,
 	bool		isnull;
 	int64		id;
 
+	GuardRightsCall();
+
 	UtilSpiConnect();
 	if (plan_request == NULL)
 	{

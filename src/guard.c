@@ -80,7 +80,8 @@ static SubTransactionId scope_subid = InvalidSubTransactionId;
 static char scope_token[GUARD_TOKEN_BYTES * 2 + 1];
 
 static bool callbacks_registered = false;
-static bool quiet_xact = false;	/* a rights call ran in this transaction */
+static bool quiet_xact = false;	/* a frame was entered in this transaction */
+static bool rights_xact = false;	/* a rights call ran in this transaction */
 /*
  * The extension owner, cached for one command of one transaction: no
  * invalidation message tells us when extowner changes (see
@@ -94,6 +95,8 @@ static Oid	ext_owner = InvalidOid;
 static LocalTransactionId ext_owner_lxid = InvalidLocalTransactionId;
 static CommandId ext_owner_cid = InvalidCommandId;
 static emit_log_hook_type prev_emit_log_hook = NULL;
+
+static void register_callbacks(void);
 
 /* per-transaction cache of owners' search paths */
 typedef struct OwnerPath
@@ -130,6 +133,7 @@ guard_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			depth = 0;
 			quiet_xact = false;
+			rights_xact = false;
 			close_scope();
 			owner_paths = NIL;	/* allocated in TopTransactionContext */
 			ext_owner = InvalidOid;
@@ -194,16 +198,31 @@ guard_emit_log_hook(ErrorData *edata)
 				 strncmp(edata->message, "duration: ", 10) == 0)
 			edata->output_to_server = false;
 		/*
-		 * raised elsewhere while the extension runs, or after it ran in
-		 * this transaction (an error is reported once its frames are gone)
+		 * raised elsewhere while the extension runs user code (its frames
+		 * are still counted when an error is reported), or after a rights
+		 * call in this transaction (a deferred constraint at commit); not
+		 * in every transaction that read a protected table or wrote a
+		 * linked one: the application's own errors keep their detail
 		 */
-		if ((depth > 0 || scope_open || quiet_xact || marked) &&
+		if ((depth > 0 || scope_open || rights_xact || marked) &&
 			edata->elevel >= NOTICE && edata->elevel != LOG_SERVER_ONLY &&
 			!GuardRaisedHere(edata))
 			GuardSanitize(edata);
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
+}
+
+/*
+ * GuardRightsCall
+ *		A rights call (a request) runs in this transaction: from here to
+ *		its end, reports raised by others are sanitized (GuardSanitize).
+ */
+void
+GuardRightsCall(void)
+{
+	register_callbacks();
+	rights_xact = true;
 }
 
 /*

@@ -27,6 +27,7 @@ extern void GuardInit(void);
  * recorded or logged again).
  */
 extern bool GuardRaisedHere(const ErrorData *edata);
+extern void GuardRightsCall(void);
 
 /*
  * The mark of the extension's statements on Citus tables (CitusMark): a

@@ -30,6 +30,19 @@ SET ROLE regress_reader;
 SELECT * FROM posts ORDER BY id;
 SELECT * FROM clicks ORDER BY id;
 RESET ROLE;
+-- the application's own error, in a transaction that read a protected table
+-- (the policy ran the extension's code): its detail stays, only errors raised
+-- inside a rights call, or after one, lose theirs
+BEGIN;
+SET LOCAL ROLE regress_reader;
+SELECT count(*) AS visible FROM posts;
+RESET ROLE;
+INSERT INTO users VALUES (1, 'again');
+ROLLBACK;
+BEGIN;
+SELECT jsonb_typeof(privacy.access('user', '2')) AS access2;
+INSERT INTO users VALUES (1, 'again');
+ROLLBACK;
 -- on one node the policy is RESTRICTIVE: the table may have policies of its
 -- own (the privacy_policy event trigger refuses them only on protected Citus
 -- tables, whose one policy is permissive), and they hide nothing more
