@@ -184,7 +184,7 @@ guard_emit_log_hook(ErrorData *edata)
 	{
 		/*
 		 * log_statement's line of a statement that calls the extension (or
-		 * of ours on a worker) with its bind parameters: the parameters go
+		 * of ours on a worker): its bind parameters are not logged
 		 */
 		if (edata->elevel == LOG && edata->detail != NULL &&
 			pg_strncasecmp(edata->detail, "parameters: ", 12) == 0)
@@ -225,13 +225,6 @@ GuardRightsCall(void)
 	rights_xact = true;
 }
 
-/*
- * GuardRaisedHere
- *		The report was raised by the extension's own code: its file name
- *		(__FILE__ at the ereport) lies in this shared object, or it is a
- *		RAISE of one of its PL/pgSQL functions.  Our messages and details
- *		never contain an id or a value.
- */
 /* the base address of the object (executable or library) holding addr */
 static void *
 object_of(const void *addr)
@@ -243,6 +236,13 @@ object_of(const void *addr)
 	return info.dli_fbase;
 }
 
+/*
+ * GuardRaisedHere
+ *		The report was raised by the extension's own code: its file name
+ *		(__FILE__ at the ereport) lies in this shared object, or it is a
+ *		RAISE of one of its PL/pgSQL functions.  Our messages and details
+ *		never contain an id or a value.
+ */
 bool
 GuardRaisedHere(const ErrorData *edata)
 {
@@ -251,9 +251,9 @@ GuardRaisedHere(const ErrorData *edata)
 	/*
 	 * a RAISE statement of the extension's own PL/pgSQL functions (not
 	 * another error inside them): the innermost context line names the
-	 * raising function, schema-qualified (they run
-	 * with search_path pg_catalog, pg_temp); nobody else creates
-	 * functions in the extension's schema
+	 * raising function, schema-qualified (they run with search_path
+	 * pg_catalog, pg_temp); nobody else creates functions in the
+	 * extension's schema
 	 */
 	if (edata->funcname != NULL && strcmp(edata->funcname, "exec_stmt_raise") == 0 &&
 		edata->context != NULL &&
