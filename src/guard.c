@@ -378,13 +378,17 @@ register_callbacks(void)
 void
 GuardQuietLogging(void)
 {
+	const char *fast_path;
+
 	register_callbacks();
 	quiet_xact = true;
 	if (GetConfigOption("auto_explain.log_min_duration", true, false) != NULL)
 		(void) set_config_option("auto_explain.log_min_duration", "-1",
 								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 								 true, DEBUG1, false);
-	if (GetConfigOption("citus.enable_fast_path_router_planner", true, false) != NULL)
+	/* set once: nested frames (one per row in places) find it off */
+	fast_path = GetConfigOption("citus.enable_fast_path_router_planner", true, false);
+	if (fast_path != NULL && strcmp(fast_path, "off") != 0)
 		(void) set_config_option("citus.enable_fast_path_router_planner", "off",
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 								 true, DEBUG1, false);
