@@ -255,6 +255,7 @@ prepare_table_plan(MapSubject *subj, MapTable *mt, const char *expr)
 	 * One generic plan: a custom plan per call costs more than the query
 	 * (CITUS HOOK: Citus plans a distributed table per call).
 	 */
+	sql = CitusPrivateParams(subj, mt->relid, sql, mt->call_nargs, mt->call_argtypes);
 	p = SPI_prepare_cursor(sql, mt->call_nargs, mt->call_argtypes,
 						   CitusIsCitusTable(mt->relid) ? 0 : CURSOR_OPT_GENERIC_PLAN);
 	if (p == NULL)

@@ -474,6 +474,84 @@ CitusMark(Oid relid, char *cond)
 }
 
 /*
+ * CitusFansOut
+ *		A statement over relid is a multi-shard query: a hash-distributed
+ *		table whose rows of the subject are not all in the key's shard group
+ *		(not mapped, or not routed).  Without Citus, false.
+ */
+bool
+CitusFansOut(MapSubject *subj, Oid relid)
+{
+	MapTable   *mt;
+
+	if (!CitusLoaded() || CitusTable(relid).kind != CITUS_DISTRIBUTED)
+		return false;
+	mt = subj ? MapFindTable(subj, relid) : NULL;
+	return mt == NULL || routed_column(subj, mt) == InvalidAttrNumber;
+}
+
+/*
+ * CitusPrivateParams
+ *		sql (a statement over relid with nargs parameters of these types),
+ *		with every parameter out of the text Citus sends to the workers.
+ *
+ *		Citus plans a multi-shard query by replacing its bound parameters
+ *		with constants (ResolveExternalParams), so the subject's key and
+ *		the key sets would stand in each shard's statement text (the
+ *		workers' pg_stat_activity and logs).  A router query keeps them as
+ *		parameters and is returned unchanged, as every statement is without
+ *		Citus.  Otherwise each $n becomes "(WITH privacy_p AS MATERIALIZED
+ *		(SELECT $n AS v) SELECT privacy_p.v FROM privacy_p)::<type>": Citus
+ *		plans the CTE on the coordinator and ships its one row to the
+ *		workers as COPY data (an intermediate result), which the shard
+ *		statements read by name.  The cast keeps "= ANY (...)" an array
+ *		comparison.  Quoted literals and identifiers, and identifiers
+ *		containing "$", are copied as they are.
+ */
+char *
+CitusPrivateParams(MapSubject *subj, Oid relid, const char *sql, int nargs, const Oid *types)
+{
+	StringInfoData out;
+	const char *s;
+	char		quote = 0;
+
+	if (!CitusFansOut(subj, relid))
+		return (char *) sql;
+	initStringInfo(&out);
+	for (s = sql; *s; s++)
+	{
+		char		prev = s > sql ? s[-1] : ' ';
+
+		if (quote)
+		{
+			if (*s == quote)
+				quote = 0;		/* a doubled quote reopens on the next char */
+		}
+		else if (*s == '\'' || *s == '"')
+			quote = *s;
+		else if (*s == '$' && isdigit((unsigned char) s[1]) &&
+				 !(isalnum((unsigned char) prev) || prev == '_' || prev == '$' || IS_HIGHBIT_SET(prev)))
+		{
+			const char *d = s + 1;
+			int			n = 0;
+
+			while (isdigit((unsigned char) *d) && n < 100000)
+				n = n * 10 + (*d++ - '0');
+			if (n >= 1 && n <= nargs)
+			{
+				appendStringInfo(&out, "(WITH privacy_p AS MATERIALIZED (SELECT $%d AS v)"
+								 " SELECT privacy_p.v FROM privacy_p)::%s",
+								 n, format_type_be_qualified(types[n - 1]));
+				s = d - 1;
+				continue;
+			}
+		}
+		appendStringInfoChar(&out, *s);
+	}
+	return out.data;
+}
+
+/*
  * CitusRouting
  *		The routing of a mapped table: "one shard", "all shards",
  *		"reference" or "local"; NULL without Citus.

@@ -40,6 +40,10 @@ extern char *CitusRouteCondition(MapSubject *subj, MapTable *mt, const char *ali
 								 const char *keyexpr, char *cond);
 /* cond marked as ours (PRIVACY_CITUS_MARK, guard.h) on a Citus table */
 extern char *CitusMark(Oid relid, char *cond);
+extern bool CitusFansOut(MapSubject *subj, Oid relid);
+/* sql with its parameters out of the text of a multi-shard query */
+extern char *CitusPrivateParams(MapSubject *subj, Oid relid, const char *sql, int nargs,
+								const Oid *types);
 extern const char *CitusRouting(MapSubject *subj, MapTable *mt);
 extern void CitusRefuseDistributed(Oid relid, const char *what);
 extern void CitusRefuseRowIdentity(Oid relid, const char *what);

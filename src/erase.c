@@ -189,11 +189,13 @@ call_cond(EraseParams *p, MapTable *mt, const char *alias)
  *		as for SPI_execute_with_args; the SPI result code must be expect.
  */
 static int
-run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values,
+run_as_owner(MapSubject *subj, Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values,
 			 bool read_only, int expect)
 {
 	PrivacyUserSwitch sw;
 	int			ret;
+
+	sql = CitusPrivateParams(subj, relid, sql, nargs, argtypes);	/* CITUS HOOK */
 
 	sw.frame = GuardEnterTableOwner(relid);
 	GuardSetRowSecurityBypass(true);
@@ -234,12 +236,15 @@ run_as_owner(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values
  *		never part of the text.
  */
 static int
-run_kept_as_owner(Oid relid, MapKeptPlan **slot, MemoryContext cxt, const char *sql,
+run_kept_as_owner(MapSubject *subj, Oid relid, MapKeptPlan **slot, const char *sql,
 				  int nargs, Oid *argtypes, Datum *values, bool read_only, int expect)
 {
 	PrivacyUserSwitch sw;
 	MapKeptPlan *k = *slot;
+	MemoryContext cxt = subj->cxt;
 	int			ret;
+
+	sql = CitusPrivateParams(subj, relid, sql, nargs, argtypes);	/* CITUS HOOK */
 
 	if (k != NULL && k->plan != NULL &&
 		(k->nargs != nargs || strcmp(k->sql, sql) != 0 ||
@@ -827,7 +832,7 @@ att_notnull(Oid relid, AttrNumber attnum)
 static int
 run_params(Oid relid, const char *sql, EraseParams *p, bool read_only, int expect)
 {
-	return run_as_owner(relid, sql, p->n, p->types, p->values, read_only, expect);
+	return run_as_owner(p->call->subj, relid, sql, p->n, p->types, p->values, read_only, expect);
 }
 
 /*
@@ -1466,7 +1471,7 @@ count_shared(MapSubject *subj, List *ets, EraseTable *et, MapCall *call, bool me
 						 quote_identifier(get_attname(mt->relid, mt->needed[i], false)),
 						 format_type_be(mt->needed_type[i]), i);
 	appendStringInfo(&sql, " FROM %s t WHERE %s) x", mt->qualname, cond);
-	run_kept_as_owner(mt->relid, &mt->kept_shared, subj->cxt, sql.data,
+	run_kept_as_owner(subj, mt->relid, &mt->kept_shared, sql.data,
 					  p->n, p->types, p->values, true, SPI_OK_SELECT);
 	et->shared_rows = result_count();
 	if (mt->nneeded > 0)
@@ -1506,8 +1511,15 @@ lock_flags(MapSubject *subj, List *ets)
 	{
 		EraseTable *et = lfirst(lc);
 
+		/*
+		 * CITUS HOOK: Citus locks rows of router queries only; a table
+		 * queried through every shard is not locked, and a row written
+		 * below its rows meanwhile makes the erasure fail (23503) instead
+		 * of waiting, before anything is committed
+		 */
 		lock[foreach_current_index(lc)] = !(et->mt->outbound || et->mt->relid == subj->root ||
-											et->mt->fks_in == NIL);
+											et->mt->fks_in == NIL ||
+											CitusFansOut(subj, et->mt->relid));
 	}
 	return lock;
 }
@@ -1649,7 +1661,7 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 			et->own_deleted = result_count();
 			return;
 		}
-		run_kept_as_owner(mt->relid, &mt->kept_act, subj->cxt,
+		run_kept_as_owner(subj, mt->relid, &mt->kept_act,
 						  psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
 						  p->n, p->types, p->values, false, SPI_OK_DELETE);
 		et->own_deleted = SPI_processed;
@@ -1672,7 +1684,7 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 		et->anonymized = result_count();
 		return;
 	}
-	run_kept_as_owner(mt->relid, &mt->kept_act, subj->cxt,
+	run_kept_as_owner(subj, mt->relid, &mt->kept_act,
 					  psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
 							   mt->qualname, et->set_clause, where, et->changed),
 					  p->n, p->types, p->values, false, SPI_OK_UPDATE);
@@ -1748,7 +1760,7 @@ citus_delete_batch(MapSubject *subj, List *batch, MapCall *call)
 		appendStringInfo(&sql, "%s(SELECT pg_catalog.count(*) FROM d%d)",
 						 foreach_current_index(lc) == 0 ? " SELECT " : ", ",
 						 foreach_current_index(lc) + 1);
-	run_kept_as_owner(first->mt->relid, &first->mt->kept_act, subj->cxt, sql.data,
+	run_kept_as_owner(subj, first->mt->relid, &first->mt->kept_act, sql.data,
 					  p->n, p->types, p->values, false, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		elog(ERROR, "routed erasure statement returned " UINT64_FORMAT " rows", SPI_processed);
@@ -1830,7 +1842,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 
 	t[0] = subj->key_type;
 	v[0] = key;
-	run_kept_as_owner(subj->root, &subj->kept_lock, subj->cxt,
+	run_kept_as_owner(subj, subj->root, &subj->kept_lock,
 					  psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE",
 							   UtilQualifiedName(subj->root),
 							   CitusMark(subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
@@ -1856,7 +1868,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		{
 			/* a router statement on the root, as the root's owner */
 			if (!routed_lock)
-				run_kept_as_owner(subj->root, &mt->kept_lock, subj->cxt, CitusLinkLockQuery(subj),
+				run_kept_as_owner(subj, subj->root, &mt->kept_lock, CitusLinkLockQuery(subj),
 								  2, t, v, false, SPI_OK_SELECT);
 			routed_lock = true;
 			continue;
@@ -1866,7 +1878,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		 * the key as the trigger hashes a row's value (the link column's
 		 * type and collation); the conversion runs as the table's owner
 		 */
-		run_kept_as_owner(h->rel, &mt->kept_lock, subj->cxt,
+		run_kept_as_owner(subj, h->rel, &mt->kept_lock,
 					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
 							  " privacy._link_key_hash(CAST($1 AS %s)%s%s))",
 							  format_type_with_typemod(typid, typmod),
@@ -2097,8 +2109,12 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 	{
 		EraseTable *et = lfirst(lc);
 
-		/* CITUS HOOK: a distributed table's deletes are counted on its shards */
-		et->stat_deleted = dry_run || CitusIsCitusTable(et->mt->relid) ? -1 : stat_deleted(et->mt->relid);
+		/*
+		 * CITUS HOOK: the deletes of a table in Citus's metadata are counted
+		 * on its shards, a Citus local table's too (one shard on this node)
+		 */
+		et->stat_deleted = dry_run || CitusTable(et->mt->relid).kind != CITUS_NONE ? -1
+			: stat_deleted(et->mt->relid);
 	}
 	foreach(lc, ordered)
 	{

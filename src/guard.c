@@ -208,6 +208,17 @@ guard_emit_log_hook(ErrorData *edata)
 			edata->elevel >= NOTICE && edata->elevel != LOG_SERVER_ONLY &&
 			!GuardRaisedHere(edata))
 			GuardSanitize(edata);
+		/*
+		 * others' debug messages inside our frames are not written at all:
+		 * they quote values (Citus: "query has a single distribution
+		 * column value: ...", the plans of its subplans with their
+		 * constants)
+		 */
+		if ((depth > 0 || marked) && edata->elevel < LOG && !GuardRaisedHere(edata))
+		{
+			edata->output_to_server = false;
+			edata->output_to_client = false;
+		}
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);

@@ -424,7 +424,9 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 		 * (CITUS HOOK: Citus's router planner plans a distributed table per
 		 * call).
 		 */
-		plan = SPI_prepare_cursor(q.data, mt->call_nargs, mt->call_argtypes,
+		plan = SPI_prepare_cursor(CitusPrivateParams(subj, mt->relid, q.data, mt->call_nargs,
+													 mt->call_argtypes),
+								  mt->call_nargs, mt->call_argtypes,
 								  CitusIsCitusTable(mt->relid) ? 0 : CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the key query of %s: %s", mt->qualname,

@@ -154,9 +154,11 @@ privacy_hold(PG_FUNCTION_ARGS)
 	/* the root row FOR KEY SHARE: an erasure holding it FOR UPDATE finishes first */
 	kt[0] = a.subj->key_type;
 	sw.frame = GuardEnterTableOwner(a.subj->root);
-	exec(psprintf("SELECT 1 FROM %s t WHERE %s FOR KEY SHARE", UtilQualifiedName(a.subj->root),
-				  CitusMark(a.subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
-												   quote_identifier(a.subj->key_column)))),
+	exec(CitusPrivateParams(a.subj, a.subj->root,
+							psprintf("SELECT 1 FROM %s t WHERE %s FOR KEY SHARE", UtilQualifiedName(a.subj->root),
+									 CitusMark(a.subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
+																	  quote_identifier(a.subj->key_column)))),
+							1, kt),
 		 1, kt, &a.key, NULL, false);
 	GuardLeave(sw.frame);
 	v[0] = CStringGetTextDatum(a.subj->name);
