@@ -631,18 +631,29 @@ CitusRefuseDistributed(Oid relid, const char *what)
 
 /*
  * CitusRefuseRowIdentity
- *		0A000 when the rows of relid cannot be identified by ctid (erasure of
- *		rows that a subject's rows reference, in a Citus table).
+ *		0A000 for the erasure of rows that a subject's rows reference in a
+ *		Citus table that is not a reference table with a primary key (or a
+ *		replica identity index): a ctid is not unique across shards and
+ *		placements, and a distributed table's rows could be found only
+ *		through every shard.
  */
 void
 CitusRefuseRowIdentity(Oid relid, const char *what)
 {
-	if (CitusIsCitusTable(relid))
+	CitusKind	k = CitusTable(relid).kind;
+
+	if (k == CITUS_REFERENCE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s of referenced Citus reference table \"%s\" needs a primary key", what, get_rel_name(relid)),
+				 errdetail("Rows that a subject's rows reference are identified by their primary key (or replica identity index) on Citus; a ctid differs between the placements of a reference table."),
+				 errhint("Add a primary key to the table, or declassify its columns so that it leaves the map.")));
+	if (k != CITUS_NONE && k != CITUS_LOCAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s of referenced Citus table \"%s\" is not supported", what, get_rel_name(relid)),
-				 errdetail("Rows that a subject's rows reference are identified by ctid, which is not unique across shards and placements."),
-				 errhint("Declassify the table's columns, so that it leaves the map, or keep it local to the coordinator.")));
+				 errdetail("Rows that a subject's rows reference are found on Citus only in reference tables; a distributed table's would have to be searched through every shard."),
+				 errhint("Make the table a reference table, keep it local to the coordinator, or declassify its columns so that it leaves the map.")));
 }
 
 /*
@@ -885,6 +896,29 @@ void
 CitusAllowTriggersEnd(int nest)
 {
 	UtilGucPop(nest);
+}
+
+/*
+ * CitusSequentialBegin / CitusSequentialEnd
+ *		citus.multi_shard_modify_mode = 'sequential' for the statements in
+ *		between: a multi-shard read of a distributed table that references
+ *		a reference table, after which the reference table is changed in
+ *		the same transaction (Citus refuses that after a parallel access).
+ *		-1 and a no-op without Citus.
+ */
+int
+CitusSequentialBegin(void)
+{
+	if (!CitusLoaded())
+		return -1;
+	return UtilGucPush("citus.multi_shard_modify_mode", "sequential");
+}
+
+void
+CitusSequentialEnd(int nest)
+{
+	if (nest >= 0)
+		UtilGucPop(nest);
 }
 
 /*

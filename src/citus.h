@@ -56,6 +56,8 @@ extern MapCall *CitusKeyOnlyCall(MapSubject *subj, Datum key);
 extern bool CitusCheckLink(MapSubject *subj, Oid relid, AttrNumber att, const char *what);
 extern int	CitusAllowTriggers(void);
 extern void CitusAllowTriggersEnd(int nest);
+extern int	CitusSequentialBegin(void);
+extern void CitusSequentialEnd(int nest);
 extern bool CitusMirrorActive(void);
 extern void CitusMirrorEnsure(void);
 extern Oid	CitusLocalPlacement(const char *name);

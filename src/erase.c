@@ -50,8 +50,10 @@
 #include <sodium.h>
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -65,6 +67,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/relcache.h"
 #include "utils/ruleutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -108,6 +111,11 @@ typedef struct EraseTable
 	int64		stat_deleted;	/* statistics counter before acting */
 	Datum		tids;			/* outbound: tid[] of rows to act on */
 	Datum		oids;			/* outbound: their tableoids */
+	int			nid;			/* outbound Citus table: its identity columns */
+	AttrNumber *idcols;
+	Oid		   *idtypes;		/* their array types */
+	Datum	   *ids;			/* the rows to act on, one array per column;
+								 * NULL: none */
 } EraseTable;
 
 /* a foreign key from a table into a table whose erased rows are deleted */
@@ -1525,6 +1533,217 @@ lock_flags(MapSubject *subj, List *ets)
 }
 
 /*
+ * identity_columns
+ *		The columns of relid's primary key, or of its replica identity
+ *		index: a row's identity on every node.  0 when it has neither.
+ */
+static int
+identity_columns(Oid relid, AttrNumber **cols)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	int			n = 0;
+
+	*cols = NULL;
+	for (int pass = 0; pass < 2 && n == 0; pass++)
+		foreach(lc, indexes)
+		{
+			HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+			Form_pg_index ix;
+
+			if (!HeapTupleIsValid(tup))
+				continue;
+			ix = (Form_pg_index) GETSTRUCT(tup);
+			if ((pass == 0 ? ix->indisprimary : ix->indisreplident) && ix->indnkeyatts > 0)
+			{
+				n = ix->indnkeyatts;
+				*cols = palloc(sizeof(AttrNumber) * n);
+				for (int i = 0; i < n; i++)
+					(*cols)[i] = ix->indkey.values[i];
+				ReleaseSysCache(tup);
+				break;
+			}
+			ReleaseSysCache(tup);
+		}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return n;
+}
+
+/* an empty array of elements of type elem */
+static Datum
+empty_array(Oid elem)
+{
+	return PointerGetDatum(construct_empty_array(elem));
+}
+
+/*
+ * materialize_outbound_citus
+ *		materialize_outbound for a Citus reference table, whose rows differ
+ *		in ctid between its placements: they are identified by their
+ *		primary key (or replica identity).  Three statements instead of
+ *		one, because Citus cannot join a reference table to a distributed
+ *		table that references it in a correlated subquery:
+ *		- the candidates' referenced columns, per foreign key into the
+ *		  table, read on the table (locked first, outside a dry run);
+ *		- per foreign key, the values among them that a staying row of the
+ *		  referencing table still holds (a distributed table: through every
+ *		  shard, in sequential mode so that the reference table can still
+ *		  be changed in this transaction, with the parameters out of the
+ *		  text);
+ *		- the free candidates' identities, and the count of the others,
+ *		  read on the table with those values as parameters.
+ *		A distributed table referenced by the subject's rows is refused
+ *		(0A000): its rows could be found only through every shard.
+ */
+static void
+materialize_outbound_citus(MapSubject *subj, List *ets, EraseTable *et, MapCall *call, bool dry_run)
+{
+	MapTable   *mt = et->mt;
+	EraseParams *p = params_new(call);
+	char	   *own = call_cond(p, mt, "t");
+	int			nfk = list_length(mt->fks_in);
+	int			ncand = 0;
+	int		   *first = palloc(sizeof(int) * Max(nfk, 1));	/* per fk: its first result column */
+	Datum	   *cand;
+	Datum	  **held = palloc0(sizeof(Datum *) * Max(nfk, 1));
+	StringInfoData sql;
+	ListCell   *fc;
+	bool		isnull;
+	EraseParams *fp;
+	int			i;
+
+	if (CitusTable(mt->relid).kind != CITUS_REFERENCE ||
+		(et->nid = identity_columns(mt->relid, &et->idcols)) == 0)
+		CitusRefuseRowIdentity(mt->relid, "erasure");
+	/* 1: lock the candidates, read their referenced columns */
+	if (!dry_run)
+		run_params(mt->relid, psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t", mt->qualname, own),
+				   p, false, SPI_OK_SELECT);
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT true");
+	foreach(fc, mt->fks_in)
+	{
+		MapHop	   *fk = lfirst(fc);
+
+		first[foreach_current_index(fc)] = ncand + 2;
+		for (i = 0; i < fk->ncols; i++, ncand++)
+			appendStringInfo(&sql, ", pg_catalog.array_agg(DISTINCT t.%s)",
+							 quote_identifier(get_attname(mt->relid, fk->pcols[i], false)));
+	}
+	appendStringInfo(&sql, " FROM %s t WHERE %s", mt->qualname, own);
+	run_params(mt->relid, sql.data, p, true, SPI_OK_SELECT);
+	cand = palloc(sizeof(Datum) * Max(ncand, 1));
+	for (i = 0; i < ncand; i++)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2, &isnull);
+
+		cand[i] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+	}
+
+	/* 2: per foreign key, the candidates' values that others still hold */
+	foreach(fc, mt->fks_in)
+	{
+		MapHop	   *fk = lfirst(fc);
+		EraseTable *cet = find_et(ets, fk->rel);
+		int			k = foreach_current_index(fc);
+		bool		mine = cet && !cet->mt->outbound && (!cet->anonymize || et->anonymize);
+		StringInfoData q,
+					w;
+		int			nest;
+
+		held[k] = palloc0(sizeof(Datum) * fk->ncols);
+		if (cand[first[k] - 2] == (Datum) 0)
+			continue;			/* no candidate: nothing is held */
+		fp = params_new(call);
+		initStringInfo(&q);
+		initStringInfo(&w);
+		for (i = 0; i < fk->ncols; i++)
+		{
+			const char *c = quote_identifier(get_attname(fk->rel, fk->cols[i], false));
+			Oid			at = get_array_type(get_atttype(mt->relid, fk->pcols[i]));
+
+			appendStringInfo(&q, "%spg_catalog.array_agg(r.%s)", i ? ", " : "", c);
+			appendStringInfo(&w, "%sr.%s = ANY ($%d)", i ? " AND " : "", c,
+							 params_add(fp, at, cand[first[k] - 2 + i]));
+		}
+		appendStringInfo(&q, " FROM (SELECT DISTINCT %s FROM %s r WHERE %s%s%s) r",
+						 cols_list("r", fk->rel, fk->cols, fk->ncols), UtilQualifiedName(fk->rel),
+						 w.data, mine ? " AND NOT " : "",
+						 mine ? psprintf("coalesce(%s, false)",
+										 cet->anonymize ? call_cond(fp, cet->mt, "r")
+										 : delete_cond(subj, cet, "r", fp)) : "");
+		nest = CitusSequentialBegin();
+		/* no subject: a distributed table's parameters out of the text */
+		run_as_owner(NULL, fk->rel, psprintf("SELECT %s", q.data),
+					 fp->n, fp->types, fp->values, true, SPI_OK_SELECT);
+		CitusSequentialEnd(nest);
+		for (i = 0; i < fk->ncols; i++)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+
+			held[k][i] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+		}
+	}
+
+	/* 3: the free candidates' identities */
+	fp = params_new(call);
+	own = call_cond(fp, mt, "t");
+	resetStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT pg_catalog.count(*) FILTER (WHERE NOT s.free)");
+	for (i = 0; i < et->nid; i++)
+		appendStringInfo(&sql, ", pg_catalog.array_agg(s.i%d) FILTER (WHERE s.free)", i);
+	appendStringInfoString(&sql, " FROM (SELECT true");
+	for (i = 0; i < et->nid; i++)
+		appendStringInfo(&sql, ", t.%s AS i%d", quote_identifier(get_attname(mt->relid, et->idcols[i], false)), i);
+	appendStringInfoString(&sql, ", true");
+	foreach(fc, mt->fks_in)
+	{
+		MapHop	   *fk = lfirst(fc);
+		int			k = foreach_current_index(fc);
+		StringInfoData u,
+					n;
+
+		initStringInfo(&u);
+		initStringInfo(&n);
+		for (i = 0; i < fk->ncols; i++)
+		{
+			Oid			ct = get_atttype(fk->rel, fk->cols[i]);
+			Oid			at = get_array_type(ct);
+
+			appendStringInfo(&u, "%spg_catalog.unnest($%d::%s)", i ? ", " : "",
+							 params_add(fp, at, held[k][i] ? held[k][i] : empty_array(ct)),
+							 format_type_be_qualified(at));
+			appendStringInfo(&n, "%su%d", i ? ", " : "", i);
+		}
+		appendStringInfo(&sql, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
+						 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+	}
+	appendStringInfo(&sql, " AS free FROM %s t WHERE %s) s", mt->qualname, own);
+	run_params(mt->relid, sql.data, fp, true, SPI_OK_SELECT);
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
+
+		et->retained = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		et->idtypes = palloc(sizeof(Oid) * et->nid);
+		et->ids = NULL;
+		for (i = 0; i < et->nid; i++)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2, &isnull);
+
+			et->idtypes[i] = get_array_type(get_atttype(mt->relid, et->idcols[i]));
+			if (isnull)
+				break;
+			if (et->ids == NULL)
+				et->ids = palloc(sizeof(Datum) * et->nid);
+			et->ids[i] = datumCopy(d, false, -1);
+		}
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
  * materialize_outbound
  *		Rows of a referenced table that this erasure may change, locked FOR
  *		UPDATE: those that no staying row of another subject, or of a table
@@ -1542,7 +1761,11 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
 	EraseParams *p = params_new(call);
 	char	   *own;
 
-	CitusRefuseRowIdentity(et->mt->relid, "erasure");	/* CITUS HOOK */
+	if (CitusIsCitusTable(et->mt->relid))
+	{
+		materialize_outbound_citus(subj, ets, et, call, dry_run);	/* CITUS HOOK */
+		return;
+	}
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT pg_catalog.array_agg(s.tableoid) FILTER (WHERE s.free),"
 						   " pg_catalog.array_agg(s.ctid) FILTER (WHERE s.free),"
@@ -1621,6 +1844,36 @@ stat_deleted(Oid relid)
 }
 
 /*
+ * ids_match
+ *		Condition: row t of an outbound Citus table is one of et->ids (its
+ *		identity columns' values, parameters of p).
+ */
+static char *
+ids_match(EraseTable *et, EraseParams *p)
+{
+	StringInfoData u,
+				n,
+				sel;
+	int			i;
+
+	if (et->nid == 1)
+		return psprintf("t.%s = ANY ($%d)", quote_identifier(get_attname(et->mt->relid, et->idcols[0], false)),
+						params_add(p, et->idtypes[0], et->ids[0]));
+	initStringInfo(&u);
+	initStringInfo(&n);
+	initStringInfo(&sel);
+	for (i = 0; i < et->nid; i++)
+	{
+		appendStringInfo(&u, "%spg_catalog.unnest($%d)", i ? ", " : "",
+						 params_add(p, et->idtypes[i], et->ids[i]));
+		appendStringInfo(&n, "%si%d", i ? ", " : "", i);
+		appendStringInfo(&sel, "%su.i%d", i ? ", " : "", i);
+	}
+	return psprintf("%s IN (SELECT %s FROM ROWS FROM (%s) u(%s))",
+					cols_of("t", et->mt->relid, et->idcols, et->nid), sel.data, u.data, n.data);
+}
+
+/*
  * act_table
  *		Delete or rewrite the subject's rows of one table (or count them in
  *		a dry run).
@@ -1631,7 +1884,7 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 	MapTable   *mt = et->mt;
 	char	   *where;
 	EraseParams *p = params_new(call);
-	bool		outbound = mt->outbound && et->tids != (Datum) 0;
+	bool		outbound = mt->outbound && (et->tids != (Datum) 0 || et->ids != NULL);
 	const char *token = GuardPseudonymToken();
 
 	if (mt->outbound && !outbound)
@@ -1643,10 +1896,12 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 	 * "a value would change" test only (et->changed verifies pseudonyms'
 	 * tags), the dry run's count as well; then the key sets.
 	 */
-	params_add(p, OIDARRAYOID, outbound ? et->oids : PointerGetDatum(construct_empty_array(OIDOID)));
-	params_add(p, TIDARRAYOID, outbound ? et->tids : PointerGetDatum(construct_empty_array(TIDOID)));
+	params_add(p, OIDARRAYOID, outbound && et->tids ? et->oids : PointerGetDatum(construct_empty_array(OIDOID)));
+	params_add(p, TIDARRAYOID, outbound && et->tids ? et->tids : PointerGetDatum(construct_empty_array(TIDOID)));
 	params_add(p, TEXTOID, CStringGetTextDatum(""));
-	if (outbound)
+	if (outbound && et->ids != NULL)
+		where = ids_match(et, p);
+	else if (outbound)
 		where = "t.ctid OPERATOR(pg_catalog.=) ANY ($3) AND (t.tableoid, t.ctid) IN"
 			" (SELECT u.o, u.c FROM ROWS FROM (pg_catalog.unnest($2::oid[]), pg_catalog.unnest($3::tid[])) u(o, c))";
 	else

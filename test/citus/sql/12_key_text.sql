@@ -12,6 +12,9 @@ INSERT INTO conversations VALUES (7777777, 1, 'topic');
 INSERT INTO messages VALUES (7777777, 1, 1, 'hello'), (7777777, 2, NULL, 'bye');
 INSERT INTO devices VALUES (7777777, 1, '10.9.9.9');
 INSERT INTO log VALUES (7777777, 1, 'event');
+-- a referenced reference table with personal data (tenants): erase reads
+-- which tenants other customers still reference through every shard
+SELECT privacy.classify('tenants', 'name', 'user.name');
 -- a subject whose tables do not route (below), set up before the workers
 -- log statements
 CREATE TABLE agents (agent_id bigint PRIMARY KEY, name text);
@@ -141,3 +144,4 @@ SELECT pg_sleep(0.3);
 SELECT count(*) AS left_behind FROM (SELECT customer_id FROM customers UNION ALL SELECT customer_id FROM conversations
   UNION ALL SELECT customer_id FROM messages UNION ALL SELECT customer_id FROM devices
   UNION ALL SELECT customer_id FROM log) r WHERE customer_id IN (7777777, 7777778);
+SELECT privacy.declassify('tenants', 'name');

@@ -21,17 +21,34 @@ SELECT privacy.link('customer', 'holidays', 'name');
 SELECT privacy.protect('holidays');
 \set VERBOSITY terse
 
--- a referenced table with personal data joins the map; access reads it,
--- erase refuses before anything changes (its rows are identified by ctid)
+-- a referenced table with personal data joins the map; access reads it;
+-- erase finds its rows by primary key (a ctid differs between the
+-- placements of a reference table): a tenant that other customers still
+-- reference stays (retained), one that only the erased customer
+-- referenced goes, or is rewritten in anonymize mode
 SELECT privacy.classify('tenants', 'name', 'user.name');
 SELECT table_name, via, routing FROM privacy.subject_tables WHERE table_name = 'tenants'::regclass;
 SELECT privacy.access('customer', '50')->'data'->'public.tenants' AS tenant_of_50;
-SELECT privacy.erase('customer', '50');
-SELECT (SELECT count(*) FROM customers WHERE customer_id = 50) AS customer50,
-       (SELECT count(*) FROM messages WHERE customer_id = 50) AS messages50,
+INSERT INTO tenants VALUES (4, 'tenant 4'), (5, 'tenant 5');
+INSERT INTO customers VALUES (9050, 4, 'solo@example.org', 'Solo'), (9051, 5, 'solo2@example.org', 'Solo 2');
+INSERT INTO messages VALUES (9050, 1, NULL, 'solo message');
+SELECT privacy.erase('customer', '9050', dry_run => true)->'tables'->'public.tenants' AS dry_solo;
+SELECT r->'tables'->'public.tenants' AS tenant_shared, r->'tables'->'public.messages' AS messages, r->'retained' AS retained
+  FROM privacy.erase('customer', '50') r;
+SELECT r->'tables'->'public.tenants' AS tenant_solo, r->'retained' AS retained
+  FROM privacy.erase('customer', '9050') r;
+SELECT privacy.set_erasure_mode('tenants', 'anonymize');
+SELECT privacy.erase('customer', '9051')->'tables'->'public.tenants' AS tenant_anonymized;
+SELECT privacy.set_erasure_mode('tenants', 'delete');
+SELECT tenant_id, name FROM tenants ORDER BY 1;
+SELECT (SELECT count(*) FROM customers WHERE customer_id IN (50, 9050, 9051)) AS customers,
+       (SELECT count(*) FROM messages WHERE customer_id IN (50, 9050)) AS messages,
        (SELECT count(*) FROM log WHERE customer_id = 50) AS log50;
+-- every placement of the reference table (one per node) holds the same rows
+SELECT count(*) AS placements, count(DISTINCT result) AS contents, min(result) AS tenants
+  FROM run_command_on_placements('tenants',
+         $$SELECT string_agg(tenant_id || ':' || coalesce(name, '-'), ',' ORDER BY tenant_id) FROM %s$$);
 SELECT privacy.declassify('tenants', 'name');
-SELECT privacy.erase('customer', '50')->'tables'->'public.messages' AS erased50;
 
 -- anonymize mode: 'null' and 'redact' rewrite on the worker; the keyed
 -- pseudonym ('hash') is refused before anything changes
@@ -59,6 +76,18 @@ INSERT INTO agents SELECT a, 'agent ' || a FROM generate_series(1, 5) a;
 INSERT INTO tickets SELECT t, 1 + t % 5, 'note ' || t FROM generate_series(1, 100) t;
 SELECT privacy.define_subject('agent', 'agents');
 SELECT table_name, via, routing FROM privacy.subject_tables WHERE subject = 'agent' ORDER BY 1::text;
+-- a referenced reference table without a primary key (a unique column
+-- only): its rows have no identity on every placement; refused before
+-- anything changes
+CREATE TABLE regions (code text UNIQUE, label text);
+SELECT create_reference_table('regions');
+INSERT INTO regions VALUES ('north', 'North');
+ALTER TABLE agents ADD COLUMN region text REFERENCES regions (code);
+UPDATE agents SET region = 'north' WHERE agent_id = 2;
+SELECT privacy.classify('regions', 'label', 'user.location');
+SELECT privacy.erase('agent', '2');
+SELECT count(*) AS tickets2 FROM tickets WHERE agent_id = 2;
+SELECT privacy.declassify('regions', 'label');
 SELECT jsonb_array_length(privacy.access('agent', '2')->'data'->'public.tickets') AS tickets2;
 SELECT privacy.erase('agent', '2')->'tables' AS erased2;
 SELECT count(*) AS tickets2 FROM tickets WHERE agent_id = 2;
