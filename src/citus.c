@@ -657,35 +657,6 @@ CitusRefuseRowIdentity(Oid relid, const char *what)
 }
 
 /*
- * CitusCheckRewrite
- *		0A000 when an anonymize-mode rewrite of a Citus table would need the
- *		keyed pseudonym ('hash'): Citus runs the UPDATE on the worker, where
- *		neither the key nor the erasure context exists, and refuses functions
- *		of the row's columns that are not immutable.  Checked before anything
- *		changes.
- */
-void
-CitusCheckRewrite(MapTable *mt)
-{
-	ListCell   *lc;
-
-	if (!CitusIsCitusTable(mt->relid))
-		return;
-	foreach(lc, mt->columns)
-	{
-		MapColumn  *c = lfirst(lc);
-
-		if (strcmp(c->erasure, "hash") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("erasure strategy \"hash\" of column \"%s\" is not supported on Citus table \"%s\"",
-							c->name, get_rel_name(mt->relid)),
-					 errdetail("The keyed pseudonym is computed on the coordinator only; the rewrite runs on the worker."),
-					 errhint("Classify the column with strategy 'null' or 'redact', or set the table's erasure mode to 'delete'.")));
-	}
-}
-
-/*
  * CitusWarnColocation
  *		WARNING for each distributed table of the map that is not in the
  *		root's colocation group (or whose root is not distributed), or does

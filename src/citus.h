@@ -47,7 +47,6 @@ extern char *CitusPrivateParams(MapSubject *subj, Oid relid, const char *sql, in
 extern const char *CitusRouting(MapSubject *subj, MapTable *mt);
 extern void CitusRefuseDistributed(Oid relid, const char *what);
 extern void CitusRefuseRowIdentity(Oid relid, const char *what);
-extern void CitusCheckRewrite(MapTable *mt);
 extern void CitusWarnColocation(MapSubject *subj);
 extern void CitusUseTwoPhaseCommit(void);
 extern void CitusCheckOwners(MapSubject *subj);

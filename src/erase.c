@@ -116,6 +116,8 @@ typedef struct EraseTable
 	Oid		   *idtypes;		/* their array types */
 	Datum	   *ids;			/* the rows to act on, one array per column;
 								 * NULL: none */
+	List	   *chash;			/* Citus table: its 'hash' columns (MapColumn),
+								 * pseudonymized here (citus_hash_parts) */
 } EraseTable;
 
 /* a foreign key from a table into a table whose erased rows are deleted */
@@ -773,6 +775,23 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 			}
 			get_atttypetypmodcoll(mt->relid, c->attnum, &typid, &typmod, &coll);
 			colexpr = psprintf("t.%s", quote_identifier(c->name));
+			if (strcmp(c->erasure, "hash") == 0 && CitusIsCitusTable(mt->relid))
+			{
+				int			len;
+				bool		bytea;
+
+				/* CITUS HOOK: computed here, at act time (22023: a type without room) */
+				(void) RetentionHashedColumn(typid, typmod, colexpr, &len, &bytea);
+				if (CitusFansOut(subj, mt->relid))
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("erasure strategy \"hash\" of column \"%s\" is not supported on Citus table \"%s\", which is queried through every shard",
+									c->name, get_rel_name(mt->relid)),
+							 errdetail("The pseudonyms are computed on the coordinator and passed to the rewrite; Citus cannot pass them to an UPDATE through every shard."),
+							 errhint("Distribute the table by the subject's key, colocated with the root, or classify the column with strategy 'null' or 'redact'.")));
+				et->chash = lappend(et->chash, c);
+				continue;
+			}
 			/* the same rewrites as retention's anonymize action */
 			expr = RetentionRewriteExpr(typid, typmod, c->erasure, colexpr);
 			if (expr == NULL)
@@ -783,13 +802,11 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 							 RetentionRewriteDoneExpr(typid, typmod, c->erasure, colexpr));
 			first = false;
 		}
-		if (!first)
+		if (!first || et->chash != NIL)
 		{
 			et->set_clause = set.data;
 			et->changed = chg.data;
 		}
-		if (et->anonymize)
-			CitusCheckRewrite(mt);	/* CITUS HOOK: before anything changes */
 		et->shared = shared_cond(subj, mt, "t");
 		et->keep_shared = keep_shared && et->shared != NULL && !et->anonymize;
 		ets = lappend(ets, et);
@@ -1844,6 +1861,81 @@ stat_deleted(Oid relid)
 }
 
 /*
+ * citus_hash_parts
+ *		The 'hash' columns of a Citus table (et->chash) appended to *set and
+ *		*changed: Citus runs the UPDATE on a worker, which has neither the
+ *		pseudonym scope nor this database's secret, so the pseudonyms are
+ *		computed here.  Per column, the distinct values of the rows to
+ *		rewrite (where, over p) are read, their pseudonyms computed, and
+ *		the three arrays (values, pseudonyms, already a pseudonym) become
+ *		parameters: the column's new value is the pseudonym at the
+ *		position of its value (pg_catalog.array_position), a value written
+ *		meanwhile by someone else becomes null.
+ */
+static void
+citus_hash_parts(EraseTable *et, const char *where, EraseParams *p, char **set, char **changed)
+{
+	StringInfoData s,
+				c;
+	ListCell   *lc;
+
+	initStringInfo(&s);
+	initStringInfo(&c);
+	appendStringInfoString(&s, *set);
+	appendStringInfoString(&c, *changed);
+	foreach(lc, et->chash)
+	{
+		MapColumn  *col = lfirst(lc);
+		Oid			typid;
+		int32		typmod;
+		Oid			coll;
+		int			len;
+		bool		bytea;
+		char	   *colexpr = psprintf("t.%s", quote_identifier(col->name));
+		char	   *txt;
+		char	   *pos;
+		char	   *elem;
+		Datum		vals,
+					out,
+					done;
+		bool		isnull;
+		int			pv,
+					po,
+					pd;
+
+		get_atttypetypmodcoll(et->mt->relid, col->attnum, &typid, &typmod, &coll);
+		txt = RetentionHashedColumn(typid, typmod, colexpr, &len, &bytea);
+		run_params(et->mt->relid,
+				   psprintf("SELECT pg_catalog.array_agg(DISTINCT %s) FROM %s t WHERE (%s) AND %s IS NOT NULL",
+							txt, et->mt->qualname, where, colexpr),
+				   p, true, SPI_OK_SELECT);
+		vals = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+			vals = PointerGetDatum(construct_empty_array(TEXTOID));
+		RetentionPseudonyms(vals, len, &out, &done);
+		pv = params_add(p, TEXTARRAYOID, vals);
+		po = params_add(p, TEXTARRAYOID, out);
+		pd = params_add(p, BOOLARRAYOID, done);
+		pos = psprintf("pg_catalog.array_position($%d, %s)", pv, txt);
+		/*
+		 * the element inside an immutable function call: Citus's deparser
+		 * takes a subscript at the top of an UPDATE's SET expression for an
+		 * element assignment (and crashes on it), and refuses stable
+		 * functions of the row's columns there
+		 */
+		elem = psprintf("pg_catalog.textcat(($%d)[%s], '')", po, pos);
+		appendStringInfo(&s, "%s%s = CAST(%s AS %s)", s.len ? ", " : "", quote_identifier(col->name),
+						 bytea ? psprintf("pg_catalog.decode(%s, 'hex')", elem) : elem,
+						 format_type_with_typemod(typid, typmod));
+		/* (IS NOT TRUE, not coalesce: Citus refuses subqueries in a COALESCE) */
+		appendStringInfo(&c, "%s(%s IS NULL OR ($%d)[%s]) IS NOT TRUE", c.len ? " OR " : "",
+						 colexpr, pd, pos);
+	}
+	*set = s.data;
+	*changed = c.data;
+}
+
+/*
  * ids_match
  *		Condition: row t of an outbound Citus table is one of et->ids (its
  *		identity columns' values, parameters of p).
@@ -1886,6 +1978,8 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 	EraseParams *p = params_new(call);
 	bool		outbound = mt->outbound && (et->tids != (Datum) 0 || et->ids != NULL);
 	const char *token = GuardPseudonymToken();
+	char	   *set = et->set_clause;
+	char	   *changed = et->changed;
 
 	if (mt->outbound && !outbound)
 		return;
@@ -1931,17 +2025,19 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 	if (et->set_clause == NULL)
 		return;
 	p->values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(token ? token : "");
+	if (et->chash != NIL)
+		citus_hash_parts(et, where, p, &set, &changed);
 	if (dry_run)
 	{
 		run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND (%s)",
-									   mt->qualname, where, et->changed),
+									   mt->qualname, where, changed),
 				   p, true, SPI_OK_SELECT);
 		et->anonymized = result_count();
 		return;
 	}
 	run_kept_as_owner(subj, mt->relid, &mt->kept_act,
 					  psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
-							   mt->qualname, et->set_clause, where, et->changed),
+							   mt->qualname, set, where, changed),
 					  p->n, p->types, p->values, false, SPI_OK_UPDATE);
 	et->anonymized = SPI_processed;
 }

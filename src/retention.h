@@ -43,6 +43,19 @@ extern char *RetentionRewriteDoneExpr(Oid typid, int32 typmod, const char *strat
 									  const char *colexpr);
 
 /*
+ * RetentionHashedColumn / RetentionPseudonyms
+ *		'hash' computed here rather than in the statement (Citus: the
+ *		rewrite runs on a worker, which has neither the scope nor this
+ *		database's secret).  RetentionHashedColumn: the text expression of
+ *		colexpr that is pseudonymized (bytea as hex) and the pseudonym's
+ *		length; 22023 when the type cannot hold one.  RetentionPseudonyms:
+ *		for each element of in (text[], no nulls), its pseudonym (*out,
+ *		text[]) and whether it is one already (*done, boolean[]).
+ */
+extern char *RetentionHashedColumn(Oid typid, int32 typmod, const char *colexpr, int *len, bool *bytea);
+extern void RetentionPseudonyms(Datum in, int len, Datum *out, Datum *done);
+
+/*
  * RetentionRunPolicy
  *		Enforce one policy.  own_xacts: each batch is its own transaction
  *		(background worker; the caller must not be in a transaction) and a

@@ -13,6 +13,7 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -324,3 +325,47 @@ privacy_is_pseudonym(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(ret_is_pseudonym(VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), len));
 }
 
+char *
+RetentionHashedColumn(Oid typid, int32 typmod, const char *colexpr, int *len, bool *bytea)
+{
+	int32		basetypmod = typmod;
+	Oid			basetype = getBaseTypeAndTypmod(typid, &basetypmod);
+	int			n = ret_hash_length(basetype, basetypmod);
+
+	if (n == 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("strategy \"hash\" cannot be stored in a column of type %s",
+							   format_type_with_typemod(typid, typmod))));
+	*bytea = n < 0;
+	*len = n < 0 ? PSEUDONYM_BYTES * 2 : n;
+	return n < 0 ? psprintf("pg_catalog.encode(%s, 'hex')", colexpr)
+		: psprintf("CAST(%s AS pg_catalog.text)", colexpr);
+}
+
+void
+RetentionPseudonyms(Datum in, int len, Datum *out, Datum *done)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	Datum	   *o,
+			   *d;
+
+	deconstruct_array(DatumGetArrayTypeP(in), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	o = palloc(sizeof(Datum) * Max(n, 1));
+	d = palloc(sizeof(Datum) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		text	   *t = DatumGetTextPP(elems[i]);
+		char		buf[PSEUDONYM_BYTES * 2 + 1];
+
+		if (nulls[i])
+			elog(ERROR, "a null value to pseudonymize");
+		ret_pseudonym_hex((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), len, buf);
+		o[i] = CStringGetTextDatum(buf);
+		d[i] = BoolGetDatum(ret_is_pseudonym(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), len));
+	}
+	*out = PointerGetDatum(construct_array(o, n, TEXTOID, -1, false, TYPALIGN_INT));
+	*done = PointerGetDatum(construct_array(d, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+}
