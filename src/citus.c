@@ -70,6 +70,7 @@
 
 PG_FUNCTION_INFO_V1(privacy_routing);
 PG_FUNCTION_INFO_V1(privacy_citus_worker);
+PG_FUNCTION_INFO_V1(privacy_quiet);
 
 /*
  * CitusLoaded
@@ -595,6 +596,16 @@ privacy_routing(PG_FUNCTION_ARGS)
 	if (mt == NULL || (r = CitusRouting(subj, mt)) == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(r));
+}
+
+/*
+ * privacy._quiet() RETURNS boolean — true: the mark of the extension's
+ * statements on Citus tables (CitusMark).
+ */
+Datum
+privacy_quiet(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(true);
 }
 
 /*

@@ -930,4 +930,4 @@ $$;
 
 -- The mark of the extension's statements on a Citus table (see 40_rights.sql).
 CREATE FUNCTION privacy._quiet() RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT true';
+AS 'MODULE_PATHNAME', 'privacy_quiet' LANGUAGE C IMMUTABLE PARALLEL SAFE;
