@@ -18,12 +18,15 @@ SELECT privacy.classify('tenants', 'name', 'user.name');
 -- a subject whose tables do not route (below), set up before the workers
 -- log statements
 CREATE TABLE agents (agent_id bigint PRIMARY KEY, name text);
-CREATE TABLE tickets (ticket_id bigint PRIMARY KEY, agent_id bigint, note text);
+CREATE TABLE categories (cat_id int PRIMARY KEY, label text);
+CREATE TABLE tickets (ticket_id bigint PRIMARY KEY, agent_id bigint, cat_id int, note text);
 CREATE TABLE notes (ticket_id bigint, note_id bigint, body text, PRIMARY KEY (ticket_id, note_id));
 SELECT create_reference_table('agents');
+SELECT create_reference_table('categories');
 SELECT create_distributed_table('tickets', 'ticket_id', shard_count => 4);
 SELECT create_distributed_table('notes', 'ticket_id', colocate_with => 'tickets');
 ALTER TABLE tickets ADD FOREIGN KEY (agent_id) REFERENCES agents;
+ALTER TABLE tickets ADD FOREIGN KEY (cat_id) REFERENCES categories;
 ALTER TABLE notes ADD FOREIGN KEY (ticket_id) REFERENCES tickets;
 -- a table local to the coordinator with a foreign key to the reference
 -- table: Citus adds it to its metadata (a Citus local table, one shard)
@@ -31,7 +34,10 @@ SET client_min_messages = warning;
 CREATE TABLE agent_badges (agent_id bigint REFERENCES agents, badge text);
 RESET client_min_messages;
 INSERT INTO agents VALUES (7777777, 'Key Agent'), (2, 'Other');
-INSERT INTO tickets SELECT t, CASE WHEN t % 2 = 0 THEN 7777777 ELSE 2 END, 'ticket ' || t FROM generate_series(9000001, 9000012) t;
+INSERT INTO categories SELECT c, 'category ' || c FROM generate_series(1, 4) c;
+-- the agent's tickets in categories 1 and 2, the other's in 1 and 3: category 2 is the agent's alone
+INSERT INTO tickets SELECT t, CASE WHEN t % 2 = 0 THEN 7777777 ELSE 2 END, CASE WHEN t % 4 = 0 THEN 2 WHEN t % 4 = 1 THEN 3 ELSE 1 END,
+  'ticket ' || t FROM generate_series(9000001, 9000012) t;
 INSERT INTO notes SELECT 9000001 + n % 12, n, 'note ' || n FROM generate_series(1, 48) n;
 INSERT INTO agent_badges VALUES (7777777, 'gold'), (7777777, 'silver'), (2, 'bronze');
 -- the workers log every statement with its parameters and duration from
@@ -98,6 +104,8 @@ SET citus.log_remote_commands = off;
 SELECT privacy.define_subject('agent', 'agents');
 SELECT privacy.classify('tickets', 'note', 'user.content');
 SELECT privacy.classify('agents', 'name', 'user.name');
+-- a reference table that the tickets reference, with personal data
+SELECT privacy.classify('categories', 'label', 'user.content');
 SELECT table_name, routing FROM privacy.subject_tables WHERE subject = 'agent' ORDER BY 1::text;
 SET citus.log_remote_commands = on;
 SET citus.grep_remote_commands = '%7777777%';
@@ -123,11 +131,13 @@ ROLLBACK;
 SELECT privacy.set_erasure_mode('tickets', 'delete'), privacy.set_erasure_mode('agents', 'delete');
 SELECT privacy.erase('agent', '7777777')->'tables' AS erased;
 RESET citus.multi_shard_modify_mode;
--- (the receipt counted what went: 6 tickets, their 24 notes, 2 badges)
+-- (the receipt counted what went: 6 tickets, their 24 notes, 2 badges,
+-- the agent's own category; category 1 is shared and kept)
 SELECT (SELECT count(*) FROM tickets WHERE agent_id <> 2) AS tickets, (SELECT count(*) FROM notes) AS notes,
-       (SELECT count(*) FROM agents) AS agents, (SELECT count(*) FROM agent_badges) AS badges;
+       (SELECT count(*) FROM agents) AS agents, (SELECT count(*) FROM agent_badges) AS badges,
+       (SELECT string_agg(cat_id::text, ',' ORDER BY cat_id) FROM categories) AS categories;
 SELECT privacy.drop_subject('agent');
-DROP TABLE agent_badges, notes, tickets, agents;
+DROP TABLE agent_badges, notes, tickets, agents, categories;
 -- what was sent, with the key as a parameter: one access, one erasure
 INSERT INTO customers VALUES (7777778, 1, 'k2@example.org', 'Key Text 2');
 INSERT INTO devices VALUES (7777778, 1, '10.9.9.8');
