@@ -200,14 +200,16 @@ guard_emit_log_hook(ErrorData *edata)
 		/*
 		 * raised elsewhere while the extension runs user code (its frames
 		 * are still counted when an error is reported), or after a rights
-		 * call in this transaction (a deferred constraint at commit); not
-		 * in every transaction that read a protected table or wrote a
-		 * linked one: the application's own errors keep their detail
+		 * call in this transaction (a deferred constraint at commit: its
+		 * detail only; the application's own messages after the call, a
+		 * RAISE NOTICE of its DO block, are its own); not in every
+		 * transaction that read a protected table or wrote a linked one:
+		 * the application's own errors keep their detail
 		 */
 		if ((depth > 0 || scope_open || rights_xact || marked) &&
 			edata->elevel >= NOTICE && edata->elevel != LOG_SERVER_ONLY &&
 			!GuardRaisedHere(edata))
-			GuardSanitize(edata);
+			GuardSanitize(edata, depth > 0 || scope_open || marked);
 		/*
 		 * others' debug messages inside our frames are not written at all:
 		 * they quote values (Citus: "query has a single distribution
@@ -329,10 +331,11 @@ GuardSafeMessage(const ErrorData *edata)
  *		A report raised elsewhere while the extension runs: its detail (a
  *		constraint's "Failing row contains (...)", "Key (...)=(...)", the
  *		statements of a deadlock's other sessions) is replaced, for the
- *		client and the log, and so is a message that can quote a value.
+ *		client and the log, and with messages, so is a message that can
+ *		quote a value.
  */
 void
-GuardSanitize(ErrorData *edata)
+GuardSanitize(ErrorData *edata, bool messages)
 {
 	bool		hidden = false;
 
@@ -342,7 +345,7 @@ GuardSanitize(ErrorData *edata)
 		edata->detail_log = NULL;
 		hidden = true;
 	}
-	if (edata->message != NULL && message_may_quote(edata))
+	if (messages && edata->message != NULL && message_may_quote(edata))
 	{
 		edata->message = (char *) GuardSafeMessage(edata);
 		hidden = true;

@@ -35,7 +35,7 @@ extern void GuardRightsCall(void);
  */
 #define PRIVACY_CITUS_MARK "privacy._quiet()"
 extern const char *GuardSafeMessage(const ErrorData *edata);
-extern void GuardSanitize(ErrorData *edata);
+extern void GuardSanitize(ErrorData *edata, bool messages);
 
 /*
  * User code of a table: the owner of relid (or role), in a

@@ -85,5 +85,19 @@ BEGIN;
 SELECT jsonb_typeof(privacy.access('m', '1')) AS access;
 SELECT privacy.access('m', 'x');
 ROLLBACK;
+-- the application's own messages after a rights call are its own (a
+-- RAISE of its DO block); a constraint's detail is hidden for the rest of
+-- the transaction (a deferred constraint at commit can quote the erased rows)
+DO $$
+BEGIN
+	PERFORM privacy.access('m', '1');
+	RAISE NOTICE 'the application''s notice: % ms', 42;
+END $$;
+CREATE TABLE m_unique (v text UNIQUE DEFERRABLE INITIALLY DEFERRED);
+BEGIN;
+SELECT jsonb_typeof(privacy.access('m', '1')) AS access;
+INSERT INTO m_unique VALUES ('m-secret-1'), ('m-secret-1');
+COMMIT;
+DROP TABLE m_unique;
 DROP TABLE m_orders, m_customers;
 DROP EXTENSION privacy;
