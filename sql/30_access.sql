@@ -34,6 +34,21 @@ GRANT EXECUTE ON FUNCTION privacy.access(text, text), privacy.export(text, text)
 	privacy.receive_request(text, text, text, timestamptz) TO privacy_officer;
 GRANT SELECT ON privacy.requests, privacy.overdue_requests TO privacy_officer, privacy_admin;
 
+-- The aggregate of a table's row objects in access() and export() answers:
+-- the value of jsonb_agg, built by copying each row's jsonb instead of
+-- unpacking it (src/access.c).  Not data: it arranges what the statement
+-- that calls it, run as the table's owner, has read; PUBLIC may use it.
+CREATE FUNCTION privacy._rows_step(internal, jsonb) RETURNS internal
+AS 'MODULE_PATHNAME', 'privacy_rows_step' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privacy._rows_final(internal) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'privacy_rows_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE privacy._rows(jsonb) (SFUNC = privacy._rows_step, STYPE = internal,
+	FINALFUNC = privacy._rows_final, PARALLEL = SAFE);
+-- One row as access() shows it: to_jsonb's value, built with less work
+-- (src/access.c).  Runs in the statement of the table's owner, as to_jsonb.
+CREATE FUNCTION privacy._row(record) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'privacy_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
 -- The configuration facts of an access answer (categories, purposes, legal
 -- bases, recipients, retention) are cached with the map: any change to the
 -- rows behind them, by a configuration function or by hand, drops the cache

@@ -86,6 +86,7 @@ extern bool MapEdgeNeedsSet(MapSubject *subj, MapHop *h);
 extern List *MapTableEdges(MapTable *mt);
 /* index of relid in subj->tables, or -1 */
 extern int	MapTableIndex(MapSubject *subj, Oid relid);
+extern void MapBuildTableIndex(MapSubject *subj);
 /* Tarjan over the edges "child -> parent" of the closure */
 extern void MapCondStrongConnect(CondCtx *cx, int v);
 /* condition: row alias of h->rel points along edge h at a subject row */

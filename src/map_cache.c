@@ -438,6 +438,7 @@ load_subject(const char *name)
 	{
 		ListCell   *lc;
 
+		MapBuildTableIndex(subj);
 		load_tables(subj);
 		/* conditions need every table's edges */
 		foreach(lc, subj->tables)

@@ -681,10 +681,10 @@ group_sql(void *arg)
 		 * foreign key is unique anyway.
 		 */
 		if (cr != NULL && cr->json[idx] != NULL && mt->nneeded == 1)
-			appendStringInfo(&q, "(SELECT ROW(pg_catalog.jsonb_agg(%s), pg_catalog.array_agg(CAST(t.%s AS %s)))"
+			appendStringInfo(&q, "(SELECT ROW(privacy._rows(%s), pg_catalog.array_agg(CAST(t.%s AS %s)))"
 							 " FROM %s t WHERE %s)", cr->json[idx], key, type, mt->qualname, cond);
 		else if (cr != NULL && cr->json[idx] != NULL)
-			appendStringInfo(&q, "(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
+			appendStringInfo(&q, "(SELECT privacy._rows(%s) FROM %s t WHERE %s)",
 							 cr->json[idx], mt->qualname, cond);
 		else if (mt->nneeded == 0)
 			appendStringInfo(&q, "(SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s t WHERE %s FOR UPDATE OF t) x)",
@@ -845,7 +845,7 @@ MapCallBeginLocking(MapSubject *subj, Datum key, const bool *lock)
  * MapCallBeginReading
  *		MapCallBegin for access and export: the tables read in the grouped
  *		statements (call_levels) also return their rows there, as
- *		jsonb_agg(json[i]) over alias t (json[i] NULL: not wanted), from the
+ *		privacy._rows(json[i]) (jsonb_agg) over alias t (json[i] NULL: not wanted), from the
  *		same scan as their key set; rows[i] gets them (NULL: none, allocated
  *		in outer) and read[i] tells which tables were read.  The caller
  *		reads the others.

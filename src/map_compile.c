@@ -7,6 +7,8 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
+
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -73,6 +75,19 @@ MapTableIndex(MapSubject *subj, Oid relid)
 	ListCell   *lc;
 	int			i = 0;
 
+	if (subj->index_oid != NULL)
+	{
+		uint32		h = murmurhash32((uint32) relid) & subj->index_mask;
+
+		/* linear probing; the table is at most half full */
+		while (OidIsValid(subj->index_oid[h]))
+		{
+			if (subj->index_oid[h] == relid)
+				return subj->index_pos[h];
+			h = (h + 1) & subj->index_mask;
+		}
+		return -1;
+	}
 	foreach(lc, subj->tables)
 	{
 		if (((MapTable *) lfirst(lc))->relid == relid)
@@ -80,6 +95,37 @@ MapTableIndex(MapSubject *subj, Oid relid)
 		i++;
 	}
 	return -1;
+}
+
+/*
+ * MapBuildTableIndex
+ *		The relid -> position index of subj->tables that MapTableIndex uses
+ *		(a call on a map of n tables looks positions up O(n) times), in
+ *		subj->cxt.  Called once the table list is complete.
+ */
+void
+MapBuildTableIndex(MapSubject *subj)
+{
+	uint32		size = 16;
+	ListCell   *lc;
+
+	while (size < 2 * (uint32) list_length(subj->tables) + 1)
+		size <<= 1;
+	subj->index_oid = MemoryContextAllocZero(subj->cxt, sizeof(Oid) * size);
+	subj->index_pos = MemoryContextAllocZero(subj->cxt, sizeof(int) * size);
+	subj->index_mask = size - 1;
+	foreach(lc, subj->tables)
+	{
+		Oid			relid = ((MapTable *) lfirst(lc))->relid;
+		uint32		h = murmurhash32((uint32) relid) & subj->index_mask;
+
+		while (OidIsValid(subj->index_oid[h]) && subj->index_oid[h] != relid)
+			h = (h + 1) & subj->index_mask;
+		if (subj->index_oid[h] == relid)
+			continue;			/* the first position, as the list search */
+		subj->index_oid[h] = relid;
+		subj->index_pos[h] = foreach_current_index(lc);
+	}
 }
 
 /* the needed column list of a node gains pcols */

@@ -78,6 +78,12 @@ extern Oid	UtilCatalogRelid(const char *relname);
 extern Oid	UtilExtensionOwner(void);
 extern bool UtilLockExtension(void);
 extern Oid	UtilOuterUser(void);
+/* jsonb_build.c: an object of values already serialized, copied as they are */
+extern Jsonb *UtilJsonbObject(JsonbPair *pairs, int n);
+extern Jsonb *UtilJsonbArray(const JsonbValue *elems, int n);
+extern void UtilJsonbPairs(Jsonb *object, JsonbPair *pairs, int *n);
+extern JsonbValue UtilJsonbBinary(Jsonb *jb);
+extern JsonbValue UtilJsonbString(const char *s);
 
 /* the data map (src/map_*.c; internals in src/map.h) */
 typedef struct MapTable
@@ -174,6 +180,9 @@ typedef struct MapSubject
 	Oid			key_type;
 	int32		key_typmod;
 	List	   *tables;			/* MapTable *, root first */
+	Oid		   *index_oid;		/* MapTableIndex: open addressing, relid -> */
+	int		   *index_pos;		/* position in tables (index_mask + 1 slots) */
+	uint32		index_mask;
 	void	   *plan_status;	/* access: the person's facts (kept plan) */
 	void	   *plan_config;	/* access: the configuration facts */
 	List	   *config_facts;	/* access: AccessConfigFacts *, per set of

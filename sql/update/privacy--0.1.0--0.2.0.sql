@@ -931,3 +931,18 @@ $$;
 -- The mark of the extension's statements on a Citus table (see 40_rights.sql).
 CREATE FUNCTION privacy._quiet() RETURNS boolean
 AS 'MODULE_PATHNAME', 'privacy_quiet' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- The aggregate of a table's row objects in access() and export() answers:
+-- the value of jsonb_agg, built by copying each row's jsonb instead of
+-- unpacking it (src/access.c).  Not data: it arranges what the statement
+-- that calls it, run as the table's owner, has read; PUBLIC may use it.
+CREATE FUNCTION privacy._rows_step(internal, jsonb) RETURNS internal
+AS 'MODULE_PATHNAME', 'privacy_rows_step' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION privacy._rows_final(internal) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'privacy_rows_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE privacy._rows(jsonb) (SFUNC = privacy._rows_step, STYPE = internal,
+	FINALFUNC = privacy._rows_final, PARALLEL = SAFE);
+-- One row as access() shows it: to_jsonb's value, built with less work
+-- (src/access.c).  Runs in the statement of the table's owner, as to_jsonb.
+CREATE FUNCTION privacy._row(record) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'privacy_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;

@@ -143,6 +143,96 @@ SELECT privacy.access('customer', '1') -> 'recipients' @> '[{"name": "Archive"}]
 TRUNCATE privacy.recipients;
 SELECT privacy.access('customer', '1') -> 'recipients' AS recipients_after_truncate;
 
+-- the answers are assembled from the tables' serialized arrays, copied as
+-- they are (src/jsonb_build.c), and the arrays by privacy._rows: the same
+-- values as jsonb_agg and jsonb_build_object, byte for byte (the same text
+-- and size), navigable: every kind of element (objects, arrays, strings of
+-- every length mod 4, numerics that need padding, booleans, nulls, nested
+-- containers), more than 32 elements (every 32nd entry holds an offset),
+-- and keys sorted as jsonb sorts them
+CREATE TEMP TABLE jv AS
+SELECT g, CASE g % 7
+	WHEN 0 THEN pg_catalog.jsonb_build_object('id', g, 'name', repeat('x', g % 5), 'n', g / 3.0, 'ok', g % 2 = 0, 'nothing', NULL::text)
+	WHEN 1 THEN pg_catalog.to_jsonb(repeat('y', g % 9))
+	WHEN 2 THEN pg_catalog.to_jsonb(g * 1.5)
+	WHEN 3 THEN pg_catalog.to_jsonb(g % 2 = 0)
+	WHEN 4 THEN 'null'::jsonb
+	WHEN 5 THEN pg_catalog.jsonb_build_array(g, 'z', pg_catalog.jsonb_build_object('deep', pg_catalog.jsonb_build_array(1, 2.25, 'w')))
+	ELSE NULL END AS j
+  FROM generate_series(1, 200) g;
+SELECT count(*) AS sizes, count(*) FILTER (WHERE a::text = b::text AND a = b AND pg_column_size(a) = pg_column_size(b)
+	AND a -> (n - 1) IS NOT DISTINCT FROM b -> (n - 1) AND a -> 33 IS NOT DISTINCT FROM b -> 33
+	AND (SELECT bool_and(x IS NOT DISTINCT FROM y) FROM jsonb_array_elements(a) WITH ORDINALITY p(x, i)
+	       JOIN jsonb_array_elements(b) WITH ORDINALITY q(y, k) ON i = k)) AS equal
+  FROM (SELECT n, (SELECT privacy._rows(j ORDER BY g) FROM jv WHERE g <= n) AS a,
+               (SELECT jsonb_agg(j ORDER BY g) FROM jv WHERE g <= n) AS b
+          FROM unnest(ARRAY[1, 2, 5, 31, 32, 33, 64, 65, 200]) n) s;
+SELECT privacy._rows(j) IS NULL AS no_rows_is_null FROM jv WHERE false;
+-- an answer with more than 32 tables: its "data" object, and the answer
+-- around it, navigate as the object jsonb_build_object would make
+CREATE SCHEMA wide;
+CREATE TABLE wide.root (id int PRIMARY KEY);
+INSERT INTO wide.root VALUES (1), (2);
+DO $$
+BEGIN
+	FOR i IN 1 .. 40 LOOP
+		EXECUTE format('CREATE TABLE wide.%I (id int PRIMARY KEY, root_id int REFERENCES wide.root, v text)', 't' || repeat('x', i % 6) || i);
+		EXECUTE format('INSERT INTO wide.%I SELECT g, 2 - g %% 2, repeat(''v'', g) FROM generate_series(1, %s) g', 't' || repeat('x', i % 6) || i, i % 4 + 1);
+	END LOOP;
+END $$;
+SELECT privacy.define_subject('wide', 'wide.root');
+SELECT count(*) AS classified FROM (SELECT privacy.classify(c.oid::regclass, 'v', 'user.content.private')
+	FROM pg_class c WHERE c.relnamespace = 'wide'::regnamespace AND c.relname LIKE 't%' AND c.relkind = 'r') s;
+SELECT jsonb_typeof(a) AS answer, (SELECT count(*) FROM jsonb_object_keys(a -> 'data')) AS tables,
+       a -> 'data' = (SELECT jsonb_object_agg(k, v) FROM jsonb_each(a -> 'data') e(k, v)) AS data_equal,
+       (a -> 'data')::text = (SELECT jsonb_object_agg(k, v) FROM jsonb_each(a -> 'data') e(k, v))::text AS data_text_equal,
+       a -> 'data' -> 'wide.txxxxx5' AS one_table, a ->> 'subject' AS subject, a -> 'restricted' AS restricted,
+       (SELECT array_agg(k) FROM jsonb_object_keys(a) k) AS answer_keys,
+       (SELECT array_agg(k ORDER BY length(k), k COLLATE "C") FROM jsonb_object_keys(a) k) = (SELECT array_agg(k) FROM jsonb_object_keys(a) k) AS keys_sorted
+  FROM (SELECT privacy.access('wide', '1') AS a) s;
+SELECT e -> 'tables' = (SELECT jsonb_object_agg(k, v) FROM jsonb_each(e -> 'tables') t(k, v)) AS export_equal,
+       (e -> 'tables')::text = (SELECT jsonb_object_agg(k, v) FROM jsonb_each(e -> 'tables') t(k, v))::text AS export_text_equal,
+       (SELECT count(*) FROM jsonb_object_keys(e -> 'tables')) AS export_tables, e -> 'tables' -> 'wide.txxxxx5' AS one_table,
+       (SELECT array_agg(k) FROM jsonb_object_keys(e) k) AS export_keys
+  FROM (SELECT privacy.export('wide', '2') AS e) s;
+SELECT privacy.drop_subject('wide');
+DROP SCHEMA wide CASCADE;
+-- a row of the answer is privacy._row(t.*): to_jsonb's value, byte for
+-- byte, for every type (integers, text, dates and times in a time zone with
+-- a half-hour offset, and the rest through to_jsonb: numerics, floats,
+-- json, arrays, domains, composites, inet, uuid, char), dropped columns,
+-- odd column names; "t.*", so that a column named t is not taken for the row
+CREATE DOMAIN pg_temp.posint AS int CHECK (VALUE > 0);
+CREATE TYPE pg_temp.pair AS (x int, y text);
+CREATE TEMP TABLE ty (i2 int2, i4 int, i8 bigint, t text, v varchar(5), b bool, d date, ts timestamp,
+	tz timestamptz, n numeric, f float8, j jsonb, js json, a int[], "Weird ""key""" text, e text, ip inet,
+	u uuid, c char(3), x int, dm pg_temp.posint, p pg_temp.pair);
+ALTER TABLE ty DROP COLUMN x;
+INSERT INTO ty VALUES
+ (-32768, -2147483648, -9223372036854775808, '', '', false, '-infinity', 'infinity', '2026-01-01 12:00:00.123456+05',
+  'NaN', 'NaN', '5', '{"b":1,"a":[1,2]}', '{1,NULL,3}', 'é"\', NULL, '::1', '6f1c2d4e-0000-0000-0000-000000000000', 'ab', 1, (1, 'one')),
+ (32767, 2147483647, 9223372036854775807, repeat('x', 3000), 'abcde', true, '2000-02-29', '1999-12-31 23:59:59.999999',
+  'infinity', 1e-20, 1.5e300, '[1,"x",{"z":null}]', '"s"', '{}', '', 'y', '10.0.0.0/8', NULL, NULL, 7, (NULL, NULL)),
+ (0, 0, 0, 'zero', NULL, NULL, NULL, NULL, NULL, -0.000, '-Infinity', 'null', 'null', NULL, NULL, NULL, NULL, NULL, 'abc', NULL, NULL),
+ (NULL, 1, -1, NULL, NULL, NULL, '4713-01-01 BC', '294276-12-31 23:59:59', '1900-01-01 00:00:00+00', 123456789.123456789, 0,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO ty (i2, i4, i8, t, n, d, tz)
+SELECT (g * 65)::int2, (g * 104729) % 2147483647, g::bigint * 9007199254740993 % 9223372036854775807,
+       md5(g::text), g / 7.0, date '2000-01-01' + g, timestamptz '2020-03-08 01:59:59.5+00' + g * interval '37 minutes'
+  FROM generate_series(-500, 500) g;
+SET TimeZone = 'America/St_Johns';
+SELECT count(*) AS rows, count(*) FILTER (WHERE privacy._row(t.*)::text = pg_catalog.to_jsonb(t.*)::text
+	AND privacy._row(t.*) = pg_catalog.to_jsonb(t.*)
+	AND pg_column_size(privacy._row(t.*)) = pg_column_size(pg_catalog.to_jsonb(t.*))) AS same FROM ty t;
+RESET TimeZone;
+SELECT privacy._row(t.*) ->> 't' AS column_t, privacy._row(t.*) -> 'p' AS composite FROM ty t WHERE i4 = 1 AND i2 IS NULL;
+CREATE TABLE tcol (id int PRIMARY KEY, t text, "T" int);
+INSERT INTO tcol VALUES (1, 'a column named t', 5);
+SELECT privacy.define_subject('tcol', 'tcol');
+SELECT privacy.access('tcol', '1') -> 'data' -> 'public.tcol' AS whole_row;
+SELECT privacy.drop_subject('tcol');
+DROP TABLE tcol, ty;
+
 DROP SCHEMA "App Data" CASCADE;
 DROP TABLE accounts, sessions, payments;
 DROP EXTENSION privacy;

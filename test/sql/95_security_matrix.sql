@@ -149,6 +149,12 @@ SELECT pg_temp.call('regress_evil', '_citus_sync_protected', $$SELECT privacy._c
 -- the mark of our statements on Citus tables: a constant, callable by
 -- anyone (table owners run the statements that carry it)
 SELECT pg_temp.call('regress_evil', '_quiet', $$SELECT privacy._quiet()$$);
+-- the aggregate of access()'s arrays: anyone may arrange their own jsonb
+-- with it; its steps run only inside an aggregate
+SELECT pg_temp.call('regress_evil', '_rows', $$SELECT privacy._rows(j) FROM (VALUES ('{"a": 1}'::jsonb), (NULL), ('[2]'), ('3')) v(j)$$);
+SELECT pg_temp.call('regress_evil', '_rows_step', $$SELECT privacy._rows_step(NULL, '{}')$$);
+SELECT pg_temp.call('regress_evil', '_rows_final', $$SELECT privacy._rows_final(NULL)$$);
+SELECT pg_temp.call('regress_evil', '_row', $$SELECT privacy._row(e.*) FROM evil.events e$$);
 SELECT pg_temp.call('regress_evil', '_on_policy', $$SELECT privacy._on_policy()$$);
 SELECT pg_temp.call('regress_evil', '_citus_on_drop_extension', $$SELECT privacy._citus_on_drop_extension()$$);
 SELECT pg_temp.call('regress_evil', 'is_restricted', $$SELECT privacy.is_restricted('mcust', '1')$$);
