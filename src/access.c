@@ -1014,10 +1014,15 @@ rowcol_cmp(const void *a, const void *b)
 	const RowCol *y = b;
 	int			lx = strlen(x->key);
 	int			ly = strlen(y->key);
+	int			r;
 
 	if (lx != ly)
 		return lx < ly ? -1 : 1;
-	return memcmp(x->key, y->key, lx);
+	r = memcmp(x->key, y->key, lx);
+	if (r != 0)
+		return r;
+	/* equal names (a record's): in column order, the last one is kept */
+	return x->attno - y->attno;
 }
 
 static RowPlan *

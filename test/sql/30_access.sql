@@ -226,6 +226,9 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE privacy._row(t.*)::text = pg_cat
 	AND pg_column_size(privacy._row(t.*)) = pg_column_size(pg_catalog.to_jsonb(t.*))) AS same FROM ty t;
 RESET TimeZone;
 SELECT privacy._row(t.*) ->> 't' AS column_t, privacy._row(t.*) -> 'p' AS composite FROM ty t WHERE i4 = 1 AND i2 IS NULL;
+-- a record with repeated names keeps the last, as to_jsonb does
+SELECT privacy._row(x.*)::text AS repeated_names, privacy._row(x.*)::text = pg_catalog.to_jsonb(x.*)::text AS same
+  FROM (SELECT 1 AS a, 2 AS a, 'b' AS b, 3 AS a, 4 AS aa, 5 AS b) x;
 CREATE TABLE tcol (id int PRIMARY KEY, t text, "T" int);
 INSERT INTO tcol VALUES (1, 'a column named t', 5);
 SELECT privacy.define_subject('tcol', 'tcol');
