@@ -980,6 +980,9 @@ typedef enum RowWay
 	ROW_INT4,
 	ROW_INT8,
 	ROW_TEXT,					/* text, varchar: the string as stored */
+	ROW_NUMBER_OUT,				/* float4/8, numeric: printed, then a number
+								 * unless the text has an N (NaN, Infinity) */
+	ROW_STRING_OUT,				/* any other built-in scalar: printed */
 	ROW_BOOL,
 	ROW_DATE,
 	ROW_TIMESTAMP,
@@ -992,7 +995,8 @@ typedef struct RowCol
 	RowWay		way;
 	int			attno;			/* 0-based */
 	char	   *key;
-	FmgrInfo	to_jsonb;		/* ROW_OTHER */
+	FmgrInfo	fn;				/* ROW_OTHER: to_jsonb; *_OUT: the output
+								 * function */
 } RowCol;
 
 typedef struct RowPlan
@@ -1032,6 +1036,7 @@ row_plan(FmgrInfo *flinfo, Oid typid, int32 typmod)
 	TupleDesc	desc = lookup_rowtype_tupdesc(typid, typmod);
 	RowPlan    *rp = palloc0(sizeof(RowPlan));
 	int			i;
+	Oid			base;
 
 	rp->typid = typid;
 	rp->typmod = typmod;
@@ -1047,7 +1052,9 @@ row_plan(FmgrInfo *flinfo, Oid typid, int32 typmod)
 			continue;
 		c->attno = i;
 		c->key = pstrdup(NameStr(att->attname));
-		switch (att->atttypid)
+		/* to_jsonb's categories (jsonb_categorize_type): domains as their base */
+		base = getBaseType(att->atttypid);
+		switch (base)
 		{
 			case INT2OID:
 				c->way = ROW_INT2;
@@ -1074,15 +1081,44 @@ row_plan(FmgrInfo *flinfo, Oid typid, int32 typmod)
 			case TIMESTAMPTZOID:
 				c->way = ROW_TIMESTAMPTZ;
 				break;
-			default:
-				c->way = ROW_OTHER;
-				fmgr_info_cxt(F_TO_JSONB, &c->to_jsonb, flinfo->fn_mcxt);
-				/* to_jsonb learns the value's type from its call expression */
-				c->to_jsonb.fn_expr = (Node *) makeFuncExpr(F_TO_JSONB, JSONBOID,
-															list_make1(makeNullConst(att->atttypid, att->atttypmod,
-																					 att->attcollation)),
-															InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+			case FLOAT4OID:
+			case FLOAT8OID:
+			case NUMERICOID:
+				c->way = ROW_NUMBER_OUT;
 				break;
+			case JSONOID:
+			case JSONBOID:
+				c->way = ROW_OTHER;
+				break;
+			default:
+				/*
+				 * A built-in scalar type is printed by its output function;
+				 * arrays, composites and types of users' (which may have a
+				 * cast to json) go through to_jsonb
+				 */
+				if (base >= FirstNormalObjectId || OidIsValid(get_element_type(base)) ||
+					type_is_rowtype(base) || get_typtype(base) == TYPTYPE_PSEUDO)
+					c->way = ROW_OTHER;
+				else
+					c->way = ROW_STRING_OUT;
+				break;
+		}
+		if (c->way == ROW_NUMBER_OUT || c->way == ROW_STRING_OUT)
+		{
+			Oid			out;
+			bool		varlena;
+
+			getTypeOutputInfo(base, &out, &varlena);
+			fmgr_info_cxt(out, &c->fn, flinfo->fn_mcxt);
+		}
+		else if (c->way == ROW_OTHER)
+		{
+			fmgr_info_cxt(F_TO_JSONB, &c->fn, flinfo->fn_mcxt);
+			/* to_jsonb learns the value's type from its call expression */
+			c->fn.fn_expr = (Node *) makeFuncExpr(F_TO_JSONB, JSONBOID,
+												  list_make1(makeNullConst(att->atttypid, att->atttypmod,
+																		   att->attcollation)),
+												  InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
 		}
 		rp->ncols++;
 	}
@@ -1162,8 +1198,26 @@ privacy_row(PG_FUNCTION_ARGS)
 			case ROW_TIMESTAMPTZ:
 				*v = UtilJsonbString(JsonEncodeDateTime(NULL, d, TIMESTAMPTZOID, NULL));
 				break;
+			case ROW_NUMBER_OUT:
+				{
+					char	   *out = OutputFunctionCall(&c->fn, d);
+
+					if (strchr(out, 'N') != NULL || strchr(out, 'n') != NULL)
+						*v = UtilJsonbString(out);
+					else
+					{
+						v->type = jbvNumeric;
+						v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(out),
+																			 ObjectIdGetDatum(InvalidOid),
+																			 Int32GetDatum(-1)));
+					}
+				}
+				break;
+			case ROW_STRING_OUT:
+				*v = UtilJsonbString(OutputFunctionCall(&c->fn, d));
+				break;
 			case ROW_OTHER:
-				*v = UtilJsonbBinary(DatumGetJsonbP(FunctionCall1Coll(&c->to_jsonb, InvalidOid, d)));
+				*v = UtilJsonbBinary(DatumGetJsonbP(FunctionCall1Coll(&c->fn, InvalidOid, d)));
 				break;
 			case ROW_DROPPED:
 				elog(ERROR, "dropped column in a row plan");

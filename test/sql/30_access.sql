@@ -208,6 +208,12 @@ CREATE TEMP TABLE ty (i2 int2, i4 int, i8 bigint, t text, v varchar(5), b bool, 
 	tz timestamptz, n numeric, f float8, j jsonb, js json, a int[], "Weird ""key""" text, e text, ip inet,
 	u uuid, c char(3), x int, dm pg_temp.posint, p pg_temp.pair);
 ALTER TABLE ty DROP COLUMN x;
+CREATE TYPE pg_temp.mood AS ENUM ('sad', 'happy');
+CREATE DOMAIN pg_temp.money_amount AS numeric(10, 2);
+CREATE DOMAIN pg_temp.label AS text;
+ALTER TABLE ty ADD f4 float4, ADD o oid, ADD iv interval, ADD m money, ADD by bytea, ADD r int4range,
+	ADD tv tsvector, ADD ch "char", ADD nm name, ADD pt point, ADD bt bit(3), ADD en pg_temp.mood,
+	ADD dn pg_temp.money_amount, ADD dl pg_temp.label, ADD ta text[], ADD dr pg_temp.pair[];
 INSERT INTO ty VALUES
  (-32768, -2147483648, -9223372036854775808, '', '', false, '-infinity', 'infinity', '2026-01-01 12:00:00.123456+05',
   'NaN', 'NaN', '5', '{"b":1,"a":[1,2]}', '{1,NULL,3}', 'é"\', NULL, '::1', '6f1c2d4e-0000-0000-0000-000000000000', 'ab', 1, (1, 'one')),
@@ -220,11 +226,22 @@ INSERT INTO ty (i2, i4, i8, t, n, d, tz)
 SELECT (g * 65)::int2, (g * 104729) % 2147483647, g::bigint * 9007199254740993 % 9223372036854775807,
        md5(g::text), g / 7.0, date '2000-01-01' + g, timestamptz '2020-03-08 01:59:59.5+00' + g * interval '37 minutes'
   FROM generate_series(-500, 500) g;
+UPDATE ty SET f4 = i4 / 3.0, o = abs(i4::bigint)::oid, iv = (i4 % 100000) * interval '1 minute 1.5 second', m = i4 / 7.0,
+	by = convert_to(coalesce(t, 'x'), 'UTF8'), r = int4range(i4 % 1000, i4 % 1000 + 5), tv = to_tsvector('simple', coalesce(t, 'a b')),
+	ch = 'q', nm = coalesce(t, 'name'), pt = point(i4, i4 / -2), bt = B'101', en = CASE WHEN i4 % 2 = 0 THEN 'happy'::pg_temp.mood END,
+	dn = (i4 % 1000) / 3.0, dl = 'label ' || i4, ta = ARRAY[t, 'b'], dr = ARRAY[(i4, t)::pg_temp.pair]
+ WHERE i4 % 3 <> 1;
+UPDATE ty SET f4 = 'NaN', m = -0.01 WHERE i8 = -9223372036854775808;
+UPDATE ty SET f4 = '-Infinity' WHERE i8 = 9223372036854775807;
+SELECT count(f4) AS floats, count(en) AS enums, count(dr) AS composite_arrays, count(m) AS money FROM ty;
 SET TimeZone = 'America/St_Johns';
+SET extra_float_digits = 3;
 SELECT count(*) AS rows, count(*) FILTER (WHERE privacy._row(t.*)::text = pg_catalog.to_jsonb(t.*)::text
 	AND privacy._row(t.*) = pg_catalog.to_jsonb(t.*)
 	AND pg_column_size(privacy._row(t.*)) = pg_column_size(pg_catalog.to_jsonb(t.*))) AS same FROM ty t;
 RESET TimeZone;
+RESET extra_float_digits;
+SELECT count(*) AS rows, count(*) FILTER (WHERE privacy._row(t.*)::text = pg_catalog.to_jsonb(t.*)::text) AS same FROM ty t;
 SELECT privacy._row(t.*) ->> 't' AS column_t, privacy._row(t.*) -> 'p' AS composite FROM ty t WHERE i4 = 1 AND i2 IS NULL;
 -- a record with repeated names keeps the last, as to_jsonb does
 SELECT privacy._row(x.*)::text AS repeated_names, privacy._row(x.*)::text = pg_catalog.to_jsonb(x.*)::text AS same
