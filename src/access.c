@@ -202,19 +202,27 @@ AccessRecordRequest(MapSubject *subj, const char *kind, const char *subject_ref,
  *		decrypted (through the crypto hook when encrypted columns exist).
  */
 static char *
-row_expr(MapTable *mt)
+row_expr_on(MapTable *mt, bool worker_ok)
 {
 	char	   *over = CryptoRowOverride(mt->relid, "t");
 
 	/*
-	 * to_jsonb's value, faster (a Citus worker runs to_jsonb itself); "t.*",
-	 * not "t", which would name a column called t if the table has one
+	 * to_jsonb's value, faster (on a Citus table, only in a router statement:
+	 * one worker runs it, whose extension has it); "t.*", not "t", which
+	 * would name a column called t if the table has one
 	 */
-	const char *row = CitusIsCitusTable(mt->relid) ? "pg_catalog.to_jsonb(t.*)" : "privacy._row(t.*)";
+	const char *row = CitusIsCitusTable(mt->relid) && !worker_ok ?
+		"pg_catalog.to_jsonb(t.*)" : "privacy._row(t.*)";
 
 	if (over == NULL)
 		return (char *) row;
 	return psprintf("(%s OPERATOR(pg_catalog.||) %s)", row, over);
+}
+
+static char *
+row_expr(MapTable *mt)
+{
+	return row_expr_on(mt, false);
 }
 
 /*
@@ -379,8 +387,9 @@ read_routed(MapSubject *subj, Datum key, MemoryContext outer, Jsonb ***vals)
 			if (r != NULL && strcmp(r, "one shard") == 0 && !mt->outbound &&
 				UtilRelationOwner(mt->relid) == owner)
 			{
-				appendStringInfo(&sql, "%s(SELECT pg_catalog.jsonb_agg(%s) FROM %s t WHERE %s)",
-								 members > 0 ? ", " : "", row_expr(mt), mt->qualname, mt->cond);
+				/* a router statement: the worker runs privacy._row and _rows */
+				appendStringInfo(&sql, "%s(SELECT privacy._rows(%s) FROM %s t WHERE %s)",
+								 members > 0 ? ", " : "", row_expr_on(mt, true), mt->qualname, mt->cond);
 				routed_member[i] = true;
 				members++;
 			}
