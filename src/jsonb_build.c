@@ -21,7 +21,6 @@
 #include "postgres.h"
 
 #include "utils/jsonb.h"
-#include "utils/memutils.h"
 #include "utils/numeric.h"
 
 #include "privacy.h"
@@ -92,6 +91,48 @@ put_value(StringInfo buf, const JsonbValue *v)
 }
 
 /*
+ * serialize
+ *		A jsonb datum whose root container has header (count and kind) and
+ *		the n entries vals (an object's keys, then its values; an array's
+ *		elements), each serialized by put_value.
+ */
+static Jsonb *
+serialize(uint32 header, const JsonbValue **vals, int n, const char *kind)
+{
+	StringInfoData buf;
+	int			jentries;
+	int			base;
+	int			i;
+	uint32		total = 0;
+	Jsonb	   *res;
+
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	base = buf.len;				/* 4: aligned */
+	appendBinaryStringInfo(&buf, (char *) &header, sizeof(uint32));
+	jentries = buf.len;
+	appendStringInfoSpaces(&buf, sizeof(JEntry) * n);
+	for (i = 0; i < n; i++)
+	{
+		JEntry		meta = put_value(&buf, vals[i]);
+
+		total += JBE_OFFLENFLD(meta);
+		if (total > JENTRY_OFFLENMASK || (uint32) (buf.len - base) > JENTRY_OFFLENMASK)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("total size of jsonb %s elements exceeds the maximum of %u bytes",
+							kind, JENTRY_OFFLENMASK)));
+		/* every JB_OFFSET_STRIDE-th entry: the end offset, not the length */
+		if (i % JB_OFFSET_STRIDE == 0)
+			meta = (meta & JENTRY_TYPEMASK) | total | JENTRY_HAS_OFF;
+		memcpy(buf.data + jentries + i * sizeof(JEntry), &meta, sizeof(JEntry));
+	}
+	res = (Jsonb *) buf.data;
+	SET_VARSIZE(res, buf.len);
+	return res;
+}
+
+/*
  * UtilJsonbObject
  *		The jsonb object of the n pairs (keys: jbvString; values: scalars or
  *		jbvBinary containers, e.g. another jsonb's root or a container met
@@ -102,14 +143,9 @@ put_value(StringInfo buf, const JsonbValue *v)
 Jsonb *
 UtilJsonbObject(JsonbPair *pairs, int n)
 {
-	StringInfoData buf;
-	int			jentries;
-	int			base;
+	const JsonbValue **vals;
 	int			i,
 				m;
-	uint32		total;
-	uint32		header;
-	Jsonb	   *res;
 	bool		sorted = true;
 
 	for (i = 0; i < n; i++)
@@ -128,37 +164,13 @@ UtilJsonbObject(JsonbPair *pairs, int n)
 			pairs[m++] = pairs[i];
 	n = m;
 
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
-	base = buf.len;				/* 4: aligned */
-	header = (uint32) n | JB_FOBJECT;
-	appendBinaryStringInfo(&buf, (char *) &header, sizeof(uint32));
-	jentries = buf.len;
-	appendStringInfoSpaces(&buf, sizeof(JEntry) * n * 2);
-	total = 0;
-	for (i = 0; i < 2 * n; i++)
+	vals = palloc(sizeof(JsonbValue *) * Max(2 * n, 1));
+	for (i = 0; i < n; i++)
 	{
-		const JsonbValue *v = i < n ? &pairs[i].key : &pairs[i - n].value;
-		JEntry		meta = put_value(&buf, v);
-
-		total += JBE_OFFLENFLD(meta);
-		if (total > JENTRY_OFFLENMASK)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
-							JENTRY_OFFLENMASK)));
-		if (i % JB_OFFSET_STRIDE == 0)
-			meta = (meta & JENTRY_TYPEMASK) | total | JENTRY_HAS_OFF;
-		memcpy(buf.data + jentries + i * sizeof(JEntry), &meta, sizeof(JEntry));
+		vals[i] = &pairs[i].key;
+		vals[n + i] = &pairs[i].value;
 	}
-	if ((uint32) (buf.len - base) > JENTRY_OFFLENMASK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
-						JENTRY_OFFLENMASK)));
-	res = (Jsonb *) buf.data;
-	SET_VARSIZE(res, buf.len);
-	return res;
+	return serialize((uint32) n | JB_FOBJECT, vals, 2 * n, "object");
 }
 
 /*
@@ -169,52 +181,12 @@ UtilJsonbObject(JsonbPair *pairs, int n)
 Jsonb *
 UtilJsonbArray(const JsonbValue *elems, int n)
 {
-	StringInfoData buf;
-	int			jentries;
-	int			base;
+	const JsonbValue **vals = palloc(sizeof(JsonbValue *) * Max(n, 1));
 	int			i;
-	uint32		total = 0;
-	uint32		header = (uint32) n | JB_FARRAY;
-	Size		need = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * (Size) n;
-	Jsonb	   *res;
 
 	for (i = 0; i < n; i++)
-		if (elems[i].type == jbvBinary)
-			need += INTALIGN(elems[i].val.binary.len);
-	if (need > MaxAllocSize - 64)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("total size of jsonb array elements exceeds the maximum of %u bytes",
-						JENTRY_OFFLENMASK)));
-	initStringInfo(&buf);
-	enlargeStringInfo(&buf, (int) need + 64);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
-	base = buf.len;
-	appendBinaryStringInfo(&buf, (char *) &header, sizeof(uint32));
-	jentries = buf.len;
-	appendStringInfoSpaces(&buf, sizeof(JEntry) * n);
-	for (i = 0; i < n; i++)
-	{
-		JEntry		meta = put_value(&buf, &elems[i]);
-
-		total += JBE_OFFLENFLD(meta);
-		if (total > JENTRY_OFFLENMASK)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("total size of jsonb array elements exceeds the maximum of %u bytes",
-							JENTRY_OFFLENMASK)));
-		if (i % JB_OFFSET_STRIDE == 0)
-			meta = (meta & JENTRY_TYPEMASK) | total | JENTRY_HAS_OFF;
-		memcpy(buf.data + jentries + i * sizeof(JEntry), &meta, sizeof(JEntry));
-	}
-	if ((uint32) (buf.len - base) > JENTRY_OFFLENMASK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("total size of jsonb array elements exceeds the maximum of %u bytes",
-						JENTRY_OFFLENMASK)));
-	res = (Jsonb *) buf.data;
-	SET_VARSIZE(res, buf.len);
-	return res;
+		vals[i] = &elems[i];
+	return serialize((uint32) n | JB_FARRAY, vals, n, "array");
 }
 
 /*
