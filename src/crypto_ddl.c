@@ -836,16 +836,19 @@ privacy_decrypted_view_trigger(PG_FUNCTION_ARGS)
 	TupleDesc	vdesc;
 	Relation	rel;
 	ViewWrite	w;
-	HeapTuple	newtup = td->tg_newtuple;
-	HeapTuple	oldtup = td->tg_trigtuple;
+	HeapTuple	newtup;
+	HeapTuple	oldtup;
 	char	   *qualrel;
 	int			ret;
 
+	/* nothing of td is read before it is known to be a trigger call */
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_INSTEAD(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"privacy.decrypted_view_trigger\" must be fired INSTEAD OF ... FOR EACH ROW")));
+	newtup = td->tg_newtuple;
+	oldtup = td->tg_trigtuple;
 	vdesc = RelationGetDescr(td->tg_relation);
 	UtilSpiConnect();
 	relid = view_base_table(td->tg_relation);

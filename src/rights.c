@@ -1522,7 +1522,9 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 				k2;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_trigger->tgnargs != 2)
-		elog(ERROR, "privacy._link_lock must be called as a trigger with two arguments");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._link_lock() can only be called as the trigger privacy.link() creates")));
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 	attno = SPI_fnumber(desc, td->tg_trigger->tgargs[1]);

@@ -99,5 +99,32 @@ SELECT jsonb_typeof(privacy.access('m', '1')) AS access;
 INSERT INTO m_unique VALUES ('m-secret-1'), ('m-secret-1');
 COMMIT;
 DROP TABLE m_unique;
+-- every trigger and event-trigger function of the extension, called
+-- directly by a plain role, fails with a clean error (no crash, no XX000)
+CREATE ROLE m_direct LOGIN;
+SET ROLE m_direct;
+DO $$
+DECLARE
+	f regprocedure;
+	st text;
+BEGIN
+	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_type t ON t.oid = p.prorettype
+			  WHERE p.pronamespace = 'privacy'::regnamespace
+				AND t.typname IN ('trigger', 'event_trigger') ORDER BY p.proname
+	LOOP
+		BEGIN
+			EXECUTE format('SELECT %s', f);
+			RAISE NOTICE '% returned', f;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+			IF st IN ('XX000', 'XX001', 'XX002') THEN
+				RAISE NOTICE '% failed with an internal error %', f, st;
+			END IF;
+		END;
+	END LOOP;
+END $$;
+SELECT 'server alive' AS after_direct_trigger_calls;
+RESET ROLE;
+DROP ROLE m_direct;
 DROP TABLE m_orders, m_customers;
 DROP EXTENSION privacy;
