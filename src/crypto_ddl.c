@@ -70,6 +70,60 @@ spi_exec(const char *sql, int expected)
 }
 
 /*
+ * drop_view
+ *		DROP VIEW of a _decrypted view, as the view's owner (a view made by
+ *		an older version can belong to the role that called encrypt_column).
+ */
+static void
+drop_view(Oid viewid)
+{
+	int			frame;
+
+	if (!OidIsValid(viewid) || get_rel_relkind(viewid) != RELKIND_VIEW)
+		return;
+	frame = GuardEnterTableOwner(viewid);
+	spi_exec(psprintf("DROP VIEW IF EXISTS %s", UtilQualifiedName(viewid)), SPI_OK_UTILITY);
+	GuardLeave(frame);
+}
+
+/*
+ * enter_table_owner
+ *		The table's own statements of encrypt_column and decrypt_column (its
+ *		trigger, the rewrite, the view) run as its owner in a
+ *		security-restricted operation: the table's triggers, defaults,
+ *		checks and index expressions are its owner's code, whoever calls.
+ *		protect()'s policies are bypassed for the rewrite; a policy of the
+ *		owner's own that FORCE ROW LEVEL SECURITY applies to the owner could
+ *		hide rows from it, so such a table is refused.
+ */
+static int
+enter_table_owner(Oid relid)
+{
+	int			frame;
+	Oid			argt[1] = {OIDOID};
+	Datum		v[1];
+	int			ret;
+
+	v[0] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_policy p "
+								"ON p.polrelid OPERATOR(pg_catalog.=) c.oid "
+								"WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relrowsecurity AND c.relforcerowsecurity "
+								"AND p.polname OPERATOR(pg_catalog.<>) ALL (ARRAY['privacy_allow', 'privacy_restricted']::pg_catalog.name[])",
+								1, argt, v, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the policies of the table: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" forces row-level security on its owner", get_rel_name(relid)),
+				 errdetail("Its values are rewritten as its owner, whose policies could hide rows."),
+				 errhint("Run ALTER TABLE ... NO FORCE ROW LEVEL SECURITY in the same transaction, call the function, then FORCE it again.")));
+	frame = GuardEnterTableOwner(relid);
+	GuardSetRowSecurityBypass(true);
+	return frame;
+}
+
+/*
  * catalog_exec
  *		Run a statement on the catalog as its owner, with parameters.
  */
@@ -222,7 +276,7 @@ build_view(Oid relid)
 	Datum		values[2];
 	SPITupleTable *tt;
 	uint64		n;
-	char	   *oldview = NULL;
+	Oid			oldview = InvalidOid;
 	char	   *viewname;
 	char	   *qualview;
 	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
@@ -234,14 +288,18 @@ build_view(Oid relid)
 					  "(SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' "
 					  "OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_class c "
 					  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
-					  "WHERE c.oid OPERATOR(pg_catalog.=) e.view) "
+					  "WHERE c.oid OPERATOR(pg_catalog.=) e.view), e.view::pg_catalog.oid "
 					  "FROM privacy.encrypted_columns e WHERE table_name = $1::regclass",
 					  1, argtypes, values, NULL, SPI_OK_SELECT, &n);
 	for (uint64 i = 0; i < n; i++)
-		if (oldview == NULL)
-			oldview = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
-	if (oldview)
-		spi_exec(psprintf("DROP VIEW IF EXISTS %s", oldview), SPI_OK_UTILITY);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull);
+
+		if (!isnull && !OidIsValid(oldview))
+			oldview = DatumGetObjectId(d);
+	}
+	drop_view(oldview);
 	if (n == 0)
 		return;
 
@@ -422,8 +480,24 @@ register_column(Oid relid, const char *qualrel, const char *colname, AttrNumber 
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column \"%s\" is already encrypted", colname)));
 
-	/* the column's key; subject values get their subjects' keys */
-	*key_id = KeysCreate(psprintf("column:%s.%s", qualrel, quote_identifier(colname)), NULL, NULL);
+	/*
+	 * The column's key (subject values get their subjects' keys): the
+	 * active key of the column's name when the column was encrypted before
+	 * (decrypt_column keeps it, for the backups made under it).
+	 */
+	{
+		char	   *keyname = psprintf("column:%s.%s", qualrel, quote_identifier(colname));
+		Oid			kt[1] = {TEXTOID};
+		Datum		kv[1];
+
+		kv[0] = CStringGetTextDatum(keyname);
+		tt = catalog_exec("SELECT id FROM privacy.data_keys WHERE name OPERATOR(pg_catalog.=) $1 "
+						  "AND state OPERATOR(pg_catalog.=) 'active'", 1, kt, kv, NULL, SPI_OK_SELECT, &n);
+		if (n == 1)
+			*key_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
+		else
+			*key_id = KeysCreate(keyname, NULL, NULL);
+	}
 	v[2] = subject ? CStringGetTextDatum(subject) : (Datum) 0;
 	nulls[2] = subject ? ' ' : 'n';
 	v[3] = Int64GetDatum(*key_id);
@@ -452,12 +526,15 @@ prepare_table(Oid relid, const char *qualrel, const char *colname, Oid typid, in
 	uint64		n;
 
 	v[0] = ObjectIdGetDatum(relid);
-	tt = catalog_exec("SELECT view::text FROM privacy.encrypted_columns "
+	tt = catalog_exec("SELECT view::pg_catalog.oid FROM privacy.encrypted_columns "
 					  "WHERE table_name = $1::regclass AND view IS NOT NULL LIMIT 1",
 					  1, argt, v, NULL, SPI_OK_SELECT, &n);
 	if (n == 1)
-		spi_exec(psprintf("DROP VIEW IF EXISTS %s", SPI_getvalue(tt->vals[0], tt->tupdesc, 1)),
-				 SPI_OK_UTILITY);
+	{
+		bool		isnull;
+
+		drop_view(DatumGetObjectId(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull)));
+	}
 	if (typid == VARCHAROID && typmod >= 0)
 		spi_exec(psprintf("ALTER TABLE %s ALTER COLUMN %s TYPE pg_catalog.varchar",
 						  qualrel, quote_identifier(colname)), SPI_OK_UTILITY);
@@ -558,6 +635,7 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 	char	   *qualrel;
 	uint64		n;
 	uint64		subject_keys = 0;
+	int			frame;
 
 	KeysRequireRootKey();
 	attnum = check_table_arg(fcinfo, &relid, &colname);
@@ -572,12 +650,14 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 	UtilSpiConnect();
 	qualrel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 	colid = register_column(relid, qualrel, colname, attnum, typid, typmod, subject, &key_id);
+	frame = enter_table_owner(relid);
 	prepare_table(relid, qualrel, colname, typid, typmod, colid);
 	n = rewrite_values(qualrel, colname, colid, pgp_pass, &subject_keys);
+	build_view(relid);
+	GuardLeave(frame);
+	SPI_finish();
 	if (n >= CRYPTO_PROGRESS_ROWS)
 		ereport(NOTICE, (errmsg("%llu rows encrypted", (unsigned long long) n)));
-	build_view(relid);
-	SPI_finish();
 
 	KeysAudit(pgp_pass ? "migrate_pgcrypto_column" : "encrypt_column", NULL,
 			  psprintf("{\"table\": %s, \"column\": %s, \"subject\": %s, \"key_id\": %lld, \"rows\": %llu, \"subject_keys_created\": %llu}",
@@ -606,6 +686,8 @@ privacy_decrypt_column(PG_FUNCTION_ARGS)
 	Oid			argt[2] = {OIDOID, TEXTOID};
 	Datum		v[2];
 	char	   *expr;
+	Oid			viewid;
+	int			frame;
 
 	KeysRequireRootKey();
 	(void) check_table_arg(fcinfo, &relid, &colname);
@@ -613,7 +695,7 @@ privacy_decrypt_column(PG_FUNCTION_ARGS)
 	UtilSpiConnect();
 	v[0] = ObjectIdGetDatum(relid);
 	v[1] = CStringGetTextDatum(colname);
-	tt = catalog_exec("SELECT id, coalesce(typmod, -1), view::text FROM privacy.encrypted_columns "
+	tt = catalog_exec("SELECT id, coalesce(typmod, -1), view::pg_catalog.oid FROM privacy.encrypted_columns "
 					  "WHERE table_name = $1::regclass AND column_name = $2::name",
 					  2, argt, v, NULL, SPI_OK_SELECT, &n);
 	if (n == 0)
@@ -622,9 +704,11 @@ privacy_decrypt_column(PG_FUNCTION_ARGS)
 				 errmsg("column \"%s\" is not encrypted", colname)));
 	colid = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
 	typmod = DatumGetInt32(SPI_getbinval(tt->vals[0], tt->tupdesc, 2, &isnull));
-	if (SPI_getvalue(tt->vals[0], tt->tupdesc, 3))
-		spi_exec(psprintf("DROP VIEW IF EXISTS %s", SPI_getvalue(tt->vals[0], tt->tupdesc, 3)),
-				 SPI_OK_UTILITY);
+	viewid = DatumGetObjectId(SPI_getbinval(tt->vals[0], tt->tupdesc, 3, &isnull));
+	if (isnull)
+		viewid = InvalidOid;
+	frame = enter_table_owner(relid);
+	drop_view(viewid);
 	qualrel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 	spi_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 					  quote_identifier(psprintf("privacy_encrypt_%lld", (long long) colid)), qualrel),
@@ -639,6 +723,7 @@ privacy_decrypt_column(PG_FUNCTION_ARGS)
 	catalog_exec("DELETE FROM privacy.encrypted_columns WHERE table_name = $1::regclass "
 				 "AND column_name = $2::name", 2, argt, v, NULL, SPI_OK_DELETE, NULL);
 	build_view(relid);
+	GuardLeave(frame);
 	SPI_finish();
 	KeysAudit("decrypt_column", NULL,
 				psprintf("{\"table\": %s, \"column\": %s, \"rows\": %llu}",

@@ -899,12 +899,57 @@ in_gone(EraseTable *et, const char *alias, EraseParams *p)
  *		row that disappears (the subject's row deleted, or a row a cascade
  *		deletes).
  */
+static char *in_arrays(MapHop *h, const char *alias, EraseParams *p, Oid *elemtypes, Datum *arrays);
+static Datum empty_array(Oid elem);
+
+/*
+ * refs_deleted_keys
+ *		refs_deleted when the referencing table has another owner than the
+ *		referenced one: the keys of the referenced rows that go are read
+ *		first, as the referenced table's owner, and passed as arrays, so the
+ *		referencing table's owner never reads the referenced table (which it
+ *		may not be allowed to, and whose policies are its owner's code).
+ */
+static char *
+refs_deleted_keys(MapSubject *subj, EraseEdge *e, const char *alias, EraseParams *p)
+{
+	EraseTable *pt = e->parent;
+	MapHop	   *fk = e->fk;
+	EraseParams *pp = params_new(p->call);
+	StringInfoData q;
+	Oid		   *types = palloc(sizeof(Oid) * fk->ncols);
+	Datum	   *arrays = palloc(sizeof(Datum) * fk->ncols);
+	int			i;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	for (i = 0; i < fk->ncols; i++)
+	{
+		types[i] = get_atttype(pt->mt->relid, fk->pcols[i]);
+		appendStringInfo(&q, "%spg_catalog.array_agg(k.%s)", i ? ", " : "",
+						 quote_identifier(get_attname(pt->mt->relid, fk->pcols[i], false)));
+	}
+	appendStringInfo(&q, " FROM %s k WHERE %s%s%s", pt->mt->qualname, delete_cond(subj, pt, "k", pp),
+					 pt->ngone > 0 ? " OR " : "", pt->ngone > 0 ? in_gone(pt, "k", pp) : "");
+	run_params(pt->mt->relid, q.data, pp, true, SPI_OK_SELECT);
+	for (i = 0; i < fk->ncols; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+
+		arrays[i] = isnull ? empty_array(types[i]) : datumCopy(d, false, -1);
+	}
+	return in_arrays(fk, alias, p, types, arrays);
+}
+
 static char *
 refs_deleted(MapSubject *subj, EraseEdge *e, const char *alias, EraseParams *p)
 {
 	char		palias[32];
 	EraseTable *pt = e->parent;
 
+	if (UtilRelationOwner(e->fk->rel) != UtilRelationOwner(pt->mt->relid))
+		return refs_deleted_keys(subj, e, alias, p);
 	snprintf(palias, sizeof(palias), "%s_p", alias);
 	/* the subject's condition stays bare, so that its index plans are kept */
 	return psprintf("%s IN (SELECT %s FROM %s %s WHERE %s%s%s)",
@@ -1596,12 +1641,16 @@ empty_array(Oid elem)
 }
 
 /*
- * materialize_outbound_citus
- *		materialize_outbound for a Citus reference table, whose rows differ
- *		in ctid between its placements: they are identified by their
- *		primary key (or replica identity).  Three statements instead of
- *		one, because Citus cannot join a reference table to a distributed
- *		table that references it in a correlated subquery:
+ * materialize_outbound_split
+ *		materialize_outbound for a table referenced by a table of another
+ *		owner (each referencing table is read as its own owner, with its
+ *		privileges and under the policies that apply to it, never as the
+ *		referenced table's owner), and for a Citus reference table, whose
+ *		rows differ in ctid between its placements: they are identified by
+ *		their primary key (or replica identity; a local table's by tableoid
+ *		and ctid).  Three statements instead of one (Citus cannot join a
+ *		reference table to a distributed table that references it in a
+ *		correlated subquery):
  *		- the candidates' referenced columns, per foreign key into the
  *		  table, read on the table (locked first, outside a dry run);
  *		- per foreign key, the values among them that a staying row of the
@@ -1615,7 +1664,7 @@ empty_array(Oid elem)
  *		(0A000): its rows could be found only through every shard.
  */
 static void
-materialize_outbound_citus(MapSubject *subj, List *ets, EraseTable *et, MapCall *call, bool dry_run)
+materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall *call, bool dry_run)
 {
 	MapTable   *mt = et->mt;
 	EraseParams *p = params_new(call);
@@ -1630,9 +1679,10 @@ materialize_outbound_citus(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 	bool		isnull;
 	EraseParams *fp;
 	int			i;
+	bool		citus = CitusIsCitusTable(mt->relid);
 
-	if (CitusTable(mt->relid).kind != CITUS_REFERENCE ||
-		(et->nid = identity_columns(mt->relid, &et->idcols)) == 0)
+	if (citus && (CitusTable(mt->relid).kind != CITUS_REFERENCE ||
+				  (et->nid = identity_columns(mt->relid, &et->idcols)) == 0))
 		CitusRefuseRowIdentity(mt->relid, "erasure");
 	/* 1: lock the candidates, read their referenced columns */
 	if (!dry_run)
@@ -1704,15 +1754,20 @@ materialize_outbound_citus(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 		}
 	}
 
-	/* 3: the free candidates' identities */
+	/* 3: the free candidates' identities (a local table: tableoid and ctid) */
 	fp = params_new(call);
 	own = call_cond(fp, mt, "t");
 	resetStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT pg_catalog.count(*) FILTER (WHERE NOT s.free)");
-	for (i = 0; i < et->nid; i++)
+	if (!citus)
+		appendStringInfoString(&sql, ", pg_catalog.array_agg(s.tableoid) FILTER (WHERE s.free),"
+							   " pg_catalog.array_agg(s.ctid) FILTER (WHERE s.free)");
+	for (i = 0; citus && i < et->nid; i++)
 		appendStringInfo(&sql, ", pg_catalog.array_agg(s.i%d) FILTER (WHERE s.free)", i);
 	appendStringInfoString(&sql, " FROM (SELECT true");
-	for (i = 0; i < et->nid; i++)
+	if (!citus)
+		appendStringInfoString(&sql, ", t.tableoid, t.ctid");
+	for (i = 0; citus && i < et->nid; i++)
 		appendStringInfo(&sql, ", t.%s AS i%d", quote_identifier(get_attname(mt->relid, et->idcols[i], false)), i);
 	appendStringInfoString(&sql, ", true");
 	foreach(fc, mt->fks_in)
@@ -1743,6 +1798,17 @@ materialize_outbound_citus(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
 
 		et->retained = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (!citus)
+		{
+			Datum		d;
+
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			et->oids = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+			et->tids = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+			MemoryContextSwitchTo(old);
+			return;
+		}
 		et->idtypes = palloc(sizeof(Oid) * et->nid);
 		et->ids = NULL;
 		for (i = 0; i < et->nid; i++)
@@ -1778,10 +1844,24 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
 	EraseParams *p = params_new(call);
 	char	   *own;
 
+	/*
+	 * A Citus reference table, or a table referenced by a table of another
+	 * owner: the referencing tables are read each as its own owner (whose
+	 * privileges and policies are the ones that apply to it), in three
+	 * statements.
+	 */
 	if (CitusIsCitusTable(et->mt->relid))
 	{
-		materialize_outbound_citus(subj, ets, et, call, dry_run);	/* CITUS HOOK */
+		materialize_outbound_split(subj, ets, et, call, dry_run);	/* CITUS HOOK */
 		return;
+	}
+	foreach(fc, et->mt->fks_in)
+	{
+		if (UtilRelationOwner(((MapHop *) lfirst(fc))->rel) != UtilRelationOwner(et->mt->relid))
+		{
+			materialize_outbound_split(subj, ets, et, call, dry_run);
+			return;
+		}
 	}
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT pg_catalog.array_agg(s.tableoid) FILTER (WHERE s.free),"

@@ -44,6 +44,15 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "executor/executor.h"
+#include "nodes/nodeFuncs.h"
+#include "rewrite/rowsecurity.h"
+#include "utils/lsyscache.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+#include "access/transam.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
@@ -69,6 +78,10 @@ typedef struct GuardFrame
 	int			save_nestlevel;
 	SubTransactionId subid;		/* subtransaction the frame was entered in */
 	bool		bypass;			/* protect()'s policies bypassed */
+	int			level;			/* executor level of the frame's own statements */
+	Oid			role;			/* the frame's role */
+	int			bypass_level;	/* ... for statements at this executor level */
+	Oid			bypass_role;	/* ... run as this role */
 } GuardFrame;
 
 static GuardFrame frames[GUARD_MAX_FRAMES];
@@ -95,6 +108,18 @@ static Oid	ext_owner = InvalidOid;
 static LocalTransactionId ext_owner_lxid = InvalidLocalTransactionId;
 static CommandId ext_owner_cid = InvalidCommandId;
 static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/*
+ * Executor nesting: 1 inside the executor of a top-level statement, 2
+ * inside a statement run by a function (or trigger) that statement calls,
+ * and so on.  The row-security bypass of a frame holds only at the level of
+ * the extension's own statement: user code that statement runs (triggers,
+ * functions of policies, defaults, checks) runs its queries one level
+ * deeper and sees what its role sees.
+ */
+static int	exec_level = 0;
+static ExecutorRun_hook_type prev_executor_run = NULL;
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
 
 static void register_callbacks(void);
 
@@ -359,11 +384,161 @@ GuardSanitize(ErrorData *edata, bool messages)
  *		Install the log hook (_PG_init).  The transaction callbacks are
  *		registered on first use.
  */
+/*
+ * policy_is_builtin_walker
+ *		True when the expression calls something that is not PostgreSQL's
+ *		own or the extension's (a function, operator, cast or I/O function
+ *		of a user, a domain's check, a subquery).
+ */
+static bool
+user_function(Oid funcid, void *context)
+{
+	if (funcid < FirstNormalObjectId)
+		return false;
+	return get_func_namespace(funcid) != *(Oid *) context;
+}
+
+static bool
+policy_user_code_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink) || IsA(node, CoerceToDomain) || IsA(node, Query))
+		return true;
+	if (check_functions_in_node(node, user_function, context))
+		return true;
+	return expression_tree_walker(node, policy_user_code_walker, context);
+}
+
+/*
+ * check_read_tables
+ *		Before a statement the extension runs in a frame (not the user code
+ *		it calls): a table it reads that belongs to another role and whose
+ *		row-level security applies to the frame's role would run that
+ *		role's policies with the frame's rights.  Policies made only of
+ *		PostgreSQL's and the extension's functions (protect()'s) are
+ *		harmless; any other refuses the statement before it runs.
+ */
+static void
+check_read_tables(QueryDesc *qd)
+{
+	ListCell   *lc;
+	Oid			me = GetUserId();
+	Oid			ours = InvalidOid;
+
+	if (qd->plannedstmt == NULL)
+		return;
+	foreach(lc, qd->plannedstmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		HeapTuple	tup;
+		Form_pg_class cls;
+		bool		rls;
+		Oid			owner;
+		Relation	rel;
+		ListCell   *pc;
+		bool		bad = false;
+
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		cls = (Form_pg_class) GETSTRUCT(tup);
+		rls = cls->relrowsecurity;
+		owner = cls->relowner;
+		ReleaseSysCache(tup);
+		if (!rls || owner == me || check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+			continue;
+		if (!OidIsValid(ours))
+			ours = get_namespace_oid("privacy", true);
+		rel = RelationIdGetRelation(rte->relid);
+		if (rel == NULL)
+			continue;
+		if (rel->rd_rsdesc)
+			foreach(pc, rel->rd_rsdesc->policies)
+			{
+				RowSecurityPolicy *pol = lfirst(pc);
+
+				if (policy_user_code_walker((Node *) pol->qual, &ours) ||
+					policy_user_code_walker((Node *) pol->with_check_qual, &ours))
+				{
+					bad = true;
+					break;
+				}
+			}
+		RelationClose(rel);
+		if (bad)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the row-level security policies of table \"%s\" would run as another role",
+							get_rel_name(rte->relid)),
+					 errdetail("The extension reads it as the owner of another table of the data map, and a policy of its owner calls functions that are not PostgreSQL's."),
+					 errhint("Give the tables of the data map one owner, or make the policies of this table apply only to roles that own no table of the map.")));
+	}
+}
+
+#if PG_VERSION_NUM >= 180000
+static void
+guard_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count)
+#else
+static void
+guard_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+#endif
+{
+	/* a statement of the extension's own, in the innermost frame */
+	if (depth > 0 && frames[depth - 1].level == exec_level + 1 &&
+		frames[depth - 1].role == GetUserId())
+		check_read_tables(queryDesc);
+	exec_level++;
+	PG_TRY();
+	{
+#if PG_VERSION_NUM >= 180000
+		if (prev_executor_run)
+			prev_executor_run(queryDesc, direction, count);
+		else
+			standard_ExecutorRun(queryDesc, direction, count);
+#else
+		if (prev_executor_run)
+			prev_executor_run(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+#endif
+	}
+	PG_FINALLY();
+	{
+		exec_level--;
+	}
+	PG_END_TRY();
+}
+
+static void
+guard_executor_finish(QueryDesc *queryDesc)
+{
+	exec_level++;
+	PG_TRY();
+	{
+		if (prev_executor_finish)
+			prev_executor_finish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		exec_level--;
+	}
+	PG_END_TRY();
+}
+
 void
 GuardInit(void)
 {
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = guard_emit_log_hook;
+	prev_executor_run = ExecutorRun_hook;
+	ExecutorRun_hook = guard_executor_run;
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = guard_executor_finish;
 }
 
 static void
@@ -566,6 +741,8 @@ enter(Oid role, int secflags, const char *path)
 	GetUserIdAndSecContext(&f->save_userid, &f->save_sec_context);
 	f->subid = GetCurrentSubTransactionId();
 	f->bypass = false;
+	f->level = exec_level + 1;
+	f->role = role;
 	f->save_nestlevel = NewGUCNestLevel();
 	SetUserIdAndSecContext(role, f->save_sec_context | secflags);
 	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
@@ -644,19 +821,33 @@ GuardDepth(void)
 
 /*
  * GuardSetRowSecurityBypass / GuardRowSecurityBypassed
- *		The bypass belongs to the innermost frame (none: nothing to set).
+ *		The bypass belongs to the innermost frame (none: nothing to set) and
+ *		holds only for the statements the extension runs next, at the
+ *		executor level one below the current one, as the frame's role: not
+ *		for the user code those statements call (a trigger's query, a
+ *		function of a policy, a SECURITY DEFINER function of another role),
+ *		which runs deeper or as another role.
  */
 void
 GuardSetRowSecurityBypass(bool on)
 {
 	if (depth > 0)
+	{
 		frames[depth - 1].bypass = on;
+		frames[depth - 1].bypass_level = exec_level + 1;
+		frames[depth - 1].bypass_role = GetUserId();
+	}
 }
 
 bool
 GuardRowSecurityBypassed(void)
 {
-	return depth > 0 && frames[depth - 1].bypass;
+	GuardFrame *f;
+
+	if (depth == 0)
+		return false;
+	f = &frames[depth - 1];
+	return f->bypass && exec_level == f->bypass_level && GetUserId() == f->bypass_role;
 }
 
 /*
