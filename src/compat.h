@@ -12,6 +12,14 @@
 
 #include "postgres.h"
 
+/*
+ * The extension's reports carry its own message domain, which survives
+ * CopyErrorData: GuardRaisedHere recognises them by it.
+ */
+#undef TEXTDOMAIN
+#define TEXTDOMAIN PG_TEXTDOMAIN("privacy")
+#define PRIVACY_TEXTDOMAIN PG_TEXTDOMAIN("privacy")
+
 #include "catalog/dependency.h"
 #include "utils/rel.h"
 

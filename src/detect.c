@@ -21,6 +21,8 @@
  */
 #include "postgres.h"
 
+#include "compat.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>

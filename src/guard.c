@@ -297,6 +297,9 @@ GuardRaisedHere(const ErrorData *edata)
 		edata->context != NULL &&
 		strncmp(edata->context, "PL/pgSQL function privacy.", 26) == 0)
 		return true;
+	/* the message domain of every report of the extension's C code */
+	if (edata->domain != NULL && strcmp(edata->domain, PRIVACY_TEXTDOMAIN) == 0)
+		return true;
 	if (own_base == NULL)
 		own_base = object_of((const void *) &GuardInit);
 	return own_base != NULL && object_of(edata->filename) == own_base;
@@ -306,8 +309,14 @@ GuardRaisedHere(const ErrorData *edata)
  * message_may_quote
  *		Reports whose message can quote a value: data exceptions ('invalid
  *		input syntax for type integer: "..."'), PL/pgSQL's RAISE (of any
- *		level), and the notices and warnings of the procedural languages
- *		(user code: plpy.notice, elog in PL/Perl and PL/Tcl).  The notices
+ *		level), the notices and warnings of the procedural languages (user
+ *		code: plpy.notice, elog in PL/Perl and PL/Tcl), and every error
+ *		raised elsewhere except those of the classes whose messages name
+ *		objects only (integrity constraints, transaction rollback, resources
+ *		and limits, object state, operator intervention, system and internal
+ *		errors, and "permission denied"): a user's dynamic SQL can put a
+ *		value where PostgreSQL quotes a name ('relation "..." does not
+ *		exist', 'unrecognized configuration parameter "..."').  The notices
  *		of the server and of other extensions (Citus) name objects, not
  *		values.
  */
@@ -317,19 +326,30 @@ message_may_quote(const ErrorData *edata)
 	static const char *const pl_files[] = {"pl_exec.c", "plperl.c", "plpy_plpymodule.c",
 	"plpy_elog.c", "pltcl.c"};
 	int			cat = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-	const char *base;
+	const char *base = NULL;
 	int			i;
 
 	if (cat == ERRCODE_DATA_EXCEPTION || cat == ERRCODE_PLPGSQL_ERROR)
 		return true;
-	if (edata->filename == NULL)
+	if (edata->filename != NULL)
+	{
+		base = strrchr(edata->filename, '/');
+		base = base ? base + 1 : edata->filename;
+		for (i = 0; i < lengthof(pl_files); i++)
+			if (strcmp(base, pl_files[i]) == 0)
+				return true;
+	}
+	if (edata->elevel < ERROR)
 		return false;
-	base = strrchr(edata->filename, '/');
-	base = base ? base + 1 : edata->filename;
-	for (i = 0; i < lengthof(pl_files); i++)
-		if (strcmp(base, pl_files[i]) == 0)
-			return true;
-	return false;
+	if (cat == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION || cat == ERRCODE_TRANSACTION_ROLLBACK ||
+		cat == ERRCODE_INSUFFICIENT_RESOURCES || cat == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
+		cat == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE || cat == ERRCODE_OPERATOR_INTERVENTION ||
+		cat == ERRCODE_SYSTEM_ERROR || cat == ERRCODE_INTERNAL_ERROR ||
+		cat == ERRCODE_INVALID_TRANSACTION_STATE ||
+		edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		edata->sqlerrcode == ERRCODE_FEATURE_NOT_SUPPORTED)
+		return false;
+	return true;
 }
 
 #define GUARD_HIDDEN_DETAIL "The detail is hidden: it can contain personal data."
@@ -375,15 +395,16 @@ GuardSanitize(ErrorData *edata, bool messages)
 		edata->message = (char *) GuardSafeMessage(edata);
 		hidden = true;
 	}
-	if (hidden && edata->hint == NULL && edata->elevel >= ERROR)
+	/* a hint of user code can quote a value too (RAISE ... USING HINT) */
+	if (edata->hint != NULL)
+	{
+		edata->hint = NULL;
+		hidden = true;
+	}
+	if (hidden && edata->elevel >= ERROR)
 		edata->hint = pstrdup(GUARD_HIDDEN_HINT);
 }
 
-/*
- * GuardInit
- *		Install the log hook (_PG_init).  The transaction callbacks are
- *		registered on first use.
- */
 /*
  * policy_is_builtin_walker
  *		True when the expression calls something that is not PostgreSQL's
@@ -530,6 +551,11 @@ guard_executor_finish(QueryDesc *queryDesc)
 	PG_END_TRY();
 }
 
+/*
+ * GuardInit
+ *		Install the log hook (_PG_init).  The transaction callbacks are
+ *		registered on first use.
+ */
 void
 GuardInit(void)
 {

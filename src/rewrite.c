@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include "compat.h"
+
 #include <sodium.h>
 
 #include "catalog/pg_type.h"

@@ -34,6 +34,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/typcache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -737,6 +738,14 @@ privacy_restricted_key(PG_FUNCTION_ARGS)
 	subject = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (pg_class_aclcheck(tbl, caller, ACL_SELECT) != ACLCHECK_OK)
 		restricted_denied();
+	/*
+	 * Only where row-level security applies to the caller (the policy's
+	 * own case): to the table's owner (without FORCE), a superuser or a
+	 * BYPASSRLS role, who see every row anyway, it answers "not
+	 * restricted", and so tells nobody who is restricted.
+	 */
+	if (check_enable_rls(tbl, InvalidOid, true) != RLS_ENABLED)
+		PG_RETURN_BOOL(false);
 	/* what the statement needs, once per (subject type, table, partition or shard) */
 	e = restrict_lookup(subject, tbl, part);
 	if (e == NULL)

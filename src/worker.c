@@ -35,6 +35,8 @@
  */
 #include "postgres.h"
 
+#include "compat.h"
+
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"

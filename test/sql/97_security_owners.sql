@@ -118,6 +118,12 @@ SELECT who, restricted_rows FROM public.seen;
 SET ROLE regress_o_officer;
 SELECT privacy.access('customer', '4') -> 'data' -> 'app.cards' AS cards;
 RESET ROLE;
+-- the table's owner (row security not forced on it) sees every row, and
+-- the policy's function tells it nothing about who is restricted
+SET ROLE regress_o_app;
+SELECT id, privacy._restricted('customer', 'app.cards', tableoid, ctid) AS restricted
+  FROM app.cards ORDER BY id;
+RESET ROLE;
 SELECT privacy.unrestrict('customer', '4');
 
 -- 4. encrypt_column and decrypt_column called by a superuser on mallory's
@@ -180,6 +186,50 @@ SELECT privacy.refresh_subject('account');
 SELECT privacy.erase('account', '1', dry_run => true) -> 'tables' AS dry;
 SELECT privacy.erase('account', '1') -> 'tables' AS tables;
 SELECT id, account, ship_to FROM mal.orders ORDER BY id;
+
+-- 6. messages of user code that quote a value stay hidden inside the
+-- extension: a name made of a value ('relation "..." does not exist',
+-- 'unrecognized configuration parameter "..."'), a RAISE's hint, in the
+-- client's error, and in what retention records
+SET ROLE regress_o_mallory;
+CREATE TABLE mal.leaky (id int PRIMARY KEY, account int REFERENCES app.accounts ON DELETE CASCADE,
+	body text, at timestamptz);
+CREATE FUNCTION mal.leak() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF OLD.id = 1 THEN PERFORM OLD.body::regclass; END IF;
+	IF OLD.id = 2 THEN PERFORM current_setting(OLD.body); END IF;
+	IF OLD.id = 3 THEN RAISE EXCEPTION 'failed' USING HINT = OLD.body; END IF;
+	RETURN OLD;
+END $$;
+CREATE TRIGGER leak BEFORE DELETE ON mal.leaky FOR EACH ROW EXECUTE FUNCTION mal.leak();
+RESET ROLE;
+INSERT INTO mal.leaky VALUES (1, 2, 'secret-one', '2000-01-01');
+SELECT privacy.refresh_subject('account');
+SET ROLE regress_o_officer;
+SELECT privacy.erase('account', '2');
+RESET ROLE;
+UPDATE mal.leaky SET id = 2, body = 'secret.two';
+SET ROLE regress_o_officer;
+SELECT privacy.erase('account', '2');
+RESET ROLE;
+UPDATE mal.leaky SET id = 3, body = 'secret-three';
+SET ROLE regress_o_officer;
+SELECT privacy.erase('account', '2');
+RESET ROLE;
+UPDATE mal.leaky SET id = 1, body = 'secret-one';
+SELECT privacy.add_retention('mal.leaky', 'at', '1 year') AS leaky_policy \gset
+SELECT privacy.run_retention(:leaky_policy) IS NOT NULL AS ran;
+-- the worker records the failure
+DO $$
+BEGIN
+	FOR i IN 1..300 LOOP
+		EXIT WHEN EXISTS (SELECT FROM privacy.retention_status WHERE last_error IS NOT NULL);
+		PERFORM pg_sleep(0.1);
+		PERFORM pg_stat_clear_snapshot();
+	END LOOP;
+END $$;
+SELECT last_error ~ 'secret' AS error_quotes, last_error FROM privacy.retention_status WHERE policy = :leaky_policy;
+SELECT count(*) FILTER (WHERE error ~ 'secret') AS runs_quoting FROM privacy.retention_runs;
 
 DROP SCHEMA mal CASCADE;
 DROP SCHEMA app CASCADE;
