@@ -2271,6 +2271,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 	ListCell   *lc;
 	bool		routed_lock = false;
 
+	RightsLockSubject(subj->name, canon, true);
 	t[0] = subj->key_type;
 	v[0] = key;
 	run_kept_as_owner(subj, subj->root, &subj->kept_lock,

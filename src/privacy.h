@@ -54,6 +54,8 @@ extern void WorkerRegisterLauncher(void);
 
 /* rights.c: its settings */
 extern void RightsInit(void);
+/* the per-subject lock an erasure takes (exclusive) and hold() (shared) */
+extern void RightsLockSubject(const char *subject, const char *canon, bool exclusive);
 
 /* util.c */
 /* a guard frame (guard.h) kept across a call that switched identity */

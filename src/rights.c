@@ -130,6 +130,28 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, b
 }
 
 /*
+ * RightsLockSubject
+ *		A transaction advisory lock on one subject (type and canonical id):
+ *		an erasure takes it exclusively before it checks the holds, hold()
+ *		in shared mode before it records one, so a hold placed while an
+ *		erasure of the subject runs waits for it, whether or not the
+ *		subject has a root row (whose lock serializes them too).
+ */
+void
+RightsLockSubject(const char *subject, const char *canon, bool exclusive)
+{
+	int32		k1 = DatumGetInt32(hash_any((const unsigned char *) subject, strlen(subject)));
+	int32		k2 = DatumGetInt32(hash_any((const unsigned char *) canon, strlen(canon)));
+
+	/* a key space of its own: the first key's high bit set, link()'s has it clear */
+	k1 = (int32) ((uint32) k1 | 0x80000000u);
+	if (exclusive)
+		DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(k1), Int32GetDatum(k2));
+	else
+		DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, Int32GetDatum(k1), Int32GetDatum(k2));
+}
+
+/*
  * privacy.hold(subject text, id text, reason text, until timestamptz DEFAULT NULL)
  */
 Datum
@@ -151,6 +173,7 @@ privacy_hold(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a legal hold must end in the future")));
+	RightsLockSubject(a.subj->name, a.canon, false);
 	UtilSpiConnect();
 	/* the root row FOR KEY SHARE: an erasure holding it FOR UPDATE finishes first */
 	kt[0] = a.subj->key_type;
