@@ -28,16 +28,22 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	k "char";
 	part boolean;
+	temp boolean;
 BEGIN
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'argument "%" must not be null', arg USING ERRCODE = '22023';
 	END IF;
-	SELECT c.relkind, c.relispartition INTO k, part FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+	SELECT c.relkind, c.relispartition, c.relpersistence = 't' INTO k, part, temp
+	  FROM pg_catalog.pg_class c WHERE c.oid = tbl;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
 	END IF;
 	IF k NOT IN ('r', 'p') THEN
 		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '22023';
+	END IF;
+	IF temp THEN
+		RAISE EXCEPTION '"%" is a temporary table', tbl USING ERRCODE = '22023',
+			HINT = 'Only permanent tables can be classified, mapped or kept under retention.';
 	END IF;
 	IF part THEN
 		RAISE EXCEPTION '"%" is a partition', tbl USING ERRCODE = '22023',
@@ -63,11 +69,24 @@ BEGIN
 	IF col IS NULL OR category IS NULL THEN
 		RAISE EXCEPTION 'arguments "col" and "category" must not be null' USING ERRCODE = '22023';
 	END IF;
-	SELECT a.attnum, a.atttypid::pg_catalog.regtype AS typ, a.attnotnull INTO att
+	SELECT a.attnum, a.atttypid::pg_catalog.regtype AS typ, a.attnotnull,
+	       a.attgenerated <> '' AS generated, a.attidentity = 'a' AS identity_always INTO att
 	  FROM pg_catalog.pg_attribute a
 	 WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl USING ERRCODE = '42703';
+	END IF;
+	-- a generated column follows the columns it is computed from, and an
+	-- identity column GENERATED ALWAYS cannot be written: neither is ever
+	-- rewritten by an erasure (its rows are deleted in delete mode)
+	IF (att.generated OR att.identity_always) AND strategy IS NOT NULL AND strategy <> 'keep' THEN
+		RAISE EXCEPTION 'column "%" is %: erasure strategy "%" cannot be applied', col,
+			CASE WHEN att.generated THEN 'generated' ELSE 'an identity column GENERATED ALWAYS' END, strategy
+			USING ERRCODE = '22023',
+			HINT = 'Classify it with erasure => ''keep''; a generated column follows the columns it is computed from.';
+	END IF;
+	IF att.generated OR att.identity_always THEN
+		strategy := 'keep';
 	END IF;
 	SELECT c.name, c.erasure INTO cat FROM privacy.categories c WHERE c.name = classify.category;
 	IF NOT FOUND THEN

@@ -22,6 +22,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -354,6 +355,14 @@ check_table_arg(FunctionCallInfo fcinfo, Oid *relid, char **colname)
 	if (!pg_class_ownercheck(*relid, GetUserId()))
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						errmsg("must be owner of table %s", get_rel_name(*relid))));
+	if (get_rel_namespace(*relid) == get_namespace_oid("privacy", true) ||
+		IsCatalogRelationOid(*relid))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("\"%s\" is a table of the extension or of the system", get_rel_name(*relid)),
+						errhint("Encrypt the columns of the application's tables.")));
+	if (get_rel_persistence(*relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("\"%s\" is a temporary table", get_rel_name(*relid))));
 	attnum = get_attnum(*relid, *colname);
 	if (attnum == InvalidAttrNumber || attnum < 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),

@@ -1131,6 +1131,48 @@ refuse(const char *msg, const char *detail, const char *hint)
  *		Shared rows kept (shared => 'keep') must be detachable: nullable
  *		referencing columns, or 23503.
  */
+/*
+ * detach_cols
+ *		The columns of e's foreign key that shared => 'keep' sets NULL to
+ *		detach a kept row from a row that goes: those no other foreign key
+ *		(or link) of the row uses, so that a column shared by composite
+ *		keys (the tenant of (tenant, sender) and (tenant, recipient)) keeps
+ *		the row's other references whole (MATCH SIMPLE: one NULL column
+ *		suffices); all of them when each is shared.
+ */
+static Bitmapset *
+detach_cols(EraseTable *et, EraseEdge *e)
+{
+	Bitmapset  *own = NULL;
+	int			i;
+
+	for (i = 0; i < e->fk->ncols; i++)
+	{
+		AttrNumber	a = e->fk->cols[i];
+		bool		shared = false;
+		ListCell   *ec;
+
+		foreach(ec, et->fks_out)
+		{
+			EraseEdge  *e2 = lfirst(ec);
+			int			j;
+
+			if (e2 == e || e2->fk == e->fk)
+				continue;
+			for (j = 0; j < e2->fk->ncols && !shared; j++)
+				shared = e2->fk->cols[j] == a;
+		}
+		foreach(ec, link_hops(et->mt))
+			shared = shared || ((MapHop *) lfirst(ec))->cols[0] == a;
+		if (!shared)
+			own = bms_add_member(own, a);
+	}
+	if (own == NULL)
+		for (i = 0; i < e->fk->ncols; i++)
+			own = bms_add_member(own, e->fk->cols[i]);
+	return own;
+}
+
 static void
 check_references(MapSubject *subj, List *ets, MapCall *call)
 {
@@ -1194,10 +1236,11 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 		foreach(ec, et->fks_out)
 		{
 			EraseEdge  *e = lfirst(ec);
+			Bitmapset  *cols = detach_cols(et, e);
 			int			i;
 
 			for (i = 0; i < e->fk->ncols && !stuck; i++)
-				if (att_notnull(et->mt->relid, e->fk->cols[i]))
+				if (bms_is_member(e->fk->cols[i], cols) && att_notnull(et->mt->relid, e->fk->cols[i]))
 				{
 					EraseParams *p = params_new(call);
 
@@ -1315,16 +1358,18 @@ detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
 			StringInfoData cond;
 			ListCell   *ec2;
 
-			if (bms_is_member(a, done))
+			if (bms_is_member(a, done) || !bms_is_member(a, detach_cols(et, e)))
 				continue;
 			done = bms_add_member(done, a);
-			/* NULL when any foreign key with this column references a row that goes */
+			/* NULL when any foreign key detached by this column references a row that goes */
 			initStringInfo(&cond);
 			foreach(ec2, et->fks_out)
 			{
 				EraseEdge  *e2 = lfirst(ec2);
 				int			j;
 
+				if (!bms_is_member(a, detach_cols(et, e2)))
+					continue;
 				for (j = 0; j < e2->fk->ncols; j++)
 					if (e2->fk->cols[j] == a)
 					{

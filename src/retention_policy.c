@@ -14,6 +14,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -141,6 +142,15 @@ ret_check_table(Oid relid)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("\"%s\" is a partition", NameStr(cls->relname)),
 						errhint("Add the policy to the partitioned table; its partitions are handled with it.")));
+	/* another session's temporary table, or one that ends with this session */
+	if (cls->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("\"%s\" is a temporary table", NameStr(cls->relname)),
+						errhint("Retention policies apply to permanent tables.")));
+	if (get_rel_namespace(relid) == get_namespace_oid("privacy", true))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("\"%s\" is a table of the extension", NameStr(cls->relname)),
+						errhint("The extension keeps its own records.")));
 	owner = cls->relowner;
 	ReleaseSysCache(tup);
 	CitusRefuseDistributed(relid, "retention");	/* CITUS HOOK: ctid batches */
