@@ -521,16 +521,11 @@ hop_is_shortcut(MapSubject *subj, List *path, int idx)
 
 /* a link column compared with the key $1, converted as the map does */
 static char *
-link_match(MapHop *h, const char *alias)
+link_match(MapSubject *subj, MapHop *h, const char *alias)
 {
-	Oid			typid;
-	int32		typmod;
-	Oid			coll;
-
-	get_atttypetypmodcoll(h->rel, h->cols[0], &typid, &typmod, &coll);
-	return psprintf("%s.%s OPERATOR(pg_catalog.=) CAST(($1) AS %s)", alias,
+	return psprintf("%s.%s OPERATOR(pg_catalog.=) %s", alias,
 					quote_identifier(get_attname(h->rel, h->cols[0], false)),
-					format_type_with_typemod(typid, typmod));
+					MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type));
 }
 
 /*
@@ -580,7 +575,7 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
 		first = false;
 		if (h->link)
 		{
-			appendStringInfo(buf, "NOT (%s)", link_match(h, alias));
+			appendStringInfo(buf, "NOT (%s)", link_match(subj, h, alias));
 			continue;
 		}
 		if (hop_is_shortcut(subj, path, idx))
@@ -1261,7 +1256,7 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 				continue;
 			run_params(et->mt->relid,
 					   psprintf("SELECT 1 FROM %s t WHERE %s AND %s LIMIT 1", et->mt->qualname,
-								stay_cond(subj, et, "t", p), link_match(h, "t")),
+								stay_cond(subj, et, "t", p), link_match(subj, h, "t")),
 					   p, true, SPI_OK_SELECT);
 			stuck = SPI_processed > 0;
 		}
@@ -1307,7 +1302,7 @@ count_detached(MapSubject *subj, EraseTable *et, MapCall *call)
 		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", r);
 	}
 	foreach(ec, link_hops(et->mt))
-		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", link_match(lfirst(ec), "t"));
+		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", link_match(subj, lfirst(ec), "t"));
 	if (nd.len > 0)
 	{
 		if (et->anonymize)
@@ -1385,7 +1380,7 @@ detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
 	foreach(ec, link_hops(et->mt))
 	{
 		MapHop	   *h = lfirst(ec);
-		char	   *m = link_match(h, "t");
+		char	   *m = link_match(subj, h, "t");
 		const char *col = quote_identifier(get_attname(et->mt->relid, h->cols[0], false));
 
 		appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", m);
@@ -2091,6 +2086,69 @@ ids_match(EraseTable *et, EraseParams *p)
 }
 
 /*
+ * may_skip
+ *		A row trigger BEFORE cmd (CMD_DELETE or CMD_UPDATE) on relid or one
+ *		of its partitions, which can skip a row by returning NULL; a rule on
+ *		cmd (DO INSTEAD replaces the statement) is refused outright.
+ */
+static bool
+may_skip(Oid relid, CmdType cmd)
+{
+	List	   *rels = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE
+		? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	ListCell   *lc;
+	bool		skip = false;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), NoLock);
+
+		if (rel->rd_rules != NULL)
+			for (int i = 0; i < rel->rd_rules->numLocks; i++)
+				if (rel->rd_rules->rules[i]->event == cmd)
+				{
+					char	   *name = pstrdup(RelationGetRelationName(rel));
+
+					table_close(rel, NoLock);
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("table \"%s\" has a rule on %s", name, cmd == CMD_DELETE ? "DELETE" : "UPDATE"),
+							 errdetail("An erasure must change the rows themselves. Nothing was erased."),
+							 errhint("Drop the rule, or replace it with a trigger.")));
+				}
+		if (rel->trigdesc != NULL &&
+			(cmd == CMD_DELETE ? rel->trigdesc->trig_delete_before_row : rel->trigdesc->trig_update_before_row))
+			skip = true;
+		table_close(rel, NoLock);
+	}
+	return skip;
+}
+
+/*
+ * check_none_skipped
+ *		After the DELETE (or rewrite) of et's rows: none of them may remain
+ *		(a BEFORE trigger that returned NULL keeps its row); else the whole
+ *		erasure fails (27000), so that it never commits in part.
+ */
+static void
+check_none_skipped(EraseTable *et, const char *cond, EraseParams *p, bool anonymize)
+{
+	int64		left;
+
+	run_params(et->mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", et->mt->qualname, cond),
+			   p, true, SPI_OK_SELECT);
+	left = result_count();
+	if (left > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("a trigger of table %s kept %lld of the subject's rows from being %s",
+						et->mt->qualname, (long long) left, anonymize ? "anonymized" : "deleted"),
+				 errdetail("An erasure changes every row of the subject or none. Nothing was erased."),
+				 errhint("Make the table's BEFORE %s trigger let the extension's statements through.",
+						 anonymize ? "UPDATE" : "DELETE")));
+}
+
+/*
  * act_table
  *		Delete or rewrite the subject's rows of one table (or count them in
  *		a dry run).
@@ -2135,10 +2193,16 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 			et->own_deleted = result_count();
 			return;
 		}
-		run_kept_as_owner(subj, mt->relid, &mt->kept_act,
-						  psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
-						  p->n, p->types, p->values, false, SPI_OK_DELETE);
-		et->own_deleted = SPI_processed;
+		{
+			bool		skip = may_skip(mt->relid, CMD_DELETE);
+
+			run_kept_as_owner(subj, mt->relid, &mt->kept_act,
+							  psprintf("DELETE FROM %s t WHERE %s", mt->qualname, where),
+							  p->n, p->types, p->values, false, SPI_OK_DELETE);
+			et->own_deleted = SPI_processed;
+			if (skip)
+				check_none_skipped(et, where, p, false);
+		}
 		return;
 	}
 	if (et->keep_cols != NIL)
@@ -2160,11 +2224,17 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 		et->anonymized = result_count();
 		return;
 	}
-	run_kept_as_owner(subj, mt->relid, &mt->kept_act,
-					  psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
-							   mt->qualname, set, where, changed),
-					  p->n, p->types, p->values, false, SPI_OK_UPDATE);
-	et->anonymized = SPI_processed;
+	{
+		bool		skip = may_skip(mt->relid, CMD_UPDATE);
+
+		run_kept_as_owner(subj, mt->relid, &mt->kept_act,
+						  psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)",
+								   mt->qualname, set, where, changed),
+						  p->n, p->types, p->values, false, SPI_OK_UPDATE);
+		et->anonymized = SPI_processed;
+		if (skip)
+			check_none_skipped(et, psprintf("(%s) AND (%s)", where, changed), p, true);
+	}
 }
 
 /* ------------------------------------------------------------------------

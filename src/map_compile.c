@@ -9,6 +9,7 @@
 
 #include "common/hashfn.h"
 
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -213,7 +214,7 @@ MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 	{
 		appendStringInfo(buf, "%s.%s = %s", alias,
 						 quote_identifier(MapColName(h->rel, h->cols[0])),
-						 MapLinkKeyExpr(h->rel, h->cols[0], cx->keyexpr));
+						 MapLinkKeyExpr(h->rel, h->cols[0], cx->keyexpr, subj->key_type));
 		return;
 	}
 	if (MapEdgeIsDirect(subj, h))
@@ -589,19 +590,35 @@ map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *key
 
 /*
  * MapLinkKeyExpr
- *		The subject's key (keyexpr, of the root key's type) as the type of
- *		link column att of relid.  The one place where an id is converted
- *		to a link column's type.
+ *		The subject's key (keyexpr, of the root key's type keytype) as the
+ *		type of link column att of relid.  The one place where an id is
+ *		converted to a link column's type, and never lossily: to the
+ *		column's type without its typmod (varchar(2) would cut '123' to
+ *		'12', numeric(4,0) round 1.5), and between numeric types only when
+ *		the value survives the way back (1.5 is no integer key: NULL, which
+ *		matches no row).
  */
 char *
-MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr)
+MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr, Oid keytype)
 {
 	Oid			typid;
 	int32		typmod;
 	Oid			collid;
+	char	   *ty;
+	char		kcat,
+				tcat;
+	bool		pref;
 
 	get_atttypetypmodcoll(relid, att, &typid, &typmod, &collid);
-	return psprintf("CAST((%s) AS %s)", keyexpr, format_type_with_typemod(typid, typmod));
+	ty = format_type_with_typemod(typid, -1);
+	get_type_category_preferred(getBaseType(keytype), &kcat, &pref);
+	get_type_category_preferred(getBaseType(typid), &tcat, &pref);
+	if (kcat == TYPCATEGORY_NUMERIC && tcat == TYPCATEGORY_NUMERIC &&
+		getBaseType(keytype) != getBaseType(typid))
+		return psprintf("CASE WHEN CAST(CAST((%s) AS %s) AS %s) OPERATOR(pg_catalog.=) (%s) "
+						"THEN CAST((%s) AS %s) END",
+						keyexpr, ty, format_type_be_qualified(getBaseType(keytype)), keyexpr, keyexpr, ty);
+	return psprintf("CAST((%s) AS %s)", keyexpr, ty);
 }
 
 /*

@@ -140,11 +140,10 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, b
 void
 RightsLockSubject(const char *subject, const char *canon, bool exclusive)
 {
-	int32		k1 = DatumGetInt32(hash_any((const unsigned char *) subject, strlen(subject)));
+	char	   *tag = psprintf("privacy.subject %s", subject);
+	int32		k1 = DatumGetInt32(hash_any((const unsigned char *) tag, strlen(tag)));
 	int32		k2 = DatumGetInt32(hash_any((const unsigned char *) canon, strlen(canon)));
 
-	/* a key space of its own: the first key's high bit set, link()'s has it clear */
-	k1 = (int32) ((uint32) k1 | 0x80000000u);
 	if (exclusive)
 		DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(k1), Int32GetDatum(k2));
 	else

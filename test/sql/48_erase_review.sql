@@ -37,3 +37,54 @@ SELECT privacy.classify('k_msgs', 'body', 'user.content');
 SELECT privacy.erase('kuser', '1', dry_run => true, shared => 'keep') -> 'tables' AS dry;
 SELECT privacy.erase('kuser', '1', shared => 'keep') -> 'tables' AS tables;
 SELECT id, t, sender, recipient, body FROM k_msgs ORDER BY id;
+-- 11. link conversions never lose information: a varchar(2) link column
+-- and erase of '123' (it held '12'); an integer link column and a numeric
+-- key 1.5 (it held 2)
+CREATE TABLE l_users (id text PRIMARY KEY);
+CREATE TABLE l_log (id int PRIMARY KEY, who varchar(2), what text);
+INSERT INTO l_users VALUES ('12'), ('123');
+INSERT INTO l_log VALUES (1, '12', 'of 12');
+SELECT privacy.define_subject('luser', 'l_users');
+SELECT privacy.link('luser', 'l_log', 'who');
+SELECT privacy.access('luser', '123') -> 'data' AS data_123;
+SELECT privacy.erase('luser', '123') -> 'tables' AS tables;
+SELECT id, who FROM l_log ORDER BY id;
+CREATE TABLE n_accounts (id numeric PRIMARY KEY);
+CREATE TABLE n_events (id int PRIMARY KEY, account int, what text);
+INSERT INTO n_accounts VALUES (1.5), (2), (3);
+INSERT INTO n_events VALUES (1, 2, 'of 2'), (2, 3, 'of 3');
+SELECT privacy.define_subject('naccount', 'n_accounts');
+SELECT privacy.link('naccount', 'n_events', 'account');
+SELECT privacy.access('naccount', '1.5') -> 'data' -> 'public.n_events' AS events_15;
+SELECT privacy.access('naccount', '3.0') -> 'data' -> 'public.n_events' AS events_3;
+SELECT privacy.erase('naccount', '1.5') -> 'tables' AS tables;
+SELECT id, account FROM n_events ORDER BY id;
+-- 14. a BEFORE DELETE trigger that keeps a row, a rule instead of a
+-- delete: the erasure fails whole (nothing erased), never in part
+CREATE TABLE s_users (id int PRIMARY KEY, name text);
+CREATE TABLE s_posts (id int PRIMARY KEY, author int REFERENCES s_users ON DELETE CASCADE, body text);
+INSERT INTO s_users VALUES (1, 'u1');
+INSERT INTO s_posts VALUES (1, 1, 'a'), (2, 1, 'b');
+SELECT privacy.define_subject('suser', 's_users');
+CREATE FUNCTION s_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF OLD.id = 2 THEN RETURN NULL; END IF; RETURN OLD; END $$;
+CREATE TRIGGER s_keep BEFORE DELETE ON s_posts FOR EACH ROW EXECUTE FUNCTION s_keep();
+SELECT privacy.erase('suser', '1');
+SELECT (SELECT count(*) FROM s_users) AS users, (SELECT count(*) FROM s_posts) AS posts;
+DROP TRIGGER s_keep ON s_posts;
+CREATE RULE s_rule AS ON DELETE TO s_posts DO INSTEAD NOTHING;
+SELECT privacy.erase('suser', '1');
+SELECT (SELECT count(*) FROM s_users) AS users, (SELECT count(*) FROM s_posts) AS posts;
+DROP RULE s_rule ON s_posts;
+-- a BEFORE UPDATE trigger that keeps a row from its rewrite (anonymize)
+SELECT privacy.classify('s_posts', 'body', 'user.content');
+SELECT privacy.set_erasure_mode('s_posts', 'anonymize');
+CREATE TRIGGER s_keep BEFORE UPDATE ON s_posts FOR EACH ROW EXECUTE FUNCTION s_keep();
+ALTER TABLE s_posts DROP CONSTRAINT s_posts_author_fkey,
+	ADD FOREIGN KEY (author) REFERENCES s_users ON DELETE SET NULL;
+SELECT privacy.refresh_subject('suser');
+SELECT privacy.erase('suser', '1');
+SELECT id, author, body FROM s_posts ORDER BY id;
+DROP TRIGGER s_keep ON s_posts;
+SELECT privacy.erase('suser', '1') -> 'tables' AS tables;
+SELECT id, author, body FROM s_posts ORDER BY id;
