@@ -88,3 +88,6 @@ SELECT id, author, body FROM s_posts ORDER BY id;
 DROP TRIGGER s_keep ON s_posts;
 SELECT privacy.erase('suser', '1') -> 'tables' AS tables;
 SELECT id, author, body FROM s_posts ORDER BY id;
+DROP TABLE s_posts, s_users, n_events, n_accounts, l_log, l_users, k_msgs, k_users, g_people;
+DROP FUNCTION s_keep();
+DROP EXTENSION privacy;
