@@ -168,6 +168,8 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 		/* renames and drops of a parent's columns recurse to its children */
 		family = list_concat_unique_oid(family, find_all_inheritors(relid, NoLock, NULL));
 		roots = list_append_unique_oid(roots, MapPartitionRoot(relid));
+		/* a partition with a foreign key of its own is mapped by itself */
+		roots = list_append_unique_oid(roots, relid);
 		referenced = referenced_roots(relid, referenced);
 	}
 

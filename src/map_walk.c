@@ -59,6 +59,8 @@ typedef struct FkEdge
 	AttrNumber	pcols[32];
 	char		deltype;
 	NameData	conname;
+	Oid			decl;			/* a partition the key is declared on, or 0 */
+	AttrNumber	dcols[32];		/* its columns there */
 } FkEdge;
 
 /* order of the graph: by referencing table, then constraint name */
@@ -173,11 +175,94 @@ graph_root(HTAB *children, Oid relid)
 	return MapPartitionRoot(relid);
 }
 
+/* the leaf partitions (tables) under relid, relid itself when it is one */
+static List *
+leaves_of(Oid relid)
+{
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		if (get_rel_relkind(lfirst_oid(lc)) != RELKIND_PARTITIONED_TABLE)
+			out = lappend_oid(out, lfirst_oid(lc));
+	return out;
+}
+
+/*
+ * partition_keys
+ *		Foreign keys declared on partitions (not inherited from their
+ *		parent): when the same key (columns by name, referenced table, and
+ *		action) covers every leaf of the partitioned table, it is the
+ *		table's key (one edge, as if declared on it: partitions created one
+ *		by one with their keys); otherwise each stays on its partition, which
+ *		is then mapped by itself, since the key says nothing of its
+ *		siblings' rows (notes of users in one partition, of agents in
+ *		another).
+ */
+static List *
+partition_keys(List *partfks)
+{
+	List	   *out = NIL;
+	ListCell   *lc;
+	bool	   *done = palloc0(sizeof(bool) * Max(list_length(partfks), 1));
+
+	foreach(lc, partfks)
+	{
+		FkEdge	   *f = lfirst(lc);
+		int			i = foreach_current_index(lc);
+		List	   *covered = NIL;
+		List	   *group = NIL;
+		List	   *all;
+		ListCell   *lc2;
+		bool		whole = OidIsValid(f->child);
+
+		if (done[i])
+			continue;
+		for_each_from(lc2, partfks, i)
+		{
+			FkEdge	   *g = lfirst(lc2);
+
+			if (done[foreach_current_index(lc2)] || g->child != f->child || g->parent != f->parent ||
+				g->ncols != f->ncols || g->deltype != f->deltype ||
+				memcmp(g->ccols, f->ccols, sizeof(AttrNumber) * f->ncols) != 0 ||
+				memcmp(g->pcols, f->pcols, sizeof(AttrNumber) * f->ncols) != 0)
+				continue;
+			done[foreach_current_index(lc2)] = true;
+			group = lappend(group, g);
+			covered = list_concat_unique_oid(covered, leaves_of(g->decl));
+		}
+		if (whole)
+		{
+			all = leaves_of(f->child);
+			foreach(lc2, all)
+				if (!list_member_oid(covered, lfirst_oid(lc2)))
+					whole = false;
+		}
+		if (whole)
+		{
+			f->decl = InvalidOid;
+			out = lappend(out, f);
+			continue;
+		}
+		foreach(lc2, group)
+		{
+			FkEdge	   *g = lfirst(lc2);
+
+			g->child = g->decl;
+			memcpy(g->ccols, g->dcols, sizeof(g->ccols));
+			g->decl = InvalidOid;
+			out = lappend(out, g);
+		}
+	}
+	return out;
+}
+
 /*
  * load_fk_graph
  *		The whole foreign-key graph: every foreign key between permanent
- *		tables, partitions collapsed to their topmost parent, column numbers
- *		translated to that parent by name.  One scan of pg_constraint (no
+ *		tables, referenced partitions collapsed to their topmost parent,
+ *		column numbers translated to that parent by name (the referencing
+ *		side is the table the key is declared on).  One scan of pg_constraint (no
  *		query to plan: a large catalog would otherwise dominate the DDL's
  *		added cost) and one of pg_inherits; a temporary table is known by
  *		its constraint's namespace (a foreign key of a temporary table can
@@ -190,6 +275,7 @@ load_fk_graph(void)
 	SysScanDesc scan;
 	HeapTuple	tup;
 	List	   *fks = NIL;
+	List	   *partfks = NIL;
 	HTAB	   *children = inheritance_children();
 	Oid			last_ns = InvalidOid;
 	bool		last_temp = false;
@@ -228,16 +314,26 @@ load_fk_graph(void)
 		f->ncols = n1;
 		f->child = graph_root(children, con->conrelid);
 		f->parent = graph_root(children, con->confrelid);
-		if (!translate_cols(con->conrelid, f->child, f->ccols, n1) ||
-			!translate_cols(con->confrelid, f->parent, f->pcols, n1))
+		if (!translate_cols(con->confrelid, f->parent, f->pcols, n1))
 			continue;			/* a column could not be translated */
 		f->deltype = con->confdeltype;
 		f->conname = con->conname;
+		if (f->child != con->conrelid)
+		{
+			/* declared on a partition: decided below */
+			f->decl = con->conrelid;
+			memcpy(f->dcols, f->ccols, sizeof(f->dcols));
+			if (!translate_cols(con->conrelid, f->child, f->ccols, n1))
+				f->child = InvalidOid;	/* kept on the partition only */
+			partfks = lappend(partfks, f);
+			continue;
+		}
 		fks = lappend(fks, f);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	hash_destroy(children);
+	fks = list_concat(fks, partition_keys(partfks));
 	list_sort(fks, fk_cmp);
 	return fks;
 }
@@ -264,9 +360,12 @@ load_classified(void)
 }
 
 /*
- * Foreign keys into tables, with partitions collapsed to their topmost
- * parent and column numbers translated to that parent by name; TARGET is
- * the SQL of the (collapsed) referenced table a key is reported for.
+ * Foreign keys into tables, partitions collapsed to their topmost parent
+ * and column numbers translated to that parent by name; TARGET is the SQL
+ * of the (collapsed) referenced table a key is reported for.  decl and
+ * dcols: the table the key is declared on and its columns there (a key
+ * declared on a partition is kept on it unless the same key covers every
+ * leaf: partition_keys).
  */
 #define FK_INBOUND_COLS(target) \
 " SELECT " target " AS target, coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid) AS other," \
@@ -279,7 +378,7 @@ load_classified(void)
 "   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attnum OPERATOR(pg_catalog.=) k.n" \
 "   JOIN pg_catalog.pg_attribute ra ON ra.attrelid OPERATOR(pg_catalog.=) " target \
 "    AND ra.attname OPERATOR(pg_catalog.=) a.attname ORDER BY k.o) AS mcols," \
-"  c.conname, c.confdeltype" \
+"  c.conname, c.confdeltype, c.conrelid AS decl, c.conkey::pg_catalog.int2[] AS dcols" \
 " FROM pg_catalog.pg_constraint c"
 #define FK_INBOUND_WHERE \
 " WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0" \
@@ -288,7 +387,7 @@ load_classified(void)
 
 /* $1 = one table (a partition tree's root, or any table) */
 static const char *fk_inbound_sql =
-"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype FROM ("
+"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype, r.decl, r.dcols FROM ("
 FK_INBOUND_COLS("$1")
 FK_INBOUND_WHERE
 "  AND (c.confrelid OPERATOR(pg_catalog.=) $1"
@@ -297,7 +396,7 @@ FK_INBOUND_WHERE
 
 /* $1 = several tables, each the root of its partition tree (mapped tables) */
 static const char *fk_inbound_many_sql =
-"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype FROM ("
+"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype, r.decl, r.dcols FROM ("
 FK_INBOUND_COLS("x.target")
 " CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS target) x"
 FK_INBOUND_WHERE
@@ -331,31 +430,65 @@ fk_inbound_run(SPIPlanPtr *plan, const char *sql, Oid argtype, Datum arg)
 }
 
 /*
- * fk_inbound_hop
- *		Row i of the result as an inbound hop into prel, allocated in cxt;
- *		NULL when a column could not be translated.
+ * fk_inbound_edges
+ *		The result as foreign key edges (child = the referencing table,
+ *		parent = the referenced one), the keys declared on partitions
+ *		decided by partition_keys; a key whose columns could not be
+ *		translated is left out.
  */
-static MapHop *
-fk_inbound_hop(uint64 i, Oid prel, MemoryContext cxt)
+static List *
+fk_inbound_edges(void)
 {
-	HeapTuple	tup = SPI_tuptable->vals[i];
 	TupleDesc	td = SPI_tuptable->tupdesc;
-	bool		isnull;
-	MapHop	   *h = MemoryContextAllocZero(cxt, sizeof(MapHop));
-	int			n1,
-				n2;
+	List	   *out = NIL;
+	List	   *partfks = NIL;
+	uint64		i;
 
-	h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
-	h->prel = prel;
-	n1 = MapInt2Array(SPI_getbinval(tup, td, 3, &isnull), h->cols);
-	n2 = MapInt2Array(SPI_getbinval(tup, td, 4, &isnull), h->pcols);
-	if (n1 != n2 || n1 == 0)
+	for (i = 0; i < SPI_processed; i++)
 	{
-		pfree(h);
-		return NULL;
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		FkEdge	   *f = palloc0(sizeof(FkEdge));
+		int			n1,
+					n2,
+					n3;
+
+		f->parent = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		f->child = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
+		n1 = MapInt2Array(SPI_getbinval(tup, td, 3, &isnull), f->ccols);
+		n2 = MapInt2Array(SPI_getbinval(tup, td, 4, &isnull), f->pcols);
+		f->deltype = DatumGetChar(SPI_getbinval(tup, td, 5, &isnull));
+		f->decl = DatumGetObjectId(SPI_getbinval(tup, td, 6, &isnull));
+		n3 = MapInt2Array(SPI_getbinval(tup, td, 7, &isnull), f->dcols);
+		if (n2 == 0 || n3 != n2)
+			continue;
+		f->ncols = n2;
+		if (f->decl == f->child)
+		{
+			f->decl = InvalidOid;
+			if (n1 == n2)
+				out = lappend(out, f);
+			continue;
+		}
+		if (n1 != n2)
+			f->child = InvalidOid;	/* kept on the partition only */
+		partfks = lappend(partfks, f);
 	}
-	h->ncols = n1;
-	h->deltype = DatumGetChar(SPI_getbinval(tup, td, 5, &isnull));
+	return list_concat(out, partition_keys(partfks));
+}
+
+/* an edge as an inbound hop into its parent, allocated in cxt */
+static MapHop *
+fk_inbound_hop(FkEdge *f, MemoryContext cxt)
+{
+	MapHop	   *h = MemoryContextAllocZero(cxt, sizeof(MapHop));
+
+	h->rel = f->child;
+	h->prel = f->parent;
+	h->ncols = f->ncols;
+	memcpy(h->cols, f->ccols, sizeof(h->cols));
+	memcpy(h->pcols, f->pcols, sizeof(h->pcols));
+	h->deltype = f->deltype;
 	return h;
 }
 
@@ -368,7 +501,7 @@ fk_inbound_hop(uint64 i, Oid prel, MemoryContext cxt)
 List *
 MapForeignKeysInto(Oid relid)
 {
-	uint64		i;
+	ListCell   *lc;
 	List	   *result = NIL;
 	MemoryContext outer = CurrentMemoryContext;
 	int			nest;
@@ -376,17 +509,14 @@ MapForeignKeysInto(Oid relid)
 	UtilSpiConnect();
 	nest = MapJitOff();
 	fk_inbound_run(&fk_inbound_plan, fk_inbound_sql, OIDOID, ObjectIdGetDatum(relid));
-	for (i = 0; i < SPI_processed; i++)
+	foreach(lc, fk_inbound_edges())
 	{
-		MapHop	   *h = fk_inbound_hop(i, relid, outer);
+		MapHop	   *h = fk_inbound_hop(lfirst(lc), outer);
+		MemoryContext old = MemoryContextSwitchTo(outer);
 
-		if (h != NULL)
-		{
-			MemoryContext old = MemoryContextSwitchTo(outer);
-
-			result = lappend(result, h);
-			MemoryContextSwitchTo(old);
-		}
+		h->prel = relid;
+		result = lappend(result, h);
+		MemoryContextSwitchTo(old);
 	}
 	MapJitRestore(nest);
 	SPI_finish();
@@ -404,9 +534,9 @@ MapForeignKeysIntoAll(MapSubject *subj)
 {
 	Datum	   *oids;
 	int			n = 0;
-	uint64		i;
 	int			nest;
 	ListCell   *lc;
+	ListCell   *ec;
 
 	oids = palloc(sizeof(Datum) * Max(list_length(subj->tables), 1));
 	foreach(lc, subj->tables)
@@ -418,16 +548,15 @@ MapForeignKeysIntoAll(MapSubject *subj)
 	nest = MapJitOff();
 	fk_inbound_run(&fk_inbound_many_plan, fk_inbound_many_sql, OIDARRAYOID,
 				   PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT)));
-	for (i = 0; i < SPI_processed; i++)
+	foreach(ec, fk_inbound_edges())
 	{
-		bool		isnull;
-		MapTable   *mt = MapFindTable(subj, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																		   SPI_tuptable->tupdesc, 1, &isnull)));
+		FkEdge	   *f = lfirst(ec);
+		MapTable   *mt = MapFindTable(subj, f->parent);
 		MapHop	   *h;
 
-		if (mt == NULL || mt->fks_loaded ||
-			(h = fk_inbound_hop(i, mt->relid, GetMemoryChunkContext(mt))) == NULL)
+		if (mt == NULL || mt->fks_loaded)
 			continue;
+		h = fk_inbound_hop(f, GetMemoryChunkContext(mt));
 		{
 			MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(mt));
 

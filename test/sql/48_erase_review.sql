@@ -88,6 +88,28 @@ SELECT id, author, body FROM s_posts ORDER BY id;
 DROP TRIGGER s_keep ON s_posts;
 SELECT privacy.erase('suser', '1') -> 'tables' AS tables;
 SELECT id, author, body FROM s_posts ORDER BY id;
+-- 9. a foreign key declared on one partition only applies to that
+-- partition's rows: notes of agents are not a user's
+CREATE TABLE p_users (id int PRIMARY KEY, name text);
+CREATE TABLE p_agents (id int PRIMARY KEY, name text);
+CREATE TABLE p_notes (id int, kind text, owner_id int, body text) PARTITION BY LIST (kind);
+CREATE TABLE p_notes_user PARTITION OF p_notes FOR VALUES IN ('user');
+CREATE TABLE p_notes_agent PARTITION OF p_notes FOR VALUES IN ('agent');
+ALTER TABLE p_notes_user ADD FOREIGN KEY (owner_id) REFERENCES p_users;
+ALTER TABLE p_notes_agent ADD FOREIGN KEY (owner_id) REFERENCES p_agents;
+INSERT INTO p_users VALUES (1, 'u1');
+INSERT INTO p_agents VALUES (1, 'a1');
+INSERT INTO p_notes VALUES (1, 'user', 1, 'of user 1'), (2, 'agent', 1, 'of agent 1');
+SELECT privacy.define_subject('puser', 'p_users');
+SELECT table_name, depth FROM privacy.subject_tables WHERE subject = 'puser' ORDER BY 1;
+SELECT privacy.access('puser', '1') -> 'data' AS data;
+SELECT privacy.erase('puser', '1') -> 'tables' AS tables;
+SELECT id, kind, owner_id FROM p_notes ORDER BY id;
+-- a key added later to a partition joins the map at once
+CREATE TABLE p_notes_other PARTITION OF p_notes FOR VALUES IN ('other');
+ALTER TABLE p_notes_other ADD FOREIGN KEY (owner_id) REFERENCES p_users ON DELETE CASCADE;
+SELECT table_name, depth FROM privacy.subject_tables WHERE subject = 'puser' ORDER BY 1;
+DROP TABLE p_notes, p_users, p_agents;
 DROP TABLE s_posts, s_users, n_events, n_accounts, l_log, l_users, k_msgs, k_users, g_people;
 DROP FUNCTION s_keep();
 DROP EXTENSION privacy;
