@@ -282,7 +282,7 @@ prepare_table_plan(MapSubject *subj, MapTable *mt, const char *expr)
 	p = SPI_prepare_cursor(sql, mt->call_nargs, mt->call_argtypes,
 						   CitusIsCitusTable(mt->relid) ? 0 : CURSOR_OPT_GENERIC_PLAN);
 	if (p == NULL)
-		elog(ERROR, "could not prepare the map query of %s: %s", mt->qualname,
+		elog(ERROR, "could not prepare the map query of %s: %s", mt->label,
 			 SPI_result_code_string(SPI_result));
 	SPI_keepplan(p);
 	return p;
@@ -315,7 +315,7 @@ run_table_plan(MapTable *mt, SPIPlanPtr plan, Datum *values, MemoryContext outer
 	PG_END_TRY();
 	GuardLeave(sw.frame);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "map query of %s failed: %s", mt->qualname, SPI_result_code_string(ret));
+		elog(ERROR, "map query of %s failed: %s", mt->label, SPI_result_code_string(ret));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 	{

@@ -593,7 +593,7 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
 		}
 		snprintf(next, sizeof(next), "o%d", ++(*aliasno));
 		appendStringInfo(buf, "EXISTS (SELECT 1 FROM %s %s WHERE %s = %s AND (",
-						 UtilQualifiedName(h->prel), next,
+						 UtilFromName(h->prel), next,
 						 cols_of(next, h->prel, h->pcols, h->ncols),
 						 cols_of(alias, h->rel, h->cols, h->ncols));
 		append_other(buf, subj, sub, idx + 1, next, aliasno);
@@ -1044,11 +1044,11 @@ compute_gone(MapSubject *subj, List *ets, MapCall *call, bool dry_run)
 					continue;
 				if (ct->anonymize)
 					refuse(psprintf("erasure would remove kept rows of %s through an ON DELETE CASCADE foreign key",
-									ct->mt->qualname),
+									ct->mt->label),
 						   psprintf("Rows of %s stay after an erasure (erasure mode 'anonymize' or a column classified 'keep'); rows of %s that the erasure deletes are referenced by them through a foreign key that would delete them. Nothing was erased.",
-									ct->mt->qualname, pt->mt->qualname),
+									ct->mt->label, pt->mt->label),
 						   psprintf("Make the foreign key ON DELETE SET NULL, or set the erasure mode of %s to 'anonymize' with privacy.set_erasure_mode() so its rows stay.",
-									pt->mt->qualname));
+									pt->mt->label));
 				add_gone(ct, d, SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 				changed = true;
 			}
@@ -1201,13 +1201,13 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 				extra = psprintf(" AND NOT coalesce(%s, false)", call_cond(p, cet->mt, "c"));
 			e.fk = fk;
 			e.parent = et;
-			sql = psprintf("SELECT 1 FROM %s c WHERE %s%s LIMIT 1", UtilQualifiedName(fk->rel),
+			sql = psprintf("SELECT 1 FROM %s c WHERE %s%s LIMIT 1", UtilFromName(fk->rel),
 						   refs_deleted(subj, &e, "c", p), extra);
 			run_params(fk->rel, sql, p, true, SPI_OK_SELECT);
 			if (SPI_processed == 0)
 				continue;
 			refuse(psprintf("erasure would delete rows of %s that rows of %s still reference",
-							et->mt->qualname, UtilQualifiedName(fk->rel)),
+							et->mt->label, UtilQualifiedName(fk->rel)),
 				   psprintf("Rows of %s %s stay after the erasure, and its foreign key does not cascade.",
 							UtilQualifiedName(fk->rel),
 							!cet ? "outside the data map" : cet->anonymize ? "in erasure mode 'anonymize'"
@@ -1261,9 +1261,9 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 			stuck = SPI_processed > 0;
 		}
 		if (stuck)
-			refuse(psprintf("shared rows of %s cannot be kept", et->mt->qualname),
+			refuse(psprintf("shared rows of %s cannot be kept", et->mt->label),
 				   psprintf("Rows of %s that also belong to another subject reference the erased subject through a NOT NULL column, so they cannot be detached. Nothing was erased.",
-							et->mt->qualname),
+							et->mt->label),
 				   "Erase with shared => 'delete', or allow NULL in the referencing columns.");
 	}
 }
@@ -1776,7 +1776,7 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 							 params_add(fp, at, cand[first[k] - 2 + i]));
 		}
 		appendStringInfo(&q, " FROM (SELECT DISTINCT %s FROM %s r WHERE %s%s%s) r",
-						 cols_list("r", fk->rel, fk->cols, fk->ncols), UtilQualifiedName(fk->rel),
+						 cols_list("r", fk->rel, fk->cols, fk->ncols), UtilFromName(fk->rel),
 						 w.data, mine ? " AND NOT " : "",
 						 mine ? psprintf("coalesce(%s, false)",
 										 cet->anonymize ? call_cond(fp, cet->mt, "r")
@@ -1919,7 +1919,7 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
 		mine = cet && !cet->mt->outbound && (!cet->anonymize || et->anonymize);
 		snprintf(alias, sizeof(alias), "r%d", ++i);
 		appendStringInfo(&sql, " AND NOT EXISTS (SELECT 1 FROM %s %s WHERE %s = %s%s%s)",
-						 UtilQualifiedName(fk->rel), alias,
+						 UtilFromName(fk->rel), alias,
 						 cols_of(alias, fk->rel, fk->cols, fk->ncols),
 						 cols_of("t", et->mt->relid, fk->pcols, fk->ncols),
 						 mine ? " AND NOT " : "",
@@ -2142,7 +2142,7 @@ check_none_skipped(EraseTable *et, const char *cond, EraseParams *p, bool anonym
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
 				 errmsg("a trigger of table %s kept %lld of the subject's rows from being %s",
-						et->mt->qualname, (long long) left, anonymize ? "anonymized" : "deleted"),
+						et->mt->label, (long long) left, anonymize ? "anonymized" : "deleted"),
 				 errdetail("An erasure changes every row of the subject or none. Nothing was erased."),
 				 errhint("Make the table's BEFORE %s trigger let the extension's statements through.",
 						 anonymize ? "UPDATE" : "DELETE")));
@@ -2391,7 +2391,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 	v[0] = key;
 	run_kept_as_owner(subj, subj->root, &subj->kept_lock,
 					  psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE",
-							   UtilQualifiedName(subj->root),
+							   UtilFromName(subj->root),
 							   CitusMark(subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
 															  quote_identifier(subj->key_column)))),
 					  1, t, v, false, SPI_OK_SELECT);

@@ -420,7 +420,7 @@ privacy_data_map(PG_FUNCTION_ARGS)
 		ListCell   *cc;
 
 		initStringInfo(&label);
-		appendStringInfo(&label, "%s [%s%s]\n", mt->qualname, mt->via, mt->outbound ? ", referenced" : "");
+		appendStringInfo(&label, "%s [%s%s]\n", mt->label, mt->via, mt->outbound ? ", referenced" : "");
 		foreach(cc, mt->columns)
 		{
 			MapColumn  *c = lfirst(cc);
@@ -428,7 +428,7 @@ privacy_data_map(PG_FUNCTION_ARGS)
 			appendStringInfo(&label, "%s: %s (%s)\n", c->name, c->category, c->erasure);
 		}
 		appendStringInfoString(&buf, "  ");
-		append_dot(&buf, mt->qualname);
+		append_dot(&buf, mt->label);
 		appendStringInfoString(&buf, " [label=");
 		append_dot(&buf, label.data);
 		if (strcmp(mt->via, "root") == 0)

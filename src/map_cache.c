@@ -430,8 +430,9 @@ load_subject(const char *name)
 		mt->anonymize = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
 		if (get_rel_relkind(mt->relid) == '\0')
 			continue;			/* dropped since; the event trigger cleans up */
-		mt->qualname = UtilQualifiedName(mt->relid);
-		mt->jsonkey = mt->qualname;
+		mt->label = UtilQualifiedName(mt->relid);
+		mt->qualname = UtilFromName(mt->relid);
+		mt->jsonkey = mt->label;
 		mt->partitioned = MapIsPartitioned(mt->relid);
 		subj->tables = lappend(subj->tables, mt);
 	}

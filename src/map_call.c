@@ -172,7 +172,7 @@ build_call_cond(MapSubject *subj, MapTable *mt, const char *alias, int first,
 				int			i;
 
 				if (nargs + h->ncols > maxtypes)
-					elog(ERROR, "table %s has too many foreign keys for a map query", mt->qualname);
+					elog(ERROR, "table %s has too many foreign keys for a map query", mt->label);
 				append_call_match(&m, subj, h, alias, first + nargs - 1);
 				for (i = 0; i < h->ncols; i++)
 				{
@@ -429,7 +429,7 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 								  mt->call_nargs, mt->call_argtypes,
 								  CitusIsCitusTable(mt->relid) ? 0 : CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL)
-			elog(ERROR, "could not prepare the key query of %s: %s", mt->qualname,
+			elog(ERROR, "could not prepare the key query of %s: %s", mt->label,
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
 		*slot = plan;
@@ -459,7 +459,7 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 	rows = ret == SPI_OK_SELECT && keys_as_rows(SPI_tuptable->tupdesc);
 	if (ret != SPI_OK_SELECT || (!rows && SPI_processed != 1) ||
 		(rows && SPI_tuptable->tupdesc->natts != mt->nneeded))
-		elog(ERROR, "key query of %s failed: %s", mt->qualname, SPI_result_code_string(ret));
+		elog(ERROR, "key query of %s failed: %s", mt->label, SPI_result_code_string(ret));
 	for (i = 0; i < mt->nneeded; i++)
 	{
 		bool		isnull = false;
@@ -482,9 +482,9 @@ call_run_keys(MapCall *call, MapTable *mt, int idx, MemoryContext cxt, bool lock
 			uint64		r;
 
 			if (SPI_gettypeid(SPI_tuptable->tupdesc, i + 1) != mt->needed_type[i])
-				elog(ERROR, "key query of %s returned another type", mt->qualname);
+				elog(ERROR, "key query of %s returned another type", mt->label);
 			if (n > (uint64) MaxArraySize)
-				elog(ERROR, "key set of %s too large", mt->qualname);
+				elog(ERROR, "key set of %s too large", mt->label);
 			for (r = 0; r < n; r++)
 				elems[r] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, i + 1,
 										 &nulls[r]);

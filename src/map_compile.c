@@ -230,7 +230,7 @@ MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 	{
 		MapAppendCols(buf, "r", h->prel, h->pcols, h->ncols);
 		appendStringInfo(buf, " FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) (%s))",
-						 UtilQualifiedName(subj->root), quote_identifier(subj->key_column),
+						 UtilFromName(subj->root), quote_identifier(subj->key_column),
 						 cx->keyexpr);
 		return;
 	}
@@ -648,7 +648,7 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 	snprintf(next, sizeof(next), "k%d", ++(*aliasno));
 	appendStringInfoString(buf, "(SELECT ");
 	append_keyexpr(buf, subj, path, idx + 1, next, aliasno);
-	appendStringInfo(buf, " FROM %s %s WHERE ", UtilQualifiedName(h->prel), next);
+	appendStringInfo(buf, " FROM %s %s WHERE ", UtilFromName(h->prel), next);
 	for (i = 0; i < h->ncols; i++)
 	{
 		if (i > 0)

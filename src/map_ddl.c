@@ -83,6 +83,26 @@ referenced_roots(Oid relid, List *out)
 	return out;
 }
 
+/* the inheritance parents of relid (a new child makes them ONLY in statements: the map caches drop) */
+static List *
+inheritance_parents(Oid relid, List *out)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	rel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		out = list_append_unique_oid(out, ((Form_pg_inherits) GETSTRUCT(tup))->inhparent);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return out;
+}
+
 /*
  * privacy._on_ddl() RETURNS event_trigger
  */
@@ -170,6 +190,10 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 		roots = list_append_unique_oid(roots, MapPartitionRoot(relid));
 		/* a partition with a foreign key of its own is mapped by itself */
 		roots = list_append_unique_oid(roots, relid);
+		/* a plain table that gains a child: its statements name it ONLY */
+		if (get_rel_relkind(relid) == RELKIND_RELATION && !get_rel_relispartition(relid) &&
+			inheritance_parents(relid, NIL) != NIL)
+			MapInvalidate();
 		referenced = referenced_roots(relid, referenced);
 	}
 

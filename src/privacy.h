@@ -66,6 +66,7 @@ typedef struct PrivacyUserSwitch
 
 extern Oid	UtilRelationOwner(Oid relid);
 extern char *UtilQualifiedName(Oid relid);
+extern char *UtilFromName(Oid relid);
 extern char *UtilJsonKey(Oid relid);
 extern char *UtilSubjectRef(const char *subject, const char *canonical_id);
 extern void UtilKeyedHash(const char *context, const unsigned char *in, size_t inlen,
@@ -104,7 +105,8 @@ typedef struct MapTable
 	List	   *columns;		/* classified columns (MapColumn *) */
 	List	   *paths;			/* the table's edges, each as a one-hop List of
 								 * MapHop * (links first); NIL path: the root */
-	char	   *qualname;		/* quoted schema.table */
+	char	   *qualname;		/* in statements: UtilFromName (ONLY when it has children) */
+	char	   *label;			/* in messages: quoted schema.table */
 	bool		partitioned;
 	List	   *fks_in;			/* MapHop *: foreign keys into this table */
 	bool		fks_loaded;

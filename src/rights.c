@@ -178,7 +178,7 @@ privacy_hold(PG_FUNCTION_ARGS)
 	kt[0] = a.subj->key_type;
 	sw.frame = GuardEnterTableOwner(a.subj->root);
 	exec(CitusPrivateParams(a.subj, a.subj->root,
-							psprintf("SELECT 1 FROM %s t WHERE %s FOR KEY SHARE", UtilQualifiedName(a.subj->root),
+							psprintf("SELECT 1 FROM %s t WHERE %s FOR KEY SHARE", UtilFromName(a.subj->root),
 									 CitusMark(a.subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
 																	  quote_identifier(a.subj->key_column)))),
 							1, kt),
@@ -1316,7 +1316,7 @@ replay_key_sources(MapSubject *subj, List **rels, List **sqls)
 	*rels = list_make1_oid(subj->root);
 	*sqls = list_make1(psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t WHERE %s",
 								quote_identifier(subj->key_column),
-								UtilQualifiedName(subj->root), CitusMark(subj->root, pstrdup("true"))));
+								UtilFromName(subj->root), CitusMark(subj->root, pstrdup("true"))));
 	foreach(tc, subj->tables)
 	{
 		MapTable   *mt = lfirst(tc);
@@ -1330,7 +1330,7 @@ replay_key_sources(MapSubject *subj, List **rels, List **sqls)
 			*rels = lappend_oid(*rels, h->rel);
 			*sqls = lappend(*sqls, psprintf("SELECT CAST(l.%s AS pg_catalog.text) FROM %s l WHERE %s",
 											quote_identifier(get_attname(h->rel, h->cols[0], false)),
-											UtilQualifiedName(h->rel), CitusMark(h->rel, pstrdup("true"))));
+											UtilFromName(h->rel), CitusMark(h->rel, pstrdup("true"))));
 		}
 	}
 }

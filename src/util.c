@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
@@ -75,6 +76,24 @@ UtilSpiConnect(void)
 {
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+}
+
+/*
+ * UtilFromName
+ *		The relation as a statement of the extension names it: ONLY
+ *		"schema"."table" for a plain table with inheritance children (their
+ *		rows are not its rows: a child has its own foreign keys, or none,
+ *		and its own ctids), "schema"."table" otherwise (a partitioned table
+ *		with its partitions).
+ */
+char *
+UtilFromName(Oid relid)
+{
+	char	   *q = UtilQualifiedName(relid);
+
+	if (get_rel_relkind(relid) == RELKIND_RELATION && has_subclass(relid))
+		return psprintf("ONLY %s", q);
+	return q;
 }
 
 /*

@@ -109,7 +109,23 @@ SELECT id, kind, owner_id FROM p_notes ORDER BY id;
 CREATE TABLE p_notes_other PARTITION OF p_notes FOR VALUES IN ('other');
 ALTER TABLE p_notes_other ADD FOREIGN KEY (owner_id) REFERENCES p_users ON DELETE CASCADE;
 SELECT table_name, depth FROM privacy.subject_tables WHERE subject = 'puser' ORDER BY 1;
+-- 8. a table with INHERITS children: the extension's statements name it
+-- ONLY; a child's rows are not the parent's (same ctids, no foreign key)
+CREATE TABLE h_users (id int PRIMARY KEY, name text);
+CREATE TABLE h_convs (t int, id int, owner int REFERENCES h_users, PRIMARY KEY (t, id));
+CREATE TABLE h_msgs (id int, t int, conv_id int, cc_conv_id int, body text,
+	FOREIGN KEY (t, conv_id) REFERENCES h_convs, FOREIGN KEY (t, cc_conv_id) REFERENCES h_convs);
+INSERT INTO h_users VALUES (1, 'u1'), (2, 'u2');
+INSERT INTO h_convs VALUES (1, 10, 1), (1, 20, 2);
+INSERT INTO h_msgs VALUES (1, 1, 10, 20, 'of 1 cc 2'), (2, 1, 20, NULL, 'of 2');
+SELECT privacy.define_subject('huser', 'h_users');
+CREATE TABLE h_msgs_archive () INHERITS (h_msgs);
+INSERT INTO h_msgs_archive VALUES (1, 1, 20, NULL, 'archived of 2'), (2, 1, 20, NULL, 'archived of 2');
+SELECT privacy.access('huser', '1') -> 'data' -> 'public.h_msgs' AS msgs_of_1;
+SELECT privacy.erase('huser', '1') -> 'tables' AS tables;
+SELECT tableoid::regclass, id, conv_id, cc_conv_id, body FROM h_msgs ORDER BY 1, 2;
 DROP TABLE p_notes, p_users, p_agents;
+DROP TABLE h_msgs_archive, h_msgs, h_convs, h_users;
 DROP TABLE s_posts, s_users, n_events, n_accounts, l_log, l_users, k_msgs, k_users, g_people;
 DROP FUNCTION s_keep();
 DROP EXTENSION privacy;
