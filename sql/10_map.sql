@@ -135,6 +135,29 @@ BEGIN
 	DELETE FROM privacy.classifications c
 	 WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.table_name
 	                      AND a.attname = c.column_name AND NOT a.attisdropped);
+	-- retention policies follow their age column and the columns they
+	-- anonymize the same way (a rename swap, one statement at a time, ends
+	-- with each policy on its own columns, under their new names)
+	UPDATE privacy.retention r SET age_attnum = a.attnum
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = r.table_name AND a.attname = r.age_column AND NOT a.attisdropped
+	   AND a.attnum > 0 AND a.attnum IS DISTINCT FROM r.age_attnum;
+	UPDATE privacy.retention r SET age_column = a.attname
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = r.table_name AND a.attnum = r.age_attnum AND NOT a.attisdropped
+	   AND a.attname <> r.age_column
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute b WHERE b.attrelid = r.table_name
+	                      AND b.attname = r.age_column AND NOT b.attisdropped);
+	UPDATE privacy.retention r
+	   SET (columns, column_attnums) =
+	       (SELECT pg_catalog.array_agg(coalesce(an.attname, aa.attname, c.name) ORDER BY c.o),
+	               pg_catalog.array_agg(coalesce(an.attnum, aa.attnum, c.num) ORDER BY c.o)
+	          FROM ROWS FROM (pg_catalog.unnest(r.columns), pg_catalog.unnest(r.column_attnums)) WITH ORDINALITY c(name, num, o)
+	          LEFT JOIN pg_catalog.pg_attribute an ON an.attrelid = r.table_name AND an.attname = c.name
+	                AND NOT an.attisdropped AND an.attnum > 0
+	          LEFT JOIN pg_catalog.pg_attribute aa ON aa.attrelid = r.table_name AND aa.attnum = c.num
+	                AND NOT aa.attisdropped AND an.attnum IS NULL)
+	 WHERE r.columns IS NOT NULL AND r.column_attnums IS NOT NULL;
 END
 $$;
 REVOKE ALL ON FUNCTION privacy._reconcile_columns() FROM PUBLIC;

@@ -45,6 +45,11 @@ ALTER TABLE privacy.retention
 ALTER TABLE privacy.retention
 	ADD COLUMN subjects text[];
 
+-- The attribute numbers of columns (anonymize policies), which the DDL
+-- trigger's reconciliation follows through renames like age_attnum.
+ALTER TABLE privacy.retention
+	ADD COLUMN column_attnums smallint[];
+
 REVOKE ALL ON privacy.retention_state FROM PUBLIC;
 
 -- Keyed pseudonym behind the 'hash' strategy (erasure and retention): a

@@ -68,4 +68,7 @@
 #define CompatMyLocalXid() (MyProc->lxid)
 #endif
 
+/* 15: unique indexes may treat NULLs as equal (indnullsnotdistinct) */
+#define CompatIndexNullsNotDistinct(idx) ((idx)->indnullsnotdistinct)
+
 #endif							/* PRIVACY_COMPAT_H */

@@ -134,7 +134,8 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 	 * Nothing configured; a Citus worker (shards are configured on the
 	 * coordinator); a Citus conversion under way (refreshed at commit).
 	 */
-	if (SPI_execute("SELECT EXISTS (SELECT FROM privacy.subject_types) OR EXISTS (SELECT FROM privacy.classifications),"
+	if (SPI_execute("SELECT EXISTS (SELECT FROM privacy.subject_types) OR EXISTS (SELECT FROM privacy.classifications)"
+					" OR EXISTS (SELECT FROM privacy.retention),"
 					" privacy._citus_worker(), EXISTS (SELECT FROM privacy.pending_drops)",
 					false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "configuration lookup failed");
@@ -199,7 +200,9 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 
 	v[0] = oid_array(family);
 	if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM privacy.classifications c"
-							  " WHERE c.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1))",
+							  " WHERE c.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1))"
+							  " OR EXISTS (SELECT FROM privacy.retention r"
+							  " WHERE r.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1))",
 							  1, t, v, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "classification lookup failed");
 	if (spi_bool(1) &&

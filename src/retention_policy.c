@@ -13,9 +13,11 @@
 #include "compat.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -24,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -201,6 +204,63 @@ RetentionSubxactCaught(MemoryContext cxt, ResourceOwner owner)
  */
 
 /*
+ * ret_check_writable
+ *		A column an anonymize policy rewrites: not generated (it follows the
+ *		columns it is computed from), not an identity column GENERATED
+ *		ALWAYS, not under a unique index with a strategy that gives every
+ *		expired row one value (redact; null where NULLs are not distinct):
+ *		the second row would collide (23505) at every run.  22023.
+ */
+static void
+ret_check_writable(Oid relid, AttrNumber attnum, const char *name, const char *strategy)
+{
+	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	Form_pg_attribute att;
+	bool		bad;
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+
+	if (!HeapTupleIsValid(tup))
+		return;
+	att = (Form_pg_attribute) GETSTRUCT(tup);
+	bad = att->attgenerated != '\0' || att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS;
+	ReleaseSysCache(tup);
+	if (bad)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("column \"%s\" is generated and cannot be anonymized", name),
+						errhint("Anonymize the columns it is computed from.")));
+	rel = table_open(relid, AccessShareLock);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index idx;
+
+		if (!HeapTupleIsValid(itup))
+			continue;
+		idx = (Form_pg_index) GETSTRUCT(itup);
+		bad = false;
+		if (idx->indisunique &&
+			(strcmp(strategy, "redact") == 0 ||
+			 (strcmp(strategy, "null") == 0 && CompatIndexNullsNotDistinct(idx))))
+			for (int k = 0; k < idx->indnkeyatts; k++)
+				bad = bad || idx->indkey.values[k] == attnum;
+		ReleaseSysCache(itup);
+		if (bad)
+		{
+			table_close(rel, AccessShareLock);
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("column \"%s\" is part of a unique index and cannot be anonymized", name),
+							errdetail("Expired rows would all get the same value."),
+							errhint("Classify it with erasure => 'hash' (a pseudonym per value), or leave it out of columns.")));
+		}
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+}
+
+/*
  * ret_resolve_columns
  *		Columns (and strategies) an 'anonymize' policy rewrites: the named
  *		ones, or the table's classified columns.  A column's strategy is
@@ -250,6 +310,7 @@ ret_resolve_columns(Oid relid, ArrayType *names)
 	{
 		char	   *name = (char *) lfirst(lc);
 		AttrNumber	attnum = ret_column(relid, name);
+		ListCell   *lc2;
 		RetColumn  *col = palloc0(sizeof(RetColumn));
 		Oid			types[2] = {OIDOID, NAMEOID};
 		Datum		values[2];
@@ -258,6 +319,11 @@ ret_resolve_columns(Oid relid, ArrayType *names)
 		HeapTuple	tup;
 		char	   *colexpr;
 
+		/* each column once (and, below, one an erasure can write) */
+		for_each_from(lc2, want, foreach_current_index(lc) + 1)
+			if (strcmp((char *) lfirst(lc2), name) == 0)
+				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								errmsg("column \"%s\" is named twice in columns", name)));
 		values[0] = ObjectIdGetDatum(relid);
 		values[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
 		RetentionExec("SELECT erasure FROM privacy.classifications "
@@ -279,6 +345,7 @@ ret_resolve_columns(Oid relid, ArrayType *names)
 		ReleaseSysCache(tup);
 		if (notnull && strcmp(col->strategy, "null") == 0)
 			col->strategy = pstrdup("redact");
+		ret_check_writable(relid, attnum, name, col->strategy);
 
 		colexpr = psprintf("t.%s", quote_identifier(name));
 		col->newexpr = RetentionRewriteExpr(col->typid, col->typmod, col->strategy, colexpr);
@@ -913,8 +980,11 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 	values[9] = PointerGetDatum(construct_array(selems, list_length(subjects), TEXTOID, -1, false,
 												TYPALIGN_INT));
 	RetentionExec("INSERT INTO privacy.retention (table_name, age_column, keep, action, columns, created_by, "
-			 "age_attnum, cascade, time_zone, subjects) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+			 "age_attnum, cascade, time_zone, subjects, column_attnums) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $5 IS NOT NULL THEN "
+			 "ARRAY(SELECT a.attnum FROM pg_catalog.unnest($5) WITH ORDINALITY c(name, o) "
+			 "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $1 "
+			 "AND a.attname OPERATOR(pg_catalog.=) c.name AND NOT a.attisdropped ORDER BY c.o) END) RETURNING id",
 			 10, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(RetentionGet(0, 1, &isnull));
 	types[0] = INT8OID;

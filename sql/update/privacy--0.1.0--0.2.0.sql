@@ -624,6 +624,13 @@ UPDATE privacy.retention r SET age_attnum = a.attnum
 -- map is not computed here)
 ALTER TABLE privacy.retention
 	ADD COLUMN subjects text[];
+ALTER TABLE privacy.retention
+	ADD COLUMN column_attnums smallint[];
+UPDATE privacy.retention r
+   SET column_attnums = ARRAY(SELECT a.attnum FROM pg_catalog.unnest(r.columns) WITH ORDINALITY c(name, o)
+                               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.table_name::pg_catalog.oid
+                                AND a.attname OPERATOR(pg_catalog.=) c.name AND NOT a.attisdropped ORDER BY c.o)
+ WHERE r.columns IS NOT NULL;
 UPDATE privacy.retention r
    SET subjects = ARRAY(SELECT DISTINCT m.subject FROM privacy.map m
                          WHERE m.table_name OPERATOR(pg_catalog.=) r.table_name ORDER BY 1)
@@ -993,3 +1000,46 @@ CREATE AGGREGATE privacy._rows(jsonb) (SFUNC = privacy._rows_step, STYPE = inter
 -- (src/access.c).  Runs in the statement of the table's owner, as to_jsonb.
 CREATE FUNCTION privacy._row(record) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'privacy_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- retention policies follow renames of their columns (session 11)
+CREATE OR REPLACE FUNCTION privacy._reconcile_columns() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	UPDATE privacy.classifications c SET attnum = a.attnum
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = c.table_name AND a.attname = c.column_name AND NOT a.attisdropped
+	   AND a.attnum <> c.attnum;
+	UPDATE privacy.classifications c SET column_name = a.attname
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = c.table_name AND a.attnum = c.attnum AND NOT a.attisdropped
+	   AND a.attname <> c.column_name
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute b WHERE b.attrelid = c.table_name
+	                      AND b.attname = c.column_name AND NOT b.attisdropped);
+	DELETE FROM privacy.classifications c
+	 WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.table_name
+	                      AND a.attname = c.column_name AND NOT a.attisdropped);
+	-- retention policies follow their age column and the columns they
+	-- anonymize the same way (a rename swap, one statement at a time, ends
+	-- with each policy on its own columns, under their new names)
+	UPDATE privacy.retention r SET age_attnum = a.attnum
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = r.table_name AND a.attname = r.age_column AND NOT a.attisdropped
+	   AND a.attnum > 0 AND a.attnum IS DISTINCT FROM r.age_attnum;
+	UPDATE privacy.retention r SET age_column = a.attname
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = r.table_name AND a.attnum = r.age_attnum AND NOT a.attisdropped
+	   AND a.attname <> r.age_column
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute b WHERE b.attrelid = r.table_name
+	                      AND b.attname = r.age_column AND NOT b.attisdropped);
+	UPDATE privacy.retention r
+	   SET (columns, column_attnums) =
+	       (SELECT pg_catalog.array_agg(coalesce(an.attname, aa.attname, c.name) ORDER BY c.o),
+	               pg_catalog.array_agg(coalesce(an.attnum, aa.attnum, c.num) ORDER BY c.o)
+	          FROM ROWS FROM (pg_catalog.unnest(r.columns), pg_catalog.unnest(r.column_attnums)) WITH ORDINALITY c(name, num, o)
+	          LEFT JOIN pg_catalog.pg_attribute an ON an.attrelid = r.table_name AND an.attname = c.name
+	                AND NOT an.attisdropped AND an.attnum > 0
+	          LEFT JOIN pg_catalog.pg_attribute aa ON aa.attrelid = r.table_name AND aa.attnum = c.num
+	                AND NOT aa.attisdropped AND an.attnum IS NULL)
+	 WHERE r.columns IS NOT NULL AND r.column_attnums IS NOT NULL;
+END
+$$;

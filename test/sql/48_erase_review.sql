@@ -124,6 +124,35 @@ INSERT INTO h_msgs_archive VALUES (1, 1, 20, NULL, 'archived of 2'), (2, 1, 20, 
 SELECT privacy.access('huser', '1') -> 'data' -> 'public.h_msgs' AS msgs_of_1;
 SELECT privacy.erase('huser', '1') -> 'tables' AS tables;
 SELECT tableoid::regclass, id, conv_id, cc_conv_id, body FROM h_msgs ORDER BY 1, 2;
+-- 16. retention policies follow renames of their columns: a swap of the
+-- age column's name with another's never deletes an unexpired row; the
+-- columns of an anonymize policy follow too
+CREATE TABLE r_events (id int PRIMARY KEY, created_at timestamptz, updated_at timestamptz,
+	note text, email text UNIQUE, code text);
+INSERT INTO r_events VALUES (1, now() - interval '3 years', now(), 'old', 'a@x', 'c1'),
+	(2, now(), now() - interval '3 years', 'new', 'b@x', 'c2');
+SELECT privacy.add_retention('r_events', 'created_at', '1 year') AS pol \gset
+ALTER TABLE r_events RENAME COLUMN created_at TO tmp;
+ALTER TABLE r_events RENAME COLUMN updated_at TO created_at;
+ALTER TABLE r_events RENAME COLUMN tmp TO updated_at;
+SELECT age_column FROM privacy.retention_policies WHERE policy = :pol;
+SELECT privacy.run_retention(:pol) AS deleted;
+SELECT id, note FROM r_events ORDER BY id;
+SELECT privacy.drop_retention(:pol);
+INSERT INTO r_events VALUES (3, now() - interval '3 years', now(), 'old again', 'c@x', 'c3');
+SELECT privacy.add_retention('r_events', 'updated_at', '1 year', 'anonymize', columns => '{note}') AS pol2 \gset
+ALTER TABLE r_events RENAME COLUMN note TO tmp;
+ALTER TABLE r_events RENAME COLUMN code TO note;
+ALTER TABLE r_events RENAME COLUMN tmp TO code;
+SELECT columns FROM privacy.retention_policies WHERE policy = :pol2;
+SELECT privacy.run_retention(:pol2) AS anonymized;
+SELECT id, note, code FROM r_events ORDER BY id;
+SELECT privacy.drop_retention(:pol2);
+-- columns checked when the policy is added
+SELECT privacy.add_retention('r_events', 'updated_at', '1 year', 'anonymize', columns => '{code,code}');
+SELECT privacy.classify('r_events', 'email', 'user.contact.email', erasure => 'redact');
+SELECT privacy.add_retention('r_events', 'updated_at', '1 year', 'anonymize', columns => '{email}');
+DROP TABLE r_events;
 DROP TABLE p_notes, p_users, p_agents;
 DROP TABLE h_msgs_archive, h_msgs, h_convs, h_users;
 DROP TABLE s_posts, s_users, n_events, n_accounts, l_log, l_users, k_msgs, k_users, g_people;
