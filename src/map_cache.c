@@ -602,7 +602,11 @@ MapSubjectsOfTable(Oid relid)
 	/* (not in a read-only transaction, which could not store it) */
 	if (!RecoveryInProgress() && !XactReadOnly)
 		missing = subject_names("SELECT s.name FROM privacy.subject_types s WHERE NOT EXISTS "
-								"(SELECT FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) s.name)",
+								"(SELECT FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) s.name)"
+								/* a dropped root keeps its records, not a map: not this table's */
+								" AND EXISTS (SELECT FROM pg_catalog.pg_attribute a"
+								" WHERE a.attrelid OPERATOR(pg_catalog.=) s.root::pg_catalog.oid"
+								" AND a.attname OPERATOR(pg_catalog.=) s.key_column AND NOT a.attisdropped)",
 								0, NULL, NULL, outer);
 	SPI_finish();
 	foreach(lc, missing)

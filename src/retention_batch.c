@@ -44,6 +44,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -141,11 +142,13 @@ ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool bl
  *		lock costs a WAL record per row).  A candidate locked by another
  *		session makes the statement wait; after RETENTION_OPTIMISTIC_WAIT the
  *		attempt is rolled back (subtransaction) and the caller runs the
- *		SKIP LOCKED form instead.  Returns true when the statement ran (its
+ *		SKIP LOCKED form instead, as after a constraint's error (whose rows
+ *		batch_change then deletes one by one).  Returns true when the statement ran (its
  *		result in SPI_tuptable).
  */
 static bool
-ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, const char *nulls)
+ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, const char *nulls,
+				   bool *constraint)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -172,8 +175,11 @@ ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, con
 	{
 		ErrorData  *edata = RetentionSubxactCaught(cxt, owner);
 
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		/* a lock, or a constraint: batch_change deletes row by row */
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
 			ReThrowError(edata);
+		*constraint = edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE;
 		ok = false;
 	}
 	PG_END_TRY();
@@ -573,6 +579,8 @@ typedef struct RetBatch
 	/* counters */
 	int64		changed;
 	int64		held;
+	int64		blocked;		/* rows a constraint kept (batch_change) */
+	char	   *blocked_by;
 } RetBatch;
 
 /*
@@ -711,6 +719,7 @@ batch_candidates(RetBatch *b)
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
+	bool		constraint = false;
 	RetUser		su;
 
 	values[0] = b->cutoff;
@@ -726,8 +735,11 @@ batch_candidates(RetBatch *b)
 		values[4] = Int64GetDatum(b->end_block);
 		nulls[2] = ' ';
 	}
-	if (!fast || !ret_try_optimistic(p, optimistic, types, values, nulls))
+	if (!fast || !ret_try_optimistic(p, optimistic, types, values, nulls, &constraint))
 	{
+		/* after a constraint's error: lock only, batch_change deletes */
+		if (constraint)
+			stepsql = ret_batch_sql(p, b->have_pos, false, "lk", b->blocks, needs);
 		RetentionBecome(p->owner, true, &su);
 		RetentionExec(stepsql, 5, types, values, nulls, SPI_OK_SELECT);
 		RetentionRestore(&su);
@@ -831,6 +843,53 @@ batch_filter_held(RetBatch *b)
 }
 
 /*
+ * batch_delete_sub
+ *		The DELETE of batch_change with the ctids tids, as the table's owner,
+ *		in a subtransaction: true and *n the rows deleted, or false and *err
+ *		the error (the subtransaction rolled back).
+ */
+static bool
+batch_delete_sub(RetPolicy *p, const char *sql, Datum tids, int64 *n, ErrorData **err)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+	Oid			types[1] = {TIDARRAYOID};
+	Datum		values[1];
+
+	values[0] = tids;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		RetUser		su;
+
+		RetentionBecome(p->owner, true, &su);
+		RetentionExec(sql, 1, types, values, NULL, SPI_OK_DELETE);
+		RetentionRestore(&su);
+		*n = (int64) SPI_processed;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		*err = RetentionSubxactCaught(cxt, owner);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* an error other than a constraint's (class 23) goes on */
+static void
+batch_rethrow_unless_constraint(ErrorData *err)
+{
+	if (ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+		ReThrowError(err);
+}
+
+/*
  * batch_change
  *		Step 4, as the table owner, security-restricted, out of the
  *		pseudonym scope: DELETE or UPDATE the rows b->apply by ctid ('hash'
@@ -900,12 +959,57 @@ batch_change(RetBatch *b)
 			appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
 	}
 	nlevel = ret_pin_nestloop();
-	RetentionBecome(p->owner, true, &su);
-	RetentionExec(sql.data, nargs, dtypes, dvalues, NULL,
-				  p->anonymize ? SPI_OK_UPDATE : SPI_OK_DELETE);
-	RetentionRestore(&su);
+	if (p->anonymize)
+	{
+		RetentionBecome(p->owner, true, &su);
+		RetentionExec(sql.data, nargs, dtypes, dvalues, NULL, SPI_OK_UPDATE);
+		RetentionRestore(&su);
+		b->changed = (int64) SPI_processed;
+	}
+	else
+	{
+		ErrorData  *err = NULL;
+		int64		n = 0;
+
+		/*
+		 * One row must not stall the policy: when the batch's DELETE fails
+		 * on a constraint (an ON DELETE SET NULL into a NOT NULL column, a
+		 * SET DEFAULT whose default row is missing, a dependent's CHECK),
+		 * its rows are deleted one by one, and those that fail stay,
+		 * counted as blocked.
+		 */
+		if (batch_delete_sub(p, sql.data, dvalues[0], &n, &err))
+			b->changed = n;
+		else
+		{
+			Datum	   *tids;
+			bool	   *tnulls;
+			int			ntids;
+
+			batch_rethrow_unless_constraint(err);
+			deconstruct_array(b->apply, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+							  &tids, &tnulls, &ntids);
+			b->changed = 0;
+			for (int i = 0; i < ntids; i++)
+			{
+				Datum		one = PointerGetDatum(construct_array(&tids[i], 1, TIDOID, sizeof(ItemPointerData),
+																  false, TYPALIGN_SHORT));
+
+				CHECK_FOR_INTERRUPTS();
+				err = NULL;
+				if (batch_delete_sub(p, sql.data, one, &n, &err))
+					b->changed += n;
+				else
+				{
+					batch_rethrow_unless_constraint(err);
+					b->blocked++;
+					if (b->blocked_by == NULL)
+						b->blocked_by = err->table_name ? pstrdup(err->table_name) : pstrdup("a constraint");
+				}
+			}
+		}
+	}
 	AtEOXact_GUC(true, nlevel);
-	b->changed = (int64) SPI_processed;
 }
 
 /*
@@ -1084,6 +1188,9 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 	*done = batch_store_position(&b);
 	bc.changed = b.changed;
 	bc.held = b.held;
+	bc.blocked += b.blocked;
+	if (bc.blocked_by == NULL && b.blocked_by != NULL)
+		bc.blocked_by = b.blocked_by;
 	batch_record_run(&b, &bc, INSTR_TIME_GET_MILLISEC(t1), *done);
 	AtEOXact_GUC(true, level);
 	counts->changed += bc.changed;

@@ -153,6 +153,35 @@ SELECT privacy.add_retention('r_events', 'updated_at', '1 year', 'anonymize', co
 SELECT privacy.classify('r_events', 'email', 'user.contact.email', erasure => 'redact');
 SELECT privacy.add_retention('r_events', 'updated_at', '1 year', 'anonymize', columns => '{email}');
 DROP TABLE r_events;
+-- 17. dropping the root table of one subject type leaves the others'
+-- retention, protect and add_retention working
+CREATE TABLE d_people (id int PRIMARY KEY);
+CREATE TABLE d_orgs (id int PRIMARY KEY);
+CREATE TABLE d_visits (id int PRIMARY KEY, org int REFERENCES d_orgs, at timestamptz);
+INSERT INTO d_orgs VALUES (1);
+INSERT INTO d_visits VALUES (1, 1, now() - interval '3 years'), (2, 1, now());
+SELECT privacy.define_subject('dperson', 'd_people');
+SELECT privacy.define_subject('dorg', 'd_orgs');
+SELECT privacy.add_retention('d_visits', 'at', '1 year') AS vpol \gset
+DROP TABLE d_people;
+SELECT privacy.run_retention(:vpol) AS deleted;
+SELECT privacy.protect('d_visits');
+SELECT privacy.add_retention('d_visits', 'at', '2 years') IS NOT NULL AS added;
+SELECT id FROM d_visits ORDER BY id;
+SELECT privacy.access('dorg', '1') -> 'data' -> 'public.d_visits' AS visits;
+DROP TABLE d_visits, d_orgs;
+-- 18. one row cannot stall a retention policy: a dependent whose ON DELETE
+-- SET NULL meets a NOT NULL column blocks its row only
+CREATE TABLE b_sessions (id int PRIMARY KEY, at timestamptz);
+CREATE TABLE b_marks (id int PRIMARY KEY, session int NOT NULL, CONSTRAINT b_marks_session
+	FOREIGN KEY (session) REFERENCES b_sessions ON DELETE SET NULL);
+INSERT INTO b_sessions SELECT g, now() - interval '3 years' FROM generate_series(1, 5) g;
+INSERT INTO b_marks VALUES (1, 3);
+SELECT privacy.add_retention('b_sessions', 'at', '1 year', cascade => false) AS bpol \gset
+SELECT privacy.run_retention(:bpol) AS deleted;
+SELECT id FROM b_sessions ORDER BY id;
+SELECT last_rows, last_blocked, blocked_by FROM privacy.retention_status WHERE policy = :bpol;
+DROP TABLE b_marks, b_sessions;
 DROP TABLE p_notes, p_users, p_agents;
 DROP TABLE h_msgs_archive, h_msgs, h_convs, h_users;
 DROP TABLE s_posts, s_users, n_events, n_accounts, l_log, l_users, k_msgs, k_users, g_people;
