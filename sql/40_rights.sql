@@ -120,6 +120,12 @@ AS 'MODULE_PATHNAME', 'privacy_link_lock' LANGUAGE C;
 -- passes, not data: erase's statement runs as a table's owner.
 CREATE FUNCTION privacy._link_key_hash(anyelement) RETURNS integer
 AS 'MODULE_PATHNAME', 'privacy_link_key_hash' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+-- The subject's key as a link column's type, or NULL when it has no value
+-- of that type (too large, not of that syntax, not a whole number): a key
+-- that cannot be in the column matches none of its rows, where a cast would
+-- fail the whole call.  A cast, not data.
+CREATE FUNCTION privacy._link_key(target anyelement, key "any") RETURNS anyelement
+AS 'MODULE_PATHNAME', 'privacy_link_key' LANGUAGE C STABLE PARALLEL SAFE;
 -- The mark of the extension's statements on a Citus table: true, folded
 -- away by the planner, but kept by Citus in the text it sends, so that a
 -- worker's log hook knows the statement as ours (no parameters, no

@@ -2427,8 +2427,8 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		 */
 		run_kept_as_owner(subj, h->rel, &mt->kept_lock,
 					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
-							  " privacy._link_key_hash(CAST($1 AS %s)%s%s))",
-							  format_type_with_typemod(typid, typmod),
+							  " privacy._link_key_hash(%s%s%s))",
+							  MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type),
 							  OidIsValid(coll) ? " COLLATE " : "",
 							  OidIsValid(coll) ? generate_collation_name(coll) : ""),
 					 2, t, v, false, SPI_OK_SELECT);

@@ -6,18 +6,22 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/typcache.h"
 
 #include "citus.h"
 #include "guard.h"
 #include "map.h"
 #include "privacy.h"
 
+PG_FUNCTION_INFO_V1(privacy_link_key);
 PG_FUNCTION_INFO_V1(privacy_define_subject);
 PG_FUNCTION_INFO_V1(privacy_link);
 PG_FUNCTION_INFO_V1(privacy_refresh_subject);
@@ -492,4 +496,175 @@ privacy_data_map(PG_FUNCTION_ARGS)
 		appendStringInfoString(&buf, lfirst(lc));
 	appendStringInfoString(&buf, "}\n");
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}
+
+/*
+ * privacy._link_key(target anyelement, key "any") RETURNS anyelement
+ *		key converted to target's type (target: a typed NULL) as an explicit
+ *		cast would, without the type's typmod; NULL when the conversion
+ *		fails on the value (a data exception, a domain's CHECK) and, between
+ *		numeric types, when the value does not come back the same (1.5 is
+ *		no integer key).  The last key and its result are kept for the
+ *		call site: a condition evaluated per row converts once.
+ */
+typedef struct LinkKeyCache
+{
+	Oid			src;
+	Oid			dst;
+	bool		valid;
+	Datum		in;
+	Datum		out;
+	bool		outnull;
+	int16		srclen;
+	bool		srcbyval;
+	int16		dstlen;
+	bool		dstbyval;
+} LinkKeyCache;
+
+static Datum
+link_key_cast(Oid src, Oid dst, Datum value, bool *isnull)
+{
+	Oid			sbase = getBaseType(src);
+	Oid			dbase = getBaseType(dst);
+	Oid			funcid;
+	CoercionPathType path;
+
+	*isnull = false;
+	if (sbase == dbase)
+		return value;
+	path = find_coercion_pathway(dbase, sbase, COERCION_EXPLICIT, &funcid);
+	switch (path)
+	{
+		case COERCION_PATH_RELABELTYPE:
+			return value;
+		case COERCION_PATH_FUNC:
+			return OidFunctionCall3(funcid, value, Int32GetDatum(-1), BoolGetDatum(true));
+		case COERCION_PATH_COERCEVIAIO:
+			{
+				Oid			outfn,
+							infn,
+							ioparam;
+				bool		varlena;
+
+				getTypeOutputInfo(sbase, &outfn, &varlena);
+				getTypeInputInfo(dbase, &infn, &ioparam);
+				return OidInputFunctionCall(infn, OidOutputFunctionCall(outfn, value), ioparam, -1);
+			}
+		default:
+			*isnull = true;
+			return (Datum) 0;
+	}
+}
+
+static Datum
+link_key_convert(Oid src, Oid dst, Datum value, bool *isnull)
+{
+	Datum		out = link_key_cast(src, dst, value, isnull);
+	char		scat,
+				dcat;
+	bool		pref;
+
+	if (*isnull)
+		return out;
+	get_type_category_preferred(getBaseType(src), &scat, &pref);
+	get_type_category_preferred(getBaseType(dst), &dcat, &pref);
+	if (scat == TYPCATEGORY_NUMERIC && dcat == TYPCATEGORY_NUMERIC && getBaseType(src) != getBaseType(dst))
+	{
+		bool		backnull;
+		Datum		back = link_key_cast(dst, src, out, &backnull);
+		TypeCacheEntry *tc = lookup_type_cache(getBaseType(src), TYPECACHE_EQ_OPR_FINFO);
+
+		if (backnull || !OidIsValid(tc->eq_opr_finfo.fn_oid) ||
+			!DatumGetBool(FunctionCall2Coll(&tc->eq_opr_finfo, InvalidOid, back, value)))
+		{
+			*isnull = true;
+			return (Datum) 0;
+		}
+	}
+	if (getBaseType(dst) != dst)
+		domain_check(out, false, dst, NULL, NULL);
+	return out;
+}
+
+Datum
+privacy_link_key(PG_FUNCTION_ARGS)
+{
+	LinkKeyCache *c = (LinkKeyCache *) fcinfo->flinfo->fn_extra;
+	Oid			dst = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	Oid			src = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Datum		value;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile Datum out = (Datum) 0;
+	volatile bool outnull = false;
+
+	if (!OidIsValid(dst) || !OidIsValid(src))
+		elog(ERROR, "privacy._link_key: argument types unknown");
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	value = PG_GETARG_DATUM(1);
+	if (c == NULL || c->src != src || c->dst != dst)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(LinkKeyCache));
+		c->src = src;
+		c->dst = dst;
+		get_typlenbyval(src, &c->srclen, &c->srcbyval);
+		get_typlenbyval(dst, &c->dstlen, &c->dstbyval);
+		fcinfo->flinfo->fn_extra = c;
+	}
+	if (c->valid && datumIsEqual(value, c->in, c->srcbyval, c->srclen))
+	{
+		if (c->outnull)
+			PG_RETURN_NULL();
+		return c->dstbyval ? c->out : datumCopy(c->out, false, c->dstlen);
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		bool		isnull;
+
+		out = link_key_convert(src, dst, value, &isnull);
+		outnull = isnull;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		/* a value of no such type: a data exception, or a domain's CHECK */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
+			edata->sqlerrcode != ERRCODE_CHECK_VIOLATION &&
+			edata->sqlerrcode != ERRCODE_NOT_NULL_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		outnull = true;
+	}
+	PG_END_TRY();
+
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (c->valid && !c->srcbyval)
+			pfree(DatumGetPointer(c->in));
+		if (c->valid && !c->outnull && !c->dstbyval)
+			pfree(DatumGetPointer(c->out));
+		c->in = datumCopy(value, c->srcbyval, c->srclen);
+		c->outnull = outnull;
+		c->out = outnull ? (Datum) 0 : datumCopy(out, c->dstbyval, c->dstlen);
+		c->valid = true;
+		MemoryContextSwitchTo(old);
+	}
+	if (outnull)
+		PG_RETURN_NULL();
+	return out;
 }

@@ -592,11 +592,12 @@ map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *key
  * MapLinkKeyExpr
  *		The subject's key (keyexpr, of the root key's type keytype) as the
  *		type of link column att of relid.  The one place where an id is
- *		converted to a link column's type, and never lossily: to the
- *		column's type without its typmod (varchar(2) would cut '123' to
- *		'12', numeric(4,0) round 1.5), and between numeric types only when
- *		the value survives the way back (1.5 is no integer key: NULL, which
- *		matches no row).
+ *		converted to a link column's type, and never lossily
+ *		(privacy._link_key): to the column's type without its typmod
+ *		(varchar(2) would cut '123' to '12'), between numeric types only
+ *		when the value survives the way back (1.5 is no integer key), and a
+ *		key the type cannot hold (70000 for a smallint, 'alice' for a uuid)
+ *		is NULL, which matches no row, where a cast would fail the call.
  */
 char *
 MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr, Oid keytype)
@@ -604,21 +605,11 @@ MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr, Oid keytype)
 	Oid			typid;
 	int32		typmod;
 	Oid			collid;
-	char	   *ty;
-	char		kcat,
-				tcat;
-	bool		pref;
 
 	get_atttypetypmodcoll(relid, att, &typid, &typmod, &collid);
-	ty = format_type_with_typemod(typid, -1);
-	get_type_category_preferred(getBaseType(keytype), &kcat, &pref);
-	get_type_category_preferred(getBaseType(typid), &tcat, &pref);
-	if (kcat == TYPCATEGORY_NUMERIC && tcat == TYPCATEGORY_NUMERIC &&
-		getBaseType(keytype) != getBaseType(typid))
-		return psprintf("CASE WHEN CAST(CAST((%s) AS %s) AS %s) OPERATOR(pg_catalog.=) (%s) "
-						"THEN CAST((%s) AS %s) END",
-						keyexpr, ty, format_type_be_qualified(getBaseType(keytype)), keyexpr, keyexpr, ty);
-	return psprintf("CAST((%s) AS %s)", keyexpr, ty);
+	if (typid == keytype)
+		return psprintf("(%s)", keyexpr);
+	return psprintf("privacy._link_key(CAST(NULL AS %s), (%s))", format_type_with_typemod(typid, -1), keyexpr);
 }
 
 /*

@@ -1043,3 +1043,11 @@ BEGIN
 	 WHERE r.columns IS NOT NULL AND r.column_attnums IS NOT NULL;
 END
 $$;
+
+-- link keys that do not fit a link column's type match nothing (session 11)
+-- The subject's key as a link column's type, or NULL when it has no value
+-- of that type (too large, not of that syntax, not a whole number): a key
+-- that cannot be in the column matches none of its rows, where a cast would
+-- fail the whole call.  A cast, not data.
+CREATE FUNCTION privacy._link_key(target anyelement, key "any") RETURNS anyelement
+AS 'MODULE_PATHNAME', 'privacy_link_key' LANGUAGE C STABLE PARALLEL SAFE;
