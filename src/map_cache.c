@@ -672,6 +672,8 @@ MapParseId(MapSubject *subj, const char *id, char **canonical)
  *		Resolve the subject type (argument subjarg) and id (idarg) of a
  *		rights call: NULL 22023, unknown type 42704, bad id 22P02.
  */
+#define MAP_MAX_ID_BYTES 2000
+
 SubjectArg
 MapSubjectArg(FunctionCallInfo fcinfo, int subjarg, int idarg)
 {
@@ -681,6 +683,15 @@ MapSubjectArg(FunctionCallInfo fcinfo, int subjarg, int idarg)
 
 	a.subj = MapGetSubject(name);
 	a.key = MapParseId(a.subj, id, &a.canon);
+	/*
+	 * holds, restrictions and consents index the id: a key longer than an
+	 * index entry can hold would fail there (54000) after the checks
+	 */
+	if (strlen(a.canon) > MAP_MAX_ID_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the id is longer than %d bytes", MAP_MAX_ID_BYTES),
+				 errhint("Subject ids are keys: identify the subject by a shorter key.")));
 	a.ref = UtilSubjectRef(name, a.canon);
 	return a;
 }

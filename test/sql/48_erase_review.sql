@@ -204,6 +204,9 @@ SELECT privacy.erase('cname', 'alice', dry_run => true) -> 'tables' AS dry;
 SELECT privacy.erase('cname', 'alice') -> 'tables' AS tables;
 SELECT privacy.erase('cname', '0b7a7e5e-4a6c-4d43-9a65-2f5f1e1d6a01') -> 'tables' AS tables;
 SELECT (SELECT count(*) FROM c_small) AS small, (SELECT count(*) FROM c_tokens) AS tokens;
+-- an id longer than an index entry of holds, restrictions and consents
+SELECT privacy.hold('cname', repeat('x', 3000), 'litigation');
+SELECT privacy.restrict('cname', repeat('x', 3000), 'contested');
 DROP TABLE c_small, c_users, c_tokens, c_names;
 DROP TABLE p_notes, p_users, p_agents;
 DROP TABLE h_msgs_archive, h_msgs, h_convs, h_users;
