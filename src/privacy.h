@@ -17,6 +17,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 
 #include "compat.h"
 
@@ -67,6 +68,7 @@ typedef struct PrivacyUserSwitch
 extern Oid	UtilRelationOwner(Oid relid);
 extern char *UtilQualifiedName(Oid relid);
 extern char *UtilFromName(Oid relid);
+extern ErrorData *UtilSubxactCaught(MemoryContext cxt, ResourceOwner owner);
 extern char *UtilJsonKey(Oid relid);
 extern char *UtilSubjectRef(const char *subject, const char *canonical_id);
 extern void UtilKeyedHash(const char *context, const unsigned char *in, size_t inlen,

@@ -32,6 +32,7 @@
 
 #include "citus.h"
 #include "guard.h"
+#include "privacy.h"
 #include "retention.h"
 
 PG_FUNCTION_INFO_V1(privacy_add_retention);
@@ -186,15 +187,7 @@ ret_column(Oid relid, const char *name)
 ErrorData *
 RetentionSubxactCaught(MemoryContext cxt, ResourceOwner owner)
 {
-	ErrorData  *edata;
-
-	MemoryContextSwitchTo(cxt);
-	edata = CopyErrorData();
-	FlushErrorState();
-	RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return edata;
+	return UtilSubxactCaught(cxt, owner);
 }
 
 

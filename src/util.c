@@ -34,6 +34,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -375,4 +376,24 @@ UtilKeyedHash(const char *context, const unsigned char *in, size_t inlen,
 					   subject_ref_secret, sizeof(subject_ref_secret));
 	crypto_generichash(out, outlen, in, inlen, key, sizeof(key));
 	sodium_memzero(key, sizeof(key));
+}
+
+/*
+ * UtilSubxactCaught
+ *		In the PG_CATCH of an internal subtransaction begun in memory context
+ *		cxt under resource owner owner: the error, copied into cxt, and the
+ *		subtransaction rolled back, cxt and owner current again.
+ */
+ErrorData *
+UtilSubxactCaught(MemoryContext cxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
 }
