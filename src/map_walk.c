@@ -708,13 +708,7 @@ walk(MapSubject *subj, List *links)
 			e = find_entry(entries, f->child);
 			if (e && e->outbound)
 				continue;
-			h = palloc0(sizeof(MapHop));
-			h->rel = f->child;
-			h->prel = f->parent;
-			h->ncols = f->ncols;
-			memcpy(h->cols, f->ccols, sizeof(h->cols));
-			memcpy(h->pcols, f->pcols, sizeof(h->pcols));
-			h->deltype = f->deltype;
+			h = fk_inbound_hop(f, CurrentMemoryContext);
 			add_edge(&entries, h, "fk", false, x->depth + 1);
 		}
 	}
