@@ -41,19 +41,16 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
-#include "catalog/pg_db_role_setting.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_db_role_setting.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "rewrite/rowsecurity.h"
-#include "utils/lsyscache.h"
-#include "utils/rls.h"
-#include "utils/syscache.h"
-#include "access/transam.h"
-#include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
@@ -62,8 +59,11 @@
 #include "utils/elog.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
 
 #include "guard.h"
 #include "privacy.h"
@@ -406,7 +406,7 @@ GuardSanitize(ErrorData *edata, bool messages)
 }
 
 /*
- * policy_is_builtin_walker
+ * user_function / policy_user_code_walker
  *		True when the expression calls something that is not PostgreSQL's
  *		own or the extension's (a function, operator, cast or I/O function
  *		of a user, a domain's check, a subquery).
