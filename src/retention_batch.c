@@ -844,30 +844,47 @@ batch_filter_held(RetBatch *b)
 
 /*
  * batch_delete_sub
- *		The DELETE of batch_change with the ctids tids, as the table's owner,
- *		in a subtransaction: true and *n the rows deleted, or false and *err
- *		the error (the subtransaction rolled back).
+ *		One unit of a delete policy's step 4, in a subtransaction: for the
+ *		ctids tids, the dependents first (3b, when the policy has some: in a
+ *		pseudonym scope of its own, which ends before the DELETE fires the
+ *		table's triggers; the rows they block drop out), then the DELETE of
+ *		batch_change, as the table's owner.  True and *n the rows deleted,
+ *		or false and *err the error: the subtransaction is rolled back with
+ *		whatever the unit deleted, its dependents too, and *bc as it was.
  */
 static bool
-batch_delete_sub(RetPolicy *p, const char *sql, Datum tids, int64 *n, ErrorData **err)
+batch_delete_sub(RetBatch *b, const char *sql, ArrayType *tids, RetCounts *bc, int64 *n, ErrorData **err)
 {
+	RetPolicy  *p = b->p;
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool ok = true;
-	Oid			types[1] = {TIDARRAYOID};
-	Datum		values[1];
+	RetCounts	saved = *bc;
 
-	values[0] = tids;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
 		RetUser		su;
+		ArrayType  *apply = tids;
+		Oid			types[1] = {TIDARRAYOID};
+		Datum		values[1];
 
-		RetentionBecome(p->owner, true, &su);
-		RetentionExec(sql, 1, types, values, NULL, SPI_OK_DELETE);
-		RetentionRestore(&su);
-		*n = (int64) SPI_processed;
+		*n = 0;
+		if (p->deps != NIL)
+		{
+			(void) GuardPseudonymScopeBegin();
+			apply = ret_dependents(p, p->partitioned ? b->leaf : p->relid, tids, bc);
+			GuardPseudonymScopeEnd();
+		}
+		if (ArrayGetNItems(ARR_NDIM(apply), ARR_DIMS(apply)) > 0)
+		{
+			values[0] = PointerGetDatum(apply);
+			RetentionBecome(p->owner, true, &su);
+			RetentionExec(sql, 1, types, values, NULL, SPI_OK_DELETE);
+			RetentionRestore(&su);
+			*n = (int64) SPI_processed;
+		}
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -875,6 +892,7 @@ batch_delete_sub(RetPolicy *p, const char *sql, Datum tids, int64 *n, ErrorData 
 	PG_CATCH();
 	{
 		*err = RetentionSubxactCaught(cxt, owner);
+		*bc = saved;
 		ok = false;
 	}
 	PG_END_TRY();
@@ -897,7 +915,7 @@ batch_rethrow_unless_constraint(ErrorData *err)
  *		ctids).
  */
 static void
-batch_change(RetBatch *b)
+batch_change(RetBatch *b, RetCounts *bc)
 {
 	RetPolicy  *p = b->p;
 	StringInfoData sql;
@@ -975,10 +993,10 @@ batch_change(RetBatch *b)
 		 * One row must not stall the policy: when the batch's DELETE fails
 		 * on a constraint (an ON DELETE SET NULL into a NOT NULL column, a
 		 * SET DEFAULT whose default row is missing, a dependent's CHECK),
-		 * its rows are deleted one by one, and those that fail stay,
-		 * counted as blocked.
+		 * its rows are deleted one by one, each with its dependents, and
+		 * those that fail stay, dependents too, counted as blocked.
 		 */
-		if (batch_delete_sub(p, sql.data, dvalues[0], &n, &err))
+		if (batch_delete_sub(b, sql.data, b->apply, bc, &n, &err))
 			b->changed = n;
 		else
 		{
@@ -992,12 +1010,12 @@ batch_change(RetBatch *b)
 			b->changed = 0;
 			for (int i = 0; i < ntids; i++)
 			{
-				Datum		one = PointerGetDatum(construct_array(&tids[i], 1, TIDOID, sizeof(ItemPointerData),
-																  false, TYPALIGN_SHORT));
+				ArrayType  *one = construct_array(&tids[i], 1, TIDOID, sizeof(ItemPointerData),
+												  false, TYPALIGN_SHORT);
 
 				CHECK_FOR_INTERRUPTS();
 				err = NULL;
-				if (batch_delete_sub(p, sql.data, one, &n, &err))
+				if (batch_delete_sub(b, sql.data, one, bc, &n, &err))
 					b->changed += n;
 				else
 				{
@@ -1171,15 +1189,13 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 		batch_candidates(&b);
 		if (b.napply > 0 && (p->holdfilter != NULL || p->nhash > 0))
 			batch_filter_held(&b);
-		/* 3b. dependents: deleted first, or the row is blocked */
-		if (b.napply > 0 && !p->anonymize && p->deps != NIL)
-		{
-			b.apply = ret_dependents(p, p->partitioned ? b.leaf : p->relid, b.apply, &bc);
-			b.napply = ArrayGetNItems(ARR_NDIM(b.apply), ARR_DIMS(b.apply));
-		}
 		GuardPseudonymScopeEnd();
+		/*
+		 * 3b and 4: a delete policy's dependents (deleted first, or the row
+		 * is blocked) and the rows, in one subtransaction (batch_change)
+		 */
 		if (b.napply > 0)
-			batch_change(&b);
+			batch_change(&b, &bc);
 	}
 	p->qualname = parent_qualname;
 

@@ -181,7 +181,16 @@ SELECT privacy.add_retention('b_sessions', 'at', '1 year', cascade => false) AS 
 SELECT privacy.run_retention(:bpol) AS deleted;
 SELECT id FROM b_sessions ORDER BY id;
 SELECT last_rows, last_blocked, blocked_by FROM privacy.retention_status WHERE policy = :bpol;
-DROP TABLE b_marks, b_sessions;
+-- with dependents taken along (cascade => true): the blocked row keeps its own
+SELECT privacy.drop_retention(:bpol);
+CREATE TABLE b_notes (id int PRIMARY KEY, session int REFERENCES b_sessions ON DELETE CASCADE);
+INSERT INTO b_sessions SELECT g, now() - interval '3 years' FROM generate_series(6, 8) g;
+INSERT INTO b_notes VALUES (1, 3), (2, 6), (3, 7);
+SELECT privacy.add_retention('b_sessions', 'at', '1 year') AS bpol \gset
+SELECT privacy.run_retention(:bpol) AS deleted;
+SELECT id FROM b_sessions ORDER BY id;
+SELECT id, session FROM b_notes ORDER BY id;
+DROP TABLE b_notes, b_marks, b_sessions;
 -- 12. an id that a link column's type cannot hold matches none of its
 -- rows: access and erase answer instead of failing (22003, 22P02)
 CREATE TABLE c_users (id int PRIMARY KEY);
