@@ -598,8 +598,11 @@ privacy_link_key(PG_FUNCTION_ARGS)
 	volatile Datum out = (Datum) 0;
 	volatile bool outnull = false;
 
-	if (!OidIsValid(dst) || !OidIsValid(src))
-		elog(ERROR, "privacy._link_key: argument types unknown");
+	if (!OidIsValid(dst) || !OidIsValid(src) || src == UNKNOWNOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("privacy._link_key() needs typed arguments"),
+				 errhint("Cast the key, e.g. privacy._link_key(NULL::integer, $1::bigint).")));
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	value = PG_GETARG_DATUM(1);

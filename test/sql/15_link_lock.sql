@@ -134,6 +134,18 @@ SELECT privacy._link_key_hash(NULL::int) IS NULL AS null_is_null,
        privacy._link_key_hash(1.0::numeric) = privacy._link_key_hash(1.00::numeric) AS equal_values;
 DO $$ BEGIN PERFORM privacy._link_key_hash('an untyped literal');
 EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'untyped argument: %', SQLSTATE; END $$;
+-- privacy._link_key: a key as a link column's type, NULL when it has none
+SELECT privacy._link_key(NULL::int, 70000::bigint) AS fits,
+       privacy._link_key(NULL::smallint, 70000) IS NULL AS too_large,
+       privacy._link_key(NULL::uuid, 'alice'::text) IS NULL AS no_uuid,
+       privacy._link_key(NULL::int, 2.0) AS whole,
+       privacy._link_key(NULL::int, 2.5) IS NULL AS not_whole,
+       privacy._link_key(NULL::varchar(2), '123'::text) AS no_typmod,
+       privacy._link_key(NULL::int, NULL::bigint) IS NULL AS null_is_null;
+DO $$ BEGIN PERFORM privacy._link_key(NULL::int, 'an untyped literal');
+EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'untyped key: %', SQLSTATE; END $$;
+DO $$ BEGIN PERFORM privacy._link_key(NULL, 1);
+EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'untyped target: %', SQLSTATE; END $$;
 
 DROP SCHEMA k CASCADE;
 DROP ROLE regress_link_owner;
