@@ -252,7 +252,7 @@ view_copy_grants(Oid relid, const char *qualview)
 								"FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
 								"LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee "
 								"WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.grantee OPERATOR(pg_catalog.<>) c.relowner "
-								"AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')",
+								"AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'])",
 								1, argtypes, values, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read the table's privileges: %s", SPI_result_code_string(ret));

@@ -83,26 +83,6 @@ referenced_roots(Oid relid, List *out)
 	return out;
 }
 
-/* the inheritance parents of relid (a new child makes them ONLY in statements: the map caches drop) */
-static List *
-inheritance_parents(Oid relid, List *out)
-{
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
-
-	rel = table_open(InheritsRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		out = list_append_unique_oid(out, ((Form_pg_inherits) GETSTRUCT(tup))->inhparent);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return out;
-}
-
 /*
  * privacy._on_ddl() RETURNS event_trigger
  */
@@ -193,7 +173,7 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 		roots = list_append_unique_oid(roots, relid);
 		/* a plain table that gains a child: its statements name it ONLY */
 		if (get_rel_relkind(relid) == RELKIND_RELATION && !get_rel_relispartition(relid) &&
-			inheritance_parents(relid, NIL) != NIL)
+			has_superclass(relid))
 			MapInvalidate();
 		referenced = referenced_roots(relid, referenced);
 	}
