@@ -1337,41 +1337,40 @@ detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
 	ListCell   *ec;
 	Bitmapset  *done = NULL;
 	EraseParams *p = params_new(call);
+	int			nedges = list_length(et->fks_out);
+	char	  **refs = palloc(sizeof(char *) * Max(nedges, 1));
+	Bitmapset **cols = palloc(sizeof(Bitmapset *) * Max(nedges, 1));
 
 	initStringInfo(&set);
 	initStringInfo(&any);
+	/* each edge's condition once (of another owner: a statement) and its columns */
+	foreach(ec, et->fks_out)
+	{
+		int			k = foreach_current_index(ec);
+
+		refs[k] = refs_deleted(subj, lfirst(ec), "t", p);
+		cols[k] = detach_cols(et, lfirst(ec));
+		appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", refs[k]);
+	}
 	foreach(ec, et->fks_out)
 	{
 		EraseEdge  *e = lfirst(ec);
 		int			i;
 
-		appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", refs_deleted(subj, e, "t", p));
 		for (i = 0; i < e->fk->ncols; i++)
 		{
 			AttrNumber	a = e->fk->cols[i];
 			const char *col;
 			StringInfoData cond;
-			ListCell   *ec2;
 
-			if (bms_is_member(a, done) || !bms_is_member(a, detach_cols(et, e)))
+			if (bms_is_member(a, done) || !bms_is_member(a, cols[foreach_current_index(ec)]))
 				continue;
 			done = bms_add_member(done, a);
 			/* NULL when any foreign key detached by this column references a row that goes */
 			initStringInfo(&cond);
-			foreach(ec2, et->fks_out)
-			{
-				EraseEdge  *e2 = lfirst(ec2);
-				int			j;
-
-				if (!bms_is_member(a, detach_cols(et, e2)))
-					continue;
-				for (j = 0; j < e2->fk->ncols; j++)
-					if (e2->fk->cols[j] == a)
-					{
-						appendStringInfo(&cond, "%s(%s)", cond.len ? " OR " : "", refs_deleted(subj, e2, "t", p));
-						break;
-					}
-			}
+			for (int k = 0; k < nedges; k++)
+				if (bms_is_member(a, cols[k]))
+					appendStringInfo(&cond, "%s(%s)", cond.len ? " OR " : "", refs[k]);
 			col = quote_identifier(get_attname(et->mt->relid, a, false));
 			appendStringInfo(&set, "%s%s = CASE WHEN %s THEN NULL ELSE t.%s END",
 							 set.len ? ", " : "", col, cond.data, col);
