@@ -579,8 +579,6 @@ typedef struct RetBatch
 	/* counters */
 	int64		changed;
 	int64		held;
-	int64		blocked;		/* rows a constraint kept (batch_change) */
-	char	   *blocked_by;
 } RetBatch;
 
 /*
@@ -1020,9 +1018,9 @@ batch_change(RetBatch *b, RetCounts *bc)
 				else
 				{
 					batch_rethrow_unless_constraint(err);
-					b->blocked++;
-					if (b->blocked_by == NULL)
-						b->blocked_by = err->table_name ? pstrdup(err->table_name) : pstrdup("a constraint");
+					bc->blocked++;
+					if (bc->blocked_by == NULL)
+						bc->blocked_by = err->table_name ? pstrdup(err->table_name) : pstrdup("a constraint");
 				}
 			}
 		}
@@ -1204,9 +1202,6 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 	*done = batch_store_position(&b);
 	bc.changed = b.changed;
 	bc.held = b.held;
-	bc.blocked += b.blocked;
-	if (bc.blocked_by == NULL && b.blocked_by != NULL)
-		bc.blocked_by = b.blocked_by;
 	batch_record_run(&b, &bc, INSTR_TIME_GET_MILLISEC(t1), *done);
 	AtEOXact_GUC(true, level);
 	counts->changed += bc.changed;
