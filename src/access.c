@@ -843,6 +843,24 @@ count_tables(Datum tables)
 }
 
 /*
+ * lock_map
+ *		The map's tables share-locked before the statements are built
+ *		(MapLockTables): a rename or a new foreign key committed while the
+ *		call waited is part of what it reads.
+ */
+static void
+lock_map(SubjectArg *a)
+{
+	MapSubject *now = MapLockTables(a->subj, AccessShareLock);
+
+	if (now != a->subj)
+	{
+		a->subj = now;
+		a->key = MapParseId(now, a->canon, NULL);
+	}
+}
+
+/*
  * privacy.access(subject text, id text) RETURNS jsonb — GDPR Art. 15.
  */
 Datum
@@ -850,10 +868,12 @@ privacy_access(PG_FUNCTION_ARGS)
 {
 	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	Datum		tables;
-	Jsonb	   *data = collect(a.subj, a.key, false, &tables);
+	Jsonb	   *data;
 	Jsonb	   *result;
 	Datum		values[5];
 
+	lock_map(&a);
+	data = collect(a.subj, a.key, false, &tables);
 	values[0] = tables;
 	values[1] = CStringGetTextDatum(a.subj->name);
 	values[2] = CStringGetTextDatum(a.canon);
@@ -875,10 +895,12 @@ privacy_export(PG_FUNCTION_ARGS)
 {
 	SubjectArg	a = MapSubjectArg(fcinfo, 0, 1);
 	Datum		tables;
-	Jsonb	   *data = collect(a.subj, a.key, true, &tables);
+	Jsonb	   *data;
 	JsonbPair	pairs[5];
 	Jsonb	   *result;
 
+	lock_map(&a);
+	data = collect(a.subj, a.key, true, &tables);
 	pairs[0].key = UtilJsonbString("format");
 	pairs[0].value = UtilJsonbString("privacy-export/1");
 	pairs[1].key = UtilJsonbString("subject");

@@ -2650,6 +2650,17 @@ static void
 erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_run)
 {
 	ListCell   *lc;
+	List	   *deferred = NIL;
+
+	/* initially deferred constraints: checked by each statement (util.c) */
+	if (!dry_run)
+	{
+		Oid		   *relids = palloc(sizeof(Oid) * Max(list_length(ets), 1));
+
+		foreach(lc, ets)
+			relids[foreach_current_index(lc)] = ((EraseTable *) lfirst(lc))->mt->relid;
+		deferred = UtilDeferredImmediate(relids, list_length(ets));
+	}
 
 	foreach(lc, ets)
 	{
@@ -2699,6 +2710,7 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 		else
 			et->deleted = et->own_deleted + et->ngone;
 	}
+	UtilDeferredRestore(deferred);
 }
 
 /*
@@ -2949,6 +2961,19 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	UtilSpiConnect();
 	MemoryContextSwitchTo(outer);
 
+	/* the map's tables first: a migration in progress commits before the plan */
+	{
+		MapSubject *now = MapLockTables(subj, dry_run ? AccessShareLock : RowExclusiveLock);
+
+		if (now != subj)
+		{
+			char	   *c;
+
+			subj = now;
+			key = MapParseId(subj, canon, &c);
+			MemoryContextSwitchTo(outer);
+		}
+	}
 	/* lock, then holds (a hold placed meanwhile has committed or waits) */
 	if (!dry_run)
 	{

@@ -19,6 +19,7 @@
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -539,6 +540,35 @@ MapGetSubject(const char *name)
 	}
 	subj->pins++;
 	return subj;
+}
+
+/*
+ * MapLockTables
+ *		Lock every table of the subject's map in mode (the lock its
+ *		statements take anyway) before anything of the map is used.  A
+ *		migration that holds one of them (a new foreign key or action, a
+ *		renamed column, a new table referencing one) commits first, and the
+ *		call then sees what it changed: the map, loaded again when it
+ *		changed meanwhile (and its new tables locked too), and the foreign
+ *		keys.  Without this, an erasure planned before the wait acted after
+ *		it on the old plan: a new ON DELETE CASCADE removed a row it meant to
+ *		keep.  Returns the subject, possibly a new entry.
+ */
+MapSubject *
+MapLockTables(MapSubject *subj, LOCKMODE mode)
+{
+	for (;;)
+	{
+		ListCell   *lc;
+		MapSubject *now;
+
+		foreach(lc, subj->tables)
+			LockRelationOid(((MapTable *) lfirst(lc))->relid, mode);
+		now = MapGetSubject(subj->name);
+		if (now == subj)
+			return subj;
+		subj = now;
+	}
 }
 
 /*

@@ -16,6 +16,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
 #include "utils/jsonb.h"
 #include "utils/resowner.h"
 
@@ -69,6 +70,9 @@ extern Oid	UtilRelationOwner(Oid relid);
 extern char *UtilQualifiedName(Oid relid);
 extern char *UtilFromName(Oid relid);
 extern ErrorData *UtilSubxactCaught(MemoryContext cxt, ResourceOwner owner);
+/* initially deferred constraints on tables about to change: IMMEDIATE until restored */
+extern List *UtilDeferredImmediate(const Oid *relids, int n);
+extern void UtilDeferredRestore(List *names);
 extern char *UtilJsonKey(Oid relid);
 extern char *UtilSubjectRef(const char *subject, const char *canonical_id);
 extern void UtilKeyedHash(const char *context, const unsigned char *in, size_t inlen,
@@ -211,6 +215,7 @@ typedef struct MapSubject
  * load a new entry but never frees one still in use.
  */
 extern MapSubject *MapGetSubject(const char *name);
+extern MapSubject *MapLockTables(MapSubject *subj, LOCKMODE mode);
 
 /* a subject type and id taken from two text arguments of a rights call */
 typedef struct SubjectArg

@@ -923,6 +923,7 @@ batch_change(RetBatch *b, RetCounts *bc)
 	ListCell   *lc;
 	RetUser		su;
 	int			nlevel;
+	List	   *deferred;
 
 	initStringInfo(&sql);
 	dtypes[0] = TIDARRAYOID;
@@ -973,6 +974,15 @@ batch_change(RetBatch *b, RetCounts *bc)
 		}
 		else
 			appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
+	}
+	/* initially deferred constraints: checked by each statement (util.c) */
+	{
+		Oid		   *relids = palloc(sizeof(Oid) * (1 + list_length(p->deps)));
+
+		relids[0] = p->partitioned && OidIsValid(b->leaf) ? b->leaf : p->relid;
+		foreach(lc, p->deps)
+			relids[1 + foreach_current_index(lc)] = ((RetDep *) lfirst(lc))->relid;
+		deferred = UtilDeferredImmediate(relids, 1 + list_length(p->deps));
 	}
 	nlevel = ret_pin_nestloop();
 	if (p->anonymize)
@@ -1026,6 +1036,7 @@ batch_change(RetBatch *b, RetCounts *bc)
 		}
 	}
 	AtEOXact_GUC(true, nlevel);
+	UtilDeferredRestore(deferred);
 }
 
 /*

@@ -16,24 +16,28 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -396,4 +400,121 @@ UtilSubxactCaught(MemoryContext cxt, ResourceOwner owner)
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return edata;
+}
+
+/*
+ * UtilDeferredImmediate
+ *		PostgreSQL refuses to queue a deferred trigger event inside a
+ *		security-restricted operation (42501 "cannot fire deferred trigger
+ *		within security-restricted operation"), and the extension changes
+ *		rows there, as each table's owner.  A foreign key or constraint
+ *		trigger declared DEFERRABLE INITIALLY DEFERRED (Django declares
+ *		every foreign key so) on a table it changes would fail every
+ *		erasure and retention batch.  So the initially deferred constraints
+ *		whose triggers sit on the n tables about to change (their
+ *		partitions and children included; a foreign key's triggers sit on
+ *		both of its tables) are set IMMEDIATE, by name, in the caller's
+ *		transaction: their checks run at the end of each statement, which
+ *		change rows in an order that keeps them (referencing rows first).
+ *		As SET CONSTRAINTS does, this also runs now the checks of those
+ *		constraints that the transaction deferred so far, as the current
+ *		user.  A name that another, non-deferrable constraint of its schema
+ *		shares is left out (SET CONSTRAINTS would refuse it).  Returns the
+ *		names for UtilDeferredRestore (NIL: none).  The caller holds locks
+ *		on the tables, is connected to SPI and is in no guard frame.
+ */
+List *
+UtilDeferredImmediate(const Oid *relids, int n)
+{
+	List	   *cons = NIL;
+	List	   *names = NIL;
+	ListCell   *lc;
+	StringInfoData sql;
+
+	for (int i = 0; i < n; i++)
+	{
+		List	   *rels;
+		ListCell   *lr;
+
+		rels = has_subclass(relids[i]) ? find_all_inheritors(relids[i], NoLock, NULL)
+			: list_make1_oid(relids[i]);
+		foreach(lr, rels)
+		{
+			Relation	rel = try_relation_open(lfirst_oid(lr), NoLock);
+
+			if (rel == NULL)
+				continue;
+			if (rel->trigdesc != NULL)
+				for (int t = 0; t < rel->trigdesc->numtriggers; t++)
+				{
+					Trigger    *tg = &rel->trigdesc->triggers[t];
+
+					if (tg->tgdeferrable && tg->tginitdeferred && OidIsValid(tg->tgconstraint))
+						cons = list_append_unique_oid(cons, tg->tgconstraint);
+				}
+			relation_close(rel, NoLock);
+		}
+	}
+	foreach(lc, cons)
+	{
+		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_constraint con;
+		Relation	crel;
+		ScanKeyData key[2];
+		SysScanDesc scan;
+		HeapTuple	other;
+		bool		shared = false;
+		char	   *name;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		con = (Form_pg_constraint) GETSTRUCT(tup);
+		crel = table_open(ConstraintRelationId, AccessShareLock);
+		ScanKeyInit(&key[0], Anum_pg_constraint_conname, BTEqualStrategyNumber, F_NAMEEQ,
+					NameGetDatum(&con->conname));
+		ScanKeyInit(&key[1], Anum_pg_constraint_connamespace, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(con->connamespace));
+		scan = systable_beginscan(crel, ConstraintNameNspIndexId, true, NULL, 2, key);
+		while (HeapTupleIsValid(other = systable_getnext(scan)))
+			if (!((Form_pg_constraint) GETSTRUCT(other))->condeferrable)
+				shared = true;
+		systable_endscan(scan);
+		table_close(crel, AccessShareLock);
+		name = quote_qualified_identifier(get_namespace_name(con->connamespace), NameStr(con->conname));
+		ReleaseSysCache(tup);
+		if (!shared && !list_member(names, makeString(name)))
+			names = lappend(names, makeString(name));
+	}
+	if (names == NIL)
+		return NIL;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SET CONSTRAINTS ");
+	foreach(lc, names)
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "", strVal(lfirst(lc)));
+	appendStringInfoString(&sql, " IMMEDIATE");
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set the deferred constraints immediate");
+	return names;
+}
+
+/*
+ * UtilDeferredRestore
+ *		Give the constraints UtilDeferredImmediate set IMMEDIATE their
+ *		declared timing back (DEFERRED) for the rest of the transaction.
+ */
+void
+UtilDeferredRestore(List *names)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	if (names == NIL)
+		return;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SET CONSTRAINTS ");
+	foreach(lc, names)
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "", strVal(lfirst(lc)));
+	appendStringInfoString(&sql, " DEFERRED");
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set the constraints deferred again");
 }

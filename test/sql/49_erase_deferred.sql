@@ -1,0 +1,81 @@
+-- Deferrable constraints (Django declares every foreign key DEFERRABLE
+-- INITIALLY DEFERRED): PostgreSQL refuses to queue a deferred trigger event
+-- inside a security-restricted operation, where erasure and retention change
+-- rows, so those constraints are set IMMEDIATE for the extension's
+-- statements and DEFERRED again after them (util.c, UtilDeferredImmediate).
+CREATE EXTENSION privacy;
+CREATE TABLE d_users (id int PRIMARY KEY, name text);
+CREATE TABLE d_orders (id int PRIMARY KEY,
+	user_id int REFERENCES d_users DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE d_items (id int PRIMARY KEY,
+	order_id int REFERENCES d_orders ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED, note text);
+-- an invoice (kept, anonymized) referencing the order
+CREATE TABLE d_invoices (id int PRIMARY KEY,
+	order_id int REFERENCES d_orders ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED, buyer text);
+-- a user's constraint trigger, deferred: it runs, as the table's owner
+CREATE TABLE d_seen (who name, sec boolean);
+CREATE FUNCTION d_trg() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO d_seen VALUES (current_user, true); RETURN NULL; END$$;
+CREATE CONSTRAINT TRIGGER d_items_deleted AFTER DELETE ON d_items
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION d_trg();
+INSERT INTO d_users VALUES (1, 'Ann'), (2, 'Bo'), (3, 'Cy');
+INSERT INTO d_orders VALUES (10, 1), (20, 2), (30, 3);
+INSERT INTO d_items VALUES (100, 10, 'a'), (101, 10, 'b'), (200, 20, 'c'), (300, 30, 'd');
+INSERT INTO d_invoices VALUES (1, 10, 'Ann'), (2, 20, 'Bo');
+SELECT privacy.define_subject('duser', 'd_users');
+SELECT privacy.classify('d_invoices', 'buyer', 'user.name');
+SELECT privacy.set_erasure_mode('d_invoices', 'anonymize');
+SELECT privacy.erase('duser', '1', dry_run => true) -> 'tables';
+SELECT privacy.erase('duser', '1') -> 'tables';
+SELECT (SELECT count(*) FROM d_users WHERE id = 1) AS users, (SELECT count(*) FROM d_orders WHERE user_id = 1) AS orders,
+	(SELECT count(*) FROM d_items WHERE order_id = 10) AS items, (SELECT count(*) FROM d_seen) AS trigger_ran;
+SELECT DISTINCT who FROM d_seen;
+SELECT id, order_id, buyer FROM d_invoices ORDER BY id;
+-- in a transaction: the constraints are deferred again after the erasure
+BEGIN;
+SELECT privacy.erase('duser', '2') -> 'tables';
+INSERT INTO d_orders VALUES (99, 42);		-- deferred: no error here
+DELETE FROM d_orders WHERE id = 99;
+COMMIT;
+-- a violation the transaction deferred before the call fails the call (as
+-- its commit would have), nothing erased
+BEGIN;
+INSERT INTO d_orders VALUES (98, 42);
+SELECT privacy.erase('duser', '3') -> 'tables';
+ROLLBACK;
+SELECT count(*) FROM d_users WHERE id = 3;
+-- constraints the caller set immediate: the same
+BEGIN;
+SET CONSTRAINTS ALL IMMEDIATE;
+SELECT privacy.erase('duser', '3') -> 'tables';
+ROLLBACK;
+-- a name shared with a non-deferrable constraint of the schema is left out
+-- (SET CONSTRAINTS would refuse it); an ON DELETE CASCADE queues nothing
+-- deferred, so this erasure works all the same
+CREATE TABLE d_other (id int PRIMARY KEY, o int);
+ALTER TABLE d_other ADD CONSTRAINT d_items_order_id_fkey FOREIGN KEY (o) REFERENCES d_orders;
+SELECT privacy.erase('duser', '3') -> 'tables';
+DROP TABLE d_other;
+SELECT privacy.erase('duser', '3') -> 'tables';
+
+-- retention: a deferred dependent goes with its row, a blocked one stays
+CREATE TABLE d_logs (id int PRIMARY KEY, at timestamptz NOT NULL);
+CREATE TABLE d_refs (id int PRIMARY KEY,
+	log_id int REFERENCES d_logs ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE d_pins (id int PRIMARY KEY,
+	log_id int NOT NULL REFERENCES d_logs ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED);
+INSERT INTO d_logs VALUES (1, now() - interval '10 days'), (2, now() - interval '10 days'), (3, now());
+INSERT INTO d_refs VALUES (1, 1), (3, 3);
+INSERT INTO d_pins VALUES (1, 2);
+SELECT privacy.add_retention('d_logs', 'at', '1 day') AS pol \gset
+SELECT privacy.run_retention(:pol);
+SELECT id FROM d_logs ORDER BY id;
+SELECT id FROM d_refs ORDER BY id;
+SELECT rows, blocked, error FROM privacy.retention_runs WHERE policy = :pol;
+SELECT privacy.drop_retention(:pol);
+
+SELECT privacy.drop_subject('duser');
+DROP TABLE d_pins, d_refs, d_logs, d_invoices, d_seen;
+DROP TABLE d_items, d_orders, d_users;
+DROP FUNCTION d_trg();
+DROP EXTENSION privacy;
