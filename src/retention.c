@@ -202,7 +202,7 @@ ret_warn_blocked(int64 policy, int64 blocked, const char *blocked_by)
 			 errmsg_plural("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired row that other rows depend on",
 						   "retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that other rows depend on",
 						   blocked, policy, blocked),
-			 errdetail("A dependent row that must stay (a table in anonymize mode, a kept column, a held subject, or cascade => false) blocks the row it references."),
+			 errdetail("A dependent row that must stay (a table in anonymize mode, a kept column, a held subject, another role's row behind a NO ACTION or RESTRICT key, or cascade => false) blocks the row it references."),
 			 errhint("The rows are counted in privacy.retention_runs.blocked and retried by every pass.")));
 }
 

@@ -169,6 +169,7 @@ extern Datum RetentionGet(int row, int col, bool *isnull);
 extern void RetentionSpiConnect(void);
 extern ErrorData *RetentionSubxactCaught(MemoryContext cxt, ResourceOwner owner);
 extern int	RetentionPinSettings(RetPolicy *p);
+extern void RetentionSetServerZone(const char *zone);
 extern void RetentionRecordSubjects(RetPolicy *p);
 
 /* retention_policy.c: a policy resolved against the catalog */

@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -349,11 +350,26 @@ ret_resolve_columns(Oid relid, ArrayType *names)
 	return result;
 }
 
+/* the worker's TimeZone before it connected: the server's setting */
+static char *server_zone = NULL;
+
+/*
+ * RetentionSetServerZone
+ *		The worker, before it connects (and so before the settings of the
+ *		role it runs as apply: ALTER ROLE postgres SET timezone is a DBA's
+ *		own preference, not the database's), records the server's zone.
+ */
+void
+RetentionSetServerZone(const char *zone)
+{
+	server_zone = MemoryContextStrdup(TopMemoryContext, zone);
+}
+
 /*
  * ret_default_zone
  *		The database's default TimeZone: ALTER DATABASE ... SET timezone when
- *		there is one, else the server's (the reset value: postgresql.conf for
- *		the worker).  SPI connected.
+ *		there is one, else the server's (the worker: recorded before it
+ *		connected; a session: its reset value).  SPI connected.
  */
 static char *
 ret_default_zone(void)
@@ -368,6 +384,8 @@ ret_default_zone(void)
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (server_zone != NULL)
+		return pstrdup(server_zone);
 	return pstrdup(GetConfigOptionResetString("TimeZone"));
 }
 
@@ -724,9 +742,10 @@ ret_table_must_stay(Oid relid)
  *		The tables that depend on the policy's table through foreign keys,
  *		breadth first, at most RET_MAX_DEPTH deep.  Keys with ON DELETE SET
  *		NULL / SET DEFAULT keep the referencing row: not followed.  A
- *		dependent that must stay (anonymize mode, a 'keep' column, no
- *		cascade through a NO ACTION/RESTRICT key) is a leaf whose every row
- *		blocks; otherwise its held rows block and its own dependents follow.
+ *		dependent that must stay (anonymize mode, a 'keep' column, any
+ *		dependent of a policy with cascade => false, another role's table
+ *		behind a NO ACTION/RESTRICT key) is a leaf whose every row blocks;
+ *		otherwise its held rows block and its own dependents follow.
  *		Beyond the depth limit any dependent row blocks.
  */
 List *
@@ -775,8 +794,18 @@ RetentionLoadDeps(RetPolicy *p)
 					d->stay = "true";	/* nested too deep to follow */
 				else if (ret_table_must_stay(h->rel))
 					d->stay = "true";
-				else if (!p->cascade && h->deltype != 'c')
+				else if (!p->cascade)
+					d->stay = "true";	/* SPEC: any dependent blocks */
+				else if (h->deltype != 'c' && UtilRelationOwner(h->rel) != p->owner)
+				{
+					/*
+					 * another role's rows that its NO ACTION / RESTRICT key
+					 * protects: the policy table's owner could not delete
+					 * them, nor may its policy (each dependent is deleted
+					 * as its own table's owner)
+					 */
 					d->stay = "true";
+				}
 				else
 				{
 					/* its held rows stay: asked per batch, in the scope */

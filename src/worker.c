@@ -555,6 +555,8 @@ PrivacyRetentionWorkerMain(Datum main_arg)
 	if (seg == NULL)
 		proc_exit(0);			/* the launcher is gone */
 	res = dsm_segment_address(seg);
+	/* the server's zone, before the bootstrap role's own settings apply */
+	RetentionSetServerZone(GetConfigOption("TimeZone", false, false));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("privacy retention worker");
 	/*

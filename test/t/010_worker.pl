@@ -165,5 +165,26 @@ ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activit
 	WHERE backend_type = 'privacy retention worker'", 't'),
 	'no worker stays connected between rounds');
 
+# a timestamp age is read in the database's default zone (here the
+# server's, UTC), not in the zone the bootstrap role the worker runs as was
+# given (ALTER ROLE ... IN DATABASE ... SET timezone): a row 20 hours old
+# stays under a 1-day policy (read at UTC+14 it looked 34 hours old)
+$node->safe_psql('postgres', 'CREATE DATABASE dbtz');
+$node->safe_psql('dbtz', q{
+	CREATE EXTENSION privacy;
+	CREATE TABLE w (id int PRIMARY KEY, t timestamp NOT NULL);
+	CREATE INDEX ON w (t);
+	INSERT INTO w VALUES (1, (now() AT TIME ZONE 'UTC') - interval '20 hours'),
+		(2, (now() AT TIME ZONE 'UTC') - interval '30 hours');
+	ALTER ROLE CURRENT_USER IN DATABASE dbtz SET timezone = 'Etc/GMT-14';
+	SELECT privacy.add_retention('w', 't', '1 day');
+});
+ok($node->poll_query_until('dbtz', 'SELECT count(*) = 0 FROM w WHERE id = 2', 't'),
+	'the worker deletes the row older than a day');
+sleep(2.5);		# two more passes
+is($node->safe_psql('dbtz', 'SELECT string_agg(id::text, \',\') FROM w'), '1',
+	"the worker reads the age in the database's zone, not its role's");
+$node->safe_psql('postgres', 'ALTER ROLE CURRENT_USER IN DATABASE dbtz RESET timezone');
+
 $node->stop;
 done_testing();

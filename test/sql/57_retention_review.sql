@@ -1,0 +1,55 @@
+-- Retention findings of session 12's review: cascade => false blocks every
+-- dependent (SPEC §4); a table owner's policy never deletes another role's
+-- rows that a NO ACTION / RESTRICT key protects.
+CREATE EXTENSION privacy;
+-- cascade => false: an ON DELETE CASCADE dependent blocks its row too
+CREATE TABLE rr_f0 (id int PRIMARY KEY, at timestamptz);
+CREATE TABLE rr_fc (id int PRIMARY KEY, pid int REFERENCES rr_f0 ON DELETE CASCADE);
+CREATE TABLE rr_fr (id int PRIMARY KEY, pid int REFERENCES rr_f0 ON DELETE RESTRICT);
+INSERT INTO rr_f0 VALUES (1, now() - interval '10 days'), (2, now() - interval '10 days'),
+	(3, now() - interval '10 days');
+INSERT INTO rr_fc VALUES (1, 1);
+INSERT INTO rr_fr VALUES (1, 2);
+SELECT privacy.add_retention('rr_f0', 'at', '1 day', cascade => false) AS a \gset
+SELECT privacy.run_retention(:a);
+SELECT id FROM rr_f0 ORDER BY id;
+SELECT id FROM rr_fc ORDER BY id;
+SELECT rows, blocked FROM privacy.retention_runs WHERE policy = :a;
+SELECT privacy.drop_retention(:a);
+
+-- a hostile table owner backdates its rows and adds a policy: another
+-- role's invoices that reference them through a NO ACTION key stay (its
+-- own DELETE would fail on them); a CASCADE dependent goes, as PostgreSQL
+-- itself would take it
+CREATE ROLE regress_rr_hostile;
+CREATE ROLE regress_rr_victim;
+CREATE SCHEMA rr_h AUTHORIZATION regress_rr_hostile;
+CREATE SCHEMA rr_v AUTHORIZATION regress_rr_victim;
+GRANT USAGE ON SCHEMA rr_h TO regress_rr_victim;
+SET ROLE regress_rr_hostile;
+CREATE TABLE rr_h.base (id int PRIMARY KEY, at timestamptz);
+INSERT INTO rr_h.base VALUES (1, now()), (2, now()), (3, now());
+GRANT REFERENCES, SELECT ON rr_h.base TO regress_rr_victim;
+RESET ROLE;
+SET ROLE regress_rr_victim;
+CREATE TABLE rr_v.invoices (id int PRIMARY KEY, base_id int REFERENCES rr_h.base, amount int);
+CREATE TABLE rr_v.notes (id int PRIMARY KEY, base_id int REFERENCES rr_h.base ON DELETE CASCADE);
+INSERT INTO rr_v.invoices VALUES (1, 1, 100), (2, 2, 200);
+INSERT INTO rr_v.notes VALUES (1, 3);
+RESET ROLE;
+SET ROLE regress_rr_hostile;
+DELETE FROM rr_h.base WHERE id = 1;		-- refused by PostgreSQL
+UPDATE rr_h.base SET at = now() - interval '10 years';
+SELECT privacy.add_retention('rr_h.base', 'at', '1 day') AS h \gset
+RESET ROLE;
+SELECT privacy.run_retention(:h);
+SELECT count(*) AS invoices FROM rr_v.invoices;
+SELECT count(*) AS notes FROM rr_v.notes;
+SELECT id FROM rr_h.base ORDER BY id;
+SELECT rows, blocked FROM privacy.retention_runs WHERE policy = :h;
+SELECT privacy.drop_retention(:h);
+
+DROP TABLE rr_v.notes, rr_v.invoices, rr_h.base, rr_fr, rr_fc, rr_f0;
+DROP SCHEMA rr_v, rr_h;
+DROP ROLE regress_rr_hostile, regress_rr_victim;
+DROP EXTENSION privacy;
