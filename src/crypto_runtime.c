@@ -28,6 +28,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -40,7 +41,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "crypto.h"
 #include "guard.h"
@@ -749,6 +752,10 @@ typedef struct ReadCache
 	int64		key_id;
 	const unsigned char *key;
 	uint64		generation;
+	/* row security of the table for rls_user: the row must be visible */
+	Oid			rls_user;
+	bool		rls;
+	SPIPlanPtr	rls_plan;
 } ReadCache;
 
 /*
@@ -807,6 +814,92 @@ read_check_acl(ColInfo *ci)
 				 errmsg("permission denied for encrypted column \"%s\" of table \"%s\"",
 						get_attname(ci->relid, ci->attnum, false), get_rel_name(ci->relid))));
 	ci->acl_user = GetUserId();
+}
+
+/* the schema of an operator */
+static Oid
+opr_namespace(Oid opr)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opr));
+	Oid			nsp;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", opr);
+	nsp = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace;
+	ReleaseSysCache(tup);
+	return nsp;
+}
+
+/*
+ * read_check_row
+ *		Where row security applies to the current user, read_encrypted()
+ *		answers only for a row the user can see (SPEC §7: no oracle): a
+ *		ciphertext copied from a row its policy hides (a backup table, an
+ *		export) is refused with 42501.  The row is looked up by its primary
+ *		key as the current user, as its own query would (the _decrypted view
+ *		is security_invoker), with the key types' own equality operators,
+ *		named by schema.  Costs one index lookup per value on such tables,
+ *		nothing elsewhere.
+ */
+static void
+read_check_row(FunctionCallInfo fcinfo, ReadCache *rc)
+{
+	Datum		values[CRYPTO_MAX_KEY_PARTS];
+	char		nulls[CRYPTO_MAX_KEY_PARTS];
+	int			ret;
+	int			i;
+
+	if (rc->rls_user != GetUserId())
+	{
+		rc->rls = check_enable_rls(rc->ci->relid, InvalidOid, true) == RLS_ENABLED;
+		rc->rls_user = GetUserId();
+	}
+	if (!rc->rls)
+		return;
+	if (rc->rls_plan == NULL)
+	{
+		StringInfoData sql;
+		SPIPlanPtr	plan;
+
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT 1 FROM %s t WHERE ", UtilQualifiedName(rc->ci->relid));
+		for (i = 0; i < rc->nargs; i++)
+		{
+			Oid			coltype = get_atttype(rc->ci->relid, rc->ci->keyattnums[i]);
+			TypeCacheEntry *tc = lookup_type_cache(coltype, TYPECACHE_EQ_OPR);
+
+			if (rc->argtype[i] != coltype || !OidIsValid(tc->eq_opr))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("read_encrypted needs the primary key values of the row in their own types")));
+			appendStringInfo(&sql, "%st.%s OPERATOR(%s.%s) $%d", i > 0 ? " AND " : "",
+							 quote_identifier(get_attname(rc->ci->relid, rc->ci->keyattnums[i], false)),
+							 quote_identifier(get_namespace_name(opr_namespace(tc->eq_opr))),
+							 get_opname(tc->eq_opr), i + 1);
+		}
+		UtilSpiConnect();
+		plan = SPI_prepare(sql.data, rc->nargs, rc->argtype);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the row check: %s", SPI_result_code_string(SPI_result));
+		SPI_finish();
+		rc->rls_plan = plan;
+	}
+	for (i = 0; i < rc->nargs; i++)
+	{
+		values[i] = PG_GETARG_DATUM(i + 2);
+		nulls[i] = PG_ARGISNULL(i + 2) ? 'n' : ' ';
+	}
+	UtilSpiConnect();
+	ret = SPI_execute_plan(rc->rls_plan, values, nulls, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "row check failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for encrypted column \"%s\" of table \"%s\"",
+						get_attname(rc->ci->relid, rc->ci->attnum, false), get_rel_name(rc->ci->relid)),
+				 errdetail("Row-level security hides the row of this value from the current user.")));
+	SPI_finish();
 }
 
 /*
@@ -931,6 +1024,7 @@ privacy_read_encrypted(PG_FUNCTION_ARGS)
 	KeysRequireRootKey();
 	rc = read_cache(fcinfo, PG_GETARG_INT64(1));
 	read_check_acl(rc->ci);
+	read_check_row(fcinfo, rc);
 	aad = read_aad(fcinfo, rc, aadbuf, sizeof(aadbuf), &aadlen);
 
 	v = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
