@@ -44,6 +44,7 @@
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/timestamp.h"
 
 #include "detect.h"
@@ -576,6 +577,20 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							errmsg("permission denied for table %s", get_rel_name(relid)),
 							errhint("Discovery samples values as the calling role, which needs SELECT on the table.")));
+		return;
+	}
+	/*
+	 * The sample reads every row (as the table's owner: its policies are
+	 * user code); where row security hides rows from the caller, the
+	 * counts would tell about rows it cannot see.  Left to a role that
+	 * sees them all (the owner, a BYPASSRLS role).
+	 */
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+	{
+		if (explicit)
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							errmsg("row-level security hides rows of table %s from the calling role", get_rel_name(relid)),
+							errhint("Run discovery on it as its owner or as a role with BYPASSRLS.")));
 		return;
 	}
 
