@@ -187,13 +187,18 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 	get_atttypetypmodcoll(relid, att, &coltype, &coltypmod, &collid);
 	if (coltype != TEXTOID && coltype != VARCHAROID && coltype != BPCHAROID)
 		return;
-	switch (subj->key_type)
+	switch (getBaseType(subj->key_type))
 	{
 		case INT2OID:
 		case INT4OID:
 		case INT8OID:
 			canonical = "^(0|-?[1-9][0-9]*)$";
 			parses = "^\\s*[-+]?[0-9]+\\s*$";
+			break;
+		case NUMERICOID:
+			/* MapParseId's spelling: no trailing zeros, no exponent */
+			canonical = "^(0|-?([1-9][0-9]*|0(?=\\.))(\\.[0-9]*[1-9])?)$";
+			parses = "^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$";
 			break;
 		case UUIDOID:
 			canonical = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
@@ -221,9 +226,12 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 						col, get_rel_name(relid), format_type_be(subj->key_type)),
 				 errdetail("%lld rows hold such a value; rights calls would not find them.",
 						   (long long) bad),
-				 errhint("Rewrite them to the canonical text first, e.g. UPDATE %s SET %s = CAST(CAST(%s AS %s) AS text) WHERE ...;",
-						 UtilQualifiedName(relid), quote_identifier(col), quote_identifier(col),
-						 format_type_be(subj->key_type))));
+				 getBaseType(subj->key_type) == NUMERICOID
+				 ? errhint("Rewrite them to the canonical text first, e.g. UPDATE %s SET %s = CAST(trim_scale(CAST(%s AS numeric)) AS text) WHERE ...;",
+						   UtilQualifiedName(relid), quote_identifier(col), quote_identifier(col))
+				 : errhint("Rewrite them to the canonical text first, e.g. UPDATE %s SET %s = CAST(CAST(%s AS %s) AS text) WHERE ...;",
+						   UtilQualifiedName(relid), quote_identifier(col), quote_identifier(col),
+						   format_type_be(subj->key_type))));
 }
 
 /*

@@ -21,6 +21,7 @@
 #include "executor/spi.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -688,6 +689,9 @@ MapParseId(MapSubject *subj, const char *id, char **canonical)
 				 errhidestmt(true)));
 	}
 	PG_END_TRY();
+	/* one numeric key, one spelling: 1, 1.0 and 1.00 are one subject */
+	if (getBaseType(subj->key_type) == NUMERICOID)
+		d = DirectFunctionCall1(numeric_trim_scale, d);
 	if (canonical)
 	{
 		getTypeOutputInfo(subj->key_type, &typoutput, &isvarlena);
@@ -695,6 +699,21 @@ MapParseId(MapSubject *subj, const char *id, char **canonical)
 	}
 	GuardLeave(frame);
 	return d;
+}
+
+/*
+ * MapCanonText
+ *		SQL: the canonical text of a key expression of the subject's key
+ *		type, as MapParseId writes an id's (holds, restrictions, consents
+ *		and subject_ref are keyed by it): its text, a numeric key's without
+ *		trailing zeros.
+ */
+char *
+MapCanonText(MapSubject *subj, const char *expr)
+{
+	if (getBaseType(subj->key_type) == NUMERICOID)
+		return psprintf("CAST(pg_catalog.trim_scale(CAST((%s) AS pg_catalog.numeric)) AS pg_catalog.text)", expr);
+	return psprintf("CAST((%s) AS pg_catalog.text)", expr);
 }
 
 /*

@@ -247,6 +247,7 @@ extern void MapInvalidate(void);
 extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
 						  const char *keyexpr);
 extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
+extern char *MapCanonText(MapSubject *subj, const char *expr);
 extern MapTable *MapFindTable(MapSubject *subj, Oid relid);
 extern void MapForeignKeysIntoAll(MapSubject *subj);
 extern List *MapSubjectsOfTable(Oid relid);

@@ -260,7 +260,7 @@ count_subjects(const char *subject, Oid *relids, int n)
 		{
 			if (q.len > 0)
 				appendStringInfoString(&q, " UNION ");
-			appendStringInfo(&q, "SELECT CAST((%s) AS pg_catalog.text) AS k FROM %s t", (char *) lfirst(lc), from);
+			appendStringInfo(&q, "SELECT %s AS k FROM %s t", MapCanonText(subj, (char *) lfirst(lc)), from);
 			any = true;
 		}
 		if (q.len == 0)

@@ -697,15 +697,15 @@ RetentionHoldFilter(Oid relid, const char *alias, List *required)
 		{
 			if (scoped)
 				appendStringInfo(&buf,
-								 "%sprivacy._held(%s, CAST((%s) AS pg_catalog.text), %s)",
+								 "%sprivacy._held(%s, %s, %s)",
 								 first ? "" : " OR ", quote_literal_cstr(subj->name),
-								 (char *) lfirst(kc), token);
+								 MapCanonText(subj, (char *) lfirst(kc)), token);
 			else
 				appendStringInfo(&buf,
 								 "%sEXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) %s"
-								 " AND %s AND h.subject_key OPERATOR(pg_catalog.=) CAST((%s) AS pg_catalog.text))",
+								 " AND %s AND h.subject_key OPERATOR(pg_catalog.=) %s)",
 								 first ? "" : " OR ", quote_literal_cstr(subj->name), active,
-								 (char *) lfirst(kc));
+								 MapCanonText(subj, (char *) lfirst(kc)));
 			first = false;
 		}
 	}

@@ -551,8 +551,8 @@ restrict_entry(MapSubject *subj, MapTable *mt, Oid part)
 		appendStringInfoString(&q, "SELECT ");
 		foreach(lc, MapKeyExprs(subj, mt, "t"))
 		{
-			appendStringInfo(&q, "%sCAST((%s) AS pg_catalog.text)", e->nexprs > 0 ? ", " : "",
-							 (char *) lfirst(lc));
+			appendStringInfo(&q, "%s%s", e->nexprs > 0 ? ", " : "",
+							 MapCanonText(subj, (char *) lfirst(lc)));
 			e->nexprs++;
 		}
 		if (e->nexprs > 0)
@@ -1245,24 +1245,31 @@ replay_read_ledger(Jsonb *ledger, HTAB *refs, List **subjects, MemoryContext out
 
 	v[0] = JsonbPGetDatum(ledger);
 	UtilSpiConnect();
-	exec("SELECT e->>'subject', e->>'subject_ref' FROM pg_catalog.jsonb_array_elements("
-		 " CASE WHEN pg_catalog.jsonb_typeof($1) = 'object' AND pg_catalog.jsonb_typeof($1->'entries') = 'array'"
-		 " THEN $1->'entries' END) e", 1, t, v, NULL, true);
-	if (SPI_processed == 0 &&
-		!DatumGetBool(DirectFunctionCall2(jsonb_exists, JsonbPGetDatum(ledger), CStringGetTextDatum("entries"))))
+	/* an object whose "entries" is an array, else it is no ledger */
+	exec("SELECT 1 WHERE pg_catalog.jsonb_typeof($1) OPERATOR(pg_catalog.=) 'object'"
+		 " AND pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) 'entries') OPERATOR(pg_catalog.=) 'array'",
+		 1, t, v, NULL, true);
+	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("not an erasure ledger"),
 				 errdetail("Pass the result of privacy.erasure_ledger().")));
+	exec("SELECT e OPERATOR(pg_catalog.->>) 'subject', e OPERATOR(pg_catalog.->>) 'subject_ref',"
+		 " pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.=) 'object'"
+		 " AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'subject') OPERATOR(pg_catalog.=) 'string'"
+		 " AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'subject_ref') OPERATOR(pg_catalog.=) 'string'"
+		 " FROM pg_catalog.jsonb_array_elements($1 OPERATOR(pg_catalog.->) 'entries') e", 1, t, v, NULL, true);
 	nentries = SPI_processed;
 	for (i = 0; i < nentries; i++)
 	{
 		char	   *s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		char	   *r = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		char	   *ok = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
 		ReplayEntry *e;
 		bool		found;
 
-		if (s == NULL || r == NULL || strlen(r) >= 64 || strlen(s) >= 64)
+		if (s == NULL || r == NULL || ok == NULL || strcmp(ok, "t") != 0 ||
+			strlen(r) >= 64 || strlen(s) >= 64)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("erasure ledger entry %d is malformed", (int) i + 1)));
@@ -1314,8 +1321,8 @@ replay_key_sources(MapSubject *subj, List **rels, List **sqls)
 	ListCell   *tc;
 
 	*rels = list_make1_oid(subj->root);
-	*sqls = list_make1(psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t WHERE %s",
-								quote_identifier(subj->key_column),
+	*sqls = list_make1(psprintf("SELECT %s FROM %s t WHERE %s",
+								MapCanonText(subj, psprintf("t.%s", quote_identifier(subj->key_column))),
 								UtilFromName(subj->root), CitusMark(subj->root, pstrdup("true"))));
 	foreach(tc, subj->tables)
 	{
@@ -1327,9 +1334,13 @@ replay_key_sources(MapSubject *subj, List **rels, List **sqls)
 		h = linitial((List *) linitial(mt->paths));
 		if (h->link)
 		{
+			const char *col = quote_identifier(get_attname(h->rel, h->cols[0], false));
+
 			*rels = lappend_oid(*rels, h->rel);
-			*sqls = lappend(*sqls, psprintf("SELECT CAST(l.%s AS pg_catalog.text) FROM %s l WHERE %s",
-											quote_identifier(get_attname(h->rel, h->cols[0], false)),
+			*sqls = lappend(*sqls, psprintf("SELECT %s FROM %s l WHERE %s",
+											getBaseType(get_atttype(h->rel, h->cols[0])) == NUMERICOID
+											? psprintf("CAST(pg_catalog.trim_scale(l.%s) AS pg_catalog.text)", col)
+											: psprintf("CAST(l.%s AS pg_catalog.text)", col),
 											UtilFromName(h->rel), CitusMark(h->rel, pstrdup("true"))));
 		}
 	}

@@ -126,5 +126,12 @@ END $$;
 SELECT 'server alive' AS after_direct_trigger_calls;
 RESET ROLE;
 DROP ROLE m_direct;
+-- a damaged ledger is refused (22023), never replayed as an empty one
+SELECT privacy.replay_erasures('{"entries": 5}');
+SELECT privacy.replay_erasures('{"entries": {"a": 1}}');
+SELECT privacy.replay_erasures('{"entries": [{"subject": 5, "subject_ref": "x"}]}');
+SELECT privacy.replay_erasures('{"entries": [{"subject": "m", "subject_ref": ["x"]}]}');
+SELECT privacy.replay_erasures('{"entries": [7]}');
+SELECT privacy.replay_erasures('{"entries": []}') ->> 'entries' AS empty_ledger;
 DROP TABLE m_orders, m_customers;
 DROP EXTENSION privacy;
