@@ -388,6 +388,14 @@ breach_tables(ArrayType *arr, Oid **relids_out)
 		if (get_rel_relkind(r) == '\0')
 			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 							errmsg("relation with OID %u does not exist", r)));
+		/*
+		 * a partition is reported as its partitioned table (its
+		 * classifications and map entry are the parent's), unless a map
+		 * holds the partition itself (a foreign key of its own): the scope
+		 * can only grow, never miss a subject
+		 */
+		if (get_rel_relispartition(r) && MapSubjectsOfTable(r) == NIL)
+			r = MapPartitionRoot(r);
 		for (j = 0; j < n; j++)
 			if (relids[j] == r)
 				break;
