@@ -36,7 +36,10 @@ CREATE TABLE privacy.subject_types (
 	name		text PRIMARY KEY CHECK (name OPERATOR(pg_catalog.<>) ''),
 	root		regclass NOT NULL,
 	key_column	name NOT NULL,
-	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- the key column's attribute number: the key follows a rename
+	-- (_reconcile_columns: by name first, as after a restore, then by number)
+	key_attnum	smallint
 );
 SELECT pg_catalog.pg_extension_config_dump('privacy.subject_types', '');
 

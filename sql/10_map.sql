@@ -135,6 +135,17 @@ BEGIN
 	DELETE FROM privacy.classifications c
 	 WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.table_name
 	                      AND a.attname = c.column_name AND NOT a.attisdropped);
+	-- a subject type's key column follows a rename of it the same way
+	UPDATE privacy.subject_types s SET key_attnum = a.attnum
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = s.root AND a.attname = s.key_column AND NOT a.attisdropped
+	   AND a.attnum > 0 AND a.attnum IS DISTINCT FROM s.key_attnum;
+	UPDATE privacy.subject_types s SET key_column = a.attname
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = s.root AND a.attnum = s.key_attnum AND NOT a.attisdropped
+	   AND a.attname <> s.key_column
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute b WHERE b.attrelid = s.root
+	                      AND b.attname = s.key_column AND NOT b.attisdropped);
 	-- retention policies follow their age column and the columns they
 	-- anonymize the same way (a rename swap, one statement at a time, ends
 	-- with each policy on its own columns, under their new names)
@@ -148,6 +159,13 @@ BEGIN
 	   AND a.attname <> r.age_column
 	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute b WHERE b.attrelid = r.table_name
 	                      AND b.attname = r.age_column AND NOT b.attisdropped);
+	-- a dropped age column: the policy keeps PostgreSQL's name of the
+	-- dropped attribute, so a column added later under the old name is not
+	-- taken for it (the policy reports its column gone)
+	UPDATE privacy.retention r SET age_column = a.attname
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid = r.table_name AND a.attnum = r.age_attnum AND a.attisdropped
+	   AND a.attname <> r.age_column;
 	UPDATE privacy.retention r
 	   SET (columns, column_attnums) =
 	       (SELECT pg_catalog.array_agg(coalesce(an.attname, aa.attname, c.name) ORDER BY c.o),
@@ -156,7 +174,7 @@ BEGIN
 	          LEFT JOIN pg_catalog.pg_attribute an ON an.attrelid = r.table_name AND an.attname = c.name
 	                AND NOT an.attisdropped AND an.attnum > 0
 	          LEFT JOIN pg_catalog.pg_attribute aa ON aa.attrelid = r.table_name AND aa.attnum = c.num
-	                AND NOT aa.attisdropped AND an.attnum IS NULL)
+	                AND an.attnum IS NULL)
 	 WHERE r.columns IS NOT NULL AND r.column_attnums IS NOT NULL;
 END
 $$;

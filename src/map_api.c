@@ -75,8 +75,8 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 	char	   *key = NULL;
 	AttrNumber	keyatt;
 	int			ret;
-	Oid			argtypes[3] = {TEXTOID, OIDOID, TEXTOID};
-	Datum		values[3];
+	Oid			argtypes[4] = {TEXTOID, OIDOID, TEXTOID, INT2OID};
+	Datum		values[4];
 	char		detail[256];
 
 	if (PG_ARGISNULL(1))
@@ -144,9 +144,11 @@ privacy_define_subject(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(name);
 	values[1] = ObjectIdGetDatum(root);
 	values[2] = CStringGetTextDatum(key);
-	ret = SPI_execute_with_args("INSERT INTO privacy.subject_types (name, root, key_column) VALUES ($1, $2, $3)"
-								" ON CONFLICT (name) DO UPDATE SET root = EXCLUDED.root, key_column = EXCLUDED.key_column",
-								3, argtypes, values, NULL, false, 0);
+	values[3] = Int16GetDatum(get_attnum(root, key));
+	ret = SPI_execute_with_args("INSERT INTO privacy.subject_types (name, root, key_column, key_attnum) VALUES ($1, $2, $3, $4)"
+								" ON CONFLICT (name) DO UPDATE SET root = EXCLUDED.root, key_column = EXCLUDED.key_column,"
+								" key_attnum = EXCLUDED.key_attnum",
+								4, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store the subject type: %s", SPI_result_code_string(ret));
 	SPI_finish();

@@ -182,7 +182,9 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM privacy.classifications c"
 							  " WHERE c.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1))"
 							  " OR EXISTS (SELECT FROM privacy.retention r"
-							  " WHERE r.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1))",
+							  " WHERE r.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1))"
+							  " OR EXISTS (SELECT FROM privacy.subject_types st"
+							  " WHERE st.root::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1))",
 							  1, t, v, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "classification lookup failed");
 	if (spi_bool(1) &&

@@ -171,6 +171,11 @@ ret_column(Oid relid, const char *name)
 {
 	AttrNumber	attnum = get_attnum(relid, name);
 
+	/* _reconcile_columns() names a dropped column as PostgreSQL does */
+	if (strncmp(name, "........pg.dropped.", 19) == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+						errmsg("a column of the retention policy on \"%s\" was dropped", get_rel_name(relid)),
+						errhint("Drop the policy and add it again with the columns the table has now.")));
 	if (attnum == InvalidAttrNumber || attnum < 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
 						errmsg("column \"%s\" of relation \"%s\" does not exist",
