@@ -41,11 +41,13 @@
 #include "compat.h"
 
 #include "access/xact.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -639,13 +641,26 @@ batch_pick_leaf(RetBatch *b)
 
 	if (!p->partitioned)
 		return true;
-	if (!OidIsValid(b->leaf) || get_rel_relkind(b->leaf) != RELKIND_RELATION)
+	for (;;)
 	{
+		/*
+		 * the leaf locked first (a DETACH or DROP in progress commits
+		 * before the check), then still a leaf of the policy's table: a
+		 * partition detached during the pass is a table of its own now,
+		 * not the policy's (its rows were deleted after the DETACH)
+		 */
+		if (OidIsValid(b->leaf))
+		{
+			LockRelationOid(b->leaf, RowExclusiveLock);
+			if (get_rel_relkind(b->leaf) == RELKIND_RELATION && get_rel_relispartition(b->leaf) &&
+				list_member_oid(get_partition_ancestors(b->leaf), p->relid))
+				break;
+		}
 		b->leaf = ret_next_leaf(p->relid, b->leaf);
 		b->have_pos = false;
+		if (!OidIsValid(b->leaf))
+			return false;
 	}
-	if (!OidIsValid(b->leaf))
-		return false;
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->leaf)),
 											 get_rel_name(b->leaf));
 	return true;

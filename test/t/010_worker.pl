@@ -186,5 +186,34 @@ is($node->safe_psql('dbtz', 'SELECT string_agg(id::text, \',\') FROM w'), '1',
 	"the worker reads the age in the database's zone, not its role's");
 $node->safe_psql('postgres', 'ALTER ROLE CURRENT_USER IN DATABASE dbtz RESET timezone');
 
+# a partition detached while the pass is in it is a table of its own: the
+# pass moves on and leaves its rows (it went on deleting them)
+$node->safe_psql('postgres', 'ALTER SYSTEM SET privacy.retention_batch_size = 5');
+$node->reload;
+$node->safe_psql('postgres', 'CREATE DATABASE dbpart');
+$node->safe_psql('dbpart', q{
+	CREATE EXTENSION privacy;
+	CREATE TABLE qt (id int, at timestamptz, k int) PARTITION BY LIST (k);
+	CREATE TABLE qt1 PARTITION OF qt FOR VALUES IN (1);
+	CREATE TABLE qt2 PARTITION OF qt FOR VALUES IN (2);
+	CREATE INDEX ON qt (at);
+	CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN old; END $$;
+	CREATE TRIGGER slow BEFORE DELETE ON qt FOR EACH ROW EXECUTE FUNCTION slow();
+	INSERT INTO qt SELECT g, now() - interval '10 days' + g * interval '1 second', CASE WHEN g > 30 THEN 2 ELSE 1 END
+	  FROM generate_series(1, 90) g;
+	SELECT privacy.add_retention('qt', 'at', '1 day');
+});
+ok($node->poll_query_until('dbpart', "SELECT c.relname FROM privacy.retention_state s
+	JOIN pg_class c ON c.oid = s.pos_rel", 'qt2'), 'the pass reaches the second partition');
+$node->safe_psql('dbpart', 'ALTER TABLE qt DETACH PARTITION qt2');
+my $left = $node->safe_psql('dbpart', 'SELECT count(*) FROM qt2');
+ok($left > 0, "rows are left in the detached partition ($left)");
+ok($node->poll_query_until('dbpart', 'SELECT count(*) = 0 FROM qt1', 't'), 'the first partition is done');
+sleep(1.5);
+is($node->safe_psql('dbpart', 'SELECT count(*) FROM qt2'), $left,
+	'no row of the detached partition is deleted after the DETACH');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET privacy.retention_batch_size');
+$node->reload;
+
 $node->stop;
 done_testing();
