@@ -120,6 +120,35 @@ ret_xact_end(bool own_xacts, MemoryContext cxt)
 
 
 /*
+ * ret_audit_closed
+ *		The audit entry of a run closed without completing its pass (a
+ *		killed or stopped worker, a pass taken over, a failure after some
+ *		batches committed): the rows its committed batches changed are
+ *		accounted for like a finished run's.  The last SPI result holds the
+ *		run's rows, held, blocked; nothing when no row changed.
+ */
+static void
+ret_audit_closed(int64 policy, const char *how)
+{
+	bool		isnull;
+	int64		r,
+				h,
+				bl;
+
+	if (SPI_processed != 1)
+		return;
+	r = DatumGetInt64(RetentionGet(0, 1, &isnull));
+	h = DatumGetInt64(RetentionGet(0, 2, &isnull));
+	bl = DatumGetInt64(RetentionGet(0, 3, &isnull));
+	if (r <= 0)
+		return;
+	AuditAppend("run_retention", NULL,
+				psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+						 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT ", \"ended\": \"%s\"}",
+						 policy, r, h, bl, how));
+}
+
+/*
  * ret_begin_run
  *		Start (or resume) the pass of a policy; creates its runtime state
  *		when missing (a restored dump has the policies, not their state).
@@ -163,8 +192,10 @@ ret_begin_run(RetPolicy *p, bool worker)
 		types[0] = INT8OID;
 		values[0] = old;
 		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), "
-				 "error = 'interrupted' WHERE id OPERATOR(pg_catalog.=) $1 AND finished IS NULL",
-				 1, types, values, NULL, SPI_OK_UPDATE);
+				 "error = 'interrupted' WHERE id OPERATOR(pg_catalog.=) $1 AND finished IS NULL "
+				 "RETURNING rows, held, blocked",
+				 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+		ret_audit_closed(p->id, "interrupted");
 	}
 	RetentionExec("SELECT pg_catalog.nextval('privacy.retention_runs_id_seq')",
 			 0, NULL, NULL, NULL, SPI_OK_SELECT);
@@ -372,13 +403,17 @@ ret_record_failure(int64 policy, const char *message, bool own_xacts)
 	values[0] = Int64GetDatum(policy);
 	values[1] = CStringGetTextDatum(message);
 	values[2] = Int32GetDatum(privacy_retention_naptime);
-	RetentionExec("WITH s AS (SELECT run FROM privacy.retention_state WHERE policy = $1), "
-			 "u AS (UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), "
-			 "error = $2 WHERE id = (SELECT run FROM s) AND finished IS NULL RETURNING 1) "
-			 "INSERT INTO privacy.retention_runs (policy, finished, error) "
-			 "SELECT $1, pg_catalog.clock_timestamp(), $2 "
-			 "WHERE NOT EXISTS (SELECT FROM u) AND EXISTS (SELECT FROM privacy.retention WHERE id = $1)",
-			 2, types, values, NULL, SPI_OK_INSERT);
+	RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), error = $2 "
+			 "WHERE id = (SELECT run FROM privacy.retention_state WHERE policy = $1) AND finished IS NULL "
+			 "RETURNING rows, held, blocked",
+			 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 1)
+		ret_audit_closed(policy, "failed");
+	else
+		RetentionExec("INSERT INTO privacy.retention_runs (policy, finished, error) "
+				 "SELECT $1, pg_catalog.clock_timestamp(), $2 "
+				 "WHERE EXISTS (SELECT FROM privacy.retention WHERE id = $1)",
+				 2, types, values, NULL, SPI_OK_INSERT);
 	/* retry after naptime * 2^failures, at most an hour */
 	RetentionExec("INSERT INTO privacy.retention_state (policy) SELECT $1 "
 			 "WHERE EXISTS (SELECT FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1) ON CONFLICT DO NOTHING",

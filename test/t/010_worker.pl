@@ -212,6 +212,26 @@ ok($node->poll_query_until('dbpart', 'SELECT count(*) = 0 FROM qt1', 't'), 'the 
 sleep(1.5);
 is($node->safe_psql('dbpart', 'SELECT count(*) FROM qt2'), $left,
 	'no row of the detached partition is deleted after the DETACH');
+# a pass that fails after some batches committed: its rows are in the
+# audit log all the same (they were in retention_runs only)
+$node->safe_psql('dbpart', q{
+	CREATE TABLE m (id int PRIMARY KEY, at timestamptz);
+	CREATE INDEX ON m (at);
+	CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS
+	  $$ BEGIN IF old.id = 50 THEN RAISE EXCEPTION 'boom'; END IF; RETURN old; END $$;
+	CREATE TRIGGER boom BEFORE DELETE ON m FOR EACH ROW EXECUTE FUNCTION boom();
+	INSERT INTO m SELECT g, now() - interval '10 days' + g * interval '1 second' FROM generate_series(1, 100) g;
+	SELECT privacy.add_retention('m', 'at', '1 day');
+});
+ok($node->poll_query_until('dbpart', "SELECT count(*) > 0 FROM privacy.retention_runs r
+	JOIN privacy.retention p ON p.id = r.policy WHERE p.table_name = 'm'::regclass AND r.error IS NOT NULL", 't'),
+	'the failing pass is recorded');
+my $deleted = $node->safe_psql('dbpart', 'SELECT 100 - count(*) FROM m');
+ok($deleted > 0, "batches before the failure committed ($deleted rows)");
+is($node->safe_psql('dbpart', q{SELECT (detail->>'rows')::int FROM privacy.audit_log
+	WHERE action = 'run_retention' AND detail->>'ended' = 'failed' ORDER BY seq LIMIT 1}), $deleted,
+	'the failed run has an audit entry with its rows');
+
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET privacy.retention_batch_size');
 $node->reload;
 

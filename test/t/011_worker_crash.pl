@@ -114,6 +114,11 @@ is($node->safe_psql('postgres', "SELECT sum(rows) FROM privacy.retention_runs"),
 my $interrupted = $node->safe_psql('postgres',
 	"SELECT count(*) FROM privacy.retention_runs WHERE error = 'interrupted'");
 ok($interrupted > 0, "runs interrupted by SIGKILL mid-pass were resumed ($interrupted)");
+# every row is in the audit log: finished runs and the interrupted ones
+# (their committed batches) alike
+is($node->safe_psql('postgres', "SELECT sum((detail->>'rows')::int) FROM privacy.audit_log
+	WHERE action = 'run_retention'"), "$expired_added",
+	'the audit log accounts for every deleted row, interrupted runs included');
 ok($node->log_contains('was terminated by signal 9'), 'the kills happened');
 
 $node->stop;
