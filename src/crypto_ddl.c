@@ -20,10 +20,15 @@
 
 #include <sodium.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/catalog.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -34,6 +39,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -419,6 +425,100 @@ check_column_type(const char *colname, Oid typid, bool pgcrypto)
 				 errhint("Only text, varchar and bytea columns can be encrypted; change the column's type first.")));
 }
 
+/* a CHECK constraint (PostgreSQL 15 has no get_constraint_type) */
+static bool
+constraint_is_check(Oid conoid)
+{
+	HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	bool		check;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	check = ((Form_pg_constraint) GETSTRUCT(tup))->contype == CONSTRAINT_CHECK;
+	ReleaseSysCache(tup);
+	return check;
+}
+
+/* the column whose default (or generation expression) pg_attrdef row adoid is */
+static AttrNumber
+attrdef_column(Oid adoid)
+{
+	Relation	rel = table_open(AttrDefaultRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	AttrNumber	adnum = InvalidAttrNumber;
+
+	ScanKeyInit(&key, Anum_pg_attrdef_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(adoid));
+	scan = systable_beginscan(rel, AttrDefaultOidIndexId, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		adnum = ((Form_pg_attrdef) GETSTRUCT(tup))->adnum;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return adnum;
+}
+
+/*
+ * check_dependents
+ *		The column must hold what its readers expect: a generated column
+ *		(its own value is computed, a trigger may not set it), a generated
+ *		column computed from it, or a CHECK constraint on it would see the
+ *		ciphertext instead of the value (a generated column silently
+ *		recomputed from "PV1:..."; a CHECK failing, or passing, on it):
+ *		22023 before anything changes.
+ */
+static void
+check_dependents(Oid relid, AttrNumber attnum, const char *colname)
+{
+	Relation	dep;
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	if (get_attgenerated(relid, attnum) != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot encrypt generated column \"%s\"", colname)));
+	dep = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[2], Anum_pg_depend_refobjsubid, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum((int32) attnum));
+	scan = systable_beginscan(dep, DependReferenceIndexId, true, NULL, 3, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (d->classid == RelationRelationId && d->objid == relid && d->objsubid > 0 &&
+			d->objsubid != attnum && get_attgenerated(relid, (AttrNumber) d->objsubid) != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("generated column \"%s\" is computed from column \"%s\"",
+							get_attname(relid, (AttrNumber) d->objsubid, false), colname),
+					 errhint("It would be computed from the ciphertext; drop its expression or the column first.")));
+		if (d->classid == AttrDefaultRelationId)
+		{
+			AttrNumber	gen = attrdef_column(d->objid);
+
+			if (gen > 0 && gen != attnum && get_attgenerated(relid, gen) != '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("generated column \"%s\" is computed from column \"%s\"",
+								get_attname(relid, gen, false), colname),
+						 errhint("It would be computed from the ciphertext; drop its expression or the column first.")));
+		}
+		if (d->classid == ConstraintRelationId && constraint_is_check(d->objid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("check constraint \"%s\" reads column \"%s\"", get_constraint_name(d->objid), colname),
+					 errhint("It would check the ciphertext; drop the constraint first.")));
+	}
+	systable_endscan(scan);
+	table_close(dep, AccessShareLock);
+}
+
 /*
  * check_binding
  *		The column attnum of relid can be bound to its row: the table has a
@@ -433,6 +533,12 @@ check_binding(Oid relid, AttrNumber attnum, const char *colname, const char *sub
 	AttrNumber	keys[CRYPTO_MAX_KEY_PARTS];
 	int			nkeys;
 
+	if (get_rel_relispartition(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is a partition", get_rel_name(relid)),
+				 errhint("Its rows can move to another partition, whose column is not encrypted; encrypt the columns of a plain table.")));
+	check_dependents(relid, attnum, colname);
 	rel = table_open(relid, NoLock);
 	nkeys = CryptoPrimaryKey(rel, keys);
 	table_close(rel, NoLock);

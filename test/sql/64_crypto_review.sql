@@ -45,3 +45,22 @@ SELECT column_name, category, matched, sampled FROM privacy.discover('cr_cards')
 DROP TABLE cr_cards;
 DROP ROLE regress_cr_admin;
 DROP EXTENSION privacy;
+
+-- encrypt_column refuses what would read the ciphertext as the value: a
+-- generated column computed from it, a CHECK on it, a generated column
+-- itself; and a partition (a row moving to a sibling left its ciphertext
+-- in a column nobody decrypts)
+CREATE EXTENSION privacy;
+CREATE TABLE cr_gen (id int PRIMARY KEY, s text, up text GENERATED ALWAYS AS (upper(s)) STORED);
+SELECT privacy.encrypt_column('cr_gen', 's');
+SELECT privacy.encrypt_column('cr_gen', 'up');
+CREATE TABLE cr_chk (id int PRIMARY KEY, s text CHECK (length(s) < 50), t text, CHECK (id > 0));
+SELECT privacy.encrypt_column('cr_chk', 's');
+SELECT privacy.encrypt_column('cr_chk', 't');
+CREATE TABLE cr_part (id int, k int, s text, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+CREATE TABLE cr_part1 PARTITION OF cr_part FOR VALUES IN (1);
+SELECT privacy.encrypt_column('cr_part1', 's');
+SELECT table_name::text, column_name FROM privacy.encrypted_columns ORDER BY 1, 2;
+SELECT privacy.decrypt_column('cr_chk', 't');
+DROP TABLE cr_part, cr_chk, cr_gen;
+DROP EXTENSION privacy;
