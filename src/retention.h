@@ -124,6 +124,7 @@ typedef struct RetPolicy
 	char	   *holdfilter;		/* row t of the table belongs to a held subject */
 	List	   *subjects;		/* char *: the subject types whose map holds it now */
 	bool		record_subjects;	/* privacy.retention.subjects lacks some of them */
+	bool		by_admin;		/* added by a member of privacy_admin (or a superuser) */
 } RetPolicy;
 
 /*

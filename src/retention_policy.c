@@ -395,6 +395,29 @@ ret_default_zone(void)
 }
 
 /*
+ * ret_check_creator
+ *		A policy that a table's owner added without being a member of
+ *		privacy_admin must not run on a table of a subject's data map: the
+ *		rows it leaves would show that role which subjects are under a
+ *		legal hold (a probe: a table of its own referencing the customers,
+ *		one backdated row per id, a policy).  42501 before anything
+ *		changes; its dependents in a map block for the same reason
+ *		(RetentionLoadDeps).
+ */
+static void
+ret_check_creator(RetPolicy *p)
+{
+	if (p->by_admin || p->subjects == NIL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("retention policy %lld is in the data map of subject type \"%s\" but was not added by a member of privacy_admin",
+					(long long) p->id, (char *) linitial(p->subjects)),
+			 errdetail("The rows it would leave could show its author which subjects are under a legal hold."),
+			 errhint("A member of privacy_admin may add it again (drop_retention, then add_retention).")));
+}
+
+/*
  * ret_check_subjects
  *		The subject types of the policy's table now (p->subjects) must include
  *		every one recorded for it (privacy.retention.subjects, NULL: none
@@ -496,7 +519,7 @@ RetentionLoadPolicy(int64 id)
 	ArrayType  *recorded;
 
 	RetentionExec("SELECT table_name::pg_catalog.oid, age_column::pg_catalog.text, keep::pg_catalog.text, "
-			 "action, columns, age_attnum, cascade, time_zone, subjects "
+			 "action, columns, age_attnum, cascade, time_zone, subjects, created_by::pg_catalog.text "
 			 "FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -519,6 +542,12 @@ RetentionLoadPolicy(int64 id)
 	p->time_zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8);
 	d = RetentionGet(0, 9, &isnull);
 	recorded = isnull ? NULL : DatumGetArrayTypePCopy(d);
+	{
+		char	   *by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10);
+		Oid			byrole = by ? get_role_oid(by, true) : InvalidOid;
+
+		p->by_admin = OidIsValid(byrole) && ret_is_admin(byrole);
+	}
 
 	if (get_rel_name(p->relid) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
@@ -528,6 +557,7 @@ RetentionLoadPolicy(int64 id)
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->relid)),
 											 get_rel_name(p->relid));
 	ret_check_subjects(p, recorded);
+	ret_check_creator(p);
 
 	/*
 	 * The age column: by name first (a restored dump renumbers columns),
@@ -811,6 +841,8 @@ RetentionLoadDeps(RetPolicy *p)
 					 */
 					d->stay = "true";
 				}
+				else if (!p->by_admin && MapSubjectsOfTable(h->rel) != NIL)
+					d->stay = "true";	/* no hold oracle (ret_check_creator) */
 				else
 				{
 					/* its held rows stay: asked per batch, in the scope */
@@ -977,6 +1009,18 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 	extowner = UtilExtensionOwner();
 	RetentionSpiConnect();
 	RetentionBecome(extowner, false, &su);
+	if (!ret_is_admin(caller))
+	{
+		/* a table owner's own policy: not on a mapped table (ret_check_creator) */
+		List	   *mapped = MapSubjectsOfTable(relid);
+
+		if (mapped != NIL)
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							errmsg("permission denied to add a retention policy on table %s", get_rel_name(relid)),
+							errdetail("The table is in the data map of subject type \"%s\": the rows a policy leaves show which subjects are under a legal hold.",
+									  (char *) linitial(mapped)),
+							errhint("Only a member of privacy_admin may add a policy on a mapped table.")));
+	}
 	if (strcmp(action, "anonymize") == 0)
 	{
 		List	   *cols = ret_resolve_columns(relid, columns);
