@@ -76,7 +76,14 @@ referenced_roots(Oid relid, List *out)
 		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
 
 		if (con->contype == CONSTRAINT_FOREIGN)
-			out = list_append_unique_oid(out, MapPartitionRoot(con->confrelid));
+		{
+			Oid			top = MapPartitionRoot(con->confrelid);
+
+			out = list_append_unique_oid(out, top);
+			/* a partition mapped by itself is reached through its root's keys */
+			if (get_rel_relkind(top) == RELKIND_PARTITIONED_TABLE)
+				out = list_concat_unique_oid(out, find_all_inheritors(top, NoLock, NULL));
+		}
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);

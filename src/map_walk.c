@@ -391,14 +391,20 @@ static const char *fk_inbound_sql =
 FK_INBOUND_COLS("$1")
 FK_INBOUND_WHERE
 "  AND (c.confrelid OPERATOR(pg_catalog.=) $1"
-"   OR c.confrelid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t))"
+"   OR c.confrelid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t)"
+/* a partition (mapped by itself): keys into its partitioned ancestors */
+"   OR c.confrelid IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors($1) a))"
 ") r ORDER BY r.other, r.conname";
 
 /* $1 = several tables, each the root of its partition tree (mapped tables) */
 static const char *fk_inbound_many_sql =
+"WITH pa AS (SELECT p.p AS part, a.relid AS anc FROM pg_catalog.unnest($1) p(p),"
+"  pg_catalog.pg_partition_ancestors(p.p) a WHERE a.relid OPERATOR(pg_catalog.<>) p.p)"
 "SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype, r.decl, r.dcols FROM ("
 FK_INBOUND_COLS("x.target")
-" CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS target) x"
+" CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS target"
+/* a partition (mapped by itself): keys into its partitioned ancestors */
+"  UNION SELECT pa.part FROM pa WHERE pa.anc OPERATOR(pg_catalog.=) c.confrelid) x"
 FK_INBOUND_WHERE
 "  AND x.target OPERATOR(pg_catalog.=) ANY ($1)"
 ") r ORDER BY r.target, r.other, r.conname";
@@ -710,6 +716,38 @@ walk(MapSubject *subj, List *links)
 				continue;
 			h = fk_inbound_hop(f, CurrentMemoryContext);
 			add_edge(&entries, h, "fk", false, x->depth + 1);
+		}
+
+		/*
+		 * A partition mapped by itself (a foreign key of its own to the
+		 * subject): a key into its partitioned table also points at its
+		 * rows, so the referencing rows of those rows are the subject's
+		 * too (attachments of a user's notes, where the notes' key to the
+		 * users is declared on the users' partition only).  The graph
+		 * knows such a key as one into the partition root: followed here
+		 * into the partition, its columns translated by name.
+		 */
+		if (x->via != NULL && strcmp(x->via, "root") != 0 && get_rel_relispartition(x->relid))
+		{
+			Oid			top = MapPartitionRoot(x->relid);
+
+			foreach(fc, edges_of(byparent, top))
+			{
+				FkEdge	   *f = lfirst(fc);
+				MapHop	   *h;
+				WalkEntry  *e;
+
+				if (f->child == subj->root || f->child == x->relid || f->child == top)
+					continue;
+				e = find_entry(entries, f->child);
+				if (e && e->outbound)
+					continue;
+				h = fk_inbound_hop(f, CurrentMemoryContext);
+				h->prel = x->relid;
+				if (!translate_cols(top, x->relid, h->pcols, h->ncols))
+					continue;
+				add_edge(&entries, h, "fk", false, x->depth + 1);
+			}
 		}
 	}
 
