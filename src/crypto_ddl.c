@@ -1198,6 +1198,24 @@ privacy_crypto_follow_renames(PG_FUNCTION_ARGS)
 	}
 	if (!OidIsValid(viewid) || get_rel_relkind(viewid) != RELKIND_VIEW)
 	{
+		/*
+		 * The view went with a column (DROP COLUMN ... CASCADE of an
+		 * encrypted column, which takes its registration too): the table's
+		 * other encrypted columns get it back, built as the table's owner
+		 */
+		Oid			argt[1] = {OIDOID};
+		Datum		vals[1];
+		uint64		n;
+
+		vals[0] = ObjectIdGetDatum(relid);
+		(void) catalog_exec("SELECT 1 FROM privacy.encrypted_columns WHERE table_name OPERATOR(pg_catalog.=) $1::regclass",
+							1, argt, vals, NULL, SPI_OK_SELECT, &n);
+		if (n > 0)
+		{
+			sw.frame = GuardEnterTableOwner(relid);
+			build_view(relid);
+			GuardLeave(sw.frame);
+		}
 		SPI_finish();
 		PG_RETURN_VOID();
 	}

@@ -64,3 +64,20 @@ SELECT table_name::text, column_name FROM privacy.encrypted_columns ORDER BY 1, 
 SELECT privacy.decrypt_column('cr_chk', 't');
 DROP TABLE cr_part, cr_chk, cr_gen;
 DROP EXTENSION privacy;
+
+-- dropping one encrypted column (CASCADE drops the _decrypted view) gives
+-- the table's other encrypted columns their view back
+CREATE EXTENSION privacy;
+CREATE TABLE cr_two (id int PRIMARY KEY, a text, b text);
+INSERT INTO cr_two VALUES (1, 'x', 'y');
+SELECT privacy.encrypt_column('cr_two', 'a');
+SELECT privacy.encrypt_column('cr_two', 'b');
+ALTER TABLE cr_two DROP COLUMN a CASCADE;
+SELECT * FROM cr_two_decrypted;
+INSERT INTO cr_two_decrypted VALUES (2, 'z');
+SELECT id, b FROM cr_two_decrypted ORDER BY id;
+SELECT column_name, view FROM privacy.encrypted_columns;
+SELECT privacy.decrypt_column('cr_two', 'b');
+SELECT * FROM cr_two ORDER BY id;
+DROP TABLE cr_two;
+DROP EXTENSION privacy;
