@@ -589,7 +589,8 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 	{
 		if (explicit)
 			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-							errmsg("row-level security hides rows of table %s from the calling role", get_rel_name(relid)),
+							errmsg("row-level security applies to table %s for the calling role", get_rel_name(relid)),
+							errdetail("Discovery samples every row; its counts would tell about rows a policy may hide."),
 							errhint("Run discovery on it as its owner or as a role with BYPASSRLS.")));
 		return;
 	}

@@ -6,6 +6,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -14,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/uuid.h"
 #include "utils/typcache.h"
 
 #include "citus.h"
@@ -529,7 +532,89 @@ typedef struct LinkKeyCache
 	bool		srcbyval;
 	int16		dstlen;
 	bool		dstbyval;
+	char		fast;			/* 'i' text to integer, 'u' text to uuid, 0 */
 } LinkKeyCache;
+
+/*
+ * link_key_fast
+ *		The conversions of a text value to an integer or a uuid, parsed here
+ *		as PostgreSQL 15's int8in/int4in/int2in and uuid_in parse them, but
+ *		answering "no value of that type" (false) instead of raising: no
+ *		subtransaction per row where a text link column is read as keys
+ *		(retention's hold filter, breach scope, per-subject encryption).
+ */
+static bool
+link_key_fast(char kind, Oid dst, text *t, Datum *out)
+{
+	const char *p = VARDATA_ANY(t);
+	const char *end = p + VARSIZE_ANY_EXHDR(t);
+
+	if (kind == 'i')
+	{
+		bool		neg = false;
+		uint64		v = 0;
+		int			digits = 0;
+		uint64		limit = dst == INT8OID ? (uint64) PG_INT64_MAX : dst == INT4OID ? (uint64) PG_INT32_MAX : (uint64) PG_INT16_MAX;
+
+		while (p < end && isspace((unsigned char) *p))
+			p++;
+		if (p < end && (*p == '-' || *p == '+'))
+			neg = (*p++ == '-');
+		while (p < end && isdigit((unsigned char) *p))
+		{
+			if (v > (limit + 1) / 10)
+				return false;
+			v = v * 10 + (*p++ - '0');
+			digits++;
+		}
+		while (p < end && isspace((unsigned char) *p))
+			p++;
+		if (digits == 0 || p != end || v > limit + (neg ? 1 : 0))
+			return false;
+		if (dst == INT8OID)
+			*out = Int64GetDatum(neg ? (int64) (0 - v) : (int64) v);
+		else if (dst == INT4OID)
+			*out = Int32GetDatum(neg ? (int32) (0 - (int64) v) : (int32) v);
+		else
+			*out = Int16GetDatum(neg ? (int16) (0 - (int64) v) : (int16) v);
+		return true;
+	}
+	else
+	{
+		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+		bool		braces = false;
+
+		if (p < end && *p == '{')
+		{
+			p++;
+			braces = true;
+		}
+		for (int i = 0; i < UUID_LEN; i++)
+		{
+			char		buf[3];
+
+			if (end - p < 2 || !isxdigit((unsigned char) p[0]) || !isxdigit((unsigned char) p[1]))
+				return false;
+			buf[0] = p[0];
+			buf[1] = p[1];
+			buf[2] = '\0';
+			u->data[i] = (unsigned char) strtoul(buf, NULL, 16);
+			p += 2;
+			if (p < end && *p == '-' && (i % 2) == 1 && i < UUID_LEN - 1)
+				p++;
+		}
+		if (braces)
+		{
+			if (p >= end || *p != '}')
+				return false;
+			p++;
+		}
+		if (p != end)
+			return false;
+		*out = UUIDPGetDatum(u);
+		return true;
+	}
+}
 
 static Datum
 link_key_cast(Oid src, Oid dst, Datum value, bool *isnull)
@@ -623,7 +708,17 @@ privacy_link_key(PG_FUNCTION_ARGS)
 		c->dst = dst;
 		get_typlenbyval(src, &c->srclen, &c->srcbyval);
 		get_typlenbyval(dst, &c->dstlen, &c->dstbyval);
+		if (src == TEXTOID || src == VARCHAROID)
+			c->fast = (dst == INT2OID || dst == INT4OID || dst == INT8OID) ? 'i' : dst == UUIDOID ? 'u' : 0;
 		fcinfo->flinfo->fn_extra = c;
+	}
+	if (c->fast)
+	{
+		Datum		fast;
+
+		if (!link_key_fast(c->fast, dst, DatumGetTextPP(PG_GETARG_DATUM(1)), &fast))
+			PG_RETURN_NULL();
+		return fast;
 	}
 	if (c->valid && datumIsEqual(value, c->in, c->srcbyval, c->srclen))
 	{

@@ -631,6 +631,18 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 		return;
 	}
 	h = list_nth(path, idx);
+	if (h->link && getBaseType(get_atttype(h->rel, h->cols[0])) != getBaseType(subj->key_type))
+	{
+		/*
+		 * a link column of another type (a text column holding ids): a
+		 * value that is no key ('anonymous', a number out of range) belongs
+		 * to nobody (NULL), where a cast would fail the whole statement
+		 */
+		appendStringInfo(buf, "privacy._link_key(CAST(NULL AS %s), %s.%s)",
+						 format_type_be(subj->key_type), alias,
+						 quote_identifier(MapColName(h->rel, h->cols[0])));
+		return;
+	}
 	if (h->link || (idx == list_length(path) - 1 && MapEdgeIsDirect(subj, h)))
 	{
 		appendStringInfo(buf, "%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0])));

@@ -938,7 +938,6 @@ batch_change(RetBatch *b, RetCounts *bc)
 	ListCell   *lc;
 	RetUser		su;
 	int			nlevel;
-	List	   *deferred;
 
 	initStringInfo(&sql);
 	dtypes[0] = TIDARRAYOID;
@@ -989,15 +988,6 @@ batch_change(RetBatch *b, RetCounts *bc)
 		}
 		else
 			appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
-	}
-	/* initially deferred constraints: checked by each statement (util.c) */
-	{
-		Oid		   *relids = palloc(sizeof(Oid) * (1 + list_length(p->deps)));
-
-		relids[0] = p->partitioned && OidIsValid(b->leaf) ? b->leaf : p->relid;
-		foreach(lc, p->deps)
-			relids[1 + foreach_current_index(lc)] = ((RetDep *) lfirst(lc))->relid;
-		deferred = UtilDeferredImmediate(relids, 1 + list_length(p->deps));
 	}
 	nlevel = ret_pin_nestloop();
 	if (p->anonymize)
@@ -1051,7 +1041,6 @@ batch_change(RetBatch *b, RetCounts *bc)
 		}
 	}
 	AtEOXact_GUC(true, nlevel);
-	UtilDeferredRestore(deferred);
 }
 
 /*
@@ -1201,6 +1190,21 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 	}
 	if (batch_pick_leaf(&b))
 	{
+		List	   *deferred;
+
+		/*
+		 * initially deferred constraints: checked by each statement of the
+		 * batch, the fast path's too (util.c)
+		 */
+		{
+			Oid		   *relids = palloc(sizeof(Oid) * (1 + list_length(p->deps)));
+			ListCell   *lc;
+
+			relids[0] = p->partitioned ? b.leaf : p->relid;
+			foreach(lc, p->deps)
+				relids[1 + foreach_current_index(lc)] = ((RetDep *) lfirst(lc))->relid;
+			deferred = UtilDeferredImmediate(relids, 1 + list_length(p->deps));
+		}
 		batch_choose_walk(&b);
 
 		/*
@@ -1220,6 +1224,7 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 		 */
 		if (b.napply > 0)
 			batch_change(&b, &bc);
+		UtilDeferredRestore(deferred);
 	}
 	p->qualname = parent_qualname;
 

@@ -546,7 +546,12 @@ RetentionLoadPolicy(int64 id)
 		char	   *by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10);
 		Oid			byrole = by ? get_role_oid(by, true) : InvalidOid;
 
-		p->by_admin = OidIsValid(byrole) && ret_is_admin(byrole);
+		/*
+		 * a role that no longer exists (dropped, renamed by a superuser,
+		 * or a restore into another cluster) counts as an admin: a table's
+		 * owner cannot be dropped, nor rename itself
+		 */
+		p->by_admin = !OidIsValid(byrole) || ret_is_admin(byrole);
 	}
 
 	if (get_rel_name(p->relid) == NULL)
@@ -808,7 +813,7 @@ RetentionLoadDeps(RetPolicy *p)
 				StringInfoData join;
 				bool		leaf;
 
-				if (h->deltype == 'n' || h->deltype == 'd')
+				if ((h->deltype == 'n' || h->deltype == 'd') && p->cascade)
 					continue;	/* the row stays, its key is reset by PostgreSQL */
 				d = palloc0(sizeof(RetDep));
 				d->parent = pi;

@@ -417,9 +417,11 @@ UtilSubxactCaught(MemoryContext cxt, ResourceOwner owner)
  *		transaction: their checks run at the end of each statement, which
  *		change rows in an order that keeps them (referencing rows first).
  *		As SET CONSTRAINTS does, this also runs now the checks of those
- *		constraints that the transaction deferred so far, as the current
- *		user.  A name that another, non-deferrable constraint of its schema
- *		shares is left out (SET CONSTRAINTS would refuse it).  Returns the
+ *		constraints that the transaction deferred so far, as the role
+ *		that called the extension, in a security-restricted operation
+ *		(never as the extension owner).  A name that another constraint of
+ *		its schema shares, unless it is initially deferred too, is left out
+ *		(SET CONSTRAINTS would refuse it, or leave it deferred after).  Returns the
  *		names for UtilDeferredRestore (NIL: none).  The caller holds locks
  *		on the tables, is connected to SPI and is in no guard frame.
  */
@@ -430,6 +432,7 @@ UtilDeferredImmediate(const Oid *relids, int n)
 	List	   *names = NIL;
 	ListCell   *lc;
 	StringInfoData sql;
+	int			frame;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -476,8 +479,9 @@ UtilDeferredImmediate(const Oid *relids, int n)
 					ObjectIdGetDatum(con->connamespace));
 		scan = systable_beginscan(crel, ConstraintNameNspIndexId, true, NULL, 2, key);
 		while (HeapTupleIsValid(other = systable_getnext(scan)))
-			if (!((Form_pg_constraint) GETSTRUCT(other))->condeferrable)
-				shared = true;
+			if (!((Form_pg_constraint) GETSTRUCT(other))->condeferrable ||
+				!((Form_pg_constraint) GETSTRUCT(other))->condeferred)
+				shared = true;	/* SET CONSTRAINTS would refuse it, or defer it after */
 		systable_endscan(scan);
 		table_close(crel, AccessShareLock);
 		name = quote_qualified_identifier(get_namespace_name(con->connamespace), NameStr(con->conname));
@@ -492,8 +496,16 @@ UtilDeferredImmediate(const Oid *relids, int n)
 	foreach(lc, names)
 		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "", strVal(lfirst(lc)));
 	appendStringInfoString(&sql, " IMMEDIATE");
+	/*
+	 * as the role that called the extension, restricted: the checks this
+	 * runs now are of events that role's transaction queued (a constraint
+	 * trigger of a table it wrote), which its commit would have run as
+	 * that role; never as the extension owner (erase is SECURITY DEFINER)
+	 */
+	frame = GuardEnterRole(UtilOuterUser());
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not set the deferred constraints immediate");
+	GuardLeave(frame);
 	return names;
 }
 
@@ -507,6 +519,7 @@ UtilDeferredRestore(List *names)
 {
 	StringInfoData sql;
 	ListCell   *lc;
+	int			frame;
 
 	if (names == NIL)
 		return;
@@ -515,6 +528,8 @@ UtilDeferredRestore(List *names)
 	foreach(lc, names)
 		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "", strVal(lfirst(lc)));
 	appendStringInfoString(&sql, " DEFERRED");
+	frame = GuardEnterRole(UtilOuterUser());
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not set the constraints deferred again");
+	GuardLeave(frame);
 }

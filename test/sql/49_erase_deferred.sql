@@ -74,6 +74,56 @@ SELECT id FROM d_refs ORDER BY id;
 SELECT rows, blocked, error FROM privacy.retention_runs WHERE policy = :pol;
 SELECT privacy.drop_retention(:pol);
 
+-- retention's fast path (no hold, no dependent) with a user's deferred
+-- constraint trigger on the table
+CREATE TABLE d_fast (id int PRIMARY KEY, at timestamptz NOT NULL);
+CREATE CONSTRAINT TRIGGER d_fast_deleted AFTER DELETE ON d_fast
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION d_trg();
+INSERT INTO d_fast VALUES (1, now() - interval '10 days'), (2, now());
+SELECT privacy.add_retention('d_fast', 'at', '1 day') AS fpol \gset
+SELECT privacy.run_retention(:fpol);
+SELECT id FROM d_fast;
+SELECT privacy.drop_retention(:fpol);
+DROP TABLE d_fast;
+
+-- events the caller's transaction queued before the call fire as the
+-- caller, in a restricted context, never as the extension owner (erase is
+-- SECURITY DEFINER): a table owner's deferred trigger that would make
+-- itself superuser when fired by one finds an officer
+CREATE ROLE regress_d_towner;
+CREATE ROLE regress_d_officer IN ROLE privacy_officer;
+CREATE SCHEMA d_o AUTHORIZATION regress_d_towner;
+GRANT USAGE ON SCHEMA d_o TO regress_d_officer;
+GRANT REFERENCES ON d_users TO regress_d_towner;
+SET ROLE regress_d_towner;
+CREATE TABLE d_o.notes (id int PRIMARY KEY, user_id int REFERENCES d_users ON DELETE CASCADE);
+CREATE TABLE d_o.seen (who name, super boolean);
+GRANT INSERT ON d_o.notes, d_o.seen TO regress_d_officer;
+CREATE FUNCTION d_o.trg() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN
+	INSERT INTO d_o.seen SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user;
+	IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+		EXECUTE 'ALTER ROLE regress_d_towner SUPERUSER';
+	END IF;
+	RETURN NULL;
+END$$;
+CREATE CONSTRAINT TRIGGER notes_t AFTER INSERT ON d_o.notes DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION d_o.trg();
+RESET ROLE;
+INSERT INTO d_users VALUES (4, 'Di'), (5, 'Ed');
+SELECT privacy.refresh_subject('duser');
+SET ROLE regress_d_officer;
+BEGIN;
+INSERT INTO d_o.notes VALUES (7, 5);
+SELECT privacy.erase('duser', '4') -> 'tables' -> 'd_o.notes' AS notes;
+COMMIT;
+RESET ROLE;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_d_towner';
+SELECT who, super FROM d_o.seen;
+DROP SCHEMA d_o CASCADE;
+REVOKE ALL ON d_users FROM regress_d_towner;
+DROP ROLE regress_d_towner, regress_d_officer;
+
 SELECT privacy.drop_subject('duser');
 DROP TABLE d_pins, d_refs, d_logs, d_invoices, d_seen;
 DROP TABLE d_items, d_orders, d_users;
