@@ -565,6 +565,7 @@ typedef struct RetBatch
 	Datum		pos_age;
 	Datum		pos_ctid;
 	Oid			leaf;			/* partitioned: the leaf this batch works on */
+	List	   *leaf_subjects;	/* subject types whose map holds the leaf itself */
 	bool		blocks;			/* the pass walks blocks, not the age index */
 	int64		end_block;		/* blocks: the window [start, end_block) */
 	int64		nblocks;
@@ -661,6 +662,20 @@ batch_pick_leaf(RetBatch *b)
 		if (!OidIsValid(b->leaf))
 			return false;
 	}
+
+	/*
+	 * A leaf mapped by itself (a foreign key of its own to a subject, the
+	 * parent being in no map): its subjects' holds apply to its rows too,
+	 * and a policy a table owner added may not run on it (ret_check_creator)
+	 */
+	b->leaf_subjects = MapSubjectsOfTable(b->leaf);
+	if (b->leaf_subjects != NIL && !p->by_admin)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("retention policy %lld reaches a partition in the data map of subject type \"%s\" but was not added by a member of privacy_admin",
+						(long long) p->id, (char *) linitial(b->leaf_subjects)),
+				 errdetail("The rows it would leave could show its author which subjects are under a legal hold."),
+				 errhint("A member of privacy_admin may add it again (drop_retention, then add_retention).")));
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->leaf)),
 											 get_rel_name(b->leaf));
 	return true;
@@ -724,7 +739,7 @@ static void
 batch_candidates(RetBatch *b)
 {
 	RetPolicy  *p = b->p;
-	bool		fast = p->holdfilter == NULL && p->nhash == 0 && p->deps == NIL;
+	bool		fast = p->holdfilter == NULL && b->leaf_subjects == NIL && p->nhash == 0 && p->deps == NIL;
 	char	   *needs = RetentionNeedsSql(p);
 	char	   *optimistic = fast ? ret_batch_sql(p, b->have_pos, true, "cand", b->blocks, needs) : NULL;
 	char	   *stepsql = ret_batch_sql(p, b->have_pos, fast, "lk", b->blocks, needs);
@@ -804,6 +819,15 @@ batch_filter_held(RetBatch *b)
 	RetUser		so;
 	int			nlevel;
 	bool		isnull;
+
+	if (b->leaf_subjects != NIL)
+	{
+		/* the leaf's own subjects (batch_pick_leaf) */
+		char	   *leaf_filter = RetentionHoldFilter(b->leaf, "t", b->leaf_subjects);
+
+		scoped_filter = scoped_filter == NULL ? leaf_filter
+			: psprintf("(%s) OR (%s)", scoped_filter, leaf_filter);
+	}
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT t.ctid");
@@ -1215,7 +1239,7 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 		 */
 		(void) GuardPseudonymScopeBegin();
 		batch_candidates(&b);
-		if (b.napply > 0 && (p->holdfilter != NULL || p->nhash > 0))
+		if (b.napply > 0 && (p->holdfilter != NULL || b.leaf_subjects != NIL || p->nhash > 0))
 			batch_filter_held(&b);
 		GuardPseudonymScopeEnd();
 		/*

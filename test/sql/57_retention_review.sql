@@ -111,3 +111,27 @@ DROP TABLE rr_o.rr_later, rr_o.rr_probe, rr_customers;
 DROP SCHEMA rr_o;
 DROP ROLE regress_rr_owner;
 DROP EXTENSION privacy;
+
+-- a partition mapped by itself (its own foreign key to the subject) under
+-- a policy on its unmapped partitioned table: the held subject's row stays
+CREATE EXTENSION privacy;
+CREATE TABLE rr_cust (id int PRIMARY KEY);
+INSERT INTO rr_cust SELECT generate_series(1, 3);
+SELECT privacy.define_subject('rr_c', 'rr_cust');
+SELECT privacy.hold('rr_c', '2', 'litigation');
+CREATE TABLE rr_ev (cust int, at timestamptz NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE rr_ev_a PARTITION OF rr_ev FOR VALUES FROM ('2000-01-01') TO ('2001-01-01');
+CREATE TABLE rr_ev_b (cust int REFERENCES rr_cust, at timestamptz NOT NULL);
+ALTER TABLE rr_ev ATTACH PARTITION rr_ev_b FOR VALUES FROM ('2001-01-01') TO ('2100-01-01');
+INSERT INTO rr_ev SELECT g, now() - interval '10 days' FROM generate_series(1, 3) g;
+INSERT INTO rr_ev VALUES (2, '2000-06-01');
+SELECT table_name FROM privacy.subject_tables WHERE subject = 'rr_c' ORDER BY 1;
+SELECT privacy.add_retention('rr_ev', 'at', '1 day') AS ep \gset
+SELECT privacy.run_retention(:ep);
+SELECT tableoid::regclass AS part, cust FROM rr_ev ORDER BY 1, 2;
+SELECT held FROM privacy.retention_runs WHERE policy = :ep;
+SELECT privacy.drop_retention(:ep);
+SELECT privacy.release_hold('rr_c', '2');
+SELECT privacy.drop_subject('rr_c');
+DROP TABLE rr_ev, rr_cust;
+DROP EXTENSION privacy;
