@@ -180,6 +180,24 @@ END
 $$;
 REVOKE ALL ON FUNCTION privacy._reconcile_columns() FROM PUBLIC;
 
+-- A restored dump copies privacy.subject_types into tables whose attribute
+-- numbers may differ (a dropped column in the source): the key's attribute
+-- number is taken again from its name on every INSERT, so that a later
+-- rename of the key column is followed from the right column
+-- (_reconcile_columns follows the number when the name is gone).
+CREATE FUNCTION privacy._subject_key_attnum() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	NEW.key_attnum := (SELECT a.attnum FROM pg_catalog.pg_attribute a
+	                    WHERE a.attrelid OPERATOR(pg_catalog.=) NEW.root AND a.attname OPERATOR(pg_catalog.=) NEW.key_column
+	                      AND NOT a.attisdropped AND a.attnum OPERATOR(pg_catalog.>) 0);
+	RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._subject_key_attnum() FROM PUBLIC;
+CREATE TRIGGER subject_key_attnum BEFORE INSERT ON privacy.subject_types
+	FOR EACH ROW EXECUTE FUNCTION privacy._subject_key_attnum();
+
 -- The serialization point of map refreshes (the same key as MapRefresh).
 CREATE FUNCTION privacy._lock_maps() RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -1007,6 +1007,24 @@ UPDATE privacy.subject_types s SET key_attnum = a.attnum
   FROM pg_catalog.pg_attribute a
  WHERE a.attrelid = s.root AND a.attname = s.key_column AND NOT a.attisdropped;
 
+-- A restored dump copies privacy.subject_types into tables whose attribute
+-- numbers may differ (a dropped column in the source): the key's attribute
+-- number is taken again from its name on every INSERT, so that a later
+-- rename of the key column is followed from the right column
+-- (_reconcile_columns follows the number when the name is gone).
+CREATE FUNCTION privacy._subject_key_attnum() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	NEW.key_attnum := (SELECT a.attnum FROM pg_catalog.pg_attribute a
+	                    WHERE a.attrelid OPERATOR(pg_catalog.=) NEW.root AND a.attname OPERATOR(pg_catalog.=) NEW.key_column
+	                      AND NOT a.attisdropped AND a.attnum OPERATOR(pg_catalog.>) 0);
+	RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION privacy._subject_key_attnum() FROM PUBLIC;
+CREATE TRIGGER subject_key_attnum BEFORE INSERT ON privacy.subject_types
+	FOR EACH ROW EXECUTE FUNCTION privacy._subject_key_attnum();
+
 -- retention policies follow renames of their columns (session 11); the
 -- key column of a subject type too, and a dropped column is not taken for
 -- one added later under its name (session 12)

@@ -23,6 +23,18 @@ SELECT privacy.erase('kr', '1') -> 'tables';
 ALTER TABLE kr_users DROP COLUMN mail;
 SELECT privacy.access('kr_mail', 'b@x') -> 'data' -> 'public.kr_users';
 SELECT count(*) FROM privacy.active_holds WHERE subject = 'kr';
+-- a restored row (pg_dump's data, from a table whose attribute numbers
+-- differ) takes the key's number again from its name
+CREATE TABLE kr_people (name text, uid text UNIQUE);
+INSERT INTO kr_people VALUES ('Ann', 'U1');
+INSERT INTO privacy.subject_types (name, root, key_column, key_attnum) VALUES ('kr_p', 'kr_people', 'uid', 1);
+SELECT key_column, key_attnum FROM privacy.subject_types WHERE name = 'kr_p';
+SELECT privacy.refresh_subject('kr_p');
+ALTER TABLE kr_people RENAME COLUMN uid TO user_uid;
+SELECT key_column FROM privacy.subject_types WHERE name = 'kr_p';
+SELECT privacy.access('kr_p', 'U1') -> 'data' AS data;
+SELECT privacy.drop_subject('kr_p');
+DROP TABLE kr_people;
 SELECT privacy.drop_subject('kr_mail');
 SELECT privacy.release_hold('kr', '2');
 SELECT privacy.unrestrict('kr', '3');
