@@ -1324,6 +1324,17 @@ replay_key_sources(MapSubject *subj, List **rels, List **sqls)
 	*sqls = list_make1(psprintf("SELECT %s FROM %s t WHERE %s",
 								MapCanonText(subj, psprintf("t.%s", quote_identifier(subj->key_column))),
 								UtilFromName(subj->root), CitusMark(subj->root, pstrdup("true"))));
+	/*
+	 * a numeric key's own spelling too: a ledger written before ids had
+	 * one canonical spelling (0.1.0) names '1.0' by the ref of '1.0'
+	 */
+	if (getBaseType(subj->key_type) == NUMERICOID)
+	{
+		*rels = lappend_oid(*rels, subj->root);
+		*sqls = lappend(*sqls, psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t WHERE %s",
+										quote_identifier(subj->key_column),
+										UtilFromName(subj->root), CitusMark(subj->root, pstrdup("true"))));
+	}
 	foreach(tc, subj->tables)
 	{
 		MapTable   *mt = lfirst(tc);

@@ -1001,6 +1001,40 @@ CREATE AGGREGATE privacy._rows(jsonb) (SFUNC = privacy._rows_step, STYPE = inter
 CREATE FUNCTION privacy._row(record) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'privacy_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
+-- numeric keys have one canonical spelling from 0.2.0 on (no trailing
+-- zeros: '1', '1.0' and '1.00' are one subject; session 12): the stored
+-- holds and restrictions of numeric-key subject types take it, so that they
+-- still apply (they are looked up by subject_key).  A duplicate that the
+-- new spelling would make (two spellings held or restricted twice) keeps
+-- its old spelling: the other row already covers the subject.  Consents are
+-- kept by subject_ref only: one given under another spelling than the
+-- canonical one must be given again (has_consent answers false meanwhile).
+WITH numkey AS (
+	SELECT s.name FROM privacy.subject_types s
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid = s.root AND a.attname = s.key_column AND NOT a.attisdropped
+	  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+	 WHERE coalesce(nullif(t.typbasetype, 0), t.oid) = 'pg_catalog.numeric'::pg_catalog.regtype
+)
+UPDATE privacy.holds h
+   SET subject_key = pg_catalog.trim_scale(h.subject_key::pg_catalog.numeric)::pg_catalog.text
+ WHERE h.subject IN (SELECT name FROM numkey)
+   AND h.subject_key <> pg_catalog.trim_scale(h.subject_key::pg_catalog.numeric)::pg_catalog.text
+   AND NOT EXISTS (SELECT FROM privacy.holds o WHERE o.subject = h.subject AND o.released_at IS NULL
+                     AND h.released_at IS NULL
+                     AND o.subject_key = pg_catalog.trim_scale(h.subject_key::pg_catalog.numeric)::pg_catalog.text);
+WITH numkey AS (
+	SELECT s.name FROM privacy.subject_types s
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid = s.root AND a.attname = s.key_column AND NOT a.attisdropped
+	  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+	 WHERE coalesce(nullif(t.typbasetype, 0), t.oid) = 'pg_catalog.numeric'::pg_catalog.regtype
+)
+UPDATE privacy.restrictions r
+   SET subject_key = pg_catalog.trim_scale(r.subject_key::pg_catalog.numeric)::pg_catalog.text
+ WHERE r.subject IN (SELECT name FROM numkey)
+   AND r.subject_key <> pg_catalog.trim_scale(r.subject_key::pg_catalog.numeric)::pg_catalog.text
+   AND NOT EXISTS (SELECT FROM privacy.restrictions o WHERE o.subject = r.subject
+                     AND o.subject_key = pg_catalog.trim_scale(r.subject_key::pg_catalog.numeric)::pg_catalog.text);
+
 -- a subject type's key column follows renames (session 12)
 ALTER TABLE privacy.subject_types ADD COLUMN key_attnum smallint;
 UPDATE privacy.subject_types s SET key_attnum = a.attnum

@@ -47,7 +47,7 @@ privacy.retention_naptime = 1
 max_worker_processes = 16
 });
 $node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE up; CREATE DATABASE plain;');
+$node->safe_psql('postgres', 'CREATE DATABASE up; CREATE DATABASE plain; CREATE DATABASE num;');
 $node->safe_psql('plain', 'CREATE EXTENSION privacy');
 is($node->safe_psql('up', "CREATE EXTENSION privacy; SELECT extversion FROM pg_extension WHERE extname = 'privacy'"),
 	'0.1.0', '0.1.0 installed');
@@ -84,6 +84,19 @@ SELECT privacy.add_retention('events', 'at', '10 days');
 SELECT privacy.run_retention();
 });
 ok($node->safe_psql('up', 'SELECT privacy.verify_audit()') > 0, '0.1.0: the audit chain verifies');
+# a numeric key: 0.1.0 recorded ids in the spelling given, 0.2.0 trims
+# trailing zeros; the update rewrites the stored holds and restrictions
+$node->safe_psql('num', q{
+CREATE EXTENSION privacy;
+CREATE TABLE acct (id numeric PRIMARY KEY);
+CREATE TABLE ev (id int PRIMARY KEY, acct numeric REFERENCES acct);
+INSERT INTO acct VALUES (1), (2), (3);
+INSERT INTO ev VALUES (1, 1), (2, 2), (3, 3);
+SELECT privacy.define_subject('a', 'acct');
+SELECT privacy.hold('a', '1.0', 'litigation');
+SELECT privacy.restrict('a', '2.00', 'dispute');
+SELECT privacy.erase('a', '3.0');
+});
 
 # every row of every table, privacy's and the user's, by the columns 0.1.0 has
 my $tables = $node->safe_psql('up', q{
@@ -125,11 +138,22 @@ system_or_bail('sh', '-c', "cp $new$pkglibdir/privacy.so $inst$pkglibdir/ && "
 	  . "cp $new$sharedir/extension/privacy* $inst$sharedir/extension/");
 $node->start;
 chomp(my $version = `sed -n "s/^default_version *= *'\\(.*\\)'/\\1/p" $ENV{PRIVACY_SRC}/privacy.control`);
-for my $db ('up', 'plain')
+for my $db ('up', 'plain', 'num')
 {
 	$node->safe_psql($db, 'ALTER EXTENSION privacy UPDATE');
 	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'privacy'"),
 		$version, "$db: updated to $version");
+}
+{
+	my ($ret, $out, $err) = $node->psql('num', q{SELECT privacy.erase('a', '1')});
+	like($err, qr/legal hold/, 'numeric key: the hold placed as 1.0 still holds 1');
+	is($node->safe_psql('num', q{SELECT privacy.is_restricted('a', '2') AND privacy.is_restricted('a', '2.0')}), 't',
+		'numeric key: the restriction placed as 2.00 still restricts 2');
+	# a ledger entry written as 3.0 by 0.1.0, the row back (a restore): replayed
+	$node->safe_psql('num', q{INSERT INTO acct VALUES (3.0); INSERT INTO ev VALUES (3, 3)});
+	$node->safe_psql('num', q{SELECT privacy.replay_erasures(privacy.erasure_ledger())});
+	is($node->safe_psql('num', q{SELECT count(*) FROM acct WHERE id = 3}), '0',
+		'numeric key: a 0.1.0 ledger entry still finds its subject');
 }
 
 is(records(), $before{records}, 'every record of every table is intact');
