@@ -251,7 +251,7 @@ SELECT p.proname AS not_covered
 						 '_reconcile_columns', '_refresh_all', '_strategy_fits',
 						 '_routing', '_citus_worker', '_citus_defer_drop', '_citus_resolve_drops',
 						 '_forget_tables', '_drop_link_trigger', '_lock_maps', '_link_key_hash', '_link_key',
-						 '_root_keyring', '_crypto_follow_renames', '_crypto_on_alter',
+						 '_root_keyring', '_crypto_follow_renames', '_crypto_on_alter', '_subject_key_attnum',
 						 'encrypt_trigger', 'decrypted_view_trigger')
  ORDER BY 1;
 
