@@ -25,6 +25,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 
 #include "guard.h"
 #include "retention.h"
@@ -34,6 +35,7 @@ bool		retention_extension_dropped = false;	/* ret_xact_begin found it gone */
 int			privacy_retention_naptime = 60;
 int			privacy_retention_batch_size = 10000;
 int			privacy_retention_runs_max_age = 30 * 86400;
+int			privacy_retention_batch_timeout = 300000;
 
 /*
  * RetentionInit
@@ -64,6 +66,15 @@ RetentionInit(void)
 							&privacy_retention_batch_size,
 							10000, 1, 1000000,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("privacy.retention_batch_timeout",
+							"Sets the longest time one batch of the retention worker may take.",
+							"A batch that takes longer (a table's trigger that waits) fails its policy, "
+							"which is retried with back-off, and the worker goes on with the others; 0 waits forever.",
+							&privacy_retention_batch_timeout,
+							300000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("privacy.retention_runs_max_age",
@@ -307,9 +318,18 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 			pgstat_report_activity(STATE_RUNNING, label);
 		}
 		ret_xact_begin(own_xacts, batchcxt);
+		/*
+		 * the worker's batches are no client statements: statement_timeout
+		 * is not armed for them, so a table's trigger that waits would hold
+		 * the worker, and every database behind it, forever
+		 */
+		if (own_xacts && privacy_retention_batch_timeout > 0)
+			enable_timeout_after(STATEMENT_TIMEOUT, privacy_retention_batch_timeout);
 		RetentionBecome(extowner, false, &su);
 		RetentionBatch(p, run, own_xacts, &counts, &done, &lost);
 		RetentionRestore(&su);
+		if (own_xacts && privacy_retention_batch_timeout > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
 		if (counts.blocked_by != NULL && blocked_by == NULL)
 			blocked_by = MemoryContextStrdup(cxt, counts.blocked_by);
 		counts.blocked_by = blocked_by;

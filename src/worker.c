@@ -61,6 +61,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "guard.h"
@@ -507,6 +508,8 @@ worker_run_policies(MemoryContext roundcxt, MemoryContext runcxt)
 			char	   *msg;
 
 			MemoryContextSwitchTo(runcxt);
+			/* a batch's timeout (RetentionRunPolicy) must not outlive it */
+			disable_timeout(STATEMENT_TIMEOUT, false);
 			edata = CopyErrorData();
 			FlushErrorState();
 			AbortCurrentTransaction();

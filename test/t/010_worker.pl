@@ -232,6 +232,30 @@ is($node->safe_psql('dbpart', q{SELECT (detail->>'rows')::int FROM privacy.audit
 	WHERE action = 'run_retention' AND detail->>'ended' = 'failed' ORDER BY seq LIMIT 1}), $deleted,
 	'the failed run has an audit entry with its rows');
 
+# a table's trigger that waits fails its policy after
+# privacy.retention_batch_timeout; the worker goes on with the others
+$node->safe_psql('postgres', "ALTER SYSTEM SET privacy.retention_batch_timeout = '1s'");
+$node->reload;
+$node->safe_psql('postgres', 'CREATE DATABASE dbhang');
+$node->safe_psql('dbhang', q{
+	CREATE EXTENSION privacy;
+	CREATE TABLE hang (id int PRIMARY KEY, at timestamptz);
+	CREATE FUNCTION hang() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(600); RETURN old; END $$;
+	CREATE TRIGGER hang BEFORE DELETE ON hang FOR EACH ROW EXECUTE FUNCTION hang();
+	INSERT INTO hang VALUES (1, now() - interval '10 days');
+	SELECT privacy.add_retention('hang', 'at', '1 day');
+	CREATE TABLE fine (id int PRIMARY KEY, at timestamptz);
+	INSERT INTO fine VALUES (1, now() - interval '10 days');
+	SELECT privacy.add_retention('fine', 'at', '1 day');
+});
+ok($node->poll_query_until('dbhang', 'SELECT count(*) = 0 FROM fine', 't'),
+	'the policy after a waiting one runs');
+like($node->safe_psql('dbhang', q{SELECT error FROM privacy.retention_runs r JOIN privacy.retention p
+	ON p.id = r.policy WHERE p.table_name = 'hang'::regclass AND r.error IS NOT NULL LIMIT 1}),
+	qr/^57014/, 'the waiting batch failed on the timeout');
+# dropped while the 1 s timeout still bounds a retry's wait
+$node->safe_psql('dbhang', 'DROP TABLE hang');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET privacy.retention_batch_timeout');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET privacy.retention_batch_size');
 $node->reload;
 
