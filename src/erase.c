@@ -1212,8 +1212,10 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 							UtilQualifiedName(fk->rel),
 							!cet ? "outside the data map" : cet->anonymize ? "in erasure mode 'anonymize'"
 							: "that are not the subject's"),
-				   cet ? psprintf("Set the erasure mode of %s to 'delete' with privacy.set_erasure_mode(), or make the foreign key ON DELETE CASCADE or SET NULL.",
-								  UtilQualifiedName(fk->rel))
+				   cet && !cet->anonymize
+				   ? psprintf("Those rows belong to others: clear their reference first, or make the foreign key ON DELETE SET NULL.")
+				   : cet ? psprintf("Set the erasure mode of %s to 'delete' with privacy.set_erasure_mode(), or make the foreign key ON DELETE CASCADE or SET NULL.",
+									UtilQualifiedName(fk->rel))
 				   : psprintf("Map %s to the subject (a foreign key path or privacy.link()), or make the foreign key ON DELETE CASCADE or SET NULL.",
 							  UtilQualifiedName(fk->rel)));
 		}
@@ -2639,6 +2641,68 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 }
 
 /*
+ * break_back_references
+ *		A subject's row that references another of its rows deleted before
+ *		it, through a NO ACTION or RESTRICT key (the root's users.avatar_id
+ *		-> uploads, where uploads.user_id -> users: a cycle through the
+ *		root, which the order breaks at the root), would make that earlier
+ *		DELETE fail.  Its nullable key columns are cleared first, in the
+ *		rows that are themselves about to be deleted (never another row):
+ *		as the table's owner, its UPDATE triggers fire as for any change.
+ *		A NOT NULL column leaves the key to fail as before (23503).
+ */
+static void
+break_back_references(MapSubject *subj, List *ordered, MapCall *call)
+{
+	ListCell   *lc;
+
+	foreach(lc, ordered)
+	{
+		EraseTable *c = lfirst(lc);
+		int			ci = foreach_current_index(lc);
+		ListCell   *fc;
+
+		if (c->anonymize || c->mt->outbound)
+			continue;
+		foreach(fc, c->fks_out)
+		{
+			EraseEdge  *e = lfirst(fc);
+			MapHop	   *fk = e->fk;
+			int			pi = list_index_of_et(ordered, e->parent);
+			StringInfoData set;
+			StringInfoData any;
+			EraseParams *p;
+			bool		nullable = true;
+			int			i;
+
+			if (e->parent == c || pi < 0 || pi > ci)
+				continue;		/* deleted after this table: the normal order */
+			if (fk->deltype != 'a' && fk->deltype != 'r')
+				continue;		/* PostgreSQL's own action handles it */
+			for (i = 0; i < fk->ncols; i++)
+				if (att_notnull(fk->rel, fk->cols[i]))
+					nullable = false;
+			if (!nullable)
+				continue;
+			initStringInfo(&set);
+			initStringInfo(&any);
+			for (i = 0; i < fk->ncols; i++)
+			{
+				const char *col = quote_identifier(get_attname(fk->rel, fk->cols[i], false));
+
+				appendStringInfo(&set, "%s%s = NULL", i ? ", " : "", col);
+				appendStringInfo(&any, "%st.%s IS NOT NULL", i ? " OR " : "", col);
+			}
+			p = params_new(call);
+			run_params(c->mt->relid,
+					   psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)", c->mt->qualname, set.data,
+								delete_cond(subj, c, "t", p), any.data),
+					   p, false, SPI_OK_UPDATE);
+		}
+	}
+}
+
+/*
  * erase_act
  *		Change the data, measuring what really disappears (cascades
  *		included).  Rows that stay are rewritten first, while every one of
@@ -2688,6 +2752,8 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 			if (et->keep_shared)
 				detach_shared(subj, et, call);
 		}
+	if (!dry_run && !CitusLoaded())
+		break_back_references(subj, ordered, call);
 	if (!dry_run && CitusLoaded())
 		citus_delete(subj, ordered, call);	/* CITUS HOOK: one routed statement */
 	else

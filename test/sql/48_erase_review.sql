@@ -221,4 +221,24 @@ DROP TABLE p_notes, p_users, p_agents;
 DROP TABLE h_msgs_archive, h_msgs, h_convs, h_users;
 DROP TABLE s_posts, s_users, n_events, n_accounts, l_log, l_users, k_msgs, k_users, g_people;
 DROP FUNCTION s_keep();
+-- 19. (session 12) the root references one of the subject's own rows (a
+-- favourite post, an avatar upload): a NO ACTION key back to a row deleted
+-- before the root is cleared in the root's row first; another user's
+-- reference to it is refused (23503) before anything changes
+CREATE TABLE c_users (id int PRIMARY KEY, fav int);
+CREATE TABLE c_posts (id int PRIMARY KEY, author int REFERENCES c_users);
+ALTER TABLE c_users ADD FOREIGN KEY (fav) REFERENCES c_posts;
+INSERT INTO c_users VALUES (1, NULL), (2, NULL);
+INSERT INTO c_posts VALUES (10, 1), (20, 2);
+UPDATE c_users SET fav = 10;
+SELECT privacy.define_subject('cuser', 'c_users');
+SELECT privacy.erase('cuser', '1') -> 'tables';
+UPDATE c_users SET fav = 20 WHERE id = 2;
+SELECT privacy.erase('cuser', '1', dry_run => true) -> 'tables';
+SELECT privacy.erase('cuser', '1') -> 'tables';
+SELECT * FROM c_users ORDER BY id;
+SELECT * FROM c_posts ORDER BY id;
+SELECT privacy.drop_subject('cuser');
+ALTER TABLE c_users DROP COLUMN fav;
+DROP TABLE c_posts, c_users;
 DROP EXTENSION privacy;
