@@ -27,6 +27,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -640,6 +641,98 @@ rebind_unchanged(FunctionCallInfo fcinfo, TriggerData *td, ColInfo *ci,
 }
 
 /*
+ * The values this backend encrypted last, one per column, in this
+ * transaction: INSERT ... ON CONFLICT DO UPDATE SET col = EXCLUDED.col hands
+ * the UPDATE the ciphertext the INSERT's trigger made, bound to the proposed
+ * row's key, not to the row being updated.  The UPDATE's trigger recognizes
+ * it here and encrypts the same plaintext for its own row (the caller gave
+ * that plaintext: nothing is learnt).  Zeroed when replaced and at the end
+ * of the transaction.
+ */
+#define LAST_SLOTS 8
+typedef struct LastEncrypted
+{
+	int64		colid;
+	char	   *stored;			/* the stored form (datum_bytes) */
+	size_t		storedlen;
+	unsigned char *pt;
+	size_t		ptlen;
+} LastEncrypted;
+
+static LastEncrypted last_encrypted[LAST_SLOTS];
+static int	last_next = 0;
+static bool last_callback = false;
+
+static void
+last_clear(LastEncrypted *l)
+{
+	if (l->pt)
+	{
+		sodium_memzero(l->pt, l->ptlen);
+		pfree(l->pt);
+	}
+	if (l->stored)
+		pfree(l->stored);
+	memset(l, 0, sizeof(*l));
+}
+
+static void
+last_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		for (int i = 0; i < LAST_SLOTS; i++)
+			if (last_encrypted[i].colid != 0)
+				last_clear(&last_encrypted[i]);
+}
+
+static void
+last_remember(int64 colid, Datum stored, const char *pt, size_t ptlen)
+{
+	LastEncrypted *l = NULL;
+	char	   *data;
+	size_t		len;
+	MemoryContext old;
+
+	if (!last_callback)
+	{
+		RegisterXactCallback(last_xact_callback, NULL);
+		last_callback = true;
+	}
+	for (int i = 0; i < LAST_SLOTS && l == NULL; i++)
+		if (last_encrypted[i].colid == colid)
+			l = &last_encrypted[i];
+	if (l == NULL)
+	{
+		l = &last_encrypted[last_next];
+		last_next = (last_next + 1) % LAST_SLOTS;
+	}
+	last_clear(l);
+	datum_bytes(stored, &data, &len);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	l->colid = colid;
+	l->stored = palloc(Max(len, 1));
+	memcpy(l->stored, data, len);
+	l->storedlen = len;
+	l->pt = palloc(Max(ptlen, 1));
+	memcpy(l->pt, pt, ptlen);
+	l->ptlen = ptlen;
+	MemoryContextSwitchTo(old);
+}
+
+/* the plaintext of a value this backend just encrypted for the column, or NULL */
+static LastEncrypted *
+last_find(int64 colid, const char *data, size_t len)
+{
+	for (int i = 0; i < LAST_SLOTS; i++)
+		if (last_encrypted[i].colid == colid && last_encrypted[i].storedlen == len &&
+			memcmp(last_encrypted[i].stored, data, len) == 0)
+			return &last_encrypted[i];
+	return NULL;
+}
+
+/*
  * keep_ciphertext
  *		The new value has the ciphertext format (raw): keep it if it
  *		belongs here (this row's binding, or a destroyed key), re-encrypt
@@ -729,12 +822,27 @@ privacy_encrypt_trigger(PG_FUNCTION_ARGS)
 		value_unchanged(td, ci, data, len))
 		return PointerGetDatum(rebind_unchanged(fcinfo, td, ci, data, len, aad, aadlen));
 	key_id = row_key_id(ci, newtup, desc, fcinfo->flinfo->fn_mcxt);
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && !rewriting)
+	{
+		/* an upsert's EXCLUDED value: encrypted again for this row */
+		LastEncrypted *l = last_find(ci->colid, data, len);
+
+		if (l != NULL)
+			return PointerGetDatum(with_value(ci, newtup, desc,
+											  encrypt_value(ci, key_id, (char *) l->pt, l->ptlen,
+															aad, aadlen)));
+	}
 	if (CryptoStoredToRaw(ci->is_text, data, len, &raw, &rawlen) &&
 		(kept = keep_ciphertext(ci, newtup, desc, key_id, raw, rawlen, aad, aadlen)) != NULL)
 		return PointerGetDatum(kept);
 	check_length(ci, data, len);
-	return PointerGetDatum(with_value(ci, newtup, desc,
-									  encrypt_value(ci, key_id, data, len, aad, aadlen)));
+	{
+		Datum		stored = encrypt_value(ci, key_id, data, len, aad, aadlen);
+
+		if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && !rewriting)
+			last_remember(ci->colid, stored, data, len);
+		return PointerGetDatum(with_value(ci, newtup, desc, stored));
+	}
 }
 
 /* ------------------------------------------------------------------------

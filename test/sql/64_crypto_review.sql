@@ -81,3 +81,23 @@ SELECT privacy.decrypt_column('cr_two', 'b');
 SELECT * FROM cr_two ORDER BY id;
 DROP TABLE cr_two;
 DROP EXTENSION privacy;
+
+-- INSERT ... ON CONFLICT DO UPDATE SET col = EXCLUDED.col: the EXCLUDED
+-- value was encrypted for the proposed row; the update encrypts the same
+-- plaintext for its own row (it failed with XX001)
+CREATE EXTENSION privacy;
+CREATE TABLE cr_acc (id serial PRIMARY KEY, email text UNIQUE, secret text, note text);
+INSERT INTO cr_acc (email, secret, note) VALUES ('a@x', 's1', 'n1');
+SELECT privacy.encrypt_column('cr_acc', 'secret');
+SELECT privacy.encrypt_column('cr_acc', 'note');
+INSERT INTO cr_acc (email, secret, note) VALUES ('a@x', 's2', 'n2')
+	ON CONFLICT (email) DO UPDATE SET secret = EXCLUDED.secret, note = EXCLUDED.note;
+INSERT INTO cr_acc (email, secret, note) VALUES ('b@x', 's3', 'n3'), ('a@x', 's4', 'n4')
+	ON CONFLICT (email) DO UPDATE SET secret = EXCLUDED.secret, note = EXCLUDED.note;
+SELECT email, secret, note FROM cr_acc_decrypted ORDER BY email;
+-- a ciphertext of another row is still refused
+UPDATE cr_acc SET secret = (SELECT secret FROM cr_acc WHERE email = 'b@x') WHERE email = 'a@x';
+SELECT privacy.decrypt_column('cr_acc', 'secret');
+SELECT privacy.decrypt_column('cr_acc', 'note');
+DROP TABLE cr_acc;
+DROP EXTENSION privacy;
