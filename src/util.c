@@ -403,6 +403,34 @@ UtilSubxactCaught(MemoryContext cxt, ResourceOwner owner)
 }
 
 /*
+ * set_constraints
+ *		SET CONSTRAINTS names mode (NIL: nothing), as the role that called
+ *		the extension, restricted: setting them IMMEDIATE runs the checks of
+ *		events that role's transaction queued (a constraint trigger of a
+ *		table it wrote), which its commit would have run as that role; never
+ *		as the extension owner (erase is SECURITY DEFINER).
+ */
+static void
+set_constraints(List *names, const char *mode)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+	int			frame;
+
+	if (names == NIL)
+		return;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SET CONSTRAINTS ");
+	foreach(lc, names)
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "", strVal(lfirst(lc)));
+	appendStringInfo(&sql, " %s", mode);
+	frame = GuardEnterRole(UtilOuterUser());
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set the constraints %s", mode);
+	GuardLeave(frame);
+}
+
+/*
  * UtilDeferredImmediate
  *		PostgreSQL refuses to queue a deferred trigger event inside a
  *		security-restricted operation (42501 "cannot fire deferred trigger
@@ -431,8 +459,6 @@ UtilDeferredImmediate(const Oid *relids, int n)
 	List	   *cons = NIL;
 	List	   *names = NIL;
 	ListCell   *lc;
-	StringInfoData sql;
-	int			frame;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -489,23 +515,7 @@ UtilDeferredImmediate(const Oid *relids, int n)
 		if (!shared && !list_member(names, makeString(name)))
 			names = lappend(names, makeString(name));
 	}
-	if (names == NIL)
-		return NIL;
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SET CONSTRAINTS ");
-	foreach(lc, names)
-		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "", strVal(lfirst(lc)));
-	appendStringInfoString(&sql, " IMMEDIATE");
-	/*
-	 * as the role that called the extension, restricted: the checks this
-	 * runs now are of events that role's transaction queued (a constraint
-	 * trigger of a table it wrote), which its commit would have run as
-	 * that role; never as the extension owner (erase is SECURITY DEFINER)
-	 */
-	frame = GuardEnterRole(UtilOuterUser());
-	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not set the deferred constraints immediate");
-	GuardLeave(frame);
+	set_constraints(names, "IMMEDIATE");
 	return names;
 }
 
@@ -517,19 +527,5 @@ UtilDeferredImmediate(const Oid *relids, int n)
 void
 UtilDeferredRestore(List *names)
 {
-	StringInfoData sql;
-	ListCell   *lc;
-	int			frame;
-
-	if (names == NIL)
-		return;
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SET CONSTRAINTS ");
-	foreach(lc, names)
-		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "", strVal(lfirst(lc)));
-	appendStringInfoString(&sql, " DEFERRED");
-	frame = GuardEnterRole(UtilOuterUser());
-	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not set the constraints deferred again");
-	GuardLeave(frame);
+	set_constraints(names, "DEFERRED");
 }
