@@ -1290,6 +1290,10 @@ privacy_receive_request(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a request cannot be received in the future")));
+	if (TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(3)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a request must be received at a finite time")));
 	a = MapSubjectArg(fcinfo, 1, 2);
 	req = AccessRecordRequest(a.subj, kind, a.ref, false);
 	/* the deadline runs from the day the request arrived */

@@ -67,6 +67,7 @@ SELECT pg_temp.err($$SELECT privacy.receive_request('delete', 'customer', '3')$$
 SELECT pg_temp.err($$SELECT privacy.receive_request('erase', 'customer', 'x')$$);
 SELECT pg_temp.err($$SELECT privacy.receive_request('erase', 'nobody', '3')$$);
 SELECT pg_temp.err($$SELECT privacy.receive_request('erase', 'customer', '3', now() + interval '1 day')$$);
+SELECT pg_temp.err($$SELECT privacy.receive_request('erase', 'customer', '3', '-infinity')$$);
 SELECT pg_temp.err($$SELECT privacy.receive_request(NULL, 'customer', '3')$$);
 -- the same person gives the same subject_ref; requests and audit hold no id
 SELECT count(*) AS leaks FROM privacy.audit_log WHERE detail::text LIKE '%ann@%' OR subject_ref IN ('1', '2');
