@@ -50,6 +50,9 @@ REVOKE ALL ON FUNCTION privacy._drop_link_trigger(text, regclass) FROM PUBLIC;
 CREATE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	IF unlink.subject IS NULL OR unlink.tbl IS NULL OR unlink.key_column IS NULL THEN
+		RAISE EXCEPTION 'arguments "subject", "tbl" and "key_column" must not be null' USING ERRCODE = '22023';
+	END IF;
 	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
 		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
 	END IF;
@@ -70,6 +73,9 @@ $$;
 CREATE FUNCTION privacy.drop_subject(name text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	IF drop_subject.name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null' USING ERRCODE = '22023';
+	END IF;
 	-- the lock triggers of its links go with the type
 	PERFORM privacy._drop_link_trigger(l.subject, l.table_name)
 	   FROM (SELECT DISTINCT k.subject, k.table_name FROM privacy.links k

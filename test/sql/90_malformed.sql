@@ -126,6 +126,10 @@ END $$;
 SELECT 'server alive' AS after_direct_trigger_calls;
 RESET ROLE;
 DROP ROLE m_direct;
+-- NULL arguments of the PL/pgSQL functions are 22023 like the others
+SELECT privacy.drop_subject(NULL);
+SELECT privacy.unlink(NULL, 'm_orders', 'id');
+SELECT privacy.unlink('m', NULL, 'id');
 -- a damaged ledger is refused (22023), never replayed as an empty one
 SELECT privacy.replay_erasures('{"entries": 5}');
 SELECT privacy.replay_erasures('{"entries": {"a": 1}}');
