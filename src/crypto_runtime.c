@@ -642,17 +642,19 @@ rebind_unchanged(FunctionCallInfo fcinfo, TriggerData *td, ColInfo *ci,
 
 /*
  * The values this backend encrypted last, one per column, in this
- * transaction: INSERT ... ON CONFLICT DO UPDATE SET col = EXCLUDED.col hands
+ * statement (its command id: the insert and the update of an upsert are one
+ * command, a later UPDATE is another): INSERT ... ON CONFLICT DO UPDATE SET col = EXCLUDED.col hands
  * the UPDATE the ciphertext the INSERT's trigger made, bound to the proposed
  * row's key, not to the row being updated.  The UPDATE's trigger recognizes
  * it here and encrypts the same plaintext for its own row (the caller gave
  * that plaintext: nothing is learnt).  Zeroed when replaced and at the end
  * of the transaction.
  */
-#define LAST_SLOTS 8
+#define LAST_SLOTS 64
 typedef struct LastEncrypted
 {
 	int64		colid;
+	CommandId	cid;			/* the statement that encrypted it */
 	char	   *stored;			/* the stored form (datum_bytes) */
 	size_t		storedlen;
 	unsigned char *pt;
@@ -712,6 +714,7 @@ last_remember(int64 colid, Datum stored, const char *pt, size_t ptlen)
 	datum_bytes(stored, &data, &len);
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	l->colid = colid;
+	l->cid = GetCurrentCommandId(false);
 	l->stored = palloc(Max(len, 1));
 	memcpy(l->stored, data, len);
 	l->storedlen = len;
@@ -726,8 +729,8 @@ static LastEncrypted *
 last_find(int64 colid, const char *data, size_t len)
 {
 	for (int i = 0; i < LAST_SLOTS; i++)
-		if (last_encrypted[i].colid == colid && last_encrypted[i].storedlen == len &&
-			memcmp(last_encrypted[i].stored, data, len) == 0)
+		if (last_encrypted[i].colid == colid && last_encrypted[i].cid == GetCurrentCommandId(false) &&
+			last_encrypted[i].storedlen == len && memcmp(last_encrypted[i].stored, data, len) == 0)
 			return &last_encrypted[i];
 	return NULL;
 }

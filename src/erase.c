@@ -2641,6 +2641,32 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 }
 
 /*
+ * is_map_edge
+ *		The foreign key fk (from mt) is one of mt's own edges in the map:
+ *		rows of mt are the subject's through it, so clearing it would take
+ *		them out of the erasure's reach (those stay refused, 23503).
+ */
+static bool
+is_map_edge(MapTable *mt, MapHop *fk)
+{
+	ListCell   *lc;
+
+	foreach(lc, mt->paths)
+	{
+		List	   *path = lfirst(lc);
+		MapHop	   *h;
+
+		if (path == NIL)
+			continue;
+		h = linitial(path);
+		if (!h->link && h->prel == fk->prel && h->ncols == fk->ncols &&
+			memcmp(h->cols, fk->cols, sizeof(AttrNumber) * fk->ncols) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * break_back_references
  *		A subject's row that references another of its rows deleted before
  *		it, through a NO ACTION or RESTRICT key (the root's users.avatar_id
@@ -2679,6 +2705,8 @@ break_back_references(MapSubject *subj, List *ordered, MapCall *call)
 				continue;		/* deleted after this table: the normal order */
 			if (fk->deltype != 'a' && fk->deltype != 'r')
 				continue;		/* PostgreSQL's own action handles it */
+			if (is_map_edge(c->mt, fk))
+				continue;		/* its rows are the subject's through it: kept */
 			for (i = 0; i < fk->ncols; i++)
 				if (att_notnull(fk->rel, fk->cols[i]))
 					nullable = false;

@@ -61,6 +61,7 @@ typedef struct FkEdge
 	NameData	conname;
 	Oid			decl;			/* a partition the key is declared on, or 0 */
 	AttrNumber	dcols[32];		/* its columns there */
+	Oid			pdecl;			/* the table the key references, as declared */
 } FkEdge;
 
 /* order of the graph: by referencing table, then constraint name */
@@ -314,6 +315,7 @@ load_fk_graph(void)
 		f->ncols = n1;
 		f->child = graph_root(children, con->conrelid);
 		f->parent = graph_root(children, con->confrelid);
+		f->pdecl = con->confrelid;
 		if (!translate_cols(con->confrelid, f->parent, f->pcols, n1))
 			continue;			/* a column could not be translated */
 		f->deltype = con->confdeltype;
@@ -399,11 +401,12 @@ FK_INBOUND_WHERE
 /* $1 = several tables, each the root of its partition tree (mapped tables) */
 static const char *fk_inbound_many_sql =
 "WITH pa AS (SELECT p.p AS part, a.relid AS anc FROM pg_catalog.unnest($1) p(p),"
-"  pg_catalog.pg_partition_ancestors(p.p) a WHERE a.relid OPERATOR(pg_catalog.<>) p.p)"
+"  pg_catalog.pg_partition_ancestors(p.p) a"
+"  UNION SELECT p.p, t.relid FROM pg_catalog.unnest($1) p(p), pg_catalog.pg_partition_tree(p.p) t)"
 "SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype, r.decl, r.dcols FROM ("
 FK_INBOUND_COLS("x.target")
 " CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS target"
-/* a partition (mapped by itself): keys into its partitioned ancestors */
+/* a partition (mapped by itself): keys into it, its partitions, its ancestors */
 "  UNION SELECT pa.part FROM pa WHERE pa.anc OPERATOR(pg_catalog.=) c.confrelid) x"
 FK_INBOUND_WHERE
 "  AND x.target OPERATOR(pg_catalog.=) ANY ($1)"
@@ -730,6 +733,7 @@ walk(MapSubject *subj, List *links)
 		if (x->via != NULL && strcmp(x->via, "root") != 0 && get_rel_relispartition(x->relid))
 		{
 			Oid			top = MapPartitionRoot(x->relid);
+			List	   *above = get_partition_ancestors(x->relid);
 
 			foreach(fc, edges_of(byparent, top))
 			{
@@ -738,6 +742,15 @@ walk(MapSubject *subj, List *links)
 				WalkEntry  *e;
 
 				if (f->child == subj->root || f->child == x->relid || f->child == top)
+					continue;
+
+				/*
+				 * only keys into the partition itself, its own partitions
+				 * or its ancestors: a key into a sibling partition points
+				 * at other rows
+				 */
+				if (f->pdecl != x->relid && !list_member_oid(above, f->pdecl) &&
+					!list_member_oid(get_partition_ancestors(f->pdecl), x->relid))
 					continue;
 				e = find_entry(entries, f->child);
 				if (e && e->outbound)

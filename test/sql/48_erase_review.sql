@@ -136,7 +136,8 @@ ALTER TABLE r_events RENAME COLUMN created_at TO tmp;
 ALTER TABLE r_events RENAME COLUMN updated_at TO created_at;
 ALTER TABLE r_events RENAME COLUMN tmp TO updated_at;
 SELECT age_column FROM privacy.retention_policies WHERE policy = :pol;
-SELECT privacy.run_retention(:pol) AS deleted;
+-- (the worker, naptime 1 s, may have run the policy already: the rows tell)
+SELECT privacy.run_retention(:pol) >= 0 AS ran;
 SELECT id, note FROM r_events ORDER BY id;
 SELECT privacy.drop_retention(:pol);
 INSERT INTO r_events VALUES (3, now() - interval '3 years', now(), 'old again', 'c@x', 'c3');
@@ -145,7 +146,7 @@ ALTER TABLE r_events RENAME COLUMN note TO tmp;
 ALTER TABLE r_events RENAME COLUMN code TO note;
 ALTER TABLE r_events RENAME COLUMN tmp TO code;
 SELECT columns FROM privacy.retention_policies WHERE policy = :pol2;
-SELECT privacy.run_retention(:pol2) AS anonymized;
+SELECT privacy.run_retention(:pol2) >= 0 AS ran;
 SELECT id, note, code FROM r_events ORDER BY id;
 SELECT privacy.drop_retention(:pol2);
 -- columns checked when the policy is added
@@ -241,4 +242,22 @@ SELECT * FROM c_posts ORDER BY id;
 SELECT privacy.drop_subject('cuser');
 ALTER TABLE c_users DROP COLUMN fav;
 DROP TABLE c_posts, c_users;
+-- ... but not a key the table is mapped through: clearing it would take
+-- rows out of the erasure (the receipt differed from the dry run); such
+-- a cycle is refused as before
+CREATE TABLE e_users (id int PRIMARY KEY);
+CREATE TABLE e_x (id int PRIMARY KEY, user_id int NOT NULL REFERENCES e_users ON DELETE CASCADE, y_id int);
+CREATE TABLE e_y (id int PRIMARY KEY, user_id int REFERENCES e_users ON DELETE CASCADE, x_id int REFERENCES e_x);
+ALTER TABLE e_x ADD FOREIGN KEY (y_id) REFERENCES e_y;
+INSERT INTO e_users VALUES (1), (2);
+INSERT INTO e_x VALUES (10, 1, NULL), (20, 2, NULL);
+INSERT INTO e_y VALUES (100, 2, 10), (200, 1, NULL), (300, NULL, 10);
+UPDATE e_x SET y_id = 200 WHERE id = 10;
+SELECT privacy.define_subject('euser', 'e_users');
+SELECT privacy.erase('euser', '1', dry_run => true) -> 'tables' -> 'public.e_y' AS dry;
+SELECT privacy.erase('euser', '1') -> 'tables' -> 'public.e_y' AS real;
+SELECT id, user_id, x_id FROM e_y ORDER BY id;
+SELECT privacy.drop_subject('euser');
+ALTER TABLE e_x DROP COLUMN y_id;
+DROP TABLE e_y, e_x, e_users;
 DROP EXTENSION privacy;

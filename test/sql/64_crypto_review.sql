@@ -95,8 +95,24 @@ INSERT INTO cr_acc (email, secret, note) VALUES ('a@x', 's2', 'n2')
 INSERT INTO cr_acc (email, secret, note) VALUES ('b@x', 's3', 'n3'), ('a@x', 's4', 'n4')
 	ON CONFLICT (email) DO UPDATE SET secret = EXCLUDED.secret, note = EXCLUDED.note;
 SELECT email, secret, note FROM cr_acc_decrypted ORDER BY email;
--- a ciphertext of another row is still refused
+-- a ciphertext of another row is still refused, also one this transaction
+-- just wrote (only the statement that encrypted it may re-encrypt it)
 UPDATE cr_acc SET secret = (SELECT secret FROM cr_acc WHERE email = 'b@x') WHERE email = 'a@x';
+BEGIN;
+INSERT INTO cr_acc (email, secret) VALUES ('c@x', 'fresh');
+UPDATE cr_acc SET secret = (SELECT secret FROM cr_acc WHERE email = 'c@x') WHERE email = 'a@x';
+ROLLBACK;
+-- a table of nine encrypted columns
+CREATE TABLE cr_w (id int PRIMARY KEY, k text UNIQUE, c1 text, c2 text, c3 text, c4 text, c5 text,
+	c6 text, c7 text, c8 text, c9 text);
+SELECT count(privacy.encrypt_column('cr_w', 'c' || i)) FROM generate_series(1, 9) i;
+INSERT INTO cr_w VALUES (1, 'a', '1', '2', '3', '4', '5', '6', '7', '8', '9');
+INSERT INTO cr_w VALUES (2, 'a', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9') ON CONFLICT (k) DO UPDATE
+	SET c1 = EXCLUDED.c1, c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, c5 = EXCLUDED.c5,
+	    c6 = EXCLUDED.c6, c7 = EXCLUDED.c7, c8 = EXCLUDED.c8, c9 = EXCLUDED.c9;
+SELECT id, c1, c5, c9 FROM cr_w_decrypted;
+SELECT count(privacy.decrypt_column('cr_w', 'c' || i)) FROM generate_series(1, 9) i;
+DROP TABLE cr_w;
 SELECT privacy.decrypt_column('cr_acc', 'secret');
 SELECT privacy.decrypt_column('cr_acc', 'note');
 DROP TABLE cr_acc;
