@@ -653,29 +653,28 @@ rebind_unchanged(FunctionCallInfo fcinfo, TriggerData *td, ColInfo *ci,
 #define LAST_SLOTS 64
 typedef struct LastEncrypted
 {
-	int64		colid;
+	int64		colid;			/* 0: free */
 	CommandId	cid;			/* the statement that encrypted it */
 	char	   *stored;			/* the stored form (datum_bytes) */
 	size_t		storedlen;
 	unsigned char *pt;
 	size_t		ptlen;
+	size_t		cap;			/* of both buffers, kept between rows */
 } LastEncrypted;
 
 static LastEncrypted last_encrypted[LAST_SLOTS];
 static int	last_next = 0;
 static bool last_callback = false;
 
+/* free the slot: the plaintext zeroed, the buffers kept for the next row */
 static void
 last_clear(LastEncrypted *l)
 {
 	if (l->pt)
-	{
 		sodium_memzero(l->pt, l->ptlen);
-		pfree(l->pt);
-	}
-	if (l->stored)
-		pfree(l->stored);
-	memset(l, 0, sizeof(*l));
+	l->colid = 0;
+	l->ptlen = 0;
+	l->storedlen = 0;
 }
 
 static void
@@ -695,7 +694,6 @@ last_remember(int64 colid, Datum stored, const char *pt, size_t ptlen)
 	LastEncrypted *l = NULL;
 	char	   *data;
 	size_t		len;
-	MemoryContext old;
 
 	if (!last_callback)
 	{
@@ -712,16 +710,24 @@ last_remember(int64 colid, Datum stored, const char *pt, size_t ptlen)
 	}
 	last_clear(l);
 	datum_bytes(stored, &data, &len);
-	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (l->cap < Max(len, ptlen))
+	{
+		/* grown as needed, reused by the next rows (a bulk insert) */
+		if (l->pt)
+		{
+			pfree(l->pt);
+			pfree(l->stored);
+		}
+		l->cap = Max(Max(len, ptlen), 64);
+		l->pt = MemoryContextAlloc(TopMemoryContext, l->cap);
+		l->stored = MemoryContextAlloc(TopMemoryContext, l->cap);
+	}
 	l->colid = colid;
 	l->cid = GetCurrentCommandId(false);
-	l->stored = palloc(Max(len, 1));
 	memcpy(l->stored, data, len);
 	l->storedlen = len;
-	l->pt = palloc(Max(ptlen, 1));
 	memcpy(l->pt, pt, ptlen);
 	l->ptlen = ptlen;
-	MemoryContextSwitchTo(old);
 }
 
 /* the plaintext of a value this backend just encrypted for the column, or NULL */

@@ -2694,17 +2694,18 @@ break_back_references(MapSubject *subj, List *ordered, MapCall *call)
 		{
 			EraseEdge  *e = lfirst(fc);
 			MapHop	   *fk = e->fk;
-			int			pi = list_index_of_et(ordered, e->parent);
+			int			pi;
 			StringInfoData set;
 			StringInfoData any;
 			EraseParams *p;
 			bool		nullable = true;
 			int			i;
 
-			if (e->parent == c || pi < 0 || pi > ci)
-				continue;		/* deleted after this table: the normal order */
 			if (fk->deltype != 'a' && fk->deltype != 'r')
 				continue;		/* PostgreSQL's own action handles it */
+			pi = list_index_of_et(ordered, e->parent);
+			if (e->parent == c || pi < 0 || pi > ci)
+				continue;		/* deleted after this table: the normal order */
 			if (is_map_edge(c->mt, fk))
 				continue;		/* its rows are the subject's through it: kept */
 			for (i = 0; i < fk->ncols; i++)

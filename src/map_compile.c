@@ -639,7 +639,7 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 		 * to nobody (NULL), where a cast would fail the whole statement
 		 */
 		appendStringInfo(buf, "privacy._link_key(CAST(NULL AS %s), %s.%s)",
-						 format_type_be(subj->key_type), alias,
+						 format_type_be_qualified(subj->key_type), alias,
 						 quote_identifier(MapColName(h->rel, h->cols[0])));
 		return;
 	}

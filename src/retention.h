@@ -171,6 +171,7 @@ extern void RetentionSpiConnect(void);
 extern ErrorData *RetentionSubxactCaught(MemoryContext cxt, ResourceOwner owner);
 extern int	RetentionPinSettings(RetPolicy *p);
 extern void RetentionSetServerZone(const char *zone);
+extern void RetentionCheckCreator(RetPolicy *p, List *subjects);
 extern void RetentionRecordSubjects(RetPolicy *p);
 
 /* retention_policy.c: a policy resolved against the catalog */

@@ -666,16 +666,10 @@ batch_pick_leaf(RetBatch *b)
 	/*
 	 * A leaf mapped by itself (a foreign key of its own to a subject, the
 	 * parent being in no map): its subjects' holds apply to its rows too,
-	 * and a policy a table owner added may not run on it (ret_check_creator)
+	 * and a policy a table owner added may not run on it (RetentionCheckCreator)
 	 */
 	b->leaf_subjects = MapSubjectsOfTable(b->leaf);
-	if (b->leaf_subjects != NIL && !p->by_admin)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("retention policy %lld reaches a partition in the data map of subject type \"%s\" but was not added by a member of privacy_admin",
-						(long long) p->id, (char *) linitial(b->leaf_subjects)),
-				 errdetail("The rows it would leave could show its author which subjects are under a legal hold."),
-				 errhint("A member of privacy_admin may add it again (drop_retention, then add_retention).")));
+	RetentionCheckCreator(p, b->leaf_subjects);
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->leaf)),
 											 get_rel_name(b->leaf));
 	return true;

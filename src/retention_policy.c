@@ -395,7 +395,7 @@ ret_default_zone(void)
 }
 
 /*
- * ret_check_creator
+ * RetentionCheckCreator
  *		A policy that a table's owner added without being a member of
  *		privacy_admin must not run on a table of a subject's data map: the
  *		rows it leaves would show that role which subjects are under a
@@ -404,15 +404,15 @@ ret_default_zone(void)
  *		changes; its dependents in a map block for the same reason
  *		(RetentionLoadDeps).
  */
-static void
-ret_check_creator(RetPolicy *p)
+void
+RetentionCheckCreator(RetPolicy *p, List *subjects)
 {
-	if (p->by_admin || p->subjects == NIL)
+	if (p->by_admin || subjects == NIL)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("retention policy %lld is in the data map of subject type \"%s\" but was not added by a member of privacy_admin",
-					(long long) p->id, (char *) linitial(p->subjects)),
+					(long long) p->id, (char *) linitial(subjects)),
 			 errdetail("The rows it would leave could show its author which subjects are under a legal hold."),
 			 errhint("A member of privacy_admin may add it again (drop_retention, then add_retention).")));
 }
@@ -562,7 +562,7 @@ RetentionLoadPolicy(int64 id)
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->relid)),
 											 get_rel_name(p->relid));
 	ret_check_subjects(p, recorded);
-	ret_check_creator(p);
+	RetentionCheckCreator(p, p->subjects);
 
 	/*
 	 * The age column: by name first (a restored dump renumbers columns),
@@ -847,7 +847,7 @@ RetentionLoadDeps(RetPolicy *p)
 					d->stay = "true";
 				}
 				else if (!p->by_admin && MapSubjectsOfTable(h->rel) != NIL)
-					d->stay = "true";	/* no hold oracle (ret_check_creator) */
+					d->stay = "true";	/* no hold oracle (RetentionCheckCreator) */
 				else
 				{
 					/* its held rows stay: asked per batch, in the scope */
@@ -1016,7 +1016,7 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 	RetentionBecome(extowner, false, &su);
 	if (!ret_is_admin(caller))
 	{
-		/* a table owner's own policy: not on a mapped table (ret_check_creator) */
+		/* a table owner's own policy: not on a mapped table (RetentionCheckCreator) */
 		List	   *mapped = MapSubjectsOfTable(relid);
 
 		if (mapped != NIL)

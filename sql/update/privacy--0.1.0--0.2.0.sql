@@ -163,6 +163,9 @@ ALTER FUNCTION privacy._drop_link_trigger(text, regclass) SET citus.enable_unsaf
 CREATE OR REPLACE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	IF unlink.subject IS NULL OR unlink.tbl IS NULL OR unlink.key_column IS NULL THEN
+		RAISE EXCEPTION 'arguments "subject", "tbl" and "key_column" must not be null' USING ERRCODE = '22023';
+	END IF;
 	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
 		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
 	END IF;
@@ -895,6 +898,9 @@ $$;
 CREATE OR REPLACE FUNCTION privacy.drop_subject(name text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	IF drop_subject.name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null' USING ERRCODE = '22023';
+	END IF;
 	-- the lock triggers of its links go with the type
 	PERFORM privacy._drop_link_trigger(l.subject, l.table_name)
 	   FROM (SELECT DISTINCT k.subject, k.table_name FROM privacy.links k
@@ -1129,52 +1135,3 @@ $$;
 -- fail the whole call.  A cast, not data.
 CREATE FUNCTION privacy._link_key(target anyelement, key "any") RETURNS anyelement
 AS 'MODULE_PATHNAME', 'privacy_link_key' LANGUAGE C STABLE PARALLEL SAFE;
-
--- NULL arguments of unlink() and drop_subject() are 22023, as every other
--- function answers (session 12; they were 42704 for a subject type "<NULL>")
-CREATE OR REPLACE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-	IF unlink.subject IS NULL OR unlink.tbl IS NULL OR unlink.key_column IS NULL THEN
-		RAISE EXCEPTION 'arguments "subject", "tbl" and "key_column" must not be null' USING ERRCODE = '22023';
-	END IF;
-	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
-		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
-	END IF;
-	DELETE FROM privacy.links l
-	 WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl AND l.key_column = unlink.key_column;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%"', tbl, subject, key_column
-			USING ERRCODE = '42704';
-	END IF;
-	-- the lock trigger that link() installed goes with the table's last link
-	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
-		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
-	END IF;
-	PERFORM privacy.refresh_subject(unlink.subject);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION privacy.drop_subject(name text)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-	IF drop_subject.name IS NULL THEN
-		RAISE EXCEPTION 'argument "name" must not be null' USING ERRCODE = '22023';
-	END IF;
-	-- the lock triggers of its links go with the type
-	PERFORM privacy._drop_link_trigger(l.subject, l.table_name)
-	   FROM (SELECT DISTINCT k.subject, k.table_name FROM privacy.links k
-	          WHERE k.subject OPERATOR(pg_catalog.=) drop_subject.name) l;
-	DELETE FROM privacy.subject_types s WHERE s.name = drop_subject.name;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'subject type "%" does not exist', drop_subject.name USING ERRCODE = '42704';
-	END IF;
-	-- its restrictions went with it (ON DELETE CASCADE), on the shards too
-	DELETE FROM privacy.citus_restrictions c WHERE c.subject OPERATOR(pg_catalog.=) drop_subject.name;
-	DELETE FROM privacy.citus_protected c WHERE c.subject OPERATOR(pg_catalog.=) drop_subject.name;
-	-- retention policies no longer expect the type's map (retention.subjects)
-	UPDATE privacy.retention r SET subjects = pg_catalog.array_remove(r.subjects, drop_subject.name)
-	 WHERE drop_subject.name OPERATOR(pg_catalog.=) ANY (r.subjects);
-	PERFORM privacy._invalidate();
-END
-$$;
