@@ -931,8 +931,8 @@ CitusLinkLockQuery(MapSubject *subj)
 					" FROM (SELECT pg_catalog.count(*) FROM %s t WHERE %s) s",
 					OidIsValid(coll) ? " COLLATE " : "", OidIsValid(coll) ? generate_collation_name(coll) : "",
 					UtilQualifiedName(subj->root),
-					CitusMark(subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
-												   quote_identifier(subj->key_column))));
+					CitusMark(subj->root, psprintf("t.%s %s $1",
+												   quote_identifier(subj->key_column), subj->key_eq)));
 }
 
 /*

@@ -561,8 +561,8 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
 			if (root_done)
 				continue;
 			root_done = true;
-			appendStringInfo(buf, "%sNOT (%s.%s OPERATOR(pg_catalog.=) $1)", first ? "" : " OR ",
-							 alias, quote_identifier(subj->key_column));
+			appendStringInfo(buf, "%sNOT (%s.%s %s $1)", first ? "" : " OR ",
+							 alias, quote_identifier(subj->key_column), subj->key_eq);
 			first = false;
 			continue;
 		}
@@ -580,8 +580,8 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
 		}
 		if (hop_is_shortcut(subj, path, idx))
 		{
-			appendStringInfo(buf, "NOT (%s.%s OPERATOR(pg_catalog.=) $1)", alias,
-							 quote_identifier(get_attname(h->rel, h->cols[0], false)));
+			appendStringInfo(buf, "NOT (%s.%s %s $1)", alias,
+							 quote_identifier(get_attname(h->rel, h->cols[0], false)), subj->key_eq);
 			continue;
 		}
 		foreach(sc, paths)
@@ -2393,8 +2393,8 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 	run_kept_as_owner(subj, subj->root, &subj->kept_lock,
 					  psprintf("SELECT 1 FROM %s t WHERE %s FOR UPDATE",
 							   UtilFromName(subj->root),
-							   CitusMark(subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
-															  quote_identifier(subj->key_column)))),
+							   CitusMark(subj->root, psprintf("t.%s %s $1",
+															  quote_identifier(subj->key_column), subj->key_eq))),
 					  1, t, v, false, SPI_OK_SELECT);
 	foreach(lc, subj->tables)
 	{

@@ -652,10 +652,49 @@ MapSubjectsOfTable(Oid relid)
 }
 
 /*
+ * root_spelling
+ *		The text of the root row's key equal to key (a key whose equal values
+ *		may be spelled otherwise: MapKeyTextNotCanonical), or given when no
+ *		row has it.  Runs in the caller's frame, as the root's owner (the
+ *		type's equality may be user code).
+ */
+static char *
+root_spelling(MapSubject *subj, Datum key, char *given)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			argtypes[1];
+	Datum		values[1];
+	char	   *result = given;
+	int			ret;
+
+	argtypes[0] = subj->key_type;
+	values[0] = key;
+	UtilSpiConnect();
+	ret = SPI_execute_with_args(psprintf("SELECT CAST(r.%s AS pg_catalog.text) FROM %s r"
+										 " WHERE r.%s %s $1 LIMIT 1",
+										 quote_identifier(subj->key_column),
+										 UtilFromName(subj->root),
+										 quote_identifier(subj->key_column), subj->key_eq),
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "subject key lookup failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (v != NULL)
+			result = MemoryContextStrdup(cxt, v);
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
  * MapParseId
  *		Convert a subject id given as text to the root key's type.  A value
  *		that does not parse is 22P02; the message never repeats the value.
- *		canonical (if not NULL) receives the type's output text.
+ *		canonical (if not NULL) receives the type's output text (the root
+ *		row's, for a key whose equal values may be spelled otherwise).
  */
 Datum
 MapParseId(MapSubject *subj, const char *id, char **canonical)
@@ -696,6 +735,8 @@ MapParseId(MapSubject *subj, const char *id, char **canonical)
 	{
 		getTypeOutputInfo(subj->key_type, &typoutput, &isvarlena);
 		*canonical = OidOutputFunctionCall(typoutput, d);
+		if (subj->key_via_root)
+			*canonical = root_spelling(subj, d, *canonical);
 	}
 	GuardLeave(frame);
 	return d;

@@ -154,8 +154,8 @@ build_call_cond(MapSubject *subj, MapTable *mt, const char *alias, int first,
 		types[0] = subj->key_type;
 	initStringInfo(&buf);
 	if (edges == NIL)
-		appendStringInfo(&buf, "%s.%s OPERATOR(pg_catalog.=) $1", alias,
-						 quote_identifier(subj->key_column));
+		appendStringInfo(&buf, "%s.%s %s $1", alias,
+						 quote_identifier(subj->key_column), subj->key_eq);
 	else
 	{
 		foreach(lc, edges)

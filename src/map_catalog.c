@@ -13,6 +13,10 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_namespace.h"
 
 #include "map.h"
 #include "privacy.h"
@@ -157,6 +161,68 @@ MapOidHash(const char *name)
  *		Read a subject type's root and key; runs inside SPI.  Returns NULL
  *		when the subject type does not exist.
  */
+/*
+ * MapKeyTextNotCanonical
+ *		Can two equal keys of this type and collation have different texts?
+ *		Integers, uuids, numerics (written without trailing zeros) and
+ *		strings under a deterministic collation cannot; strings under a
+ *		nondeterministic collation ('Bob' = 'BOB'), citext, floats (0 =
+ *		-0) and every other type may.  Holds, restrictions, consents and
+ *		subject_ref know a subject by its text, so such a subject's text is
+ *		its root row's (MapParseId, MapKeyExprs).
+ */
+bool
+MapKeyTextNotCanonical(Oid type, Oid collid)
+{
+	switch (getBaseType(type))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case UUIDOID:
+			return false;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			return OidIsValid(collid) && !get_collation_isdeterministic(collid);
+		default:
+			return true;
+	}
+}
+
+/*
+ * MapKeyEqOperator
+ *		The equality of the key type's default B-tree operator class, as
+ *		SQL: OPERATOR(schema.=).  Keys are compared with the type's own
+ *		equality (citext's, not text's after the implicit cast that
+ *		OPERATOR(pg_catalog.=) would pick), as its unique index compares
+ *		them; the statements that compare them run as a table's owner.
+ */
+char *
+MapKeyEqOperator(Oid type)
+{
+	TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+	HeapTuple	tup;
+	char	   *result = "OPERATOR(pg_catalog.=)";
+
+	if (!OidIsValid(tc->eq_opr))
+		return result;
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tc->eq_opr));
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_operator op = (Form_pg_operator) GETSTRUCT(tup);
+
+		if (op->oprnamespace != PG_CATALOG_NAMESPACE)
+			result = psprintf("OPERATOR(%s.%s)",
+							  quote_identifier(get_namespace_name(op->oprnamespace)),
+							  NameStr(op->oprname));
+		ReleaseSysCache(tup);
+	}
+	return result;
+}
+
 MapSubject *
 MapLoadSubjectRow(const char *name, MemoryContext cxt)
 {
@@ -199,6 +265,8 @@ MapLoadSubjectRow(const char *name, MemoryContext cxt)
 		Oid			collid;
 
 		get_atttypetypmodcoll(s->root, s->key_attnum, &s->key_type, &s->key_typmod, &collid);
+		s->key_via_root = MapKeyTextNotCanonical(s->key_type, collid);
+		s->key_eq = MapKeyEqOperator(s->key_type);
 	}
 	return s;
 }

@@ -229,9 +229,9 @@ MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 	if (h->prel == subj->root)
 	{
 		MapAppendCols(buf, "r", h->prel, h->pcols, h->ncols);
-		appendStringInfo(buf, " FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) (%s))",
+		appendStringInfo(buf, " FROM %s r WHERE r.%s %s (%s))",
 						 UtilFromName(subj->root), quote_identifier(subj->key_column),
-						 cx->keyexpr);
+						 subj->key_eq, cx->keyexpr);
 		return;
 	}
 	append_set_cols(buf, "s", h->pcols, h->ncols);
@@ -512,8 +512,8 @@ map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *key
 	if (edges == NIL)
 	{
 		/* the root */
-		appendStringInfo(&buf, "%s.%s OPERATOR(pg_catalog.=) (%s)", alias,
-						 quote_identifier(subj->key_column), keyexpr);
+		appendStringInfo(&buf, "%s.%s %s (%s)", alias,
+						 quote_identifier(subj->key_column), subj->key_eq, keyexpr);
 		return buf.data;
 	}
 	with = cond_prepare(&cx, subj, mt, keyexpr);
@@ -645,7 +645,24 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 	}
 	if (h->link || (idx == list_length(path) - 1 && MapEdgeIsDirect(subj, h)))
 	{
-		appendStringInfo(buf, "%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0])));
+		char	   *col = psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0])));
+
+		if (subj->key_via_root)
+		{
+			/*
+			 * the root row's spelling of the key ('bob' for a row's 'BOB'
+			 * under a case-insensitive collation): holds, restrictions and
+			 * subject keys know a subject by it
+			 */
+			char		ra[32];
+
+			snprintf(ra, sizeof(ra), "k%d", ++(*aliasno));
+			appendStringInfo(buf, "COALESCE((SELECT %s.%s FROM %s %s WHERE %s.%s %s %s LIMIT 1), %s)",
+							 ra, quote_identifier(subj->key_column), UtilFromName(subj->root), ra,
+							 ra, quote_identifier(subj->key_column), subj->key_eq, col, col);
+		}
+		else
+			appendStringInfoString(buf, col);
 		return;
 	}
 	snprintf(next, sizeof(next), "k%d", ++(*aliasno));

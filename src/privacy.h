@@ -189,6 +189,10 @@ typedef struct MapSubject
 	AttrNumber	key_attnum;
 	Oid			key_type;
 	int32		key_typmod;
+	char	   *key_eq;			/* OPERATOR(schema.=): the key type's equality */
+	bool		key_via_root;	/* equal keys may have other texts (a
+								 * nondeterministic collation, citext, ...):
+								 * the canonical text is the root row's */
 	List	   *tables;			/* MapTable *, root first */
 	Oid		   *index_oid;		/* MapTableIndex: open addressing, relid -> */
 	int		   *index_pos;		/* position in tables (index_mask + 1 slots) */
@@ -227,6 +231,8 @@ typedef struct SubjectArg
 } SubjectArg;
 
 extern SubjectArg MapSubjectArg(FunctionCallInfo fcinfo, int subjarg, int idarg);
+extern bool MapKeyTextNotCanonical(Oid type, Oid collid);
+extern char *MapKeyEqOperator(Oid type);
 extern Datum MapParseId(MapSubject *subj, const char *id, char **canonical);
 extern void MapRefresh(const char *subject);
 extern Oid	MapPartitionRoot(Oid relid);

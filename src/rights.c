@@ -179,8 +179,8 @@ privacy_hold(PG_FUNCTION_ARGS)
 	sw.frame = GuardEnterTableOwner(a.subj->root);
 	exec(CitusPrivateParams(a.subj, a.subj->root,
 							psprintf("SELECT 1 FROM %s t WHERE %s FOR KEY SHARE", UtilFromName(a.subj->root),
-									 CitusMark(a.subj->root, psprintf("t.%s OPERATOR(pg_catalog.=) $1",
-																	  quote_identifier(a.subj->key_column)))),
+									 CitusMark(a.subj->root, psprintf("t.%s %s $1",
+																	  quote_identifier(a.subj->key_column), a.subj->key_eq))),
 							1, kt),
 		 1, kt, &a.key, NULL, false);
 	GuardLeave(sw.frame);
