@@ -76,6 +76,12 @@ BEGIN
 	IF drop_subject.name IS NULL THEN
 		RAISE EXCEPTION 'argument "name" must not be null' USING ERRCODE = '22023';
 	END IF;
+	-- values encrypted under its subjects' keys would stay encrypted under
+	-- keys of no type
+	IF EXISTS (SELECT FROM privacy.encrypted_columns e WHERE e.subject OPERATOR(pg_catalog.=) drop_subject.name) THEN
+		RAISE EXCEPTION 'columns are encrypted with the keys of subject type "%"', drop_subject.name
+			USING ERRCODE = '55000', HINT = 'Decrypt them with privacy.decrypt_column() first.';
+	END IF;
 	-- the lock triggers of its links go with the type
 	PERFORM privacy._drop_link_trigger(l.subject, l.table_name)
 	   FROM (SELECT DISTINCT k.subject, k.table_name FROM privacy.links k

@@ -96,6 +96,10 @@ BEGIN
 	IF portable IS NULL THEN
 		RAISE EXCEPTION 'argument "portable" must not be null' USING ERRCODE = '22023';
 	END IF;
+	IF pg_catalog.array_ndims(purposes) > 1 THEN
+		RAISE EXCEPTION 'purposes must be a one-dimensional array' USING ERRCODE = '22023',
+			HINT = 'Pass them as ARRAY[''billing'', ''support''].';
+	END IF;
 	IF purposes IS NOT NULL AND array_position(purposes, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'purposes must not contain null' USING ERRCODE = '22023';
 	END IF;
@@ -207,6 +211,10 @@ BEGIN
 	IF name IS NULL OR name = '' OR purpose IS NULL OR categories IS NULL THEN
 		RAISE EXCEPTION 'arguments "name", "purpose" and "categories" must not be null or empty'
 			USING ERRCODE = '22023';
+	END IF;
+	IF pg_catalog.octet_length(name) > 2000 THEN
+		RAISE EXCEPTION 'argument "name" is longer than 2000 bytes' USING ERRCODE = '22023',
+			HINT = 'The catalog indexes it; use a shorter name.';
 	END IF;
 	SELECT x INTO unknown FROM pg_catalog.unnest(categories) x
 	 WHERE x IS NULL OR NOT EXISTS (SELECT FROM privacy.categories c WHERE c.name = x) LIMIT 1;

@@ -549,6 +549,7 @@ privacy_audit_sql(PG_FUNCTION_ARGS)
 	char	   *action = UtilTextArg(fcinfo, 0, "action");
 	char	   *ref = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 
+	UtilCheckIndexedLength(ref, "subject_ref");
 	audit_append_jsonb(action, ref, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	PG_RETURN_VOID();
 }

@@ -797,7 +797,10 @@ DetectText(const char *s, int len)
 	uint32		mask = 0;
 
 	trim(&s, &len);
-	if (len < 6 || len > DETECT_MAX_LEN)
+	/* compressed IPv6 addresses ("::1", "a::") are shorter than any other value */
+	if (len < 6)
+		return len >= 2 && memchr(s, ':', len) != NULL && DetectIPv6(s, len) ? DETECT_BIT(DC_IP) : 0;
+	if (len > DETECT_MAX_LEN)
 		return 0;
 	if (memchr(s, '@', len) != NULL)
 		return DetectEmail(s, len) ? DETECT_BIT(DC_EMAIL) : 0;

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 
 #include "access/table.h"
+#include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -544,6 +545,8 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 	Relation	rel;
 	TupleDesc	tupdesc;
 	char		relkind;
+	Oid			nsp;
+	char	   *nspname;
 	char	   *relname;
 	char	   *from;
 	Bitmapset  *keys;
@@ -569,6 +572,31 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 		if (explicit)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("\"%s\" is not a table", get_rel_name(relid))));
+		return;
+	}
+	/*
+	 * What classify refuses (system tables, temporary tables, this
+	 * session's or another's) gets no proposal: 22023 when named, as at
+	 * classify.  A materialized view is sampled: its proposals tell what it
+	 * copies (apply_discovery refuses it, 0A000).
+	 */
+	nsp = get_rel_namespace(relid);
+	nspname = get_namespace_name(nsp);
+	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) || nspname == NULL ||
+		strcmp(nspname, "information_schema") == 0 || strcmp(nspname, "privacy") == 0)
+	{
+		if (explicit)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("\"%s\" is a system table", get_rel_name(relid)),
+							errhint("Discovery proposes classifications for user tables only.")));
+		return;
+	}
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+	{
+		if (explicit)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("\"%s\" is a temporary table", get_rel_name(relid)),
+							errhint("Only permanent tables can be classified; discovery proposes classifications for them only.")));
 		return;
 	}
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
@@ -597,6 +625,15 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 
 	keys = key_columns(relid);
 	rel = table_open(relid, AccessShareLock);
+	if (!RelationIsPopulated(rel))
+	{
+		table_close(rel, AccessShareLock);
+		if (explicit)
+			ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							errmsg("materialized view \"%s\" has not been populated", get_rel_name(relid)),
+							errhint("Run REFRESH MATERIALIZED VIEW first.")));
+		return;
+	}
 	tupdesc = RelationGetDescr(rel);
 	relname = pstrdup(RelationGetRelationName(rel));
 	from = psprintf("%s.%s",
@@ -893,6 +930,10 @@ privacy_apply_discovery(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	owner = ext_owner();
+	if (PG_NARGS() > 1 && !PG_ARGISNULL(1) && get_rel_relkind(PG_GETARG_OID(1)) == RELKIND_MATVIEW)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("cannot classify materialized view \"%s\"", get_rel_name(PG_GETARG_OID(1))),
+						errhint("Classify the tables it is computed from; privacy.discover() shows what it holds.")));
 	if (PG_NARGS() > 1 && !PG_ARGISNULL(1))
 		props = DiscoverRun(SCOPE_TABLE, PG_GETARG_OID(1), 1000, owner);
 	else

@@ -1509,6 +1509,7 @@ privacy_create_key(PG_FUNCTION_ARGS)
 	if (strncmp(name, "privacy:", 8) == 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("key names starting with \"privacy:\" are reserved for the extension")));
+	UtilCheckIndexedLength(name, "name");
 	{
 		MemoryContext cxt = CurrentMemoryContext;
 
@@ -1525,9 +1526,9 @@ privacy_create_key(PG_FUNCTION_ARGS)
 			if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
 				PG_RE_THROW();
 			FlushErrorState();
-			ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("a data key with this name exists already"),
-							errhint("Choose another name, or use the key's id (privacy.data_keys).")));
+							errhint("Choose another name, or use the key's id (privacy.keys).")));
 		}
 		PG_END_TRY();
 	}

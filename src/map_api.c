@@ -743,10 +743,14 @@ privacy_link_key(PG_FUNCTION_ARGS)
 	{
 		ErrorData  *edata = UtilSubxactCaught(cxt, owner);
 
-		/* a value of no such type: a data exception, or a domain's CHECK */
+		/*
+		 * a value of no such type: a data exception, a domain's CHECK, or a
+		 * value the type cannot hold (numeric NaN or infinity to an integer)
+		 */
 		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
 			edata->sqlerrcode != ERRCODE_CHECK_VIOLATION &&
-			edata->sqlerrcode != ERRCODE_NOT_NULL_VIOLATION)
+			edata->sqlerrcode != ERRCODE_NOT_NULL_VIOLATION &&
+			edata->sqlerrcode != ERRCODE_FEATURE_NOT_SUPPORTED)
 			ReThrowError(edata);
 		FreeErrorData(edata);
 		outnull = true;

@@ -83,6 +83,9 @@ extern void UtilSpiConnect(void);
 extern int	UtilGucPush(const char *name, const char *value);
 extern void UtilGucPop(int nest);
 extern char *UtilTextArg(FunctionCallInfo fcinfo, int argno, const char *argname);
+/* the longest name an index of the catalog is asked to hold (as subject ids) */
+#define UTIL_MAX_INDEXED_BYTES 2000
+extern void UtilCheckIndexedLength(const char *value, const char *argname);
 extern Oid	UtilCatalogRelid(const char *relname);
 extern Oid	UtilExtensionOwner(void);
 extern bool UtilLockExtension(void);

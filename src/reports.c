@@ -505,6 +505,9 @@ breach_subjects(List *subjects, Oid *relids, int n, StringInfo subj_json)
 	appendStringInfoChar(subj_json, '}');
 }
 
+/* a notification deadline is days or weeks; this bound keeps now() + it a timestamp */
+#define BREACH_MAX_DEADLINE_YEARS 100
+
 /*
  * privacy.breach_report(tables regclass[], deadline interval DEFAULT
  * '72 hours', keys_compromised boolean DEFAULT false) RETURNS jsonb
@@ -542,6 +545,12 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 		(deadline->month == 0 && deadline->day == 0 && deadline->time == 0))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("deadline must be a positive interval")));
+	/* now() + deadline must be a timestamp (22008 otherwise, after the scan) */
+	if ((double) deadline->month / MONTHS_PER_YEAR +
+		((double) deadline->day + (double) deadline->time / USECS_PER_DAY) / DAYS_PER_YEAR >
+		BREACH_MAX_DEADLINE_YEARS)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("deadline must be at most %d years", BREACH_MAX_DEADLINE_YEARS)));
 	n = breach_tables(PG_GETARG_ARRAYTYPE_P(0), &relids);
 
 	if (SPI_connect() != SPI_OK_CONNECT)

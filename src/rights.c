@@ -1129,6 +1129,7 @@ privacy_set_consent(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a consent needs a purpose")));
+	UtilCheckIndexedLength(purpose, "purpose");
 	v[0] = CStringGetTextDatum(a.subj->name);
 	v[1] = CStringGetTextDatum(a.ref);
 	v[2] = CStringGetTextDatum(purpose);
@@ -1418,13 +1419,29 @@ replay_match_keys(const char *name, Oid relid, const char *sql, HTAB *refs, List
 }
 
 /*
- * replay_subject
- *		Erase again every subject of type name that the ledger lists and
- *		the restored data holds; their receipts appended to out.  Returns
- *		how many.
+ * receipt_keys_shredded
+ *		The "keys_shredded" count of an erasure receipt (0 if absent).
  */
 static int
-replay_subject(const char *name, HTAB *refs, StringInfo out, bool *first, MemoryContext outer)
+receipt_keys_shredded(Jsonb *receipt)
+{
+	JsonbValue	v;
+
+	if (getKeyJsonValueFromContainer(&receipt->root, "keys_shredded", strlen("keys_shredded"), &v) == NULL ||
+		v.type != jbvNumeric)
+		return 0;
+	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v.val.numeric)));
+}
+
+/*
+ * replay_subject
+ *		Erase again every subject of type name that the ledger lists and
+ *		the restored data holds; their receipts appended to out, the keys
+ *		they shredded added to *shredded.  Returns how many.
+ */
+static int
+replay_subject(const char *name, HTAB *refs, StringInfo out, bool *first, int *shredded,
+			   MemoryContext outer)
 {
 	MapSubject *subj;
 	List	   *keys = NIL;
@@ -1455,6 +1472,7 @@ replay_subject(const char *name, HTAB *refs, StringInfo out, bool *first, Memory
 							   "replay_erasures");
 		appendStringInfo(out, "%s%s", *first ? "" : ",",
 						 JsonbToCString(NULL, &receipt->root, VARSIZE(receipt)));
+		*shredded += receipt_keys_shredded(receipt);
 		*first = false;
 		matched++;
 	}
@@ -1496,10 +1514,13 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 	initStringInfo(&out);
 	appendStringInfoString(&out, "[");
 	foreach(lc, subjects)
-		matched += replay_subject(lfirst(lc), refs, &out, &first, CurrentMemoryContext);
+		matched += replay_subject(lfirst(lc), refs, &out, &first, &shredded, CurrentMemoryContext);
 	appendStringInfoString(&out, "]");
 
-	/* keys of every ledger subject go, found in the data or not */
+	/*
+	 * keys of every ledger subject go, found in the data or not: the total
+	 * is the receipts' keys_shredded plus those of subjects not found
+	 */
 	hash_seq_init(&hs, refs);
 	while ((e = hash_seq_search(&hs)) != NULL)
 		if (!e->matched)

@@ -149,6 +149,24 @@ UtilTextArg(FunctionCallInfo fcinfo, int argno, const char *argname)
 }
 
 /*
+ * UtilCheckIndexedLength
+ *		A name that the catalog indexes (a consent's purpose, a recipient, a
+ *		data key's name, a subject_ref) longer than UTIL_MAX_INDEXED_BYTES:
+ *		22023 naming the argument, before an index refuses the entry (54000)
+ *		after the other checks.  The limit is that of subject ids.
+ */
+void
+UtilCheckIndexedLength(const char *value, const char *argname)
+{
+	if (value != NULL && strlen(value) > UTIL_MAX_INDEXED_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" is longer than %d bytes", argname, UTIL_MAX_INDEXED_BYTES),
+				 errhint("The catalog indexes it; use a shorter %s.", argname),
+				 errhidestmt(true), errhidecontext(true)));
+}
+
+/*
  * UtilCatalogRelid
  *		OID of a table in schema privacy.
  */

@@ -316,6 +316,10 @@ BEGIN
 	IF portable IS NULL THEN
 		RAISE EXCEPTION 'argument "portable" must not be null' USING ERRCODE = '22023';
 	END IF;
+	IF pg_catalog.array_ndims(purposes) > 1 THEN
+		RAISE EXCEPTION 'purposes must be a one-dimensional array' USING ERRCODE = '22023',
+			HINT = 'Pass them as ARRAY[''billing'', ''support''].';
+	END IF;
 	IF purposes IS NOT NULL AND array_position(purposes, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'purposes must not contain null' USING ERRCODE = '22023';
 	END IF;
@@ -373,6 +377,35 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM privacy.map m WHERE m.table_name = tbl AND NOT m.outbound) THEN
 		PERFORM privacy._refresh_all();
 	END IF;
+	PERFORM privacy._invalidate();
+END
+$$;
+
+-- add_recipient: a name longer than its index can hold is refused (22023)
+CREATE OR REPLACE FUNCTION privacy.add_recipient(name text, purpose text, categories text[], country text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	unknown text;
+BEGIN
+	IF name IS NULL OR name = '' OR purpose IS NULL OR categories IS NULL THEN
+		RAISE EXCEPTION 'arguments "name", "purpose" and "categories" must not be null or empty'
+			USING ERRCODE = '22023';
+	END IF;
+	IF pg_catalog.octet_length(name) > 2000 THEN
+		RAISE EXCEPTION 'argument "name" is longer than 2000 bytes' USING ERRCODE = '22023',
+			HINT = 'The catalog indexes it; use a shorter name.';
+	END IF;
+	SELECT x INTO unknown FROM pg_catalog.unnest(categories) x
+	 WHERE x IS NULL OR NOT EXISTS (SELECT FROM privacy.categories c WHERE c.name = x) LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown data category "%"', unknown USING ERRCODE = '22023';
+	END IF;
+	INSERT INTO privacy.recipients AS r (name, purpose, categories, country)
+	VALUES (add_recipient.name, purpose, categories, country)
+	ON CONFLICT ON CONSTRAINT recipients_pkey DO UPDATE
+	   SET purpose = EXCLUDED.purpose, categories = EXCLUDED.categories, country = EXCLUDED.country;
+	PERFORM privacy._audit('add_recipient', NULL,
+		pg_catalog.jsonb_build_object('recipient', add_recipient.name, 'categories', categories));
 	PERFORM privacy._invalidate();
 END
 $$;
@@ -900,6 +933,12 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_
 BEGIN
 	IF drop_subject.name IS NULL THEN
 		RAISE EXCEPTION 'argument "name" must not be null' USING ERRCODE = '22023';
+	END IF;
+	-- values encrypted under its subjects' keys would stay encrypted under
+	-- keys of no type
+	IF EXISTS (SELECT FROM privacy.encrypted_columns e WHERE e.subject OPERATOR(pg_catalog.=) drop_subject.name) THEN
+		RAISE EXCEPTION 'columns are encrypted with the keys of subject type "%"', drop_subject.name
+			USING ERRCODE = '55000', HINT = 'Decrypt them with privacy.decrypt_column() first.';
 	END IF;
 	-- the lock triggers of its links go with the type
 	PERFORM privacy._drop_link_trigger(l.subject, l.table_name)

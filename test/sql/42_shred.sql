@@ -39,6 +39,16 @@ CREATE TEMP TABLE l AS SELECT jsonb_build_object('entries', jsonb_build_array(js
 DELETE FROM members WHERE id = 2;
 SELECT r->'matched' AS matched, r->'keys_shredded' AS keys_shredded FROM (SELECT privacy.replay_erasures(ledger) AS r FROM l) s;
 SELECT count(*) FILTER (WHERE state = 'active') AS active FROM privacy.keys WHERE subject IS NOT NULL;
+-- a ledger subject found in the data: the keys its receipt shredded count
+-- in the total (which is the receipts' keys_shredded plus those of the
+-- subjects not found)
+INSERT INTO members VALUES (3, 'cid');
+INSERT INTO notes VALUES (30, 3, 'cid diagnosis');
+SELECT r->'matched' AS matched, r->'receipts'->0->'keys_shredded' AS receipt, r->'keys_shredded' AS keys_shredded
+  FROM (SELECT privacy.replay_erasures(jsonb_build_object('entries', jsonb_build_array(jsonb_build_object(
+	'subject', 'member', 'subject_ref', (SELECT subject_ref FROM privacy.keys
+	                                     WHERE subject = 'member' AND state = 'active'))))) AS r) s;
+SELECT count(*) FILTER (WHERE state = 'active') AS active FROM privacy.keys WHERE subject IS NOT NULL;
 
 DROP TABLE copy_of_notes;
 DROP VIEW notes_decrypted;

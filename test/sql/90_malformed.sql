@@ -137,5 +137,63 @@ SELECT privacy.replay_erasures('{"entries": [{"subject": 5, "subject_ref": "x"}]
 SELECT privacy.replay_erasures('{"entries": [{"subject": "m", "subject_ref": ["x"]}]}');
 SELECT privacy.replay_erasures('{"entries": [7]}');
 SELECT privacy.replay_erasures('{"entries": []}') ->> 'entries' AS empty_ledger;
+-- names the catalog indexes, 1 MB long: 22023 with a hint, never 54000
+-- (free text that is not indexed, reasons and sources, is stored as given)
+CREATE FUNCTION pg_temp.state(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	m text;
+	h text;
+BEGIN
+	EXECUTE q;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, h = PG_EXCEPTION_HINT;
+	RETURN SQLSTATE || ': ' || left(m, 80) || coalesce(' (' || nullif(h, '') || ')', '');
+END $$;
+SELECT pg_temp.state($$SELECT privacy.set_consent('m', '1', repeat('p', 1048576), true)$$);
+SELECT pg_temp.state($$SELECT privacy.set_consent('m', '1', repeat('é', 600000), true)$$);
+SELECT pg_temp.state($$SELECT privacy.set_consent('m', '1', repeat('p', 2000), true, repeat('s', 1048576))$$);
+SELECT privacy.has_consent('m', '1', repeat('p', 1048576));
+SELECT pg_temp.state($$SELECT privacy.add_recipient(repeat('r', 1048576), 'x', ARRAY['user'])$$);
+SELECT pg_temp.state($$SELECT privacy.create_key(repeat('k', 1048576))$$);
+SELECT pg_temp.state($$SELECT privacy._audit('x', repeat('r', 1048576), NULL)$$);
+SELECT pg_temp.state($$SELECT privacy.hold('m', '1', repeat('r', 1048576))$$);
+SELECT pg_temp.state($$SELECT privacy.define_subject(repeat('s', 1048576), 'm_customers')$$);
+-- a data key name in use: 22023 (was 23505), the hint names the view
+SELECT privacy.create_key('m key') > 0 AS created;
+SELECT pg_temp.state($$SELECT privacy.create_key('m key')$$);
+-- purposes must be a one-dimensional array (a 2-D one was 0A000)
+SELECT pg_temp.state($$SELECT privacy.classify('m_orders', 'note', 'user', purposes => '{{a,b},{c,d}}')$$);
+SELECT pg_temp.state($$SELECT privacy.classify('m_orders', 'note', 'user', purposes => '{{{a}}}')$$);
+SELECT pg_temp.state($$SELECT privacy.classify('m_orders', 'note', 'user', purposes => '{}')$$);
+-- a breach deadline now() + deadline cannot hold: 22023 (was 22008)
+SELECT pg_temp.state($$SELECT privacy.breach_report(ARRAY['m_orders'::regclass], '178000000 years')$$);
+SELECT pg_temp.state($$SELECT privacy.breach_report(ARRAY['m_orders'::regclass], '2147483647 days')$$);
+SELECT pg_temp.state($$SELECT privacy.breach_report(ARRAY['m_orders'::regclass], '100 years 1 day')$$);
+SELECT privacy.breach_report(ARRAY['m_orders'::regclass], '100 years') ->> 'deadline' AS deadline;
+-- a subject type whose keys encrypt columns: 55000 with a hint (was the
+-- foreign key's 23503)
+CREATE TABLE m_notes (id int PRIMARY KEY, customer_id bigint REFERENCES m_customers, body text);
+SELECT privacy.encrypt_column('m_notes', 'body', 'm');
+SELECT pg_temp.state($$SELECT privacy.drop_subject('m')$$);
+SELECT privacy.decrypt_column('m_notes', 'body');
+DROP TABLE m_notes;
+-- a numeric key the link column's type cannot hold (NaN, Infinity to
+-- bigint) matches no linked row (privacy._link_key: NULL); it was 0A000
+CREATE TABLE m_acct (id numeric PRIMARY KEY, email text);
+INSERT INTO m_acct VALUES ('NaN', 'n@example.org'), ('Infinity', 'i@example.org'), (7, 's@example.org');
+CREATE TABLE m_acct_log (acct bigint, what text);
+INSERT INTO m_acct_log VALUES (7, 'seven');
+SELECT privacy.define_subject('macct', 'm_acct');
+SET client_min_messages = warning;
+SELECT privacy.link('macct', 'm_acct_log', 'acct');
+RESET client_min_messages;
+SELECT privacy._link_key(NULL::bigint, 'NaN'::numeric) IS NULL AS nan_is_null,
+       privacy._link_key(NULL::int, '-Infinity'::numeric) IS NULL AS infinity_is_null;
+SELECT privacy.erase('macct', 'NaN') -> 'tables' AS nan;
+SELECT privacy.erase('macct', 'Infinity') -> 'tables' AS infinity;
+SELECT privacy.erase('macct', '7') -> 'tables' AS seven;
+SELECT privacy.drop_subject('macct');
+DROP TABLE m_acct_log, m_acct;
 DROP TABLE m_orders, m_customers;
 DROP EXTENSION privacy;
