@@ -26,6 +26,13 @@
  * that runs during the erasure (a trigger, a CHECK, an index expression)
  * cannot know the token, which never appears in any statement text.
  *
+ * Before each statement of the extension's own in a frame, the executor
+ * hook checks what it would make user code do as the frame's role: run
+ * the row-level security policies of another owner's table it reads
+ * (check_read_tables), or fire the AFTER triggers that PostgreSQL's
+ * foreign-key actions queue on another owner's table (check_cascades).
+ * While a frame is open, current_query() hides the client's statement.
+ *
  * Log hygiene: every frame, and every rights call (UtilTextArg), switches
  * off auto_explain for its GUC nest level; an emit_log_hook hides the
  * statement and context of errors raised while a frame is open, in a
@@ -40,13 +47,19 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
@@ -69,6 +82,17 @@
 #include "privacy.h"
 
 #define GUARD_MAX_FRAMES 64
+/*
+ * What current_query() returns while a frame is open: the client's
+ * statement can carry an id (privacy.hold('customer', '42', ...)), and a
+ * table owner's code that runs in the frame (a trigger, a cast, the
+ * constant parts of an index expression the planner evaluates) must not
+ * learn from it whose rows the extension is acting on.  The subtransaction
+ * callback restores the client's statement when an error drops frames; at
+ * a transaction's abort, PostgreSQL has forgotten it already (the top
+ * level's error recovery), else the end of the transaction restores it.
+ */
+static const char hidden_query[] = "-- statement hidden by the privacy extension";
 #define GUARD_TOKEN_BYTES 16
 
 typedef struct GuardFrame
@@ -76,6 +100,7 @@ typedef struct GuardFrame
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
+	const char *save_query;		/* debug_query_string before the frame */
 	SubTransactionId subid;		/* subtransaction the frame was entered in */
 	bool		bypass;			/* protect()'s policies bypassed */
 	int			level;			/* executor level of the frame's own statements */
@@ -156,6 +181,12 @@ guard_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			/*
+			 * frames left open: the statement they hid (the top level's
+			 * error recovery has forgotten it already, not a worker's)
+			 */
+			if (depth > 0 && debug_query_string == hidden_query)
+				debug_query_string = frames[0].save_query;
 			depth = 0;
 			quiet_xact = false;
 			rights_xact = false;
@@ -175,7 +206,11 @@ guard_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
 	while (depth > 0 && frames[depth - 1].subid >= mySubid)
+	{
+		/* the client's statement again (see hidden_query) */
+		debug_query_string = frames[depth - 1].save_query;
 		depth--;
+	}
 	if (scope_open && scope_subid >= mySubid)
 		close_scope();
 	/*
@@ -395,6 +430,18 @@ GuardSanitize(ErrorData *edata, bool messages)
 		edata->message = (char *) GuardSafeMessage(edata);
 		hidden = true;
 	}
+	/*
+	 * the text of a statement that user code ran (a trigger's EXECUTE of
+	 * SQL it built with the row's values): PostgreSQL writes it to the log
+	 * as QUERY whatever hide_stmt and hide_ctx say, and sends it to the
+	 * client
+	 */
+	if (messages && edata->internalquery != NULL)
+	{
+		edata->internalquery = NULL;
+		edata->internalpos = 0;
+		hidden = true;
+	}
 	/* a hint of user code can quote a value too (RAISE ... USING HINT) */
 	if (edata->hint != NULL)
 	{
@@ -499,6 +546,210 @@ check_read_tables(QueryDesc *qd)
 	}
 }
 
+/* one table a statement changes, directly or through a foreign-key action */
+typedef struct CascadeStep
+{
+	Oid			relid;
+	bool		del;			/* DELETE, else UPDATE */
+	Bitmapset  *cols;			/* UPDATE: attnums changed (NULL: any) */
+} CascadeStep;
+
+/*
+ * action_of
+ *		The foreign-key action of trigger function foid that a DELETE (del)
+ *		or an UPDATE of rel runs on the referencing table: 'd' (its rows
+ *		deleted), 'u' (updated), 0 (none: a check, or the other event).
+ */
+static char
+action_of(Oid foid, bool del)
+{
+	switch (foid)
+	{
+		case F_RI_FKEY_CASCADE_DEL:
+			return del ? 'd' : 0;
+		case F_RI_FKEY_SETNULL_DEL:
+		case F_RI_FKEY_SETDEFAULT_DEL:
+			return del ? 'u' : 0;
+		case F_RI_FKEY_CASCADE_UPD:
+		case F_RI_FKEY_SETNULL_UPD:
+		case F_RI_FKEY_SETDEFAULT_UPD:
+			return del ? 0 : 'u';
+		default:
+			return 0;
+	}
+}
+
+/* attnums of an int2[] column of pg_constraint (conkey, confkey) */
+static Bitmapset *
+constraint_cols(HeapTuple tup, AttrNumber attnum)
+{
+	bool		isnull;
+	Datum		d = SysCacheGetAttr(CONSTROID, tup, attnum, &isnull);
+	Bitmapset  *cols = NULL;
+	Datum	   *elems;
+	int			n;
+
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(d), INT2OID, 2, true, TYPALIGN_SHORT,
+					  &elems, NULL, &n);
+	for (int i = 0; i < n; i++)
+		cols = bms_add_member(cols, DatumGetInt16(elems[i]));
+	return cols;
+}
+
+/*
+ * check_cascades
+ *		Before a DELETE or UPDATE the extension runs in a frame (not the user
+ *		code it calls).  PostgreSQL's foreign-key actions (ON DELETE CASCADE,
+ *		SET NULL, SET DEFAULT; ON UPDATE ...) change the referencing tables
+ *		as their owners, but they queue those tables' AFTER triggers, row
+ *		and statement level, to the end of the statement that set them off,
+ *		which fires them as that statement's role: an AFTER STATEMENT trigger
+ *		even when the action changed no row (the extension deletes the
+ *		referencing rows first).  A table of another role with a trigger of
+ *		a user's function that would so run as the frame's role, at any
+ *		depth of the actions, refuses the statement (42501) before it runs.
+ */
+static void
+check_cascades(QueryDesc *qd)
+{
+	Oid			me = GetUserId();
+	Oid			ours = InvalidOid;
+	List	   *work = NIL;
+	List	   *deleted = NIL;	/* tables seen deleted from */
+	List	   *updated = NIL;	/* CascadeStep: tables seen updated, their columns */
+	ListCell   *lc;
+
+	if ((qd->operation != CMD_DELETE && qd->operation != CMD_UPDATE) || qd->estate == NULL)
+		return;
+	foreach(lc, qd->estate->es_opened_result_relations)
+	{
+		ResultRelInfo *rri = lfirst(lc);
+		CascadeStep *s = palloc0(sizeof(CascadeStep));
+
+		s->relid = RelationGetRelid(rri->ri_RelationDesc);
+		s->del = qd->operation == CMD_DELETE;
+		if (!s->del)
+		{
+			Bitmapset  *upd = ExecGetUpdatedCols(rri, qd->estate);
+			int			x = -1;
+
+			while ((x = bms_next_member(upd, x)) >= 0)
+				s->cols = bms_add_member(s->cols, x + FirstLowInvalidHeapAttributeNumber);
+		}
+		work = lappend(work, s);
+	}
+	/* breadth first over the actions; a table counts once per event */
+	foreach(lc, work)
+	{
+		CascadeStep *s = lfirst(lc);
+		Relation	rel;
+		TriggerDesc *td;
+		bool		again = false;
+		ListCell   *uc;
+
+		if (s->del)
+		{
+			if (list_member_oid(deleted, s->relid))
+				continue;
+			deleted = lappend_oid(deleted, s->relid);
+		}
+		else
+		{
+			/* seen: again only with columns not seen (they only grow) */
+			foreach(uc, updated)
+			{
+				CascadeStep *u = lfirst(uc);
+
+				if (u->relid != s->relid)
+					continue;
+				again = true;
+				if (u->cols == NULL || (s->cols != NULL && bms_is_subset(s->cols, u->cols)))
+					s = NULL;
+				else if (s->cols == NULL)
+					u->cols = NULL;
+				else
+				{
+					u->cols = bms_union(u->cols, s->cols);
+					s->cols = u->cols;
+				}
+				break;
+			}
+			if (s == NULL)
+				continue;
+			if (!again)
+				updated = lappend(updated, s);
+		}
+		rel = try_relation_open(s->relid, AccessShareLock);
+		if (rel == NULL)
+			continue;
+		td = rel->trigdesc;
+		/* a table an action changes: its AFTER triggers run as me */
+		if (foreach_current_index(lc) >= list_length(qd->estate->es_opened_result_relations) &&
+			td != NULL && rel->rd_rel->relowner != me)
+		{
+			if (!OidIsValid(ours))
+				ours = get_namespace_oid("privacy", true);
+			for (int i = 0; i < td->numtriggers; i++)
+			{
+				Trigger    *tg = &td->triggers[i];
+
+				if (tg->tgenabled == TRIGGER_DISABLED || !TRIGGER_FOR_AFTER(tg->tgtype) ||
+					!(s->del ? TRIGGER_FOR_DELETE(tg->tgtype) : TRIGGER_FOR_UPDATE(tg->tgtype)) ||
+					tg->tgfoid < FirstNormalObjectId || get_func_namespace(tg->tgfoid) == ours)
+					continue;
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("trigger \"%s\" of table \"%s\" would run as another role",
+								tg->tgname, RelationGetRelationName(rel)),
+						 errdetail("A foreign-key action changes the table while the extension changes a table of another owner, and PostgreSQL fires the trigger at the end of that statement, as that table's owner."),
+						 errhint("Give the tables one owner, or make the trigger a BEFORE trigger (those run as their table's owner).")));
+			}
+		}
+		/* the actions of the foreign keys into it */
+		for (int i = 0; td != NULL && i < td->numtriggers; i++)
+		{
+			Trigger    *tg = &td->triggers[i];
+			char		act = action_of(tg->tgfoid, s->del);
+			HeapTuple	con;
+			Bitmapset  *fkcols = NULL;
+			bool		fires = true;
+			List	   *rels;
+			ListCell   *rc;
+
+			if (act == 0 || tg->tgenabled == TRIGGER_DISABLED || !OidIsValid(tg->tgconstrrelid))
+				continue;
+			con = SearchSysCache1(CONSTROID, ObjectIdGetDatum(tg->tgconstraint));
+			if (HeapTupleIsValid(con))
+			{
+				/* an UPDATE sets the action off only when it changes a referenced column */
+				if (!s->del && s->cols != NULL)
+				{
+					Bitmapset  *refd = constraint_cols(con, Anum_pg_constraint_confkey);
+
+					fires = refd == NULL || bms_overlap(refd, s->cols);
+				}
+				fkcols = constraint_cols(con, Anum_pg_constraint_conkey);
+				ReleaseSysCache(con);
+			}
+			if (!fires)
+				continue;
+			rels = find_all_inheritors(tg->tgconstrrelid, AccessShareLock, NULL);
+			foreach(rc, rels)
+			{
+				CascadeStep *n = palloc0(sizeof(CascadeStep));
+
+				n->relid = lfirst_oid(rc);
+				n->del = act == 'd';
+				n->cols = act == 'd' ? NULL : fkcols;
+				work = lappend(work, n);
+			}
+		}
+		relation_close(rel, AccessShareLock);
+	}
+}
+
 #if PG_VERSION_NUM >= 180000
 static void
 guard_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count)
@@ -510,7 +761,10 @@ guard_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, 
 	/* a statement of the extension's own, in the innermost frame */
 	if (depth > 0 && frames[depth - 1].level == exec_level + 1 &&
 		frames[depth - 1].role == GetUserId())
+	{
 		check_read_tables(queryDesc);
+		check_cascades(queryDesc);
+	}
 	exec_level++;
 	PG_TRY();
 	{
@@ -770,7 +1024,9 @@ enter(Oid role, int secflags, const char *path)
 	f->level = exec_level + 1;
 	f->role = role;
 	f->save_nestlevel = NewGUCNestLevel();
+	f->save_query = debug_query_string;
 	SetUserIdAndSecContext(role, f->save_sec_context | secflags);
+	debug_query_string = hidden_query;
 	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	GuardQuietLogging();
@@ -844,6 +1100,7 @@ GuardLeave(int frame)
 	f = &frames[frame];
 	AtEOXact_GUC(false, f->save_nestlevel);
 	SetUserIdAndSecContext(f->save_userid, f->save_sec_context);
+	debug_query_string = f->save_query;
 	depth = frame;
 }
 
