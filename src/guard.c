@@ -57,12 +57,18 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_db_role_setting.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/planner.h"
 #include "rewrite/rowsecurity.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
@@ -74,6 +80,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
@@ -145,6 +152,7 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 static int	exec_level = 0;
 static ExecutorRun_hook_type prev_executor_run = NULL;
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
+static planner_hook_type prev_planner = NULL;
 
 static void register_callbacks(void);
 
@@ -488,62 +496,263 @@ policy_user_code_walker(Node *node, void *context)
  *		harmless; any other refuses the statement before it runs.
  */
 static void
+check_read_table(Oid relid, Oid me)
+{
+	HeapTuple	tup;
+	Form_pg_class cls;
+	bool		rls;
+	Oid			owner;
+	Relation	rel;
+	ListCell   *pc;
+	bool		bad = false;
+	Oid			ours;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	cls = (Form_pg_class) GETSTRUCT(tup);
+	rls = cls->relrowsecurity;
+	owner = cls->relowner;
+	ReleaseSysCache(tup);
+	if (!rls || owner == me || check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return;
+	ours = get_namespace_oid("privacy", true);
+	rel = RelationIdGetRelation(relid);
+	if (rel == NULL)
+		return;
+	if (rel->rd_rsdesc)
+		foreach(pc, rel->rd_rsdesc->policies)
+		{
+			RowSecurityPolicy *pol = lfirst(pc);
+
+			if (policy_user_code_walker((Node *) pol->qual, &ours) ||
+				policy_user_code_walker((Node *) pol->with_check_qual, &ours))
+			{
+				bad = true;
+				break;
+			}
+		}
+	RelationClose(rel);
+	if (bad)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the row-level security policies of table \"%s\" would run as another role",
+						get_rel_name(relid)),
+				 errdetail("The extension reads it as the owner of another table of the data map, and a policy of its owner calls functions that are not PostgreSQL's."),
+				 errhint("Give the tables of the data map one owner, or make the policies of this table apply only to roles that own no table of the map.")));
+}
+
+static void
 check_read_tables(QueryDesc *qd)
 {
 	ListCell   *lc;
-	Oid			me = GetUserId();
-	Oid			ours = InvalidOid;
 
 	if (qd->plannedstmt == NULL)
 		return;
 	foreach(lc, qd->plannedstmt->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
-		HeapTuple	tup;
-		Form_pg_class cls;
-		bool		rls;
-		Oid			owner;
-		Relation	rel;
-		ListCell   *pc;
-		bool		bad = false;
 
-		if (rte->rtekind != RTE_RELATION)
+		if (rte->rtekind == RTE_RELATION)
+			check_read_table(rte->relid, GetUserId());
+	}
+}
+
+/*
+ * Planning a statement evaluates code of the tables it reads: the parts of
+ * their index expressions and predicates, of their extended statistics'
+ * expressions, partition keys, CHECK constraints (constraint exclusion)
+ * and row-level security policies that call a function with constant
+ * arguments (eval_const_expressions), as the role that plans.  A
+ * statement of the extension in a frame that reads a table of another
+ * role (the path of a row to its subject's key, in breach_report and
+ * retention's hold filter; a referenced table's rows, in access) would run
+ * that role's code as the frame's role: a superuser's, when a superuser
+ * owns a table of the map next to a table owner's.
+ */
+
+/* the language of function funcid is SQL (its body may be inlined and folded) */
+static bool
+sql_function(Oid funcid)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	bool		sql = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		sql = ((Form_pg_proc) GETSTRUCT(tup))->prolang == SQLlanguageId;
+		ReleaseSysCache(tup);
+	}
+	return sql;
+}
+
+static bool
+user_sql_function(Oid funcid, void *context)
+{
+	return user_function(funcid, context) && sql_function(funcid);
+}
+
+/*
+ * folds_user_code
+ *		True when the planner may run a user's function found in the
+ *		expression: one whose arguments hold no column (folded to a
+ *		constant), or an SQL function (inlined, its body folded).
+ */
+static bool
+folds_user_code(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query) || IsA(node, SubLink))
+		return true;
+	if (check_functions_in_node(node, user_function, context) &&
+		(!contain_var_clause(node) || check_functions_in_node(node, user_sql_function, context)))
+		return true;
+	return expression_tree_walker(node, folds_user_code, context);
+}
+
+/* the planned code of one table of another role: refused, or run now as its owner */
+static void
+prepare_foreign_table(Relation rel, List **opened)
+{
+	Oid			ours = get_namespace_oid("privacy", true);
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	ListCell   *lc;
+	const char *what = NULL;
+	int			frame;
+
+	/* evaluated anew by every planning: refused when they would run user code */
+	foreach(lc, RelationGetStatExtList(rel))
+	{
+		HeapTuple	tup = SearchSysCache1(STATEXTOID, ObjectIdGetDatum(lfirst_oid(lc)));
+		bool		isnull;
+		Datum		d;
+
+		if (!HeapTupleIsValid(tup))
 			continue;
-		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+		d = SysCacheGetAttr(STATEXTOID, tup, Anum_pg_statistic_ext_stxexprs, &isnull);
+		if (!isnull && folds_user_code(stringToNode(TextDatumGetCString(d)), &ours))
+			what = "extended statistics";
+		ReleaseSysCache(tup);
+	}
+	for (int i = 0; constr != NULL && i < constr->num_check && what == NULL; i++)
+		if (folds_user_code(stringToNode(constr->check[i].ccbin), &ours))
+			what = "CHECK constraints";
+	if (what != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the %s of table \"%s\" would run a function as another role",
+						what, RelationGetRelationName(rel)),
+				 errdetail("The extension reads the table as the owner of another table of the data map, and planning the statement calls the functions of those expressions whose arguments are constants."),
+				 errhint("Give the tables of the data map one owner, or give the functions a column as argument.")));
+	/*
+	 * computed once, kept by the relation cache: computed now, as the
+	 * table's owner, restricted, and kept (the relations stay open until
+	 * the statement is planned, so that no invalidation recomputes them)
+	 */
+	frame = GuardEnterTableOwner(RelationGetRelid(rel));
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		(void) RelationGetPartitionKey(rel);
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		*opened = lappend(*opened, idx);
+		(void) RelationGetIndexExpressions(idx);
+		(void) RelationGetIndexPredicate(idx);
+	}
+	GuardLeave(frame);
+}
+
+/* the relations a query reads, sub-queries included */
+static bool
+query_relations(Node *node, List **rels)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION)
+			*rels = list_append_unique_oid(*rels, rte->relid);
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, query_relations, rels, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, query_relations, rels);
+}
+
+/*
+ * prepare_foreign_reads
+ *		Before the planner plans a statement the extension runs in a frame:
+ *		the tables of other roles it reads (their partitions included) are
+ *		checked (row-level security, check_read_table) and prepared
+ *		(prepare_foreign_table).  Returns the relations to close once the
+ *		statement is planned.
+ */
+static List *
+prepare_foreign_reads(Query *parse)
+{
+	List	   *rels = NIL;
+	List	   *opened = NIL;
+	ListCell   *lc;
+	Oid			me = GetUserId();
+	Oid			ours = get_namespace_oid("privacy", true);
+
+	(void) query_relations((Node *) parse, &rels);
+	foreach(lc, rels)
+	{
+		Oid			relid = lfirst_oid(lc);
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		Form_pg_class cls;
+		bool		foreign;
+		List	   *members;
+		ListCell   *mc;
+
 		if (!HeapTupleIsValid(tup))
 			continue;
 		cls = (Form_pg_class) GETSTRUCT(tup);
-		rls = cls->relrowsecurity;
-		owner = cls->relowner;
+		foreign = cls->relowner != me && cls->relnamespace != PG_CATALOG_NAMESPACE &&
+			cls->relnamespace != ours;
 		ReleaseSysCache(tup);
-		if (!rls || owner == me || check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+		if (!foreign)
 			continue;
-		if (!OidIsValid(ours))
-			ours = get_namespace_oid("privacy", true);
-		rel = RelationIdGetRelation(rte->relid);
-		if (rel == NULL)
-			continue;
-		if (rel->rd_rsdesc)
-			foreach(pc, rel->rd_rsdesc->policies)
-			{
-				RowSecurityPolicy *pol = lfirst(pc);
+		check_read_table(relid, me);
+		members = has_subclass(relid) ? find_all_inheritors(relid, AccessShareLock, NULL)
+			: list_make1_oid(relid);
+		foreach(mc, members)
+		{
+			Relation	rel = try_relation_open(lfirst_oid(mc), AccessShareLock);
 
-				if (policy_user_code_walker((Node *) pol->qual, &ours) ||
-					policy_user_code_walker((Node *) pol->with_check_qual, &ours))
-				{
-					bad = true;
-					break;
-				}
-			}
-		RelationClose(rel);
-		if (bad)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("the row-level security policies of table \"%s\" would run as another role",
-							get_rel_name(rte->relid)),
-					 errdetail("The extension reads it as the owner of another table of the data map, and a policy of its owner calls functions that are not PostgreSQL's."),
-					 errhint("Give the tables of the data map one owner, or make the policies of this table apply only to roles that own no table of the map.")));
+			if (rel == NULL)
+				continue;
+			opened = lappend(opened, rel);
+			if (rel->rd_rel->relowner != me)
+				prepare_foreign_table(rel, &opened);
+		}
 	}
+	return opened;
+}
+
+static PlannedStmt *
+guard_planner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+{
+	List	   *opened = NIL;
+	PlannedStmt *result;
+
+	/* a statement of the extension's own, in the innermost frame */
+	if (depth > 0 && frames[depth - 1].level == exec_level + 1 &&
+		frames[depth - 1].role == GetUserId())
+		opened = prepare_foreign_reads(parse);
+	if (prev_planner)
+		result = prev_planner(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	/* (on an error, the end of the (sub)transaction closes them) */
+	for (int i = list_length(opened) - 1; i >= 0; i--)
+		relation_close(list_nth(opened, i), NoLock);
+	return result;
 }
 
 /* one table a statement changes, directly or through a foreign-key action */
@@ -819,6 +1028,8 @@ GuardInit(void)
 	ExecutorRun_hook = guard_executor_run;
 	prev_executor_finish = ExecutorFinish_hook;
 	ExecutorFinish_hook = guard_executor_finish;
+	prev_planner = planner_hook;
+	planner_hook = guard_planner;
 }
 
 static void
