@@ -26,6 +26,13 @@
  * that runs during the erasure (a trigger, a CHECK, an index expression)
  * cannot know the token, which never appears in any statement text.
  *
+ * Before each statement of the extension's own in a frame, the executor
+ * hook checks what it would make user code do as the frame's role: run
+ * the row-level security policies of another owner's table it reads
+ * (check_read_tables), or fire the AFTER triggers that PostgreSQL's
+ * foreign-key actions queue on another owner's table (check_cascades).
+ * While a frame is open, current_query() hides the client's statement.
+ *
  * Log hygiene: every frame, and every rights call (UtilTextArg), switches
  * off auto_explain for its GUC nest level; an emit_log_hook hides the
  * statement and context of errors raised while a frame is open, in a
@@ -40,16 +47,28 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_statistic_ext.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/planner.h"
 #include "rewrite/rowsecurity.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
@@ -61,6 +80,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
@@ -69,6 +89,17 @@
 #include "privacy.h"
 
 #define GUARD_MAX_FRAMES 64
+/*
+ * What current_query() returns while a frame is open: the client's
+ * statement can carry an id (privacy.hold('customer', '42', ...)), and a
+ * table owner's code that runs in the frame (a trigger, a cast, the
+ * constant parts of an index expression the planner evaluates) must not
+ * learn from it whose rows the extension is acting on.  The subtransaction
+ * callback restores the client's statement when an error drops frames; at
+ * a transaction's abort, PostgreSQL has forgotten it already (the top
+ * level's error recovery), else the end of the transaction restores it.
+ */
+static const char hidden_query[] = "-- statement hidden by the privacy extension";
 #define GUARD_TOKEN_BYTES 16
 
 typedef struct GuardFrame
@@ -76,6 +107,7 @@ typedef struct GuardFrame
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
+	const char *save_query;		/* debug_query_string before the frame */
 	SubTransactionId subid;		/* subtransaction the frame was entered in */
 	bool		bypass;			/* protect()'s policies bypassed */
 	int			level;			/* executor level of the frame's own statements */
@@ -120,6 +152,7 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 static int	exec_level = 0;
 static ExecutorRun_hook_type prev_executor_run = NULL;
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
+static planner_hook_type prev_planner = NULL;
 
 static void register_callbacks(void);
 
@@ -156,6 +189,12 @@ guard_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			/*
+			 * frames left open: the statement they hid (the top level's
+			 * error recovery has forgotten it already, not a worker's)
+			 */
+			if (depth > 0 && debug_query_string == hidden_query)
+				debug_query_string = frames[0].save_query;
 			depth = 0;
 			quiet_xact = false;
 			rights_xact = false;
@@ -175,7 +214,11 @@ guard_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
 	while (depth > 0 && frames[depth - 1].subid >= mySubid)
+	{
+		/* the client's statement again (see hidden_query) */
+		debug_query_string = frames[depth - 1].save_query;
 		depth--;
+	}
 	if (scope_open && scope_subid >= mySubid)
 		close_scope();
 	/*
@@ -395,6 +438,18 @@ GuardSanitize(ErrorData *edata, bool messages)
 		edata->message = (char *) GuardSafeMessage(edata);
 		hidden = true;
 	}
+	/*
+	 * the text of a statement that user code ran (a trigger's EXECUTE of
+	 * SQL it built with the row's values): PostgreSQL writes it to the log
+	 * as QUERY whatever hide_stmt and hide_ctx say, and sends it to the
+	 * client
+	 */
+	if (messages && edata->internalquery != NULL)
+	{
+		edata->internalquery = NULL;
+		edata->internalpos = 0;
+		hidden = true;
+	}
 	/* a hint of user code can quote a value too (RAISE ... USING HINT) */
 	if (edata->hint != NULL)
 	{
@@ -441,61 +496,466 @@ policy_user_code_walker(Node *node, void *context)
  *		harmless; any other refuses the statement before it runs.
  */
 static void
+check_read_table(Oid relid, Oid me)
+{
+	HeapTuple	tup;
+	Form_pg_class cls;
+	bool		rls;
+	Oid			owner;
+	Relation	rel;
+	ListCell   *pc;
+	bool		bad = false;
+	Oid			ours;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	cls = (Form_pg_class) GETSTRUCT(tup);
+	rls = cls->relrowsecurity;
+	owner = cls->relowner;
+	ReleaseSysCache(tup);
+	if (!rls || owner == me || check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return;
+	ours = get_namespace_oid("privacy", true);
+	rel = RelationIdGetRelation(relid);
+	if (rel == NULL)
+		return;
+	if (rel->rd_rsdesc)
+		foreach(pc, rel->rd_rsdesc->policies)
+		{
+			RowSecurityPolicy *pol = lfirst(pc);
+
+			if (policy_user_code_walker((Node *) pol->qual, &ours) ||
+				policy_user_code_walker((Node *) pol->with_check_qual, &ours))
+			{
+				bad = true;
+				break;
+			}
+		}
+	RelationClose(rel);
+	if (bad)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the row-level security policies of table \"%s\" would run as another role",
+						get_rel_name(relid)),
+				 errdetail("The extension reads it as the owner of another table of the data map, and a policy of its owner calls functions that are not PostgreSQL's."),
+				 errhint("Give the tables of the data map one owner, or make the policies of this table apply only to roles that own no table of the map.")));
+}
+
+static void
 check_read_tables(QueryDesc *qd)
 {
 	ListCell   *lc;
-	Oid			me = GetUserId();
-	Oid			ours = InvalidOid;
 
 	if (qd->plannedstmt == NULL)
 		return;
 	foreach(lc, qd->plannedstmt->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
-		HeapTuple	tup;
-		Form_pg_class cls;
-		bool		rls;
-		Oid			owner;
-		Relation	rel;
-		ListCell   *pc;
-		bool		bad = false;
 
-		if (rte->rtekind != RTE_RELATION)
+		if (rte->rtekind == RTE_RELATION)
+			check_read_table(rte->relid, GetUserId());
+	}
+}
+
+/*
+ * Planning a statement evaluates code of the tables it reads: the parts of
+ * their index expressions and predicates, of their extended statistics'
+ * expressions, partition keys, CHECK constraints (constraint exclusion)
+ * and row-level security policies that call a function with constant
+ * arguments (eval_const_expressions), as the role that plans.  A
+ * statement of the extension in a frame that reads a table of another
+ * role (the path of a row to its subject's key, in breach_report and
+ * retention's hold filter; a referenced table's rows, in access) would run
+ * that role's code as the frame's role: a superuser's, when a superuser
+ * owns a table of the map next to a table owner's.
+ */
+
+/* the language of function funcid is SQL (its body may be inlined and folded) */
+static bool
+sql_function(Oid funcid)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	bool		sql = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		sql = ((Form_pg_proc) GETSTRUCT(tup))->prolang == SQLlanguageId;
+		ReleaseSysCache(tup);
+	}
+	return sql;
+}
+
+static bool
+user_sql_function(Oid funcid, void *context)
+{
+	return user_function(funcid, context) && sql_function(funcid);
+}
+
+/*
+ * folds_user_code
+ *		True when the planner may run a user's function found in the
+ *		expression: one whose arguments hold no column (folded to a
+ *		constant), or an SQL function (inlined, its body folded).
+ */
+static bool
+folds_user_code(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query) || IsA(node, SubLink))
+		return true;
+	if (check_functions_in_node(node, user_function, context) &&
+		(!contain_var_clause(node) || check_functions_in_node(node, user_sql_function, context)))
+		return true;
+	return expression_tree_walker(node, folds_user_code, context);
+}
+
+/* the planned code of one table of another role: refused, or run now as its owner */
+static void
+prepare_foreign_table(Relation rel, List **opened)
+{
+	Oid			ours = get_namespace_oid("privacy", true);
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	ListCell   *lc;
+	const char *what = NULL;
+	int			frame;
+
+	/* evaluated anew by every planning: refused when they would run user code */
+	foreach(lc, RelationGetStatExtList(rel))
+	{
+		HeapTuple	tup = SearchSysCache1(STATEXTOID, ObjectIdGetDatum(lfirst_oid(lc)));
+		bool		isnull;
+		Datum		d;
+
+		if (!HeapTupleIsValid(tup))
 			continue;
-		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+		d = SysCacheGetAttr(STATEXTOID, tup, Anum_pg_statistic_ext_stxexprs, &isnull);
+		if (!isnull && folds_user_code(stringToNode(TextDatumGetCString(d)), &ours))
+			what = "extended statistics";
+		ReleaseSysCache(tup);
+	}
+	for (int i = 0; constr != NULL && i < constr->num_check && what == NULL; i++)
+		if (folds_user_code(stringToNode(constr->check[i].ccbin), &ours))
+			what = "CHECK constraints";
+	if (what != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the %s of table \"%s\" would run a function as another role",
+						what, RelationGetRelationName(rel)),
+				 errdetail("The extension reads the table as the owner of another table of the data map, and planning the statement calls the functions of those expressions whose arguments are constants."),
+				 errhint("Give the tables of the data map one owner, or give the functions a column as argument.")));
+	/*
+	 * computed once, kept by the relation cache: computed now, as the
+	 * table's owner, restricted, and kept (the relations stay open until
+	 * the statement is planned, so that no invalidation recomputes them)
+	 */
+	frame = GuardEnterTableOwner(RelationGetRelid(rel));
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		(void) RelationGetPartitionKey(rel);
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		*opened = lappend(*opened, idx);
+		(void) RelationGetIndexExpressions(idx);
+		(void) RelationGetIndexPredicate(idx);
+	}
+	GuardLeave(frame);
+}
+
+/* the relations a query reads, sub-queries included */
+static bool
+query_relations(Node *node, List **rels)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION)
+			*rels = list_append_unique_oid(*rels, rte->relid);
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, query_relations, rels, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, query_relations, rels);
+}
+
+/*
+ * prepare_foreign_reads
+ *		Before the planner plans a statement the extension runs in a frame:
+ *		the tables of other roles it reads (their partitions included) are
+ *		checked (row-level security, check_read_table) and prepared
+ *		(prepare_foreign_table).  Returns the relations to close once the
+ *		statement is planned.
+ */
+static List *
+prepare_foreign_reads(Query *parse)
+{
+	List	   *rels = NIL;
+	List	   *opened = NIL;
+	ListCell   *lc;
+	Oid			me = GetUserId();
+	Oid			ours = get_namespace_oid("privacy", true);
+
+	(void) query_relations((Node *) parse, &rels);
+	foreach(lc, rels)
+	{
+		Oid			relid = lfirst_oid(lc);
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		Form_pg_class cls;
+		bool		foreign;
+		List	   *members;
+		ListCell   *mc;
+
 		if (!HeapTupleIsValid(tup))
 			continue;
 		cls = (Form_pg_class) GETSTRUCT(tup);
-		rls = cls->relrowsecurity;
-		owner = cls->relowner;
+		foreign = cls->relowner != me && cls->relnamespace != PG_CATALOG_NAMESPACE &&
+			cls->relnamespace != ours;
 		ReleaseSysCache(tup);
-		if (!rls || owner == me || check_enable_rls(rte->relid, InvalidOid, true) != RLS_ENABLED)
+		if (!foreign)
 			continue;
-		if (!OidIsValid(ours))
-			ours = get_namespace_oid("privacy", true);
-		rel = RelationIdGetRelation(rte->relid);
+		check_read_table(relid, me);
+		members = has_subclass(relid) ? find_all_inheritors(relid, AccessShareLock, NULL)
+			: list_make1_oid(relid);
+		foreach(mc, members)
+		{
+			Relation	rel = try_relation_open(lfirst_oid(mc), AccessShareLock);
+
+			if (rel == NULL)
+				continue;
+			opened = lappend(opened, rel);
+			if (rel->rd_rel->relowner != me)
+				prepare_foreign_table(rel, &opened);
+		}
+	}
+	return opened;
+}
+
+static PlannedStmt *
+guard_planner(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+{
+	List	   *opened = NIL;
+	PlannedStmt *result;
+
+	/* a statement of the extension's own, in the innermost frame */
+	if (depth > 0 && frames[depth - 1].level == exec_level + 1 &&
+		frames[depth - 1].role == GetUserId())
+		opened = prepare_foreign_reads(parse);
+	if (prev_planner)
+		result = prev_planner(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	/* (on an error, the end of the (sub)transaction closes them) */
+	for (int i = list_length(opened) - 1; i >= 0; i--)
+		relation_close(list_nth(opened, i), NoLock);
+	return result;
+}
+
+/* one table a statement changes, directly or through a foreign-key action */
+typedef struct CascadeStep
+{
+	Oid			relid;
+	bool		del;			/* DELETE, else UPDATE */
+	Bitmapset  *cols;			/* UPDATE: attnums changed (NULL: any) */
+} CascadeStep;
+
+/*
+ * action_of
+ *		The foreign-key action of trigger function foid that a DELETE (del)
+ *		or an UPDATE of rel runs on the referencing table: 'd' (its rows
+ *		deleted), 'u' (updated), 0 (none: a check, or the other event).
+ */
+static char
+action_of(Oid foid, bool del)
+{
+	switch (foid)
+	{
+		case F_RI_FKEY_CASCADE_DEL:
+			return del ? 'd' : 0;
+		case F_RI_FKEY_SETNULL_DEL:
+		case F_RI_FKEY_SETDEFAULT_DEL:
+			return del ? 'u' : 0;
+		case F_RI_FKEY_CASCADE_UPD:
+		case F_RI_FKEY_SETNULL_UPD:
+		case F_RI_FKEY_SETDEFAULT_UPD:
+			return del ? 0 : 'u';
+		default:
+			return 0;
+	}
+}
+
+/* attnums of an int2[] column of pg_constraint (conkey, confkey) */
+static Bitmapset *
+constraint_cols(HeapTuple tup, AttrNumber attnum)
+{
+	bool		isnull;
+	Datum		d = SysCacheGetAttr(CONSTROID, tup, attnum, &isnull);
+	Bitmapset  *cols = NULL;
+	Datum	   *elems;
+	int			n;
+
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(d), INT2OID, 2, true, TYPALIGN_SHORT,
+					  &elems, NULL, &n);
+	for (int i = 0; i < n; i++)
+		cols = bms_add_member(cols, DatumGetInt16(elems[i]));
+	return cols;
+}
+
+/*
+ * check_cascades
+ *		Before a DELETE or UPDATE the extension runs in a frame (not the user
+ *		code it calls).  PostgreSQL's foreign-key actions (ON DELETE CASCADE,
+ *		SET NULL, SET DEFAULT; ON UPDATE ...) change the referencing tables
+ *		as their owners, but they queue those tables' AFTER triggers, row
+ *		and statement level, to the end of the statement that set them off,
+ *		which fires them as that statement's role: an AFTER STATEMENT trigger
+ *		even when the action changed no row (the extension deletes the
+ *		referencing rows first).  A table of another role with a trigger of
+ *		a user's function that would so run as the frame's role, at any
+ *		depth of the actions, refuses the statement (42501) before it runs.
+ */
+static void
+check_cascades(QueryDesc *qd)
+{
+	Oid			me = GetUserId();
+	Oid			ours = InvalidOid;
+	List	   *work = NIL;
+	List	   *deleted = NIL;	/* tables seen deleted from */
+	List	   *updated = NIL;	/* CascadeStep: tables seen updated, their columns */
+	ListCell   *lc;
+
+	if ((qd->operation != CMD_DELETE && qd->operation != CMD_UPDATE) || qd->estate == NULL)
+		return;
+	foreach(lc, qd->estate->es_opened_result_relations)
+	{
+		ResultRelInfo *rri = lfirst(lc);
+		CascadeStep *s = palloc0(sizeof(CascadeStep));
+
+		s->relid = RelationGetRelid(rri->ri_RelationDesc);
+		s->del = qd->operation == CMD_DELETE;
+		if (!s->del)
+		{
+			Bitmapset  *upd = ExecGetUpdatedCols(rri, qd->estate);
+			int			x = -1;
+
+			while ((x = bms_next_member(upd, x)) >= 0)
+				s->cols = bms_add_member(s->cols, x + FirstLowInvalidHeapAttributeNumber);
+		}
+		work = lappend(work, s);
+	}
+	/* breadth first over the actions; a table counts once per event */
+	foreach(lc, work)
+	{
+		CascadeStep *s = lfirst(lc);
+		Relation	rel;
+		TriggerDesc *td;
+		bool		again = false;
+		ListCell   *uc;
+
+		if (s->del)
+		{
+			if (list_member_oid(deleted, s->relid))
+				continue;
+			deleted = lappend_oid(deleted, s->relid);
+		}
+		else
+		{
+			/* seen: again only with columns not seen (they only grow) */
+			foreach(uc, updated)
+			{
+				CascadeStep *u = lfirst(uc);
+
+				if (u->relid != s->relid)
+					continue;
+				again = true;
+				if (u->cols == NULL || (s->cols != NULL && bms_is_subset(s->cols, u->cols)))
+					s = NULL;
+				else if (s->cols == NULL)
+					u->cols = NULL;
+				else
+				{
+					u->cols = bms_union(u->cols, s->cols);
+					s->cols = u->cols;
+				}
+				break;
+			}
+			if (s == NULL)
+				continue;
+			if (!again)
+				updated = lappend(updated, s);
+		}
+		rel = try_relation_open(s->relid, AccessShareLock);
 		if (rel == NULL)
 			continue;
-		if (rel->rd_rsdesc)
-			foreach(pc, rel->rd_rsdesc->policies)
+		td = rel->trigdesc;
+		/* a table an action changes: its AFTER triggers run as me */
+		if (foreach_current_index(lc) >= list_length(qd->estate->es_opened_result_relations) &&
+			td != NULL && rel->rd_rel->relowner != me)
+		{
+			if (!OidIsValid(ours))
+				ours = get_namespace_oid("privacy", true);
+			for (int i = 0; i < td->numtriggers; i++)
 			{
-				RowSecurityPolicy *pol = lfirst(pc);
+				Trigger    *tg = &td->triggers[i];
 
-				if (policy_user_code_walker((Node *) pol->qual, &ours) ||
-					policy_user_code_walker((Node *) pol->with_check_qual, &ours))
-				{
-					bad = true;
-					break;
-				}
+				if (tg->tgenabled == TRIGGER_DISABLED || !TRIGGER_FOR_AFTER(tg->tgtype) ||
+					!(s->del ? TRIGGER_FOR_DELETE(tg->tgtype) : TRIGGER_FOR_UPDATE(tg->tgtype)) ||
+					tg->tgfoid < FirstNormalObjectId || get_func_namespace(tg->tgfoid) == ours)
+					continue;
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("trigger \"%s\" of table \"%s\" would run as another role",
+								tg->tgname, RelationGetRelationName(rel)),
+						 errdetail("A foreign-key action changes the table while the extension changes a table of another owner, and PostgreSQL fires the trigger at the end of that statement, as that table's owner."),
+						 errhint("Give the tables one owner, or make the trigger a BEFORE trigger (those run as their table's owner).")));
 			}
-		RelationClose(rel);
-		if (bad)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("the row-level security policies of table \"%s\" would run as another role",
-							get_rel_name(rte->relid)),
-					 errdetail("The extension reads it as the owner of another table of the data map, and a policy of its owner calls functions that are not PostgreSQL's."),
-					 errhint("Give the tables of the data map one owner, or make the policies of this table apply only to roles that own no table of the map.")));
+		}
+		/* the actions of the foreign keys into it */
+		for (int i = 0; td != NULL && i < td->numtriggers; i++)
+		{
+			Trigger    *tg = &td->triggers[i];
+			char		act = action_of(tg->tgfoid, s->del);
+			HeapTuple	con;
+			Bitmapset  *fkcols = NULL;
+			bool		fires = true;
+			List	   *rels;
+			ListCell   *rc;
+
+			if (act == 0 || tg->tgenabled == TRIGGER_DISABLED || !OidIsValid(tg->tgconstrrelid))
+				continue;
+			con = SearchSysCache1(CONSTROID, ObjectIdGetDatum(tg->tgconstraint));
+			if (HeapTupleIsValid(con))
+			{
+				/* an UPDATE sets the action off only when it changes a referenced column */
+				if (!s->del && s->cols != NULL)
+				{
+					Bitmapset  *refd = constraint_cols(con, Anum_pg_constraint_confkey);
+
+					fires = refd == NULL || bms_overlap(refd, s->cols);
+				}
+				fkcols = constraint_cols(con, Anum_pg_constraint_conkey);
+				ReleaseSysCache(con);
+			}
+			if (!fires)
+				continue;
+			rels = find_all_inheritors(tg->tgconstrrelid, AccessShareLock, NULL);
+			foreach(rc, rels)
+			{
+				CascadeStep *n = palloc0(sizeof(CascadeStep));
+
+				n->relid = lfirst_oid(rc);
+				n->del = act == 'd';
+				n->cols = act == 'd' ? NULL : fkcols;
+				work = lappend(work, n);
+			}
+		}
+		relation_close(rel, AccessShareLock);
 	}
 }
 
@@ -510,7 +970,10 @@ guard_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, 
 	/* a statement of the extension's own, in the innermost frame */
 	if (depth > 0 && frames[depth - 1].level == exec_level + 1 &&
 		frames[depth - 1].role == GetUserId())
+	{
 		check_read_tables(queryDesc);
+		check_cascades(queryDesc);
+	}
 	exec_level++;
 	PG_TRY();
 	{
@@ -565,6 +1028,8 @@ GuardInit(void)
 	ExecutorRun_hook = guard_executor_run;
 	prev_executor_finish = ExecutorFinish_hook;
 	ExecutorFinish_hook = guard_executor_finish;
+	prev_planner = planner_hook;
+	planner_hook = guard_planner;
 }
 
 static void
@@ -770,7 +1235,9 @@ enter(Oid role, int secflags, const char *path)
 	f->level = exec_level + 1;
 	f->role = role;
 	f->save_nestlevel = NewGUCNestLevel();
+	f->save_query = debug_query_string;
 	SetUserIdAndSecContext(role, f->save_sec_context | secflags);
+	debug_query_string = hidden_query;
 	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	GuardQuietLogging();
@@ -844,6 +1311,7 @@ GuardLeave(int frame)
 	f = &frames[frame];
 	AtEOXact_GUC(false, f->save_nestlevel);
 	SetUserIdAndSecContext(f->save_userid, f->save_sec_context);
+	debug_query_string = f->save_query;
 	depth = frame;
 }
 

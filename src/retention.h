@@ -138,6 +138,9 @@ typedef struct RetDep
 	Oid			relid;
 	char	   *qualname;		/* quoted, with ONLY unless partitioned */
 	char	   *join;			/* SQL: row c references row p */
+	char	   *pkeys;			/* SQL: p's referenced columns */
+	char	   *ujoin;			/* SQL: row c references the keys u.k1, ... */
+	int			ncols;
 	char	   *stay;			/* SQL on alias c: the row must stay, or NULL */
 	bool		holds;			/* in a subject map: its held rows stay */
 	List	   *subjects;		/* char *: its subject types when the pass began */

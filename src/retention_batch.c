@@ -342,8 +342,14 @@ ret_dependents_held(RetDep *d, RetDepRows *r, bool *stays)
  *		The rows of dependent table d that reference the rows pr of its
  *		parent (NULL: the policy rows atids, napply of them, of the leaf
  *		whose OID fills leafoids), into *out.  Returns, per row, whether it
- *		must stay (d->stay, or a subject under a hold).  Runs as the
- *		extension owner with pg_catalog operators only.
+ *		must stay (d->stay, or a subject under a hold).  Each table is read
+ *		as its owner, security-restricted, with pg_catalog operators: the
+ *		planner runs a table's own code (the constant parts of its index
+ *		expressions and predicates, of its statistics' expressions), which
+ *		must never run as the extension owner or as another table's owner.
+ *		Parent and dependent of one owner: one statement; of two: the
+ *		parent's referenced columns first, read by its owner, then the
+ *		dependent's rows that hold them, by the dependent's.
  */
 static bool *
 dep_find(RetPolicy *p, RetDep *d, RetDepRows *pr, Datum *atids, Datum *leafoids, int napply,
@@ -355,20 +361,72 @@ dep_find(RetPolicy *p, RetDep *d, RetDepRows *pr, Datum *atids, Datum *leafoids,
 	int			pn = pr ? pr->n : napply;
 	bool	   *stays;
 	int			level = d->indexed ? ret_pin_nestloop() : 0;
+	RetDep	   *parent = d->parent >= 0 ? (RetDep *) list_nth(p->deps, d->parent) : NULL;
+	const char *pqual = parent ? parent->qualname : psprintf("ONLY %s", p->qualname);
+	Oid			powner = parent ? UtilRelationOwner(parent->relid) : p->owner;
+	Oid			cowner = UtilRelationOwner(d->relid);
+	const char *rows = "ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) u(r, o, t)";
+	RetUser		su;
 
 	values[0] = PointerGetDatum(ret_tid_array(pr ? pr->roots : atids, pn));
 	values[1] = PointerGetDatum(construct_array(pr ? pr->oids : leafoids, pn, OIDOID,
 												sizeof(Oid), true, TYPALIGN_INT));
 	values[2] = PointerGetDatum(ret_tid_array(pr ? pr->tids : atids, pn));
-	sql = psprintf("SELECT u.r, c.tableoid, c.ctid, COALESCE((%s), false) "
-				   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) u(r, o, t) "
-				   "JOIN %s p ON p.ctid OPERATOR(pg_catalog.=) u.t AND p.tableoid OPERATOR(pg_catalog.=) u.o "
-				   "JOIN %s c ON %s",
-				   d->stay ? d->stay : "false",
-				   d->parent >= 0 ? ((RetDep *) list_nth(p->deps, d->parent))->qualname :
-				   psprintf("ONLY %s", p->qualname),
-				   d->qualname, d->join);
-	RetentionExec(sql, 3, types, values, NULL, SPI_OK_SELECT);
+	if (powner == cowner)
+	{
+		sql = psprintf("SELECT u.r, c.tableoid, c.ctid, COALESCE((%s), false) FROM %s "
+					   "JOIN %s p ON p.ctid OPERATOR(pg_catalog.=) u.t AND p.tableoid OPERATOR(pg_catalog.=) u.o "
+					   "JOIN %s c ON %s",
+					   d->stay ? d->stay : "false", rows, pqual, d->qualname, d->join);
+		RetentionBecome(cowner, true, &su);
+		RetentionExec(sql, 3, types, values, NULL, SPI_OK_SELECT);
+		RetentionRestore(&su);
+	}
+	else
+	{
+		Oid		   *ktypes = palloc(sizeof(Oid) * (d->ncols + 1));
+		Datum	   *kvalues = palloc(sizeof(Datum) * (d->ncols + 1));
+		int			n;
+		StringInfoData q;
+
+		RetentionBecome(powner, true, &su);
+		RetentionExec(psprintf("SELECT u.r, %s FROM %s JOIN %s p ON p.ctid OPERATOR(pg_catalog.=) u.t"
+							   " AND p.tableoid OPERATOR(pg_catalog.=) u.o", d->pkeys, rows, pqual),
+					  3, types, values, NULL, SPI_OK_SELECT);
+		RetentionRestore(&su);
+		n = (int) SPI_processed;
+		initStringInfo(&q);
+		appendStringInfo(&q, "SELECT u.r, c.tableoid, c.ctid, COALESCE((%s), false)"
+						 " FROM ROWS FROM (pg_catalog.unnest($1)", d->stay ? d->stay : "false");
+		for (int i = 0; i <= d->ncols; i++)
+		{
+			Oid			elem = getBaseType(SPI_gettypeid(SPI_tuptable->tupdesc, i + 1));
+			int16		len;
+			bool		byval;
+			char		align;
+			Datum	   *e = palloc(sizeof(Datum) * (n + 1));
+			bool	   *nulls = palloc(sizeof(bool) * (n + 1));
+			int			dims[1] = {n};
+			int			lbs[1] = {1};
+
+			ktypes[i] = get_array_type(elem);
+			if (!OidIsValid(ktypes[i]))
+				elog(ERROR, "no array type for type %u", elem);
+			get_typlenbyvalalign(elem, &len, &byval, &align);
+			for (int k = 0; k < n; k++)
+				e[k] = RetentionGet(k, i + 1, &nulls[k]);
+			kvalues[i] = PointerGetDatum(construct_md_array(e, nulls, 1, dims, lbs, elem, len, byval, align));
+			if (i > 0)
+				appendStringInfo(&q, ", pg_catalog.unnest($%d)", i + 1);
+		}
+		appendStringInfoString(&q, ") u(r");
+		for (int i = 1; i <= d->ncols; i++)
+			appendStringInfo(&q, ", k%d", i);
+		appendStringInfo(&q, ") JOIN %s c ON %s", d->qualname, d->ujoin);
+		RetentionBecome(cowner, true, &su);
+		RetentionExec(q.data, d->ncols + 1, ktypes, kvalues, NULL, SPI_OK_SELECT);
+		RetentionRestore(&su);
+	}
 	if (level > 0)
 		AtEOXact_GUC(true, level);
 
@@ -471,11 +529,11 @@ dep_delete(RetDepRows *r, ItemPointerData *blocked, int nblocked)
  *		them (p->deps).  A policy row with a dependent that must stay is
  *		blocked: it and its dependents are left alone, counted in counts.
  *		The dependents of the other rows are deleted deepest first, each
- *		table as its owner (security-restricted).  Reads run as the
- *		extension owner with pg_catalog operators only (no user code);
- *		the hold checks of dependent rows run as their table's owner
- *		(ret_dependents_held).  In the batch's pseudonym scope.  Returns
- *		the ctids of apply that may now be deleted.
+ *		table as its owner (security-restricted).  Reads run as each
+ *		table's owner too, with pg_catalog operators (dep_find), and so do
+ *		the hold checks of dependent rows (ret_dependents_held).  In the
+ *		batch's pseudonym scope.  Returns the ctids of apply that may now
+ *		be deleted.
  */
 static ArrayType *
 ret_dependents(RetPolicy *p, Oid leaf, ArrayType *apply, RetCounts *counts)

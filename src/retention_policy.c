@@ -810,7 +810,9 @@ RetentionLoadDeps(RetPolicy *p)
 			{
 				MapHop	   *h = lfirst(hc);
 				RetDep	   *d;
-				StringInfoData join;
+				StringInfoData join,
+							pkeys,
+							ujoin;
 				bool		leaf;
 
 				if ((h->deltype == 'n' || h->deltype == 'd') && p->cascade)
@@ -823,11 +825,23 @@ RetentionLoadDeps(RetPolicy *p)
 									   get_rel_relkind(h->rel) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 									   d->name);
 				initStringInfo(&join);
+				initStringInfo(&pkeys);
+				initStringInfo(&ujoin);
 				for (int i = 0; i < h->ncols; i++)
+				{
+					const char *ccol = quote_identifier(get_attname(h->rel, h->cols[i], false));
+					const char *pcol = quote_identifier(get_attname(prel, h->pcols[i], false));
+
 					appendStringInfo(&join, "%sc.%s OPERATOR(pg_catalog.=) p.%s", i > 0 ? " AND " : "",
-									 quote_identifier(get_attname(h->rel, h->cols[i], false)),
-									 quote_identifier(get_attname(prel, h->pcols[i], false)));
+									 ccol, pcol);
+					appendStringInfo(&pkeys, "%sp.%s", i > 0 ? ", " : "", pcol);
+					appendStringInfo(&ujoin, "%sc.%s OPERATOR(pg_catalog.=) u.k%d", i > 0 ? " AND " : "",
+									 ccol, i + 1);
+				}
 				d->join = join.data;
+				d->pkeys = pkeys.data;
+				d->ujoin = ujoin.data;
+				d->ncols = h->ncols;
 				d->indexed = ret_fk_indexed(h->rel, h->cols, h->ncols);
 				leaf = true;
 				if (depth > RET_MAX_DEPTH)

@@ -74,6 +74,12 @@ CREATE TABLE evil.orders (id int PRIMARY KEY, cust evil.fkid REFERENCES evil.cus
 	at timestamptz DEFAULT now() - interval '3 years');
 CREATE INDEX ON evil.orders ((evil.pwn_imm(note)));
 CREATE INDEX ON evil.orders (at);
+-- constant parts the planner evaluates whenever it plans a statement on
+-- the table, whoever plans it (session 12: retention's dependents were
+-- planned as the extension owner)
+CREATE INDEX ON evil.orders ((note || evil.pwn_imm('planner: index expression')));
+CREATE STATISTICS evil.cust_stat ON (email || evil.pwn_imm('planner: statistics')) FROM evil.cust;
+CREATE STATISTICS evil.orders_stat ON (note || evil.pwn_imm('planner: statistics')) FROM evil.orders;
 CREATE TABLE evil.events (id int PRIMARY KEY, ref evil.linkid, at timestamptz DEFAULT now());
 CREATE TABLE evil.tokens (id int PRIMARY KEY, tok evil.kind);
 CREATE TRIGGER t BEFORE INSERT OR UPDATE OR DELETE ON evil.cust FOR EACH ROW EXECUTE FUNCTION evil.pwn_trigger();
