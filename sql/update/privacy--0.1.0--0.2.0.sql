@@ -617,6 +617,20 @@ BEGIN
 		EXECUTE pg_catalog.format('ALTER TRIGGER %I ON %s RENAME TO %I', r.tgname,
 			r.tgrelid::pg_catalog.regclass, '~' OPERATOR(pg_catalog.||) r.tgname);
 	END LOOP;
+	-- a user's BEFORE trigger that still fires after one stops the writes
+	FOR r IN SELECT DISTINCT u.tgname, u.tgrelid FROM pg_catalog.pg_trigger o
+	           JOIN pg_catalog.pg_trigger u ON u.tgrelid OPERATOR(pg_catalog.=) o.tgrelid
+	                                      AND u.tgname OPERATOR(pg_catalog.>) o.tgname
+	           JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) u.tgfoid
+	          WHERE o.tgfoid OPERATOR(pg_catalog.=) 'privacy.encrypt_trigger()'::pg_catalog.regprocedure
+	            AND p.pronamespace OPERATOR(pg_catalog.<>) 'privacy'::pg_catalog.regnamespace
+	            AND (u.tgtype OPERATOR(pg_catalog.&) 67) OPERATOR(pg_catalog.=) 3
+	            AND (u.tgtype OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+	LOOP
+		RAISE WARNING 'trigger "%" on table % fires after the encryption of a column', r.tgname, r.tgrelid::pg_catalog.regclass
+			USING DETAIL = 'Writes to the table fail (55000) until it is renamed: it could store plaintext in the encrypted column.',
+			      HINT = 'Give it a name that sorts before "~privacy_encrypt_".';
+	END LOOP;
 END
 $$;
 
