@@ -620,10 +620,14 @@ check_binding(Oid relid, AttrNumber attnum, const char *colname, const char *sub
 	if (subject)
 	{
 		PrivacyUserSwitch sw;
+		MapSubject *subj;
 		MapTable   *mt;
+		ListCell   *lc;
+		AttrNumber	generated = InvalidAttrNumber;
 
 		KeysBecomeCatalogOwner(&sw);
-		mt = MapFindTable(MapGetSubject(subject), relid);	/* 42704 */
+		subj = MapGetSubject(subject);	/* 42704 */
+		mt = MapFindTable(subj, relid);
 		KeysRestoreUser(&sw);
 		if (mt == NULL)
 			ereport(ERROR,
@@ -631,6 +635,36 @@ check_binding(Oid relid, AttrNumber attnum, const char *colname, const char *sub
 					 errmsg("table \"%s\" is not in the data map of subject type \"%s\"",
 							get_rel_name(relid), subject),
 					 errhint("Link the table to the subject type (privacy.link or a foreign key), then retry.")));
+
+		/*
+		 * The row's subject is read by the write trigger, before generated
+		 * columns are computed: a generated column that leads to the
+		 * subject (a foreign key or link column, the root's key) would
+		 * put every value under the column's key, out of reach of the
+		 * subject's erasure.
+		 */
+		if (subj->root == relid && get_attgenerated(relid, subj->key_attnum) != '\0')
+			generated = subj->key_attnum;
+		foreach(lc, mt->paths)
+		{
+			ListCell   *lh;
+
+			foreach(lh, (List *) lfirst(lc))
+			{
+				MapHop	   *h = (MapHop *) lfirst(lh);
+
+				for (int i = 0; h->rel == relid && i < h->ncols; i++)
+					if (get_attgenerated(relid, h->cols[i]) != '\0')
+						generated = h->cols[i];
+			}
+		}
+		if (generated != InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\", which leads to the subject, is generated",
+							get_attname(relid, generated, false)),
+					 errdetail("It is computed after the write trigger, which finds each value's subject key."),
+					 errhint("Encrypt the column without a subject, or make the column a written one.")));
 	}
 }
 
