@@ -501,7 +501,8 @@ tuple_key_parts(ColInfo *ci, HeapTuple tup, TupleDesc desc, bool canonical)
 
 		if (isnull)
 			parts[i] = "";
-		else if (canonical)
+		else if (canonical && ci->keyform[i] != KEYFORM_OUTPUT &&
+				 ci->keyform[i] != KEYFORM_UNSUPPORTED)
 			parts[i] = key_canonical(ci->keyform[i], d, &ci->keyout[i], palloc(CRYPTO_KEY_BUF));
 		else
 			parts[i] = OutputFunctionCall(&ci->keyout[i], d);
