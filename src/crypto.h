@@ -60,6 +60,50 @@ extern uint64 KeysDeferSubjectAudit(bool on);
 #define CRYPTO_BYTEA_PREFIX		"pv\001"
 #define CRYPTO_BYTEA_PREFIX_LEN 3
 
+/*
+ * The first byte of the associated data of a column value (crypto_runtime.c):
+ * the primary-key parts as their types' text output (0.1.0 and every table
+ * whose key types print alike in every session), or in a canonical form that
+ * no session setting changes (tables whose key has a timestamptz, date,
+ * bytea, float... column).
+ */
+#define CRYPTO_AAD_COLUMN		0x01
+#define CRYPTO_AAD_CANONICAL	0x02
+
+/*
+ * How a primary-key value enters the associated data.  KEYFORM_OUTPUT: its
+ * type's output function, the same in every session; the others: the text
+ * the output function gives under TimeZone 'UTC', DateStyle 'ISO',
+ * IntervalStyle 'postgres', extra_float_digits 1, bytea_output 'hex' (money:
+ * the amount in cents), written without reading those settings.
+ * KEYFORM_UNSUPPORTED: the output depends on the session and no canonical
+ * form is known (search_path for reg* types; arrays, ranges and composites
+ * of the types above): encrypt_column refuses such keys.
+ */
+typedef enum CryptoKeyForm
+{
+	KEYFORM_OUTPUT,
+	KEYFORM_TIMESTAMPTZ,
+	KEYFORM_TIMESTAMP,
+	KEYFORM_DATE,
+	KEYFORM_INTERVAL,
+	KEYFORM_FLOAT4,
+	KEYFORM_FLOAT8,
+	KEYFORM_BYTEA,
+	KEYFORM_MONEY,
+	KEYFORM_UNSUPPORTED
+} CryptoKeyForm;
+
+extern CryptoKeyForm CryptoKeyFormOf(Oid typid);
+
+/*
+ * The write trigger of encrypted column <id> is CRYPTO_TRIGGER_PREFIX<id>:
+ * "~" sorts after every ASCII letter, digit and "_", so the usual trigger
+ * names fire before it (PostgreSQL fires BEFORE triggers in name order);
+ * others are refused (crypto_runtime.c, check_trigger_order).
+ */
+#define CRYPTO_TRIGGER_PREFIX	"~privacy_encrypt_"
+
 /* most primary-key columns an encrypted value is bound to */
 #define CRYPTO_MAX_KEY_PARTS	32
 /* encrypt_column reports its progress every this many rows */

@@ -10,6 +10,10 @@
  * renames the registration whose name is gone to the name now at its
  * number, and the _decrypted view's columns with it.
  *
+ * The primary key the values are bound to stays: an event trigger around
+ * ALTER TABLE (privacy_crypto_guard_key) refuses a command that drops or
+ * replaces it, or changes a key column's text.
+ *
  * The view <schema>.<table>_decrypted is security_invoker (it keeps working
  * after the table changes owner), refers to the table by OID (RENAME) and
  * to the column by its stable id (dump/restore); INSTEAD OF triggers in C
@@ -23,6 +27,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/catalog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -31,12 +36,16 @@
 #include "catalog/pg_depend.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "parser/parse_type.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -56,6 +65,7 @@ PG_FUNCTION_INFO_V1(privacy_encrypt_column);
 PG_FUNCTION_INFO_V1(privacy_decrypt_column);
 PG_FUNCTION_INFO_V1(privacy_migrate_pgcrypto_column);
 PG_FUNCTION_INFO_V1(privacy_crypto_follow_renames);
+PG_FUNCTION_INFO_V1(privacy_crypto_guard_key);
 
 /* ------------------------------------------------------------------------
  * encrypt_column / decrypt_column and the view
@@ -241,7 +251,8 @@ view_copy_defaults(Oid relid, const char *qualview, const char *nspname)
 
 /*
  * view_copy_grants
- *		The table's SELECT/INSERT/UPDATE/DELETE grants on the view qualview.
+ *		The table's SELECT/INSERT/UPDATE/DELETE grants on the view qualview,
+ *		and its columns' SELECT/INSERT/UPDATE grants on the view's columns.
  */
 static void
 view_copy_grants(Oid relid, const char *qualview)
@@ -268,6 +279,47 @@ view_copy_grants(Oid relid, const char *qualview)
 		spi_exec(psprintf("GRANT %s ON %s TO %s", SPI_getvalue(tt->vals[g], tt->tupdesc, 1),
 						  qualview, SPI_getvalue(tt->vals[g], tt->tupdesc, 2)),
 				 SPI_OK_UTILITY);
+
+	/* column privileges (GRANT SELECT (a, b) ...): the view's columns have the table's names */
+	ret = SPI_execute_with_args("SELECT x.privilege_type, pg_catalog.quote_ident(a.attname), "
+								"CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0 "
+								"THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END "
+								"FROM pg_catalog.pg_class c "
+								"JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid, "
+								"pg_catalog.aclexplode(a.attacl) x "
+								"LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.grantee "
+								"WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 "
+								"AND NOT a.attisdropped AND x.grantee OPERATOR(pg_catalog.<>) c.relowner "
+								"AND x.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['SELECT', 'INSERT', 'UPDATE']) "
+								"ORDER BY a.attnum",
+								1, argtypes, values, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the table's column privileges: %s", SPI_result_code_string(ret));
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 g = 0; g < n; g++)
+		spi_exec(psprintf("GRANT %s (%s) ON %s TO %s", SPI_getvalue(tt->vals[g], tt->tupdesc, 1),
+						  SPI_getvalue(tt->vals[g], tt->tupdesc, 2), qualview,
+						  SPI_getvalue(tt->vals[g], tt->tupdesc, 3)),
+				 SPI_OK_UTILITY);
+}
+
+/*
+ * view_name
+ *		"<relname>_decrypted"; when that is longer than a name can be
+ *		(NAMEDATALEN - 1 bytes), relname is cut to fit, at a character
+ *		boundary, as PostgreSQL cuts the names it derives (an index's).
+ */
+static char *
+view_name(const char *relname)
+{
+	const char *suffix = "_decrypted";
+	int			room = NAMEDATALEN - 1 - (int) strlen(suffix);
+	int			len = (int) strlen(relname);
+
+	if (len > room)
+		len = pg_mbcliplen(relname, len, room);
+	return psprintf("%.*s%s", len, relname, suffix);
 }
 
 /*
@@ -310,11 +362,7 @@ build_view(Oid relid)
 	if (n == 0)
 		return;
 
-	viewname = psprintf("%s_decrypted", relname);
-	if (strlen(viewname) >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("view name \"%s\" would be too long", viewname)));
+	viewname = view_name(relname);
 	qualview = quote_qualified_identifier(nspname, viewname);
 	spi_exec(view_select(relid, qualview, quote_qualified_identifier(nspname, relname), tt, n),
 			 SPI_OK_UTILITY);
@@ -548,17 +596,38 @@ check_binding(Oid relid, AttrNumber attnum, const char *colname, const char *sub
 				 errmsg("table \"%s\" has no primary key", get_rel_name(relid)),
 				 errhint("Encrypted values are bound to their row's primary key; add one first.")));
 	for (int i = 0; i < nkeys; i++)
+	{
+		Oid			keytype = get_atttype(relid, keys[i]);
+
 		if (keys[i] == attnum)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("cannot encrypt primary key column \"%s\"", colname)));
+		if (CryptoKeyFormOf(keytype) == KEYFORM_UNSUPPORTED)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot bind encrypted values to primary key column \"%s\" of type %s",
+							get_attname(relid, keys[i], false), format_type_be(keytype)),
+					 errdetail("Its text form depends on session settings, and values are bound to their row's key."),
+					 errhint("Use a primary key of scalar types (integers, text, uuid, timestamps, dates...).")));
+		if (get_attgenerated(relid, keys[i]) != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("primary key column \"%s\" is generated", get_attname(relid, keys[i], false)),
+					 errdetail("Its value is computed after the write trigger, which binds values to the key."),
+					 errhint("Use a primary key whose values are written, not generated.")));
+	}
 	if (subject)
 	{
 		PrivacyUserSwitch sw;
+		MapSubject *subj;
 		MapTable   *mt;
+		ListCell   *lc;
+		AttrNumber	generated = InvalidAttrNumber;
 
 		KeysBecomeCatalogOwner(&sw);
-		mt = MapFindTable(MapGetSubject(subject), relid);	/* 42704 */
+		subj = MapGetSubject(subject);	/* 42704 */
+		mt = MapFindTable(subj, relid);
 		KeysRestoreUser(&sw);
 		if (mt == NULL)
 			ereport(ERROR,
@@ -566,6 +635,36 @@ check_binding(Oid relid, AttrNumber attnum, const char *colname, const char *sub
 					 errmsg("table \"%s\" is not in the data map of subject type \"%s\"",
 							get_rel_name(relid), subject),
 					 errhint("Link the table to the subject type (privacy.link or a foreign key), then retry.")));
+
+		/*
+		 * The row's subject is read by the write trigger, before generated
+		 * columns are computed: a generated column that leads to the
+		 * subject (a foreign key or link column, the root's key) would
+		 * put every value under the column's key, out of reach of the
+		 * subject's erasure.
+		 */
+		if (subj->root == relid && get_attgenerated(relid, subj->key_attnum) != '\0')
+			generated = subj->key_attnum;
+		foreach(lc, mt->paths)
+		{
+			ListCell   *lh;
+
+			foreach(lh, (List *) lfirst(lc))
+			{
+				MapHop	   *h = (MapHop *) lfirst(lh);
+
+				for (int i = 0; h->rel == relid && i < h->ncols; i++)
+					if (get_attgenerated(relid, h->cols[i]) != '\0')
+						generated = h->cols[i];
+			}
+		}
+		if (generated != InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\", which leads to the subject, is generated",
+							get_attname(relid, generated, false)),
+					 errdetail("It is computed after the write trigger, which finds each value's subject key."),
+					 errhint("Encrypt the column without a subject, or make the column a written one.")));
 	}
 }
 
@@ -655,7 +754,7 @@ prepare_table(Oid relid, const char *qualrel, const char *colname, Oid typid, in
 						  qualrel, quote_identifier(colname)), SPI_OK_UTILITY);
 	spi_exec(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
 					  "EXECUTE FUNCTION privacy.encrypt_trigger('%lld')",
-					  quote_identifier(psprintf("privacy_encrypt_%lld", (long long) colid)),
+					  quote_identifier(psprintf(CRYPTO_TRIGGER_PREFIX "%lld", (long long) colid)),
 					  qualrel, (long long) colid),
 			 SPI_OK_UTILITY);
 }
@@ -782,6 +881,40 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 }
 
 /*
+ * drop_write_triggers
+ *		Drop the write triggers of column colid of relid: its trigger, under
+ *		its name or the one it had before 0.2.0 (privacy_encrypt_<id>, from
+ *		a dump restored while event triggers were off).  Inside SPI, as the
+ *		table owner.
+ */
+static void
+drop_write_triggers(Oid relid, const char *qualrel, int64 colid)
+{
+	Oid			argt[2] = {OIDOID, TEXTOID};
+	Datum		v[2];
+	int			ret;
+	SPITupleTable *tt;
+	uint64		n;
+
+	v[0] = ObjectIdGetDatum(relid);
+	v[1] = CStringGetTextDatum(psprintf("%lld", (long long) colid));
+	ret = SPI_execute_with_args("SELECT t.tgname::pg_catalog.text FROM pg_catalog.pg_trigger t "
+								"WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
+								"AND t.tgfoid OPERATOR(pg_catalog.=) 'privacy.encrypt_trigger()'::pg_catalog.regprocedure "
+								"AND t.tgargs OPERATOR(pg_catalog.=) (pg_catalog.convert_to($2, 'SQL_ASCII') "
+								"OPERATOR(pg_catalog.||) '\\x00'::pg_catalog.bytea)",
+								2, argt, v, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the table's triggers: %s", SPI_result_code_string(ret));
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+		spi_exec(psprintf("DROP TRIGGER %s ON %s",
+						  quote_identifier(SPI_getvalue(tt->vals[i], tt->tupdesc, 1)), qualrel),
+				 SPI_OK_UTILITY);
+}
+
+/*
  * privacy_decrypt_column
  *		decrypt_column(tbl regclass, col name): writes the plaintext back
  *		(values under destroyed keys become NULL), removes the trigger and the
@@ -825,9 +958,7 @@ privacy_decrypt_column(PG_FUNCTION_ARGS)
 	frame = enter_table_owner(relid);
 	drop_view(viewid);
 	qualrel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
-	spi_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-					  quote_identifier(psprintf("privacy_encrypt_%lld", (long long) colid)), qualrel),
-			 SPI_OK_UTILITY);
+	drop_write_triggers(relid, qualrel, colid);
 	expr = CryptoColumnReadExpr(colid, relid, colname, -1, "t");
 	n = spi_exec(psprintf("UPDATE %s AS t SET %s = %s WHERE t.%s IS NOT NULL", qualrel,
 						  quote_identifier(colname), expr, quote_identifier(colname)),
@@ -1257,5 +1388,287 @@ privacy_crypto_follow_renames(PG_FUNCTION_ARGS)
 		GuardLeave(sw.frame);
 	}
 	SPI_finish();
+	PG_RETURN_VOID();
+}
+/* ------------------------------------------------------------------------
+ * The primary key of a table with encrypted columns
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * An ALTER TABLE under way on a table with encrypted columns: its primary
+ * key when the command started (ddl_command_start), compared with the key
+ * at its end (ddl_command_end).  A stack, for ALTER TABLE run from inside
+ * another; entries of an aborted subtransaction are dropped with it.
+ */
+typedef struct KeyGuard
+{
+	Oid			relid;			/* InvalidOid: a table without encrypted columns */
+	SubTransactionId subid;
+	int			nkeys;
+	AttrNumber	keys[CRYPTO_MAX_KEY_PARTS];
+} KeyGuard;
+
+static List *key_guards = NIL;	/* KeyGuard *, in TopMemoryContext, top last */
+static bool key_guard_callbacks = false;
+
+static void
+key_guard_xact(XactEvent event, void *arg)
+{
+	if (key_guards != NIL)
+	{
+		list_free_deep(key_guards);
+		key_guards = NIL;
+	}
+}
+
+static void
+key_guard_subxact(SubXactEvent event, SubTransactionId mySubid,
+				  SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	while (key_guards != NIL && ((KeyGuard *) llast(key_guards))->subid >= mySubid)
+	{
+		KeyGuard   *g = llast(key_guards);
+
+		key_guards = list_delete_last(key_guards);
+		pfree(g);
+	}
+}
+
+/*
+ * table_key
+ *		The primary-key columns of relid as pg_index has them now (a new
+ *		snapshot; no lock on the table: ddl_command_start comes before the
+ *		command's own); 0 when it has none.  Inside SPI.
+ */
+static int
+table_key(Oid relid, AttrNumber *keys)
+{
+	Oid			argt[1] = {OIDOID};
+	Datum		v[1];
+	int			ret;
+	int			n = 0;
+	bool		isnull;
+	Datum		d;
+
+	v[0] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args("SELECT i.indkey::pg_catalog.int2[] FROM pg_catalog.pg_index i "
+								"WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary",
+								1, argt, v, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the primary key: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *a = DatumGetArrayTypeP(d);
+		int16	   *vals = (int16 *) ARR_DATA_PTR(a);
+
+		n = Min(ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)), CRYPTO_MAX_KEY_PARTS);
+		for (int i = 0; i < n; i++)
+			keys[i] = vals[i];
+	}
+	return n;
+}
+
+/* has relid encrypted columns?  Inside SPI. */
+static bool
+has_encrypted_columns(Oid relid)
+{
+	Oid			argt[1] = {OIDOID};
+	Datum		v[1];
+	uint64		n;
+
+	v[0] = ObjectIdGetDatum(relid);
+	(void) catalog_exec("SELECT 1 FROM privacy.encrypted_columns "
+						"WHERE table_name OPERATOR(pg_catalog.=) $1::pg_catalog.regclass LIMIT 1",
+						1, argt, v, NULL, SPI_OK_SELECT, &n);
+	return n > 0;
+}
+
+/* integer types print a value alike; so do text and varchar */
+static int
+type_family(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return 1;
+		case TEXTOID:
+		case VARCHAROID:
+			return 2;
+		default:
+			return 0;
+	}
+}
+
+/*
+ * check_key_type_change
+ *		ALTER COLUMN ... TYPE of primary-key column attnum of relid, to
+ *		def's type: the values' text in the associated data must stay the
+ *		same, so only a change within the integers or within text/varchar,
+ *		without USING, is allowed; anything else is 0A000 before the table
+ *		is rewritten (the rewrite fires no trigger: every value would be
+ *		left bound to the old text).
+ */
+static void
+check_key_type_change(Oid relid, AttrNumber attnum, ColumnDef *def)
+{
+	Oid			oldtype;
+	int32		oldtypmod;
+	Oid			oldcoll;
+	Oid			newtype;
+	int32		newtypmod;
+	Type		tup;
+	bool		same = false;
+
+	get_atttypetypmodcoll(relid, attnum, &oldtype, &oldtypmod, &oldcoll);
+	tup = LookupTypeName(NULL, def->typeName, &newtypmod, true);
+	if (tup == NULL)
+		return;					/* the command reports it */
+	newtype = typeTypeId(tup);
+	ReleaseSysCache(tup);
+	if (def->raw_default == NULL)
+		same = (newtype == oldtype && newtypmod == oldtypmod) ||
+			(type_family(oldtype) != 0 && type_family(oldtype) == type_family(newtype));
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the type of primary key column \"%s\" of table \"%s\"",
+						get_attname(relid, attnum, false), get_rel_name(relid)),
+				 errdetail("The values of the table's encrypted columns are bound to the text of its primary key; a type change%s could change that text.",
+						   def->raw_default != NULL ? " with USING" : ""),
+				 errhint("Run privacy.decrypt_column on the encrypted columns, change the key, then run privacy.encrypt_column again; changes between integer types, or between text and varchar, are allowed.")));
+}
+
+/*
+ * key_guard_start
+ *		ddl_command_start of ALTER TABLE: remember the table's primary key
+ *		when it has encrypted columns, and refuse a type change of a key
+ *		column that could change the values' binding.
+ */
+static void
+key_guard_start(Node *parsetree)
+{
+	KeyGuard   *g = MemoryContextAllocZero(TopMemoryContext, sizeof(KeyGuard));
+	MemoryContext old;
+
+	if (!key_guard_callbacks)
+	{
+		RegisterXactCallback(key_guard_xact, NULL);
+		RegisterSubXactCallback(key_guard_subxact, NULL);
+		key_guard_callbacks = true;
+	}
+	g->subid = GetCurrentSubTransactionId();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	key_guards = lappend(key_guards, g);
+	MemoryContextSwitchTo(old);
+
+	if (parsetree != NULL && IsA(parsetree, AlterTableStmt) &&
+		((AlterTableStmt *) parsetree)->relation != NULL &&
+		OidIsValid(KeysCatalogRelid("encrypted_columns", true)))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		ListCell   *lc;
+
+		if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+			return;
+		UtilSpiConnect();
+		if (has_encrypted_columns(relid))
+		{
+			g->nkeys = table_key(relid, g->keys);
+			g->relid = relid;
+		}
+		SPI_finish();
+		if (!OidIsValid(g->relid))
+			return;
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+			AttrNumber	attnum;
+
+			if (cmd->subtype != AT_AlterColumnType || cmd->name == NULL)
+				continue;
+			attnum = get_attnum(relid, cmd->name);
+			for (int i = 0; i < g->nkeys; i++)
+				if (g->keys[i] == attnum && attnum != InvalidAttrNumber)
+					check_key_type_change(relid, attnum, castNode(ColumnDef, cmd->def));
+		}
+	}
+}
+
+/*
+ * key_guard_end
+ *		ddl_command_end of ALTER TABLE: a table with encrypted columns keeps
+ *		the primary key its values are bound to (the same columns, in the
+ *		same order), else 55000 and the command is undone.  A table that
+ *		had none when the command started (a dump being restored adds it
+ *		after loading the data) may get one.
+ */
+static void
+key_guard_end(void)
+{
+	KeyGuard   *g;
+	AttrNumber	keys[CRYPTO_MAX_KEY_PARTS];
+	int			nkeys;
+	bool		same;
+
+	if (key_guards == NIL)
+		return;
+	g = llast(key_guards);
+	key_guards = list_delete_last(key_guards);
+	if (!OidIsValid(g->relid) || g->nkeys == 0 || get_rel_relkind(g->relid) != RELKIND_RELATION)
+	{
+		pfree(g);
+		return;
+	}
+	UtilSpiConnect();
+	nkeys = table_key(g->relid, keys);
+	same = has_encrypted_columns(g->relid) ? nkeys == g->nkeys : true;
+	SPI_finish();
+	for (int i = 0; same && i < nkeys; i++)
+		same = keys[i] == g->keys[i];
+	if (!same)
+	{
+		char	   *relname = get_rel_name(g->relid);
+
+		pfree(g);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot change the primary key of table \"%s\"", relname),
+				 errdetail("The values of its encrypted columns are bound to its primary key."),
+				 errhint("Run privacy.decrypt_column on its encrypted columns, change the key, then run privacy.encrypt_column again.  To rebuild the key's index, drop the constraint and add it on the same columns in one ALTER TABLE.")));
+	}
+	pfree(g);
+}
+
+/*
+ * privacy_crypto_guard_key
+ *		_crypto_guard_key() RETURNS event_trigger, on ddl_command_start and
+ *		ddl_command_end of ALTER TABLE: values of encrypted columns are bound
+ *		to their row's primary key, which must therefore stay (see
+ *		key_guard_start and key_guard_end).  Reads the catalog as its owner;
+ *		runs no user code.
+ */
+Datum
+privacy_crypto_guard_key(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._crypto_guard_key() can only be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (strcmp(trigdata->event, "ddl_command_start") == 0)
+		key_guard_start(trigdata->parsetree);
+	else
+		key_guard_end();
 	PG_RETURN_VOID();
 }

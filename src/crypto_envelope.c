@@ -16,7 +16,9 @@
  * Associated data separates low-level calls from column values:
  *		encrypt()/decrypt():	0x00 | aad
  *		column values:			0x01 | column id (8) | for each primary-key
- *								column: length (4) | its text output
+ *								column: length (4) | its text output,
+ *								or 0x02 | ... | its canonical text when
+ *								the key has a session-dependent type
  *								(built by crypto_runtime.c)
  * A value copied to another row or column fails authentication (XX001).
  *-------------------------------------------------------------------------

@@ -15,6 +15,11 @@
  * under its subject's own data key (keys.c), found through the data map;
  * a row linked to no subject uses the column's key.
  *
+ * Values are bound to their row's primary key in a text no session setting
+ * changes (key_canonical; values bound before 0.2.0 in the writer's
+ * session text are still opened, open_bound).  The write trigger fires
+ * after every user BEFORE trigger (its name, and check_trigger_order).
+ *
  * Registrations follow renames (crypto_ddl.c); one that still does not
  * match (event triggers disabled) is a 42703, never a value read as
  * plaintext.  The plan that finds a row's subject is kept per column and
@@ -28,22 +33,28 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "crypto.h"
@@ -63,12 +74,18 @@ typedef struct ColInfo
 	int			nkeys;			/* primary key columns */
 	AttrNumber	keyattnums[CRYPTO_MAX_KEY_PARTS];
 	FmgrInfo	keyout[CRYPTO_MAX_KEY_PARTS];
+	CryptoKeyForm keyform[CRYPTO_MAX_KEY_PARTS];
+	bool		canonical;		/* a key part has a canonical form: new values
+								 * are bound with CRYPTO_AAD_CANONICAL */
 	/* subject key of a row: a direct column, or an SQL expression */
 	AttrNumber	subj_attnum;	/* > 0: the row holds the root key */
 	char	   *subj_sql;		/* else: SELECT ... FROM (SELECT ($1).*) t */
 	Oid			subj_rowtype;
 	SPIPlanPtr	subj_plan;
 	FmgrInfo	subj_out;
+	/* the write trigger's check_trigger_order was done for this statement */
+	bool		order_checked_insert;
+	bool		order_checked_update;
 	/* cached privilege check (read path) */
 	Oid			acl_user;
 	/* rewrite progress */
@@ -207,9 +224,13 @@ load_colinfo(int64 colid, MemoryContext mcxt, bool missing_ok)
 		Oid			outfn;
 		bool		varlena;
 
-		getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), ci->keyattnums[i] - 1)->atttypid,
-						  &outfn, &varlena);
+		Oid			keytype = TupleDescAttr(RelationGetDescr(rel), ci->keyattnums[i] - 1)->atttypid;
+
+		getTypeOutputInfo(keytype, &outfn, &varlena);
 		fmgr_info_cxt(outfn, &ci->keyout[i], mcxt);
+		ci->keyform[i] = CryptoKeyFormOf(keytype);
+		if (ci->keyform[i] != KEYFORM_OUTPUT && ci->keyform[i] != KEYFORM_UNSUPPORTED)
+			ci->canonical = true;
 	}
 	ci->subj_rowtype = RelationGetDescr(rel)->tdtypeid;
 	table_close(rel, AccessShareLock);
@@ -221,19 +242,228 @@ load_colinfo(int64 colid, MemoryContext mcxt, bool missing_ok)
 	return ci;
 }
 
+/* ------------------------------------------------------------------------
+ * The associated data: canonical forms of key values
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * CryptoKeyFormOf
+ *		How a primary-key value of type typid (a domain: its base type) is
+ *		written into the associated data; see crypto.h.  An array, range,
+ *		multirange or composite is KEYFORM_OUTPUT when everything in it is,
+ *		else KEYFORM_UNSUPPORTED.
+ */
+CryptoKeyForm
+CryptoKeyFormOf(Oid typid)
+{
+	Oid			elem;
+
+	check_stack_depth();
+	typid = getBaseType(typid);
+	switch (typid)
+	{
+		case TIMESTAMPTZOID:
+			return KEYFORM_TIMESTAMPTZ;
+		case TIMESTAMPOID:
+			return KEYFORM_TIMESTAMP;
+		case DATEOID:
+			return KEYFORM_DATE;
+		case INTERVALOID:
+			return KEYFORM_INTERVAL;
+		case FLOAT4OID:
+			return KEYFORM_FLOAT4;
+		case FLOAT8OID:
+			return KEYFORM_FLOAT8;
+		case BYTEAOID:
+			return KEYFORM_BYTEA;
+		case CASHOID:
+			return KEYFORM_MONEY;
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+		case REGNAMESPACEOID:
+		case REGOPERATOROID:
+		case REGOPEROID:
+		case REGPROCEDUREOID:
+		case REGPROCOID:
+		case REGROLEOID:
+		case REGTYPEOID:
+			return KEYFORM_UNSUPPORTED;
+		default:
+			break;
+	}
+	elem = get_element_type(typid);
+	if (!OidIsValid(elem) && type_is_range(typid))
+		elem = get_range_subtype(typid);
+	if (!OidIsValid(elem) && type_is_multirange(typid))
+		elem = get_multirange_range(typid);
+	if (OidIsValid(elem))
+		return CryptoKeyFormOf(elem) == KEYFORM_OUTPUT ? KEYFORM_OUTPUT : KEYFORM_UNSUPPORTED;
+	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	td = lookup_rowtype_tupdesc(typid, -1);
+		CryptoKeyForm form = KEYFORM_OUTPUT;
+
+		for (int i = 0; i < td->natts && form == KEYFORM_OUTPUT; i++)
+			if (!TupleDescAttr(td, i)->attisdropped &&
+				CryptoKeyFormOf(TupleDescAttr(td, i)->atttypid) != KEYFORM_OUTPUT)
+				form = KEYFORM_UNSUPPORTED;
+		ReleaseTupleDesc(td);
+		return form;
+	}
+	return KEYFORM_OUTPUT;
+}
+
+/* the time zone canonical timestamptz values are written in */
+static pg_tz *
+utc_zone(void)
+{
+	static pg_tz *utc = NULL;
+
+	if (utc == NULL)
+	{
+		utc = pg_tzset("UTC");
+		if (utc == NULL)
+			elog(ERROR, "could not load time zone \"UTC\"");
+	}
+	return utc;
+}
+
+/* 22008 for a value the output function would refuse too */
+static void
+key_out_of_range(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+			 errmsg("primary key value out of range")));
+}
+
+/*
+ * key_canonical
+ *		The canonical text of key value d of form (KEYFORM_OUTPUT and
+ *		KEYFORM_UNSUPPORTED: the output function out).  buf has room for
+ *		CRYPTO_KEY_BUF bytes; the result is there or palloc'd.
+ */
+#define CRYPTO_KEY_BUF	(MAXDATELEN + 1)
+
+static char *
+key_canonical(CryptoKeyForm form, Datum d, FmgrInfo *out, char *buf)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	switch (form)
+	{
+		case KEYFORM_TIMESTAMPTZ:
+			{
+				TimestampTz ts = DatumGetTimestampTz(d);
+				int			tz;
+				const char *tzn;
+
+				if (TIMESTAMP_IS_NOBEGIN(ts))
+					strcpy(buf, "-infinity");
+				else if (TIMESTAMP_IS_NOEND(ts))
+					strcpy(buf, "infinity");
+				else if (timestamp2tm(ts, &tz, &tm, &fsec, &tzn, utc_zone()) == 0)
+					EncodeDateTime(&tm, fsec, true, tz, tzn, USE_ISO_DATES, buf);
+				else
+					key_out_of_range();
+				return buf;
+			}
+		case KEYFORM_TIMESTAMP:
+			{
+				Timestamp	ts = DatumGetTimestamp(d);
+
+				if (TIMESTAMP_IS_NOBEGIN(ts))
+					strcpy(buf, "-infinity");
+				else if (TIMESTAMP_IS_NOEND(ts))
+					strcpy(buf, "infinity");
+				else if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) == 0)
+					EncodeDateTime(&tm, fsec, false, 0, NULL, USE_ISO_DATES, buf);
+				else
+					key_out_of_range();
+				return buf;
+			}
+		case KEYFORM_DATE:
+			{
+				DateADT		date = DatumGetDateADT(d);
+
+				if (DATE_IS_NOBEGIN(date))
+					strcpy(buf, "-infinity");
+				else if (DATE_IS_NOEND(date))
+					strcpy(buf, "infinity");
+				else
+				{
+					j2date(date + POSTGRES_EPOCH_JDATE, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+					EncodeDateOnly(&tm, USE_ISO_DATES, buf);
+				}
+				return buf;
+			}
+		case KEYFORM_INTERVAL:
+			{
+				Interval   *span = DatumGetIntervalP(d);
+				struct pg_itm itm;
+
+#ifdef INTERVAL_NOT_FINITE
+				/* 17: infinite intervals */
+				if (INTERVAL_IS_NOBEGIN(span))
+				{
+					strcpy(buf, "-infinity");
+					return buf;
+				}
+				if (INTERVAL_IS_NOEND(span))
+				{
+					strcpy(buf, "infinity");
+					return buf;
+				}
+#endif
+				interval2itm(*span, &itm);
+				EncodeInterval(&itm, INTSTYLE_POSTGRES, buf);
+				return buf;
+			}
+		case KEYFORM_FLOAT4:
+			float_to_shortest_decimal_buf(DatumGetFloat4(d), buf);
+			return buf;
+		case KEYFORM_FLOAT8:
+			double_to_shortest_decimal_buf(DatumGetFloat8(d), buf);
+			return buf;
+		case KEYFORM_BYTEA:
+			{
+				bytea	   *b = DatumGetByteaPP(d);
+				size_t		n = VARSIZE_ANY_EXHDR(b);
+				char	   *res = palloc(2 * n + 3);
+
+				res[0] = '\\';
+				res[1] = 'x';
+				hex_encode(VARDATA_ANY(b), n, res + 2);
+				res[2 * n + 2] = '\0';
+				return res;
+			}
+		case KEYFORM_MONEY:
+			pg_lltoa(DatumGetInt64(d), buf);
+			return buf;
+		case KEYFORM_OUTPUT:
+		case KEYFORM_UNSUPPORTED:
+			break;
+	}
+	return OutputFunctionCall(out, d);
+}
+
 /*
  * column_aad
- *		0x01 | colid | (len | text) per key part, palloc'd.
+ *		hdr | colid | (len | text) per key part, palloc'd.
  */
 static unsigned char *
-column_aad(ColInfo *ci, char **parts, size_t *len)
+column_aad(ColInfo *ci, unsigned char hdrbyte, char **parts, size_t *len)
 {
 	StringInfoData buf;
 	unsigned char hdr[9];
 	int			i;
 
 	initStringInfo(&buf);
-	hdr[0] = 0x01;
+	hdr[0] = hdrbyte;
 	CryptoPutBe64(hdr + 1, (uint64) ci->colid);
 	appendBinaryStringInfo(&buf, (char *) hdr, 9);
 	for (i = 0; i < ci->nkeys; i++)
@@ -254,10 +484,12 @@ column_aad(ColInfo *ci, char **parts, size_t *len)
 
 /*
  * tuple_key_parts
- *		Text output of the primary-key columns of a row.
+ *		The primary-key values of a row as text: canonical forms, or (not
+ *		canonical) the session's output, as values written before 0.2.0 were
+ *		bound.
  */
 static char **
-tuple_key_parts(ColInfo *ci, HeapTuple tup, TupleDesc desc)
+tuple_key_parts(ColInfo *ci, HeapTuple tup, TupleDesc desc, bool canonical)
 {
 	char	  **parts = palloc(sizeof(char *) * ci->nkeys);
 	int			i;
@@ -267,9 +499,64 @@ tuple_key_parts(ColInfo *ci, HeapTuple tup, TupleDesc desc)
 		bool		isnull;
 		Datum		d = heap_getattr(tup, ci->keyattnums[i], desc, &isnull);
 
-		parts[i] = isnull ? "" : OutputFunctionCall(&ci->keyout[i], d);
+		if (isnull)
+			parts[i] = "";
+		else if (canonical && ci->keyform[i] != KEYFORM_OUTPUT &&
+				 ci->keyform[i] != KEYFORM_UNSUPPORTED)
+			parts[i] = key_canonical(ci->keyform[i], d, &ci->keyout[i], palloc(CRYPTO_KEY_BUF));
+		else
+			parts[i] = OutputFunctionCall(&ci->keyout[i], d);
 	}
 	return parts;
+}
+
+/*
+ * row_aad
+ *		The associated data new values of row tup are bound with: canonical
+ *		key parts, under CRYPTO_AAD_CANONICAL when the key has a canonical
+ *		form, else CRYPTO_AAD_COLUMN (the same bytes as before 0.2.0).
+ */
+static unsigned char *
+row_aad(ColInfo *ci, HeapTuple tup, TupleDesc desc, size_t *len)
+{
+	return column_aad(ci, ci->canonical ? CRYPTO_AAD_CANONICAL : CRYPTO_AAD_COLUMN,
+					  tuple_key_parts(ci, tup, desc, true), len);
+}
+
+/*
+ * open_bound
+ *		Open the raw ciphertext of a value of row tup, whose associated data
+ *		for new values is aad (row_aad).  When the key has a canonical form,
+ *		a value written before it (CRYPTO_AAD_COLUMN) is tried too, with the
+ *		key parts in this session's output and in the canonical text (the
+ *		output under the reference settings).  *legacy: it opened only so.
+ *		CryptoOpen's result otherwise.
+ */
+static bool
+open_bound(ColInfo *ci, HeapTuple tup, TupleDesc desc, const unsigned char *aad, size_t aadlen,
+		   const unsigned char *raw, size_t rawlen, unsigned char **pt, size_t *ptlen,
+		   bool *destroyed, bool *legacy)
+{
+	unsigned char *old;
+	size_t		oldlen;
+	unsigned char *canon;
+	size_t		canonlen;
+
+	*legacy = false;
+	if (CryptoOpen(raw, rawlen, aad, aadlen, pt, ptlen, destroyed))
+		return true;
+	if (!ci->canonical)
+		return false;
+	*legacy = true;
+	old = column_aad(ci, CRYPTO_AAD_COLUMN, tuple_key_parts(ci, tup, desc, false), &oldlen);
+	if (CryptoOpen(raw, rawlen, old, oldlen, pt, ptlen, destroyed))
+		return true;
+	canon = column_aad(ci, CRYPTO_AAD_COLUMN, tuple_key_parts(ci, tup, desc, true), &canonlen);
+	if ((canonlen != oldlen || memcmp(canon, old, oldlen) != 0) &&
+		CryptoOpen(raw, rawlen, canon, canonlen, pt, ptlen, destroyed))
+		return true;
+	*legacy = false;
+	return false;
 }
 
 /* ------------------------------------------------------------------------
@@ -503,21 +790,30 @@ datum_bytes(Datum d, char **data, size_t *len)
 
 /*
  * check_length
- *		varchar(n): the plaintext must fit, as the column did before.
+ *		varchar(n): the plaintext must fit, as the column did before: a
+ *		value longer than n characters is 22001, unless the characters
+ *		beyond n are all spaces, which are cut off (as varchar(n) does on
+ *		assignment).  Returns the length to store.
  */
-static void
+static size_t
 check_length(ColInfo *ci, const char *pt, size_t len)
 {
 	int			maxlen;
+	size_t		cut;
 
 	if (!ci->is_text || ci->typmod < (int32) VARHDRSZ)
-		return;
+		return len;
 	maxlen = ci->typmod - VARHDRSZ;
-	if (len > (size_t) maxlen && pg_mbstrlen_with_len(pt, (int) len) > maxlen)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("value too long for type character varying(%d)", maxlen),
-				 errhidestmt(true)));
+	if (len <= (size_t) maxlen)
+		return len;
+	cut = (size_t) pg_mbcharcliplen(pt, (int) len, maxlen);
+	for (size_t j = cut; j < len; j++)
+		if (pt[j] != ' ')
+			ereport(ERROR,
+					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+					 errmsg("value too long for type character varying(%d)", maxlen),
+					 errhidestmt(true)));
+	return cut;
 }
 
 /*
@@ -549,6 +845,65 @@ with_value(ColInfo *ci, HeapTuple tup, TupleDesc desc, Datum newval)
 	bool		newnull = false;
 
 	return heap_modify_tuple_by_cols(tup, desc, 1, &attnum, &newval, &newnull);
+}
+
+/*
+ * check_trigger_order
+ *		No user trigger may fire after the encryption trigger: BEFORE ROW
+ *		triggers fire in the order of their names, and one that fired later
+ *		could put plaintext into the column, or change the key or the
+ *		subject the value was just bound to.  The trigger's name sorts after
+ *		every ASCII name (CRYPTO_TRIGGER_PREFIX) and an event trigger refuses
+ *		DDL that would put a trigger after it; this is the check that holds
+ *		when event triggers did not run (or the trigger was renamed): a
+ *		BEFORE ROW trigger after it for the same event (INSERT or UPDATE)
+ *		that fires in this session's replication role, other than the
+ *		extension's own, is 55000 before anything is written.  Once per
+ *		statement and event.
+ */
+static void
+check_trigger_order(TriggerData *td, ColInfo *ci)
+{
+	TriggerDesc *trigdesc = td->tg_relation->trigdesc;
+	bool		update = TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+	Oid			nsp;
+	bool		after = false;
+
+	if (update ? ci->order_checked_update : ci->order_checked_insert)
+		return;
+	nsp = get_namespace_oid("privacy", false);
+
+	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *t = &trigdesc->triggers[i];
+		bool		fires;
+
+		if (t->tgoid == td->tg_trigger->tgoid)
+		{
+			after = true;
+			continue;
+		}
+		if (!after || !TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_BEFORE(t->tgtype) ||
+			!(update ? TRIGGER_FOR_UPDATE(t->tgtype) : TRIGGER_FOR_INSERT(t->tgtype)))
+			continue;
+		if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+			fires = t->tgenabled == TRIGGER_FIRES_ON_REPLICA || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+		else
+			fires = t->tgenabled == TRIGGER_FIRES_ON_ORIGIN || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+		if (!fires || get_func_namespace(t->tgfoid) == nsp)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trigger \"%s\" on table \"%s\" fires after the encryption trigger \"%s\"",
+						t->tgname, RelationGetRelationName(td->tg_relation), td->tg_trigger->tgname),
+				 errdetail("BEFORE triggers fire in the order of their names; one that fires after the encryption could store plaintext in the encrypted column or change the key the value is bound to."),
+				 errhint("Rename the trigger so that its name sorts before \"%s\".",
+						 td->tg_trigger->tgname)));
+	}
+	if (update)
+		ci->order_checked_update = true;
+	else
+		ci->order_checked_insert = true;
 }
 
 /*
@@ -598,8 +953,9 @@ value_unchanged(TriggerData *td, ColInfo *ci, const char *data, size_t len)
  * rebind_unchanged
  *		An UPDATE left the stored value as it was: keep it while its binding
  *		holds, else (the row key or the subject changed) decrypt it under
- *		the old row's binding and encrypt it for the new row (aad).
- *		Returns the row to store.
+ *		the old row's binding and encrypt it for the new row (aad); XX001
+ *		when it does not open under the old row's binding.  Returns the row
+ *		to store.
  */
 static HeapTuple
 rebind_unchanged(FunctionCallInfo fcinfo, TriggerData *td, ColInfo *ci,
@@ -607,15 +963,15 @@ rebind_unchanged(FunctionCallInfo fcinfo, TriggerData *td, ColInfo *ci,
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	HeapTuple	newtup = td->tg_newtuple;
-	char	  **oparts = tuple_key_parts(ci, td->tg_trigtuple, desc);
 	size_t		oaadlen;
-	unsigned char *oaad = column_aad(ci, oparts, &oaadlen);
+	unsigned char *oaad = row_aad(ci, td->tg_trigtuple, desc, &oaadlen);
 	int64		key_id = row_key_id(ci, newtup, desc, fcinfo->flinfo->fn_mcxt);
 	unsigned char *raw;
 	size_t		rawlen;
 	unsigned char *pt;
 	size_t		ptlen;
 	bool		destroyed;
+	bool		legacy;
 	Datum		newval;
 
 	if (oaadlen == aadlen && memcmp(oaad, aad, aadlen) == 0)
@@ -633,7 +989,18 @@ rebind_unchanged(FunctionCallInfo fcinfo, TriggerData *td, ColInfo *ci,
 	/* re-bind: the row key or the subject changed */
 	if (!CryptoStoredToRaw(ci->is_text, data, len, &raw, &rawlen))
 		return newtup;
-	if (!CryptoOpen(raw, rawlen, oaad, oaadlen, &pt, &ptlen, &destroyed) || destroyed)
+	if (!open_bound(ci, td->tg_trigtuple, desc, oaad, oaadlen, raw, rawlen, &pt, &ptlen,
+					&destroyed, &legacy))
+	{
+		/*
+		 * Not a value of the old row: it was put there behind the
+		 * trigger's back, or (bound before 0.2.0 in another session's
+		 * text of the key) it reads only under the writer's settings.
+		 * Bound to the new row it would be lost for good: refused.
+		 */
+		CryptoTampered();
+	}
+	if (destroyed)
 		return newtup;
 	newval = encrypt_value(ci, key_id, (char *) pt, ptlen, aad, aadlen);
 	sodium_memzero(pt, ptlen);
@@ -745,9 +1112,10 @@ last_find(int64 colid, const char *data, size_t len)
  * keep_ciphertext
  *		The new value has the ciphertext format (raw): keep it if it
  *		belongs here (this row's binding, or a destroyed key), re-encrypt
- *		it when it is valid here but under another subject's key, XX001
- *		when it belongs elsewhere.  NULL when its key id is unknown: an
- *		ordinary value that looks alike, to be encrypted.
+ *		it when it is valid here but under another subject's key or bound
+ *		as before 0.2.0 (open_bound), XX001 when it belongs elsewhere.
+ *		NULL when its key id is unknown: an ordinary value that looks
+ *		alike, to be encrypted.
  */
 static HeapTuple
 keep_ciphertext(ColInfo *ci, HeapTuple newtup, TupleDesc desc, int64 key_id,
@@ -759,21 +1127,22 @@ keep_ciphertext(ColInfo *ci, HeapTuple newtup, TupleDesc desc, int64 key_id,
 	unsigned char *pt = NULL;
 	size_t		ptlen = 0;
 	bool		destroyed;
+	bool		legacy;
 	Datum		newval;
 
 	if (kl == KEY_DESTROYED)
 		return newtup;
 	if (kl != KEY_FOUND)
 		return NULL;
-	if (!CryptoOpen(raw, rawlen, aad, aadlen, &pt, &ptlen, &destroyed))
+	if (!open_bound(ci, newtup, desc, aad, aadlen, raw, rawlen, &pt, &ptlen, &destroyed, &legacy))
 		CryptoTampered();
-	if (destroyed || (int64) CryptoGetBe64(raw) == key_id || ci->subject == NULL)
+	if (destroyed || (!legacy && ((int64) CryptoGetBe64(raw) == key_id || ci->subject == NULL)))
 	{
 		if (pt)
 			sodium_memzero(pt, ptlen);
 		return newtup;
 	}
-	/* valid, but under another subject's key: re-encrypt */
+	/* valid, but under another subject's key or bound the old way: re-encrypt */
 	newval = encrypt_value(ci, key_id, (char *) pt, ptlen, aad, aadlen);
 	sodium_memzero(pt, ptlen);
 	return with_value(ci, newtup, desc, newval);
@@ -814,6 +1183,7 @@ privacy_encrypt_trigger(PG_FUNCTION_ARGS)
 	ci = trigger_colinfo(fcinfo, td);
 	if (ci == NULL)
 		return PointerGetDatum(newtup);
+	check_trigger_order(td, ci);
 
 	/* the new value and its binding (column, row key) */
 	desc = RelationGetDescr(td->tg_relation);
@@ -821,7 +1191,7 @@ privacy_encrypt_trigger(PG_FUNCTION_ARGS)
 	if (isnull)
 		return PointerGetDatum(newtup);
 	datum_bytes(val, &data, &len);
-	aad = column_aad(ci, tuple_key_parts(ci, newtup, desc), &aadlen);
+	aad = row_aad(ci, newtup, desc, &aadlen);
 	rewriting = (rewrite_colid == ci->colid);
 	if (rewriting && ++ci->rows % CRYPTO_PROGRESS_ROWS == 0)
 		ereport(NOTICE, (errmsg("%lld rows encrypted so far", (long long) ci->rows)));
@@ -844,7 +1214,7 @@ privacy_encrypt_trigger(PG_FUNCTION_ARGS)
 	if (CryptoStoredToRaw(ci->is_text, data, len, &raw, &rawlen) &&
 		(kept = keep_ciphertext(ci, newtup, desc, key_id, raw, rawlen, aad, aadlen)) != NULL)
 		return PointerGetDatum(kept);
-	check_length(ci, data, len);
+	len = check_length(ci, data, len);
 	{
 		Datum		stored = encrypt_value(ci, key_id, data, len, aad, aadlen);
 
@@ -865,6 +1235,7 @@ typedef struct ReadCache
 	int			nargs;
 	Oid			argtype[CRYPTO_MAX_KEY_PARTS];
 	FmgrInfo	out[CRYPTO_MAX_KEY_PARTS];
+	CryptoKeyForm form[CRYPTO_MAX_KEY_PARTS];
 	/* the last key used, valid while the key cache generation holds */
 	int64		key_id;
 	const unsigned char *key;
@@ -907,6 +1278,7 @@ read_cache(FunctionCallInfo fcinfo, int64 colid)
 					(errcode(ERRCODE_INDETERMINATE_DATATYPE),
 					 errmsg("could not determine the types of the primary key values")));
 		rc->argtype[i] = t;
+		rc->form[i] = CryptoKeyFormOf(t);
 		getTypeOutputInfo(t, &outfn, &varlena);
 		fmgr_info_cxt(outfn, &rc->out[i], fcinfo->flinfo->fn_mcxt);
 	}
@@ -1019,16 +1391,25 @@ read_check_row(FunctionCallInfo fcinfo, ReadCache *rc)
 	SPI_finish();
 }
 
+/* the associated data read_aad builds: see open_bound */
+typedef enum ReadAad
+{
+	READ_AAD_NEW,				/* canonical parts, the table's header byte */
+	READ_AAD_SESSION,			/* before 0.2.0: this session's output */
+	READ_AAD_REFERENCE			/* before 0.2.0: the canonical text */
+} ReadAad;
+
 /*
  * read_aad
  *		The associated data of the value (column_aad's format) from the
  *		primary key arguments, rendered as the write trigger renders them
- *		(type output; integers without a detour through fmgr).  Written into
- *		buf when it fits (bufsize), else into palloc'd memory.
+ *		(canonical forms; integers without a detour through fmgr), or as
+ *		values written before 0.2.0 were bound (which).  Written into buf
+ *		when it fits (bufsize), else into palloc'd memory.
  */
 static unsigned char *
-read_aad(FunctionCallInfo fcinfo, ReadCache *rc, unsigned char *buf, size_t bufsize,
-		 size_t *aadlen)
+read_aad(FunctionCallInfo fcinfo, ReadCache *rc, ReadAad which, unsigned char *buf,
+		 size_t bufsize, size_t *aadlen)
 {
 	char		numbuf[CRYPTO_MAX_KEY_PARTS][24];
 	char	   *parts[CRYPTO_MAX_KEY_PARTS];
@@ -1059,14 +1440,18 @@ read_aad(FunctionCallInfo fcinfo, ReadCache *rc, unsigned char *buf, size_t bufs
 		}
 		else
 		{
-			parts[i] = OutputFunctionCall(&rc->out[i], d);
+			if (which == READ_AAD_SESSION || rc->form[i] == KEYFORM_OUTPUT ||
+				rc->form[i] == KEYFORM_UNSUPPORTED)
+				parts[i] = OutputFunctionCall(&rc->out[i], d);
+			else
+				parts[i] = key_canonical(rc->form[i], d, &rc->out[i], palloc(CRYPTO_KEY_BUF));
 			partlen[i] = strlen(parts[i]);
 		}
 		aadmax += 4 + partlen[i];
 	}
 	if (aadmax > bufsize)
 		aad = palloc(aadmax);
-	aad[0] = 0x01;
+	aad[0] = (which == READ_AAD_NEW && rc->ci->canonical) ? CRYPTO_AAD_CANONICAL : CRYPTO_AAD_COLUMN;
 	CryptoPutBe64(aad + 1, (uint64) rc->ci->colid);
 	n = 9;
 	for (i = 0; i < rc->nargs; i++)
@@ -1142,7 +1527,7 @@ privacy_read_encrypted(PG_FUNCTION_ARGS)
 	rc = read_cache(fcinfo, PG_GETARG_INT64(1));
 	read_check_acl(rc->ci);
 	read_check_row(fcinfo, rc);
-	aad = read_aad(fcinfo, rc, aadbuf, sizeof(aadbuf), &aadlen);
+	aad = read_aad(fcinfo, rc, READ_AAD_NEW, aadbuf, sizeof(aadbuf), &aadlen);
 
 	v = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
 	raw = CryptoParseStored(rc->ci->is_text, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v),
@@ -1153,7 +1538,25 @@ privacy_read_encrypted(PG_FUNCTION_ARGS)
 	/* decrypt straight into the result */
 	res = palloc(VARHDRSZ + rawlen - CRYPTO_MIN_BYTES + 1);
 	if (!CryptoOpenInto(raw, rawlen, aad, aadlen, rc->key, (unsigned char *) VARDATA(res), &ptlen))
-		CryptoTampered();
+	{
+		/* a value written before its key had a canonical form (open_bound) */
+		unsigned char *old;
+		size_t		oldlen;
+		unsigned char *ref;
+		size_t		reflen;
+
+		if (!rc->ci->canonical)
+			CryptoTampered();
+		old = read_aad(fcinfo, rc, READ_AAD_SESSION, aadbuf, sizeof(aadbuf), &oldlen);
+		if (!CryptoOpenInto(raw, rawlen, old, oldlen, rc->key, (unsigned char *) VARDATA(res), &ptlen))
+		{
+			old = old == aadbuf ? memcpy(palloc(oldlen), old, oldlen) : old;
+			ref = read_aad(fcinfo, rc, READ_AAD_REFERENCE, aadbuf, sizeof(aadbuf), &reflen);
+			if ((reflen == oldlen && memcmp(ref, old, oldlen) == 0) ||
+				!CryptoOpenInto(raw, rawlen, ref, reflen, rc->key, (unsigned char *) VARDATA(res), &ptlen))
+				CryptoTampered();
+		}
+	}
 	SET_VARSIZE(res, VARHDRSZ + ptlen);
 	/* text: authenticated, so exactly the bytes of a valid text value */
 	PG_RETURN_POINTER(res);

@@ -324,7 +324,9 @@ keyring_read_file(const char *path, Keyring *out)
  * keyring_run_command
  *		Run cmd (with %v replaced by version, or by nothing) and parse its
  *		standard output into out.  Returns NULL or a message: the exit
- *		status, never the output.  stderr goes to the server log.
+ *		status, never the output.  Its standard error is discarded (a
+ *		command could print a key there, e.g. under "set -x"): it never
+ *		reaches the server log.
  */
 static const char *
 keyring_run_command(const char *cmd, const char *version, Keyring *out)
@@ -339,6 +341,7 @@ keyring_run_command(const char *cmd, const char *version, Keyring *out)
 
 	out->n = 0;
 	initStringInfo(&c);
+	appendStringInfoString(&c, "exec 2>/dev/null\n");
 	for (s = cmd; *s; s++)
 	{
 		if (s[0] == '%' && s[1] == 'v')
@@ -1725,6 +1728,16 @@ privacy_rotate_root_key(PG_FUNCTION_ARGS)
 
 		KeysBecomeCatalogOwner(&sw);
 		UtilSpiConnect();
+
+		/*
+		 * One rotation at a time: a second one waits here for the first to
+		 * commit (they deadlocked: the second waited for a row the first
+		 * had locked while holding that row's tuple lock, which the first's
+		 * last pass needed).  This lock lets key reads, writes, creations
+		 * and destructions go on.
+		 */
+		if (SPI_execute("LOCK TABLE privacy.data_keys IN SHARE UPDATE EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not lock privacy.data_keys");
 		batch_plan = SPI_prepare("SELECT id, wrapped FROM privacy.data_keys "
 								 "WHERE state OPERATOR(pg_catalog.=) 'active' "
 								 "AND id OPERATOR(pg_catalog.>) $1 ORDER BY id LIMIT 1000 FOR UPDATE",

@@ -636,6 +636,100 @@ BEGIN
 	   AND e.column_name = d.address_names[3];
 END
 $$;
+-- The write triggers of encrypted columns take a name that sorts after the
+-- usual trigger names (privacy_encrypt_<id> becomes ~privacy_encrypt_<id>):
+-- a user's BEFORE trigger that sorts later is refused from now on.
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT t.tgname, t.tgrelid FROM pg_catalog.pg_trigger t
+	          WHERE t.tgfoid OPERATOR(pg_catalog.=) 'privacy.encrypt_trigger()'::pg_catalog.regprocedure
+	            AND t.tgname OPERATOR(pg_catalog.~) '^privacy_encrypt_[0-9]+$'
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TRIGGER %I ON %s RENAME TO %I', r.tgname,
+			r.tgrelid::pg_catalog.regclass, '~' OPERATOR(pg_catalog.||) r.tgname);
+	END LOOP;
+	-- a user's BEFORE trigger that still fires after one stops the writes
+	FOR r IN SELECT DISTINCT u.tgname, u.tgrelid FROM pg_catalog.pg_trigger o
+	           JOIN pg_catalog.pg_trigger u ON u.tgrelid OPERATOR(pg_catalog.=) o.tgrelid
+	                                      AND u.tgname OPERATOR(pg_catalog.>) o.tgname
+	           JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) u.tgfoid
+	          WHERE o.tgfoid OPERATOR(pg_catalog.=) 'privacy.encrypt_trigger()'::pg_catalog.regprocedure
+	            AND p.pronamespace OPERATOR(pg_catalog.<>) 'privacy'::pg_catalog.regnamespace
+	            AND (u.tgtype OPERATOR(pg_catalog.&) 67) OPERATOR(pg_catalog.=) 3
+	            AND (u.tgtype OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+	LOOP
+		RAISE WARNING 'trigger "%" on table % fires after the encryption of a column', r.tgname, r.tgrelid::pg_catalog.regclass
+			USING DETAIL = 'Writes to the table fail (55000) until it is renamed: it could store plaintext in the encrypted column.',
+			      HINT = 'Give it a name that sorts before "~privacy_encrypt_".';
+	END LOOP;
+END
+$$;
+
+-- No user trigger fires after an encryption trigger (BEFORE ROW triggers fire
+-- in name order; one that fired later could store plaintext in the encrypted
+-- column or change the key its value is bound to): CREATE TRIGGER and ALTER
+-- TRIGGER that would put a BEFORE ROW INSERT or UPDATE trigger after it on a
+-- table with encrypted columns are refused, disabled triggers included (the
+-- write trigger refuses to run before an enabled one, for when event triggers
+-- were off).  An encryption trigger under its name before 0.2.0
+-- (privacy_encrypt_<id>, from an old dump) takes its new name first.
+CREATE FUNCTION privacy._crypto_on_trigger() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT DISTINCT o.tgname, o.tgrelid FROM pg_catalog.pg_event_trigger_ddl_commands() d
+	           JOIN pg_catalog.pg_trigger t ON t.oid = d.objid
+	           JOIN pg_catalog.pg_trigger o ON o.tgrelid = t.tgrelid
+	          WHERE d.classid = 'pg_catalog.pg_trigger'::regclass
+	            AND o.tgfoid = 'privacy.encrypt_trigger()'::regprocedure
+	            AND o.tgname ~ '^privacy_encrypt_[0-9]+$'
+	LOOP
+		EXECUTE format('ALTER TRIGGER %I ON %s RENAME TO %I', r.tgname, r.tgrelid::regclass, '~' || r.tgname);
+	END LOOP;
+	FOR r IN SELECT u.tgname AS late, o.tgname AS ours, c.relname
+	           FROM pg_catalog.pg_event_trigger_ddl_commands() d
+	           JOIN pg_catalog.pg_trigger t ON t.oid = d.objid
+	           JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+	           JOIN pg_catalog.pg_trigger o ON o.tgrelid = t.tgrelid
+	           JOIN pg_catalog.pg_trigger u ON u.tgrelid = t.tgrelid AND u.tgname > o.tgname
+	           JOIN pg_catalog.pg_proc p ON p.oid = u.tgfoid
+	          WHERE d.classid = 'pg_catalog.pg_trigger'::regclass
+	            AND o.tgfoid = 'privacy.encrypt_trigger()'::regprocedure
+	            AND p.pronamespace <> 'privacy'::regnamespace
+	            AND (u.tgtype & 67) = 3		-- ROW, BEFORE (not INSTEAD OF)
+	            AND (u.tgtype & 20) <> 0	-- INSERT or UPDATE
+	          ORDER BY u.tgname DESC LIMIT 1
+	LOOP
+		RAISE EXCEPTION 'trigger "%" on table "%" would fire after the encryption trigger "%"',
+			r.late, r.relname, r.ours
+			USING ERRCODE = '55000',
+			      DETAIL = 'BEFORE triggers fire in the order of their names; one that fires after the encryption could store plaintext in the encrypted column or change the key the value is bound to.',
+			      HINT = format('Give the trigger a name that sorts before "%s".', r.ours);
+	END LOOP;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION privacy._crypto_on_trigger() FROM PUBLIC;
+CREATE EVENT TRIGGER privacy_crypto_trigger ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER', 'ALTER TRIGGER')
+	EXECUTE FUNCTION privacy._crypto_on_trigger();
+
+-- The primary key of a table with encrypted columns stays what its values
+-- are bound to: ALTER TABLE that replaces or drops it, or changes a key
+-- column's type in a way that could change its text, is refused (in C: the
+-- key at ddl_command_start against the key at ddl_command_end; named to fire
+-- before privacy_crypto_alter, which would rebuild the view on a key that is
+-- gone).  A table without a primary key when the command starts (a dump being
+-- restored adds it after the data) may get one.
+CREATE FUNCTION privacy._crypto_guard_key() RETURNS event_trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'privacy_crypto_guard_key';
+REVOKE EXECUTE ON FUNCTION privacy._crypto_guard_key() FROM PUBLIC;
+CREATE EVENT TRIGGER privacy_crypto_a_key_start ON ddl_command_start WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION privacy._crypto_guard_key();
+CREATE EVENT TRIGGER privacy_crypto_a_key_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION privacy._crypto_guard_key();
+
 -- end of keys
 
 ---------------------------------------------------------------------------

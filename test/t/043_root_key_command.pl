@@ -7,7 +7,8 @@
 #  - a script that fails: a LOG line with the exit status (never its output),
 #    the keyring in use stays; at start the server starts and encrypted
 #    columns fail with 55000 and a hint;
-#  - the key never reaches the log, pg_settings for a non-superuser, or
+#  - the key never reaches the log (not even when the command prints it on
+#    its standard error), pg_settings for a non-superuser, or
 #    pg_stat_activity.
 use strict;
 use warnings;
@@ -40,16 +41,19 @@ write_file("$kms/current", "$k1\n", 0600);
 my $get = "$dir/getkey.sh";
 write_file($get, <<"SH", 0700);
 #!/bin/sh
-# \$1: a version to fetch, or empty for the current keyring
+# \$1: a version to fetch, or empty for the current keyring; a careless
+# script that also prints the key on its standard error (a debug trace)
 if [ -n "\$1" ]; then
 	[ -f "$kms/\$1" ] || { echo "no such version" >&2; exit 4; }
 	cat "$kms/\$1"
+	cat "$kms/\$1" >&2
 else
 	cat "$kms/current"
+	echo "debug: fetched \$(cat "$kms/current")" >&2
 fi
 SH
 my $fail = "$dir/fail.sh";
-write_file($fail, "#!/bin/sh\necho 'OUTPUT-MUST-NOT-BE-LOGGED'\nexit 3\n", 0700);
+write_file($fail, "#!/bin/sh\necho 'OUTPUT-MUST-NOT-BE-LOGGED'\necho 'STDERR-MUST-NOT-BE-LOGGED' >&2\nexit 3\n", 0700);
 
 my $node = PostgreSQL::Test::Cluster->new('kms');
 $node->init;
@@ -93,6 +97,7 @@ my $log = slurp_file($node->logfile);
 like($log, qr/could not reload the root keyring from privacy\.root_key_command: the command failed: child process exited with exit code 3; the keyring in use is unchanged/,
 	'a failing command is a LOG line with its exit status');
 unlike($log, qr/OUTPUT-MUST-NOT-BE-LOGGED/, 'its output is not logged');
+unlike($log, qr/STDERR-MUST-NOT-BE-LOGGED/, 'nor its standard error');
 is($node->safe_psql('postgres', $read), '20', 'reads go on with the keyring in use');
 $node->safe_psql('postgres', q{INSERT INTO customers VALUES (21, 'user21@example.com')});
 is($node->safe_psql('postgres', $read), '21', 'and writes');

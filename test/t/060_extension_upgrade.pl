@@ -79,6 +79,15 @@ SELECT privacy.export('customer', '5');
 SELECT privacy.receive_request('erase', 'customer', '6');
 SELECT privacy.erase('customer', '6', 'request of the person');
 SELECT privacy.encrypt_column('orders', 'note', 'customer');
+CREATE TABLE stamps (at timestamptz PRIMARY KEY, note text);
+SELECT privacy.encrypt_column('stamps', 'note');
+SET TimeZone = 'UTC';
+INSERT INTO stamps VALUES ('2024-01-02 03:04:05+00', 'written in UTC');
+SET TimeZone = 'Asia/Kolkata';
+INSERT INTO stamps VALUES ('2024-01-03 03:04:05+00', 'written in Kolkata');
+RESET TimeZone;
+CREATE FUNCTION stamp_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := NEW.note || '!'; RETURN NEW; END $$;
+CREATE TRIGGER "~~audit" BEFORE UPDATE ON stamps FOR EACH ROW EXECUTE FUNCTION stamp_note();
 SELECT privacy.create_key('spare');
 SELECT privacy.add_retention('events', 'at', '10 days');
 SELECT privacy.run_retention();
@@ -140,7 +149,11 @@ $node->start;
 chomp(my $version = `sed -n "s/^default_version *= *'\\(.*\\)'/\\1/p" $ENV{PRIVACY_SRC}/privacy.control`);
 for my $db ('up', 'plain', 'num')
 {
-	$node->safe_psql($db, 'ALTER EXTENSION privacy UPDATE');
+	my ($ret, $stdout, $stderr) = $node->psql($db, 'ALTER EXTENSION privacy UPDATE');
+	die "ALTER EXTENSION UPDATE failed in $db: $stderr" if $ret != 0;
+	like($stderr, qr/WARNING:  trigger "~~audit" on table public\.stamps fires after the encryption of a column/,
+		'the update warns of a user trigger that fires after an encryption')
+	  if $db eq 'up';
 	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'privacy'"),
 		$version, "$db: updated to $version");
 }
@@ -157,6 +170,27 @@ for my $db ('up', 'plain', 'num')
 }
 
 is(records(), $before{records}, 'every record of every table is intact');
+
+# values 0.1.0 bound to the text of a timestamptz key in the writer's session:
+# read under the settings they were written with, or under the reference
+# settings (UTC, ISO) from any session; new values read in every session
+my $stamps = q{SELECT string_agg(note, ',' ORDER BY at) FROM stamps_decrypted};
+is($node->safe_psql('up', "SET TimeZone = 'America/New_York'; SELECT note FROM stamps_decrypted WHERE at < '2024-01-02 12:00+00'"),
+	'written in UTC', '0.1.0 value written in UTC reads in another time zone');
+is($node->safe_psql('up', "SET TimeZone = 'Asia/Kolkata'; $stamps"), 'written in UTC,written in Kolkata',
+	'0.1.0 value written in Kolkata reads under its settings');
+$node->safe_psql('up', q{SET TimeZone = 'Asia/Kolkata'; INSERT INTO stamps VALUES ('2024-01-04 03:04:05+00', 'new in Kolkata')});
+is($node->safe_psql('up', "SET TimeZone = 'America/New_York'; SELECT note FROM stamps_decrypted WHERE at > '2024-01-03 12:00+00'"),
+	'new in Kolkata', 'a value written after the update reads in any session');
+$node->safe_psql('up', q{DELETE FROM stamps WHERE at > '2024-01-03 12:00+00'});
+{
+	my ($ret, $out, $err) = $node->psql('up', q{UPDATE stamps SET note = 'x'});
+	like($err, qr/trigger "~~audit" on table "stamps" fires after the encryption trigger/,
+		'a user trigger that fires after the encryption stops the write');
+	$node->safe_psql('up', q{DROP TRIGGER "~~audit" ON stamps});
+}
+is($node->safe_psql('up', q{SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE tgfoid = 'privacy.encrypt_trigger()'::regprocedure}),
+	'~privacy_encrypt_1,~privacy_encrypt_2', 'the write triggers took their new names');
 is($node->safe_psql('up', $decrypted), $before{decrypted}, 'encrypted values decrypt as before');
 is($node->safe_psql('up', $ledger), $before{ledger}, 'the erasure ledger is the same');
 is($node->safe_psql('up', 'SELECT privacy.verify_audit()'), $before{audit}, 'the audit chain verifies');
