@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "guard.h"
 #include "retention.h"
@@ -88,6 +89,13 @@ RetentionInit(void)
 
 PG_FUNCTION_INFO_V1(privacy_run_retention);
 
+/*
+ * When the latest run (RetentionRunPolicy) began: the started time of its
+ * failure's record (ret_record_failure), which may come after the run
+ * threw.
+ */
+static TimestampTz ret_run_started = 0;
+
 static void ret_record_failure(int64 policy, const char *message, bool own_xacts);
 
 /*
@@ -136,7 +144,7 @@ ret_xact_end(bool own_xacts, MemoryContext cxt)
  *		killed or stopped worker, a pass taken over, a failure after some
  *		batches committed): the rows its committed batches changed are
  *		accounted for like a finished run's.  The last SPI result holds the
- *		run's rows, held, blocked; nothing when no row changed.
+ *		run's rows, held, blocked, dependents; nothing when no row changed.
  */
 static void
 ret_audit_closed(int64 policy, const char *how)
@@ -144,19 +152,22 @@ ret_audit_closed(int64 policy, const char *how)
 	bool		isnull;
 	int64		r,
 				h,
-				bl;
+				bl,
+				dp;
 
 	if (SPI_processed != 1)
 		return;
 	r = DatumGetInt64(RetentionGet(0, 1, &isnull));
 	h = DatumGetInt64(RetentionGet(0, 2, &isnull));
 	bl = DatumGetInt64(RetentionGet(0, 3, &isnull));
+	dp = DatumGetInt64(RetentionGet(0, 4, &isnull));
 	if (r <= 0)
 		return;
 	AuditAppend("run_retention", NULL,
 				psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+						 ", \"dependents\": " INT64_FORMAT
 						 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT ", \"ended\": \"%s\"}",
-						 policy, r, h, bl, how));
+						 policy, r, dp, h, bl, how));
 }
 
 /*
@@ -204,7 +215,7 @@ ret_begin_run(RetPolicy *p, bool worker)
 		values[0] = old;
 		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), "
 				 "error = 'interrupted' WHERE id OPERATOR(pg_catalog.=) $1 AND finished IS NULL "
-				 "RETURNING rows, held, blocked",
+				 "RETURNING rows, held, blocked, dependents",
 				 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 		ret_audit_closed(p->id, "interrupted");
 	}
@@ -255,7 +266,8 @@ ret_warn_blocked(int64 policy, int64 blocked, const char *blocked_by)
  *		autovacuum hears of retention's deletes) or runs every batch in the
  *		caller's transaction (run_retention).  The batch itself (RetentionBatch)
  *		never commits.  A pass that blocked rows logs one WARNING naming the
- *		first blocking table.
+ *		first blocking table.  Returns the rows deleted or anonymized, the
+ *		dependents deleted with them included.
  */
 int64
 RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
@@ -268,14 +280,15 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	RetPolicy  *p;
 	Oid			extowner;
 	RetUser		su;
-	int64		run;
-	RetCounts	counts;
+	RetRun		run;
 	char		label[64];
 	bool		done = false;
 	bool		lost = false;
 	char	   *blocked_by = NULL;
+	int64		total;
 
-	memset(&counts, 0, sizeof(counts));
+	memset(&run, 0, sizeof(run));
+	run.started = ret_run_started = GetCurrentTimestamp();
 	if (busy)
 		*busy = false;
 	snprintf(label, sizeof(label), "retention policy " INT64_FORMAT " batch", policy);
@@ -288,13 +301,13 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	p->holdfilter = RetentionHoldFilter(p->relid, "t", p->subjects);
 	if (!p->anonymize)
 		p->deps = RetentionLoadDeps(p);
-	run = ret_begin_run(p, own_xacts);
+	run.id = ret_begin_run(p, own_xacts);
 	/* after the state row's lock: drop_retention locks the state row, then the policy's */
-	if (run != 0)
+	if (run.id != 0)
 		RetentionRecordSubjects(p);
 	RetentionRestore(&su);
 	ret_xact_end(own_xacts, cxt);
-	if (run == 0)
+	if (run.id == 0)
 	{
 		if (busy)
 			*busy = true;
@@ -326,13 +339,13 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 		if (own_xacts && privacy_retention_batch_timeout > 0)
 			enable_timeout_after(STATEMENT_TIMEOUT, privacy_retention_batch_timeout);
 		RetentionBecome(extowner, false, &su);
-		RetentionBatch(p, run, own_xacts, &counts, &done, &lost);
+		RetentionBatch(p, &run, own_xacts, &done, &lost);
 		RetentionRestore(&su);
 		if (own_xacts && privacy_retention_batch_timeout > 0)
 			disable_timeout(STATEMENT_TIMEOUT, false);
-		if (counts.blocked_by != NULL && blocked_by == NULL)
-			blocked_by = MemoryContextStrdup(cxt, counts.blocked_by);
-		counts.blocked_by = blocked_by;
+		if (run.counts.blocked_by != NULL && blocked_by == NULL)
+			blocked_by = MemoryContextStrdup(cxt, run.counts.blocked_by);
+		run.counts.blocked_by = blocked_by;
 		ret_xact_end(own_xacts, cxt);
 		if (own_xacts)
 			pgstat_report_stat(false);
@@ -340,13 +353,20 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	}
 	if (own_xacts)
 		pgstat_report_stat(true);
-	if (counts.blocked > 0)
-		ret_warn_blocked(policy, counts.blocked, blocked_by);
+
+	/*
+	 * Blocked rows: one WARNING per run_retention call; from the worker
+	 * only for a run it recorded (the same blocked rows pass after pass
+	 * would log the same WARNING every naptime).
+	 */
+	if (run.counts.blocked > 0 && (!own_xacts || run.recorded))
+		ret_warn_blocked(policy, run.counts.blocked, blocked_by);
 	if (lost && busy)
 		*busy = true;
+	total = run.counts.changed + run.counts.dependents;
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
-	return counts.changed;
+	return total;
 }
 
 /*
@@ -425,15 +445,24 @@ ret_record_failure(int64 policy, const char *message, bool own_xacts)
 	values[2] = Int32GetDatum(privacy_retention_naptime);
 	RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), error = $2 "
 			 "WHERE id = (SELECT run FROM privacy.retention_state WHERE policy = $1) AND finished IS NULL "
-			 "RETURNING rows, held, blocked",
+			 "RETURNING rows, held, blocked, dependents",
 			 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 1)
 		ret_audit_closed(policy, "failed");
 	else
-		RetentionExec("INSERT INTO privacy.retention_runs (policy, finished, error) "
-				 "SELECT $1, pg_catalog.clock_timestamp(), $2 "
-				 "WHERE EXISTS (SELECT FROM privacy.retention WHERE id = $1)",
-				 2, types, values, NULL, SPI_OK_INSERT);
+	{
+		Oid			ft[3] = {INT8OID, TEXTOID, TIMESTAMPTZOID};
+		Datum		fv[3];
+
+		/* started: when the run that failed began (its batches may have taken a while) */
+		fv[0] = values[0];
+		fv[1] = values[1];
+		fv[2] = TimestampTzGetDatum(ret_run_started != 0 ? ret_run_started : GetCurrentTimestamp());
+		RetentionExec("INSERT INTO privacy.retention_runs (policy, started, finished, error) "
+					  "SELECT $1, LEAST($3, pg_catalog.clock_timestamp()), pg_catalog.clock_timestamp(), $2 "
+					  "WHERE EXISTS (SELECT FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1)",
+					  3, ft, fv, NULL, SPI_OK_INSERT);
+	}
 	/* retry after naptime * 2^failures, at most an hour */
 	RetentionExec("INSERT INTO privacy.retention_state (policy) SELECT $1 "
 			 "WHERE EXISTS (SELECT FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1) ON CONFLICT DO NOTHING",

@@ -13,10 +13,10 @@
  *
  * One batch, in one transaction (the worker) or as one step of the
  * caller's transaction (run_retention):
- *	 1. as the extension owner: lock the policy's state row, then
- *		LOCK privacy.holds IN SHARE MODE: holds committed before this point
- *		are visible to the next statement, and none can commit until the
- *		batch ends (hold() waits at most one batch);
+ *	 1. as the extension owner: LOCK privacy.holds IN SHARE MODE (holds
+ *		committed before this point are visible to the next statement, and
+ *		none can commit until the batch ends: hold() waits at most one
+ *		batch), then lock the policy's state row;
  *	 2. as the table owner, security-restricted: pick the next candidates
  *		by keyset and lock those that still need work FOR UPDATE SKIP LOCKED
  *		(locked rows are left for the next pass);
@@ -52,6 +52,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 #include "guard.h"
 #include "retention.h"
@@ -586,10 +587,15 @@ typedef struct RetBatch
 
 /*
  * batch_lock_state
- *		Step 1, as the extension owner: lock the policy's state row (the
- *		worker skips a row another session holds) and read the pass from
- *		it, then LOCK privacy.holds IN SHARE MODE.  False when the pass is
+ *		Step 1, as the extension owner: LOCK privacy.holds IN SHARE MODE,
+ *		then lock the policy's state row (the worker skips a row another
+ *		session holds) and read the pass from it.  False when the pass is
  *		not ours any more (another session took it over, or it ended).
+ *		The holds first: a session that places a hold (its lock on the
+ *		holds table kept to the end of its transaction) and then runs the
+ *		policy waits for the state row; a worker that held the row while
+ *		it waited for the hold's lock deadlocked with it.  run_retention
+ *		locked the state row when its run began.
  */
 static bool
 batch_lock_state(RetBatch *b, bool worker)
@@ -599,6 +605,7 @@ batch_lock_state(RetBatch *b, bool worker)
 	bool		isnull;
 	Datum		d;
 
+	RetentionExec("LOCK TABLE privacy.holds IN SHARE MODE", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	RetentionExec(worker ?
 				  "SELECT cutoff, pos_age, pos_ctid, run, pos_rel, pos_mode FROM privacy.retention_state "
 				  "WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED" :
@@ -624,7 +631,6 @@ batch_lock_state(RetBatch *b, bool worker)
 		ItemPointerCopy((ItemPointer) DatumGetPointer(b->pos_ctid), ip);
 		b->pos_ctid = PointerGetDatum(ip);
 	}
-	RetentionExec("LOCK TABLE privacy.holds IN SHARE MODE", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	return true;
 }
 
@@ -1113,62 +1119,137 @@ batch_store_position(RetBatch *b)
 }
 
 /*
+ * ret_situation_changed
+ *		Whether a run that changed no row still has something to record:
+ *		its held or blocked rows differ from those of the policy's last
+ *		recorded run, or that run failed or was interrupted (its error is
+ *		over).  A pass whose only findings are the held or blocked rows of
+ *		before has nothing to do: it leaves no run row and no audit entry,
+ *		and retention_status keeps showing the last run's counts, which are
+ *		still the current ones.  As the extension owner.
+ */
+static bool
+ret_situation_changed(RetPolicy *p, RetRun *run, int64 held, int64 blocked)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	bool		isnull;
+	int64		last_held;
+	int64		last_blocked;
+
+	values[0] = Int64GetDatum(p->id);
+	values[1] = Int64GetDatum(run->id);
+	RetentionExec("SELECT x.held, x.blocked, x.error IS NOT NULL FROM privacy.retention_runs x "
+				  "WHERE x.policy OPERATOR(pg_catalog.=) $1 AND x.id OPERATOR(pg_catalog.<>) $2 "
+				  "ORDER BY x.started DESC, x.id DESC LIMIT 1",
+				  2, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return held > 0 || blocked > 0;
+	last_held = DatumGetInt64(RetentionGet(0, 1, &isnull));
+	last_blocked = DatumGetInt64(RetentionGet(0, 2, &isnull));
+	return held != last_held || blocked != last_blocked ||
+		DatumGetBool(RetentionGet(0, 3, &isnull));
+}
+
+/*
  * batch_record_run
- *		Step 5b, as the extension owner: the run's row, written only by a
- *		batch that changed, skipped or blocked something (an idle pass
- *		leaves no record, only the last_checked heartbeat); when the pass
- *		is done, the run is closed and audited.
+ *		Step 5b, as the extension owner: the run's row.  A run that changes
+ *		rows is recorded from its first such batch on (each batch adds to
+ *		its row in its own transaction, so a killed worker's run keeps its
+ *		counts); a run that changes none only at the end of its pass, and
+ *		only when ret_situation_changed says so.  When the pass is done, a
+ *		recorded run is closed and audited.  rows counts every row deleted
+ *		or anonymized, in the policy's table and its dependents (the
+ *		dependents column says how many of them were dependents).
  */
 static void
-batch_record_run(RetBatch *b, RetCounts *bc, double ms, bool done)
+batch_record_run(RetBatch *b, RetRun *run, RetCounts *bc, double ms, bool done)
 {
-	if (bc->changed > 0 || bc->held > 0 || bc->blocked > 0)
-	{
-		Oid			rt[8] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, TEXTOID, INT8OID};
-		Datum		rv[8];
-		char		rn[8] = "        ";
+	RetCounts  *t = &run->counts;
+	int64		rows = bc->changed + bc->dependents;
+	bool		first = false;
 
-		rv[0] = Int64GetDatum(b->run);
+	if (!run->recorded)
+	{
+		/* the row starts with every batch of the run so far */
+		int64		all_rows = t->changed + t->dependents + rows;
+
+		if (all_rows > 0 ||
+			(done && ret_situation_changed(b->p, run, t->held + bc->held, t->blocked + bc->blocked)))
+			first = true;
+	}
+	if (run->recorded || first)
+	{
+		Oid			rt[10] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, TEXTOID,
+		INT8OID, TIMESTAMPTZOID, INT4OID};
+		Datum		rv[10];
+		char		rn[10] = "          ";
+		const char *blocked_by = bc->blocked_by;
+
+		rv[0] = Int64GetDatum(run->id);
 		rv[1] = Int64GetDatum(b->p->id);
-		rv[2] = Int64GetDatum(bc->changed);
-		rv[3] = Int64GetDatum(bc->held);
-		rv[4] = Int64GetDatum(bc->blocked);
-		rv[5] = Float8GetDatum(ms);
-		rv[6] = bc->blocked_by ? CStringGetTextDatum(bc->blocked_by) : (Datum) 0;
-		if (!bc->blocked_by)
+		if (first)
+		{
+			rv[2] = Int64GetDatum(t->changed + t->dependents + rows);
+			rv[3] = Int64GetDatum(t->held + bc->held);
+			rv[4] = Int64GetDatum(t->blocked + bc->blocked);
+			rv[5] = Float8GetDatum(Max(run->longest_ms, ms));
+			rv[7] = Int64GetDatum(t->dependents + bc->dependents);
+			rv[9] = Int32GetDatum(run->batches + 1);
+			if (t->blocked_by != NULL)
+				blocked_by = t->blocked_by;
+		}
+		else
+		{
+			rv[2] = Int64GetDatum(rows);
+			rv[3] = Int64GetDatum(bc->held);
+			rv[4] = Int64GetDatum(bc->blocked);
+			rv[5] = Float8GetDatum(ms);
+			rv[7] = Int64GetDatum(bc->dependents);
+			rv[9] = Int32GetDatum(1);
+		}
+		rv[6] = blocked_by ? CStringGetTextDatum(blocked_by) : (Datum) 0;
+		if (!blocked_by)
 			rn[6] = 'n';
-		rv[7] = Int64GetDatum(bc->dependents);
+		rv[8] = TimestampTzGetDatum(run->started);
 		RetentionExec("INSERT INTO privacy.retention_runs AS r (id, policy, rows, held, blocked, batches, "
-					  "longest_batch_ms, blocked_by) VALUES ($1, $2, $3, $4, $5, 1, $6, $7) "
+					  "longest_batch_ms, blocked_by, dependents, started) "
+					  "VALUES ($1, $2, $3, $4, $5, $10, $6, $7, $8, $9) "
 					  "ON CONFLICT (id) DO UPDATE SET rows = r.rows OPERATOR(pg_catalog.+) excluded.rows, "
 					  "held = r.held OPERATOR(pg_catalog.+) excluded.held, "
 					  "blocked = r.blocked OPERATOR(pg_catalog.+) excluded.blocked, "
-					  "batches = r.batches OPERATOR(pg_catalog.+) 1, "
+					  "dependents = r.dependents OPERATOR(pg_catalog.+) excluded.dependents, "
+					  "batches = r.batches OPERATOR(pg_catalog.+) excluded.batches, "
 					  "longest_batch_ms = GREATEST(r.longest_batch_ms, excluded.longest_batch_ms), "
 					  "blocked_by = COALESCE(r.blocked_by, excluded.blocked_by)",
-					  7, rt, rv, rn, SPI_OK_INSERT);
+					  10, rt, rv, rn, SPI_OK_INSERT);
+		run->recorded = true;
 	}
-	if (done)
+	if (done && run->recorded)
 	{
 		Oid			types[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(b->run)};
+		Datum		values[1] = {Int64GetDatum(run->id)};
 		bool		isnull;
 
 		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp() "
-					  "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING rows, held, blocked",
+					  "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING rows, held, blocked, dependents",
 					  1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 		if (SPI_processed == 1)
 		{
 			int64		r = DatumGetInt64(RetentionGet(0, 1, &isnull));
 			int64		h = DatumGetInt64(RetentionGet(0, 2, &isnull));
 			int64		bl = DatumGetInt64(RetentionGet(0, 3, &isnull));
+			int64		dp = DatumGetInt64(RetentionGet(0, 4, &isnull));
 
 			AuditAppend("run_retention", NULL,
 						psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+								 ", \"dependents\": " INT64_FORMAT
 								 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT "}",
-								 b->p->id, r, h, bl));
+								 b->p->id, r, dp, h, bl));
 		}
 	}
+	run->batches++;
+	run->longest_ms = Max(run->longest_ms, ms);
 }
 
 /*
@@ -1176,12 +1257,13 @@ batch_record_run(RetBatch *b, RetCounts *bc, double ms, bool done)
  *		One batch of a pass (see the file banner): a function that never
  *		commits; the caller (the worker's or run_retention's driver) owns
  *		the transaction.  SPI connected; the caller is the extension owner.
- *		Adds what it did to *counts; sets *done when the pass is complete,
- *		*lost when another session took the pass over.
+ *		Adds what it did to run's counters; sets *done when the pass is
+ *		complete, *lost when another session took the pass over.
  */
 void
-RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, bool *lost)
+RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost)
 {
+	RetCounts  *counts = &run->counts;
 	RetBatch	b;
 	RetCounts	bc;
 	instr_time	t0,
@@ -1192,7 +1274,7 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 	memset(&b, 0, sizeof(b));
 	memset(&bc, 0, sizeof(bc));
 	b.p = p;
-	b.run = run;
+	b.run = run->id;
 	b.size = privacy_retention_batch_size;
 	b.last_null = true;
 	INSTR_TIME_SET_CURRENT(t0);
@@ -1251,7 +1333,7 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 	*done = batch_store_position(&b);
 	bc.changed = b.changed;
 	bc.held = b.held;
-	batch_record_run(&b, &bc, INSTR_TIME_GET_MILLISEC(t1), *done);
+	batch_record_run(&b, run, &bc, INSTR_TIME_GET_MILLISEC(t1), *done);
 	AtEOXact_GUC(true, level);
 	counts->changed += bc.changed;
 	counts->held += bc.held;

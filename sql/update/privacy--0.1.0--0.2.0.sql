@@ -614,7 +614,8 @@ ALTER TABLE privacy.retention_state
 	ADD COLUMN last_checked timestamptz;
 ALTER TABLE privacy.retention_runs
 	ADD COLUMN blocked bigint NOT NULL DEFAULT 0,
-	ADD COLUMN blocked_by text;
+	ADD COLUMN blocked_by text,
+	ADD COLUMN dependents bigint NOT NULL DEFAULT 0;
 ALTER TABLE privacy.retention
 	ADD COLUMN age_attnum smallint,
 	ADD COLUMN cascade boolean NOT NULL DEFAULT true,
