@@ -1,6 +1,8 @@
 -- Retention findings of session 12's review: cascade => false blocks every
 -- dependent (SPEC §4); a table owner's policy never deletes another role's
 -- rows that a NO ACTION / RESTRICT key protects.
+-- The worker runs too (naptime 1 s): each policy is added in the transaction
+-- that runs it or changes its table, so the worker never acts first.
 CREATE EXTENSION privacy;
 -- cascade => false: an ON DELETE CASCADE dependent blocks its row too
 CREATE TABLE rr_f0 (id int PRIMARY KEY, at timestamptz);
@@ -10,8 +12,10 @@ INSERT INTO rr_f0 VALUES (1, now() - interval '10 days'), (2, now() - interval '
 	(3, now() - interval '10 days');
 INSERT INTO rr_fc VALUES (1, 1);
 INSERT INTO rr_fr VALUES (1, 2);
+BEGIN;
 SELECT privacy.add_retention('rr_f0', 'at', '1 day', cascade => false) AS a \gset
 SELECT privacy.run_retention(:a);
+COMMIT;
 SELECT id FROM rr_f0 ORDER BY id;
 SELECT id FROM rr_fc ORDER BY id;
 SELECT rows, blocked FROM privacy.retention_runs WHERE policy = :a;
@@ -39,10 +43,12 @@ INSERT INTO rr_v.notes VALUES (1, 3);
 RESET ROLE;
 SET ROLE regress_rr_hostile;
 DELETE FROM rr_h.base WHERE id = 1;		-- refused by PostgreSQL
+BEGIN;
 UPDATE rr_h.base SET at = now() - interval '10 years';
 SELECT privacy.add_retention('rr_h.base', 'at', '1 day') AS h \gset
 RESET ROLE;
 SELECT privacy.run_retention(:h);
+COMMIT;
 SELECT count(*) AS invoices FROM rr_v.invoices;
 SELECT count(*) AS notes FROM rr_v.notes;
 SELECT id FROM rr_h.base ORDER BY id;
@@ -59,17 +65,21 @@ DROP EXTENSION privacy;
 CREATE EXTENSION privacy;
 CREATE TABLE rr_t2 (id int PRIMARY KEY, at timestamptz, x text);
 INSERT INTO rr_t2 VALUES (1, now() - interval '10 days'), (2, now());
+BEGIN;
 SELECT privacy.add_retention('rr_t2', 'at', '1 day') AS p \gset
 ALTER TABLE rr_t2 DROP COLUMN at;
 ALTER TABLE rr_t2 ADD COLUMN at timestamptz DEFAULT '-infinity';
+COMMIT;
 SELECT privacy.retention_problem(:p);
 SELECT privacy.run_retention();
 SELECT count(*) FROM rr_t2;
 CREATE TABLE rr_an (id int PRIMARY KEY, at timestamptz, email text, phone text, note text);
 INSERT INTO rr_an VALUES (1, now() - interval '10 days', 'e', 'p', 'n');
+BEGIN;
 SELECT privacy.add_retention('rr_an', 'at', '1 day', 'anonymize', '{email,phone}') AS a \gset
 ALTER TABLE rr_an DROP COLUMN phone;
 ALTER TABLE rr_an RENAME COLUMN note TO phone;
+COMMIT;
 SELECT privacy.run_retention(:a);
 SELECT email, phone FROM rr_an;
 DROP TABLE rr_an, rr_t2;
@@ -93,16 +103,20 @@ INSERT INTO rr_o.rr_probe SELECT g, g, now() - interval '10 years' FROM generate
 SELECT privacy.add_retention('rr_o.rr_probe', 'at', '1 day');
 CREATE TABLE rr_o.rr_later (id int PRIMARY KEY, customer_id int, at timestamptz);
 INSERT INTO rr_o.rr_later SELECT g, g, now() - interval '10 years' FROM generate_series(1, 3) g;
+BEGIN;
 SELECT privacy.add_retention('rr_o.rr_later', 'at', '1 day') AS pl \gset
 ALTER TABLE rr_o.rr_later ADD FOREIGN KEY (customer_id) REFERENCES rr_customers;
+COMMIT;
 RESET ROLE;
 SELECT privacy.run_retention(:pl);
 SELECT privacy.retention_problem(:pl);
 SELECT count(*) FROM rr_o.rr_later;
 SELECT privacy.drop_retention(:pl);
 -- the admin may, and the held customer's row stays
+BEGIN;
 SELECT privacy.add_retention('rr_o.rr_probe', 'at', '1 day') AS pp \gset
 SELECT privacy.run_retention(:pp);
+COMMIT;
 SELECT customer_id FROM rr_o.rr_probe;
 SELECT privacy.drop_retention(:pp);
 SELECT privacy.release_hold('rr_cust', '3');
@@ -126,8 +140,10 @@ ALTER TABLE rr_ev ATTACH PARTITION rr_ev_b FOR VALUES FROM ('2001-01-01') TO ('2
 INSERT INTO rr_ev SELECT g, now() - interval '10 days' FROM generate_series(1, 3) g;
 INSERT INTO rr_ev VALUES (2, '2000-06-01');
 SELECT table_name FROM privacy.subject_tables WHERE subject = 'rr_c' ORDER BY 1;
+BEGIN;
 SELECT privacy.add_retention('rr_ev', 'at', '1 day') AS ep \gset
 SELECT privacy.run_retention(:ep);
+COMMIT;
 SELECT tableoid::regclass AS part, cust FROM rr_ev ORDER BY 1, 2;
 SELECT held FROM privacy.retention_runs WHERE policy = :ep;
 SELECT privacy.drop_retention(:ep);
