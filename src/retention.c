@@ -240,23 +240,40 @@ ret_begin_run(RetPolicy *p, bool worker)
 
 /*
  * ret_warn_blocked
- *		The one WARNING of a pass that left expired rows alone because rows
- *		that must stay depend on them; blocked_by names the first blocking
- *		table.
+ *		The WARNINGs of a pass that left expired rows alone: because rows
+ *		that must stay depend on them (blocked_by names the first blocking
+ *		table), and because changing them failed (failed of them; the
+ *		first failure's SQLSTATE, never its message, which may quote the
+ *		row).
  */
 static void
-ret_warn_blocked(int64 policy, int64 blocked, const char *blocked_by)
+ret_warn_blocked(int64 policy, RetCounts *c, const char *blocked_by, bool anonymize)
 {
-	ereport(WARNING,
-			(blocked_by != NULL ?
-			 errmsg_plural("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired row that a row of %s depends on",
-						   "retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that a row of %s depends on",
-						   blocked, policy, blocked, blocked_by) :
-			 errmsg_plural("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired row that other rows depend on",
-						   "retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that other rows depend on",
-						   blocked, policy, blocked),
-			 errdetail("A dependent row that must stay (a table in anonymize mode, a kept column, a held subject, another role's row behind a NO ACTION or RESTRICT key, or cascade => false) blocks the row it references."),
-			 errhint("The rows are counted in privacy.retention_runs.blocked and retried by every pass.")));
+	int64		blocked = c->blocked - c->failed;
+
+	if (blocked > 0)
+		ereport(WARNING,
+				(blocked_by != NULL && c->failed == 0 ?
+				 errmsg_plural("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired row that a row of %s depends on",
+							   "retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that a row of %s depends on",
+							   blocked, policy, blocked, blocked_by) :
+				 errmsg_plural("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired row that other rows depend on",
+							   "retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that other rows depend on",
+							   blocked, policy, blocked),
+				 errdetail("A dependent row that must stay (a table in anonymize mode, a kept column, a held subject, another role's row behind a NO ACTION or RESTRICT key, or cascade => false) blocks the row it references."),
+				 errhint("The rows are counted in privacy.retention_runs.blocked and retried by every pass.")));
+	if (c->failed > 0)
+		ereport(WARNING,
+				(anonymize ?
+				 errmsg_plural("retention policy " INT64_FORMAT " could not rewrite " INT64_FORMAT " expired row",
+							   "retention policy " INT64_FORMAT " could not rewrite " INT64_FORMAT " expired rows",
+							   c->failed, policy, c->failed) :
+				 errmsg_plural("retention policy " INT64_FORMAT " could not delete " INT64_FORMAT " expired row",
+							   "retention policy " INT64_FORMAT " could not delete " INT64_FORMAT " expired rows",
+							   c->failed, policy, c->failed),
+				 errdetail("The first failure was an error of SQLSTATE %s (a constraint, or a table's trigger); the other rows were changed.",
+						   unpack_sql_state(c->failed_state)),
+				 errhint("The rows are counted in privacy.retention_runs.blocked and retried by every pass.")));
 }
 
 /*
@@ -360,7 +377,7 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	 * would log the same WARNING every naptime).
 	 */
 	if (run.counts.blocked > 0 && (!own_xacts || run.recorded))
-		ret_warn_blocked(policy, run.counts.blocked, blocked_by);
+		ret_warn_blocked(policy, &run.counts, blocked_by, p->anonymize);
 	if (lost && busy)
 		*busy = true;
 	total = run.counts.changed + run.counts.dependents;

@@ -159,6 +159,8 @@ typedef struct RetCounts
 	int64		changed;		/* rows of the policy's table */
 	int64		held;
 	int64		blocked;
+	int64		failed;			/* of blocked: their change failed (a constraint, a trigger) */
+	int			failed_state;	/* the first failure's SQLSTATE */
 	int64		dependents;		/* dependent rows deleted with their parents */
 	char	   *blocked_by;		/* first blocking table, or NULL */
 } RetCounts;

@@ -59,6 +59,8 @@
 
 #define RETENTION_OPTIMISTIC_WAIT "50ms"
 
+static bool ret_row_error(int sqlerrcode);
+
 /*
  * ret_batch_sql
  *		Step 2 of a batch: the next candidates by keyset ($1 cutoff, $2/$3
@@ -145,9 +147,9 @@ ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool bl
  *		lock costs a WAL record per row).  A candidate locked by another
  *		session makes the statement wait; after RETENTION_OPTIMISTIC_WAIT the
  *		attempt is rolled back (subtransaction) and the caller runs the
- *		SKIP LOCKED form instead, as after a constraint's error (whose rows
- *		batch_change then deletes one by one).  Returns true when the statement ran (its
- *		result in SPI_tuptable).
+ *		SKIP LOCKED form instead, as after an error that can be one row's
+ *		(ret_row_error: batch_change then changes the rows one by one).
+ *		Returns true when the statement ran (its result in SPI_tuptable).
  */
 static bool
 ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, const char *nulls,
@@ -178,9 +180,8 @@ ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, con
 	{
 		ErrorData  *edata = RetentionSubxactCaught(cxt, owner);
 
-		/* a lock, or a constraint: batch_change deletes row by row */
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+		/* a lock, or one row's error: batch_change changes row by row */
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE && !ret_row_error(edata->sqlerrcode))
 			ReThrowError(edata);
 		*constraint = edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE;
 		ok = false;
@@ -765,7 +766,7 @@ batch_candidates(RetBatch *b)
 	}
 	if (!fast || !ret_try_optimistic(p, optimistic, types, values, nulls, &constraint))
 	{
-		/* after a constraint's error: lock only, batch_change deletes */
+		/* after one row's error: lock only, batch_change changes them */
 		if (constraint)
 			stepsql = ret_batch_sql(p, b->have_pos, false, "lk", b->blocks, needs);
 		RetentionBecome(p->owner, true, &su);
@@ -880,17 +881,51 @@ batch_filter_held(RetBatch *b)
 }
 
 /*
- * batch_delete_sub
- *		One unit of a delete policy's step 4, in a subtransaction: for the
- *		ctids tids, the dependents first (3b, when the policy has some: in a
- *		pseudonym scope of its own, which ends before the DELETE fires the
- *		table's triggers; the rows they block drop out), then the DELETE of
- *		batch_change, as the table's owner.  True and *n the rows deleted,
- *		or false and *err the error: the subtransaction is rolled back with
- *		whatever the unit deleted, its dependents too, and *bc as it was.
+ * ret_row_error
+ *		Whether an error raised while a batch changed its rows can belong to
+ *		one row: a constraint (class 23: an ON DELETE SET NULL into a NOT
+ *		NULL column, a SET DEFAULT whose default row is missing, a CHECK), a
+ *		data exception (22), an error that a table's trigger or a function
+ *		it calls raised (P0, 09, 27, 2F, 38, 39), a check option (44), a
+ *		cardinality violation (21).  The batch then changes its rows one by
+ *		one.  Any other error (a lock or statement timeout, a map that
+ *		changed, a permission, a serialization failure, resources) fails
+ *		the policy, which is retried with back-off.
  */
 static bool
-batch_delete_sub(RetBatch *b, const char *sql, ArrayType *tids, RetCounts *bc, int64 *n, ErrorData **err)
+ret_row_error(int sqlerrcode)
+{
+	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
+	{
+		case ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION:
+		case ERRCODE_DATA_EXCEPTION:
+		case ERRCODE_PLPGSQL_ERROR:
+		case ERRCODE_TRIGGERED_ACTION_EXCEPTION:
+		case ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION:
+		case ERRCODE_SQL_ROUTINE_EXCEPTION:
+		case ERRCODE_EXTERNAL_ROUTINE_EXCEPTION:
+		case ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION:
+		case ERRCODE_WITH_CHECK_OPTION_VIOLATION:
+		case ERRCODE_CARDINALITY_VIOLATION:
+			return true;
+	}
+	return false;
+}
+
+/*
+ * batch_change_sub
+ *		One unit of step 4, in a subtransaction: sql (batch_change's DELETE
+ *		or UPDATE; values[0] the ctids, then the pseudonyms of 'hash'
+ *		columns) as the table's owner, after, for a delete policy with
+ *		dependents, the dependents of those ctids (3b: in a pseudonym scope
+ *		of its own, which ends before the DELETE fires the table's triggers;
+ *		the rows they block drop out).  True and *n the rows changed, or
+ *		false and *err the error: the subtransaction is rolled back with
+ *		whatever the unit changed, its dependents too, and *bc as it was.
+ */
+static bool
+batch_change_sub(RetBatch *b, const char *sql, int nargs, Oid *types, Datum *values,
+				 RetCounts *bc, int64 *n, ErrorData **err)
 {
 	RetPolicy  *p = b->p;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -903,22 +938,22 @@ batch_delete_sub(RetBatch *b, const char *sql, ArrayType *tids, RetCounts *bc, i
 	PG_TRY();
 	{
 		RetUser		su;
-		ArrayType  *apply = tids;
-		Oid			types[1] = {TIDARRAYOID};
-		Datum		values[1];
+		ArrayType  *apply = DatumGetArrayTypeP(values[0]);
+		Datum		v[1 + 64];
 
 		*n = 0;
-		if (p->deps != NIL)
+		memcpy(v, values, sizeof(Datum) * nargs);
+		if (!p->anonymize && p->deps != NIL)
 		{
 			(void) GuardPseudonymScopeBegin();
-			apply = ret_dependents(p, p->partitioned ? b->leaf : p->relid, tids, bc);
+			apply = ret_dependents(p, p->partitioned ? b->leaf : p->relid, apply, bc);
 			GuardPseudonymScopeEnd();
+			v[0] = PointerGetDatum(apply);
 		}
 		if (ArrayGetNItems(ARR_NDIM(apply), ARR_DIMS(apply)) > 0)
 		{
-			values[0] = PointerGetDatum(apply);
 			RetentionBecome(p->owner, true, &su);
-			RetentionExec(sql, 1, types, values, NULL, SPI_OK_DELETE);
+			RetentionExec(sql, nargs, types, v, NULL, p->anonymize ? SPI_OK_UPDATE : SPI_OK_DELETE);
 			RetentionRestore(&su);
 			*n = (int64) SPI_processed;
 		}
@@ -936,12 +971,24 @@ batch_delete_sub(RetBatch *b, const char *sql, ArrayType *tids, RetCounts *bc, i
 	return ok;
 }
 
-/* an error other than a constraint's (class 23) goes on */
+/*
+ * batch_one_row
+ *		The arguments of batch_change's statement for its i-th row only.
+ */
 static void
-batch_rethrow_unless_constraint(ErrorData *err)
+batch_one_row(RetBatch *b, int nargs, Datum *tids, int i, Datum *out)
 {
-	if (ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
-		ReThrowError(err);
+	out[0] = PointerGetDatum(construct_array(&tids[i], 1, TIDOID, sizeof(ItemPointerData),
+											 false, TYPALIGN_SHORT));
+	for (int k = 0; k < nargs - 1; k++)
+	{
+		int			one = 1;
+		int			at = k * b->napply + i;
+
+		out[1 + k] = PointerGetDatum(construct_md_array(&b->hashvals[at], &b->hashnulls[at], 1,
+														&one, (int[]) {1},
+														TEXTOID, -1, false, TYPALIGN_INT));
+	}
 }
 
 /*
@@ -950,6 +997,14 @@ batch_rethrow_unless_constraint(ErrorData *err)
  *		pseudonym scope: DELETE or UPDATE the rows b->apply by ctid ('hash'
  *		columns take the pseudonyms of step 3, as arrays parallel to the
  *		ctids).
+ *
+ *		One row must not stall the policy: when the batch's statement fails
+ *		on an error that can be one row's (ret_row_error: a constraint, a
+ *		table's trigger that refuses a row), its rows are changed one by
+ *		one, each with its dependents, each in a subtransaction, and those
+ *		that fail stay (their dependents too), counted as blocked and, for
+ *		the WARNING, as failed; blocked_by names the table of the failing
+ *		constraint, else the policy's table.
  */
 static void
 batch_change(RetBatch *b, RetCounts *bc)
@@ -960,8 +1015,9 @@ batch_change(RetBatch *b, RetCounts *bc)
 	Oid			dtypes[1 + 64];
 	Datum		dvalues[1 + 64];
 	ListCell   *lc;
-	RetUser		su;
 	int			nlevel;
+	ErrorData  *err = NULL;
+	int64		n = 0;
 
 	initStringInfo(&sql);
 	dtypes[0] = TIDARRAYOID;
@@ -1014,53 +1070,40 @@ batch_change(RetBatch *b, RetCounts *bc)
 			appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
 	}
 	nlevel = ret_pin_nestloop();
-	if (p->anonymize)
-	{
-		RetentionBecome(p->owner, true, &su);
-		RetentionExec(sql.data, nargs, dtypes, dvalues, NULL, SPI_OK_UPDATE);
-		RetentionRestore(&su);
-		b->changed = (int64) SPI_processed;
-	}
+	if (batch_change_sub(b, sql.data, nargs, dtypes, dvalues, bc, &n, &err))
+		b->changed = n;
 	else
 	{
-		ErrorData  *err = NULL;
-		int64		n = 0;
+		Datum	   *tids;
+		bool	   *tnulls;
+		int			ntids;
 
-		/*
-		 * One row must not stall the policy: when the batch's DELETE fails
-		 * on a constraint (an ON DELETE SET NULL into a NOT NULL column, a
-		 * SET DEFAULT whose default row is missing, a dependent's CHECK),
-		 * its rows are deleted one by one, each with its dependents, and
-		 * those that fail stay, dependents too, counted as blocked.
-		 */
-		if (batch_delete_sub(b, sql.data, b->apply, bc, &n, &err))
-			b->changed = n;
-		else
+		if (!ret_row_error(err->sqlerrcode))
+			ReThrowError(err);
+		deconstruct_array(b->apply, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+						  &tids, &tnulls, &ntids);
+		b->changed = 0;
+		for (int i = 0; i < ntids; i++)
 		{
-			Datum	   *tids;
-			bool	   *tnulls;
-			int			ntids;
+			Datum		one[1 + 64];
 
-			batch_rethrow_unless_constraint(err);
-			deconstruct_array(b->apply, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
-							  &tids, &tnulls, &ntids);
-			b->changed = 0;
-			for (int i = 0; i < ntids; i++)
+			CHECK_FOR_INTERRUPTS();
+			batch_one_row(b, nargs, tids, i, one);
+			err = NULL;
+			if (batch_change_sub(b, sql.data, nargs, dtypes, one, bc, &n, &err))
+				b->changed += n;
+			else
 			{
-				ArrayType  *one = construct_array(&tids[i], 1, TIDOID, sizeof(ItemPointerData),
-												  false, TYPALIGN_SHORT);
-
-				CHECK_FOR_INTERRUPTS();
-				err = NULL;
-				if (batch_delete_sub(b, sql.data, one, bc, &n, &err))
-					b->changed += n;
-				else
-				{
-					batch_rethrow_unless_constraint(err);
-					bc->blocked++;
-					if (bc->blocked_by == NULL)
-						bc->blocked_by = err->table_name ? pstrdup(err->table_name) : pstrdup("a constraint");
-				}
+				if (!ret_row_error(err->sqlerrcode))
+					ReThrowError(err);
+				bc->blocked++;
+				bc->failed++;
+				if (bc->blocked_by == NULL)
+					bc->blocked_by = err->table_name && err->schema_name ?
+						pstrdup(quote_qualified_identifier(err->schema_name, err->table_name)) :
+						pstrdup(UtilQualifiedName(p->partitioned ? b->leaf : p->relid));
+				if (bc->failed_state == 0)
+					bc->failed_state = err->sqlerrcode;
 			}
 		}
 	}
@@ -1338,6 +1381,9 @@ RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost)
 	counts->changed += bc.changed;
 	counts->held += bc.held;
 	counts->blocked += bc.blocked;
+	counts->failed += bc.failed;
+	if (counts->failed_state == 0)
+		counts->failed_state = bc.failed_state;
 	counts->dependents += bc.dependents;
 	if (counts->blocked_by == NULL && bc.blocked_by != NULL)
 		counts->blocked_by = bc.blocked_by;

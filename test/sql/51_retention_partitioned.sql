@@ -42,7 +42,10 @@ SELECT count(*) AS old_left FROM events WHERE what = 'old';
 -- time), so the record keeps its SQLSTATE only
 CREATE TABLE fragile (id int PRIMARY KEY, at timestamptz NOT NULL);
 INSERT INTO fragile VALUES (1, '2001-01-01');
-CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused % at %', OLD.id, OLD.at; END $$;
+-- (an error that fails the whole policy: 42501; a constraint's or a plain
+-- RAISE only blocks its row, test/sql/57_retention_review.sql)
+CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'refused % at %', OLD.id, OLD.at USING ERRCODE = 'insufficient_privilege'; END $$;
 CREATE TRIGGER refuse BEFORE DELETE ON fragile FOR EACH ROW EXECUTE FUNCTION refuse();
 SET client_min_messages = warning;
 BEGIN;

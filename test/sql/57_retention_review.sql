@@ -151,3 +151,39 @@ SELECT privacy.release_hold('rr_c', '2');
 SELECT privacy.drop_subject('rr_c');
 DROP TABLE rr_ev, rr_cust;
 DROP EXTENSION privacy;
+
+-- one row whose change fails never stalls its policy: a table's trigger
+-- that refuses one row of a thousand (a plain RAISE, P0001), and an
+-- anonymize policy whose rewrite of one row breaks a CHECK (with a hashed
+-- column, each row keeping its own pseudonym): the other rows change, the
+-- failing row stays, counted as blocked, with one WARNING.  Before, the
+-- batch failed as a whole, on every retry: the policy changed nothing.
+CREATE EXTENSION privacy;
+CREATE TABLE rr_inv (id int PRIMARY KEY, at timestamptz NOT NULL, settled boolean NOT NULL);
+CREATE INDEX ON rr_inv (at);
+INSERT INTO rr_inv SELECT g, now() - interval '10 days', g <> 500 FROM generate_series(1, 1000) g;
+CREATE FUNCTION rr_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NOT OLD.settled THEN RAISE EXCEPTION 'invoice % is not settled', OLD.id; END IF; RETURN OLD; END $$;
+CREATE TRIGGER rr_refuse BEFORE DELETE ON rr_inv FOR EACH ROW EXECUTE FUNCTION rr_refuse();
+BEGIN;
+SELECT privacy.add_retention('rr_inv', 'at', '1 day') AS pi \gset
+SELECT privacy.run_retention(:pi) AS deleted;
+COMMIT;
+SELECT id FROM rr_inv;
+SELECT rows, blocked, blocked_by, error FROM privacy.retention_runs WHERE policy = :pi;
+CREATE TABLE rr_contacts (id int PRIMARY KEY, at timestamptz NOT NULL, email text, phone text,
+	vip boolean NOT NULL, CONSTRAINT vip_reachable CHECK (email IS NOT NULL OR NOT vip));
+INSERT INTO rr_contacts SELECT g, now() - interval '10 days', 'c' || g || '@example.org', 'p' || g, g = 3
+  FROM generate_series(1, 5) g;
+SELECT privacy.classify('rr_contacts', 'email', 'user.contact.email', 'null');
+SELECT privacy.classify('rr_contacts', 'phone', 'user.contact.phone_number', 'hash');
+BEGIN;
+SELECT privacy.add_retention('rr_contacts', 'at', '1 day', 'anonymize') AS pc \gset
+SELECT privacy.run_retention(:pc) AS anonymized;
+COMMIT;
+SELECT id, email, phone = privacy.pseudonym('p' || id) AS own_pseudonym, phone = 'p' || id AS phone_kept
+  FROM rr_contacts ORDER BY id;
+SELECT rows, blocked, blocked_by, error FROM privacy.retention_runs WHERE policy = :pc;
+DROP TABLE rr_inv, rr_contacts;
+DROP FUNCTION rr_refuse();
+DROP EXTENSION privacy;
