@@ -52,6 +52,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "guard.h"
@@ -321,6 +322,8 @@ ret_dependents_held(RetDep *d, RetDepRows *r, bool *stays)
 	values[2] = CStringGetTextDatum("");
 	values[3] = CStringGetTextDatum(GuardPseudonymToken());
 	level = ret_pin_nestloop();
+	/* locked before its owner is read (batch_lock_table) */
+	LockRelationOid(d->relid, AccessShareLock);
 	RetentionBecome(UtilRelationOwner(d->relid), true, &su);
 	RetentionExec(psprintf("SELECT u.i FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
 					  " WITH ORDINALITY u(o, t, i)"
@@ -455,6 +458,8 @@ dep_delete(RetDepRows *r, ItemPointerData *blocked, int nblocked)
 			continue;
 		values[0] = PointerGetDatum(ret_tid_array(tids, nt));
 		level = ret_pin_nestloop();
+		/* locked before its owner is read (batch_lock_table) */
+		LockRelationOid(oid, RowExclusiveLock);
 		RetentionBecome(UtilRelationOwner(oid), true, &su);
 		RetentionExec(psprintf("DELETE FROM ONLY %s t USING pg_catalog.unnest($1) u(c) "
 							   "WHERE t.ctid OPERATOR(pg_catalog.=) u.c", UtilQualifiedName(oid)),
@@ -633,6 +638,25 @@ batch_lock_state(RetBatch *b, bool worker)
 		b->pos_ctid = PointerGetDatum(ip);
 	}
 	return true;
+}
+
+/*
+ * batch_lock_table
+ *		Step 1b: lock the policy's table (as its DELETE or UPDATE would),
+ *		then read its owner again.  A pass outlives many transactions: an
+ *		ALTER TABLE ... OWNER TO committed during the pass made the later
+ *		batches run the table's code (its new owner's triggers) as its
+ *		previous owner.  Locked first, the owner read here stays the owner
+ *		until the batch ends.
+ */
+static void
+batch_lock_table(RetPolicy *p)
+{
+	LockRelationOid(p->relid, RowExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(p->relid)))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("the table of retention policy %lld no longer exists", (long long) p->id)));
+	p->owner = UtilRelationOwner(p->relid);
 }
 
 /*
@@ -1331,6 +1355,7 @@ RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost)
 		AtEOXact_GUC(true, level);
 		return;
 	}
+	batch_lock_table(p);
 	if (batch_pick_leaf(&b))
 	{
 		List	   *deferred;
