@@ -118,6 +118,7 @@ typedef struct RetPolicy
 	int			nhash;
 	bool		partitioned;	/* batches walk the leaf partitions in OID order */
 	char	   *agename;		/* age column's current name (unquoted) */
+	bool		age_local;		/* a timestamp without time zone (ret_batch_sql) */
 	AttrNumber	age_attnum;
 	bool		fix_column;		/* the stored name or attnum is out of date */
 	bool		cascade;

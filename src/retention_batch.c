@@ -71,6 +71,14 @@ static bool ret_row_error(int sqlerrcode);
  *		of src: "lk" (the locked rows) or "cand" (every candidate, waiting
  *		for row locks).  Columns: candidates, last age, last ctid, locked
  *		ctids (without change), rows changed.
+ *
+ *		The position is a timestamptz (retention_state.pos_age).  A
+ *		timestamp (without time zone) age is stored as its wall-clock time
+ *		read in UTC, and compared as a timestamp again: read in the policy's
+ *		zone, a time in the hour that a DST change skips (02:30 in Berlin)
+ *		is a later instant than the 03:00-03:29 that follow it in the
+ *		column's order, and a batch that ended on it made the next one skip
+ *		them (every pass, while the rows before it stayed).
  */
 static char *
 ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool blocks,
@@ -100,7 +108,13 @@ ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool bl
 						 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t WHERE t.%s < $1",
 						 p->age, p->qualname, p->age);
 		if (have_pos)
-			appendStringInfo(&sql, " AND t.%s >= $2 AND (t.%s > $2 OR t.ctid > $3)", p->age, p->age);
+		{
+			/* a timestamp age: the position in its own type (above) */
+			const char *pos = p->age_local ? "pg_catalog.timezone('UTC', $2)" : "$2";
+
+			appendStringInfo(&sql, " AND t.%s >= %s AND (t.%s > %s OR t.ctid > $3)",
+							 p->age, pos, p->age, pos);
+		}
 		appendStringInfo(&sql, " ORDER BY t.%s, t.ctid LIMIT $5), ", p->age);
 	}
 	if (strcmp(src, "lk") == 0)
@@ -131,9 +145,10 @@ ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool bl
 		appendStringInfo(&sql, " WHERE t.ctid = ANY (ARRAY(SELECT c FROM %s)) AND %s RETURNING 1)",
 						 src, recheck);
 	}
-	appendStringInfoString(&sql,
-						   " SELECT (SELECT pg_catalog.count(*) FROM cand), "
-						   "(SELECT CAST(a AS pg_catalog.timestamptz) FROM last), (SELECT c FROM last), ");
+	appendStringInfo(&sql,
+					 " SELECT (SELECT pg_catalog.count(*) FROM cand), "
+					 "(SELECT %s FROM last), (SELECT c FROM last), ",
+					 p->age_local ? "pg_catalog.timezone('UTC', a)" : "CAST(a AS pg_catalog.timestamptz)");
 	appendStringInfoString(&sql, change ?
 						   "CAST('{}' AS pg_catalog.tid[]), (SELECT pg_catalog.count(*) FROM chg)" :
 						   "ARRAY(SELECT c FROM lk), 0");

@@ -597,6 +597,7 @@ RetentionLoadPolicy(int64 id)
 			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
 							errmsg("the age column of retention policy %lld is no longer a date or timestamp",
 								   (long long) id)));
+		p->age_local = agetype == TIMESTAMPOID;
 	}
 	p->fix_column = stored_attnum != p->age_attnum ||
 		strcmp(agename, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)) != 0;
