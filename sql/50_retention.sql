@@ -51,6 +51,12 @@ ALTER TABLE privacy.retention
 ALTER TABLE privacy.retention
 	ADD COLUMN column_attnums smallint[];
 
+-- Whether created_by was a member of privacy_admin (or a superuser) when it
+-- added the policy: a run judges an author that no longer exists (dropped
+-- after its tables were reassigned, renamed) by it.
+ALTER TABLE privacy.retention
+	ADD COLUMN created_by_admin boolean NOT NULL DEFAULT false;
+
 REVOKE ALL ON privacy.retention_state FROM PUBLIC;
 
 -- Keyed pseudonym behind the 'hash' strategy (erasure and retention): a

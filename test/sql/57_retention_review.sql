@@ -187,3 +187,50 @@ SELECT rows, blocked, blocked_by, error FROM privacy.retention_runs WHERE policy
 DROP TABLE rr_inv, rr_contacts;
 DROP FUNCTION rr_refuse();
 DROP EXTENSION privacy;
+
+-- a policy's author that no longer exists (its tables reassigned, the role
+-- dropped) is judged as it was when it added the policy: a table owner's
+-- policy on a table mapped later still stops with 42501.  Before, an author
+-- that no longer exists counted as an admin: the policy deleted the rows of
+-- subjects not held, and the table's new owner read the holds off the rows
+-- it left.
+CREATE EXTENSION privacy;
+CREATE ROLE regress_rr_gone;
+CREATE ROLE regress_rr_heir;
+CREATE TABLE rr_people (id int PRIMARY KEY);
+INSERT INTO rr_people VALUES (1), (2);
+GRANT REFERENCES ON rr_people TO regress_rr_gone;
+SELECT privacy.define_subject('rr_person', 'rr_people');
+SELECT privacy.hold('rr_person', '2', 'litigation') IS NOT NULL AS held;
+CREATE TABLE rr_visits (id int PRIMARY KEY, person int, at timestamptz);
+INSERT INTO rr_visits SELECT g, g, now() - interval '10 years' FROM generate_series(1, 2) g;
+ALTER TABLE rr_visits OWNER TO regress_rr_gone;
+SET ROLE regress_rr_gone;
+BEGIN;
+SELECT privacy.add_retention('rr_visits', 'at', '1 day') AS pv \gset
+ALTER TABLE rr_visits ADD FOREIGN KEY (person) REFERENCES rr_people;
+COMMIT;
+RESET ROLE;
+REASSIGN OWNED BY regress_rr_gone TO regress_rr_heir;
+DROP OWNED BY regress_rr_gone;
+DROP ROLE regress_rr_gone;
+SELECT privacy.run_retention(:pv);
+SELECT privacy.retention_problem(:pv);
+SELECT count(*) AS visits_left FROM rr_visits;
+-- an admin's policy still runs once its author is gone
+CREATE ROLE regress_rr_admin IN ROLE privacy_admin;
+BEGIN;
+SET ROLE regress_rr_admin;
+SELECT privacy.drop_retention(:pv);
+SELECT privacy.add_retention('rr_visits', 'at', '1 day') AS pa \gset
+RESET ROLE;
+DROP ROLE regress_rr_admin;
+SELECT privacy.run_retention(:pa) AS deleted;
+COMMIT;
+SELECT person FROM rr_visits;
+SELECT privacy.drop_retention(:pa);
+SELECT privacy.release_hold('rr_person', '2');
+SELECT privacy.drop_subject('rr_person');
+DROP TABLE rr_visits, rr_people;
+DROP EXTENSION privacy;
+DROP ROLE regress_rr_heir;
