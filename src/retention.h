@@ -200,6 +200,7 @@ extern RetPolicy *RetentionLoadPolicy(int64 id);
 extern char *RetentionNeedsSql(RetPolicy *p);
 extern char *RetentionHoldFilter(Oid relid, const char *alias, List *required);
 extern List *RetentionLoadDeps(RetPolicy *p);
+extern void RetentionReloadPolicy(RetPolicy *p);
 
 /* retention_batch.c */
 extern void RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost);

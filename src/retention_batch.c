@@ -656,13 +656,37 @@ batch_lock_state(RetBatch *b, bool worker)
 }
 
 /*
+ * batch_policy_renamed
+ *		Whether the policy's table, its age column or a column it rewrites
+ *		has another name than when the run resolved it.
+ */
+static bool
+batch_policy_renamed(RetPolicy *p)
+{
+	char	   *age = get_attname(p->relid, p->age_attnum, true);
+	ListCell   *lc;
+
+	if (strcmp(quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->relid)),
+										  get_rel_name(p->relid)), p->qualname) != 0)
+		return true;
+	if (age == NULL || strcmp(age, p->agename) != 0)
+		return true;
+	foreach(lc, p->columns)
+		if (get_attnum(p->relid, ((RetColumn *) lfirst(lc))->name) == InvalidAttrNumber)
+			return true;
+	return false;
+}
+
+/*
  * batch_lock_table
  *		Step 1b: lock the policy's table (as its DELETE or UPDATE would),
- *		then read its owner again.  A pass outlives many transactions: an
- *		ALTER TABLE ... OWNER TO committed during the pass made the later
- *		batches run the table's code (its new owner's triggers) as its
- *		previous owner.  Locked first, the owner read here stays the owner
- *		until the batch ends.
+ *		then read its owner again, and its names.  A pass outlives many
+ *		transactions: an ALTER TABLE ... OWNER TO committed during the pass
+ *		made the later batches run the table's code (its new owner's
+ *		triggers) as its previous owner, and a rename of the table, its
+ *		schema, its age column or a rewritten column failed the rest of the
+ *		pass (42703, 42P01).  Locked first, what is read here holds until
+ *		the batch ends.
  */
 static void
 batch_lock_table(RetPolicy *p)
@@ -672,6 +696,8 @@ batch_lock_table(RetPolicy *p)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 						errmsg("the table of retention policy %lld no longer exists", (long long) p->id)));
 	p->owner = UtilRelationOwner(p->relid);
+	if (batch_policy_renamed(p))
+		RetentionReloadPolicy(p);
 }
 
 /*
@@ -1350,7 +1376,7 @@ RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost)
 	RetCounts	bc;
 	instr_time	t0,
 				t1;
-	char	   *parent_qualname = p->qualname;
+	char	   *parent_qualname;
 	int			level;
 
 	memset(&b, 0, sizeof(b));
@@ -1371,6 +1397,7 @@ RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost)
 		return;
 	}
 	batch_lock_table(p);
+	parent_qualname = p->qualname;
 	if (batch_pick_leaf(&b))
 	{
 		List	   *deferred;

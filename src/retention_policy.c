@@ -635,6 +635,27 @@ RetentionLoadPolicy(int64 id)
 }
 
 /*
+ * RetentionReloadPolicy
+ *		Resolve p against the catalog again, in place and in the memory
+ *		context that holds it, with its hold filter and dependents: a pass
+ *		outlives many transactions, and its table or columns may have been
+ *		renamed since the run resolved them (the DDL trigger has recorded
+ *		the new names).  SPI connected, as the extension owner.
+ */
+void
+RetentionReloadPolicy(RetPolicy *p)
+{
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(p));
+	RetPolicy  *n = RetentionLoadPolicy(p->id);
+
+	n->holdfilter = RetentionHoldFilter(n->relid, "t", n->subjects);
+	if (!n->anonymize)
+		n->deps = RetentionLoadDeps(n);
+	*p = *n;
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * RetentionNeedsSql
  *		Anonymize policy: SQL condition "row t still needs work" (a column
  *		does not hold what its strategy writes).  Built in the pseudonym
