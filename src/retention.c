@@ -143,8 +143,10 @@ ret_xact_end(bool own_xacts, MemoryContext cxt)
  *		The audit entry of a run closed without completing its pass (a
  *		killed or stopped worker, a pass taken over, a failure after some
  *		batches committed): the rows its committed batches changed are
- *		accounted for like a finished run's.  The last SPI result holds the
- *		run's rows, held, blocked, dependents; nothing when no row changed.
+ *		accounted for like a finished run's; nothing when no row changed.
+ *		how NULL: a run whose pass completed (every recorded run has an
+ *		entry).  The last SPI result holds the run's rows, held, blocked,
+ *		dependents.
  */
 static void
 ret_audit_closed(int64 policy, const char *how)
@@ -161,13 +163,60 @@ ret_audit_closed(int64 policy, const char *how)
 	h = DatumGetInt64(RetentionGet(0, 2, &isnull));
 	bl = DatumGetInt64(RetentionGet(0, 3, &isnull));
 	dp = DatumGetInt64(RetentionGet(0, 4, &isnull));
-	if (r <= 0)
-		return;
-	AuditAppend("run_retention", NULL,
-				psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
-						 ", \"dependents\": " INT64_FORMAT
-						 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT ", \"ended\": \"%s\"}",
-						 policy, r, dp, h, bl, how));
+	if (how == NULL)
+		AuditAppend("run_retention", NULL,
+					psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+							 ", \"dependents\": " INT64_FORMAT
+							 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT "}",
+							 policy, r, dp, h, bl));
+	else if (r > 0)
+		AuditAppend("run_retention", NULL,
+					psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+							 ", \"dependents\": " INT64_FORMAT
+							 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT ", \"ended\": \"%s\"}",
+							 policy, r, dp, h, bl, how));
+}
+
+/*
+ * ret_close_run
+ *		The worker, after the last batch of a pass committed: close its run
+ *		(finished, the audit entry) and clear it from the state, in a
+ *		transaction of its own.  The audit chain's head is locked first: a
+ *		session that appended to the chain (any audited call earlier in its
+ *		transaction) and then waits for the policy's state row (its
+ *		run_retention) must not find the worker holding that row while it
+ *		waits for the head (a deadlock, which the last batch met when it
+ *		audited the run itself).  Nothing else here waits: the run's row and
+ *		the state row are skipped when another session holds them (a
+ *		run_retention that takes the policy over closes the run itself).
+ */
+static void
+ret_close_run(int64 policy, int64 run, bool recorded, MemoryContext cxt)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(policy), Int64GetDatum(run)};
+	RetUser		su;
+
+	ret_xact_begin(true, cxt);
+	RetentionBecome(UtilExtensionOwner(), false, &su);
+	if (recorded)
+	{
+		RetentionExec("SELECT 1 FROM privacy.audit_head FOR UPDATE", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+		RetentionExec("UPDATE privacy.retention_runs r SET finished = pg_catalog.clock_timestamp() "
+					  "WHERE r.id OPERATOR(pg_catalog.=) $2 AND r.finished IS NULL AND r.id IN "
+					  "(SELECT x.id FROM privacy.retention_runs x WHERE x.id OPERATOR(pg_catalog.=) $2 "
+					  "FOR UPDATE SKIP LOCKED) RETURNING r.rows, r.held, r.blocked, r.dependents",
+					  2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+		if (SPI_processed == 1)
+			ret_audit_closed(policy, NULL);
+	}
+	RetentionExec("UPDATE privacy.retention_state s SET run = NULL "
+				  "WHERE s.policy OPERATOR(pg_catalog.=) $1 AND s.run OPERATOR(pg_catalog.=) $2 AND s.policy IN "
+				  "(SELECT x.policy FROM privacy.retention_state x WHERE x.policy OPERATOR(pg_catalog.=) $1 "
+				  "FOR UPDATE SKIP LOCKED)",
+				  2, types, values, NULL, SPI_OK_UPDATE);
+	RetentionRestore(&su);
+	ret_xact_end(true, cxt);
 }
 
 /*
@@ -183,12 +232,29 @@ ret_begin_run(RetPolicy *p, bool worker)
 	Oid			types[3] = {INT8OID, INT2OID, NAMEOID};
 	Datum		values[3] = {Int64GetDatum(p->id)};
 	bool		isnull;
+	bool		complete;
 	Datum		old;
-	int			level = RetentionPinSettings(p);
+	int			level;
 	int64		run;
 
 	RetentionExec("INSERT INTO privacy.retention_state (policy) VALUES ($1) ON CONFLICT DO NOTHING",
 			 1, types, values, NULL, SPI_OK_INSERT);
+	/*
+	 * The state row before the batch's settings (lock_timeout = 1s): a
+	 * run_retention waits for a worker's batch that holds it (bounded by
+	 * privacy.retention_batch_timeout and the caller's own timeouts), where
+	 * it failed after a second, and over every policy recorded a failure
+	 * that ended the worker's pass.  The worker skips a locked row.
+	 */
+	RetentionExec(worker ?
+			 "SELECT run, cutoff IS NULL FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED" :
+			 "SELECT run, cutoff IS NULL FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return 0;
+	complete = DatumGetBool(RetentionGet(0, 2, &isnull));
+	old = RetentionGet(0, 1, &isnull);
+	level = RetentionPinSettings(p);
 	if (p->fix_column)
 	{
 		/* the column was renamed (or renumbered by a restore): follow it */
@@ -198,17 +264,19 @@ ret_begin_run(RetPolicy *p, bool worker)
 				 "WHERE id OPERATOR(pg_catalog.=) $1",
 				 3, types, values, NULL, SPI_OK_UPDATE);
 	}
-	RetentionExec(worker ?
-			 "SELECT run FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED" :
-			 "SELECT run FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-			 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
+	if (!isnull && complete)
 	{
-		AtEOXact_GUC(true, level);
-		return 0;
+		/* a worker's run whose pass completed, not closed yet (ret_close_run) */
+		types[0] = INT8OID;
+		values[0] = old;
+		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp() "
+				 "WHERE id OPERATOR(pg_catalog.=) $1 AND finished IS NULL "
+				 "RETURNING rows, held, blocked, dependents",
+				 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+		if (SPI_processed == 1)
+			ret_audit_closed(p->id, NULL);
 	}
-	old = RetentionGet(0, 1, &isnull);
-	if (!isnull)
+	else if (!isnull)
 	{
 		/* a run that was interrupted (worker killed): close it, resume its pass */
 		types[0] = INT8OID;
@@ -370,6 +438,8 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	}
 	if (own_xacts)
 		pgstat_report_stat(true);
+	if (own_xacts && done)
+		ret_close_run(policy, run.id, run.recorded, cxt);
 
 	/*
 	 * Blocked rows: one WARNING per run_retention call; from the worker

@@ -580,6 +580,7 @@ typedef struct RetBatch
 {
 	RetPolicy  *p;
 	int64		run;
+	bool		worker;			/* the worker's batch: its own transaction */
 	int64		size;			/* privacy.retention_batch_size */
 	/* the pass, from privacy.retention_state */
 	Datum		cutoff;
@@ -1206,7 +1207,16 @@ batch_store_position(RetBatch *b)
 	values[0] = Int64GetDatum(p->id);
 	if (done)
 	{
-		RetentionExec("UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
+		/*
+		 * the worker's run stays in the state until RetentionRunPolicy has
+		 * closed it in a transaction of its own (retention.c, ret_close_run)
+		 */
+		RetentionExec(b->worker ?
+					  "UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
+					  "pos_ctid = NULL, pos_rel = NULL, pos_mode = NULL, failures = 0, last_error = NULL, "
+					  "next_try = '-infinity', last_checked = pg_catalog.now() "
+					  "WHERE policy OPERATOR(pg_catalog.=) $1" :
+					  "UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
 					  "pos_ctid = NULL, pos_rel = NULL, pos_mode = NULL, run = NULL, failures = 0, last_error = NULL, "
 					  "next_try = '-infinity', last_checked = pg_catalog.now() "
 					  "WHERE policy OPERATOR(pg_catalog.=) $1",
@@ -1266,7 +1276,10 @@ ret_situation_changed(RetPolicy *p, RetRun *run, int64 held, int64 blocked)
  *		its row in its own transaction, so a killed worker's run keeps its
  *		counts); a run that changes none only at the end of its pass, and
  *		only when ret_situation_changed says so.  When the pass is done, a
- *		recorded run is closed and audited.  rows counts every row deleted
+ *		recorded run is closed and audited, by this batch in run_retention,
+ *		by a transaction of its own in the worker (retention.c,
+ *		ret_close_run: the chain head's lock is taken there first, never
+ *		while the batch holds the state row).  rows counts every row deleted
  *		or anonymized, in the policy's table and its dependents (the
  *		dependents column says how many of them were dependents).
  */
@@ -1333,7 +1346,7 @@ batch_record_run(RetBatch *b, RetRun *run, RetCounts *bc, double ms, bool done)
 					  10, rt, rv, rn, SPI_OK_INSERT);
 		run->recorded = true;
 	}
-	if (done && run->recorded)
+	if (done && run->recorded && !b->worker)
 	{
 		Oid			types[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(run->id)};
@@ -1383,6 +1396,7 @@ RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost)
 	memset(&bc, 0, sizeof(bc));
 	b.p = p;
 	b.run = run->id;
+	b.worker = worker;
 	b.size = privacy_retention_batch_size;
 	b.last_null = true;
 	INSTR_TIME_SET_CURRENT(t0);

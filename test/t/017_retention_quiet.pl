@@ -7,7 +7,10 @@
 # batch takes the holds table's lock before the policy's state row (before:
 # the state row first, so the worker, waiting for the session's hold while
 # holding the row the session's run_retention needed, failed on a deadlock
-# or its lock timeout, and recorded a failure).
+# or its lock timeout, and recorded a failure).  Nor is a run_retention in a
+# transaction that appended to the audit chain before: the worker audits the
+# end of its pass in a transaction of its own, which takes the chain's head
+# before anything else.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -86,6 +89,43 @@ is($node->safe_psql('postgres', 'SELECT failures FROM privacy.retention_state'),
 unlike(slurp_file($node->logfile, $log_offset), qr/deadlock detected|lock timeout/, 'no deadlock, no lock timeout');
 is($node->safe_psql('postgres', 'SELECT rows, held, blocked FROM privacy.retention_runs ORDER BY id'),
 	"4|5|1\n0|6|0", 'the hold changed what the runs found: recorded once');
+
+# run_retention() in a transaction that appended to the audit chain before
+# (here an access request), while the worker's batch of a policy runs (a
+# slow trigger: one batch of 2 s, the last of its pass): the call waits for
+# the batch and goes through.  Before, it gave up on the policy's state
+# row after 1 s (lock_timeout), and recording that failure waited for the
+# batch, which in turn waited for the chain's head to audit its run: a
+# deadlock, or a failure recorded and the worker's pass ended
+$node->safe_psql('postgres', q{
+CREATE TABLE slow (id int PRIMARY KEY, at timestamptz NOT NULL);
+CREATE FUNCTION slow_del() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_sleep(0.5); RETURN OLD; END $$;
+CREATE TRIGGER slow_del BEFORE DELETE ON slow FOR EACH ROW EXECUTE FUNCTION slow_del();
+INSERT INTO slow SELECT g, now() - interval '10 days' FROM generate_series(1, 4) g;
+});
+my $ps = $node->safe_psql('postgres', q{SELECT privacy.add_retention('slow', 'at', '1 day')});
+ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE backend_type = 'privacy retention worker' AND query = 'retention policy $ps batch'", 't'),
+	"the worker's batch runs");
+my ($ret, $out, $err) = $node->psql('postgres', q{
+BEGIN;
+SELECT privacy.access('customer', '1') IS NOT NULL AS accessed;
+SELECT privacy.run_retention() >= 0 AS ran;
+COMMIT;
+});
+is($ret, 0, 'run_retention after an audited call, while the worker runs a batch: no error');
+unlike($err, qr/failed|deadlock|lock timeout/, 'no policy failed') or diag($err);
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM slow", 't'), 'the rows are gone');
+is($node->safe_psql('postgres', "SELECT count(*) FROM privacy.retention_runs WHERE policy = $ps AND error IS NOT NULL"),
+	'0', 'no failure recorded');
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM privacy.retention_runs WHERE finished IS NULL", 't'),
+	'every run is closed');
+is($node->safe_psql('postgres', "SELECT sum(rows) FROM privacy.retention_runs WHERE policy = $ps"), '4',
+	'the rows are counted once');
+is($node->safe_psql('postgres', "SELECT count(*) FROM privacy.audit_log
+	WHERE action = 'run_retention' AND (detail->>'policy')::bigint = $ps"), '1', 'and audited once');
+ok($node->safe_psql('postgres', 'SELECT privacy.verify_audit()') > 0, 'the audit chain verifies');
 
 $node->stop;
 done_testing();
