@@ -27,7 +27,8 @@ ALTER TABLE privacy.retention_runs
 	ADD COLUMN batches int NOT NULL DEFAULT 0,
 	ADD COLUMN longest_batch_ms double precision NOT NULL DEFAULT 0,
 	ADD COLUMN blocked bigint NOT NULL DEFAULT 0,		-- rows skipped: a dependent must stay
-	ADD COLUMN blocked_by text;							-- the first blocking table of the run
+	ADD COLUMN blocked_by text,							-- the first blocking table of the run
+	ADD COLUMN dependents bigint NOT NULL DEFAULT 0;	-- of rows: dependents deleted with their rows
 
 -- A policy follows its age column by attribute number (renames), may take
 -- its dependents with it (cascade) and reads a timestamp without time zone
@@ -49,6 +50,12 @@ ALTER TABLE privacy.retention
 -- trigger's reconciliation follows through renames like age_attnum.
 ALTER TABLE privacy.retention
 	ADD COLUMN column_attnums smallint[];
+
+-- Whether created_by was a member of privacy_admin (or a superuser) when it
+-- added the policy: a run judges an author that no longer exists (dropped
+-- after its tables were reassigned, renamed) by it.
+ALTER TABLE privacy.retention
+	ADD COLUMN created_by_admin boolean NOT NULL DEFAULT false;
 
 REVOKE ALL ON privacy.retention_state FROM PUBLIC;
 

@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "guard.h"
 #include "retention.h"
@@ -88,6 +89,13 @@ RetentionInit(void)
 
 PG_FUNCTION_INFO_V1(privacy_run_retention);
 
+/*
+ * When the latest run (RetentionRunPolicy) began: the started time of its
+ * failure's record (ret_record_failure), which may come after the run
+ * threw.
+ */
+static TimestampTz ret_run_started = 0;
+
 static void ret_record_failure(int64 policy, const char *message, bool own_xacts);
 
 /*
@@ -135,8 +143,10 @@ ret_xact_end(bool own_xacts, MemoryContext cxt)
  *		The audit entry of a run closed without completing its pass (a
  *		killed or stopped worker, a pass taken over, a failure after some
  *		batches committed): the rows its committed batches changed are
- *		accounted for like a finished run's.  The last SPI result holds the
- *		run's rows, held, blocked; nothing when no row changed.
+ *		accounted for like a finished run's; nothing when no row changed.
+ *		how NULL: a run whose pass completed (every recorded run has an
+ *		entry).  The last SPI result holds the run's rows, held, blocked,
+ *		dependents.
  */
 static void
 ret_audit_closed(int64 policy, const char *how)
@@ -144,19 +154,69 @@ ret_audit_closed(int64 policy, const char *how)
 	bool		isnull;
 	int64		r,
 				h,
-				bl;
+				bl,
+				dp;
 
 	if (SPI_processed != 1)
 		return;
 	r = DatumGetInt64(RetentionGet(0, 1, &isnull));
 	h = DatumGetInt64(RetentionGet(0, 2, &isnull));
 	bl = DatumGetInt64(RetentionGet(0, 3, &isnull));
-	if (r <= 0)
-		return;
-	AuditAppend("run_retention", NULL,
-				psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
-						 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT ", \"ended\": \"%s\"}",
-						 policy, r, h, bl, how));
+	dp = DatumGetInt64(RetentionGet(0, 4, &isnull));
+	if (how == NULL)
+		AuditAppend("run_retention", NULL,
+					psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+							 ", \"dependents\": " INT64_FORMAT
+							 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT "}",
+							 policy, r, dp, h, bl));
+	else if (r > 0)
+		AuditAppend("run_retention", NULL,
+					psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+							 ", \"dependents\": " INT64_FORMAT
+							 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT ", \"ended\": \"%s\"}",
+							 policy, r, dp, h, bl, how));
+}
+
+/*
+ * ret_close_run
+ *		The worker, after the last batch of a pass committed: close its run
+ *		(finished, the audit entry) and clear it from the state, in a
+ *		transaction of its own.  The audit chain's head is locked first: a
+ *		session that appended to the chain (any audited call earlier in its
+ *		transaction) and then waits for the policy's state row (its
+ *		run_retention) must not find the worker holding that row while it
+ *		waits for the head (a deadlock, which the last batch met when it
+ *		audited the run itself).  Nothing else here waits: the run's row and
+ *		the state row are skipped when another session holds them (a
+ *		run_retention that takes the policy over closes the run itself).
+ */
+static void
+ret_close_run(int64 policy, int64 run, bool recorded, MemoryContext cxt)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(policy), Int64GetDatum(run)};
+	RetUser		su;
+
+	ret_xact_begin(true, cxt);
+	RetentionBecome(UtilExtensionOwner(), false, &su);
+	if (recorded)
+	{
+		RetentionExec("SELECT 1 FROM privacy.audit_head FOR UPDATE", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+		RetentionExec("UPDATE privacy.retention_runs r SET finished = pg_catalog.clock_timestamp() "
+					  "WHERE r.id OPERATOR(pg_catalog.=) $2 AND r.finished IS NULL AND r.id IN "
+					  "(SELECT x.id FROM privacy.retention_runs x WHERE x.id OPERATOR(pg_catalog.=) $2 "
+					  "FOR UPDATE SKIP LOCKED) RETURNING r.rows, r.held, r.blocked, r.dependents",
+					  2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+		if (SPI_processed == 1)
+			ret_audit_closed(policy, NULL);
+	}
+	RetentionExec("UPDATE privacy.retention_state s SET run = NULL "
+				  "WHERE s.policy OPERATOR(pg_catalog.=) $1 AND s.run OPERATOR(pg_catalog.=) $2 AND s.policy IN "
+				  "(SELECT x.policy FROM privacy.retention_state x WHERE x.policy OPERATOR(pg_catalog.=) $1 "
+				  "FOR UPDATE SKIP LOCKED)",
+				  2, types, values, NULL, SPI_OK_UPDATE);
+	RetentionRestore(&su);
+	ret_xact_end(true, cxt);
 }
 
 /*
@@ -172,12 +232,29 @@ ret_begin_run(RetPolicy *p, bool worker)
 	Oid			types[3] = {INT8OID, INT2OID, NAMEOID};
 	Datum		values[3] = {Int64GetDatum(p->id)};
 	bool		isnull;
+	bool		complete;
 	Datum		old;
-	int			level = RetentionPinSettings(p);
+	int			level;
 	int64		run;
 
 	RetentionExec("INSERT INTO privacy.retention_state (policy) VALUES ($1) ON CONFLICT DO NOTHING",
 			 1, types, values, NULL, SPI_OK_INSERT);
+	/*
+	 * The state row before the batch's settings (lock_timeout = 1s): a
+	 * run_retention waits for a worker's batch that holds it (bounded by
+	 * privacy.retention_batch_timeout and the caller's own timeouts), where
+	 * it failed after a second, and over every policy recorded a failure
+	 * that ended the worker's pass.  The worker skips a locked row.
+	 */
+	RetentionExec(worker ?
+			 "SELECT run, cutoff IS NULL FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED" :
+			 "SELECT run, cutoff IS NULL FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return 0;
+	complete = DatumGetBool(RetentionGet(0, 2, &isnull));
+	old = RetentionGet(0, 1, &isnull);
+	level = RetentionPinSettings(p);
 	if (p->fix_column)
 	{
 		/* the column was renamed (or renumbered by a restore): follow it */
@@ -187,24 +264,26 @@ ret_begin_run(RetPolicy *p, bool worker)
 				 "WHERE id OPERATOR(pg_catalog.=) $1",
 				 3, types, values, NULL, SPI_OK_UPDATE);
 	}
-	RetentionExec(worker ?
-			 "SELECT run FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED" :
-			 "SELECT run FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-			 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
+	if (!isnull && complete)
 	{
-		AtEOXact_GUC(true, level);
-		return 0;
+		/* a worker's run whose pass completed, not closed yet (ret_close_run) */
+		types[0] = INT8OID;
+		values[0] = old;
+		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp() "
+				 "WHERE id OPERATOR(pg_catalog.=) $1 AND finished IS NULL "
+				 "RETURNING rows, held, blocked, dependents",
+				 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+		if (SPI_processed == 1)
+			ret_audit_closed(p->id, NULL);
 	}
-	old = RetentionGet(0, 1, &isnull);
-	if (!isnull)
+	else if (!isnull)
 	{
 		/* a run that was interrupted (worker killed): close it, resume its pass */
 		types[0] = INT8OID;
 		values[0] = old;
 		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), "
 				 "error = 'interrupted' WHERE id OPERATOR(pg_catalog.=) $1 AND finished IS NULL "
-				 "RETURNING rows, held, blocked",
+				 "RETURNING rows, held, blocked, dependents",
 				 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 		ret_audit_closed(p->id, "interrupted");
 	}
@@ -229,23 +308,40 @@ ret_begin_run(RetPolicy *p, bool worker)
 
 /*
  * ret_warn_blocked
- *		The one WARNING of a pass that left expired rows alone because rows
- *		that must stay depend on them; blocked_by names the first blocking
- *		table.
+ *		The WARNINGs of a pass that left expired rows alone: because rows
+ *		that must stay depend on them (blocked_by names the first blocking
+ *		table), and because changing them failed (failed of them; the
+ *		first failure's SQLSTATE, never its message, which may quote the
+ *		row).
  */
 static void
-ret_warn_blocked(int64 policy, int64 blocked, const char *blocked_by)
+ret_warn_blocked(int64 policy, RetCounts *c, const char *blocked_by, bool anonymize)
 {
-	ereport(WARNING,
-			(blocked_by != NULL ?
-			 errmsg_plural("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired row that a row of %s depends on",
-						   "retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that a row of %s depends on",
-						   blocked, policy, blocked, blocked_by) :
-			 errmsg_plural("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired row that other rows depend on",
-						   "retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that other rows depend on",
-						   blocked, policy, blocked),
-			 errdetail("A dependent row that must stay (a table in anonymize mode, a kept column, a held subject, another role's row behind a NO ACTION or RESTRICT key, or cascade => false) blocks the row it references."),
-			 errhint("The rows are counted in privacy.retention_runs.blocked and retried by every pass.")));
+	int64		blocked = c->blocked - c->failed;
+
+	if (blocked > 0)
+		ereport(WARNING,
+				(blocked_by != NULL && c->failed == 0 ?
+				 errmsg_plural("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired row that a row of %s depends on",
+							   "retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that a row of %s depends on",
+							   blocked, policy, blocked, blocked_by) :
+				 errmsg_plural("retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired row that other rows depend on",
+							   "retention policy " INT64_FORMAT " skipped " INT64_FORMAT " expired rows that other rows depend on",
+							   blocked, policy, blocked),
+				 errdetail("A dependent row that must stay (a table in anonymize mode, a kept column, a held subject, another role's row behind a NO ACTION or RESTRICT key, or cascade => false) blocks the row it references."),
+				 errhint("The rows are counted in privacy.retention_runs.blocked and retried by every pass.")));
+	if (c->failed > 0)
+		ereport(WARNING,
+				(anonymize ?
+				 errmsg_plural("retention policy " INT64_FORMAT " could not rewrite " INT64_FORMAT " expired row",
+							   "retention policy " INT64_FORMAT " could not rewrite " INT64_FORMAT " expired rows",
+							   c->failed, policy, c->failed) :
+				 errmsg_plural("retention policy " INT64_FORMAT " could not delete " INT64_FORMAT " expired row",
+							   "retention policy " INT64_FORMAT " could not delete " INT64_FORMAT " expired rows",
+							   c->failed, policy, c->failed),
+				 errdetail("The first failure was an error of SQLSTATE %s (a constraint, or a table's trigger); the other rows were changed.",
+						   unpack_sql_state(c->failed_state)),
+				 errhint("The rows are counted in privacy.retention_runs.blocked and retried by every pass.")));
 }
 
 /*
@@ -255,7 +351,8 @@ ret_warn_blocked(int64 policy, int64 blocked, const char *blocked_by)
  *		autovacuum hears of retention's deletes) or runs every batch in the
  *		caller's transaction (run_retention).  The batch itself (RetentionBatch)
  *		never commits.  A pass that blocked rows logs one WARNING naming the
- *		first blocking table.
+ *		first blocking table.  Returns the rows deleted or anonymized, the
+ *		dependents deleted with them included.
  */
 int64
 RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
@@ -268,14 +365,15 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	RetPolicy  *p;
 	Oid			extowner;
 	RetUser		su;
-	int64		run;
-	RetCounts	counts;
+	RetRun		run;
 	char		label[64];
 	bool		done = false;
 	bool		lost = false;
 	char	   *blocked_by = NULL;
+	int64		total;
 
-	memset(&counts, 0, sizeof(counts));
+	memset(&run, 0, sizeof(run));
+	run.started = ret_run_started = GetCurrentTimestamp();
 	if (busy)
 		*busy = false;
 	snprintf(label, sizeof(label), "retention policy " INT64_FORMAT " batch", policy);
@@ -288,13 +386,13 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	p->holdfilter = RetentionHoldFilter(p->relid, "t", p->subjects);
 	if (!p->anonymize)
 		p->deps = RetentionLoadDeps(p);
-	run = ret_begin_run(p, own_xacts);
+	run.id = ret_begin_run(p, own_xacts);
 	/* after the state row's lock: drop_retention locks the state row, then the policy's */
-	if (run != 0)
+	if (run.id != 0)
 		RetentionRecordSubjects(p);
 	RetentionRestore(&su);
 	ret_xact_end(own_xacts, cxt);
-	if (run == 0)
+	if (run.id == 0)
 	{
 		if (busy)
 			*busy = true;
@@ -326,13 +424,13 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 		if (own_xacts && privacy_retention_batch_timeout > 0)
 			enable_timeout_after(STATEMENT_TIMEOUT, privacy_retention_batch_timeout);
 		RetentionBecome(extowner, false, &su);
-		RetentionBatch(p, run, own_xacts, &counts, &done, &lost);
+		RetentionBatch(p, &run, own_xacts, &done, &lost);
 		RetentionRestore(&su);
 		if (own_xacts && privacy_retention_batch_timeout > 0)
 			disable_timeout(STATEMENT_TIMEOUT, false);
-		if (counts.blocked_by != NULL && blocked_by == NULL)
-			blocked_by = MemoryContextStrdup(cxt, counts.blocked_by);
-		counts.blocked_by = blocked_by;
+		if (run.counts.blocked_by != NULL && blocked_by == NULL)
+			blocked_by = MemoryContextStrdup(cxt, run.counts.blocked_by);
+		run.counts.blocked_by = blocked_by;
 		ret_xact_end(own_xacts, cxt);
 		if (own_xacts)
 			pgstat_report_stat(false);
@@ -340,13 +438,22 @@ RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy)
 	}
 	if (own_xacts)
 		pgstat_report_stat(true);
-	if (counts.blocked > 0)
-		ret_warn_blocked(policy, counts.blocked, blocked_by);
+	if (own_xacts && done)
+		ret_close_run(policy, run.id, run.recorded, cxt);
+
+	/*
+	 * Blocked rows: one WARNING per run_retention call; from the worker
+	 * only for a run it recorded (the same blocked rows pass after pass
+	 * would log the same WARNING every naptime).
+	 */
+	if (run.counts.blocked > 0 && (!own_xacts || run.recorded))
+		ret_warn_blocked(policy, &run.counts, blocked_by, p->anonymize);
 	if (lost && busy)
 		*busy = true;
+	total = run.counts.changed + run.counts.dependents;
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
-	return counts.changed;
+	return total;
 }
 
 /*
@@ -425,15 +532,24 @@ ret_record_failure(int64 policy, const char *message, bool own_xacts)
 	values[2] = Int32GetDatum(privacy_retention_naptime);
 	RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), error = $2 "
 			 "WHERE id = (SELECT run FROM privacy.retention_state WHERE policy = $1) AND finished IS NULL "
-			 "RETURNING rows, held, blocked",
+			 "RETURNING rows, held, blocked, dependents",
 			 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 1)
 		ret_audit_closed(policy, "failed");
 	else
-		RetentionExec("INSERT INTO privacy.retention_runs (policy, finished, error) "
-				 "SELECT $1, pg_catalog.clock_timestamp(), $2 "
-				 "WHERE EXISTS (SELECT FROM privacy.retention WHERE id = $1)",
-				 2, types, values, NULL, SPI_OK_INSERT);
+	{
+		Oid			ft[3] = {INT8OID, TEXTOID, TIMESTAMPTZOID};
+		Datum		fv[3];
+
+		/* started: when the run that failed began (its batches may have taken a while) */
+		fv[0] = values[0];
+		fv[1] = values[1];
+		fv[2] = TimestampTzGetDatum(ret_run_started != 0 ? ret_run_started : GetCurrentTimestamp());
+		RetentionExec("INSERT INTO privacy.retention_runs (policy, started, finished, error) "
+					  "SELECT $1, LEAST($3, pg_catalog.clock_timestamp()), pg_catalog.clock_timestamp(), $2 "
+					  "WHERE EXISTS (SELECT FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1)",
+					  3, ft, fv, NULL, SPI_OK_INSERT);
+	}
 	/* retry after naptime * 2^failures, at most an hour */
 	RetentionExec("INSERT INTO privacy.retention_state (policy) SELECT $1 "
 			 "WHERE EXISTS (SELECT FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1) ON CONFLICT DO NOTHING",

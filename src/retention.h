@@ -9,6 +9,7 @@
 #ifndef RETENTION_H
 #define RETENTION_H
 
+#include "datatype/timestamp.h"
 #include "utils/resowner.h"
 
 #include "privacy.h"
@@ -61,8 +62,9 @@ extern void RetentionPseudonyms(Datum in, int len, Datum *out, Datum *done);
  *		(background worker; the caller must not be in a transaction) and a
  *		failure is recorded in retention_runs and rethrown to the caller;
  *		otherwise everything runs in the caller's transaction
- *		(run_retention).  Returns the rows deleted or anonymized; *skipped
- *		(may be NULL) is set when the worker found the policy busy.
+ *		(run_retention).  Returns the rows deleted or anonymized, in the
+ *		policy's table and its dependents; *busy (may be NULL) is set when
+ *		the worker found the policy busy.
  */
 extern int64 RetentionRunPolicy(int64 policy, bool own_xacts, bool *busy);
 
@@ -116,6 +118,7 @@ typedef struct RetPolicy
 	int			nhash;
 	bool		partitioned;	/* batches walk the leaf partitions in OID order */
 	char	   *agename;		/* age column's current name (unquoted) */
+	bool		age_local;		/* a timestamp without time zone (ret_batch_sql) */
 	AttrNumber	age_attnum;
 	bool		fix_column;		/* the stored name or attnum is out of date */
 	bool		cascade;
@@ -157,12 +160,30 @@ typedef struct RetUser
 /* What one batch did, for the run's counters. */
 typedef struct RetCounts
 {
-	int64		changed;
+	int64		changed;		/* rows of the policy's table */
 	int64		held;
 	int64		blocked;
+	int64		failed;			/* of blocked: their change failed (a constraint, a trigger) */
+	int			failed_state;	/* the first failure's SQLSTATE */
 	int64		dependents;		/* dependent rows deleted with their parents */
 	char	   *blocked_by;		/* first blocking table, or NULL */
 } RetCounts;
+
+/*
+ * A run: one call of RetentionRunPolicy, over a pass or the rest of an
+ * interrupted one.  Its retention_runs row is written by the first batch
+ * that changes rows, or at the end of the pass when the held or blocked
+ * rows differ from the policy's last recorded run (batch_record_run).
+ */
+typedef struct RetRun
+{
+	int64		id;				/* the retention_runs id reserved for it */
+	TimestampTz started;		/* when the run began */
+	bool		recorded;		/* its retention_runs row is written */
+	RetCounts	counts;			/* every batch so far */
+	int			batches;
+	double		longest_ms;
+} RetRun;
 
 /* retention_policy.c: identity switches, SPI */
 extern void RetentionBecome(Oid role, bool restricted, RetUser *save);
@@ -182,9 +203,9 @@ extern RetPolicy *RetentionLoadPolicy(int64 id);
 extern char *RetentionNeedsSql(RetPolicy *p);
 extern char *RetentionHoldFilter(Oid relid, const char *alias, List *required);
 extern List *RetentionLoadDeps(RetPolicy *p);
+extern void RetentionReloadPolicy(RetPolicy *p);
 
 /* retention_batch.c */
-extern void RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts,
-						   bool *done, bool *lost);
+extern void RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost);
 
 #endif							/* RETENTION_H */

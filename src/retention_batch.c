@@ -13,10 +13,10 @@
  *
  * One batch, in one transaction (the worker) or as one step of the
  * caller's transaction (run_retention):
- *	 1. as the extension owner: lock the policy's state row, then
- *		LOCK privacy.holds IN SHARE MODE: holds committed before this point
- *		are visible to the next statement, and none can commit until the
- *		batch ends (hold() waits at most one batch);
+ *	 1. as the extension owner: LOCK privacy.holds IN SHARE MODE (holds
+ *		committed before this point are visible to the next statement, and
+ *		none can commit until the batch ends: hold() waits at most one
+ *		batch), then lock the policy's state row;
  *	 2. as the table owner, security-restricted: pick the next candidates
  *		by keyset and lock those that still need work FOR UPDATE SKIP LOCKED
  *		(locked rows are left for the next pass);
@@ -52,11 +52,15 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "guard.h"
 #include "retention.h"
 
 #define RETENTION_OPTIMISTIC_WAIT "50ms"
+
+static bool ret_row_error(int sqlerrcode);
 
 /*
  * ret_batch_sql
@@ -67,6 +71,14 @@
  *		of src: "lk" (the locked rows) or "cand" (every candidate, waiting
  *		for row locks).  Columns: candidates, last age, last ctid, locked
  *		ctids (without change), rows changed.
+ *
+ *		The position is a timestamptz (retention_state.pos_age).  A
+ *		timestamp (without time zone) age is stored as its wall-clock time
+ *		read in UTC, and compared as a timestamp again: read in the policy's
+ *		zone, a time in the hour that a DST change skips (02:30 in Berlin)
+ *		is a later instant than the 03:00-03:29 that follow it in the
+ *		column's order, and a batch that ended on it made the next one skip
+ *		them (every pass, while the rows before it stayed).
  */
 static char *
 ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool blocks,
@@ -96,7 +108,13 @@ ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool bl
 						 "SELECT t.ctid AS c, t.%s AS a FROM ONLY %s t WHERE t.%s < $1",
 						 p->age, p->qualname, p->age);
 		if (have_pos)
-			appendStringInfo(&sql, " AND t.%s >= $2 AND (t.%s > $2 OR t.ctid > $3)", p->age, p->age);
+		{
+			/* a timestamp age: the position in its own type (above) */
+			const char *pos = p->age_local ? "pg_catalog.timezone('UTC', $2)" : "$2";
+
+			appendStringInfo(&sql, " AND t.%s >= %s AND (t.%s > %s OR t.ctid > $3)",
+							 p->age, pos, p->age, pos);
+		}
 		appendStringInfo(&sql, " ORDER BY t.%s, t.ctid LIMIT $5), ", p->age);
 	}
 	if (strcmp(src, "lk") == 0)
@@ -127,9 +145,10 @@ ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool bl
 		appendStringInfo(&sql, " WHERE t.ctid = ANY (ARRAY(SELECT c FROM %s)) AND %s RETURNING 1)",
 						 src, recheck);
 	}
-	appendStringInfoString(&sql,
-						   " SELECT (SELECT pg_catalog.count(*) FROM cand), "
-						   "(SELECT CAST(a AS pg_catalog.timestamptz) FROM last), (SELECT c FROM last), ");
+	appendStringInfo(&sql,
+					 " SELECT (SELECT pg_catalog.count(*) FROM cand), "
+					 "(SELECT %s FROM last), (SELECT c FROM last), ",
+					 p->age_local ? "pg_catalog.timezone('UTC', a)" : "CAST(a AS pg_catalog.timestamptz)");
 	appendStringInfoString(&sql, change ?
 						   "CAST('{}' AS pg_catalog.tid[]), (SELECT pg_catalog.count(*) FROM chg)" :
 						   "ARRAY(SELECT c FROM lk), 0");
@@ -144,9 +163,9 @@ ret_batch_sql(RetPolicy *p, bool have_pos, bool change, const char *src, bool bl
  *		lock costs a WAL record per row).  A candidate locked by another
  *		session makes the statement wait; after RETENTION_OPTIMISTIC_WAIT the
  *		attempt is rolled back (subtransaction) and the caller runs the
- *		SKIP LOCKED form instead, as after a constraint's error (whose rows
- *		batch_change then deletes one by one).  Returns true when the statement ran (its
- *		result in SPI_tuptable).
+ *		SKIP LOCKED form instead, as after an error that can be one row's
+ *		(ret_row_error: batch_change then changes the rows one by one).
+ *		Returns true when the statement ran (its result in SPI_tuptable).
  */
 static bool
 ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, const char *nulls,
@@ -177,9 +196,8 @@ ret_try_optimistic(RetPolicy *p, const char *sql, Oid *types, Datum *values, con
 	{
 		ErrorData  *edata = RetentionSubxactCaught(cxt, owner);
 
-		/* a lock, or a constraint: batch_change deletes row by row */
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+		/* a lock, or one row's error: batch_change changes row by row */
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE && !ret_row_error(edata->sqlerrcode))
 			ReThrowError(edata);
 		*constraint = edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE;
 		ok = false;
@@ -319,6 +337,8 @@ ret_dependents_held(RetDep *d, RetDepRows *r, bool *stays)
 	values[2] = CStringGetTextDatum("");
 	values[3] = CStringGetTextDatum(GuardPseudonymToken());
 	level = ret_pin_nestloop();
+	/* locked before its owner is read (batch_lock_table) */
+	LockRelationOid(d->relid, AccessShareLock);
 	RetentionBecome(UtilRelationOwner(d->relid), true, &su);
 	RetentionExec(psprintf("SELECT u.i FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
 					  " WITH ORDINALITY u(o, t, i)"
@@ -511,6 +531,8 @@ dep_delete(RetDepRows *r, ItemPointerData *blocked, int nblocked)
 			continue;
 		values[0] = PointerGetDatum(ret_tid_array(tids, nt));
 		level = ret_pin_nestloop();
+		/* locked before its owner is read (batch_lock_table) */
+		LockRelationOid(oid, RowExclusiveLock);
 		RetentionBecome(UtilRelationOwner(oid), true, &su);
 		RetentionExec(psprintf("DELETE FROM ONLY %s t USING pg_catalog.unnest($1) u(c) "
 							   "WHERE t.ctid OPERATOR(pg_catalog.=) u.c", UtilQualifiedName(oid)),
@@ -616,6 +638,7 @@ typedef struct RetBatch
 {
 	RetPolicy  *p;
 	int64		run;
+	bool		worker;			/* the worker's batch: its own transaction */
 	int64		size;			/* privacy.retention_batch_size */
 	/* the pass, from privacy.retention_state */
 	Datum		cutoff;
@@ -644,10 +667,15 @@ typedef struct RetBatch
 
 /*
  * batch_lock_state
- *		Step 1, as the extension owner: lock the policy's state row (the
- *		worker skips a row another session holds) and read the pass from
- *		it, then LOCK privacy.holds IN SHARE MODE.  False when the pass is
+ *		Step 1, as the extension owner: LOCK privacy.holds IN SHARE MODE,
+ *		then lock the policy's state row (the worker skips a row another
+ *		session holds) and read the pass from it.  False when the pass is
  *		not ours any more (another session took it over, or it ended).
+ *		The holds first: a session that places a hold (its lock on the
+ *		holds table kept to the end of its transaction) and then runs the
+ *		policy waits for the state row; a worker that held the row while
+ *		it waited for the hold's lock deadlocked with it.  run_retention
+ *		locked the state row when its run began.
  */
 static bool
 batch_lock_state(RetBatch *b, bool worker)
@@ -657,6 +685,7 @@ batch_lock_state(RetBatch *b, bool worker)
 	bool		isnull;
 	Datum		d;
 
+	RetentionExec("LOCK TABLE privacy.holds IN SHARE MODE", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	RetentionExec(worker ?
 				  "SELECT cutoff, pos_age, pos_ctid, run, pos_rel, pos_mode FROM privacy.retention_state "
 				  "WHERE policy OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED" :
@@ -682,8 +711,52 @@ batch_lock_state(RetBatch *b, bool worker)
 		ItemPointerCopy((ItemPointer) DatumGetPointer(b->pos_ctid), ip);
 		b->pos_ctid = PointerGetDatum(ip);
 	}
-	RetentionExec("LOCK TABLE privacy.holds IN SHARE MODE", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	return true;
+}
+
+/*
+ * batch_policy_renamed
+ *		Whether the policy's table, its age column or a column it rewrites
+ *		has another name than when the run resolved it.
+ */
+static bool
+batch_policy_renamed(RetPolicy *p)
+{
+	char	   *age = get_attname(p->relid, p->age_attnum, true);
+	ListCell   *lc;
+
+	if (strcmp(quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->relid)),
+										  get_rel_name(p->relid)), p->qualname) != 0)
+		return true;
+	if (age == NULL || strcmp(age, p->agename) != 0)
+		return true;
+	foreach(lc, p->columns)
+		if (get_attnum(p->relid, ((RetColumn *) lfirst(lc))->name) == InvalidAttrNumber)
+			return true;
+	return false;
+}
+
+/*
+ * batch_lock_table
+ *		Step 1b: lock the policy's table (as its DELETE or UPDATE would),
+ *		then read its owner again, and its names.  A pass outlives many
+ *		transactions: an ALTER TABLE ... OWNER TO committed during the pass
+ *		made the later batches run the table's code (its new owner's
+ *		triggers) as its previous owner, and a rename of the table, its
+ *		schema, its age column or a rewritten column failed the rest of the
+ *		pass (42703, 42P01).  Locked first, what is read here holds until
+ *		the batch ends.
+ */
+static void
+batch_lock_table(RetPolicy *p)
+{
+	LockRelationOid(p->relid, RowExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(p->relid)))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("the table of retention policy %lld no longer exists", (long long) p->id)));
+	p->owner = UtilRelationOwner(p->relid);
+	if (batch_policy_renamed(p))
+		RetentionReloadPolicy(p);
 }
 
 /*
@@ -817,7 +890,7 @@ batch_candidates(RetBatch *b)
 	}
 	if (!fast || !ret_try_optimistic(p, optimistic, types, values, nulls, &constraint))
 	{
-		/* after a constraint's error: lock only, batch_change deletes */
+		/* after one row's error: lock only, batch_change changes them */
 		if (constraint)
 			stepsql = ret_batch_sql(p, b->have_pos, false, "lk", b->blocks, needs);
 		RetentionBecome(p->owner, true, &su);
@@ -932,17 +1005,51 @@ batch_filter_held(RetBatch *b)
 }
 
 /*
- * batch_delete_sub
- *		One unit of a delete policy's step 4, in a subtransaction: for the
- *		ctids tids, the dependents first (3b, when the policy has some: in a
- *		pseudonym scope of its own, which ends before the DELETE fires the
- *		table's triggers; the rows they block drop out), then the DELETE of
- *		batch_change, as the table's owner.  True and *n the rows deleted,
- *		or false and *err the error: the subtransaction is rolled back with
- *		whatever the unit deleted, its dependents too, and *bc as it was.
+ * ret_row_error
+ *		Whether an error raised while a batch changed its rows can belong to
+ *		one row: a constraint (class 23: an ON DELETE SET NULL into a NOT
+ *		NULL column, a SET DEFAULT whose default row is missing, a CHECK), a
+ *		data exception (22), an error that a table's trigger or a function
+ *		it calls raised (P0, 09, 27, 2F, 38, 39), a check option (44), a
+ *		cardinality violation (21).  The batch then changes its rows one by
+ *		one.  Any other error (a lock or statement timeout, a map that
+ *		changed, a permission, a serialization failure, resources) fails
+ *		the policy, which is retried with back-off.
  */
 static bool
-batch_delete_sub(RetBatch *b, const char *sql, ArrayType *tids, RetCounts *bc, int64 *n, ErrorData **err)
+ret_row_error(int sqlerrcode)
+{
+	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
+	{
+		case ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION:
+		case ERRCODE_DATA_EXCEPTION:
+		case ERRCODE_PLPGSQL_ERROR:
+		case ERRCODE_TRIGGERED_ACTION_EXCEPTION:
+		case ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION:
+		case ERRCODE_SQL_ROUTINE_EXCEPTION:
+		case ERRCODE_EXTERNAL_ROUTINE_EXCEPTION:
+		case ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION:
+		case ERRCODE_WITH_CHECK_OPTION_VIOLATION:
+		case ERRCODE_CARDINALITY_VIOLATION:
+			return true;
+	}
+	return false;
+}
+
+/*
+ * batch_change_sub
+ *		One unit of step 4, in a subtransaction: sql (batch_change's DELETE
+ *		or UPDATE; values[0] the ctids, then the pseudonyms of 'hash'
+ *		columns) as the table's owner, after, for a delete policy with
+ *		dependents, the dependents of those ctids (3b: in a pseudonym scope
+ *		of its own, which ends before the DELETE fires the table's triggers;
+ *		the rows they block drop out).  True and *n the rows changed, or
+ *		false and *err the error: the subtransaction is rolled back with
+ *		whatever the unit changed, its dependents too, and *bc as it was.
+ */
+static bool
+batch_change_sub(RetBatch *b, const char *sql, int nargs, Oid *types, Datum *values,
+				 RetCounts *bc, int64 *n, ErrorData **err)
 {
 	RetPolicy  *p = b->p;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -955,22 +1062,22 @@ batch_delete_sub(RetBatch *b, const char *sql, ArrayType *tids, RetCounts *bc, i
 	PG_TRY();
 	{
 		RetUser		su;
-		ArrayType  *apply = tids;
-		Oid			types[1] = {TIDARRAYOID};
-		Datum		values[1];
+		ArrayType  *apply = DatumGetArrayTypeP(values[0]);
+		Datum		v[1 + 64];
 
 		*n = 0;
-		if (p->deps != NIL)
+		memcpy(v, values, sizeof(Datum) * nargs);
+		if (!p->anonymize && p->deps != NIL)
 		{
 			(void) GuardPseudonymScopeBegin();
-			apply = ret_dependents(p, p->partitioned ? b->leaf : p->relid, tids, bc);
+			apply = ret_dependents(p, p->partitioned ? b->leaf : p->relid, apply, bc);
 			GuardPseudonymScopeEnd();
+			v[0] = PointerGetDatum(apply);
 		}
 		if (ArrayGetNItems(ARR_NDIM(apply), ARR_DIMS(apply)) > 0)
 		{
-			values[0] = PointerGetDatum(apply);
 			RetentionBecome(p->owner, true, &su);
-			RetentionExec(sql, 1, types, values, NULL, SPI_OK_DELETE);
+			RetentionExec(sql, nargs, types, v, NULL, p->anonymize ? SPI_OK_UPDATE : SPI_OK_DELETE);
 			RetentionRestore(&su);
 			*n = (int64) SPI_processed;
 		}
@@ -988,12 +1095,24 @@ batch_delete_sub(RetBatch *b, const char *sql, ArrayType *tids, RetCounts *bc, i
 	return ok;
 }
 
-/* an error other than a constraint's (class 23) goes on */
+/*
+ * batch_one_row
+ *		The arguments of batch_change's statement for its i-th row only.
+ */
 static void
-batch_rethrow_unless_constraint(ErrorData *err)
+batch_one_row(RetBatch *b, int nargs, Datum *tids, int i, Datum *out)
 {
-	if (ERRCODE_TO_CATEGORY(err->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
-		ReThrowError(err);
+	out[0] = PointerGetDatum(construct_array(&tids[i], 1, TIDOID, sizeof(ItemPointerData),
+											 false, TYPALIGN_SHORT));
+	for (int k = 0; k < nargs - 1; k++)
+	{
+		int			one = 1;
+		int			at = k * b->napply + i;
+
+		out[1 + k] = PointerGetDatum(construct_md_array(&b->hashvals[at], &b->hashnulls[at], 1,
+														&one, (int[]) {1},
+														TEXTOID, -1, false, TYPALIGN_INT));
+	}
 }
 
 /*
@@ -1002,6 +1121,14 @@ batch_rethrow_unless_constraint(ErrorData *err)
  *		pseudonym scope: DELETE or UPDATE the rows b->apply by ctid ('hash'
  *		columns take the pseudonyms of step 3, as arrays parallel to the
  *		ctids).
+ *
+ *		One row must not stall the policy: when the batch's statement fails
+ *		on an error that can be one row's (ret_row_error: a constraint, a
+ *		table's trigger that refuses a row), its rows are changed one by
+ *		one, each with its dependents, each in a subtransaction, and those
+ *		that fail stay (their dependents too), counted as blocked and, for
+ *		the WARNING, as failed; blocked_by names the table of the failing
+ *		constraint, else the policy's table.
  */
 static void
 batch_change(RetBatch *b, RetCounts *bc)
@@ -1012,8 +1139,9 @@ batch_change(RetBatch *b, RetCounts *bc)
 	Oid			dtypes[1 + 64];
 	Datum		dvalues[1 + 64];
 	ListCell   *lc;
-	RetUser		su;
 	int			nlevel;
+	ErrorData  *err = NULL;
+	int64		n = 0;
 
 	initStringInfo(&sql);
 	dtypes[0] = TIDARRAYOID;
@@ -1066,53 +1194,40 @@ batch_change(RetBatch *b, RetCounts *bc)
 			appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
 	}
 	nlevel = ret_pin_nestloop();
-	if (p->anonymize)
-	{
-		RetentionBecome(p->owner, true, &su);
-		RetentionExec(sql.data, nargs, dtypes, dvalues, NULL, SPI_OK_UPDATE);
-		RetentionRestore(&su);
-		b->changed = (int64) SPI_processed;
-	}
+	if (batch_change_sub(b, sql.data, nargs, dtypes, dvalues, bc, &n, &err))
+		b->changed = n;
 	else
 	{
-		ErrorData  *err = NULL;
-		int64		n = 0;
+		Datum	   *tids;
+		bool	   *tnulls;
+		int			ntids;
 
-		/*
-		 * One row must not stall the policy: when the batch's DELETE fails
-		 * on a constraint (an ON DELETE SET NULL into a NOT NULL column, a
-		 * SET DEFAULT whose default row is missing, a dependent's CHECK),
-		 * its rows are deleted one by one, each with its dependents, and
-		 * those that fail stay, dependents too, counted as blocked.
-		 */
-		if (batch_delete_sub(b, sql.data, b->apply, bc, &n, &err))
-			b->changed = n;
-		else
+		if (!ret_row_error(err->sqlerrcode))
+			ReThrowError(err);
+		deconstruct_array(b->apply, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+						  &tids, &tnulls, &ntids);
+		b->changed = 0;
+		for (int i = 0; i < ntids; i++)
 		{
-			Datum	   *tids;
-			bool	   *tnulls;
-			int			ntids;
+			Datum		one[1 + 64];
 
-			batch_rethrow_unless_constraint(err);
-			deconstruct_array(b->apply, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
-							  &tids, &tnulls, &ntids);
-			b->changed = 0;
-			for (int i = 0; i < ntids; i++)
+			CHECK_FOR_INTERRUPTS();
+			batch_one_row(b, nargs, tids, i, one);
+			err = NULL;
+			if (batch_change_sub(b, sql.data, nargs, dtypes, one, bc, &n, &err))
+				b->changed += n;
+			else
 			{
-				ArrayType  *one = construct_array(&tids[i], 1, TIDOID, sizeof(ItemPointerData),
-												  false, TYPALIGN_SHORT);
-
-				CHECK_FOR_INTERRUPTS();
-				err = NULL;
-				if (batch_delete_sub(b, sql.data, one, bc, &n, &err))
-					b->changed += n;
-				else
-				{
-					batch_rethrow_unless_constraint(err);
-					bc->blocked++;
-					if (bc->blocked_by == NULL)
-						bc->blocked_by = err->table_name ? pstrdup(err->table_name) : pstrdup("a constraint");
-				}
+				if (!ret_row_error(err->sqlerrcode))
+					ReThrowError(err);
+				bc->blocked++;
+				bc->failed++;
+				if (bc->blocked_by == NULL)
+					bc->blocked_by = err->table_name && err->schema_name ?
+						pstrdup(quote_qualified_identifier(err->schema_name, err->table_name)) :
+						pstrdup(UtilQualifiedName(p->partitioned ? b->leaf : p->relid));
+				if (bc->failed_state == 0)
+					bc->failed_state = err->sqlerrcode;
 			}
 		}
 	}
@@ -1150,7 +1265,16 @@ batch_store_position(RetBatch *b)
 	values[0] = Int64GetDatum(p->id);
 	if (done)
 	{
-		RetentionExec("UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
+		/*
+		 * the worker's run stays in the state until RetentionRunPolicy has
+		 * closed it in a transaction of its own (retention.c, ret_close_run)
+		 */
+		RetentionExec(b->worker ?
+					  "UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
+					  "pos_ctid = NULL, pos_rel = NULL, pos_mode = NULL, failures = 0, last_error = NULL, "
+					  "next_try = '-infinity', last_checked = pg_catalog.now() "
+					  "WHERE policy OPERATOR(pg_catalog.=) $1" :
+					  "UPDATE privacy.retention_state SET cutoff = NULL, pos_age = NULL, "
 					  "pos_ctid = NULL, pos_rel = NULL, pos_mode = NULL, run = NULL, failures = 0, last_error = NULL, "
 					  "next_try = '-infinity', last_checked = pg_catalog.now() "
 					  "WHERE policy OPERATOR(pg_catalog.=) $1",
@@ -1171,62 +1295,140 @@ batch_store_position(RetBatch *b)
 }
 
 /*
+ * ret_situation_changed
+ *		Whether a run that changed no row still has something to record:
+ *		its held or blocked rows differ from those of the policy's last
+ *		recorded run, or that run failed or was interrupted (its error is
+ *		over).  A pass whose only findings are the held or blocked rows of
+ *		before has nothing to do: it leaves no run row and no audit entry,
+ *		and retention_status keeps showing the last run's counts, which are
+ *		still the current ones.  As the extension owner.
+ */
+static bool
+ret_situation_changed(RetPolicy *p, RetRun *run, int64 held, int64 blocked)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	bool		isnull;
+	int64		last_held;
+	int64		last_blocked;
+
+	values[0] = Int64GetDatum(p->id);
+	values[1] = Int64GetDatum(run->id);
+	RetentionExec("SELECT x.held, x.blocked, x.error IS NOT NULL FROM privacy.retention_runs x "
+				  "WHERE x.policy OPERATOR(pg_catalog.=) $1 AND x.id OPERATOR(pg_catalog.<>) $2 "
+				  "ORDER BY x.started DESC, x.id DESC LIMIT 1",
+				  2, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return held > 0 || blocked > 0;
+	last_held = DatumGetInt64(RetentionGet(0, 1, &isnull));
+	last_blocked = DatumGetInt64(RetentionGet(0, 2, &isnull));
+	return held != last_held || blocked != last_blocked ||
+		DatumGetBool(RetentionGet(0, 3, &isnull));
+}
+
+/*
  * batch_record_run
- *		Step 5b, as the extension owner: the run's row, written only by a
- *		batch that changed, skipped or blocked something (an idle pass
- *		leaves no record, only the last_checked heartbeat); when the pass
- *		is done, the run is closed and audited.
+ *		Step 5b, as the extension owner: the run's row.  A run that changes
+ *		rows is recorded from its first such batch on (each batch adds to
+ *		its row in its own transaction, so a killed worker's run keeps its
+ *		counts); a run that changes none only at the end of its pass, and
+ *		only when ret_situation_changed says so.  When the pass is done, a
+ *		recorded run is closed and audited, by this batch in run_retention,
+ *		by a transaction of its own in the worker (retention.c,
+ *		ret_close_run: the chain head's lock is taken there first, never
+ *		while the batch holds the state row).  rows counts every row deleted
+ *		or anonymized, in the policy's table and its dependents (the
+ *		dependents column says how many of them were dependents).
  */
 static void
-batch_record_run(RetBatch *b, RetCounts *bc, double ms, bool done)
+batch_record_run(RetBatch *b, RetRun *run, RetCounts *bc, double ms, bool done)
 {
-	if (bc->changed > 0 || bc->held > 0 || bc->blocked > 0)
-	{
-		Oid			rt[8] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, TEXTOID, INT8OID};
-		Datum		rv[8];
-		char		rn[8] = "        ";
+	RetCounts  *t = &run->counts;
+	int64		rows = bc->changed + bc->dependents;
+	bool		first = false;
 
-		rv[0] = Int64GetDatum(b->run);
+	if (!run->recorded)
+	{
+		/* the row starts with every batch of the run so far */
+		int64		all_rows = t->changed + t->dependents + rows;
+
+		if (all_rows > 0 ||
+			(done && ret_situation_changed(b->p, run, t->held + bc->held, t->blocked + bc->blocked)))
+			first = true;
+	}
+	if (run->recorded || first)
+	{
+		Oid			rt[10] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, TEXTOID,
+		INT8OID, TIMESTAMPTZOID, INT4OID};
+		Datum		rv[10];
+		char		rn[10] = "          ";
+		const char *blocked_by = bc->blocked_by;
+
+		rv[0] = Int64GetDatum(run->id);
 		rv[1] = Int64GetDatum(b->p->id);
-		rv[2] = Int64GetDatum(bc->changed);
-		rv[3] = Int64GetDatum(bc->held);
-		rv[4] = Int64GetDatum(bc->blocked);
-		rv[5] = Float8GetDatum(ms);
-		rv[6] = bc->blocked_by ? CStringGetTextDatum(bc->blocked_by) : (Datum) 0;
-		if (!bc->blocked_by)
+		if (first)
+		{
+			rv[2] = Int64GetDatum(t->changed + t->dependents + rows);
+			rv[3] = Int64GetDatum(t->held + bc->held);
+			rv[4] = Int64GetDatum(t->blocked + bc->blocked);
+			rv[5] = Float8GetDatum(Max(run->longest_ms, ms));
+			rv[7] = Int64GetDatum(t->dependents + bc->dependents);
+			rv[9] = Int32GetDatum(run->batches + 1);
+			if (t->blocked_by != NULL)
+				blocked_by = t->blocked_by;
+		}
+		else
+		{
+			rv[2] = Int64GetDatum(rows);
+			rv[3] = Int64GetDatum(bc->held);
+			rv[4] = Int64GetDatum(bc->blocked);
+			rv[5] = Float8GetDatum(ms);
+			rv[7] = Int64GetDatum(bc->dependents);
+			rv[9] = Int32GetDatum(1);
+		}
+		rv[6] = blocked_by ? CStringGetTextDatum(blocked_by) : (Datum) 0;
+		if (!blocked_by)
 			rn[6] = 'n';
-		rv[7] = Int64GetDatum(bc->dependents);
+		rv[8] = TimestampTzGetDatum(run->started);
 		RetentionExec("INSERT INTO privacy.retention_runs AS r (id, policy, rows, held, blocked, batches, "
-					  "longest_batch_ms, blocked_by) VALUES ($1, $2, $3, $4, $5, 1, $6, $7) "
+					  "longest_batch_ms, blocked_by, dependents, started) "
+					  "VALUES ($1, $2, $3, $4, $5, $10, $6, $7, $8, $9) "
 					  "ON CONFLICT (id) DO UPDATE SET rows = r.rows OPERATOR(pg_catalog.+) excluded.rows, "
 					  "held = r.held OPERATOR(pg_catalog.+) excluded.held, "
 					  "blocked = r.blocked OPERATOR(pg_catalog.+) excluded.blocked, "
-					  "batches = r.batches OPERATOR(pg_catalog.+) 1, "
+					  "dependents = r.dependents OPERATOR(pg_catalog.+) excluded.dependents, "
+					  "batches = r.batches OPERATOR(pg_catalog.+) excluded.batches, "
 					  "longest_batch_ms = GREATEST(r.longest_batch_ms, excluded.longest_batch_ms), "
 					  "blocked_by = COALESCE(r.blocked_by, excluded.blocked_by)",
-					  7, rt, rv, rn, SPI_OK_INSERT);
+					  10, rt, rv, rn, SPI_OK_INSERT);
+		run->recorded = true;
 	}
-	if (done)
+	if (done && run->recorded && !b->worker)
 	{
 		Oid			types[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(b->run)};
+		Datum		values[1] = {Int64GetDatum(run->id)};
 		bool		isnull;
 
 		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp() "
-					  "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING rows, held, blocked",
+					  "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING rows, held, blocked, dependents",
 					  1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 		if (SPI_processed == 1)
 		{
 			int64		r = DatumGetInt64(RetentionGet(0, 1, &isnull));
 			int64		h = DatumGetInt64(RetentionGet(0, 2, &isnull));
 			int64		bl = DatumGetInt64(RetentionGet(0, 3, &isnull));
+			int64		dp = DatumGetInt64(RetentionGet(0, 4, &isnull));
 
 			AuditAppend("run_retention", NULL,
 						psprintf("{\"policy\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+								 ", \"dependents\": " INT64_FORMAT
 								 ", \"held\": " INT64_FORMAT ", \"blocked\": " INT64_FORMAT "}",
-								 b->p->id, r, h, bl));
+								 b->p->id, r, dp, h, bl));
 		}
 	}
+	run->batches++;
+	run->longest_ms = Max(run->longest_ms, ms);
 }
 
 /*
@@ -1234,23 +1436,25 @@ batch_record_run(RetBatch *b, RetCounts *bc, double ms, bool done)
  *		One batch of a pass (see the file banner): a function that never
  *		commits; the caller (the worker's or run_retention's driver) owns
  *		the transaction.  SPI connected; the caller is the extension owner.
- *		Adds what it did to *counts; sets *done when the pass is complete,
- *		*lost when another session took the pass over.
+ *		Adds what it did to run's counters; sets *done when the pass is
+ *		complete, *lost when another session took the pass over.
  */
 void
-RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *done, bool *lost)
+RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost)
 {
+	RetCounts  *counts = &run->counts;
 	RetBatch	b;
 	RetCounts	bc;
 	instr_time	t0,
 				t1;
-	char	   *parent_qualname = p->qualname;
+	char	   *parent_qualname;
 	int			level;
 
 	memset(&b, 0, sizeof(b));
 	memset(&bc, 0, sizeof(bc));
 	b.p = p;
-	b.run = run;
+	b.run = run->id;
+	b.worker = worker;
 	b.size = privacy_retention_batch_size;
 	b.last_null = true;
 	INSTR_TIME_SET_CURRENT(t0);
@@ -1264,6 +1468,8 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 		AtEOXact_GUC(true, level);
 		return;
 	}
+	batch_lock_table(p);
+	parent_qualname = p->qualname;
 	if (batch_pick_leaf(&b))
 	{
 		List	   *deferred;
@@ -1309,11 +1515,14 @@ RetentionBatch(RetPolicy *p, int64 run, bool worker, RetCounts *counts, bool *do
 	*done = batch_store_position(&b);
 	bc.changed = b.changed;
 	bc.held = b.held;
-	batch_record_run(&b, &bc, INSTR_TIME_GET_MILLISEC(t1), *done);
+	batch_record_run(&b, run, &bc, INSTR_TIME_GET_MILLISEC(t1), *done);
 	AtEOXact_GUC(true, level);
 	counts->changed += bc.changed;
 	counts->held += bc.held;
 	counts->blocked += bc.blocked;
+	counts->failed += bc.failed;
+	if (counts->failed_state == 0)
+		counts->failed_state = bc.failed_state;
 	counts->dependents += bc.dependents;
 	if (counts->blocked_by == NULL && bc.blocked_by != NULL)
 		counts->blocked_by = bc.blocked_by;

@@ -519,7 +519,8 @@ RetentionLoadPolicy(int64 id)
 	ArrayType  *recorded;
 
 	RetentionExec("SELECT table_name::pg_catalog.oid, age_column::pg_catalog.text, keep::pg_catalog.text, "
-			 "action, columns, age_attnum, cascade, time_zone, subjects, created_by::pg_catalog.text "
+			 "action, columns, age_attnum, cascade, time_zone, subjects, created_by::pg_catalog.text, "
+			 "created_by_admin "
 			 "FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -548,10 +549,20 @@ RetentionLoadPolicy(int64 id)
 
 		/*
 		 * a role that no longer exists (dropped, renamed by a superuser,
-		 * or a restore into another cluster) counts as an admin: a table's
-		 * owner cannot be dropped, nor rename itself
+		 * or a restore into another cluster) is judged as it was when it
+		 * added the policy (created_by_admin).  It used to count as an
+		 * admin ("a table's owner cannot be dropped"): but its tables may
+		 * have been reassigned first, and the policy of a table owner
+		 * without privacy_admin then ran on a mapped table, whose new owner
+		 * read the held subjects off the rows it left.
 		 */
-		p->by_admin = !OidIsValid(byrole) || ret_is_admin(byrole);
+		if (OidIsValid(byrole))
+			p->by_admin = ret_is_admin(byrole);
+		else
+		{
+			d = RetentionGet(0, 11, &isnull);
+			p->by_admin = !isnull && DatumGetBool(d);
+		}
 	}
 
 	if (get_rel_name(p->relid) == NULL)
@@ -597,6 +608,7 @@ RetentionLoadPolicy(int64 id)
 			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
 							errmsg("the age column of retention policy %lld is no longer a date or timestamp",
 								   (long long) id)));
+		p->age_local = agetype == TIMESTAMPOID;
 	}
 	p->fix_column = stored_attnum != p->age_attnum ||
 		strcmp(agename, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)) != 0;
@@ -620,6 +632,27 @@ RetentionLoadPolicy(int64 id)
 		p->needs = RetentionNeedsSql(p);
 	}
 	return p;
+}
+
+/*
+ * RetentionReloadPolicy
+ *		Resolve p against the catalog again, in place and in the memory
+ *		context that holds it, with its hold filter and dependents: a pass
+ *		outlives many transactions, and its table or columns may have been
+ *		renamed since the run resolved them (the DDL trigger has recorded
+ *		the new names).  SPI connected, as the extension owner.
+ */
+void
+RetentionReloadPolicy(RetPolicy *p)
+{
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(p));
+	RetPolicy  *n = RetentionLoadPolicy(p->id);
+
+	n->holdfilter = RetentionHoldFilter(n->relid, "t", n->subjects);
+	if (!n->anonymize)
+		n->deps = RetentionLoadDeps(n);
+	*p = *n;
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -998,10 +1031,10 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 	RetUser		su;
 	int64		id;
 	bool		isnull;
-	Oid			types[10] = {OIDOID, NAMEOID, INTERVALOID, TEXTOID, NAMEARRAYOID, NAMEOID,
-	INT2OID, BOOLOID, TEXTOID, TEXTARRAYOID};
-	Datum		values[10];
-	char		nulls[10] = "          ";
+	Oid			types[11] = {OIDOID, NAMEOID, INTERVALOID, TEXTOID, NAMEARRAYOID, NAMEOID,
+	INT2OID, BOOLOID, TEXTOID, TEXTARRAYOID, BOOLOID};
+	Datum		values[11];
+	char		nulls[11] = "           ";
 	List	   *subjects;
 	Datum	   *selems;
 	ListCell   *lc;
@@ -1069,13 +1102,15 @@ privacy_add_retention(PG_FUNCTION_ARGS)
 		selems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
 	values[9] = PointerGetDatum(construct_array(selems, list_length(subjects), TEXTOID, -1, false,
 												TYPALIGN_INT));
+	/* the author's standing now, for the day it no longer exists (RetentionLoadPolicy) */
+	values[10] = BoolGetDatum(ret_is_admin(caller));
 	RetentionExec("INSERT INTO privacy.retention (table_name, age_column, keep, action, columns, created_by, "
-			 "age_attnum, cascade, time_zone, subjects, column_attnums) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $5 IS NOT NULL THEN "
+			 "age_attnum, cascade, time_zone, subjects, created_by_admin, column_attnums) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $5 IS NOT NULL THEN "
 			 "ARRAY(SELECT a.attnum FROM pg_catalog.unnest($5) WITH ORDINALITY c(name, o) "
 			 "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $1 "
 			 "AND a.attname OPERATOR(pg_catalog.=) c.name AND NOT a.attisdropped ORDER BY c.o) END) RETURNING id",
-			 10, types, values, nulls, SPI_OK_INSERT_RETURNING);
+			 11, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(RetentionGet(0, 1, &isnull));
 	types[0] = INT8OID;
 	values[0] = Int64GetDatum(id);

@@ -741,7 +741,8 @@ ALTER TABLE privacy.retention_state
 	ADD COLUMN last_checked timestamptz;
 ALTER TABLE privacy.retention_runs
 	ADD COLUMN blocked bigint NOT NULL DEFAULT 0,
-	ADD COLUMN blocked_by text;
+	ADD COLUMN blocked_by text,
+	ADD COLUMN dependents bigint NOT NULL DEFAULT 0;
 ALTER TABLE privacy.retention
 	ADD COLUMN age_attnum smallint,
 	ADD COLUMN cascade boolean NOT NULL DEFAULT true,
@@ -765,6 +766,14 @@ UPDATE privacy.retention r
    SET subjects = ARRAY(SELECT DISTINCT m.subject FROM privacy.map m
                          WHERE m.table_name OPERATOR(pg_catalog.=) r.table_name ORDER BY 1)
  WHERE EXISTS (SELECT FROM privacy.map m WHERE m.table_name OPERATOR(pg_catalog.=) r.table_name);
+-- whether each policy's author is an admin, as it is now (an author that no
+-- longer exists: as 0.2.0 judged it before this column, an admin)
+ALTER TABLE privacy.retention
+	ADD COLUMN created_by_admin boolean NOT NULL DEFAULT false;
+UPDATE privacy.retention r
+   SET created_by_admin = COALESCE((SELECT a.rolsuper OR pg_catalog.pg_has_role(a.oid, 'privacy_admin', 'USAGE')
+                                      FROM pg_catalog.pg_roles a
+                                     WHERE a.rolname OPERATOR(pg_catalog.=) r.created_by), true);
 -- pseudonyms carry a keyed tag (issue 10 item 1): values written by 0.1.0
 -- are not recognized and are pseudonymized once more.  One family, computed
 -- only with the pseudonym scope's token (security, issue #9 item 6) or by a

@@ -38,8 +38,9 @@ SELECT count(*) AS thumbs_left FROM thumbs;
 SELECT * FROM invoices;
 SELECT * FROM notes;
 SELECT count(*) AS stars_left FROM stars;
--- (the worker may have run the policy since: only the first run is shown)
-SELECT rows, held, blocked, blocked_by, error FROM privacy.retention_runs WHERE policy = :p ORDER BY id LIMIT 1;
+-- rows counts every row deleted, the dependents (attachments, thumbs, stars)
+-- included, as run_retention's result does (before, the messages only)
+SELECT rows, dependents, held, blocked, blocked_by, error FROM privacy.retention_runs WHERE policy = :p ORDER BY id;
 SELECT policy, last_blocked, blocked_by, error FROM privacy.retention_status WHERE policy = :p;
 -- independent check: every message left is exactly one that a row that must stay references
 SELECT count(*) AS unexplained FROM messages m

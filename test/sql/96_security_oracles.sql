@@ -121,8 +121,10 @@ ALTER TABLE items OWNER TO regress_sec_tabowner;
 GRANT SELECT ON baskets, shops TO regress_sec_tabowner;
 SELECT privacy.protect('items', force => true);
 SELECT privacy.restrict('shop', '1', 'contested');
+-- (42501: an error of the whole policy; one row's error, such as a plain
+-- RAISE, only blocks that row's deletion)
 CREATE FUNCTION items_fail() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'planted failure'; END $$;
+BEGIN RAISE EXCEPTION 'planted failure' USING ERRCODE = 'insufficient_privilege'; END $$;
 CREATE TRIGGER items_fail BEFORE DELETE ON items FOR EACH ROW EXECUTE FUNCTION items_fail();
 CREATE ROLE regress_sec_admin IN ROLE privacy_admin;
 SELECT privacy.add_retention('items', 'at', '1 year') AS policy \gset

@@ -57,24 +57,26 @@ $node->safe_psql('db3', "CREATE EXTENSION privacy; SELECT privacy.add_retention(
 ok($node->poll_query_until('db3', $none_expired, 't'), 'a later extension is picked up');
 
 # a failing policy is recorded, retried with back-off, and does not stop others
+# (a policy-wide error: 42501; one row's error, such as a plain RAISE, only
+# blocks that row, test/sql/57_retention_review.sql)
 $node->safe_psql('db1', q{
 	CREATE TABLE bad (at timestamptz NOT NULL);
 	INSERT INTO bad VALUES ('2000-01-01');
 	CREATE FUNCTION bad_trg() RETURNS trigger LANGUAGE plpgsql
-	  AS $$ BEGIN RAISE EXCEPTION 'refusing the row of %', OLD.at; END $$;
+	  AS $$ BEGIN RAISE EXCEPTION 'refusing the row of %', OLD.at USING ERRCODE = 'insufficient_privilege'; END $$;
 	CREATE TRIGGER bad_del BEFORE DELETE ON bad FOR EACH ROW EXECUTE FUNCTION bad_trg();
 	SELECT privacy.add_retention('bad', 'at', '1 day');
 	INSERT INTO t SELECT g, '2001-01-01' FROM generate_series(1, 100) g;
 });
 my $bad_offset = -s $node->logfile;	# the worker's failures come after the set-up
 # (the trigger's message quotes the row: only its SQLSTATE is recorded)
-ok($node->poll_query_until('db1', "SELECT failures >= 1 AND last_error LIKE '%P0001%'
+ok($node->poll_query_until('db1', "SELECT failures >= 1 AND last_error LIKE '%42501%'
 	FROM privacy.retention_status WHERE table_name = 'bad'::regclass", 't'),
 	'a failing policy is recorded in the status view');
 ok($node->poll_query_until('db1', $none_expired, 't'), 'the other policy still runs');
 like($node->safe_psql('db1', "SELECT error FROM privacy.retention_runs r
 	JOIN privacy.retention p ON p.id = r.policy WHERE p.table_name = 'bad'::regclass
-	ORDER BY r.id DESC LIMIT 1"), qr/^P0001: a message of SQLSTATE P0001, hidden/, 'retention_runs holds the error');
+	ORDER BY r.id DESC LIMIT 1"), qr/^42501: a message of SQLSTATE 42501, hidden/, 'retention_runs holds the error');
 is(join("\n", grep { /refusing|2000-01-01/ }
 		split(/\n/, $node->safe_psql('db1', "SELECT string_agg(coalesce(error, ''), E'\\n') FROM privacy.retention_runs")
 			. "\n" . slurp_file($node->logfile, $bad_offset))),
@@ -218,7 +220,7 @@ $node->safe_psql('dbpart', q{
 	CREATE TABLE m (id int PRIMARY KEY, at timestamptz);
 	CREATE INDEX ON m (at);
 	CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS
-	  $$ BEGIN IF old.id = 50 THEN RAISE EXCEPTION 'boom'; END IF; RETURN old; END $$;
+	  $$ BEGIN IF old.id = 50 THEN RAISE EXCEPTION 'boom' USING ERRCODE = 'insufficient_privilege'; END IF; RETURN old; END $$;
 	CREATE TRIGGER boom BEFORE DELETE ON m FOR EACH ROW EXECUTE FUNCTION boom();
 	INSERT INTO m SELECT g, now() - interval '10 days' + g * interval '1 second' FROM generate_series(1, 100) g;
 	SELECT privacy.add_retention('m', 'at', '1 day');

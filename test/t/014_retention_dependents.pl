@@ -80,8 +80,9 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM attachments'), $att_stay,
 is($node->safe_psql('postgres', 'SELECT count(*) FROM invoices'), '1', 'the kept invoice stays');
 is($node->safe_psql('postgres', 'SELECT blocked FROM privacy.retention_runs ORDER BY id LIMIT 1'),
 	$blocked_expected, 'the run counts the blocked messages');
-is($node->safe_psql('postgres', 'SELECT rows FROM privacy.retention_runs ORDER BY id LIMIT 1'),
-	200000 - $stay, 'the run counts the deleted messages');
+is($node->safe_psql('postgres', 'SELECT rows, dependents FROM privacy.retention_runs ORDER BY id LIMIT 1'),
+	(200000 - $stay + 2000 - $att_stay) . '|' . (2000 - $att_stay),
+	'the run counts the deleted messages and attachments');
 ok($node->safe_psql('postgres', 'SELECT error IS NULL FROM privacy.retention_runs ORDER BY id LIMIT 1') eq 't',
 	'the policy never fails');
 ok($node->log_contains('skipped \d+ expired rows? that a row of public\.(attachments|invoices) depends on'),
