@@ -886,7 +886,8 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 					 errmsg("erasure strategy \"hash\" does not fit column %s of table %s",
 							quote_identifier(shorthash->name), mt->label),
 					 errdetail("A pseudonym needs a string type other than name, with room for 16 characters under a unique index. Nothing was erased."),
-					 errhint("Classify the column again with privacy.classify(), with another erasure strategy or after widening it.")));
+					 errhint("Classify the column again with privacy.classify(), with another erasure strategy or after widening it."),
+					 errhidestmt(true)));
 		et->shared = shared_cond(subj, mt, "t");
 		et->keep_shared = keep_shared && et->shared != NULL && !et->anonymize;
 		ets = lappend(ets, et);
