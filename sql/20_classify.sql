@@ -23,6 +23,30 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	FROM b
 $$;
 
+-- Can column col of tbl hold the pseudonym of strategy 'hash'?  A string
+-- type (not name) or bytea; under a unique index, with room for 16
+-- characters at least: a pseudonym is a keyed body and a keyed tag of it,
+-- half each, and a shorter one repeats soon (an erasure collides, 23505).
+CREATE FUNCTION privacy._hash_fits(tbl regclass, col smallint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	WITH RECURSIVE base(oid, typbasetype, typcategory, typtypmod, mod, depth) AS (
+		SELECT t.oid, t.typbasetype, t.typcategory, t.typtypmod, a.atttypmod, 0
+		  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+		 WHERE a.attrelid = tbl AND a.attnum = col
+		UNION ALL
+		SELECT t.oid, t.typbasetype, t.typcategory, t.typtypmod, b.typtypmod, b.depth + 1
+		  FROM base b JOIN pg_catalog.pg_type t ON t.oid = b.typbasetype WHERE b.typbasetype <> 0
+	), b AS (SELECT oid, typcategory, mod FROM base ORDER BY depth DESC LIMIT 1)
+	SELECT b.oid = 'bytea'::pg_catalog.regtype
+		OR (b.typcategory = 'S' AND b.oid <> 'name'::pg_catalog.regtype
+		    AND (b.oid NOT IN ('character varying'::pg_catalog.regtype, 'character'::pg_catalog.regtype)
+		         OR b.mod < 0 OR b.mod - 4 >= 16
+		         OR NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+		                         WHERE i.indrelid = tbl AND i.indisunique
+		                           AND col = ANY (i.indkey::pg_catalog.int2[]))))
+	FROM b
+$$;
+
 CREATE FUNCTION privacy._check_table(tbl regclass, arg text DEFAULT 'tbl') RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -69,7 +93,7 @@ BEGIN
 	IF col IS NULL OR category IS NULL THEN
 		RAISE EXCEPTION 'arguments "col" and "category" must not be null' USING ERRCODE = '22023';
 	END IF;
-	SELECT a.attnum, a.atttypid::pg_catalog.regtype AS typ, a.attnotnull,
+	SELECT a.attnum, a.atttypid::pg_catalog.regtype AS typ, a.atttypmod AS typmod, a.attnotnull,
 	       a.attgenerated <> '' AS generated, a.attidentity = 'a' AS identity_always INTO att
 	  FROM pg_catalog.pg_attribute a
 	 WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
@@ -116,7 +140,7 @@ BEGIN
 		            WHERE i.indrelid = tbl AND i.indisunique
 		              AND att.attnum = ANY (i.indkey::pg_catalog.int2[])
 		              AND (strategy = 'redact' OR i.indnullsnotdistinct)) THEN
-			IF privacy._strategy_fits(att.typ, 'hash') THEN
+			IF privacy._hash_fits(tbl, att.attnum) THEN
 				strategy := 'hash';
 			ELSE
 				RAISE NOTICE 'column "%" is unique: erasure strategy "%" gives every erased row the same value', col, strategy
@@ -136,6 +160,10 @@ BEGIN
 	ELSIF NOT privacy._strategy_fits(att.typ, strategy) THEN
 		RAISE EXCEPTION 'erasure strategy "%" does not fit column "%" of type %', strategy, col, att.typ
 			USING ERRCODE = '22023';
+	ELSIF strategy = 'hash' AND NOT privacy._hash_fits(tbl, att.attnum) THEN
+		RAISE EXCEPTION 'erasure strategy "hash" does not fit column "%" of type %', col,
+			pg_catalog.format_type(att.typ, att.typmod) USING ERRCODE = '22023',
+			HINT = 'A pseudonym needs a string type other than name, with room for 16 characters under a unique index; widen the column, or use redact, null or keep.';
 	ELSIF strategy = 'shred' AND NOT EXISTS (SELECT FROM privacy.encrypted_columns e
 	                                          WHERE e.table_name = tbl AND e.column_name = col
 	                                            AND e.subject IS NOT NULL) THEN

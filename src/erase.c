@@ -35,7 +35,12 @@
  *    rows are deleted, by its ON DELETE action: NO ACTION / RESTRICT from a
  *    row that stays, or CASCADE into a row that must be kept (anonymize
  *    mode, 'keep' column, a shared row kept): 23503.  SET NULL / SET
- *    DEFAULT: the staying rows are counted as detached.
+ *    DEFAULT: the staying rows are counted as detached; SET NULL must fit
+ *    their constraints.  The rows that stay and change (rewritten,
+ *    detached, set null) are tested against their table's constraints by
+ *    one SELECT as its owner (nv_run).  A cycle of keys among the tables
+ *    whose rows go that no order and no clearing can satisfy is deleted
+ *    by one statement (plan_groups).  The dry run runs every check.
  * 5. Act in order, in the caller's transaction, and measure: the deleted
  *    count of a table is what the transaction's own statistics counters
  *    (pg_stat_get_xact_tuples_deleted) saw disappear, cascades included.
@@ -50,14 +55,19 @@
 #include <sodium.h>
 
 #include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/partition.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "optimizer/optimizer.h"
 #include "pgstat.h"
 #include "storage/itemptr.h"
 #include "utils/array.h"
@@ -67,6 +77,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/ruleutils.h"
 #include "utils/snapmgr.h"
@@ -80,6 +91,9 @@
 #include "retention.h"
 
 PG_FUNCTION_INFO_V1(privacy_erase);
+
+/* the shortest pseudonym of strategy 'hash' in a unique column (privacy._hash_fits) */
+#define ERASE_MIN_PSEUDONYM 16
 
 /* per-table state of one erasure */
 typedef struct EraseTable
@@ -118,6 +132,14 @@ typedef struct EraseTable
 								 * NULL: none */
 	List	   *chash;			/* Citus table: its 'hash' columns (MapColumn),
 								 * pseudonymized here (citus_hash_parts) */
+	int			nrw;			/* anonymize: the columns rewritten, */
+	AttrNumber *rw_attnums;
+	char	  **rw_exprs;		/* their new values (over alias t), */
+	bool	   *rw_maynull;		/* and whether one may be null (strategy
+								 * null) */
+	List	   *group;			/* EraseTable *: the tables whose rows are
+								 * deleted by one statement with this one's
+								 * (a cycle, plan_groups); NIL: alone */
 } EraseTable;
 
 /* a foreign key from a table into a table whose erased rows are deleted */
@@ -351,7 +373,7 @@ list_index_of_et(List *ets, EraseTable *et)
 	return -1;
 }
 
-/* "c.a, c.b" */
+/* "c.a, c.b" ("a, b" for an empty alias) */
 static char *
 cols_list(const char *alias, Oid relid, const AttrNumber *cols, int n)
 {
@@ -360,7 +382,7 @@ cols_list(const char *alias, Oid relid, const AttrNumber *cols, int n)
 
 	initStringInfo(&b);
 	for (i = 0; i < n; i++)
-		appendStringInfo(&b, "%s%s.%s", i ? ", " : "", alias,
+		appendStringInfo(&b, "%s%s%s%s", i ? ", " : "", alias, *alias ? "." : "",
 						 quote_identifier(get_attname(relid, cols[i], false)));
 	return b.data;
 }
@@ -728,6 +750,48 @@ stay_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p)
  */
 
 /*
+ * hash_fits
+ *		Column attnum of relid (of type typid, typmod) can hold a pseudonym,
+ *		as classify decides (privacy._hash_fits): bytea, or a string type
+ *		other than name; under a unique index, with room for 16 characters
+ *		at least (a shorter pseudonym repeats soon: 23505).
+ */
+static bool
+hash_fits(Oid relid, AttrNumber attnum, Oid typid, int32 typmod)
+{
+	Oid			base = getBaseTypeAndTypmod(typid, &typmod);
+	char		category;
+	bool		preferred;
+	bool		fits = true;
+	Relation	rel;
+	ListCell   *lc;
+
+	if (base == BYTEAOID)
+		return true;
+	get_type_category_preferred(base, &category, &preferred);
+	if (category != TYPCATEGORY_STRING || base == NAMEOID || base == CHAROID)
+		return false;
+	if (!((base == VARCHAROID || base == BPCHAROID) && typmod >= VARHDRSZ &&
+		  typmod - VARHDRSZ < ERASE_MIN_PSEUDONYM))
+		return true;
+	rel = table_open(relid, AccessShareLock);
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(tup);
+		for (int i = 0; ix->indisunique && i < ix->indnkeyatts; i++)
+			fits = fits && ix->indkey.values[i] != attnum;
+		ReleaseSysCache(tup);
+	}
+	table_close(rel, AccessShareLock);
+	return fits;
+}
+
+/*
  * prepare_tables
  *		Per mapped table: its mode, rewrite clause, shared-row condition and
  *		foreign keys.
@@ -747,6 +811,7 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 		StringInfoData set,
 					chg;
 		bool		first = true;
+		MapColumn  *shorthash = NULL;
 
 		et->mt = mt;
 		load_fks(mt);
@@ -770,6 +835,8 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 			}
 			get_atttypetypmodcoll(mt->relid, c->attnum, &typid, &typmod, &coll);
 			colexpr = psprintf("t.%s", quote_identifier(c->name));
+			if (strcmp(c->erasure, "hash") == 0 && !hash_fits(mt->relid, c->attnum, typid, typmod) && shorthash == NULL)
+				shorthash = c;
 			if (strcmp(c->erasure, "hash") == 0 && CitusIsCitusTable(mt->relid))
 			{
 				int			len;
@@ -791,6 +858,16 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 			expr = RetentionRewriteExpr(typid, typmod, c->erasure, colexpr);
 			if (expr == NULL)
 				continue;		/* keep, shred */
+			if (et->rw_attnums == NULL)
+			{
+				et->rw_attnums = palloc(sizeof(AttrNumber) * list_length(mt->columns));
+				et->rw_exprs = palloc(sizeof(char *) * list_length(mt->columns));
+				et->rw_maynull = palloc(sizeof(bool) * list_length(mt->columns));
+			}
+			/* redact writes a constant, hash a value of a value */
+			et->rw_maynull[et->nrw] = strcmp(c->erasure, "null") == 0 || strcmp(c->erasure, "delete") == 0;
+			et->rw_attnums[et->nrw] = c->attnum;
+			et->rw_exprs[et->nrw++] = expr;
 			appendStringInfo(&set, "%s%s = %s", first ? "" : ", ", quote_identifier(c->name), expr);
 			/* a value already rewritten is not rewritten (nor counted) again */
 			appendStringInfo(&chg, "%sNOT coalesce(%s, false)", first ? "" : " OR ",
@@ -802,6 +879,15 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 			et->set_clause = set.data;
 			et->changed = chg.data;
 		}
+		/* a column altered since it was classified (classify refuses it) */
+		if (shorthash != NULL && et->anonymize)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("erasure strategy \"hash\" does not fit column %s of table %s",
+							quote_identifier(shorthash->name), mt->label),
+					 errdetail("A pseudonym needs a string type other than name, with room for 16 characters under a unique index. Nothing was erased."),
+					 errhint("Classify the column again with privacy.classify(), with another erasure strategy or after widening it."),
+					 errhidestmt(true)));
 		et->shared = shared_cond(subj, mt, "t");
 		et->keep_shared = keep_shared && et->shared != NULL && !et->anonymize;
 		ets = lappend(ets, et);
@@ -1101,6 +1187,410 @@ link_hops(MapTable *mt)
 	return result;
 }
 
+/* ------------------------------------------------------------------------
+ * Constraints of the rows that stay and change
+ * ------------------------------------------------------------------------
+ */
+
+/* a constraint that changed rows would violate (nv_run) */
+typedef struct NewValueViolation
+{
+	char		kind;			/* 'n': a NOT NULL column; 'c': a CHECK
+								 * constraint; 'f': a MATCH FULL foreign key;
+								 * 'd': the domain of a column */
+	int			sqlstate;		/* of the error the change would raise */
+	char	   *name;			/* the constraint ('d': the domain), or NULL */
+	char	   *columns;		/* the changed columns concerned, quoted */
+} NewValueViolation;
+
+/* reports a violation: raises an error, never returns */
+typedef void (*NewValueReport) (void *arg, NewValueViolation *v);
+
+/* one test of nv_run */
+typedef struct NewValueTest
+{
+	NewValueViolation v;
+	Node	   *expr;			/* a CHECK: its expression, of relation exprrel */
+	Oid			exprrel;
+	char	   *tableoids;		/* a partition's own CHECK: '{...}' of its leaves */
+	char	   *cond;			/* the violation, over alias t */
+} NewValueTest;
+
+/* "a", "b" of the columns of relid in vars (pull_varattnos) that names holds */
+static char *
+vars_named(Oid relid, Bitmapset *vars, List *names)
+{
+	StringInfoData b;
+	int			x = -1;
+
+	initStringInfo(&b);
+	while ((x = bms_next_member(vars, x)) >= 0)
+	{
+		AttrNumber	a = x + FirstLowInvalidHeapAttributeNumber;
+		char	   *name;
+
+		if (a <= 0 || (name = get_attname(relid, a, true)) == NULL ||
+			!list_member(names, makeString(name)))
+			continue;
+		appendStringInfo(&b, "%s%s", b.len ? ", " : "", quote_identifier(name));
+	}
+	return b.len ? b.data : NULL;
+}
+
+/*
+ * add_check_tests
+ *		The CHECK constraints of rel that read a column of names (by name:
+ *		a partition's columns may have other numbers), as tests; skip: names
+ *		of constraints it inherits (checked with its parent); tableoids: the
+ *		rows they apply to, NULL for all.
+ */
+static List *
+add_check_tests(List *tests, Relation rel, List *names, List *skip, char *tableoids)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	int			i;
+
+	if (constr == NULL)
+		return tests;
+	for (i = 0; i < constr->num_check; i++)
+	{
+		ConstrCheck *cc = &constr->check[i];
+		Node	   *expr;
+		Bitmapset  *vars = NULL;
+		char	   *cols;
+		NewValueTest *t;
+
+		if (list_member(skip, makeString(cc->ccname)))
+			continue;
+		expr = stringToNode(cc->ccbin);
+		pull_varattnos(expr, 1, &vars);
+		if ((cols = vars_named(RelationGetRelid(rel), vars, names)) == NULL)
+			continue;
+		/* a whole-row reference has no equivalent over the new values: not tested */
+		if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, vars))
+			continue;
+		t = palloc0(sizeof(NewValueTest));
+		t->v.kind = 'c';
+		t->v.sqlstate = ERRCODE_CHECK_VIOLATION;
+		t->v.name = pstrdup(cc->ccname);
+		t->v.columns = cols;
+		t->expr = expr;
+		t->exprrel = RelationGetRelid(rel);
+		t->tableoids = tableoids;
+		tests = lappend(tests, t);
+	}
+	return tests;
+}
+
+/* the names of rel's CHECK constraints */
+static List *
+check_names(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	List	   *names = NIL;
+
+	for (int i = 0; constr != NULL && i < constr->num_check; i++)
+		names = lappend(names, makeString(pstrdup(constr->check[i].ccname)));
+	table_close(rel, AccessShareLock);
+	return names;
+}
+
+/* '{oid,...}' of the tables of relid's partition tree that hold rows */
+static char *
+leaf_oids(Oid relid)
+{
+	StringInfoData b;
+	ListCell   *lc;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION)
+			appendStringInfo(&b, "%s%u", b.len > 1 ? "," : "", lfirst_oid(lc));
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+/* the tests of the changed columns of a table (nv_prepare) */
+typedef struct NewValueCheck
+{
+	Oid			relid;
+	int			n;
+	AttrNumber *attnums;		/* the changed columns */
+	List	   *tests;			/* NewValueTest * */
+	Node	  **genexpr;		/* by attnum: the expression of a stored
+								 * generated column computed from them */
+	bool		gen;
+	char	   *domains;		/* changed columns of a domain type, quoted */
+	char	   *all;			/* all of them, quoted */
+} NewValueCheck;
+
+/*
+ * nv_prepare
+ *		What nv_run tests when the columns attnums[] of relid change, from
+ *		the catalog: NOT NULL (of the columns that maynull[] says may become
+ *		null, all of them when it is NULL), the CHECK constraints that read
+ *		them (a partition's own as well, and through the stored generated
+ *		columns computed from them), the domains of their types, the MATCH
+ *		FULL foreign keys that contain them.  NULL when nothing applies (no
+ *		statement then).
+ */
+static NewValueCheck *
+nv_prepare(Oid relid, int n, const AttrNumber *attnums, const bool *maynull)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	td = RelationGetDescr(rel);
+	NewValueCheck *c = palloc0(sizeof(NewValueCheck));
+	List	   *names = NIL;
+	Bitmapset  *changed = NULL;
+	StringInfoData domains,
+				all;
+	ListCell   *lc;
+	int			i;
+
+	c->relid = relid;
+	c->n = n;
+	c->attnums = palloc(sizeof(AttrNumber) * Max(n, 1));
+	memcpy(c->attnums, attnums, sizeof(AttrNumber) * n);
+	c->genexpr = palloc0(sizeof(Node *) * (td->natts + 1));
+	initStringInfo(&domains);
+	initStringInfo(&all);
+	for (i = 0; i < n; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, attnums[i] - 1);
+		const char *col = quote_identifier(NameStr(a->attname));
+
+		changed = bms_add_member(changed, attnums[i]);
+		names = lappend(names, makeString(pstrdup(NameStr(a->attname))));
+		appendStringInfo(&all, "%s%s", all.len ? ", " : "", col);
+		if (get_typtype(a->atttypid) == TYPTYPE_DOMAIN)
+			appendStringInfo(&domains, "%s%s", domains.len ? ", " : "", col);
+		if (a->attnotnull && (maynull == NULL || maynull[i]))
+		{
+			NewValueTest *t = palloc0(sizeof(NewValueTest));
+
+			t->v.kind = 'n';
+			t->v.sqlstate = ERRCODE_NOT_NULL_VIOLATION;
+			t->v.columns = pstrdup(col);
+			t->cond = psprintf("t.%s IS NULL", col);
+			c->tests = lappend(c->tests, t);
+		}
+	}
+	c->all = all.data;
+	c->domains = domains.len ? domains.data : NULL;
+	/* stored generated columns computed from a changed column change too */
+	if (td->constr != NULL && td->constr->has_generated_stored)
+		for (i = 0; i < td->constr->num_defval; i++)
+		{
+			AttrDefault *d = &td->constr->defval[i];
+			Bitmapset  *vars = NULL;
+
+			if (TupleDescAttr(td, d->adnum - 1)->attgenerated != ATTRIBUTE_GENERATED_STORED)
+				continue;
+			c->genexpr[d->adnum] = stringToNode(d->adbin);
+			pull_varattnos(c->genexpr[d->adnum], 1, &vars);
+			if (vars_named(relid, vars, names) == NULL)
+				c->genexpr[d->adnum] = NULL;
+			else
+				c->gen = true;
+		}
+	for (i = 1; i <= td->natts; i++)
+		if (c->genexpr[i] != NULL)
+			names = lappend(names, makeString(pstrdup(NameStr(TupleDescAttr(td, i - 1)->attname))));
+	c->tests = add_check_tests(c->tests, rel, names, NIL, NULL);
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+		{
+			Oid			part = lfirst_oid(lc);
+			Relation	prel;
+
+			if (part == relid)
+				continue;
+			prel = table_open(part, AccessShareLock);
+			c->tests = add_check_tests(c->tests, prel, names,
+									   check_names(get_partition_parent(part, true)), leaf_oids(part));
+			table_close(prel, AccessShareLock);
+		}
+	/* MATCH FULL foreign keys: all of their columns null, or none */
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+		Form_pg_constraint con;
+		bool		touched = false;
+		char	   *cols;
+		NewValueTest *t;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		con = (Form_pg_constraint) GETSTRUCT(tup);
+		for (i = 0; i < fk->nkeys; i++)
+			touched = touched || bms_is_member(fk->conkey[i], changed);
+		if (con->confmatchtype != FKCONSTR_MATCH_FULL || !touched ||
+			OidIsValid(con->conparentid))
+		{
+			ReleaseSysCache(tup);
+			continue;
+		}
+		cols = cols_list("t", relid, fk->conkey, fk->nkeys);
+		t = palloc0(sizeof(NewValueTest));
+		t->v.kind = 'f';
+		t->v.sqlstate = ERRCODE_FOREIGN_KEY_VIOLATION;
+		t->v.name = pstrdup(NameStr(con->conname));
+		t->v.columns = cols_list("", relid, fk->conkey, fk->nkeys);
+		t->cond = psprintf("pg_catalog.num_nulls(%s) OPERATOR(pg_catalog.<>) 0"
+						   " AND pg_catalog.num_nulls(%s) OPERATOR(pg_catalog.<>) %d",
+						   cols, cols, fk->nkeys);
+		c->tests = lappend(c->tests, t);
+		ReleaseSysCache(tup);
+	}
+	table_close(rel, AccessShareLock);
+	if (c->tests == NIL && c->domains == NULL)
+		return NULL;
+	return c;
+}
+
+/*
+ * nv_run
+ *		Before anything changes: would the rows of c's table (alias t) that
+ *		where selects (over p) still satisfy the constraints of nv_prepare
+ *		once the changed columns hold exprs[] (SQL over alias t)?  One
+ *		SELECT as the table's owner, in a security-restricted operation
+ *		(CHECK expressions and domains are user code), which writes
+ *		nothing; the CHECK and generation expressions are written out as
+ *		the owner too, so that they name what the owner's search_path
+ *		finds, as the table's own statements do.  A violation is passed to
+ *		report, which raises an error (never a value of the rows in it).
+ */
+static void
+nv_run(NewValueCheck *c, const char *qualname, char **exprs, const char *where, EraseParams *p,
+	   NewValueReport report, void *arg)
+{
+	Relation	rel = table_open(c->relid, AccessShareLock);
+	TupleDesc	td = RelationGetDescr(rel);
+	char	  **newval = palloc0(sizeof(char *) * (td->natts + 1));
+	StringInfoData l1,
+				sql;
+	ListCell   *lc;
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool caught = false;
+	NewValueViolation dv;
+	int			i,
+				frame;
+
+	for (i = 0; i < c->n; i++)
+		newval[c->attnums[i]] = exprs[i];
+	/* user code written out as the owner (what the owner's search_path finds) */
+	frame = GuardEnterTableOwner(c->relid);
+	foreach(lc, c->tests)
+	{
+		NewValueTest *t = lfirst(lc);
+		char	   *e;
+
+		if (t->expr == NULL)
+			continue;
+		e = deparse_expression(t->expr, deparse_context_for(get_rel_name(t->exprrel), t->exprrel),
+							   false, false);
+		t->cond = t->tableoids == NULL ? psprintf("(%s) IS FALSE", e)
+			: psprintf("CASE WHEN t.tableoid OPERATOR(pg_catalog.=) ANY ('%s'::pg_catalog.oid[])"
+					   " THEN (%s) IS FALSE ELSE false END", t->tableoids, e);
+	}
+	initStringInfo(&l1);
+	appendStringInfoString(&l1, "SELECT ");
+	for (i = 1; i <= td->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, i - 1);
+		const char *col = quote_identifier(NameStr(a->attname));
+
+		if (a->attisdropped)
+			continue;
+		if (newval[i] != NULL)
+			appendStringInfo(&l1, "CAST((%s) AS %s) AS %s, ", newval[i],
+							 format_type_extended(a->atttypid, a->atttypmod,
+												  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY),
+							 col);
+		else
+			appendStringInfo(&l1, "t.%s, ", col);
+	}
+	appendStringInfo(&l1, "t.tableoid AS tableoid FROM %s t WHERE %s", qualname, where);
+	if (c->gen)
+	{
+		StringInfoData l2;
+
+		initStringInfo(&l2);
+		appendStringInfoString(&l2, "SELECT ");
+		for (i = 1; i <= td->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, i - 1);
+			const char *col = quote_identifier(NameStr(a->attname));
+
+			if (a->attisdropped)
+				continue;
+			if (c->genexpr[i] != NULL)
+				appendStringInfo(&l2, "(%s) AS %s, ",
+								 deparse_expression(c->genexpr[i],
+													deparse_context_for(RelationGetRelationName(rel), c->relid),
+													false, false), col);
+			else
+				appendStringInfo(&l2, "t.%s, ", col);
+		}
+		appendStringInfo(&l2, "t.tableoid FROM (%s) t", l1.data);
+		l1 = l2;
+	}
+	GuardLeave(frame);
+	table_close(rel, AccessShareLock);
+
+	/* the new values first (a domain of their types), then each test */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT s.k FROM (SELECT CASE WHEN pg_catalog.num_nulls(%s) OPERATOR(pg_catalog.<) 0 THEN -1",
+					 c->all);
+	foreach(lc, c->tests)
+		appendStringInfo(&sql, " WHEN %s THEN %d", ((NewValueTest *) lfirst(lc))->cond,
+						 foreach_current_index(lc) + 1);
+	appendStringInfo(&sql, " ELSE 0 END AS k FROM (%s) t) s WHERE s.k OPERATOR(pg_catalog.<>) 0 LIMIT 1", l1.data);
+
+	PG_TRY();
+	{
+		run_params(c->relid, sql.data, p, true, SPI_OK_SELECT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		/* a domain's CHECK or NOT NULL: a constraint's class, no value in it */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+			PG_RE_THROW();
+		FlushErrorState();
+		dv.kind = 'd';
+		dv.sqlstate = edata->sqlerrcode;
+		dv.name = edata->datatype_name ? pstrdup(edata->datatype_name) : NULL;
+		dv.columns = c->domains ? c->domains : c->all;
+		caught = true;
+	}
+	PG_END_TRY();
+
+	/*
+	 * report raises; after a caught error it must (the statement's error
+	 * was flushed without a subtransaction: only an error may follow, which
+	 * rolls back what the failed statement left)
+	 */
+	if (caught)
+		report(arg, &dv);
+	else if (SPI_processed > 0)
+	{
+		bool		isnull;
+		int			k = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (k > 0)
+			report(arg, &((NewValueTest *) list_nth(c->tests, k - 1))->v);
+	}
+	if (caught)
+		elog(ERROR, "a constraint violation was not reported");
+}
+
 /* foreign-key violation: the erasure would change nothing and stops */
 static void
 refuse(const char *msg, const char *detail, const char *hint)
@@ -1127,20 +1617,91 @@ refuse(const char *msg, const char *detail, const char *hint)
  *		referencing columns, or 23503.
  */
 /*
+ * hop_fk
+ *		The foreign key constraint of hop fk (the one declared on fk->rel,
+ *		the partitioned table itself for a partition tree): whether it is
+ *		MATCH FULL, and the columns its ON DELETE SET NULL sets (its column
+ *		list, else all of its columns).  False when it is not found (a key
+ *		declared on a partition): then MATCH SIMPLE and all columns.
+ */
+static bool
+hop_fk(MapHop *fk, bool *full, int *nset, AttrNumber *setcols)
+{
+	Relation	rel = table_open(fk->rel, AccessShareLock);
+	ListCell   *lc;
+	bool		found = false;
+
+	*full = false;
+	*nset = fk->ncols;
+	memcpy(setcols, fk->cols, sizeof(AttrNumber) * fk->ncols);
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *f = lfirst(lc);
+		HeapTuple	tup;
+		Form_pg_constraint con;
+		List	   *anc;
+
+		if (f->nkeys != fk->ncols ||
+			memcmp(f->conkey, fk->cols, sizeof(AttrNumber) * fk->ncols) != 0)
+			continue;
+		if (f->confrelid != fk->prel &&
+			((anc = get_partition_ancestors(f->confrelid)) == NIL || llast_oid(anc) != fk->prel))
+			continue;
+		tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(f->conoid));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		con = (Form_pg_constraint) GETSTRUCT(tup);
+		if (!OidIsValid(con->conparentid))
+		{
+			int			numfks,
+						ndel;
+			AttrNumber	conkey[INDEX_MAX_KEYS],
+						confkey[INDEX_MAX_KEYS],
+						delcols[INDEX_MAX_KEYS];
+
+			*full = con->confmatchtype == FKCONSTR_MATCH_FULL;
+			DeconstructFkConstraintRow(tup, &numfks, conkey, confkey, NULL, NULL, NULL, &ndel, delcols);
+			if (ndel > 0)
+			{
+				*nset = ndel;
+				memcpy(setcols, delcols, sizeof(AttrNumber) * ndel);
+			}
+			found = true;
+		}
+		ReleaseSysCache(tup);
+		if (found)
+			break;
+	}
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * detach_cols
  *		The columns of e's foreign key that shared => 'keep' sets NULL to
  *		detach a kept row from a row that goes: those no other foreign key
  *		(or link) of the row uses, so that a column shared by composite
  *		keys (the tenant of (tenant, sender) and (tenant, recipient)) keeps
  *		the row's other references whole (MATCH SIMPLE: one NULL column
- *		suffices); all of them when each is shared.
+ *		suffices); all of them when each is shared, or when the key is
+ *		MATCH FULL (a null in some of its columns only is a violation).
  */
 static Bitmapset *
 detach_cols(EraseTable *et, EraseEdge *e)
 {
 	Bitmapset  *own = NULL;
 	int			i;
+	bool		full;
+	int			nset;
+	AttrNumber	setcols[INDEX_MAX_KEYS];
 
+	/* MATCH FULL: a key is detached only with all of its columns null */
+	if (hop_fk(e->fk, &full, &nset, setcols) && full)
+	{
+		for (i = 0; i < e->fk->ncols; i++)
+			own = bms_add_member(own, e->fk->cols[i]);
+		return own;
+	}
 	for (i = 0; i < e->fk->ncols; i++)
 	{
 		AttrNumber	a = e->fk->cols[i];
@@ -1168,6 +1729,94 @@ detach_cols(EraseTable *et, EraseEdge *e)
 	return own;
 }
 
+static int	detach_plan(MapSubject *subj, EraseTable *et, MapCall *call, EraseParams **pp,
+						AttrNumber **attnums, char ***exprs, char **where);
+
+/* a kept shared row cannot be detached (nv_run's report; arg: its EraseTable) */
+static void
+report_detach(void *arg, NewValueViolation *v)
+{
+	EraseTable *et = arg;
+	const char *label = et->mt->label;
+
+	refuse(psprintf("shared rows of %s cannot be kept", label),
+		   v->kind == 'f'
+		   ? psprintf("Rows of %s that also belong to another subject cannot be detached from the erased subject: the nulls that detach them would leave MATCH FULL foreign key \"%s\" (%s) partly null. Nothing was erased.",
+					  label, v->name, v->columns)
+		   : v->kind == 'c'
+		   ? psprintf("Rows of %s that also belong to another subject would be detached from the erased subject by setting %s to null, which check constraint \"%s\" does not accept. Nothing was erased.",
+					  label, v->columns, v->name)
+		   : v->kind == 'd'
+		   ? psprintf("Rows of %s that also belong to another subject would be detached from the erased subject by setting %s to null, which the type%s%s%s does not accept. Nothing was erased.",
+					  label, v->columns, v->name ? " \"" : "", v->name ? v->name : "", v->name ? "\"" : "")
+		   : psprintf("Rows of %s that also belong to another subject reference the erased subject through a NOT NULL column, so they cannot be detached. Nothing was erased.",
+					  label),
+		   "Erase with shared => 'delete', or let the referencing columns be null on their own (MATCH SIMPLE, nullable, accepted by the table's constraints).");
+}
+
+/*
+ * report_set_null
+ *		A row that stays would be set null by an ON DELETE SET NULL foreign
+ *		key into a row that goes, and cannot hold the null (nv_run's report;
+ *		arg: the names of the two tables).
+ */
+static void
+report_set_null(void *arg, NewValueViolation *v)
+{
+	char	  **names = arg;
+
+	refuse(psprintf("erasure would delete rows of %s that rows of %s still reference", names[0], names[1]),
+		   psprintf("Rows of %s stay after the erasure, and its ON DELETE SET NULL foreign key would set column %s null, which %s. Nothing was erased.",
+					names[1], v->columns,
+					v->kind == 'n' ? "is NOT NULL"
+					: v->kind == 'f' ? psprintf("leaves MATCH FULL foreign key \"%s\" partly null", v->name)
+					: v->kind == 'c' ? psprintf("check constraint \"%s\" does not accept", v->name)
+					: "its type does not accept"),
+		   psprintf("Make the foreign key ON DELETE CASCADE, or let column %s of %s be null.", v->columns, names[1]));
+}
+
+/*
+ * check_set_null
+ *		An ON DELETE SET NULL foreign key fk from table C (cet when it is
+ *		mapped) into et, whose rows are deleted: the rows of C that stay
+ *		(not the subject's, or in anonymize mode) and reference a row that
+ *		goes must be able to hold the nulls (NOT NULL, CHECK, MATCH FULL,
+ *		domains: nv_prepare), else 23503 before anything changes.  The
+ *		subject's own rows of C are deleted, or detached when kept shared
+ *		(checked with the detachment).
+ */
+static void
+check_set_null(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, MapCall *call)
+{
+	bool		full;
+	int			nset;
+	AttrNumber	setcols[INDEX_MAX_KEYS];
+	NewValueCheck *c;
+	EraseParams *p;
+	EraseEdge	e;
+	char	   *where;
+	char	  **exprs;
+	char	   *names[2];
+	int			i;
+
+	(void) hop_fk(fk, &full, &nset, setcols);
+	if ((c = nv_prepare(fk->rel, nset, setcols, NULL)) == NULL)
+		return;
+	p = params_new(call);
+	e.fk = fk;
+	e.parent = et;
+	where = refs_deleted(subj, &e, "t", p);
+	if (cet != NULL && !cet->anonymize)
+		where = psprintf("%s AND NOT coalesce(%s, false) AND NOT %s", where,
+						 call_cond(p, cet->mt, "t"), in_gone(cet, "t", p));
+	exprs = palloc(sizeof(char *) * nset);
+	for (i = 0; i < nset; i++)
+		exprs[i] = "NULL";
+	names[0] = et->mt->label;
+	names[1] = UtilQualifiedName(fk->rel);
+	nv_run(c, UtilFromName(fk->rel), exprs, where, p, report_set_null, names);
+}
+
 static void
 check_references(MapSubject *subj, List *ets, MapCall *call)
 {
@@ -1190,6 +1839,8 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 			char	   *sql;
 			const char *extra = "";
 
+			if (fk->deltype == 'n')
+				check_set_null(subj, et, fk, inmap ? cet : NULL, call);
 			if (fk->deltype != 'a' && fk->deltype != 'r')
 				continue;
 			if (inmap && !cet->anonymize &&
@@ -1267,6 +1918,20 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 				   psprintf("Rows of %s that also belong to another subject reference the erased subject through a NOT NULL column, so they cannot be detached. Nothing was erased.",
 							et->mt->label),
 				   "Erase with shared => 'delete', or allow NULL in the referencing columns.");
+		/* the other constraints of the detached rows: MATCH FULL keys, CHECKs, domains */
+		{
+			AttrNumber *attnums;
+			char	  **exprs;
+			char	   *where;
+			EraseParams *p;
+			int			n = detach_plan(subj, et, call, NULL, &attnums, NULL, NULL);
+			NewValueCheck *c = n > 0 ? nv_prepare(et->mt->relid, n, attnums, NULL) : NULL;
+
+			if (c == NULL)
+				continue;
+			(void) detach_plan(subj, et, call, &p, &attnums, &exprs, &where);
+			nv_run(c, et->mt->qualname, exprs, where, p, report_detach, et);
+		}
 	}
 }
 
@@ -1324,34 +1989,46 @@ count_detached(MapSubject *subj, EraseTable *et, MapCall *call)
 }
 
 /*
- * detach_shared
- *		shared => 'keep': the kept shared rows of a delete-mode table lose
- *		their references to the rows that disappear (foreign-key columns and
- *		link columns set NULL), so that nothing of theirs is deleted with
- *		the subject and nothing of the subject stays in them.  Runs before
- *		any row is deleted, referencing tables first.
+ * detach_plan
+ *		What detach_shared sets in the kept shared rows of et: the columns
+ *		(*attnums), their new values (*exprs, over alias t: null where a
+ *		foreign key detached by the column, or a link column, references
+ *		the subject's rows that go) and the rows (*where), all over *pp;
+ *		with exprs NULL, the columns only (no statement).  Returns the
+ *		number of columns (0: nothing to set).
  */
-static void
-detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
+static int
+detach_plan(MapSubject *subj, EraseTable *et, MapCall *call, EraseParams **pp,
+			AttrNumber **attnums, char ***exprs, char **where)
 {
-	StringInfoData set,
-				any;
+	StringInfoData any;
 	ListCell   *ec;
 	Bitmapset  *done = NULL;
 	EraseParams *p = params_new(call);
 	int			nedges = list_length(et->fks_out);
 	char	  **refs = palloc(sizeof(char *) * Max(nedges, 1));
 	Bitmapset **cols = palloc(sizeof(Bitmapset *) * Max(nedges, 1));
+	List	   *links = link_hops(et->mt);
+	int			cap = 1 + list_length(links);
+	int			n = 0;
 
-	initStringInfo(&set);
+	foreach(ec, et->fks_out)
+		cap += ((EraseEdge *) lfirst(ec))->fk->ncols;
+	if (pp)
+		*pp = p;
+	*attnums = palloc(sizeof(AttrNumber) * cap);
+	if (exprs)
+		*exprs = palloc(sizeof(char *) * cap);
 	initStringInfo(&any);
 	/* each edge's condition once (of another owner: a statement) and its columns */
 	foreach(ec, et->fks_out)
 	{
 		int			k = foreach_current_index(ec);
 
-		refs[k] = refs_deleted(subj, lfirst(ec), "t", p);
 		cols[k] = detach_cols(et, lfirst(ec));
+		if (exprs == NULL)
+			continue;
+		refs[k] = refs_deleted(subj, lfirst(ec), "t", p);
 		appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", refs[k]);
 	}
 	foreach(ec, et->fks_out)
@@ -1362,40 +2039,76 @@ detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
 		for (i = 0; i < e->fk->ncols; i++)
 		{
 			AttrNumber	a = e->fk->cols[i];
-			const char *col;
 			StringInfoData cond;
 
 			if (bms_is_member(a, done) || !bms_is_member(a, cols[foreach_current_index(ec)]))
 				continue;
 			done = bms_add_member(done, a);
+			(*attnums)[n] = a;
+			if (exprs == NULL)
+			{
+				n++;
+				continue;
+			}
 			/* NULL when any foreign key detached by this column references a row that goes */
 			initStringInfo(&cond);
 			for (int k = 0; k < nedges; k++)
 				if (bms_is_member(a, cols[k]))
 					appendStringInfo(&cond, "%s(%s)", cond.len ? " OR " : "", refs[k]);
-			col = quote_identifier(get_attname(et->mt->relid, a, false));
-			appendStringInfo(&set, "%s%s = CASE WHEN %s THEN NULL ELSE t.%s END",
-							 set.len ? ", " : "", col, cond.data, col);
+			(*exprs)[n++] = psprintf("CASE WHEN %s THEN NULL ELSE t.%s END", cond.data,
+									 quote_identifier(get_attname(et->mt->relid, a, false)));
 		}
 	}
-	foreach(ec, link_hops(et->mt))
+	foreach(ec, links)
 	{
 		MapHop	   *h = lfirst(ec);
-		char	   *m = link_match(subj, h, "t");
-		const char *col = quote_identifier(get_attname(et->mt->relid, h->cols[0], false));
+		char	   *m = exprs ? link_match(subj, h, "t") : NULL;
 
-		appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", m);
+		if (exprs)
+			appendStringInfo(&any, "%s(%s)", any.len ? " OR " : "", m);
 		if (bms_is_member(h->cols[0], done))
 			continue;
 		done = bms_add_member(done, h->cols[0]);
-		appendStringInfo(&set, "%s%s = CASE WHEN %s THEN NULL ELSE t.%s END",
-						 set.len ? ", " : "", col, m, col);
+		(*attnums)[n] = h->cols[0];
+		if (exprs == NULL)
+		{
+			n++;
+			continue;
+		}
+		(*exprs)[n++] = psprintf("CASE WHEN %s THEN NULL ELSE t.%s END", m,
+								 quote_identifier(get_attname(et->mt->relid, h->cols[0], false)));
 	}
-	if (set.len == 0)
+	if (n > 0 && exprs)
+		*where = psprintf("(%s) AND (%s)", stay_cond(subj, et, "t", p), any.data);
+	return n;
+}
+
+/*
+ * detach_shared
+ *		shared => 'keep': the kept shared rows of a delete-mode table lose
+ *		their references to the rows that disappear (foreign-key columns and
+ *		link columns set NULL), so that nothing of theirs is deleted with
+ *		the subject and nothing of the subject stays in them.  Runs before
+ *		any row is deleted, referencing tables first.
+ */
+static void
+detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
+{
+	EraseParams *p;
+	AttrNumber *attnums;
+	char	  **exprs;
+	char	   *where;
+	StringInfoData set;
+	int			n = detach_plan(subj, et, call, &p, &attnums, &exprs, &where);
+	int			i;
+
+	if (n == 0)
 		return;
-	run_params(et->mt->relid,
-			   psprintf("UPDATE %s t SET %s WHERE (%s) AND (%s)", et->mt->qualname, set.data,
-						stay_cond(subj, et, "t", p), any.data),
+	initStringInfo(&set);
+	for (i = 0; i < n; i++)
+		appendStringInfo(&set, "%s%s = %s", i ? ", " : "",
+						 quote_identifier(get_attname(et->mt->relid, attnums[i], false)), exprs[i]);
+	run_params(et->mt->relid, psprintf("UPDATE %s t SET %s WHERE %s", et->mt->qualname, set.data, where),
 			   p, false, SPI_OK_UPDATE);
 }
 
@@ -2150,6 +2863,36 @@ check_none_skipped(EraseTable *et, const char *cond, EraseParams *p, bool anonym
 }
 
 /*
+ * act_where
+ *		The rows of et (alias t) that the erasure acts on, as a condition
+ *		over new parameters: $2 oid[] and $3 tid[], a referenced table's
+ *		rows to act on; $4, the pseudonym scope's token (src/guard.h), set
+ *		by the statements that rewrite (or test a rewrite: et->changed
+ *		verifies pseudonyms' tags) and empty otherwise; then the key sets.
+ *		NULL when a referenced table has no row to act on.
+ */
+static char *
+act_where(MapSubject *subj, EraseTable *et, MapCall *call, EraseParams **pp)
+{
+	MapTable   *mt = et->mt;
+	EraseParams *p = params_new(call);
+	bool		outbound = mt->outbound && (et->tids != (Datum) 0 || et->ids != NULL);
+
+	*pp = p;
+	if (mt->outbound && !outbound)
+		return NULL;
+	params_add(p, OIDARRAYOID, outbound && et->tids ? et->oids : PointerGetDatum(construct_empty_array(OIDOID)));
+	params_add(p, TIDARRAYOID, outbound && et->tids ? et->tids : PointerGetDatum(construct_empty_array(TIDOID)));
+	params_add(p, TEXTOID, CStringGetTextDatum(""));
+	if (outbound && et->ids != NULL)
+		return ids_match(et, p);
+	if (outbound)
+		return "t.ctid OPERATOR(pg_catalog.=) ANY ($3) AND (t.tableoid, t.ctid) IN"
+			" (SELECT u.o, u.c FROM ROWS FROM (pg_catalog.unnest($2::oid[]), pg_catalog.unnest($3::tid[])) u(o, c))";
+	return et->anonymize ? call_cond(p, mt, "t") : delete_cond(subj, et, "t", p);
+}
+
+/*
  * act_table
  *		Delete or rewrite the subject's rows of one table (or count them in
  *		a dry run).
@@ -2158,32 +2901,14 @@ static void
 act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 {
 	MapTable   *mt = et->mt;
-	char	   *where;
-	EraseParams *p = params_new(call);
-	bool		outbound = mt->outbound && (et->tids != (Datum) 0 || et->ids != NULL);
+	EraseParams *p;
+	char	   *where = act_where(subj, et, call, &p);
 	const char *token = GuardPseudonymToken();
 	char	   *set = et->set_clause;
 	char	   *changed = et->changed;
 
-	if (mt->outbound && !outbound)
+	if (where == NULL)
 		return;
-
-	/*
-	 * $2 oid[] and $3 tid[]: a referenced table's rows to act on; $4: the
-	 * pseudonym scope's token (src/guard.h), passed to the rewrite and its
-	 * "a value would change" test only (et->changed verifies pseudonyms'
-	 * tags), the dry run's count as well; then the key sets.
-	 */
-	params_add(p, OIDARRAYOID, outbound && et->tids ? et->oids : PointerGetDatum(construct_empty_array(OIDOID)));
-	params_add(p, TIDARRAYOID, outbound && et->tids ? et->tids : PointerGetDatum(construct_empty_array(TIDOID)));
-	params_add(p, TEXTOID, CStringGetTextDatum(""));
-	if (outbound && et->ids != NULL)
-		where = ids_match(et, p);
-	else if (outbound)
-		where = "t.ctid OPERATOR(pg_catalog.=) ANY ($3) AND (t.tableoid, t.ctid) IN"
-			" (SELECT u.o, u.c FROM ROWS FROM (pg_catalog.unnest($2::oid[]), pg_catalog.unnest($3::tid[])) u(o, c))";
-	else
-		where = et->anonymize ? call_cond(p, mt, "t") : delete_cond(subj, et, "t", p);
 
 	if (!et->anonymize)
 	{
@@ -2322,6 +3047,8 @@ citus_delete_batch(MapSubject *subj, List *batch, MapCall *call)
 	}
 }
 
+static void delete_table(MapSubject *subj, EraseTable *et, MapCall *call);
+
 /*
  * citus_delete
  *		The deletions of an erasure on a Citus cluster (CITUS HOOK, the
@@ -2365,7 +3092,7 @@ citus_delete(MapSubject *subj, List *ordered, MapCall *call)
 			citus_delete_batch(subj, batch, call);
 			batch = NIL;
 		}
-		act_table(subj, et, call, false);
+		delete_table(subj, et, call);	/* a group: local tables only */
 	}
 	citus_delete_batch(subj, batch, call);
 }
@@ -2601,6 +3328,84 @@ EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	return EraseSubjectShared(subj, key, canon, ref, reason, dry_run, false, kind);
 }
 
+static void plan_groups(MapSubject *subj, List *ordered, MapCall *call);
+
+/* the rewrite of anonymize mode cannot be stored (nv_run's report; arg: the EraseTable) */
+static void
+report_rewrite(void *arg, NewValueViolation *v)
+{
+	EraseTable *et = arg;
+	const char *label = et->mt->label;
+	const char *stays = "The subject's rows of %s stay after the erasure (erasure mode 'anonymize' or a column classified 'keep'), and their rewrite %s. Nothing was erased.";
+
+	switch (v->kind)
+	{
+		case 'n':
+			ereport(ERROR,
+					(errcode(v->sqlstate),
+					 errmsg("erasure would write a null into NOT NULL column %s of table %s", v->columns, label),
+					 errdetail_internal(stays, label, "by the column's erasure strategy writes a null"),
+					 errhint("Classify column %s with erasure strategy 'redact', 'hash' or 'keep' (privacy.classify()).",
+							 v->columns),
+					 errhidestmt(true)));
+			break;
+		case 'f':
+			ereport(ERROR,
+					(errcode(v->sqlstate),
+					 errmsg("erasure would leave MATCH FULL foreign key \"%s\" of table %s partly null", v->name, label),
+					 errdetail_internal(stays, label, psprintf("writes a null into some of the key's columns (%s) but not into all of them", v->columns)),
+					 errhint("Classify every column of the key with the same erasure strategy, or none of them."),
+					 errhidestmt(true)));
+			break;
+		case 'c':
+			ereport(ERROR,
+					(errcode(v->sqlstate),
+					 errmsg("erasure would violate check constraint \"%s\" of table %s", v->name, label),
+					 errdetail_internal(stays, label, psprintf("by the erasure strategy of column %s writes a value that the constraint does not accept", v->columns)),
+					 errhint("Classify column %s with an erasure strategy whose value the constraint accepts (privacy.classify()), change the constraint, or erase the rows in delete mode (privacy.set_erasure_mode()).",
+							 v->columns),
+					 errhidestmt(true)));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(v->sqlstate),
+					 errmsg("erasure would write a value that the type of column %s of table %s does not accept", v->columns, label),
+					 errdetail_internal(stays, label, v->name ? psprintf("by the erasure strategy of the column writes a value that domain \"%s\" does not accept", v->name)
+										: "by the erasure strategy of the column writes a value that its domain does not accept"),
+					 errhint("Classify column %s with an erasure strategy whose value the domain accepts (privacy.classify()), or erase the rows in delete mode (privacy.set_erasure_mode()).",
+							 v->columns),
+					 errhidestmt(true)));
+	}
+}
+
+/*
+ * check_rewrite
+ *		Anonymize mode: the subject's rows of et, rewritten by the columns'
+ *		strategies, must still satisfy the table's constraints (nv_run: NOT
+ *		NULL, CHECK, MATCH FULL keys, domains); else the error of the
+ *		rewrite (23502, 23514, 23503), before anything changes, in a dry
+ *		run too.  The same rows and values as the rewrite (act_table).  Not
+ *		on Citus tables (their pseudonyms are computed while acting).
+ */
+static void
+check_rewrite(MapSubject *subj, EraseTable *et, MapCall *call)
+{
+	NewValueCheck *c;
+	EraseParams *p;
+	char	   *where;
+	const char *token = GuardPseudonymToken();
+
+	if (!et->anonymize || et->nrw == 0 || CitusIsCitusTable(et->mt->relid))
+		return;
+	if ((c = nv_prepare(et->mt->relid, et->nrw, et->rw_attnums, et->rw_maynull)) == NULL)
+		return;
+	if ((where = act_where(subj, et, call, &p)) == NULL)
+		return;
+	p->values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(token ? token : "");
+	nv_run(c, et->mt->qualname, et->rw_exprs, psprintf("(%s) AND (%s)", where, et->changed), p,
+		   report_rewrite, et);
+}
+
 /*
  * erase_inspect
  *		The key sets of the subject's rows, tables above first, each table's
@@ -2624,6 +3429,7 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 	MemoryContextSwitchTo(outer);
 	compute_gone(subj, ets, call, dry_run);
 	check_references(subj, ets, call);
+	plan_groups(subj, ordered, call);
 	foreach(lc, ordered)
 	{
 		EraseTable *et = lfirst(lc);
@@ -2632,6 +3438,8 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 			materialize_outbound(subj, ets, et, call, dry_run);
 		count_detached(subj, et, call);
 	}
+	foreach(lc, ordered)
+		check_rewrite(subj, lfirst(lc), call);
 	/* tables above first: each uses the shared rows of those above */
 	memo = map_acyclic(subj) && !CitusLoaded();
 	for (i = list_length(ordered) - 1; i >= 0; i--)
@@ -2644,7 +3452,8 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
  * is_map_edge
  *		The foreign key fk (from mt) is one of mt's own edges in the map:
  *		rows of mt are the subject's through it, so clearing it would take
- *		them out of the erasure's reach (those stay refused, 23503).
+ *		them out of the erasure's reach (plan_groups deletes such a cycle
+ *		by one statement instead).
  */
 static bool
 is_map_edge(MapTable *mt, MapHop *fk)
@@ -2675,7 +3484,8 @@ is_map_edge(MapTable *mt, MapHop *fk)
  *		DELETE fail.  Its nullable key columns are cleared first, in the
  *		rows that are themselves about to be deleted (never another row):
  *		as the table's owner, its UPDATE triggers fire as for any change.
- *		A NOT NULL column leaves the key to fail as before (23503).
+ *		A NOT NULL column, or a key the table is mapped through: the tables
+ *		of the cycle are deleted by one statement (plan_groups).
  */
 static void
 break_back_references(MapSubject *subj, List *ordered, MapCall *call)
@@ -2729,6 +3539,206 @@ break_back_references(MapSubject *subj, List *ordered, MapCall *call)
 					   p, false, SPI_OK_UPDATE);
 		}
 	}
+}
+
+/*
+ * back_edge_cleared
+ *		break_back_references clears fk (from c) in the rows of c about to be
+ *		deleted: its columns are nullable and it is not a key c is mapped
+ *		through (not on Citus, where the deletes of routed tables run as
+ *		one statement each).
+ */
+static bool
+back_edge_cleared(EraseTable *c, MapHop *fk)
+{
+	int			i;
+
+	if (CitusLoaded() || is_map_edge(c->mt, fk))
+		return false;
+	for (i = 0; i < fk->ncols; i++)
+		if (att_notnull(fk->rel, fk->cols[i]))
+			return false;
+	return true;
+}
+
+/*
+ * plan_groups
+ *		A cycle of NO ACTION or RESTRICT foreign keys among the tables whose
+ *		rows are deleted (e_x.y_id -> e_y and e_y.x_id -> e_x, each table
+ *		mapped through both): whichever table goes first, rows of the other
+ *		still reference its deleted rows when its DELETE ends, and the key
+ *		cannot be cleared (a NOT NULL column, or a key the table is mapped
+ *		through: clearing it would take rows out of the erasure).  Then the
+ *		tables from the referenced one to the referencing one, in the
+ *		erasure's order, are deleted by one statement (group_delete): its
+ *		foreign-key checks run when all of its rows are gone.  Decided here,
+ *		before anything changes, from the rows present (a key that no
+ *		deleted row uses back needs nothing), so that a dry run sees what
+ *		the erasure will do.  One statement runs as one role: such a group
+ *		across tables of different owners, or with a Citus table, is 23503.
+ */
+static void
+plan_groups(MapSubject *subj, List *ordered, MapCall *call)
+{
+	int			n = list_length(ordered);
+	bool	   *link = palloc0(sizeof(bool) * Max(n, 1));	/* i and i + 1 together */
+	bool		any = false;
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, ordered)
+	{
+		EraseTable *c = lfirst(lc);
+		int			ci = foreach_current_index(lc);
+		ListCell   *fc;
+
+		if (c->anonymize || c->mt->outbound)
+			continue;
+		foreach(fc, c->fks_out)
+		{
+			EraseEdge  *e = lfirst(fc);
+			int			pi = list_index_of_et(ordered, e->parent);
+			EraseParams *p;
+
+			if (e->fk->deltype != 'a' && e->fk->deltype != 'r')
+				continue;
+			if (e->parent == c || pi < 0 || pi > ci)
+				continue;		/* one statement, or the normal order */
+			if (back_edge_cleared(c, e->fk))
+				continue;
+			p = params_new(call);
+			run_params(c->mt->relid,
+					   psprintf("SELECT 1 FROM %s t WHERE (%s) AND %s LIMIT 1", c->mt->qualname,
+								delete_cond(subj, c, "t", p), refs_deleted(subj, e, "t", p)),
+					   p, true, SPI_OK_SELECT);
+			if (SPI_processed == 0)
+				continue;
+			for (i = pi; i < ci; i++)
+				link[i] = true;
+			any = true;
+		}
+	}
+	if (!any)
+		return;
+	for (i = 0; i < n; i++)
+	{
+		List	   *group = NIL;
+		Oid			owner = InvalidOid;
+		EraseTable *other = NULL;
+		ListCell   *gc;
+		int			j;
+
+		if (!link[i])
+			continue;
+		for (j = i; j < n; j++)
+		{
+			EraseTable *et = list_nth(ordered, j);
+
+			if (!et->anonymize)
+			{
+				Oid			o = UtilRelationOwner(et->mt->relid);
+
+				if (group == NIL)
+					owner = o;
+				else if (o != owner && other == NULL)
+					other = et;
+				if (CitusIsCitusTable(et->mt->relid) && other == NULL)
+					other = et;
+				group = lappend(group, et);
+			}
+			if (!link[j])
+				break;
+		}
+		if (other != NULL)
+			refuse(psprintf("erasure cannot delete the rows of %s and %s that reference each other",
+							((EraseTable *) linitial(group))->mt->label, other->mt->label),
+				   "The subject's rows of these tables reference each other through foreign keys that do not cascade, so they can only be deleted by one statement, which runs as one role on local tables. Nothing was erased.",
+				   "Give the tables one owner, or make one of the foreign keys ON DELETE CASCADE or SET NULL.");
+		foreach(gc, group)
+			((EraseTable *) lfirst(gc))->group = group;
+		i = j;
+	}
+}
+
+/*
+ * group_delete
+ *		The rows of the tables of one group (plan_groups) deleted by one
+ *		statement, data-modifying WITH queries, as their owner:
+ *
+ *		WITH d1 AS (DELETE FROM t1 t WHERE <t1's rows> RETURNING 1), ...
+ *		SELECT (SELECT count(*) FROM d1), ...
+ *
+ *		Every part sees the statement's snapshot (the rows as the checks saw
+ *		them); the foreign keys' checks and actions run at its end.  Each
+ *		table's own count comes from its RETURNING rows.
+ */
+static void
+group_delete(MapSubject *subj, List *group, MapCall *call)
+{
+	EraseParams *p = params_new(call);
+	StringInfoData sql;
+	ListCell   *lc;
+	int			n = list_length(group);
+	char	  **where = palloc(sizeof(char *) * n);
+	bool	   *skip = palloc(sizeof(bool) * n);
+
+	initStringInfo(&sql);
+	foreach(lc, group)
+	{
+		EraseTable *et = lfirst(lc);
+		int			k = foreach_current_index(lc);
+
+		if (et->mt->outbound)
+		{
+			int			po,
+						pt;
+
+			if (et->tids == (Datum) 0)
+				where[k] = "false";
+			else
+			{
+				po = params_add(p, OIDARRAYOID, et->oids);
+				pt = params_add(p, TIDARRAYOID, et->tids);
+				where[k] = psprintf("t.ctid OPERATOR(pg_catalog.=) ANY ($%d) AND (t.tableoid, t.ctid) IN"
+									" (SELECT u.o, u.c FROM ROWS FROM (pg_catalog.unnest($%d::pg_catalog.oid[]),"
+									" pg_catalog.unnest($%d::pg_catalog.tid[])) u(o, c))", pt, po, pt);
+			}
+		}
+		else
+			where[k] = delete_cond(subj, et, "t", p);
+		skip[k] = may_skip(et->mt->relid, CMD_DELETE);
+		appendStringInfo(&sql, "%s d%d AS (DELETE FROM %s t WHERE %s RETURNING 1)",
+						 k == 0 ? "WITH" : ",", k + 1, et->mt->qualname, where[k]);
+	}
+	foreach(lc, group)
+		appendStringInfo(&sql, "%s(SELECT pg_catalog.count(*) FROM d%d)",
+						 foreach_current_index(lc) == 0 ? " SELECT " : ", ",
+						 foreach_current_index(lc) + 1);
+	run_params(((EraseTable *) linitial(group))->mt->relid, sql.data, p, false, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "erasure statement returned " UINT64_FORMAT " rows", SPI_processed);
+	foreach(lc, group)
+	{
+		EraseTable *et = lfirst(lc);
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									  foreach_current_index(lc) + 1, &isnull);
+
+		et->own_deleted = isnull ? 0 : DatumGetInt64(d);
+	}
+	foreach(lc, group)
+		if (skip[foreach_current_index(lc)])
+			check_none_skipped(lfirst(lc), where[foreach_current_index(lc)], p, false);
+}
+
+/* delete et's rows: alone, or with its group when et is the group's first */
+static void
+delete_table(MapSubject *subj, EraseTable *et, MapCall *call)
+{
+	if (et->group == NIL)
+		act_table(subj, et, call, false);
+	else if (linitial(et->group) == et)
+		group_delete(subj, et->group, call);
 }
 
 /*
@@ -2790,8 +3800,12 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 		{
 			EraseTable *et = lfirst(lc);
 
-			if (!et->anonymize)
-				act_table(subj, et, call, dry_run);
+			if (et->anonymize)
+				continue;
+			if (dry_run)
+				act_table(subj, et, call, true);
+			else
+				delete_table(subj, et, call);
 		}
 	foreach(lc, ets)
 	{

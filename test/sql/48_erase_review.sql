@@ -243,8 +243,8 @@ SELECT privacy.drop_subject('cuser');
 ALTER TABLE c_users DROP COLUMN fav;
 DROP TABLE c_posts, c_users;
 -- ... but not a key the table is mapped through: clearing it would take
--- rows out of the erasure (the receipt differed from the dry run); such
--- a cycle is refused as before
+-- rows out of the erasure (the receipt differed from the dry run); the
+-- tables of such a cycle are deleted by one statement (48b_erase_fidelity)
 CREATE TABLE e_users (id int PRIMARY KEY);
 CREATE TABLE e_x (id int PRIMARY KEY, user_id int NOT NULL REFERENCES e_users ON DELETE CASCADE, y_id int);
 CREATE TABLE e_y (id int PRIMARY KEY, user_id int REFERENCES e_users ON DELETE CASCADE, x_id int REFERENCES e_x);
