@@ -131,6 +131,7 @@ CALL fz_add('type', 'timestamp with time zone', 'NULL', $$'infinity'$$, $$'-infi
 CALL fz_add('type', 'bigint', 'NULL', '0', '-1', '(-9223372036854775807 - 1)', '9223372036854775807',
 	'1', '2', '3', '-42');
 CALL fz_add('type', 'integer', 'NULL', '0', '-1', '(-2147483647 - 1)', '2147483647', '1', '1000001', '-5');
+CALL fz_add('type', 'smallint', 'NULL', '0', '-1', '(-32767 - 1)::smallint', '32767', '1', '16', '2');
 CALL fz_add('type', 'real', 'NULL', $$'NaN'$$, $$'Infinity'$$, $$'-Infinity'$$, $$'-0'$$,
 	'1.0000001', '0', '1', '1e-45', '-1');
 CALL fz_add('type', 'boolean', 'NULL', 'true', 'false');
