@@ -47,7 +47,8 @@ CREATE TABLE cr3_base (id int, note text);
 CREATE TABLE cr3_child (id int PRIMARY KEY, note text);
 INSERT INTO cr3_child VALUES (1, 'child');
 SELECT privacy.encrypt_column('cr3_child', 'note');
-DROP VIEW cr3_child_decrypted;
 ALTER TABLE cr3_child INHERIT cr3_base;
+-- (without its view, which would refuse a type change too)
+DROP VIEW cr3_child_decrypted;
 SELECT pg_temp.sqlstate($$ALTER TABLE cr3_base ALTER COLUMN id TYPE date USING '2020-01-01'::date + id$$) AS child_key_type;
 SELECT pg_typeof(id) FROM cr3_child;
