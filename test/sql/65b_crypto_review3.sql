@@ -52,3 +52,6 @@ ALTER TABLE cr3_child INHERIT cr3_base;
 DROP VIEW cr3_child_decrypted;
 SELECT pg_temp.sqlstate($$ALTER TABLE cr3_base ALTER COLUMN id TYPE date USING '2020-01-01'::date + id$$) AS child_key_type;
 SELECT pg_typeof(id) FROM cr3_child;
+
+DROP TABLE cr3_parts, cr3_base CASCADE;
+DROP EXTENSION privacy;
