@@ -34,6 +34,7 @@
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -1401,12 +1402,24 @@ privacy_crypto_follow_renames(PG_FUNCTION_ARGS)
  * at its end (ddl_command_end).  A stack, for ALTER TABLE run from inside
  * another; entries of an aborted subtransaction are dropped with it.
  */
-typedef struct KeyGuard
+typedef struct KeyGuardTable
 {
-	Oid			relid;			/* InvalidOid: a table without encrypted columns */
-	SubTransactionId subid;
+	Oid			relid;
 	int			nkeys;
 	AttrNumber	keys[CRYPTO_MAX_KEY_PARTS];
+} KeyGuardTable;
+
+/*
+ * The tables with encrypted columns an ALTER TABLE can reach: its table,
+ * and the partitions and inheritance children it recurses to (an encrypted
+ * table attached as a partition loses its key with the parent's, and a
+ * type change of the parent's column changes the children's).
+ */
+typedef struct KeyGuard
+{
+	SubTransactionId subid;
+	int			ntables;		/* 0: none with encrypted columns */
+	KeyGuardTable tables[FLEXIBLE_ARRAY_MEMBER];
 } KeyGuard;
 
 static List *key_guards = NIL;	/* KeyGuard *, in TopMemoryContext, top last */
@@ -1474,7 +1487,12 @@ table_key(Oid relid, AttrNumber *keys)
 	return n;
 }
 
-/* has relid encrypted columns?  Inside SPI. */
+/*
+ * has relid encrypted columns, and still a write trigger?  A table whose
+ * write triggers were dropped (pg_restore --clean drops a table's triggers,
+ * then its constraints, then the table) stores what it is given: its key
+ * is no longer guarded.  Inside SPI.
+ */
 static bool
 has_encrypted_columns(Oid relid)
 {
@@ -1484,7 +1502,11 @@ has_encrypted_columns(Oid relid)
 
 	v[0] = ObjectIdGetDatum(relid);
 	(void) catalog_exec("SELECT 1 FROM privacy.encrypted_columns "
-						"WHERE table_name OPERATOR(pg_catalog.=) $1::pg_catalog.regclass LIMIT 1",
+						"WHERE table_name OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+						"AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t "
+						"WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
+						"AND t.tgfoid OPERATOR(pg_catalog.=) 'privacy.encrypt_trigger()'::pg_catalog.regprocedure) "
+						"LIMIT 1",
 						1, argt, v, NULL, SPI_OK_SELECT, &n);
 	return n > 0;
 }
@@ -1555,8 +1577,24 @@ check_key_type_change(Oid relid, AttrNumber attnum, ColumnDef *def)
 static void
 key_guard_start(Node *parsetree)
 {
-	KeyGuard   *g = MemoryContextAllocZero(TopMemoryContext, sizeof(KeyGuard));
+	KeyGuard   *g;
 	MemoryContext old;
+	Oid			relid = InvalidOid;
+	List	   *members = NIL;
+	List	   *encrypted = NIL;
+	ListCell   *mc;
+	char		relkind;
+
+	if (parsetree != NULL && IsA(parsetree, AlterTableStmt) &&
+		((AlterTableStmt *) parsetree)->relation != NULL &&
+		OidIsValid(KeysCatalogRelid("encrypted_columns", true)))
+		relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation, NoLock, true);
+	relkind = OidIsValid(relid) ? get_rel_relkind(relid) : '\0';
+	if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE)
+		members = has_subclass(relid) ? find_all_inheritors(relid, NoLock, NULL)
+			: list_make1_oid(relid);
+	g = MemoryContextAllocZero(TopMemoryContext, offsetof(KeyGuard, tables) +
+							   sizeof(KeyGuardTable) * Max(list_length(members), 1));
 
 	if (!key_guard_callbacks)
 	{
@@ -1569,36 +1607,66 @@ key_guard_start(Node *parsetree)
 	key_guards = lappend(key_guards, g);
 	MemoryContextSwitchTo(old);
 
-	if (parsetree != NULL && IsA(parsetree, AlterTableStmt) &&
-		((AlterTableStmt *) parsetree)->relation != NULL &&
-		OidIsValid(KeysCatalogRelid("encrypted_columns", true)))
+	if (members == NIL)
+		return;
+	UtilSpiConnect();
+	if (list_length(members) == 1)
+		encrypted = has_encrypted_columns(relid) ? members : NIL;
+	else
 	{
-		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
-		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		/* one query for a table of many partitions */
+		Oid			argt[1] = {OIDARRAYOID};
+		Datum	   *elems = palloc(sizeof(Datum) * list_length(members));
+		Datum		v[1];
+		uint64		n;
+		SPITupleTable *tt;
+
+		foreach(mc, members)
+			elems[foreach_current_index(mc)] = ObjectIdGetDatum(lfirst_oid(mc));
+		v[0] = PointerGetDatum(construct_array(elems, list_length(members), OIDOID,
+											   sizeof(Oid), true, TYPALIGN_INT));
+		tt = catalog_exec("SELECT DISTINCT e.table_name::pg_catalog.oid FROM privacy.encrypted_columns e "
+						  "WHERE e.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
+						  "AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t "
+						  "WHERE t.tgrelid OPERATOR(pg_catalog.=) e.table_name::pg_catalog.oid "
+						  "AND t.tgfoid OPERATOR(pg_catalog.=) 'privacy.encrypt_trigger()'::pg_catalog.regprocedure)",
+						  1, argt, v, NULL, SPI_OK_SELECT, &n);
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			encrypted = lappend_oid(encrypted,
+									DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)));
+		}
+	}
+	foreach(mc, encrypted)
+	{
+		Oid			member = lfirst_oid(mc);
+		KeyGuardTable *t = &g->tables[g->ntables];
+
+		if (get_rel_relkind(member) != RELKIND_RELATION)
+			continue;
+		t->relid = member;
+		t->nkeys = table_key(member, t->keys);
+		g->ntables++;
+	}
+	SPI_finish();
+	for (int m = 0; m < g->ntables; m++)
+	{
+		KeyGuardTable *t = &g->tables[m];
 		ListCell   *lc;
 
-		if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
-			return;
-		UtilSpiConnect();
-		if (has_encrypted_columns(relid))
-		{
-			g->nkeys = table_key(relid, g->keys);
-			g->relid = relid;
-		}
-		SPI_finish();
-		if (!OidIsValid(g->relid))
-			return;
-		foreach(lc, stmt->cmds)
+		foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
 		{
 			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 			AttrNumber	attnum;
 
 			if (cmd->subtype != AT_AlterColumnType || cmd->name == NULL)
 				continue;
-			attnum = get_attnum(relid, cmd->name);
-			for (int i = 0; i < g->nkeys; i++)
-				if (g->keys[i] == attnum && attnum != InvalidAttrNumber)
-					check_key_type_change(relid, attnum, castNode(ColumnDef, cmd->def));
+			attnum = get_attnum(t->relid, cmd->name);
+			for (int i = 0; i < t->nkeys; i++)
+				if (t->keys[i] == attnum && attnum != InvalidAttrNumber)
+					check_key_type_change(t->relid, attnum, castNode(ColumnDef, cmd->def));
 		}
 	}
 }
@@ -1617,26 +1685,31 @@ key_guard_end(void)
 	KeyGuard   *g;
 	AttrNumber	keys[CRYPTO_MAX_KEY_PARTS];
 	int			nkeys;
-	bool		same;
+	bool		same = true;
+	Oid			changed = InvalidOid;
 
 	if (key_guards == NIL)
 		return;
 	g = llast(key_guards);
 	key_guards = list_delete_last(key_guards);
-	if (!OidIsValid(g->relid) || g->nkeys == 0 || get_rel_relkind(g->relid) != RELKIND_RELATION)
+	for (int m = 0; m < g->ntables && same; m++)
 	{
-		pfree(g);
-		return;
+		KeyGuardTable *t = &g->tables[m];
+
+		if (t->nkeys == 0 || get_rel_relkind(t->relid) != RELKIND_RELATION)
+			continue;
+		UtilSpiConnect();
+		nkeys = table_key(t->relid, keys);
+		same = has_encrypted_columns(t->relid) ? nkeys == t->nkeys : true;
+		SPI_finish();
+		for (int i = 0; same && i < nkeys; i++)
+			same = keys[i] == t->keys[i];
+		if (!same)
+			changed = t->relid;
 	}
-	UtilSpiConnect();
-	nkeys = table_key(g->relid, keys);
-	same = has_encrypted_columns(g->relid) ? nkeys == g->nkeys : true;
-	SPI_finish();
-	for (int i = 0; same && i < nkeys; i++)
-		same = keys[i] == g->keys[i];
 	if (!same)
 	{
-		char	   *relname = get_rel_name(g->relid);
+		char	   *relname = get_rel_name(changed);
 
 		pfree(g);
 		ereport(ERROR,

@@ -2917,6 +2917,8 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 			run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
 					   p, true, SPI_OK_SELECT);
 			et->own_deleted = result_count();
+			/* the DELETE's refusal of its foreign-key actions (guard.c) */
+			GuardCheckCascades(mt->relid);
 			return;
 		}
 		{

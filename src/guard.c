@@ -820,14 +820,12 @@ constraint_cols(HeapTuple tup, AttrNumber attnum)
  *		a user's function that would so run as the frame's role, at any
  *		depth of the actions, refuses the statement (42501) before it runs.
  */
+static void cascade_walk(List *work, int nseeds, Oid me);
+
 static void
 check_cascades(QueryDesc *qd)
 {
-	Oid			me = GetUserId();
-	Oid			ours = InvalidOid;
 	List	   *work = NIL;
-	List	   *deleted = NIL;	/* tables seen deleted from */
-	List	   *updated = NIL;	/* CascadeStep: tables seen updated, their columns */
 	ListCell   *lc;
 
 	if ((qd->operation != CMD_DELETE && qd->operation != CMD_UPDATE) || qd->estate == NULL)
@@ -849,7 +847,48 @@ check_cascades(QueryDesc *qd)
 		}
 		work = lappend(work, s);
 	}
-	/* breadth first over the actions; a table counts once per event */
+	cascade_walk(work, list_length(work), GetUserId());
+}
+
+/*
+ * GuardCheckCascades
+ *		What check_cascades would say of a DELETE of relid (its partitions
+ *		included) by its owner: erase's dry run predicts the refusal of the
+ *		statement it does not run.
+ */
+void
+GuardCheckCascades(Oid relid)
+{
+	List	   *work = NIL;
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		return;
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	foreach(lc, rels)
+	{
+		CascadeStep *s = palloc0(sizeof(CascadeStep));
+
+		s->relid = lfirst_oid(lc);
+		s->del = true;
+		work = lappend(work, s);
+	}
+	cascade_walk(work, list_length(work), owner);
+}
+
+/* breadth first over the actions from the first nseeds steps of work; a table counts once per event */
+static void
+cascade_walk(List *work, int nseeds, Oid me)
+{
+	Oid			ours = InvalidOid;
+	List	   *deleted = NIL;	/* tables seen deleted from */
+	List	   *updated = NIL;	/* CascadeStep: tables seen updated, their columns */
+	ListCell   *lc;
+
 	foreach(lc, work)
 	{
 		CascadeStep *s = lfirst(lc);
@@ -895,7 +934,7 @@ check_cascades(QueryDesc *qd)
 			continue;
 		td = rel->trigdesc;
 		/* a table an action changes: its AFTER triggers run as me */
-		if (foreach_current_index(lc) >= list_length(qd->estate->es_opened_result_relations) &&
+		if (foreach_current_index(lc) >= nseeds &&
 			td != NULL && rel->rd_rel->relowner != me)
 		{
 			if (!OidIsValid(ours))
@@ -912,7 +951,7 @@ check_cascades(QueryDesc *qd)
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("trigger \"%s\" of table \"%s\" would run as another role",
 								tg->tgname, RelationGetRelationName(rel)),
-						 errdetail("A foreign-key action changes the table while the extension changes a table of another owner, and PostgreSQL fires the trigger at the end of that statement, as that table's owner."),
+						 errdetail("A foreign-key action changes this table while the extension changes a table of another owner, and PostgreSQL fires the trigger at the end of that statement as the other table's owner, not as this table's."),
 						 errhint("Give the tables one owner, or make the trigger a BEFORE trigger (those run as their table's owner).")));
 			}
 		}

@@ -44,6 +44,7 @@ extern void GuardSanitize(ErrorData *edata, bool messages);
  * pg_temp last.
  */
 extern int	GuardEnterTableOwner(Oid relid);
+extern void GuardCheckCascades(Oid relid);
 extern int	GuardEnterRole(Oid role);
 
 /*

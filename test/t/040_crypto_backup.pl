@@ -172,4 +172,16 @@ is($primary->safe_psql('copy', $read), 'deux@example.com,three@example.com',
 is($primary->safe_psql('copy', q{SELECT count(*) FROM customers WHERE email LIKE '%example%'}), '0',
 	'the restored table holds ciphertext only');
 
+# pg_restore --clean of a custom-format dump into the database that has the
+# tables, in one transaction: it drops each table's triggers, then its
+# primary key, then the table (the primary-key guard refused the key's drop)
+my $cdump = "$keydir/dump.custom";
+$primary->command_ok([ 'pg_dump', '-Fc', '-d', $primary->connstr('postgres'), '-f', $cdump ],
+	'pg_dump -Fc');
+$primary->command_ok(
+	[ 'pg_restore', '--clean', '--if-exists', '--single-transaction', '--exit-on-error',
+	  '-d', $primary->connstr('copy'), $cdump ],
+	'pg_restore --clean into a database with the encrypted table');
+is($primary->safe_psql('copy', $read), 'two@example.com', 'the cleaned and restored dump decrypts');
+
 done_testing();
