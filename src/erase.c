@@ -545,8 +545,9 @@ hop_is_shortcut(MapSubject *subj, List *path, int idx)
 static char *
 link_match(MapSubject *subj, MapHop *h, const char *alias)
 {
-	return psprintf("%s.%s OPERATOR(pg_catalog.=) %s", alias,
+	return psprintf("%s.%s %s %s", alias,
 					quote_identifier(get_attname(h->rel, h->cols[0], false)),
+					MapKeyColEq(subj, h->rel, h->cols[0], "OPERATOR(pg_catalog.=)"),
 					MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type));
 }
 

@@ -45,6 +45,25 @@ MapEdgeIsDirect(MapSubject *subj, MapHop *h)
 					   h->pcols[0] == subj->key_attnum);
 }
 
+/*
+ * MapKeyColEq
+ *		The operator comparing column att of relid with the key: the key
+ *		type's own equality (MapKeyEqOperator: citext's, wherever it lives)
+ *		when the column is of the key's base type and that equality is not
+ *		pg_catalog's; dflt otherwise (the SQL for integer, uuid and text keys
+ *		is unchanged).  An unqualified "=" resolved under the owner's
+ *		search_path, or OPERATOR(pg_catalog.=), compared citext keys as text
+ *		when citext's schema was not on that path.
+ */
+const char *
+MapKeyColEq(MapSubject *subj, Oid relid, AttrNumber att, const char *dflt)
+{
+	if (strcmp(subj->key_eq, "OPERATOR(pg_catalog.=)") == 0 ||
+		getBaseType(get_atttype(relid, att)) != getBaseType(subj->key_type))
+		return dflt;
+	return subj->key_eq;
+}
+
 /* the edge leads to a table whose subject rows come from a WITH item */
 bool
 MapEdgeNeedsSet(MapSubject *subj, MapHop *h)
@@ -212,15 +231,17 @@ MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 
 	if (h->link)
 	{
-		appendStringInfo(buf, "%s.%s = %s", alias,
+		appendStringInfo(buf, "%s.%s %s %s", alias,
 						 quote_identifier(MapColName(h->rel, h->cols[0])),
+						 MapKeyColEq(subj, h->rel, h->cols[0], "="),
 						 MapLinkKeyExpr(h->rel, h->cols[0], cx->keyexpr, subj->key_type));
 		return;
 	}
 	if (MapEdgeIsDirect(subj, h))
 	{
-		appendStringInfo(buf, "%s.%s = (%s)", alias,
-						 quote_identifier(MapColName(h->rel, h->cols[0])), cx->keyexpr);
+		appendStringInfo(buf, "%s.%s %s (%s)", alias,
+						 quote_identifier(MapColName(h->rel, h->cols[0])),
+						 MapKeyColEq(subj, h->rel, h->cols[0], "="), cx->keyexpr);
 		return;
 	}
 	appendStringInfoChar(buf, '(');
