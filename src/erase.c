@@ -545,10 +545,9 @@ hop_is_shortcut(MapSubject *subj, List *path, int idx)
 static char *
 link_match(MapSubject *subj, MapHop *h, const char *alias)
 {
-	return psprintf("%s.%s %s %s", alias,
-					quote_identifier(get_attname(h->rel, h->cols[0], false)),
-					MapKeyColEq(subj, h->rel, h->cols[0], "OPERATOR(pg_catalog.=)"),
-					MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type));
+	return MapKeyColMatch(subj, h->rel, h->cols[0],
+						  psprintf("%s.%s", alias, quote_identifier(get_attname(h->rel, h->cols[0], false))),
+						  MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type), "OPERATOR(pg_catalog.=)");
 }
 
 /*
@@ -603,8 +602,10 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
 		}
 		if (hop_is_shortcut(subj, path, idx))
 		{
-			appendStringInfo(buf, "NOT (%s.%s %s $1)", alias,
-							 quote_identifier(get_attname(h->rel, h->cols[0], false)), subj->key_eq);
+			appendStringInfo(buf, "NOT (%s)",
+							 MapKeyColMatch(subj, h->rel, h->cols[0],
+											psprintf("%s.%s", alias, quote_identifier(get_attname(h->rel, h->cols[0], false))),
+											"$1", subj->key_eq));
 			continue;
 		}
 		foreach(sc, paths)

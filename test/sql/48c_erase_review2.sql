@@ -33,4 +33,50 @@ SELECT privacy.drop_subject('r2');
 DROP TABLE r2_events, r2_tags, r2_orders, r2_users;
 DROP EXTENSION citext;
 DROP SCHEMA r2ext;
+-- A referencing column under another collation than the root key's, one of
+-- them nondeterministic: PostgreSQL's foreign key compares under the root
+-- key's collation ('BOB' references 'Bob'), and so does the map now; it
+-- compared under the column's (access missed the rows, the dry run said
+-- success, the erasure failed with 23503 while acting; the root's spelling
+-- of a "C" column's key failed with 42P22), or took another subject's rows.
+CREATE COLLATION r2_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE r2_acct (h text COLLATE r2_ci PRIMARY KEY);
+CREATE TABLE r2_posts (id int PRIMARY KEY, h text REFERENCES r2_acct, at timestamptz);
+CREATE TABLE r2_cposts (id int PRIMARY KEY, h text COLLATE "C" REFERENCES r2_acct, at timestamptz);
+CREATE TABLE r2_notes (id int PRIMARY KEY, post int REFERENCES r2_posts);
+INSERT INTO r2_acct VALUES ('Bob'), ('Dan');
+INSERT INTO r2_posts VALUES (1, 'BOB', now() - interval '3 years'), (2, 'bob', now()), (3, 'Bob', now()), (4, 'dan', now());
+INSERT INTO r2_cposts VALUES (1, 'BOB', now() - interval '3 years'), (2, 'dan', now());
+INSERT INTO r2_notes VALUES (1, 1), (2, 2), (3, 4);
+SELECT privacy.define_subject('r2c', 'r2_acct');
+SELECT jsonb_array_length(d -> 'public.r2_posts') AS posts, jsonb_array_length(d -> 'public.r2_cposts') AS cposts,
+	jsonb_array_length(d -> 'public.r2_notes') AS notes
+	FROM (SELECT privacy.access('r2c', 'bob') -> 'data' AS d) a;
+-- the held subject's old rows stay, in both tables
+SELECT privacy.hold('r2c', 'bob', 'litigation');
+SELECT privacy.add_retention('r2_cposts', 'at', '1 year') AS pol \gset
+SELECT privacy.run_retention(:pol) AS removed;
+SELECT privacy.drop_retention(:pol);
+SELECT privacy.release_hold('r2c', 'BOB');
+SELECT privacy.erase('r2c', 'bob', dry_run => true) -> 'tables';
+SELECT privacy.erase('r2c', 'bob') -> 'tables';
+SELECT 'posts', id, h FROM r2_posts UNION ALL SELECT 'cposts', id, h FROM r2_cposts ORDER BY 1, 2;
+SELECT privacy.drop_subject('r2c');
+DROP TABLE r2_notes, r2_cposts, r2_posts, r2_acct;
+-- the other way round: a deterministic root key ('Bob' and 'BOB' are two
+-- subjects) referenced by a case-insensitive column: the erasure of 'Bob'
+-- takes 'Bob''s row only, never 'BOB''s (PostgreSQL's own check of the
+-- root's deletion compares under the column's collation and finds 'BOB''s
+-- row: 23503, nothing changed)
+CREATE TABLE r2_acct (h text PRIMARY KEY);
+CREATE TABLE r2_posts (id int PRIMARY KEY, h text COLLATE r2_ci REFERENCES r2_acct);
+INSERT INTO r2_acct VALUES ('Bob'), ('BOB');
+INSERT INTO r2_posts VALUES (1, 'Bob'), (2, 'BOB');
+SELECT privacy.define_subject('r2d', 'r2_acct');
+SELECT privacy.erase('r2d', 'Bob', dry_run => true) -> 'tables';
+SELECT privacy.erase('r2d', 'Bob') -> 'tables';
+SELECT id, h FROM r2_posts ORDER BY id;
+SELECT privacy.drop_subject('r2d');
+DROP TABLE r2_posts, r2_acct;
+DROP COLLATION r2_ci;
 DROP EXTENSION privacy;
