@@ -785,8 +785,22 @@ hash_fits(Oid relid, AttrNumber attnum, Oid typid, int32 typmod)
 		if (!HeapTupleIsValid(tup))
 			continue;
 		ix = (Form_pg_index) GETSTRUCT(tup);
-		for (int i = 0; ix->indisunique && i < ix->indnkeyatts; i++)
-			fits = fits && ix->indkey.values[i] != attnum;
+		if (ix->indisunique || ix->indisexclusion)
+		{
+			bool		isnull;
+			Datum		exprs = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indexprs, &isnull);
+
+			for (int i = 0; i < ix->indnkeyatts; i++)
+				fits = fits && ix->indkey.values[i] != attnum;
+			/* a unique expression (lower(code)), an exclusion constraint */
+			if (!isnull)
+			{
+				Bitmapset  *vars = NULL;
+
+				pull_varattnos(stringToNode(TextDatumGetCString(exprs)), 1, &vars);
+				fits = fits && !bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, vars);
+			}
+		}
 		ReleaseSysCache(tup);
 	}
 	table_close(rel, AccessShareLock);
