@@ -42,8 +42,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		    AND (b.oid NOT IN ('character varying'::pg_catalog.regtype, 'character'::pg_catalog.regtype)
 		         OR b.mod < 0 OR b.mod - 4 >= 16
 		         OR NOT EXISTS (SELECT FROM pg_catalog.pg_index i
-		                         WHERE i.indrelid = tbl AND i.indisunique
-		                           AND col = ANY (i.indkey::pg_catalog.int2[]))))
+		                         WHERE i.indrelid = tbl AND (i.indisunique OR i.indisexclusion)
+		                           AND (col = ANY (i.indkey::pg_catalog.int2[])
+		                                OR EXISTS (SELECT FROM pg_catalog.pg_depend d
+		                                            WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		                                              AND d.objid = i.indexrelid
+		                                              AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+		                                              AND d.refobjid = tbl AND d.refobjsubid = col)))))
 	FROM b
 $$;
 

@@ -545,9 +545,9 @@ hop_is_shortcut(MapSubject *subj, List *path, int idx)
 static char *
 link_match(MapSubject *subj, MapHop *h, const char *alias)
 {
-	return psprintf("%s.%s OPERATOR(pg_catalog.=) %s", alias,
-					quote_identifier(get_attname(h->rel, h->cols[0], false)),
-					MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type));
+	return MapKeyColMatch(subj, h->rel, h->cols[0],
+						  psprintf("%s.%s", alias, quote_identifier(get_attname(h->rel, h->cols[0], false))),
+						  MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type), "OPERATOR(pg_catalog.=)");
 }
 
 /*
@@ -602,8 +602,10 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
 		}
 		if (hop_is_shortcut(subj, path, idx))
 		{
-			appendStringInfo(buf, "NOT (%s.%s %s $1)", alias,
-							 quote_identifier(get_attname(h->rel, h->cols[0], false)), subj->key_eq);
+			appendStringInfo(buf, "NOT (%s)",
+							 MapKeyColMatch(subj, h->rel, h->cols[0],
+											psprintf("%s.%s", alias, quote_identifier(get_attname(h->rel, h->cols[0], false))),
+											"$1", subj->key_eq));
 			continue;
 		}
 		foreach(sc, paths)
@@ -783,8 +785,22 @@ hash_fits(Oid relid, AttrNumber attnum, Oid typid, int32 typmod)
 		if (!HeapTupleIsValid(tup))
 			continue;
 		ix = (Form_pg_index) GETSTRUCT(tup);
-		for (int i = 0; ix->indisunique && i < ix->indnkeyatts; i++)
-			fits = fits && ix->indkey.values[i] != attnum;
+		if (ix->indisunique || ix->indisexclusion)
+		{
+			bool		isnull;
+			Datum		exprs = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indexprs, &isnull);
+
+			for (int i = 0; i < ix->indnkeyatts; i++)
+				fits = fits && ix->indkey.values[i] != attnum;
+			/* a unique expression (lower(code)), an exclusion constraint */
+			if (!isnull)
+			{
+				Bitmapset  *vars = NULL;
+
+				pull_varattnos(stringToNode(TextDatumGetCString(exprs)), 1, &vars);
+				fits = fits && !bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, vars);
+			}
+		}
 		ReleaseSysCache(tup);
 	}
 	table_close(rel, AccessShareLock);

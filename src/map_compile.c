@@ -7,11 +7,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "common/hashfn.h"
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "citus.h"
 #include "map.h"
@@ -43,6 +46,58 @@ MapEdgeIsDirect(MapSubject *subj, MapHop *h)
 {
 	return h->link || (h->prel == subj->root && h->ncols == 1 &&
 					   h->pcols[0] == subj->key_attnum);
+}
+
+/*
+ * MapKeyColMatch
+ *		"lhs <op> rhs": column att of relid compared with the key (one of
+ *		lhs and rhs each) as the root's unique key compares keys, when the column is of the
+ *		key's base type: with the key type's own equality (MapKeyEqOperator:
+ *		citext's, wherever it lives) and, when the column's collation is not
+ *		the root key's and one of them is nondeterministic, under the root
+ *		key's collation (as the foreign key's own check compares them).
+ *		Otherwise, and for integer, uuid and text keys under one collation,
+ *		dflt (the SQL is unchanged).  An unqualified "=" resolved under the
+ *		owner's search_path, or OPERATOR(pg_catalog.=), compared citext keys
+ *		as text when citext's schema was not on that path, and a column
+ *		under another collation compared case-sensitively.
+ */
+char *
+MapKeyColMatch(MapSubject *subj, Oid relid, AttrNumber att, const char *lhs, const char *rhs,
+			   const char *dflt)
+{
+	const char *op = dflt;
+	char	   *collate = "";
+	Oid			typid,
+				coll,
+				rtyp,
+				rcoll;
+	int32		typmod,
+				rtypmod;
+
+	get_atttypetypmodcoll(relid, att, &typid, &typmod, &coll);
+	if (getBaseType(typid) == getBaseType(subj->key_type))
+	{
+		if (strcmp(subj->key_eq, "OPERATOR(pg_catalog.=)") != 0)
+			op = subj->key_eq;
+		get_atttypetypmodcoll(subj->root, subj->key_attnum, &rtyp, &rtypmod, &rcoll);
+		if (OidIsValid(rcoll) && rcoll != coll &&
+			(!get_collation_isdeterministic(rcoll) ||
+			 (OidIsValid(coll) && !get_collation_isdeterministic(coll))))
+		{
+			HeapTuple	tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(rcoll));
+			Form_pg_collation c;
+
+			if (!HeapTupleIsValid(tup))
+				elog(ERROR, "cache lookup failed for collation %u", rcoll);
+			c = (Form_pg_collation) GETSTRUCT(tup);
+			collate = psprintf(" COLLATE %s.%s",
+							   quote_identifier(get_namespace_name(c->collnamespace)),
+							   quote_identifier(NameStr(c->collname)));
+			ReleaseSysCache(tup);
+		}
+	}
+	return psprintf("%s %s %s%s", lhs, op, rhs, collate);
 }
 
 /* the edge leads to a table whose subject rows come from a WITH item */
@@ -212,15 +267,16 @@ MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 
 	if (h->link)
 	{
-		appendStringInfo(buf, "%s.%s = %s", alias,
-						 quote_identifier(MapColName(h->rel, h->cols[0])),
-						 MapLinkKeyExpr(h->rel, h->cols[0], cx->keyexpr, subj->key_type));
+		appendStringInfoString(buf, MapKeyColMatch(subj, h->rel, h->cols[0],
+												   psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0]))),
+												   MapLinkKeyExpr(h->rel, h->cols[0], cx->keyexpr, subj->key_type), "="));
 		return;
 	}
 	if (MapEdgeIsDirect(subj, h))
 	{
-		appendStringInfo(buf, "%s.%s = (%s)", alias,
-						 quote_identifier(MapColName(h->rel, h->cols[0])), cx->keyexpr);
+		appendStringInfoString(buf, MapKeyColMatch(subj, h->rel, h->cols[0],
+												   psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0]))),
+												   psprintf("(%s)", cx->keyexpr), "="));
 		return;
 	}
 	appendStringInfoChar(buf, '(');
@@ -657,9 +713,12 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 			char		ra[32];
 
 			snprintf(ra, sizeof(ra), "k%d", ++(*aliasno));
-			appendStringInfo(buf, "COALESCE((SELECT %s.%s FROM %s %s WHERE %s.%s %s %s LIMIT 1), %s)",
+			appendStringInfo(buf, "COALESCE((SELECT %s.%s FROM %s %s WHERE %s LIMIT 1), %s)",
 							 ra, quote_identifier(subj->key_column), UtilFromName(subj->root), ra,
-							 ra, quote_identifier(subj->key_column), subj->key_eq, col, col);
+							 MapKeyColMatch(subj, h->rel, h->cols[0],
+											psprintf("%s.%s", ra, quote_identifier(subj->key_column)),
+											col, subj->key_eq),
+							 col);
 		}
 		else
 			appendStringInfoString(buf, col);

@@ -308,6 +308,8 @@ extern void *MapKeptGroupSigned(MapSubject *subj, int slot, const uintptr_t *sig
 /* the subject's key (keyexpr, of the root key's type) converted to the type
  * of link column att of relid: the one place ids are converted for links */
 extern char *MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr, Oid keytype);
+extern char *MapKeyColMatch(MapSubject *subj, Oid relid, AttrNumber att, const char *lhs,
+							 const char *rhs, const char *dflt);
 
 /* run the statements in between with jit = off (internal catalog queries) */
 extern int	MapJitOff(void);
