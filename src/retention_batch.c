@@ -1007,36 +1007,48 @@ batch_filter_held(RetBatch *b)
 /*
  * ret_row_error
  *		Whether an error raised while a batch changed its rows can belong to
- *		one row; the batch then changes its rows one by one.  A table's
- *		trigger can raise any SQLSTATE for one row (an application's own
- *		class, insufficient_privilege for "this row may not go"), so every
- *		error is one row's but those that say the transaction or the server
- *		cannot go on, or that would wait again for each row: a connection
- *		(08) or transaction state (25) error, a serialization failure or
- *		deadlock (40), resources (53), a lock timeout or an object in use
- *		(55), a cancel, the batch's timeout or a shutdown (57), a system
- *		(58), configuration (F0) or internal (XX) error.  Those fail the
- *		policy, which is retried with back-off.  (Before, only the classes
- *		22, 23, P0, 09, 27, 2F, 38, 39, 44 and 21 were one row's: a trigger
- *		that refused one row with another SQLSTATE failed the policy on
- *		every retry, and its pass never moved past that row.)
+ *		one row: a constraint (class 23: an ON DELETE SET NULL into a NOT
+ *		NULL column, a SET DEFAULT whose default row is missing, a CHECK), a
+ *		data exception (22), an error that a table's trigger or a function
+ *		it calls raised (P0, 09, 27, 2F, 38, 39, and every SQLSTATE of a
+ *		class that PostgreSQL does not define: an application's own code,
+ *		which only user code raises), a check option (44), a cardinality
+ *		violation (21).  The batch then changes its rows one by one.  Any
+ *		other error (a lock or statement timeout, a map that changed, a
+ *		permission, a serialization failure, resources) fails the policy,
+ *		which is retried with back-off.  (Before, a trigger that refused one
+ *		row with an application's SQLSTATE, 'LK001', failed the policy on
+ *		every retry: its pass never moved past that row.)
  */
 static bool
 ret_row_error(int sqlerrcode)
 {
+	/* the classes of PostgreSQL's SQLSTATEs (utils/errcodes.txt) */
+	static const char *const pg_classes[] = {
+		"00", "01", "02", "03", "08", "09", "0A", "0B", "0F", "0L", "0P", "0Z",
+		"20", "21", "22", "23", "24", "25", "26", "27", "28", "2B", "2D", "2F",
+		"34", "38", "39", "3B", "3D", "3F", "40", "42", "44", "53", "54", "55",
+		"57", "58", "72", "F0", "HV", "P0", "XX"
+	};
+	const char *state = unpack_sql_state(sqlerrcode);
+
 	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
 	{
-		case ERRCODE_CONNECTION_EXCEPTION:
-		case ERRCODE_INVALID_TRANSACTION_STATE:
-		case ERRCODE_TRANSACTION_ROLLBACK:
-		case ERRCODE_INSUFFICIENT_RESOURCES:
-		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
-		case ERRCODE_OPERATOR_INTERVENTION:
-		case ERRCODE_SYSTEM_ERROR:
-		case ERRCODE_CONFIG_FILE_ERROR:
-		case ERRCODE_INTERNAL_ERROR:
-			return false;
+		case ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION:
+		case ERRCODE_DATA_EXCEPTION:
+		case ERRCODE_PLPGSQL_ERROR:
+		case ERRCODE_TRIGGERED_ACTION_EXCEPTION:
+		case ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION:
+		case ERRCODE_SQL_ROUTINE_EXCEPTION:
+		case ERRCODE_EXTERNAL_ROUTINE_EXCEPTION:
+		case ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION:
+		case ERRCODE_WITH_CHECK_OPTION_VIOLATION:
+		case ERRCODE_CARDINALITY_VIOLATION:
+			return true;
 	}
+	for (int i = 0; i < lengthof(pg_classes); i++)
+		if (strncmp(state, pg_classes[i], 2) == 0)
+			return false;
 	return true;
 }
 
