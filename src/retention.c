@@ -178,6 +178,23 @@ ret_audit_closed(int64 policy, const char *how)
 }
 
 /*
+ * ret_head_free
+ *		The worker's audit entries wait for no session: lock the audit
+ *		chain's head if no other transaction holds it (a session that made
+ *		any audited call holds it until it ends, for as long as it stays
+ *		idle in its transaction); false when one does.  The worker then
+ *		leaves the run for later (ret_close_run, ret_begin_run): the wait
+ *		had no timeout, and held the worker, and the databases waiting for
+ *		it, for as long as the session stayed open.
+ */
+static bool
+ret_head_free(void)
+{
+	RetentionExec("SELECT 1 FROM privacy.audit_head FOR UPDATE SKIP LOCKED", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	return SPI_processed == 1;
+}
+
+/*
  * ret_close_run
  *		The worker, after the last batch of a pass committed: close its run
  *		(finished, the audit entry) and clear it from the state, in a
@@ -186,8 +203,10 @@ ret_audit_closed(int64 policy, const char *how)
  *		transaction) and then waits for the policy's state row (its
  *		run_retention) must not find the worker holding that row while it
  *		waits for the head (a deadlock, which the last batch met when it
- *		audited the run itself).  Nothing else here waits: the run's row and
- *		the state row are skipped when another session holds them (a
+ *		audited the run itself).  Nothing here waits: when another session
+ *		holds the head (ret_head_free), the run stays in the state for the
+ *		next pass (ret_begin_run) or a run_retention to close; the run's row
+ *		and the state row are skipped when another session holds them (a
  *		run_retention that takes the policy over closes the run itself).
  */
 static void
@@ -199,9 +218,15 @@ ret_close_run(int64 policy, int64 run, bool recorded, MemoryContext cxt)
 
 	ret_xact_begin(true, cxt);
 	RetentionBecome(UtilExtensionOwner(), false, &su);
+	if (recorded && !ret_head_free())
+	{
+		/* the run stays in the state: the next pass, or a run_retention, closes it */
+		RetentionRestore(&su);
+		ret_xact_end(true, cxt);
+		return;
+	}
 	if (recorded)
 	{
-		RetentionExec("SELECT 1 FROM privacy.audit_head FOR UPDATE", 0, NULL, NULL, NULL, SPI_OK_SELECT);
 		RetentionExec("UPDATE privacy.retention_runs r SET finished = pg_catalog.clock_timestamp() "
 					  "WHERE r.id OPERATOR(pg_catalog.=) $2 AND r.finished IS NULL AND r.id IN "
 					  "(SELECT x.id FROM privacy.retention_runs x WHERE x.id OPERATOR(pg_catalog.=) $2 "
@@ -254,6 +279,9 @@ ret_begin_run(RetPolicy *p, bool worker)
 		return 0;
 	complete = DatumGetBool(RetentionGet(0, 2, &isnull));
 	old = RetentionGet(0, 1, &isnull);
+	/* a run to close and audit first: the worker waits for no session (ret_head_free) */
+	if (!isnull && worker && !ret_head_free())
+		return 0;
 	level = RetentionPinSettings(p);
 	if (p->fix_column)
 	{
