@@ -552,17 +552,35 @@ ret_record_failure(int64 policy, const char *message, bool own_xacts)
 	Datum		values[3];
 	RetUser		su;
 	MemoryContext cxt = CurrentMemoryContext;
+	bool		deferred = false;
 
 	ret_xact_begin(own_xacts, cxt);
 	RetentionBecome(UtilExtensionOwner(), false, &su);
 	values[0] = Int64GetDatum(policy);
 	values[1] = CStringGetTextDatum(message);
 	values[2] = Int32GetDatum(privacy_retention_naptime);
-	RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), error = $2 "
-			 "WHERE id = (SELECT run FROM privacy.retention_state WHERE policy = $1) AND finished IS NULL "
-			 "RETURNING rows, held, blocked, dependents",
-			 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
-	if (SPI_processed == 1)
+	if (own_xacts)
+	{
+		/*
+		 * the worker: a run that changed rows is audited when it is closed,
+		 * which waits for no session (ret_head_free); while one holds the
+		 * chain's head, the run stays in the state, and the next pass
+		 * closes it as interrupted (the failure is in last_error)
+		 */
+		RetentionExec("SELECT 1 FROM privacy.retention_runs WHERE id OPERATOR(pg_catalog.=) "
+					  "(SELECT run FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1) "
+					  "AND finished IS NULL AND rows OPERATOR(pg_catalog.>) 0",
+					  1, types, values, NULL, SPI_OK_SELECT);
+		deferred = SPI_processed > 0 && !ret_head_free();
+	}
+	if (!deferred)
+		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), error = $2 "
+					  "WHERE id = (SELECT run FROM privacy.retention_state WHERE policy = $1) AND finished IS NULL "
+					  "RETURNING rows, held, blocked, dependents",
+					  2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	if (deferred)
+		;
+	else if (SPI_processed == 1)
 		ret_audit_closed(policy, "failed");
 	else
 	{
@@ -582,7 +600,12 @@ ret_record_failure(int64 policy, const char *message, bool own_xacts)
 	RetentionExec("INSERT INTO privacy.retention_state (policy) SELECT $1 "
 			 "WHERE EXISTS (SELECT FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1) ON CONFLICT DO NOTHING",
 			 1, types, values, NULL, SPI_OK_INSERT);
-	RetentionExec("UPDATE privacy.retention_state SET run = NULL, failures = failures + 1, "
+	RetentionExec(deferred ?
+			 "UPDATE privacy.retention_state SET failures = failures + 1, "
+			 "last_error = $2, next_try = pg_catalog.clock_timestamp() + "
+			 "pg_catalog.make_interval(secs => LEAST(3600, $3 * pg_catalog.power(2, LEAST(failures, 12)))) "
+			 "WHERE policy = $1" :
+			 "UPDATE privacy.retention_state SET run = NULL, failures = failures + 1, "
 			 "last_error = $2, next_try = pg_catalog.clock_timestamp() + "
 			 "pg_catalog.make_interval(secs => LEAST(3600, $3 * pg_catalog.power(2, LEAST(failures, 12)))) "
 			 "WHERE policy = $1",
