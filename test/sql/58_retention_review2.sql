@@ -26,6 +26,15 @@ SELECT rows, blocked, error FROM privacy.retention_runs WHERE policy = :a;
 SELECT privacy.drop_retention(:a);
 COMMIT;
 
+-- when every expired row fails, the WARNING does not say that the others
+-- were changed (before: "the other rows were changed", with none changed)
+BEGIN;
+SELECT privacy.add_retention('rr2_t', 'at', '1 day') AS a \gset
+SELECT privacy.run_retention(:a);
+SELECT rows, blocked FROM privacy.retention_runs WHERE policy = :a;
+SELECT privacy.drop_retention(:a);
+COMMIT;
+
 -- PostgreSQL's own classes outside the list still fail the policy (a
 -- serialization failure, a permission: retried with back-off)
 INSERT INTO rr2_t SELECT g, now() - interval '10 days' FROM generate_series(10, 12) g;
