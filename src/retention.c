@@ -178,6 +178,23 @@ ret_audit_closed(int64 policy, const char *how)
 }
 
 /*
+ * ret_head_free
+ *		The worker's audit entries wait for no session: lock the audit
+ *		chain's head if no other transaction holds it (a session that made
+ *		any audited call holds it until it ends, for as long as it stays
+ *		idle in its transaction); false when one does.  The worker then
+ *		leaves the run for later (ret_close_run, ret_begin_run): the wait
+ *		had no timeout, and held the worker, and the databases waiting for
+ *		it, for as long as the session stayed open.
+ */
+static bool
+ret_head_free(void)
+{
+	RetentionExec("SELECT 1 FROM privacy.audit_head FOR UPDATE SKIP LOCKED", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	return SPI_processed == 1;
+}
+
+/*
  * ret_close_run
  *		The worker, after the last batch of a pass committed: close its run
  *		(finished, the audit entry) and clear it from the state, in a
@@ -186,8 +203,10 @@ ret_audit_closed(int64 policy, const char *how)
  *		transaction) and then waits for the policy's state row (its
  *		run_retention) must not find the worker holding that row while it
  *		waits for the head (a deadlock, which the last batch met when it
- *		audited the run itself).  Nothing else here waits: the run's row and
- *		the state row are skipped when another session holds them (a
+ *		audited the run itself).  Nothing here waits: when another session
+ *		holds the head (ret_head_free), the run stays in the state for the
+ *		next pass (ret_begin_run) or a run_retention to close; the run's row
+ *		and the state row are skipped when another session holds them (a
  *		run_retention that takes the policy over closes the run itself).
  */
 static void
@@ -199,9 +218,15 @@ ret_close_run(int64 policy, int64 run, bool recorded, MemoryContext cxt)
 
 	ret_xact_begin(true, cxt);
 	RetentionBecome(UtilExtensionOwner(), false, &su);
+	if (recorded && !ret_head_free())
+	{
+		/* the run stays in the state: the next pass, or a run_retention, closes it */
+		RetentionRestore(&su);
+		ret_xact_end(true, cxt);
+		return;
+	}
 	if (recorded)
 	{
-		RetentionExec("SELECT 1 FROM privacy.audit_head FOR UPDATE", 0, NULL, NULL, NULL, SPI_OK_SELECT);
 		RetentionExec("UPDATE privacy.retention_runs r SET finished = pg_catalog.clock_timestamp() "
 					  "WHERE r.id OPERATOR(pg_catalog.=) $2 AND r.finished IS NULL AND r.id IN "
 					  "(SELECT x.id FROM privacy.retention_runs x WHERE x.id OPERATOR(pg_catalog.=) $2 "
@@ -254,6 +279,9 @@ ret_begin_run(RetPolicy *p, bool worker)
 		return 0;
 	complete = DatumGetBool(RetentionGet(0, 2, &isnull));
 	old = RetentionGet(0, 1, &isnull);
+	/* a run to close and audit first: the worker waits for no session (ret_head_free) */
+	if (!isnull && worker && !ret_head_free())
+		return 0;
 	level = RetentionPinSettings(p);
 	if (p->fix_column)
 	{
@@ -339,7 +367,10 @@ ret_warn_blocked(int64 policy, RetCounts *c, const char *blocked_by, bool anonym
 				 errmsg_plural("retention policy " INT64_FORMAT " could not delete " INT64_FORMAT " expired row",
 							   "retention policy " INT64_FORMAT " could not delete " INT64_FORMAT " expired rows",
 							   c->failed, policy, c->failed),
+				 c->changed + c->dependents > 0 ?
 				 errdetail("The first failure was an error of SQLSTATE %s (a constraint, or a table's trigger); the other rows were changed.",
+						   unpack_sql_state(c->failed_state)) :
+				 errdetail("The first failure was an error of SQLSTATE %s (a constraint, or a table's trigger); no row was changed.",
 						   unpack_sql_state(c->failed_state)),
 				 errhint("The rows are counted in privacy.retention_runs.blocked and retried by every pass.")));
 }
@@ -524,17 +555,35 @@ ret_record_failure(int64 policy, const char *message, bool own_xacts)
 	Datum		values[3];
 	RetUser		su;
 	MemoryContext cxt = CurrentMemoryContext;
+	bool		deferred = false;
 
 	ret_xact_begin(own_xacts, cxt);
 	RetentionBecome(UtilExtensionOwner(), false, &su);
 	values[0] = Int64GetDatum(policy);
 	values[1] = CStringGetTextDatum(message);
 	values[2] = Int32GetDatum(privacy_retention_naptime);
-	RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), error = $2 "
-			 "WHERE id = (SELECT run FROM privacy.retention_state WHERE policy = $1) AND finished IS NULL "
-			 "RETURNING rows, held, blocked, dependents",
-			 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
-	if (SPI_processed == 1)
+	if (own_xacts)
+	{
+		/*
+		 * the worker: a run that changed rows is audited when it is closed,
+		 * which waits for no session (ret_head_free); while one holds the
+		 * chain's head, the run stays in the state, and the next pass
+		 * closes it as interrupted (the failure is in last_error)
+		 */
+		RetentionExec("SELECT 1 FROM privacy.retention_runs WHERE id OPERATOR(pg_catalog.=) "
+					  "(SELECT run FROM privacy.retention_state WHERE policy OPERATOR(pg_catalog.=) $1) "
+					  "AND finished IS NULL AND rows OPERATOR(pg_catalog.>) 0",
+					  1, types, values, NULL, SPI_OK_SELECT);
+		deferred = SPI_processed > 0 && !ret_head_free();
+	}
+	if (!deferred)
+		RetentionExec("UPDATE privacy.retention_runs SET finished = pg_catalog.clock_timestamp(), error = $2 "
+					  "WHERE id = (SELECT run FROM privacy.retention_state WHERE policy = $1) AND finished IS NULL "
+					  "RETURNING rows, held, blocked, dependents",
+					  2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	if (deferred)
+		;
+	else if (SPI_processed == 1)
 		ret_audit_closed(policy, "failed");
 	else
 	{
@@ -554,7 +603,12 @@ ret_record_failure(int64 policy, const char *message, bool own_xacts)
 	RetentionExec("INSERT INTO privacy.retention_state (policy) SELECT $1 "
 			 "WHERE EXISTS (SELECT FROM privacy.retention WHERE id OPERATOR(pg_catalog.=) $1) ON CONFLICT DO NOTHING",
 			 1, types, values, NULL, SPI_OK_INSERT);
-	RetentionExec("UPDATE privacy.retention_state SET run = NULL, failures = failures + 1, "
+	RetentionExec(deferred ?
+			 "UPDATE privacy.retention_state SET failures = failures + 1, "
+			 "last_error = $2, next_try = pg_catalog.clock_timestamp() + "
+			 "pg_catalog.make_interval(secs => LEAST(3600, $3 * pg_catalog.power(2, LEAST(failures, 12)))) "
+			 "WHERE policy = $1" :
+			 "UPDATE privacy.retention_state SET run = NULL, failures = failures + 1, "
 			 "last_error = $2, next_try = pg_catalog.clock_timestamp() + "
 			 "pg_catalog.make_interval(secs => LEAST(3600, $3 * pg_catalog.power(2, LEAST(failures, 12)))) "
 			 "WHERE policy = $1",

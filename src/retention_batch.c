@@ -1010,15 +1010,28 @@ batch_filter_held(RetBatch *b)
  *		one row: a constraint (class 23: an ON DELETE SET NULL into a NOT
  *		NULL column, a SET DEFAULT whose default row is missing, a CHECK), a
  *		data exception (22), an error that a table's trigger or a function
- *		it calls raised (P0, 09, 27, 2F, 38, 39), a check option (44), a
- *		cardinality violation (21).  The batch then changes its rows one by
- *		one.  Any other error (a lock or statement timeout, a map that
- *		changed, a permission, a serialization failure, resources) fails
- *		the policy, which is retried with back-off.
+ *		it calls raised (P0, 09, 27, 2F, 38, 39, and every SQLSTATE of a
+ *		class that PostgreSQL does not define: an application's own code,
+ *		which only user code raises), a check option (44), a cardinality
+ *		violation (21).  The batch then changes its rows one by one.  Any
+ *		other error (a lock or statement timeout, a map that changed, a
+ *		permission, a serialization failure, resources) fails the policy,
+ *		which is retried with back-off.  (Before, a trigger that refused one
+ *		row with an application's SQLSTATE, 'LK001', failed the policy on
+ *		every retry: its pass never moved past that row.)
  */
 static bool
 ret_row_error(int sqlerrcode)
 {
+	/* the classes of PostgreSQL's SQLSTATEs (utils/errcodes.txt) */
+	static const char *const pg_classes[] = {
+		"00", "01", "02", "03", "08", "09", "0A", "0B", "0F", "0L", "0P", "0Z",
+		"20", "21", "22", "23", "24", "25", "26", "27", "28", "2B", "2D", "2F",
+		"34", "38", "39", "3B", "3D", "3F", "40", "42", "44", "53", "54", "55",
+		"57", "58", "72", "F0", "HV", "P0", "XX"
+	};
+	const char *state = unpack_sql_state(sqlerrcode);
+
 	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
 	{
 		case ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION:
@@ -1033,7 +1046,10 @@ ret_row_error(int sqlerrcode)
 		case ERRCODE_CARDINALITY_VIOLATION:
 			return true;
 	}
-	return false;
+	for (int i = 0; i < lengthof(pg_classes); i++)
+		if (strncmp(state, pg_classes[i], 2) == 0)
+			return false;
+	return true;
 }
 
 /*
