@@ -265,44 +265,37 @@ view_copy_grants(Oid relid, const char *qualview)
 	uint64		n;
 
 	values[0] = ObjectIdGetDatum(relid);
-	ret = SPI_execute_with_args("SELECT a.privilege_type, CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 "
-								"THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END "
+	/* the table's grants (no column), then its columns' (by attnum) */
+	ret = SPI_execute_with_args("SELECT g.privilege_type, g.col, CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 "
+								"THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END FROM ("
+								"SELECT a.privilege_type, NULL::pg_catalog.text AS col, a.grantee, 0 AS attnum "
 								"FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-								"LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee "
 								"WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.grantee OPERATOR(pg_catalog.<>) c.relowner "
-								"AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'])",
+								"AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) "
+								"UNION ALL "
+								"SELECT x.privilege_type, pg_catalog.quote_ident(a.attname), x.grantee, a.attnum "
+								"FROM pg_catalog.pg_class c "
+								"JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid, "
+								"pg_catalog.aclexplode(a.attacl) x "
+								"WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 "
+								"AND NOT a.attisdropped AND x.grantee OPERATOR(pg_catalog.<>) c.relowner "
+								"AND x.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['SELECT', 'INSERT', 'UPDATE'])) g "
+								"LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.grantee "
+								"ORDER BY g.attnum",
 								1, argtypes, values, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read the table's privileges: %s", SPI_result_code_string(ret));
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 g = 0; g < n; g++)
-		spi_exec(psprintf("GRANT %s ON %s TO %s", SPI_getvalue(tt->vals[g], tt->tupdesc, 1),
-						  qualview, SPI_getvalue(tt->vals[g], tt->tupdesc, 2)),
-				 SPI_OK_UTILITY);
+	{
+		char	   *col = SPI_getvalue(tt->vals[g], tt->tupdesc, 2);
 
-	/* column privileges (GRANT SELECT (a, b) ...): the view's columns have the table's names */
-	ret = SPI_execute_with_args("SELECT x.privilege_type, pg_catalog.quote_ident(a.attname), "
-								"CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0 "
-								"THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END "
-								"FROM pg_catalog.pg_class c "
-								"JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid, "
-								"pg_catalog.aclexplode(a.attacl) x "
-								"LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.grantee "
-								"WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 "
-								"AND NOT a.attisdropped AND x.grantee OPERATOR(pg_catalog.<>) c.relowner "
-								"AND x.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['SELECT', 'INSERT', 'UPDATE']) "
-								"ORDER BY a.attnum",
-								1, argtypes, values, NULL, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the table's column privileges: %s", SPI_result_code_string(ret));
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 g = 0; g < n; g++)
-		spi_exec(psprintf("GRANT %s (%s) ON %s TO %s", SPI_getvalue(tt->vals[g], tt->tupdesc, 1),
-						  SPI_getvalue(tt->vals[g], tt->tupdesc, 2), qualview,
-						  SPI_getvalue(tt->vals[g], tt->tupdesc, 3)),
+		spi_exec(psprintf("GRANT %s%s%s%s ON %s TO %s", SPI_getvalue(tt->vals[g], tt->tupdesc, 1),
+						  col ? " (" : "", col ? col : "", col ? ")" : "",
+						  qualview, SPI_getvalue(tt->vals[g], tt->tupdesc, 3)),
 				 SPI_OK_UTILITY);
+	}
 }
 
 /*
