@@ -104,7 +104,7 @@ MapKeyColMatch(MapSubject *subj, Oid relid, AttrNumber att, const char *lhs, con
 bool
 MapEdgeNeedsSet(MapSubject *subj, MapHop *h)
 {
-	return !h->link && h->prel != subj->root;
+	return !h->link && !MapEdgeIsDirect(subj, h);
 }
 
 /* the edges of a mapped table (each path of the cache is one edge) */
@@ -368,6 +368,19 @@ append_with(StringInfo buf, CondCtx *cx)
 				continue;		/* the condition's own table */
 			appendStringInfo(buf, "%ss%d AS (", first ? "" : ", ", n0->idx);
 			first = false;
+			if (n0->mt->relid == cx->subj->root)
+			{
+				/* the root row's columns that a non-key edge points at */
+				appendStringInfoString(buf, "SELECT ");
+				foreach(ac, n0->needed)
+					appendStringInfo(buf, "%sp.%s AS a%d", foreach_current_index(ac) ? ", " : "",
+									 quote_identifier(MapColName(n0->mt->relid, lfirst_int(ac))),
+									 lfirst_int(ac));
+				appendStringInfo(buf, " FROM %s p WHERE p.%s %s (%s))", n0->mt->qualname,
+								 quote_identifier(cx->subj->key_column), cx->subj->key_eq,
+								 cx->keyexpr);
+				continue;
+			}
 			foreach(ec, MapTableEdges(n0->mt))
 			{
 				MapHop	   *h = lfirst(ec);

@@ -208,6 +208,8 @@ SELECT privacy.refresh_subject('r5member');
 SELECT privacy.refresh_subject('r5person');
 SELECT privacy.hold('r5person', '6', 'litigation');
 TRUNCATE public.r5_log;
+-- (access reads the members' place column as the members' owner, then the
+-- places as theirs: no statement runs the statistics as another role)
 SET ROLE regress_r5_officer;
 SELECT privacy.access('r5member', '1') -> 'data' -> 'public.r5_places' AS places;
 SELECT privacy.breach_report(ARRAY['public.r5_devices']::regclass[]) -> 'tables' AS tables;
