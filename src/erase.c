@@ -66,6 +66,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
@@ -1254,6 +1256,50 @@ vars_named(Oid relid, Bitmapset *vars, List *names)
 }
 
 /*
+ * whole_row_expand
+ *		expr (of rel, varno 1) with its whole-row references written as
+ *		ROW(col, ...)::rowtype over the columns by name: nv_run's new values
+ *		are a subquery of the table's columns (and tableoid), which has no
+ *		row of the table's type of its own.  A CHECK (tbl IS NOT NULL) was
+ *		not tested, and the rewrite failed with 23514 while acting.
+ */
+static Node *
+whole_row_mutator(Node *node, void *context)
+{
+	Relation	rel = context;
+
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var) && ((Var *) node)->varno == 1 && ((Var *) node)->varattno == 0 &&
+		((Var *) node)->varlevelsup == 0)
+	{
+		TupleDesc	td = RelationGetDescr(rel);
+		RowExpr    *r = makeNode(RowExpr);
+		int			i;
+
+		for (i = 0; i < td->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, i);
+
+			r->args = lappend(r->args, a->attisdropped ? (Node *) makeNullConst(INT4OID, -1, InvalidOid)
+							  : (Node *) makeVar(1, a->attnum, a->atttypid, a->atttypmod, a->attcollation, 0));
+			r->colnames = lappend(r->colnames, makeString(pstrdup(NameStr(a->attname))));
+		}
+		r->row_typeid = RelationGetForm(rel)->reltype;
+		r->row_format = COERCE_EXPLICIT_CAST;
+		r->location = -1;
+		return (Node *) r;
+	}
+	return expression_tree_mutator(node, whole_row_mutator, context);
+}
+
+static Node *
+whole_row_expand(Node *expr, Relation rel)
+{
+	return whole_row_mutator(expr, rel);
+}
+
+/*
  * add_check_tests
  *		The CHECK constraints of rel that read a column of names (by name:
  *		a partition's columns may have other numbers), as tests; skip: names
@@ -1280,10 +1326,19 @@ add_check_tests(List *tests, Relation rel, List *names, List *skip, char *tableo
 			continue;
 		expr = stringToNode(cc->ccbin);
 		pull_varattnos(expr, 1, &vars);
-		if ((cols = vars_named(RelationGetRelid(rel), vars, names)) == NULL)
-			continue;
-		/* a whole-row reference has no equivalent over the new values: not tested */
+		/* a whole-row reference reads every column: the row of the new values */
 		if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, vars))
+		{
+			StringInfoData b;
+			ListCell   *nc;
+
+			initStringInfo(&b);
+			foreach(nc, names)
+				appendStringInfo(&b, "%s%s", b.len ? ", " : "", quote_identifier(strVal(lfirst(nc))));
+			cols = b.data;
+			expr = whole_row_expand(expr, rel);
+		}
+		else if ((cols = vars_named(RelationGetRelid(rel), vars, names)) == NULL)
 			continue;
 		t = palloc0(sizeof(NewValueTest));
 		t->v.kind = 'c';
@@ -2819,10 +2874,12 @@ ids_match(EraseTable *et, EraseParams *p)
  * may_skip
  *		A row trigger BEFORE cmd (CMD_DELETE or CMD_UPDATE) on relid or one
  *		of its partitions, which can skip a row by returning NULL; a rule on
- *		cmd (DO INSTEAD replaces the statement) is refused outright.
+ *		cmd (DO INSTEAD replaces the statement, DO ALSO adds one) is refused
+ *		outright (0A000).  With rules_only, only the rules are looked at
+ *		(check_rules, before anything changes, in a dry run too).
  */
 static bool
-may_skip(Oid relid, CmdType cmd)
+may_skip_rules(Oid relid, CmdType cmd, bool rules_only)
 {
 	List	   *rels = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE
 		? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
@@ -2846,12 +2903,42 @@ may_skip(Oid relid, CmdType cmd)
 							 errdetail("An erasure must change the rows themselves. Nothing was erased."),
 							 errhint("Drop the rule, or replace it with a trigger.")));
 				}
-		if (rel->trigdesc != NULL &&
+		if (!rules_only && rel->trigdesc != NULL &&
 			(cmd == CMD_DELETE ? rel->trigdesc->trig_delete_before_row : rel->trigdesc->trig_update_before_row))
 			skip = true;
 		table_close(rel, NoLock);
 	}
 	return skip;
+}
+
+static bool
+may_skip(Oid relid, CmdType cmd)
+{
+	return may_skip_rules(relid, cmd, false);
+}
+
+/*
+ * check_rules
+ *		Before anything changes, in a dry run too: a rule on the command the
+ *		erasure runs on a table (DELETE in delete mode, UPDATE for a rewrite
+ *		or a detachment) is 0A000.  It was seen only while acting, so the dry
+ *		run succeeded where the erasure failed.  Catalog only (relcache), no
+ *		statement.
+ */
+static void
+check_rules(List *ets)
+{
+	ListCell   *lc;
+
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+
+		if (!et->anonymize)
+			(void) may_skip_rules(et->mt->relid, CMD_DELETE, true);
+		if ((et->anonymize && et->set_clause != NULL) || et->keep_shared)
+			(void) may_skip_rules(et->mt->relid, CMD_UPDATE, true);
+	}
 }
 
 /*
@@ -3445,6 +3532,7 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 	call = MapCallBeginLocking(subj, key, dry_run ? palloc0(sizeof(bool) * Max(list_length(ets), 1))
 							   : lock_flags(subj, ets));
 	MemoryContextSwitchTo(outer);
+	check_rules(ets);
 	compute_gone(subj, ets, call, dry_run);
 	check_references(subj, ets, call);
 	plan_groups(subj, ordered, call);
@@ -4071,6 +4159,9 @@ erase_audit(List *ets, const char *kind, const char *ref, int64 request, bool dr
  *		and check holds; plan the tables; inspect (key sets, locks,
  *		checks); act; shred keys; record (request, ledger); receipt; audit.
  */
+/* an erasure (not a dry run) is inspecting or changing rows (EraseSubjectShared) */
+static bool erase_acting = false;
+
 Jsonb *
 EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
 				   const char *reason, bool dry_run, bool keep_shared, const char *kind)
@@ -4083,7 +4174,6 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	Jsonb	   *receipt;
 	MemoryContext outer = CurrentMemoryContext;
 	int			jitnest = MapJitOff();	/* per-edge map queries: no JIT */
-	MapCall    *call;
 
 	UtilSpiConnect();
 	MemoryContextSwitchTo(outer);
@@ -4114,8 +4204,33 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	(void) GuardPseudonymScopeBegin();
 	ets = prepare_tables(subj, keep_shared);
 	ordered = plan_order(ets);
-	call = erase_inspect(subj, key, ets, ordered, dry_run, outer);
-	erase_act(subj, ets, ordered, call, dry_run);
+	/*
+	 * A trigger of a mapped table that erases again (any subject, not in a
+	 * dry run) while this erasure changes rows: its deletions were measured
+	 * as this erasure's (the receipt counted the other subject's rows) and
+	 * its ledger entry and audit entry came in the middle.  Refused (55000),
+	 * which fails the outer erasure as a whole.
+	 */
+	if (!dry_run && erase_acting)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("erasure cannot run while another erasure changes rows"),
+				 errdetail("A trigger or constraint of a table the outer erasure changes called an erasure. Nothing was erased."),
+				 errhint("Erase the subjects one after the other, not from a trigger; a dry run may be called from a trigger.")));
+	if (!dry_run)
+		erase_acting = true;
+	PG_TRY();
+	{
+		MapCall    *call = erase_inspect(subj, key, ets, ordered, dry_run, outer);
+
+		erase_act(subj, ets, ordered, call, dry_run);
+	}
+	PG_FINALLY();
+	{
+		if (!dry_run)
+			erase_acting = false;
+	}
+	PG_END_TRY();
 	/* an error ends the scope with its (sub)transaction (guard.c) */
 	GuardPseudonymScopeEnd();
 	MemoryContextSwitchTo(outer);
