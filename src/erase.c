@@ -71,6 +71,7 @@
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
+#include "rewrite/rewriteHandler.h"
 #include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -1888,6 +1889,137 @@ check_set_null(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, Ma
 	nv_run(c, UtilFromName(fk->rel), exprs, where, p, report_set_null, names);
 }
 
+/* a row that stays cannot take the defaults of an ON DELETE SET DEFAULT key (nv_run's report) */
+static void
+report_set_default(void *arg, NewValueViolation *v)
+{
+	char	  **names = arg;
+
+	refuse(psprintf("erasure would delete rows of %s that rows of %s still reference", names[0], names[1]),
+		   psprintf("Rows of %s stay after the erasure, and its ON DELETE SET DEFAULT foreign key would set column %s to its default, which %s. Nothing was erased.",
+					names[1], v->columns,
+					v->kind == 'n' ? "is null in a NOT NULL column"
+					: v->kind == 'f' ? psprintf("leaves MATCH FULL foreign key \"%s\" partly null", v->name)
+					: v->kind == 'c' ? psprintf("check constraint \"%s\" does not accept", v->name)
+					: "its type does not accept"),
+		   psprintf("Give column %s of %s a default that the table accepts, or make the foreign key ON DELETE SET NULL or CASCADE.",
+					v->columns, names[1]));
+}
+
+/*
+ * check_set_default
+ *		An ON DELETE SET DEFAULT foreign key fk from table C (cet when it is
+ *		mapped) into et, whose rows are deleted: the rows of C that stay and
+ *		reference a row that goes take the defaults of the columns the key
+ *		sets.  Those must satisfy C's constraints (nv_run) and, unless one
+ *		of them is null (MATCH SIMPLE; MATCH FULL: all of them, nv_run),
+ *		reference a row of et's table that stays: else PostgreSQL's action
+ *		fails with 23503 while acting (a default that no row has), or the
+ *		erasure fails when it deletes the row the default names (the
+ *		subject's own).  Now 23503 before anything changes, in a dry run
+ *		too.  Two statements, only for such a key and only when a row that
+ *		stays references a row that goes: the defaults, as C's owner (they
+ *		are its code), then the referenced row, as et's owner.  Not tested:
+ *		a volatile default (nextval(): a dry run must not advance it), a
+ *		key that sets some of its columns only (a column list).
+ */
+static void
+check_set_default(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, MapCall *call)
+{
+	bool		full;
+	int			nset;
+	AttrNumber	setcols[INDEX_MAX_KEYS];
+	Relation	rel;
+	NewValueCheck *c;
+	EraseParams *p;
+	EraseEdge	e;
+	char	   *where;
+	char	  **exprs;
+	char	   *names[2];
+	StringInfoData sel,
+				sub;
+	Datum	   *vals;
+	Oid		   *types;
+	bool		anynull = false;
+	int			frame;
+	int			i;
+
+	(void) hop_fk(fk, &full, &nset, setcols);
+	if (nset != fk->ncols)
+		return;
+	exprs = palloc(sizeof(char *) * nset);
+	types = palloc(sizeof(Oid) * nset);
+	rel = table_open(fk->rel, AccessShareLock);
+	frame = GuardEnterTableOwner(fk->rel);
+	initStringInfo(&sel);
+	for (i = 0; i < nset; i++)
+	{
+		Node	   *d = build_column_default(rel, setcols[i]);
+		int32		typmod;
+		Oid			coll;
+
+		if (d != NULL && contain_volatile_functions(d))
+		{
+			GuardLeave(frame);
+			table_close(rel, AccessShareLock);
+			return;
+		}
+		exprs[i] = d == NULL ? "NULL" : deparse_expression(d, NIL, false, false);
+		/* typed as the referenced column, compared with it by the key */
+		get_atttypetypmodcoll(fk->prel, fk->pcols[i], &types[i], &typmod, &coll);
+		appendStringInfo(&sel, "%sCAST((%s) AS %s)", i ? ", " : "", exprs[i],
+						 format_type_extended(types[i], typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+	}
+	GuardLeave(frame);
+	table_close(rel, AccessShareLock);
+
+	p = params_new(call);
+	e.fk = fk;
+	e.parent = et;
+	where = refs_deleted(subj, &e, "t", p);
+	if (cet != NULL && !cet->anonymize)
+		where = psprintf("%s AND NOT coalesce(%s, false) AND NOT %s", where,
+						 call_cond(p, cet->mt, "t"), in_gone(cet, "t", p));
+	names[0] = et->mt->label;
+	names[1] = UtilQualifiedName(fk->rel);
+	if ((c = nv_prepare(fk->rel, nset, setcols, NULL)) != NULL)
+		nv_run(c, UtilFromName(fk->rel), exprs, where, p, report_set_default, names);
+	/* the defaults, if a row that stays takes them */
+	run_params(fk->rel, psprintf("SELECT %s FROM %s t WHERE %s LIMIT 1", sel.data, UtilFromName(fk->rel), where),
+			   p, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return;
+	vals = palloc(sizeof(Datum) * nset);
+	for (i = 0; i < nset; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+
+		anynull = anynull || isnull;
+		if (!isnull)
+			vals[i] = SPI_datumTransfer(d, get_typbyval(types[i]), get_typlen(types[i]));
+	}
+	if (anynull)
+		return;					/* no reference (MATCH FULL: nv_run) */
+	/* a row of et's table that stays holds them */
+	p = params_new(call);
+	initStringInfo(&sub);
+	for (i = 0; i < nset; i++)
+		appendStringInfo(&sub, "%s$%d", i ? ", " : "SELECT ", params_add(p, types[i], vals[i]));
+	run_params(et->mt->relid,
+			   psprintf("SELECT 1 FROM %s k WHERE %s IN (%s) AND NOT (%s%s%s) LIMIT 1", et->mt->qualname,
+						cols_of("k", et->mt->relid, fk->pcols, nset), sub.data, delete_cond(subj, et, "k", p),
+						et->ngone > 0 ? " OR " : "", et->ngone > 0 ? in_gone(et, "k", p) : ""),
+			   p, true, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		return;
+	refuse(psprintf("erasure would delete rows of %s that rows of %s still reference", names[0], names[1]),
+		   psprintf("Rows of %s stay after the erasure, and its ON DELETE SET DEFAULT foreign key would set column %s to its default, which no row of %s that stays holds. Nothing was erased.",
+					names[1], cols_list("", fk->rel, setcols, nset), names[0]),
+		   psprintf("Give column %s of %s a default that names a row the erasure keeps (or NULL), or make the foreign key ON DELETE SET NULL or CASCADE.",
+					cols_list("", fk->rel, setcols, nset), names[1]));
+}
+
 static void
 check_references(MapSubject *subj, List *ets, MapCall *call)
 {
@@ -1912,6 +2044,8 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 
 			if (fk->deltype == 'n')
 				check_set_null(subj, et, fk, inmap ? cet : NULL, call);
+			if (fk->deltype == 'd')
+				check_set_default(subj, et, fk, inmap ? cet : NULL, call);
 			if (fk->deltype != 'a' && fk->deltype != 'r')
 				continue;
 			if (inmap && !cet->anonymize &&
