@@ -3646,6 +3646,204 @@ check_rewrite(MapSubject *subj, EraseTable *et, MapCall *call)
 }
 
 /*
+ * unique_keys
+ *		The key of unique index ix (its pg_index tuple) over alias a:
+ *		"a.col" for a column, the expression written with a's columns;
+ *		*pred, its predicate (a partial index) or NULL.  As the table's
+ *		owner (the expressions are the owner's code).
+ */
+static List *
+unique_keys(HeapTuple tup, Oid relid, const char *a, char **pred)
+{
+	Form_pg_index ix = (Form_pg_index) GETSTRUCT(tup);
+	List	   *ctx = deparse_context_for(a, relid);
+	List	   *keys = NIL;
+	ListCell   *ec = NULL;
+	List	   *exprs = NIL;
+	bool		isnull;
+	Datum		d;
+	int			i;
+
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indexprs, &isnull);
+	if (!isnull)
+	{
+		exprs = (List *) stringToNode(TextDatumGetCString(d));
+		ec = list_head(exprs);
+	}
+	for (i = 0; i < ix->indnkeyatts; i++)
+	{
+		AttrNumber	k = ix->indkey.values[i];
+
+		if (k != 0)
+			keys = lappend(keys, psprintf("%s.%s", a, quote_identifier(get_attname(relid, k, false))));
+		else
+		{
+			keys = lappend(keys, psprintf("(%s)", deparse_expression(lfirst(ec), ctx, true, false)));
+			ec = lnext(exprs, ec);
+		}
+	}
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indpred, &isnull);
+	*pred = isnull ? NULL
+		: deparse_expression(stringToNode(TextDatumGetCString(d)), ctx, true, false);
+	return keys;
+}
+
+/*
+ * check_unique
+ *		Anonymize mode: the subject's rows of et, rewritten, must not take a
+ *		key of a unique index that another row holds or that two of them
+ *		take: 'redact' writes one placeholder for every row (the second
+ *		subject's erasure failed with 23505 while acting, its dry run
+ *		succeeded), 'hash' the same pseudonym for the same value (a value
+ *		that came back after an erasure: a second sign-up with the erased
+ *		e-mail), and a composite key or an expression (lower(email)) may
+ *		make distinct rows equal.  One SELECT per unique index (partial
+ *		ones by their predicate) that reads a rewritten column, only then,
+ *		as the table's owner: 22023 before anything changes, in a dry run
+ *		too.  Not seen: an exclusion constraint, a stored generated column
+ *		computed from a rewritten one, a partition's own unique index.
+ */
+static void
+check_unique(MapSubject *subj, EraseTable *et, MapCall *call)
+{
+	Relation	rel;
+	TupleDesc	td;
+	ListCell   *lc;
+	List	   *probes = NIL;
+	List	   *inames = NIL;
+	Bitmapset  *rw = NULL;
+	char	   *newrows = NULL;
+	int			i;
+
+	if (!et->anonymize || et->nrw == 0 || CitusIsCitusTable(et->mt->relid))
+		return;
+	for (i = 0; i < et->nrw; i++)
+		rw = bms_add_member(rw, et->rw_attnums[i] - FirstLowInvalidHeapAttributeNumber);
+	rel = table_open(et->mt->relid, AccessShareLock);
+	td = RelationGetDescr(rel);
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+		Bitmapset  *vars = NULL;
+		bool		isnull;
+		Datum		d;
+		List	   *kn,
+				   *ko,
+				   *kn2;
+		char	   *pn,
+				   *po,
+				   *pn2;
+		const char *eq;
+		StringInfoData mo,
+					mn;
+		int			frame;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(tup);
+		if (!ix->indisunique || !ix->indisvalid)
+		{
+			ReleaseSysCache(tup);
+			continue;
+		}
+		for (i = 0; i < ix->indnkeyatts; i++)
+			if (ix->indkey.values[i] != 0)
+				vars = bms_add_member(vars, ix->indkey.values[i] - FirstLowInvalidHeapAttributeNumber);
+		d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indexprs, &isnull);
+		if (!isnull)
+			pull_varattnos(stringToNode(TextDatumGetCString(d)), 1, &vars);
+		if (!bms_overlap(vars, rw))
+		{
+			ReleaseSysCache(tup);
+			continue;
+		}
+		frame = GuardEnterTableOwner(et->mt->relid);
+		kn = unique_keys(tup, et->mt->relid, "n", &pn);
+		ko = unique_keys(tup, et->mt->relid, "o", &po);
+		kn2 = unique_keys(tup, et->mt->relid, "n2", &pn2);
+		GuardLeave(frame);
+		eq = ix->indnullsnotdistinct ? "IS NOT DISTINCT FROM" : "=";
+		initStringInfo(&mo);
+		initStringInfo(&mn);
+		for (i = 0; i < list_length(kn); i++)
+		{
+			appendStringInfo(&mo, "%s%s %s %s", i ? " AND " : "", (char *) list_nth(ko, i), eq,
+							 (char *) list_nth(kn, i));
+			appendStringInfo(&mn, "%s%s %s %s", i ? " AND " : "", (char *) list_nth(kn2, i), eq,
+							 (char *) list_nth(kn, i));
+		}
+		probes = lappend(probes,
+						 psprintf("(%s%s%s) AND (EXISTS (SELECT 1 FROM %s o WHERE %s%s%s AND (o.tableoid, o.ctid)"
+								  " NOT IN (SELECT m.nv_oid, m.nv_ctid FROM n m)) OR EXISTS (SELECT 1 FROM n n2 WHERE %s%s%s"
+								  " AND (n2.nv_oid, n2.nv_ctid) OPERATOR(pg_catalog.<>) (n.nv_oid, n.nv_ctid)))",
+								  pn ? "(" : "true", pn ? pn : "", pn ? ") IS TRUE" : "",
+								  et->mt->qualname, mo.data, po ? " AND " : "", po ? psprintf("(%s) IS TRUE", po) : "",
+								  mn.data, pn2 ? " AND " : "", pn2 ? psprintf("(%s) IS TRUE", pn2) : ""));
+		inames = lappend(inames, get_rel_name(lfirst_oid(lc)));
+		ReleaseSysCache(tup);
+	}
+	if (probes != NIL)
+	{
+		StringInfoData l1;
+		char	  **newval = palloc0(sizeof(char *) * (td->natts + 1));
+
+		for (i = 0; i < et->nrw; i++)
+			newval[et->rw_attnums[i]] = et->rw_exprs[i];
+		initStringInfo(&l1);
+		appendStringInfoString(&l1, "SELECT ");
+		for (i = 1; i <= td->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, i - 1);
+			const char *col = quote_identifier(NameStr(a->attname));
+
+			if (a->attisdropped)
+				continue;
+			if (newval[i] != NULL)
+				appendStringInfo(&l1, "CAST((%s) AS %s) AS %s, ", newval[i],
+								 format_type_extended(a->atttypid, a->atttypmod,
+													  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY),
+								 col);
+			else
+				appendStringInfo(&l1, "t.%s, ", col);
+		}
+		newrows = l1.data;
+	}
+	table_close(rel, AccessShareLock);
+	foreach(lc, probes)
+	{
+		EraseParams *p;
+		char	   *where;
+		const char *token = GuardPseudonymToken();
+		char	   *cols;
+
+		if ((where = act_where(subj, et, call, &p)) == NULL)
+			return;
+		p->values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(token ? token : "");
+		run_params(et->mt->relid,
+				   psprintf("WITH n AS MATERIALIZED (%st.tableoid AS nv_oid, t.ctid AS nv_ctid FROM %s t WHERE (%s) AND (%s))"
+							" SELECT 1 FROM n WHERE %s LIMIT 1",
+							newrows, et->mt->qualname, where, et->changed, (char *) lfirst(lc)),
+				   p, true, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+			continue;
+		cols = NULL;
+		for (i = 0; i < et->nrw; i++)
+			cols = psprintf("%s%s%s", cols ? cols : "", cols ? ", " : "",
+							quote_identifier(get_attname(et->mt->relid, et->rw_attnums[i], false)));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("erasure would write a key that unique index \"%s\" of table %s already holds",
+						(char *) list_nth(inames, foreach_current_index(lc)), et->mt->label),
+				 errdetail_internal("The subject's rows of %s stay after the erasure (erasure mode 'anonymize' or a column classified 'keep'), and the erasure strategies of their columns (%s) would give one of them the key of another row: 'redact' writes one placeholder for every row, 'hash' the same pseudonym for the same value. Nothing was erased.",
+									et->mt->label, cols),
+				 errhint("Classify the indexed columns with an erasure strategy that keeps the keys distinct ('null' under an index whose nulls are distinct), or erase the rows of %s in delete mode (privacy.set_erasure_mode()).",
+						 et->mt->label),
+				 errhidestmt(true)));
+	}
+}
+
+/*
  * erase_inspect
  *		The key sets of the subject's rows, tables above first, each table's
  *		rows locked as its set is read (not in a dry run); then the checks
@@ -3679,7 +3877,10 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 		count_detached(subj, et, call);
 	}
 	foreach(lc, ordered)
+	{
 		check_rewrite(subj, lfirst(lc), call);
+		check_unique(subj, lfirst(lc), call);
+	}
 	/* tables above first: each uses the shared rows of those above */
 	memo = map_acyclic(subj) && !CitusLoaded();
 	for (i = list_length(ordered) - 1; i >= 0; i--)
