@@ -1259,7 +1259,7 @@ vars_named(Oid relid, Bitmapset *vars, List *names)
 /*
  * whole_row_expand
  *		expr (of rel, varno 1) with its whole-row references written as
- *		ROW(col, ...)::rowtype over the columns by name: nv_run's new values
+ *		COALESCE(ROW(col, ...)::rowtype) over the columns by name: nv_run's new values
  *		are a subquery of the table's columns (and tableoid), which has no
  *		row of the table's type of its own.  A CHECK (tbl IS NOT NULL) was
  *		not tested, and the rewrite failed with 23514 while acting.
@@ -1276,6 +1276,7 @@ whole_row_mutator(Node *node, void *context)
 	{
 		TupleDesc	td = RelationGetDescr(rel);
 		RowExpr    *r = makeNode(RowExpr);
+		CoalesceExpr *c = makeNode(CoalesceExpr);
 		int			i;
 
 		for (i = 0; i < td->natts; i++)
@@ -1289,7 +1290,15 @@ whole_row_mutator(Node *node, void *context)
 		r->row_typeid = RelationGetForm(rel)->reltype;
 		r->row_format = COERCE_EXPLICIT_CAST;
 		r->location = -1;
-		return (Node *) r;
+		/*
+		 * COALESCE(ROW(...)::tbl): a composite computed at run time, as the
+		 * whole-row reference is; the planner splits a bare ROW() IS NULL
+		 * into its fields, the null of a dropped column included
+		 */
+		c->coalescetype = r->row_typeid;
+		c->args = list_make1(r);
+		c->location = -1;
+		return (Node *) c;
 	}
 	return expression_tree_mutator(node, whole_row_mutator, context);
 }
