@@ -389,7 +389,7 @@ read_routed(MapSubject *subj, Datum key, MemoryContext outer, Jsonb ***vals)
 			{
 				/* a router statement: the worker runs privacy._row and _rows */
 				appendStringInfo(&sql, "%s(SELECT privacy._rows(%s) FROM %s t WHERE %s)",
-								 members > 0 ? ", " : "", row_expr_on(mt, true), mt->qualname, mt->cond);
+								 members > 0 ? ", " : "", row_expr_on(mt, true), mt->qualname, MapTableCond(subj, mt));
 				routed_member[i] = true;
 				members++;
 			}

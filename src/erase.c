@@ -66,9 +66,12 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
+#include "rewrite/rewriteHandler.h"
 #include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -1254,6 +1257,59 @@ vars_named(Oid relid, Bitmapset *vars, List *names)
 }
 
 /*
+ * whole_row_expand
+ *		expr (of rel, varno 1) with its whole-row references written as
+ *		COALESCE(ROW(col, ...)::rowtype) over the columns by name: nv_run's new values
+ *		are a subquery of the table's columns (and tableoid), which has no
+ *		row of the table's type of its own.  A CHECK (tbl IS NOT NULL) was
+ *		not tested, and the rewrite failed with 23514 while acting.
+ */
+static Node *
+whole_row_mutator(Node *node, void *context)
+{
+	Relation	rel = context;
+
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var) && ((Var *) node)->varno == 1 && ((Var *) node)->varattno == 0 &&
+		((Var *) node)->varlevelsup == 0)
+	{
+		TupleDesc	td = RelationGetDescr(rel);
+		RowExpr    *r = makeNode(RowExpr);
+		CoalesceExpr *c = makeNode(CoalesceExpr);
+		int			i;
+
+		for (i = 0; i < td->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, i);
+
+			r->args = lappend(r->args, a->attisdropped ? (Node *) makeNullConst(INT4OID, -1, InvalidOid)
+							  : (Node *) makeVar(1, a->attnum, a->atttypid, a->atttypmod, a->attcollation, 0));
+			r->colnames = lappend(r->colnames, makeString(pstrdup(NameStr(a->attname))));
+		}
+		r->row_typeid = RelationGetForm(rel)->reltype;
+		r->row_format = COERCE_EXPLICIT_CAST;
+		r->location = -1;
+		/*
+		 * COALESCE(ROW(...)::tbl): a composite computed at run time, as the
+		 * whole-row reference is; the planner splits a bare ROW() IS NULL
+		 * into its fields, the null of a dropped column included
+		 */
+		c->coalescetype = r->row_typeid;
+		c->args = list_make1(r);
+		c->location = -1;
+		return (Node *) c;
+	}
+	return expression_tree_mutator(node, whole_row_mutator, context);
+}
+
+static Node *
+whole_row_expand(Node *expr, Relation rel)
+{
+	return whole_row_mutator(expr, rel);
+}
+
+/*
  * add_check_tests
  *		The CHECK constraints of rel that read a column of names (by name:
  *		a partition's columns may have other numbers), as tests; skip: names
@@ -1280,10 +1336,19 @@ add_check_tests(List *tests, Relation rel, List *names, List *skip, char *tableo
 			continue;
 		expr = stringToNode(cc->ccbin);
 		pull_varattnos(expr, 1, &vars);
-		if ((cols = vars_named(RelationGetRelid(rel), vars, names)) == NULL)
-			continue;
-		/* a whole-row reference has no equivalent over the new values: not tested */
+		/* a whole-row reference reads every column: the row of the new values */
 		if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, vars))
+		{
+			StringInfoData b;
+			ListCell   *nc;
+
+			initStringInfo(&b);
+			foreach(nc, names)
+				appendStringInfo(&b, "%s%s", b.len ? ", " : "", quote_identifier(strVal(lfirst(nc))));
+			cols = b.data;
+			expr = whole_row_expand(expr, rel);
+		}
+		else if ((cols = vars_named(RelationGetRelid(rel), vars, names)) == NULL)
 			continue;
 		t = palloc0(sizeof(NewValueTest));
 		t->v.kind = 'c';
@@ -1833,6 +1898,137 @@ check_set_null(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, Ma
 	nv_run(c, UtilFromName(fk->rel), exprs, where, p, report_set_null, names);
 }
 
+/* a row that stays cannot take the defaults of an ON DELETE SET DEFAULT key (nv_run's report) */
+static void
+report_set_default(void *arg, NewValueViolation *v)
+{
+	char	  **names = arg;
+
+	refuse(psprintf("erasure would delete rows of %s that rows of %s still reference", names[0], names[1]),
+		   psprintf("Rows of %s stay after the erasure, and its ON DELETE SET DEFAULT foreign key would set column %s to its default, which %s. Nothing was erased.",
+					names[1], v->columns,
+					v->kind == 'n' ? "is null in a NOT NULL column"
+					: v->kind == 'f' ? psprintf("leaves MATCH FULL foreign key \"%s\" partly null", v->name)
+					: v->kind == 'c' ? psprintf("check constraint \"%s\" does not accept", v->name)
+					: "its type does not accept"),
+		   psprintf("Give column %s of %s a default that the table accepts, or make the foreign key ON DELETE SET NULL or CASCADE.",
+					v->columns, names[1]));
+}
+
+/*
+ * check_set_default
+ *		An ON DELETE SET DEFAULT foreign key fk from table C (cet when it is
+ *		mapped) into et, whose rows are deleted: the rows of C that stay and
+ *		reference a row that goes take the defaults of the columns the key
+ *		sets.  Those must satisfy C's constraints (nv_run) and, unless one
+ *		of them is null (MATCH SIMPLE; MATCH FULL: all of them, nv_run),
+ *		reference a row of et's table that stays: else PostgreSQL's action
+ *		fails with 23503 while acting (a default that no row has), or the
+ *		erasure fails when it deletes the row the default names (the
+ *		subject's own).  Now 23503 before anything changes, in a dry run
+ *		too.  Two statements, only for such a key and only when a row that
+ *		stays references a row that goes: the defaults, as C's owner (they
+ *		are its code), then the referenced row, as et's owner.  Not tested:
+ *		a volatile default (nextval(): a dry run must not advance it), a
+ *		key that sets some of its columns only (a column list).
+ */
+static void
+check_set_default(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, MapCall *call)
+{
+	bool		full;
+	int			nset;
+	AttrNumber	setcols[INDEX_MAX_KEYS];
+	Relation	rel;
+	NewValueCheck *c;
+	EraseParams *p;
+	EraseEdge	e;
+	char	   *where;
+	char	  **exprs;
+	char	   *names[2];
+	StringInfoData sel,
+				sub;
+	Datum	   *vals;
+	Oid		   *types;
+	bool		anynull = false;
+	int			frame;
+	int			i;
+
+	(void) hop_fk(fk, &full, &nset, setcols);
+	if (nset != fk->ncols)
+		return;
+	exprs = palloc(sizeof(char *) * nset);
+	types = palloc(sizeof(Oid) * nset);
+	rel = table_open(fk->rel, AccessShareLock);
+	frame = GuardEnterTableOwner(fk->rel);
+	initStringInfo(&sel);
+	for (i = 0; i < nset; i++)
+	{
+		Node	   *d = build_column_default(rel, setcols[i]);
+		int32		typmod;
+		Oid			coll;
+
+		if (d != NULL && contain_volatile_functions(d))
+		{
+			GuardLeave(frame);
+			table_close(rel, AccessShareLock);
+			return;
+		}
+		exprs[i] = d == NULL ? "NULL" : deparse_expression(d, NIL, false, false);
+		/* typed as the referenced column, compared with it by the key */
+		get_atttypetypmodcoll(fk->prel, fk->pcols[i], &types[i], &typmod, &coll);
+		appendStringInfo(&sel, "%sCAST((%s) AS %s)", i ? ", " : "", exprs[i],
+						 format_type_extended(types[i], typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+	}
+	GuardLeave(frame);
+	table_close(rel, AccessShareLock);
+
+	p = params_new(call);
+	e.fk = fk;
+	e.parent = et;
+	where = refs_deleted(subj, &e, "t", p);
+	if (cet != NULL && !cet->anonymize)
+		where = psprintf("%s AND NOT coalesce(%s, false) AND NOT %s", where,
+						 call_cond(p, cet->mt, "t"), in_gone(cet, "t", p));
+	names[0] = et->mt->label;
+	names[1] = UtilQualifiedName(fk->rel);
+	if ((c = nv_prepare(fk->rel, nset, setcols, NULL)) != NULL)
+		nv_run(c, UtilFromName(fk->rel), exprs, where, p, report_set_default, names);
+	/* the defaults, if a row that stays takes them */
+	run_params(fk->rel, psprintf("SELECT %s FROM %s t WHERE %s LIMIT 1", sel.data, UtilFromName(fk->rel), where),
+			   p, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return;
+	vals = palloc(sizeof(Datum) * nset);
+	for (i = 0; i < nset; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+
+		anynull = anynull || isnull;
+		if (!isnull)
+			vals[i] = SPI_datumTransfer(d, get_typbyval(types[i]), get_typlen(types[i]));
+	}
+	if (anynull)
+		return;					/* no reference (MATCH FULL: nv_run) */
+	/* a row of et's table that stays holds them */
+	p = params_new(call);
+	initStringInfo(&sub);
+	for (i = 0; i < nset; i++)
+		appendStringInfo(&sub, "%s$%d", i ? ", " : "SELECT ", params_add(p, types[i], vals[i]));
+	run_params(et->mt->relid,
+			   psprintf("SELECT 1 FROM %s k WHERE %s IN (%s) AND NOT (%s%s%s) LIMIT 1", et->mt->qualname,
+						cols_of("k", et->mt->relid, fk->pcols, nset), sub.data, delete_cond(subj, et, "k", p),
+						et->ngone > 0 ? " OR " : "", et->ngone > 0 ? in_gone(et, "k", p) : ""),
+			   p, true, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		return;
+	refuse(psprintf("erasure would delete rows of %s that rows of %s still reference", names[0], names[1]),
+		   psprintf("Rows of %s stay after the erasure, and its ON DELETE SET DEFAULT foreign key would set column %s to its default, which no row of %s that stays holds. Nothing was erased.",
+					names[1], cols_list("", fk->rel, setcols, nset), names[0]),
+		   psprintf("Give column %s of %s a default that names a row the erasure keeps (or NULL), or make the foreign key ON DELETE SET NULL or CASCADE.",
+					cols_list("", fk->rel, setcols, nset), names[1]));
+}
+
 static void
 check_references(MapSubject *subj, List *ets, MapCall *call)
 {
@@ -1857,6 +2053,8 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 
 			if (fk->deltype == 'n')
 				check_set_null(subj, et, fk, inmap ? cet : NULL, call);
+			if (fk->deltype == 'd')
+				check_set_default(subj, et, fk, inmap ? cet : NULL, call);
 			if (fk->deltype != 'a' && fk->deltype != 'r')
 				continue;
 			if (inmap && !cet->anonymize &&
@@ -2819,10 +3017,12 @@ ids_match(EraseTable *et, EraseParams *p)
  * may_skip
  *		A row trigger BEFORE cmd (CMD_DELETE or CMD_UPDATE) on relid or one
  *		of its partitions, which can skip a row by returning NULL; a rule on
- *		cmd (DO INSTEAD replaces the statement) is refused outright.
+ *		cmd (DO INSTEAD replaces the statement, DO ALSO adds one) is refused
+ *		outright (0A000).  With rules_only, only the rules are looked at
+ *		(check_rules, before anything changes, in a dry run too).
  */
 static bool
-may_skip(Oid relid, CmdType cmd)
+may_skip_rules(Oid relid, CmdType cmd, bool rules_only)
 {
 	List	   *rels = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE
 		? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
@@ -2846,12 +3046,42 @@ may_skip(Oid relid, CmdType cmd)
 							 errdetail("An erasure must change the rows themselves. Nothing was erased."),
 							 errhint("Drop the rule, or replace it with a trigger.")));
 				}
-		if (rel->trigdesc != NULL &&
+		if (!rules_only && rel->trigdesc != NULL &&
 			(cmd == CMD_DELETE ? rel->trigdesc->trig_delete_before_row : rel->trigdesc->trig_update_before_row))
 			skip = true;
 		table_close(rel, NoLock);
 	}
 	return skip;
+}
+
+static bool
+may_skip(Oid relid, CmdType cmd)
+{
+	return may_skip_rules(relid, cmd, false);
+}
+
+/*
+ * check_rules
+ *		Before anything changes, in a dry run too: a rule on the command the
+ *		erasure runs on a table (DELETE in delete mode, UPDATE for a rewrite
+ *		or a detachment) is 0A000.  It was seen only while acting, so the dry
+ *		run succeeded where the erasure failed.  Catalog only (relcache), no
+ *		statement.
+ */
+static void
+check_rules(List *ets)
+{
+	ListCell   *lc;
+
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+
+		if (!et->anonymize)
+			(void) may_skip_rules(et->mt->relid, CMD_DELETE, true);
+		if ((et->anonymize && et->set_clause != NULL) || et->keep_shared)
+			(void) may_skip_rules(et->mt->relid, CMD_UPDATE, true);
+	}
 }
 
 /*
@@ -3425,6 +3655,204 @@ check_rewrite(MapSubject *subj, EraseTable *et, MapCall *call)
 }
 
 /*
+ * unique_keys
+ *		The key of unique index ix (its pg_index tuple) over alias a:
+ *		"a.col" for a column, the expression written with a's columns;
+ *		*pred, its predicate (a partial index) or NULL.  As the table's
+ *		owner (the expressions are the owner's code).
+ */
+static List *
+unique_keys(HeapTuple tup, Oid relid, const char *a, char **pred)
+{
+	Form_pg_index ix = (Form_pg_index) GETSTRUCT(tup);
+	List	   *ctx = deparse_context_for(a, relid);
+	List	   *keys = NIL;
+	ListCell   *ec = NULL;
+	List	   *exprs = NIL;
+	bool		isnull;
+	Datum		d;
+	int			i;
+
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indexprs, &isnull);
+	if (!isnull)
+	{
+		exprs = (List *) stringToNode(TextDatumGetCString(d));
+		ec = list_head(exprs);
+	}
+	for (i = 0; i < ix->indnkeyatts; i++)
+	{
+		AttrNumber	k = ix->indkey.values[i];
+
+		if (k != 0)
+			keys = lappend(keys, psprintf("%s.%s", a, quote_identifier(get_attname(relid, k, false))));
+		else
+		{
+			keys = lappend(keys, psprintf("(%s)", deparse_expression(lfirst(ec), ctx, true, false)));
+			ec = lnext(exprs, ec);
+		}
+	}
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indpred, &isnull);
+	*pred = isnull ? NULL
+		: deparse_expression(stringToNode(TextDatumGetCString(d)), ctx, true, false);
+	return keys;
+}
+
+/*
+ * check_unique
+ *		Anonymize mode: the subject's rows of et, rewritten, must not take a
+ *		key of a unique index that another row holds or that two of them
+ *		take: 'redact' writes one placeholder for every row (the second
+ *		subject's erasure failed with 23505 while acting, its dry run
+ *		succeeded), 'hash' the same pseudonym for the same value (a value
+ *		that came back after an erasure: a second sign-up with the erased
+ *		e-mail), and a composite key or an expression (lower(email)) may
+ *		make distinct rows equal.  One SELECT per unique index (partial
+ *		ones by their predicate) that reads a rewritten column, only then,
+ *		as the table's owner: 22023 before anything changes, in a dry run
+ *		too.  Not seen: an exclusion constraint, a stored generated column
+ *		computed from a rewritten one, a partition's own unique index.
+ */
+static void
+check_unique(MapSubject *subj, EraseTable *et, MapCall *call)
+{
+	Relation	rel;
+	TupleDesc	td;
+	ListCell   *lc;
+	List	   *probes = NIL;
+	List	   *inames = NIL;
+	Bitmapset  *rw = NULL;
+	char	   *newrows = NULL;
+	int			i;
+
+	if (!et->anonymize || et->nrw == 0 || CitusIsCitusTable(et->mt->relid))
+		return;
+	for (i = 0; i < et->nrw; i++)
+		rw = bms_add_member(rw, et->rw_attnums[i] - FirstLowInvalidHeapAttributeNumber);
+	rel = table_open(et->mt->relid, AccessShareLock);
+	td = RelationGetDescr(rel);
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+		Bitmapset  *vars = NULL;
+		bool		isnull;
+		Datum		d;
+		List	   *kn,
+				   *ko,
+				   *kn2;
+		char	   *pn,
+				   *po,
+				   *pn2;
+		const char *eq;
+		StringInfoData mo,
+					mn;
+		int			frame;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(tup);
+		if (!ix->indisunique || !ix->indisvalid)
+		{
+			ReleaseSysCache(tup);
+			continue;
+		}
+		for (i = 0; i < ix->indnkeyatts; i++)
+			if (ix->indkey.values[i] != 0)
+				vars = bms_add_member(vars, ix->indkey.values[i] - FirstLowInvalidHeapAttributeNumber);
+		d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indexprs, &isnull);
+		if (!isnull)
+			pull_varattnos(stringToNode(TextDatumGetCString(d)), 1, &vars);
+		if (!bms_overlap(vars, rw))
+		{
+			ReleaseSysCache(tup);
+			continue;
+		}
+		frame = GuardEnterTableOwner(et->mt->relid);
+		kn = unique_keys(tup, et->mt->relid, "n", &pn);
+		ko = unique_keys(tup, et->mt->relid, "o", &po);
+		kn2 = unique_keys(tup, et->mt->relid, "n2", &pn2);
+		GuardLeave(frame);
+		eq = ix->indnullsnotdistinct ? "IS NOT DISTINCT FROM" : "=";
+		initStringInfo(&mo);
+		initStringInfo(&mn);
+		for (i = 0; i < list_length(kn); i++)
+		{
+			appendStringInfo(&mo, "%s%s %s %s", i ? " AND " : "", (char *) list_nth(ko, i), eq,
+							 (char *) list_nth(kn, i));
+			appendStringInfo(&mn, "%s%s %s %s", i ? " AND " : "", (char *) list_nth(kn2, i), eq,
+							 (char *) list_nth(kn, i));
+		}
+		probes = lappend(probes,
+						 psprintf("(%s%s%s) AND (EXISTS (SELECT 1 FROM %s o WHERE %s%s%s AND (o.tableoid, o.ctid)"
+								  " NOT IN (SELECT m.nv_oid, m.nv_ctid FROM n m)) OR EXISTS (SELECT 1 FROM n n2 WHERE %s%s%s"
+								  " AND (n2.nv_oid, n2.nv_ctid) OPERATOR(pg_catalog.<>) (n.nv_oid, n.nv_ctid)))",
+								  pn ? "(" : "true", pn ? pn : "", pn ? ") IS TRUE" : "",
+								  et->mt->qualname, mo.data, po ? " AND " : "", po ? psprintf("(%s) IS TRUE", po) : "",
+								  mn.data, pn2 ? " AND " : "", pn2 ? psprintf("(%s) IS TRUE", pn2) : ""));
+		inames = lappend(inames, get_rel_name(lfirst_oid(lc)));
+		ReleaseSysCache(tup);
+	}
+	if (probes != NIL)
+	{
+		StringInfoData l1;
+		char	  **newval = palloc0(sizeof(char *) * (td->natts + 1));
+
+		for (i = 0; i < et->nrw; i++)
+			newval[et->rw_attnums[i]] = et->rw_exprs[i];
+		initStringInfo(&l1);
+		appendStringInfoString(&l1, "SELECT ");
+		for (i = 1; i <= td->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, i - 1);
+			const char *col = quote_identifier(NameStr(a->attname));
+
+			if (a->attisdropped)
+				continue;
+			if (newval[i] != NULL)
+				appendStringInfo(&l1, "CAST((%s) AS %s) AS %s, ", newval[i],
+								 format_type_extended(a->atttypid, a->atttypmod,
+													  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY),
+								 col);
+			else
+				appendStringInfo(&l1, "t.%s, ", col);
+		}
+		newrows = l1.data;
+	}
+	table_close(rel, AccessShareLock);
+	foreach(lc, probes)
+	{
+		EraseParams *p;
+		char	   *where;
+		const char *token = GuardPseudonymToken();
+		char	   *cols;
+
+		if ((where = act_where(subj, et, call, &p)) == NULL)
+			return;
+		p->values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(token ? token : "");
+		run_params(et->mt->relid,
+				   psprintf("WITH n AS MATERIALIZED (%st.tableoid AS nv_oid, t.ctid AS nv_ctid FROM %s t WHERE (%s) AND (%s))"
+							" SELECT 1 FROM n WHERE %s LIMIT 1",
+							newrows, et->mt->qualname, where, et->changed, (char *) lfirst(lc)),
+				   p, true, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+			continue;
+		cols = NULL;
+		for (i = 0; i < et->nrw; i++)
+			cols = psprintf("%s%s%s", cols ? cols : "", cols ? ", " : "",
+							quote_identifier(get_attname(et->mt->relid, et->rw_attnums[i], false)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("erasure would write a key that unique index \"%s\" of table %s already holds",
+						(char *) list_nth(inames, foreach_current_index(lc)), et->mt->label),
+				 errdetail_internal("The subject's rows of %s stay after the erasure (erasure mode 'anonymize' or a column classified 'keep'), and the erasure strategies of their columns (%s) would give one of them the key of another row: 'redact' writes one placeholder for every row, 'hash' the same pseudonym for the same value. Nothing was erased.",
+									et->mt->label, cols),
+				 errhint("Classify the indexed columns with an erasure strategy that keeps the keys distinct ('null' under an index whose nulls are distinct), or erase the rows of %s in delete mode (privacy.set_erasure_mode()).",
+						 et->mt->label),
+				 errhidestmt(true)));
+	}
+}
+
+/*
  * erase_inspect
  *		The key sets of the subject's rows, tables above first, each table's
  *		rows locked as its set is read (not in a dry run); then the checks
@@ -3445,6 +3873,7 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 	call = MapCallBeginLocking(subj, key, dry_run ? palloc0(sizeof(bool) * Max(list_length(ets), 1))
 							   : lock_flags(subj, ets));
 	MemoryContextSwitchTo(outer);
+	check_rules(ets);
 	compute_gone(subj, ets, call, dry_run);
 	check_references(subj, ets, call);
 	plan_groups(subj, ordered, call);
@@ -3457,7 +3886,10 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 		count_detached(subj, et, call);
 	}
 	foreach(lc, ordered)
+	{
 		check_rewrite(subj, lfirst(lc), call);
+		check_unique(subj, lfirst(lc), call);
+	}
 	/* tables above first: each uses the shared rows of those above */
 	memo = map_acyclic(subj) && !CitusLoaded();
 	for (i = list_length(ordered) - 1; i >= 0; i--)
@@ -4071,6 +4503,9 @@ erase_audit(List *ets, const char *kind, const char *ref, int64 request, bool dr
  *		and check holds; plan the tables; inspect (key sets, locks,
  *		checks); act; shred keys; record (request, ledger); receipt; audit.
  */
+/* an erasure (not a dry run) is inspecting or changing rows (EraseSubjectShared) */
+static bool erase_acting = false;
+
 Jsonb *
 EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
 				   const char *reason, bool dry_run, bool keep_shared, const char *kind)
@@ -4083,7 +4518,6 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	Jsonb	   *receipt;
 	MemoryContext outer = CurrentMemoryContext;
 	int			jitnest = MapJitOff();	/* per-edge map queries: no JIT */
-	MapCall    *call;
 
 	UtilSpiConnect();
 	MemoryContextSwitchTo(outer);
@@ -4114,8 +4548,33 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	(void) GuardPseudonymScopeBegin();
 	ets = prepare_tables(subj, keep_shared);
 	ordered = plan_order(ets);
-	call = erase_inspect(subj, key, ets, ordered, dry_run, outer);
-	erase_act(subj, ets, ordered, call, dry_run);
+	/*
+	 * A trigger of a mapped table that erases again (any subject, not in a
+	 * dry run) while this erasure changes rows: its deletions were measured
+	 * as this erasure's (the receipt counted the other subject's rows) and
+	 * its ledger entry and audit entry came in the middle.  Refused (55000),
+	 * which fails the outer erasure as a whole.
+	 */
+	if (!dry_run && erase_acting)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("erasure cannot run while another erasure changes rows"),
+				 errdetail("A trigger or constraint of a table the outer erasure changes called an erasure. Nothing was erased."),
+				 errhint("Erase the subjects one after the other, not from a trigger; a dry run may be called from a trigger.")));
+	if (!dry_run)
+		erase_acting = true;
+	PG_TRY();
+	{
+		MapCall    *call = erase_inspect(subj, key, ets, ordered, dry_run, outer);
+
+		erase_act(subj, ets, ordered, call, dry_run);
+	}
+	PG_FINALLY();
+	{
+		if (!dry_run)
+			erase_acting = false;
+	}
+	PG_END_TRY();
 	/* an error ends the scope with its (sub)transaction (guard.c) */
 	GuardPseudonymScopeEnd();
 	MemoryContextSwitchTo(outer);

@@ -364,6 +364,26 @@ load_tables(MapSubject *subj)
 }
 
 /*
+ * MapTableCond
+ *		mt's condition on alias t over the key $1 (MapCondition), compiled
+ *		on first use and kept with the subject's cache entry: only Citus's
+ *		routed access reads it, so a first call of a session does not
+ *		compile the conditions of every table of a large map.
+ */
+const char *
+MapTableCond(MapSubject *subj, MapTable *mt)
+{
+	if (mt->cond == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(subj->cxt);
+
+		mt->cond = MapCondition(subj, mt, "t", "$1");
+		MemoryContextSwitchTo(old);
+	}
+	return mt->cond;
+}
+
+/*
  * load_subject
  *		Build the cache entry of a subject type in its own memory context;
  *		computes the map first when it was never computed (after a restore
@@ -438,20 +458,10 @@ load_subject(const char *name)
 		mt->partitioned = MapIsPartitioned(mt->relid);
 		subj->tables = lappend(subj->tables, mt);
 	}
-	{
-		ListCell   *lc;
-
-		MapBuildTableIndex(subj);
-		load_tables(subj);
-		/* conditions need every table's edges */
-		foreach(lc, subj->tables)
-		{
-			MapTable   *mt = lfirst(lc);
-
-			mt->cond = MapCondition(subj, mt, "t", "$1");
-		}
-		MapCallPrepareSubject(subj);
-	}
+	MapBuildTableIndex(subj);
+	load_tables(subj);
+	/* (each table's MapCondition is compiled when first asked for) */
+	MapCallPrepareSubject(subj);
 	MapJitRestore(nest);
 	MemoryContextSwitchTo(old);
 	SPI_finish();

@@ -104,7 +104,8 @@ typedef struct MapTable
 	char	   *via;			/* root, fk, link */
 	int			depth;
 	char	   *jsonkey;		/* format('%I.%I', schema, table) */
-	char	   *cond;			/* WHERE condition on alias t, $1 = key */
+	char	   *cond;			/* WHERE condition on alias t, $1 = key: read it
+								 * with MapTableCond (compiled on first use) */
 	char	   *classified;		/* categories of the table's classified columns */
 	bool		outbound;		/* referenced (not referencing) table */
 	bool		anonymize;		/* erasure mode of the table */
@@ -255,6 +256,7 @@ extern void MapInvalidate(void);
  */
 extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
 						  const char *keyexpr);
+extern const char *MapTableCond(MapSubject *subj, MapTable *mt);
 extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
 extern char *MapCanonText(MapSubject *subj, const char *expr);
 extern MapTable *MapFindTable(MapSubject *subj, Oid relid);

@@ -32,7 +32,7 @@ SELECT count(DISTINCT display_name) AS names, count(DISTINCT email) AS emails, c
        count(*) FILTER (WHERE nick = '[redacted]') AS redacted_nicks
   FROM users;
 -- a unique bigint keeps 'redact' (a NOTICE says so): the second erasure
--- collides, all or nothing
+-- would collide: refused before anything changes (23505), all or nothing
 SELECT privacy.classify('users', 'phone', 'user.contact.phone_number');
 SELECT privacy.erase('user', '3')->'tables' AS third;
 SELECT pg_temp.err($$SELECT privacy.erase('user', '4')$$) AS fourth;
