@@ -958,6 +958,7 @@ protect_distributed(Oid relid, bool force, List *subjects)
 	Datum		v[3];
 	bool		rls;
 	bool		ours;
+	int			seq;
 	int			frame;
 
 	if (force)
@@ -1003,6 +1004,16 @@ protect_distributed(Oid relid, bool force, List *subjects)
 					 errdetail("Citus makes every policy permissive on the shards, and permissive policies are OR-ed: another policy would show restricted rows."),
 					 errhint("Drop its policies and disable its row security first, or keep the table local.")));
 	}
+	/*
+	 * One connection per node for the rest of protect(): the reference
+	 * tables' rows, then the DDL on every shard and on the workers' copies
+	 * of the table.  In parallel, Citus opened more connections to a worker
+	 * than the one that wrote the reference tables, and one of the
+	 * transaction's own connections could wait for another's lock there,
+	 * which Citus's deadlock detection cancels ("involved in a distributed
+	 * deadlock", now and then under load).
+	 */
+	seq = UtilGucPush("citus.multi_shard_modify_mode", "sequential");
 	/* the nodes learn the restricted keys and this table, in this transaction */
 	frame = GuardEnterExtensionOwner();
 	CitusMirrorEnsure();
@@ -1025,6 +1036,7 @@ protect_distributed(Oid relid, bool force, List *subjects)
 	exec(psprintf("CREATE POLICY privacy_restricted ON %s AS PERMISSIVE FOR ALL"
 				  " USING (pg_catalog.pg_has_role('privacy_officer', 'MEMBER') OR NOT (%s)) WITH CHECK (true)",
 				  qual, cond), 0, NULL, NULL, NULL, false);
+	UtilGucPop(seq);
 	SPI_finish();
 	protect_audit(qual, false);
 }
