@@ -367,6 +367,12 @@ ret_warn_blocked(int64 policy, RetCounts *c, const char *blocked_by, bool anonym
 				 errmsg_plural("retention policy " INT64_FORMAT " could not delete " INT64_FORMAT " expired row",
 							   "retention policy " INT64_FORMAT " could not delete " INT64_FORMAT " expired rows",
 							   c->failed, policy, c->failed),
+				 c->failed_state == ERRCODE_LOCK_NOT_AVAILABLE ?
+				 (c->changed + c->dependents > 0 ?
+				  errdetail("The first failure was an error of SQLSTATE %s (a row that the change needed was locked by another session); the other rows were changed.",
+							unpack_sql_state(c->failed_state)) :
+				  errdetail("The first failure was an error of SQLSTATE %s (a row that the change needed was locked by another session); no row was changed.",
+							unpack_sql_state(c->failed_state))) :
 				 c->changed + c->dependents > 0 ?
 				 errdetail("The first failure was an error of SQLSTATE %s (a constraint, or a table's trigger); the other rows were changed.",
 						   unpack_sql_state(c->failed_state)) :

@@ -1112,23 +1112,137 @@ batch_change_sub(RetBatch *b, const char *sql, int nargs, Oid *types, Datum *val
 }
 
 /*
- * batch_one_row
- *		The arguments of batch_change's statement for its i-th row only.
+ * batch_unit_args
+ *		The arguments of batch_change's statement for its rows [lo, hi)
+ *		only: the ctids, then the pseudonyms of 'hash' columns.
  */
 static void
-batch_one_row(RetBatch *b, int nargs, Datum *tids, int i, Datum *out)
+batch_unit_args(RetBatch *b, int nargs, Datum *tids, int lo, int hi, Datum *out)
 {
-	out[0] = PointerGetDatum(construct_array(&tids[i], 1, TIDOID, sizeof(ItemPointerData),
+	int			n = hi - lo;
+
+	out[0] = PointerGetDatum(construct_array(&tids[lo], n, TIDOID, sizeof(ItemPointerData),
 											 false, TYPALIGN_SHORT));
 	for (int k = 0; k < nargs - 1; k++)
 	{
-		int			one = 1;
-		int			at = k * b->napply + i;
+		int			at = k * b->napply + lo;
 
 		out[1 + k] = PointerGetDatum(construct_md_array(&b->hashvals[at], &b->hashnulls[at], 1,
-														&one, (int[]) {1},
+														&n, (int[]) {1},
 														TEXTOID, -1, false, TYPALIGN_INT));
 	}
+}
+
+/*
+ * batch_unit_error
+ *		Whether an error of one unit of step 4 may be one row's: an error
+ *		ret_row_error says can be, or a lock wait past lock_timeout (55P03):
+ *		a row whose dependent, or a row that its triggers or foreign keys
+ *		change, is locked by another session (an idle transaction) is left
+ *		for the next pass instead of failing the policy at that row on
+ *		every retry.  The batch's first statement waits its full
+ *		lock_timeout (1s), the split units a short while only
+ *		(RETENTION_OPTIMISTIC_WAIT, batch_bisect).  At most
+ *		RETENTION_LOCKED_UNITS units of a batch fail so; after that the
+ *		lock error fails the policy, as any other error: a lock on a whole
+ *		table that the batch's statements need makes every unit wait, and
+ *		the batch must not split down to each row and wait for each (the
+ *		dependent tables are locked before, batch_change).
+ */
+#define RETENTION_LOCKED_UNITS 64
+
+static bool
+batch_unit_error(int sqlerrcode, int *locked)
+{
+	if (ret_row_error(sqlerrcode))
+		return true;
+	if (sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && *locked < RETENTION_LOCKED_UNITS)
+	{
+		(*locked)++;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * batch_bisect
+ *		Step 4 over the rows [lo, hi) of b->apply, in a subtransaction
+ *		(batch_change_sub).  When the unit fails on an error that can be
+ *		one row's (batch_unit_error), it is split in halves, each tried in
+ *		a subtransaction of its own, recursively, until the failing rows
+ *		are alone: those stay (their dependents too), counted as blocked
+ *		and, for the WARNING, as failed (blocked_by: the table of the
+ *		failing constraint, else the policy's table).  k failing rows of n
+ *		cost about 2 k log2(n / k) statements, where changing the rows one
+ *		by one cost n (bench/55_retention_bisect.sh).
+ *		The halves run in order, left first, so the first failure recorded
+ *		is the first failing row, as one by one.  When the left half goes
+ *		as a whole, the right one is split without being tried (known_bad:
+ *		the failure is there); a split only costs statements, it never
+ *		changes which rows go, since every row is tried in some unit.  Any
+ *		other error is rethrown: the batch fails, and with it the policy
+ *		(retried with back-off).  True when the unit went as a whole.
+ */
+static bool
+batch_bisect(RetBatch *b, const char *sql, int nargs, Oid *types, Datum *tids,
+			 int lo, int hi, bool known_bad, RetCounts *bc, int *locked)
+{
+	RetPolicy  *p = b->p;
+	Datum		args[1 + 64];
+	ErrorData  *err = NULL;
+	int64		n = 0;
+	bool		split = lo != 0 || hi != b->napply;
+	int			mid;
+
+	CHECK_FOR_INTERRUPTS();
+	if (!known_bad || hi - lo == 1)
+	{
+		batch_unit_args(b, nargs, tids, lo, hi, args);
+		if (batch_change_sub(b, sql, nargs, types, args, bc, &n, &err))
+		{
+			b->changed += n;
+			return true;
+		}
+		if (!batch_unit_error(err->sqlerrcode, locked))
+			ReThrowError(err);
+		if (hi - lo == 1)
+		{
+			bc->blocked++;
+			bc->failed++;
+			if (bc->blocked_by == NULL)
+				bc->blocked_by = err->table_name && err->schema_name ?
+					pstrdup(quote_qualified_identifier(err->schema_name, err->table_name)) :
+					pstrdup(UtilQualifiedName(p->partitioned ? b->leaf : p->relid));
+			if (bc->failed_state == 0)
+				bc->failed_state = err->sqlerrcode;
+			FreeErrorData(err);
+			return false;
+		}
+		FreeErrorData(err);
+		pfree(DatumGetPointer(args[0]));
+		for (int k = 1; k < nargs; k++)
+			pfree(DatumGetPointer(args[k]));
+	}
+	mid = lo + (hi - lo) / 2;
+	if (!split)
+	{
+		/*
+		 * splitting: the units wait a short while for row locks (see
+		 * batch_unit_error); to the end of the batch's step 4
+		 */
+		(void) set_config_option("lock_timeout", RETENTION_OPTIMISTIC_WAIT, PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
+
+	/*
+	 * when the left half goes as a whole, the failure is in the right one:
+	 * it is split at once (its own statement would fail again)
+	 */
+	if (batch_bisect(b, sql, nargs, types, tids, lo, mid, false, bc, locked))
+		(void) batch_bisect(b, sql, nargs, types, tids, mid, hi, true, bc, locked);
+	else
+		(void) batch_bisect(b, sql, nargs, types, tids, mid, hi, false, bc, locked);
+	return false;
 }
 
 /*
@@ -1140,11 +1254,8 @@ batch_one_row(RetBatch *b, int nargs, Datum *tids, int i, Datum *out)
  *
  *		One row must not stall the policy: when the batch's statement fails
  *		on an error that can be one row's (ret_row_error: a constraint, a
- *		table's trigger that refuses a row), its rows are changed one by
- *		one, each with its dependents, each in a subtransaction, and those
- *		that fail stay (their dependents too), counted as blocked and, for
- *		the WARNING, as failed; blocked_by names the table of the failing
- *		constraint, else the policy's table.
+ *		table's trigger that refuses a row), the batch is split in halves
+ *		until the failing rows are isolated (batch_bisect); those stay.
  */
 static void
 batch_change(RetBatch *b, RetCounts *bc)
@@ -1153,15 +1264,15 @@ batch_change(RetBatch *b, RetCounts *bc)
 	StringInfoData sql;
 	int			nargs = 1;
 	Oid			dtypes[1 + 64];
-	Datum		dvalues[1 + 64];
 	ListCell   *lc;
 	int			nlevel;
-	ErrorData  *err = NULL;
-	int64		n = 0;
+	Datum	   *tids;
+	bool	   *tnulls;
+	int			ntids;
+	int			locked = 0;
 
 	initStringInfo(&sql);
 	dtypes[0] = TIDARRAYOID;
-	dvalues[0] = PointerGetDatum(b->apply);
 	if (!p->anonymize)
 		appendStringInfo(&sql, "DELETE FROM ONLY %s t USING pg_catalog.unnest($1) u(c) "
 						 "WHERE t.ctid OPERATOR(pg_catalog.=) u.c", p->qualname);
@@ -1184,10 +1295,6 @@ batch_change(RetBatch *b, RetCounts *bc)
 								 quote_identifier(c->name), k,
 								 format_type_with_typemod(c->typid, c->typmod));
 				dtypes[1 + k] = TEXTARRAYOID;
-				dvalues[1 + k] = PointerGetDatum(construct_md_array(&b->hashvals[k * b->napply],
-																   &b->hashnulls[k * b->napply], 1,
-																   &b->napply, (int[]) {1},
-																   TEXTOID, -1, false, TYPALIGN_INT));
 				k++;
 			}
 			else
@@ -1209,44 +1316,19 @@ batch_change(RetBatch *b, RetCounts *bc)
 		else
 			appendStringInfoString(&sql, " FROM pg_catalog.unnest($1) u(c) WHERE t.ctid OPERATOR(pg_catalog.=) u.c");
 	}
+	/*
+	 * the dependent tables locked here, under the batch's lock_timeout: a
+	 * session that holds one of them locked fails the batch now, not each
+	 * unit of its split (batch_unit_error)
+	 */
+	foreach(lc, p->deps)
+		LockRelationOid(((RetDep *) lfirst(lc))->relid, AccessShareLock);
+	deconstruct_array(b->apply, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
+					  &tids, &tnulls, &ntids);
+	Assert(ntids == b->napply);
 	nlevel = ret_pin_nestloop();
-	if (batch_change_sub(b, sql.data, nargs, dtypes, dvalues, bc, &n, &err))
-		b->changed = n;
-	else
-	{
-		Datum	   *tids;
-		bool	   *tnulls;
-		int			ntids;
-
-		if (!ret_row_error(err->sqlerrcode))
-			ReThrowError(err);
-		deconstruct_array(b->apply, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT,
-						  &tids, &tnulls, &ntids);
-		b->changed = 0;
-		for (int i = 0; i < ntids; i++)
-		{
-			Datum		one[1 + 64];
-
-			CHECK_FOR_INTERRUPTS();
-			batch_one_row(b, nargs, tids, i, one);
-			err = NULL;
-			if (batch_change_sub(b, sql.data, nargs, dtypes, one, bc, &n, &err))
-				b->changed += n;
-			else
-			{
-				if (!ret_row_error(err->sqlerrcode))
-					ReThrowError(err);
-				bc->blocked++;
-				bc->failed++;
-				if (bc->blocked_by == NULL)
-					bc->blocked_by = err->table_name && err->schema_name ?
-						pstrdup(quote_qualified_identifier(err->schema_name, err->table_name)) :
-						pstrdup(UtilQualifiedName(p->partitioned ? b->leaf : p->relid));
-				if (bc->failed_state == 0)
-					bc->failed_state = err->sqlerrcode;
-			}
-		}
-	}
+	b->changed = 0;
+	(void) batch_bisect(b, sql.data, nargs, dtypes, tids, 0, ntids, false, bc, &locked);
 	AtEOXact_GUC(true, nlevel);
 }
 
