@@ -256,6 +256,7 @@ extern void MapInvalidate(void);
 extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
 						  const char *keyexpr);
 extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
+extern bool MapKeyExprIsDirect(MapSubject *subj, MapTable *mt);
 extern char *MapCanonText(MapSubject *subj, const char *expr);
 extern MapTable *MapFindTable(MapSubject *subj, Oid relid);
 extern void MapForeignKeysIntoAll(MapSubject *subj);
