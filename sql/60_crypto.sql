@@ -100,6 +100,18 @@ CREATE FUNCTION privacy.read_encrypted(value text, column_id bigint, VARIADIC ro
 CREATE FUNCTION privacy.read_encrypted(value bytea, column_id bigint, VARIADIC row_key "any") RETURNS bytea
 	LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'privacy_read_encrypted';
 
+-- Does a stored value have the form of a column ciphertext (prefix, length,
+-- base64 for text)?  True, else 23514 (raised by the function itself, so
+-- that no message prints the row).  No key, nothing decrypted: the CHECK
+-- constraint that encrypt_column puts on an encrypted column
+-- (privacy_ciphertext_<id>), so that a write no trigger sees (ALTER TABLE
+-- ... DISABLE TRIGGER, session_replication_role = replica) cannot store
+-- plaintext.  EXECUTE for PUBLIC: every writer of the table runs it.
+CREATE FUNCTION privacy._is_ciphertext(value text) RETURNS boolean
+	LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'privacy_is_ciphertext_text';
+CREATE FUNCTION privacy._is_ciphertext(value bytea) RETURNS boolean
+	LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'privacy_is_ciphertext_bytea';
+
 -- Triggers (not callable as functions).
 CREATE FUNCTION privacy.encrypt_trigger() RETURNS trigger
 	LANGUAGE c AS 'MODULE_PATHNAME', 'privacy_encrypt_trigger';

@@ -104,6 +104,13 @@ extern CryptoKeyForm CryptoKeyFormOf(Oid typid);
  */
 #define CRYPTO_TRIGGER_PREFIX	"~privacy_encrypt_"
 
+/*
+ * The CHECK constraint of encrypted column <id>, CRYPTO_CHECK_PREFIX<id>:
+ * privacy._is_ciphertext(column), so that a write with the triggers
+ * disabled cannot store plaintext (crypto_ddl.c).
+ */
+#define CRYPTO_CHECK_PREFIX	"privacy_ciphertext_"
+
 /* most primary-key columns an encrypted value is bound to */
 #define CRYPTO_MAX_KEY_PARTS	32
 /* encrypt_column reports its progress every this many rows */

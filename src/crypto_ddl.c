@@ -481,6 +481,20 @@ constraint_is_check(Oid conoid)
 	return check;
 }
 
+/*
+ * is_ciphertext_check
+ *		Is CHECK constraint conoid the one encrypt_column puts on an
+ *		encrypted column (named CRYPTO_CHECK_PREFIX<id>)?  encrypt_column on a
+ *		column that has it then says "already encrypted".
+ */
+static bool
+is_ciphertext_check(Oid conoid)
+{
+	char	   *name = get_constraint_name(conoid);
+
+	return name != NULL && strncmp(name, CRYPTO_CHECK_PREFIX, strlen(CRYPTO_CHECK_PREFIX)) == 0;
+}
+
 /* the column whose default (or generation expression) pg_attrdef row adoid is */
 static AttrNumber
 attrdef_column(Oid adoid)
@@ -551,7 +565,8 @@ check_dependents(Oid relid, AttrNumber attnum, const char *colname)
 								get_attname(relid, gen, false), colname),
 						 errhint("It would be computed from the ciphertext; drop its expression or the column first.")));
 		}
-		if (d->classid == ConstraintRelationId && constraint_is_check(d->objid))
+		if (d->classid == ConstraintRelationId && constraint_is_check(d->objid) &&
+			!is_ciphertext_check(d->objid))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("check constraint \"%s\" reads column \"%s\"", get_constraint_name(d->objid), colname),
@@ -619,9 +634,12 @@ check_binding(Oid relid, AttrNumber attnum, const char *colname, const char *sub
 		ListCell   *lc;
 		AttrNumber	generated = InvalidAttrNumber;
 
+		bool		direct;
+
 		KeysBecomeCatalogOwner(&sw);
 		subj = MapGetSubject(subject);	/* 42704 */
 		mt = MapFindTable(subj, relid);
+		direct = mt != NULL && (subj->root == relid || MapKeyExprIsDirect(subj, mt));
 		KeysRestoreUser(&sw);
 		if (mt == NULL)
 			ereport(ERROR,
@@ -629,6 +647,22 @@ check_binding(Oid relid, AttrNumber attnum, const char *colname, const char *sub
 					 errmsg("table \"%s\" is not in the data map of subject type \"%s\"",
 							get_rel_name(relid), subject),
 					 errhint("Link the table to the subject type (privacy.link or a foreign key), then retry.")));
+
+		/*
+		 * The write trigger finds the row's subject when the row is
+		 * written.  Through another table (two hops away, or a foreign key
+		 * to another column of the root), the subject can change without
+		 * the row being written: its value stayed under the former
+		 * subject's key, which that subject's erasure destroyed (and the
+		 * new subject's left readable).
+		 */
+		if (!direct)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("table \"%s\" reaches the root of subject type \"%s\" through another table",
+							get_rel_name(relid), subject),
+					 errdetail("A row's subject could change without the row being written, leaving its values under the former subject's key."),
+					 errhint("Give the table a column that holds the subject's key (a foreign key to the root's key, or privacy.link), or encrypt the column without a subject.")));
 
 		/*
 		 * The row's subject is read by the write trigger, before generated
@@ -823,6 +857,33 @@ rewrite_values(const char *qualrel, const char *colname, int64 colid, const char
 }
 
 /*
+ * add_ciphertext_check, drop_ciphertext_check
+ *		The column's CHECK constraint CRYPTO_CHECK_PREFIX<id>: every stored
+ *		value has the form of a ciphertext (privacy._is_ciphertext, no key
+ *		needed), so that a write that no trigger sees (ALTER TABLE ...
+ *		DISABLE TRIGGER, session_replication_role = replica) cannot store
+ *		plaintext.  Added after the rewrite (its check then finds only
+ *		ciphertext), NO INHERIT (inheritance children are other tables,
+ *		whose columns are not encrypted).  Inside SPI, as the table owner.
+ */
+static void
+add_ciphertext_check(const char *qualrel, const char *colname, int64 colid)
+{
+	spi_exec(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (privacy._is_ciphertext(%s)) NO INHERIT",
+					  qualrel, quote_identifier(psprintf(CRYPTO_CHECK_PREFIX "%lld", (long long) colid)),
+					  quote_identifier(colname)),
+			 SPI_OK_UTILITY);
+}
+
+static void
+drop_ciphertext_check(const char *qualrel, int64 colid)
+{
+	spi_exec(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", qualrel,
+					  quote_identifier(psprintf(CRYPTO_CHECK_PREFIX "%lld", (long long) colid))),
+			 SPI_OK_UTILITY);
+}
+
+/*
  * encrypt_column_common
  *		encrypt_column, and migrate_pgcrypto_column when pgp_pass is set (the
  *		rewrite then decrypts each value with pgcrypto first; the trigger
@@ -861,6 +922,7 @@ encrypt_column_common(FunctionCallInfo fcinfo, const char *pgp_pass)
 	frame = enter_table_owner(relid);
 	prepare_table(relid, qualrel, colname, typid, typmod, colid);
 	n = rewrite_values(qualrel, colname, colid, pgp_pass, &subject_keys);
+	add_ciphertext_check(qualrel, colname, colid);
 	build_view(relid);
 	GuardLeave(frame);
 	SPI_finish();
@@ -950,8 +1012,10 @@ privacy_decrypt_column(PG_FUNCTION_ARGS)
 	if (isnull)
 		viewid = InvalidOid;
 	frame = enter_table_owner(relid);
-	drop_view(viewid);
 	qualrel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+	/* before the view goes: the ALTER TABLE would give it back */
+	drop_ciphertext_check(qualrel, colid);
+	drop_view(viewid);
 	drop_write_triggers(relid, qualrel, colid);
 	expr = CryptoColumnReadExpr(colid, relid, colname, -1, "t");
 	n = spi_exec(psprintf("UPDATE %s AS t SET %s = %s WHERE t.%s IS NOT NULL", qualrel,
@@ -1562,6 +1626,46 @@ check_key_type_change(Oid relid, AttrNumber attnum, ColumnDef *def)
 }
 
 /*
+ * refuse_encrypted_partition
+ *		ALTER TABLE ... ATTACH PARTITION of a table with encrypted columns:
+ *		0A000, as encrypt_column refuses a partition.  Its rows could move
+ *		to a sibling partition (an UPDATE of the partition key), whose
+ *		column has neither the write trigger nor the ciphertext check, and
+ *		rows written through the parent to a sibling are stored as given;
+ *		partitioned tables have no encrypted columns.  A dump restores: its
+ *		registrations are loaded after its ATTACH PARTITION.
+ */
+static void
+refuse_encrypted_partition(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		Oid			part;
+		bool		encrypted;
+
+		if (cmd->subtype != AT_AttachPartition || cmd->def == NULL ||
+			!IsA(cmd->def, PartitionCmd))
+			continue;
+		part = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+		if (!OidIsValid(part))
+			continue;			/* the command reports it */
+		UtilSpiConnect();
+		encrypted = has_encrypted_columns(part);
+		SPI_finish();
+		if (encrypted)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot attach table \"%s\" as a partition: it has encrypted columns",
+							get_rel_name(part)),
+					 errdetail("Its rows could move to another partition, whose column is not encrypted."),
+					 errhint("Run privacy.decrypt_column on its encrypted columns first; a partition's columns cannot be encrypted.")));
+	}
+}
+
+/*
  * key_guard_start
  *		ddl_command_start of ALTER TABLE: remember the table's primary key
  *		when it has encrypted columns, and refuse a type change of a key
@@ -1583,6 +1687,8 @@ key_guard_start(Node *parsetree)
 		OidIsValid(KeysCatalogRelid("encrypted_columns", true)))
 		relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation, NoLock, true);
 	relkind = OidIsValid(relid) ? get_rel_relkind(relid) : '\0';
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+		refuse_encrypted_partition((AlterTableStmt *) parsetree);
 	if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE)
 		members = has_subclass(relid) ? find_all_inheritors(relid, NoLock, NULL)
 			: list_make1_oid(relid);

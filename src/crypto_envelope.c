@@ -41,6 +41,8 @@ static pid_t nonce_pid = 0;
 PG_FUNCTION_INFO_V1(privacy_encrypt);
 PG_FUNCTION_INFO_V1(privacy_decrypt);
 PG_FUNCTION_INFO_V1(privacy_blind_index);
+PG_FUNCTION_INFO_V1(privacy_is_ciphertext_text);
+PG_FUNCTION_INFO_V1(privacy_is_ciphertext_bytea);
 
 /*
  * make_nonce
@@ -489,4 +491,72 @@ privacy_blind_index(PG_FUNCTION_ARGS)
 					   subkey, sizeof(subkey));
 	sodium_memzero(subkey, sizeof(subkey));
 	PG_RETURN_BYTEA_P(res);
+}
+
+/*
+ * privacy_is_ciphertext_text, privacy_is_ciphertext_bytea
+ *		privacy._is_ciphertext(text|bytea) RETURNS boolean: true when a
+ *		stored value has the form of a column ciphertext of this extension
+ *		(prefix, at least CRYPTO_MIN_BYTES of raw form, base64 alphabet and
+ *		length for text), else 23514 itself.  No key, no decryption: the
+ *		CHECK constraint encrypt_column puts on the column, so that a write
+ *		with the triggers disabled (ALTER TABLE ... DISABLE TRIGGER,
+ *		session_replication_role = replica) cannot store plaintext.  It
+ *		fails rather than return false, because PostgreSQL's own CHECK
+ *		violation would print the row, plaintext included, and the statement
+ *		is hidden from the log.  Whether the value opens under its row is
+ *		the read path's business (XX001).
+ */
+static Datum
+ciphertext_or_fail(bool ok)
+{
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("a value of an encrypted column is not a ciphertext"),
+				 errdetail("The column's write trigger did not run (disabled triggers, or session_replication_role = replica)."),
+				 errhint("Enable the table's triggers and write the value again: the write trigger encrypts it."),
+				 errhidestmt(true)));
+	PG_RETURN_BOOL(true);
+}
+
+static bool
+b64_wellformed(const char *in, size_t len)
+{
+	if (len % 4 == 1)
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) in[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			  (c >= '0' && c <= '9') || c == '+' || c == '/'))
+			return false;
+	}
+	return true;
+}
+
+Datum
+privacy_is_ciphertext_text(PG_FUNCTION_ARGS)
+{
+	text	   *v = PG_GETARG_TEXT_PP(0);
+	const char *data = VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+	size_t		b64len;
+
+	if (len < CRYPTO_TEXT_PREFIX_LEN || memcmp(data, CRYPTO_TEXT_PREFIX, CRYPTO_TEXT_PREFIX_LEN) != 0)
+		return ciphertext_or_fail(false);
+	b64len = len - CRYPTO_TEXT_PREFIX_LEN;
+	/* unpadded base64 of n bytes is floor(3 * characters / 4) bytes */
+	return ciphertext_or_fail((b64len * 3) / 4 >= CRYPTO_MIN_BYTES &&
+							  b64_wellformed(data + CRYPTO_TEXT_PREFIX_LEN, b64len));
+}
+
+Datum
+privacy_is_ciphertext_bytea(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = PG_GETARG_BYTEA_PP(0);
+
+	return ciphertext_or_fail(VARSIZE_ANY_EXHDR(v) >= CRYPTO_BYTEA_PREFIX_LEN + CRYPTO_MIN_BYTES &&
+							  memcmp(VARDATA_ANY(v), CRYPTO_BYTEA_PREFIX, CRYPTO_BYTEA_PREFIX_LEN) == 0);
 }

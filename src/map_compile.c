@@ -789,6 +789,35 @@ enum_paths(MapSubject *subj, MapTable *mt, List *prefix, List **out, int *count)
 }
 
 /*
+ * MapKeyExprIsDirect
+ *		Does the first of MapKeyExprs(subj, mt) read the root key from the
+ *		row itself (the root's key column, a link column, or a foreign key
+ *		straight to the root's key), so that it changes only when the row
+ *		does?  False when it goes through another table (a row two hops
+ *		away, a foreign key to another column of the root), whose rows can
+ *		move the row to another subject without touching it.
+ */
+bool
+MapKeyExprIsDirect(MapSubject *subj, MapTable *mt)
+{
+	List	   *paths = NIL;
+	List	   *first;
+	MapHop	   *h;
+	int			count = 0;
+
+	if (MapTableEdges(mt) == NIL)
+		return true;
+	enum_paths(subj, mt, NIL, &paths, &count);
+	if (paths == NIL)
+		return false;
+	first = (List *) linitial(paths);
+	if (first == NIL)
+		return true;
+	h = (MapHop *) linitial(first);
+	return h->link || (list_length(first) == 1 && MapEdgeIsDirect(subj, h));
+}
+
+/*
  * MapKeyExprs
  *		One SQL expression per simple path giving the root key (as the root
  *		key's type) of row alias of mt.  Paths are enumerated from the

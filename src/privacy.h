@@ -258,6 +258,7 @@ extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
 						  const char *keyexpr);
 extern const char *MapTableCond(MapSubject *subj, MapTable *mt);
 extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
+extern bool MapKeyExprIsDirect(MapSubject *subj, MapTable *mt);
 extern char *MapCanonText(MapSubject *subj, const char *expr);
 extern MapTable *MapFindTable(MapSubject *subj, Oid relid);
 extern void MapForeignKeysIntoAll(MapSubject *subj);

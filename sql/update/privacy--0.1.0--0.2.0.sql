@@ -700,6 +700,34 @@ BEGIN
 END
 $$;
 
+-- Does a stored value have the form of a column ciphertext (prefix, length,
+-- base64 for text)?  True, else 23514 (raised by the function itself, so
+-- that no message prints the row).  No key, nothing decrypted: the CHECK
+-- constraint that encrypt_column puts on an encrypted column
+-- (privacy_ciphertext_<id>), so that a write no trigger sees (ALTER TABLE
+-- ... DISABLE TRIGGER, session_replication_role = replica) cannot store
+-- plaintext.  EXECUTE for PUBLIC: every writer of the table runs it.
+CREATE FUNCTION privacy._is_ciphertext(value text) RETURNS boolean
+	LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'privacy_is_ciphertext_text';
+CREATE FUNCTION privacy._is_ciphertext(value bytea) RETURNS boolean
+	LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'privacy_is_ciphertext_bytea';
+-- Columns encrypted before 0.2.0 get theirs, NOT VALID (rows written with
+-- the triggers disabled may hold anything; new writes are checked).
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT e.id, e.table_name, e.column_name FROM privacy.encrypted_columns e
+	          WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_constraint c
+	                             WHERE c.conrelid OPERATOR(pg_catalog.=) e.table_name::pg_catalog.oid
+	                               AND c.conname OPERATOR(pg_catalog.=) ('privacy_ciphertext_' OPERATOR(pg_catalog.||) e.id))
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (privacy._is_ciphertext(%I)) NO INHERIT NOT VALID',
+			r.table_name, 'privacy_ciphertext_' OPERATOR(pg_catalog.||) r.id, r.column_name);
+	END LOOP;
+END
+$$;
+
 -- No user trigger fires after an encryption trigger (BEFORE ROW triggers fire
 -- in name order; one that fired later could store plaintext in the encrypted
 -- column or change the key its value is bound to): CREATE TRIGGER and ALTER

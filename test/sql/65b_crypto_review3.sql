@@ -36,7 +36,12 @@ CREATE TABLE cr3_parts_2 PARTITION OF cr3_parts FOR VALUES FROM (100) TO (200);
 CREATE TABLE cr3_parts_1 (id int PRIMARY KEY, note text);
 INSERT INTO cr3_parts_1 VALUES (1, 'one');
 SELECT privacy.encrypt_column('cr3_parts_1', 'note');
+-- (attaching it is refused since the fourth review, 66_crypto_review4: as
+-- before it, or with event triggers off)
+SELECT pg_temp.sqlstate('ALTER TABLE cr3_parts ATTACH PARTITION cr3_parts_1 FOR VALUES FROM (0) TO (100)') AS attach;
+SET session_replication_role = replica;
 ALTER TABLE cr3_parts ATTACH PARTITION cr3_parts_1 FOR VALUES FROM (0) TO (100);
+RESET session_replication_role;
 SELECT pg_temp.sqlstate('ALTER TABLE cr3_parts DROP CONSTRAINT cr3_parts_pkey') AS parent_key;
 SELECT count(*) AS keys FROM pg_index WHERE indrelid = 'cr3_parts_1'::regclass AND indisprimary;
 -- (the partition key's type cannot change anyway; other commands pass)

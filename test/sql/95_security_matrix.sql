@@ -258,7 +258,7 @@ SELECT p.proname AS not_covered
 						 '_routing', '_citus_worker', '_citus_defer_drop', '_citus_resolve_drops',
 						 '_forget_tables', '_drop_link_trigger', '_lock_maps', '_link_key_hash', '_link_key',
 						 '_root_keyring', '_crypto_follow_renames', '_crypto_on_alter', '_subject_key_attnum',
-						 '_crypto_guard_key', '_crypto_on_trigger',
+						 '_crypto_guard_key', '_crypto_on_trigger', '_is_ciphertext',
 						 'encrypt_trigger', 'decrypted_view_trigger')
  ORDER BY 1;
 

@@ -184,4 +184,15 @@ $primary->command_ok(
 	'pg_restore --clean into a database with the encrypted table');
 is($primary->safe_psql('copy', $read), 'two@example.com', 'the cleaned and restored dump decrypts');
 
+# the ciphertext CHECK constraints came back with the tables: with the
+# triggers disabled, plaintext is still refused (23514)
+my $checks = q{SELECT string_agg(c.conrelid::regclass || ' ' || pg_get_constraintdef(c.oid), ', ' ORDER BY 1)
+  FROM pg_constraint c WHERE c.conname LIKE 'privacy_ciphertext_%'};
+is($primary->safe_psql('copy', $checks), $primary->safe_psql('postgres', $checks),
+	'the restored tables have their ciphertext checks');
+my ($rc, $out, $err) = $primary->psql('copy', q{ALTER TABLE customers DISABLE TRIGGER USER;
+INSERT INTO customers VALUES (9, 'nine@example.com');});
+like($err, qr/not a ciphertext/, 'restored: plaintext with triggers disabled is refused');
+unlike($err, qr/nine\@example/, 'and the message does not print it');
+
 done_testing();
