@@ -195,6 +195,45 @@ static const char *const markdown_sql =
 " FROM r";
 
 /*
+ * md_one_line
+ *		The record with every line break and tab in its strings turned into
+ *		a space: a value (a purpose, a recipient's name, a database name)
+ *		is one line of the Markdown, where a line break in it ended the
+ *		table row or started a heading of its own.  On the JSON text: an
+ *		escape \n, \r or \t inside a string (not the n of an escaped
+ *		backslash) becomes a space.
+ */
+static Datum
+md_one_line(Datum rec)
+{
+	Jsonb	   *j = DatumGetJsonbP(rec);
+	char	   *in = JsonbToCString(NULL, &j->root, VARSIZE(j));
+	StringInfoData out;
+	bool		in_string = false;
+
+	initStringInfo(&out);
+	for (char *p = in; *p; p++)
+	{
+		if (in_string && *p == '\\' && p[1] != '\0')
+		{
+			if (p[1] == 'n' || p[1] == 'r' || p[1] == 't')
+				appendStringInfoChar(&out, ' ');
+			else
+			{
+				appendStringInfoChar(&out, p[0]);
+				appendStringInfoChar(&out, p[1]);
+			}
+			p++;
+			continue;
+		}
+		if (*p == '"')
+			in_string = !in_string;
+		appendStringInfoChar(&out, *p);
+	}
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
+}
+
+/*
  * privacy.processing_record_markdown() RETURNS text
  *		The Art. 30 record as Markdown a DPO can paste into a document.
  */
@@ -213,7 +252,7 @@ privacy_processing_record_markdown(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	jitnest = MapJitOff();
 	rec = one_jsonb(processing_record_sql, 0, NULL, NULL);
-	vals[0] = rec;
+	vals[0] = md_one_line(rec);
 	rc = SPI_execute_with_args(markdown_sql, 1, types, vals, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "report query failed: %s", SPI_result_code_string(rc));

@@ -107,6 +107,14 @@ SELECT r -> 'special_categories' AS special_all,
          WHERE p ->> 'purpose' = 'care') AS special_care
   FROM privacy.processing_record() r;
 
+-- 6. processing_record_markdown: a value is one line.  Before, a line break
+-- in a purpose or a recipient's name started a heading of its own or ended
+-- the table row ("# Injected" below was a heading of the document).
+SELECT privacy.add_recipient(E'Acme\n| Legal bases | consent |', E'care\n# Injected', '{user.name}', 'US');
+SELECT privacy.add_recipient(E'Back\\slash\\n', 'care', '{user.name}', 'DE');
+SELECT line FROM regexp_split_to_table(privacy.processing_record_markdown(), E'\n') WITH ORDINALITY AS l(line, n)
+ WHERE line ~ '(Injected|Acme|Back)' ORDER BY n;
+
 SELECT privacy.verify_audit() > 0 AS audit_verified;
 SELECT privacy.drop_subject('acr_p');
 DROP TABLE acr_patient, acr_order, acr_user, acr_backup_u, acr_backup_o;
