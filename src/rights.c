@@ -146,6 +146,43 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, b
 }
 
 /*
+ * RightsForgetKey
+ *		After an erasure: the subject's id no longer stays in clear in the
+ *		holds and restrictions kept of it.  Its holds (released or expired:
+ *		an active one fails the erasure before) stay as records, under the
+ *		subject_ref in place of the id (as the audit log and the ledger
+ *		know the subject), an expired one closed at its end; its
+ *		restriction goes.  Before, an erased person's id (an e-mail
+ *		address, say) stayed in privacy.holds and privacy.restrictions for
+ *		good.
+ */
+void
+RightsForgetKey(const char *subject, const char *canon)
+{
+	Oid			t[2] = {TEXTOID, TEXTOID};
+	Datum		v[2];
+
+	v[0] = CStringGetTextDatum(subject);
+	v[1] = CStringGetTextDatum(canon);
+	UtilSpiConnect();
+	exec("UPDATE privacy.holds h SET subject_key = h.subject_ref,"
+		 " released_at = coalesce(h.released_at, LEAST(h.until, pg_catalog.now()))"
+		 " WHERE h.subject OPERATOR(pg_catalog.=) $1 AND h.subject_key OPERATOR(pg_catalog.=) $2",
+		 2, t, v, NULL, false);
+	/*
+	 * a restriction has nothing left to restrict: it goes (the audit log
+	 * keeps its restrict entry, by subject_ref); under another key it could
+	 * only ever match a subject whose id is that text
+	 */
+	exec("DELETE FROM privacy.restrictions r WHERE r.subject OPERATOR(pg_catalog.=) $1"
+		 " AND r.subject_key OPERATOR(pg_catalog.=) $2", 2, t, v, NULL, false);
+	if (CitusMirrorActive())
+		exec("DELETE FROM privacy.citus_restrictions r WHERE r.subject OPERATOR(pg_catalog.=) $1"
+			 " AND r.subject_key OPERATOR(pg_catalog.=) $2", 2, t, v, NULL, false);
+	SPI_finish();
+}
+
+/*
  * RightsLockSubject
  *		A transaction advisory lock on one subject (type and canonical id):
  *		an erasure takes it exclusively before it checks the holds, hold()

@@ -77,6 +77,42 @@ UPDATE privacy.holds SET until = now() - interval '1 second' WHERE subject = 'ac
 SELECT privacy.drop_subject('acr');
 SELECT action, detail FROM privacy.audit_log ORDER BY seq DESC LIMIT 1;
 
+-- 4b. after an erasure the subject's id is no longer in clear in the holds
+-- and restrictions kept of it: its (released or expired) holds stay, under
+-- the subject_ref, an expired one closed; its restriction goes.  Before,
+-- an erased person's id stayed in privacy.holds and privacy.restrictions.
+CREATE TABLE acr_mail (email text PRIMARY KEY, name text);
+INSERT INTO acr_mail VALUES ('ann@example.org', 'Ann'), ('bob@example.org', 'Bob');
+SELECT privacy.define_subject('acr_m', 'acr_mail');
+SELECT privacy.hold('acr_m', 'ann@example.org', 'first');
+SELECT privacy.release_hold('acr_m', 'ann@example.org');
+SELECT privacy.hold('acr_m', 'ann@example.org', 'second', now() + interval '1 hour');
+UPDATE privacy.holds SET until = now() - interval '1 second'
+ WHERE subject = 'acr_m' AND released_at IS NULL;
+SELECT privacy.restrict('acr_m', 'ann@example.org', 'contested');
+SELECT privacy.restrict('acr_m', 'bob@example.org', 'contested');
+SELECT privacy.erase('acr_m', 'ann@example.org') -> 'tables' AS erased;
+SELECT count(*) AS holds_kept, count(*) FILTER (WHERE subject_key = subject_ref) AS under_ref,
+       count(*) FILTER (WHERE released_at IS NULL) AS open
+  FROM privacy.holds WHERE subject = 'acr_m';
+SELECT count(*) AS id_in_clear FROM privacy.holds h WHERE h::text ~ 'ann@'
+UNION ALL SELECT count(*) FROM privacy.restrictions r WHERE r::text ~ 'ann@';
+SELECT privacy.is_restricted('acr_m', 'ann@example.org') AS ann, privacy.is_restricted('acr_m', 'bob@example.org') AS bob;
+-- a dry run changes nothing
+SELECT privacy.erase('acr_m', 'bob@example.org', dry_run => true) -> 'dry_run' AS dry_run;
+SELECT privacy.is_restricted('acr_m', 'bob@example.org') AS bob_after_dry_run;
+-- the same id, a new person, held again and erased again: no collision
+INSERT INTO acr_mail VALUES ('ann@example.org', 'Ann two');
+SELECT privacy.hold('acr_m', 'ann@example.org', 'third', now() + interval '1 hour');
+UPDATE privacy.holds SET until = now() - interval '1 second'
+ WHERE subject = 'acr_m' AND released_at IS NULL;
+SELECT privacy.erase('acr_m', 'ann@example.org') -> 'tables' AS erased_again;
+SELECT count(*) AS holds_kept, count(*) FILTER (WHERE h::text ~ 'ann@') AS id_in_clear
+  FROM privacy.holds h WHERE subject = 'acr_m';
+SELECT privacy.unrestrict('acr_m', 'bob@example.org');
+SELECT privacy.drop_subject('acr_m');
+DROP TABLE acr_mail;
+
 -- 5. categories added under a parent (the taxonomy is extendable with
 -- INSERT): a child of a special category is special, a child of a
 -- financial one is high risk.  Before, breach_report and processing_record
