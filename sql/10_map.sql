@@ -82,6 +82,16 @@ BEGIN
 		RAISE EXCEPTION 'columns are encrypted with the keys of subject type "%"', drop_subject.name
 			USING ERRCODE = '55000', HINT = 'Decrypt them with privacy.decrypt_column() first.';
 	END IF;
+	-- active legal holds and restrictions are legal records: they would go
+	-- with the type (ON DELETE CASCADE) and a type defined again under the
+	-- same name would erase a held subject
+	IF EXISTS (SELECT FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) drop_subject.name
+	            AND h.released_at IS NULL AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now()))
+	   OR EXISTS (SELECT FROM privacy.restrictions r WHERE r.subject OPERATOR(pg_catalog.=) drop_subject.name) THEN
+		RAISE EXCEPTION 'subjects of type "%" are under a legal hold or restricted', drop_subject.name
+			USING ERRCODE = '55000',
+			HINT = 'Release the holds (privacy.release_hold) and lift the restrictions (privacy.unrestrict) first.';
+	END IF;
 	-- the lock triggers of its links go with the type
 	PERFORM privacy._drop_link_trigger(l.subject, l.table_name)
 	   FROM (SELECT DISTINCT k.subject, k.table_name FROM privacy.links k
@@ -96,6 +106,7 @@ BEGIN
 	-- retention policies no longer expect the type's map (retention.subjects)
 	UPDATE privacy.retention r SET subjects = pg_catalog.array_remove(r.subjects, drop_subject.name)
 	 WHERE drop_subject.name OPERATOR(pg_catalog.=) ANY (r.subjects);
+	PERFORM privacy._audit('drop_subject', NULL, pg_catalog.jsonb_build_object('subject', drop_subject.name));
 	PERFORM privacy._invalidate();
 END
 $$;

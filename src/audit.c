@@ -423,7 +423,7 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 	int			ret;
 	int64		seq;
 	unsigned char hash[AUDIT_HASH_BYTES];
-	TimestampTz at = GetCurrentTimestamp();
+	TimestampTz at;
 	char	   *actor = GetUserNameFromId(GetOuterUserId(), true);
 	char	   *detail_text = NULL;
 	Datum		values[9];
@@ -468,6 +468,12 @@ audit_append_jsonb(const char *action, const char *subject_ref, Jsonb *detail)
 		first = true;
 	}
 
+	/*
+	 * the time once the head is ours: read before a wait for the lock, it
+	 * was older than the entries of the transaction we waited for, and
+	 * "at" went backwards along seq
+	 */
+	at = GetCurrentTimestamp();
 	seq = chain.seq + 1;
 	audit_hash(hash, chain_key, chain.version, chain.hash, chain.hashlen,
 			   seq, at, actor, action, subject_ref, detail_text);

@@ -4579,7 +4579,10 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	GuardPseudonymScopeEnd();
 	MemoryContextSwitchTo(outer);
 	if (!dry_run)
+	{
 		shredded = KeysShredSubject(subj->name, ref);
+		RightsForgetKey(subj->name, canon);	/* its id out of holds and restrictions */
+	}
 	if (!dry_run)
 		CitusUseTwoPhaseCommit();	/* CITUS HOOK: records commit with the workers' deletes */
 	notify = notify_recipients(ets);

@@ -45,13 +45,18 @@ PG_FUNCTION_INFO_V1(privacy_breach_report);
  * format('%I.%I', schema, table).
  */
 static const char *const processing_record_sql =
-"WITH tabs AS ("
+"WITH RECURSIVE tabs AS ("
 "  SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS qname"
 "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+"), anc(name, anc) AS ("
+"  SELECT c.name, c.name FROM privacy.categories c"
+"  UNION SELECT a.name, c.parent FROM anc a JOIN privacy.categories c ON c.name OPERATOR(pg_catalog.=) a.anc"
+"  WHERE c.parent IS NOT NULL"
 "), cls AS ("
-"  SELECT k.table_name::pg_catalog.oid AS relid, k.column_name, k.category, cat.special, k.legal_basis, p.purpose"
+"  SELECT k.table_name::pg_catalog.oid AS relid, k.column_name, k.category, k.legal_basis, p.purpose,"
+"    EXISTS (SELECT FROM anc a JOIN privacy.categories s ON s.name OPERATOR(pg_catalog.=) a.anc"
+"            WHERE a.name OPERATOR(pg_catalog.=) k.category AND s.special) AS special"
 "  FROM privacy.classifications k"
-"  JOIN privacy.categories cat ON cat.name OPERATOR(pg_catalog.=) k.category"
 "  LEFT JOIN LATERAL pg_catalog.unnest(k.purposes) AS p(purpose) ON true"
 "), purposes AS ("
 "  SELECT DISTINCT purpose FROM cls"
@@ -190,6 +195,45 @@ static const char *const markdown_sql =
 " FROM r";
 
 /*
+ * md_one_line
+ *		The record with every line break and tab in its strings turned into
+ *		a space: a value (a purpose, a recipient's name, a database name)
+ *		is one line of the Markdown, where a line break in it ended the
+ *		table row or started a heading of its own.  On the JSON text: an
+ *		escape \n, \r or \t inside a string (not the n of an escaped
+ *		backslash) becomes a space.
+ */
+static Datum
+md_one_line(Datum rec)
+{
+	Jsonb	   *j = DatumGetJsonbP(rec);
+	char	   *in = JsonbToCString(NULL, &j->root, VARSIZE(j));
+	StringInfoData out;
+	bool		in_string = false;
+
+	initStringInfo(&out);
+	for (char *p = in; *p; p++)
+	{
+		if (in_string && *p == '\\' && p[1] != '\0')
+		{
+			if (p[1] == 'n' || p[1] == 'r' || p[1] == 't')
+				appendStringInfoChar(&out, ' ');
+			else
+			{
+				appendStringInfoChar(&out, p[0]);
+				appendStringInfoChar(&out, p[1]);
+			}
+			p++;
+			continue;
+		}
+		if (*p == '"')
+			in_string = !in_string;
+		appendStringInfoChar(&out, *p);
+	}
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
+}
+
+/*
  * privacy.processing_record_markdown() RETURNS text
  *		The Art. 30 record as Markdown a DPO can paste into a document.
  */
@@ -208,7 +252,7 @@ privacy_processing_record_markdown(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	jitnest = MapJitOff();
 	rec = one_jsonb(processing_record_sql, 0, NULL, NULL);
-	vals[0] = rec;
+	vals[0] = md_one_line(rec);
 	rc = SPI_execute_with_args(markdown_sql, 1, types, vals, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "report query failed: %s", SPI_result_code_string(rc));
@@ -319,20 +363,28 @@ count_subjects(const char *subject, Oid *relids, int n)
  * subjects, $5 jsonb row counts, $6 jsonb tables in no map.
  */
 static const char *const breach_sql =
-"WITH tabs AS ("
+"WITH RECURSIVE tabs AS ("
 "  SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS qname"
 "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 "  WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1)"
+"), anc(name, anc) AS ("
+"  SELECT c.name, c.name FROM privacy.categories c"
+"  UNION SELECT a.name, c.parent FROM anc a JOIN privacy.categories c ON c.name OPERATOR(pg_catalog.=) a.anc"
+"  WHERE c.parent IS NOT NULL"
 "), cols AS ("
-"  SELECT t.qname, k.column_name, k.category, cat.special,"
+"  SELECT t.qname, k.column_name, k.category,"
+"    EXISTS (SELECT FROM anc a JOIN privacy.categories s ON s.name OPERATOR(pg_catalog.=) a.anc"
+"            WHERE a.name OPERATOR(pg_catalog.=) k.category AND s.special) AS special,"
+"    EXISTS (SELECT FROM anc a WHERE a.name OPERATOR(pg_catalog.=) k.category AND a.anc OPERATOR(pg_catalog.~)"
+"            '^user\\.(financial|government_id|authorization|biometric|health_and_medical|genetic)') AS sensitive,"
 "    (e.id IS NOT NULL AND NOT $3) AS protected, e.id IS NOT NULL AS encrypted"
 "  FROM privacy.classifications k"
 "  JOIN tabs t ON t.oid OPERATOR(pg_catalog.=) k.table_name::pg_catalog.oid"
-"  JOIN privacy.categories cat ON cat.name OPERATOR(pg_catalog.=) k.category"
 "  LEFT JOIN privacy.encrypted_columns e ON e.table_name OPERATOR(pg_catalog.=) k.table_name"
 "    AND e.column_name OPERATOR(pg_catalog.=) k.column_name"
 "), cats AS ("
-"  SELECT category, pg_catalog.bool_or(special) AS special, pg_catalog.bool_and(protected) AS protected"
+"  SELECT category, pg_catalog.bool_or(special) AS special, pg_catalog.bool_or(sensitive) AS sensitive,"
+"    pg_catalog.bool_and(protected) AS protected"
 "  FROM cols GROUP BY category"
 ")"
 "SELECT pg_catalog.jsonb_build_object("
@@ -355,8 +407,7 @@ static const char *const breach_sql =
 "     'protected_categories', (SELECT COALESCE(pg_catalog.jsonb_agg(category ORDER BY category), '[]') FROM cats WHERE protected),"
 "     'exposed_categories', (SELECT COALESCE(pg_catalog.jsonb_agg(category ORDER BY category), '[]') FROM cats WHERE NOT protected),"
 "     'all_protected', (SELECT COALESCE(pg_catalog.bool_and(protected), true) FROM cats)),"
-"  'high_risk', (SELECT COALESCE(pg_catalog.bool_or(NOT protected AND (special"
-"       OR category OPERATOR(pg_catalog.~) '^user\\.(financial|government_id|authorization|biometric|health_and_medical|genetic)')), false) FROM cats),"
+"  'high_risk', (SELECT COALESCE(pg_catalog.bool_or(NOT protected AND (special OR sensitive)), false) FROM cats),"
 "  'notify_authority', (SELECT COALESCE(pg_catalog.bool_or(NOT protected), false) FROM cats)"
 ")";
 

@@ -48,6 +48,9 @@
 
 char	   *privacy_request_deadline = NULL;	/* an interval */
 
+/* a request's deadline is days or months; this bound keeps now() + it a timestamp */
+#define REQUEST_MAX_DEADLINE_YEARS 100
+
 /*
  * check_request_deadline
  *		GUC check hook: the value must read as a positive interval.
@@ -57,6 +60,7 @@ check_request_deadline(char **newval, void **extra, GucSource source)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	bool		ok = true;
+	bool		too_long = false;
 
 	if (*newval == NULL)
 		return true;
@@ -67,10 +71,20 @@ check_request_deadline(char **newval, void **extra, GucSource source)
 										  ObjectIdGetDatum(InvalidOid),
 										  Int32GetDatum(-1));
 		Interval   *iv = DatumGetIntervalP(d);
+		Interval	max;
 
+		/*
+		 * at most REQUEST_MAX_DEADLINE_YEARS (as breach_report's deadline):
+		 * beyond, now() + it left the timestamp range and every rights call
+		 * failed (22008), and no request would ever be overdue
+		 */
+		memset(&max, 0, sizeof(max));
+		max.month = REQUEST_MAX_DEADLINE_YEARS * MONTHS_PER_YEAR;
 		if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
 			(iv->month == 0 && iv->day == 0 && iv->time == 0))
 			ok = false;
+		else if (DatumGetInt32(DirectFunctionCall2(interval_cmp, d, IntervalPGetDatum(&max))) > 0)
+			too_long = true;
 	}
 	PG_CATCH();
 	{
@@ -81,7 +95,9 @@ check_request_deadline(char **newval, void **extra, GucSource source)
 	PG_END_TRY();
 	if (!ok)
 		GUC_check_errdetail("privacy.request_deadline must be a positive interval, such as '30 days'.");
-	return ok;
+	else if (too_long)
+		GUC_check_errdetail("privacy.request_deadline must be at most %d years.", REQUEST_MAX_DEADLINE_YEARS);
+	return ok && !too_long;
 }
 
 /*
@@ -127,6 +143,43 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, b
 	if (ret < 0)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	return ret;
+}
+
+/*
+ * RightsForgetKey
+ *		After an erasure: the subject's id no longer stays in clear in the
+ *		holds and restrictions kept of it.  Its holds (released or expired:
+ *		an active one fails the erasure before) stay as records, under the
+ *		subject_ref in place of the id (as the audit log and the ledger
+ *		know the subject), an expired one closed at its end; its
+ *		restriction goes.  Before, an erased person's id (an e-mail
+ *		address, say) stayed in privacy.holds and privacy.restrictions for
+ *		good.
+ */
+void
+RightsForgetKey(const char *subject, const char *canon)
+{
+	Oid			t[2] = {TEXTOID, TEXTOID};
+	Datum		v[2];
+
+	v[0] = CStringGetTextDatum(subject);
+	v[1] = CStringGetTextDatum(canon);
+	UtilSpiConnect();
+	exec("UPDATE privacy.holds h SET subject_key = h.subject_ref,"
+		 " released_at = coalesce(h.released_at, LEAST(h.until, pg_catalog.now()))"
+		 " WHERE h.subject OPERATOR(pg_catalog.=) $1 AND h.subject_key OPERATOR(pg_catalog.=) $2",
+		 2, t, v, NULL, false);
+	/*
+	 * a restriction has nothing left to restrict: it goes (the audit log
+	 * keeps its restrict entry, by subject_ref); under another key it could
+	 * only ever match a subject whose id is that text
+	 */
+	exec("DELETE FROM privacy.restrictions r WHERE r.subject OPERATOR(pg_catalog.=) $1"
+		 " AND r.subject_key OPERATOR(pg_catalog.=) $2", 2, t, v, NULL, false);
+	if (CitusMirrorActive())
+		exec("DELETE FROM privacy.citus_restrictions r WHERE r.subject OPERATOR(pg_catalog.=) $1"
+			 " AND r.subject_key OPERATOR(pg_catalog.=) $2", 2, t, v, NULL, false);
+	SPI_finish();
 }
 
 /*
@@ -1287,6 +1340,18 @@ replay_read_ledger(Jsonb *ledger, HTAB *refs, List **subjects, MemoryContext out
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("erasure ledger entry %d is malformed", (int) i + 1)));
 		e = hash_search(refs, r, HASH_ENTER, &found);
+		/*
+		 * a subject_ref is of one subject type (the type is in its HMAC):
+		 * the same ref under another type is a damaged ledger, where the
+		 * later entry replaced the earlier and that subject was silently
+		 * left restored
+		 */
+		if (found && strcmp(e->subject, s) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("erasure ledger entry %d is malformed", (int) i + 1),
+					 errdetail("Its subject_ref is listed before under another subject type."),
+					 errhint("Pass the result of privacy.erasure_ledger(), unchanged.")));
 		strlcpy(e->subject, s, sizeof(e->subject));
 		e->matched = false;
 		if (!found)
@@ -1446,14 +1511,40 @@ receipt_keys_shredded(Jsonb *receipt)
 }
 
 /*
+ * replay_held
+ *		The subject (type name, canonical id) is under an active legal hold.
+ */
+static bool
+replay_held(const char *name, const char *canon)
+{
+	Oid			t[2] = {TEXTOID, TEXTOID};
+	Datum		v[2];
+	bool		held;
+
+	v[0] = CStringGetTextDatum(name);
+	v[1] = CStringGetTextDatum(canon);
+	UtilSpiConnect();
+	exec("SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $1"
+		 " AND h.subject_key OPERATOR(pg_catalog.=) $2 AND " PRIVACY_HOLD_ACTIVE,
+		 2, t, v, NULL, false);
+	held = SPI_processed > 0;
+	SPI_finish();
+	return held;
+}
+
+/*
  * replay_subject
  *		Erase again every subject of type name that the ledger lists and
  *		the restored data holds; their receipts appended to out, the keys
- *		they shredded added to *shredded.  Returns how many.
+ *		they shredded added to *shredded.  A subject under a legal hold is
+ *		left as it is (the hold wins, as over erase; its keys stay too):
+ *		counted in *held, where one hold failed the whole replay (55000)
+ *		and left every other erased subject restored.  Returns how many
+ *		were erased.
  */
 static int
 replay_subject(const char *name, HTAB *refs, StringInfo out, bool *first, int *shredded,
-			   MemoryContext outer)
+			   int *held, MemoryContext outer)
 {
 	MapSubject *subj;
 	List	   *keys = NIL;
@@ -1480,6 +1571,11 @@ replay_subject(const char *name, HTAB *refs, StringInfo out, bool *first, int *s
 
 		key = MapParseId(subj, lfirst(kc), &canon);
 		ref = UtilSubjectRef(name, canon);
+		if (replay_held(name, canon))
+		{
+			(*held)++;
+			continue;
+		}
 		receipt = EraseSubject(subj, key, canon, ref, "replay of the erasure ledger", false,
 							   "replay_erasures");
 		appendStringInfo(out, "%s%s", *first ? "" : ",",
@@ -1509,6 +1605,7 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 	StringInfoData out;
 	int			matched = 0;
 	int			shredded = 0;
+	int			held = 0;
 	bool		first = true;
 	HASH_SEQ_STATUS hs;
 	ReplayEntry *e;
@@ -1526,7 +1623,7 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 	initStringInfo(&out);
 	appendStringInfoString(&out, "[");
 	foreach(lc, subjects)
-		matched += replay_subject(lfirst(lc), refs, &out, &first, &shredded, CurrentMemoryContext);
+		matched += replay_subject(lfirst(lc), refs, &out, &first, &shredded, &held, CurrentMemoryContext);
 	appendStringInfoString(&out, "]");
 
 	/*
@@ -1538,11 +1635,15 @@ privacy_replay_erasures(PG_FUNCTION_ARGS)
 		if (!e->matched)
 			shredded += KeysShredSubject(e->subject, e->ref);
 	hash_destroy(refs);
+	/* "held" only when a held subject was left */
 	AuditAppend("replay_erasures", NULL,
-				psprintf("{\"entries\":" UINT64_FORMAT ",\"matched\":%d}", nentries, matched));
+				held > 0 ? psprintf("{\"entries\":" UINT64_FORMAT ",\"matched\":%d,\"held\":%d}",
+									nentries, matched, held)
+				: psprintf("{\"entries\":" UINT64_FORMAT ",\"matched\":%d}", nentries, matched));
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(
-		psprintf("{\"entries\":" UINT64_FORMAT ",\"matched\":%d,\"keys_shredded\":%d,\"receipts\":%s}",
-				 nentries, matched, shredded, out.data))));
+		psprintf("{\"entries\":" UINT64_FORMAT ",\"matched\":%d,%s\"keys_shredded\":%d,\"receipts\":%s}",
+				 nentries, matched, held > 0 ? psprintf("\"held\":%d,", held) : "",
+				 shredded, out.data))));
 }
 
 /*

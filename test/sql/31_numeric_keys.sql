@@ -44,6 +44,8 @@ INSERT INTO nk_log VALUES ('4.0');
 SELECT privacy.unlink('nk', 'nk_log', 'who');
 SELECT privacy.link('nk', 'nk_log', 'who');
 SELECT privacy.release_hold('nk', '1.0');
+-- drop_subject refuses while a restriction is active
+SELECT privacy.unrestrict('nk', '2.50');
 SELECT privacy.drop_subject('nk');
 DROP TABLE nk_events, nk_log, nk_orders, nk_acct;
 DROP EXTENSION privacy;

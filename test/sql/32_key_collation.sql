@@ -76,6 +76,8 @@ SELECT privacy.erase('kcu', 'EVE@X.ORG', dry_run => true) -> 'tables';
 SELECT privacy.erase('kcu', 'eve@x.org') -> 'tables';
 SELECT email::text COLLATE "C" AS email FROM kc_users UNION ALL SELECT email::text FROM kc_orders UNION ALL SELECT email::text FROM kc_tags ORDER BY 1;
 SELECT privacy.drop_subject('kcu');
+-- drop_subject refuses while a restriction is active
+SELECT privacy.unrestrict('kc', 'carol');
 SELECT privacy.drop_subject('kc');
 DROP TABLE kc_tags, kc_orders, kc_users, kc_notes, kc_posts, kc_acct;
 DROP ROLE kc_reader;
