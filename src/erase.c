@@ -3703,11 +3703,20 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 			int			pi = list_index_of_et(ordered, e->parent);
 			EraseParams *p;
 
-			if (e->fk->deltype != 'a' && e->fk->deltype != 'r')
+			/*
+			 * A SET NULL / SET DEFAULT key that the table is mapped through
+			 * (users.invite_id -> invites, where invites.user_id -> users):
+			 * deleting the parent first would rewrite the subject's rows of
+			 * c through it, which the DELETE of c then no longer finds (they
+			 * stayed, changed and uncounted, while the dry run counted them
+			 * deleted).  One statement too.
+			 */
+			if (e->fk->deltype != 'a' && e->fk->deltype != 'r' &&
+				!((e->fk->deltype == 'n' || e->fk->deltype == 'd') && is_map_edge(c->mt, e->fk)))
 				continue;
 			if (e->parent == c || pi < 0 || pi > ci)
 				continue;		/* one statement, or the normal order */
-			if (back_edge_cleared(c, e->fk))
+			if ((e->fk->deltype == 'a' || e->fk->deltype == 'r') && back_edge_cleared(c, e->fk))
 				continue;
 			p = params_new(call);
 			run_params(c->mt->relid,
