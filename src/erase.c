@@ -3685,6 +3685,7 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 {
 	int			n = list_length(ordered);
 	bool	   *link = palloc0(sizeof(bool) * Max(n, 1));	/* i and i + 1 together */
+	bool	   *setnull = palloc0(sizeof(bool) * Max(n, 1));	/* by a SET NULL key */
 	bool		any = false;
 	ListCell   *lc;
 	int			i;
@@ -3726,7 +3727,11 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 			if (SPI_processed == 0)
 				continue;
 			for (i = pi; i < ci; i++)
+			{
 				link[i] = true;
+				if (e->fk->deltype == 'n' || e->fk->deltype == 'd')
+					setnull[i] = true;
+			}
 			any = true;
 		}
 	}
@@ -3738,6 +3743,7 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 		Oid			owner = InvalidOid;
 		EraseTable *other = NULL;
 		ListCell   *gc;
+		bool		by_setnull = false;
 		int			j;
 
 		if (!link[i])
@@ -3745,6 +3751,8 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 		for (j = i; j < n; j++)
 		{
 			EraseTable *et = list_nth(ordered, j);
+
+			by_setnull |= setnull[j];
 
 			if (!et->anonymize)
 			{
@@ -3764,8 +3772,11 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 		if (other != NULL)
 			refuse(psprintf("erasure cannot delete the rows of %s and %s that reference each other",
 							((EraseTable *) linitial(group))->mt->label, other->mt->label),
-				   "The subject's rows of these tables reference each other through foreign keys that do not cascade, so they can only be deleted by one statement, which runs as one role on local tables. Nothing was erased.",
-				   "Give the tables one owner, or make one of the foreign keys ON DELETE CASCADE or SET NULL.");
+				   by_setnull
+				   ? "The subject's rows of these tables reference each other, and a foreign key that sets NULL would take some of them out of the erasure if the rows it references went first, so they can only be deleted by one statement, which runs as one role on local tables. Nothing was erased."
+				   : "The subject's rows of these tables reference each other through foreign keys that do not cascade, so they can only be deleted by one statement, which runs as one role on local tables. Nothing was erased.",
+				   by_setnull ? "Give the tables one owner, or make one of the foreign keys ON DELETE CASCADE."
+				   : "Give the tables one owner, or make one of the foreign keys ON DELETE CASCADE or SET NULL.");
 		foreach(gc, group)
 			((EraseTable *) lfirst(gc))->group = group;
 		i = j;

@@ -199,6 +199,16 @@ END $$;
 SELECT * FROM rw_all();
 SELECT count(*) AS accounts FROM accounts;
 
+-- the cycle users <-> invites across two owners cannot be one statement: refused before anything changes
+CREATE ROLE regress_rw_owner;
+GRANT USAGE ON SCHEMA privacy TO regress_rw_owner;
+ALTER TABLE invites OWNER TO regress_rw_owner;
+SELECT privacy.erase('account', '1', dry_run => true);
+SELECT count(*) AS users_left FROM users;
+ALTER TABLE invites OWNER TO CURRENT_USER;
+REVOKE USAGE ON SCHEMA privacy FROM regress_rw_owner;
+DROP ROLE regress_rw_owner;
+
 SELECT privacy.drop_subject('account');
 DROP FUNCTION rw_all(), rw_access_diff(), rw_check(bigint, text), rw_snapshot(text), rw_walk(bigint);
 DROP TABLE rw_rows, rw_snap, accounts_tags, report_notes, reports, list_accounts, lists, follows,
