@@ -126,6 +126,13 @@ typedef struct EraseTable
 	int64		kept_rows;		/* rows of the subject with 'keep' columns */
 	int64		own_deleted;	/* rows deleted by our own statement */
 	int64		stat_deleted;	/* statistics counter before acting */
+	Datum		own_leaves;		/* partitioned table: oid[] of its partitions
+								 * that are tables of this erasure themselves
+								 * (mapped by a key of their own); (Datum) 0:
+								 * none */
+	struct EraseTable *whole;	/* such a partition: the entry of its
+								 * partitioned ancestor (delete mode), whose
+								 * rows in it it counts; NULL: none */
 	Datum		tids;			/* outbound: tid[] of rows to act on */
 	Datum		oids;			/* outbound: their tableoids */
 	int			nid;			/* outbound Citus table: its identity columns */
@@ -2880,6 +2887,75 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
 	}
 }
 
+/* the entry of relid among ets, or NULL */
+static EraseTable *
+erase_entry(List *ets, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, ets)
+		if (((EraseTable *) lfirst(lc))->mt->relid == relid)
+			return lfirst(lc);
+	return NULL;
+}
+
+/*
+ * mark_partition_overlap
+ *		A partition mapped by a key of its own (a foreign key declared on
+ *		that partition only) while its partitioned ancestor is in the map
+ *		too (a link, a key on every partition): the ancestor's statements
+ *		reach rows of the partition as well.  Each row is counted once, by
+ *		the partition's entry: the ancestor's counts leave such partitions
+ *		out, the partition's dry-run count includes the ancestor's rows in
+ *		it.
+ */
+static void
+mark_partition_overlap(List *ets)
+{
+	ListCell   *lc;
+
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		ListCell   *la;
+
+		et->own_leaves = (Datum) 0;
+		et->whole = NULL;
+		if (!get_rel_relispartition(et->mt->relid))
+			continue;
+		foreach(la, get_partition_ancestors(et->mt->relid))
+		{
+			EraseTable *pt = erase_entry(ets, lfirst_oid(la));
+
+			if (pt != NULL && !pt->anonymize && !pt->mt->outbound)
+			{
+				et->whole = pt;
+				break;
+			}
+		}
+	}
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		Datum	   *o;
+		int			n = 0;
+		ListCell   *lf;
+
+		if (get_rel_relkind(et->mt->relid) != RELKIND_PARTITIONED_TABLE)
+			continue;
+		o = palloc(sizeof(Datum) * list_length(ets));
+		foreach(lf, ets)
+		{
+			EraseTable *lt = lfirst(lf);
+
+			if (lt->whole == et)
+				o[n++] = ObjectIdGetDatum(lt->mt->relid);
+		}
+		if (n > 0)
+			et->own_leaves = PointerGetDatum(construct_array(o, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	}
+}
+
 /*
  * stat_deleted
  *		Rows of relid (all its partitions) deleted so far by this
@@ -2887,7 +2963,7 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
  *		does not count (track_counts = off).
  */
 static int64
-stat_deleted(Oid relid)
+stat_deleted(Oid relid, List *ets)
 {
 	List	   *rels;
 	ListCell   *lc;
@@ -2902,6 +2978,9 @@ stat_deleted(Oid relid)
 		Oid			r = lfirst_oid(lc);
 
 		if (get_rel_relkind(r) != RELKIND_RELATION)
+			continue;
+		/* a partition that is a table of the erasure counts its own rows */
+		if (r != relid && erase_entry(ets, r) != NULL)
 			continue;
 		n += DatumGetInt64(DirectFunctionCall1(pg_stat_get_xact_tuples_deleted, ObjectIdGetDatum(r)));
 	}
@@ -3160,6 +3239,12 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 	{
 		if (dry_run)
 		{
+			/* each row once: see mark_partition_overlap */
+			if (et->own_leaves != (Datum) 0)
+				where = psprintf("(%s) AND t.tableoid OPERATOR(pg_catalog.<>) ALL ($%d)", where,
+								 params_add(p, OIDARRAYOID, et->own_leaves));
+			if (et->whole != NULL)
+				where = psprintf("(%s) OR (%s)", where, delete_cond(subj, et->whole, "t", p));
 			run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
 					   p, true, SPI_OK_SELECT);
 			et->own_deleted = result_count();
@@ -4032,6 +4117,7 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 {
 	int			n = list_length(ordered);
 	bool	   *link = palloc0(sizeof(bool) * Max(n, 1));	/* i and i + 1 together */
+	bool	   *setnull = palloc0(sizeof(bool) * Max(n, 1));	/* by a SET NULL key */
 	bool		any = false;
 	ListCell   *lc;
 	int			i;
@@ -4050,11 +4136,20 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 			int			pi = list_index_of_et(ordered, e->parent);
 			EraseParams *p;
 
-			if (e->fk->deltype != 'a' && e->fk->deltype != 'r')
+			/*
+			 * A SET NULL / SET DEFAULT key that the table is mapped through
+			 * (users.invite_id -> invites, where invites.user_id -> users):
+			 * deleting the parent first would rewrite the subject's rows of
+			 * c through it, which the DELETE of c then no longer finds (they
+			 * stayed, changed and uncounted, while the dry run counted them
+			 * deleted).  One statement too.
+			 */
+			if (e->fk->deltype != 'a' && e->fk->deltype != 'r' &&
+				!((e->fk->deltype == 'n' || e->fk->deltype == 'd') && is_map_edge(c->mt, e->fk)))
 				continue;
 			if (e->parent == c || pi < 0 || pi > ci)
 				continue;		/* one statement, or the normal order */
-			if (back_edge_cleared(c, e->fk))
+			if ((e->fk->deltype == 'a' || e->fk->deltype == 'r') && back_edge_cleared(c, e->fk))
 				continue;
 			p = params_new(call);
 			run_params(c->mt->relid,
@@ -4064,7 +4159,11 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 			if (SPI_processed == 0)
 				continue;
 			for (i = pi; i < ci; i++)
+			{
 				link[i] = true;
+				if (e->fk->deltype == 'n' || e->fk->deltype == 'd')
+					setnull[i] = true;
+			}
 			any = true;
 		}
 	}
@@ -4076,6 +4175,7 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 		Oid			owner = InvalidOid;
 		EraseTable *other = NULL;
 		ListCell   *gc;
+		bool		by_setnull = false;
 		int			j;
 
 		if (!link[i])
@@ -4083,6 +4183,8 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 		for (j = i; j < n; j++)
 		{
 			EraseTable *et = list_nth(ordered, j);
+
+			by_setnull |= setnull[j];
 
 			if (!et->anonymize)
 			{
@@ -4102,8 +4204,11 @@ plan_groups(MapSubject *subj, List *ordered, MapCall *call)
 		if (other != NULL)
 			refuse(psprintf("erasure cannot delete the rows of %s and %s that reference each other",
 							((EraseTable *) linitial(group))->mt->label, other->mt->label),
-				   "The subject's rows of these tables reference each other through foreign keys that do not cascade, so they can only be deleted by one statement, which runs as one role on local tables. Nothing was erased.",
-				   "Give the tables one owner, or make one of the foreign keys ON DELETE CASCADE or SET NULL.");
+				   by_setnull
+				   ? "The subject's rows of these tables reference each other, and a foreign key that sets NULL would take some of them out of the erasure if the rows it references went first, so they can only be deleted by one statement, which runs as one role on local tables. Nothing was erased."
+				   : "The subject's rows of these tables reference each other through foreign keys that do not cascade, so they can only be deleted by one statement, which runs as one role on local tables. Nothing was erased.",
+				   by_setnull ? "Give the tables one owner, or make one of the foreign keys ON DELETE CASCADE."
+				   : "Give the tables one owner, or make one of the foreign keys ON DELETE CASCADE or SET NULL.");
 		foreach(gc, group)
 			((EraseTable *) lfirst(gc))->group = group;
 		i = j;
@@ -4205,6 +4310,7 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 	ListCell   *lc;
 	List	   *deferred = NIL;
 
+	mark_partition_overlap(ets);
 	/* initially deferred constraints: checked by each statement (util.c) */
 	if (!dry_run)
 	{
@@ -4224,7 +4330,7 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 		 * on its shards, a Citus local table's too (one shard on this node)
 		 */
 		et->stat_deleted = dry_run || CitusTable(et->mt->relid).kind != CITUS_NONE ? -1
-			: stat_deleted(et->mt->relid);
+			: stat_deleted(et->mt->relid, ets);
 	}
 	foreach(lc, ordered)
 	{
@@ -4260,7 +4366,7 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 	foreach(lc, ets)
 	{
 		EraseTable *et = lfirst(lc);
-		int64		after = et->stat_deleted < 0 ? -1 : stat_deleted(et->mt->relid);
+		int64		after = et->stat_deleted < 0 ? -1 : stat_deleted(et->mt->relid, ets);
 
 		if (et->anonymize)
 			et->deleted = 0;	/* a cascade into its rows was refused */
