@@ -65,13 +65,16 @@ COMMENT ON FUNCTION privacy.processing_record_markdown() IS
 
 -- Counts rows and distinct subjects of the breached tables as the extension
 -- owner (the officer need not read them); never returns a value.
+-- aware_at: when the controller became aware of the breach (Art. 33(1): the
+-- deadline runs from then); NULL: now.
 CREATE FUNCTION privacy.breach_report(tables regclass[], deadline interval DEFAULT '72 hours',
-									  keys_compromised boolean DEFAULT false)
+									  keys_compromised boolean DEFAULT false,
+									  aware_at timestamptz DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE C VOLATILE CALLED ON NULL INPUT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'privacy_breach_report';
-COMMENT ON FUNCTION privacy.breach_report(regclass[], interval, boolean) IS
+COMMENT ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timestamptz) IS
 	'GDPR Art. 33/34 facts for a breach of the given tables';
 
 -- Discovery reveals where personal data is and configures classifications;
@@ -81,10 +84,10 @@ REVOKE EXECUTE ON FUNCTION privacy.discover_all(int) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION privacy.apply_discovery(real, regclass) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION privacy.processing_record() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION privacy.processing_record_markdown() FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION privacy.breach_report(regclass[], interval, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.discover(regclass, int) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.discover_all(int) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.apply_discovery(real, regclass) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.processing_record() TO privacy_officer, privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.processing_record_markdown() TO privacy_officer, privacy_admin;
-GRANT EXECUTE ON FUNCTION privacy.breach_report(regclass[], interval, boolean) TO privacy_officer, privacy_admin;
+GRANT EXECUTE ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timestamptz) TO privacy_officer, privacy_admin;

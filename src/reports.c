@@ -21,6 +21,7 @@
 
 #include <sodium.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -360,7 +361,9 @@ count_subjects(const char *subject, Oid *relids, int n)
  * The catalog part of the breach report: classified columns of the
  * breached tables, whether each is encrypted, and the derived lists.
  * $1 oid[] tables, $2 interval deadline, $3 keys compromised, $4 jsonb
- * subjects, $5 jsonb row counts, $6 jsonb tables in no map.
+ * subjects, $5 jsonb row counts, $6 jsonb tables in no map, $7 timestamptz
+ * when the controller became aware of the breach (the deadline runs from
+ * then).
  */
 static const char *const breach_sql =
 "WITH RECURSIVE tabs AS ("
@@ -390,7 +393,9 @@ static const char *const breach_sql =
 "SELECT pg_catalog.jsonb_build_object("
 "  'report', 'breach/1',"
 "  'generated_at', pg_catalog.now(),"
-"  'notification_deadline', pg_catalog.now() OPERATOR(pg_catalog.+) $2,"
+"  'aware_at', $7,"
+"  'notification_deadline', $7 OPERATOR(pg_catalog.+) $2,"
+"  'deadline_passed', pg_catalog.now() OPERATOR(pg_catalog.>) ($7 OPERATOR(pg_catalog.+) $2),"
 "  'deadline', $2::pg_catalog.text,"
 "  'tables', (SELECT pg_catalog.jsonb_object_agg(t.qname, pg_catalog.jsonb_build_object("
 "      'rows', $5->(t.oid::pg_catalog.text),"
@@ -569,7 +574,8 @@ breach_subjects(List *subjects, Oid *relids, int n, StringInfo subj_json)
 
 /*
  * privacy.breach_report(tables regclass[], deadline interval DEFAULT
- * '72 hours', keys_compromised boolean DEFAULT false) RETURNS jsonb
+ * '72 hours', keys_compromised boolean DEFAULT false, aware_at timestamptz
+ * DEFAULT NULL) RETURNS jsonb
  *		Art. 33/34 facts for a breach of the given tables: distinct subjects
  *		per subject type, rows, categories and special categories, which
  *		categories encryption protects (not when its keys are compromised),
@@ -587,8 +593,10 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 	StringInfoData subj_json,
 				rows_json,
 				unmapped_json;
-	Oid			types[6] = {OIDARRAYOID, INTERVALOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID};
-	Datum		vals[6];
+	Oid			types[7] = {OIDARRAYOID, INTERVALOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID,
+	TIMESTAMPTZOID};
+	Datum		vals[7];
+	TimestampTz aware;
 	Datum		result;
 	Datum	   *od;
 
@@ -610,6 +618,16 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 		BREACH_MAX_DEADLINE_YEARS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("deadline must be at most %d years", BREACH_MAX_DEADLINE_YEARS)));
+	/* when the controller became aware: not in the future, finite */
+	aware = (PG_NARGS() < 4 || PG_ARGISNULL(3)) ? GetCurrentTransactionStartTimestamp()
+		: PG_GETARG_TIMESTAMPTZ(3);
+	if (TIMESTAMP_NOT_FINITE(aware))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("aware_at must be a finite time")));
+	if (aware > GetCurrentTimestamp())
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("aware_at must not be in the future"),
+						errhint("Give the time the breach became known, or NULL for now.")));
 	n = breach_tables(PG_GETARG_ARRAYTYPE_P(0), &relids);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -633,7 +651,8 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 		/* the report's catalog query: no JIT (the scans above keep it) */
 		int			jitnest = MapJitOff();
 
-		result = one_jsonb(breach_sql, 6, types, vals);
+		vals[6] = TimestampTzGetDatum(aware);
+		result = one_jsonb(breach_sql, 7, types, vals);
 		MapJitRestore(jitnest);
 	}
 	SPI_finish();

@@ -1349,3 +1349,18 @@ $$;
 -- fail the whole call.  A cast, not data.
 CREATE FUNCTION privacy._link_key(target anyelement, key "any") RETURNS anyelement
 AS 'MODULE_PATHNAME', 'privacy_link_key' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- breach_report: the deadline runs from when the controller became aware of
+-- the breach (Art. 33(1)), a new argument aware_at (NULL: now)
+DROP FUNCTION privacy.breach_report(regclass[], interval, boolean);
+CREATE FUNCTION privacy.breach_report(tables regclass[], deadline interval DEFAULT '72 hours',
+									  keys_compromised boolean DEFAULT false,
+									  aware_at timestamptz DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE C VOLATILE CALLED ON NULL INPUT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'privacy_breach_report';
+COMMENT ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timestamptz) IS
+	'GDPR Art. 33/34 facts for a breach of the given tables';
+REVOKE EXECUTE ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timestamptz) TO privacy_officer, privacy_admin;

@@ -53,12 +53,28 @@ SELECT jsonb_pretty(privacy.processing_record() - 'generated_at');
 SELECT regexp_replace(privacy.processing_record_markdown(), 'Generated: [^\n]*', 'Generated: (now)');
 
 -- breach of the customer table: 20 subjects; special category exposed
-SELECT jsonb_pretty(r - 'generated_at' - 'notification_deadline') FROM privacy.breach_report('{rep.customer}') r;
+SELECT jsonb_pretty(r - 'generated_at' - 'notification_deadline' - 'aware_at') FROM privacy.breach_report('{rep.customer}') r;
 -- the deadline is 72 hours from now by default, or what the regime says
 SELECT (privacy.breach_report('{rep.customer}')->>'notification_deadline')::timestamptz
 	= now() + interval '72 hours' AS deadline_72h;
 SELECT (privacy.breach_report('{rep.customer}', '96 hours')->>'notification_deadline')::timestamptz
 	= now() + interval '96 hours' AS deadline_96h;
+-- Art. 33(1): the deadline runs from when the controller became aware of the
+-- breach; one learnt of 80 hours ago is past its 72 hours (in any time zone)
+SET TimeZone = 'Asia/Kathmandu';
+SELECT (r->>'aware_at')::timestamptz = now() - interval '80 hours' AS aware_kept,
+       (r->>'notification_deadline')::timestamptz = now() - interval '8 hours' AS deadline_from_awareness,
+       r->'deadline_passed' AS deadline_passed
+  FROM privacy.breach_report('{rep.customer}', aware_at => now() - interval '80 hours') r;
+SELECT (r->>'aware_at')::timestamptz = now() AS aware_now, r->'deadline_passed' AS deadline_passed
+  FROM privacy.breach_report('{rep.customer}', aware_at => NULL) r;
+RESET TimeZone;
+-- not in the future, not infinite: 22023
+\set VERBOSITY sqlstate
+SELECT privacy.breach_report('{rep.customer}', aware_at => now() + interval '1 day');
+SELECT privacy.breach_report('{rep.customer}', aware_at => 'infinity');
+SELECT privacy.breach_report('{rep.customer}', aware_at => '-infinity');
+\set VERBOSITY default
 -- orders: 10 distinct customers through the map; the card column is encrypted
 SELECT r->'subjects' AS subjects, r->'encryption' AS encryption, r->'high_risk' AS high_risk
   FROM privacy.breach_report('{rep.orders}') r;
