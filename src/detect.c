@@ -47,6 +47,7 @@ static const char *const class_category[DC_COUNT] = {
 	[DC_POSTAL_CODE] = "user.contact.address.postal_code",
 	[DC_CITY] = "user.contact.address.city",
 	[DC_PASSPORT] = "user.government_id.passport_number",
+	[DC_CREDENTIALS] = "user.authorization.credentials",
 };
 
 /*
@@ -935,6 +936,29 @@ static const NameWord name_substrings[] = {
 	{"teléfono", DC_PHONE}, {"längengrad", DC_LOCATION, 2},
 };
 
+/*
+ * Credentials: passwords (their hashes too: a password hash can be attacked
+ * offline), secrets and tokens that authenticate someone, as Rails, Django
+ * and Devise name them (encrypted_password, reset_password_token,
+ * otp_secret, api_key).  Matched before the veto words, which include
+ * "hash", "digest" and "token" (an e-mail hash is not an e-mail); words of
+ * their own say when the column is about the credential, not the credential.
+ */
+static const char *const credential_words[] = {
+	"password", "passwd", "pwd", "passphrase", "passcode", "secret", "token",
+	"apikey", "apisecret", "accesstoken", "authtoken", "privatekey", "otpsecret",
+	"clientsecret", "refreshtoken", "sessiontoken", "bearertoken",
+	"passwort", "contrasena", "motdepasse", "senha",
+};
+
+static const char *const credential_veto_words[] = {
+	"count", "cnt", "type", "status", "flag", "is", "has", "enabled", "changed",
+	"updated", "sent", "expires", "expiry", "exp", "expired", "at", "date",
+	"time", "length", "len", "version", "required", "policy", "strength",
+	"hint", "attempts", "failed", "last", "id", "name", "kind", "scope",
+	"scopes", "created", "used", "question",
+};
+
 /* modifier words: the column is about the thing, not the thing itself */
 static const char *const veto_words[] = {
 	"verified", "confirmed", "valid", "validated", "count", "cnt", "hash",
@@ -1091,6 +1115,28 @@ DetectColumnName(const char *column, const char *table, int *axis)
 	if (column == NULL)
 		return DC_NONE;
 	n = tokenise(column, tok);
+
+	/* credentials, before the veto words (password_hash, auth_token) */
+	{
+		bool		cred = false,
+					veto = false;
+
+		for (i = 0; i < n; i++)
+		{
+			if (in_list(tok[i], credential_veto_words, lengthof(credential_veto_words)))
+				veto = true;
+			if (in_list(tok[i], credential_words, lengthof(credential_words)))
+				cred = true;
+			else if (i + 1 < n && strlen(tok[i]) + strlen(tok[i + 1]) < sizeof(joined))
+			{
+				snprintf(joined, sizeof(joined), "%s%s", tok[i], tok[i + 1]);
+				if (in_list(joined, credential_words, lengthof(credential_words)))
+					cred = true;
+			}
+		}
+		if (cred && !veto)
+			return DC_CREDENTIALS;
+	}
 	for (i = 0; i < n; i++)
 		if (in_list(tok[i], veto_words, lengthof(veto_words)))
 			return DC_NONE;

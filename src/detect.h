@@ -36,6 +36,7 @@ typedef enum DetectClass
 	DC_POSTAL_CODE,
 	DC_CITY,
 	DC_PASSPORT,
+	DC_CREDENTIALS,
 	DC_COUNT
 } DetectClass;
 

@@ -232,6 +232,17 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'sqlstate %', SQLSTATE;
 END $$;
 
+-- credentials by name (Rails/Devise, Django, API keys): their hashes and
+-- tokens too, but not the columns about them (when it changed, how often)
+CREATE TABLE disc.logins (id int PRIMARY KEY, encrypted_password text, password_hash text,
+	reset_password_token text, otp_secret text, api_key text, "authToken" text, pwd text,
+	password_changed_at text, reset_password_sent_at text, failed_password_attempts text,
+	token_id text, api_key_name text, email_token text);
+INSERT INTO disc.logins SELECT g, md5(g::text), md5(g::text), md5(g::text), md5(g::text), md5(g::text),
+	md5(g::text), md5(g::text), '2024-01-01', '2024-01-01', '1', g::text, 'key', md5(g::text)
+  FROM generate_series(1, 20) g;
+SELECT column_name, category, confidence FROM privacy.discover('disc.logins') ORDER BY 1;
+
 -- cleanup
 DROP SCHEMA disc CASCADE;
 DROP ROLE regress_disc_nobody;
