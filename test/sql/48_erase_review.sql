@@ -131,20 +131,26 @@ CREATE TABLE r_events (id int PRIMARY KEY, created_at timestamptz, updated_at ti
 	note text, email text UNIQUE, code text);
 INSERT INTO r_events VALUES (1, now() - interval '3 years', now(), 'old', 'a@x', 'c1'),
 	(2, now(), now() - interval '3 years', 'new', 'b@x', 'c2');
+-- (each policy and the renames in one transaction: the worker, naptime 1 s,
+-- cannot run the policy before the renames)
+BEGIN;
 SELECT privacy.add_retention('r_events', 'created_at', '1 year') AS pol \gset
 ALTER TABLE r_events RENAME COLUMN created_at TO tmp;
 ALTER TABLE r_events RENAME COLUMN updated_at TO created_at;
 ALTER TABLE r_events RENAME COLUMN tmp TO updated_at;
+COMMIT;
 SELECT age_column FROM privacy.retention_policies WHERE policy = :pol;
 -- (the worker, naptime 1 s, may have run the policy already: the rows tell)
 SELECT privacy.run_retention(:pol) >= 0 AS ran;
 SELECT id, note FROM r_events ORDER BY id;
 SELECT privacy.drop_retention(:pol);
 INSERT INTO r_events VALUES (3, now() - interval '3 years', now(), 'old again', 'c@x', 'c3');
+BEGIN;
 SELECT privacy.add_retention('r_events', 'updated_at', '1 year', 'anonymize', columns => '{note}') AS pol2 \gset
 ALTER TABLE r_events RENAME COLUMN note TO tmp;
 ALTER TABLE r_events RENAME COLUMN code TO note;
 ALTER TABLE r_events RENAME COLUMN tmp TO code;
+COMMIT;
 SELECT columns FROM privacy.retention_policies WHERE policy = :pol2;
 SELECT privacy.run_retention(:pol2) >= 0 AS ran;
 SELECT id, note, code FROM r_events ORDER BY id;
