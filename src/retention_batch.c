@@ -1186,6 +1186,12 @@ batch_retry_nth(RetBatch *b, const char *sql, int nargs, Oid *types, Datum *valu
 	if (!HeapTupleIsValid(tup))
 		return false;
 	ix = (Form_pg_index) GETSTRUCT(tup);
+	/* an index of the table updated (a trigger may raise any 23505) */
+	if (ix->indrelid != (p->partitioned ? b->leaf : p->relid))
+	{
+		ReleaseSysCache(tup);
+		return false;
+	}
 	for (int i = 0; i < ix->indnkeyatts; i++)
 		if (ix->indkey.values[i] != 0)
 			vars = bms_add_member(vars, ix->indkey.values[i] - FirstLowInvalidHeapAttributeNumber);
