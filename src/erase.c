@@ -147,6 +147,8 @@ typedef struct EraseTable
 	char	  **rw_exprs;		/* their new values (over alias t), */
 	bool	   *rw_maynull;		/* and whether one may be null (strategy
 								 * null) */
+	bool		uq_fix;			/* check_unique found a 'hash' key taken:
+								 * act_table disambiguates (uq_resolve) */
 	List	   *group;			/* EraseTable *: the tables whose rows are
 								 * deleted by one statement with this one's
 								 * (a cycle, plan_groups); NIL: alone */
@@ -3217,6 +3219,8 @@ act_where(MapSubject *subj, EraseTable *et, MapCall *call, EraseParams **pp)
 	return et->anonymize ? call_cond(p, mt, "t") : delete_cond(subj, et, "t", p);
 }
 
+static char *uq_set_clause(MapSubject *subj, EraseTable *et, MapCall *call, EraseParams *p);
+
 /*
  * act_table
  *		Delete or rewrite the subject's rows of one table (or count them in
@@ -3275,6 +3279,9 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 	p->values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(token ? token : "");
 	if (et->chash != NIL)
 		citus_hash_parts(et, where, p, &set, &changed);
+	/* rows whose pseudonym another row holds (check_unique): after it */
+	if (et->uq_fix && !dry_run)
+		set = uq_set_clause(subj, et, call, p);
 	if (dry_run)
 	{
 		run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE (%s) AND (%s)",
@@ -3782,37 +3789,63 @@ unique_keys(HeapTuple tup, Oid relid, const char *a, char **pred)
 	return keys;
 }
 
+/* the disambiguated pseudonyms one row may try (uq_resolve) */
+#define ERASE_MAX_PSEUDONYM_NTH 64
+
 /*
- * check_unique
- *		Anonymize mode: the subject's rows of et, rewritten, must not take a
- *		key of a unique index that another row holds or that two of them
- *		take: 'redact' writes one placeholder for every row (the second
- *		subject's erasure failed with 23505 while acting, its dry run
- *		succeeded), 'hash' the same pseudonym for the same value (a value
- *		that came back after an erasure: a second sign-up with the erased
- *		e-mail), and a composite key or an expression (lower(email)) may
- *		make distinct rows equal.  One SELECT per unique index (partial
- *		ones by their predicate) that reads a rewritten column, only then,
- *		as the table's owner: 22023 before anything changes, in a dry run
- *		too.  Not seen: an exclusion constraint, a stored generated column
- *		computed from a rewritten one, a partition's own unique index.
+ * UniquePlan
+ *		The unique indexes over et's rewritten columns (uq_plan): one
+ *		condition per index on row n of the rewritten rows ("n"), and the
+ *		'hash' columns that one of them reads, which uq_resolve may give a
+ *		disambiguated pseudonym.
  */
-static void
-check_unique(MapSubject *subj, EraseTable *et, MapCall *call)
+typedef struct UniquePlan
+{
+	List	   *probes;			/* per index: n takes a key held by another */
+	List	   *inames;
+	bool	   *fixable;		/* per index: it reads a 'hash' column */
+	int			nh;				/* those 'hash' columns: */
+	int		   *h_rw;			/* their positions in et->rw_*, */
+	char	  **h_txt;			/* the text pseudonymized, over t, */
+	int		   *h_len;			/* the pseudonym's length, */
+	bool	   *h_bytea;
+	char	  **h_type;			/* the column's type */
+	int			natts;
+	char	  **a_col;			/* per attribute: quoted name (NULL: dropped), */
+	char	  **a_type;			/* qualified type, */
+	int		   *a_rw;			/* position in et->rw_* or -1 */
+} UniquePlan;
+
+/*
+ * uq_plan
+ *		The UniquePlan of et, NULL when no valid unique index reads a
+ *		rewritten column (then nothing is run).  Catalog only; the index
+ *		expressions are deparsed as the table's owner.
+ */
+static UniquePlan *
+uq_plan(EraseTable *et)
 {
 	Relation	rel;
 	TupleDesc	td;
 	ListCell   *lc;
-	List	   *probes = NIL;
-	List	   *inames = NIL;
+	UniquePlan *u;
 	Bitmapset  *rw = NULL;
-	char	   *newrows = NULL;
+	Bitmapset  *hashed = NULL;
+	Bitmapset  *hread = NULL;
+	List	   *fix = NIL;
 	int			i;
 
-	if (!et->anonymize || et->nrw == 0 || CitusIsCitusTable(et->mt->relid))
-		return;
 	for (i = 0; i < et->nrw; i++)
 		rw = bms_add_member(rw, et->rw_attnums[i] - FirstLowInvalidHeapAttributeNumber);
+	foreach(lc, et->mt->columns)
+	{
+		MapColumn  *c = lfirst(lc);
+
+		if (strcmp(c->erasure, "hash") == 0)
+			hashed = bms_add_member(hashed, c->attnum - FirstLowInvalidHeapAttributeNumber);
+	}
+	hashed = bms_int_members(hashed, rw);
+	u = palloc0(sizeof(UniquePlan));
 	rel = table_open(et->mt->relid, AccessShareLock);
 	td = RelationGetDescr(rel);
 	foreach(lc, RelationGetIndexList(rel))
@@ -3867,74 +3900,368 @@ check_unique(MapSubject *subj, EraseTable *et, MapCall *call)
 			appendStringInfo(&mn, "%s%s %s %s", i ? " AND " : "", (char *) list_nth(kn2, i), eq,
 							 (char *) list_nth(kn, i));
 		}
-		probes = lappend(probes,
-						 psprintf("(%s%s%s) AND (EXISTS (SELECT 1 FROM %s o WHERE %s%s%s AND (o.tableoid, o.ctid)"
-								  " NOT IN (SELECT m.nv_oid, m.nv_ctid FROM n m)) OR EXISTS (SELECT 1 FROM n n2 WHERE %s%s%s"
-								  " AND (n2.nv_oid, n2.nv_ctid) OPERATOR(pg_catalog.<>) (n.nv_oid, n.nv_ctid)))",
-								  pn ? "(" : "true", pn ? pn : "", pn ? ") IS TRUE" : "",
-								  et->mt->qualname, mo.data, po ? " AND " : "", po ? psprintf("(%s) IS TRUE", po) : "",
-								  mn.data, pn2 ? " AND " : "", pn2 ? psprintf("(%s) IS TRUE", pn2) : ""));
-		inames = lappend(inames, get_rel_name(lfirst_oid(lc)));
+		/*
+		 * another row that keeps its key, or an earlier one of the rewritten
+		 * rows (the later of two takes another pseudonym)
+		 */
+		u->probes = lappend(u->probes,
+							psprintf("(%s%s%s) AND (EXISTS (SELECT 1 FROM %s o WHERE %s%s%s AND (o.tableoid, o.ctid)"
+									 " NOT IN (SELECT m.nv_oid, m.nv_ctid FROM n m)) OR EXISTS (SELECT 1 FROM n n2 WHERE %s%s%s"
+									 " AND (n2.nv_oid, n2.nv_ctid) OPERATOR(pg_catalog.<) (n.nv_oid, n.nv_ctid)))",
+									 pn ? "(" : "true", pn ? pn : "", pn ? ") IS TRUE" : "",
+									 et->mt->qualname, mo.data, po ? " AND " : "", po ? psprintf("(%s) IS TRUE", po) : "",
+									 mn.data, pn2 ? " AND " : "", pn2 ? psprintf("(%s) IS TRUE", pn2) : ""));
+		u->inames = lappend(u->inames, get_rel_name(lfirst_oid(lc)));
+		fix = lappend_int(fix, bms_overlap(vars, hashed));
+		if (bms_overlap(vars, hashed))
+			hread = bms_add_members(hread, bms_intersect(vars, hashed));
 		ReleaseSysCache(tup);
 	}
-	if (probes != NIL)
+	if (u->probes == NIL)
 	{
-		StringInfoData l1;
-		char	  **newval = palloc0(sizeof(char *) * (td->natts + 1));
+		table_close(rel, AccessShareLock);
+		return NULL;
+	}
+	u->fixable = palloc(sizeof(bool) * list_length(fix));
+	foreach(lc, fix)
+		u->fixable[foreach_current_index(lc)] = lfirst_int(lc) != 0;
+	u->h_rw = palloc(sizeof(int) * Max(et->nrw, 1));
+	u->h_txt = palloc(sizeof(char *) * Max(et->nrw, 1));
+	u->h_len = palloc(sizeof(int) * Max(et->nrw, 1));
+	u->h_bytea = palloc(sizeof(bool) * Max(et->nrw, 1));
+	u->h_type = palloc(sizeof(char *) * Max(et->nrw, 1));
+	u->natts = td->natts;
+	u->a_col = palloc0(sizeof(char *) * (td->natts + 1));
+	u->a_type = palloc0(sizeof(char *) * (td->natts + 1));
+	u->a_rw = palloc(sizeof(int) * (td->natts + 1));
+	for (i = 1; i <= td->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, i - 1);
 
-		for (i = 0; i < et->nrw; i++)
-			newval[et->rw_attnums[i]] = et->rw_exprs[i];
-		initStringInfo(&l1);
-		appendStringInfoString(&l1, "SELECT ");
-		for (i = 1; i <= td->natts; i++)
+		u->a_rw[i] = -1;
+		if (a->attisdropped)
+			continue;
+		u->a_col[i] = pstrdup(quote_identifier(NameStr(a->attname)));
+		u->a_type[i] = format_type_extended(a->atttypid, a->atttypmod,
+											FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	}
+	for (i = 0; i < et->nrw; i++)
+	{
+		AttrNumber	att = et->rw_attnums[i];
+
+		u->a_rw[att] = i;
+		if (bms_is_member(att - FirstLowInvalidHeapAttributeNumber, hread))
 		{
-			Form_pg_attribute a = TupleDescAttr(td, i - 1);
-			const char *col = quote_identifier(NameStr(a->attname));
+			Form_pg_attribute a = TupleDescAttr(td, att - 1);
 
-			if (a->attisdropped)
-				continue;
-			if (newval[i] != NULL)
-				appendStringInfo(&l1, "CAST((%s) AS %s) AS %s, ", newval[i],
-								 format_type_extended(a->atttypid, a->atttypmod,
-													  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY),
-								 col);
-			else
-				appendStringInfo(&l1, "t.%s, ", col);
+			u->h_rw[u->nh] = i;
+			u->h_txt[u->nh] = RetentionHashedColumn(a->atttypid, a->atttypmod,
+													psprintf("t.%s", u->a_col[att]),
+													&u->h_len[u->nh], &u->h_bytea[u->nh]);
+			u->h_type[u->nh] = u->a_type[att];
+			u->nh++;
 		}
-		newrows = l1.data;
 	}
 	table_close(rel, AccessShareLock);
-	foreach(lc, probes)
+	return u;
+}
+
+/*
+ * uq_refuse
+ *		23505: the rewrite would give a row of et the key of another row
+ *		under unique index iname, and no disambiguated pseudonym helps.
+ */
+static void
+uq_refuse(EraseTable *et, const char *iname)
+{
+	char	   *cols = NULL;
+	int			i;
+
+	for (i = 0; i < et->nrw; i++)
+		cols = psprintf("%s%s%s", cols ? cols : "", cols ? ", " : "",
+						quote_identifier(get_attname(et->mt->relid, et->rw_attnums[i], false)));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("erasure would write a key that unique index \"%s\" of table %s already holds",
+					iname, et->mt->label),
+			 errdetail_internal("The subject's rows of %s stay after the erasure (erasure mode 'anonymize' or a column classified 'keep'), and the erasure strategies of their columns (%s) would give one of them the key of another row: 'redact' writes one placeholder for every row, and no disambiguated pseudonym of a 'hash' column makes the keys distinct. Nothing was erased.",
+								et->mt->label, cols),
+			 errhint("Classify the indexed columns with an erasure strategy that keeps the keys distinct ('hash', or 'null' under an index whose nulls are distinct), or erase the rows of %s in delete mode (privacy.set_erasure_mode()).",
+					 et->mt->label),
+			 errhidestmt(true)));
+}
+
+/* oid[], tid[] and text[] (nulls allowed) of n elements */
+static Datum
+oid_array(Oid *o, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = ObjectIdGetDatum(o[i]);
+	return PointerGetDatum(construct_array(d, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+}
+
+static Datum
+tid_array(ItemPointerData *t, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = PointerGetDatum(&t[i]);
+	return PointerGetDatum(construct_array(d, n, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT));
+}
+
+static Datum
+text_array(Datum *v, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(v, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * uq_override
+ *		The new value of 'hash' column j of u over alias t: its
+ *		disambiguated pseudonym when the row is one of the arrays $pa
+ *		(tableoids), $pb (ctids), parallel to $pv (the values), else (and
+ *		for a null value) the column's rewrite.
+ */
+static char *
+uq_override(EraseTable *et, UniquePlan *u, int j, int pa, int pb, int pv)
+{
+	char	   *v = psprintf("(SELECT u.v FROM ROWS FROM (pg_catalog.unnest($%d::pg_catalog.oid[]),"
+							 " pg_catalog.unnest($%d::pg_catalog.tid[]), pg_catalog.unnest($%d::pg_catalog.text[])) u(o, c, v)"
+							 " WHERE u.o OPERATOR(pg_catalog.=) t.tableoid AND u.c OPERATOR(pg_catalog.=) t.ctid)",
+							 pa, pb, pv);
+
+	return psprintf("COALESCE(CAST(%s AS %s), %s)",
+					u->h_bytea[j] ? psprintf("pg_catalog.decode(%s, 'hex')", v) : v,
+					u->h_type[j], et->rw_exprs[u->h_rw[j]]);
+}
+
+/*
+ * uq_resolve
+ *		The rows of et whose rewrite would take a key of a unique index
+ *		that another row holds (or an earlier row of the rewrite takes),
+ *		and the disambiguated pseudonyms that make every key distinct: such
+ *		a row's 'hash' columns read by a unique index take their n-th
+ *		disambiguated pseudonym (RetentionPseudonymNth), n the least that
+ *		collides with nothing (rows in (tableoid, ctid) order).  One SELECT
+ *		as the table's owner, in the call's pseudonym scope, then one per
+ *		round of disambiguation (a value erased n times before: n rounds);
+ *		23505 (uq_refuse) when an index that collides reads no 'hash'
+ *		column, or after ERASE_MAX_PSEUDONYM_NTH rounds.  Returns the rows
+ *		disambiguated (0: none, nothing else set), *oids and *tids (oid[],
+ *		tid[]) and, per column of u->h_*, (*vals)[j] (text[], parallel).
+ */
+static int
+uq_resolve(MapSubject *subj, EraseTable *et, MapCall *call, UniquePlan *u,
+		   Datum *oids, Datum *tids, Datum **vals)
+{
+	const char *token = GuardPseudonymToken();
+	int			nrow = 0;
+	int			cap = 8;
+	Oid		   *roid = palloc(sizeof(Oid) * cap);
+	ItemPointerData *rtid = palloc(sizeof(ItemPointerData) * cap);
+	int		   *rn = palloc(sizeof(int) * cap);
+	Datum	   *rval = palloc(sizeof(Datum) * cap * Max(u->nh, 1));
+	bool	   *rnull = palloc(sizeof(bool) * cap * Max(u->nh, 1));
+	int			nprobe = list_length(u->probes);
+	int			round;
+	int			i,
+				j,
+				k;
+
+	for (round = 0;; round++)
 	{
 		EraseParams *p;
 		char	   *where;
-		const char *token = GuardPseudonymToken();
-		char	   *cols;
+		StringInfoData sql;
+		char	  **over = palloc0(sizeof(char *) * Max(u->nh, 1));
+		ListCell   *lc;
+		uint64		nres;
+		SPITupleTable *tt;
 
 		if ((where = act_where(subj, et, call, &p)) == NULL)
-			return;
+			return 0;
 		p->values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(token ? token : "");
-		run_params(et->mt->relid,
-				   psprintf("WITH n AS MATERIALIZED (%st.tableoid AS nv_oid, t.ctid AS nv_ctid FROM %s t WHERE (%s) AND (%s))"
-							" SELECT 1 FROM n WHERE %s LIMIT 1",
-							newrows, et->mt->qualname, where, et->changed, (char *) lfirst(lc)),
-				   p, true, SPI_OK_SELECT);
-		if (SPI_processed == 0)
-			continue;
-		cols = NULL;
-		for (i = 0; i < et->nrw; i++)
-			cols = psprintf("%s%s%s", cols ? cols : "", cols ? ", " : "",
-							quote_identifier(get_attname(et->mt->relid, et->rw_attnums[i], false)));
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("erasure would write a key that unique index \"%s\" of table %s already holds",
-						(char *) list_nth(inames, foreach_current_index(lc)), et->mt->label),
-				 errdetail_internal("The subject's rows of %s stay after the erasure (erasure mode 'anonymize' or a column classified 'keep'), and the erasure strategies of their columns (%s) would give one of them the key of another row: 'redact' writes one placeholder for every row, 'hash' the same pseudonym for the same value. Nothing was erased.",
-									et->mt->label, cols),
-				 errhint("Classify the indexed columns with an erasure strategy that keeps the keys distinct ('null' under an index whose nulls are distinct), or erase the rows of %s in delete mode (privacy.set_erasure_mode()).",
-						 et->mt->label),
-				 errhidestmt(true)));
+		if (nrow > 0)
+		{
+			int			pa = params_add(p, OIDARRAYOID, oid_array(roid, nrow));
+			int			pb = params_add(p, TIDARRAYOID, tid_array(rtid, nrow));
+
+			for (j = 0; j < u->nh; j++)
+			{
+				int			pv = params_add(p, TEXTARRAYOID, text_array(&rval[j * cap], &rnull[j * cap], nrow));
+
+				over[j] = uq_override(et, u, j, pa, pb, pv);
+			}
+		}
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "WITH n AS MATERIALIZED (SELECT ");
+		for (i = 1; i <= u->natts; i++)
+		{
+			if (u->a_col[i] == NULL)
+				continue;
+			if (u->a_rw[i] >= 0)
+			{
+				const char *e = et->rw_exprs[u->a_rw[i]];
+
+				for (j = 0; j < u->nh; j++)
+					if (u->h_rw[j] == u->a_rw[i] && over[j] != NULL)
+						e = over[j];
+				appendStringInfo(&sql, "CAST((%s) AS %s) AS %s, ", e, u->a_type[i], u->a_col[i]);
+			}
+			else
+				appendStringInfo(&sql, "t.%s, ", u->a_col[i]);
+		}
+		for (j = 0; j < u->nh; j++)
+			appendStringInfo(&sql, "%s AS nv_h%d, ", u->h_txt[j], j);
+		appendStringInfo(&sql, "t.tableoid AS nv_oid, t.ctid AS nv_ctid FROM %s t WHERE (%s) AND (%s))"
+						 " SELECT * FROM (SELECT n.nv_oid, n.nv_ctid", et->mt->qualname, where, et->changed);
+		foreach(lc, u->probes)
+			appendStringInfo(&sql, ", (%s) AS nv_q%d", (char *) lfirst(lc), foreach_current_index(lc));
+		for (j = 0; j < u->nh; j++)
+			appendStringInfo(&sql, ", n.nv_h%d", j);
+		appendStringInfoString(&sql, " FROM n) q WHERE ");
+		for (k = 0; k < nprobe; k++)
+			appendStringInfo(&sql, "%sq.nv_q%d", k ? " OR " : "", k);
+		appendStringInfoString(&sql, " ORDER BY q.nv_oid, q.nv_ctid");
+		run_params(et->mt->relid, sql.data, p, true, SPI_OK_SELECT);
+		nres = SPI_processed;
+		tt = SPI_tuptable;
+		if (nres == 0)
+			break;
+		for (uint64 r = 0; r < nres; r++)
+		{
+			bool		isnull;
+			Oid			o = DatumGetObjectId(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
+			ItemPointer c = (ItemPointer) DatumGetPointer(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
+			int			at;
+
+			for (k = 0; k < nprobe; k++)
+			{
+				Datum		q = SPI_getbinval(tt->vals[r], tt->tupdesc, 3 + k, &isnull);
+
+				if (!isnull && DatumGetBool(q) && (!u->fixable[k] || round >= ERASE_MAX_PSEUDONYM_NTH))
+					uq_refuse(et, list_nth(u->inames, k));
+			}
+			for (at = 0; at < nrow; at++)
+				if (roid[at] == o && ItemPointerEquals(&rtid[at], c))
+					break;
+			if (at == nrow)
+			{
+				if (nrow == cap)
+				{
+					Datum	   *nv = palloc(sizeof(Datum) * cap * 2 * Max(u->nh, 1));
+					bool	   *nn = palloc(sizeof(bool) * cap * 2 * Max(u->nh, 1));
+
+					for (j = 0; j < u->nh; j++)
+					{
+						memcpy(&nv[j * cap * 2], &rval[j * cap], sizeof(Datum) * nrow);
+						memcpy(&nn[j * cap * 2], &rnull[j * cap], sizeof(bool) * nrow);
+					}
+					cap *= 2;
+					rval = nv;
+					rnull = nn;
+					roid = repalloc(roid, sizeof(Oid) * cap);
+					rtid = repalloc(rtid, sizeof(ItemPointerData) * cap);
+					rn = repalloc(rn, sizeof(int) * cap);
+				}
+				roid[nrow] = o;
+				ItemPointerCopy(c, &rtid[nrow]);
+				rn[nrow] = 0;
+				nrow++;
+			}
+			rn[at]++;
+			for (j = 0; j < u->nh; j++)
+			{
+				Datum		old = SPI_getbinval(tt->vals[r], tt->tupdesc, 3 + nprobe + j, &isnull);
+
+				rnull[j * cap + at] = isnull;
+				rval[j * cap + at] = isnull ? (Datum) 0
+					: RetentionPseudonymNth(DatumGetTextPP(old), rn[at], u->h_len[j]);
+			}
+		}
 	}
+	if (nrow == 0)
+		return 0;
+	*oids = oid_array(roid, nrow);
+	*tids = tid_array(rtid, nrow);
+	*vals = palloc(sizeof(Datum) * Max(u->nh, 1));
+	for (j = 0; j < u->nh; j++)
+		(*vals)[j] = text_array(&rval[j * cap], &rnull[j * cap], nrow);
+	return nrow;
+}
+
+/*
+ * uq_set_clause
+ *		act_table's SET for et when check_unique found rows to
+ *		disambiguate: uq_resolve again, just before the UPDATE (the rows
+ *		are locked, but an earlier statement of the erasure may have moved
+ *		one), its arrays new parameters of p.
+ */
+static char *
+uq_set_clause(MapSubject *subj, EraseTable *et, MapCall *call, EraseParams *p)
+{
+	UniquePlan *u = uq_plan(et);
+	Datum		oids,
+				tids,
+			   *vals;
+	StringInfoData s;
+	int			pa,
+				pb;
+
+	if (u == NULL || uq_resolve(subj, et, call, u, &oids, &tids, &vals) == 0)
+		return et->set_clause;
+	pa = params_add(p, OIDARRAYOID, oids);
+	pb = params_add(p, TIDARRAYOID, tids);
+	initStringInfo(&s);
+	for (int i = 0; i < et->nrw; i++)
+	{
+		const char *e = et->rw_exprs[i];
+
+		for (int j = 0; j < u->nh; j++)
+			if (u->h_rw[j] == i)
+				e = uq_override(et, u, j, pa, pb, params_add(p, TEXTARRAYOID, vals[j]));
+		appendStringInfo(&s, "%s%s = %s", i ? ", " : "",
+						 quote_identifier(get_attname(et->mt->relid, et->rw_attnums[i], false)), e);
+	}
+	return s.data;
+}
+
+/*
+ * check_unique
+ *		Anonymize mode: the subject's rows of et, rewritten, must not take a
+ *		key of a unique index that another row holds or that two of them
+ *		take: 'redact' writes one placeholder for every row (the second
+ *		subject's erasure failed with 23505 while acting, its dry run
+ *		succeeded), and a composite key or an expression (lower(email)) may
+ *		make distinct rows equal: 23505 before anything changes, in a dry
+ *		run too.  'hash' writes the same pseudonym for the same value, and
+ *		a value can come back after its erasure (a second sign-up with the
+ *		erased e-mail): such a row takes a disambiguated pseudonym instead
+ *		(uq_resolve, again while acting: et->uq_fix), so erasure is never
+ *		refused for it.  Only when a unique index (partial ones by their
+ *		predicate) reads a rewritten column, as the table's owner.  Not
+ *		seen: an exclusion constraint, a stored generated column computed
+ *		from a rewritten one, a partition's own unique index.
+ */
+static void
+check_unique(MapSubject *subj, EraseTable *et, MapCall *call)
+{
+	UniquePlan *u;
+	Datum		oids,
+				tids,
+			   *vals;
+
+	if (!et->anonymize || et->nrw == 0 || CitusIsCitusTable(et->mt->relid))
+		return;
+	if ((u = uq_plan(et)) == NULL)
+		return;
+	et->uq_fix = uq_resolve(subj, et, call, u, &oids, &tids, &vals) > 0;
 }
 
 /*

@@ -57,6 +57,17 @@ extern char *RetentionHashedColumn(Oid typid, int32 typmod, const char *colexpr,
 extern void RetentionPseudonyms(Datum in, int len, Datum *out, Datum *done);
 
 /*
+ * RetentionPseudonymNth
+ *		The n-th (n >= 1) disambiguated pseudonym of in (the text that
+ *		RetentionHashedColumn pseudonymizes), len characters, as text: the
+ *		value a 'hash' column takes instead of its pseudonym when that
+ *		would give its row the key of another row under a unique index (a
+ *		value that came back after an erasure).  Recognized by
+ *		privacy.is_pseudonym like any pseudonym; computed only here.
+ */
+extern Datum RetentionPseudonymNth(text *in, int n, int len);
+
+/*
  * RetentionRunPolicy
  *		Enforce one policy.  own_xacts: each batch is its own transaction
  *		(background worker; the caller must not be in a transaction) and a

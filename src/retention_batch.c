@@ -40,12 +40,17 @@
 
 #include "compat.h"
 
+#include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
 #include "portability/instr_time.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
@@ -1133,6 +1138,129 @@ batch_unit_args(RetBatch *b, int nargs, Datum *tids, int lo, int hi, Datum *out)
 	}
 }
 
+/* the disambiguated pseudonyms one row may try (batch_retry_nth) */
+#define RET_MAX_PSEUDONYM_NTH 64
+
+/*
+ * batch_retry_nth
+ *		A row of batch_change whose UPDATE failed with 23505 on a unique
+ *		index that reads one of its 'hash' columns: its pseudonym is
+ *		another row's (a value that came back after an earlier pass or an
+ *		erasure).  Before, the row stayed blocked on every pass.  Its
+ *		'hash' columns under that index take their n-th disambiguated
+ *		pseudonym (RetentionPseudonymNth, same format, recognized by the
+ *		"still needs work" test), n = 1, 2, ... until the UPDATE succeeds
+ *		(true, *n), fails otherwise (false, *err that error) or
+ *		RET_MAX_PSEUDONYM_NTH tries.  The row's values are read by ctid as
+ *		the table's owner (it is locked); only this row's rare path runs
+ *		these statements.  values: batch_unit_args's arguments for the row.
+ */
+static bool
+batch_retry_nth(RetBatch *b, const char *sql, int nargs, Oid *types, Datum *values, Datum tid,
+				RetCounts *bc, int64 *n, ErrorData **err)
+{
+	RetPolicy  *p = b->p;
+	Oid			nsp;
+	Oid			ixoid;
+	HeapTuple	tup;
+	Form_pg_index ix;
+	Bitmapset  *vars = NULL;
+	Datum		d;
+	bool		isnull;
+	StringInfoData q;
+	ListCell   *lc;
+	int			k = 0;
+	int			nfix = 0;
+	bool		fix[64];
+	int			len[64];
+	Datum		old[64];
+	bool		oldnull[64];
+	char	   *iname;
+	RetUser		su;
+	Oid			qtypes[1] = {TIDOID};
+	Datum		qvalues[1];
+
+	if ((*err)->constraint_name == NULL || (*err)->schema_name == NULL ||
+		!OidIsValid(nsp = get_namespace_oid((*err)->schema_name, true)) ||
+		!OidIsValid(ixoid = get_relname_relid((*err)->constraint_name, nsp)))
+		return false;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(ixoid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	ix = (Form_pg_index) GETSTRUCT(tup);
+	/* an index of the table updated (a trigger may raise any 23505) */
+	if (ix->indrelid != (p->partitioned ? b->leaf : p->relid))
+	{
+		ReleaseSysCache(tup);
+		return false;
+	}
+	for (int i = 0; i < ix->indnkeyatts; i++)
+		if (ix->indkey.values[i] != 0)
+			vars = bms_add_member(vars, ix->indkey.values[i] - FirstLowInvalidHeapAttributeNumber);
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indexprs, &isnull);
+	if (!isnull)
+		pull_varattnos(stringToNode(TextDatumGetCString(d)), 1, &vars);
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	foreach(lc, p->columns)
+	{
+		RetColumn  *c = lfirst(lc);
+		AttrNumber	att;
+		bool		bytea;
+
+		if (!c->hash)
+			continue;
+		att = get_attnum(ix->indrelid, c->name);
+		fix[k] = att != InvalidAttrNumber &&
+			bms_is_member(att - FirstLowInvalidHeapAttributeNumber, vars);
+		nfix += fix[k];
+		appendStringInfo(&q, "%s%s", k ? ", " : "",
+						 RetentionHashedColumn(c->typid, c->typmod, psprintf("t.%s", quote_identifier(c->name)),
+											   &len[k], &bytea));
+		k++;
+	}
+	ReleaseSysCache(tup);
+	if (nfix == 0)
+		return false;
+	iname = pstrdup((*err)->constraint_name);
+	appendStringInfo(&q, " FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) $1", p->qualname);
+	qvalues[0] = tid;
+	RetentionBecome(p->owner, true, &su);
+	RetentionExec(q.data, 1, qtypes, qvalues, NULL, SPI_OK_SELECT);
+	RetentionRestore(&su);
+	if (SPI_processed != 1)
+		return false;
+	for (int j = 0; j < k; j++)
+	{
+		Datum		v = RetentionGet(0, j + 1, &oldnull[j]);
+
+		old[j] = oldnull[j] ? (Datum) 0 : PointerGetDatum(DatumGetTextPCopy(v));
+	}
+	for (int nth = 1; nth <= RET_MAX_PSEUDONYM_NTH; nth++)
+	{
+		Datum		v[1 + 64];
+
+		CHECK_FOR_INTERRUPTS();
+		memcpy(v, values, sizeof(Datum) * nargs);
+		for (int j = 0; j < k && j + 1 < nargs; j++)
+		{
+			Datum		e;
+
+			if (!fix[j] || oldnull[j])
+				continue;
+			e = RetentionPseudonymNth(DatumGetTextPP(old[j]), nth, len[j]);
+			v[1 + j] = PointerGetDatum(construct_array(&e, 1, TEXTOID, -1, false, TYPALIGN_INT));
+		}
+		*err = NULL;
+		if (batch_change_sub(b, sql, nargs, types, v, bc, n, err))
+			return true;
+		if ((*err)->sqlerrcode != ERRCODE_UNIQUE_VIOLATION || (*err)->constraint_name == NULL ||
+			strcmp((*err)->constraint_name, iname) != 0)
+			return false;
+	}
+	return false;
+}
+
 /*
  * batch_unit_error
  *		Whether an error of one unit of step 4 may be one row's: an error
@@ -1205,6 +1333,20 @@ batch_bisect(RetBatch *b, const char *sql, int nargs, Oid *types, Datum *tids,
 		}
 		if (!batch_unit_error(err->sqlerrcode, locked))
 			ReThrowError(err);
+		/* one row whose pseudonym another row holds: its n-th one */
+		if (hi - lo == 1 && err->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && nargs > 1)
+		{
+			ErrorData  *first = err;
+
+			if (batch_retry_nth(b, sql, nargs, types, args, tids[lo], bc, &n, &err))
+			{
+				b->changed += n;
+				FreeErrorData(first);
+				return true;
+			}
+			if (err != first)
+				FreeErrorData(first);
+		}
 		if (hi - lo == 1)
 		{
 			bc->blocked++;

@@ -226,6 +226,40 @@ ret_pseudonym_hex(const unsigned char *in, size_t inlen, int len, char *out)
 }
 
 /*
+ * ret_pseudonym_nth_hex
+ *		The n-th disambiguated pseudonym of in (n >= 1): the body is keyed
+ *		on its own purpose over (n, in), so it equals no plain pseudonym's
+ *		input, and carries the same tag (ret_is_pseudonym recognizes it).
+ *		Written only when the plain pseudonym (or a lower n) would give a
+ *		row the key of another under a unique index (see retention.h).
+ */
+static void
+ret_pseudonym_nth_hex(const unsigned char *in, size_t inlen, int n, int len, char *out)
+{
+	unsigned char body[PSEUDONYM_BYTES];
+	unsigned char tag[PSEUDONYM_BYTES];
+	char		hex[PSEUDONYM_BYTES * 2 + 1];
+	int			tlen = len / 2;
+	int			blen = len - tlen;
+	unsigned char *buf = palloc(inlen + 4);
+
+	buf[0] = (unsigned char) (n >> 24);
+	buf[1] = (unsigned char) (n >> 16);
+	buf[2] = (unsigned char) (n >> 8);
+	buf[3] = (unsigned char) n;
+	memcpy(buf + 4, in, inlen);
+	UtilKeyedHash("privacy.pseudonym.nth", buf, inlen + 4, body, sizeof(body));
+	sodium_memzero(buf, inlen + 4);
+	pfree(buf);
+	sodium_bin2hex(hex, sizeof(hex), body, sizeof(body));
+	memcpy(out, hex, blen);
+	UtilKeyedHash("privacy.pseudonym.tag", (const unsigned char *) out, blen, tag, sizeof(tag));
+	sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
+	memcpy(out + blen, hex, tlen);
+	out[len] = '\0';
+}
+
+/*
  * ret_is_pseudonym
  *		Was value (vlen characters) written by ret_pseudonym_hex for length
  *		len?  Its tag must verify under the database's secret: a value that
@@ -370,4 +404,14 @@ RetentionPseudonyms(Datum in, int len, Datum *out, Datum *done)
 	}
 	*out = PointerGetDatum(construct_array(o, n, TEXTOID, -1, false, TYPALIGN_INT));
 	*done = PointerGetDatum(construct_array(d, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+}
+
+Datum
+RetentionPseudonymNth(text *in, int n, int len)
+{
+	char		buf[PSEUDONYM_BYTES * 2 + 1];
+
+	Assert(n >= 1 && len >= 1 && len <= PSEUDONYM_BYTES * 2);
+	ret_pseudonym_nth_hex((const unsigned char *) VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), n, len, buf);
+	return CStringGetTextDatum(buf);
 }

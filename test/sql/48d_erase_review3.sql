@@ -11,7 +11,8 @@ EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $$;
 -- writes one placeholder for every row: the second subject's rewrite
 -- collided (23505) while acting.  Also a composite key, an expression
 -- (lower()), a partial index, a pseudonym of a value seen again (a second
--- sign-up with an erased e-mail), and two rows of one subject.
+-- sign-up with an erased e-mail: now erased, 48e), and two rows of one
+-- subject.
 CREATE TABLE r3_u (id int PRIMARY KEY, email text UNIQUE, nick text NOT NULL UNIQUE,
 	a text, b text, UNIQUE (a, b), mail2 text, code text, active boolean);
 CREATE UNIQUE INDEX r3_u_lower ON r3_u (lower(mail2));
@@ -56,14 +57,16 @@ SELECT pg_temp.err($$SELECT privacy.erase('r3u', '2', dry_run => true)$$) AS dry
 SELECT pg_temp.err($$SELECT privacy.erase('r3u', '2')$$) AS real;
 UPDATE r3_u SET active = false WHERE id = 1;
 SELECT privacy.erase('r3u', '2') -> 'tables' AS now_alone;
--- a pseudonym of a value seen again: the same e-mail signs up after its erasure
+-- a pseudonym of a value seen again: the same e-mail signs up after its
+-- erasure; the second row takes a disambiguated pseudonym (48e), no 23505
 SELECT privacy.classify('r3_u', 'email', 'user.contact.email', 'hash');
 INSERT INTO r3_u VALUES (5, 'e@x', 'n5', 'a5', 'b5', NULL, NULL, false);
 SELECT privacy.erase('r3u', '5') -> 'tables' AS fifth;
 INSERT INTO r3_u VALUES (6, 'e@x', 'n6', 'a6', 'b6', NULL, NULL, false);
 SELECT pg_temp.err($$SELECT privacy.erase('r3u', '6', dry_run => true)$$) AS dry;
 SELECT pg_temp.err($$SELECT privacy.erase('r3u', '6')$$) AS real;
-SELECT email, nick FROM r3_u WHERE id = 6;
+SELECT email <> 'e@x' AS email_changed, email <> (SELECT email FROM r3_u WHERE id = 5) AS distinct_from_fifth,
+       nick <> 'n6' AS nick_changed FROM r3_u WHERE id = 6;
 -- two rows of one subject take one placeholder
 SELECT privacy.classify('r3_u', 'email', 'user.contact.email', 'null');
 SELECT privacy.classify('r3_uc', 'tag', 'user.name', 'redact');
