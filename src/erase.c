@@ -2255,7 +2255,7 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 			refuse(psprintf("shared rows of %s cannot be kept", et->mt->label),
 				   psprintf("Rows of %s that also belong to another subject reference the erased subject through a NOT NULL column, so they cannot be detached. Nothing was erased.",
 							et->mt->label),
-				   "Erase with shared => 'delete', or allow NULL in the referencing columns.");
+				   "Erase with shared => 'delete', or allow NULL in the referencing columns (a foreign key ON DELETE CASCADE instead takes the shared row with the row it references).");
 		/* the other constraints of the detached rows: MATCH FULL keys, CHECKs, domains */
 		{
 			AttrNumber *attnums;
