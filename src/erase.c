@@ -30,7 +30,10 @@
  *    nothing but this subject's erased rows references them.  Shared rows
  *    (rows that also reach another subject of the type through another
  *    path) are counted; with shared => 'keep' those of delete-mode tables
- *    stay and are detached (their references to the erased rows set NULL).
+ *    stay and are detached (their references to the erased rows set NULL),
+ *    except those that a NOT NULL ON DELETE CASCADE key ties to a row that
+ *    goes: they go with it (doomed_cond).  The rows that stay are fixed by
+ *    their ctids before acting (freeze_kept).
  * 4. Check, before anything changes, every foreign key into a table whose
  *    rows are deleted, by its ON DELETE action: NO ACTION / RESTRICT from a
  *    row that stays, or CASCADE into a row that must be kept (anonymize
@@ -109,6 +112,17 @@ typedef struct EraseTable
 	char	   *shared;			/* condition on alias t: the row also reaches
 								 * another subject; NULL when it cannot */
 	bool		keep_shared;	/* shared rows stay, detached (delete mode) */
+	List	   *doom_edges;		/* keep_shared: EraseEdge * of fks_out that
+								 * cascade through a column that cannot be
+								 * detached (NOT NULL): a shared row that
+								 * references a row that goes through one
+								 * goes with it (doomed_cond) */
+	bool		doom_known;		/* doom_edges computed */
+	bool		doom_busy;		/* doomed_cond of this table in progress */
+	bool		kept_frozen;	/* keep_shared: the rows that stay are fixed
+								 * (kept_oids, kept_tids) before acting */
+	Datum		kept_oids;		/* their tableoids, oid[] */
+	Datum		kept_tids;		/* their ctids, tid[] */
 	List	   *fks_out;		/* EraseEdge *: foreign keys from this table
 								 * into tables whose rows are deleted */
 	int64		deleted;
@@ -735,14 +749,50 @@ shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
 	return buf.data;
 }
 
-/* the subject's rows of et (alias) that this erasure deletes */
+static char *doomed_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p);
+
+/*
+ * in_kept
+ *		Condition: row alias of et is one of the kept shared rows fixed by
+ *		freeze_kept ("false" when there is none).
+ */
+static char *
+in_kept(EraseTable *et, const char *alias, EraseParams *p)
+{
+	int			po,
+				pt;
+
+	if (et->kept_oids == (Datum) 0)
+		return "false";
+	po = params_add(p, OIDARRAYOID, et->kept_oids);
+	pt = params_add(p, TIDARRAYOID, et->kept_tids);
+	return psprintf("(%s.ctid OPERATOR(pg_catalog.=) ANY ($%d) AND (%s.tableoid, %s.ctid) IN"
+					" (SELECT u.o, u.c FROM ROWS FROM (pg_catalog.unnest($%d::pg_catalog.oid[]),"
+					" pg_catalog.unnest($%d::pg_catalog.tid[])) u(o, c)))",
+					alias, pt, alias, alias, po, pt);
+}
+
+/*
+ * the subject's rows of et (alias) that this erasure deletes: with
+ * shared => 'keep', those that are not shared, and the shared ones that a
+ * NOT NULL ON DELETE CASCADE key ties to a row that goes (doomed_cond)
+ */
 static char *
 delete_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p)
 {
 	char	   *cond = call_cond(p, et->mt, alias);
 
+	if (et->keep_shared && et->kept_frozen)
+		return psprintf("(%s) AND NOT %s", cond, in_kept(et, alias, p));
 	if (et->keep_shared)
+	{
+		char	   *doomed = doomed_cond(subj, et, alias, p);
+
+		if (doomed != NULL)
+			return psprintf("(%s) AND (NOT coalesce(%s, false) OR coalesce(%s, false))", cond,
+							shared_cond(subj, et->mt, alias), doomed);
 		return psprintf("(%s) AND NOT coalesce(%s, false)", cond, shared_cond(subj, et->mt, alias));
+	}
 	return cond;
 }
 
@@ -752,9 +802,18 @@ stay_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p)
 {
 	if (et->anonymize)
 		return call_cond(p, et->mt, alias);
+	if (et->keep_shared && et->kept_frozen)
+		return in_kept(et, alias, p);
 	if (et->keep_shared)
+	{
+		char	   *doomed = doomed_cond(subj, et, alias, p);
+
+		if (doomed != NULL)
+			return psprintf("(%s) AND coalesce(%s, false) AND NOT coalesce(%s, false)",
+							call_cond(p, et->mt, alias), shared_cond(subj, et->mt, alias), doomed);
 		return psprintf("(%s) AND coalesce(%s, false)", call_cond(p, et->mt, alias),
 						shared_cond(subj, et->mt, alias));
+	}
 	return NULL;
 }
 
@@ -1819,8 +1878,66 @@ detach_cols(EraseTable *et, EraseEdge *e)
 	return own;
 }
 
+/*
+ * doomed_cond
+ *		shared => 'keep': condition on row alias of et (a delete-mode table
+ *		whose shared rows are kept): the row references a row that goes
+ *		through a foreign key that is ON DELETE CASCADE and cannot be
+ *		detached (a column that detach_cols would clear is NOT NULL).  Such
+ *		a shared row cannot outlive the row it references (PostgreSQL would
+ *		delete it with that row), so the erasure deletes it itself, counted
+ *		under "deleted" and under "shared"; its own rows below it are judged
+ *		the same way against it.  NULL when et has no such key.  A table
+ *		whose condition is being written (a cycle of such keys, a
+ *		self-reference) counts its shared rows as kept inside it: a row that
+ *		still references one that goes is then 23503 before anything changes
+ *		(the detach check), never deleted unannounced.
+ */
+static char *
+doomed_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p)
+{
+	StringInfoData buf;
+	ListCell   *ec;
+
+	if (!et->keep_shared)
+		return NULL;
+	if (!et->doom_known)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
+
+		foreach(ec, et->fks_out)
+		{
+			EraseEdge  *e = lfirst(ec);
+			Bitmapset  *cols;
+			int			i;
+
+			if (e->fk->deltype != 'c')
+				continue;
+			cols = detach_cols(et, e);
+			for (i = 0; i < e->fk->ncols; i++)
+				if (bms_is_member(e->fk->cols[i], cols) && att_notnull(et->mt->relid, e->fk->cols[i]))
+				{
+					et->doom_edges = lappend(et->doom_edges, e);
+					break;
+				}
+		}
+		et->doom_known = true;
+		MemoryContextSwitchTo(old);
+	}
+	if (et->doom_edges == NIL || et->doom_busy)
+		return NULL;
+	et->doom_busy = true;
+	initStringInfo(&buf);
+	foreach(ec, et->doom_edges)
+		appendStringInfo(&buf, "%s(%s)", buf.len ? " OR " : "",
+						 refs_deleted(subj, lfirst(ec), alias, p));
+	et->doom_busy = false;
+	return psprintf("(%s)", buf.data);
+}
+
 static int	detach_plan(MapSubject *subj, EraseTable *et, MapCall *call, EraseParams **pp,
 						AttrNumber **attnums, char ***exprs, char **where);
+static void freeze_rows(EraseTable *et, MapCall *call, const char *sql, EraseParams *p);
 
 /* a kept shared row cannot be detached (nv_run's report; arg: its EraseTable) */
 static void
@@ -2140,7 +2257,7 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 			refuse(psprintf("shared rows of %s cannot be kept", et->mt->label),
 				   psprintf("Rows of %s that also belong to another subject reference the erased subject through a NOT NULL column, so they cannot be detached. Nothing was erased.",
 							et->mt->label),
-				   "Erase with shared => 'delete', or allow NULL in the referencing columns.");
+				   "Erase with shared => 'delete', or allow NULL in the referencing columns (a foreign key ON DELETE CASCADE instead takes the shared row with the row it references).");
 		/* the other constraints of the detached rows: MATCH FULL keys, CHECKs, domains */
 		{
 			AttrNumber *attnums;
@@ -2324,6 +2441,9 @@ detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
 	StringInfoData set;
 	int			n = detach_plan(subj, et, call, &p, &attnums, &exprs, &where);
 	int			i;
+	bool		isnull;
+	Datum		o,
+				t;
 
 	if (n == 0)
 		return;
@@ -2331,8 +2451,83 @@ detach_shared(MapSubject *subj, EraseTable *et, MapCall *call)
 	for (i = 0; i < n; i++)
 		appendStringInfo(&set, "%s%s = %s", i ? ", " : "",
 						 quote_identifier(get_attname(et->mt->relid, attnums[i], false)), exprs[i]);
-	run_params(et->mt->relid, psprintf("UPDATE %s t SET %s WHERE %s", et->mt->qualname, set.data, where),
-			   p, false, SPI_OK_UPDATE);
+	if (!et->kept_frozen)
+	{
+		run_params(et->mt->relid, psprintf("UPDATE %s t SET %s WHERE %s", et->mt->qualname, set.data, where),
+				   p, false, SPI_OK_UPDATE);
+		return;
+	}
+	/* the detached rows' new versions stay kept, with those not detached */
+	run_params(et->mt->relid,
+			   psprintf("WITH u AS (UPDATE %s t SET %s WHERE %s RETURNING t.tableoid AS o, t.ctid AS c)"
+						" SELECT pg_catalog.array_agg(u.o), pg_catalog.array_agg(u.c) FROM u",
+						et->mt->qualname, set.data, where),
+			   p, false, SPI_OK_SELECT);
+	o = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return;
+	t = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	p = params_new(call);
+	{
+		int			po = params_add(p, OIDARRAYOID, o);
+		int			pt = params_add(p, TIDARRAYOID, t);
+
+		/* our own new snapshot: the old versions of the detached rows are gone */
+		freeze_rows(et, call, psprintf("SELECT pg_catalog.array_agg(k.o), pg_catalog.array_agg(k.c) FROM"
+									   " (SELECT t.tableoid AS o, t.ctid AS c FROM %s t WHERE %s"
+									   " UNION ALL SELECT u.o, u.c FROM ROWS FROM (pg_catalog.unnest($%d::pg_catalog.oid[]),"
+									   " pg_catalog.unnest($%d::pg_catalog.tid[])) u(o, c)) k",
+									   et->mt->qualname, in_kept(et, "t", p), po, pt), p);
+	}
+}
+
+/*
+ * freeze_rows
+ *		Run sql (two columns: oid[] and tid[]) as et's owner and keep the
+ *		result as et's kept shared rows, in et's memory.
+ */
+static void
+freeze_rows(EraseTable *et, MapCall *call, const char *sql, EraseParams *p)
+{
+	bool		isnull;
+	Datum		o,
+				t;
+	MemoryContext old;
+
+	run_params(et->mt->relid, sql, p, true, SPI_OK_SELECT);
+	o = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	t = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
+	et->kept_oids = isnull ? (Datum) 0 : datumCopy(o, false, -1);
+	et->kept_tids = isnull ? (Datum) 0 : datumCopy(t, false, -1);
+	et->kept_frozen = true;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * freeze_kept
+ *		shared => 'keep', before anything changes: the shared rows of et
+ *		that stay (stay_cond: shared and not doomed) are fixed by their
+ *		tableoids and ctids, so that every later statement (detach, delete,
+ *		the check that none is left) acts on the rows the plan counted.
+ *		Whether a row is shared is read from the rows above it, which the
+ *		erasure changes: a row shared only through a doomed row it is
+ *		detached from (a notification of another account's favourite of the
+ *		subject's status, also on the subject's anonymized profile) would
+ *		otherwise be the subject's alone after the detach, and deleted while
+ *		the receipt counted it kept.  Not for Citus tables (no ctids across
+ *		shards): their condition is read as before.
+ */
+static void
+freeze_kept(MapSubject *subj, EraseTable *et, MapCall *call)
+{
+	EraseParams *p;
+
+	if (!et->keep_shared || et->kept_frozen || CitusTable(et->mt->relid).kind != CITUS_NONE)
+		return;
+	p = params_new(call);
+	freeze_rows(et, call, psprintf("SELECT pg_catalog.array_agg(t.tableoid), pg_catalog.array_agg(t.ctid) FROM %s t WHERE %s",
+								   et->mt->qualname, stay_cond(subj, et, "t", p)), p);
 }
 
 /* "alias.cols match the arrays $n.." (one array per column) */
@@ -4659,6 +4854,9 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 		et->stat_deleted = dry_run || CitusTable(et->mt->relid).kind != CITUS_NONE ? -1
 			: stat_deleted(et->mt->relid, ets);
 	}
+	/* the kept shared rows, fixed before anything changes */
+	foreach(lc, ordered)
+		freeze_kept(subj, lfirst(lc), call);
 	foreach(lc, ordered)
 	{
 		EraseTable *et = lfirst(lc);

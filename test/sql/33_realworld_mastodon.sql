@@ -176,7 +176,8 @@ SELECT * FROM rw_access_diff();
 BEGIN;
 SELECT * FROM rw_check(1, 'delete') ORDER BY 1;
 ROLLBACK;
--- with shared => 'keep' their rows stay, detached (23503 here: favourites.account_id is NOT NULL)
+-- with shared => 'keep' their rows stay, detached; other accounts' favourites of
+-- its statuses (NOT NULL ON DELETE CASCADE) go with them (23503 before 46b_shared_keep)
 BEGIN;
 SELECT * FROM rw_check(1, 'keep') ORDER BY 1;
 ROLLBACK;

@@ -67,8 +67,9 @@ SELECT r->'shared' AS shared, r->'tables'->'public.comments' AS comments, r->'ta
   FROM (SELECT privacy.erase('user', '1') AS r) s;
 SELECT id, changeset_id, author_id FROM comments ORDER BY id;
 
--- a NOT NULL reference cannot be detached: 23503, nothing changed
-CREATE TABLE mentions (id int PRIMARY KEY, comment_id int NOT NULL REFERENCES comments ON DELETE CASCADE,
+-- a NOT NULL reference cannot be detached: 23503, nothing changed (a NOT NULL
+-- ON DELETE CASCADE one would take the row with the comment: 46b_shared_keep)
+CREATE TABLE mentions (id int PRIMARY KEY, comment_id int NOT NULL REFERENCES comments,
 	user_id int REFERENCES users);
 INSERT INTO mentions VALUES (1, 4, 3), (2, 5, 2);
 SELECT pg_temp.err($$SELECT privacy.erase('user', '2', shared => 'keep')$$);
