@@ -1962,24 +1962,33 @@ report_detach(void *arg, NewValueViolation *v)
 }
 
 /*
- * report_set_null
- *		A row that stays would be set null by an ON DELETE SET NULL foreign
- *		key into a row that goes, and cannot hold the null (nv_run's report;
- *		arg: the names of the two tables).
+ * report_fk_action
+ *		A row that stays would be set null (or to its defaults) by an ON
+ *		DELETE SET NULL (SET DEFAULT) foreign key into a row that goes, and
+ *		cannot hold the new values (nv_run's report; names: the two tables).
  */
 static void
-report_set_null(void *arg, NewValueViolation *v)
+report_fk_action(char **names, NewValueViolation *v, bool set_default)
 {
-	char	  **names = arg;
-
 	refuse(psprintf("erasure would delete rows of %s that rows of %s still reference", names[0], names[1]),
-		   psprintf("Rows of %s stay after the erasure, and its ON DELETE SET NULL foreign key would set column %s null, which %s. Nothing was erased.",
-					names[1], v->columns,
-					v->kind == 'n' ? "is NOT NULL"
+		   psprintf("Rows of %s stay after the erasure, and its ON DELETE %s foreign key would set column %s %s, which %s. Nothing was erased.",
+					names[1], set_default ? "SET DEFAULT" : "SET NULL", v->columns,
+					set_default ? "to its default" : "null",
+					v->kind == 'n' ? (set_default ? "is null in a NOT NULL column" : "is NOT NULL")
 					: v->kind == 'f' ? psprintf("leaves MATCH FULL foreign key \"%s\" partly null", v->name)
 					: v->kind == 'c' ? psprintf("check constraint \"%s\" does not accept", v->name)
 					: "its type does not accept"),
+		   set_default ?
+		   psprintf("Give column %s of %s a default that the table accepts, or make the foreign key ON DELETE SET NULL or CASCADE.",
+					v->columns, names[1]) :
 		   psprintf("Make the foreign key ON DELETE CASCADE, or let column %s of %s be null.", v->columns, names[1]));
+}
+
+/* nv_run's report of an ON DELETE SET NULL key (arg: the names of the two tables) */
+static void
+report_set_null(void *arg, NewValueViolation *v)
+{
+	report_fk_action(arg, v, false);
 }
 
 /*
@@ -2028,17 +2037,7 @@ check_set_null(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, Ma
 static void
 report_set_default(void *arg, NewValueViolation *v)
 {
-	char	  **names = arg;
-
-	refuse(psprintf("erasure would delete rows of %s that rows of %s still reference", names[0], names[1]),
-		   psprintf("Rows of %s stay after the erasure, and its ON DELETE SET DEFAULT foreign key would set column %s to its default, which %s. Nothing was erased.",
-					names[1], v->columns,
-					v->kind == 'n' ? "is null in a NOT NULL column"
-					: v->kind == 'f' ? psprintf("leaves MATCH FULL foreign key \"%s\" partly null", v->name)
-					: v->kind == 'c' ? psprintf("check constraint \"%s\" does not accept", v->name)
-					: "its type does not accept"),
-		   psprintf("Give column %s of %s a default that the table accepts, or make the foreign key ON DELETE SET NULL or CASCADE.",
-					v->columns, names[1]));
+	report_fk_action(arg, v, true);
 }
 
 /*
