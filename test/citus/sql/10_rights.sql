@@ -19,7 +19,7 @@ SELECT receipt(privacy.erase('customer', '42')) AS erase42 \gset s_
 SELECT (SELECT count(*) FROM customers) AS customers, (SELECT count(*) FROM conversations) AS conversations,
        (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM devices) AS devices,
        (SELECT count(*) FROM log) AS log \gset s_
-SELECT privacy.breach_report(ARRAY['messages'::regclass]) - 'generated_at' - 'notification_deadline' AS breach \gset s_
+SELECT privacy.breach_report(ARRAY['messages'::regclass]) - 'generated_at' - 'notification_deadline' - 'aware_at' AS breach \gset s_
 SELECT privacy.hold('customer', '7', 'litigation');
 SELECT norm(privacy.access('customer', '7')->'data') AS access7 \gset s_
 
@@ -63,7 +63,7 @@ SELECT (SELECT count(*) FROM customers) = :s_customers AS customers,
        (SELECT count(*) FROM log) = :s_log AS log;
 SELECT (SELECT count(*) FROM messages WHERE customer_id = 42) AS messages42,
        (SELECT count(*) FROM messages WHERE customer_id = 43) AS messages43;
-SELECT privacy.breach_report(ARRAY['messages'::regclass]) - 'generated_at' - 'notification_deadline'
+SELECT privacy.breach_report(ARRAY['messages'::regclass]) - 'generated_at' - 'notification_deadline' - 'aware_at'
        = :'s_breach'::jsonb AS same_breach_report;
 -- atomic across nodes: the erasure committed with two-phase commit (the
 -- worker's transaction was prepared, recorded here, then committed)
