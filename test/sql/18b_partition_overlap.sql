@@ -16,8 +16,10 @@ CREATE TABLE po_pay_3 PARTITION OF po_pay FOR VALUES FROM (200) TO (300);
 -- the partitions' own keys: po_pay_1 to the subject, po_pay_3 to an account (composite)
 ALTER TABLE po_pay_1 ADD FOREIGN KEY (c_id) REFERENCES po_r;
 ALTER TABLE po_pay_3 ADD FOREIGN KEY (acct, region) REFERENCES po_acct;
--- a second level below the partition
+-- a second level below the partition (a note of a row that the link finds too)
 CREATE TABLE po_note (id int PRIMARY KEY, pay_id int REFERENCES po_pay_1 (id) ON DELETE CASCADE, body text);
+-- and below the partitioned table: a receipt of any payment
+CREATE TABLE po_rcpt (id int PRIMARY KEY, pay_id int REFERENCES po_pay ON DELETE CASCADE);
 INSERT INTO po_r VALUES (1, 'a'), (2, 'b'), (3, 'c');
 INSERT INTO po_acct VALUES (10, 1, 1), (10, 2, 2), (11, 1, 3);
 INSERT INTO po_pay VALUES
@@ -31,7 +33,8 @@ INSERT INTO po_pay VALUES
 	(202, NULL, '1', 10, 2, 12),	-- po_pay_3: the link only (the account is subject 2's)
 	(203, NULL, '1', 10, 1, 13),	-- po_pay_3: both
 	(204, NULL, '3', 11, 1, 14);
-INSERT INTO po_note VALUES (1, 1, 'x'), (2, 3, 'y'), (3, 4, 'z');
+INSERT INTO po_note VALUES (1, 1, 'x'), (2, 3, 'y'), (3, 4, 'z'), (4, 2, 'w');
+INSERT INTO po_rcpt VALUES (1, 1), (2, 2), (3, 150), (4, 201), (5, 202), (6, 204);
 SELECT privacy.define_subject('po', 'po_r');
 SELECT privacy.link('po', 'po_pay', 'payer');
 SELECT privacy.classify('po_pay', 'amount', 'user.financial.bank_account');
@@ -67,7 +70,10 @@ BEGIN
 		'public.po_pay_1', (SELECT count(*) FROM po_pay_1 WHERE c_id = sid::int OR payer = sid),
 		'public.po_pay_3', (SELECT count(*) FROM po_pay_3 p WHERE payer = sid OR EXISTS
 			(SELECT FROM po_acct c WHERE (c.id, c.region) = (p.acct, p.region) AND c.r_id = sid::int)),
-		'public.po_note', (SELECT count(*) FROM po_note WHERE pay_id IN (SELECT p.id FROM po_pay_1 p WHERE c_id = sid::int)))
+		'public.po_note', (SELECT count(*) FROM po_note WHERE pay_id IN (SELECT p.id FROM po_pay_1 p WHERE c_id = sid::int OR payer = sid)),
+		'public.po_rcpt', (SELECT count(*) FROM po_rcpt WHERE pay_id IN (SELECT p.id FROM po_pay p WHERE payer = sid
+			OR (p.tableoid = 'po_pay_1'::regclass AND c_id = sid::int) OR (p.tableoid = 'po_pay_3'::regclass AND EXISTS
+			(SELECT FROM po_acct c WHERE (c.id, c.region) = (p.acct, p.region) AND c.r_id = sid::int)))))
 	  INTO n;
 	r := privacy.erase('po', sid) -> 'tables';
 	RETURN QUERY
@@ -106,5 +112,5 @@ SELECT privacy.breach_report(ARRAY['po_k_1'::regclass]) -> 'subjects' AS k1,
 
 SELECT privacy.drop_subject('pk');
 DROP FUNCTION po_check(text);
-DROP TABLE po_note, po_pay, po_acct, po_r, po_k, po_s;
+DROP TABLE po_rcpt, po_note, po_pay, po_acct, po_r, po_k, po_s;
 DROP EXTENSION privacy;
