@@ -17,6 +17,8 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -457,33 +459,171 @@ table_json(MapTable *mt, bool export)
 	return mt->row_json[export][0] ? mt->row_json[export] : NULL;
 }
 
+/*
+ * Partitions mapped twice: a partition mapped by a key of its own (a foreign
+ * key declared on that partition only) while a partitioned ancestor is in
+ * the map too (a link, a key declared on it) - the ancestor's condition
+ * reaches rows of the partition as well.  As erase counts them
+ * (mark_partition_overlap in erase.c), each row is listed once, under the
+ * partition: the partition's rows are those its own condition or a mapped
+ * ancestor's condition (evaluated on the partition alone) finds, and the
+ * ancestor's list leaves out the rows of such partitions (their tableoid).
+ * Key sets are not changed.  Both kinds of tables are read by read_grouped.
+ */
+typedef struct Overlap
+{
+	List	  **anc;			/* per table: int, positions of its mapped
+								 * ancestors (nearest first); NIL: none */
+	Datum	   *excl;			/* per table: oid[] of the partitions (all
+								 * levels) listed by themselves; 0: none */
+	const char **json;			/* per table: its row's JSON (table_json; an
+								 * export of a partition, whose columns are
+								 * classified on the partitioned table: the
+								 * nearest mapped ancestor's) */
+	bool		any;
+} Overlap;
+
+/* position of relid in subj->tables, or -1 */
+static int
+table_pos(MapSubject *subj, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, subj->tables)
+		if (((MapTable *) lfirst(lc))->relid == relid)
+			return foreach_current_index(lc);
+	return -1;
+}
+
+/*
+ * overlap_find
+ *		The overlapping partitions of subj and their ancestors (Overlap), for
+ *		the tables listed by this call (a partition without a row JSON of
+ *		its own or of an ancestor lists nothing: its rows stay with the
+ *		ancestor).
+ */
+static void
+overlap_find(MapSubject *subj, bool export, Overlap *ov)
+{
+	int			n = list_length(subj->tables);
+	List	  **leaves = palloc0(sizeof(List *) * Max(n, 1));
+	ListCell   *lc;
+	int			i;
+
+	ov->anc = palloc0(sizeof(List *) * Max(n, 1));
+	ov->excl = palloc0(sizeof(Datum) * Max(n, 1));
+	ov->json = palloc0(sizeof(char *) * Max(n, 1));
+	ov->any = false;
+	foreach(lc, subj->tables)
+		ov->json[foreach_current_index(lc)] = table_json(lfirst(lc), export);
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+		int			p = foreach_current_index(lc);
+		List	   *anc = NIL;
+		ListCell   *ac;
+
+		if (!get_rel_relispartition(mt->relid))
+			continue;
+		foreach(ac, get_partition_ancestors(mt->relid))
+		{
+			int			a = table_pos(subj, lfirst_oid(ac));
+
+			if (a >= 0)
+				anc = lappend_int(anc, a);
+		}
+		if (anc != NIL && ov->json[p] == NULL)
+			ov->json[p] = ov->json[linitial_int(anc)];
+		if (ov->json[p] == NULL)
+			continue;
+		foreach(ac, anc)
+		{
+			int			a = lfirst_int(ac);
+
+			ov->anc[p] = lappend_int(ov->anc[p], a);
+			leaves[a] = list_concat(leaves[a], find_all_inheritors(mt->relid, NoLock, NULL));
+			ov->any = true;
+		}
+	}
+	for (i = 0; i < n; i++)
+	{
+		Datum	   *o;
+		ListCell   *oc;
+
+		if (leaves[i] == NIL)
+			continue;
+		o = palloc(sizeof(Datum) * list_length(leaves[i]));
+		foreach(oc, leaves[i])
+			o[foreach_current_index(oc)] = ObjectIdGetDatum(lfirst_oid(oc));
+		ov->excl[i] = PointerGetDatum(construct_array(o, list_length(leaves[i]), OIDOID,
+													  sizeof(Oid), true, TYPALIGN_INT));
+	}
+}
+
+/* one table of a group statement of collect() */
+typedef struct GroupMember
+{
+	int			pos;			/* in subj->tables */
+	int			first;			/* the number of its first key set */
+	List	   *anc;			/* int: mapped ancestors (Overlap) */
+	int		   *anc_first;		/* their first key sets */
+	int			excl;			/* the oid[] parameter (Overlap), 0: none */
+} GroupMember;
+
 /* what a group statement of collect() is built from */
 typedef struct GroupRows
 {
 	MapSubject *subj;
-	List	   *members;		/* int: indexes in subj->tables */
-	bool		export;
+	GroupMember *members;
+	int			nmembers;
+	const char *const *json;	/* per table: its row's JSON */
 } GroupRows;
 
-/* "SELECT (SELECT privacy._rows(..) FROM t1 t WHERE ..), ..": MapKeptGroupSigned */
+/*
+ * "SELECT (SELECT privacy._rows(..) FROM t1 t WHERE ..), ..": MapKeptGroupSigned.
+ * An overlapping partition adds its ancestors' conditions, evaluated on the
+ * partition alone; their ancestor leaves its partitions out (Overlap).
+ */
 static char *
 group_rows_sql(void *arg)
 {
 	GroupRows  *gr = arg;
 	StringInfoData sql;
-	ListCell   *mc;
-	int			first = 2;
+	int			m;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
-	foreach(mc, gr->members)
+	for (m = 0; m < gr->nmembers; m++)
 	{
-		MapTable   *mt = list_nth(gr->subj->tables, lfirst_int(mc));
+		GroupMember *gm = &gr->members[m];
+		MapTable   *mt = list_nth(gr->subj->tables, gm->pos);
+		char	   *cond = MapCallConditionAt(gr->subj, mt, "t", gm->first);
+		ListCell   *ac;
 
+		if (gm->anc != NIL)
+		{
+			StringInfoData c;
+
+			initStringInfo(&c);
+			appendStringInfo(&c, "((%s)", cond);
+			foreach(ac, gm->anc)
+			{
+				/* the ancestor's condition with every statement on the partition */
+				MapTable	as_part = *(MapTable *) list_nth(gr->subj->tables, lfirst_int(ac));
+
+				as_part.qualname = mt->qualname;
+				as_part.partitioned = mt->partitioned;
+				appendStringInfo(&c, " OR (%s)",
+								 MapCallConditionAt(gr->subj, &as_part, "t",
+													gm->anc_first[foreach_current_index(ac)]));
+			}
+			appendStringInfoChar(&c, ')');
+			cond = c.data;
+		}
+		if (gm->excl > 0)
+			cond = psprintf("(%s) AND t.tableoid OPERATOR(pg_catalog.<>) ALL ($%d)", cond, gm->excl);
 		appendStringInfo(&sql, "%s(SELECT privacy._rows(%s) FROM %s t WHERE %s)",
-						 foreach_current_index(mc) ? ", " : "", table_json(mt, gr->export),
-						 mt->qualname, MapCallConditionAt(gr->subj, mt, "t", first));
-		first += mt->call_nargs - 1;
+						 m ? ", " : "", gr->json[gm->pos], mt->qualname, cond);
 	}
 	return sql.data;
 }
@@ -496,23 +636,28 @@ group_rows_sql(void *arg)
  *		one by one as well), over the call's key sets; its plan kept with
  *		the map (one generic plan).  Fills vals (by table position; NULL:
  *		none) for the tables that MapCallBeginReading did not read (done).
+ *		ov: the partitions mapped twice (Overlap), or NULL.
  */
 static void
 read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jsonb **vals,
-			 MemoryContext outer)
+			 MemoryContext outer, const Overlap *ov)
 {
 	List	   *owners = NIL;
 	List	   *groups = NIL;	/* List of int (table positions), per owner */
 	ListCell   *lc,
 			   *gc;
+	const char **json = palloc(sizeof(char *) * Max(list_length(subj->tables), 1));
 
+	foreach(lc, subj->tables)
+		json[foreach_current_index(lc)] = ov != NULL ? ov->json[foreach_current_index(lc)]
+			: table_json(lfirst(lc), export);
 	foreach(lc, subj->tables)
 	{
 		MapTable   *mt = lfirst(lc);
 		Oid			owner;
 		int			g = -1;
 
-		if (table_json(mt, export) == NULL || done[foreach_current_index(lc)])
+		if (json[foreach_current_index(lc)] == NULL || done[foreach_current_index(lc)])
 			continue;
 		owner = UtilRelationOwner(mt->relid);
 		foreach(gc, owners)
@@ -534,8 +679,10 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 		int			cap = 64;
 		Oid		   *types = palloc(sizeof(Oid) * cap);
 		Datum	   *values = palloc(sizeof(Datum) * cap);
-		int			nsig = list_length(members);
-		uintptr_t  *sig = palloc(sizeof(uintptr_t) * nsig);
+		int			nmembers = list_length(members);
+		int			nsig = 0;
+		uintptr_t  *sig = palloc(sizeof(uintptr_t) * Max(nmembers, 1));
+		GroupMember *gms = palloc0(sizeof(GroupMember) * Max(nmembers, 1));
 		int			slot = 6 * foreach_current_index(gc) + (export ? 5 : 4);
 		ListCell   *mc;
 		PrivacyUserSwitch sw;
@@ -546,17 +693,48 @@ read_grouped(MapSubject *subj, MapCall *call, bool export, const bool *done, Jso
 		values[0] = call->key;
 		foreach(mc, members)
 		{
-			MapTable   *mt = list_nth(subj->tables, lfirst_int(mc));
+			int			pos = lfirst_int(mc);
+			MapTable   *mt = list_nth(subj->tables, pos);
+			GroupMember *gm = &gms[foreach_current_index(mc)];
+			List	   *anc = ov != NULL ? ov->anc[pos] : NIL;
+			bool		excl = ov != NULL && ov->excl[pos] != (Datum) 0;
+			ListCell   *ac;
 
-			sig[foreach_current_index(mc)] = MapGroupSig(mt, 0);
+			/* the statement's text: its tables in order, with their roles */
+			sig = repalloc(sig, sizeof(uintptr_t) * (nsig + 1 + list_length(anc)));
+			sig[nsig++] = MapGroupSig(mt, (anc != NIL ? 1 : 0) | (excl ? 2 : 0));
+			gm->pos = pos;
+			gm->first = nargs + 1;
 			MapCallGroupValues(call, mt, &types, &values, &nargs, &cap);
+			gm->anc = anc;
+			gm->anc_first = palloc(sizeof(int) * Max(list_length(anc), 1));
+			foreach(ac, anc)
+			{
+				MapTable   *at = list_nth(subj->tables, lfirst_int(ac));
+
+				sig[nsig++] = MapGroupSig(at, 4);
+				gm->anc_first[foreach_current_index(ac)] = nargs + 1;
+				MapCallGroupValues(call, at, &types, &values, &nargs, &cap);
+			}
+			if (excl)
+			{
+				if (nargs + 1 > cap)
+				{
+					cap = 2 * (nargs + 1);
+					types = repalloc(types, sizeof(Oid) * cap);
+					values = repalloc(values, sizeof(Datum) * cap);
+				}
+				types[nargs] = OIDARRAYOID;
+				values[nargs++] = ov->excl[pos];
+				gm->excl = nargs;
+			}
 		}
 		sw.frame = GuardEnterTableOwner(((MapTable *) list_nth(subj->tables, linitial_int(members)))->relid);
 		GuardSetRowSecurityBypass(true);
 		PG_TRY();
 		{
 			/* kept plans of the map entry: 6n + 4 access, 6n + 5 export (map_cache.c) */
-			GroupRows	gr = {subj, members, export};
+			GroupRows	gr = {subj, gms, nmembers, json};
 
 			plan = MapKeptGroupSigned(subj, slot, sig, nsig, nargs, types, group_rows_sql, &gr);
 			ret = SPI_execute_plan(plan, values, NULL, true, 1);
@@ -608,6 +786,8 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 	MapCall    *call;
 	int			n = list_length(subj->tables);
 	bool	   *read = palloc0(sizeof(bool) * Max(n, 1));
+	Overlap		ov = {NULL, NULL, false};
+	int			ti;
 
 	if (!CitusLoaded())
 	{
@@ -617,6 +797,12 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 		UtilSpiConnect();
 		foreach(lc, subj->tables)
 			json[foreach_current_index(lc)] = table_json(lfirst(lc), export);
+		MemoryContextSwitchTo(outer);
+		overlap_find(subj, export, &ov);
+		/* the partitions mapped twice and their ancestors: read_grouped */
+		for (ti = 0; ov.any && ti < n; ti++)
+			if (ov.anc[ti] != NIL || ov.excl[ti] != (Datum) 0)
+				json[ti] = NULL;
 		SPI_finish();
 		MemoryContextSwitchTo(outer);
 		grouped = palloc0(sizeof(Jsonb *) * Max(n, 1));
@@ -629,7 +815,7 @@ collect(MapSubject *subj, Datum key, bool export, Datum *tables_arr)
 	/* the per-edge map queries are planned with large estimates: no JIT */
 	jitnest = MapJitOff();
 	if (grouped)
-		read_grouped(subj, call, export, read, grouped, outer);	/* the others */
+		read_grouped(subj, call, export, read, grouped, outer, ov.any ? &ov : NULL);	/* the others */
 	else if (!export)
 		routed = read_routed(subj, key, outer, &routed_rows);	/* Citus: one round trip */
 	if (call == NULL)
