@@ -577,6 +577,174 @@ link_match(MapSubject *subj, MapHop *h, const char *alias)
 }
 
 /*
+ * The rows a statement judges (append_other across owners, shared_keys):
+ * the subject's rows of mt (via NULL), or the rows of relid whose columns
+ * via->pcols are among the arrays cand (one per column, of types ctypes,
+ * aligned).
+ */
+typedef struct SharedScope
+{
+	Oid			relid;
+	MapTable   *mt;
+	MapHop	   *via;
+	Oid		   *ctypes;
+	Datum	   *cand;
+} SharedScope;
+
+/*
+ * shared_one_owner
+ *		Every table append_other reads along paths, from their hop at idx
+ *		on, is owner's.
+ */
+static bool
+shared_one_owner(MapSubject *subj, List *paths, int idx, Oid owner)
+{
+	ListCell   *lc;
+
+	foreach(lc, paths)
+	{
+		List	   *path = lfirst(lc);
+		int			i;
+
+		for (i = idx; i < list_length(path); i++)
+		{
+			MapHop	   *h = list_nth(path, i);
+
+			if (h->link || hop_is_shortcut(subj, path, i))
+				continue;
+			if (UtilRelationOwner(h->prel) != owner)
+				return false;
+		}
+	}
+	return true;
+}
+
+static int	run_params(Oid relid, const char *sql, EraseParams *p, bool read_only, int expect);
+
+/* "alias.cols are among the arrays $n.." (one per column, aligned) */
+static char *
+cols_in_arrays(Oid relid, const AttrNumber *cols, int n, const char *alias, EraseParams *p,
+			   const Oid *elemtypes, const Datum *arrays)
+{
+	StringInfoData b;
+	int			i;
+	int			first = p->n + 1;
+
+	for (i = 0; i < n; i++)
+		params_add(p, get_array_type(elemtypes[i]), arrays[i]);
+	initStringInfo(&b);
+	if (n == 1)
+	{
+		appendStringInfo(&b, "%s.%s = ANY ($%d)", alias,
+						 quote_identifier(get_attname(relid, cols[0], false)), first);
+		return b.data;
+	}
+	appendStringInfo(&b, "%s IN (SELECT * FROM ROWS FROM (", cols_of(alias, relid, cols, n));
+	for (i = 0; i < n; i++)
+		appendStringInfo(&b, "%spg_catalog.unnest($%d)", i ? ", " : "", first + i);
+	appendStringInfoString(&b, "))");
+	return b.data;
+}
+
+/*
+ * distinct_arrays
+ *		Run, as the owner of relid, "SELECT DISTINCT <the columns cols of
+ *		relid, alias sh> FROM relid sh WHERE where" (none of them null), and
+ *		return the values as arrays, one per column, aligned; NULL when
+ *		there is no row.
+ */
+static Datum *
+distinct_arrays(Oid relid, const AttrNumber *cols, int n, const char *where, EraseParams *q)
+{
+	StringInfoData sql;
+	Datum	   *arrays = palloc(sizeof(Datum) * n);
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (i = 0; i < n; i++)
+		appendStringInfo(&sql, "%spg_catalog.array_agg(x.c%d)", i ? ", " : "", i);
+	appendStringInfoString(&sql, " FROM (SELECT DISTINCT ");
+	for (i = 0; i < n; i++)
+		appendStringInfo(&sql, "%ssh.%s AS c%d", i ? ", " : "",
+						 quote_identifier(get_attname(relid, cols[i], false)), i);
+	appendStringInfo(&sql, " FROM %s sh WHERE (%s)", UtilFromName(relid), where);
+	for (i = 0; i < n; i++)
+		appendStringInfo(&sql, " AND sh.%s IS NOT NULL",
+						 quote_identifier(get_attname(relid, cols[i], false)));
+	appendStringInfoString(&sql, ") x");
+	run_params(relid, sql.data, q, true, SPI_OK_SELECT);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+
+		if (isnull)
+			return NULL;
+		arrays[i] = datumCopy(d, false, -1);
+	}
+	return arrays;
+}
+
+static void append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char *alias,
+						 int *aliasno, EraseParams *p, const SharedScope *scope);
+
+/*
+ * shared_keys
+ *		append_other's lookup through hop h, from the statement's main row
+ *		alias (scope), when a table it reads along the paths sub is not the
+ *		owner's of scope->relid: the values of h's columns in the rows the
+ *		statement judges are read first, as the owner of scope->relid; then,
+ *		as the owner of the table above, the keys among them of its rows
+ *		that reach a subject whose key is not $1 (its own lookups across
+ *		owners read the same way, recursively).  The condition compares
+ *		alias's columns with those keys, parameters of p: no statement reads
+ *		a table as another role than its owner (who may only be allowed to
+ *		reference it, and whose policies are its own code).
+ */
+static char *
+shared_keys(MapSubject *subj, MapHop *h, List *sub, int idx, const char *alias,
+			EraseParams *p, const SharedScope *scope)
+{
+	EraseParams *q = params_new(p->call);
+	StringInfoData where;
+	Oid		   *ctypes = palloc(sizeof(Oid) * h->ncols);
+	Oid		   *ktypes = palloc(sizeof(Oid) * h->ncols);
+	Datum	   *cand,
+			   *keys;
+	SharedScope up;
+	int			aliasno = 0;
+	int			i;
+
+	for (i = 0; i < h->ncols; i++)
+	{
+		ctypes[i] = get_atttype(h->rel, h->cols[i]);
+		ktypes[i] = get_atttype(h->prel, h->pcols[i]);
+	}
+	/* the rows judged: the subject's, or those matching what the statement below passed */
+	cand = distinct_arrays(h->rel, h->cols, h->ncols,
+						   scope->via == NULL ? call_cond(q, scope->mt, "sh")
+						   : cols_in_arrays(scope->relid, scope->via->pcols, scope->via->ncols, "sh", q,
+											scope->ctypes, scope->cand), q);
+	if (cand == NULL)
+		return "false";
+	q = params_new(p->call);
+	up.relid = h->prel;
+	up.mt = NULL;
+	up.via = h;
+	up.ctypes = ctypes;
+	up.cand = cand;
+	initStringInfo(&where);
+	appendStringInfo(&where, "%s AND (", cols_in_arrays(h->prel, h->pcols, h->ncols, "sh", q, ctypes, cand));
+	append_other(&where, subj, sub, idx + 1, "sh", &aliasno, q, &up);
+	appendStringInfoChar(&where, ')');
+	keys = distinct_arrays(h->prel, h->pcols, h->ncols, where.data, q);
+	if (keys == NULL)
+		return "false";
+	return psprintf("coalesce(%s, false)", cols_in_arrays(h->rel, h->cols, h->ncols, alias, p, ktypes, keys));
+}
+
+/*
  * append_other
  *		Condition: row alias, followed along one of paths (lists of hops,
  *		which all share their hops before idx), reaches a subject whose key
@@ -585,11 +753,15 @@ link_match(MapSubject *subj, MapHop *h, const char *alias)
  *		at idx are followed together, through one correlated lookup of the
  *		row that hop references (a foreign key references a unique key): a
  *		row costs one index probe per node of the tree of its paths, at
- *		most, and the first disjunct found true ends the search.
+ *		most, and the first disjunct found true ends the search.  With p
+ *		(alias is then the statement's main row, of scope), a lookup that
+ *		would read a table of another owner than scope's is shared_keys'
+ *		instead, whose keys become parameters of p; without, the lookups
+ *		read every table above as the statement's role.
  */
 static void
 append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char *alias,
-			 int *aliasno)
+			 int *aliasno, EraseParams *p, const SharedScope *scope)
 {
 	List	   *done = NIL;
 	ListCell   *lc;
@@ -641,12 +813,17 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
 			if (idx < list_length(other) && list_nth(other, idx) == h)
 				sub = lappend(sub, other);
 		}
+		if (p != NULL && !shared_one_owner(subj, sub, idx, UtilRelationOwner(scope->relid)))
+		{
+			appendStringInfoString(buf, shared_keys(subj, h, sub, idx, alias, p, scope));
+			continue;
+		}
 		snprintf(next, sizeof(next), "o%d", ++(*aliasno));
 		appendStringInfo(buf, "EXISTS (SELECT 1 FROM %s %s WHERE %s = %s AND (",
 						 UtilFromName(h->prel), next,
 						 cols_of(next, h->prel, h->pcols, h->ncols),
 						 cols_of(alias, h->rel, h->cols, h->ncols));
-		append_other(buf, subj, sub, idx + 1, next, aliasno);
+		append_other(buf, subj, sub, idx + 1, next, aliasno, NULL, NULL);
 		appendStringInfoString(buf, "))");
 	}
 	if (first)
@@ -658,7 +835,11 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
  *		Condition on row alias of mt: it also reaches another subject of the
  *		type through one of its paths.  NULL when it cannot (the root, a
  *		referenced table, a table with one path: along one path a row
- *		reaches exactly one subject).
+ *		reaches exactly one subject).  With p, for a statement that judges
+ *		the subject's rows of mt as mt's owner: the tables above of other
+ *		owners are read first, as their owners (shared_keys), whose keys
+ *		become parameters of p; the same text as without p when every table
+ *		above is mt's owner's.
  */
 /* at most this many simple paths tell whether a row is shared */
 #define ERASE_MAX_SHARED_PATHS 256
@@ -707,7 +888,7 @@ collect_paths(MapSubject *subj, MapTable *mt, List *prefix, List *seen, List **o
 }
 
 static char *
-shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
+shared_cond(MapSubject *subj, MapTable *mt, const char *alias, EraseParams *p)
 {
 	StringInfoData buf;
 	ListCell   *lc;
@@ -715,6 +896,7 @@ shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
 	List	   *paths = NIL;
 	List	   *nonempty = NIL;
 	bool		skipped = false;
+	SharedScope scope = {mt->relid, mt, NULL, NULL, NULL};
 
 	if (mt->outbound || mt->relid == subj->root)
 		return NULL;
@@ -742,9 +924,12 @@ shared_cond(MapSubject *subj, MapTable *mt, const char *alias)
 			nonempty = lappend(nonempty, lfirst(lc));
 	if (nonempty == NIL)
 		return NULL;
+	/* with p: the tables above of other owners are read as their owners */
+	if (p != NULL && shared_one_owner(subj, nonempty, 0, UtilRelationOwner(mt->relid)))
+		p = NULL;
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '(');
-	append_other(&buf, subj, nonempty, 0, alias, &aliasno);
+	append_other(&buf, subj, nonempty, 0, alias, &aliasno, p, &scope);
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
@@ -790,8 +975,8 @@ delete_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p)
 
 		if (doomed != NULL)
 			return psprintf("(%s) AND (NOT coalesce(%s, false) OR coalesce(%s, false))", cond,
-							shared_cond(subj, et->mt, alias), doomed);
-		return psprintf("(%s) AND NOT coalesce(%s, false)", cond, shared_cond(subj, et->mt, alias));
+							shared_cond(subj, et->mt, alias, p), doomed);
+		return psprintf("(%s) AND NOT coalesce(%s, false)", cond, shared_cond(subj, et->mt, alias, p));
 	}
 	return cond;
 }
@@ -810,9 +995,9 @@ stay_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p)
 
 		if (doomed != NULL)
 			return psprintf("(%s) AND coalesce(%s, false) AND NOT coalesce(%s, false)",
-							call_cond(p, et->mt, alias), shared_cond(subj, et->mt, alias), doomed);
+							call_cond(p, et->mt, alias), shared_cond(subj, et->mt, alias, p), doomed);
 		return psprintf("(%s) AND coalesce(%s, false)", call_cond(p, et->mt, alias),
-						shared_cond(subj, et->mt, alias));
+						shared_cond(subj, et->mt, alias, p));
 	}
 	return NULL;
 }
@@ -975,7 +1160,7 @@ prepare_tables(MapSubject *subj, bool keep_shared)
 					 errdetail("A pseudonym needs a string type other than name, with room for 16 characters under a unique index. Nothing was erased."),
 					 errhint("Classify the column again with privacy.classify(), with another erasure strategy or after widening it."),
 					 errhidestmt(true)));
-		et->shared = shared_cond(subj, mt, "t");
+		et->shared = shared_cond(subj, mt, "t", NULL);
 		et->keep_shared = keep_shared && et->shared != NULL && !et->anonymize;
 		ets = lappend(ets, et);
 	}
@@ -2608,6 +2793,9 @@ shared_memo(MapSubject *subj, List *ets, EraseTable *et, EraseParams *p)
 	collect_paths(subj, et->mt, NIL, NIL, &own, &own_skipped);
 	if (list_length(own) >= ERASE_MAX_SHARED_PATHS || own_skipped)
 		return NULL;
+	/* a table above of another owner: shared_cond reads it as its owner */
+	if (!shared_one_owner(subj, own, 0, UtilRelationOwner(et->mt->relid)))
+		return NULL;
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '(');
 	foreach(lc, et->mt->paths)
@@ -2632,7 +2820,7 @@ shared_memo(MapSubject *subj, List *ets, EraseTable *et, EraseParams *p)
 		if (h->link || h->prel == subj->root)
 		{
 			/* a terminal hop: written as shared_cond writes it */
-			append_other(&buf, subj, list_make1(list_make1(h)), 0, "t", &aliasno);
+			append_other(&buf, subj, list_make1(list_make1(h)), 0, "t", &aliasno, NULL, NULL);
 			continue;
 		}
 		pt = find_et(ets, h->prel);
@@ -2671,7 +2859,7 @@ shared_memo(MapSubject *subj, List *ets, EraseTable *et, EraseParams *p)
 		if (ppaths == NIL || linitial(ppaths) == NIL)
 			appendStringInfoString(&buf, "false");
 		else
-			append_other(&buf, subj, ppaths, 0, next, &aliasno);
+			append_other(&buf, subj, ppaths, 0, next, &aliasno, NULL, NULL);
 		appendStringInfoString(&buf, ")) END");
 	}
 	appendStringInfoChar(&buf, ')');
@@ -2701,7 +2889,7 @@ count_shared(MapSubject *subj, List *ets, EraseTable *et, MapCall *call, bool me
 	if (memo)
 		shared = shared_memo(subj, ets, et, p);
 	if (shared == NULL)
-		shared = et->shared;
+		shared = shared_cond(subj, mt, "t", p);
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT pg_catalog.count(*) FILTER (WHERE x.s)");
 	for (i = 0; i < mt->nneeded; i++)
