@@ -273,6 +273,114 @@ append_json_str(StringInfo buf, const char *s)
 	escape_json(buf, s);
 }
 
+/* one statement of count_subjects: the key expressions of mt's rows (of relid), filtered */
+typedef struct BreachRead
+{
+	Oid			relid;
+	MapTable   *mt;
+	char	   *where;			/* on alias t, or NULL */
+} BreachRead;
+
+/*
+ * outbound_reads
+ *		A referenced table (an address that the customers reference) belongs
+ *		to the subjects of every row that references it, several of them when
+ *		it is shared: its subjects are read from the referencing tables, rows
+ *		whose foreign key columns are all set (the key makes them point at a
+ *		row of the breached table), as the referencing table's owner.  The
+ *		breached table itself is not read.  NIL when a referencing table is a
+ *		referenced one too (a chain): then the table's own key expressions.
+ */
+static List *
+outbound_reads(MapSubject *subj, MapTable *mt)
+{
+	List	   *reads = NIL;
+	ListCell   *lc;
+
+	foreach(lc, mt->paths)
+	{
+		MapHop	   *h = lfirst(lc) ? linitial((List *) lfirst(lc)) : NULL;	/* an edge */
+		MapTable   *pt = h ? MapFindTable(subj, h->prel) : NULL;
+		BreachRead *r;
+		StringInfoData w;
+		int			k;
+
+		if (h == NULL || h->link || pt == NULL || pt->outbound)
+			return NIL;
+		initStringInfo(&w);
+		for (k = 0; k < h->ncols; k++)
+			appendStringInfo(&w, "%st.%s IS NOT NULL", k ? " AND " : "",
+							 quote_identifier(get_attname(h->prel, h->pcols[k], false)));
+		r = palloc0(sizeof(BreachRead));
+		r->relid = h->prel;
+		r->mt = pt;
+		r->where = w.data;
+		reads = lappend(reads, r);
+	}
+	return reads;
+}
+
+/*
+ * count_read
+ *		Digests of the subject keys of one BreachRead's rows into seen, read
+ *		as the table's owner.  False when the table has no key expression.
+ */
+static bool
+count_read(MapSubject *subj, BreachRead *r, HTAB *seen)
+{
+	char	   *from;
+	StringInfoData q;
+	Portal		portal;
+	int			frame;
+	ListCell   *lc;
+
+	from = psprintf("%s.%s",
+					quote_identifier(get_namespace_name(get_rel_namespace(r->relid))),
+					quote_identifier(get_rel_name(r->relid)));
+	initStringInfo(&q);
+	foreach(lc, MapKeyExprs(subj, r->mt, "t"))
+	{
+		if (q.len > 0)
+			appendStringInfoString(&q, " UNION ");
+		appendStringInfo(&q, "SELECT %s AS k FROM %s t%s%s", MapCanonText(subj, (char *) lfirst(lc)),
+						 from, r->where ? " WHERE " : "", r->where ? r->where : "");
+	}
+	if (q.len == 0)
+		return false;
+
+	/*
+	 * The key expressions (casts, joins along the path) are the table
+	 * owner's code: read as the owner, restricted; only a digest of each key
+	 * is kept, to count distinct subjects over all tables.
+	 */
+	frame = GuardEnterTableOwner(r->relid);
+	GuardSetRowSecurityBypass(true);
+	portal = SPI_cursor_open_with_args(NULL, q.data, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			unsigned char digest[16];
+
+			if (k == NULL)
+				continue;
+			crypto_generichash(digest, sizeof(digest), (unsigned char *) k, strlen(k), NULL, 0);
+			(void) hash_search(seen, digest, HASH_ENTER, NULL);
+			pfree(k);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	GuardLeave(frame);
+	return true;
+}
+
 /*
  * count_subjects
  *		Distinct subjects of one type among the rows of the given tables
@@ -297,58 +405,29 @@ count_subjects(const char *subject, Oid *relids, int n)
 	for (i = 0; i < n; i++)
 	{
 		MapTable   *mt = MapFindTable(subj, relids[i]);
+		List	   *reads = NIL;	/* of BreachRead */
 		ListCell   *lc;
-		char	   *from;
-		StringInfoData q;
-		Portal		portal;
-		int			frame;
 
 		if (mt == NULL)
 			continue;
-		from = psprintf("%s.%s",
-						quote_identifier(get_namespace_name(get_rel_namespace(relids[i]))),
-						quote_identifier(get_rel_name(relids[i])));
-		initStringInfo(&q);
-		foreach(lc, MapKeyExprs(subj, mt, "t"))
+		if (mt->outbound)
+			reads = outbound_reads(subj, mt);
+		if (reads == NIL)
 		{
-			if (q.len > 0)
-				appendStringInfoString(&q, " UNION ");
-			appendStringInfo(&q, "SELECT %s AS k FROM %s t", MapCanonText(subj, (char *) lfirst(lc)), from);
-			any = true;
-		}
-		if (q.len == 0)
-			continue;
+			BreachRead *r = palloc0(sizeof(BreachRead));
 
-		/*
-		 * The key expressions (casts, joins along the path) are the table
-		 * owner's code: read as the owner, restricted; only a digest of
-		 * each key is kept, to count distinct subjects over all tables.
-		 */
-		frame = GuardEnterTableOwner(relids[i]);
-		GuardSetRowSecurityBypass(true);
-		portal = SPI_cursor_open_with_args(NULL, q.data, 0, NULL, NULL, NULL, true, 0);
-		for (;;)
+			r->relid = relids[i];
+			r->mt = mt;
+			r->where = NULL;
+			reads = list_make1(r);
+		}
+		foreach(lc, reads)
 		{
-			uint64		r;
+			BreachRead *r = lfirst(lc);
 
-			SPI_cursor_fetch(portal, true, 10000);
-			if (SPI_processed == 0)
-				break;
-			for (r = 0; r < SPI_processed; r++)
-			{
-				char	   *k = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-				unsigned char digest[16];
-
-				if (k == NULL)
-					continue;
-				crypto_generichash(digest, sizeof(digest), (unsigned char *) k, strlen(k), NULL, 0);
-				(void) hash_search(seen, digest, HASH_ENTER, NULL);
-				pfree(k);
-			}
-			SPI_freetuptable(SPI_tuptable);
+			if (count_read(subj, r, seen))
+				any = true;
 		}
-		SPI_cursor_close(portal);
-		GuardLeave(frame);
 	}
 	if (!any)
 		return -1;
