@@ -4,8 +4,10 @@
 -- builds a schema "pk" of 4 to 9 tables (the root included): foreign keys to
 -- earlier tables only (no self-reference, no cycle: the README's limits),
 -- several paths to the root (two keys into the same table too), composite
--- keys, NOT NULL keys (CASCADE or NO ACTION) and nullable ones (CASCADE, SET
--- NULL, NO ACTION), some anonymize-mode tables, and random rows, many of
+-- keys (a tenant column shared by two keys; one NOT NULL column and a
+-- nullable one), NOT NULL keys (CASCADE, NO ACTION, RESTRICT) and nullable
+-- ones (CASCADE, SET NULL, SET DEFAULT, NO ACTION, RESTRICT), links,
+-- partitioned tables, some anonymize-mode tables, and random rows, many of
 -- them reaching two subjects (shared).  For every subject, shared =>
 -- 'delete' and 'keep', the dry run then the erasure run in a subtransaction
 -- that is rolled back, against an oracle written here that reads the foreign
@@ -81,8 +83,9 @@ BEGIN
 	       LATERAL (SELECT array_agg(a.attname::text ORDER BY a.attnum) AS clr, bool_or(a.attnotnull) AS req
 	                  FROM unnest(c.conkey) k(att) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att
 	                 WHERE NOT EXISTS (SELECT FROM pg_constraint o WHERE o.conrelid = c.conrelid AND o.contype = 'f'
-	                                      AND o.oid <> c.oid AND k.att = ANY (o.conkey))) x
-	 WHERE c.contype = 'f' AND cr.relnamespace = 'pk'::regnamespace;
+	                                      AND o.oid <> c.oid AND o.conparentid = 0
+	                                      AND k.att = ANY (o.conkey))) x
+	 WHERE c.contype = 'f' AND cr.relnamespace = 'pk'::regnamespace AND c.conparentid = 0;
 END $$;
 
 -- which row each key of each row references, and the subjects of each row:
@@ -114,7 +117,7 @@ CREATE FUNCTION pg_temp.pk_build(seed int) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
 	ntab int; nsubj int; i int; k int; nrows int; eid int := 0; npar int;
 	t record; p record; cols text; keycols text[]; ccols text[]; act "char"; nn boolean;
-	dep int; np int; rid int := 0; vals text; fkv text; anon boolean; composite boolean; tenanted boolean; tn int; link text; half boolean;
+	dep int; np int; rid int := 0; vals text; fkv text; anon boolean; composite boolean; tenanted boolean; tn int; link text; half boolean; part boolean;
 	cond text;
 BEGIN
 	PERFORM setseed((seed % 20000) / 20000.0 + 0.00003);
@@ -141,10 +144,17 @@ BEGIN
 		IF tenanted THEN cols := cols || ', tn int NOT NULL'; END IF;
 		-- a link column (delete-mode tables), NOT NULL sometimes: a kept
 		-- shared row's link to the subject is cleared, or 23503
-		link := CASE WHEN anon OR random() >= 0.3 THEN NULL WHEN random() < 0.2 THEN 'who text NOT NULL' ELSE 'who text' END;
+		link := CASE WHEN anon OR random() >= 0.3 THEN NULL WHEN random() < 0.15 THEN 'who text NOT NULL' ELSE 'who text' END;
 		IF link IS NOT NULL THEN cols := cols || ', ' || link; END IF;
-		EXECUTE format('CREATE TABLE pk.%I (%s, PRIMARY KEY (%s))', 't' || i, cols,
-		               CASE WHEN composite THEN 'k1, k2' ELSE 'k1' END);
+		-- partitioned sometimes (k1 below 1000 or not)
+		part := random() < 0.2;
+		EXECUTE format('CREATE TABLE pk.%I (%s, PRIMARY KEY (%s))%s', 't' || i, cols,
+		               CASE WHEN composite THEN 'k1, k2' ELSE 'k1' END,
+		               CASE WHEN part THEN ' PARTITION BY RANGE (k1)' ELSE '' END);
+		IF part THEN
+			EXECUTE format('CREATE TABLE pk.%I PARTITION OF pk.%I FOR VALUES FROM (MINVALUE) TO (1000)', 't' || i || '_a', 't' || i);
+			EXECUTE format('CREATE TABLE pk.%I PARTITION OF pk.%I FOR VALUES FROM (1000) TO (MAXVALUE)', 't' || i || '_b', 't' || i);
+		END IF;
 		-- 1 to 3 keys into earlier tables of depth < 4 (the same table twice
 		-- possibly), at most 8 paths to the root
 		dep := 0; np := CASE WHEN link IS NULL THEN 0 ELSE 1 END;
@@ -163,10 +173,10 @@ BEGIN
 			-- CASCADE, SET NULL, NO ACTION; anonymize-mode tables mostly SET NULL
 			IF anon THEN
 				nn := random() < 0.1;
-				act := CASE WHEN nn THEN 'c' ELSE substr('nnnndcar', 1 + floor(random() * 8)::int, 1) END;
+				act := CASE WHEN nn THEN 'c' ELSE substr('nnnnnndc', 1 + floor(random() * 8)::int, 1) END;
 			ELSE
 				nn := random() < 0.45;
-				act := CASE WHEN nn THEN substr('ccccccar', 1 + floor(random() * 8)::int, 1)
+				act := CASE WHEN nn THEN substr('ccccccccar', 1 + floor(random() * 10)::int, 1)
 				            ELSE substr('ccnndar', 1 + floor(random() * 7)::int, 1) END;
 			END IF;
 			-- a composite key with one NOT NULL column and a nullable one (it
@@ -190,7 +200,7 @@ BEGIN
 		FOR k IN 1..nrows LOOP
 			rid := rid + 1;
 			cols := 'k1, rid, v';
-			vals := format('%s, %s, %L', k * 7, rid, CASE WHEN random() < 0.1 THEN NULL ELSE 'v' || rid END);
+			vals := format('%s, %s, %L', k * 7 + CASE WHEN random() < 0.5 THEN 1000 ELSE 0 END, rid, CASE WHEN random() < 0.1 THEN NULL ELSE 'v' || rid END);
 			IF t.composite THEN cols := cols || ', k2'; vals := vals || ', ' || (1 + k % 3); END IF;
 			tn := 1 + floor(random() * 3)::int;
 			IF t.tenant THEN cols := cols || ', tn'; vals := vals || ', ' || tn; END IF;
