@@ -28,6 +28,10 @@
 -- erasure's, and no row of a delete-mode table left that reaches the subject
 -- but a kept shared one.  Link columns (nullable or NOT NULL) are references
 -- into the subject's root row; a kept shared row's is cleared, or 23503.
+-- Not generated: a NOT NULL key ON DELETE SET NULL or SET DEFAULT (the
+-- README counts both as references that can be cleared; the erasure refuses
+-- a kept shared row with one, 23503), self-references and cycles (README:
+-- limits of shared rows).
 -- The psql variables "schemas" (make test: 50, about 300 cases) and
 -- "first_seed" choose the seeds.
 \if :{?schemas}
