@@ -233,18 +233,21 @@ MapInvalidate(void)
 
 static const char *load_tables_sql =
 "SELECT m.table_name::oid, m.via, m.depth, m.outbound,"
-" coalesce((SELECT tm.mode = 'anonymize' FROM privacy.table_modes tm WHERE tm.table_name = m.table_name), false)"
-" FROM privacy.map m WHERE m.subject = $1"
-" ORDER BY m.depth, m.via <> 'root', m.table_name::oid";
+" coalesce((SELECT tm.mode OPERATOR(pg_catalog.=) 'anonymize' FROM privacy.table_modes tm"
+"  WHERE tm.table_name OPERATOR(pg_catalog.=) m.table_name), false)"
+" FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1"
+" ORDER BY m.depth, m.via OPERATOR(pg_catalog.<>) 'root', m.table_name::oid";
 
 static const char *load_hops_sql =
-"SELECT m.table_name::oid, m.paths FROM privacy.map m WHERE m.subject = $1";
+"SELECT m.table_name::oid, m.paths FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1";
 
 static const char *load_columns_sql =
 "SELECT c.table_name::oid, c.column_name::text, a.attnum, a.atttypid, c.category, c.erasure, c.portable, a.attnotnull"
 " FROM privacy.classifications c JOIN pg_catalog.pg_attribute a"
-"  ON a.attrelid = c.table_name AND a.attname = c.column_name AND NOT a.attisdropped"
-" WHERE c.table_name IN (SELECT m.table_name FROM privacy.map m WHERE m.subject = $1)"
+"  ON a.attrelid OPERATOR(pg_catalog.=) c.table_name::oid AND a.attname OPERATOR(pg_catalog.=) c.column_name"
+"  AND NOT a.attisdropped"
+" WHERE EXISTS (SELECT FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1"
+"  AND m.table_name OPERATOR(pg_catalog.=) c.table_name)"
 " ORDER BY c.table_name::oid, a.attnum";
 
 /* a number of a path's JSON (written as a number; a string is read too) */
