@@ -200,15 +200,16 @@ RetentionRewriteDoneExpr(Oid typid, int32 typmod, const char *strategy, const ch
 }
 
 /*
- * ret_pseudonym_hex
- *		The pseudonym of in, len hex characters (1..32): a keyed body (the
- *		first len - len/2 characters) followed by a keyed tag of the body
- *		(len/2 characters), so that the extension recognizes the values it
- *		wrote (ret_is_pseudonym) without judging any value by its shape.
- *		out has room for len + 1 characters.
+ * ret_keyed_pseudonym
+ *		A pseudonym of len hex characters (1..32) whose body is keyed on
+ *		purpose over in: the body (the first len - len/2 characters)
+ *		followed by a keyed tag of the body (len/2 characters), so that the
+ *		extension recognizes the values it wrote (ret_is_pseudonym) without
+ *		judging any value by its shape.  out has room for len + 1
+ *		characters.
  */
 static void
-ret_pseudonym_hex(const unsigned char *in, size_t inlen, int len, char *out)
+ret_keyed_pseudonym(const char *purpose, const unsigned char *in, size_t inlen, int len, char *out)
 {
 	unsigned char body[PSEUDONYM_BYTES];
 	unsigned char tag[PSEUDONYM_BYTES];
@@ -216,13 +217,20 @@ ret_pseudonym_hex(const unsigned char *in, size_t inlen, int len, char *out)
 	int			tlen = len / 2;
 	int			blen = len - tlen;
 
-	UtilKeyedHash("privacy.pseudonym", in, inlen, body, sizeof(body));
+	UtilKeyedHash(purpose, in, inlen, body, sizeof(body));
 	sodium_bin2hex(hex, sizeof(hex), body, sizeof(body));
 	memcpy(out, hex, blen);
 	UtilKeyedHash("privacy.pseudonym.tag", (const unsigned char *) out, blen, tag, sizeof(tag));
 	sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
 	memcpy(out + blen, hex, tlen);
 	out[len] = '\0';
+}
+
+/* the pseudonym of in, len hex characters (ret_keyed_pseudonym) */
+static void
+ret_pseudonym_hex(const unsigned char *in, size_t inlen, int len, char *out)
+{
+	ret_keyed_pseudonym("privacy.pseudonym", in, inlen, len, out);
 }
 
 /*
@@ -236,11 +244,6 @@ ret_pseudonym_hex(const unsigned char *in, size_t inlen, int len, char *out)
 static void
 ret_pseudonym_nth_hex(const unsigned char *in, size_t inlen, int n, int len, char *out)
 {
-	unsigned char body[PSEUDONYM_BYTES];
-	unsigned char tag[PSEUDONYM_BYTES];
-	char		hex[PSEUDONYM_BYTES * 2 + 1];
-	int			tlen = len / 2;
-	int			blen = len - tlen;
 	unsigned char *buf = palloc(inlen + 4);
 
 	buf[0] = (unsigned char) (n >> 24);
@@ -248,15 +251,9 @@ ret_pseudonym_nth_hex(const unsigned char *in, size_t inlen, int n, int len, cha
 	buf[2] = (unsigned char) (n >> 8);
 	buf[3] = (unsigned char) n;
 	memcpy(buf + 4, in, inlen);
-	UtilKeyedHash("privacy.pseudonym.nth", buf, inlen + 4, body, sizeof(body));
+	ret_keyed_pseudonym("privacy.pseudonym.nth", buf, inlen + 4, len, out);
 	sodium_memzero(buf, inlen + 4);
 	pfree(buf);
-	sodium_bin2hex(hex, sizeof(hex), body, sizeof(body));
-	memcpy(out, hex, blen);
-	UtilKeyedHash("privacy.pseudonym.tag", (const unsigned char *) out, blen, tag, sizeof(tag));
-	sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
-	memcpy(out + blen, hex, tlen);
-	out[len] = '\0';
 }
 
 /*
