@@ -2177,6 +2177,27 @@ report_set_null(void *arg, NewValueViolation *v)
 }
 
 /*
+ * staying_refs
+ *		Condition on alias t of table C (fk's, cet when it is mapped): a row
+ *		that stays after the erasure (not the subject's, or in anonymize
+ *		mode) and references through fk a row of et that goes.
+ */
+static char *
+staying_refs(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, EraseParams *p)
+{
+	EraseEdge	e;
+	char	   *where;
+
+	e.fk = fk;
+	e.parent = et;
+	where = refs_deleted(subj, &e, "t", p);
+	if (cet != NULL && !cet->anonymize)
+		where = psprintf("%s AND NOT coalesce(%s, false) AND NOT %s", where,
+						 call_cond(p, cet->mt, "t"), in_gone(cet, "t", p));
+	return where;
+}
+
+/*
  * check_set_null
  *		An ON DELETE SET NULL foreign key fk from table C (cet when it is
  *		mapped) into et, whose rows are deleted: the rows of C that stay
@@ -2194,7 +2215,6 @@ check_set_null(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, Ma
 	AttrNumber	setcols[INDEX_MAX_KEYS];
 	NewValueCheck *c;
 	EraseParams *p;
-	EraseEdge	e;
 	char	   *where;
 	char	  **exprs;
 	char	   *names[2];
@@ -2204,12 +2224,7 @@ check_set_null(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, Ma
 	if ((c = nv_prepare(fk->rel, nset, setcols, NULL)) == NULL)
 		return;
 	p = params_new(call);
-	e.fk = fk;
-	e.parent = et;
-	where = refs_deleted(subj, &e, "t", p);
-	if (cet != NULL && !cet->anonymize)
-		where = psprintf("%s AND NOT coalesce(%s, false) AND NOT %s", where,
-						 call_cond(p, cet->mt, "t"), in_gone(cet, "t", p));
+	where = staying_refs(subj, et, fk, cet, p);
 	exprs = palloc(sizeof(char *) * nset);
 	for (i = 0; i < nset; i++)
 		exprs[i] = "NULL";
@@ -2251,7 +2266,6 @@ check_set_default(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet,
 	Relation	rel;
 	NewValueCheck *c;
 	EraseParams *p;
-	EraseEdge	e;
 	char	   *where;
 	char	  **exprs;
 	char	   *names[2];
@@ -2293,12 +2307,7 @@ check_set_default(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet,
 	table_close(rel, AccessShareLock);
 
 	p = params_new(call);
-	e.fk = fk;
-	e.parent = et;
-	where = refs_deleted(subj, &e, "t", p);
-	if (cet != NULL && !cet->anonymize)
-		where = psprintf("%s AND NOT coalesce(%s, false) AND NOT %s", where,
-						 call_cond(p, cet->mt, "t"), in_gone(cet, "t", p));
+	where = staying_refs(subj, et, fk, cet, p);
 	names[0] = et->mt->label;
 	names[1] = UtilQualifiedName(fk->rel);
 	if ((c = nv_prepare(fk->rel, nset, setcols, NULL)) != NULL)
