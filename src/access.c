@@ -483,18 +483,6 @@ typedef struct Overlap
 	bool		any;
 } Overlap;
 
-/* position of relid in subj->tables, or -1 */
-static int
-table_pos(MapSubject *subj, Oid relid)
-{
-	ListCell   *lc;
-
-	foreach(lc, subj->tables)
-		if (((MapTable *) lfirst(lc))->relid == relid)
-			return foreach_current_index(lc);
-	return -1;
-}
-
 /*
  * overlap_find
  *		The overlapping partitions of subj and their ancestors (Overlap), for
@@ -527,7 +515,7 @@ overlap_find(MapSubject *subj, bool export, Overlap *ov)
 			continue;
 		foreach(ac, get_partition_ancestors(mt->relid))
 		{
-			int			a = table_pos(subj, lfirst_oid(ac));
+			int			a = MapTableIndex(subj, lfirst_oid(ac));
 
 			if (a >= 0)
 				anc = lappend_int(anc, a);

@@ -85,7 +85,6 @@ extern bool MapEdgeNeedsSet(MapSubject *subj, MapHop *h);
 /* the edges of a mapped table (each path of the cache is one edge) */
 extern List *MapTableEdges(MapTable *mt);
 /* index of relid in subj->tables, or -1 */
-extern int	MapTableIndex(MapSubject *subj, Oid relid);
 extern void MapBuildTableIndex(MapSubject *subj);
 /* Tarjan over the edges "child -> parent" of the closure */
 extern void MapCondStrongConnect(CondCtx *cx, int v);

@@ -262,6 +262,7 @@ extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
 extern bool MapKeyExprIsDirect(MapSubject *subj, MapTable *mt);
 extern char *MapCanonText(MapSubject *subj, const char *expr);
 extern MapTable *MapFindTable(MapSubject *subj, Oid relid);
+extern int	MapTableIndex(MapSubject *subj, Oid relid);	/* position in subj->tables, or -1 */
 extern void MapForeignKeysIntoAll(MapSubject *subj);
 extern List *MapSubjectsOfTable(Oid relid);
 
