@@ -3280,18 +3280,6 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
 	}
 }
 
-/* the entry of relid among ets, or NULL */
-static EraseTable *
-erase_entry(List *ets, Oid relid)
-{
-	ListCell   *lc;
-
-	foreach(lc, ets)
-		if (((EraseTable *) lfirst(lc))->mt->relid == relid)
-			return lfirst(lc);
-	return NULL;
-}
-
 /*
  * mark_partition_overlap
  *		A partition mapped by a key of its own (a foreign key declared on
@@ -3318,7 +3306,7 @@ mark_partition_overlap(List *ets)
 			continue;
 		foreach(la, get_partition_ancestors(et->mt->relid))
 		{
-			EraseTable *pt = erase_entry(ets, lfirst_oid(la));
+			EraseTable *pt = find_et(ets, lfirst_oid(la));
 
 			if (pt != NULL && !pt->anonymize && !pt->mt->outbound)
 			{
@@ -3373,7 +3361,7 @@ stat_deleted(Oid relid, List *ets)
 		if (get_rel_relkind(r) != RELKIND_RELATION)
 			continue;
 		/* a partition that is a table of the erasure counts its own rows */
-		if (r != relid && erase_entry(ets, r) != NULL)
+		if (r != relid && find_et(ets, r) != NULL)
 			continue;
 		n += DatumGetInt64(DirectFunctionCall1(pg_stat_get_xact_tuples_deleted, ObjectIdGetDatum(r)));
 	}
