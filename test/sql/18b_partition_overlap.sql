@@ -16,6 +16,12 @@ CREATE TABLE po_pay_3 PARTITION OF po_pay FOR VALUES FROM (200) TO (300);
 -- the partitions' own keys: po_pay_1 to the subject, po_pay_3 to an account (composite)
 ALTER TABLE po_pay_1 ADD FOREIGN KEY (c_id) REFERENCES po_r;
 ALTER TABLE po_pay_3 ADD FOREIGN KEY (acct, region) REFERENCES po_acct;
+-- po_pay_2 keys the same columns to another table: the partitions' keys stay
+-- theirs (a key on some leaves only, with no other key on its columns, would
+-- be the partitioned table's: 33_realworld_pagila)
+CREATE TABLE po_x (id int PRIMARY KEY, region int, UNIQUE (id, region));
+ALTER TABLE po_pay_2 ADD FOREIGN KEY (c_id) REFERENCES po_x (id),
+	ADD FOREIGN KEY (acct, region) REFERENCES po_x (id, region);
 -- a second level below the partition (a note of a row that the link finds too)
 CREATE TABLE po_note (id int PRIMARY KEY, pay_id int REFERENCES po_pay_1 (id) ON DELETE CASCADE, body text);
 -- and below the partitioned table: a receipt of any payment
@@ -98,6 +104,7 @@ CREATE TABLE po_k (id int, s_id int REFERENCES po_s, t_id int, v text) PARTITION
 CREATE TABLE po_k_1 PARTITION OF po_k FOR VALUES IN (1, 2, 3);
 CREATE TABLE po_k_2 PARTITION OF po_k FOR VALUES IN (4, 5);
 ALTER TABLE po_k_1 ADD FOREIGN KEY (t_id) REFERENCES po_s;
+ALTER TABLE po_k_2 ADD FOREIGN KEY (t_id) REFERENCES po_x;
 INSERT INTO po_s VALUES (1), (2);
 INSERT INTO po_k VALUES (1, 1, 2, 'a'), (2, 2, 1, 'b'), (3, 1, 1, 'c'), (4, 1, NULL, 'd');
 SELECT privacy.define_subject('pk', 'po_s');
@@ -112,5 +119,5 @@ SELECT privacy.breach_report(ARRAY['po_k_1'::regclass]) -> 'subjects' AS k1,
 
 SELECT privacy.drop_subject('pk');
 DROP FUNCTION po_check(text);
-DROP TABLE po_rcpt, po_note, po_pay, po_acct, po_r, po_k, po_s;
+DROP TABLE po_rcpt, po_note, po_pay, po_acct, po_r, po_k, po_s, po_x;
 DROP EXTENSION privacy;

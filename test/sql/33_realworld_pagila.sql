@@ -1,11 +1,14 @@
 -- Pagila (the PostgreSQL sample database) declares the foreign keys of its
--- partitioned payment table on some partitions only.  A DBA who then maps the
--- whole table too (privacy.link on payment.customer_id, or a key added on the
--- partitioned table) has a partition mapped by itself *and* through its
--- parent: erase counted such a partition's rows twice (under payment and
--- under payment_p2022_01), in the dry run and the real run.  Each row is now
--- counted once, under the partition's own entry; the check below compares
--- every receipt with the rows that really disappeared.
+-- partitioned payment table on some partitions only (six of seven monthly
+-- partitions: the last has none).  SPEC: a partitioned table is mapped and
+-- erased as one table under its parent's name.  Such a key, with no other key
+-- on its columns in any leaf, is the partitioned table's: the keyless
+-- partition's payments are the customer's too (before, they were mapped per
+-- partition and the last month's payments were neither listed nor erased).
+-- A DBA who then maps the whole table too (privacy.link on
+-- payment.customer_id, or a key added on the partitioned table) has each row
+-- counted once; the check below compares every receipt with the rows that
+-- really disappeared.
 CREATE EXTENSION privacy;
 CREATE TABLE rw_customer (customer_id int PRIMARY KEY, email text);
 CREATE TABLE rw_staff (staff_id int PRIMARY KEY);
@@ -58,10 +61,25 @@ BEGIN
 	  FROM jsonb_object_keys(r) t(k) ORDER BY 1;
 END $$;
 
--- keys on two partitions only: they are mapped by themselves
+-- keys on two of three partitions: the partitioned table's key, the third
+-- partition's rows included (customer 2 has a payment in March)
+SELECT count(*) FROM rw_payment_p2022_03 WHERE customer_id = 2;
 BEGIN;
 SELECT * FROM rw_check('2');
 ROLLBACK;
+SELECT jsonb_array_length(privacy.access('rw', '2') -> 'data' -> 'public.rw_payment') AS payments;
+-- a partition added later without the key: still one table
+CREATE TABLE rw_payment_p2022_04 PARTITION OF rw_payment FOR VALUES FROM ('2022-04-01 00:00+00') TO ('2022-05-01 00:00+00');
+INSERT INTO rw_payment VALUES (102, 2, 1, 2, 1.00, '2022-04-20 00:00+00');
+SELECT table_name, via, depth FROM privacy.subject_tables WHERE subject = 'rw' ORDER BY depth, table_name::text;
+SELECT jsonb_array_length(privacy.access('rw', '2') -> 'data' -> 'public.rw_payment') AS payments;
+-- a leaf that keys customer_id to another table: the keys are the partitions' own
+BEGIN;
+ALTER TABLE rw_payment_p2022_04 ADD FOREIGN KEY (customer_id) REFERENCES rw_staff;
+SELECT table_name, via, depth FROM privacy.subject_tables WHERE subject = 'rw' ORDER BY depth, table_name::text;
+ROLLBACK;
+DELETE FROM rw_payment WHERE payment_id = 102;
+DROP TABLE rw_payment_p2022_04;
 
 -- the whole table linked too: a row of p2022_01 is reached both ways
 SELECT privacy.link('rw', 'rw_payment', 'customer_id');
