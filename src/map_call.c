@@ -864,6 +864,16 @@ MapCallBeginReading(MapSubject *subj, Datum key, bool export, const char *const 
 	return call_begin(subj, key, NULL, &cr);
 }
 
+/*
+ * The most tables in one grouped statement.  A statement over a whole level
+ * (120 tables here) is planned and started at once: its planner's working
+ * memory and executor state (an index scan holds about 27 kB) peaked at
+ * 45 MB in a new session, all of it pages touched for the first time, which
+ * made a session's first call six times a warm one on a 351-table map.
+ * Groups of this size keep that peak a few MB, for a few more statements.
+ */
+static int	map_group_max = 24;
+
 /* MapCallBeginLocking and MapCallBeginReading */
 static MapCall *
 call_begin(MapSubject *subj, Datum key, const bool *lock, CallRows *cr)
@@ -937,16 +947,15 @@ call_begin(MapSubject *subj, Datum key, const bool *lock, CallRows *cr)
 				 (first->nneeded == 0 && cr != NULL && cr->json[MapTableIndex(subj, first->relid)] != NULL)))
 			{
 				Oid			owner = UtilRelationOwner(first->relid);
-				int			g = list_member_oid(owners, owner) ? 0 : -1;
+				int			g = -1;
 
-				if (g == 0)
-				{
-					foreach(gc, owners)
-						if (lfirst_oid(gc) == owner)
-							g = foreach_current_index(gc);
+				/* the owner's last group, unless it is full */
+				foreach(gc, owners)
+					if (lfirst_oid(gc) == owner)
+						g = foreach_current_index(gc);
+				if (g >= 0 && list_length(list_nth(groups, g)) < map_group_max)
 					list_nth_cell(groups, g)->ptr_value =
 						lappend(list_nth(groups, g), first);
-				}
 				else
 				{
 					owners = lappend_oid(owners, owner);
