@@ -981,6 +981,10 @@ static const char *const person_words[] = {
 	"traveler", "traveller", "visitor", "kunde", "kunden", "cliente",
 	"usuario", "account", "profile", "father", "mother", "parent",
 	"spouse", "child", "emergency", "beneficiary", "debtor", "payer",
+	/* the people of scheduling, signing and survey schemas (cal.com's
+	 * Attendee, an invite's invitee, a document's signer) */
+	"attendee", "invitee", "invite", "invitation", "participant", "signer",
+	"signatory", "respondent", "organizer", "organiser", "assignee",
 };
 
 /* words that mean "name" of anything: a person's name only in context */

@@ -137,6 +137,8 @@ typedef struct EraseTable
 	Oid		   *gone_oid;		/* their tableoids and ctids */
 	ItemPointerData *gone_tid;
 	int64		retained;		/* outbound rows kept: referenced by others */
+	int64		retained_own;	/* outbound rows kept: referenced only by rows
+								 * of this subject that stay */
 	int64		kept_rows;		/* rows of the subject with 'keep' columns */
 	int64		own_deleted;	/* rows deleted by our own statement */
 	int64		stat_deleted;	/* statistics counter before acting */
@@ -3042,7 +3044,9 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 	int		   *first = palloc(sizeof(int) * Max(nfk, 1));	/* per fk: its first result column */
 	Datum	   *cand;
 	Datum	  **held = palloc0(sizeof(Datum *) * Max(nfk, 1));
-	StringInfoData sql;
+	Datum	  **held_others = palloc0(sizeof(Datum *) * Max(nfk, 1));
+	StringInfoData sql,
+				others;
 	ListCell   *fc;
 	bool		isnull;
 	EraseParams *fp;
@@ -3077,48 +3081,62 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 		cand[i] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
 	}
 
-	/* 2: per foreign key, the candidates' values that others still hold */
+	/*
+	 * 2: per foreign key, the candidates' values that others still hold;
+	 * for the receipt's reason also, where rows of this subject that stay
+	 * (anonymize mode) hold them, the values that rows beyond this subject's
+	 * hold (held_others; the same as held for the other keys).
+	 */
 	foreach(fc, mt->fks_in)
 	{
 		MapHop	   *fk = lfirst(fc);
 		EraseTable *cet = find_et(ets, fk->rel);
 		int			k = foreach_current_index(fc);
-		bool		mine = cet && !cet->mt->outbound && (!cet->anonymize || et->anonymize);
-		StringInfoData q,
-					w;
-		int			nest;
+		bool		mine0 = cet && !cet->mt->outbound && (!cet->anonymize || et->anonymize);
+		bool		ownpass = cet && !cet->mt->outbound && !mine0;
+		int			pass;
 
 		held[k] = palloc0(sizeof(Datum) * fk->ncols);
+		held_others[k] = held[k];
 		if (cand[first[k] - 2] == (Datum) 0)
 			continue;			/* no candidate: nothing is held */
-		fp = params_new(call);
-		initStringInfo(&q);
-		initStringInfo(&w);
-		for (i = 0; i < fk->ncols; i++)
+		for (pass = 0; pass < (ownpass ? 2 : 1); pass++)
 		{
-			const char *c = quote_identifier(get_attname(fk->rel, fk->cols[i], false));
-			Oid			at = get_array_type(get_atttype(mt->relid, fk->pcols[i]));
+			bool		mine = pass == 1 || mine0;
+			Datum	   *into = pass == 1 ? (held_others[k] = palloc0(sizeof(Datum) * fk->ncols)) : held[k];
+			StringInfoData q,
+						w;
+			int			nest;
 
-			appendStringInfo(&q, "%spg_catalog.array_agg(r.%s)", i ? ", " : "", c);
-			appendStringInfo(&w, "%sr.%s = ANY ($%d)", i ? " AND " : "", c,
-							 params_add(fp, at, cand[first[k] - 2 + i]));
-		}
-		appendStringInfo(&q, " FROM (SELECT DISTINCT %s FROM %s r WHERE %s%s%s) r",
-						 cols_list("r", fk->rel, fk->cols, fk->ncols), UtilFromName(fk->rel),
-						 w.data, mine ? " AND NOT " : "",
-						 mine ? psprintf("coalesce(%s, false)",
-										 cet->anonymize ? call_cond(fp, cet->mt, "r")
-										 : delete_cond(subj, cet, "r", fp)) : "");
-		nest = CitusSequentialBegin();
-		/* no subject: a distributed table's parameters out of the text */
-		run_as_owner(NULL, fk->rel, psprintf("SELECT %s", q.data),
-					 fp->n, fp->types, fp->values, true, SPI_OK_SELECT);
-		CitusSequentialEnd(nest);
-		for (i = 0; i < fk->ncols; i++)
-		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+			fp = params_new(call);
+			initStringInfo(&q);
+			initStringInfo(&w);
+			for (i = 0; i < fk->ncols; i++)
+			{
+				const char *c = quote_identifier(get_attname(fk->rel, fk->cols[i], false));
+				Oid			at = get_array_type(get_atttype(mt->relid, fk->pcols[i]));
 
-			held[k][i] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+				appendStringInfo(&q, "%spg_catalog.array_agg(r.%s)", i ? ", " : "", c);
+				appendStringInfo(&w, "%sr.%s = ANY ($%d)", i ? " AND " : "", c,
+								 params_add(fp, at, cand[first[k] - 2 + i]));
+			}
+			appendStringInfo(&q, " FROM (SELECT DISTINCT %s FROM %s r WHERE %s%s%s) r",
+							 cols_list("r", fk->rel, fk->cols, fk->ncols), UtilFromName(fk->rel),
+							 w.data, mine ? " AND NOT " : "",
+							 mine ? psprintf("coalesce(%s, false)",
+											 cet->anonymize ? call_cond(fp, cet->mt, "r")
+											 : delete_cond(subj, cet, "r", fp)) : "");
+			nest = CitusSequentialBegin();
+			/* no subject: a distributed table's parameters out of the text */
+			run_as_owner(NULL, fk->rel, psprintf("SELECT %s", q.data),
+						 fp->n, fp->types, fp->values, true, SPI_OK_SELECT);
+			CitusSequentialEnd(nest);
+			for (i = 0; i < fk->ncols; i++)
+			{
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+
+				into[i] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+			}
 		}
 	}
 
@@ -3126,12 +3144,15 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 	fp = params_new(call);
 	own = call_cond(fp, mt, "t");
 	resetStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT pg_catalog.count(*) FILTER (WHERE NOT s.free)");
+	initStringInfo(&others);
+	appendStringInfoString(&others, "true");
+	appendStringInfoString(&sql, "SELECT pg_catalog.count(*) FILTER (WHERE NOT s.free AND NOT s.own)");
 	if (!citus)
 		appendStringInfoString(&sql, ", pg_catalog.array_agg(s.tableoid) FILTER (WHERE s.free),"
 							   " pg_catalog.array_agg(s.ctid) FILTER (WHERE s.free)");
 	for (i = 0; citus && i < et->nid; i++)
 		appendStringInfo(&sql, ", pg_catalog.array_agg(s.i%d) FILTER (WHERE s.free)", i);
+	appendStringInfoString(&sql, ", pg_catalog.count(*) FILTER (WHERE NOT s.free AND s.own)");
 	appendStringInfoString(&sql, " FROM (SELECT true");
 	if (!citus)
 		appendStringInfoString(&sql, ", t.tableoid, t.ctid");
@@ -3159,13 +3180,33 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 		}
 		appendStringInfo(&sql, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
 						 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+		if (held_others[k] == held[k])
+			appendStringInfo(&others, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
+							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+		else
+		{
+			resetStringInfo(&u);
+			for (i = 0; i < fk->ncols; i++)
+			{
+				Oid			ct = get_atttype(fk->rel, fk->cols[i]);
+				Oid			at = get_array_type(ct);
+
+				appendStringInfo(&u, "%spg_catalog.unnest($%d::%s)", i ? ", " : "",
+								 params_add(fp, at, held_others[k][i] ? held_others[k][i] : empty_array(ct)),
+								 format_type_be_qualified(at));
+			}
+			appendStringInfo(&others, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
+							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+		}
 	}
-	appendStringInfo(&sql, " AS free FROM %s t WHERE %s) s", mt->qualname, own);
+	appendStringInfo(&sql, " AS free, %s AS own FROM %s t WHERE %s) s", others.data, mt->qualname, own);
 	run_params(mt->relid, sql.data, fp, true, SPI_OK_SELECT);
 	{
 		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(et));
 
 		et->retained = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		et->retained_own = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													   SPI_tuptable->tupdesc->natts, &isnull));
 		if (!citus)
 		{
 			Datum		d;
@@ -3200,12 +3241,15 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
  *		UPDATE: those that no staying row of another subject, or of a table
  *		outside the map, references.  A row of this subject that stays
  *		(anonymize mode) blocks deletion but not anonymization.  The other
- *		rows are retained and counted.
+ *		rows are retained and counted: those that only such staying rows of
+ *		this subject reference apart (retained_own), for the receipt's
+ *		reason.
  */
 static void
 materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call, bool dry_run)
 {
-	StringInfoData sql;
+	StringInfoData sql,
+				others;
 	ListCell   *fc;
 	bool		isnull;
 	int			i = 0;
@@ -3232,31 +3276,50 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
 		}
 	}
 	initStringInfo(&sql);
+	initStringInfo(&others);
 	appendStringInfoString(&sql, "SELECT pg_catalog.array_agg(s.tableoid) FILTER (WHERE s.free),"
 						   " pg_catalog.array_agg(s.ctid) FILTER (WHERE s.free),"
-						   " pg_catalog.count(*) FILTER (WHERE NOT s.free)"
+						   " pg_catalog.count(*) FILTER (WHERE NOT s.free AND NOT s.own),"
+						   " pg_catalog.count(*) FILTER (WHERE NOT s.free AND s.own)"
 						   " FROM (SELECT t.tableoid, t.ctid, true");
+	appendStringInfoString(&others, "true");
 	foreach(fc, et->mt->fks_in)
 	{
 		MapHop	   *fk = lfirst(fc);
 		EraseTable *cet = find_et(ets, fk->rel);
 		char		alias[16];
 		bool		mine;
+		char	   *cond;
 
 		/* a row of this subject that is deleted, or stays while we only rewrite */
 		mine = cet && !cet->mt->outbound && (!cet->anonymize || et->anonymize);
 		snprintf(alias, sizeof(alias), "r%d", ++i);
-		appendStringInfo(&sql, " AND NOT EXISTS (SELECT 1 FROM %s %s WHERE %s = %s%s%s)",
-						 UtilFromName(fk->rel), alias,
-						 cols_of(alias, fk->rel, fk->cols, fk->ncols),
-						 cols_of("t", et->mt->relid, fk->pcols, fk->ncols),
+		cond = psprintf("SELECT 1 FROM %s %s WHERE %s = %s",
+						UtilFromName(fk->rel), alias,
+						cols_of(alias, fk->rel, fk->cols, fk->ncols),
+						cols_of("t", et->mt->relid, fk->pcols, fk->ncols));
+		appendStringInfo(&sql, " AND NOT EXISTS (%s%s%s)", cond,
 						 mine ? " AND NOT " : "",
 						 mine ? psprintf("coalesce(%s, false)",
 										 cet->anonymize ? call_cond(p, cet->mt, alias)
 										 : delete_cond(subj, cet, alias, p)) : "");
+		/*
+		 * For the receipt: rows that only rows of this subject that stay
+		 * (anonymize mode, a keep column) reference are kept for that reason,
+		 * not because another subject's rows reference them.
+		 */
+		if (mine)
+			appendStringInfo(&others, " AND NOT EXISTS (%s AND NOT coalesce(%s, false))", cond,
+							 cet->anonymize ? call_cond(p, cet->mt, alias)
+							 : delete_cond(subj, cet, alias, p));
+		else if (cet && !cet->mt->outbound)
+			appendStringInfo(&others, " AND NOT EXISTS (%s AND NOT coalesce(%s, false))", cond,
+							 call_cond(p, cet->mt, alias));
+		else
+			appendStringInfo(&others, " AND NOT EXISTS (%s)", cond);
 	}
 	own = call_cond(p, et->mt, "t");
-	appendStringInfo(&sql, " AS free FROM %s t WHERE %s) s", et->mt->qualname, own);
+	appendStringInfo(&sql, " AS free, %s AS own FROM %s t WHERE %s) s", others.data, et->mt->qualname, own);
 	/*
 	 * Lock the candidate rows first; the statement that decides which are
 	 * free runs after it with a new snapshot, so an erasure of another
@@ -3276,6 +3339,7 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		et->tids = isnull ? (Datum) 0 : datumCopy(d, false, -1);
 		et->retained = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		et->retained_own = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -5222,6 +5286,17 @@ receipt_retained(JsonbParseState **st, List *ets)
 			jb_num(st, et->retained, WJB_VALUE);
 			jb_key(st, "reason");
 			jb_str(st, "referenced by rows of other subjects", WJB_VALUE);
+			pushJsonbValue(st, WJB_END_OBJECT, NULL);
+		}
+		if (et->retained_own > 0)
+		{
+			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+			jb_key(st, "table");
+			jb_str(st, et->mt->jsonkey, WJB_VALUE);
+			jb_key(st, "rows");
+			jb_num(st, et->retained_own, WJB_VALUE);
+			jb_key(st, "reason");
+			jb_str(st, "referenced by rows of this subject that stay (erasure mode anonymize of the referencing table)", WJB_VALUE);
 			pushJsonbValue(st, WJB_END_OBJECT, NULL);
 		}
 		foreach(kc, et->keep_cols)
