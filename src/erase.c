@@ -3938,6 +3938,13 @@ check_holds(MapSubject *subj, const char *canon)
  *		scope's token as $4), and none when no hold is active at all.
  *		Before anything changes, the dry run too.
  */
+/*
+ * Set by EraseSubject for privacy.replay_erasures: another held subject's
+ * rows make check_others_held set *erase_others_held and return, and the
+ * erasure ends before acting (NULL receipt) instead of failing the replay.
+ */
+static bool *erase_others_held = NULL;
+
 static void
 check_others_held(MapSubject *subj, List *ets, MapCall *call)
 {
@@ -3987,6 +3994,11 @@ check_others_held(MapSubject *subj, List *ets, MapCall *call)
 		run_params(et->mt->relid, psprintf("SELECT 1 FROM %s t WHERE (%s) AND (%s) LIMIT 1",
 										   et->mt->qualname, where, held),
 				   p, true, SPI_OK_SELECT);
+		if (SPI_processed > 0 && erase_others_held != NULL)
+		{
+			*erase_others_held = true;
+			return;
+		}
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -4114,14 +4126,31 @@ notify_recipients(List *ets)
 /*
  * EraseSubject
  *		Erase one subject (see the file banner); returns the receipt.  Used
- *		by privacy.erase and privacy.replay_erasures.  Shared rows go with
- *		the subject (shared => 'delete').
+ *		by privacy.replay_erasures.  Shared rows go with the subject
+ *		(shared => 'delete').  With others_held, a row of another subject
+ *		under a legal hold among the rows that would change sets
+ *		*others_held and returns NULL, nothing changed (the hold wins, as
+ *		the subject's own hold does), instead of 55000.
  */
 Jsonb *
 EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
-			 const char *reason, bool dry_run, const char *kind)
+			 const char *reason, bool dry_run, const char *kind, bool *others_held)
 {
-	return EraseSubjectShared(subj, key, canon, ref, reason, dry_run, false, kind);
+	Jsonb	   *receipt;
+
+	if (others_held != NULL)
+		*others_held = false;
+	erase_others_held = others_held;
+	PG_TRY();
+	{
+		receipt = EraseSubjectShared(subj, key, canon, ref, reason, dry_run, false, kind);
+	}
+	PG_FINALLY();
+	{
+		erase_others_held = NULL;
+	}
+	PG_END_TRY();
+	return receipt;
 }
 
 static void plan_groups(MapSubject *subj, List *ordered, MapCall *call);
@@ -5461,7 +5490,8 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	{
 		MapCall    *call = erase_inspect(subj, key, ets, ordered, dry_run, outer);
 
-		erase_act(subj, ets, ordered, call, dry_run);
+		if (erase_others_held == NULL || !*erase_others_held)
+			erase_act(subj, ets, ordered, call, dry_run);
 	}
 	PG_FINALLY();
 	{
@@ -5472,6 +5502,13 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	/* an error ends the scope with its (sub)transaction (guard.c) */
 	GuardPseudonymScopeEnd();
 	MemoryContextSwitchTo(outer);
+	/* replay: another subject's hold wins, nothing changed (EraseSubject) */
+	if (erase_others_held != NULL && *erase_others_held)
+	{
+		SPI_finish();
+		MapJitRestore(jitnest);
+		return NULL;
+	}
 	if (!dry_run)
 	{
 		shredded = KeysShredSubject(subj->name, ref);
