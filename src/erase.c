@@ -22,7 +22,9 @@
  *    the rows below are deleted).
  * 2. Holds are checked after the root lock, with the latest snapshot, so a
  *    hold committed while erase waited for the lock is seen; hold() locks
- *    the root row FOR KEY SHARE first.
+ *    the root row FOR KEY SHARE first.  Once the rows are known, a row that
+ *    changes and belongs to another held subject (a shared row, or a row of
+ *    another subject type's map) is 55000 too (check_others_held).
  * 3. Plan: tables in an order where referencing tables come before the
  *    tables they reference; per table, delete or anonymize (anonymize mode,
  *    or a column classified 'keep': the row is retained, the other
@@ -3986,6 +3988,93 @@ check_holds(MapSubject *subj, const char *canon)
 				 errhidestmt(true)));
 }
 
+/*
+ * check_others_held
+ *		55000 when a row that this erasure deletes or rewrites (the
+ *		subject's rows, the rows a cascade takes, the referenced rows that
+ *		go) also belongs to another subject under an active legal hold, of
+ *		this subject type (a shared row: an order of the erased customer
+ *		that a held salesperson sold) or of another type whose map holds the
+ *		table (the erased person's customer row, held as a customer).
+ *		Retention keeps such rows (RetentionHoldFilter: held when any of a
+ *		row's subjects is); an erasure deleted them.  One SELECT per table
+ *		as its owner, with the hold filter retention uses (the pseudonym
+ *		scope's token as $4), and none when no hold is active at all.
+ *		Before anything changes, the dry run too.
+ */
+/*
+ * Set by EraseSubject for privacy.replay_erasures: another held subject's
+ * rows make check_others_held set *erase_others_held and return, and the
+ * erasure ends before acting (NULL receipt) instead of failing the replay.
+ */
+static bool *erase_others_held = NULL;
+
+static void
+check_others_held(MapSubject *subj, List *ets, MapCall *call)
+{
+	static SPIPlanPtr plan = NULL;
+	const char *token = GuardPseudonymToken();
+	ListCell   *lc;
+	int			ret;
+
+	if (plan == NULL)
+	{
+		SPIPlanPtr	q = SPI_prepare("SELECT 1 FROM privacy.holds h WHERE " PRIVACY_HOLD_ACTIVE " LIMIT 1",
+									0, NULL);
+
+		if (q == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(q) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan = q;
+	}
+	CommandCounterIncrement();
+	ret = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "hold lookup failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0 || token == NULL)
+		return;
+	foreach(lc, ets)
+	{
+		EraseTable *et = lfirst(lc);
+		EraseParams *p;
+		char	   *where;
+		char	   *held;
+
+		CHECK_FOR_INTERRUPTS();
+		if (et->anonymize && et->set_clause == NULL)
+			continue;			/* its rows stay unchanged */
+		where = act_where(subj, et, call, &p);
+		if (where == NULL)
+			continue;
+		if (et->anonymize)
+			where = psprintf("(%s) AND (%s)", where, et->changed);
+		else if (et->ngone > 0)
+			where = psprintf("(%s) OR %s", where, in_gone(et, "t", p));
+		held = RetentionHoldFilter(et->mt->relid, "t", NIL);
+		if (held == NULL)
+			continue;
+		p->values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(token);
+		run_params(et->mt->relid, psprintf("SELECT 1 FROM %s t WHERE (%s) AND (%s) LIMIT 1",
+										   et->mt->qualname, where, held),
+				   p, true, SPI_OK_SELECT);
+		if (SPI_processed > 0 && erase_others_held != NULL)
+		{
+			*erase_others_held = true;
+			return;
+		}
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("erasure would %s rows of %s that belong to another subject under a legal hold",
+							et->anonymize ? "rewrite" : "delete", et->mt->label),
+					 errdetail("Rows of %s that this erasure %s are also rows of a subject under an active legal hold (of this subject type or another whose data map holds the table). Nothing was erased.",
+							   et->mt->label, et->anonymize ? "rewrites" : "deletes"),
+					 errhint("Erase once the hold is released, or with shared => 'keep' so that the rows the subjects share stay."),
+					 errhidestmt(true)));
+	}
+}
+
 /* push "key": value pairs */
 static void
 jb_key(JsonbParseState **st, const char *k)
@@ -4101,14 +4190,31 @@ notify_recipients(List *ets)
 /*
  * EraseSubject
  *		Erase one subject (see the file banner); returns the receipt.  Used
- *		by privacy.erase and privacy.replay_erasures.  Shared rows go with
- *		the subject (shared => 'delete').
+ *		by privacy.replay_erasures.  Shared rows go with the subject
+ *		(shared => 'delete').  With others_held, a row of another subject
+ *		under a legal hold among the rows that would change sets
+ *		*others_held and returns NULL, nothing changed (the hold wins, as
+ *		the subject's own hold does), instead of 55000.
  */
 Jsonb *
 EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
-			 const char *reason, bool dry_run, const char *kind)
+			 const char *reason, bool dry_run, const char *kind, bool *others_held)
 {
-	return EraseSubjectShared(subj, key, canon, ref, reason, dry_run, false, kind);
+	Jsonb	   *receipt;
+
+	if (others_held != NULL)
+		*others_held = false;
+	erase_others_held = others_held;
+	PG_TRY();
+	{
+		receipt = EraseSubjectShared(subj, key, canon, ref, reason, dry_run, false, kind);
+	}
+	PG_FINALLY();
+	{
+		erase_others_held = NULL;
+	}
+	PG_END_TRY();
+	return receipt;
 }
 
 static void plan_groups(MapSubject *subj, List *ordered, MapCall *call);
@@ -4749,6 +4855,8 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 	memo = map_acyclic(subj) && !CitusLoaded();
 	for (i = list_length(ordered) - 1; i >= 0; i--)
 		count_shared(subj, ets, list_nth(ordered, i), call, memo);
+	/* rows of other held subjects among those that change */
+	check_others_held(subj, ets, call);
 	MemoryContextSwitchTo(outer);
 	return call;
 }
@@ -5457,7 +5565,8 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	{
 		MapCall    *call = erase_inspect(subj, key, ets, ordered, dry_run, outer);
 
-		erase_act(subj, ets, ordered, call, dry_run);
+		if (erase_others_held == NULL || !*erase_others_held)
+			erase_act(subj, ets, ordered, call, dry_run);
 	}
 	PG_FINALLY();
 	{
@@ -5468,6 +5577,13 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	/* an error ends the scope with its (sub)transaction (guard.c) */
 	GuardPseudonymScopeEnd();
 	MemoryContextSwitchTo(outer);
+	/* replay: another subject's hold wins, nothing changed (EraseSubject) */
+	if (erase_others_held != NULL && *erase_others_held)
+	{
+		SPI_finish();
+		MapJitRestore(jitnest);
+		return NULL;
+	}
 	if (!dry_run)
 	{
 		shredded = KeysShredSubject(subj->name, ref);

@@ -340,7 +340,7 @@ extern void AuditSetChainKeySource(AuditChainKeySource source);
 
 /* erase.c */
 extern Jsonb *EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
-						   const char *reason, bool dry_run, const char *kind);
+						   const char *reason, bool dry_run, const char *kind, bool *others_held);
 extern Jsonb *EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
 								 const char *reason, bool dry_run, bool keep_shared,
 								 const char *kind);

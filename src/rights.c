@@ -1568,6 +1568,7 @@ replay_subject(const char *name, HTAB *refs, StringInfo out, bool *first, int *s
 		Datum		key;
 		char	   *ref;
 		Jsonb	   *receipt;
+		bool		others_held;
 
 		key = MapParseId(subj, lfirst(kc), &canon);
 		ref = UtilSubjectRef(name, canon);
@@ -1577,7 +1578,13 @@ replay_subject(const char *name, HTAB *refs, StringInfo out, bool *first, int *s
 			continue;
 		}
 		receipt = EraseSubject(subj, key, canon, ref, "replay of the erasure ledger", false,
-							   "replay_erasures");
+							   "replay_erasures", &others_held);
+		/* rows it shares with another held subject: held too, left as they are */
+		if (receipt == NULL)
+		{
+			(*held)++;
+			continue;
+		}
 		appendStringInfo(out, "%s%s", *first ? "" : ",",
 						 JsonbToCString(NULL, &receipt->root, VARSIZE(receipt)));
 		*shredded += receipt_keys_shredded(receipt);
