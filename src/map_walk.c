@@ -63,6 +63,7 @@ typedef struct FkEdge
 	Oid			decl;			/* a partition the key is declared on, or 0 */
 	AttrNumber	dcols[32];		/* its columns there */
 	Oid			pdecl;			/* the table the key references, as declared */
+	List	   *acton;			/* a key of some leaves only: those leaves */
 } FkEdge;
 
 /* order of the graph: by referencing table, then constraint name */
@@ -291,11 +292,20 @@ partition_keys(List *partfks)
 		}
 		if (whole)
 		{
+			bool		some = false;
+
 			all = leaves_of(f->child);
 			foreach(lc2, all)
-				if (!list_member_oid(covered, lfirst_oid(lc2)) &&
-					leaf_has_key_on(lfirst_oid(lc2), f->child, f->ccols, f->ncols))
+			{
+				if (list_member_oid(covered, lfirst_oid(lc2)))
+					continue;
+				some = true;
+				if (leaf_has_key_on(lfirst_oid(lc2), f->child, f->ccols, f->ncols))
 					whole = false;
+			}
+			/* the key's ON DELETE action applies to the keyed leaves only */
+			if (some)
+				f->acton = covered;
 		}
 		if (whole)
 		{
@@ -556,6 +566,15 @@ fk_inbound_hop(FkEdge *f, MemoryContext cxt)
 	memcpy(h->cols, f->ccols, sizeof(h->cols));
 	memcpy(h->pcols, f->pcols, sizeof(h->pcols));
 	h->deltype = f->deltype;
+	if (f->acton != NIL)
+	{
+		ListCell   *lc;
+
+		h->nacton = list_length(f->acton);
+		h->acton = MemoryContextAlloc(cxt, sizeof(Oid) * h->nacton);
+		foreach(lc, f->acton)
+			h->acton[foreach_current_index(lc)] = lfirst_oid(lc);
+	}
 	return h;
 }
 
