@@ -245,6 +245,29 @@ leaf_has_key_on(Oid leaf, Oid root, const AttrNumber *cols, int n)
 }
 
 /*
+ * same_pairs
+ *		Whether two keys pair the same columns with the same referenced
+ *		columns, in any order: (x, y) -> (a, b) on one partition and
+ *		(y, x) -> (b, a) on another are one key.
+ */
+static bool
+same_pairs(const FkEdge *f, const FkEdge *g)
+{
+	int			i,
+				j;
+
+	for (i = 0; i < f->ncols; i++)
+	{
+		for (j = 0; j < g->ncols; j++)
+			if (g->ccols[j] == f->ccols[i] && g->pcols[j] == f->pcols[i])
+				break;
+		if (j == g->ncols)
+			return false;
+	}
+	return true;
+}
+
+/*
  * partition_keys
  *		Foreign keys declared on partitions (not inherited from their
  *		parent): when the same key (columns by name, referenced table, and
@@ -282,9 +305,7 @@ partition_keys(List *partfks)
 			FkEdge	   *g = lfirst(lc2);
 
 			if (done[foreach_current_index(lc2)] || g->child != f->child || g->parent != f->parent ||
-				g->ncols != f->ncols || g->deltype != f->deltype ||
-				memcmp(g->ccols, f->ccols, sizeof(AttrNumber) * f->ncols) != 0 ||
-				memcmp(g->pcols, f->pcols, sizeof(AttrNumber) * f->ncols) != 0)
+				g->ncols != f->ncols || g->deltype != f->deltype || !same_pairs(f, g))
 				continue;
 			done[foreach_current_index(lc2)] = true;
 			group = lappend(group, g);

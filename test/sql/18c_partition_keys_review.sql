@@ -182,3 +182,30 @@ SELECT privacy.run_retention(:p) AS deleted;
 COMMIT;
 SELECT tableoid::regclass, cid, count(*) FROM ps_pay GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT privacy.drop_retention(:p);
+
+-- 4. a composite key declared with its columns in another order on another
+-- leaf is the same key (columns compared by name): the table's, the keyless
+-- leaf's rows included (before, each keyed leaf was mapped by itself)
+CREATE TABLE pc_r (id int PRIMARY KEY);
+CREATE TABLE pc_acct (a int, b int, rid int REFERENCES pc_r, PRIMARY KEY (a, b));
+CREATE TABLE pc_q (x int, y int, m int NOT NULL) PARTITION BY LIST (m);
+CREATE TABLE pc_q1 PARTITION OF pc_q FOR VALUES IN (1);
+CREATE TABLE pc_q2 PARTITION OF pc_q FOR VALUES IN (2);
+CREATE TABLE pc_q3 PARTITION OF pc_q FOR VALUES IN (3);
+ALTER TABLE pc_q1 ADD FOREIGN KEY (x, y) REFERENCES pc_acct (a, b);
+ALTER TABLE pc_q2 ADD FOREIGN KEY (y, x) REFERENCES pc_acct (b, a);
+INSERT INTO pc_r VALUES (1);
+INSERT INTO pc_acct VALUES (1, 1, 1);
+INSERT INTO pc_q VALUES (1, 1, 1), (1, 1, 2), (1, 1, 3);
+SELECT privacy.define_subject('pc', 'pc_r');
+SELECT table_name FROM privacy.subject_tables WHERE subject = 'pc' ORDER BY 1::text;
+SELECT jsonb_array_length(privacy.access('pc', '1') -> 'data' -> 'public.pc_q') AS rows_of_pc_q;
+SELECT privacy.drop_subject('pc');
+DROP TABLE pc_q, pc_acct, pc_r;
+
+SELECT privacy.release_hold('ps', '2');
+SELECT privacy.drop_subject(s) FROM unnest(ARRAY['pk', 'pa', 'ps']) s;
+DROP FUNCTION stale(text);
+DROP FUNCTION pa_check(int);
+DROP TABLE pk_pay, pk_cu, pk_ot, pa_pay, pa_cu, ps_pay, ps_cu, ps_ot;
+DROP EXTENSION privacy;
