@@ -253,7 +253,10 @@ BEGIN
 	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
 	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
 	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
-	IF NOT EXISTS (SELECT FROM privacy.map WHERE table_name::oid = ANY (dropped)) THEN
+	-- a dropped partition is no longer known as one: a map holding a
+	-- partitioned table or a partition (whose keys decide it) is recomputed too
+	IF NOT EXISTS (SELECT FROM privacy.map m LEFT JOIN pg_catalog.pg_class k ON k.oid = m.table_name::oid
+	                WHERE m.table_name::oid = ANY (dropped) OR k.relkind = 'p' OR k.relispartition) THEN
 		PERFORM privacy._invalidate();
 		RETURN;
 	END IF;
@@ -261,6 +264,8 @@ BEGIN
 	FOR s IN SELECT st.name, st.root::oid = ANY (dropped) AS root_dropped
 	           FROM privacy.subject_types st
 	          WHERE EXISTS (SELECT FROM privacy.map m WHERE m.subject = st.name AND m.table_name::oid = ANY (dropped))
+	             OR EXISTS (SELECT FROM privacy.map m JOIN pg_catalog.pg_class k ON k.oid = m.table_name::oid
+	                         WHERE m.subject = st.name AND (k.relkind = 'p' OR k.relispartition))
 	          ORDER BY st.name COLLATE "C" LOOP
 		IF s.root_dropped THEN
 			DELETE FROM privacy.map WHERE subject = s.name;

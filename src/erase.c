@@ -1316,6 +1316,30 @@ refs_deleted(MapSubject *subj, EraseEdge *e, const char *alias, EraseParams *p)
 					pt->ngone > 0 ? " OR " : "", pt->ngone > 0 ? in_gone(pt, palias, p) : "");
 }
 
+/*
+ * acted_on
+ *		" AND alias.tableoid = ANY (...)" when fk's ON DELETE action applies
+ *		to some leaves of its partitioned table only (a key declared on some
+ *		partitions, taken for the table's: map_walk.c), else "": the rows of
+ *		the other leaves have no key, PostgreSQL neither cascades to them,
+ *		sets them NULL nor refuses the deletion for them.
+ */
+static char *
+acted_on(MapHop *fk, const char *alias)
+{
+	StringInfoData b;
+	int			i;
+
+	if (fk->nacton == 0)
+		return "";
+	initStringInfo(&b);
+	appendStringInfo(&b, " AND %s.tableoid OPERATOR(pg_catalog.=) ANY ('{", alias);
+	for (i = 0; i < fk->nacton; i++)
+		appendStringInfo(&b, "%s%u", i ? "," : "", fk->acton[i]);
+	appendStringInfoString(&b, "}'::pg_catalog.oid[])");
+	return b.data;
+}
+
 /* remember rows (oid[], tid[] datums) that a cascade deletes */
 static void
 add_gone(EraseTable *et, Datum oids, Datum tids)
@@ -1395,8 +1419,8 @@ compute_gone(MapSubject *subj, List *ets, MapCall *call, bool dry_run)
 				e.fk = fk;
 				e.parent = pt;
 				sql = psprintf("SELECT pg_catalog.array_agg(c.tableoid), pg_catalog.array_agg(c.ctid)"
-							   " FROM %s c WHERE %s%s AND NOT %s",
-							   ct->mt->qualname, refs_deleted(subj, &e, "c", p),
+							   " FROM %s c WHERE %s%s%s AND NOT %s",
+							   ct->mt->qualname, refs_deleted(subj, &e, "c", p), acted_on(fk, "c"),
 							   ct->anonymize ? "" : psprintf(" AND NOT coalesce(%s, false)",
 															 call_cond(p, ct->mt, "c")),
 							   in_gone(ct, "c", p));
@@ -2118,8 +2142,9 @@ doomed_cond(MapSubject *subj, EraseTable *et, const char *alias, EraseParams *p)
 	et->doom_busy = true;
 	initStringInfo(&buf);
 	foreach(ec, et->doom_edges)
-		appendStringInfo(&buf, "%s(%s)", buf.len ? " OR " : "",
-						 refs_deleted(subj, lfirst(ec), alias, p));
+		appendStringInfo(&buf, "%s(%s%s)", buf.len ? " OR " : "",
+						 refs_deleted(subj, lfirst(ec), alias, p),
+						 acted_on(((EraseEdge *) lfirst(ec))->fk, alias));
 	et->doom_busy = false;
 	return psprintf("(%s)", buf.data);
 }
@@ -2194,7 +2219,7 @@ staying_refs(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet, Eras
 
 	e.fk = fk;
 	e.parent = et;
-	where = refs_deleted(subj, &e, "t", p);
+	where = psprintf("%s%s", refs_deleted(subj, &e, "t", p), acted_on(fk, "t"));
 	if (cet != NULL && !cet->anonymize)
 		where = psprintf("%s AND NOT coalesce(%s, false) AND NOT %s", where,
 						 call_cond(p, cet->mt, "t"), in_gone(cet, "t", p));
@@ -2389,8 +2414,8 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 				extra = psprintf(" AND NOT coalesce(%s, false)", call_cond(p, cet->mt, "c"));
 			e.fk = fk;
 			e.parent = et;
-			sql = psprintf("SELECT 1 FROM %s c WHERE %s%s LIMIT 1", UtilFromName(fk->rel),
-						   refs_deleted(subj, &e, "c", p), extra);
+			sql = psprintf("SELECT 1 FROM %s c WHERE %s%s%s LIMIT 1", UtilFromName(fk->rel),
+						   refs_deleted(subj, &e, "c", p), acted_on(fk, "c"), extra);
 			run_params(fk->rel, sql, p, true, SPI_OK_SELECT);
 			if (SPI_processed == 0)
 				continue;
@@ -2502,7 +2527,7 @@ count_detached(MapSubject *subj, EraseTable *et, MapCall *call)
 			continue;
 		r = refs_deleted(subj, e, "t", p);
 		if (e->fk->deltype == 'n' || e->fk->deltype == 'd')
-			appendStringInfo(&nd, "%s(%s)", nd.len ? " OR " : "", r);
+			appendStringInfo(&nd, "%s(%s%s)", nd.len ? " OR " : "", r, acted_on(e->fk, "t"));
 		appendStringInfo(&kept, "%s(%s)", kept.len ? " OR " : "", r);
 	}
 	foreach(ec, link_hops(et->mt))

@@ -178,6 +178,15 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 		roots = list_append_unique_oid(roots, MapPartitionRoot(relid));
 		/* a partition with a foreign key of its own is mapped by itself */
 		roots = list_append_unique_oid(roots, relid);
+
+		/*
+		 * whether the keys declared on partitions are the partitioned
+		 * table's or each partition's depends on every leaf (map_walk.c,
+		 * partition_keys): an ATTACH, DETACH or a leaf's key changes the
+		 * map of a subject that holds any partition of the tree
+		 */
+		if (get_rel_relispartition(relid) || get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+			roots = list_concat_unique_oid(roots, find_all_inheritors(MapPartitionRoot(relid), NoLock, NULL));
 		/* a plain table that gains a child: its statements name it ONLY */
 		if (get_rel_relkind(relid) == RELKIND_RELATION && !get_rel_relispartition(relid) &&
 			has_superclass(relid))

@@ -63,6 +63,7 @@ typedef struct FkEdge
 	Oid			decl;			/* a partition the key is declared on, or 0 */
 	AttrNumber	dcols[32];		/* its columns there */
 	Oid			pdecl;			/* the table the key references, as declared */
+	List	   *acton;			/* a key of some leaves only: those leaves */
 } FkEdge;
 
 /* order of the graph: by referencing table, then constraint name */
@@ -244,6 +245,29 @@ leaf_has_key_on(Oid leaf, Oid root, const AttrNumber *cols, int n)
 }
 
 /*
+ * same_pairs
+ *		Whether two keys pair the same columns with the same referenced
+ *		columns, in any order: (x, y) -> (a, b) on one partition and
+ *		(y, x) -> (b, a) on another are one key.
+ */
+static bool
+same_pairs(const FkEdge *f, const FkEdge *g)
+{
+	int			i,
+				j;
+
+	for (i = 0; i < f->ncols; i++)
+	{
+		for (j = 0; j < g->ncols; j++)
+			if (g->ccols[j] == f->ccols[i] && g->pcols[j] == f->pcols[i])
+				break;
+		if (j == g->ncols)
+			return false;
+	}
+	return true;
+}
+
+/*
  * partition_keys
  *		Foreign keys declared on partitions (not inherited from their
  *		parent): when the same key (columns by name, referenced table, and
@@ -281,9 +305,7 @@ partition_keys(List *partfks)
 			FkEdge	   *g = lfirst(lc2);
 
 			if (done[foreach_current_index(lc2)] || g->child != f->child || g->parent != f->parent ||
-				g->ncols != f->ncols || g->deltype != f->deltype ||
-				memcmp(g->ccols, f->ccols, sizeof(AttrNumber) * f->ncols) != 0 ||
-				memcmp(g->pcols, f->pcols, sizeof(AttrNumber) * f->ncols) != 0)
+				g->ncols != f->ncols || g->deltype != f->deltype || !same_pairs(f, g))
 				continue;
 			done[foreach_current_index(lc2)] = true;
 			group = lappend(group, g);
@@ -291,11 +313,20 @@ partition_keys(List *partfks)
 		}
 		if (whole)
 		{
+			bool		some = false;
+
 			all = leaves_of(f->child);
 			foreach(lc2, all)
-				if (!list_member_oid(covered, lfirst_oid(lc2)) &&
-					leaf_has_key_on(lfirst_oid(lc2), f->child, f->ccols, f->ncols))
+			{
+				if (list_member_oid(covered, lfirst_oid(lc2)))
+					continue;
+				some = true;
+				if (leaf_has_key_on(lfirst_oid(lc2), f->child, f->ccols, f->ncols))
 					whole = false;
+			}
+			/* the key's ON DELETE action applies to the keyed leaves only */
+			if (some)
+				f->acton = covered;
 		}
 		if (whole)
 		{
@@ -556,6 +587,15 @@ fk_inbound_hop(FkEdge *f, MemoryContext cxt)
 	memcpy(h->cols, f->ccols, sizeof(h->cols));
 	memcpy(h->pcols, f->pcols, sizeof(h->pcols));
 	h->deltype = f->deltype;
+	if (f->acton != NIL)
+	{
+		ListCell   *lc;
+
+		h->nacton = list_length(f->acton);
+		h->acton = MemoryContextAlloc(cxt, sizeof(Oid) * h->nacton);
+		foreach(lc, f->acton)
+			h->acton[foreach_current_index(lc)] = lfirst_oid(lc);
+	}
 	return h;
 }
 

@@ -154,6 +154,15 @@ typedef struct MapHop
 	AttrNumber	cols[32];
 	AttrNumber	pcols[32];
 	char		deltype;		/* inbound FKs: pg_constraint.confdeltype */
+
+	/*
+	 * inbound FKs declared on some leaves of a partitioned table only (the
+	 * table's key, map_walk.c): the leaves whose rows the ON DELETE action
+	 * applies to (nacton of them); the other leaves have no key, their rows
+	 * keep their reference.  nacton = 0: every row.
+	 */
+	int			nacton;
+	Oid		   *acton;
 } MapHop;
 
 /* every foreign key into relid (partitions collapsed), as inbound hops */

@@ -22,6 +22,9 @@
 #include <sodium.h>
 
 #include "access/xact.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -538,7 +541,16 @@ breach_tables(ArrayType *arr, Oid **relids_out)
 		 * can only grow, never miss a subject
 		 */
 		if (get_rel_relispartition(r) && MapSubjectsOfTable(r) == NIL)
-			r = MapPartitionRoot(r);
+		{
+			/* the nearest partitioned ancestor a map holds by itself */
+			Oid			top = MapPartitionRoot(r);
+			ListCell   *lc;
+
+			foreach(lc, get_partition_ancestors(r))
+				if (lfirst_oid(lc) == top || MapSubjectsOfTable(lfirst_oid(lc)) != NIL)
+					break;
+			r = lc != NULL ? lfirst_oid(lc) : top;
+		}
 		for (j = 0; j < n; j++)
 			if (relids[j] == r)
 				break;
@@ -715,7 +727,49 @@ privacy_breach_report(PG_FUNCTION_ARGS)
 	initStringInfo(&unmapped_json);
 	breach_scan(relids, n, &rows_json, &unmapped_json, &subjects);
 	initStringInfo(&subj_json);
-	breach_subjects(subjects, relids, n, &subj_json);
+	{
+		/*
+		 * the subjects of a partitioned table's rows include those of its
+		 * partitions that a map holds by themselves (a foreign key declared
+		 * on them: map_walk.c); counted, not listed as breached tables
+		 */
+		List	   *all = NIL;
+		Oid		   *allids;
+		ListCell   *lc;
+		int			k = 0;
+
+		for (i = 0; i < n; i++)
+		{
+			all = list_append_unique_oid(all, relids[i]);
+			if (get_rel_relkind(relids[i]) != RELKIND_PARTITIONED_TABLE)
+				continue;
+			foreach(lc, find_all_inheritors(relids[i], AccessShareLock, NULL))
+			{
+				List	   *names;
+				ListCell   *nc;
+
+				if (list_member_oid(all, lfirst_oid(lc)) ||
+					(names = MapSubjectsOfTable(lfirst_oid(lc))) == NIL)
+					continue;
+				all = lappend_oid(all, lfirst_oid(lc));
+				foreach(nc, names)
+				{
+					ListCell   *sc;
+					bool		seen = false;
+
+					foreach(sc, subjects)
+						if (strcmp((char *) lfirst(sc), (char *) lfirst(nc)) == 0)
+							seen = true;
+					if (!seen)
+						subjects = lappend(subjects, pstrdup(lfirst(nc)));
+				}
+			}
+		}
+		allids = palloc(sizeof(Oid) * Max(list_length(all), 1));
+		foreach(lc, all)
+			allids[k++] = lfirst_oid(lc);
+		breach_subjects(subjects, allids, k, &subj_json);
+	}
 
 	od = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)

@@ -652,6 +652,8 @@ typedef struct RetBatch
 	Datum		pos_ctid;
 	Oid			leaf;			/* partitioned: the leaf this batch works on */
 	List	   *leaf_subjects;	/* subject types whose map holds the leaf itself */
+	List	   *leaf_mapped;	/* those tables: the leaf, its partitioned ancestors */
+	List	   *leaf_mapsubj;	/* their subject types (a List each) */
 	bool		blocks;			/* the pass walks blocks, not the age index */
 	int64		end_block;		/* blocks: the window [start, end_block) */
 	int64		nblocks;
@@ -804,7 +806,35 @@ batch_pick_leaf(RetBatch *b)
 	 * parent being in no map): its subjects' holds apply to its rows too,
 	 * and a policy a table owner added may not run on it (RetentionCheckCreator)
 	 */
-	b->leaf_subjects = MapSubjectsOfTable(b->leaf);
+	b->leaf_subjects = NIL;
+	b->leaf_mapped = NIL;
+	b->leaf_mapsubj = NIL;
+	{
+		/*
+		 * the leaf and its partitioned ancestors below the policy's table: a
+		 * key declared on a sub-partitioned partition maps that partition
+		 * by itself, and its subjects' holds apply to its leaves' rows
+		 */
+		List	   *mine = list_make1_oid(b->leaf);
+		ListCell   *lc;
+
+		foreach(lc, get_partition_ancestors(b->leaf))
+		{
+			if (lfirst_oid(lc) == p->relid)
+				break;
+			mine = lappend_oid(mine, lfirst_oid(lc));
+		}
+		foreach(lc, mine)
+		{
+			List	   *subjects = MapSubjectsOfTable(lfirst_oid(lc));
+
+			if (subjects == NIL)
+				continue;
+			b->leaf_mapped = lappend_oid(b->leaf_mapped, lfirst_oid(lc));
+			b->leaf_mapsubj = lappend(b->leaf_mapsubj, subjects);
+			b->leaf_subjects = list_concat_copy(b->leaf_subjects, subjects);
+		}
+	}
 	RetentionCheckCreator(p, b->leaf_subjects);
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->leaf)),
 											 get_rel_name(b->leaf));
@@ -950,11 +980,14 @@ batch_filter_held(RetBatch *b)
 	int			nlevel;
 	bool		isnull;
 
-	if (b->leaf_subjects != NIL)
+	foreach(lc, b->leaf_mapped)
 	{
-		/* the leaf's own subjects (batch_pick_leaf) */
-		char	   *leaf_filter = RetentionHoldFilter(b->leaf, "t", b->leaf_subjects);
+		/* the leaf's own subjects, and its ancestors' (batch_pick_leaf) */
+		char	   *leaf_filter = RetentionHoldFilter(lfirst_oid(lc), "t",
+													 list_nth(b->leaf_mapsubj, foreach_current_index(lc)));
 
+		if (leaf_filter == NULL)
+			continue;
 		scoped_filter = scoped_filter == NULL ? leaf_filter
 			: psprintf("(%s) OR (%s)", scoped_filter, leaf_filter);
 	}

@@ -135,6 +135,12 @@ SELECT privacy.define_subject('rr_c', 'rr_cust');
 SELECT privacy.hold('rr_c', '2', 'litigation');
 CREATE TABLE rr_ev (cust int, at timestamptz NOT NULL) PARTITION BY RANGE (at);
 CREATE TABLE rr_ev_a PARTITION OF rr_ev FOR VALUES FROM ('2000-01-01') TO ('2001-01-01');
+-- (the other partition keys the column to another table: a key on some
+-- partitions only, with no other key on its columns, would be the
+-- partitioned table's, test/sql/18c_partition_keys_review.sql)
+CREATE TABLE rr_other (id int PRIMARY KEY);
+INSERT INTO rr_other SELECT generate_series(1, 3);
+ALTER TABLE rr_ev_a ADD FOREIGN KEY (cust) REFERENCES rr_other;
 CREATE TABLE rr_ev_b (cust int REFERENCES rr_cust, at timestamptz NOT NULL);
 ALTER TABLE rr_ev ATTACH PARTITION rr_ev_b FOR VALUES FROM ('2001-01-01') TO ('2100-01-01');
 INSERT INTO rr_ev SELECT g, now() - interval '10 days' FROM generate_series(1, 3) g;
@@ -149,7 +155,7 @@ SELECT held FROM privacy.retention_runs WHERE policy = :ep;
 SELECT privacy.drop_retention(:ep);
 SELECT privacy.release_hold('rr_c', '2');
 SELECT privacy.drop_subject('rr_c');
-DROP TABLE rr_ev, rr_cust;
+DROP TABLE rr_ev, rr_cust, rr_other;
 DROP EXTENSION privacy;
 
 -- one row whose change fails never stalls its policy: a table's trigger
