@@ -4028,14 +4028,22 @@ check_holds(MapSubject *subj, const char *canon)
  *		Before anything changes, the dry run too.
  */
 /*
- * Set by EraseSubject for privacy.replay_erasures: another held subject's
- * rows make check_others_held set *erase_others_held and return, and the
- * erasure ends before acting (NULL receipt) instead of failing the replay.
+ * others_held: set by EraseSubject for privacy.replay_erasures: another
+ * held subject's rows make check_others_held set *others_held and return,
+ * and the erasure ends before acting (NULL receipt) instead of failing the
+ * replay.  A parameter of this erasure only: a dry run that a trigger or
+ * function calls while the replay's erasure runs (privacy.erase) has its
+ * own, NULL (it was a static that the nested call took for its own, then
+ * returned a NULL receipt to SQL and crashed the backend, or made the
+ * replay count as held a subject it had erased).
+ *
+ * Not in a dry run, LOCK privacy.holds IN SHARE MODE first, as retention's
+ * batches do (holds win every race): a hold of another subject placed after
+ * this check waits for the erasure's transaction instead of committing
+ * before the rows it shares are deleted.
  */
-static bool *erase_others_held = NULL;
-
 static void
-check_others_held(MapSubject *subj, List *ets, MapCall *call)
+check_others_held(MapSubject *subj, List *ets, MapCall *call, bool dry_run, bool *others_held)
 {
 	static SPIPlanPtr plan = NULL;
 	const char *token = GuardPseudonymToken();
@@ -4052,6 +4060,12 @@ check_others_held(MapSubject *subj, List *ets, MapCall *call)
 		if (SPI_keepplan(q) != 0)
 			elog(ERROR, "SPI_keepplan failed");
 		plan = q;
+	}
+	if (!dry_run)
+	{
+		ret = SPI_execute("LOCK TABLE privacy.holds IN SHARE MODE", false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "could not lock privacy.holds: %s", SPI_result_code_string(ret));
 	}
 	CommandCounterIncrement();
 	ret = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
@@ -4083,9 +4097,9 @@ check_others_held(MapSubject *subj, List *ets, MapCall *call)
 		run_params(et->mt->relid, psprintf("SELECT 1 FROM %s t WHERE (%s) AND (%s) LIMIT 1",
 										   et->mt->qualname, where, held),
 				   p, true, SPI_OK_SELECT);
-		if (SPI_processed > 0 && erase_others_held != NULL)
+		if (SPI_processed > 0 && others_held != NULL)
 		{
-			*erase_others_held = true;
+			*others_held = true;
 			return;
 		}
 		if (SPI_processed > 0)
@@ -4221,25 +4235,17 @@ notify_recipients(List *ets)
  *		*others_held and returns NULL, nothing changed (the hold wins, as
  *		the subject's own hold does), instead of 55000.
  */
+static Jsonb *erase_subject(MapSubject *subj, Datum key, const char *canon, const char *ref,
+							const char *reason, bool dry_run, bool keep_shared, const char *kind,
+							bool *others_held);
+
 Jsonb *
 EraseSubject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 			 const char *reason, bool dry_run, const char *kind, bool *others_held)
 {
-	Jsonb	   *receipt;
-
 	if (others_held != NULL)
 		*others_held = false;
-	erase_others_held = others_held;
-	PG_TRY();
-	{
-		receipt = EraseSubjectShared(subj, key, canon, ref, reason, dry_run, false, kind);
-	}
-	PG_FINALLY();
-	{
-		erase_others_held = NULL;
-	}
-	PG_END_TRY();
-	return receipt;
+	return erase_subject(subj, key, canon, ref, reason, dry_run, false, kind, others_held);
 }
 
 static void plan_groups(MapSubject *subj, List *ordered, MapCall *call);
@@ -4849,7 +4855,7 @@ check_unique(MapSubject *subj, EraseTable *et, MapCall *call)
  */
 static MapCall *
 erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_run,
-			  MemoryContext outer)
+			  MemoryContext outer, bool *others_held)
 {
 	MapCall    *call;
 	ListCell   *lc;
@@ -4881,7 +4887,7 @@ erase_inspect(MapSubject *subj, Datum key, List *ets, List *ordered, bool dry_ru
 	for (i = list_length(ordered) - 1; i >= 0; i--)
 		count_shared(subj, ets, list_nth(ordered, i), call, memo);
 	/* rows of other held subjects among those that change */
-	check_others_held(subj, ets, call);
+	check_others_held(subj, ets, call, dry_run, others_held);
 	MemoryContextSwitchTo(outer);
 	return call;
 }
@@ -5533,6 +5539,15 @@ Jsonb *
 EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *ref,
 				   const char *reason, bool dry_run, bool keep_shared, const char *kind)
 {
+	return erase_subject(subj, key, canon, ref, reason, dry_run, keep_shared, kind, NULL);
+}
+
+/* EraseSubjectShared; others_held as for EraseSubject */
+static Jsonb *
+erase_subject(MapSubject *subj, Datum key, const char *canon, const char *ref,
+			  const char *reason, bool dry_run, bool keep_shared, const char *kind,
+			  bool *others_held)
+{
 	List	   *ets;
 	List	   *ordered;
 	List	   *notify;
@@ -5588,9 +5603,9 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 		erase_acting = true;
 	PG_TRY();
 	{
-		MapCall    *call = erase_inspect(subj, key, ets, ordered, dry_run, outer);
+		MapCall    *call = erase_inspect(subj, key, ets, ordered, dry_run, outer, others_held);
 
-		if (erase_others_held == NULL || !*erase_others_held)
+		if (others_held == NULL || !*others_held)
 			erase_act(subj, ets, ordered, call, dry_run);
 	}
 	PG_FINALLY();
@@ -5603,7 +5618,7 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 	GuardPseudonymScopeEnd();
 	MemoryContextSwitchTo(outer);
 	/* replay: another subject's hold wins, nothing changed (EraseSubject) */
-	if (erase_others_held != NULL && *erase_others_held)
+	if (others_held != NULL && *others_held)
 	{
 		SPI_finish();
 		MapJitRestore(jitnest);

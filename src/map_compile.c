@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
 #include "common/hashfn.h"
 
 #include "catalog/pg_collation.h"
@@ -260,11 +261,59 @@ append_set_cols(StringInfo buf, const char *alias, const AttrNumber *pcols, int 
  *		Condition: row alias of h->rel points along edge h at a row of the
  *		subject (keyexpr).
  */
+/*
+ * MapKeysPrivate
+ *		While on, the conditions MapCondition builds compare a link column
+ *		of a type of a user's (a domain, an enum or composite with its
+ *		owner's casts) with the key the other way round: the column's value
+ *		converted to the key's type, not the key to the column's.  On for
+ *		retention's hold filter of a referenced (outbound) table, whose
+ *		keys are every held key of the subject type (privacy._held_keys):
+ *		converted to the column's type, each went through the domain's
+ *		CHECK or the cast function of the type's owner, who could log them
+ *		(erase's check of other held subjects ran it on every erasure).
+ *		Returns the previous setting.
+ */
+static bool map_keys_private = false;
+
+bool
+MapKeysPrivate(bool on)
+{
+	bool		was = map_keys_private;
+
+	map_keys_private = on;
+	return was;
+}
+
 void
 MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 {
 	MapSubject *subj = cx->subj;
 
+	if (h->link && map_keys_private)
+	{
+		Oid			typid = get_atttype(h->rel, h->cols[0]);
+
+		if (typid != subj->key_type && typid >= FirstNormalObjectId)
+		{
+			/*
+			 * the keys never pass through the column type's code: a domain
+			 * over the key's type compared as it (no CHECK runs on a
+			 * comparison), another type's value as text converted to the
+			 * key's type (its own value through its owner's code)
+			 */
+			char	   *col = psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0])));
+
+			if (getBaseType(typid) == getBaseType(subj->key_type))
+				appendStringInfoString(buf, MapKeyColMatch(subj, h->rel, h->cols[0], col,
+														   psprintf("(%s)", cx->keyexpr), "="));
+			else
+				appendStringInfo(buf, "privacy._link_key(CAST(NULL AS %s), CAST(%s AS pg_catalog.text)) %s (%s)",
+								 format_type_be_qualified(getBaseType(subj->key_type)), col,
+								 subj->key_eq, cx->keyexpr);
+			return;
+		}
+	}
 	if (h->link)
 	{
 		appendStringInfoString(buf, MapKeyColMatch(subj, h->rel, h->cols[0],

@@ -264,6 +264,7 @@ extern void MapInvalidate(void);
  * have none).  MapSubjectsOfTable: names of the subject types whose map
  * contains relid.
  */
+extern bool MapKeysPrivate(bool on);
 extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
 						  const char *keyexpr);
 extern const char *MapTableCond(MapSubject *subj, MapTable *mt);

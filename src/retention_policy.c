@@ -752,17 +752,37 @@ RetentionHoldFilter(Oid relid, const char *alias, List *required)
 		keytype = format_type_with_typemod(subj->key_type, subj->key_typmod);
 		if (mt->outbound)
 		{
+			/*
+			 * every held key of the type meets the condition: as the key's
+			 * base type (a domain's CHECK is its owner's code), and a link
+			 * column of a user's type converted to the key's type rather
+			 * than the keys to its type (MapKeysPrivate)
+			 */
+			int32		basemod = subj->key_typmod;
+			Oid			base = getBaseTypeAndTypmod(subj->key_type, &basemod);
+			bool		was = MapKeysPrivate(true);
+			char	   *volatile cond = NULL;
+
+			keytype = format_type_with_typemod(base, basemod);
+			PG_TRY();
+			{
+				cond = MapCondition(subj, mt, alias,
+									psprintf(scoped ? "CAST(hk.k AS %s)" : "CAST(h.subject_key AS %s)", keytype));
+			}
+			PG_FINALLY();
+			{
+				MapKeysPrivate(was);
+			}
+			PG_END_TRY();
 			if (scoped)
 				appendStringInfo(&buf,
 								 "%sEXISTS (SELECT 1 FROM privacy._held_keys(%s, %s) hk(k) WHERE (%s))",
-								 first ? "" : " OR ", quote_literal_cstr(subj->name), token,
-								 MapCondition(subj, mt, alias, psprintf("CAST(hk.k AS %s)", keytype)));
+								 first ? "" : " OR ", quote_literal_cstr(subj->name), token, cond);
 			else
 				appendStringInfo(&buf,
 								 "%sEXISTS (SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) %s"
 								 " AND %s AND (%s))",
-								 first ? "" : " OR ", quote_literal_cstr(subj->name), active,
-								 MapCondition(subj, mt, alias, psprintf("CAST(h.subject_key AS %s)", keytype)));
+								 first ? "" : " OR ", quote_literal_cstr(subj->name), active, cond);
 			first = false;
 			continue;
 		}
