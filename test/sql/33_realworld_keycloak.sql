@@ -310,6 +310,20 @@ SELECT count(*) AS by_hand FROM (
 	UNION SELECT c.user_id FROM kct_user_consent_client_scope x JOIN kct_user_consent c ON c.id = x.user_consent_id) s(id)
  WHERE id IS NOT NULL;
 
+-- Keycloak's ids of LDAP users are longer than a local id
+-- ('f:<provider id>:<username>'): no key of varchar(36), so nobody's (the
+-- key's cast cut them to 36 characters, one subject per provider); nor is a
+-- longer value whose first 36 characters are a user's id (it counted as him)
+BEGIN;
+DELETE FROM kct_fed_user_attribute WHERE user_id = kct(8);
+INSERT INTO kct_fed_user_attribute VALUES
+	('l1', 'phone', 'f:0b7a5c6e-8a8f-4f3e-9d4e-1c2b3a4d5e6f:jdoe', 'acme', 'ldap-1', NULL),
+	('l2', 'phone', 'f:0b7a5c6e-8a8f-4f3e-9d4e-1c2b3a4d5e6f:jroe', 'acme', 'ldap-1', NULL),
+	('l3', 'phone', kct(8) || ':x', 'acme', 'ldap-1', NULL);
+SELECT privacy.breach_report(ARRAY['kct_fed_user_attribute']::regclass[]) -> 'subjects' AS subjects,
+	(SELECT count(DISTINCT user_id) FROM kct_fed_user_attribute WHERE length(user_id) <= 36) AS by_hand;
+ROLLBACK;
+
 SELECT privacy.drop_subject('user');
 DROP FUNCTION kct_erase_diff(), kct_counts(), kct_access_diff(), kct_walk(text), kct(int);
 DROP TABLE kct_rows, kct_links, kct_ids, kct_event_entity, kct_broker_link, kct_fed_user_role_mapping, kct_fed_user_attribute,
