@@ -48,6 +48,7 @@ static const char *const class_category[DC_COUNT] = {
 	[DC_CITY] = "user.contact.address.city",
 	[DC_PASSPORT] = "user.government_id.passport_number",
 	[DC_CREDENTIALS] = "user.authorization.credentials",
+	[DC_USERNAME] = "user.account.username",
 };
 
 /*
@@ -970,6 +971,8 @@ static const char *const veto_words[] = {
 	"allowed", "blocked", "pref", "preference", "preferences", "changed",
 	"updated", "version", "server", "host", "range", "subnet", "gateway",
 	"pattern", "regex", "label", "column", "field", "file", "uuid",
+	/* a realm's e-mail theme (Keycloak), a newsletter's layout */
+	"theme", "layout",
 };
 
 /* words that qualify a bare "name" as a person's name */
@@ -990,6 +993,37 @@ static const char *const person_words[] = {
 /* words that mean "name" of anything: a person's name only in context */
 static const char *const bare_name_words[] = {
 	"name", "names", "nombre", "nom", "nome",
+};
+
+/*
+ * A person's account name (Keycloak's user_entity.username, a session's
+ * login_username, a broker's broker_username).  Matched as one token only:
+ * "user_name" and "userName" stay a bare "name" qualified by a person word.
+ */
+static const char *const username_words[] = {
+	"username", "usernames", "loginname", "screenname", "nickname",
+	"benutzername", "nomutilisateur",
+};
+
+/*
+ * Head nouns of tables that hold things a person has, not persons: in
+ * "user_attribute", "client_scope" or "user_federation_mapper" a bare "name"
+ * names the attribute, the scope, the mapper (Keycloak).  A table is one of
+ * persons when a person word is in its name and none of these follows it.
+ */
+static const char *const thing_words[] = {
+	"attribute", "attr", "property", "properties", "prop", "setting", "config",
+	"configuration", "option", "preference", "pref", "param", "parameter",
+	"meta", "metadata", "field", "tag", "label", "note", "claim", "feature",
+	"role", "permission", "privilege", "group", "scope", "mapper", "mapping",
+	"policy", "policies", "template", "type", "category", "categories", "kind",
+	"event", "action", "provider", "flow", "session", "token", "key",
+	"credential", "device", "file", "document", "upload", "attachment",
+	"image", "avatar", "list", "segment", "channel", "app", "application",
+	"integration", "plan", "product", "project", "team", "organization",
+	"organisation", "org", "company", "companies", "tenant", "workspace",
+	"theme", "locale", "status", "level", "tier", "badge", "skill",
+	"interest", "topic", "folder", "view", "filter", "report", "webhook",
 };
 
 #define MAX_TOKENS 16
@@ -1097,12 +1131,33 @@ person_token(const char *t)
 	return false;
 }
 
+/* does a token name a thing persons have ("attributes" -> "attribute")? */
+static bool
+thing_token(const char *t)
+{
+	char		b[MAX_TOKLEN];
+	size_t		l = strlen(t);
+
+	if (in_list(t, thing_words, lengthof(thing_words)))
+		return true;
+	if (l > 1 && t[l - 1] == 's')
+	{
+		memcpy(b, t, l - 1);
+		b[l - 1] = '\0';
+		return in_list(b, thing_words, lengthof(thing_words));
+	}
+	return false;
+}
+
 /*
  * DetectColumnName
  *		The class a column name announces, or DC_NONE.  Longest joined match
  *		first ("ip_address" is an IP address, not a postal address); a veto
- *		word anywhere cancels the match; a bare "name" counts only with a
- *		person qualifier ("customer_name") or in a table of persons.
+ *		word anywhere cancels the match; an account name ("username") is one
+ *		token of its own; a bare "name" counts only with a person qualifier
+ *		("customer_name") or in a table of persons: a person word in the
+ *		table's name with no thing word after it ("users", "user_entity",
+ *		"group_members", not "user_attribute" nor "client_scope").
  */
 DetectClass
 DetectColumnName(const char *column, const char *table, int *axis)
@@ -1180,6 +1235,11 @@ DetectColumnName(const char *column, const char *table, int *axis)
 		return found->cls;
 	}
 
+	/* an account name: one token of its own ("login_username") */
+	for (i = 0; i < n; i++)
+		if (in_list(tok[i], username_words, lengthof(username_words)))
+			return DC_USERNAME;
+
 	/* a bare "name": qualified by a person word, or in a table of persons */
 	for (i = 0; i < n; i++)
 	{
@@ -1192,10 +1252,18 @@ DetectColumnName(const char *column, const char *table, int *axis)
 			char		ttok[MAX_TOKENS][MAX_TOKLEN];
 			int			tn = tokenise(table, ttok),
 						j;
+			bool		person = false;
 
+			/* a person word, and no thing word after it ("user_attribute") */
 			for (j = 0; j < tn; j++)
+			{
 				if (person_token(ttok[j]))
-					return DC_NAME;
+					person = true;
+				else if (thing_token(ttok[j]))
+					person = false;
+			}
+			if (person)
+				return DC_NAME;
 			if (strstr(table, "用户") || strstr(table, "客户"))
 				return DC_NAME;
 		}

@@ -37,6 +37,7 @@ typedef enum DetectClass
 	DC_CITY,
 	DC_PASSPORT,
 	DC_CREDENTIALS,
+	DC_USERNAME,
 	DC_COUNT
 } DetectClass;
 

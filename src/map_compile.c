@@ -731,6 +731,24 @@ MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr, Oid keytype)
 }
 
 /*
+ * link_key_exact
+ *		x (a link column's value, or its conversion to the key's type) when
+ *		the key's type with its modifier (varchar(36), numeric(10,0)) holds
+ *		it exactly, else NULL: the cast to the key type that MapKeyExprs
+ *		applies would cut or round it into another value, a key that is
+ *		someone else's (as MapCondition, which compares the column with the
+ *		id, never matches it).  x itself when the key has no modifier.
+ */
+static char *
+link_key_exact(MapSubject *subj, const char *x)
+{
+	if (subj->key_typmod < 0)
+		return pstrdup(x);
+	return psprintf("CASE WHEN CAST((%s) AS %s) OPERATOR(pg_catalog.=) (%s) THEN (%s) END",
+					x, format_type_with_typemod(subj->key_type, subj->key_typmod), x, x);
+}
+
+/*
  * append_keyexpr
  *		Scalar expression: the root key reached from row alias along
  *		path[idx..] (a path: a list of edges ending at the root or a link).
@@ -756,14 +774,33 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 		 * value that is no key ('anonymous', a number out of range) belongs
 		 * to nobody (NULL), where a cast would fail the whole statement
 		 */
-		appendStringInfo(buf, "privacy._link_key(CAST(NULL AS %s), %s.%s)",
-						 format_type_be_qualified(subj->key_type), alias,
-						 quote_identifier(MapColName(h->rel, h->cols[0])));
+		char	   *x = psprintf("privacy._link_key(CAST(NULL AS %s), %s.%s)",
+								 format_type_be_qualified(subj->key_type), alias,
+								 quote_identifier(MapColName(h->rel, h->cols[0])));
+
+		appendStringInfoString(buf, link_key_exact(subj, x));
 		return;
 	}
 	if (h->link || (idx == list_length(path) - 1 && MapEdgeIsDirect(subj, h)))
 	{
 		char	   *col = psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0])));
+
+		/*
+		 * a link column of the key's type with another modifier (Keycloak's
+		 * varchar(255) user_id for a varchar(36) key): the key's cast would
+		 * cut a longer value to a key that is someone else's, or merge the
+		 * values that share their first characters into one subject
+		 */
+		if (h->link && subj->key_typmod >= 0)
+		{
+			Oid			ltype;
+			int32		ltypmod;
+			Oid			lcoll;
+
+			get_atttypetypmodcoll(h->rel, h->cols[0], &ltype, &ltypmod, &lcoll);
+			if (ltypmod != subj->key_typmod)
+				col = link_key_exact(subj, col);
+		}
 
 		if (subj->key_via_root)
 		{
