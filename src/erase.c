@@ -4028,6 +4028,36 @@ check_holds(MapSubject *subj, const char *canon)
  *		Before anything changes, the dry run too.
  */
 /*
+ * lock_holds
+ *		Not in a dry run, before any row is locked: privacy.holds in SHARE
+ *		mode, as retention's batches take it, so that a hold placed on
+ *		another subject after check_others_held waits for this erasure's
+ *		transaction instead of committing before the rows the subjects share
+ *		are deleted (holds win every race).  The erasure rewrites its own
+ *		subject's released holds at the end (RightsForgetKey): when it has
+ *		some, SHARE ROW EXCLUSIVE from the start, since two erasures that
+ *		both hold SHARE and then both write to the table would deadlock; when
+ *		it has none, RightsForgetKey writes nothing.  No hold of this subject
+ *		can appear meanwhile: hold() takes the subject's lock, which
+ *		lock_subject holds.
+ */
+static void
+lock_holds(MapSubject *subj, const char *canon)
+{
+	int			ret;
+
+	ret = SPI_connect();
+	if (ret != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	ret = SPI_execute(RightsHasHolds(subj->name, canon)
+					  ? "LOCK TABLE privacy.holds IN SHARE ROW EXCLUSIVE MODE"
+					  : "LOCK TABLE privacy.holds IN SHARE MODE", false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock privacy.holds: %s", SPI_result_code_string(ret));
+	SPI_finish();
+}
+
+/*
  * others_held: set by EraseSubject for privacy.replay_erasures: another
  * held subject's rows make check_others_held set *others_held and return,
  * and the erasure ends before acting (NULL receipt) instead of failing the
@@ -4061,12 +4091,7 @@ check_others_held(MapSubject *subj, List *ets, MapCall *call, bool dry_run, bool
 			elog(ERROR, "SPI_keepplan failed");
 		plan = q;
 	}
-	if (!dry_run)
-	{
-		ret = SPI_execute("LOCK TABLE privacy.holds IN SHARE MODE", false, 0);
-		if (ret != SPI_OK_UTILITY)
-			elog(ERROR, "could not lock privacy.holds: %s", SPI_result_code_string(ret));
-	}
+	/* not in a dry run, privacy.holds is locked already (lock_holds) */
 	CommandCounterIncrement();
 	ret = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
 	if (ret != SPI_OK_SELECT)
@@ -5578,6 +5603,7 @@ erase_subject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	{
 		CitusCheckOwners(subj);	/* CITUS HOOK: before anything is sent */
 		lock_subject(subj, key, canon);
+		lock_holds(subj, canon);
 	}
 	check_holds(subj, canon);
 	MemoryContextSwitchTo(outer);

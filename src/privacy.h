@@ -59,6 +59,7 @@ extern void RightsInit(void);
 /* the per-subject lock an erasure takes (exclusive) and hold() (shared) */
 extern void RightsLockSubject(const char *subject, const char *canon, bool exclusive);
 extern void RightsForgetKey(const char *subject, const char *canon);
+extern bool RightsHasHolds(const char *subject, const char *canon);
 
 /* util.c */
 /* a guard frame (guard.h) kept across a call that switched identity */

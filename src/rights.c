@@ -146,6 +146,28 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, b
 }
 
 /*
+ * RightsHasHolds
+ *		Whether privacy.holds has a row (active, released or expired) of
+ *		the subject under this canonical id.
+ */
+bool
+RightsHasHolds(const char *subject, const char *canon)
+{
+	Oid			t[2] = {TEXTOID, TEXTOID};
+	Datum		v[2];
+	bool		found;
+
+	v[0] = CStringGetTextDatum(subject);
+	v[1] = CStringGetTextDatum(canon);
+	UtilSpiConnect();
+	exec("SELECT 1 FROM privacy.holds h WHERE h.subject OPERATOR(pg_catalog.=) $1"
+		 " AND h.subject_key OPERATOR(pg_catalog.=) $2 LIMIT 1", 2, t, v, NULL, true);
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/*
  * RightsForgetKey
  *		After an erasure: the subject's id no longer stays in clear in the
  *		holds and restrictions kept of it.  Its holds (released or expired:
@@ -164,11 +186,20 @@ RightsForgetKey(const char *subject, const char *canon)
 
 	v[0] = CStringGetTextDatum(subject);
 	v[1] = CStringGetTextDatum(canon);
+	/*
+	 * only when it has some: an UPDATE locks the table ROW EXCLUSIVE, and
+	 * the erasure took SHARE ROW EXCLUSIVE for it then (erase.c lock_holds)
+	 */
+	if (RightsHasHolds(subject, canon))
+	{
+		UtilSpiConnect();
+		exec("UPDATE privacy.holds h SET subject_key = h.subject_ref,"
+			 " released_at = coalesce(h.released_at, LEAST(h.until, pg_catalog.now()))"
+			 " WHERE h.subject OPERATOR(pg_catalog.=) $1 AND h.subject_key OPERATOR(pg_catalog.=) $2",
+			 2, t, v, NULL, false);
+		SPI_finish();
+	}
 	UtilSpiConnect();
-	exec("UPDATE privacy.holds h SET subject_key = h.subject_ref,"
-		 " released_at = coalesce(h.released_at, LEAST(h.until, pg_catalog.now()))"
-		 " WHERE h.subject OPERATOR(pg_catalog.=) $1 AND h.subject_key OPERATOR(pg_catalog.=) $2",
-		 2, t, v, NULL, false);
 	/*
 	 * a restriction has nothing left to restrict: it goes (the audit log
 	 * keeps its restrict entry, by subject_ref); under another key it could
