@@ -5614,6 +5614,8 @@ EraseSubjectShared(MapSubject *subj, Datum key, const char *canon, const char *r
 		shredded = KeysShredSubject(subj->name, ref);
 		RightsForgetKey(subj->name, canon);	/* its id out of holds and restrictions */
 	}
+	else
+		shredded = KeysCountSubject(subj->name, ref);	/* the receipt the erasure will give */
 	if (!dry_run)
 		CitusUseTwoPhaseCommit();	/* CITUS HOOK: records commit with the workers' deletes */
 	notify = notify_recipients(ets);
