@@ -7,6 +7,7 @@
  * Exported for the rights executors (erase, access, export):
  *	KeysShredSubject	destroys every data key of one subject, in the
  *						caller's transaction; returns how many.
+ *	KeysCountSubject	how many KeysShredSubject would destroy now.
  *	CryptoReadExpr		SQL expression yielding the plaintext of an encrypted
  *						column for a row alias (NULL: column not encrypted).
  *-------------------------------------------------------------------------
@@ -22,6 +23,7 @@
 
 /* for the rights executors */
 extern int	KeysShredSubject(const char *subject, const char *subject_ref);
+extern int	KeysCountSubject(const char *subject, const char *subject_ref);
 extern char *CryptoReadExpr(Oid relid, const char *colname, const char *alias);
 
 /* keys.c, used by the crypto_*.c files */

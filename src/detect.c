@@ -789,6 +789,28 @@ DetectPhone(const char *s, int len)
 }
 
 /*
+ * DetectPhoneDigits
+ *		An E.164 number stored without its '+': 8..15 digits, the first
+ *		1..9, nothing else ("4915112345678", "14155552671"), as Supabase
+ *		Auth (GoTrue) and Twilio keep them.  Any account number or id has
+ *		that shape too, so discovery counts it as a phone number only in a
+ *		column whose name says phone; DetectText does not call it.
+ */
+bool
+DetectPhoneDigits(const char *s, int len)
+{
+	int			i;
+
+	trim(&s, &len);
+	if (len < 8 || len > 15 || s[0] < '1' || s[0] > '9')
+		return false;
+	for (i = 1; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/*
  * DetectText
  *		Runs every text detector on a value; returns the mask of classes it
  *		matched.

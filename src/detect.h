@@ -52,6 +52,7 @@ extern const char *DetectCategory(DetectClass c);
 /* value detectors on text (s need not be NUL-terminated) */
 extern bool DetectEmail(const char *s, int len);
 extern bool DetectPhone(const char *s, int len);
+extern bool DetectPhoneDigits(const char *s, int len);
 extern bool DetectIPv4(const char *s, int len);
 extern bool DetectIPv6(const char *s, int len);
 extern bool DetectCard(const char *s, int len);

@@ -9,6 +9,7 @@
  * column gets a proposal when at least half of its sampled values match one
  * detector, or its name says what it holds.  Key columns (primary and
  * foreign keys, link columns) and already classified columns are skipped.
+ * An empty or blank string counts as no value, like NULL.
  *
  * Confidence: values alone give matched / sampled.  Name and values that
  * agree give 0.6 + 0.4 * matched / sampled (0.8 .. 1.0).  A name alone gives
@@ -20,7 +21,8 @@
  * Privileges: the functions run as the caller.  The privacy catalog is read
  * as the extension owner (src/guard.c, search_path pinned); discovery
  * never looks at a table the caller cannot SELECT from (an explicit table:
- * 42501; in a scan: skipped), and samples it as the table's owner in a
+ * 42501; in a scan: skipped, and counted in a WARNING when the scan is of
+ * the data map), and samples it as the table's owner in a
  * security-restricted context, so the table's own code (RLS policies,
  * domain casts) runs only with its owner's rights, never the caller's.
  * Only counts leave this file, never a sampled value.
@@ -28,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -367,6 +370,23 @@ run_sample(const char *select, const char *from, const char *clause, int sample)
 }
 
 /*
+ * text_is_blank
+ *		True for '' and a value of ASCII blanks only.
+ */
+static bool
+text_is_blank(text *t)
+{
+	const char *p = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if (!isspace((unsigned char) p[i]))
+			return false;
+	return true;
+}
+
+/*
  * count_values
  *		Run the detectors over the sampled rows (the last SPI result): one
  *		result column per DiscColumn, in order.
@@ -389,6 +409,14 @@ count_values(DiscColumn *cols, int ncols, DiscCatalog *cat)
 
 			if (isnull)
 				continue;
+			/*
+			 * An empty or blank string holds nothing to judge: counted as
+			 * no value, as NULL is (Supabase Auth writes '' into the
+			 * e-mail, phone and token columns a user has not used; they
+			 * made a telling name look disproved by its values).
+			 */
+			if (c->kind == CK_TEXT && text_is_blank(DatumGetTextPP(d)))
+				continue;
 			c->sampled++;
 			switch (c->kind)
 			{
@@ -398,6 +426,14 @@ count_values(DiscColumn *cols, int ncols, DiscCatalog *cat)
 						uint32		mask = DetectText(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 						int			b;
 
+						/*
+						 * Under a name that says phone, an E.164 number
+						 * without its '+' is one (GoTrue's auth.users.phone);
+						 * elsewhere those digits could be any number.
+						 */
+						if (c->name_cls == DC_PHONE && !(mask & DETECT_BIT(DC_PHONE)) &&
+							DetectPhoneDigits(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)))
+							mask |= DETECT_BIT(DC_PHONE);
 						for (b = 1; b < DC_COUNT; b++)
 							if (mask & DETECT_BIT(b))
 								c->matched[b]++;
@@ -534,12 +570,22 @@ decide(Oid relid, DiscColumn *c, DiscCatalog *cat)
 	return p;
 }
 
+/* why a scan left a table out (discover_table's result) */
+typedef enum DiscSkip
+{
+	DS_NONE,					/* sampled, or nothing to sample */
+	DS_NO_SELECT,				/* the caller may not SELECT from it */
+	DS_RLS						/* row security applies to the caller */
+} DiscSkip;
+
 /*
  * discover_table
  *		Proposals for one table, appended to *out.  explicit: the caller
- *		named this table (errors instead of silent skips).
+ *		named this table (errors instead of silent skips).  Returns why a
+ *		readable-by-others table was left out of a scan, so that the scan of
+ *		the data map can say so.
  */
-static void
+static DiscSkip
 discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **out)
 {
 	Relation	rel;
@@ -564,7 +610,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 		if (explicit)
 			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
 							errmsg("relation with OID %u does not exist", relid)));
-		return;
+		return DS_NONE;
 	}
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
 		relkind != RELKIND_MATVIEW)
@@ -572,7 +618,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 		if (explicit)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("\"%s\" is not a table", get_rel_name(relid))));
-		return;
+		return DS_NONE;
 	}
 	/*
 	 * What classify refuses (system tables, temporary tables, this
@@ -589,7 +635,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("\"%s\" is a system table", get_rel_name(relid)),
 							errhint("Discovery proposes classifications for user tables only.")));
-		return;
+		return DS_NONE;
 	}
 	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
 	{
@@ -597,7 +643,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("\"%s\" is a temporary table", get_rel_name(relid)),
 							errhint("Only permanent tables can be classified; discovery proposes classifications for them only.")));
-		return;
+		return DS_NONE;
 	}
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 	{
@@ -605,7 +651,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							errmsg("permission denied for table %s", get_rel_name(relid)),
 							errhint("Discovery samples values as the calling role, which needs SELECT on the table.")));
-		return;
+		return DS_NO_SELECT;
 	}
 	/*
 	 * The sample reads every row (as the table's owner: its policies are
@@ -620,7 +666,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 							errmsg("row-level security applies to table %s for the calling role", get_rel_name(relid)),
 							errdetail("Discovery samples every row; its counts would tell about rows a policy may hide."),
 							errhint("Run discovery on it as its owner or as a role with BYPASSRLS.")));
-		return;
+		return DS_RLS;
 	}
 
 	keys = key_columns(relid);
@@ -632,7 +678,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 			ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 							errmsg("materialized view \"%s\" has not been populated", get_rel_name(relid)),
 							errhint("Run REFRESH MATERIALIZED VIEW first.")));
-		return;
+		return DS_NONE;
 	}
 	tupdesc = RelationGetDescr(rel);
 	relname = pstrdup(RelationGetRelationName(rel));
@@ -687,7 +733,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 	}
 	table_close(rel, NoLock);
 	if (ncols == 0)
-		return;
+		return DS_NONE;
 
 	clause = sample_clause(relid, sample);
 	/*
@@ -709,6 +755,7 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 		if (p != NULL)
 			*out = lappend(*out, p);
 	}
+	return DS_NONE;
 }
 
 /*
@@ -743,6 +790,8 @@ DiscoverRun(DiscScope scope, Oid relid, int sample, Oid owner)
 	List	   *out = NIL;
 	ListCell   *lc;
 	uint64		i;
+	int			no_select = 0,
+				under_rls = 0;
 
 	memset(&cat, 0, sizeof(cat));
 	load_catalog(owner, &cat);
@@ -783,8 +832,34 @@ DiscoverRun(DiscScope scope, Oid relid, int sample, Oid owner)
 	foreach(lc, tables)
 	{
 		CHECK_FOR_INTERRUPTS();
-		discover_table(lfirst_oid(lc), sample, &cat, scope == SCOPE_TABLE, &out);
+		switch (discover_table(lfirst_oid(lc), sample, &cat, scope == SCOPE_TABLE, &out))
+		{
+			case DS_NO_SELECT:
+				no_select++;
+				break;
+			case DS_RLS:
+				under_rls++;
+				break;
+			default:
+				break;
+		}
 	}
+
+	/*
+	 * The tables of the data map hold personal data by definition: one the
+	 * caller cannot read is a gap in the proposals, not a table to ignore
+	 * quietly (Supabase enables row security on every table of its auth
+	 * schema, so a role that is not their owner got no proposal at all and
+	 * no word why).  discover_all skips unreadable tables by design.
+	 */
+	if (scope == SCOPE_MAPPED && no_select + under_rls > 0)
+		ereport(WARNING,
+				(errmsg_plural("discovery skipped %d table of the data map that the calling role cannot read",
+							   "discovery skipped %d tables of the data map that the calling role cannot read",
+							   no_select + under_rls, no_select + under_rls),
+				 errdetail("%d without SELECT privilege, %d with row-level security that applies to the calling role; no column of them was proposed.",
+						   no_select, under_rls),
+				 errhint("Run discovery as the tables' owner, or as a role with SELECT on them and BYPASSRLS.")));
 	return out;
 }
 

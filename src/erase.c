@@ -5655,6 +5655,8 @@ erase_subject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 		shredded = KeysShredSubject(subj->name, ref);
 		RightsForgetKey(subj->name, canon);	/* its id out of holds and restrictions */
 	}
+	else
+		shredded = KeysCountSubject(subj->name, ref);	/* the receipt the erasure will give */
 	if (!dry_run)
 		CitusUseTwoPhaseCommit();	/* CITUS HOOK: records commit with the workers' deletes */
 	notify = notify_recipients(ets);

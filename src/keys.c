@@ -1390,6 +1390,45 @@ KeysSubjectKey(const char *subject, const char *subject_ref)
 }
 
 /*
+ * KeysCountSubject
+ *		How many active data keys one subject has: what KeysShredSubject
+ *		would destroy now (an erasure's dry run reports it).
+ */
+int
+KeysCountSubject(const char *subject, const char *subject_ref)
+{
+	static SPIPlanPtr plan = NULL;
+	PrivacyUserSwitch sw;
+	Datum		values[2];
+	bool		isnull;
+	int			ret;
+	int			n;
+
+	values[0] = CStringGetTextDatum(subject);
+	values[1] = CStringGetTextDatum(subject_ref);
+	KeysBecomeCatalogOwner(&sw);
+	UtilSpiConnect();
+	if (plan == NULL)
+	{
+		Oid			argtypes[2] = {TEXTOID, TEXTOID};
+
+		/* kept for the backend: the plan cache replans it after DDL */
+		plan = keep_plan("SELECT pg_catalog.count(*)::pg_catalog.int4 FROM privacy.data_keys "
+						 "WHERE subject OPERATOR(pg_catalog.=) $1 "
+						 "AND subject_ref OPERATOR(pg_catalog.=) $2 "
+						 "AND state OPERATOR(pg_catalog.=) 'active'",
+						 2, argtypes);
+	}
+	ret = SPI_execute_plan(plan, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count subject keys: %s", SPI_result_code_string(ret));
+	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	KeysRestoreUser(&sw);
+	return n;
+}
+
+/*
  * KeysShredSubject
  *		Destroy every active data key of one subject in the caller's
  *		transaction; returns how many.  Values encrypted under them become

@@ -31,7 +31,8 @@ SELECT subject, state FROM privacy.keys WHERE subject IS NOT NULL ORDER BY id;
 -- erasing again: no key left to shred
 SELECT privacy.erase('member', '1')->'keys_shredded' AS again;
 -- the ledger replay destroys the keys of ledger subjects even when no row is left
-SELECT privacy.erase('member', '2', dry_run => true)->'keys_shredded' AS dry_run_keeps;
+-- the dry run counts the keys the erasure would destroy, and keeps them
+SELECT privacy.erase('member', '2', dry_run => true)->'keys_shredded' AS dry_run_would_shred;
 SELECT count(*) FILTER (WHERE state = 'active') AS active FROM privacy.keys WHERE subject IS NOT NULL;
 DELETE FROM notes WHERE member_id = 2;
 CREATE TEMP TABLE l AS SELECT jsonb_build_object('entries', jsonb_build_array(jsonb_build_object('subject', 'member',
