@@ -4108,6 +4108,15 @@ check_others_held(MapSubject *subj, List *ets, MapCall *call, bool dry_run, bool
 		CHECK_FOR_INTERRUPTS();
 		if (et->anonymize && et->set_clause == NULL)
 			continue;			/* its rows stay unchanged */
+		/*
+		 * CITUS HOOK: not on a Citus table: the hold filter's
+		 * privacy._held() answers only in this backend (retention, which
+		 * refuses Citus tables), not on a worker.  A routed table has no
+		 * row shared with another subject of the type (every path carries
+		 * the key); another subject type's hold on it is not checked.
+		 */
+		if (CitusIsCitusTable(et->mt->relid))
+			continue;
 		where = act_where(subj, et, call, &p);
 		if (where == NULL)
 			continue;
