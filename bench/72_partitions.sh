@@ -263,6 +263,7 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "partition DDL (ms, mean of 5): without the event triggers / with them / added cost; wall clock, then the backend's CPU time"
 printf '%-17s %-35s %-35s\n' "" "first statement of a new session" "warm session"
 printf '%-17s %-17s %-17s %-17s %-17s\n' "" "wall" "CPU" "wall" "CPU"
+printf '%-17s%s\n' "" "$(for i in 1 2 3 4; do printf ' %5s %5s %5s' without with added; done)"
 # col LIST FIELD: the mean of field 1 (wall) or 2 (CPU) of "wall:cpu" items
 col() { echo "$1" | tr ' ' '\n' | grep . | cut -d: -f"$2" | avg; }
 for tag in $DDL_TAGS; do
