@@ -260,10 +260,11 @@ done
 
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "partition DDL (ms, mean of 5): without the event triggers / with them / added cost; wall clock, then the backend's CPU time"
+echo "partition DDL (ms, mean of 5): event triggers off (session_replication_role = replica) / on / added cost;"
+echo "wall clock, then the backend's CPU time"
 printf '%-17s %-35s %-35s\n' "" "first statement of a new session" "warm session"
 printf '%-17s %-17s %-17s %-17s %-17s\n' "" "wall" "CPU" "wall" "CPU"
-printf '%-17s%s\n' "" "$(for i in 1 2 3 4; do printf ' %5s %5s %5s' without with added; done)"
+printf '%-17s%s\n' "" "$(for i in 1 2 3 4; do printf ' %5s %5s %5s' off on added; done)"
 # col LIST FIELD: the mean of field 1 (wall) or 2 (CPU) of "wall:cpu" items
 col() { echo "$1" | tr ' ' '\n' | grep . | cut -d: -f"$2" | avg; }
 for tag in $DDL_TAGS; do
@@ -345,7 +346,7 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 # over the foreign keys of pg_constraint, rows known by (tableoid, ctid), a
 # key declared on partitions read as the partitioned table's (in this schema
 # no leaf keys those columns otherwise), counted per partition root.
-mism=$(as_pg psql -X -At -v ON_ERROR_STOP=1 -d "$BENCH_DB" <<'SQL'
+mism=$(as_pg psql -X -q -At -v ON_ERROR_STOP=1 -d "$BENCH_DB" <<'SQL'
 SET client_min_messages = warning;
 CREATE TEMP TABLE reach (rel oid, tid tid);
 DO $$
