@@ -24,6 +24,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -143,51 +144,148 @@ translate_cols(Oid rel, Oid root, AttrNumber *cols, int n)
 }
 
 /*
- * inheritance_children
- *		The set of relations that are a partition or an inheritance child
- *		(one scan of pg_inherits), so that the graph looks up the partition
- *		root of those only: a syscache lookup per foreign key would read
- *		every table's pg_class row, which dominated a new session's DDL.
+ * The inheritance graph of one walk: every row of pg_inherits read by one
+ * scan into memory (child -> its parent, parent -> its children), and the
+ * partitioned tables by one scan of pg_partitioned_table (a table is
+ * partitioned exactly when it has a row there; a child is a partition
+ * exactly when its parent is partitioned), so that the walk finds a
+ * partition's root and a table's leaves without a catalog lookup per
+ * partition: a scan of pg_inherits per partition key dominated a refresh on
+ * 2,500 partitions, and in a new session (a deploy's migration) every
+ * pg_class lookup is a cold catalog read.  Built by load_fk_graph; without
+ * it (NULL: the erasure's foreign keys into one table) the catalog is read
+ * as before.
  */
-static HTAB *
-inheritance_children(void)
+typedef struct InhEntry
 {
-	HTAB	   *h = MapOidHash("privacy inheritance children");
+	Oid			relid;
+	Oid			parent;			/* as get_partition_parent: the parent of
+								 * inhseqno 1 unless its detach is pending;
+								 * or 0 */
+	List	   *children;		/* sorted by OID, as find_inheritance_children */
+	bool		partitioned;	/* relkind RELKIND_PARTITIONED_TABLE */
+} InhEntry;
+
+/* the entry of relid, created empty when new */
+static InhEntry *
+inh_entry(HTAB *h, Oid relid)
+{
+	bool		found;
+	InhEntry   *e = hash_search(h, &relid, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		e->parent = InvalidOid;
+		e->children = NIL;
+		e->partitioned = false;
+	}
+	return e;
+}
+
+static HTAB *
+inheritance_graph(void)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
+	HASH_SEQ_STATUS hs;
+	InhEntry   *e;
 
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(InhEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("privacy inheritance graph", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	rel = table_open(InheritsRelationId, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
-		Oid			child = ((Form_pg_inherits) GETSTRUCT(tup))->inhrelid;
+		Form_pg_inherits inh = (Form_pg_inherits) GETSTRUCT(tup);
 
-		(void) hash_search(h, &child, HASH_ENTER, NULL);
+		e = inh_entry(h, inh->inhrelid);
+		if (inh->inhseqno == 1 && !inh->inhdetachpending)
+			e->parent = inh->inhparent;
+		e = inh_entry(h, inh->inhparent);
+		e->children = lappend_oid(e->children, inh->inhrelid);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	rel = table_open(PartitionedRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		inh_entry(h, ((Form_pg_partitioned_table) GETSTRUCT(tup))->partrelid)->partitioned = true;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	hash_seq_init(&hs, h);
+	while ((e = hash_seq_search(&hs)) != NULL)
+		list_sort(e->children, list_oid_cmp);
 	return h;
 }
 
+/*
+ * graph_root
+ *		MapPartitionRoot, from the inheritance graph: a table that is no
+ *		child is its own root; a partition's ancestors are partitions up to
+ *		a partitioned table that is no child.
+ */
 static Oid
-graph_root(HTAB *children, Oid relid)
+graph_root(HTAB *inh, Oid relid)
 {
-	if (hash_search(children, &relid, HASH_FIND, NULL) == NULL)
+	InhEntry   *e = hash_search(inh, &relid, HASH_FIND, NULL);
+	Oid			up;
+
+	if (e == NULL || !OidIsValid(e->parent))
 		return relid;
-	return MapPartitionRoot(relid);
+	up = e->parent;
+	e = hash_search(inh, &up, HASH_FIND, NULL);
+	if (e == NULL || !e->partitioned)
+		return relid;			/* an inheritance child, not a partition */
+	while (OidIsValid(e->parent))
+	{
+		up = e->parent;
+		e = hash_search(inh, &up, HASH_FIND, NULL);
+	}
+	return up;
+}
+
+/* find_all_inheritors(relid), from the inheritance graph when there is one */
+static List *
+all_inheritors(HTAB *inh, Oid relid)
+{
+	List	   *out;
+	ListCell   *lc;
+
+	if (inh == NULL)
+		return find_all_inheritors(relid, NoLock, NULL);
+	out = list_make1_oid(relid);
+	foreach(lc, out)
+	{
+		Oid			x = lfirst_oid(lc);
+		InhEntry   *e = hash_search(inh, &x, HASH_FIND, NULL);
+
+		if (e != NULL)
+			out = list_concat_unique_oid(out, e->children);
+	}
+	return out;
 }
 
 /* the leaf partitions (tables) under relid, relid itself when it is one */
 static List *
-leaves_of(Oid relid)
+leaves_of(HTAB *inh, Oid relid)
 {
 	List	   *out = NIL;
 	ListCell   *lc;
 
-	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
-		if (get_rel_relkind(lfirst_oid(lc)) != RELKIND_PARTITIONED_TABLE)
-			out = lappend_oid(out, lfirst_oid(lc));
+	foreach(lc, all_inheritors(inh, relid))
+	{
+		Oid			x = lfirst_oid(lc);
+		InhEntry   *e = inh ? hash_search(inh, &x, HASH_FIND, NULL) : NULL;
+
+		if (inh ? (e == NULL || !e->partitioned) : get_rel_relkind(x) != RELKIND_PARTITIONED_TABLE)
+			out = lappend_oid(out, x);
+	}
 	return out;
 }
 
@@ -279,10 +377,11 @@ same_pairs(const FkEdge *f, const FkEdge *g)
  *		the same columns otherwise (notes of users in one partition, of
  *		agents in another; another action), each stays on its partition,
  *		which is then mapped by itself, since the key says nothing of its
- *		siblings' rows.
+ *		siblings' rows.  INH: the inheritance graph of the walk, or NULL
+ *		(read from the catalog).
  */
 static List *
-partition_keys(List *partfks)
+partition_keys(List *partfks, HTAB *inh)
 {
 	List	   *out = NIL;
 	ListCell   *lc;
@@ -309,13 +408,13 @@ partition_keys(List *partfks)
 				continue;
 			done[foreach_current_index(lc2)] = true;
 			group = lappend(group, g);
-			covered = list_concat_unique_oid(covered, leaves_of(g->decl));
+			covered = list_concat_unique_oid(covered, leaves_of(inh, g->decl));
 		}
 		if (whole)
 		{
 			bool		some = false;
 
-			all = leaves_of(f->child);
+			all = leaves_of(inh, f->child);
 			foreach(lc2, all)
 			{
 				if (list_member_oid(covered, lfirst_oid(lc2)))
@@ -366,7 +465,7 @@ load_fk_graph(void)
 	HeapTuple	tup;
 	List	   *fks = NIL;
 	List	   *partfks = NIL;
-	HTAB	   *children = inheritance_children();
+	HTAB	   *inh = inheritance_graph();
 	Oid			last_ns = InvalidOid;
 	bool		last_temp = false;
 
@@ -402,8 +501,8 @@ load_fk_graph(void)
 		if (n1 != n2 || n1 == 0)
 			continue;
 		f->ncols = n1;
-		f->child = graph_root(children, con->conrelid);
-		f->parent = graph_root(children, con->confrelid);
+		f->child = graph_root(inh, con->conrelid);
+		f->parent = graph_root(inh, con->confrelid);
 		f->pdecl = con->confrelid;
 		if (!translate_cols(con->confrelid, f->parent, f->pcols, n1))
 			continue;			/* a column could not be translated */
@@ -423,8 +522,8 @@ load_fk_graph(void)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	hash_destroy(children);
-	fks = list_concat(fks, partition_keys(partfks));
+	fks = list_concat(fks, partition_keys(partfks, inh));
+	hash_destroy(inh);
 	list_sort(fks, fk_cmp);
 	return fks;
 }
@@ -572,7 +671,7 @@ fk_inbound_edges(void)
 			f->child = InvalidOid;	/* kept on the partition only */
 		partfks = lappend(partfks, f);
 	}
-	return list_concat(out, partition_keys(partfks));
+	return list_concat(out, partition_keys(partfks, NULL));
 }
 
 /* an edge as an inbound hop into its parent, allocated in cxt */
