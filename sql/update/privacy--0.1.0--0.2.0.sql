@@ -524,7 +524,8 @@ BEGIN
 	SELECT pg_catalog.array_agg(o.objid) INTO dropped
 	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
 	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
-	   AND o.object_type IN ('table', 'partitioned table');
+	   AND o.object_type IN ('table', 'partitioned table')
+	   AND NOT o.is_temporary;	-- never mapped: no refresh for a temporary table
 	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
 		RETURN;
 	END IF;
