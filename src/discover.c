@@ -8,7 +8,7 @@
  * ones), the pure detectors of detect.c judge each non-null value, and a
  * column gets a proposal when at least half of its sampled values match one
  * detector, or its name says what it holds.  Key columns (primary and
- * foreign keys, link columns) and already classified columns are skipped.
+ * foreign keys, link columns, subject key columns) and already classified columns are skipped.
  * An empty or blank string counts as no value, like NULL.
  *
  * Confidence: values alone give matched / sampled.  Name and values that
@@ -100,7 +100,8 @@ typedef struct DiscCatalog
 {
 	List	   *categories;		/* char *, names in privacy.categories */
 	List	   *classified;		/* "oid/column" strings */
-	List	   *linkcols;		/* "oid/column" strings */
+	List	   *linkcols;		/* "oid/column" strings: link and root key
+								 * columns */
 	int			today_y,
 				today_m,
 				today_d;
@@ -206,6 +207,16 @@ load_catalog(Oid owner, DiscCatalog *cat)
 				  "OPERATOR(pg_catalog.||) key_column FROM privacy.links",
 				  0, NULL, NULL, true);
 	cat->linkcols = spi_text_list();
+	/*
+	 * A subject type's key column is a key even when no primary key says so
+	 * (define_subject(..., key => 'name') on a UNIQUE column, as Synapse's
+	 * users.name): it was proposed as user.name.
+	 */
+	exec_as_owner(owner,
+				  "SELECT root::pg_catalog.oid::pg_catalog.text OPERATOR(pg_catalog.||) '/' "
+				  "OPERATOR(pg_catalog.||) key_column FROM privacy.subject_types",
+				  0, NULL, NULL, true);
+	cat->linkcols = list_concat(cat->linkcols, spi_text_list());
 
 	today = DatumGetDateADT(DirectFunctionCall1(timestamptz_date,
 												TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())));

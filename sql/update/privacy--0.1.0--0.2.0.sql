@@ -1370,3 +1370,20 @@ COMMENT ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timesta
 	'GDPR Art. 33/34 facts for a breach of the given tables';
 REVOKE EXECUTE ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timestamptz) TO privacy_officer, privacy_admin;
+
+-- unclassified: a subject type's key column is a key (a UNIQUE column named
+-- by define_subject(..., key), as Synapse's users.name, was listed as a gap;
+-- test/sql/33_realworld_synapse.sql)
+CREATE OR REPLACE VIEW privacy.unclassified AS
+SELECT u.table_name, u.column_name, u.data_type FROM (
+SELECT DISTINCT m.table_name, a.attname AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type, a.attnum
+  FROM privacy.map m
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = m.table_name AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE NOT EXISTS (SELECT FROM privacy.classifications c
+                    WHERE c.table_name = m.table_name AND c.column_name = a.attname)
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
+                    WHERE k.conrelid = m.table_name AND k.contype IN ('p', 'f') AND a.attnum = ANY (k.conkey))
+   AND NOT EXISTS (SELECT FROM privacy.links l WHERE l.table_name = m.table_name AND l.key_column = a.attname)
+   AND NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.root = m.table_name AND s.key_column = a.attname)
+) u ORDER BY u.table_name::text, u.attnum;
