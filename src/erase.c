@@ -4143,6 +4143,8 @@ check_others_held(MapSubject *subj, List *ets, MapCall *call, bool dry_run, bool
 							et->anonymize ? "rewrite" : "delete", et->mt->label),
 					 errdetail("Rows of %s that this erasure %s are also rows of a subject under an active legal hold (of this subject type or another whose data map holds the table). Nothing was erased.",
 							   et->mt->label, et->anonymize ? "rewrites" : "deletes"),
+					 et->keep_shared ?
+					 errhint("Erase once the hold is released: shared => 'keep' keeps only the shared rows that can outlive the erased subject's rows, and these go with them (a NOT NULL ON DELETE CASCADE key) or belong to another subject type.") :
 					 errhint("Erase once the hold is released, or with shared => 'keep' so that the rows the subjects share stay."),
 					 errhidestmt(true)));
 	}
@@ -5229,10 +5231,55 @@ group_delete(MapSubject *subj, List *group, MapCall *call)
 			check_none_skipped(lfirst(lc), where[foreach_current_index(lc)], p, false);
 }
 
+/*
+ * check_kept_intact
+ *		The kept shared rows of et are fixed by row identity (freeze_kept);
+ *		a user trigger that updated one of them since (Lemmy's
+ *		report_combined follows its report's resolver_id, which the detach
+ *		of the report cleared) gave it a new ctid, and the DELETE, which
+ *		spares only the frozen ctids, took it: another subject's row gone,
+ *		the dry run's receipt not the erasure's.  Fail whole instead (27000),
+ *		right before et's DELETE.
+ */
+static void
+check_kept_intact(EraseTable *et, MapCall *call)
+{
+	EraseParams *p;
+	ArrayType  *a;
+	int64		kept;
+	int64		found;
+
+	if (!et->keep_shared || !et->kept_frozen || et->kept_tids == (Datum) 0)
+		return;
+	a = DatumGetArrayTypeP(et->kept_tids);
+	kept = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	p = params_new(call);
+	run_params(et->mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", et->mt->qualname,
+									   in_kept(et, "t", p)),
+			   p, true, SPI_OK_SELECT);
+	found = result_count();
+	if (found < kept)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("a trigger changed %lld shared rows of table %s that the erasure keeps",
+						(long long) (kept - found), et->mt->label),
+				 errdetail("With shared => 'keep', the rows that stay are fixed before anything changes; a trigger that updates one of them (when another row is detached or deleted) makes it unrecognisable, and the erasure would delete it. Nothing was erased."),
+				 errhint("Erase with shared => 'delete', or disable the trigger in the erasing transaction.")));
+}
+
 /* delete et's rows: alone, or with its group when et is the group's first */
 static void
 delete_table(MapSubject *subj, EraseTable *et, MapCall *call)
 {
+	if (et->group == NIL)
+		check_kept_intact(et, call);
+	else if (linitial(et->group) == et)
+	{
+		ListCell   *lc;
+
+		foreach(lc, et->group)
+			check_kept_intact(lfirst(lc), call);
+	}
 	if (et->group == NIL)
 		act_table(subj, et, call, false);
 	else if (linitial(et->group) == et)
