@@ -294,51 +294,13 @@ echo "after the DDL, the map equals a fresh walk: $(as_pg psql -X -At -v ON_ERRO
 	-c "SELECT count(*) = 0 FROM before b FULL JOIN (SELECT table_name::oid AS t, paths::text AS p FROM privacy.map
 	     WHERE subject = 'gp') a USING (t) WHERE b.p IS DISTINCT FROM a.p" | tail -1)"
 
-# access and erase: first call of a new session, then warm (mean of 10, after
-# 5 calls that settle the plan cache): wall clock and the backend's CPU time
-timed() {
-	as_pg psql -X -At -v ON_ERROR_STOP=1 -d "$BENCH_DB" <<SQL
-SET client_min_messages = warning;
-DO \$\$
-DECLARE
-	t0 timestamptz;
-	c0 bigint;
-	first float8;
-	total float8 := 0;
-	cpu bigint := 0;
-	i int;
-	u int;
-BEGIN
-	FOR i IN 0 .. $2 + 5 LOOP
-		u := 1 + (i * 37) % 200;
-		BEGIN
-			t0 := clock_timestamp();
-			c0 := (SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint
-			         FROM pg_read_file('/proc/self/stat') s);
-			PERFORM $1;
-			IF i = 0 THEN
-				first := extract(epoch FROM clock_timestamp() - t0) * 1000;
-			ELSIF i > 5 THEN
-				total := total + extract(epoch FROM clock_timestamp() - t0) * 1000;
-				cpu := cpu + (SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint
-				                FROM pg_read_file('/proc/self/stat') s) - c0;
-			END IF;
-			RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'roll back';
-		EXCEPTION WHEN raise_exception THEN
-			NULL;
-		END;
-	END LOOP;
-	RAISE WARNING '% % %', round(first::numeric, 1), round((total / $2)::numeric, 1),
-		round(cpu * 1000.0 / $(getconf CLK_TCK) / $2, 1);
-END \$\$;
-SQL
-}
+# access and erase: first call of a new session, then warm (bench_timed in common.sh)
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "one user (ms): first call of a session / warm wall (mean of 10, after 5 calls) / warm CPU"
-r=$(timed "privacy.access('gp', u::text)" 10 2>&1 | sed -n 's/.*WARNING: *//p')
+r=$(bench_timed "privacy.access('gp', u::text)" 10 2>&1 | sed -n 's/.*WARNING: *//p')
 printf '%-8s %8s %8s %8s\n' access $r
-r=$(timed "privacy.erase('gp', u::text)" 10 2>&1 | sed -n 's/.*WARNING: *//p')
+r=$(bench_timed "privacy.erase('gp', u::text)" 10 2>&1 | sed -n 's/.*WARNING: *//p')
 printf '%-8s %8s %8s %8s\n' erase $r
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -221,3 +221,46 @@ side_by_side() {
 	mean() { if [ "$2" -gt 0 ]; then awk -v s="$1" -v n="$2" -v f="$3" 'BEGIN { printf f, s / n }'; else echo n/a; fi; }
 	echo "$(mean "$sla" $na %.3f) $(mean "$slb" $nb %.3f) $(mean "$sta" $na %.1f) $(mean "$stb" $nb %.1f)"
 }
+
+# bench_timed 'SQL expression' count: in a new session, ms of the first call,
+# then (after 5 calls that settle the plan cache) the mean of the next count,
+# wall clock and the backend's CPU time (utime + stime from /proc, as the
+# superuser: the load of other processes does not change it), printed as a
+# WARNING "first wall cpu"; each call rolled back; u is 1 + (i * 37) % 200
+bench_timed() {
+	as_pg psql -X -At -v ON_ERROR_STOP=1 -d "$BENCH_DB" <<SQL
+SET client_min_messages = warning;
+DO \$\$
+DECLARE
+	t0 timestamptz;
+	c0 bigint;
+	first float8;
+	total float8 := 0;
+	cpu bigint := 0;
+	i int;
+	u int;
+BEGIN
+	FOR i IN 0 .. $2 + 5 LOOP
+		u := 1 + (i * 37) % 200;
+		BEGIN
+			t0 := clock_timestamp();
+			c0 := (SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint
+			         FROM pg_read_file('/proc/self/stat') s);
+			PERFORM $1;
+			IF i = 0 THEN
+				first := extract(epoch FROM clock_timestamp() - t0) * 1000;
+			ELSIF i > 5 THEN
+				total := total + extract(epoch FROM clock_timestamp() - t0) * 1000;
+				cpu := cpu + (SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint
+				                FROM pg_read_file('/proc/self/stat') s) - c0;
+			END IF;
+			RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'roll back';
+		EXCEPTION WHEN raise_exception THEN
+			NULL;
+		END;
+	END LOOP;
+	RAISE WARNING '% % %', round(first::numeric, 1), round((total / $2)::numeric, 1),
+		round(cpu * 1000.0 / $(getconf CLK_TCK) / $2, 1);
+END \$\$;
+SQL
+}
