@@ -23,6 +23,7 @@
 #include "catalog/partition.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_type.h"
@@ -33,6 +34,9 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
 
 #include "map.h"
 #include "privacy.h"
@@ -861,6 +865,54 @@ add_edge(List **entries, MapHop *h, const char *via, bool outbound, int depth)
 }
 
 /*
+ * unique_on
+ *		Whether a unique index of rel (no expression, no predicate) has all
+ *		its key columns among cols: then rows of rel are told apart by cols.
+ */
+static bool
+unique_on(Oid rel, const AttrNumber *cols, int n)
+{
+	Relation	r = table_open(rel, AccessShareLock);
+	List	   *idx = RelationGetIndexList(r);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, idx)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+		int			i,
+					j;
+		bool		all = true;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(tup);
+		if (ix->indisunique && heap_attisnull(tup, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL))
+		{
+			for (i = 0; i < ix->indnkeyatts && all; i++)
+			{
+				bool		hit = false;
+
+				for (j = 0; j < n; j++)
+					if (cols[j] == ix->indkey.values[i])
+						hit = true;
+				all = hit;
+			}
+			if (all)
+				found = true;
+		}
+		ReleaseSysCache(tup);
+		if (found)
+			break;
+	}
+	list_free(idx);
+	table_close(r, AccessShareLock);
+	return found;
+}
+
+/*
  * walk
  *		The tables of the subject and their edges.  Runs inside SPI.
  */
@@ -914,6 +966,15 @@ walk(MapSubject *subj, List *links)
 			e = find_entry(entries, f->child);
 			if (e && e->outbound)
 				continue;
+			if (f->pdecl != x->relid && OidIsValid(f->pdecl) &&
+				!unique_on(x->relid, f->pcols, f->ncols))
+				ereport(WARNING,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("foreign key \"%s\" of table %s references partition %s by columns that are not unique on %s",
+								NameStr(f->conname), UtilQualifiedName(f->child), UtilQualifiedName(f->pdecl),
+								UtilQualifiedName(x->relid)),
+						 errdetail("Its rows are matched with the rows of every partition that have the same key values: access and erase can take a row that points at another partition's row of another subject."),
+						 errhint("Reference the partitioned table by unique columns (the partition key included), or make the referenced columns unique on the partitioned table.")));
 			h = fk_inbound_hop(f, CurrentMemoryContext);
 			add_edge(&entries, h, "fk", false, x->depth + 1);
 		}
