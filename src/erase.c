@@ -4037,24 +4037,27 @@ check_holds(MapSubject *subj, const char *canon)
  *		subject's released holds at the end (RightsForgetKey): when it has
  *		some, SHARE ROW EXCLUSIVE from the start, since two erasures that
  *		both hold SHARE and then both write to the table would deadlock; when
- *		it has none, RightsForgetKey writes nothing.  No hold of this subject
+ *		it has none, RightsForgetKey writes nothing (told by the result).  No hold of this subject
  *		can appear meanwhile: hold() takes the subject's lock, which
  *		lock_subject holds.
  */
-static void
+static bool
 lock_holds(MapSubject *subj, const char *canon)
 {
 	int			ret;
+	bool		has_holds;
 
 	ret = SPI_connect();
 	if (ret != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
-	ret = SPI_execute(RightsHasHolds(subj->name, canon)
+	has_holds = RightsHasHolds(subj->name, canon);
+	ret = SPI_execute(has_holds
 					  ? "LOCK TABLE privacy.holds IN SHARE ROW EXCLUSIVE MODE"
 					  : "LOCK TABLE privacy.holds IN SHARE MODE", false, 0);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock privacy.holds: %s", SPI_result_code_string(ret));
 	SPI_finish();
+	return has_holds;
 }
 
 /*
@@ -5635,6 +5638,7 @@ erase_subject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	int			shredded = 0;
 	int64		request;
 	Jsonb	   *receipt;
+	bool		has_holds = false;	/* hold rows of this subject to rewrite */
 	MemoryContext outer = CurrentMemoryContext;
 	int			jitnest = MapJitOff();	/* per-edge map queries: no JIT */
 
@@ -5659,7 +5663,7 @@ erase_subject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	{
 		CitusCheckOwners(subj);	/* CITUS HOOK: before anything is sent */
 		lock_subject(subj, key, canon);
-		lock_holds(subj, canon);
+		has_holds = lock_holds(subj, canon);
 	}
 	check_holds(subj, canon);
 	MemoryContextSwitchTo(outer);
@@ -5709,7 +5713,7 @@ erase_subject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 	if (!dry_run)
 	{
 		shredded = KeysShredSubject(subj->name, ref);
-		RightsForgetKey(subj->name, canon);	/* its id out of holds and restrictions */
+		RightsForgetKey(subj->name, canon, has_holds);	/* its id out of holds and restrictions */
 	}
 	else
 		shredded = KeysCountSubject(subj->name, ref);	/* the receipt the erasure will give */

@@ -58,7 +58,7 @@ extern void WorkerRegisterLauncher(void);
 extern void RightsInit(void);
 /* the per-subject lock an erasure takes (exclusive) and hold() (shared) */
 extern void RightsLockSubject(const char *subject, const char *canon, bool exclusive);
-extern void RightsForgetKey(const char *subject, const char *canon);
+extern void RightsForgetKey(const char *subject, const char *canon, bool has_holds);
 extern bool RightsHasHolds(const char *subject, const char *canon);
 
 /* util.c */

@@ -179,7 +179,7 @@ RightsHasHolds(const char *subject, const char *canon)
  *		good.
  */
 void
-RightsForgetKey(const char *subject, const char *canon)
+RightsForgetKey(const char *subject, const char *canon, bool has_holds)
 {
 	Oid			t[2] = {TEXTOID, TEXTOID};
 	Datum		v[2];
@@ -190,7 +190,7 @@ RightsForgetKey(const char *subject, const char *canon)
 	 * only when it has some: an UPDATE locks the table ROW EXCLUSIVE, and
 	 * the erasure took SHARE ROW EXCLUSIVE for it then (erase.c lock_holds)
 	 */
-	if (RightsHasHolds(subject, canon))
+	if (has_holds)
 	{
 		UtilSpiConnect();
 		exec("UPDATE privacy.holds h SET subject_key = h.subject_ref,"
