@@ -575,9 +575,9 @@ hop_is_shortcut(MapSubject *subj, List *path, int idx)
 static char *
 link_match(MapSubject *subj, MapHop *h, const char *alias)
 {
-	return MapKeyColMatch(subj, h->rel, h->cols[0],
-						  psprintf("%s.%s", alias, quote_identifier(get_attname(h->rel, h->cols[0], false))),
-						  MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type), "OPERATOR(pg_catalog.=)");
+	return MapLinkMatch(subj, h->rel, h->cols[0],
+						psprintf("%s.%s", alias, quote_identifier(get_attname(h->rel, h->cols[0], false))),
+						"$1", "OPERATOR(pg_catalog.=)");
 }
 
 /*
@@ -3963,13 +3963,21 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		 * the key as the trigger hashes a row's value (the link column's
 		 * type and collation); the conversion runs as the table's owner
 		 */
-		run_kept_as_owner(subj, h->rel, &mt->kept_lock,
-					 psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
-							  " privacy._link_key_hash(%s%s%s))",
-							  MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type),
-							  OidIsValid(coll) ? " COLLATE " : "",
-							  OidIsValid(coll) ? generate_collation_name(coll) : ""),
-					 2, t, v, false, SPI_OK_SELECT);
+		{
+			const char *collate = OidIsValid(coll) ? psprintf(" COLLATE %s", generate_collation_name(coll)) : "";
+			char	   *sql = psprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
+									   " privacy._link_key_hash(%s%s))",
+									   MapLinkKeyExpr(h->rel, h->cols[0], "$1", subj->key_type), collate);
+
+			/* a uuid's upper-case spelling is the subject's too: its lock as well */
+			if (MapLinkUpperToo(subj, h->rel, h->cols[0]))
+				sql = psprintf("%s, pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($2 COLLATE \"C\"),"
+							   " privacy._link_key_hash(%s%s))", sql,
+							   MapLinkKeyExpr(h->rel, h->cols[0],
+											  "pg_catalog.upper(privacy._link_key(CAST(NULL AS pg_catalog.text), $1))",
+											  TEXTOID), collate);
+			run_kept_as_owner(subj, h->rel, &mt->kept_lock, sql, 2, t, v, false, SPI_OK_SELECT);
+		}
 	}
 }
 

@@ -316,9 +316,9 @@ MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 	}
 	if (h->link)
 	{
-		appendStringInfoString(buf, MapKeyColMatch(subj, h->rel, h->cols[0],
-												   psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0]))),
-												   MapLinkKeyExpr(h->rel, h->cols[0], cx->keyexpr, subj->key_type), "="));
+		appendStringInfoString(buf, MapLinkMatch(subj, h->rel, h->cols[0],
+												 psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0]))),
+												 cx->keyexpr, "="));
 		return;
 	}
 	if (MapEdgeIsDirect(subj, h))
@@ -728,6 +728,44 @@ MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr, Oid keytype)
 	if (typid == keytype)
 		return psprintf("(%s)", keyexpr);
 	return psprintf("privacy._link_key(CAST(NULL AS %s), (%s))", format_type_with_typemod(typid, -1), keyexpr);
+}
+
+/*
+ * MapLinkUpperToo
+ *		A text link column of a uuid key: matched on the id's canonical text
+ *		and on the same in upper case (what SQL Server, .NET's "D" format in
+ *		upper case and many logs write), each with the column's index.
+ */
+bool
+MapLinkUpperToo(MapSubject *subj, Oid relid, AttrNumber att)
+{
+	Oid			base;
+
+	if (getBaseType(subj->key_type) != UUIDOID)
+		return false;
+	base = getBaseType(get_atttype(relid, att));
+	return base == TEXTOID || base == VARCHAROID || base == BPCHAROID;
+}
+
+/*
+ * MapLinkMatch
+ *		"col op key" for link column att of relid (col: its qualified name),
+ *		the key keyexpr converted as MapLinkKeyExpr does; for a text column
+ *		of a uuid key, the upper-case spelling matches too (MapLinkUpperToo).
+ */
+char *
+MapLinkMatch(MapSubject *subj, Oid relid, AttrNumber att, const char *col, const char *keyexpr,
+			 const char *op)
+{
+	char	   *m = MapKeyColMatch(subj, relid, att, col,
+								   MapLinkKeyExpr(relid, att, keyexpr, subj->key_type), op);
+	char	   *upper;
+
+	if (!MapLinkUpperToo(subj, relid, att))
+		return m;
+	upper = psprintf("pg_catalog.upper(privacy._link_key(CAST(NULL AS pg_catalog.text), (%s)))", keyexpr);
+	return psprintf("(%s OR %s)", m,
+					MapKeyColMatch(subj, relid, att, col, MapLinkKeyExpr(relid, att, upper, TEXTOID), op));
 }
 
 /*

@@ -324,6 +324,9 @@ extern void *MapKeptGroupSigned(MapSubject *subj, int slot, const uintptr_t *sig
 /* the subject's key (keyexpr, of the root key's type) converted to the type
  * of link column att of relid: the one place ids are converted for links */
 extern char *MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr, Oid keytype);
+extern bool MapLinkUpperToo(MapSubject *subj, Oid relid, AttrNumber att);
+extern char *MapLinkMatch(MapSubject *subj, Oid relid, AttrNumber att, const char *col,
+						  const char *keyexpr, const char *op);
 extern char *MapKeyColMatch(MapSubject *subj, Oid relid, AttrNumber att, const char *lhs,
 							 const char *rhs, const char *dflt);
 

@@ -1460,6 +1460,8 @@ replay_key_sources(MapSubject *subj, List **rels, List **sqls)
 			*sqls = lappend(*sqls, psprintf("SELECT %s FROM %s l WHERE %s",
 											getBaseType(get_atttype(h->rel, h->cols[0])) == NUMERICOID
 											? psprintf("CAST(pg_catalog.trim_scale(l.%s) AS pg_catalog.text)", col)
+											: MapLinkUpperToo(subj, h->rel, h->cols[0])
+											? psprintf("pg_catalog.lower(CAST(l.%s AS pg_catalog.text))", col)
 											: psprintf("CAST(l.%s AS pg_catalog.text)", col),
 											UtilFromName(h->rel), CitusMark(h->rel, pstrdup("true"))));
 		}
