@@ -891,6 +891,23 @@ RetentionLoadDeps(RetPolicy *p)
 					appendStringInfo(&ujoin, "%sc.%s OPERATOR(pg_catalog.=) u.k%d", i > 0 ? " AND " : "",
 									 ccol, i + 1);
 				}
+				if (h->nacton > 0)
+				{
+					/*
+					 * a key of some leaves only: the rows of the other leaves
+					 * hold no reference, whatever their values (they were
+					 * deleted as dependents)
+					 */
+					StringInfoData leaves;
+
+					initStringInfo(&leaves);
+					for (int i = 0; i < h->nacton; i++)
+						appendStringInfo(&leaves, "%s%u", i > 0 ? "," : "", h->acton[i]);
+					appendStringInfo(&join, " AND c.tableoid OPERATOR(pg_catalog.=) ANY ('{%s}'::pg_catalog.oid[])",
+									 leaves.data);
+					appendStringInfo(&ujoin, " AND c.tableoid OPERATOR(pg_catalog.=) ANY ('{%s}'::pg_catalog.oid[])",
+									 leaves.data);
+				}
 				d->join = join.data;
 				d->pkeys = pkeys.data;
 				d->ujoin = ujoin.data;
