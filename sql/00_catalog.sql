@@ -47,7 +47,11 @@ CREATE TABLE privacy.links (
 	subject		text NOT NULL REFERENCES privacy.subject_types ON DELETE CASCADE ON UPDATE CASCADE,
 	table_name	regclass NOT NULL,
 	key_column	name NOT NULL,
-	PRIMARY KEY (subject, table_name, key_column)
+	PRIMARY KEY (subject, table_name, key_column),
+	-- a polymorphic link: only the rows whose type_column holds type_value
+	type_column	name,
+	type_value	text,
+	CONSTRAINT links_type_check CHECK ((type_column IS NULL) = (type_value IS NULL))
 );
 SELECT pg_catalog.pg_extension_config_dump('privacy.links', '');
 

@@ -13,6 +13,12 @@ CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name)
 RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- a polymorphic link (Rails' commentable_type/commentable_id, Django's
+-- content_type/object_id): the rows whose type_column holds type_value
+CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name, type_column name, type_value text)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION privacy.refresh_subject(name text)
 RETURNS void AS 'MODULE_PATHNAME', 'privacy_refresh_subject'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
@@ -124,10 +130,10 @@ SELECT s.name, s.root, s.key_column,
   FROM privacy.subject_types s;
 
 REVOKE ALL ON FUNCTION privacy.define_subject(text, regclass, name), privacy.link(text, regclass, name),
-	privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy._refresh_all(),
+	privacy.link(text, regclass, name, name, text), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy._refresh_all(),
 	privacy._invalidate(), privacy.data_map(text), privacy.drop_subject(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.define_subject(text, regclass, name), privacy.link(text, regclass, name),
-	privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy.data_map(text),
+	privacy.link(text, regclass, name, name, text), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy.data_map(text),
 	privacy.drop_subject(text) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.data_map(text) TO privacy_officer;
 GRANT SELECT ON privacy.subject_tables, privacy.subjects TO privacy_admin, privacy_officer;

@@ -575,9 +575,10 @@ hop_is_shortcut(MapSubject *subj, List *path, int idx)
 static char *
 link_match(MapSubject *subj, MapHop *h, const char *alias)
 {
-	return MapLinkMatch(subj, h->rel, h->cols[0],
-						psprintf("%s.%s", alias, quote_identifier(get_attname(h->rel, h->cols[0], false))),
-						"$1", "OPERATOR(pg_catalog.=)");
+	return MapLinkFiltered(h, alias,
+						   MapLinkMatch(subj, h->rel, h->cols[0],
+										psprintf("%s.%s", alias, quote_identifier(get_attname(h->rel, h->cols[0], false))),
+										"$1", "OPERATOR(pg_catalog.=)"));
 }
 
 /*

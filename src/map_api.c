@@ -177,7 +177,7 @@ privacy_define_subject(PG_FUNCTION_ARGS)
  *		inside SPI.
  */
 static void
-check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col)
+check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col, const char *filter)
 {
 	Oid			coltype,
 				collid;
@@ -215,10 +215,10 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 			return;
 	}
 	sw.frame = GuardEnterTableOwner(relid);
-	ret = SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE t.%s IS NOT NULL"
+	ret = SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s AND t.%s IS NOT NULL"
 							   " AND CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s"
 							   " AND NOT (CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.~) %s)",
-							   UtilQualifiedName(relid), quote_identifier(col),
+							   UtilQualifiedName(relid), filter ? filter : "true", quote_identifier(col),
 							   quote_identifier(col), quote_literal_cstr(parses),
 							   quote_identifier(col), quote_literal_cstr(canonical)),
 					  true, 0);
@@ -259,9 +259,13 @@ privacy_link(PG_FUNCTION_ARGS)
 	CoercionPathType path;
 	Oid			funcid;
 	int			ret;
-	Oid			argtypes[3] = {TEXTOID, OIDOID, TEXTOID};
-	Datum		values[3];
+	Oid			argtypes[5] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', 'n', 'n'};
 	bool		distributed;
+	char	   *tcol = NULL;
+	char	   *tval = NULL;
+	MapHop		th;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -280,6 +284,39 @@ privacy_link(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of relation \"%s\" does not exist", col, get_rel_name(relid))));
+
+	/*
+	 * link(subject, tbl, key_column, type_column, type_value): a polymorphic
+	 * column (Rails' commentable_type/commentable_id, Django's content_type
+	 * and object_id), whose rows are the subject's only where the type
+	 * column holds type_value (compared as text)
+	 */
+	memset(&th, 0, sizeof(th));
+	if (PG_NARGS() >= 5)
+	{
+		AttrNumber	tatt;
+
+		if (PG_ARGISNULL(3) || PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("arguments \"type_column\" and \"type_value\" must not be null"),
+					 errhint("Use privacy.link(subject, tbl, key_column) for a column that holds only the subject's keys.")));
+		tcol = pstrdup(NameStr(*PG_GETARG_NAME(3)));
+		tval = text_to_cstring(PG_GETARG_TEXT_PP(4));
+		tatt = get_attnum(relid, tcol);
+		if (tatt == InvalidAttrNumber || tatt < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist", tcol, get_rel_name(relid))));
+		if (tatt == att)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the type column of a link must be another column than its key column")));
+		th.link = true;
+		th.rel = relid;
+		th.tcol = tatt;
+		th.tval = tval;
+	}
 	/* CITUS HOOK: a distributed table only where erase's lock reaches its rows */
 	distributed = CitusCheckLink(subj, relid, att, "privacy.link()");
 	get_atttypetypmodcoll(relid, att, &coltype, &coltypmod, &collid);
@@ -291,25 +328,41 @@ privacy_link(PG_FUNCTION_ARGS)
 						col, format_type_be(coltype), format_type_be(subj->key_type))));
 
 	UtilSpiConnect();
-	check_link_spelling(subj, relid, att, col);
+	check_link_spelling(subj, relid, att, col, MapLinkFilter(&th, "t"));
 	values[0] = CStringGetTextDatum(name);
 	values[1] = ObjectIdGetDatum(relid);
 	values[2] = CStringGetTextDatum(col);
-	ret = SPI_execute_with_args("INSERT INTO privacy.links (subject, table_name, key_column) VALUES ($1, $2, $3)"
-								" ON CONFLICT DO NOTHING", 3, argtypes, values, NULL, false, 0);
+	if (tcol != NULL)
+	{
+		values[3] = CStringGetTextDatum(tcol);
+		values[4] = CStringGetTextDatum(tval);
+		nulls[3] = nulls[4] = ' ';
+	}
+	/* the 3-argument form keeps a link's filter (Citus's conversions link again) */
+	ret = SPI_execute_with_args(tcol != NULL
+								? "INSERT INTO privacy.links (subject, table_name, key_column, type_column, type_value)"
+								" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject, table_name, key_column)"
+								" DO UPDATE SET type_column = excluded.type_column, type_value = excluded.type_value"
+								: "INSERT INTO privacy.links (subject, table_name, key_column, type_column, type_value)"
+								" VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+								5, argtypes, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store the link: %s", SPI_result_code_string(ret));
 	/* an index whose first column is the link column keeps rights calls fast */
 	{
-		Oid			t[2] = {OIDOID, INT2OID};
-		Datum		v[2];
+		Oid			t[3] = {OIDOID, INT2OID, INT2OID};
+		Datum		v[3];
 
+		/* (a polymorphic link's (type, id) index serves as well) */
 		v[0] = ObjectIdGetDatum(relid);
 		v[1] = Int16GetDatum(att);
-		ret = SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indkey[0] = $2"
+		v[2] = Int16GetDatum(th.tcol);
+		ret = SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = $1"
+									" AND (i.indkey[0] = $2 OR (i.indkey[0] = $3 AND i.indkey[1] = $2))"
 									" UNION ALL SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_index i"
-									" ON i.indrelid = h.inhrelid WHERE h.inhparent = $1 AND i.indkey[0] = $2 LIMIT 1",
-									2, t, v, NULL, true, 1);
+									" ON i.indrelid = h.inhrelid WHERE h.inhparent = $1"
+									" AND (i.indkey[0] = $2 OR (i.indkey[0] = $3 AND i.indkey[1] = $2)) LIMIT 1",
+									3, t, v, NULL, true, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "index lookup failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 0 && get_rel_relkind(relid) == RELKIND_RELATION)
@@ -332,12 +385,40 @@ privacy_link(PG_FUNCTION_ARGS)
 		char	   *trg = psprintf("privacy_link_%d_%s", att, name);
 		int			nest = distributed ? CitusAllowTriggers() : -1;
 
+		/* a polymorphic link's trigger knows its type column and value */
+		char	   *targs = quote_literal_cstr(col);
+		const char *tcols = quote_identifier(col);
+
 		if (strlen(trg) >= NAMEDATALEN)
 			trg[NAMEDATALEN - 1] = '\0';
+
+		if (tcol == NULL)
+		{
+			/* the 3-argument form on a link with a filter (Citus's conversions) */
+			Oid			tt[3] = {TEXTOID, OIDOID, TEXTOID};
+			Datum		tv[3];
+
+			tv[0] = CStringGetTextDatum(name);
+			tv[1] = ObjectIdGetDatum(relid);
+			tv[2] = CStringGetTextDatum(col);
+			if (SPI_execute_with_args("SELECT type_column::pg_catalog.text, type_value FROM privacy.links"
+									  " WHERE subject = $1 AND table_name = $2 AND key_column = $3"
+									  " AND type_column IS NOT NULL", 3, tt, tv, NULL, true, 1) == SPI_OK_SELECT &&
+				SPI_processed == 1)
+			{
+				tcol = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+				tval = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			}
+		}
+		if (tcol != NULL)
+		{
+			targs = psprintf("%s, %s, %s", targs, quote_literal_cstr(tcol), quote_literal_cstr(tval));
+			tcols = psprintf("%s, %s", tcols, quote_identifier(tcol));
+		}
 		ret = SPI_execute(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s"
 								   " FOR EACH ROW EXECUTE FUNCTION privacy._link_lock(%s, %s)",
-								   quote_identifier(trg), quote_identifier(col), UtilQualifiedName(relid),
-								   quote_literal_cstr(name), quote_literal_cstr(col)),
+								   quote_identifier(trg), tcols, UtilQualifiedName(relid),
+								   quote_literal_cstr(name), targs),
 						  false, 0);
 		if (ret != SPI_OK_UTILITY)
 			elog(ERROR, "could not create the link trigger: %s", SPI_result_code_string(ret));
@@ -475,7 +556,10 @@ privacy_data_map(PG_FUNCTION_ARGS)
 					appendStringInfoString(&e, " -> ");
 					append_dot(&e, UtilQualifiedName(subj->root));
 					appendStringInfoString(&e, " [style=dashed, label=");
-					append_dot(&e, psprintf("%s (link)", MapColName(h->rel, h->cols[0])));
+					append_dot(&e, h->tcol != InvalidAttrNumber && h->tval != NULL
+							   ? psprintf("%s (link where %s = %s)", MapColName(h->rel, h->cols[0]),
+										  MapColName(h->rel, h->tcol), quote_literal_cstr(h->tval))
+							   : psprintf("%s (link)", MapColName(h->rel, h->cols[0])));
 				}
 				else if (mt->outbound && h->rel == mt->relid)
 				{

@@ -331,6 +331,15 @@ load_paths(MapTable *mt, Jsonb *paths, MemoryContext cxt)
 				v.type == jbvBool && v.val.boolean;
 			h->ncols = hop_columns(hc, "c", h->cols);
 			(void) hop_columns(hc, "pc", h->pcols);
+			/* a polymorphic link's type column and value */
+			if (getKeyJsonValueFromContainer(hc, "tc", 2, &v) != NULL && v.type == jbvNumeric)
+			{
+				h->tcol = (AttrNumber) hop_number(&v);
+				if (getKeyJsonValueFromContainer(hc, "tv", 2, &v) != NULL && v.type == jbvString)
+					h->tval = MemoryContextStrdup(cxt, pnstrdup(v.val.string.val, v.val.string.len));
+				else
+					h->tcol = InvalidAttrNumber;
+			}
 			old = MemoryContextSwitchTo(cxt);
 			path = lappend(path, h);
 			MemoryContextSwitchTo(old);

@@ -305,20 +305,23 @@ MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 			char	   *col = psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0])));
 
 			if (getBaseType(typid) == getBaseType(subj->key_type))
-				appendStringInfoString(buf, MapKeyColMatch(subj, h->rel, h->cols[0], col,
-														   psprintf("(%s)", cx->keyexpr), "="));
+				appendStringInfoString(buf, MapLinkFiltered(h, alias,
+															MapKeyColMatch(subj, h->rel, h->cols[0], col,
+																		   psprintf("(%s)", cx->keyexpr), "=")));
 			else
-				appendStringInfo(buf, "privacy._link_key(CAST(NULL AS %s), CAST(%s AS pg_catalog.text)) %s (%s)",
-								 format_type_be_qualified(getBaseType(subj->key_type)), col,
-								 subj->key_eq, cx->keyexpr);
+				appendStringInfoString(buf, MapLinkFiltered(h, alias,
+															psprintf("privacy._link_key(CAST(NULL AS %s), CAST(%s AS pg_catalog.text)) %s (%s)",
+																	 format_type_be_qualified(getBaseType(subj->key_type)), col,
+																	 subj->key_eq, cx->keyexpr)));
 			return;
 		}
 	}
 	if (h->link)
 	{
-		appendStringInfoString(buf, MapLinkMatch(subj, h->rel, h->cols[0],
-												 psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0]))),
-												 cx->keyexpr, "="));
+		appendStringInfoString(buf, MapLinkFiltered(h, alias,
+													MapLinkMatch(subj, h->rel, h->cols[0],
+																 psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[0]))),
+																 cx->keyexpr, "=")));
 		return;
 	}
 	if (MapEdgeIsDirect(subj, h))
@@ -748,6 +751,31 @@ MapLinkUpperToo(MapSubject *subj, Oid relid, AttrNumber att)
 }
 
 /*
+ * MapLinkFilter
+ *		A polymorphic link's condition on row alias ("its type column holds
+ *		the value", compared as text: a varchar type column keeps the index
+ *		of Rails' (type, id) pair), or NULL for a plain link.  The value is
+ *		configuration (a class or content type name), never a subject's.
+ */
+char *
+MapLinkFilter(MapHop *h, const char *alias)
+{
+	if (!h->link || h->tcol == InvalidAttrNumber || h->tval == NULL)
+		return NULL;
+	return psprintf("CAST(%s.%s AS pg_catalog.text) OPERATOR(pg_catalog.=) %s", alias,
+					quote_identifier(MapColName(h->rel, h->tcol)), quote_literal_cstr(h->tval));
+}
+
+/* cond, and the link's filter when it has one */
+char *
+MapLinkFiltered(MapHop *h, const char *alias, char *cond)
+{
+	char	   *f = MapLinkFilter(h, alias);
+
+	return f ? psprintf("(%s AND %s)", cond, f) : cond;
+}
+
+/*
  * MapLinkMatch
  *		"col op key" for link column att of relid (col: its qualified name),
  *		the key keyexpr converted as MapLinkKeyExpr does; for a text column
@@ -815,8 +843,13 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 		char	   *x = psprintf("privacy._link_key(CAST(NULL AS %s), %s.%s)",
 								 format_type_be_qualified(subj->key_type), alias,
 								 quote_identifier(MapColName(h->rel, h->cols[0])));
+		char	   *f = MapLinkFilter(h, alias);
 
-		appendStringInfoString(buf, link_key_exact(subj, x));
+		/* a row of another type of a polymorphic link: nobody's (NULL) */
+		if (f)
+			appendStringInfo(buf, "CASE WHEN %s THEN %s END", f, link_key_exact(subj, x));
+		else
+			appendStringInfoString(buf, link_key_exact(subj, x));
 		return;
 	}
 	if (h->link || (idx == list_length(path) - 1 && MapEdgeIsDirect(subj, h)))
@@ -839,6 +872,8 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 			if (ltypmod != subj->key_typmod)
 				col = link_key_exact(subj, col);
 		}
+		if (MapLinkFilter(h, alias) != NULL)
+			col = psprintf("CASE WHEN %s THEN %s END", MapLinkFilter(h, alias), col);
 
 		if (subj->key_via_root)
 		{

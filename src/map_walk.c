@@ -32,6 +32,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -1081,7 +1082,14 @@ edges_json(List *edges)
 		appendStringInfo(&b, "], \"p\": %u, \"t\": %u, \"pc\": [", h->prel, h->rel);
 		for (i = 0; i < (h->link ? 0 : h->ncols); i++)
 			appendStringInfo(&b, "%s%d", i ? ", " : "", h->pcols[i]);
-		appendStringInfo(&b, "], \"link\": %s}]", h->link ? "true" : "false");
+		appendStringInfoChar(&b, ']');
+		if (h->link && h->tcol != InvalidAttrNumber && h->tval != NULL)
+		{
+			/* jsonb's order of keys: by length, then bytes */
+			appendStringInfo(&b, ", \"tc\": %d, \"tv\": ", h->tcol);
+			escape_json(&b, h->tval);
+		}
+		appendStringInfo(&b, ", \"link\": %s}]", h->link ? "true" : "false");
 	}
 	appendStringInfoChar(&b, ']');
 	return b.data;
@@ -1114,8 +1122,13 @@ path_text(MapSubject *subj, List *entries, WalkEntry *e, int guard)
 	if (h == NULL)
 		appendStringInfo(&b, "%s(%s)", entry_qname(e), subj->key_column);
 	else if (h->link)
+	{
 		appendStringInfo(&b, "%s(%s) = %s(%s)", entry_qname(e), MapColName(h->rel, h->cols[0]),
 						 UtilQualifiedName(subj->root), subj->key_column);
+		if (h->tcol != InvalidAttrNumber && h->tval != NULL)
+			appendStringInfo(&b, " WHERE %s = %s", quote_identifier(MapColName(h->rel, h->tcol)),
+							 quote_literal_cstr(h->tval));
+	}
 	else
 	{
 		up = find_entry(entries, h->prel);
@@ -1142,7 +1155,8 @@ load_links(MapSubject *subj)
 	List	   *links = NIL;
 
 	values[0] = CStringGetTextDatum(subj->name);
-	ret = SPI_execute_with_args("SELECT table_name::oid, key_column::text FROM privacy.links"
+	ret = SPI_execute_with_args("SELECT table_name::oid, key_column::text, type_column::text, type_value"
+								" FROM privacy.links"
 								" WHERE subject = $1 ORDER BY table_name::oid, key_column",
 								1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -1166,6 +1180,22 @@ load_links(MapSubject *subj)
 					 errmsg("link column \"%s\" of table \"%s\" no longer exists",
 							col, get_rel_name(h->rel)),
 					 errhint("Remove the link with privacy.unlink() before dropping or renaming its column.")));
+		/* a polymorphic link: its type column and value */
+		{
+			char	   *tcol = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+
+			if (tcol != NULL)
+			{
+				h->tcol = get_attnum(h->rel, tcol);
+				h->tval = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
+				if (h->tcol == InvalidAttrNumber || h->tcol < 0 || h->tval == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_COLUMN),
+							 errmsg("type column \"%s\" of the link of table \"%s\" no longer exists",
+									tcol, get_rel_name(h->rel)),
+							 errhint("Remove the link with privacy.unlink() before dropping or renaming its column.")));
+			}
+		}
 		links = lappend(links, h);
 	}
 	return links;

@@ -164,6 +164,14 @@ typedef struct MapHop
 	 */
 	int			nacton;
 	Oid		   *acton;
+
+	/*
+	 * a link of a polymorphic column (Rails' commentable_type/_id, Django's
+	 * content_type/object_id): only the rows whose column tcol holds tval
+	 * (as text) are the subject's; tcol = 0: every row
+	 */
+	AttrNumber	tcol;
+	char	   *tval;
 } MapHop;
 
 /* every foreign key into relid (partitions collapsed), as inbound hops */
@@ -325,6 +333,8 @@ extern void *MapKeptGroupSigned(MapSubject *subj, int slot, const uintptr_t *sig
  * of link column att of relid: the one place ids are converted for links */
 extern char *MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr, Oid keytype);
 extern bool MapLinkUpperToo(MapSubject *subj, Oid relid, AttrNumber att);
+extern char *MapLinkFilter(MapHop *h, const char *alias);
+extern char *MapLinkFiltered(MapHop *h, const char *alias, char *cond);
 extern char *MapLinkMatch(MapSubject *subj, Oid relid, AttrNumber att, const char *col,
 						  const char *keyexpr, const char *op);
 extern char *MapKeyColMatch(MapSubject *subj, Oid relid, AttrNumber att, const char *lhs,

@@ -1463,7 +1463,8 @@ replay_key_sources(MapSubject *subj, List **rels, List **sqls)
 											: MapLinkUpperToo(subj, h->rel, h->cols[0])
 											? psprintf("pg_catalog.lower(CAST(l.%s AS pg_catalog.text))", col)
 											: psprintf("CAST(l.%s AS pg_catalog.text)", col),
-											UtilFromName(h->rel), CitusMark(h->rel, pstrdup("true"))));
+											UtilFromName(h->rel),
+											CitusMark(h->rel, MapLinkFilter(h, "l") ? MapLinkFilter(h, "l") : pstrdup("true"))));
 		}
 	}
 }
@@ -1748,13 +1749,25 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 	int32		k1,
 				k2;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_trigger->tgnargs != 2)
+	if (!CALLED_AS_TRIGGER(fcinfo) || (td->tg_trigger->tgnargs != 2 && td->tg_trigger->tgnargs != 4))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privacy._link_lock() can only be called as the trigger privacy.link() creates")));
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 	attno = SPI_fnumber(desc, td->tg_trigger->tgargs[1]);
+	/*
+	 * a polymorphic link (type column, value): a row of another type is no
+	 * subject's of this type, and waits for no erasure
+	 */
+	if (attno > 0 && td->tg_trigger->tgnargs == 4)
+	{
+		int			tatt = SPI_fnumber(desc, td->tg_trigger->tgargs[2]);
+		char	   *tv = tatt > 0 ? SPI_getvalue(tup, desc, tatt) : NULL;
+
+		if (tatt > 0 && (tv == NULL || strcmp(tv, td->tg_trigger->tgargs[3]) != 0))
+			attno = 0;
+	}
 	if (attno > 0)
 	{
 		bool		isnull;

@@ -9,6 +9,11 @@
 -- test/t/060_extension_upgrade.pl compares the two (pg_dump) and fails on any
 -- statement missing here.
 
+-- Polymorphic links (see the block at the end): privacy.links gains the type
+-- column and value first, since every map refresh below reads them.
+ALTER TABLE privacy.links ADD COLUMN type_column name, ADD COLUMN type_value text,
+	ADD CONSTRAINT links_type_check CHECK ((type_column IS NULL) = (type_value IS NULL));
+
 
 ---------------------------------------------------------------------------
 -- Citus placement awareness (issue 15, src/citus.c, sql/06_citus.sql):
@@ -1387,3 +1392,18 @@ SELECT DISTINCT m.table_name, a.attname AS column_name,
    AND NOT EXISTS (SELECT FROM privacy.links l WHERE l.table_name = m.table_name AND l.key_column = a.attname)
    AND NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.root = m.table_name AND s.key_column = a.attname)
 ) u ORDER BY u.table_name::text, u.attnum;
+
+
+---------------------------------------------------------------------------
+-- Polymorphic links (src/map_api.c privacy_link): link(subject, tbl,
+-- key_column, type_column, type_value) maps only the rows whose type column
+-- holds the value.
+---------------------------------------------------------------------------
+-- (privacy.links' two columns are added at the top of this script: the
+-- map's walk, which the statements below run, reads them)
+
+CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name, type_column name, type_value text)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION privacy.link(text, regclass, name, name, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.link(text, regclass, name, name, text) TO privacy_admin;
