@@ -1389,7 +1389,8 @@ SELECT DISTINCT m.table_name, a.attname AS column_name,
                     WHERE c.table_name = m.table_name AND c.column_name = a.attname)
    AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
                     WHERE k.conrelid = m.table_name AND k.contype IN ('p', 'f') AND a.attnum = ANY (k.conkey))
-   AND NOT EXISTS (SELECT FROM privacy.links l WHERE l.table_name = m.table_name AND l.key_column = a.attname)
+   AND NOT EXISTS (SELECT FROM privacy.links l WHERE l.table_name = m.table_name
+                      AND (l.key_column = a.attname OR l.type_column = a.attname))
    AND NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.root = m.table_name AND s.key_column = a.attname)
 ) u ORDER BY u.table_name::text, u.attnum;
 

@@ -56,6 +56,9 @@ SELECT key, jsonb_path_query_array(value, '$[*].id') AS ids
 SELECT key, jsonb_path_query_array(value, '$[*].id') AS ids
   FROM jsonb_each(privacy.access('org', '1')->'data') ORDER BY 1;
 
+-- the type column is no coverage gap (the key column neither)
+SELECT column_name FROM privacy.unclassified WHERE table_name = 'comments'::regclass ORDER BY 1;
+
 -- the plan uses the (type, id) index
 EXPLAIN (COSTS OFF) SELECT * FROM comments t
  WHERE t.commentable_id = 1 AND CAST(t.commentable_type AS pg_catalog.text) OPERATOR(pg_catalog.=) 'User';
