@@ -26,6 +26,20 @@ AS 'MODULE_PATHNAME', 'privacy_discover_all';
 COMMENT ON FUNCTION privacy.discover_all(int) IS
 	'proposes categories for unclassified columns of every user table';
 
+-- Candidates for privacy.link: columns of tables outside a subject type's
+-- map whose name says they hold its key and whose values are its keys;
+-- polymorphic pairs (x_id beside x_type) with the type value that names the
+-- subject.  Proposals only; runs as the caller, samples as each table's
+-- owner (as discover).
+CREATE FUNCTION privacy.discover_links(subject text, sample int DEFAULT 1000)
+RETURNS TABLE (table_name regclass, column_name name, type_column name, type_value text,
+			   confidence real, matched int, sampled int)
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'privacy_discover_links';
+COMMENT ON FUNCTION privacy.discover_links(text, int) IS
+	'proposes link columns (and polymorphic type values) of tables outside the map of a subject type';
+
 -- Classifies (through privacy.classify) what discover proposes at or above
 -- min_confidence; tbl limits it to one table (default: every mapped table).
 -- Changes configuration: privacy_admin only.
@@ -81,12 +95,14 @@ COMMENT ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timesta
 -- the reports describe the processing: none of it is for PUBLIC.
 REVOKE EXECUTE ON FUNCTION privacy.discover(regclass, int) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION privacy.discover_all(int) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION privacy.discover_links(text, int) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION privacy.apply_discovery(real, regclass) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION privacy.processing_record() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION privacy.processing_record_markdown() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION privacy.breach_report(regclass[], interval, boolean, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.discover(regclass, int) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.discover_all(int) TO privacy_admin;
+GRANT EXECUTE ON FUNCTION privacy.discover_links(text, int) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.apply_discovery(real, regclass) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.processing_record() TO privacy_officer, privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.processing_record_markdown() TO privacy_officer, privacy_admin;

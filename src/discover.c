@@ -1062,3 +1062,16 @@ privacy_apply_discovery(PG_FUNCTION_ARGS)
 	SPI_finish();
 	return (Datum) 0;
 }
+
+/* sampling, shared with discover_links.c */
+char *
+DiscoverSampleClause(Oid relid, int sample)
+{
+	return sample_clause(relid, sample);
+}
+
+int
+DiscoverCheckSample(FunctionCallInfo fcinfo, int argno)
+{
+	return check_sample(fcinfo, argno);
+}

@@ -373,4 +373,8 @@ extern Jsonb *EraseSubjectShared(MapSubject *subj, Datum key, const char *canon,
 extern int64 AccessRecordRequest(MapSubject *subj, const char *kind,
 								 const char *subject_ref, bool completed);
 
+/* discover.c: sampling, shared with discover_links.c */
+extern char *DiscoverSampleClause(Oid relid, int sample);
+extern int	DiscoverCheckSample(FunctionCallInfo fcinfo, int argno);
+
 #endif							/* PRIVACY_H */

@@ -1408,3 +1408,18 @@ RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION privacy.link(text, regclass, name, name, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.link(text, regclass, name, name, text) TO privacy_admin;
+
+
+---------------------------------------------------------------------------
+-- Link discovery (src/discover_links.c): candidates for privacy.link.
+---------------------------------------------------------------------------
+CREATE FUNCTION privacy.discover_links(subject text, sample int DEFAULT 1000)
+RETURNS TABLE (table_name regclass, column_name name, type_column name, type_value text,
+			   confidence real, matched int, sampled int)
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'privacy_discover_links';
+COMMENT ON FUNCTION privacy.discover_links(text, int) IS
+	'proposes link columns (and polymorphic type values) of tables outside the map of a subject type';
+REVOKE EXECUTE ON FUNCTION privacy.discover_links(text, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.discover_links(text, int) TO privacy_admin;
