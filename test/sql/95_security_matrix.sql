@@ -82,6 +82,11 @@ CREATE STATISTICS evil.cust_stat ON (email || evil.pwn_imm('planner: statistics'
 CREATE STATISTICS evil.orders_stat ON (note || evil.pwn_imm('planner: statistics')) FROM evil.orders;
 CREATE TABLE evil.events (id int PRIMARY KEY, ref evil.linkid, at timestamptz DEFAULT now());
 CREATE TABLE evil.tokens (id int PRIMARY KEY, tok evil.kind);
+-- not linked: discover_links samples it (a domain with planted CHECK, an
+-- index expression and statistics the planner evaluates)
+CREATE TABLE evil.visits (id int PRIMARY KEY, mcust_id evil.fkid, cust_ref text);
+CREATE INDEX ON evil.visits ((cust_ref || evil.pwn_imm('planner: index expression')));
+CREATE STATISTICS evil.visits_stat ON (cust_ref || evil.pwn_imm('planner: statistics')) FROM evil.visits;
 CREATE TRIGGER t BEFORE INSERT OR UPDATE OR DELETE ON evil.cust FOR EACH ROW EXECUTE FUNCTION evil.pwn_trigger();
 CREATE TRIGGER t BEFORE INSERT OR UPDATE OR DELETE ON evil.orders FOR EACH ROW EXECUTE FUNCTION evil.pwn_trigger();
 CREATE TRIGGER t BEFORE INSERT OR UPDATE OR DELETE ON evil.events FOR EACH ROW EXECUTE FUNCTION evil.pwn_trigger();
@@ -92,6 +97,7 @@ CREATE POLICY p ON evil.orders USING (evil.pwn('rls policy'));
 CREATE VIEW evil.v AS SELECT c.id, evil.pwn('view') AS x FROM evil.cust c;
 INSERT INTO evil.cust (id, email, nick) SELECT i, 'c' || i || '@example.org', 'n' || i FROM generate_series(1, 6) i;
 INSERT INTO evil.orders (id, cust, note) SELECT i, i, 'note ' || i FROM generate_series(1, 6) i;
+INSERT INTO evil.visits SELECT i, i, i::text FROM generate_series(1, 6) i;
 INSERT INTO evil.events (id, ref) SELECT i, i::text FROM generate_series(1, 6) i;
 INSERT INTO evil.tokens (id, tok) SELECT i, i::text::evil.kind FROM generate_series(1, 4) i;
 GRANT USAGE ON SCHEMA evil TO PUBLIC;
@@ -136,6 +142,7 @@ SELECT pg_temp.call('regress_m_admin', 'add_recipient', $$SELECT privacy.add_rec
 SELECT pg_temp.call('regress_m_admin', 'discover', $$SELECT * FROM privacy.discover('evil.cust')$$);
 SELECT pg_temp.call('regress_m_admin', 'discover', $$SELECT * FROM privacy.discover('evil.orders')$$);
 SELECT pg_temp.call('regress_m_admin', 'discover_all', $$SELECT * FROM privacy.discover_all()$$);
+SELECT pg_temp.call('regress_m_admin', 'discover_links', $$SELECT * FROM privacy.discover_links('mcust')$$);
 SELECT pg_temp.call('regress_m_admin', 'apply_discovery', $$SELECT * FROM privacy.apply_discovery(0.99)$$);
 SELECT pg_temp.call('regress_m_admin', 'protect', $$SELECT privacy.protect('evil.orders')$$);
 
