@@ -242,6 +242,66 @@ check_link_spelling(MapSubject *subj, Oid relid, AttrNumber att, const char *col
 }
 
 /*
+ * check_link_type_value
+ *		A polymorphic link's type value that no row can hold is a typo that
+ *		would make rights calls miss the subject's rows: a value that is not
+ *		a label of an enum type column is refused; when the table has rows
+ *		with a type value but none with this one, a WARNING says so.  The
+ *		table is read as its owner (the column's output function is the
+ *		user's).  The caller has connected SPI.
+ */
+static void
+check_link_type_value(Oid relid, AttrNumber tatt, const char *tcol, const char *tval,
+					  const char *filter)
+{
+	Oid			base = getBaseType(get_atttype(relid, tatt));
+	PrivacyUserSwitch sw;
+	int			ret;
+	bool		isnull;
+	bool		found,
+				others;
+
+	if (type_is_enum(base))
+	{
+		Oid			t[2] = {OIDOID, TEXTOID};
+		Datum		v[2];
+
+		v[0] = ObjectIdGetDatum(base);
+		v[1] = CStringGetTextDatum(tval);
+		ret = SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_enum WHERE enumtypid = $1"
+									" AND CAST(enumlabel AS pg_catalog.text) OPERATOR(pg_catalog.=) $2",
+									2, t, v, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "enum lookup failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("type_value is not a label of type %s of column \"%s\"",
+							format_type_be(base), tcol),
+					 errhint("Labels are compared exactly, case included: SELECT enum_range(NULL::%s);",
+							 format_type_be(base))));
+		return;
+	}
+	sw.frame = GuardEnterTableOwner(relid);
+	ret = SPI_execute(psprintf("SELECT EXISTS (SELECT 1 FROM %s t WHERE %s),"
+							   " EXISTS (SELECT 1 FROM %s t WHERE t.%s IS NOT NULL)",
+							   UtilQualifiedName(relid), filter,
+							   UtilQualifiedName(relid), quote_identifier(tcol)),
+					  true, 1);
+	GuardLeave(sw.frame);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not check the type column: %s", SPI_result_code_string(ret));
+	found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	others = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (!found && others)
+		ereport(WARNING,
+				(errmsg("no row of \"%s\" holds type_value in column \"%s\"", get_rel_name(relid), tcol),
+				 errdetail("Rows with other values exist. The link finds the subject's rows only where the column's text equals type_value exactly, case included."),
+				 errhint("Check the spelling: SELECT DISTINCT %s FROM %s;", quote_identifier(tcol),
+						 UtilQualifiedName(relid))));
+}
+
+/*
  * privacy.link(subject text, tbl regclass, key_column name)
  *		Declare a table whose column holds the subject's key value.
  */
@@ -329,6 +389,8 @@ privacy_link(PG_FUNCTION_ARGS)
 
 	UtilSpiConnect();
 	check_link_spelling(subj, relid, att, col, MapLinkFilter(&th, "t"));
+	if (tcol != NULL)
+		check_link_type_value(relid, th.tcol, tcol, tval, MapLinkFilter(&th, "t"));
 	values[0] = CStringGetTextDatum(name);
 	values[1] = ObjectIdGetDatum(relid);
 	values[2] = CStringGetTextDatum(col);
