@@ -172,7 +172,19 @@ typedef struct MapHop
 	 */
 	AttrNumber	tcol;
 	char	   *tval;
+
+	/*
+	 * inbound FKs (MapForeignKeysInto) declared into one partition of prel
+	 * by columns that are not unique on prel: the leaves of that partition,
+	 * whose rows are the only ones the key references (npleaves of them;
+	 * 0: every row of prel).  MapHopParentLeaves restricts the parent side.
+	 */
+	int			npleaves;
+	Oid		   *pleaves;
 } MapHop;
+
+/* " AND alias.tableoid = ANY ('{..}')" for h's pleaves, or "" */
+extern char *MapHopParentLeaves(MapHop *h, const char *alias);
 
 /* every foreign key into relid (partitions collapsed), as inbound hops */
 extern List *MapForeignKeysInto(Oid relid);
