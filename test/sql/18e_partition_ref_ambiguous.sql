@@ -89,6 +89,10 @@ SELECT t.u, ROW(a.*) = ROW(t.runners, t.runner_projects, t.runner_hosts, t.proje
 	(SELECT ROW(e.runners, e.runner_projects) = ROW(t.runners, t.runner_projects)
 	   FROM pa_counts(privacy.export('pa', t.u::text) -> 'tables', NULL) e) AS export_exact
   FROM pa_truth t, pa_counts(privacy.access('pa', t.u::text) -> 'data', NULL) a ORDER BY t.u;
+-- a breach of the runners or of the runner projects: two persons, each once
+SELECT privacy.breach_report(ARRAY['pa_runners'::regclass]) -> 'subjects' AS runners,
+	privacy.breach_report(ARRAY['pa_runner_projects'::regclass]) -> 'subjects' AS runner_projects,
+	privacy.breach_report(ARRAY['pa_runners_project'::regclass, 'pa_runners']) -> 'subjects' AS both;
 
 -- 4. erase ann (delete mode): the dry run and the receipt count exactly her
 -- rows, once each; bob's rows all stay
