@@ -3758,12 +3758,15 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 	{
 		if (dry_run)
 		{
-			/* each row once: see mark_partition_overlap */
+			/*
+			 * each row once: see mark_partition_overlap (the rows of its
+			 * own partitions are left out whichever condition finds them)
+			 */
+			if (et->whole != NULL)
+				where = psprintf("(%s) OR (%s)", where, delete_cond(subj, et->whole, "t", p));
 			if (et->own_leaves != (Datum) 0)
 				where = psprintf("(%s) AND t.tableoid OPERATOR(pg_catalog.<>) ALL ($%d)", where,
 								 params_add(p, OIDARRAYOID, et->own_leaves));
-			if (et->whole != NULL)
-				where = psprintf("(%s) OR (%s)", where, delete_cond(subj, et->whole, "t", p));
 			run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
 					   p, true, SPI_OK_SELECT);
 			et->own_deleted = result_count();
@@ -3784,11 +3787,11 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 		return;
 	}
 	/* each row once, in anonymize mode too: see mark_partition_overlap */
+	if (et->whole != NULL)
+		where = psprintf("(%s) OR (%s)", where, call_cond(p, et->whole->mt, "t"));
 	if (et->own_leaves != (Datum) 0)
 		where = psprintf("(%s) AND t.tableoid OPERATOR(pg_catalog.<>) ALL ($%d)", where,
 						 params_add(p, OIDARRAYOID, et->own_leaves));
-	if (et->whole != NULL)
-		where = psprintf("(%s) OR (%s)", where, call_cond(p, et->whole->mt, "t"));
 	if (et->keep_cols != NIL)
 	{
 		run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
