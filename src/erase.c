@@ -3218,11 +3218,13 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 							 format_type_be_qualified(at));
 			appendStringInfo(&n, "%su%d", i ? ", " : "", i);
 		}
-		appendStringInfo(&sql, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
-						 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+		appendStringInfo(&sql, " AND NOT (EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)%s)",
+						 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols),
+							 MapHopParentLeaves(fk, "t"));
 		if (held_others[k] == held[k])
-			appendStringInfo(&others, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
-							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+			appendStringInfo(&others, " AND NOT (EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)%s)",
+							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols),
+							 MapHopParentLeaves(fk, "t"));
 		else
 		{
 			resetStringInfo(&u);
@@ -3235,8 +3237,9 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 								 params_add(fp, at, held_others[k][i] ? held_others[k][i] : empty_array(ct)),
 								 format_type_be_qualified(at));
 			}
-			appendStringInfo(&others, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
-							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+			appendStringInfo(&others, " AND NOT (EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)%s)",
+							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols),
+							 MapHopParentLeaves(fk, "t"));
 		}
 	}
 	appendStringInfo(&sql, " AS free, %s AS own FROM %s t WHERE %s) s", others.data, mt->qualname, own);

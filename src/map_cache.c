@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
@@ -331,6 +332,20 @@ load_paths(MapTable *mt, Jsonb *paths, MemoryContext cxt)
 				v.type == jbvBool && v.val.boolean;
 			h->ncols = hop_columns(hc, "c", h->cols);
 			(void) hop_columns(hc, "pc", h->pcols);
+			/* an outbound key into one partition: its tables (map_walk.c) */
+			if (getKeyJsonValueFromContainer(hc, "rp", 2, &v) != NULL && v.type == jbvNumeric)
+			{
+				List	   *leaves;
+				ListCell   *lc;
+
+				h->rpart = (Oid) hop_number(&v);
+				leaves = find_all_inheritors(h->rpart, NoLock, NULL);
+				h->rleaves = MemoryContextAlloc(cxt, sizeof(Oid) * Max(list_length(leaves), 1));
+				foreach(lc, leaves)
+					h->rleaves[h->nrleaves++] = lfirst_oid(lc);
+				if (h->nrleaves == 0)
+					h->rleaves[h->nrleaves++] = InvalidOid;
+			}
 			/* a polymorphic link's type column and value */
 			if (getKeyJsonValueFromContainer(hc, "tc", 2, &v) != NULL && v.type == jbvNumeric)
 			{

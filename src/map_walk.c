@@ -689,20 +689,37 @@ static bool unique_on(Oid rel, const AttrNumber *cols, int n);
  *		that h's key can reference, when it is declared into one partition
  *		by columns that are not unique on h->prel (h->pleaves); else "".
  */
-char *
-MapHopParentLeaves(MapHop *h, const char *alias)
+static char *
+leaves_cond(const char *alias, const Oid *leaves, int n)
 {
 	StringInfoData b;
 	int			i;
 
-	if (h->npleaves == 0)
+	if (n == 0)
 		return "";
 	initStringInfo(&b);
 	appendStringInfo(&b, " AND %s.tableoid OPERATOR(pg_catalog.=) ANY ('{", alias);
-	for (i = 0; i < h->npleaves; i++)
-		appendStringInfo(&b, "%s%u", i ? "," : "", h->pleaves[i]);
+	for (i = 0; i < n; i++)
+		appendStringInfo(&b, "%s%u", i ? "," : "", leaves[i]);
 	appendStringInfoString(&b, "}'::pg_catalog.oid[])");
 	return b.data;
+}
+
+char *
+MapHopParentLeaves(MapHop *h, const char *alias)
+{
+	return leaves_cond(alias, h->pleaves, h->npleaves);
+}
+
+/*
+ * MapHopRelLeaves
+ *		The same for the rel side of an outbound map hop into one partition
+ *		(h->rpart): the rows of h->rel (alias) the key can reference.
+ */
+char *
+MapHopRelLeaves(MapHop *h, const char *alias)
+{
+	return leaves_cond(alias, h->rleaves, h->nrleaves);
 }
 
 /*
@@ -878,6 +895,7 @@ static bool
 hop_same(MapHop *a, MapHop *b)
 {
 	return a->rel == b->rel && a->prel == b->prel && a->link == b->link && a->ncols == b->ncols &&
+		a->rpart == b->rpart &&
 		memcmp(a->cols, b->cols, sizeof(AttrNumber) * a->ncols) == 0 &&
 		memcmp(a->pcols, b->pcols, sizeof(AttrNumber) * a->ncols) == 0;
 }
@@ -1223,6 +1241,11 @@ walk(MapSubject *subj, List *links)
 				h->ncols = f->ncols;
 				memcpy(h->cols, f->pcols, sizeof(h->cols));
 				memcpy(h->pcols, f->ccols, sizeof(h->pcols));
+				/* a key into one partition by columns not unique on the table */
+				if (OidIsValid(f->pdecl) && f->pdecl != f->parent &&
+					list_member_oid(get_partition_ancestors(f->pdecl), f->parent) &&
+					!unique_on(f->parent, f->pcols, f->ncols))
+					h->rpart = f->pdecl;
 				add_edge(&entries, h, "fk", true, m->depth + 1);
 			}
 		}
@@ -1258,6 +1281,8 @@ edges_json(List *edges)
 		for (i = 0; i < (h->link ? 0 : h->ncols); i++)
 			appendStringInfo(&b, "%s%d", i ? ", " : "", h->pcols[i]);
 		appendStringInfoChar(&b, ']');
+		if (OidIsValid(h->rpart))
+			appendStringInfo(&b, ", \"rp\": %u", h->rpart);
 		if (h->link && h->tcol != InvalidAttrNumber && h->tval != NULL)
 		{
 			/* jsonb's order of keys: by length, then bytes */
