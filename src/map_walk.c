@@ -1180,6 +1180,7 @@ walk(MapSubject *subj, List *links)
 				if (f->pdecl != x->relid && !list_member_oid(above, f->pdecl) &&
 					!list_member_oid(get_partition_ancestors(f->pdecl), x->relid))
 					continue;
+
 				/*
 				 * a partition mapped as part of its ancestor: a key into a
 				 * mapped ancestor is an edge of that ancestor already
