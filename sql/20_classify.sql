@@ -272,7 +272,9 @@ SELECT c.table_name, c.column_name, c.category, k.special, c.erasure, c.portable
 -- The coverage gap: columns of mapped tables neither classified nor keys
 -- (primary-key, foreign-key and link columns, a polymorphic link's type
 -- column, and a subject type's key column, which may be a UNIQUE column with
--- no primary key).
+-- no primary key).  A partition in the map (mapped by itself) is classified
+-- and linked by its partitioned table's classifications and links, which
+-- cannot be set on it.
 CREATE VIEW privacy.unclassified AS
 SELECT u.table_name, u.column_name, u.data_type FROM (
 SELECT DISTINCT m.table_name, a.attname AS column_name,
@@ -280,10 +282,12 @@ SELECT DISTINCT m.table_name, a.attname AS column_name,
   FROM privacy.map m
   JOIN pg_catalog.pg_attribute a ON a.attrelid = m.table_name AND a.attnum > 0 AND NOT a.attisdropped
  WHERE NOT EXISTS (SELECT FROM privacy.classifications c
-                    WHERE c.table_name = m.table_name AND c.column_name = a.attname)
+                    WHERE c.table_name IN (m.table_name, pg_catalog.pg_partition_root(m.table_name))
+                      AND c.column_name = a.attname)
    AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
                     WHERE k.conrelid = m.table_name AND k.contype IN ('p', 'f') AND a.attnum = ANY (k.conkey))
-   AND NOT EXISTS (SELECT FROM privacy.links l WHERE l.table_name = m.table_name
+   AND NOT EXISTS (SELECT FROM privacy.links l
+                    WHERE l.table_name IN (m.table_name, pg_catalog.pg_partition_root(m.table_name))
                       AND (l.key_column = a.attname OR l.type_column = a.attname))
    AND NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.root = m.table_name AND s.key_column = a.attname)
 ) u ORDER BY u.table_name::text, u.attnum;

@@ -1287,8 +1287,9 @@ refs_deleted_keys(MapSubject *subj, EraseEdge *e, const char *alias, EraseParams
 		appendStringInfo(&q, "%spg_catalog.array_agg(k.%s)", i ? ", " : "",
 						 quote_identifier(get_attname(pt->mt->relid, fk->pcols[i], false)));
 	}
-	appendStringInfo(&q, " FROM %s k WHERE %s%s%s", pt->mt->qualname, delete_cond(subj, pt, "k", pp),
-					 pt->ngone > 0 ? " OR " : "", pt->ngone > 0 ? in_gone(pt, "k", pp) : "");
+	appendStringInfo(&q, " FROM %s k WHERE (%s%s%s)%s", pt->mt->qualname, delete_cond(subj, pt, "k", pp),
+					 pt->ngone > 0 ? " OR " : "", pt->ngone > 0 ? in_gone(pt, "k", pp) : "",
+					 MapHopParentLeaves(fk, "k"));
 	run_params(pt->mt->relid, q.data, pp, true, SPI_OK_SELECT);
 	for (i = 0; i < fk->ncols; i++)
 	{
@@ -1309,7 +1310,17 @@ refs_deleted(MapSubject *subj, EraseEdge *e, const char *alias, EraseParams *p)
 	if (UtilRelationOwner(e->fk->rel) != UtilRelationOwner(pt->mt->relid))
 		return refs_deleted_keys(subj, e, alias, p);
 	snprintf(palias, sizeof(palias), "%s_p", alias);
-	/* the subject's condition stays bare, so that its index plans are kept */
+	/*
+	 * the subject's condition stays bare, so that its index plans are kept;
+	 * a key into one partition references that partition's rows only
+	 */
+	if (e->fk->npleaves > 0)
+		return psprintf("%s IN (SELECT %s FROM %s %s WHERE (%s%s%s)%s)",
+						cols_of(alias, e->fk->rel, e->fk->cols, e->fk->ncols),
+						cols_list(palias, pt->mt->relid, e->fk->pcols, e->fk->ncols),
+						pt->mt->qualname, palias, delete_cond(subj, pt, palias, p),
+						pt->ngone > 0 ? " OR " : "", pt->ngone > 0 ? in_gone(pt, palias, p) : "",
+						MapHopParentLeaves(e->fk, palias));
 	return psprintf("%s IN (SELECT %s FROM %s %s WHERE %s%s%s)",
 					cols_of(alias, e->fk->rel, e->fk->cols, e->fk->ncols),
 					cols_list(palias, pt->mt->relid, e->fk->pcols, e->fk->ncols),
@@ -2365,9 +2376,10 @@ check_set_default(MapSubject *subj, EraseTable *et, MapHop *fk, EraseTable *cet,
 	for (i = 0; i < nset; i++)
 		appendStringInfo(&sub, "%s$%d", i ? ", " : "SELECT ", params_add(p, types[i], vals[i]));
 	run_params(et->mt->relid,
-			   psprintf("SELECT 1 FROM %s k WHERE %s IN (%s) AND NOT (%s%s%s) LIMIT 1", et->mt->qualname,
+			   psprintf("SELECT 1 FROM %s k WHERE %s IN (%s) AND NOT (%s%s%s)%s LIMIT 1", et->mt->qualname,
 						cols_of("k", et->mt->relid, fk->pcols, nset), sub.data, delete_cond(subj, et, "k", p),
-						et->ngone > 0 ? " OR " : "", et->ngone > 0 ? in_gone(et, "k", p) : ""),
+						et->ngone > 0 ? " OR " : "", et->ngone > 0 ? in_gone(et, "k", p) : "",
+						MapHopParentLeaves(fk, "k")),
 			   p, true, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		return;
@@ -3206,11 +3218,13 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 							 format_type_be_qualified(at));
 			appendStringInfo(&n, "%su%d", i ? ", " : "", i);
 		}
-		appendStringInfo(&sql, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
-						 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+		appendStringInfo(&sql, " AND NOT (EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)%s)",
+						 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols),
+							 MapHopParentLeaves(fk, "t"));
 		if (held_others[k] == held[k])
-			appendStringInfo(&others, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
-							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+			appendStringInfo(&others, " AND NOT (EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)%s)",
+							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols),
+							 MapHopParentLeaves(fk, "t"));
 		else
 		{
 			resetStringInfo(&u);
@@ -3223,8 +3237,9 @@ materialize_outbound_split(MapSubject *subj, List *ets, EraseTable *et, MapCall 
 								 params_add(fp, at, held_others[k][i] ? held_others[k][i] : empty_array(ct)),
 								 format_type_be_qualified(at));
 			}
-			appendStringInfo(&others, " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)",
-							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols));
+			appendStringInfo(&others, " AND NOT (EXISTS (SELECT 1 FROM ROWS FROM (%s) u(%s) WHERE (%s) = %s)%s)",
+							 u.data, n.data, n.data, cols_of("t", mt->relid, fk->pcols, fk->ncols),
+							 MapHopParentLeaves(fk, "t"));
 		}
 	}
 	appendStringInfo(&sql, " AS free, %s AS own FROM %s t WHERE %s) s", others.data, mt->qualname, own);
@@ -3322,10 +3337,11 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
 		/* a row of this subject that is deleted, or stays while we only rewrite */
 		mine = cet && !cet->mt->outbound && (!cet->anonymize || et->anonymize);
 		snprintf(alias, sizeof(alias), "r%d", ++i);
-		cond = psprintf("SELECT 1 FROM %s %s WHERE %s = %s",
+		cond = psprintf("SELECT 1 FROM %s %s WHERE %s = %s%s",
 						UtilFromName(fk->rel), alias,
 						cols_of(alias, fk->rel, fk->cols, fk->ncols),
-						cols_of("t", et->mt->relid, fk->pcols, fk->ncols));
+						cols_of("t", et->mt->relid, fk->pcols, fk->ncols),
+						MapHopParentLeaves(fk, "t"));
 		appendStringInfo(&sql, " AND NOT EXISTS (%s%s%s)", cond,
 						 mine ? " AND NOT " : "",
 						 mine ? psprintf("coalesce(%s, false)",
@@ -3375,12 +3391,16 @@ materialize_outbound(MapSubject *subj, List *ets, EraseTable *et, MapCall *call,
 /*
  * mark_partition_overlap
  *		A partition mapped by a key of its own (a foreign key declared on
- *		that partition only) while its partitioned ancestor is in the map
- *		too (a link, a key on every partition): the ancestor's statements
- *		reach rows of the partition as well.  Each row is counted once, by
- *		the partition's entry: the ancestor's counts leave such partitions
- *		out, the partition's dry-run count includes the ancestor's rows in
- *		it.
+ *		that partition only), or as part of its table (a key into it by
+ *		columns unique only there: map_walk.c), while its partitioned
+ *		ancestor is in the map too: the ancestor's statements reach rows of
+ *		the partition as well.  Each row is counted once, by the partition's
+ *		entry (the nearest to the row: a partition of a partition is
+ *		counted by itself): the ancestor's counts leave such partitions out,
+ *		leaves at every level, the partition's count includes the ancestor's
+ *		rows in it.  Both have the same erasure mode (the partition's is
+ *		its table's: map_cache.c); in anonymize mode the ancestor's rewrite
+ *		leaves them out as well.
  */
 static void
 mark_partition_overlap(List *ets)
@@ -3400,7 +3420,7 @@ mark_partition_overlap(List *ets)
 		{
 			EraseTable *pt = find_et(ets, lfirst_oid(la));
 
-			if (pt != NULL && !pt->anonymize && !pt->mt->outbound)
+			if (pt != NULL && pt->anonymize == et->anonymize && !pt->mt->outbound)
 			{
 				et->whole = pt;
 				break;
@@ -3416,13 +3436,21 @@ mark_partition_overlap(List *ets)
 
 		if (get_rel_relkind(et->mt->relid) != RELKIND_PARTITIONED_TABLE)
 			continue;
-		o = palloc(sizeof(Datum) * list_length(ets));
+		o = NULL;
 		foreach(lf, ets)
 		{
 			EraseTable *lt = lfirst(lf);
+			ListCell   *lk;
+			List	   *all;
 
-			if (lt->whole == et)
-				o[n++] = ObjectIdGetDatum(lt->mt->relid);
+			if (lt->whole != et)
+				continue;
+			/* its partitions at every level: a row's tableoid is its leaf's */
+			all = find_all_inheritors(lt->mt->relid, NoLock, NULL);
+			o = o ? repalloc(o, sizeof(Datum) * (n + list_length(all)))
+				: palloc(sizeof(Datum) * list_length(all));
+			foreach(lk, all)
+				o[n++] = ObjectIdGetDatum(lfirst_oid(lk));
 		}
 		if (n > 0)
 			et->own_leaves = PointerGetDatum(construct_array(o, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
@@ -3452,9 +3480,28 @@ stat_deleted(Oid relid, List *ets)
 
 		if (get_rel_relkind(r) != RELKIND_RELATION)
 			continue;
-		/* a partition that is a table of the erasure counts its own rows */
-		if (r != relid && find_et(ets, r) != NULL)
-			continue;
+		/*
+		 * a partition that is a table of the erasure counts its own rows,
+		 * at every level (a leaf of a partitioned partition that is one)
+		 */
+		if (r != relid)
+		{
+			bool		own = find_et(ets, r) != NULL;
+			ListCell   *la;
+
+			foreach(la, own ? NIL : get_partition_ancestors(r))
+			{
+				if (lfirst_oid(la) == relid)
+					break;
+				if (find_et(ets, lfirst_oid(la)) != NULL)
+				{
+					own = true;
+					break;
+				}
+			}
+			if (own)
+				continue;
+		}
 		n += DatumGetInt64(DirectFunctionCall1(pg_stat_get_xact_tuples_deleted, ObjectIdGetDatum(r)));
 	}
 	return n;
@@ -3714,12 +3761,15 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 	{
 		if (dry_run)
 		{
-			/* each row once: see mark_partition_overlap */
+			/*
+			 * each row once: see mark_partition_overlap (the rows of its
+			 * own partitions are left out whichever condition finds them)
+			 */
+			if (et->whole != NULL)
+				where = psprintf("(%s) OR (%s)", where, delete_cond(subj, et->whole, "t", p));
 			if (et->own_leaves != (Datum) 0)
 				where = psprintf("(%s) AND t.tableoid OPERATOR(pg_catalog.<>) ALL ($%d)", where,
 								 params_add(p, OIDARRAYOID, et->own_leaves));
-			if (et->whole != NULL)
-				where = psprintf("(%s) OR (%s)", where, delete_cond(subj, et->whole, "t", p));
 			run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),
 					   p, true, SPI_OK_SELECT);
 			et->own_deleted = result_count();
@@ -3739,6 +3789,12 @@ act_table(MapSubject *subj, EraseTable *et, MapCall *call, bool dry_run)
 		}
 		return;
 	}
+	/* each row once, in anonymize mode too: see mark_partition_overlap */
+	if (et->whole != NULL)
+		where = psprintf("(%s) OR (%s)", where, call_cond(p, et->whole->mt, "t"));
+	if (et->own_leaves != (Datum) 0)
+		where = psprintf("(%s) AND t.tableoid OPERATOR(pg_catalog.<>) ALL ($%d)", where,
+						 params_add(p, OIDARRAYOID, et->own_leaves));
 	if (et->keep_cols != NIL)
 	{
 		run_params(mt->relid, psprintf("SELECT pg_catalog.count(*) FROM %s t WHERE %s", mt->qualname, where),

@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
@@ -331,6 +332,20 @@ load_paths(MapTable *mt, Jsonb *paths, MemoryContext cxt)
 				v.type == jbvBool && v.val.boolean;
 			h->ncols = hop_columns(hc, "c", h->cols);
 			(void) hop_columns(hc, "pc", h->pcols);
+			/* an outbound key into one partition: its tables (map_walk.c) */
+			if (getKeyJsonValueFromContainer(hc, "rp", 2, &v) != NULL && v.type == jbvNumeric)
+			{
+				List	   *leaves;
+				ListCell   *lc;
+
+				h->rpart = (Oid) hop_number(&v);
+				leaves = find_all_inheritors(h->rpart, NoLock, NULL);
+				h->rleaves = MemoryContextAlloc(cxt, sizeof(Oid) * Max(list_length(leaves), 1));
+				foreach(lc, leaves)
+					h->rleaves[h->nrleaves++] = lfirst_oid(lc);
+				if (h->nrleaves == 0)
+					h->rleaves[h->nrleaves++] = InvalidOid;
+			}
 			/* a polymorphic link's type column and value */
 			if (getKeyJsonValueFromContainer(hc, "tc", 2, &v) != NULL && v.type == jbvNumeric)
 			{
@@ -463,6 +478,46 @@ MapTableCond(MapSubject *subj, MapTable *mt)
 }
 
 /*
+ * inherit_classification
+ *		A partition in the map (mapped by a key of its own, or as part of its
+ *		table: map_walk.c) whose partitioned table is in the map too takes
+ *		that table's erasure mode and classified columns (translated by
+ *		name): they cannot be set on a partition ("its partitions are
+ *		handled with it"), and its rows are counted and acted on under the
+ *		partition (erase.c, mark_partition_overlap), which deleted rows that
+ *		the table's anonymize mode keeps.
+ */
+static void
+inherit_classification(MapSubject *subj)
+{
+	ListCell   *lc;
+
+	foreach(lc, subj->tables)
+	{
+		MapTable   *mt = lfirst(lc);
+		MapTable   *top;
+		ListCell   *cc;
+
+		if (mt->outbound || mt->columns != NIL || !get_rel_relispartition(mt->relid))
+			continue;
+		top = MapFindTable(subj, MapPartitionRoot(mt->relid));
+		if (top == NULL || top == mt)
+			continue;
+		mt->anonymize = top->anonymize;
+		foreach(cc, top->columns)
+		{
+			MapColumn  *c = palloc(sizeof(MapColumn));
+
+			*c = *(MapColumn *) lfirst(cc);
+			c->attnum = get_attnum(mt->relid, c->name);
+			if (c->attnum == InvalidAttrNumber)
+				continue;
+			mt->columns = lappend(mt->columns, c);
+		}
+	}
+}
+
+/*
  * load_subject
  *		Build the cache entry of a subject type in its own memory context;
  *		computes the map first when it was never computed (after a restore
@@ -539,6 +594,7 @@ load_subject(const char *name)
 	}
 	MapBuildTableIndex(subj);
 	load_tables(subj);
+	inherit_classification(subj);
 	/* (each table's MapCondition is compiled when first asked for) */
 	MapCallPrepareSubject(subj);
 	MapJitRestore(nest);

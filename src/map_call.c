@@ -113,18 +113,23 @@ append_call_match(StringInfo buf, MapSubject *subj, MapHop *h, const char *alias
 {
 	int			i;
 
+	/* an outbound key into one partition: that partition's rows only */
+	if (h->nrleaves > 0)
+		appendStringInfoChar(buf, '(');
 	if (h->ncols == 1)
-	{
 		appendStringInfo(buf, "%s.%s = ANY ($%d)", alias,
 						 quote_identifier(MapColName(h->rel, h->cols[0])), n);
-		return;
+	else
+	{
+		appendStringInfoChar(buf, '(');
+		MapAppendCols(buf, alias, h->rel, h->cols, h->ncols);
+		appendStringInfoString(buf, ") IN (SELECT * FROM ROWS FROM (");
+		for (i = 0; i < h->ncols; i++)
+			appendStringInfo(buf, "%spg_catalog.unnest($%d)", i ? ", " : "", n + i);
+		appendStringInfoString(buf, "))");
 	}
-	appendStringInfoChar(buf, '(');
-	MapAppendCols(buf, alias, h->rel, h->cols, h->ncols);
-	appendStringInfoString(buf, ") IN (SELECT * FROM ROWS FROM (");
-	for (i = 0; i < h->ncols; i++)
-		appendStringInfo(buf, "%spg_catalog.unnest($%d)", i ? ", " : "", n + i);
-	appendStringInfoString(buf, "))");
+	if (h->nrleaves > 0)
+		appendStringInfo(buf, "%s)", MapHopRelLeaves(h, alias));
 }
 
 /*

@@ -285,8 +285,21 @@ MapKeysPrivate(bool on)
 	return was;
 }
 
+static void append_match(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias);
+
 void
 MapAppendMatch(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
+{
+	/* an outbound key into one partition: that partition's rows only */
+	if (h->nrleaves > 0)
+		appendStringInfoChar(buf, '(');
+	append_match(buf, cx, h, alias);
+	if (h->nrleaves > 0)
+		appendStringInfo(buf, "%s)", MapHopRelLeaves(h, alias));
+}
+
+static void
+append_match(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 {
 	MapSubject *subj = cx->subj;
 
@@ -874,6 +887,9 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 		}
 		if (MapLinkFilter(h, alias) != NULL)
 			col = psprintf("CASE WHEN %s THEN %s END", MapLinkFilter(h, alias), col);
+		/* an outbound key into one partition: that partition's rows only */
+		if (h->nrleaves > 0)
+			col = psprintf("CASE WHEN true%s THEN %s END", MapHopRelLeaves(h, alias), col);
 
 		if (subj->key_via_root)
 		{
@@ -908,7 +924,8 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 						 quote_identifier(MapColName(h->prel, h->pcols[i])), alias,
 						 quote_identifier(MapColName(h->rel, h->cols[i])));
 	}
-	appendStringInfoString(buf, " LIMIT 1)");
+	/* an outbound key into one partition: that partition's rows only */
+	appendStringInfo(buf, "%s LIMIT 1)", MapHopRelLeaves(h, alias));
 }
 
 /* simple paths from mt to the root over the map's edges, depth first */

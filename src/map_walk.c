@@ -573,7 +573,8 @@ load_classified(void)
 "   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attnum OPERATOR(pg_catalog.=) k.n" \
 "   JOIN pg_catalog.pg_attribute ra ON ra.attrelid OPERATOR(pg_catalog.=) " target \
 "    AND ra.attname OPERATOR(pg_catalog.=) a.attname ORDER BY k.o) AS mcols," \
-"  c.conname, c.confdeltype, c.conrelid AS decl, c.conkey::pg_catalog.int2[] AS dcols" \
+"  c.conname, c.confdeltype, c.conrelid AS decl, c.conkey::pg_catalog.int2[] AS dcols," \
+"  c.confrelid AS pdecl" \
 " FROM pg_catalog.pg_constraint c"
 #define FK_INBOUND_WHERE \
 " WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0" \
@@ -582,7 +583,7 @@ load_classified(void)
 
 /* $1 = one table (a partition tree's root, or any table) */
 static const char *fk_inbound_sql =
-"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype, r.decl, r.dcols FROM ("
+"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype, r.decl, r.dcols, r.pdecl FROM ("
 FK_INBOUND_COLS("$1")
 FK_INBOUND_WHERE
 "  AND (c.confrelid OPERATOR(pg_catalog.=) $1"
@@ -596,7 +597,7 @@ static const char *fk_inbound_many_sql =
 "WITH pa AS (SELECT p.p AS part, a.relid AS anc FROM pg_catalog.unnest($1) p(p),"
 "  pg_catalog.pg_partition_ancestors(p.p) a"
 "  UNION SELECT p.p, t.relid FROM pg_catalog.unnest($1) p(p), pg_catalog.pg_partition_tree(p.p) t)"
-"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype, r.decl, r.dcols FROM ("
+"SELECT r.target, r.other, r.ocols, r.mcols, r.confdeltype, r.decl, r.dcols, r.pdecl FROM ("
 FK_INBOUND_COLS("x.target")
 " CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid) AS target"
 /* a partition (mapped by itself): keys into it, its partitions, its ancestors */
@@ -662,6 +663,7 @@ fk_inbound_edges(void)
 		f->deltype = DatumGetChar(SPI_getbinval(tup, td, 5, &isnull));
 		f->decl = DatumGetObjectId(SPI_getbinval(tup, td, 6, &isnull));
 		n3 = MapInt2Array(SPI_getbinval(tup, td, 7, &isnull), f->dcols);
+		f->pdecl = DatumGetObjectId(SPI_getbinval(tup, td, 8, &isnull));
 		if (n2 == 0 || n3 != n2)
 			continue;
 		f->ncols = n2;
@@ -679,9 +681,54 @@ fk_inbound_edges(void)
 	return list_concat(out, partition_keys(partfks, NULL));
 }
 
-/* an edge as an inbound hop into its parent, allocated in cxt */
+static bool unique_on(Oid rel, const AttrNumber *cols, int n);
+
+/*
+ * MapHopParentLeaves
+ *		" AND alias.tableoid = ANY ('{..}')": the rows of h->prel (alias)
+ *		that h's key can reference, when it is declared into one partition
+ *		by columns that are not unique on h->prel (h->pleaves); else "".
+ */
+static char *
+leaves_cond(const char *alias, const Oid *leaves, int n)
+{
+	StringInfoData b;
+	int			i;
+
+	if (n == 0)
+		return "";
+	initStringInfo(&b);
+	appendStringInfo(&b, " AND %s.tableoid OPERATOR(pg_catalog.=) ANY ('{", alias);
+	for (i = 0; i < n; i++)
+		appendStringInfo(&b, "%s%u", i ? "," : "", leaves[i]);
+	appendStringInfoString(&b, "}'::pg_catalog.oid[])");
+	return b.data;
+}
+
+char *
+MapHopParentLeaves(MapHop *h, const char *alias)
+{
+	return leaves_cond(alias, h->pleaves, h->npleaves);
+}
+
+/*
+ * MapHopRelLeaves
+ *		The same for the rel side of an outbound map hop into one partition
+ *		(h->rpart): the rows of h->rel (alias) the key can reference.
+ */
+char *
+MapHopRelLeaves(MapHop *h, const char *alias)
+{
+	return leaves_cond(alias, h->rleaves, h->nrleaves);
+}
+
+/*
+ * an edge as an inbound hop into its parent, allocated in cxt; referenced:
+ * a key declared into one partition of the parent by columns not unique on
+ * the parent records that partition's leaves (pleaves)
+ */
 static MapHop *
-fk_inbound_hop(FkEdge *f, MemoryContext cxt)
+fk_inbound_hop(FkEdge *f, MemoryContext cxt, bool referenced)
 {
 	MapHop	   *h = MemoryContextAllocZero(cxt, sizeof(MapHop));
 
@@ -699,6 +746,25 @@ fk_inbound_hop(FkEdge *f, MemoryContext cxt)
 		h->acton = MemoryContextAlloc(cxt, sizeof(Oid) * h->nacton);
 		foreach(lc, f->acton)
 			h->acton[foreach_current_index(lc)] = lfirst_oid(lc);
+	}
+	if (referenced && OidIsValid(f->pdecl) && f->pdecl != f->parent &&
+		get_rel_relispartition(f->pdecl) &&
+		list_member_oid(get_partition_ancestors(f->pdecl), f->parent) &&
+		!unique_on(f->parent, f->pcols, f->ncols))
+	{
+		List	   *leaves = leaves_of(NULL, f->pdecl);
+		ListCell   *lc;
+
+		h->npleaves = list_length(leaves);
+		h->pleaves = MemoryContextAlloc(cxt, sizeof(Oid) * Max(h->npleaves, 1));
+		foreach(lc, leaves)
+			h->pleaves[foreach_current_index(lc)] = lfirst_oid(lc);
+		if (h->npleaves == 0)
+		{
+			/* a partitioned partition without leaves: no row */
+			h->npleaves = 1;
+			h->pleaves[0] = InvalidOid;
+		}
 	}
 	return h;
 }
@@ -722,7 +788,7 @@ MapForeignKeysInto(Oid relid)
 	fk_inbound_run(&fk_inbound_plan, fk_inbound_sql, OIDOID, ObjectIdGetDatum(relid));
 	foreach(lc, fk_inbound_edges())
 	{
-		MapHop	   *h = fk_inbound_hop(lfirst(lc), outer);
+		MapHop	   *h = fk_inbound_hop(lfirst(lc), outer, true);
 		MemoryContext old = MemoryContextSwitchTo(outer);
 
 		h->prel = relid;
@@ -767,7 +833,7 @@ MapForeignKeysIntoAll(MapSubject *subj)
 
 		if (mt == NULL || mt->fks_loaded)
 			continue;
-		h = fk_inbound_hop(f, GetMemoryChunkContext(mt));
+		h = fk_inbound_hop(f, GetMemoryChunkContext(mt), true);
 		{
 			MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(mt));
 
@@ -829,6 +895,7 @@ static bool
 hop_same(MapHop *a, MapHop *b)
 {
 	return a->rel == b->rel && a->prel == b->prel && a->link == b->link && a->ncols == b->ncols &&
+		a->rpart == b->rpart &&
 		memcmp(a->cols, b->cols, sizeof(AttrNumber) * a->ncols) == 0 &&
 		memcmp(a->pcols, b->pcols, sizeof(AttrNumber) * a->ncols) == 0;
 }
@@ -914,6 +981,102 @@ unique_on(Oid rel, const AttrNumber *cols, int n)
 }
 
 /*
+ * A partition mapped as part of its table: a foreign key references it (a
+ * leaf or a partitioned partition) by columns that are unique in it but not
+ * on its mapped partitioned ancestor (GitLab's ci_runner_projects (runner_id)
+ * -> project_type_ci_runners (id), ci_runners' key being (id, runner_type)).
+ * Joined to the ancestor by those columns, a row pointing at the runner 7 of
+ * one partition would be taken as the subject's of the runner 7 of another.
+ * So the partition is mapped by itself, with its ancestor's edges (its rows
+ * are the subject's exactly when they are as rows of the ancestor), and the
+ * key joins the partition: its rows are then listed and erased once, under
+ * the partition (as a partition mapped by a key of its own, 18b), with the
+ * ancestor's classification (map_cache.c).
+ */
+typedef struct DerivedPart
+{
+	Oid			part;
+	Oid			from;			/* the mapped ancestor whose edges it takes */
+} DerivedPart;
+
+/* h, a hop of table from, as a hop of its partition part; NULL when a
+ * column is missing there */
+static MapHop *
+hop_of_partition(MapHop *h, Oid from, Oid part)
+{
+	MapHop	   *t = palloc(sizeof(MapHop));
+
+	*t = *h;
+	t->rel = part;
+	if (!translate_cols(from, part, t->cols, t->ncols))
+		return NULL;
+	if (t->tcol != InvalidAttrNumber && !translate_cols(from, part, &t->tcol, 1))
+		return NULL;
+	t->nacton = 0;				/* inbound map hops carry no action */
+	t->acton = NULL;
+	t->npleaves = 0;
+	t->pleaves = NULL;
+	return t;
+}
+
+/* the edges of entry from, translated to the derived entry of part */
+static bool
+derive_edges(List **entries, WalkEntry *from, Oid part)
+{
+	ListCell   *lc;
+	bool		any = false;
+
+	foreach(lc, list_copy(from->edges))
+	{
+		MapHop	   *t = hop_of_partition(lfirst(lc), from->relid, part);
+
+		if (t == NULL)
+			return false;
+		add_edge(entries, t, "fk", false, from->depth);
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * derive_partition
+ *		Map partition part as part of the mapped table x (see DerivedPart);
+ *		false when it cannot be (an outbound entry, a column missing).
+ */
+static bool
+derive_partition(List **entries, List **derived, WalkEntry *x, Oid part)
+{
+	WalkEntry  *e = find_entry(*entries, part);
+	ListCell   *lc;
+	DerivedPart *d;
+
+	foreach(lc, *derived)
+		if (((DerivedPart *) lfirst(lc))->part == part)
+			return true;
+	if ((e && e->outbound) || x->edges == NIL)
+		return false;
+	if (!derive_edges(entries, x, part))
+		return false;
+	d = palloc(sizeof(DerivedPart));
+	d->part = part;
+	d->from = x->relid;
+	*derived = lappend(*derived, d);
+	return true;
+}
+
+/* whether part is mapped as part of a mapped ancestor (DerivedPart) */
+static bool
+is_derived(List *derived, Oid part)
+{
+	ListCell   *lc;
+
+	foreach(lc, derived)
+		if (((DerivedPart *) lfirst(lc))->part == part)
+			return true;
+	return false;
+}
+
+/*
  * walk
  *		The tables of the subject and their edges.  Runs inside SPI.
  */
@@ -929,6 +1092,7 @@ walk(MapSubject *subj, List *links)
 	int			pos;
 	HTAB	   *byparent = MapOidHash("privacy map edges by parent");
 	HTAB	   *bychild = MapOidHash("privacy map edges by child");
+	List	   *derived = NIL;	/* DerivedPart * */
 
 	foreach(fc, fks)
 	{
@@ -969,6 +1133,10 @@ walk(MapSubject *subj, List *links)
 				continue;
 			if (f->pdecl != x->relid && OidIsValid(f->pdecl) &&
 				!unique_on(x->relid, f->pcols, f->ncols))
+			{
+				/* the key joins its partition, mapped as part of x */
+				if (x->relid != subj->root && derive_partition(&entries, &derived, x, f->pdecl))
+					continue;
 				ereport(WARNING,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("foreign key \"%s\" of table %s references partition %s by columns that are not unique on %s",
@@ -976,7 +1144,8 @@ walk(MapSubject *subj, List *links)
 								UtilQualifiedName(x->relid)),
 						 errdetail("Its rows are matched with the rows of every partition that have the same key values: access and erase can take a row that points at another partition's row of another subject."),
 						 errhint("Reference the partitioned table by unique columns (the partition key included), or make the referenced columns unique on the partitioned table.")));
-			h = fk_inbound_hop(f, CurrentMemoryContext);
+			}
+			h = fk_inbound_hop(f, CurrentMemoryContext, false);
 			add_edge(&entries, h, "fk", false, x->depth + 1);
 		}
 
@@ -1011,16 +1180,41 @@ walk(MapSubject *subj, List *links)
 				if (f->pdecl != x->relid && !list_member_oid(above, f->pdecl) &&
 					!list_member_oid(get_partition_ancestors(f->pdecl), x->relid))
 					continue;
+
+				/*
+				 * a partition mapped as part of its ancestor: a key into a
+				 * mapped ancestor is an edge of that ancestor already
+				 */
+				if (f->pdecl != x->relid && list_member_oid(above, f->pdecl) &&
+					is_derived(derived, x->relid) && find_entry(entries, f->pdecl) != NULL)
+					continue;
 				e = find_entry(entries, f->child);
 				if (e && e->outbound)
 					continue;
-				h = fk_inbound_hop(f, CurrentMemoryContext);
+				h = fk_inbound_hop(f, CurrentMemoryContext, false);
 				h->prel = x->relid;
 				if (!translate_cols(top, x->relid, h->pcols, h->ncols))
+					continue;
+				/* a key into a partition of x by columns not unique on x */
+				if (f->pdecl != x->relid && !list_member_oid(above, f->pdecl) &&
+					!unique_on(x->relid, h->pcols, h->ncols) &&
+					derive_partition(&entries, &derived, x, f->pdecl))
 					continue;
 				add_edge(&entries, h, "fk", false, x->depth + 1);
 			}
 		}
+	}
+
+	/*
+	 * the partitions mapped as part of an ancestor take the edges it gained
+	 * after them (in the order they were derived: a partition of a derived
+	 * partition after it)
+	 */
+	foreach(lc, derived)
+	{
+		DerivedPart *d = lfirst(lc);
+
+		(void) derive_edges(&entries, find_entry(entries, d->from), d->part);
 	}
 
 	/* outbound: tables with classified columns that mapped rows point to */
@@ -1048,6 +1242,11 @@ walk(MapSubject *subj, List *links)
 				h->ncols = f->ncols;
 				memcpy(h->cols, f->pcols, sizeof(h->cols));
 				memcpy(h->pcols, f->ccols, sizeof(h->pcols));
+				/* a key into one partition by columns not unique on the table */
+				if (OidIsValid(f->pdecl) && f->pdecl != f->parent &&
+					list_member_oid(get_partition_ancestors(f->pdecl), f->parent) &&
+					!unique_on(f->parent, f->pcols, f->ncols))
+					h->rpart = f->pdecl;
 				add_edge(&entries, h, "fk", true, m->depth + 1);
 			}
 		}
@@ -1083,6 +1282,8 @@ edges_json(List *edges)
 		for (i = 0; i < (h->link ? 0 : h->ncols); i++)
 			appendStringInfo(&b, "%s%d", i ? ", " : "", h->pcols[i]);
 		appendStringInfoChar(&b, ']');
+		if (OidIsValid(h->rpart))
+			appendStringInfo(&b, ", \"rp\": %u", h->rpart);
 		if (h->link && h->tcol != InvalidAttrNumber && h->tval != NULL)
 		{
 			/* jsonb's order of keys: by length, then bytes */

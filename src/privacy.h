@@ -172,7 +172,30 @@ typedef struct MapHop
 	 */
 	AttrNumber	tcol;
 	char	   *tval;
+
+	/*
+	 * inbound FKs (MapForeignKeysInto) declared into one partition of prel
+	 * by columns that are not unique on prel: the leaves of that partition,
+	 * whose rows are the only ones the key references (npleaves of them;
+	 * 0: every row of prel).  MapHopParentLeaves restricts the parent side.
+	 */
+	int			npleaves;
+	Oid		   *pleaves;
+
+	/*
+	 * outbound map hops into one partition of rel by columns that are not
+	 * unique on rel (map_walk.c): that partition (0: none), and its tables
+	 * at every level (read at load), whose rows are the only ones of rel the
+	 * key references.  MapHopRelLeaves restricts the rel side.
+	 */
+	Oid			rpart;
+	int			nrleaves;
+	Oid		   *rleaves;
 } MapHop;
+
+/* " AND alias.tableoid = ANY ('{..}')" for h's pleaves / rleaves, or "" */
+extern char *MapHopParentLeaves(MapHop *h, const char *alias);
+extern char *MapHopRelLeaves(MapHop *h, const char *alias);
 
 /* every foreign key into relid (partitions collapsed), as inbound hops */
 extern List *MapForeignKeysInto(Oid relid);

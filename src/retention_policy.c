@@ -887,7 +887,17 @@ RetentionLoadDeps(RetPolicy *p)
 
 					appendStringInfo(&join, "%sc.%s OPERATOR(pg_catalog.=) p.%s", i > 0 ? " AND " : "",
 									 ccol, pcol);
-					appendStringInfo(&pkeys, "%sp.%s", i > 0 ? ", " : "", pcol);
+					/*
+					 * a key into one partition by columns not unique on the
+					 * table: only the rows of that partition are referenced
+					 * (a row of another partition with the same key values
+					 * has no dependent through it)
+					 */
+					if (h->npleaves > 0)
+						appendStringInfo(&pkeys, "%sCASE WHEN TRUE%s THEN p.%s END", i > 0 ? ", " : "",
+										 MapHopParentLeaves(h, "p"), pcol);
+					else
+						appendStringInfo(&pkeys, "%sp.%s", i > 0 ? ", " : "", pcol);
 					appendStringInfo(&ujoin, "%sc.%s OPERATOR(pg_catalog.=) u.k%d", i > 0 ? " AND " : "",
 									 ccol, i + 1);
 				}
@@ -908,6 +918,7 @@ RetentionLoadDeps(RetPolicy *p)
 					appendStringInfo(&ujoin, " AND c.tableoid OPERATOR(pg_catalog.=) ANY ('{%s}'::pg_catalog.oid[])",
 									 leaves.data);
 				}
+				appendStringInfoString(&join, MapHopParentLeaves(h, "p"));
 				d->join = join.data;
 				d->pkeys = pkeys.data;
 				d->ujoin = ujoin.data;

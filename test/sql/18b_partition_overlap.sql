@@ -118,6 +118,30 @@ SELECT privacy.breach_report(ARRAY['po_k_1'::regclass]) -> 'subjects' AS k1,
 	privacy.breach_report(ARRAY['po_k'::regclass, 'po_k_1']) -> 'subjects' AS both;
 
 SELECT privacy.drop_subject('pk');
+
+-- anonymize mode (the partitioned table's): the partition mapped by itself
+-- takes its table's mode and classification (they cannot be set on a
+-- partition), so its rows are rewritten, not deleted; each row once, under
+-- the partition, whichever condition finds it (row 1 only by the
+-- partitioned table's key, row 2 only by the partition's own)
+CREATE TABLE po_ms (id int PRIMARY KEY);
+CREATE TABLE po_m (id int, s_id int REFERENCES po_ms ON DELETE SET NULL, t_id int, v text) PARTITION BY LIST (id);
+CREATE TABLE po_m_1 PARTITION OF po_m FOR VALUES IN (1, 2, 3);
+CREATE TABLE po_m_2 PARTITION OF po_m FOR VALUES IN (4, 5);
+ALTER TABLE po_m_1 ADD FOREIGN KEY (t_id) REFERENCES po_ms ON DELETE SET NULL;
+ALTER TABLE po_m_2 ADD FOREIGN KEY (t_id) REFERENCES po_x;
+INSERT INTO po_ms VALUES (1), (2);
+INSERT INTO po_m VALUES (1, 1, 2, 'a'), (2, 2, 1, 'b'), (3, 1, 1, 'c'), (4, 1, NULL, 'd'), (5, 2, NULL, 'e');
+SELECT privacy.define_subject('pm', 'po_ms');
+SELECT privacy.classify('po_m', 'v', 'user.content.private', 'redact');
+SELECT privacy.set_erasure_mode('po_m', 'anonymize');
+SELECT k, (v ->> 'anonymized')::int AS anonymized, (v ->> 'deleted')::int AS deleted
+  FROM jsonb_each(privacy.erase('pm', '1', dry_run => true) -> 'tables') AS x(k, v) ORDER BY k;
+SELECT k, (v ->> 'anonymized')::int AS anonymized, (v ->> 'deleted')::int AS deleted
+  FROM jsonb_each(privacy.erase('pm', '1') -> 'tables') AS x(k, v) ORDER BY k;
+SELECT id, s_id, t_id, v FROM po_m ORDER BY id;
+SELECT privacy.drop_subject('pm');
+DROP TABLE po_m, po_ms;
 DROP FUNCTION po_check(text);
 DROP TABLE po_rcpt, po_note, po_pay, po_acct, po_r, po_k, po_s, po_x;
 DROP EXTENSION privacy;
