@@ -31,6 +31,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
 #include "nodes/value.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -580,4 +581,56 @@ void
 UtilDeferredRestore(List *names)
 {
 	set_constraints(names, "DEFERRED");
+}
+
+/*
+ * UtilAttNotNull
+ *		The column can hold no NULL: NOT NULL, or a CHECK constraint that
+ *		says so alone, CHECK (col IS NOT NULL), as Rails schemas declare it
+ *		(add_check_constraint ... validate: false, then validated; Forem's
+ *		users.username).  A constraint NOT VALID yet counts: it refuses
+ *		every NULL written now, an erasure's or retention's too.
+ */
+bool
+UtilAttNotNull(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tp = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	bool		result = false;
+	Relation	crel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	if (HeapTupleIsValid(tp))
+	{
+		result = ((Form_pg_attribute) GETSTRUCT(tp))->attnotnull;
+		ReleaseSysCache(tp);
+	}
+	if (result)
+		return true;
+	crel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(crel, ConstraintRelidTypidNameIndexId, true, NULL, 1, &key);
+	while (!result && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		bin;
+		Node	   *expr;
+
+		if (con->contype != CONSTRAINT_CHECK)
+			continue;
+		bin = heap_getattr(tup, Anum_pg_constraint_conbin, RelationGetDescr(crel), &isnull);
+		if (isnull)
+			continue;
+		expr = stringToNode(TextDatumGetCString(bin));
+		if (IsA(expr, NullTest) && ((NullTest *) expr)->nulltesttype == IS_NOT_NULL &&
+			!((NullTest *) expr)->argisrow && IsA(((NullTest *) expr)->arg, Var) &&
+			((Var *) ((NullTest *) expr)->arg)->varattno == attnum)
+			result = true;
+	}
+	systable_endscan(scan);
+	table_close(crel, AccessShareLock);
+	return result;
 }
