@@ -52,20 +52,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	FROM b
 $$;
 
--- Can column col of tbl hold no NULL?  NOT NULL, or a CHECK constraint that
--- says so alone, CHECK (col IS NOT NULL), as Rails schemas declare it
--- (Forem's users.username; NOT VALID too: it refuses every NULL written
--- now).  The same rule as UtilAttNotNull in src/util.c.
-CREATE FUNCTION privacy._not_null(tbl regclass, col smallint) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT a.attnotnull OR EXISTS (SELECT FROM pg_catalog.pg_constraint c
-	                                WHERE c.conrelid = tbl AND c.contype = 'c'
-	                                  AND pg_catalog.pg_get_expr(c.conbin, c.conrelid)
-	                                      = pg_catalog.format('(%s IS NOT NULL)', pg_catalog.quote_ident(a.attname)))
-	  FROM pg_catalog.pg_attribute a
-	 WHERE a.attrelid = tbl AND a.attnum = col
-$$;
-
 CREATE FUNCTION privacy._check_table(tbl regclass, arg text DEFAULT 'tbl') RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -100,6 +86,11 @@ BEGIN
 END
 $$;
 
+-- Classify a column.  A column is NOT NULL for the default strategy and the
+-- refusal of 'null' when a CHECK constraint says so alone, CHECK (col IS
+-- NOT NULL), as Rails schemas declare it (strong_migrations; Forem's
+-- users.username), NOT VALID too: it refuses every NULL written now (the
+-- same rule as UtilAttNotNull in src/util.c).
 CREATE FUNCTION privacy.classify(tbl regclass, col name, category text, erasure text DEFAULT NULL,
 	portable boolean DEFAULT true, purposes text[] DEFAULT NULL, legal_basis text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -112,8 +103,7 @@ BEGIN
 	IF col IS NULL OR category IS NULL THEN
 		RAISE EXCEPTION 'arguments "col" and "category" must not be null' USING ERRCODE = '22023';
 	END IF;
-	SELECT a.attnum, a.atttypid::pg_catalog.regtype AS typ, a.atttypmod AS typmod,
-	       privacy._not_null(tbl, a.attnum) AS attnotnull,
+	SELECT a.attnum, a.atttypid::pg_catalog.regtype AS typ, a.atttypmod AS typmod, a.attnotnull OR EXISTS (SELECT FROM pg_catalog.pg_constraint c WHERE c.conrelid = tbl AND c.contype = 'c' AND pg_catalog.pg_get_expr(c.conbin, c.conrelid) = pg_catalog.format('(%s IS NOT NULL)', pg_catalog.quote_ident(col))) AS attnotnull,
 	       a.attgenerated <> '' AS generated, a.attidentity = 'a' AS identity_always INTO att
 	  FROM pg_catalog.pg_attribute a
 	 WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;

@@ -264,7 +264,7 @@ SELECT p.proname AS not_covered
    AND p.proname NOT IN (SELECT fn FROM m_covered)
    AND p.proname NOT IN ('_append_only', '_audit', '_audit_guard', '_check_table', '_crypto_on_drop',
 						 '_invalidate', '_config_changed', '_link_lock', '_md_list', '_on_ddl', '_on_drop',
-						 '_reconcile_columns', '_refresh_all', '_strategy_fits', '_hash_fits', '_not_null',
+						 '_reconcile_columns', '_refresh_all', '_strategy_fits', '_hash_fits',
 						 '_routing', '_citus_worker', '_citus_defer_drop', '_citus_resolve_drops',
 						 '_forget_tables', '_drop_link_trigger', '_lock_maps', '_link_key_hash', '_link_key',
 						 '_root_keyring', '_crypto_follow_renames', '_crypto_on_alter', '_subject_key_attnum',
