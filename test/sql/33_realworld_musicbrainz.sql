@@ -194,7 +194,6 @@ INSERT INTO artist_rating_raw VALUES (1, 1, 80), (1, 2, 60), (2, 2, 100), (3, 1,
 UPDATE artist_meta m SET rating = r.a, rating_count = r.n
   FROM (SELECT artist, avg(rating)::smallint a, count(*) n FROM artist_rating_raw GROUP BY 1) r WHERE r.artist = m.id;
 
-\timing off
 SELECT privacy.define_subject('editor', 'editor');
 -- editor_subscribe_collection.collection has no foreign key in MusicBrainz
 -- either: no link (it is a collection's id, not an editor's)
