@@ -86,6 +86,11 @@ BEGIN
 END
 $$;
 
+-- Classify a column.  A column is NOT NULL for the default strategy and the
+-- refusal of 'null' when a CHECK constraint says so alone, CHECK (col IS
+-- NOT NULL), as Rails schemas declare it (strong_migrations; Forem's
+-- users.username), NOT VALID too: it refuses every NULL written now (the
+-- same rule as UtilAttNotNull in src/util.c).
 CREATE FUNCTION privacy.classify(tbl regclass, col name, category text, erasure text DEFAULT NULL,
 	portable boolean DEFAULT true, purposes text[] DEFAULT NULL, legal_basis text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -98,7 +103,7 @@ BEGIN
 	IF col IS NULL OR category IS NULL THEN
 		RAISE EXCEPTION 'arguments "col" and "category" must not be null' USING ERRCODE = '22023';
 	END IF;
-	SELECT a.attnum, a.atttypid::pg_catalog.regtype AS typ, a.atttypmod AS typmod, a.attnotnull,
+	SELECT a.attnum, a.atttypid::pg_catalog.regtype AS typ, a.atttypmod AS typmod, a.attnotnull OR EXISTS (SELECT FROM pg_catalog.pg_constraint c WHERE c.conrelid = tbl AND c.contype = 'c' AND pg_catalog.pg_get_expr(c.conbin, c.conrelid) = pg_catalog.format('(%s IS NOT NULL)', pg_catalog.quote_ident(col))) AS attnotnull,
 	       a.attgenerated <> '' AS generated, a.attidentity = 'a' AS identity_always INTO att
 	  FROM pg_catalog.pg_attribute a
 	 WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;

@@ -49,6 +49,10 @@ static const char *const class_category[DC_COUNT] = {
 	[DC_PASSPORT] = "user.government_id.passport_number",
 	[DC_CREDENTIALS] = "user.authorization.credentials",
 	[DC_USERNAME] = "user.account.username",
+	[DC_URL] = "user.contact.url",
+	[DC_GENDER] = "user.demographic.gender",
+	[DC_LOCATION_AREA] = "user.location.imprecise",
+	[DC_COOKIE] = "user.device.cookie_id",
 };
 
 /*
@@ -971,6 +975,8 @@ static const char *const credential_words[] = {
 	"password", "passwd", "pwd", "passphrase", "passcode", "secret", "token",
 	"apikey", "apisecret", "accesstoken", "authtoken", "privatekey", "otpsecret",
 	"clientsecret", "refreshtoken", "sessiontoken", "bearertoken",
+	/* an OAuth grant's code (MusicBrainz's editor_oauth_token) */
+	"authorizationcode", "authcode",
 	"passwort", "contrasena", "motdepasse", "senha",
 };
 
@@ -1010,6 +1016,37 @@ static const char *const person_words[] = {
 	 * Attendee, an invite's invitee, a document's signer) */
 	"attendee", "invitee", "invite", "invitation", "participant", "signer",
 	"signatory", "respondent", "organizer", "organiser", "assignee",
+	/* the people of wikis and community databases (MusicBrainz's editor) */
+	"editor", "contributor",
+};
+
+/*
+ * What a person's profile says of them, but a product's or a company's
+ * too (a product's gender, a company's website, an event's location): a
+ * person's only in a table of persons or after a person word
+ * ("user_website"), as a bare "name" is.
+ */
+typedef struct PersonWord
+{
+	const char *word;
+	DetectClass cls;
+} PersonWord;
+
+static const PersonWord person_attr_words[] = {
+	{"website", DC_URL}, {"homepage", DC_URL}, {"webpage", DC_URL},
+	{"webseite", DC_URL}, {"blog", DC_URL},
+	{"gender", DC_GENDER}, {"sex", DC_GENDER}, {"geschlecht", DC_GENDER},
+	{"sexo", DC_GENDER}, {"genero", DC_GENDER}, {"sexe", DC_GENDER},
+	{"location", DC_LOCATION_AREA}, {"hometown", DC_LOCATION_AREA},
+	{"residence", DC_LOCATION_AREA}, {"wohnort", DC_LOCATION_AREA},
+};
+
+/*
+ * A visit's or a visitor's token (Ahoy's visit_token and visitor_token,
+ * as Forem keeps them): a cookie that follows a browser, no credential.
+ */
+static const char *const visit_words[] = {
+	"visit", "visitor", "visits", "visitors",
 };
 
 /* words that mean "name" of anything: a person's name only in context */
@@ -1046,6 +1083,7 @@ static const char *const thing_words[] = {
 	"organisation", "org", "company", "companies", "tenant", "workspace",
 	"theme", "locale", "status", "level", "tier", "badge", "skill",
 	"interest", "topic", "folder", "view", "filter", "report", "webhook",
+	"collection", "subscription",
 };
 
 #define MAX_TOKENS 16
@@ -1172,6 +1210,33 @@ thing_token(const char *t)
 }
 
 /*
+ * person_table
+ *		A table of persons: a person word in its name and no thing word
+ *		after it ("users", "user_entity", "group_members", not
+ *		"user_attribute" nor "client_scope").
+ */
+static bool
+person_table(const char *table)
+{
+	char		ttok[MAX_TOKENS][MAX_TOKLEN];
+	int			tn,
+				j;
+	bool		person = false;
+
+	if (table == NULL)
+		return false;
+	tn = tokenise(table, ttok);
+	for (j = 0; j < tn; j++)
+	{
+		if (person_token(ttok[j]))
+			person = true;
+		else if (thing_token(ttok[j]))
+			person = false;
+	}
+	return person || strstr(table, "用户") || strstr(table, "客户");
+}
+
+/*
  * DetectColumnName
  *		The class a column name announces, or DC_NONE.  Longest joined match
  *		first ("ip_address" is an IP address, not a postal address); a veto
@@ -1196,6 +1261,12 @@ DetectColumnName(const char *column, const char *table, int *axis)
 	if (column == NULL)
 		return DC_NONE;
 	n = tokenise(column, tok);
+
+	/* a visit's or visitor's token or cookie: a cookie id (visitor_token) */
+	for (i = 0; i + 1 < n; i++)
+		if (in_list(tok[i], visit_words, lengthof(visit_words)) &&
+			(strcmp(tok[i + 1], "token") == 0 || strcmp(tok[i + 1], "cookie") == 0))
+			return DC_COOKIE;
 
 	/* credentials, before the veto words (password_hash, auth_token) */
 	{
@@ -1257,6 +1328,13 @@ DetectColumnName(const char *column, const char *table, int *axis)
 		return found->cls;
 	}
 
+	/* a person's website, gender, location: in a table of persons or after a person word */
+	for (i = 0; i < n; i++)
+		for (k = 0; k < (int) lengthof(person_attr_words); k++)
+			if (strcmp(tok[i], person_attr_words[k].word) == 0 &&
+				((i > 0 && person_token(tok[i - 1])) || person_table(table)))
+				return person_attr_words[k].cls;
+
 	/* an account name: one token of its own ("login_username") */
 	for (i = 0; i < n; i++)
 		if (in_list(tok[i], username_words, lengthof(username_words)))
@@ -1269,26 +1347,8 @@ DetectColumnName(const char *column, const char *table, int *axis)
 			continue;
 		if (i > 0 && person_token(tok[i - 1]))
 			return DC_NAME;
-		if (n == 1 && table != NULL)
-		{
-			char		ttok[MAX_TOKENS][MAX_TOKLEN];
-			int			tn = tokenise(table, ttok),
-						j;
-			bool		person = false;
-
-			/* a person word, and no thing word after it ("user_attribute") */
-			for (j = 0; j < tn; j++)
-			{
-				if (person_token(ttok[j]))
-					person = true;
-				else if (thing_token(ttok[j]))
-					person = false;
-			}
-			if (person)
-				return DC_NAME;
-			if (strstr(table, "用户") || strstr(table, "客户"))
-				return DC_NAME;
-		}
+		if (n == 1 && person_table(table))
+			return DC_NAME;
 	}
 	return DC_NONE;
 }

@@ -38,6 +38,10 @@ typedef enum DetectClass
 	DC_PASSPORT,
 	DC_CREDENTIALS,
 	DC_USERNAME,
+	DC_URL,
+	DC_GENDER,
+	DC_LOCATION_AREA,
+	DC_COOKIE,
 	DC_COUNT
 } DetectClass;
 

@@ -283,7 +283,8 @@ name_fits_kind(DetectClass cls, ColKind kind)
 			return cls != DC_BIRTH;
 		case CK_NUM:
 			return cls == DC_PHONE || cls == DC_CARD || cls == DC_LOCATION ||
-				cls == DC_POSTAL_CODE || cls == DC_NATIONAL_ID || cls == DC_BANK;
+				cls == DC_POSTAL_CODE || cls == DC_NATIONAL_ID || cls == DC_BANK ||
+				cls == DC_GENDER;
 		case CK_DATE:
 			return cls == DC_BIRTH;
 		case CK_INET:
@@ -705,7 +706,14 @@ discover_table(Oid relid, int sample, DiscCatalog *cat, bool explicit, List **ou
 		const char *q;
 		char	   *name = NameStr(att->attname);
 
-		if (att->attisdropped || bms_is_member(att->attnum, keys))
+		if (att->attisdropped)
+			continue;
+		/*
+		 * a key holds ids, except a person's gender kept as a key into a
+		 * table of genders (MusicBrainz's editor.gender): the id says it
+		 */
+		if (bms_is_member(att->attnum, keys) &&
+			DetectColumnName(name, relname, NULL) != DC_GENDER)
 			continue;
 		if (list_has_str(cat->classified, key_of(relid, name)) ||
 			list_has_str(cat->linkcols, key_of(relid, name)))

@@ -280,12 +280,17 @@ sample_column(MapSubject *subj, Oid relid, const char *from, const char *col, co
 
 /*
  * candidates_of
- *		The candidates of one table (not in the map), appended to *out.
+ *		The candidates of one table, appended to *out.  A table in the map
+ *		(mt) may hold the key in another column too (Forem's reactions,
+ *		the subject's by user_id, hold a flagged user in reactable_id with
+ *		reactable_type 'User'): its columns that no foreign key and no link
+ *		of the subject type use yet are candidates.
  */
 static void
-candidates_of(MapSubject *subj, Oid relid, const char *word, const char *word2, int sample,
-			  List **out)
+candidates_of(MapSubject *subj, Oid relid, MapTable *mt, const char *word, const char *word2,
+			  int sample, List **out)
 {
+	Bitmapset  *used = NULL;
 	Relation	rel;
 	TupleDesc	td;
 	char	   *from;
@@ -302,13 +307,32 @@ candidates_of(MapSubject *subj, Oid relid, const char *word, const char *word2, 
 	rel = table_open(relid, AccessShareLock);
 	td = RelationGetDescr(rel);
 	from = UtilQualifiedName(relid);
+	if (mt != NULL)
+	{
+		foreach(lc, RelationGetFKeyList(rel))
+		{
+			ForeignKeyCacheInfo *fk = lfirst(lc);
+
+			for (j = 0; j < fk->nkeys; j++)
+				used = bms_add_member(used, fk->conkey[j]);
+		}
+		foreach(lc, mt->paths)
+		{
+			List	   *edge = lfirst(lc);
+			MapHop	   *h = edge != NIL ? linitial(edge) : NULL;
+
+			if (h != NULL && h->link && h->rel == relid)
+				used = bms_add_member(used, h->cols[0]);
+		}
+	}
 	for (i = 0; i < td->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(td, i);
 		char	   *lname;
 		size_t		n;
 
-		if (a->attisdropped || !type_fits(kb, getBaseType(a->atttypid)))
+		if (a->attisdropped || !type_fits(kb, getBaseType(a->atttypid)) ||
+			bms_is_member(a->attnum, used))
 			continue;
 		lname = lower_copy(NameStr(a->attname));
 		n = strlen(lname);
@@ -398,9 +422,9 @@ privacy_discover_links(PG_FUNCTION_ARGS)
 		Oid			relid = lfirst_oid(lc);
 
 		CHECK_FOR_INTERRUPTS();
-		if (relid == subj->root || MapFindTable(subj, relid) != NULL)
-			continue;			/* in the map already */
-		candidates_of(subj, relid, word, word2, sample, &found);
+		if (relid == subj->root)
+			continue;
+		candidates_of(subj, relid, MapFindTable(subj, relid), word, word2, sample, &found);
 	}
 	foreach(lc, found)
 	{

@@ -800,7 +800,19 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
 		first = false;
 		if (h->link)
 		{
-			appendStringInfo(buf, "NOT (%s)", link_match(subj, h, alias));
+			char	   *f = MapLinkFilter(h, alias);
+
+			/*
+			 * a polymorphic link reaches another subject only from a row of
+			 * its type: a follow of organization 1 is no other user's
+			 */
+			if (f != NULL)
+				appendStringInfo(buf, "(%s AND NOT (%s))", f,
+								 MapLinkMatch(subj, h->rel, h->cols[0],
+											  psprintf("%s.%s", alias, quote_identifier(get_attname(h->rel, h->cols[0], false))),
+											  "$1", "OPERATOR(pg_catalog.=)"));
+			else
+				appendStringInfo(buf, "NOT (%s)", link_match(subj, h, alias));
 			continue;
 		}
 		if (hop_is_shortcut(subj, path, idx))

@@ -75,6 +75,7 @@ extern ErrorData *UtilSubxactCaught(MemoryContext cxt, ResourceOwner owner);
 /* initially deferred constraints on tables about to change: IMMEDIATE until restored */
 extern List *UtilDeferredImmediate(const Oid *relids, int n);
 extern void UtilDeferredRestore(List *names);
+extern bool UtilAttNotNull(Oid relid, AttrNumber attnum);
 extern char *UtilJsonKey(Oid relid);
 extern char *UtilSubjectRef(const char *subject, const char *canonical_id);
 extern void UtilKeyedHash(const char *context, const unsigned char *in, size_t inlen,

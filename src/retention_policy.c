@@ -340,8 +340,8 @@ ret_resolve_columns(Oid relid, ArrayType *names)
 		tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
 		if (!HeapTupleIsValid(tup))
 			elog(ERROR, "cache lookup failed for column %d of relation %u", attnum, relid);
-		notnull = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
 		ReleaseSysCache(tup);
+		notnull = UtilAttNotNull(relid, attnum);
 		if (notnull && strcmp(col->strategy, "null") == 0)
 			col->strategy = pstrdup("redact");
 		ret_check_writable(relid, attnum, name, col->strategy);

@@ -20,6 +20,7 @@
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -30,8 +31,10 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
 #include "nodes/value.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -467,9 +470,19 @@ set_constraints(List *names, const char *mode)
  *		that called the extension, in a security-restricted operation
  *		(never as the extension owner).  A name that another constraint of
  *		its schema shares, unless it is initially deferred too, is left out
- *		(SET CONSTRAINTS would refuse it, or leave it deferred after).  Returns the
- *		names for UtilDeferredRestore (NIL: none).  The caller holds locks
- *		on the tables, is connected to SPI and is in no guard frame.
+ *		(SET CONSTRAINTS would refuse it, or leave it deferred after).
+ *		A user's trigger on a changed table may change a table outside them
+ *		(MusicBrainz's raw tags keep the aggregate artist_tag, whose
+ *		constraint trigger delete_unused_tag is initially deferred): the
+ *		event of such a constraint is refused as well, and which tables a
+ *		trigger writes cannot be known, so every other initially deferred
+ *		constraint of a schema the calling role may use (USAGE, which SET
+ *		CONSTRAINTS needs to name it) is set IMMEDIATE too; the extension's
+ *		own schema, the system schemas and other sessions' temporary schemas
+ *		are left out.  An event of a constraint of a schema the role may not
+ *		use is still refused (42501, nothing changed).  Returns the names
+ *		for UtilDeferredRestore (NIL: none).  The caller holds locks on the
+ *		tables, is connected to SPI and is in no guard frame.
  */
 List *
 UtilDeferredImmediate(const Oid *relids, int n)
@@ -501,6 +514,28 @@ UtilDeferredImmediate(const Oid *relids, int n)
 				}
 			relation_close(rel, NoLock);
 		}
+	}
+	/* every other initially deferred constraint the role may name */
+	{
+		Oid			ours = get_namespace_oid("privacy", true);
+		Oid			role = UtilOuterUser();
+		Relation	crel = table_open(ConstraintRelationId, AccessShareLock);
+		SysScanDesc scan = systable_beginscan(crel, InvalidOid, false, NULL, 0, NULL);
+		HeapTuple	tup;
+
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+
+			if (!con->condeferrable || !con->condeferred || con->connamespace == ours ||
+				IsCatalogNamespace(con->connamespace) || IsToastNamespace(con->connamespace) ||
+				isOtherTempNamespace(con->connamespace) ||
+				pg_namespace_aclcheck(con->connamespace, role, ACL_USAGE) != ACLCHECK_OK)
+				continue;
+			cons = list_append_unique_oid(cons, con->oid);
+		}
+		systable_endscan(scan);
+		table_close(crel, AccessShareLock);
 	}
 	foreach(lc, cons)
 	{
@@ -546,4 +581,56 @@ void
 UtilDeferredRestore(List *names)
 {
 	set_constraints(names, "DEFERRED");
+}
+
+/*
+ * UtilAttNotNull
+ *		The column can hold no NULL: NOT NULL, or a CHECK constraint that
+ *		says so alone, CHECK (col IS NOT NULL), as Rails schemas declare it
+ *		(add_check_constraint ... validate: false, then validated; Forem's
+ *		users.username).  A constraint NOT VALID yet counts: it refuses
+ *		every NULL written now, an erasure's or retention's too.
+ */
+bool
+UtilAttNotNull(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tp = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	bool		result = false;
+	Relation	crel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	if (HeapTupleIsValid(tp))
+	{
+		result = ((Form_pg_attribute) GETSTRUCT(tp))->attnotnull;
+		ReleaseSysCache(tp);
+	}
+	if (result)
+		return true;
+	crel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(crel, ConstraintRelidTypidNameIndexId, true, NULL, 1, &key);
+	while (!result && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		bin;
+		Node	   *expr;
+
+		if (con->contype != CONSTRAINT_CHECK)
+			continue;
+		bin = heap_getattr(tup, Anum_pg_constraint_conbin, RelationGetDescr(crel), &isnull);
+		if (isnull)
+			continue;
+		expr = stringToNode(TextDatumGetCString(bin));
+		if (IsA(expr, NullTest) && ((NullTest *) expr)->nulltesttype == IS_NOT_NULL &&
+			!((NullTest *) expr)->argisrow && IsA(((NullTest *) expr)->arg, Var) &&
+			((Var *) ((NullTest *) expr)->arg)->varattno == attnum)
+			result = true;
+	}
+	systable_endscan(scan);
+	table_close(crel, AccessShareLock);
+	return result;
 }

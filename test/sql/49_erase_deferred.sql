@@ -86,6 +86,28 @@ SELECT id FROM d_fast;
 SELECT privacy.drop_retention(:fpol);
 DROP TABLE d_fast;
 
+-- a user's trigger on the expiring table writes a table retention does not
+-- touch, whose constraint trigger is initially deferred (MusicBrainz's raw
+-- tags keep artist_tag so): set IMMEDIATE too (the batch failed with 42501)
+CREATE TABLE d_agg (id int PRIMARY KEY, n int NOT NULL);
+CREATE CONSTRAINT TRIGGER d_agg_deleted AFTER DELETE ON d_agg
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION d_trg();
+CREATE TABLE d_feed (id int PRIMARY KEY, at timestamptz NOT NULL);
+CREATE FUNCTION d_feed_del() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN DELETE FROM d_agg WHERE id = OLD.id; RETURN NULL; END$$;
+CREATE TRIGGER d_feed_del AFTER DELETE ON d_feed FOR EACH ROW EXECUTE FUNCTION d_feed_del();
+INSERT INTO d_agg VALUES (1, 1), (2, 1);
+INSERT INTO d_feed VALUES (1, now() - interval '10 days'), (2, now());
+DELETE FROM d_seen;
+SELECT privacy.add_retention('d_feed', 'at', '1 day') AS apol \gset
+SELECT privacy.run_retention(:apol);
+SELECT rows, error FROM privacy.retention_runs WHERE policy = :apol;
+SELECT (SELECT array_agg(id) FROM d_feed) AS feed, (SELECT array_agg(id) FROM d_agg) AS agg,
+	(SELECT count(*) FROM d_seen) AS trigger_ran;
+SELECT privacy.drop_retention(:apol);
+DROP TABLE d_feed, d_agg;
+DROP FUNCTION d_feed_del();
+
 -- events the caller's transaction queued before the call fire as the
 -- caller, in a restricted context, never as the extension owner (erase is
 -- SECURITY DEFINER): a table owner's deferred trigger that would make
