@@ -5656,7 +5656,7 @@ erase_subject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 
 	/* the map's tables first: a migration in progress commits before the plan */
 	{
-		MapSubject *now = MapLockTables(subj, dry_run ? AccessShareLock : RowExclusiveLock);
+		MapSubject *now = MapLockForErasure(subj, dry_run ? AccessShareLock : RowExclusiveLock);
 
 		if (now != subj)
 		{

@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
@@ -659,6 +660,52 @@ MapLockTables(MapSubject *subj, LOCKMODE mode)
 			return subj;
 		subj = now;
 	}
+}
+
+/*
+ * MapLockErasures
+ *		The subject type's map lock: a transaction advisory lock on
+ *		(hashtext('privacy.map'), hashtext(name)), shared by an erasure
+ *		(MapLockForErasure) from before it reads the map to the end of its
+ *		transaction, exclusive by every change of the map (MapRefresh: link,
+ *		unlink, refresh_subject, define_subject, the DDL event trigger;
+ *		privacy._lock_maps(): classify, declassify, set_erasure_mode).  A map
+ *		change waits for the erasures running, an erasure for the map change
+ *		running.  The invalidations pending once it is held are read, so a
+ *		change committed while it waited is seen by the next MapGetSubject.
+ */
+void
+MapLockErasures(const char *name, bool exclusive)
+{
+	Datum		k1 = DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, CStringGetTextDatum("privacy.map"));
+	Datum		k2 = DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, CStringGetTextDatum(name));
+
+	if (exclusive)
+		DirectFunctionCall2(pg_advisory_xact_lock_int4, k1, k2);
+	else
+		DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, k1, k2);
+	AcceptInvalidationMessages();
+}
+
+/*
+ * MapLockForErasure
+ *		MapLockTables, then the subject type's map lock in shared mode, then
+ *		the tables of the map as it is once that is held.  The tables come
+ *		first: a DDL statement on a mapped table, which takes the map lock
+ *		exclusively at its end (event trigger), holds its table from its
+ *		start, so the erasure waits for it before it holds the map lock
+ *		(in the other order the two deadlocked).  Before, an erasure read
+ *		the map while a link(), a classify() or an unlink() was uncommitted,
+ *		waited for the audit chain's head that it held, and committed after
+ *		it on the old map: a newly linked table's rows, a newly classified
+ *		column, were left behind (test/isolation/specs/erase_map_change).
+ */
+MapSubject *
+MapLockForErasure(MapSubject *subj, LOCKMODE mode)
+{
+	subj = MapLockTables(subj, mode);
+	MapLockErasures(subj->name, false);
+	return MapLockTables(subj, mode);
 }
 
 /*

@@ -1291,10 +1291,7 @@ MapRefresh(const char *name)
 	UtilSpiConnect();
 	nest = MapJitOff();
 	values[0] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),"
-								" pg_catalog.hashtext($1 COLLATE \"C\"))", 1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not lock the map: %s", SPI_result_code_string(ret));
+	MapLockErasures(name, true);	/* waits for the erasures running */
 	subj = MapLoadSubjectRow(name, CurrentMemoryContext);
 	if (subj == NULL)
 		ereport(ERROR,

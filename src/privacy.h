@@ -243,6 +243,9 @@ typedef struct MapSubject
  */
 extern MapSubject *MapGetSubject(const char *name);
 extern MapSubject *MapLockTables(MapSubject *subj, LOCKMODE mode);
+/* the subject type's map lock: erasures shared, map changes exclusive */
+extern void MapLockErasures(const char *name, bool exclusive);
+extern MapSubject *MapLockForErasure(MapSubject *subj, LOCKMODE mode);
 
 /* a subject type and id taken from two text arguments of a rights call */
 typedef struct SubjectArg
