@@ -1258,10 +1258,11 @@ load_stored(const char *name, Datum namearg)
  *		the rows that differ from the stored ones (compared here, as text:
  *		a DDL that changes nothing in the map writes nothing, a new table one
  *		row); caches are invalidated when something changed.  Refreshes of
- *		one subject type are serialized (a transaction-level advisory lock
- *		taken before anything is read): two migrations that each add a
- *		table both end up in the map, the second one seeing the first's
- *		table once it committed.
+ *		one subject type are serialized (the subject type's map lock,
+ *		MapLockErasures, exclusive, taken before anything is read): two
+ *		migrations that each add a table both end up in the map, the second
+ *		one seeing the first's table once it committed; and a refresh waits
+ *		for the erasures running (they hold it shared), which wait for it.
  */
 void
 MapRefresh(const char *name)
