@@ -27,6 +27,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "guard.h"
@@ -232,6 +233,35 @@ MapInvalidate(void)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * MapLatestQuery
+ *		A read of the configuration tables behind an entry (SPI connected)
+ *		under the latest snapshot, not the transaction's: the cache is
+ *		shared by the backend's transactions and dropped only by an
+ *		invalidation, so an entry that a REPEATABLE READ transaction loaded
+ *		after a map change committed (its invalidation read) held the map as
+ *		the transaction's snapshot saw it, before the change, and served it
+ *		to the next transactions: an erasure in READ COMMITTED after it left
+ *		a table linked meanwhile out (its rows stayed, its receipt did not
+ *		name it).  Inside a parallel operation (no new snapshot there): the
+ *		transaction's.
+ */
+int
+MapLatestQuery(const char *sql, int nargs, Oid *argtypes, Datum *values, long count)
+{
+	SPIPlanPtr	plan;
+	int			ret;
+
+	if (IsInParallelMode())
+		return SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, count);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a map query: %s", SPI_result_code_string(SPI_result));
+	ret = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot, false, false, count);
+	SPI_freeplan(plan);
+	return ret;
+}
+
 static const char *load_tables_sql =
 "SELECT m.table_name::oid, m.via, m.depth, m.outbound,"
 " coalesce((SELECT tm.mode OPERATOR(pg_catalog.=) 'anonymize' FROM privacy.table_modes tm"
@@ -381,7 +411,7 @@ load_tables(MapSubject *subj)
 		he->ptr = t;
 	}
 	values[0] = CStringGetTextDatum(subj->name);
-	ret = SPI_execute_with_args(load_hops_sql, 1, argtypes, values, NULL, false, 0);
+	ret = MapLatestQuery(load_hops_sql, 1, argtypes, values, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
 	tt = SPI_tuptable;
@@ -415,7 +445,7 @@ load_tables(MapSubject *subj)
 			t->paths = list_make1(NIL);	/* the root */
 	}
 
-	ret = SPI_execute_with_args(load_columns_sql, 1, argtypes, values, NULL, false, 0);
+	ret = MapLatestQuery(load_columns_sql, 1, argtypes, values, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "classification lookup failed: %s", SPI_result_code_string(ret));
 	MemoryContextSwitchTo(load_cxt);
@@ -500,7 +530,7 @@ load_subject(const char *name)
 	}
 	subj->cxt = cxt;
 	values[0] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args(load_tables_sql, 1, argtypes, values, NULL, false, 0);
+	ret = MapLatestQuery(load_tables_sql, 1, argtypes, values, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
