@@ -1,8 +1,8 @@
 # An erasing backend terminated (pg_terminate_backend) while it waits for a
 # map change, while it deletes rows, or while map changes and writers wait
-# for it: nothing is half done (every row of the subject, its data key, no
-# request, no ledger entry, no audit entry; the audit chain verifies), the
-# locks it held are gone (the map change and the writers go on), and the
+# for it: nothing is half done (every row of the subject, its data key, its
+# request still open, no ledger entry, no audit entry; the audit chain
+# verifies), the locks it held are gone (the map change and the writers go on), and the
 # next erasure of the subject takes every row, those of a table linked in
 # the meantime included.  A map change whose session is terminated while an
 # erasure waits for it leaves the erasure on the map as it was.
@@ -49,6 +49,8 @@ END $$;
 CREATE TRIGGER slow BEFORE DELETE ON orders FOR EACH ROW EXECUTE FUNCTION slow();
 SELECT privacy.define_subject('u', 'users');
 SELECT privacy.link('u', 'logs', 'uid');
+-- the request, logged when it arrived, that the erasure completes
+SELECT privacy.receive_request('erase', 'u', '1');
 });
 $node->safe_psql('postgres', q{SELECT privacy.encrypt_column('users', 'email', 'u')}) if $keyed;
 
@@ -56,11 +58,11 @@ $node->safe_psql('postgres', q{SELECT privacy.encrypt_column('users', 'email', '
 my $state_sql = q{SELECT concat_ws(' ',
 	(SELECT count(*) FROM users WHERE id = 1), (SELECT count(*) FROM orders WHERE uid = 1),
 	(SELECT count(*) FROM logs WHERE uid = 1), (SELECT count(*) FROM events WHERE uid = 1),
-	(SELECT count(*) FROM privacy.request_log WHERE kind = 'erase'),
+	(SELECT string_agg(status, ',' ORDER BY id) FROM privacy.request_log WHERE kind = 'erase'),
 	(SELECT count(*) FROM privacy.erasures),
 	(SELECT count(*) FROM privacy.audit_log WHERE action = 'erase'),
 	privacy.verify_audit() > 0)};
-my $intact = '1 5 5 5 0 0 0 t';
+my $intact = '1 5 5 5 received 0 0 t';
 is($node->safe_psql('postgres', $state_sql), $intact, 'the rows before');
 
 # the backend of a session, and a wait until it waits as told
@@ -149,7 +151,8 @@ like($receipt, qr/"public.logs": \{"deleted": 5/, 'and the logs');
 unlike($receipt, qr/extra/, 'not the table whose link was rolled back');
 $er->query_safe('COMMIT');
 $er->quit;
-is($node->safe_psql('postgres', $state_sql), '0 0 0 0 1 1 1 t', 'every row of the subject is gone, once recorded');
+is($node->safe_psql('postgres', $state_sql), '0 0 0 0 completed 1 1 t',
+	'every row of the subject is gone, the request completed, once recorded');
 is($node->safe_psql('postgres', q{SELECT concat_ws(' ', (SELECT count(*) FROM users), (SELECT count(*) FROM orders),
 	(SELECT count(*) FROM logs), (SELECT count(*) FROM events), (SELECT count(*) FROM extra))}), '1 5 5 5 10', 'the other subject\'s rows stay, and those of the table not linked');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.keys WHERE state = \'destroyed\''),
