@@ -58,7 +58,8 @@
  * (MapLockErasures) from before it reads the map to the end of its
  * transaction; everything that changes what the map says takes it
  * exclusively: MapRefresh (link, unlink, refresh_subject, define_subject,
- * the refresh of every map), the DDL event trigger, and classify,
+ * the refresh of every map), the DDL event trigger (not for a new table
+ * that reaches no subject: map_ddl.c), and classify,
  * declassify and set_erasure_mode (privacy._lock_maps(), every type).  A map
  * change waits for the erasures running; an erasure waits for the map
  * change running and then plans with the map it committed.
