@@ -181,6 +181,8 @@ BEGIN
 			USING ERRCODE = '22023', HINT = 'Run privacy.encrypt_column(tbl, col, subject) first.';
 	END IF;
 
+	-- waits for the erasures running (their map lock), and they for it
+	PERFORM privacy._lock_maps();
 	INSERT INTO privacy.classifications AS c
 		(table_name, column_name, attnum, category, erasure, portable, purposes, legal_basis)
 	VALUES (tbl, col, att.attnum, category, strategy, portable, purposes, legal_basis)
@@ -188,13 +190,14 @@ BEGIN
 	   SET attnum = EXCLUDED.attnum, category = EXCLUDED.category, erasure = EXCLUDED.erasure,
 	       portable = EXCLUDED.portable, purposes = EXCLUDED.purposes,
 	       legal_basis = EXCLUDED.legal_basis, classified_at = pg_catalog.now();
-	PERFORM privacy._audit('classify', NULL,
-		pg_catalog.jsonb_build_object('table', tbl::text, 'column', col, 'category', category,
-		                              'erasure', strategy));
-	-- a referenced table with classified columns joins the map
+	-- a referenced table with classified columns joins the map (before the
+	-- audit entry: the chain's head is taken after the map locks)
 	IF NOT EXISTS (SELECT FROM privacy.map m WHERE m.table_name = tbl AND NOT m.outbound) THEN
 		PERFORM privacy._refresh_all();
 	END IF;
+	PERFORM privacy._audit('classify', NULL,
+		pg_catalog.jsonb_build_object('table', tbl::text, 'column', col, 'category', category,
+		                              'erasure', strategy));
 	PERFORM privacy._invalidate();
 END
 $$;
@@ -205,6 +208,8 @@ BEGIN
 	IF tbl IS NULL OR col IS NULL THEN
 		RAISE EXCEPTION 'arguments "tbl" and "col" must not be null' USING ERRCODE = '22023';
 	END IF;
+	-- waits for the erasures running (their map lock), and they for it
+	PERFORM privacy._lock_maps();
 	DELETE FROM privacy.classifications c WHERE c.table_name = tbl AND c.column_name = col;
 	IF NOT FOUND THEN
 		IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl AND a.attname = col
@@ -213,11 +218,11 @@ BEGIN
 		END IF;
 		RAISE EXCEPTION 'column "%" of relation % is not classified', col, tbl USING ERRCODE = '42704';
 	END IF;
-	PERFORM privacy._audit('declassify', NULL,
-		pg_catalog.jsonb_build_object('table', tbl::text, 'column', col));
 	IF EXISTS (SELECT FROM privacy.map m WHERE m.table_name = tbl AND m.outbound) THEN
 		PERFORM privacy._refresh_all();
 	END IF;
+	PERFORM privacy._audit('declassify', NULL,
+		pg_catalog.jsonb_build_object('table', tbl::text, 'column', col));
 	PERFORM privacy._invalidate();
 END
 $$;
@@ -233,6 +238,8 @@ BEGIN
 		RAISE EXCEPTION 'unknown erasure mode "%"', mode USING ERRCODE = '22023',
 			HINT = 'Use delete or anonymize.';
 	END IF;
+	-- waits for the erasures running (their map lock), and they for it
+	PERFORM privacy._lock_maps();
 	INSERT INTO privacy.table_modes AS m (table_name, mode) VALUES (tbl, mode)
 	ON CONFLICT (table_name) DO UPDATE SET mode = EXCLUDED.mode;
 	PERFORM privacy._audit('set_erasure_mode', NULL,

@@ -53,6 +53,39 @@
  *    the audit entry.  A dry run stops before acting and reports the plan.
  *
  * Receipts, requests, the ledger and the audit log carry subject_ref only.
+ *
+ * Map changes.  An erasure holds the subject type's map lock in shared mode
+ * (MapLockErasures) from before it reads the map to the end of its
+ * transaction; everything that changes what the map says takes it
+ * exclusively: MapRefresh (link, unlink, refresh_subject, define_subject,
+ * the refresh of every map), the DDL event trigger (not for a new table
+ * that reaches no subject: map_ddl.c), and classify,
+ * declassify and set_erasure_mode (privacy._lock_maps(), every type).  A map
+ * change waits for the erasures running; an erasure waits for the map
+ * change running and then plans with the map it committed.
+ *
+ * Lock order (an erasure):
+ *   1. the map's tables (ROW EXCLUSIVE; ACCESS SHARE for a dry run);
+ *   2. the subject type's map lock, shared, then the tables of the map as
+ *      it is once that is held (MapLockForErasure);
+ *   3. the subject's lock (exclusive; hold() shared), the root row and the
+ *      link keys (lock_subject); privacy.holds in SHARE mode (lock_holds);
+ *   4. the subject's rows FOR UPDATE, tables above first (MapCallBeginLocking);
+ *   5. the audit chain's head, at the end (AuditAppend).
+ * A map change takes its own table locks (the DDL's; link's trigger on the
+ * table it links), then the map locks (every subject type in name order,
+ * COLLATE "C", or its one type), then the audit chain's head: classify
+ * and declassify refresh the maps before they append to the audit log
+ * (the other way round a classify that held the head waited for an
+ * erasure's map lock while the erasure waited for the head).  Tables come
+ * before the map lock because a DDL statement on a mapped table holds it
+ * from its start and takes the map locks at its end.  What remains is a
+ * cycle that a transaction closes by its own earlier statements (a
+ * migration that holds the map locks from its first DDL and then alters a
+ * table an erasure has locked; an erasure in a transaction that appended
+ * to the audit log before, beside a link() that waits for the head): the
+ * deadlock detector ends one of them (40P01), before anything of the
+ * erasure is committed.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -5724,7 +5757,7 @@ erase_subject(MapSubject *subj, Datum key, const char *canon, const char *ref,
 
 	/* the map's tables first: a migration in progress commits before the plan */
 	{
-		MapSubject *now = MapLockTables(subj, dry_run ? AccessShareLock : RowExclusiveLock);
+		MapSubject *now = MapLockForErasure(subj, dry_run ? AccessShareLock : RowExclusiveLock);
 
 		if (now != subj)
 		{

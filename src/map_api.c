@@ -520,7 +520,7 @@ privacy_refresh_all(PG_FUNCTION_ARGS)
 	UtilSpiConnect();
 	/* a subject type whose root was dropped keeps its records, not a map */
 	if (SPI_execute("SELECT s.name FROM privacy.subject_types s WHERE EXISTS (SELECT FROM pg_catalog.pg_class k"
-					" WHERE k.oid OPERATOR(pg_catalog.=) s.root::oid) ORDER BY s.name", false, 0) != SPI_OK_SELECT)
+					" WHERE k.oid OPERATOR(pg_catalog.=) s.root::oid) ORDER BY s.name COLLATE \"C\"", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "subject type lookup failed");
 	for (i = 0; i < SPI_processed; i++)
 	{

@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -27,6 +28,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "guard.h"
@@ -232,6 +234,35 @@ MapInvalidate(void)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * MapLatestQuery
+ *		A read of the configuration tables behind an entry (SPI connected)
+ *		under the latest snapshot, not the transaction's: the cache is
+ *		shared by the backend's transactions and dropped only by an
+ *		invalidation, so an entry that a REPEATABLE READ transaction loaded
+ *		after a map change committed (its invalidation read) held the map as
+ *		the transaction's snapshot saw it, before the change, and served it
+ *		to the next transactions: an erasure in READ COMMITTED after it left
+ *		a table linked meanwhile out (its rows stayed, its receipt did not
+ *		name it).  Inside a parallel operation (no new snapshot there): the
+ *		transaction's.
+ */
+int
+MapLatestQuery(const char *sql, int nargs, Oid *argtypes, Datum *values, long count)
+{
+	SPIPlanPtr	plan;
+	int			ret;
+
+	if (IsInParallelMode())
+		return SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, count);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a map query: %s", SPI_result_code_string(SPI_result));
+	ret = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot, false, false, count);
+	SPI_freeplan(plan);
+	return ret;
+}
+
 static const char *load_tables_sql =
 "SELECT m.table_name::oid, m.via, m.depth, m.outbound,"
 " coalesce((SELECT tm.mode OPERATOR(pg_catalog.=) 'anonymize' FROM privacy.table_modes tm"
@@ -395,7 +426,7 @@ load_tables(MapSubject *subj)
 		he->ptr = t;
 	}
 	values[0] = CStringGetTextDatum(subj->name);
-	ret = SPI_execute_with_args(load_hops_sql, 1, argtypes, values, NULL, false, 0);
+	ret = MapLatestQuery(load_hops_sql, 1, argtypes, values, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
 	tt = SPI_tuptable;
@@ -429,7 +460,7 @@ load_tables(MapSubject *subj)
 			t->paths = list_make1(NIL);	/* the root */
 	}
 
-	ret = SPI_execute_with_args(load_columns_sql, 1, argtypes, values, NULL, false, 0);
+	ret = MapLatestQuery(load_columns_sql, 1, argtypes, values, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "classification lookup failed: %s", SPI_result_code_string(ret));
 	MemoryContextSwitchTo(load_cxt);
@@ -554,7 +585,7 @@ load_subject(const char *name)
 	}
 	subj->cxt = cxt;
 	values[0] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args(load_tables_sql, 1, argtypes, values, NULL, false, 0);
+	ret = MapLatestQuery(load_tables_sql, 1, argtypes, values, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "map lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -715,6 +746,52 @@ MapLockTables(MapSubject *subj, LOCKMODE mode)
 			return subj;
 		subj = now;
 	}
+}
+
+/*
+ * MapLockErasures
+ *		The subject type's map lock: a transaction advisory lock on
+ *		(hashtext('privacy.map'), hashtext(name)), shared by an erasure
+ *		(MapLockForErasure) from before it reads the map to the end of its
+ *		transaction, exclusive by every change of the map (MapRefresh: link,
+ *		unlink, refresh_subject, define_subject, the DDL event trigger;
+ *		privacy._lock_maps(): classify, declassify, set_erasure_mode).  A map
+ *		change waits for the erasures running, an erasure for the map change
+ *		running.  The invalidations pending once it is held are read, so a
+ *		change committed while it waited is seen by the next MapGetSubject.
+ */
+void
+MapLockErasures(const char *name, bool exclusive)
+{
+	Datum		k1 = DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, CStringGetTextDatum("privacy.map"));
+	Datum		k2 = DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, CStringGetTextDatum(name));
+
+	if (exclusive)
+		DirectFunctionCall2(pg_advisory_xact_lock_int4, k1, k2);
+	else
+		DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, k1, k2);
+	AcceptInvalidationMessages();
+}
+
+/*
+ * MapLockForErasure
+ *		MapLockTables, then the subject type's map lock in shared mode, then
+ *		the tables of the map as it is once that is held.  The tables come
+ *		first: a DDL statement on a mapped table, which takes the map lock
+ *		exclusively at its end (event trigger), holds its table from its
+ *		start, so the erasure waits for it before it holds the map lock
+ *		(in the other order the two deadlocked).  Before, an erasure read
+ *		the map while a link(), a classify() or an unlink() was uncommitted,
+ *		waited for the audit chain's head that it held, and committed after
+ *		it on the old map: a newly linked table's rows, a newly classified
+ *		column, were left behind (test/isolation/specs/erase_map_change).
+ */
+MapSubject *
+MapLockForErasure(MapSubject *subj, LOCKMODE mode)
+{
+	subj = MapLockTables(subj, mode);
+	MapLockErasures(subj->name, false);
+	return MapLockTables(subj, mode);
 }
 
 /*

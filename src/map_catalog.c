@@ -235,8 +235,8 @@ MapLoadSubjectRow(const char *name, MemoryContext cxt)
 	TupleDesc	td;
 
 	values[0] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args("SELECT root::oid, key_column::text FROM privacy.subject_types WHERE name = $1",
-								1, argtypes, values, NULL, false, 1);
+	ret = MapLatestQuery("SELECT root::oid, key_column::text FROM privacy.subject_types WHERE name = $1",
+						 1, argtypes, values, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "subject type lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)

@@ -98,6 +98,7 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 {
 	List	   *touched = NIL;
 	List	   *schemas = NIL;
+	bool		new_only = true;	/* every object of the command is new */
 	List	   *family = NIL;
 	List	   *roots = NIL;
 	List	   *referenced = NIL;
@@ -134,7 +135,9 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 	 * the schemas (CREATE SCHEMA ... CREATE TABLE, a renamed schema whose
 	 * name the maps' path texts show) of the command.
 	 */
-	if (SPI_execute("SELECT DISTINCT c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass, c.objid"
+	if (SPI_execute("SELECT DISTINCT c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass, c.objid,"
+					" c.command_tag OPERATOR(pg_catalog.=) ANY (ARRAY['CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO',"
+					"  'CREATE INDEX', 'CREATE SEQUENCE', 'ALTER SEQUENCE'])"
 					" FROM pg_catalog.pg_event_trigger_ddl_commands() c"
 					" WHERE c.classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_class'::pg_catalog.regclass,"
 					"                                  'pg_catalog.pg_namespace'::pg_catalog.regclass])"
@@ -147,13 +150,17 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 					isnull2;
 		bool		schema = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull2);
+		bool		isnull3;
+		Datum		created = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull3);
 
 		if (isnull || isnull2)
 			continue;
+		if (isnull3 || !DatumGetBool(created))
+			new_only = false;
 		if (schema)
-			schemas = lappend_oid(schemas, DatumGetObjectId(d));
+			schemas = list_append_unique_oid(schemas, DatumGetObjectId(d));
 		else
-			touched = lappend_oid(touched, DatumGetObjectId(d));
+			touched = list_append_unique_oid(touched, DatumGetObjectId(d));
 	}
 	if (touched == NIL && schemas == NIL)
 		goto done;
@@ -191,6 +198,8 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 		if (get_rel_relkind(relid) == RELKIND_RELATION && !get_rel_relispartition(relid) &&
 			has_superclass(relid))
 			MapInvalidate();
+		if (get_rel_relispartition(relid) || has_superclass(relid))
+			new_only = false;
 		referenced = referenced_roots(relid, referenced);
 	}
 
@@ -206,6 +215,18 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 	if (spi_bool(1) &&
 		SPI_execute("SELECT privacy._reconcile_columns()", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not reconcile the classified columns");
+
+	/*
+	 * Only new tables, with no foreign key, no parent, no partition of a
+	 * tree (CREATE TABLE, CREATE TABLE AS, SELECT INTO, with their indexes
+	 * and sequences): in no map (nothing else can see them yet), and they
+	 * reach no subject, so no map changes.  They do not take the maps'
+	 * locks, which erasures hold shared to their commit: an unrelated
+	 * CREATE TABLE waited for every erasure running, and an erasure for
+	 * every migration transaction that had created a table.
+	 */
+	if (new_only && schemas == NIL && referenced == NIL)
+		goto done;
 
 	/*
 	 * The serialization point of map refreshes (privacy._lock_maps(): every

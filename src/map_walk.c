@@ -1459,10 +1459,11 @@ load_stored(const char *name, Datum namearg)
  *		the rows that differ from the stored ones (compared here, as text:
  *		a DDL that changes nothing in the map writes nothing, a new table one
  *		row); caches are invalidated when something changed.  Refreshes of
- *		one subject type are serialized (a transaction-level advisory lock
- *		taken before anything is read): two migrations that each add a
- *		table both end up in the map, the second one seeing the first's
- *		table once it committed.
+ *		one subject type are serialized (the subject type's map lock,
+ *		MapLockErasures, exclusive, taken before anything is read): two
+ *		migrations that each add a table both end up in the map, the second
+ *		one seeing the first's table once it committed; and a refresh waits
+ *		for the erasures running (they hold it shared), which wait for it.
  */
 void
 MapRefresh(const char *name)
@@ -1492,10 +1493,7 @@ MapRefresh(const char *name)
 	UtilSpiConnect();
 	nest = MapJitOff();
 	values[0] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),"
-								" pg_catalog.hashtext($1 COLLATE \"C\"))", 1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not lock the map: %s", SPI_result_code_string(ret));
+	MapLockErasures(name, true);	/* waits for the erasures running */
 	subj = MapLoadSubjectRow(name, CurrentMemoryContext);
 	if (subj == NULL)
 		ereport(ERROR,

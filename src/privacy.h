@@ -267,6 +267,11 @@ typedef struct MapSubject
  */
 extern MapSubject *MapGetSubject(const char *name);
 extern MapSubject *MapLockTables(MapSubject *subj, LOCKMODE mode);
+/* the subject type's map lock: erasures shared, map changes exclusive */
+extern void MapLockErasures(const char *name, bool exclusive);
+extern MapSubject *MapLockForErasure(MapSubject *subj, LOCKMODE mode);
+/* a read of the map's configuration under the latest snapshot (SPI connected) */
+extern int	MapLatestQuery(const char *sql, int nargs, Oid *argtypes, Datum *values, long count);
 
 /* a subject type and id taken from two text arguments of a rights call */
 typedef struct SubjectArg
