@@ -4009,6 +4009,29 @@ citus_delete(MapSubject *subj, List *ordered, MapCall *call)
 	citus_delete_batch(subj, batch, call);
 }
 
+
+/*
+ * lock_statement
+ *		Run erase's statement that takes link()'s lock (2 parameters), as
+ *		relid's owner, allowing it the calls of privacy._link_key_hash it
+ *		makes (ncalls) and no more, error or not.
+ */
+static void
+lock_statement(MapSubject *subj, Oid relid, MapKeptPlan **kept, const char *sql, int ncalls,
+			   Oid *t, Datum *v)
+{
+	RightsAllowLinkKeyHash(ncalls);
+	PG_TRY();
+	{
+		run_kept_as_owner(subj, relid, kept, sql, 2, t, v, false, SPI_OK_SELECT);
+	}
+	PG_FINALLY();
+	{
+		RightsAllowLinkKeyHash(0);
+	}
+	PG_END_TRY();
+}
+
 /*
  * lock_subject
  *		The root row FOR UPDATE, and the advisory lock that link() triggers
@@ -4055,8 +4078,7 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 		{
 			/* a router statement on the root, as the root's owner */
 			if (!routed_lock)
-				run_kept_as_owner(subj, subj->root, &mt->kept_lock, CitusLinkLockQuery(subj),
-								  2, t, v, false, SPI_OK_SELECT);
+				lock_statement(subj, subj->root, &mt->kept_lock, CitusLinkLockQuery(subj), 1, t, v);
 			routed_lock = true;
 			continue;
 		}
@@ -4078,7 +4100,8 @@ lock_subject(MapSubject *subj, Datum key, const char *canon)
 							   MapLinkKeyExpr(h->rel, h->cols[0],
 											  "pg_catalog.upper(privacy._link_key(CAST(NULL AS pg_catalog.text), $1))",
 											  TEXTOID), collate);
-			run_kept_as_owner(subj, h->rel, &mt->kept_lock, sql, 2, t, v, false, SPI_OK_SELECT);
+			lock_statement(subj, h->rel, &mt->kept_lock, sql,
+						   MapLinkUpperToo(subj, h->rel, h->cols[0]) ? 2 : 1, t, v);
 		}
 	}
 }

@@ -58,6 +58,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -110,6 +111,8 @@ typedef struct KeyringShared
 {
 	pg_atomic_uint64 seq;
 	Keyring		ring;
+	/* random at every start of shared memory: keys the subject locks */
+	unsigned char lock_salt[crypto_shorthash_KEYBYTES];
 } KeyringShared;
 
 /* postmaster: the ring read at start or last reload */
@@ -539,6 +542,7 @@ keys_shmem_startup(void)
 	{
 		memset(raw, 0, len);
 		pg_atomic_init_u64(&keyring_shared->seq, 0);
+		randombytes_buf(keyring_shared->lock_salt, sizeof(keyring_shared->lock_salt));
 		/* keep it out of swap and core dumps (best effort) */
 		(void) mlock(keyring_shared, page);
 #ifdef MADV_DONTDUMP
@@ -747,6 +751,32 @@ KeysRootKey(void)
 	const unsigned char *v;
 
 	return keyring_current(&v);
+}
+
+/*
+ * KeysLockKey
+ *		The second key of an advisory lock on a subject (its canonical id,
+ *		or the hash of a link column's value): data keyed with this
+ *		server's lock salt (SipHash-2-4, random at every start of shared
+ *		memory), never the data's plain hash.  pg_locks shows advisory lock
+ *		keys to every role, and an unkeyed hash of an id is the id to
+ *		whoever hashes the candidates (hashtext('42')).  The salt is the
+ *		same in every backend of the server and lives no longer than the
+ *		locks; without preload (no shared memory) the plain hash.
+ */
+int32
+KeysLockKey(const void *data, size_t len)
+{
+	unsigned char out[crypto_shorthash_BYTES];
+	int32		k;
+
+	if (keyring_shared == NULL)
+		return DatumGetInt32(hash_any((const unsigned char *) data, (int) len));
+	crypto_shorthash(out, (const unsigned char *) data, (unsigned long long) len,
+					 keyring_shared->lock_salt);
+	memcpy(&k, out, sizeof(k));
+	sodium_memzero(out, sizeof(out));
+	return k;
 }
 
 /*

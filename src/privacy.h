@@ -49,6 +49,7 @@ extern void KeysAssignRootKeyFile(const char *newval, void *extra);
 extern void KeysAssignRootKeyCommand(const char *newval, void *extra);
 extern bool KeysRootKeyAvailable(void);
 extern const unsigned char *KeysRootKey(void);
+extern int32 KeysLockKey(const void *data, size_t len);
 
 /* worker.c: its settings; registers the retention launcher (preload only) */
 extern void WorkerInit(void);
@@ -58,6 +59,7 @@ extern void WorkerRegisterLauncher(void);
 extern void RightsInit(void);
 /* the per-subject lock an erasure takes (exclusive) and hold() (shared) */
 extern void RightsLockSubject(const char *subject, const char *canon, bool exclusive);
+extern void RightsAllowLinkKeyHash(int n);
 extern void RightsForgetKey(const char *subject, const char *canon, bool has_holds);
 extern bool RightsHasHolds(const char *subject, const char *canon);
 

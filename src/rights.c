@@ -226,7 +226,7 @@ RightsLockSubject(const char *subject, const char *canon, bool exclusive)
 {
 	char	   *tag = psprintf("privacy.subject %s", subject);
 	int32		k1 = DatumGetInt32(hash_any((const unsigned char *) tag, strlen(tag)));
-	int32		k2 = DatumGetInt32(hash_any((const unsigned char *) canon, strlen(canon)));
+	int32		k2 = KeysLockKey(canon, strlen(canon));
 
 	if (exclusive)
 		DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(k1), Int32GetDatum(k2));
@@ -1705,20 +1705,47 @@ link_key_hash(Oid typid, Oid coll, Datum value)
 	TypeCacheEntry *tc = lookup_type_cache(base, TYPECACHE_HASH_PROC_FINFO);
 	Oid			outfn;
 	bool		varlena;
+	int32		h;
 
 	if (!OidIsValid(coll))
 		coll = tc->typcollation;
 	if (OidIsValid(tc->hash_proc))
-		return DatumGetInt32(FunctionCall1Coll(&tc->hash_proc_finfo, coll, value));
-	getTypeOutputInfo(base, &outfn, &varlena);
-	return DatumGetInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID,
-												 CStringGetTextDatum(OidOutputFunctionCall(outfn, value))));
+		h = DatumGetInt32(FunctionCall1Coll(&tc->hash_proc_finfo, coll, value));
+	else
+	{
+		getTypeOutputInfo(base, &outfn, &varlena);
+		h = DatumGetInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID,
+												  CStringGetTextDatum(OidOutputFunctionCall(outfn, value))));
+	}
+	/* keyed: pg_locks shows the lock's key to every role (KeysLockKey) */
+	return KeysLockKey(&h, sizeof(h));
+}
+
+/*
+ * The calls of privacy._link_key_hash that the statement erase is about to
+ * run may make (RightsAllowLinkKeyHash); 0 outside it.
+ */
+static int	link_key_hash_calls = 0;
+
+/*
+ * RightsAllowLinkKeyHash
+ *		Allow the next n calls of privacy._link_key_hash in this backend
+ *		(erase's lock statement, which runs as a table's owner); 0 closes.
+ *		The caller resets it to 0 after the statement, error or not.
+ */
+void
+RightsAllowLinkKeyHash(int n)
+{
+	link_key_hash_calls = n;
 }
 
 /*
  * privacy._link_key_hash(anyelement) RETURNS int4 — link_key_hash of a
- * value, in the call's collation: erase's side of link()'s lock.  A hash,
- * not data: callable by anyone (the statement runs as a table's owner).
+ * value, in the call's collation: erase's side of link()'s lock.  Only
+ * inside erase's lock statement (as many calls as it makes) or on a Citus
+ * worker (where the routed lock statement runs, sent by the coordinator's
+ * erase): elsewhere it would tell anyone the lock key of a candidate id,
+ * which pg_locks shows for the subject being erased (42501).
  */
 Datum
 privacy_link_key_hash(PG_FUNCTION_ARGS)
@@ -1727,6 +1754,12 @@ privacy_link_key_hash(PG_FUNCTION_ARGS)
 
 	if (!OidIsValid(typid))
 		elog(ERROR, "privacy._link_key_hash: argument type unknown");
+	if (link_key_hash_calls > 0)
+		link_key_hash_calls--;
+	else if (!CitusIsWorker())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("privacy._link_key_hash() may only be called by privacy.erase()")));
 	PG_RETURN_INT32(link_key_hash(typid, PG_GET_COLLATION(), PG_GETARG_DATUM(0)));
 }
 
