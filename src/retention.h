@@ -157,7 +157,14 @@ typedef struct RetDep
 	int			ncols;
 	char	   *stay;			/* SQL on alias c: the row must stay, or NULL */
 	bool		holds;			/* in a subject map: its held rows stay */
-	List	   *subjects;		/* char *: its subject types when the pass began */
+	List	   *holdrels;		/* Oid: the mapped tables of its partition tree
+								 * (itself, its partitioned ancestors, its
+								 * partitions mapped by themselves) */
+	List	   *holdsubj;		/* per holdrels: List of char *, its subject
+								 * types when the pass began */
+	List	   *holdleaves;		/* per holdrels: NULL (every row of the
+								 * table) or SQL '{oid,...}' of the leaves it
+								 * holds (a partition of the table) */
 	bool		indexed;		/* an index leads with the referencing columns */
 	char	   *name;			/* for the blocked WARNING */
 } RetDep;
@@ -202,6 +209,7 @@ extern void RetentionRestore(RetUser *save);
 extern void RetentionExec(const char *sql, int nargs, Oid *types, Datum *values,
 						  const char *nulls, int expected);
 extern Datum RetentionGet(int row, int col, bool *isnull);
+extern char *RetentionDepHoldFilter(RetDep *d);
 extern void RetentionSpiConnect(void);
 extern ErrorData *RetentionSubxactCaught(MemoryContext cxt, ResourceOwner owner);
 extern int	RetentionPinSettings(RetPolicy *p);

@@ -320,7 +320,8 @@ ret_pin_nestloop(void)
 /*
  * ret_dependents_held
  *		Which of the rows r of dependent table d belong to a subject under
- *		an active legal hold (any of the subjects a shared row belongs to):
+ *		an active legal hold (any of the subjects a shared row belongs to, by
+ *		the map of any table of its partition tree: RetentionDepHoldFilter):
  *		sets stays[k] for them.  The hold filter converts keys with the
  *		owner's types and casts, so it runs as d's owner, security-
  *		restricted, asking privacy._held / privacy._held_keys with the
@@ -329,7 +330,7 @@ ret_pin_nestloop(void)
 static void
 ret_dependents_held(RetDep *d, RetDepRows *r, bool *stays)
 {
-	char	   *filter = RetentionHoldFilter(d->relid, "c", d->subjects);
+	char	   *filter = RetentionDepHoldFilter(d);
 	Oid			types[GUARD_SCOPE_PARAMNO] = {OIDARRAYOID, TIDARRAYOID, TEXTOID, TEXTOID};
 	Datum		values[GUARD_SCOPE_PARAMNO];
 	RetUser		su;

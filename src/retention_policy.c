@@ -811,8 +811,13 @@ RetentionHoldFilter(Oid relid, const char *alias, List *required)
 /*
  * ret_table_must_stay
  *		Rows of relid must never be deleted by retention's cascade: the table
- *		is in anonymize mode or has a 'keep' column.  SPI connected, as the
- *		extension owner.
+ *		is in anonymize mode or has a 'keep' column, or so is a table of its
+ *		partition tree: a partitioned ancestor (a partition is a dependent
+ *		by itself when its key is its own; its mode and classifications are
+ *		its partitioned table's, as set_erasure_mode and classify name only
+ *		that one) or a partition (one attached after it was set, which
+ *		blocks the whole table: never less than its own rows).  SPI
+ *		connected, as the extension owner.
  */
 static bool
 ret_table_must_stay(Oid relid)
@@ -820,14 +825,102 @@ ret_table_must_stay(Oid relid)
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
-	RetentionExec("SELECT 1 WHERE EXISTS (SELECT FROM privacy.table_modes m"
-			 " WHERE m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
-			 " AND m.mode OPERATOR(pg_catalog.=) 'anonymize')"
-			 " OR EXISTS (SELECT FROM privacy.classifications c"
-			 " WHERE c.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
-			 " AND c.erasure OPERATOR(pg_catalog.=) 'keep')",
-			 1, types, values, NULL, SPI_OK_SELECT);
+	RetentionExec("WITH tree AS (SELECT a.relid FROM pg_catalog.pg_partition_ancestors($1) a"
+				  " UNION SELECT t.relid FROM pg_catalog.pg_partition_tree($1) t"
+				  " UNION SELECT $1)"
+				  " SELECT 1 WHERE EXISTS (SELECT FROM privacy.table_modes m"
+				  " WHERE m.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM tree)"
+				  " AND m.mode OPERATOR(pg_catalog.=) 'anonymize')"
+				  " OR EXISTS (SELECT FROM privacy.classifications c"
+				  " WHERE c.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (SELECT relid FROM tree)"
+				  " AND c.erasure OPERATOR(pg_catalog.=) 'keep')",
+				  1, types, values, NULL, SPI_OK_SELECT);
 	return SPI_processed > 0;
+}
+
+/*
+ * ret_dep_holds
+ *		The mapped tables of dependent d's partition tree, whose subjects'
+ *		holds apply to d's rows: d itself, its partitioned ancestors (a
+ *		partition is a dependent by itself when its key is its own, while
+ *		its partitioned table is the one in the map) and its partitions
+ *		mapped by themselves (a key of their own to a subject), each of
+ *		those for the rows of its own leaves only.  Before, only d's own
+ *		map was read: a held subject's row reached through a leaf was
+ *		deleted with an expiring row.  Returns whether any is mapped.
+ *		SPI connected, as the extension owner.
+ */
+static bool
+ret_dep_holds(RetDep *d)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(d->relid)};
+	int			n;
+	Oid		   *rels;
+	char	  **leaves;
+
+	RetentionExec("SELECT a.relid, NULL::pg_catalog.text FROM pg_catalog.pg_partition_ancestors($1) a"
+				  " UNION ALL SELECT $1, NULL WHERE NOT EXISTS"
+				  "  (SELECT FROM pg_catalog.pg_partition_ancestors($1))"
+				  " UNION ALL SELECT t.relid, (SELECT pg_catalog.array_agg(l.relid::pg_catalog.oid ORDER BY l.relid)::pg_catalog.text"
+				  "  FROM pg_catalog.pg_partition_tree(t.relid) l WHERE l.isleaf)"
+				  " FROM pg_catalog.pg_partition_tree($1) t WHERE t.relid OPERATOR(pg_catalog.<>) $1",
+				  1, types, values, NULL, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	rels = palloc(sizeof(Oid) * (n + 1));
+	leaves = palloc0(sizeof(char *) * (n + 1));
+	for (int k = 0; k < n; k++)
+	{
+		bool		isnull;
+		Datum		v;
+
+		rels[k] = DatumGetObjectId(RetentionGet(k, 1, &isnull));
+		v = RetentionGet(k, 2, &isnull);
+		if (!isnull)
+			leaves[k] = TextDatumGetCString(v);
+	}
+	d->holdrels = d->holdsubj = d->holdleaves = NIL;
+	for (int k = 0; k < n; k++)
+	{
+		List	   *subjects = MapSubjectsOfTable(rels[k]);
+
+		if (subjects == NIL)
+			continue;
+		d->holdrels = lappend_oid(d->holdrels, rels[k]);
+		d->holdsubj = lappend(d->holdsubj, subjects);
+		d->holdleaves = lappend(d->holdleaves, leaves[k]);
+	}
+	return d->holdrels != NIL;
+}
+
+/*
+ * RetentionDepHoldFilter
+ *		SQL condition on alias c (a row of dependent d, read through d's
+ *		qualname): the row belongs to a subject under an active legal hold,
+ *		by the map of any table of d's partition tree (ret_dep_holds); NULL
+ *		when none is mapped.  Fails closed as RetentionHoldFilter does when
+ *		a table no longer belongs to a subject type the pass began with.
+ */
+char *
+RetentionDepHoldFilter(RetDep *d)
+{
+	ListCell   *lc;
+	char	   *out = NULL;
+
+	foreach(lc, d->holdrels)
+	{
+		int			i = foreach_current_index(lc);
+		char	   *f = RetentionHoldFilter(lfirst_oid(lc), "c", list_nth(d->holdsubj, i));
+		char	   *leaves = list_nth(d->holdleaves, i);
+
+		if (f == NULL)
+			continue;
+		if (leaves != NULL)
+			f = psprintf("(c.tableoid OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.oid[]) AND %s)",
+						 quote_literal_cstr(leaves), f);
+		out = out == NULL ? f : psprintf("(%s OR %s)", out, f);
+	}
+	return out;
 }
 
 /*
@@ -941,13 +1034,12 @@ RetentionLoadDeps(RetPolicy *p)
 					 */
 					d->stay = "true";
 				}
-				else if (!p->by_admin && MapSubjectsOfTable(h->rel) != NIL)
+				else if (ret_dep_holds(d) && !p->by_admin)
 					d->stay = "true";	/* no hold oracle (RetentionCheckCreator) */
 				else
 				{
 					/* its held rows stay: asked per batch, in the scope */
-					d->subjects = MapSubjectsOfTable(h->rel);
-					d->holds = RetentionHoldFilter(h->rel, "c", d->subjects) != NULL;
+					d->holds = RetentionDepHoldFilter(d) != NULL;
 					leaf = false;
 				}
 				deps = lappend(deps, d);
