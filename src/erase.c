@@ -2486,7 +2486,9 @@ check_references(MapSubject *subj, List *ets, MapCall *call)
 				   cet && !cet->anonymize
 				   ? psprintf("Those rows belong to others: clear their reference first, or make the foreign key ON DELETE SET NULL.")
 				   : cet ? psprintf("Set the erasure mode of %s to 'delete' with privacy.set_erasure_mode(), or make the foreign key ON DELETE CASCADE or SET NULL.",
-									UtilQualifiedName(fk->rel))
+									/* a partition's mode is its partitioned table's */
+									UtilQualifiedName(get_rel_relispartition(fk->rel)
+													  ? MapPartitionRoot(fk->rel) : fk->rel))
 				   : psprintf("Map %s to the subject (a foreign key path or privacy.link()), or make the foreign key ON DELETE CASCADE or SET NULL.",
 							  UtilQualifiedName(fk->rel)));
 		}

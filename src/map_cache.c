@@ -263,10 +263,23 @@ MapLatestQuery(const char *sql, int nargs, Oid *argtypes, Datum *values, long co
 	return ret;
 }
 
+/*
+ * A table's erasure mode and classified columns are its own or, for a
+ * partition, its nearest ancestor's that has them (set_erasure_mode and
+ * classify refuse a partition: "its partitions are handled with it"), by
+ * column name: a partition mapped by a key of its own whose partitioned
+ * table is not in the map (its other leaves reference another table) was
+ * deleted in the table's anonymize mode, its classified columns unknown.
+ * pg_partition_ancestors(t) is t, then its ancestors upwards (nothing for a
+ * table outside a partition tree: t is added first).
+ */
 static const char *load_tables_sql =
 "SELECT m.table_name::oid, m.via, m.depth, m.outbound,"
-" coalesce((SELECT tm.mode OPERATOR(pg_catalog.=) 'anonymize' FROM privacy.table_modes tm"
-"  WHERE tm.table_name OPERATOR(pg_catalog.=) m.table_name), false)"
+" coalesce((SELECT tm.mode OPERATOR(pg_catalog.=) 'anonymize'"
+"  FROM (SELECT m.table_name, 0 UNION ALL SELECT * FROM"
+"   pg_catalog.pg_partition_ancestors(m.table_name) WITH ORDINALITY) an(relid, o)"
+"  JOIN privacy.table_modes tm ON tm.table_name OPERATOR(pg_catalog.=) an.relid"
+"  ORDER BY an.o LIMIT 1), false)"
 " FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1"
 " ORDER BY m.depth, m.via OPERATOR(pg_catalog.<>) 'root', m.table_name::oid";
 
@@ -274,13 +287,18 @@ static const char *load_hops_sql =
 "SELECT m.table_name::oid, m.paths FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1";
 
 static const char *load_columns_sql =
-"SELECT c.table_name::oid, c.column_name::text, a.attnum, a.atttypid, c.category, c.erasure, c.portable, a.attnotnull"
-" FROM privacy.classifications c JOIN pg_catalog.pg_attribute a"
-"  ON a.attrelid OPERATOR(pg_catalog.=) c.table_name::oid AND a.attname OPERATOR(pg_catalog.=) c.column_name"
+"SELECT m.table_name::oid, c.column_name::text, a.attnum, a.atttypid, c.category, c.erasure, c.portable, a.attnotnull"
+" FROM privacy.map m"
+" CROSS JOIN LATERAL (SELECT an.relid FROM (SELECT m.table_name, 0 UNION ALL SELECT * FROM"
+"   pg_catalog.pg_partition_ancestors(m.table_name) WITH ORDINALITY) an(relid, o)"
+"  WHERE EXISTS (SELECT FROM privacy.classifications c2"
+"   WHERE c2.table_name OPERATOR(pg_catalog.=) an.relid) ORDER BY an.o LIMIT 1) src"
+" JOIN privacy.classifications c ON c.table_name OPERATOR(pg_catalog.=) src.relid"
+" JOIN pg_catalog.pg_attribute a"
+"  ON a.attrelid OPERATOR(pg_catalog.=) m.table_name::oid AND a.attname OPERATOR(pg_catalog.=) c.column_name"
 "  AND NOT a.attisdropped"
-" WHERE EXISTS (SELECT FROM privacy.map m WHERE m.subject OPERATOR(pg_catalog.=) $1"
-"  AND m.table_name OPERATOR(pg_catalog.=) c.table_name)"
-" ORDER BY c.table_name::oid, a.attnum";
+" WHERE m.subject OPERATOR(pg_catalog.=) $1"
+" ORDER BY m.table_name::oid, a.attnum";
 
 /* a number of a path's JSON (written as a number; a string is read too) */
 static int64

@@ -129,9 +129,11 @@ SELECT privacy.erase('person', 'abc')->'tables'->'k.dlog' AS erased;
 SELECT who, superuser, restricted, count(*) > 0 AS ran FROM k.seen GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 ROLLBACK;
 
--- privacy._link_key_hash: a hash of any value, the caller's own
-SELECT privacy._link_key_hash(NULL::int) IS NULL AS null_is_null,
-       privacy._link_key_hash(1.0::numeric) = privacy._link_key_hash(1.00::numeric) AS equal_values;
+-- privacy._link_key_hash: the keyed hash erase's lock statement uses;
+-- refused anywhere else (an oracle for the keys pg_locks shows: test 99d)
+SELECT privacy._link_key_hash(NULL::int) IS NULL AS null_is_null;
+DO $$ BEGIN PERFORM privacy._link_key_hash(1.0::numeric);
+EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'outside erase: %', SQLSTATE; END $$;
 DO $$ BEGIN PERFORM privacy._link_key_hash('an untyped literal');
 EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'untyped argument: %', SQLSTATE; END $$;
 -- privacy._link_key: a key as a link column's type, NULL when it has none

@@ -142,6 +142,37 @@ SELECT k, (v ->> 'anonymized')::int AS anonymized, (v ->> 'deleted')::int AS del
 SELECT id, s_id, t_id, v FROM po_m ORDER BY id;
 SELECT privacy.drop_subject('pm');
 DROP TABLE po_m, po_ms;
+
+-- the same when the partitioned table is not in the map: its leaves
+-- reference different tables (visits of people, visits of robots), so only
+-- the people's leaf is mapped, by itself; it takes its table's anonymize
+-- mode and classification all the same (its rows were deleted, and with the
+-- mode alone its classified column would have stayed as it was); with a NO
+-- ACTION key the hint names the table whose mode can be set
+CREATE TABLE po_people (id int PRIMARY KEY);
+CREATE TABLE po_robots (id int PRIMARY KEY);
+CREATE TABLE po_visits (id int, part int, who int, email text, PRIMARY KEY (id, part)) PARTITION BY LIST (part);
+CREATE TABLE po_visits_p PARTITION OF po_visits FOR VALUES IN (1);
+CREATE TABLE po_visits_r PARTITION OF po_visits FOR VALUES IN (2);
+ALTER TABLE po_visits_p ADD FOREIGN KEY (who) REFERENCES po_people ON DELETE SET NULL;
+ALTER TABLE po_visits_r ADD FOREIGN KEY (who) REFERENCES po_robots;
+INSERT INTO po_people VALUES (1), (2);
+INSERT INTO po_robots VALUES (1);
+INSERT INTO po_visits VALUES (1, 1, 1, 'a@example.org'), (2, 1, 2, 'b@example.org'), (3, 2, 1, 'r@example.org');
+SELECT privacy.define_subject('pv', 'po_people');
+SELECT privacy.classify('po_visits', 'email', 'user.contact.email', 'null');
+SELECT privacy.set_erasure_mode('po_visits', 'anonymize');
+SELECT table_name, via FROM privacy.subject_tables WHERE subject = 'pv' ORDER BY 1::text;
+SELECT privacy.erase('pv', '1', dry_run => true) -> 'tables' -> 'public.po_visits_p' AS dry_run;
+SELECT privacy.erase('pv', '1') -> 'tables' -> 'public.po_visits_p' AS erased;
+SELECT id, part, who, email FROM po_visits ORDER BY id;
+ALTER TABLE po_visits_p DROP CONSTRAINT po_visits_p_who_fkey;
+ALTER TABLE po_visits_p ADD FOREIGN KEY (who) REFERENCES po_people;
+\set VERBOSITY default
+SELECT privacy.erase('pv', '2', dry_run => true);
+\set VERBOSITY terse
+SELECT privacy.drop_subject('pv');
+DROP TABLE po_visits, po_people, po_robots;
 DROP FUNCTION po_check(text);
 DROP TABLE po_rcpt, po_note, po_pay, po_acct, po_r, po_k, po_s, po_x;
 DROP EXTENSION privacy;
