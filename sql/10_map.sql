@@ -229,11 +229,8 @@ CREATE TRIGGER subject_key_attnum BEFORE INSERT ON privacy.subject_types
 
 -- The serialization point of map refreshes (the same key as MapRefresh).
 CREATE FUNCTION privacy._lock_maps() RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'),
-	                                        pg_catalog.hashtext(s.name COLLATE "C"))
-	  FROM (SELECT st.name FROM privacy.subject_types st ORDER BY st.name COLLATE "C") s;
-$$;
+AS 'MODULE_PATHNAME', 'privacy_lock_maps'
+LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION privacy._lock_maps() FROM PUBLIC;
 
 -- The maps and classified columns after CREATE/ALTER TABLE (src/map_ddl.c):

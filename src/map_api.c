@@ -27,6 +27,7 @@
 PG_FUNCTION_INFO_V1(privacy_link_key);
 PG_FUNCTION_INFO_V1(privacy_define_subject);
 PG_FUNCTION_INFO_V1(privacy_link);
+PG_FUNCTION_INFO_V1(privacy_lock_maps);
 PG_FUNCTION_INFO_V1(privacy_refresh_subject);
 PG_FUNCTION_INFO_V1(privacy_refresh_all);
 PG_FUNCTION_INFO_V1(privacy_data_map);
@@ -921,4 +922,25 @@ privacy_link_key(PG_FUNCTION_ARGS)
 	if (outnull)
 		PG_RETURN_NULL();
 	return out;
+}
+
+/*
+ * privacy._lock_maps() — the map lock of every subject type, exclusive, in
+ * name order (C collation): classify, declassify, set_erasure_mode and the
+ * drop handler change what every map compiles to.  SECURITY DEFINER, not
+ * for PUBLIC.
+ */
+Datum
+privacy_lock_maps(PG_FUNCTION_ARGS)
+{
+	uint64		i;
+
+	UtilSpiConnect();
+	if (SPI_execute("SELECT st.name FROM privacy.subject_types st ORDER BY st.name COLLATE \"C\"",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the subject types");
+	for (i = 0; i < SPI_processed; i++)
+		MapLockErasures(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), true);
+	SPI_finish();
+	PG_RETURN_VOID();
 }

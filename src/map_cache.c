@@ -769,7 +769,7 @@ MapLockTables(MapSubject *subj, LOCKMODE mode)
 /*
  * MapLockErasures
  *		The subject type's map lock: a transaction advisory lock on
- *		(hashtext('privacy.map'), hashtext(name)), shared by an erasure
+ *		(hashtext('privacy.map'), KeysLockKey(name)), shared by an erasure
  *		(MapLockForErasure) from before it reads the map to the end of its
  *		transaction, exclusive by every change of the map (MapRefresh: link,
  *		unlink, refresh_subject, define_subject, the DDL event trigger;
@@ -782,7 +782,9 @@ void
 MapLockErasures(const char *name, bool exclusive)
 {
 	Datum		k1 = DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, CStringGetTextDatum("privacy.map"));
-	Datum		k2 = DirectFunctionCall1Coll(hashtext, C_COLLATION_OID, CStringGetTextDatum(name));
+	/* keyed (KeysLockKey): a role that may take any advisory lock cannot
+	 * compute it to hold erasures off */
+	Datum		k2 = Int32GetDatum(KeysLockKey(name, strlen(name)));
 
 	if (exclusive)
 		DirectFunctionCall2(pg_advisory_xact_lock_int4, k1, k2);

@@ -235,11 +235,11 @@ privacy_on_ddl(PG_FUNCTION_ARGS)
 	 * key references (not as an outbound table); a subject type whose root
 	 * was dropped keeps its records, not a map.
 	 */
-	if (SPI_execute("SELECT s.name, s.root::pg_catalog.oid,"
-					" pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('privacy.map'), pg_catalog.hashtext(s.name COLLATE \"C\"))"
-					" FROM (SELECT st.name, st.root FROM privacy.subject_types st ORDER BY st.name COLLATE \"C\") s",
-					false, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT st.name, st.root::pg_catalog.oid FROM privacy.subject_types st"
+					" ORDER BY st.name COLLATE \"C\"", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the maps");
+	for (i = 0; i < SPI_processed; i++)
+		MapLockErasures(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), true);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;

@@ -32,6 +32,13 @@ SELECT count(*) > 0 AS advisory_locks_held
 SELECT count(*) AS plain_hash_keys
   FROM pg_locks l JOIN lk_plain p ON l.objid = p.k
  WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid();
+-- the subject type's map lock too (any role may take any advisory lock:
+-- with a plain hashtext of the type's name it could hold every erasure of
+-- the type off)
+SELECT count(*) AS map_locks, count(*) FILTER (WHERE objid =
+		CAST(CAST(pg_catalog.hashtext('lk') AS bigint) & 4294967295 AS oid)) AS plain_map_keys
+  FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = 2
+   AND classid = CAST(CAST(pg_catalog.hashtext('privacy.map') AS bigint) & 4294967295 AS oid);
 COMMIT;
 
 -- a writer's shared lock on a linked table: no plain hash either
