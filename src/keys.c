@@ -134,6 +134,7 @@ typedef struct KeyCacheEntry
 {
 	int64		id;				/* hash key */
 	bool		destroyed;
+	bool		reserved;		/* "privacy:audit": the audit chain's only */
 	int			slot;			/* index into key_arena, -1 if destroyed */
 } KeyCacheEntry;
 
@@ -161,6 +162,7 @@ static bool defer_subject_audit = false;
 static uint64 deferred_subject_keys = 0;
 
 static bool keys_audit_chain_key(int64 key_id, int64 *new_id, unsigned char *out);
+static void mark_reserved(int64 id, bool reserved);
 
 PG_FUNCTION_INFO_V1(privacy_create_key);
 PG_FUNCTION_INFO_V1(privacy_destroy_key);
@@ -992,6 +994,8 @@ cache_put(int64 id, const unsigned char *dk, bool destroyed)
 	int			slot;
 
 	e = hash_search(key_cache, &id, HASH_ENTER, &found);
+	if (!found)
+		e->reserved = false;
 	if (found && !e->destroyed && e->slot >= 0 && !destroyed)
 	{
 		memcpy(key_arena + (size_t) e->slot * KEYS_DATA_KEY_BYTES, dk, KEYS_DATA_KEY_BYTES);
@@ -1158,8 +1162,8 @@ KeysLookup(int64 id, const unsigned char **key)
 		Oid			argtypes[1] = {INT8OID};
 		SPIPlanPtr	p;
 
-		p = SPI_prepare("SELECT state, wrapped FROM privacy.data_keys "
-						"WHERE id OPERATOR(pg_catalog.=) $1", 1, argtypes);
+		p = SPI_prepare("SELECT state, wrapped, name OPERATOR(pg_catalog.=) 'privacy:audit'"
+						" FROM privacy.data_keys WHERE id OPERATOR(pg_catalog.=) $1", 1, argtypes);
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(p) != 0)
@@ -1191,6 +1195,8 @@ KeysLookup(int64 id, const unsigned char **key)
 			unwrap_key(id, DatumGetByteaPP(w), dk);
 			*key = cache_put(id, dk, false);
 			sodium_memzero(dk, sizeof(dk));
+			mark_reserved(id, DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 3, &isnull)));
 			result = KEY_FOUND;
 		}
 	}
@@ -1199,18 +1205,38 @@ KeysLookup(int64 id, const unsigned char **key)
 	return result;
 }
 
+/* remember whether cached key id is the audit chain's */
+static void
+mark_reserved(int64 id, bool reserved)
+{
+	KeyCacheEntry *e = key_cache ? hash_search(key_cache, &id, HASH_FIND, NULL) : NULL;
+
+	if (e)
+		e->reserved = reserved;
+}
+
 /*
  * KeysGet
- *		The data key id, or an error: 42704 unknown, 55000 destroyed.
+ *		The data key id, or an error: 42704 unknown, 55000 destroyed, 42501
+ *		the audit chain's key ("privacy:audit" keys nothing else: data
+ *		encrypted under it could never be shredded, as it is never
+ *		destroyed).
  */
 const unsigned char *
 KeysGet(int64 id)
 {
 	const unsigned char *key;
+	KeyCacheEntry *e;
 
 	switch (KeysLookup(id, &key))
 	{
 		case KEY_FOUND:
+			e = hash_search(key_cache, &id, HASH_FIND, NULL);
+			if (e && e->reserved)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("data key %lld keys the audit log and is reserved to it", (long long) id),
+						 errhint("Create a key of your own with privacy.create_key().")));
 			return key;
 		case KEY_UNKNOWN:
 			ereport(ERROR,
@@ -1286,7 +1312,10 @@ KeysCreate(const char *name, const char *subject, const char *subject_ref)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store the data key: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 1)
+	{
 		cache_put(id, dk, false);
+		mark_reserved(id, strcmp(name, "privacy:audit") == 0);
+	}
 	else
 		id = 0;
 	sodium_memzero(dk, sizeof(dk));

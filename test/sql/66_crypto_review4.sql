@@ -130,4 +130,14 @@ SELECT privacy.decrypt_column('cr4_p1', 's');
 ALTER TABLE cr4_p ATTACH PARTITION cr4_p1 FOR VALUES IN (1);
 SELECT tableoid::regclass, id, s FROM cr4_p ORDER BY id;
 DROP TABLE cr4_p;
+
+-- the audit chain's data key ("privacy:audit") keys nothing else: encrypt,
+-- decrypt and blind_index refuse it (data under it could never be shredded:
+-- it is never destroyed), before and after the cache holds it
+SELECT privacy.verify_audit() > 0 AS chain;
+SELECT pg_temp.sqlstate(format($$SELECT privacy.encrypt('x'::bytea, %s)$$, id)) AS encrypt,
+       pg_temp.sqlstate(format($$SELECT privacy.blind_index('x', %s)$$, id)) AS blind_index,
+       pg_temp.sqlstate(format($$SELECT privacy.encrypt('x'::bytea, %s)$$, id)) AS encrypt_again
+  FROM privacy.data_keys WHERE name = 'privacy:audit';
+SELECT privacy.verify_audit() > 0 AS chain_still_verifies;
 DROP EXTENSION privacy;
