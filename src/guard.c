@@ -250,6 +250,17 @@ guard_emit_log_hook(ErrorData *edata)
 	bool		ours = depth > 0 || scope_open || quiet_xact || marked ||
 		(debug_query_string != NULL && strstr(debug_query_string, "privacy.") != NULL);
 
+	/*
+	 * A deadlock reported by any backend (often one that does not call the
+	 * extension, cancelled in favour of one that does): its log detail
+	 * lists every process's statement as its client sent it
+	 * (pg_stat_activity.query), a call with the id written in it.  When
+	 * one of them calls the extension, the log gets the client's detail
+	 * instead: the cycle, without the statements.
+	 */
+	if (edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED &&
+		edata->detail_log != NULL && strstr(edata->detail_log, "privacy.") != NULL)
+		edata->detail_log = NULL;
 	if (ours)
 	{
 		/*

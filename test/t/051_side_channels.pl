@@ -18,6 +18,8 @@ use Test::More;
 my $rootkey = $ENV{PRIVACY_ROOT_KEY_FILE} or die "PRIVACY_ROOT_KEY_FILE is not set";
 my $id = '918273645';
 my $id2 = '918273646';
+my $id3 = '918273999';
+my $dlnote = 'deadlock-note-3b8a';
 my $canary = 'canary-5f3a9e@example.org';
 my $note = 'note-of-the-canary-41d7';
 my $old = 'old-note-c9e2';
@@ -46,9 +48,11 @@ CREATE TABLE customer (id bigint PRIMARY KEY, email text);
 CREATE TABLE orders (id int PRIMARY KEY, customer bigint REFERENCES customer, note text,
   created timestamptz DEFAULT now());
 CREATE TABLE lockme (v text PRIMARY KEY);
-INSERT INTO customer VALUES ($id, '$canary'), ($id2, 'other\@example.org'), (3, 'three\@example.org');
-INSERT INTO orders VALUES (1, $id, '$note', now()), (2, 3, '$old', now() - interval '3 years');
-INSERT INTO lockme VALUES ('$note'), ('$old');
+INSERT INTO customer VALUES ($id, '$canary'), ($id2, 'other\@example.org'), (3, 'three\@example.org'),
+  ($id3, 'last\@example.org');
+INSERT INTO orders VALUES (1, $id, '$note', now()), (2, 3, '$old', now() - interval '3 years'),
+  (3, $id3, '$dlnote', now());
+INSERT INTO lockme VALUES ('$note'), ('$old'), ('$dlnote');
 CREATE FUNCTION orders_touch() RETURNS trigger LANGUAGE plpgsql AS \$\$
   BEGIN EXECUTE format('SELECT 1 FROM public.lockme WHERE v = %L FOR UPDATE', OLD.note); RETURN OLD; END \$\$;
 CREATE TRIGGER orders_touch BEFORE DELETE OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION orders_touch();
@@ -101,7 +105,19 @@ $node->reload;
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM orders}), 'the worker deleted the old order');
 $holder->quit;
 
+# 5. a deadlock between a call (its id written in the statement) and an
+#    application's transaction, which PostgreSQL cancels: its log detail
+#    listed both statements
+$holder = $node->background_psql('postgres');
+$hpid = pid_of($holder);
+$holder->query_until(qr/go/, "\\echo go\nBEGIN; SELECT 1 FROM lockme WHERE v = '$dlnote' FOR UPDATE; SELECT pg_sleep(2); UPDATE customer SET email = NULL WHERE id = (SELECT max(id) FROM customer); COMMIT;\n");
+wait_for("pid = $hpid AND wait_event = 'PgSleep'", 'a transaction holds the trigger\'s row, then writes the subject');
+$node->safe_psql('postgres', qq{SET ROLE regress_sc_officer; SELECT privacy.erase('customer', '$id3')});
+eval { $holder->{run}->finish };	# psql stops at the error (ON_ERROR_STOP)
+like($holder->{stderr}, qr/deadlock detected/, 'the application\'s transaction is cancelled');
+
 my $log = slurp_file($node->logfile, $offset);
+like($log, qr/ERROR:  deadlock detected\n.*DETAIL:  Process \d+ waits for/, 'the deadlock is logged with its cycle');
 like($log, qr/LOG:  process \d+ still waiting for ExclusiveLock on advisory lock/,
 	'log_lock_waits writes the lines of a call that waits for the subject');
 like($log, qr/LOG:  process \d+ still waiting for ShareLock on transaction/,
@@ -110,6 +126,7 @@ unlike($log, qr/\Q$id\E/, 'the id is not in the log');
 unlike($log, qr/\Q$id2\E/, 'the id of a call that waited for the subject is not in the log');
 unlike($log, qr/\Q$note\E/, 'the value in a trigger\'s statement is not in the log');
 unlike($log, qr/\Q$old\E/, 'the value in a trigger\'s statement run by retention is not in the log');
+unlike($log, qr/\Q$id3\E/, 'the id of a call in a deadlock is not in the log');
 unlike($log, qr/\Q$canary\E/, 'the plaintext is not in the log');
 
 # pg_stat_statements: the extension's statements carry $n, never a value
