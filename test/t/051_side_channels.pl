@@ -7,7 +7,10 @@
 # owner's statement that waits inside an erasure or a retention batch (a
 # trigger's EXECUTE of SQL built with the row's values), the bind
 # parameters of log_parameter_max_length_on_error.  None of them reaches
-# the log; the lines themselves do.  pg_stat_statements (track = all)
+# the log; the lines themselves do.  A deadlock's log detail, written by
+# the application's backend that PostgreSQL cancels, listed the call's
+# statement (an id written in it): the cycle stays, the statements go.
+# pg_stat_statements (track = all)
 # keeps $n for every statement of the extension, never a value.
 use strict;
 use warnings;
