@@ -232,10 +232,12 @@ guard_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 /*
  * guard_emit_log_hook
- *		Errors raised while a frame is open, in a transaction where a
- *		rights call ran, or by a statement that calls the extension keep
+ *		Reports (errors, and the LOG lines of log_lock_waits and
+ *		log_temp_files) raised while a frame is open, in a transaction where
+ *		a rights call ran, or by a statement that calls the extension keep
  *		their message but lose the statement and context (which may carry
- *		an id the client passed); the "duration: ..." lines of
+ *		an id the client passed, or a value in the text of a table owner's
+ *		statement that runs inside the frame); the "duration: ..." lines of
  *		log_min_duration_statement and auto_explain are not written for
  *		them either (their plans show parameter values).
  */
@@ -248,6 +250,17 @@ guard_emit_log_hook(ErrorData *edata)
 	bool		ours = depth > 0 || scope_open || quiet_xact || marked ||
 		(debug_query_string != NULL && strstr(debug_query_string, "privacy.") != NULL);
 
+	/*
+	 * A deadlock reported by any backend (often one that does not call the
+	 * extension, cancelled in favour of one that does): its log detail
+	 * lists every process's statement as its client sent it
+	 * (pg_stat_activity.query), a call with the id written in it.  When
+	 * one of them calls the extension, the log gets the client's detail
+	 * instead: the cycle, without the statements.
+	 */
+	if (edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED &&
+		edata->detail_log != NULL && strstr(edata->detail_log, "privacy.") != NULL)
+		edata->detail_log = NULL;
 	if (ours)
 	{
 		/*
@@ -257,12 +270,17 @@ guard_emit_log_hook(ErrorData *edata)
 		if (edata->elevel == LOG && edata->detail != NULL &&
 			pg_strncasecmp(edata->detail, "parameters: ", 12) == 0)
 			edata->detail = pstrdup("parameters: hidden by the privacy extension");
-		if (edata->elevel >= ERROR)
-		{
-			edata->hide_stmt = true;
-			edata->hide_ctx = true;
-		}
-		else if (edata->elevel == LOG && edata->message != NULL &&
+		/*
+		 * every report, not only errors: log_lock_waits's "still waiting"
+		 * and "acquired" lines (LOG) are written with the statement at the
+		 * default log_min_error_statement, and with the context: the text
+		 * of a table owner's statement that waits (a trigger's EXECUTE of
+		 * SQL built with the row's values), the bind parameters of
+		 * log_parameter_max_length_on_error; log_temp_files alike
+		 */
+		edata->hide_stmt = true;
+		edata->hide_ctx = true;
+		if (edata->elevel == LOG && edata->message != NULL &&
 				 strncmp(edata->message, "duration: ", 10) == 0)
 			edata->output_to_server = false;
 		/*
