@@ -22,7 +22,7 @@
 #     access and erase (rolled back) of one user, BENCH_FIRST (default 5)
 #     new sessions each, the backend's CPU time for the call (utime + stime
 #     from /proc/self/stat, 10 ms ticks, so reported as a mean) and its wall
-#     time.
+#     time.  BENCH_WARM=0 measures these first calls only.
 # One cluster can serve both sides (same data; for builds whose SQL objects
 # are the same): give both the same environment file, and BENCH_A_SWITCH /
 # BENCH_B_SWITCH, shell commands run before each measurement of that side
@@ -187,15 +187,19 @@ measure() { # measure SIDE
 	side "$s"
 	sw="BENCH_${s}_SWITCH"
 	if [ -n "${!sw:-}" ]; then eval "${!sw}"; warm "$ERASE" >/dev/null; fi
-	read -r l c < <(warm "$ERASE"); add "erase warm ms" "$s" "$l"; add "erase warm CPU us" "$s" "$c"
-	read -r l c < <(warm "$ACCESS"); add "access warm ms" "$s" "$l"; add "access warm CPU us" "$s" "$c"
+	if [ "${BENCH_WARM:-1}" != 0 ]; then
+		read -r l c < <(warm "$ERASE"); add "erase warm ms" "$s" "$l"; add "erase warm CPU us" "$s" "$c"
+		read -r l c < <(warm "$ACCESS"); add "access warm ms" "$s" "$l"; add "access warm CPU us" "$s" "$c"
+	fi
 	read -r l c < <(first "privacy.access('gl', u::text)"); add "gl first access ms" "$s" "$l"; add "gl first access CPU ms" "$s" "$c"
 	read -r l c < <(first "privacy.erase('gl', u::text)"); add "gl first erase ms" "$s" "$l"; add "gl first erase CPU ms" "$s" "$c"
 	echo "round $r $s done (load $(cut -d' ' -f1 /proc/loadavg))"
 }
 
 # warm-up, not measured
-for s in A B; do side $s; warm "$ERASE" >/dev/null; warm "$ACCESS" >/dev/null; done
+if [ "${BENCH_WARM:-1}" != 0 ]; then
+	for s in A B; do side $s; warm "$ERASE" >/dev/null; warm "$ACCESS" >/dev/null; done
+fi
 for ((r = 1; r <= BENCH_ROUNDS; r++)); do
 	if ((r % 2)); then measure A; measure B; else measure B; measure A; fi
 done
@@ -204,7 +208,7 @@ echo
 printf '%-24s %22s %22s %7s\n' measure "A mean (min-max)" "B mean (min-max)" "B/A"
 for m in "erase warm ms" "erase warm CPU us" "access warm ms" "access warm CPU us" \
 	"gl first access ms" "gl first access CPU ms" "gl first erase ms" "gl first erase CPU ms"; do
-	awk -v m="$m" -v a="${V["$m,A"]}" -v b="${V["$m,B"]}" '
+	awk -v m="$m" -v a="${V["$m,A"]:-}" -v b="${V["$m,B"]:-}" '
 	function st(x, o,   X, n, i, s, k) { n = split(x, X, " "); s = k = 0; o["lo"] = 1e12; o["hi"] = -1
 		for (i = 1; i <= n; i++) { if (X[i] !~ /^[0-9.]+$/) continue; s += X[i]; k++
 			if (X[i] < o["lo"]) o["lo"] = X[i]; if (X[i] > o["hi"]) o["hi"] = X[i] }
