@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -484,12 +485,114 @@ set_constraints(List *names, const char *mode)
  *		for UtilDeferredRestore (NIL: none).  The caller holds locks on the
  *		tables, is connected to SPI and is in no guard frame.
  */
+/*
+ * The initially deferred constraints of the database outside the system
+ * schemas, each with its qualified name and whether another constraint of
+ * its schema shares the name without being initially deferred too: read by
+ * one scan of pg_constraint, kept until pg_constraint or pg_namespace
+ * changes (syscache callbacks).  Scanning pg_constraint on every erasure
+ * cost a full read of the catalog per call (thousands of rows in a schema
+ * of a few hundred tables).  What depends on the caller (the role's USAGE,
+ * another session's temporary schema, the extension's schema) is checked
+ * per call.
+ */
+typedef struct DeferredCon
+{
+	Oid			oid;
+	Oid			nsp;
+	char	   *name;			/* schema-qualified, quoted */
+	bool		shared;
+} DeferredCon;
+
+static MemoryContext deferred_cxt = NULL;
+static DeferredCon *deferred_cons = NULL;
+static int	deferred_n = 0;
+static bool deferred_valid = false;
+
+static void
+deferred_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	deferred_valid = false;
+}
+
+/* fill e for the constraint tuple con (name, shared) */
+static void
+deferred_describe(Relation crel, Form_pg_constraint con, DeferredCon *e)
+{
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	other;
+
+	e->oid = con->oid;
+	e->nsp = con->connamespace;
+	e->shared = false;
+	ScanKeyInit(&key[0], Anum_pg_constraint_conname, BTEqualStrategyNumber, F_NAMEEQ,
+				NameGetDatum(&con->conname));
+	ScanKeyInit(&key[1], Anum_pg_constraint_connamespace, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(con->connamespace));
+	scan = systable_beginscan(crel, ConstraintNameNspIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(other = systable_getnext(scan)))
+		if (!((Form_pg_constraint) GETSTRUCT(other))->condeferrable ||
+			!((Form_pg_constraint) GETSTRUCT(other))->condeferred)
+			e->shared = true;	/* SET CONSTRAINTS would refuse it, or defer it after */
+	systable_endscan(scan);
+	e->name = quote_qualified_identifier(get_namespace_name(con->connamespace), NameStr(con->conname));
+}
+
+static void
+deferred_load(void)
+{
+	Relation	crel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext old;
+	int			cap = 16;
+
+	if (deferred_cxt == NULL)
+	{
+		deferred_cxt = AllocSetContextCreate(CacheMemoryContext, "privacy deferred constraints",
+											 ALLOCSET_SMALL_SIZES);
+		CacheRegisterSyscacheCallback(CONSTROID, deferred_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, deferred_callback, (Datum) 0);
+	}
+	MemoryContextReset(deferred_cxt);
+	deferred_cons = NULL;
+	deferred_n = 0;
+	/* an invalidation read while this loads makes the next call load again */
+	deferred_valid = true;
+	old = MemoryContextSwitchTo(deferred_cxt);
+	deferred_cons = palloc(sizeof(DeferredCon) * cap);
+	crel = table_open(ConstraintRelationId, AccessShareLock);
+	scan = systable_beginscan(crel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+
+		if (!con->condeferrable || !con->condeferred ||
+			IsCatalogNamespace(con->connamespace) || IsToastNamespace(con->connamespace))
+			continue;
+		if (deferred_n == cap)
+		{
+			cap *= 2;
+			deferred_cons = repalloc(deferred_cons, sizeof(DeferredCon) * cap);
+		}
+		deferred_describe(crel, con, &deferred_cons[deferred_n++]);
+	}
+	systable_endscan(scan);
+	table_close(crel, AccessShareLock);
+	MemoryContextSwitchTo(old);
+}
+
 List *
 UtilDeferredImmediate(const Oid *relids, int n)
 {
 	List	   *cons = NIL;
 	List	   *names = NIL;
 	ListCell   *lc;
+	Oid			ours = get_namespace_oid("privacy", true);
+	Oid			role = UtilOuterUser();
+	DeferredCon *all;
+	int			nall;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -515,58 +618,46 @@ UtilDeferredImmediate(const Oid *relids, int n)
 			relation_close(rel, NoLock);
 		}
 	}
-	/* every other initially deferred constraint the role may name */
+	if (!deferred_valid)
+		deferred_load();
+	/* a copy: an invalidation read below (a lock, a syscache miss) may reload */
+	nall = deferred_n;
+	all = palloc(sizeof(DeferredCon) * Max(nall, 1));
+	for (int i = 0; i < nall; i++)
 	{
-		Oid			ours = get_namespace_oid("privacy", true);
-		Oid			role = UtilOuterUser();
-		Relation	crel = table_open(ConstraintRelationId, AccessShareLock);
-		SysScanDesc scan = systable_beginscan(crel, InvalidOid, false, NULL, 0, NULL);
-		HeapTuple	tup;
-
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		{
-			Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
-
-			if (!con->condeferrable || !con->condeferred || con->connamespace == ours ||
-				IsCatalogNamespace(con->connamespace) || IsToastNamespace(con->connamespace) ||
-				isOtherTempNamespace(con->connamespace) ||
-				pg_namespace_aclcheck(con->connamespace, role, ACL_USAGE) != ACLCHECK_OK)
-				continue;
-			cons = list_append_unique_oid(cons, con->oid);
-		}
-		systable_endscan(scan);
-		table_close(crel, AccessShareLock);
+		all[i] = deferred_cons[i];
+		all[i].name = pstrdup(deferred_cons[i].name);
 	}
+	/* every other initially deferred constraint the role may name */
+	for (int i = 0; i < nall; i++)
+		if (all[i].nsp != ours && !isOtherTempNamespace(all[i].nsp) &&
+			pg_namespace_aclcheck(all[i].nsp, role, ACL_USAGE) == ACLCHECK_OK)
+			cons = list_append_unique_oid(cons, all[i].oid);
 	foreach(lc, cons)
 	{
-		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(lfirst_oid(lc)));
-		Form_pg_constraint con;
-		Relation	crel;
-		ScanKeyData key[2];
-		SysScanDesc scan;
-		HeapTuple	other;
-		bool		shared = false;
-		char	   *name;
+		Oid			oid = lfirst_oid(lc);
+		DeferredCon *e = NULL;
+		DeferredCon one;
 
-		if (!HeapTupleIsValid(tup))
-			continue;
-		con = (Form_pg_constraint) GETSTRUCT(tup);
-		crel = table_open(ConstraintRelationId, AccessShareLock);
-		ScanKeyInit(&key[0], Anum_pg_constraint_conname, BTEqualStrategyNumber, F_NAMEEQ,
-					NameGetDatum(&con->conname));
-		ScanKeyInit(&key[1], Anum_pg_constraint_connamespace, BTEqualStrategyNumber, F_OIDEQ,
-					ObjectIdGetDatum(con->connamespace));
-		scan = systable_beginscan(crel, ConstraintNameNspIndexId, true, NULL, 2, key);
-		while (HeapTupleIsValid(other = systable_getnext(scan)))
-			if (!((Form_pg_constraint) GETSTRUCT(other))->condeferrable ||
-				!((Form_pg_constraint) GETSTRUCT(other))->condeferred)
-				shared = true;	/* SET CONSTRAINTS would refuse it, or defer it after */
-		systable_endscan(scan);
-		table_close(crel, AccessShareLock);
-		name = quote_qualified_identifier(get_namespace_name(con->connamespace), NameStr(con->conname));
-		ReleaseSysCache(tup);
-		if (!shared && !list_member(names, makeString(name)))
-			names = lappend(names, makeString(name));
+		for (int i = 0; i < nall && e == NULL; i++)
+			if (all[i].oid == oid)
+				e = &all[i];
+		if (e == NULL)
+		{
+			/* not among them (a system schema's): read it now */
+			HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(oid));
+			Relation	crel;
+
+			if (!HeapTupleIsValid(tup))
+				continue;
+			crel = table_open(ConstraintRelationId, AccessShareLock);
+			deferred_describe(crel, (Form_pg_constraint) GETSTRUCT(tup), &one);
+			table_close(crel, AccessShareLock);
+			ReleaseSysCache(tup);
+			e = &one;
+		}
+		if (!e->shared && !list_member(names, makeString(e->name)))
+			names = lappend(names, makeString(e->name));
 	}
 	set_constraints(names, "IMMEDIATE");
 	return names;

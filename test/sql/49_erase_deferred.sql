@@ -146,6 +146,33 @@ DROP SCHEMA d_o CASCADE;
 REVOKE ALL ON d_users FROM regress_d_towner;
 DROP ROLE regress_d_towner, regress_d_officer;
 
+-- the initially deferred constraints outside the map are read once and kept
+-- (util.c): a constraint made initially deferred, and a schema renamed,
+-- after an erasure of this session are seen by its next one (a trigger of
+-- a mapped table writes a table outside the map whose foreign key becomes
+-- initially deferred: left deferred, its event is refused, 42501; named by
+-- its old schema, SET CONSTRAINTS fails, 42P01 or 42704)
+INSERT INTO d_users VALUES (6, 'Fy'), (7, 'Gu'), (8, 'Hu');
+INSERT INTO d_orders VALUES (60, 6), (70, 7), (80, 8);
+CREATE SCHEMA d_x;
+CREATE TABLE d_x.ref (id int PRIMARY KEY);
+INSERT INTO d_x.ref VALUES (60), (70), (80);
+CREATE TABLE d_x.log (order_id int CONSTRAINT log_order REFERENCES d_x.ref DEFERRABLE INITIALLY IMMEDIATE);
+CREATE FUNCTION d_log_order() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO d_x.log VALUES (OLD.id); RETURN NULL; END$$;
+CREATE TRIGGER d_orders_log AFTER DELETE ON d_orders FOR EACH ROW EXECUTE FUNCTION d_log_order();
+SELECT privacy.erase('duser', '6') -> 'tables' -> 'public.d_orders' ->> 'deleted' AS orders;
+ALTER TABLE d_x.log ALTER CONSTRAINT log_order DEFERRABLE INITIALLY DEFERRED;
+SELECT privacy.erase('duser', '7') -> 'tables' -> 'public.d_orders' ->> 'deleted' AS orders;
+ALTER SCHEMA d_x RENAME TO d_x2;
+CREATE OR REPLACE FUNCTION d_log_order() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO d_x2.log VALUES (OLD.id); RETURN NULL; END$$;
+SELECT privacy.erase('duser', '8') -> 'tables' -> 'public.d_orders' ->> 'deleted' AS orders;
+SELECT array_agg(order_id ORDER BY order_id) AS logged FROM d_x2.log;
+DROP TRIGGER d_orders_log ON d_orders;
+DROP FUNCTION d_log_order();
+DROP SCHEMA d_x2 CASCADE;
+
 SELECT privacy.drop_subject('duser');
 DROP TABLE d_pins, d_refs, d_logs, d_invoices, d_seen;
 DROP TABLE d_items, d_orders, d_users;
