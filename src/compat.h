@@ -29,6 +29,10 @@
 #include "utils/acl.h"
 #define pg_class_ownercheck(relid, roleid) \
 	object_ownercheck(RelationRelationId, (relid), (roleid))
+/* ... and the per-class ACL checks one object_aclcheck() */
+#include "catalog/pg_namespace.h"
+#define pg_namespace_aclcheck(nspid, roleid, mode) \
+	object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
 #endif
 
 /* 17: the IsBackgroundWorker flag became a test of MyBackendType */
