@@ -180,6 +180,22 @@ SELECT count(*) AS workers, count(*) FILTER (WHERE success AND result = '0') AS 
        $$SELECT count(*) FROM pg_trigger WHERE tgrelid = 'events'::regclass AND tgfoid = 'privacy._link_lock()'::regprocedure$$);
 SELECT table_name FROM privacy.subject_tables WHERE subject = 'account' ORDER BY table_name::text;
 
+-- a polymorphic link (Rails' commentable_type/_id) on a colocated table:
+-- only the rows of the subject's type are its, and the lock trigger, with
+-- the type, is on every placement
+CREATE TABLE comments (account_id bigint, commentable_type text, body text);
+SELECT create_distributed_table('comments', 'account_id', colocate_with => 'accounts');
+INSERT INTO comments VALUES (12, 'Account', 'mine'), (12, 'Team', 'team 12'), (13, 'Account', 'other');
+SELECT privacy.link('account', 'comments', 'account_id', 'commentable_type', 'Account');
+SELECT count(*) AS placements, count(*) FILTER (WHERE success AND result = '4') AS typed_trigger
+  FROM run_command_on_placements('comments',
+       $$SELECT tgnargs FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgfoid = 'privacy._link_lock()'::regprocedure$$);
+SELECT path, routing FROM privacy.subject_tables WHERE subject = 'account' AND table_name = 'comments'::regclass;
+SELECT jsonb_array_length(privacy.access('account', '12')->'data'->'public.comments') AS comments12;
+SELECT receipt(privacy.erase('account', '12'))->'tables'->'public.comments' AS erase12;
+SELECT commentable_type, body FROM comments ORDER BY 1, 2;
+SELECT privacy.unlink('account', 'comments', 'account_id');
+
 -- invalid input: tables where erase's lock would not reach the rows
 \set VERBOSITY default
 CREATE TABLE visits (visit_id bigint, account_id bigint);
@@ -215,7 +231,7 @@ SELECT (SELECT count(*) FROM accounts WHERE account_id = 11) AS account11,
 -- cleanup
 SELECT privacy.drop_subject('account');
 DROP FUNCTION link_lock_query(text, text, text);
-DROP TABLE accounts, events, visits, notes, tags, transfers, clicks;
+DROP TABLE accounts, events, visits, notes, tags, transfers, clicks, comments;
 \c single_regress
 SELECT privacy.drop_subject('account');
 DROP TABLE accounts, events;
