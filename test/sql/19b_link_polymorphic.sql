@@ -114,5 +114,37 @@ SELECT privacy.unlink('user', 'comments', 'commentable_id');
 ALTER TABLE comments RENAME COLUMN commentable_type TO kind;
 SELECT count(*) AS comments_mapped FROM privacy.subject_tables WHERE table_name = 'comments'::regclass;
 
+-- a type column whose cast to text is user code (a composite type with a
+-- cast of its owner's): link's check, access and erase run it as the
+-- table's owner, in a security-restricted operation, never as the caller
+CREATE ROLE regress_poly_owner;
+CREATE SCHEMA pk AUTHORIZATION regress_poly_owner;
+SET ROLE regress_poly_owner;
+CREATE TABLE pk.seen (who name, superuser boolean, restricted boolean);
+CREATE TYPE pk.kind AS (k text);
+CREATE FUNCTION pk.kind_text(v pk.kind) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	BEGIN
+		PERFORM set_config('role', current_user, true);	-- refused in a security-restricted operation
+		INSERT INTO pk.seen VALUES (current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false);
+	EXCEPTION WHEN insufficient_privilege THEN
+		INSERT INTO pk.seen VALUES (current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), true);
+	END;
+	RETURN v.k;
+END $$;
+CREATE CAST (pk.kind AS text) WITH FUNCTION pk.kind_text(pk.kind);
+CREATE TABLE pk.notes (id int PRIMARY KEY, target pk.kind, target_id bigint);
+INSERT INTO pk.notes VALUES (1, ROW('User'), 2), (2, ROW('Post'), 2);
+RESET ROLE;
+SELECT privacy.link('user', 'pk.notes', 'target_id', 'target', 'User');
+SELECT jsonb_array_length(privacy.access('user', '2') -> 'data' -> 'pk.notes') AS notes_of_2;
+BEGIN;
+SELECT privacy.erase('user', '2') -> 'tables' -> 'pk.notes' AS erased;
+SELECT who, superuser, restricted, count(*) > 0 AS ran FROM pk.seen GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+ROLLBACK;
+SELECT privacy.unlink('user', 'pk.notes', 'target_id');
+DROP SCHEMA pk CASCADE;
+DROP ROLE regress_poly_owner;
+
 DROP TABLE comment_likes, comments, admin_log, django_content_type, posts, organizations, users;
 DROP EXTENSION privacy CASCADE;
