@@ -527,46 +527,6 @@ MapTableCond(MapSubject *subj, MapTable *mt)
 }
 
 /*
- * inherit_classification
- *		A partition in the map (mapped by a key of its own, or as part of its
- *		table: map_walk.c) whose partitioned table is in the map too takes
- *		that table's erasure mode and classified columns (translated by
- *		name): they cannot be set on a partition ("its partitions are
- *		handled with it"), and its rows are counted and acted on under the
- *		partition (erase.c, mark_partition_overlap), which deleted rows that
- *		the table's anonymize mode keeps.
- */
-static void
-inherit_classification(MapSubject *subj)
-{
-	ListCell   *lc;
-
-	foreach(lc, subj->tables)
-	{
-		MapTable   *mt = lfirst(lc);
-		MapTable   *top;
-		ListCell   *cc;
-
-		if (mt->outbound || mt->columns != NIL || !get_rel_relispartition(mt->relid))
-			continue;
-		top = MapFindTable(subj, MapPartitionRoot(mt->relid));
-		if (top == NULL || top == mt)
-			continue;
-		mt->anonymize = top->anonymize;
-		foreach(cc, top->columns)
-		{
-			MapColumn  *c = palloc(sizeof(MapColumn));
-
-			*c = *(MapColumn *) lfirst(cc);
-			c->attnum = get_attnum(mt->relid, c->name);
-			if (c->attnum == InvalidAttrNumber)
-				continue;
-			mt->columns = lappend(mt->columns, c);
-		}
-	}
-}
-
-/*
  * load_subject
  *		Build the cache entry of a subject type in its own memory context;
  *		computes the map first when it was never computed (after a restore
@@ -643,7 +603,6 @@ load_subject(const char *name)
 	}
 	MapBuildTableIndex(subj);
 	load_tables(subj);
-	inherit_classification(subj);
 	/* (each table's MapCondition is compiled when first asked for) */
 	MapCallPrepareSubject(subj);
 	MapJitRestore(nest);
