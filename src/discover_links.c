@@ -8,8 +8,14 @@
  * A column is a candidate when its name says it holds the subject's key
  * (the subject type's name or the root table's name in the singular, with
  * nothing or an id suffix: user, user_id, userId, user_ref, user_uuid,
- * author_user_id) and its type can hold the key (the key's own type, a
- * number for a numeric key, text for an integer or uuid key).  A
+ * author_user_id, user1_id, featured_user2_id) and its type can hold the
+ * key (the key's own type, a number for a numeric key, text for an integer
+ * or uuid key); or, at half the confidence, when its name says a person did
+ * something without saying who (created_by_id, deleted_by, author_id,
+ * last_editor_id: Rails' belongs_to :created_by, class_name: 'User').  The
+ * values cannot tell: where ids overlap (user 5, post 5, topic 5), a
+ * post_id column matches root keys as well as a user_id column, so no
+ * column is proposed for its values alone.  A
  * polymorphic pair (x_id beside x_type, Rails and Laravel) is a candidate
  * whatever x is: each value of x_type whose last name segment is the
  * subject's ('User', 'App\Models\User') is proposed with that value.
@@ -18,7 +24,8 @@
  * the table's owner, in a security-restricted context, as discover does)
  * and the share of them that are keys of existing root rows (looked up as
  * the root's owner) gives 0.5 + 0.5 * matched / sampled; a name alone,
- * with no value to check, gives 0.5.  Only counts leave this file.
+ * with no value to check, gives 0.5 (halved for a person who did
+ * something).  Only counts leave this file.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -98,10 +105,56 @@ name_says(const char *col, const char *word)
 		if (n < k || strcmp(col + n - k, suffixes[i]) != 0)
 			continue;
 		stem = n - k;
+		/*
+		 * a number after the word, with an id suffix: the two people of a
+		 * pair (user1_id, user2_id), Discourse's topics.featured_user1_id
+		 * ... featured_user4_id
+		 */
+		if (k > 0)
+			while (stem > w && isdigit((unsigned char) col[stem - 1]))
+				stem--;
 		if (stem == w && strncmp(col, word, w) == 0)
 			return true;
 		/* author_user_id, created_by_user_id */
 		if (stem > w + 1 && col[stem - w - 1] == '_' && strncmp(col + stem - w, word, w) == 0 && k > 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * does the column's name (lower case) say it holds a person who did
+ * something, without saying which table: created_by_id, deleted_by,
+ * approved_by_id (Rails' belongs_to :created_by, class_name: 'User'), or
+ * a person's role with an id suffix (author_id, last_editor_id)?  Not
+ * owner_id: an owner is as often an organization, a group, a namespace.
+ * A weaker sign than the subject's own name: half its confidence.
+ */
+static bool
+name_says_agent(const char *col)
+{
+	static const char *const roles[] = {"author", "creator", "editor", "actor", "sender",
+		"recipient", "reporter", "reviewer", "assignee", "approver", "requester", "inviter", "invitee"};
+	size_t		n = strlen(col);
+	size_t		stem;
+	int			i;
+
+	if (n > 6 && strcmp(col + n - 6, "_by_id") == 0)
+		return true;
+	if (n > 3 && strcmp(col + n - 3, "_by") == 0)
+		return true;
+	if (n > 3 && strcmp(col + n - 3, "_id") == 0)
+		stem = n - 3;
+	else if (n > 2 && strcmp(col + n - 2, "id") == 0)
+		stem = n - 2;
+	else
+		return false;
+	for (i = 0; i < lengthof(roles); i++)
+	{
+		size_t		r = strlen(roles[i]);
+
+		if (stem >= r && strncmp(col + stem - r, roles[i], r) == 0 &&
+			(stem == r || col[stem - r - 1] == '_'))
 			return true;
 	}
 	return false;
@@ -149,6 +202,7 @@ typedef struct LinkCandidate
 	char	   *column;
 	char	   *tcolumn;
 	char	   *tvalue;
+	bool		agent;			/* named for a person who did something only */
 	int			matched;
 	int			sampled;
 } LinkCandidate;
@@ -201,7 +255,7 @@ keys_found(MapSubject *subj, Datum *vals, int n)
  */
 static void
 sample_column(MapSubject *subj, Oid relid, const char *from, const char *col, const char *tcol,
-			  const char *word, const char *word2, int sample, List **out)
+			  const char *word, const char *word2, int sample, bool agent, List **out)
 {
 	char	   *sql;
 	int			frame;
@@ -239,6 +293,7 @@ sample_column(MapSubject *subj, Oid relid, const char *from, const char *col, co
 		found = keys_found(subj, vals, n);
 		c->relid = relid;
 		c->column = pstrdup(col);
+		c->agent = agent;
 		c->sampled = n;
 		for (i = 0; i < (uint64) n; i++)
 			c->matched += found[i] ? 1 : 0;
@@ -298,6 +353,7 @@ candidates_of(MapSubject *subj, Oid relid, MapTable *mt, const char *word, const
 	int			i,
 				j;
 	List	   *plain = NIL;
+	List	   *agents = NIL;
 	List	   *pairs = NIL;	/* id column, type column, alternately */
 	ListCell   *lc;
 
@@ -359,13 +415,17 @@ candidates_of(MapSubject *subj, Oid relid, MapTable *mt, const char *word, const
 		}
 		if (name_says(lname, word) || name_says(lname, word2))
 			plain = lappend(plain, pstrdup(NameStr(a->attname)));
+		else if (name_says_agent(lname))
+			agents = lappend(agents, pstrdup(NameStr(a->attname)));
 	}
 	table_close(rel, AccessShareLock);
 	foreach(lc, plain)
-		sample_column(subj, relid, from, lfirst(lc), NULL, word, word2, sample, out);
+		sample_column(subj, relid, from, lfirst(lc), NULL, word, word2, sample, false, out);
+	foreach(lc, agents)
+		sample_column(subj, relid, from, lfirst(lc), NULL, word, word2, sample, true, out);
 	for (i = 0; i + 1 < list_length(pairs); i += 2)
 		sample_column(subj, relid, from, list_nth(pairs, i), list_nth(pairs, i + 1), word, word2,
-					  sample, out);
+					  sample, false, out);
 }
 
 /*
@@ -432,6 +492,9 @@ privacy_discover_links(PG_FUNCTION_ARGS)
 		Datum		values[7];
 		bool		nulls[7] = {false};
 		double		conf = c->sampled > 0 ? 0.5 + 0.5 * (double) c->matched / c->sampled : 0.5;
+
+		if (c->agent)
+			conf /= 2.0;
 
 		values[0] = ObjectIdGetDatum(c->relid);
 		values[1] = DirectFunctionCall1(namein, CStringGetDatum(c->column));

@@ -55,6 +55,19 @@ SET ROLE dl_nobody;
 SELECT pg_temp.err($$SELECT * FROM privacy.discover_links('user')$$);
 RESET ROLE;
 
-DROP TABLE orders, events, audit, metrics, comments, images, unrelated, empty_log, users;
+-- a numbered person (user1_id, Discourse's topics.featured_user1_id) and
+-- a person who did something, named without the subject (created_by_id,
+-- deleted_by, last_editor_id: Rails' belongs_to :created_by, class_name:
+-- 'User'; half the confidence); neither was proposed.  Not post_id, nor
+-- owner_id (an owner may be an organization)
+CREATE TABLE friendships (id int PRIMARY KEY, user1_id bigint, user2_id bigint);
+CREATE TABLE topics (id int PRIMARY KEY, featured_user1_id bigint, created_by_id bigint, deleted_by text,
+	last_editor_id int, post_id bigint, owner_id bigint);
+INSERT INTO friendships VALUES (1, 1, 2), (2, 3, 4);
+INSERT INTO topics VALUES (1, 5, 5, '5', 5, 5, 5), (2, 6, 60, NULL, 6, 6, 6);
+SELECT table_name, column_name, confidence, matched, sampled FROM privacy.discover_links('user')
+ WHERE table_name::text IN ('friendships', 'topics') ORDER BY 1::text, 2;
+
+DROP TABLE orders, events, audit, metrics, comments, images, unrelated, empty_log, users, friendships, topics;
 DROP ROLE dl_admin, dl_nobody;
 DROP EXTENSION privacy CASCADE;
