@@ -435,6 +435,11 @@ INSERT INTO dc_links VALUES ('upload_references', 'target_id', 'target_type', 'U
 SELECT count(*) AS links FROM (SELECT CASE WHEN typ_col IS NULL THEN privacy.link('user', tbl, col)
 	ELSE privacy.link('user', tbl, col, typ_col, typ_val) END FROM dc_links) l;
 SELECT count(*) AS linked FROM privacy.subject_tables WHERE subject = 'user' AND via = 'link';
+-- a few columns classified: export carries those (portable) of the same rows
+SELECT privacy.classify('users', 'name', 'user.name'), privacy.classify('users', 'username', 'user.account.username'),
+	privacy.classify('users', 'ip_address', 'user.device.ip_address'), privacy.classify('user_emails', 'email', 'user.contact.email'),
+	privacy.classify('user_profiles', 'location', 'user.location.imprecise'), privacy.classify('posts', 'raw', 'user.content.public'),
+	privacy.classify('user_auth_tokens', 'client_ip', 'user.device.ip_address');
 -- the independent walk: the root row, the rows of dc_links, then every row
 -- whose foreign key points at one of them, to a fixed point
 CREATE TABLE dc_rows (tbl regclass, tid tid, PRIMARY KEY (tbl, tid));
@@ -532,6 +537,8 @@ SELECT * FROM dc_access_diff();
 -- nor the posts of others in her topics), the staff log of dave's actions
 -- on her and of hers
 SELECT k AS tbl, jsonb_array_length(v) AS n FROM jsonb_each(privacy.access('user', '5') -> 'data') e(k, v) ORDER BY 1;
+SELECT k AS tbl, jsonb_array_length(v) AS n FROM jsonb_each(privacy.export('user', '5') -> 'tables') e(k, v) ORDER BY 1;
+SELECT e ->> 'email' AS email FROM jsonb_array_elements(privacy.export('user', '5') -> 'tables' -> 'public.user_emails') e ORDER BY 1;
 SELECT b ->> 'bookmarkable_type' AS type, b ->> 'bookmarkable_id' AS id
   FROM jsonb_array_elements(privacy.access('user', '5') -> 'data' -> 'public.bookmarks') b ORDER BY 1, 2;
 SELECT count(*) FILTER (WHERE (p ->> 'id') = '5') AS post_5, count(*) FILTER (WHERE (p ->> 'user_id') <> '5') AS others
