@@ -22,6 +22,13 @@
 -- - django_session: the user id is inside session_data (base64 of a
 --   signed JSON), with no column to link: not mapped (sessions expire;
 --   Django deletes them at logout and with clearsessions).
+-- The defect it found: discover_links() proposed none of the generic
+-- relations (it knew Rails' x_id beside x_type only).  A Django generic
+-- relation, object_id or object_pk beside content_type_id (or prefixed:
+-- actor_object_id beside actor_content_type_id, django-activity-stream),
+-- the type column a foreign key to a table with app_label and model, is
+-- now proposed with the content type of the root's model (app_label_model
+-- = the root's table name, else model = the subject's name).
 -- What it records (not defects): a generic relation to another model than
 -- the user (taggit's tags on the user's articles, content type blog.article)
 -- cannot be linked (link() takes the root's key only): such rows stay,
@@ -219,12 +226,32 @@ CREATE INDEX "django_session_session_key_c0390e0f_like" ON "django_session" ("se
 CREATE INDEX "django_session_expire_date_a5c62663" ON "django_session" ("expire_date");
 ALTER TABLE "django_site" ADD CONSTRAINT "django_site_domain_a2e37b91_uniq" UNIQUE ("domain");
 CREATE INDEX "django_site_domain_a2e37b91_like" ON "django_site" ("domain" varchar_pattern_ops);
+-- django-activity-stream's Action (three generic relations, prefixed:
+-- actor_, target_, action_object_), its model transcribed, sqlmigrate's DDL
+CREATE TABLE "actstream_action" ("id" serial NOT NULL PRIMARY KEY, "actor_object_id" varchar(255) NOT NULL, "verb" varchar(255) NOT NULL, "description" text NULL, "target_object_id" varchar(255) NULL, "action_object_object_id" varchar(255) NULL, "timestamp" timestamp with time zone NOT NULL, "public" boolean NOT NULL, "action_object_content_type_id" integer NULL, "actor_content_type_id" integer NOT NULL, "target_content_type_id" integer NULL);
+ALTER TABLE "actstream_action" ADD CONSTRAINT "actstream_action_action_object_conten_ee623c15_fk_django_co" FOREIGN KEY ("action_object_content_type_id") REFERENCES "django_content_type" ("id") DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "actstream_action" ADD CONSTRAINT "actstream_action_actor_content_type_i_d5e5ec2a_fk_django_co" FOREIGN KEY ("actor_content_type_id") REFERENCES "django_content_type" ("id") DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE "actstream_action" ADD CONSTRAINT "actstream_action_target_content_type__187fa164_fk_django_co" FOREIGN KEY ("target_content_type_id") REFERENCES "django_content_type" ("id") DEFERRABLE INITIALLY DEFERRED;
+CREATE INDEX "actstream_action_actor_object_id_72ef0cfa" ON "actstream_action" ("actor_object_id");
+CREATE INDEX "actstream_action_actor_object_id_72ef0cfa_like" ON "actstream_action" ("actor_object_id" varchar_pattern_ops);
+CREATE INDEX "actstream_action_verb_83f768b7" ON "actstream_action" ("verb");
+CREATE INDEX "actstream_action_verb_83f768b7_like" ON "actstream_action" ("verb" varchar_pattern_ops);
+CREATE INDEX "actstream_action_target_object_id_e080d801" ON "actstream_action" ("target_object_id");
+CREATE INDEX "actstream_action_target_object_id_e080d801_like" ON "actstream_action" ("target_object_id" varchar_pattern_ops);
+CREATE INDEX "actstream_action_action_object_object_id_6433bdf7" ON "actstream_action" ("action_object_object_id");
+CREATE INDEX "actstream_action_action_object_object_id_6433bdf7_like" ON "actstream_action" ("action_object_object_id" varchar_pattern_ops);
+CREATE INDEX "actstream_action_timestamp_a23fe3ae" ON "actstream_action" ("timestamp");
+CREATE INDEX "actstream_action_public_ac0653e9" ON "actstream_action" ("public");
+CREATE INDEX "actstream_action_action_object_content_type_id_ee623c15" ON "actstream_action" ("action_object_content_type_id");
+CREATE INDEX "actstream_action_actor_content_type_id_d5e5ec2a" ON "actstream_action" ("actor_content_type_id");
+CREATE INDEX "actstream_action_target_content_type_id_187fa164" ON "actstream_action" ("target_content_type_id");
 COMMIT;
 -- the data: alice (1) has rows everywhere, bob (2) and carol (3) share some
 INSERT INTO django_content_type (id, app_label, model) VALUES
 	(1, 'admin', 'logentry'), (2, 'auth', 'permission'), (3, 'auth', 'group'), (4, 'auth', 'user'),
 	(5, 'contenttypes', 'contenttype'), (6, 'sessions', 'session'), (7, 'accounts', 'project'),
-	(8, 'blog', 'entry'), (9, 'blog', 'article'), (10, 'django_comments', 'comment');
+	(8, 'blog', 'entry'), (9, 'blog', 'article'), (10, 'django_comments', 'comment'),
+	(11, 'actstream', 'action'), (12, 'sites', 'site'), (13, 'legacy', 'user');
 INSERT INTO auth_permission (id, name, content_type_id, codename) VALUES
 	(1, 'Can change user', 4, 'change_user'), (2, 'Can view project', 7, 'view_project'),
 	(3, 'Can change entry', 8, 'change_entry');
@@ -272,7 +299,9 @@ INSERT INTO django_admin_log (action_time, object_id, object_repr, action_flag, 
 	(now(), '2', 'bob writes', 2, '[]', 8, 1),
 	(now(), '1', 'alice', 2, '[{"changed": {"fields": ["Email address"]}}]', 4, 2),
 	(now(), '1', 'alice-prod', 2, '[]', 7, 2),
-	(now(), '3', 'carol', 1, '[]', 4, 2);
+	(now(), '3', 'carol', 1, '[]', 4, 2),
+	(now(), '1', 'example.com', 2, '[]', 12, 2),
+	(now(), '1', 'old alice', 2, '[]', 13, 2);
 -- django-contrib-comments: alice comments bob's article; bob comments on alice's profile
 INSERT INTO django_site (id, domain, name) VALUES (1, 'example.com', 'example.com');
 INSERT INTO django_comments (id, object_pk, user_name, user_email, user_url, comment, submit_date, ip_address, is_public, is_removed, content_type_id, site_id, user_id) VALUES
@@ -291,6 +320,9 @@ INSERT INTO reversion_version (object_id, format, serialized_data, object_repr, 
 	('2', 'json', '[{"model": "blog.entry"}]', 'bob writes', 8, 1, 'default'),
 	('1', 'json', '[{"model": "auth.user", "fields": {"email": "alice@example.org"}}]', 'alice', 4, 2, 'default'),
 	('3', 'json', '[{"model": "auth.user"}]', 'carol', 4, 2, 'default');
+-- activity stream: alice liked bob's article; bob wrote on alice's profile; carol followed alice's article
+INSERT INTO actstream_action (actor_content_type_id, actor_object_id, verb, target_content_type_id, target_object_id, timestamp, public) VALUES
+	(4, '1', 'liked', 9, '2', now(), true), (4, '2', 'wrote on', 4, '1', now(), true), (4, '3', 'followed', 9, '1', now(), true);
 -- sessions: the user id inside session_data (base64), no key to follow
 INSERT INTO django_session VALUES
 	('s1', encode(convert_to('x:{"_auth_user_id":"1","_auth_user_backend":"django.contrib.auth.backends.ModelBackend"}', 'UTF8'), 'base64'), now() + interval '14 days'),
@@ -345,6 +377,9 @@ CREATE FUNCTION dj_expected(u int) RETURNS TABLE (tbl text, r jsonb) LANGUAGE sq
 	UNION ALL SELECT 'reversion_revision', to_jsonb(x) FROM reversion_revision x WHERE id IN (SELECT id FROM rev)
 	UNION ALL SELECT 'reversion_version', to_jsonb(x) FROM reversion_version x WHERE revision_id IN (SELECT id FROM rev)
 		OR (content_type_id IN (SELECT id FROM ct) AND object_id = u::text)
+	UNION ALL SELECT 'actstream_action', to_jsonb(x) FROM actstream_action x
+		WHERE (actor_content_type_id IN (SELECT id FROM ct) AND actor_object_id = u::text)
+		OR (target_content_type_id IN (SELECT id FROM ct) AND target_object_id = u::text)
 	UNION ALL SELECT 'taggit_taggeditem', to_jsonb(x) FROM taggit_taggeditem x
 		WHERE content_type_id IN (SELECT id FROM ct) AND object_id = u
 $$;
@@ -368,6 +403,8 @@ SELECT privacy.link('user', 'django_comments', 'object_pk', 'content_type_id', :
 SELECT privacy.link('user', 'guardian_userobjectpermission', 'object_pk', 'content_type_id', :'ct_user');
 SELECT privacy.link('user', 'guardian_groupobjectpermission', 'object_pk', 'content_type_id', :'ct_user');
 SELECT privacy.link('user', 'reversion_version', 'object_id', 'content_type_id', :'ct_user');
+SELECT privacy.link('user', 'actstream_action', 'actor_object_id', 'actor_content_type_id', :'ct_user');
+SELECT privacy.link('user', 'actstream_action', 'target_object_id', 'target_content_type_id', :'ct_user');
 SELECT table_name, path FROM privacy.subject_tables WHERE subject = 'user' AND path ~ 'content_type_id' ORDER BY 1::text;
 -- nothing left to propose
 SELECT count(*) FROM privacy.discover_links('user');
@@ -417,9 +454,16 @@ SELECT count(*) FROM blog_article a WHERE NOT EXISTS (SELECT FROM blog_entry e W
 -- bob: a user with nothing of alice left
 SELECT privacy.erase('user', '2', dry_run => true) -> 'tables' -> 'public.accounts_member' AS bob_members;
 SELECT privacy.access('user', '1') -> 'data' AS alice_now;
+-- discover_links for a model whose table is not app_label_model (the
+-- sites app declares db_table 'django_site'): its content type by model
+-- name; for user, legacy.user (13) was not proposed beside auth.user
+SELECT privacy.define_subject('site', 'django_site');
+SELECT table_name, column_name, type_column, type_value, confidence, matched, sampled
+	FROM privacy.discover_links('site') ORDER BY table_name::text, column_name;
+SELECT privacy.drop_subject('site');
 
 DROP FUNCTION dj_rows(), dj_expected(int);
-DROP TABLE django_session, reversion_version, reversion_revision, django_redirect, guardian_userobjectpermission,
+DROP TABLE actstream_action, django_session, reversion_version, reversion_revision, django_redirect, guardian_userobjectpermission,
 	guardian_groupobjectpermission, django_flatpage_sites, django_flatpage, django_comment_flags, django_comments,
 	django_site, blog_article_likes, blog_article, blog_entry, taggit_taggeditem, taggit_tag,
 	api_channel_checks, api_flip, api_notification, api_ping, api_check, api_channel, django_admin_log,
