@@ -454,6 +454,62 @@ SELECT count(*) FROM blog_article a WHERE NOT EXISTS (SELECT FROM blog_entry e W
 -- bob: a user with nothing of alice left
 SELECT privacy.erase('user', '2', dry_run => true) -> 'tables' -> 'public.accounts_member' AS bob_members;
 SELECT privacy.access('user', '1') -> 'data' AS alice_now;
+-- the erasure sets IMMEDIATE the initially deferred constraints whose
+-- events its statements can queue: of a table whose rows it only deletes,
+-- those with a DELETE trigger there (the keys that reference it), not the
+-- table's own keys (their triggers fire on INSERT and UPDATE), when no
+-- user's trigger or rule runs.  A dangling content type the transaction
+-- wrote before is not checked by the call (it was: 23503 from SET
+-- CONSTRAINTS, the whole list of the database's deferred constraints set
+-- IMMEDIATE); the commit checks it
+BEGIN;
+INSERT INTO django_admin_log (action_time, object_id, object_repr, action_flag, change_message, content_type_id, user_id)
+	VALUES (now(), '9', 'x', 1, '', 999, 3);
+SELECT privacy.erase('user', '2') -> 'tables' -> 'public.django_admin_log' AS bob_admin_log;
+SAVEPOINT s;
+SET CONSTRAINTS ALL IMMEDIATE;
+ROLLBACK TO s;
+-- a dangling user is checked by the call (auth_user's rows are deleted)
+UPDATE django_admin_log SET content_type_id = 1 WHERE content_type_id = 999;
+UPDATE django_admin_log SET user_id = 99 WHERE user_id = 3;
+\set VERBOSITY terse
+SELECT privacy.erase('user', '3') -> 'tables' -> 'public.django_admin_log';
+\set VERBOSITY default
+ROLLBACK;
+-- Django's SET_NULL (django_comments.user) is NO ACTION in the database:
+-- anonymize mode cannot keep a comment that references the erased user
+SELECT privacy.set_erasure_mode('django_comments', 'anonymize');
+BEGIN;
+INSERT INTO django_comments (object_pk, user_name, user_email, user_url, comment, submit_date, ip_address, is_public, is_removed, content_type_id, site_id, user_id)
+	VALUES ('2', 'carol', 'carol@example.org', '', 'new', now(), '192.0.2.9', true, false, 9, 1, 3);
+SELECT privacy.erase('user', '3', dry_run => true);
+ROLLBACK;
+-- with ON DELETE SET NULL in the database, the comment stays, anonymized;
+-- a row written in this transaction is rewritten (its keys' UPDATE
+-- triggers queue their checks: set IMMEDIATE for a table the erasure
+-- rewrites, or 42501 "cannot fire deferred trigger")
+ALTER TABLE django_comments DROP CONSTRAINT django_comments_user_id_a0a440a1_fk_auth_user_id,
+	ADD CONSTRAINT django_comments_user_id_a0a440a1_fk_auth_user_id FOREIGN KEY (user_id) REFERENCES auth_user (id)
+	ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED;
+BEGIN;
+INSERT INTO django_comments (object_pk, user_name, user_email, user_url, comment, submit_date, ip_address, is_public, is_removed, content_type_id, site_id, user_id)
+	VALUES ('2', 'carol', 'carol@example.org', '', 'new', now(), '192.0.2.9', true, false, 9, 1, 3);
+SELECT r -> 'tables' -> 'public.django_comments' AS comments, r -> 'tables' -> 'public.auth_user' AS users
+	FROM privacy.erase('user', '3') r;
+SELECT object_pk, user_name, user_email, ip_address, comment, user_id FROM django_comments ORDER BY id;
+COMMIT;
+-- a version of carol's account (reversion, linked by its generic
+-- relation) kept, anonymized; written in this transaction, so that its
+-- rewrite queues the checks of its keys (content type, revision): set
+-- IMMEDIATE as the table is rewritten, or 42501
+SELECT privacy.classify('reversion_version', 'serialized_data', 'user.content.private', 'redact');
+SELECT privacy.set_erasure_mode('reversion_version', 'anonymize');
+BEGIN;
+INSERT INTO reversion_version (object_id, format, serialized_data, object_repr, content_type_id, revision_id, db)
+	VALUES ('3', 'json', '[{"model": "auth.user", "fields": {"email": "carol@example.org"}}]', 'carol', 4, 2, 'default');
+SELECT privacy.erase('user', '3') -> 'tables' -> 'public.reversion_version' AS versions;
+SELECT object_id, serialized_data, revision_id FROM reversion_version ORDER BY id;
+ROLLBACK;
 -- discover_links for a model whose table is not app_label_model (the
 -- sites app declares db_table 'django_site'): its content type by model
 -- name; for user, legacy.user (13) was not proposed beside auth.user
