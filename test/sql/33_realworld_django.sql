@@ -2,7 +2,8 @@
 -- sessions, sites, flatpages, redirects), django-allauth (account),
 -- django-taggit, django-contrib-comments, django-guardian, django-reversion
 -- (the Debian 12 packages), healthchecks/healthchecks' accounts and api
--- models (transcribed, fields reduced) and a blog app with multi-table
+-- models (transcribed, fields reduced), django-activity-stream's Action
+-- (transcribed) and a blog app with multi-table
 -- inheritance (blog_article's primary key entry_ptr_id is its foreign key
 -- to blog_entry), PROTECT and SET_NULL keys.  The DDL below is Django
 -- 3.2's own: `django-admin sqlmigrate` of every migration in the order of
@@ -22,14 +23,22 @@
 -- - django_session: the user id is inside session_data (base64 of a
 --   signed JSON), with no column to link: not mapped (sessions expire;
 --   Django deletes them at logout and with clearsessions).
--- The defect it found: discover_links() proposed none of the generic
--- relations (it knew Rails' x_id beside x_type only).  A Django generic
--- relation, object_id or object_pk beside content_type_id (or prefixed:
--- actor_object_id beside actor_content_type_id, django-activity-stream),
--- the type column a foreign key to a table with app_label and model, is
--- now proposed with the content type of the root's model (app_label_model
--- = the root's table name, else model = the subject's name).
--- What it records (not defects): a generic relation to another model than
+-- The defects it found:
+-- - every erasure named all the database's initially deferred constraints
+--   in SET CONSTRAINTS ... IMMEDIATE (and DEFERRED after), quadratic in
+--   their triggers (12 ms for a 200-table Django schema, bench/75_django.sh);
+--   without a user's trigger or rule it now names those its statements can
+--   queue events of (a table it only deletes from: the keys referencing it);
+-- - discover_links() proposed none of the generic relations (it knew
+--   Rails' x_id beside x_type only).  object_id or object_pk beside
+--   content_type_id (or prefixed: actor_object_id beside
+--   actor_content_type_id, django-activity-stream), the type column a
+--   foreign key to a table with app_label and model, is now proposed with
+--   the content type of the root's model (app_label_model = the root's
+--   table name, else model = the subject's name).
+-- What it records (not defects): Django's SET_NULL is NO ACTION in the
+-- database, so anonymize mode needs ON DELETE SET NULL there (23503
+-- otherwise).  A generic relation to another model than
 -- the user (taggit's tags on the user's articles, content type blog.article)
 -- cannot be linked (link() takes the root's key only): such rows stay,
 -- dangling, as they would after a raw DELETE; Django's collector deletes
