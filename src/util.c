@@ -474,8 +474,8 @@ set_constraints(List *names, const char *mode)
  *		sits on any of the tables and no foreign key action of theirs
  *		updates it (SET NULL, SET DEFAULT, ON UPDATE): SET CONSTRAINTS costs
  *		time quadratic in the number of triggers it names (PostgreSQL's
- *		AfterTriggerSetState), 12 ms for Django's 480 initially deferred
- *		keys of a 200-table schema, 2.5 ms for the 200 an erasure there
+ *		AfterTriggerSetState), 8-13 ms for Django's 480 initially deferred
+ *		keys of a 200-table schema, 2.5-5 ms for the 200 an erasure there
  *		needs (bench/75_django.sh).
  *		As SET CONSTRAINTS does, this also runs now the checks of those
  *		constraints that the transaction deferred so far, as the role

@@ -26,7 +26,7 @@
 -- The defects it found:
 -- - every erasure named all the database's initially deferred constraints
 --   in SET CONSTRAINTS ... IMMEDIATE (and DEFERRED after), quadratic in
---   their triggers (12 ms for a 200-table Django schema, bench/75_django.sh);
+--   their triggers (8-13 ms for a 200-table Django schema, bench/75_django.sh);
 --   without a user's trigger or rule it now names those its statements can
 --   queue events of (a table it only deletes from: the keys referencing it);
 -- - discover_links() proposed none of the generic relations (it knew
