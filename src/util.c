@@ -598,9 +598,9 @@ deferred_load(void)
 /*
  * user_code_or_updated
  *		Whether the relation has a user's trigger or a rule (code that may
- *		write any table; the extension's own triggers are not), and whether a foreign key action of another table
- *		may update its rows (ON DELETE SET NULL / SET DEFAULT, an ON UPDATE
- *		action).
+ *		write any table; the extension's own triggers do not), and whether
+ *		a foreign key action of another table may update its rows (ON
+ *		DELETE SET NULL / SET DEFAULT, an ON UPDATE action).
  */
 static void
 user_code_or_updated(Relation rel, Oid ours, bool *user_code, bool *updated)
@@ -617,7 +617,8 @@ user_code_or_updated(Relation rel, Oid ours, bool *user_code, bool *updated)
 				*user_code = true;
 	foreach(lc, RelationGetFKeyList(rel))
 	{
-		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(((ForeignKeyCacheInfo *) lfirst(lc))->conoid));
+		Oid			conoid = ((ForeignKeyCacheInfo *) lfirst(lc))->conoid;
+		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
 		Form_pg_constraint con;
 
 		if (!HeapTupleIsValid(tup))
