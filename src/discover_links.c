@@ -19,6 +19,12 @@
  * polymorphic pair (x_id beside x_type, Rails and Laravel) is a candidate
  * whatever x is: each value of x_type whose last name segment is the
  * subject's ('User', 'App\Models\User') is proposed with that value.
+ * A Django generic relation (object_id or object_pk beside content_type_id,
+ * or P_object_id beside P_content_type_id, the type column a foreign key
+ * to a table of content types: app_label and model columns) is a
+ * candidate with the content type of the root's model: its key as text,
+ * found in the content types as app_label_model = the root table's name
+ * (Django's db_table), else as model = the subject's or the root's name.
  *
  * Values decide the confidence: up to `sample` non-null values are read (as
  * the table's owner, in a security-restricted context, as discover does)
@@ -333,13 +339,126 @@ sample_column(MapSubject *subj, Oid relid, const char *from, const char *col, co
 	}
 }
 
+/* a text-like column of relid named name? */
+static bool
+text_column(Oid relid, const char *name)
+{
+	AttrNumber	att = get_attnum(relid, name);
+	Oid			t;
+
+	if (att == InvalidAttrNumber)
+		return false;
+	t = getBaseType(get_atttype(relid, att));
+	return t == TEXTOID || t == VARCHAROID || t == BPCHAROID;
+}
+
+/*
+ * content_types
+ *		The keys (as text) of the content types that name the root's model
+ *		in the content type table ct (key column ctkey): app_label_model
+ *		equal to the root table's name (Django's db_table), else model equal
+ *		to word or word2.  Read as ct's owner, restricted; NIL when the
+ *		caller may not read ct whole.
+ */
+static List *
+content_types(MapSubject *subj, Oid ct, AttrNumber ctkey, const char *word, const char *word2)
+{
+	Oid			t[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[3];
+	List	   *keys = NIL;
+	int			frame;
+	int			rc;
+	uint64		i;
+	char	   *keycol = get_attname(ct, ctkey, true);
+
+	if (keycol == NULL || pg_class_aclcheck(ct, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		check_enable_rls(ct, InvalidOid, true) == RLS_ENABLED)
+		return NIL;
+	v[0] = CStringGetTextDatum(lower_copy(get_rel_name(subj->root)));
+	v[1] = CStringGetTextDatum(word);
+	v[2] = CStringGetTextDatum(word2);
+	frame = GuardEnterTableOwner(ct);
+	rc = SPI_execute_with_args(psprintf("SELECT DISTINCT CAST(t.%s AS pg_catalog.text), x.exact FROM %s t,"
+										" LATERAL (SELECT pg_catalog.lower(pg_catalog.concat(CAST(t.app_label AS pg_catalog.text),"
+										" '_', CAST(t.model AS pg_catalog.text))) OPERATOR(pg_catalog.=) $1 AS exact) x"
+										" WHERE t.%s IS NOT NULL AND (x.exact"
+										" OR pg_catalog.lower(CAST(t.model AS pg_catalog.text)) OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3]))"
+										" ORDER BY 2 DESC, 1",
+										quote_identifier(keycol), UtilFromName(ct), quote_identifier(keycol)),
+							   3, t, v, NULL, true, 0);
+	GuardLeave(frame);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "content type lookup failed: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		bool		exact = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+
+		/* the root's own content type, when there is one, alone */
+		if (i > 0 && exact != DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+			break;
+		keys = lappend(keys, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+	return keys;
+}
+
+/*
+ * sample_generic
+ *		A Django generic relation's candidate for one content type: the
+ *		rows of that type (compared as text, as link() does), appended to
+ *		*out when the sample holds any.
+ */
+static void
+sample_generic(MapSubject *subj, Oid relid, const char *from, const char *col, const char *tcol,
+			   const char *tvalue, int sample, List **out)
+{
+	Oid			t[1] = {TEXTOID};
+	Datum		v[1];
+	int			frame;
+	int			rc;
+	int			n;
+	Datum	   *vals;
+	bool	   *found;
+	uint64		i;
+	LinkCandidate *c;
+
+	v[0] = CStringGetTextDatum(tvalue);
+	/* as the table's owner, restricted: its policies and types are its code */
+	frame = GuardEnterTableOwner(relid);
+	rc = SPI_execute_with_args(psprintf("SELECT CAST(t.%s AS pg_catalog.text) FROM %s t%s WHERE t.%s IS NOT NULL"
+										" AND CAST(t.%s AS pg_catalog.text) OPERATOR(pg_catalog.=) $1 LIMIT %d",
+										quote_identifier(col), from, DiscoverSampleClause(relid, sample),
+										quote_identifier(col), quote_identifier(tcol), sample),
+							   1, t, v, NULL, true, 0);
+	GuardLeave(frame);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "sampling failed: %s", SPI_result_code_string(rc));
+	n = (int) SPI_processed;
+	if (n == 0)
+		return;
+	vals = palloc(sizeof(Datum) * n);
+	for (i = 0; i < SPI_processed; i++)
+		vals[i] = CStringGetTextDatum(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	found = keys_found(subj, vals, n);
+	c = palloc0(sizeof(LinkCandidate));
+	c->relid = relid;
+	c->column = pstrdup(col);
+	c->tcolumn = pstrdup(tcol);
+	c->tvalue = pstrdup(tvalue);
+	c->sampled = n;
+	for (i = 0; i < (uint64) n; i++)
+		c->matched += found[i] ? 1 : 0;
+	*out = lappend(*out, c);
+}
+
 /*
  * candidates_of
  *		The candidates of one table, appended to *out.  A table in the map
  *		(mt) may hold the key in another column too (Forem's reactions,
  *		the subject's by user_id, hold a flagged user in reactable_id with
- *		reactable_type 'User'): its columns that no foreign key and no link
- *		of the subject type use yet are candidates.
+ *		reactable_type 'User'): its columns that no link of the subject
+ *		type uses yet are candidates.  A column of a foreign key never is:
+ *		it holds the key of the table it references.
  */
 static void
 candidates_of(MapSubject *subj, Oid relid, MapTable *mt, const char *word, const char *word2,
@@ -355,6 +474,9 @@ candidates_of(MapSubject *subj, Oid relid, MapTable *mt, const char *word, const
 	List	   *plain = NIL;
 	List	   *agents = NIL;
 	List	   *pairs = NIL;	/* id column, type column, alternately */
+	List	   *generic = NIL;	/* Django: object column, content type column, alternately */
+	List	   *generic_ct = NIL;	/* its content type table */
+	List	   *generic_key = NIL;	/* the content type table's key column */
 	ListCell   *lc;
 
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
@@ -363,15 +485,19 @@ candidates_of(MapSubject *subj, Oid relid, MapTable *mt, const char *word, const
 	rel = table_open(relid, AccessShareLock);
 	td = RelationGetDescr(rel);
 	from = UtilQualifiedName(relid);
+	/*
+	 * a column of a foreign key holds the referenced table's key, whichever
+	 * it is: blog_entry.author_id, a key to auth_user, is not a site's
+	 */
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+
+		for (j = 0; j < fk->nkeys; j++)
+			used = bms_add_member(used, fk->conkey[j]);
+	}
 	if (mt != NULL)
 	{
-		foreach(lc, RelationGetFKeyList(rel))
-		{
-			ForeignKeyCacheInfo *fk = lfirst(lc);
-
-			for (j = 0; j < fk->nkeys; j++)
-				used = bms_add_member(used, fk->conkey[j]);
-		}
 		foreach(lc, mt->paths)
 		{
 			List	   *edge = lfirst(lc);
@@ -392,6 +518,33 @@ candidates_of(MapSubject *subj, Oid relid, MapTable *mt, const char *word, const
 			continue;
 		lname = lower_copy(NameStr(a->attname));
 		n = strlen(lname);
+		/* P_object_id or P_object_pk beside P_content_type_id: Django */
+		if (n >= 9 && (strcmp(lname + n - 9, "object_id") == 0 || strcmp(lname + n - 9, "object_pk") == 0) &&
+			(n == 9 || lname[n - 10] == '_'))
+		{
+			char	   *tname = psprintf("%.*scontent_type_id", (int) (n - 9), lname);
+			bool		paired = false;
+
+			foreach(lc, RelationGetFKeyList(rel))
+			{
+				ForeignKeyCacheInfo *fk = lfirst(lc);
+				Form_pg_attribute b;
+
+				if (fk->nkeys != 1 || paired)
+					continue;
+				b = TupleDescAttr(td, fk->conkey[0] - 1);
+				if (strcmp(lower_copy(NameStr(b->attname)), tname) != 0 ||
+					!text_column(fk->confrelid, "app_label") || !text_column(fk->confrelid, "model"))
+					continue;
+				generic = lappend(generic, pstrdup(NameStr(a->attname)));
+				generic = lappend(generic, pstrdup(NameStr(b->attname)));
+				generic_ct = lappend_oid(generic_ct, fk->confrelid);
+				generic_key = lappend_int(generic_key, fk->confkey[0]);
+				paired = true;
+			}
+			if (paired)
+				continue;
+		}
 		/* x_id beside x_type: a polymorphic pair */
 		if (n > 3 && strcmp(lname + n - 3, "_id") == 0)
 		{
@@ -426,6 +579,11 @@ candidates_of(MapSubject *subj, Oid relid, MapTable *mt, const char *word, const
 	for (i = 0; i + 1 < list_length(pairs); i += 2)
 		sample_column(subj, relid, from, list_nth(pairs, i), list_nth(pairs, i + 1), word, word2,
 					  sample, false, out);
+	for (i = 0; i + 1 < list_length(generic); i += 2)
+		foreach(lc, content_types(subj, list_nth_oid(generic_ct, i / 2), (AttrNumber) list_nth_int(generic_key, i / 2),
+								  word, word2))
+			sample_generic(subj, relid, from, list_nth(generic, i), list_nth(generic, i + 1), lfirst(lc),
+						   sample, out);
 }
 
 /*

@@ -5439,14 +5439,38 @@ erase_act(MapSubject *subj, List *ets, List *ordered, MapCall *call, bool dry_ru
 	List	   *deferred = NIL;
 
 	mark_partition_overlap(ets);
-	/* initially deferred constraints: checked by each statement (util.c) */
+	/*
+	 * initially deferred constraints: checked by each statement (util.c),
+	 * those of the tables whose rows the statements may update (rewritten,
+	 * detached, a key cleared before a row deleted earlier) with their
+	 * UPDATE triggers, the others with their DELETE triggers only
+	 */
 	if (!dry_run)
 	{
 		Oid		   *relids = palloc(sizeof(Oid) * Max(list_length(ets), 1));
+		bool	   *may_update = palloc0(sizeof(bool) * Max(list_length(ets), 1));
 
 		foreach(lc, ets)
-			relids[foreach_current_index(lc)] = ((EraseTable *) lfirst(lc))->mt->relid;
-		deferred = UtilDeferredImmediate(relids, list_length(ets));
+		{
+			EraseTable *et = lfirst(lc);
+			int			i = foreach_current_index(lc);
+			int			ci = list_index_of_et(ordered, et);
+			ListCell   *fc;
+
+			relids[i] = et->mt->relid;
+			may_update[i] = et->anonymize || et->keep_shared || et->mt->outbound ||
+				et->keep_cols != NIL || et->set_clause != NULL || ci < 0;
+			/* break_back_references: a parent deleted before it */
+			foreach(fc, et->fks_out)
+			{
+				EraseEdge  *e = lfirst(fc);
+				int			pi = list_index_of_et(ordered, e->parent);
+
+				if (e->parent != et && pi >= 0 && pi <= ci)
+					may_update[i] = true;
+			}
+		}
+		deferred = UtilDeferredImmediate(relids, may_update, list_length(ets));
 	}
 
 	foreach(lc, ets)

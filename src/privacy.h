@@ -75,7 +75,7 @@ extern char *UtilQualifiedName(Oid relid);
 extern char *UtilFromName(Oid relid);
 extern ErrorData *UtilSubxactCaught(MemoryContext cxt, ResourceOwner owner);
 /* initially deferred constraints on tables about to change: IMMEDIATE until restored */
-extern List *UtilDeferredImmediate(const Oid *relids, int n);
+extern List *UtilDeferredImmediate(const Oid *relids, const bool *may_update, int n);
 extern void UtilDeferredRestore(List *names);
 extern bool UtilAttNotNull(Oid relid, AttrNumber attnum);
 extern char *UtilJsonKey(Oid relid);

@@ -1759,7 +1759,7 @@ RetentionBatch(RetPolicy *p, RetRun *run, bool worker, bool *done, bool *lost)
 			relids[0] = p->partitioned ? b.leaf : p->relid;
 			foreach(lc, p->deps)
 				relids[1 + foreach_current_index(lc)] = ((RetDep *) lfirst(lc))->relid;
-			deferred = UtilDeferredImmediate(relids, 1 + list_length(p->deps));
+			deferred = UtilDeferredImmediate(relids, NULL, 1 + list_length(p->deps));
 		}
 		batch_choose_walk(&b);
 
