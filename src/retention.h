@@ -208,10 +208,13 @@ typedef struct RetRun
  * role, the rows it judges (a FROM item with the filter's alias, and the
  * condition that selects them) and its parameters ($4: the pseudonym
  * scope's token), to which the filter adds the keys it read across owners.
+ * latest (set after RetentionHoldScopeInit): those reads take the latest
+ * snapshot, as every statement of an erasure does.
  */
 typedef struct RetHoldScope
 {
 	Oid			owner;
+	bool		latest;			/* read with the latest snapshot (an erasure) */
 	const char *from;
 	const char *rowsel;
 	int			nargs;

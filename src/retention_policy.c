@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -746,7 +747,7 @@ RetentionHoldScopeInit(RetHoldScope *s, Oid owner, const char *from, const char 
 
 /* a scope of a statement on the rows of relid (alias sh) of its owner */
 static RetHoldScope *
-hold_sub_scope(Oid relid)
+hold_sub_scope(Oid relid, bool latest)
 {
 	RetHoldScope *s = palloc(sizeof(RetHoldScope));
 	Datum		empty = CStringGetTextDatum("");
@@ -758,6 +759,7 @@ hold_sub_scope(Oid relid)
 	LockRelationOid(relid, AccessShareLock);
 	RetentionHoldScopeInit(s, UtilRelationOwner(relid), psprintf("%s sh", UtilFromName(relid)),
 						   "true", GUARD_SCOPE_PARAMNO, t, v);
+	s->latest = latest;
 	return s;
 }
 
@@ -816,7 +818,23 @@ hold_distinct(RetHoldScope *s, const char *alias, Oid relid, const AttrNumber *c
 						 quote_identifier(MapColName(relid, cols[i])));
 	appendStringInfoString(&sql, ") x");
 	RetentionBecome(s->owner, true, &su);
-	RetentionExec(sql.data, s->nargs, s->types, s->values, NULL, SPI_OK_SELECT);
+	if (s->latest)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql.data, s->nargs, s->types);
+		int			ret;
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare a hold lookup: %s", SPI_result_code_string(SPI_result));
+		/* our own earlier changes are visible to the new snapshot */
+		CommandCounterIncrement();
+		ret = SPI_execute_snapshot(plan, s->values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+								   true, false, 0);
+		SPI_freeplan(plan);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "hold lookup failed: %s", SPI_result_code_string(ret));
+	}
+	else
+		RetentionExec(sql.data, s->nargs, s->types, s->values, NULL, SPI_OK_SELECT);
 	RetentionRestore(&su);
 	if (SPI_processed != 1)
 		return NULL;
@@ -936,7 +954,7 @@ hold_cross(MapSubject *subj, MapHop *h, const char *alias, RetHoldScope *s, List
 						 psprintf("true%s", MapHopRelLeaves(h, alias)), ctypes);
 	if (cand == NULL)
 		return "false";
-	sub = hold_sub_scope(h->prel);
+	sub = hold_sub_scope(h->prel, s->latest);
 	sub->rowsel = hold_cols_in(sub, "sh", h->prel, h->pcols, h->ncols, ctypes, cand);
 	inner = path != NIL ? hold_path_cond(subj, path, idx + 1, "sh", sub, depth + 1)
 		: hold_table_cond(subj, up, "sh", sub, depth + 1);
