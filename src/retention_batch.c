@@ -782,8 +782,8 @@ batch_lock_table(RetPolicy *p)
  * batch_pick_leaf
  *		A partitioned table: this batch works on one leaf partition (the
  *		one the stored position is in, or the next one), and the keyset
- *		position is within that leaf; p->qualname names the leaf until the
- *		batch ends.  False when no partition is left: the pass is complete.
+ *		position is within that leaf; p->qualname names the leaf and
+ *		p->owner is its owner until the batch ends.  False when no partition is left: the pass is complete.
  */
 static bool
 batch_pick_leaf(RetBatch *b)
@@ -850,6 +850,12 @@ batch_pick_leaf(RetBatch *b)
 	RetentionCheckCreator(p, b->leaf_subjects);
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->leaf)),
 											 get_rel_name(b->leaf));
+	/*
+	 * and the batch reads and changes the leaf as the leaf's owner (locked
+	 * above), who may be another role than the partitioned table's: as
+	 * that one, every batch of the leaf failed with 42501
+	 */
+	p->owner = UtilRelationOwner(b->leaf);
 	return true;
 }
 
