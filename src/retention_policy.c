@@ -708,7 +708,7 @@ RetentionNeedsSql(RetPolicy *p)
  */
 
 #define RET_HOLD_TOKEN "CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)"
-/* the most owner crossings one condition follows (a cycle of outbound tables) */
+/* the most referenced tables one condition follows up */
 #define RET_HOLD_MAX_DEPTH 32
 
 /* parameter $n of scope s: type and value, returns n */
@@ -921,9 +921,9 @@ hold_table_owned(MapSubject *subj, MapTable *mt, Oid owner)
 }
 
 static char *hold_table_cond(MapSubject *subj, MapTable *mt, const char *alias, RetHoldScope *s,
-							 int depth);
+							 List *stack);
 static char *hold_path_cond(MapSubject *subj, List *path, int idx, const char *alias,
-							RetHoldScope *s, int depth);
+							RetHoldScope *s, List *stack);
 
 /*
  * hold_cross
@@ -935,11 +935,12 @@ static char *hold_path_cond(MapSubject *subj, List *path, int idx, const char *a
  *		then, as the owner of h->prel, the keys among them of its rows that
  *		belong to a held subject (its own tables above of other owners the
  *		same way); the condition compares alias's columns with those keys,
- *		parameters of s.  NULL when it cannot be followed.
+ *		parameters of s.  NULL when it cannot be followed.  stack: the
+ *		referenced tables whose conditions are being built (a cycle).
  */
 static char *
 hold_cross(MapSubject *subj, MapHop *h, const char *alias, RetHoldScope *s, List *path, int idx,
-		   MapTable *up, int depth)
+		   MapTable *up, List *stack)
 {
 	Oid		   *ctypes = palloc(sizeof(Oid) * h->ncols);
 	Oid		   *ktypes = palloc(sizeof(Oid) * h->ncols);
@@ -948,7 +949,7 @@ hold_cross(MapSubject *subj, MapHop *h, const char *alias, RetHoldScope *s, List
 	RetHoldScope *sub;
 	char	   *inner;
 
-	if (depth >= RET_HOLD_MAX_DEPTH)
+	if (list_length(stack) >= RET_HOLD_MAX_DEPTH)
 		return NULL;
 	cand = hold_distinct(s, alias, h->rel, h->cols, h->ncols,
 						 psprintf("true%s", MapHopRelLeaves(h, alias)), ctypes);
@@ -956,8 +957,8 @@ hold_cross(MapSubject *subj, MapHop *h, const char *alias, RetHoldScope *s, List
 		return "false";
 	sub = hold_sub_scope(h->prel, s->latest);
 	sub->rowsel = hold_cols_in(sub, "sh", h->prel, h->pcols, h->ncols, ctypes, cand);
-	inner = path != NIL ? hold_path_cond(subj, path, idx + 1, "sh", sub, depth + 1)
-		: hold_table_cond(subj, up, "sh", sub, depth + 1);
+	inner = path != NIL ? hold_path_cond(subj, path, idx + 1, "sh", sub, stack)
+		: hold_table_cond(subj, up, "sh", sub, stack);
 	if (inner == NULL)
 		return NULL;
 	keys = hold_distinct(sub, "sh", h->prel, h->pcols, h->ncols, inner, ktypes);
@@ -975,7 +976,7 @@ hold_cross(MapSubject *subj, MapHop *h, const char *alias, RetHoldScope *s, List
  */
 static char *
 hold_path_cond(MapSubject *subj, List *path, int idx, const char *alias, RetHoldScope *s,
-			   int depth)
+			   List *stack)
 {
 	MapHop	   *h;
 
@@ -986,7 +987,7 @@ hold_path_cond(MapSubject *subj, List *path, int idx, const char *alias, RetHold
 	/* the root read for its spelling of a link's or a direct key's value */
 	if (h->link || (idx == list_length(path) - 1 && MapEdgeIsDirect(subj, h)))
 		return NULL;
-	return hold_cross(subj, h, alias, s, path, idx, NULL, depth);
+	return hold_cross(subj, h, alias, s, path, idx, NULL, stack);
 }
 
 /*
@@ -995,10 +996,12 @@ hold_path_cond(MapSubject *subj, List *path, int idx, const char *alias, RetHold
  *		s), each table read as its owner: its paths (hold_path_cond), or, for
  *		a referenced table, its edges: the key itself for an edge that
  *		compares a column with it, the tables its other edges lead to across
- *		owners.  NULL when a part cannot be followed.
+ *		owners.  NULL when a part cannot be followed, or when a referenced
+ *		table's edges lead back to it (on stack): MapCondition follows such a
+ *		cycle to a fixed point, which this does not.
  */
 static char *
-hold_table_cond(MapSubject *subj, MapTable *mt, const char *alias, RetHoldScope *s, int depth)
+hold_table_cond(MapSubject *subj, MapTable *mt, const char *alias, RetHoldScope *s, List *stack)
 {
 	StringInfoData buf;
 	ListCell   *lc,
@@ -1019,7 +1022,7 @@ hold_table_cond(MapSubject *subj, MapTable *mt, const char *alias, RetHoldScope 
 			if (hold_path_owned(subj, lfirst(lc), 0, s->owner))
 				c = psprintf("privacy._held(%s, %s, %s)", quote_literal_cstr(subj->name),
 							 MapCanonText(subj, lfirst(ec)), RET_HOLD_TOKEN);
-			else if ((c = hold_path_cond(subj, lfirst(lc), 0, alias, s, depth)) == NULL)
+			else if ((c = hold_path_cond(subj, lfirst(lc), 0, alias, s, stack)) == NULL)
 				return NULL;
 			appendStringInfo(&buf, "%s%s", first ? "" : " OR ", c);
 			first = false;
@@ -1027,6 +1030,9 @@ hold_table_cond(MapSubject *subj, MapTable *mt, const char *alias, RetHoldScope 
 	}
 	else
 	{
+		if (list_member_oid(stack, mt->relid))
+			return NULL;
+		stack = lappend_oid(list_copy(stack), mt->relid);
 		foreach(ec, MapTableEdges(mt))
 		{
 			MapHop	   *h = lfirst(ec);
@@ -1063,7 +1069,7 @@ hold_table_cond(MapSubject *subj, MapTable *mt, const char *alias, RetHoldScope 
 
 				if (up == NULL)
 					c = "false";	/* a table dropped since */
-				else if ((c = hold_cross(subj, h, alias, s, NIL, 0, up, depth)) == NULL)
+				else if ((c = hold_cross(subj, h, alias, s, NIL, 0, up, stack)) == NULL)
 					return NULL;
 			}
 			appendStringInfo(&buf, "%s%s", first ? "" : " OR ", c);
@@ -1145,7 +1151,7 @@ RetentionHoldFilterIn(Oid relid, const char *alias, List *required, RetHoldScope
 		keytype = format_type_with_typemod(subj->key_type, subj->key_typmod);
 		if (scoped && scope != NULL && !hold_table_owned(subj, mt, scope->owner))
 		{
-			char	   *c = hold_table_cond(subj, mt, alias, scope, 0);
+			char	   *c = hold_table_cond(subj, mt, alias, scope, NIL);
 
 			/* NULL: a table above that cannot be followed: read as before */
 			if (c != NULL)
