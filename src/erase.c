@@ -4262,10 +4262,23 @@ check_others_held(MapSubject *subj, List *ets, MapCall *call, bool dry_run, bool
 			where = psprintf("(%s) AND (%s)", where, et->changed);
 		else if (et->ngone > 0)
 			where = psprintf("(%s) OR %s", where, in_gone(et, "t", p));
-		held = RetentionHoldFilter(et->mt->relid, "t", NIL);
-		if (held == NULL)
-			continue;
 		p->values[GUARD_SCOPE_PARAMNO - 1] = CStringGetTextDatum(token);
+		/*
+		 * the tables above of other owners read as their owners, before
+		 * (RetentionHoldFilterIn), their keys parameters of p
+		 */
+		{
+			RetHoldScope hs;
+
+			RetentionHoldScopeInit(&hs, UtilRelationOwner(et->mt->relid),
+								   psprintf("%s t", et->mt->qualname), where, p->n, p->types, p->values);
+			hs.latest = true;
+			held = RetentionHoldFilterIn(et->mt->relid, "t", NIL, &hs);
+			if (held == NULL)
+				continue;
+			for (int i = p->n; i < hs.nargs; i++)
+				params_add(p, hs.types[i], hs.values[i]);
+		}
 		run_params(et->mt->relid, psprintf("SELECT 1 FROM %s t WHERE (%s) AND (%s) LIMIT 1",
 										   et->mt->qualname, where, held),
 				   p, true, SPI_OK_SELECT);

@@ -994,6 +994,42 @@ MapKeyExprIsDirect(MapSubject *subj, MapTable *mt)
 }
 
 /*
+ * MapKeyPaths
+ *		The simple paths MapKeyExprs gives an expression for, in its order
+ *		(each a List of MapHop *, the row's table first; NIL: the root).
+ */
+List *
+MapKeyPaths(MapSubject *subj, MapTable *mt)
+{
+	List	   *paths = NIL;
+	int			count = 0;
+
+	if (MapTableEdges(mt) == NIL)
+		return list_make1(NIL);
+	enum_paths(subj, mt, NIL, &paths, &count);
+	return paths;
+}
+
+/*
+ * MapKeyExprAt
+ *		MapKeyExprs' expression of path (one of MapKeyPaths) from its hop idx
+ *		on, for row alias of that hop's table (of the root when idx is the
+ *		path's length): with idx 0, the path's expression of MapKeyExprs.
+ */
+char *
+MapKeyExprAt(MapSubject *subj, List *path, int idx, const char *alias)
+{
+	StringInfoData buf;
+	int			aliasno = 0;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "CAST((");
+	append_keyexpr(&buf, subj, path, idx, alias, &aliasno);
+	appendStringInfo(&buf, ") AS %s)", format_type_with_typemod(subj->key_type, subj->key_typmod));
+	return buf.data;
+}
+
+/*
  * MapKeyExprs
  *		One SQL expression per simple path giving the root key (as the root
  *		key's type) of row alias of mt.  Paths are enumerated from the

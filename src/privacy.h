@@ -309,6 +309,8 @@ extern char *MapCondition(MapSubject *subj, MapTable *mt, const char *alias,
 						  const char *keyexpr);
 extern const char *MapTableCond(MapSubject *subj, MapTable *mt);
 extern List *MapKeyExprs(MapSubject *subj, MapTable *mt, const char *alias);
+extern List *MapKeyPaths(MapSubject *subj, MapTable *mt);
+extern char *MapKeyExprAt(MapSubject *subj, List *path, int idx, const char *alias);
 extern bool MapKeyExprIsDirect(MapSubject *subj, MapTable *mt);
 extern char *MapCanonText(MapSubject *subj, const char *expr);
 extern MapTable *MapFindTable(MapSubject *subj, Oid relid);

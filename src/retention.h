@@ -203,6 +203,26 @@ typedef struct RetRun
 	double		longest_ms;
 } RetRun;
 
+/*
+ * The statement a hold filter is built for (RetentionHoldFilterIn): its
+ * role, the rows it judges (a FROM item with the filter's alias, and the
+ * condition that selects them) and its parameters ($4: the pseudonym
+ * scope's token), to which the filter adds the keys it read across owners.
+ * latest (set after RetentionHoldScopeInit): those reads take the latest
+ * snapshot, as every statement of an erasure does.
+ */
+typedef struct RetHoldScope
+{
+	Oid			owner;
+	bool		latest;			/* read with the latest snapshot (an erasure) */
+	const char *from;
+	const char *rowsel;
+	int			nargs;
+	int			cap;
+	Oid		   *types;
+	Datum	   *values;
+} RetHoldScope;
+
 /* retention_policy.c: identity switches, SPI */
 extern void RetentionBecome(Oid role, bool restricted, RetUser *save);
 extern void RetentionRestore(RetUser *save);
@@ -210,6 +230,9 @@ extern void RetentionExec(const char *sql, int nargs, Oid *types, Datum *values,
 						  const char *nulls, int expected);
 extern Datum RetentionGet(int row, int col, bool *isnull);
 extern char *RetentionDepHoldFilter(RetDep *d);
+extern char *RetentionDepHoldFilterIn(RetDep *d, RetHoldScope *scope);
+extern void RetentionHoldScopeInit(RetHoldScope *s, Oid owner, const char *from, const char *rowsel,
+								   int nargs, const Oid *types, const Datum *values);
 extern void RetentionSpiConnect(void);
 extern ErrorData *RetentionSubxactCaught(MemoryContext cxt, ResourceOwner owner);
 extern int	RetentionPinSettings(RetPolicy *p);
@@ -221,6 +244,8 @@ extern void RetentionRecordSubjects(RetPolicy *p);
 extern RetPolicy *RetentionLoadPolicy(int64 id);
 extern char *RetentionNeedsSql(RetPolicy *p);
 extern char *RetentionHoldFilter(Oid relid, const char *alias, List *required);
+extern char *RetentionHoldFilterIn(Oid relid, const char *alias, List *required,
+								   RetHoldScope *scope);
 extern List *RetentionLoadDeps(RetPolicy *p);
 extern void RetentionReloadPolicy(RetPolicy *p);
 

@@ -330,27 +330,38 @@ ret_pin_nestloop(void)
 static void
 ret_dependents_held(RetDep *d, RetDepRows *r, bool *stays)
 {
-	char	   *filter = RetentionDepHoldFilter(d);
+	char	   *filter;
 	Oid			types[GUARD_SCOPE_PARAMNO] = {OIDARRAYOID, TIDARRAYOID, TEXTOID, TEXTOID};
 	Datum		values[GUARD_SCOPE_PARAMNO];
+	RetHoldScope hs;
+	Oid			owner;
 	RetUser		su;
 	int			level;
 
-	if (filter == NULL)
+	if (!d->holds)
 		return;
 	values[0] = PointerGetDatum(construct_array(r->oids, r->n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	values[1] = PointerGetDatum(ret_tid_array(r->tids, r->n));
 	values[2] = CStringGetTextDatum("");
 	values[3] = CStringGetTextDatum(GuardPseudonymToken());
-	level = ret_pin_nestloop();
 	/* locked before its owner is read (batch_lock_table) */
 	LockRelationOid(d->relid, AccessShareLock);
-	RetentionBecome(UtilRelationOwner(d->relid), true, &su);
+	owner = UtilRelationOwner(d->relid);
+	/* the tables above of other owners read as their owners, before */
+	RetentionHoldScopeInit(&hs, owner, psprintf("%s c", d->qualname),
+						   "EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(o, t)"
+						   " WHERE c.ctid OPERATOR(pg_catalog.=) u.t AND c.tableoid OPERATOR(pg_catalog.=) u.o)",
+						   GUARD_SCOPE_PARAMNO, types, values);
+	filter = RetentionDepHoldFilterIn(d, &hs);
+	if (filter == NULL)
+		return;
+	level = ret_pin_nestloop();
+	RetentionBecome(owner, true, &su);
 	RetentionExec(psprintf("SELECT u.i FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
 					  " WITH ORDINALITY u(o, t, i)"
 					  " JOIN %s c ON c.ctid OPERATOR(pg_catalog.=) u.t AND c.tableoid OPERATOR(pg_catalog.=) u.o"
 					  " WHERE COALESCE((%s), false)", d->qualname, filter),
-			 GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
+			 hs.nargs, hs.types, hs.values, NULL, SPI_OK_SELECT);
 	RetentionRestore(&su);
 	AtEOXact_GUC(true, level);
 	for (uint64 k = 0; k < SPI_processed; k++)
@@ -771,8 +782,8 @@ batch_lock_table(RetPolicy *p)
  * batch_pick_leaf
  *		A partitioned table: this batch works on one leaf partition (the
  *		one the stored position is in, or the next one), and the keyset
- *		position is within that leaf; p->qualname names the leaf until the
- *		batch ends.  False when no partition is left: the pass is complete.
+ *		position is within that leaf; p->qualname names the leaf and
+ *		p->owner is its owner until the batch ends.  False when no partition is left: the pass is complete.
  */
 static bool
 batch_pick_leaf(RetBatch *b)
@@ -839,6 +850,12 @@ batch_pick_leaf(RetBatch *b)
 	RetentionCheckCreator(p, b->leaf_subjects);
 	p->qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->leaf)),
 											 get_rel_name(b->leaf));
+	/*
+	 * and the batch reads and changes the leaf as the leaf's owner (locked
+	 * above), who may be another role than the partitioned table's: as
+	 * that one, every batch of the leaf failed with 42501
+	 */
+	p->owner = UtilRelationOwner(b->leaf);
 	return true;
 }
 
@@ -974,18 +991,28 @@ batch_filter_held(RetBatch *b)
 	StringInfoData sql;
 	ListCell   *lc;
 	Datum	   *ctids;
-	char	   *scoped_filter = RetentionHoldFilter(p->relid, "t", p->subjects);
+	char	   *scoped_filter;
 	Oid			types[GUARD_SCOPE_PARAMNO] = {TIDARRAYOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[GUARD_SCOPE_PARAMNO];
+	RetHoldScope hs;
 	RetUser		so;
 	int			nlevel;
 	bool		isnull;
 
+	/* $2, $3 unused; $4 the scope's token (src/guard.h) */
+	values[0] = PointerGetDatum(b->apply);
+	values[1] = values[2] = CStringGetTextDatum("");
+	values[3] = CStringGetTextDatum(GuardPseudonymToken());
+	/* the tables above of other owners read as their owners, before */
+	RetentionHoldScopeInit(&hs, p->owner, psprintf("ONLY %s t", p->qualname),
+						   "t.ctid OPERATOR(pg_catalog.=) ANY ($1)", GUARD_SCOPE_PARAMNO, types, values);
+	scoped_filter = RetentionHoldFilterIn(p->relid, "t", p->subjects, &hs);
 	foreach(lc, b->leaf_mapped)
 	{
 		/* the leaf's own subjects, and its ancestors' (batch_pick_leaf) */
-		char	   *leaf_filter = RetentionHoldFilter(lfirst_oid(lc), "t",
-													 list_nth(b->leaf_mapsubj, foreach_current_index(lc)));
+		char	   *leaf_filter = RetentionHoldFilterIn(lfirst_oid(lc), "t",
+													   list_nth(b->leaf_mapsubj, foreach_current_index(lc)),
+													   &hs);
 
 		if (leaf_filter == NULL)
 			continue;
@@ -1008,13 +1035,9 @@ batch_filter_held(RetBatch *b)
 					 " ON t.ctid OPERATOR(pg_catalog.=) u.c", p->qualname);
 	if (scoped_filter != NULL)
 		appendStringInfo(&sql, " WHERE NOT COALESCE((%s), false)", scoped_filter);
-	/* $2, $3 unused; $4 the scope's token (src/guard.h) */
-	values[0] = PointerGetDatum(b->apply);
-	values[1] = values[2] = CStringGetTextDatum("");
-	values[3] = CStringGetTextDatum(GuardPseudonymToken());
 	nlevel = ret_pin_nestloop();
 	RetentionBecome(p->owner, true, &so);
-	RetentionExec(sql.data, GUARD_SCOPE_PARAMNO, types, values, NULL, SPI_OK_SELECT);
+	RetentionExec(sql.data, hs.nargs, hs.types, hs.values, NULL, SPI_OK_SELECT);
 	RetentionRestore(&so);
 	AtEOXact_GUC(true, nlevel);
 

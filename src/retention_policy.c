@@ -21,6 +21,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -28,11 +29,13 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "citus.h"
 #include "guard.h"
+#include "map.h"
 #include "privacy.h"
 #include "retention.h"
 
@@ -699,8 +702,404 @@ RetentionNeedsSql(RetPolicy *p)
  *		condition reads privacy.holds directly: only to know whether the
  *		table has a filter at all, never executed.
  */
+/* ------------------------------------------------------------------------
+ * The hold filter across owners (RetentionHoldFilterIn)
+ * ------------------------------------------------------------------------
+ */
+
+#define RET_HOLD_TOKEN "CAST(" GUARD_SCOPE_PARAM " AS pg_catalog.text)"
+/* the most referenced tables one condition follows up */
+#define RET_HOLD_MAX_DEPTH 32
+
+/* parameter $n of scope s: type and value, returns n */
+static int
+hold_param(RetHoldScope *s, Oid type, Datum value)
+{
+	if (s->nargs >= s->cap)
+	{
+		s->cap = Max(8, 2 * s->cap);
+		s->types = s->types ? repalloc(s->types, sizeof(Oid) * s->cap) : palloc(sizeof(Oid) * s->cap);
+		s->values = s->values ? repalloc(s->values, sizeof(Datum) * s->cap) : palloc(sizeof(Datum) * s->cap);
+	}
+	s->types[s->nargs] = type;
+	s->values[s->nargs] = value;
+	return ++s->nargs;
+}
+
+/*
+ * RetentionHoldScopeInit
+ *		A scope for the statement of owner that judges the rows of from
+ *		(a FROM item with the filter's alias) that rowsel selects, over
+ *		nargs parameters (types, values; $4 the pseudonym scope's token),
+ *		copied: the filter adds its own after them.
+ */
+void
+RetentionHoldScopeInit(RetHoldScope *s, Oid owner, const char *from, const char *rowsel,
+					   int nargs, const Oid *types, const Datum *values)
+{
+	memset(s, 0, sizeof(RetHoldScope));
+	s->owner = owner;
+	s->from = from;
+	s->rowsel = rowsel;
+	for (int i = 0; i < nargs; i++)
+		(void) hold_param(s, types[i], values[i]);
+}
+
+/* a scope of a statement on the rows of relid (alias sh) of its owner */
+static RetHoldScope *
+hold_sub_scope(Oid relid, bool latest)
+{
+	RetHoldScope *s = palloc(sizeof(RetHoldScope));
+	Datum		empty = CStringGetTextDatum("");
+	Oid			t[GUARD_SCOPE_PARAMNO] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[GUARD_SCOPE_PARAMNO] = {empty, empty, empty,
+	CStringGetTextDatum(GuardPseudonymToken())};
+
+	/* locked before its owner is read */
+	LockRelationOid(relid, AccessShareLock);
+	RetentionHoldScopeInit(s, UtilRelationOwner(relid), psprintf("%s sh", UtilFromName(relid)),
+						   "true", GUARD_SCOPE_PARAMNO, t, v);
+	s->latest = latest;
+	return s;
+}
+
+/* "alias.cols are among the arrays" (one per column, aligned), parameters of s */
+static char *
+hold_cols_in(RetHoldScope *s, const char *alias, Oid relid, const AttrNumber *cols, int n,
+			 const Oid *arrtypes, const Datum *arrays)
+{
+	StringInfoData b;
+	int			first = s->nargs + 1;
+
+	for (int i = 0; i < n; i++)
+		(void) hold_param(s, arrtypes[i], arrays[i]);
+	initStringInfo(&b);
+	if (n == 1)
+	{
+		appendStringInfo(&b, "%s.%s = ANY ($%d)", alias,
+						 quote_identifier(MapColName(relid, cols[0])), first);
+		return b.data;
+	}
+	appendStringInfoChar(&b, '(');
+	MapAppendCols(&b, alias, relid, cols, n);
+	appendStringInfoString(&b, ") IN (SELECT * FROM ROWS FROM (");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&b, "%spg_catalog.unnest($%d)", i ? ", " : "", first + i);
+	appendStringInfoString(&b, "))");
+	return b.data;
+}
+
+/*
+ * hold_distinct
+ *		As the owner of scope s, security-restricted: the distinct values
+ *		(none null) of the columns cols of relid in the rows of s (alias)
+ *		that meet cond, as arrays (one per column, aligned; their types in
+ *		arrtypes); NULL when there is none.
+ */
+static Datum *
+hold_distinct(RetHoldScope *s, const char *alias, Oid relid, const AttrNumber *cols, int n,
+			  const char *cond, Oid *arrtypes)
+{
+	StringInfoData sql;
+	Datum	   *arrays = palloc(sizeof(Datum) * n);
+	RetUser		su;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, "%spg_catalog.array_agg(x.c%d)", i ? ", " : "", i);
+	appendStringInfoString(&sql, " FROM (SELECT DISTINCT ");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, "%s%s.%s AS c%d", i ? ", " : "", alias,
+						 quote_identifier(MapColName(relid, cols[i])), i);
+	appendStringInfo(&sql, " FROM %s WHERE (%s) AND (%s)", s->from, s->rowsel, cond);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, " AND %s.%s IS NOT NULL", alias,
+						 quote_identifier(MapColName(relid, cols[i])));
+	appendStringInfoString(&sql, ") x");
+	RetentionBecome(s->owner, true, &su);
+	if (s->latest)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql.data, s->nargs, s->types);
+		int			ret;
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare a hold lookup: %s", SPI_result_code_string(SPI_result));
+		/* our own earlier changes are visible to the new snapshot */
+		CommandCounterIncrement();
+		ret = SPI_execute_snapshot(plan, s->values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+								   true, false, 0);
+		SPI_freeplan(plan);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "hold lookup failed: %s", SPI_result_code_string(ret));
+	}
+	else
+		RetentionExec(sql.data, s->nargs, s->types, s->values, NULL, SPI_OK_SELECT);
+	RetentionRestore(&su);
+	if (SPI_processed != 1)
+		return NULL;
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = RetentionGet(0, i + 1, &isnull);
+
+		if (isnull)
+			return NULL;
+		arrtypes[i] = SPI_gettypeid(SPI_tuptable->tupdesc, i + 1);
+		arrays[i] = PointerGetDatum(DatumGetArrayTypePCopy(d));
+	}
+	return arrays;
+}
+
+/*
+ * hold_path_owned
+ *		Every table that MapKeyExprs' expression of path reads from its hop
+ *		idx on is owner's (the tables above through each foreign key; the
+ *		root, for a key the root spells, key_via_root).
+ */
+static bool
+hold_path_owned(MapSubject *subj, List *path, int idx, Oid owner)
+{
+	int			len = list_length(path);
+
+	for (int i = idx; i < len; i++)
+	{
+		MapHop	   *h = list_nth(path, i);
+
+		if (h->link && getBaseType(get_atttype(h->rel, h->cols[0])) != getBaseType(subj->key_type))
+			return true;
+		if (h->link || (i == len - 1 && MapEdgeIsDirect(subj, h)))
+			return !subj->key_via_root || UtilRelationOwner(subj->root) == owner;
+		if (UtilRelationOwner(h->prel) != owner)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * hold_table_owned
+ *		Every table that the hold filter of mt reads is owner's: the tables
+ *		above along its paths, or, for a referenced table, every table its
+ *		condition reads (MapCondition: the tables its edges lead to, and
+ *		theirs).
+ */
+static bool
+hold_table_owned(MapSubject *subj, MapTable *mt, Oid owner)
+{
+	List	   *todo = list_make1(mt);
+	List	   *seen = list_make1_oid(mt->relid);
+	ListCell   *lc;
+
+	if (!mt->outbound)
+	{
+		foreach(lc, MapKeyPaths(subj, mt))
+			if (!hold_path_owned(subj, lfirst(lc), 0, owner))
+				return false;
+		return true;
+	}
+	while (todo != NIL)
+	{
+		MapTable   *t = linitial(todo);
+
+		todo = list_delete_first(todo);
+		foreach(lc, MapTableEdges(t))
+		{
+			MapHop	   *h = lfirst(lc);
+			MapTable   *up;
+
+			if (!MapEdgeNeedsSet(subj, h))
+				continue;
+			if (UtilRelationOwner(h->prel) != owner)
+				return false;
+			if (list_member_oid(seen, h->prel) || (up = MapFindTable(subj, h->prel)) == NULL)
+				continue;
+			seen = lappend_oid(seen, h->prel);
+			todo = lappend(todo, up);
+		}
+	}
+	return true;
+}
+
+static char *hold_table_cond(MapSubject *subj, MapTable *mt, const char *alias, RetHoldScope *s,
+							 List *stack);
+static char *hold_path_cond(MapSubject *subj, List *path, int idx, const char *alias,
+							RetHoldScope *s, List *stack);
+
+/*
+ * hold_cross
+ *		Condition on row alias of s (a row of h->rel): the row above it
+ *		through hop h (a row of h->prel) belongs to a held subject, along
+ *		path from hop idx + 1 on (path not NIL) or by the whole hold
+ *		condition of h->prel's table up (a referenced table's edge).  The
+ *		values of h's columns in the rows of s are read first, as s's owner;
+ *		then, as the owner of h->prel, the keys among them of its rows that
+ *		belong to a held subject (its own tables above of other owners the
+ *		same way); the condition compares alias's columns with those keys,
+ *		parameters of s.  NULL when it cannot be followed.  stack: the
+ *		referenced tables whose conditions are being built (a cycle).
+ */
+static char *
+hold_cross(MapSubject *subj, MapHop *h, const char *alias, RetHoldScope *s, List *path, int idx,
+		   MapTable *up, List *stack)
+{
+	Oid		   *ctypes = palloc(sizeof(Oid) * h->ncols);
+	Oid		   *ktypes = palloc(sizeof(Oid) * h->ncols);
+	Datum	   *cand,
+			   *keys;
+	RetHoldScope *sub;
+	char	   *inner;
+
+	if (list_length(stack) >= RET_HOLD_MAX_DEPTH)
+		return NULL;
+	cand = hold_distinct(s, alias, h->rel, h->cols, h->ncols,
+						 psprintf("true%s", MapHopRelLeaves(h, alias)), ctypes);
+	if (cand == NULL)
+		return "false";
+	sub = hold_sub_scope(h->prel, s->latest);
+	sub->rowsel = hold_cols_in(sub, "sh", h->prel, h->pcols, h->ncols, ctypes, cand);
+	inner = path != NIL ? hold_path_cond(subj, path, idx + 1, "sh", sub, stack)
+		: hold_table_cond(subj, up, "sh", sub, stack);
+	if (inner == NULL)
+		return NULL;
+	keys = hold_distinct(sub, "sh", h->prel, h->pcols, h->ncols, inner, ktypes);
+	if (keys == NULL)
+		return "false";
+	return psprintf("(%s%s)", hold_cols_in(s, alias, h->rel, h->cols, h->ncols, ktypes, keys),
+					MapHopRelLeaves(h, alias));
+}
+
+/*
+ * hold_path_cond
+ *		Row alias of s (of path's hop idx's table, the root past its end)
+ *		reaches a held subject along path: MapKeyExprs' expression where s's
+ *		owner owns every table it reads, else across owners (hold_cross).
+ */
+static char *
+hold_path_cond(MapSubject *subj, List *path, int idx, const char *alias, RetHoldScope *s,
+			   List *stack)
+{
+	MapHop	   *h;
+
+	if (hold_path_owned(subj, path, idx, s->owner))
+		return psprintf("privacy._held(%s, %s, %s)", quote_literal_cstr(subj->name),
+						MapCanonText(subj, MapKeyExprAt(subj, path, idx, alias)), RET_HOLD_TOKEN);
+	h = list_nth(path, idx);
+	/* the root read for its spelling of a link's or a direct key's value */
+	if (h->link || (idx == list_length(path) - 1 && MapEdgeIsDirect(subj, h)))
+		return NULL;
+	return hold_cross(subj, h, alias, s, path, idx, NULL, stack);
+}
+
+/*
+ * hold_table_cond
+ *		The hold condition of one subject type on row alias of mt (a row of
+ *		s), each table read as its owner: its paths (hold_path_cond), or, for
+ *		a referenced table, its edges: the key itself for an edge that
+ *		compares a column with it, the tables its other edges lead to across
+ *		owners.  NULL when a part cannot be followed, or when a referenced
+ *		table's edges lead back to it (on stack): MapCondition follows such a
+ *		cycle to a fixed point, which this does not.
+ */
+static char *
+hold_table_cond(MapSubject *subj, MapTable *mt, const char *alias, RetHoldScope *s, List *stack)
+{
+	StringInfoData buf;
+	ListCell   *lc,
+			   *ec;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	if (!mt->outbound)
+	{
+		List	   *paths = MapKeyPaths(subj, mt);
+		List	   *exprs = MapKeyExprs(subj, mt, alias);
+
+		forboth(lc, paths, ec, exprs)
+		{
+			char	   *c;
+
+			if (hold_path_owned(subj, lfirst(lc), 0, s->owner))
+				c = psprintf("privacy._held(%s, %s, %s)", quote_literal_cstr(subj->name),
+							 MapCanonText(subj, lfirst(ec)), RET_HOLD_TOKEN);
+			else if ((c = hold_path_cond(subj, lfirst(lc), 0, alias, s, stack)) == NULL)
+				return NULL;
+			appendStringInfo(&buf, "%s%s", first ? "" : " OR ", c);
+			first = false;
+		}
+	}
+	else
+	{
+		if (list_member_oid(stack, mt->relid))
+			return NULL;
+		stack = lappend_oid(list_copy(stack), mt->relid);
+		foreach(ec, MapTableEdges(mt))
+		{
+			MapHop	   *h = lfirst(ec);
+			char	   *c;
+
+			if (!MapEdgeNeedsSet(subj, h))
+			{
+				/* a column compared with the key: every held key of the type (as RetentionHoldFilter) */
+				int32		basemod = subj->key_typmod;
+				Oid			base = getBaseTypeAndTypmod(subj->key_type, &basemod);
+				bool		was = MapKeysPrivate(true);
+				CondCtx		cx;
+				StringInfoData m;
+
+				memset(&cx, 0, sizeof(cx));
+				cx.subj = subj;
+				cx.keyexpr = psprintf("CAST(hk.k AS %s)", format_type_with_typemod(base, basemod));
+				initStringInfo(&m);
+				PG_TRY();
+				{
+					MapAppendMatch(&m, &cx, h, alias);
+				}
+				PG_FINALLY();
+				{
+					MapKeysPrivate(was);
+				}
+				PG_END_TRY();
+				c = psprintf("EXISTS (SELECT 1 FROM privacy._held_keys(%s, %s) hk(k) WHERE (%s))",
+							 quote_literal_cstr(subj->name), RET_HOLD_TOKEN, m.data);
+			}
+			else
+			{
+				MapTable   *up = MapFindTable(subj, h->prel);
+
+				if (up == NULL)
+					c = "false";	/* a table dropped since */
+				else if ((c = hold_cross(subj, h, alias, s, NIL, 0, up, stack)) == NULL)
+					return NULL;
+			}
+			appendStringInfo(&buf, "%s%s", first ? "" : " OR ", c);
+			first = false;
+		}
+	}
+	if (first)
+		return "false";
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
 char *
 RetentionHoldFilter(Oid relid, const char *alias, List *required)
+{
+	return RetentionHoldFilterIn(relid, alias, required, NULL);
+}
+
+/*
+ * RetentionHoldFilterIn
+ *		RetentionHoldFilter for a statement that runs in the pseudonym scope
+ *		as scope->owner (NULL: as RetentionHoldFilter): a subject type whose
+ *		condition would read a table of another owner is asked across
+ *		owners instead, each table read as its owner, security-restricted,
+ *		before the statement (hold_table_cond), the keys passed as
+ *		parameters added to scope.  Where every table the condition reads is
+ *		scope->owner's, the text is RetentionHoldFilter's.
+ */
+char *
+RetentionHoldFilterIn(Oid relid, const char *alias, List *required, RetHoldScope *scope)
 {
 	List	   *subjects = MapSubjectsOfTable(relid);
 	ListCell   *lc,
@@ -750,6 +1149,18 @@ RetentionHoldFilter(Oid relid, const char *alias, List *required)
 							(char *) lfirst(lc)),
 					 errhint("The policy is retried.")));
 		keytype = format_type_with_typemod(subj->key_type, subj->key_typmod);
+		if (scoped && scope != NULL && !hold_table_owned(subj, mt, scope->owner))
+		{
+			char	   *c = hold_table_cond(subj, mt, alias, scope, NIL);
+
+			/* NULL: a table above that cannot be followed: read as before */
+			if (c != NULL)
+			{
+				appendStringInfo(&buf, "%s%s", first ? "" : " OR ", c);
+				first = false;
+				continue;
+			}
+		}
 		if (mt->outbound)
 		{
 			/*
@@ -904,13 +1315,20 @@ ret_dep_holds(RetDep *d)
 char *
 RetentionDepHoldFilter(RetDep *d)
 {
+	return RetentionDepHoldFilterIn(d, NULL);
+}
+
+/* RetentionDepHoldFilter for a statement of scope (RetentionHoldFilterIn) */
+char *
+RetentionDepHoldFilterIn(RetDep *d, RetHoldScope *scope)
+{
 	ListCell   *lc;
 	char	   *out = NULL;
 
 	foreach(lc, d->holdrels)
 	{
 		int			i = foreach_current_index(lc);
-		char	   *f = RetentionHoldFilter(lfirst_oid(lc), "c", list_nth(d->holdsubj, i));
+		char	   *f = RetentionHoldFilterIn(lfirst_oid(lc), "c", list_nth(d->holdsubj, i), scope);
 		char	   *leaves = list_nth(d->holdleaves, i);
 
 		if (f == NULL)

@@ -188,10 +188,11 @@ RESET ROLE;
 -- 5. a superuser's table next to the owner's on a path: the extension reads
 -- the owner's table in the statement it runs as the superuser (the rows of
 -- a table the owner's root references; the key of a row two hops from the
--- root, in breach_report and in retention's hold filter).  Planning it
--- would run the constant parts of the owner's statistics (refused: they
--- are evaluated at every planning) and indexes (computed first, as their
--- owner)
+-- root, in breach_report).  Planning it would run the constant parts of the
+-- owner's statistics (refused: they are evaluated at every planning) and
+-- indexes (computed first, as their owner).  Retention's hold filter on the
+-- superuser's devices reads the owner's sessions as their owner since
+-- 2026-12-03 (test 58b): its policy runs, the held person's device stays
 CREATE TABLE public.r5_places (id int PRIMARY KEY, street text);
 INSERT INTO public.r5_places SELECT i, 'street ' || i FROM generate_series(1, 4) i;
 GRANT REFERENCES ON public.r5_places TO regress_r5_evil;
