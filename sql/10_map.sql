@@ -306,6 +306,36 @@ BEGIN
 	IF privacy._citus_defer_drop() THEN
 		RETURN;
 	END IF;
+	-- a table created again under its name in this transaction gets its
+	-- configuration back at commit (below)
+	INSERT INTO privacy.dropped_config (relid, nspname, relname, config)
+	SELECT o.objid, o.schema_name, o.object_name, c.config
+	  FROM pg_catalog.pg_event_trigger_dropped_objects() o,
+	       LATERAL (SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+	           'roots', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('subject', st.name, 'key', st.key_column))
+	                       FROM privacy.subject_types st WHERE st.root::oid OPERATOR(pg_catalog.=) o.objid),
+	           'mode', (SELECT m.mode FROM privacy.table_modes m WHERE m.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+	           'classifications', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+	                                   'col', c.column_name, 'category', c.category, 'erasure', c.erasure,
+	                                   'portable', c.portable, 'purposes', c.purposes, 'legal_basis', c.legal_basis)
+	                                   ORDER BY c.attnum)
+	                                 FROM privacy.classifications c WHERE c.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+	           'links', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+	                         'subject', l.subject, 'col', l.key_column, 'tcol', l.type_column, 'tval', l.type_value)
+	                         ORDER BY l.subject, l.key_column)
+	                       FROM privacy.links l WHERE l.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+	           'policies', (SELECT pg_catalog.jsonb_agg(r.id ORDER BY r.id) FROM privacy.retention r
+	                         WHERE r.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+	           'protected', CASE WHEN EXISTS (
+	                SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() p
+	                 WHERE p.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+	                   AND p.address_names OPERATOR(pg_catalog.=)
+	                       ARRAY[o.schema_name, o.object_name, 'privacy_restricted']::pg_catalog.text[])
+	                THEN true END)) AS config) c
+	 WHERE o.objid OPERATOR(pg_catalog.=) ANY (dropped)
+	   AND o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND o.objsubid OPERATOR(pg_catalog.=) 0
+	   AND c.config OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
 	PERFORM privacy._forget_tables(dropped);
 END
 $$;
@@ -317,3 +347,132 @@ CREATE EVENT TRIGGER privacy_ddl ON ddl_command_end
 	EXECUTE FUNCTION privacy._on_ddl();
 CREATE EVENT TRIGGER privacy_drop ON sql_drop
 	EXECUTE FUNCTION privacy._on_drop();
+
+-- A table dropped and created again under its name in one transaction (a
+-- migration that rebuilds it: create the new table, copy, drop the old one,
+-- rename the new one; or rename the old one out of the way first; Rails'
+-- create_table force: true) keeps its configuration.  The drop forgets it
+-- at once, as any drop (the maps stay exact inside the transaction), after
+-- noting it here; at commit, a table under a name the dropped one had in the
+-- transaction that the transaction did not configure itself gets it again,
+-- through the same functions a DBA would call (their checks apply; what no
+-- longer fits, a column gone, is left out with a WARNING, never failing the
+-- commit).  With Citus installed, drops are decided at commit instead
+-- (06_citus.sql).
+CREATE TABLE privacy.dropped_config (
+	relid		oid NOT NULL,
+	nspname		name NOT NULL,
+	relname		name NOT NULL,
+	config		jsonb NOT NULL
+);
+REVOKE ALL ON privacy.dropped_config FROM PUBLIC;
+
+
+-- at commit (deferred constraint trigger): give a table that took a dropped
+-- one's place its configuration
+CREATE FUNCTION privacy._restore_dropped() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	d record;
+	x record;
+	newid regclass;
+	what text;
+BEGIN
+	FOR d IN DELETE FROM privacy.dropped_config RETURNING * LOOP
+		-- the table under the name the dropped one had when it was dropped,
+		-- else under a name it had earlier in the transaction (renamed out
+		-- of the way first), the latest first; only a table (not a view)
+		SELECT k.oid::pg_catalog.regclass INTO newid
+		  FROM pg_catalog.unnest(pg_catalog.format('%I.%I', d.nspname, d.relname)
+		                         OPERATOR(pg_catalog.||) privacy._renamed_from(d.relid)) WITH ORDINALITY n(name, o)
+		  JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(n.name)::pg_catalog.oid
+		 WHERE k.relkind IN ('r', 'p') AND NOT k.relispartition
+		 ORDER BY n.o LIMIT 1;
+		CONTINUE WHEN newid IS NULL;
+		-- a table the transaction configured itself keeps what it was given
+		CONTINUE WHEN EXISTS (SELECT FROM privacy.classifications c WHERE c.table_name OPERATOR(pg_catalog.=) newid)
+		           OR EXISTS (SELECT FROM privacy.links l WHERE l.table_name OPERATOR(pg_catalog.=) newid)
+		           OR EXISTS (SELECT FROM privacy.table_modes m WHERE m.table_name OPERATOR(pg_catalog.=) newid)
+		           OR EXISTS (SELECT FROM privacy.subject_types st WHERE st.root OPERATOR(pg_catalog.=) newid)
+		           OR EXISTS (SELECT FROM privacy.retention r WHERE r.table_name OPERATOR(pg_catalog.=) newid);
+		-- a subject type still rooted at the dropped table
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'roots') AS r(subject text, key name) LOOP
+			CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.subject_types st WHERE st.name OPERATOR(pg_catalog.=) x.subject
+			                            AND st.root::pg_catalog.oid OPERATOR(pg_catalog.=) d.relid);
+			BEGIN
+				PERFORM privacy.define_subject(x.subject, newid, x.key);
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the root of subject type "%" was not carried over to the new table %: %', x.subject, newid, SQLERRM;
+			END;
+		END LOOP;
+		IF d.config ? 'mode' THEN
+			BEGIN
+				PERFORM privacy.set_erasure_mode(newid, d.config->>'mode');
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the erasure mode of % was not carried over to the new table: %', newid, SQLERRM;
+			END;
+		END IF;
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'classifications')
+		              AS c(col name, category text, erasure text, portable boolean, purposes text[], legal_basis text) LOOP
+			BEGIN
+				PERFORM privacy.classify(newid, x.col, x.category, x.erasure, x.portable, x.purposes, x.legal_basis);
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the classification of column "%" of % was not carried over to the new table: %', x.col, newid, SQLERRM;
+			END;
+		END LOOP;
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'links')
+		              AS l(subject text, col name, tcol name, tval text) LOOP
+			BEGIN
+				IF x.tcol IS NULL THEN
+					PERFORM privacy.link(x.subject, newid, x.col);
+				ELSE
+					PERFORM privacy.link(x.subject, newid, x.col, x.tcol, x.tval);
+				END IF;
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the link of column "%" of % to subject type "%" was not carried over to the new table: %',
+					x.col, newid, x.subject, SQLERRM;
+			END;
+		END LOOP;
+		-- retention policies, still on the dropped table: their columns by
+		-- name only (a column at the old number is another column; a policy
+		-- whose age column is gone stops with 42703 and deletes nothing)
+		UPDATE privacy.retention r
+		   SET table_name = newid,
+		       age_attnum = (SELECT a.attnum FROM pg_catalog.pg_attribute a
+		                      WHERE a.attrelid OPERATOR(pg_catalog.=) newid AND a.attname OPERATOR(pg_catalog.=) r.age_column
+		                        AND NOT a.attisdropped AND a.attnum OPERATOR(pg_catalog.>) 0),
+		       column_attnums = CASE WHEN r.columns IS NULL OR r.column_attnums IS NULL THEN r.column_attnums ELSE
+		           (SELECT pg_catalog.array_agg(coalesce(a.attnum, 0) ORDER BY c.o)
+		              FROM pg_catalog.unnest(r.columns) WITH ORDINALITY c(name, o)
+		              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) newid
+		                    AND a.attname OPERATOR(pg_catalog.=) c.name AND NOT a.attisdropped
+		                    AND a.attnum OPERATOR(pg_catalog.>) 0) END
+		 WHERE r.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) d.relid
+		   AND r.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(d.config->'policies'))::bigint[]);
+		IF (d.config->>'protected')::boolean THEN
+			BEGIN
+				PERFORM privacy.protect(newid);
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING '% was not protected again: %', newid, SQLERRM;
+			END;
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER dropped_config_restore AFTER INSERT ON privacy.dropped_config
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION privacy._restore_dropped();
+REVOKE ALL ON FUNCTION privacy._restore_dropped() FROM PUBLIC;
+
+-- Names a table had earlier in the transaction (ddl_command_start of ALTER
+-- TABLE notes them before a rename or SET SCHEMA): a rebuild that renames
+-- the old table away before dropping it keeps its configuration on the new
+-- table under the old name (06_citus.sql).
+CREATE FUNCTION privacy._on_rename() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'privacy_on_rename' LANGUAGE C;
+CREATE FUNCTION privacy._renamed_from(relid oid) RETURNS text[]
+AS 'MODULE_PATHNAME', 'privacy_renamed_from' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION privacy._on_rename(), privacy._renamed_from(oid) FROM PUBLIC;
+CREATE EVENT TRIGGER privacy_rename ON ddl_command_start
+	WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION privacy._on_rename();

@@ -20,6 +20,8 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -29,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "citus.h"
 #include "privacy.h"
@@ -289,4 +292,118 @@ done:
 	MapJitRestore(nest);
 	SPI_finish();
 	PG_RETURN_NULL();
+}
+
+/*
+ * Names a table had earlier in the transaction.  A migration that rebuilds
+ * a table often renames the old one out of the way before it drops it
+ * (ALTER TABLE t RENAME TO t_old; CREATE TABLE t ...; DROP TABLE t_old):
+ * the drop's decision at commit (privacy._citus_resolve_drops) looks for a
+ * table under each name the dropped one had, so the rebuilt table keeps its
+ * configuration.  Kept in TopTransactionContext, forgotten at the end of
+ * the transaction.
+ */
+typedef struct RenamedTable
+{
+	Oid			relid;
+	char	   *qualname;		/* quoted schema.name before the rename */
+} RenamedTable;
+
+static List *renamed_tables = NIL;
+static bool renamed_callback = false;
+
+static void
+renamed_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			renamed_tables = NIL;	/* its memory goes with the transaction */
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * privacy._on_rename() RETURNS event_trigger
+ *		ddl_command_start of ALTER TABLE: before a table is renamed or moved
+ *		to another schema, note the name it has now (a name lookup only, as
+ *		the command will do it; nothing is locked or read).
+ */
+PG_FUNCTION_INFO_V1(privacy_on_rename);
+
+Datum
+privacy_on_rename(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	Node	   *pt;
+	RangeVar   *rv = NULL;
+	Oid			relid;
+	char	   *nsp;
+	char	   *rel;
+	MemoryContext old;
+	RenamedTable *r;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._on_rename() can only be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	pt = trigdata->parsetree;
+	if (IsA(pt, RenameStmt) && ((RenameStmt *) pt)->renameType == OBJECT_TABLE)
+		rv = ((RenameStmt *) pt)->relation;
+	else if (IsA(pt, AlterObjectSchemaStmt) && ((AlterObjectSchemaStmt *) pt)->objectType == OBJECT_TABLE)
+		rv = ((AlterObjectSchemaStmt *) pt)->relation;
+	if (rv == NULL || rv->relpersistence == RELPERSISTENCE_TEMP)
+		PG_RETURN_NULL();
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid) || (nsp = get_namespace_name(get_rel_namespace(relid))) == NULL ||
+		(rel = get_rel_name(relid)) == NULL || isTempNamespace(get_rel_namespace(relid)))
+		PG_RETURN_NULL();
+	if (!renamed_callback)
+	{
+		RegisterXactCallback(renamed_xact_callback, NULL);
+		renamed_callback = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	r = palloc(sizeof(RenamedTable));
+	r->relid = relid;
+	r->qualname = quote_qualified_identifier(nsp, rel);
+	renamed_tables = lappend(renamed_tables, r);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_NULL();
+}
+
+/*
+ * privacy._renamed_from(relid oid) RETURNS text[]
+ *		The quoted names relid had earlier in this transaction, the latest
+ *		first (empty when it was not renamed).
+ */
+PG_FUNCTION_INFO_V1(privacy_renamed_from);
+
+Datum
+privacy_renamed_from(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	List	   *names = NIL;
+	ListCell   *lc;
+	Datum	   *d;
+	int			n = 0;
+
+	foreach(lc, renamed_tables)
+	{
+		RenamedTable *r = lfirst(lc);
+
+		if (r->relid == relid)
+			names = lcons(r->qualname, names);
+	}
+	d = palloc(sizeof(Datum) * Max(list_length(names), 1));
+	foreach(lc, names)
+		d[n++] = CStringGetTextDatum(lfirst(lc));
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

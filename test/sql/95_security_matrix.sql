@@ -266,6 +266,7 @@ SELECT p.proname AS not_covered
 						 '_invalidate', '_config_changed', '_link_lock', '_md_list', '_on_ddl', '_on_drop',
 						 '_reconcile_columns', '_refresh_all', '_strategy_fits', '_hash_fits',
 						 '_routing', '_citus_worker', '_citus_defer_drop', '_citus_resolve_drops',
+						 '_on_rename', '_renamed_from', '_restore_dropped',
 						 '_forget_tables', '_drop_link_trigger', '_lock_maps', '_link_key_hash', '_link_key',
 						 '_root_keyring', '_crypto_follow_renames', '_crypto_on_alter', '_subject_key_attnum',
 						 '_crypto_guard_key', '_crypto_on_trigger', '_is_ciphertext',
