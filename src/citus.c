@@ -1116,12 +1116,40 @@ check:
 }
 
 /*
+ * flush_pending_drops
+ *		Tables dropped earlier in this transaction wait for its commit in
+ *		deferred triggers on two of the extension's tables (a table created
+ *		again under the name keeps its configuration: sql/10_map.sql,
+ *		sql/06_citus.sql); a table with pending trigger events cannot be
+ *		dropped, so DROP EXTENSION in that transaction failed.  Decide them
+ *		now.
+ */
+static void
+flush_pending_drops(void)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	if (OidIsValid(privacy_relid("dropped_config")))
+		appendStringInfoString(&sql, "privacy.dropped_config_restore");
+	if (OidIsValid(privacy_relid("pending_drops")))
+		appendStringInfo(&sql, "%sprivacy.pending_drops_resolve", sql.len > 0 ? ", " : "");
+	if (sql.len == 0)
+		return;
+	UtilSpiConnect();
+	if (SPI_execute(psprintf("SET CONSTRAINTS %s IMMEDIATE", sql.data), false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not decide the pending drops");
+	SPI_finish();
+}
+
+/*
  * privacy._citus_on_drop_extension() RETURNS event_trigger
  *		ddl_command_start of DROP EXTENSION: when privacy is dropped, the
- *		shards of its two reference tables (the restricted keys on every
- *		node) are dropped first, on every node.  Citus leaves them behind
- *		otherwise: its drop trigger forgets an extension's distributed
- *		tables without dropping their placements.
+ *		drops this transaction made wait no longer (flush_pending_drops);
+ *		with Citus, the shards of its two reference tables (the restricted
+ *		keys on every node) are dropped first, on every node.  Citus leaves
+ *		them behind otherwise: its drop trigger forgets an extension's
+ *		distributed tables without dropping their placements.
  */
 PG_FUNCTION_INFO_V1(privacy_citus_on_drop_extension);
 
@@ -1150,7 +1178,10 @@ privacy_citus_on_drop_extension(PG_FUNCTION_ARGS)
 		if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), "privacy") == 0)
 			ours = true;
 	}
-	if (!ours || !CitusLoaded() || CitusIsWorker())
+	if (!ours)
+		PG_RETURN_NULL();
+	flush_pending_drops();
+	if (!CitusLoaded() || CitusIsWorker())
 		PG_RETURN_NULL();
 	frame = GuardEnterExtensionOwner();
 	UtilSpiConnect();
