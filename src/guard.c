@@ -67,8 +67,10 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
+#include "parser/parsetree.h"
 #include "rewrite/rowsecurity.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
@@ -564,14 +566,29 @@ static void
 check_read_tables(QueryDesc *qd)
 {
 	ListCell   *lc;
+	Bitmapset  *children = NULL;
 
 	if (qd->plannedstmt == NULL)
 		return;
+	/*
+	 * A partition or inheritance child read through its parent: PostgreSQL
+	 * applies only the parent's policies (the table the statement names),
+	 * never the child's own, so they cannot run.  (A child of a UNION ALL,
+	 * whose parent is a subquery, is read as itself: its policies apply.)
+	 */
+	foreach(lc, qd->plannedstmt->appendRelations)
+	{
+		AppendRelInfo *ai = lfirst(lc);
+		RangeTblEntry *parent = rt_fetch(ai->parent_relid, qd->plannedstmt->rtable);
+
+		if (parent->rtekind == RTE_RELATION)
+			children = bms_add_member(children, ai->child_relid);
+	}
 	foreach(lc, qd->plannedstmt->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 
-		if (rte->rtekind == RTE_RELATION)
+		if (rte->rtekind == RTE_RELATION && !bms_is_member(foreach_current_index(lc) + 1, children))
 			check_read_table(rte->relid, GetUserId());
 	}
 }
