@@ -308,34 +308,42 @@ BEGIN
 	END IF;
 	-- a table created again under its name in this transaction gets its
 	-- configuration back at commit (below)
-	INSERT INTO privacy.dropped_config (relid, nspname, relname, config)
-	SELECT o.objid, o.schema_name, o.object_name, c.config
-	  FROM pg_catalog.pg_event_trigger_dropped_objects() o,
-	       LATERAL (SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-	           'roots', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('subject', st.name, 'key', st.key_column))
-	                       FROM privacy.subject_types st WHERE st.root::oid OPERATOR(pg_catalog.=) o.objid),
-	           'mode', (SELECT m.mode FROM privacy.table_modes m WHERE m.table_name::oid OPERATOR(pg_catalog.=) o.objid),
-	           'classifications', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-	                                   'col', c.column_name, 'category', c.category, 'erasure', c.erasure,
-	                                   'portable', c.portable, 'purposes', c.purposes, 'legal_basis', c.legal_basis)
-	                                   ORDER BY c.attnum)
-	                                 FROM privacy.classifications c WHERE c.table_name::oid OPERATOR(pg_catalog.=) o.objid),
-	           'links', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-	                         'subject', l.subject, 'col', l.key_column, 'tcol', l.type_column, 'tval', l.type_value)
-	                         ORDER BY l.subject, l.key_column)
-	                       FROM privacy.links l WHERE l.table_name::oid OPERATOR(pg_catalog.=) o.objid),
-	           'policies', (SELECT pg_catalog.jsonb_agg(r.id ORDER BY r.id) FROM privacy.retention r
-	                         WHERE r.table_name::oid OPERATOR(pg_catalog.=) o.objid),
-	           'protected', CASE WHEN EXISTS (
-	                SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() p
-	                 WHERE p.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
-	                   AND p.address_names OPERATOR(pg_catalog.=)
-	                       ARRAY[o.schema_name, o.object_name, 'privacy_restricted']::pg_catalog.text[])
-	                THEN true END)) AS config) c
-	 WHERE o.objid OPERATOR(pg_catalog.=) ANY (dropped)
-	   AND o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-	   AND o.objsubid OPERATOR(pg_catalog.=) 0
-	   AND c.config OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
+	IF EXISTS (SELECT FROM privacy.classifications c WHERE c.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.links l WHERE l.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.table_modes m WHERE m.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.subject_types st WHERE st.root::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.retention r WHERE r.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() p
+	               WHERE p.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+	                 AND p.address_names[3] OPERATOR(pg_catalog.=) 'privacy_restricted') THEN
+		WITH o AS MATERIALIZED (SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects()),
+		     pol AS MATERIALIZED (SELECT p.address_names[1] AS nsp, p.address_names[2] AS rel FROM o p
+		              WHERE p.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+		                AND p.address_names[3] OPERATOR(pg_catalog.=) 'privacy_restricted')
+		INSERT INTO privacy.dropped_config (relid, nspname, relname, config)
+		SELECT o.objid, o.schema_name, o.object_name, c.config
+		  FROM o LEFT JOIN pol ON pol.nsp OPERATOR(pg_catalog.=) o.schema_name AND pol.rel OPERATOR(pg_catalog.=) o.object_name,
+		       LATERAL (SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		           'roots', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('subject', st.name, 'key', st.key_column))
+		                       FROM privacy.subject_types st WHERE st.root::oid OPERATOR(pg_catalog.=) o.objid),
+		           'mode', (SELECT m.mode FROM privacy.table_modes m WHERE m.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+		           'classifications', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		                                   'col', c.column_name, 'category', c.category, 'erasure', c.erasure,
+		                                   'portable', c.portable, 'purposes', c.purposes, 'legal_basis', c.legal_basis)
+		                                   ORDER BY c.attnum)
+		                                 FROM privacy.classifications c WHERE c.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+		           'links', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		                         'subject', l.subject, 'col', l.key_column, 'tcol', l.type_column, 'tval', l.type_value)
+		                         ORDER BY l.subject, l.key_column)
+		                       FROM privacy.links l WHERE l.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+		           'policies', (SELECT pg_catalog.jsonb_agg(r.id ORDER BY r.id) FROM privacy.retention r
+		                         WHERE r.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+		           'protected', CASE WHEN pol.rel IS NOT NULL THEN true END)) AS config) c
+		 WHERE o.objid OPERATOR(pg_catalog.=) ANY (dropped)
+		   AND o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND o.objsubid OPERATOR(pg_catalog.=) 0
+		   AND c.config OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
+	END IF;
 	PERFORM privacy._forget_tables(dropped);
 END
 $$;
