@@ -51,7 +51,11 @@ CREATE TABLE privacy.links (
 	-- a polymorphic link: only the rows whose type_column holds type_value
 	type_column	name,
 	type_value	text,
-	CONSTRAINT links_type_check CHECK ((type_column IS NULL) = (type_value IS NULL))
+	CONSTRAINT links_type_check CHECK ((type_column IS NULL) = (type_value IS NULL)),
+	-- a link to another table of the map (Django's generic relations, Rails'
+	-- polymorphic comments on posts): key_column holds the key of a row of
+	-- target (its one-column primary or unique key); NULL: the root's key
+	target		regclass
 );
 SELECT pg_catalog.pg_extension_config_dump('privacy.links', '');
 

@@ -404,6 +404,17 @@ load_paths(MapTable *mt, Jsonb *paths, MemoryContext cxt)
 				else
 					h->tcol = InvalidAttrNumber;
 			}
+			/* a link to another table of the map (link(..., target)) */
+			if (getKeyJsonValueFromContainer(hc, "ty", 2, &v) != NULL && v.type == jbvBool &&
+				v.val.boolean && h->ncols == 1)
+			{
+				Oid			ct = getBaseType(get_atttype(h->rel, h->cols[0]));
+				Oid			pt = getBaseType(get_atttype(h->prel, h->pcols[0]));
+
+				h->tlink = true;
+				h->deltype = 'a';
+				h->conv = ct != pt ? pt : InvalidOid;
+			}
 			old = MemoryContextSwitchTo(cxt);
 			path = lappend(path, h);
 			MemoryContextSwitchTo(old);

@@ -1764,6 +1764,71 @@ privacy_link_key_hash(PG_FUNCTION_ARGS)
 }
 
 /*
+ * link_lock_target
+ *		The lock trigger of a link to a target (link(..., target)) cannot
+ *		know the subject: it takes a KEY SHARE lock on the target row that
+ *		the value references, as a foreign key's check would, as the
+ *		target's owner.  An erasure locks its subject's target rows FOR
+ *		UPDATE before it reads the linked table's rows, so either the
+ *		write waits for the erasure, or the erasure for the write (and then
+ *		sees its row).  A row that existed when the write started and that
+ *		is gone once the lock is granted was deleted by a concurrent
+ *		transaction (an erasure): 40001, as the link of the root does.  A
+ *		value that references no row (no foreign key keeps it) is left
+ *		alone: it is nobody's.
+ */
+static void
+link_lock_target(TriggerData *td, Oid target, Oid coltype, Datum val)
+{
+	AttrNumber	tkey;
+	Oid			keytype;
+	TypeCacheEntry *tc;
+	char	   *sql;
+	char	   *lhs;
+	Oid			argtypes[1];
+	Datum		values[1];
+	bool		existed;
+	int			frame;
+	int			ret;
+
+	if (get_rel_relkind(target) == '\0')
+		return;					/* dropped: _forget_tables removes the link */
+	tkey = MapTargetKey(target);
+	if (tkey == InvalidAttrNumber)
+		return;
+	keytype = getBaseType(get_atttype(target, tkey));
+	tc = lookup_type_cache(keytype, TYPECACHE_EQ_OPR);
+	if (!OidIsValid(tc->eq_opr))
+		return;
+	(void) tc;
+	lhs = getBaseType(coltype) == keytype ? pstrdup("$1")
+		: psprintf("privacy._link_key(CAST(NULL AS %s), $1)", format_type_be_qualified(keytype));
+	sql = psprintf("SELECT 1 FROM %s t WHERE t.%s %s %s",
+				   UtilQualifiedName(target), quote_identifier(get_attname(target, tkey, false)),
+				   MapKeyEqOperator(keytype), lhs);
+	argtypes[0] = coltype;
+	values[0] = val;
+	UtilSpiConnect();
+	frame = GuardEnterTableOwner(target);
+	ret = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the target of a link: %s", SPI_result_code_string(ret));
+	existed = SPI_processed > 0;
+	ret = SPI_execute_with_args(psprintf("%s FOR KEY SHARE OF t", sql), 1, argtypes, values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the target of a link: %s", SPI_result_code_string(ret));
+	GuardLeave(frame);
+	if (existed && SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not write a row of a subject that was being erased"),
+				 errdetail("The row it references was deleted concurrently."),
+				 errhint("Retry the transaction."),
+				 errhidestmt(true)));
+	SPI_finish();
+}
+
+/*
  * privacy._link_lock() — BEFORE INSERT OR UPDATE trigger installed by
  * link(): a shared transaction advisory lock on the subject's key value,
  * which erase() takes exclusively (args: subject type, link column; the
@@ -1782,7 +1847,7 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 	int32		k1,
 				k2;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || (td->tg_trigger->tgnargs != 2 && td->tg_trigger->tgnargs != 4))
+	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_trigger->tgnargs < 2 || td->tg_trigger->tgnargs > 5)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privacy._link_lock() can only be called as the trigger privacy.link() creates")));
@@ -1793,13 +1858,24 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 	 * a polymorphic link (type column, value): a row of another type is no
 	 * subject's of this type, and waits for no erasure
 	 */
-	if (attno > 0 && td->tg_trigger->tgnargs == 4)
+	if (attno > 0 && td->tg_trigger->tgnargs >= 4)
 	{
 		int			tatt = SPI_fnumber(desc, td->tg_trigger->tgargs[2]);
 		char	   *tv = tatt > 0 ? SPI_getvalue(tup, desc, tatt) : NULL;
 
 		if (tatt > 0 && (tv == NULL || strcmp(tv, td->tg_trigger->tgargs[3]) != 0))
 			attno = 0;
+	}
+	/* a link to a target (link(..., target)): its last argument */
+	if (attno > 0 && (td->tg_trigger->tgnargs == 3 || td->tg_trigger->tgnargs == 5))
+	{
+		bool		isnull;
+		Datum		val = heap_getattr(tup, attno, desc, &isnull);
+
+		if (!isnull)
+			link_lock_target(td, (Oid) strtoul(td->tg_trigger->tgargs[td->tg_trigger->tgnargs - 1], NULL, 10),
+							 TupleDescAttr(desc, attno - 1)->atttypid, val);
+		return PointerGetDatum(tup);
 	}
 	if (attno > 0)
 	{
