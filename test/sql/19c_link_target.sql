@@ -26,7 +26,7 @@ CREATE TABLE taggit_taggeditem (id int PRIMARY KEY, content_type_id int NOT NULL
 CREATE INDEX ON taggit_taggeditem (content_type_id, object_id);
 -- django-comments: a text object_pk
 CREATE TABLE django_comments (id int PRIMARY KEY, content_type_id int NOT NULL REFERENCES django_content_type,
-	object_pk text NOT NULL, comment text);
+	object_pk text NOT NULL, comment text, submit_date timestamptz NOT NULL DEFAULT now() - interval '10 years');
 -- a like of a comment: reached through the comments' link (a chain)
 CREATE TABLE comment_flags (id int PRIMARY KEY, comment_ref text NOT NULL, flag text);
 INSERT INTO django_content_type VALUES (7, 'blog', 'article'), (8, 'auth', 'user'), (9, 'blog', 'draft');
@@ -75,6 +75,18 @@ SELECT key, (SELECT array_agg(x->>'id' ORDER BY (x->>'id')::int) FROM jsonb_arra
 SELECT privacy.classify('django_comments', 'comment', 'user.content.private', 'delete');
 SELECT privacy.classify('taggit_taggeditem', 'tag', 'user.content.private', 'delete');
 SELECT key, jsonb_array_length(value) AS n FROM jsonb_each(privacy.export('user', '1')->'tables') ORDER BY 1;
+
+-- breach scope: the subjects of the comments of their type (users 1 and 2)
+SELECT privacy.breach_report(ARRAY['django_comments'::regclass])->'subjects' AS breach_subjects;
+-- a hold on user 1 blocks her erasure, and retention keeps her comments
+-- (those of her articles) while deleting the others that expired
+BEGIN;
+SELECT privacy.hold('user', '1', 'a lawsuit');
+SELECT pg_temp.err($$SELECT privacy.erase('user', '1')$$);
+SELECT privacy.add_retention('django_comments', 'submit_date', '1 year') > 0 AS policy;
+SELECT privacy.run_retention() AS deleted;
+SELECT id FROM django_comments ORDER BY id;
+ROLLBACK;
 
 -- the rows erase must remove, computed here independently of the map
 CREATE TEMP TABLE expected AS
