@@ -128,6 +128,30 @@ SELECT privacy.unlink('user', 'comment_flags', 'comment_ref');
 SELECT privacy.unlink('user', 'django_comments', 'object_pk');
 SELECT table_name, via FROM privacy.subject_tables WHERE subject = 'user' ORDER BY depth, 1::text;
 SELECT tgrelid::regclass FROM pg_trigger WHERE tgname LIKE 'privacy_link_%' ORDER BY 1::text;
+-- a table rebuilt in one transaction (create, copy, drop, rename) keeps its
+-- links to and from it: the target, then the linked table
+SELECT privacy.link('user', 'django_comments', 'object_pk', 'content_type_id', '7', 'blog_article');
+BEGIN;
+CREATE TABLE blog_article_new (LIKE blog_article INCLUDING ALL);
+ALTER TABLE blog_article_new ADD FOREIGN KEY (author_id) REFERENCES users;
+INSERT INTO blog_article_new SELECT * FROM blog_article;
+DROP TABLE blog_article;
+ALTER TABLE blog_article_new RENAME TO blog_article;
+COMMIT;
+SELECT table_name, key_column, type_value, target FROM privacy.links ORDER BY 1::text;
+BEGIN;
+CREATE TABLE django_comments_new (LIKE django_comments INCLUDING ALL);
+INSERT INTO django_comments_new SELECT * FROM django_comments;
+DROP TABLE django_comments;
+ALTER TABLE django_comments_new RENAME TO django_comments;
+COMMIT;
+SELECT table_name, key_column, type_value, target FROM privacy.links ORDER BY 1::text;
+SELECT tgrelid::regclass, tgnargs FROM pg_trigger WHERE tgname LIKE 'privacy_link_%' ORDER BY 1::text;
+SELECT table_name, via, path FROM privacy.subject_tables WHERE subject = 'user' ORDER BY depth, 1::text;
+SELECT key, (SELECT array_agg(x->>'id' ORDER BY (x->>'id')::int) FROM jsonb_array_elements(value) x) AS ids
+  FROM jsonb_each(privacy.access('user', '2')->'data') ORDER BY 1;
+SELECT privacy.unlink('user', 'django_comments', 'object_pk');
+
 -- a link whose target is dropped goes with it (and its lock trigger)
 CREATE TABLE drafts (id int PRIMARY KEY, user_id bigint REFERENCES users);
 CREATE TABLE draft_notes (id int PRIMARY KEY, draft_id int);
