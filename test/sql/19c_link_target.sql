@@ -65,6 +65,10 @@ SELECT table_name, via, depth, path FROM privacy.subject_tables WHERE subject = 
 -- the lock trigger knows its target (last argument)
 SELECT tgrelid::regclass, tgnargs FROM pg_trigger WHERE tgname LIKE 'privacy_link_%' ORDER BY 1::text;
 
+-- discover_links proposes no column linked to a target (its values are
+-- another table's keys), as none of a foreign key
+SELECT table_name, column_name, type_value FROM privacy.discover_links('user') ORDER BY 1::text, 2;
+
 -- access and export: user 1's articles' tags and comments, the flags of
 -- those comments; not the rows of another type, of no key, of user 2, nor
 -- the article 500 of user 2 (the id of one of user 1's comments)
