@@ -500,6 +500,37 @@ privacy_link(PG_FUNCTION_ARGS)
 		nulls[5] = ' ';
 	}
 	/*
+	 * a column is linked once per subject type: linking it again to another
+	 * table replaces its link (the rows it reached are no longer found
+	 * through it), which is said
+	 */
+	if (settarget)
+	{
+		Oid			tt[3] = {TEXTOID, OIDOID, TEXTOID};
+		Datum		tv[3];
+
+		tv[0] = values[0];
+		tv[1] = values[1];
+		tv[2] = values[2];
+		if (SPI_execute_with_args("SELECT target::pg_catalog.oid FROM privacy.links"
+								  " WHERE subject = $1 AND table_name = $2 AND key_column = $3",
+								  3, tt, tv, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			bool		isnull;
+			Oid			was = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (isnull)
+				was = InvalidOid;
+			if (was != target)
+				ereport(WARNING,
+						(errmsg("the link of column \"%s\" of \"%s\" now leads to %s instead of %s",
+								col, get_rel_name(relid),
+								OidIsValid(target) ? UtilQualifiedName(target) : "the root",
+								OidIsValid(was) ? UtilQualifiedName(was) : "the root"),
+						 errdetail("A column is linked once per subject type: the rows the link found before are no longer found through it.")));
+		}
+	}
+	/*
 	 * the 3-argument form keeps a link's filter and target (Citus's
 	 * conversions link again); the others set both (the 5-argument form:
 	 * target NULL, the root)

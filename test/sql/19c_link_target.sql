@@ -61,6 +61,12 @@ SELECT privacy.link('user', 'django_comments', 'object_pk', 'content_type_id', '
 -- a chain: a link to a table that a link reaches
 SELECT privacy.link('user', 'comment_flags', 'comment_ref', target => 'django_comments');
 SELECT table_name, key_column, type_column, type_value, target FROM privacy.links ORDER BY 1::text;
+-- a column is linked once per subject type: linking it again to another
+-- table (here the root) replaces its link, with a WARNING (rolled back)
+BEGIN;
+SELECT privacy.link('user', 'taggit_taggeditem', 'object_id', 'content_type_id', '8');
+SELECT table_name, type_value, target FROM privacy.links WHERE table_name = 'taggit_taggeditem'::regclass;
+ROLLBACK;
 SELECT table_name, via, depth, path FROM privacy.subject_tables WHERE subject = 'user' ORDER BY depth, 1::text;
 -- the lock trigger knows its target (last argument)
 SELECT tgrelid::regclass, tgnargs FROM pg_trigger WHERE tgname LIKE 'privacy_link_%' ORDER BY 1::text;
