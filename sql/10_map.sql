@@ -276,6 +276,8 @@ BEGIN
 		IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = s.subject AND l.table_name = s.table_name) THEN
 			PERFORM privacy._drop_link_trigger(s.subject, s.table_name);
 		END IF;
+		-- (the column's other links keep their trigger, which passes over a
+		-- target that no longer exists; the next link() of the column rebuilds it)
 	END LOOP;
 	-- a dropped partition is no longer known as one: a map holding a
 	-- partitioned table or a partition (whose keys decide it) is recomputed too

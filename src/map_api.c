@@ -330,6 +330,7 @@ privacy_link(PG_FUNCTION_ARGS)
 	Oid			target = InvalidOid;
 	bool		settarget = false;	/* the 4-, 5- and 6-argument forms */
 	Oid			keytype;
+	bool		relink = false;	/* the 3-argument form on a linked column */
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -406,14 +407,19 @@ privacy_link(PG_FUNCTION_ARGS)
 		tv[1] = ObjectIdGetDatum(relid);
 		tv[2] = CStringGetTextDatum(col);
 		UtilSpiConnect();
-		if (SPI_execute_with_args("SELECT target::pg_catalog.oid FROM privacy.links"
-								  " WHERE subject = $1 AND table_name = $2 AND key_column = $3"
-								  " AND target IS NOT NULL", 3, tt, tv, NULL, true, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
+		if (SPI_execute_with_args("SELECT pg_catalog.bool_or(target IS NOT NULL) FROM privacy.links"
+								  " WHERE subject = $1 AND table_name = $2 AND key_column = $3",
+								  3, tt, tv, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		{
 			bool		isnull;
+			bool		any = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
-			target = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			relink = !isnull;
+			if (relink && any && CitusIsCitusTable(relid))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a link to another table than the root is not supported on Citus tables yet"),
+						 errhint("Unlink the column with privacy.unlink() before distributing the table.")));
 		}
 		SPI_finish();
 	}
@@ -466,7 +472,8 @@ privacy_link(PG_FUNCTION_ARGS)
 		distributed = CitusCheckLink(subj, relid, att, "privacy.link()");
 	get_atttypetypmodcoll(relid, att, &coltype, &coltypmod, &collid);
 	path = find_coercion_pathway(coltype, keytype, COERCION_EXPLICIT, &funcid);
-	if (path == COERCION_PATH_NONE)
+	/* (a linked column linked again: its links passed their checks) */
+	if (path == COERCION_PATH_NONE && !relink)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column \"%s\" of type %s cannot hold a key of type %s",
@@ -481,7 +488,7 @@ privacy_link(PG_FUNCTION_ARGS)
 				 errhint("A link to another table than the root converts between built-in types only: give the column the key's type.")));
 
 	UtilSpiConnect();
-	if (!OidIsValid(target))
+	if (!OidIsValid(target) && !relink)
 		check_link_spelling(subj, relid, att, col, MapLinkFilter(&th, "t"));
 	if (tcol != NULL)
 		check_link_type_value(relid, th.tcol, tcol, tval, MapLinkFilter(&th, "t"));
@@ -500,48 +507,14 @@ privacy_link(PG_FUNCTION_ARGS)
 		nulls[5] = ' ';
 	}
 	/*
-	 * a column is linked once per subject type: linking it again to another
-	 * table replaces its link (the rows it reached are no longer found
-	 * through it), which is said
-	 */
-	if (settarget)
-	{
-		Oid			tt[3] = {TEXTOID, OIDOID, TEXTOID};
-		Datum		tv[3];
-
-		tv[0] = values[0];
-		tv[1] = values[1];
-		tv[2] = values[2];
-		if (SPI_execute_with_args("SELECT target::pg_catalog.oid FROM privacy.links"
-								  " WHERE subject = $1 AND table_name = $2 AND key_column = $3",
-								  3, tt, tv, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-		{
-			bool		isnull;
-			Oid			was = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-			if (isnull)
-				was = InvalidOid;
-			if (was != target)
-				ereport(WARNING,
-						(errmsg("the link of column \"%s\" of \"%s\" now leads to %s instead of %s",
-								col, get_rel_name(relid),
-								OidIsValid(target) ? UtilQualifiedName(target) : "the root",
-								OidIsValid(was) ? UtilQualifiedName(was) : "the root"),
-						 errdetail("A column is linked once per subject type: the rows the link found before are no longer found through it.")));
-		}
-	}
-	/*
 	 * the 3-argument form keeps a link's filter and target (Citus's
 	 * conversions link again); the others set both (the 5-argument form:
 	 * target NULL, the root)
 	 */
-	ret = SPI_execute_with_args(settarget
-								? "INSERT INTO privacy.links (subject, table_name, key_column, type_column, type_value, target)"
-								" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject, table_name, key_column)"
-								" DO UPDATE SET type_column = excluded.type_column, type_value = excluded.type_value,"
-								" target = excluded.target"
-								: "INSERT INTO privacy.links (subject, table_name, key_column, type_column, type_value, target)"
-								" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+	ret = relink ? SPI_OK_INSERT
+		: SPI_execute_with_args("INSERT INTO privacy.links (subject, table_name, key_column, type_column, type_value, target)"
+								" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject, table_name, key_column, target)"
+								" DO UPDATE SET type_column = excluded.type_column, type_value = excluded.type_value",
 								6, argtypes, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store the link: %s", SPI_result_code_string(ret));
@@ -584,42 +557,62 @@ privacy_link(PG_FUNCTION_ARGS)
 		char	   *trg = psprintf("privacy_link_%d_%s", att, name);
 		int			nest = distributed ? CitusAllowTriggers() : -1;
 
-		/* a polymorphic link's trigger knows its type column and value */
+		/*
+		 * the trigger knows every link of the column (from the catalog): one
+		 * link as (type column, type value)? and target?; several as
+		 * triples (type column, type value, target; '' for none)
+		 */
 		char	   *targs = quote_literal_cstr(col);
-		const char *tcols = quote_identifier(col);
+		StringInfoData tcolsb;
+		const char *tcols;
+		Oid			tt[3] = {TEXTOID, OIDOID, TEXTOID};
+		Datum		tv[3];
+		uint64		nl,
+					l;
 
 		if (strlen(trg) >= NAMEDATALEN)
 			trg[NAMEDATALEN - 1] = '\0';
-
-		if (tcol == NULL)
+		initStringInfo(&tcolsb);
+		appendStringInfoString(&tcolsb, quote_identifier(col));
+		tv[0] = CStringGetTextDatum(name);
+		tv[1] = ObjectIdGetDatum(relid);
+		tv[2] = CStringGetTextDatum(col);
+		if (SPI_execute_with_args("SELECT type_column::pg_catalog.text, type_value, target::pg_catalog.oid::pg_catalog.text"
+								  " FROM privacy.links WHERE subject = $1 AND table_name = $2 AND key_column = $3"
+								  " ORDER BY target::pg_catalog.oid NULLS FIRST", 3, tt, tv, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "link lookup failed");
+		nl = SPI_processed;
+		for (l = 0; l < nl; l++)
 		{
-			/* the 3-argument form on a link with a filter (Citus's conversions) */
-			Oid			tt[3] = {TEXTOID, OIDOID, TEXTOID};
-			Datum		tv[3];
+			char	   *c = SPI_getvalue(SPI_tuptable->vals[l], SPI_tuptable->tupdesc, 1);
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[l], SPI_tuptable->tupdesc, 2);
+			char	   *g = SPI_getvalue(SPI_tuptable->vals[l], SPI_tuptable->tupdesc, 3);
 
-			tv[0] = CStringGetTextDatum(name);
-			tv[1] = ObjectIdGetDatum(relid);
-			tv[2] = CStringGetTextDatum(col);
-			if (SPI_execute_with_args("SELECT type_column::pg_catalog.text, type_value FROM privacy.links"
-									  " WHERE subject = $1 AND table_name = $2 AND key_column = $3"
-									  " AND type_column IS NOT NULL", 3, tt, tv, NULL, true, 1) == SPI_OK_SELECT &&
-				SPI_processed == 1)
+			if (nl == 1)
 			{
-				tcol = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-				tval = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+				if (c != NULL)
+					targs = psprintf("%s, %s, %s", targs, quote_literal_cstr(c), quote_literal_cstr(v));
+				if (g != NULL)
+					targs = psprintf("%s, %s", targs, quote_literal_cstr(g));
+			}
+			else
+				targs = psprintf("%s, %s, %s, %s", targs, quote_literal_cstr(c ? c : ""),
+								 quote_literal_cstr(v ? v : ""), quote_literal_cstr(g ? g : ""));
+			if (c != NULL && strcmp(c, col) != 0)
+			{
+				bool		dup = false;
+
+				for (uint64 m = 0; m < l; m++)
+				{
+					char	   *o = SPI_getvalue(SPI_tuptable->vals[m], SPI_tuptable->tupdesc, 1);
+
+					dup = dup || (o != NULL && strcmp(o, c) == 0);
+				}
+				if (!dup)
+					appendStringInfo(&tcolsb, ", %s", quote_identifier(c));
 			}
 		}
-		if (tcol != NULL)
-		{
-			targs = psprintf("%s, %s, %s", targs, quote_literal_cstr(tcol), quote_literal_cstr(tval));
-			tcols = psprintf("%s, %s", tcols, quote_identifier(tcol));
-		}
-		/*
-		 * a link to a target: the trigger knows it (its OID, last); it
-		 * takes a KEY SHARE lock on the target row the value references
-		 */
-		if (OidIsValid(target))
-			targs = psprintf("%s, '%u'", targs, target);
+		tcols = tcolsb.data;
 		ret = SPI_execute(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s"
 								   " FOR EACH ROW EXECUTE FUNCTION privacy._link_lock(%s, %s)",
 								   quote_identifier(trg), tcols, UtilQualifiedName(relid),

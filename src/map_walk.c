@@ -1379,7 +1379,7 @@ load_links(MapSubject *subj)
 	values[0] = CStringGetTextDatum(subj->name);
 	ret = SPI_execute_with_args("SELECT table_name::oid, key_column::text, type_column::text, type_value,"
 								" target::oid FROM privacy.links"
-								" WHERE subject = $1 ORDER BY table_name::oid, key_column",
+								" WHERE subject = $1 ORDER BY table_name::oid, key_column, target::oid NULLS FIRST",
 								1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "link lookup failed: %s", SPI_result_code_string(ret));

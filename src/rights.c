@@ -1847,47 +1847,79 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 	int32		k1,
 				k2;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_trigger->tgnargs < 2 || td->tg_trigger->tgnargs > 5)
+	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_trigger->tgnargs < 2 ||
+		(td->tg_trigger->tgnargs > 5 && (td->tg_trigger->tgnargs - 2) % 3 != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privacy._link_lock() can only be called as the trigger privacy.link() creates")));
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 	attno = SPI_fnumber(desc, td->tg_trigger->tgargs[1]);
-	/*
-	 * a polymorphic link (type column, value): a row of another type is no
-	 * subject's of this type, and waits for no erasure
-	 */
-	if (attno > 0 && td->tg_trigger->tgnargs >= 4)
-	{
-		int			tatt = SPI_fnumber(desc, td->tg_trigger->tgargs[2]);
-		char	   *tv = tatt > 0 ? SPI_getvalue(tup, desc, tatt) : NULL;
-
-		if (tatt > 0 && (tv == NULL || strcmp(tv, td->tg_trigger->tgargs[3]) != 0))
-			attno = 0;
-	}
-	/* a link to a target (link(..., target)): its last argument */
-	if (attno > 0 && (td->tg_trigger->tgnargs == 3 || td->tg_trigger->tgnargs == 5))
-	{
-		bool		isnull;
-		Datum		val = heap_getattr(tup, attno, desc, &isnull);
-
-		if (!isnull)
-			link_lock_target(td, (Oid) strtoul(td->tg_trigger->tgargs[td->tg_trigger->tgnargs - 1], NULL, 10),
-							 TupleDescAttr(desc, attno - 1)->atttypid, val);
+	if (attno <= 0)
 		return PointerGetDatum(tup);
-	}
-	if (attno > 0)
+
+	/*
+	 * the links of the column: one as (type column, type value)? and
+	 * target? (2 to 5 arguments); several as triples (type column, type
+	 * value, target; '' for none)
+	 */
 	{
+		char	  **a = td->tg_trigger->tgargs;
+		int			n = td->tg_trigger->tgnargs;
+		int			nlinks = n > 5 ? (n - 2) / 3 : 1;
 		bool		isnull;
 		Datum		val = heap_getattr(tup, attno, desc, &isnull);
+		bool		rootlock = false;
 
-		if (!isnull)
+		if (isnull)
+			return PointerGetDatum(tup);
+		for (int l = 0; l < nlinks; l++)
+		{
+			const char *tc = NULL,
+					   *tv = NULL,
+					   *tg = NULL;
+
+			if (n > 5)
+			{
+				tc = a[2 + 3 * l][0] ? a[2 + 3 * l] : NULL;
+				tv = a[3 + 3 * l];
+				tg = a[4 + 3 * l][0] ? a[4 + 3 * l] : NULL;
+			}
+			else
+			{
+				if (n >= 4)
+				{
+					tc = a[2];
+					tv = a[3];
+				}
+				if (n == 3 || n == 5)
+					tg = a[n - 1];
+			}
+
+			/*
+			 * a polymorphic link (type column, value): a row of another type
+			 * is no subject's through it, and waits for no erasure
+			 */
+			if (tc != NULL)
+			{
+				int			tatt = SPI_fnumber(desc, tc);
+				char	   *cur = tatt > 0 ? SPI_getvalue(tup, desc, tatt) : NULL;
+
+				if (tatt > 0 && (cur == NULL || strcmp(cur, tv) != 0))
+					continue;
+			}
+			/* a link to a target: a KEY SHARE lock on the row referenced */
+			if (tg != NULL)
+				link_lock_target(td, (Oid) strtoul(tg, NULL, 10), TupleDescAttr(desc, attno - 1)->atttypid, val);
+			else
+				rootlock = true;
+		}
+		if (rootlock)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, attno - 1);
 
 			k1 = DatumGetInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID,
-													   CStringGetTextDatum(td->tg_trigger->tgargs[0])));
+													   CStringGetTextDatum(a[0])));
 			k2 = link_key_hash(att->atttypid, att->attcollation, val);
 			if (!DatumGetBool(DirectFunctionCall2(pg_try_advisory_xact_lock_shared_int4,
 												  Int32GetDatum(k1), Int32GetDatum(k2))))

@@ -14,7 +14,8 @@
 ALTER TABLE privacy.links ADD COLUMN type_column name, ADD COLUMN type_value text,
 	ADD CONSTRAINT links_type_check CHECK ((type_column IS NULL) = (type_value IS NULL));
 -- links to another table of the map (see the block at the end)
-ALTER TABLE privacy.links ADD COLUMN target regclass;
+ALTER TABLE privacy.links ADD COLUMN target regclass, DROP CONSTRAINT links_pkey,
+	ADD CONSTRAINT links_key UNIQUE NULLS NOT DISTINCT (subject, table_name, key_column, target);
 
 
 ---------------------------------------------------------------------------
@@ -1705,6 +1706,8 @@ BEGIN
 		IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = s.subject AND l.table_name = s.table_name) THEN
 			PERFORM privacy._drop_link_trigger(s.subject, s.table_name);
 		END IF;
+		-- (the column's other links keep their trigger, which passes over a
+		-- target that no longer exists; the next link() of the column rebuilds it)
 	END LOOP;
 	-- a dropped partition is no longer known as one: a map holding a
 	-- partitioned table or a partition (whose keys decide it) is recomputed too

@@ -61,15 +61,18 @@ SELECT privacy.link('user', 'django_comments', 'object_pk', 'content_type_id', '
 -- a chain: a link to a table that a link reaches
 SELECT privacy.link('user', 'comment_flags', 'comment_ref', target => 'django_comments');
 SELECT table_name, key_column, type_column, type_value, target FROM privacy.links ORDER BY 1::text;
--- a column is linked once per subject type: linking it again to another
--- table (here the root) replaces its link, with a WARNING (rolled back)
-BEGIN;
+-- a column is linked once to the root and once to each target: taggit's
+-- object_id also tags users (their own content type, 8); linked again to
+-- the same table, a link takes the new type value
 SELECT privacy.link('user', 'taggit_taggeditem', 'object_id', 'content_type_id', '8');
-SELECT table_name, type_value, target FROM privacy.links WHERE table_name = 'taggit_taggeditem'::regclass;
-ROLLBACK;
+SELECT privacy.link('user', 'taggit_taggeditem', 'object_id', 'content_type_id', '7', 'blog_article');
+SELECT table_name, key_column, type_value, target FROM privacy.links WHERE table_name = 'taggit_taggeditem'::regclass
+ ORDER BY target NULLS FIRST;
 SELECT table_name, via, depth, path FROM privacy.subject_tables WHERE subject = 'user' ORDER BY depth, 1::text;
--- the lock trigger knows its target (last argument)
-SELECT tgrelid::regclass, tgnargs FROM pg_trigger WHERE tgname LIKE 'privacy_link_%' ORDER BY 1::text;
+-- the lock trigger knows the links of its column: one as (type column,
+-- type value)? and target? (its OID, last), several as triples
+SELECT tgrelid::regclass, tgnargs, pg_get_triggerdef(oid) ~ 'UPDATE OF \w+, content_type_id ON' AS type_column_too
+  FROM pg_trigger WHERE tgname LIKE 'privacy_link_%' ORDER BY 1::text;
 
 -- discover_links proposes no column linked to a target (its values are
 -- another table's keys), as none of a foreign key
@@ -102,6 +105,8 @@ ROLLBACK;
 CREATE TEMP TABLE expected AS
 SELECT 'taggit_taggeditem' AS t, i.id FROM taggit_taggeditem i JOIN blog_article a ON a.id = i.object_id
  WHERE i.content_type_id = 7 AND a.author_id = 1
+UNION
+SELECT 'taggit_taggeditem', i.id FROM taggit_taggeditem i WHERE i.content_type_id = 8 AND i.object_id = 1
 UNION ALL
 SELECT 'django_comments', c.id FROM django_comments c JOIN blog_article a ON a.id::text = c.object_pk
  WHERE c.content_type_id = 7 AND a.author_id = 1
