@@ -88,6 +88,36 @@ BEGIN
 END
 $$;
 
+-- unlink(subject, tbl, key_column, target): one link of a column linked to
+-- several tables (target NULL: its link to the root); the column's lock
+-- trigger is rebuilt for the links it keeps
+CREATE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name, target regclass)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF unlink.subject IS NULL OR unlink.tbl IS NULL OR unlink.key_column IS NULL THEN
+		RAISE EXCEPTION 'arguments "subject", "tbl" and "key_column" must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
+	END IF;
+	DELETE FROM privacy.links l
+	 WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl AND l.key_column = unlink.key_column
+	   AND l.target IS NOT DISTINCT FROM unlink.target;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%" to %', tbl, subject, key_column,
+			coalesce(target::text, 'the root') USING ERRCODE = '42704';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
+		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
+	ELSIF EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl
+	               AND l.key_column = unlink.key_column) THEN
+		-- the column's trigger, for the links it keeps
+		PERFORM privacy.link(unlink.subject, unlink.tbl, unlink.key_column);
+	END IF;
+	PERFORM privacy.refresh_subject(unlink.subject);
+END
+$$;
+
 CREATE FUNCTION privacy.drop_subject(name text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -143,11 +173,11 @@ SELECT s.name, s.root, s.key_column,
 
 REVOKE ALL ON FUNCTION privacy.define_subject(text, regclass, name), privacy.link(text, regclass, name),
 	privacy.link(text, regclass, name, name, text), privacy.link(text, regclass, name, regclass),
-	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy._refresh_all(),
+	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name, regclass), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy._refresh_all(),
 	privacy._invalidate(), privacy.data_map(text), privacy.drop_subject(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.define_subject(text, regclass, name), privacy.link(text, regclass, name),
 	privacy.link(text, regclass, name, name, text), privacy.link(text, regclass, name, regclass),
-	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy.data_map(text),
+	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name, regclass), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy.data_map(text),
 	privacy.drop_subject(text) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.data_map(text) TO privacy_officer;
 GRANT SELECT ON privacy.subject_tables, privacy.subjects TO privacy_admin, privacy_officer;

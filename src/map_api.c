@@ -536,7 +536,7 @@ privacy_link(PG_FUNCTION_ARGS)
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "index lookup failed: %s", SPI_result_code_string(ret));
 		/* (a column converted to its target's key type uses no index) */
-		if (SPI_processed == 0 && get_rel_relkind(relid) == RELKIND_RELATION &&
+		if (SPI_processed == 0 && get_rel_relkind(relid) == RELKIND_RELATION && !relink &&
 			!(OidIsValid(target) && getBaseType(coltype) != getBaseType(keytype)))
 			ereport(NOTICE,
 					(errmsg("column \"%s\" of \"%s\" has no index", col, get_rel_name(relid)),

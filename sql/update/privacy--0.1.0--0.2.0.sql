@@ -1687,10 +1687,40 @@ CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name, type_c
 	target regclass)
 RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- unlink(subject, tbl, key_column, target): one link of a column linked to
+-- several tables (target NULL: its link to the root); the column's lock
+-- trigger is rebuilt for the links it keeps
+CREATE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name, target regclass)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF unlink.subject IS NULL OR unlink.tbl IS NULL OR unlink.key_column IS NULL THEN
+		RAISE EXCEPTION 'arguments "subject", "tbl" and "key_column" must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
+	END IF;
+	DELETE FROM privacy.links l
+	 WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl AND l.key_column = unlink.key_column
+	   AND l.target IS NOT DISTINCT FROM unlink.target;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%" to %', tbl, subject, key_column,
+			coalesce(target::text, 'the root') USING ERRCODE = '42704';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
+		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
+	ELSIF EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl
+	               AND l.key_column = unlink.key_column) THEN
+		-- the column's trigger, for the links it keeps
+		PERFORM privacy.link(unlink.subject, unlink.tbl, unlink.key_column);
+	END IF;
+	PERFORM privacy.refresh_subject(unlink.subject);
+END
+$$;
+
 REVOKE ALL ON FUNCTION privacy.link(text, regclass, name, regclass),
-	privacy.link(text, regclass, name, name, text, regclass) FROM PUBLIC;
+	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name, regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.link(text, regclass, name, regclass),
-	privacy.link(text, regclass, name, name, text, regclass) TO privacy_admin;
+	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name, regclass) TO privacy_admin;
 
 CREATE OR REPLACE FUNCTION privacy._forget_tables(dropped oid[]) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -138,6 +138,12 @@ SELECT id, content_type_id, object_id FROM taggit_taggeditem ORDER BY id;
 SELECT id, content_type_id, object_pk FROM django_comments ORDER BY id;
 SELECT id, comment_ref FROM comment_flags ORDER BY id;
 
+-- unlink of one link of a column (target => NULL: its link to the root):
+-- the other stays, with its trigger
+SELECT pg_temp.err($$SELECT privacy.unlink('user', 'django_comments', 'object_pk', NULL)$$);
+SELECT privacy.unlink('user', 'taggit_taggeditem', 'object_id', target => NULL);
+SELECT table_name, type_value, target FROM privacy.links WHERE table_name = 'taggit_taggeditem'::regclass;
+SELECT tgnargs FROM pg_trigger WHERE tgrelid = 'taggit_taggeditem'::regclass AND tgname LIKE 'privacy_link_%';
 -- unlink: the chain's link goes, then the comments' (its trigger with it)
 SELECT privacy.unlink('user', 'comment_flags', 'comment_ref');
 SELECT privacy.unlink('user', 'django_comments', 'object_pk');
