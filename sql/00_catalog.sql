@@ -47,11 +47,17 @@ CREATE TABLE privacy.links (
 	subject		text NOT NULL REFERENCES privacy.subject_types ON DELETE CASCADE ON UPDATE CASCADE,
 	table_name	regclass NOT NULL,
 	key_column	name NOT NULL,
-	PRIMARY KEY (subject, table_name, key_column),
 	-- a polymorphic link: only the rows whose type_column holds type_value
 	type_column	name,
 	type_value	text,
-	CONSTRAINT links_type_check CHECK ((type_column IS NULL) = (type_value IS NULL))
+	CONSTRAINT links_type_check CHECK ((type_column IS NULL) = (type_value IS NULL)),
+	-- a link to another table of the map (Django's generic relations, Rails'
+	-- polymorphic comments on posts): key_column holds the key of a row of
+	-- target (its one-column primary or unique key); NULL: the root's key
+	target		regclass,
+	-- a column is linked once to the root and once to each target (Django's
+	-- object_id: the user's own content type, her articles')
+	CONSTRAINT links_key UNIQUE NULLS NOT DISTINCT (subject, table_name, key_column, target)
 );
 SELECT pg_catalog.pg_extension_config_dump('privacy.links', '');
 

@@ -84,6 +84,7 @@ BEGIN
 		UPDATE privacy.classifications SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
 		UPDATE privacy.table_modes SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
 		UPDATE privacy.retention SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.links SET target = newid WHERE target::oid OPERATOR(pg_catalog.=) d.relid;
 		FOR l IN UPDATE privacy.links SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid
 				 RETURNING subject, key_column LOOP
 			relinked := relinked OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(

@@ -19,6 +19,18 @@ CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name, type_c
 RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- a link to another table of the map (Django's generic relations to the
+-- user's articles, Rails' comments on the user's posts): key_column holds
+-- the key of a row of target, whose subject's rows the linked rows are
+-- (as with a foreign key to target, NO ACTION); target NULL: the root
+CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name, target regclass)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name, type_column name, type_value text,
+	target regclass)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION privacy.refresh_subject(name text)
 RETURNS void AS 'MODULE_PATHNAME', 'privacy_refresh_subject'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
@@ -71,6 +83,36 @@ BEGIN
 	-- the lock trigger that link() installed goes with the table's last link
 	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
 		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
+	END IF;
+	PERFORM privacy.refresh_subject(unlink.subject);
+END
+$$;
+
+-- unlink(subject, tbl, key_column, target): one link of a column linked to
+-- several tables (target NULL: its link to the root); the column's lock
+-- trigger is rebuilt for the links it keeps
+CREATE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name, target regclass)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF unlink.subject IS NULL OR unlink.tbl IS NULL OR unlink.key_column IS NULL THEN
+		RAISE EXCEPTION 'arguments "subject", "tbl" and "key_column" must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
+	END IF;
+	DELETE FROM privacy.links l
+	 WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl AND l.key_column = unlink.key_column
+	   AND l.target IS NOT DISTINCT FROM unlink.target;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%" to %', tbl, subject, key_column,
+			coalesce(target::text, 'the root') USING ERRCODE = '42704';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
+		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
+	ELSIF EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl
+	               AND l.key_column = unlink.key_column) THEN
+		-- the column's trigger, for the links it keeps
+		PERFORM privacy.link(unlink.subject, unlink.tbl, unlink.key_column);
 	END IF;
 	PERFORM privacy.refresh_subject(unlink.subject);
 END
@@ -130,10 +172,12 @@ SELECT s.name, s.root, s.key_column,
   FROM privacy.subject_types s;
 
 REVOKE ALL ON FUNCTION privacy.define_subject(text, regclass, name), privacy.link(text, regclass, name),
-	privacy.link(text, regclass, name, name, text), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy._refresh_all(),
+	privacy.link(text, regclass, name, name, text), privacy.link(text, regclass, name, regclass),
+	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name, regclass), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy._refresh_all(),
 	privacy._invalidate(), privacy.data_map(text), privacy.drop_subject(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.define_subject(text, regclass, name), privacy.link(text, regclass, name),
-	privacy.link(text, regclass, name, name, text), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy.data_map(text),
+	privacy.link(text, regclass, name, name, text), privacy.link(text, regclass, name, regclass),
+	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name, regclass), privacy.unlink(text, regclass, name), privacy.refresh_subject(text), privacy.data_map(text),
 	privacy.drop_subject(text) TO privacy_admin;
 GRANT EXECUTE ON FUNCTION privacy.data_map(text) TO privacy_officer;
 GRANT SELECT ON privacy.subject_tables, privacy.subjects TO privacy_admin, privacy_officer;
@@ -256,6 +300,15 @@ BEGIN
 	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
 	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
 	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
+	-- a link to a dropped table of the map goes with it, and its lock
+	-- trigger with the linked table's last link
+	FOR s IN DELETE FROM privacy.links WHERE target::oid = ANY (dropped) RETURNING subject, table_name LOOP
+		IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = s.subject AND l.table_name = s.table_name) THEN
+			PERFORM privacy._drop_link_trigger(s.subject, s.table_name);
+		END IF;
+		-- (the column's other links keep their trigger, which passes over a
+		-- target that no longer exists; the next link() of the column rebuilds it)
+	END LOOP;
 	-- a dropped partition is no longer known as one: a map holding a
 	-- partitioned table or a partition (whose keys decide it) is recomputed too
 	IF NOT EXISTS (SELECT FROM privacy.map m LEFT JOIN pg_catalog.pg_class k ON k.oid = m.table_name::oid
@@ -310,6 +363,7 @@ BEGIN
 	-- configuration back at commit (below)
 	IF EXISTS (SELECT FROM privacy.classifications c WHERE c.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
 	   OR EXISTS (SELECT FROM privacy.links l WHERE l.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.links l WHERE l.target::oid OPERATOR(pg_catalog.=) ANY (dropped))
 	   OR EXISTS (SELECT FROM privacy.table_modes m WHERE m.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
 	   OR EXISTS (SELECT FROM privacy.subject_types st WHERE st.root::oid OPERATOR(pg_catalog.=) ANY (dropped))
 	   OR EXISTS (SELECT FROM privacy.retention r WHERE r.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
@@ -333,9 +387,17 @@ BEGIN
 		                                   ORDER BY c.attnum)
 		                                 FROM privacy.classifications c WHERE c.table_name::oid OPERATOR(pg_catalog.=) o.objid),
 		           'links', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-		                         'subject', l.subject, 'col', l.key_column, 'tcol', l.type_column, 'tval', l.type_value)
+		                         'subject', l.subject, 'col', l.key_column, 'tcol', l.type_column, 'tval', l.type_value,
+		                         'target', l.target::pg_catalog.text)
 		                         ORDER BY l.subject, l.key_column)
 		                       FROM privacy.links l WHERE l.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+		           -- the links of other tables to it (link(..., target))
+		           'targeting', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		                         'subject', l.subject, 'tbl', l.table_name::oid, 'col', l.key_column,
+		                         'tcol', l.type_column, 'tval', l.type_value)
+		                         ORDER BY l.subject, l.table_name::oid, l.key_column)
+		                       FROM privacy.links l WHERE l.target::oid OPERATOR(pg_catalog.=) o.objid
+		                         AND NOT l.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped)),
 		           'policies', (SELECT pg_catalog.jsonb_agg(r.id ORDER BY r.id) FROM privacy.retention r
 		                         WHERE r.table_name::oid OPERATOR(pg_catalog.=) o.objid),
 		           'protected', CASE WHEN pol.rel IS NOT NULL THEN true END)) AS config) c
@@ -429,9 +491,13 @@ BEGIN
 			END;
 		END LOOP;
 		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'links')
-		              AS l(subject text, col name, tcol name, tval text) LOOP
+		              AS l(subject text, col name, tcol name, tval text, target text) LOOP
 			BEGIN
-				IF x.tcol IS NULL THEN
+				IF x.target IS NOT NULL THEN
+					-- a target by its name (rebuilt in this transaction too: the new one)
+					PERFORM privacy.link(x.subject, newid, x.col, x.tcol, x.tval,
+						pg_catalog.to_regclass(x.target)::pg_catalog.oid::pg_catalog.regclass);
+				ELSIF x.tcol IS NULL THEN
 					PERFORM privacy.link(x.subject, newid, x.col);
 				ELSE
 					PERFORM privacy.link(x.subject, newid, x.col, x.tcol, x.tval);
@@ -439,6 +505,17 @@ BEGIN
 			EXCEPTION WHEN OTHERS THEN
 				RAISE WARNING 'the link of column "%" of % to subject type "%" was not carried over to the new table: %',
 					x.col, newid, x.subject, SQLERRM;
+			END;
+		END LOOP;
+		-- the links of other tables to the dropped one (link(..., target))
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'targeting')
+		              AS l(subject text, tbl oid, col name, tcol name, tval text) LOOP
+			CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) x.tbl);
+			BEGIN
+				PERFORM privacy.link(x.subject, x.tbl::pg_catalog.regclass, x.col, x.tcol, x.tval, newid);
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the link of column "%" of % to subject type "%" was not carried over to the new table %: %',
+					x.col, x.tbl::pg_catalog.regclass, x.subject, newid, SQLERRM;
 			END;
 		END LOOP;
 		-- retention policies, still on the dropped table: their columns by

@@ -503,7 +503,7 @@ candidates_of(MapSubject *subj, Oid relid, MapTable *mt, const char *word, const
 			List	   *edge = lfirst(lc);
 			MapHop	   *h = edge != NIL ? linitial(edge) : NULL;
 
-			if (h != NULL && h->link && h->rel == relid)
+			if (h != NULL && (h->link || h->tlink) && h->rel == relid)
 				used = bms_add_member(used, h->cols[0]);
 		}
 	}

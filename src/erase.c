@@ -754,6 +754,13 @@ shared_keys(MapSubject *subj, MapHop *h, List *sub, int idx, const char *alias,
 	int			aliasno = 0;
 	int			i;
 
+	/* a link to a target of another key type: not across owners yet */
+	if (h->tlink && OidIsValid(h->conv))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rows of %s may be shared with other subjects through a link to %s owned by another role",
+						UtilQualifiedName(h->rel), UtilQualifiedName(h->prel)),
+				 errhint("Give the link column the type of its target's key, or both tables one owner.")));
 	for (i = 0; i < h->ncols; i++)
 	{
 		ctypes[i] = get_atttype(h->rel, h->cols[i]);
@@ -779,7 +786,8 @@ shared_keys(MapSubject *subj, MapHop *h, List *sub, int idx, const char *alias,
 	keys = distinct_arrays(h->prel, h->pcols, h->ncols, where.data, q);
 	if (keys == NULL)
 		return "false";
-	return psprintf("coalesce(%s, false)", cols_in_arrays(h->rel, h->cols, h->ncols, alias, p, ktypes, keys));
+	return psprintf("coalesce(%s%s, false)", MapLinkFilter(h, alias) ? psprintf("%s AND ", MapLinkFilter(h, alias)) : "",
+					cols_in_arrays(h->rel, h->cols, h->ncols, alias, p, ktypes, keys));
 }
 
 /*
@@ -869,12 +877,17 @@ append_other(StringInfo buf, MapSubject *subj, List *paths, int idx, const char 
 			continue;
 		}
 		snprintf(next, sizeof(next), "o%d", ++(*aliasno));
+		/* a link to a target: from a row of its type, its value converted */
+		if (MapLinkFilter(h, alias) != NULL)
+			appendStringInfo(buf, "(%s AND ", MapLinkFilter(h, alias));
 		appendStringInfo(buf, "EXISTS (SELECT 1 FROM %s %s WHERE %s = %s AND (",
 						 UtilFromName(h->prel), next,
 						 cols_of(next, h->prel, h->pcols, h->ncols),
-						 cols_of(alias, h->rel, h->cols, h->ncols));
+						 MapHopCols(h, alias));
 		append_other(buf, subj, sub, idx + 1, next, aliasno, NULL, NULL);
 		appendStringInfoString(buf, "))");
+		if (MapLinkFilter(h, alias) != NULL)
+			appendStringInfoChar(buf, ')');
 	}
 	if (first)
 		appendStringInfoString(buf, "false");
@@ -2824,15 +2837,17 @@ in_arrays(MapHop *h, const char *alias, EraseParams *p, Oid *elemtypes, Datum *a
 		params_add(p, get_array_type(elemtypes[i]), arrays[i]);
 	initStringInfo(&b);
 	if (h->ncols == 1)
+		appendStringInfo(&b, "%s = ANY ($%d)", MapHopCol(h, alias, 0), first);
+	else
 	{
-		appendStringInfo(&b, "%s.%s = ANY ($%d)", alias,
-						 quote_identifier(get_attname(h->rel, h->cols[0], false)), first);
-		return b.data;
+		appendStringInfo(&b, "%s IN (SELECT * FROM ROWS FROM (", MapHopCols(h, alias));
+		for (i = 0; i < h->ncols; i++)
+			appendStringInfo(&b, "%spg_catalog.unnest($%d)", i ? ", " : "", first + i);
+		appendStringInfoString(&b, "))");
 	}
-	appendStringInfo(&b, "%s IN (SELECT * FROM ROWS FROM (", cols_of(alias, h->rel, h->cols, h->ncols));
-	for (i = 0; i < h->ncols; i++)
-		appendStringInfo(&b, "%spg_catalog.unnest($%d)", i ? ", " : "", first + i);
-	appendStringInfoString(&b, "))");
+	/* a link to a target: the rows of its type only */
+	if (MapLinkFilter(h, alias) != NULL)
+		return psprintf("(%s AND %s)", MapLinkFilter(h, alias), b.data);
 	return b.data;
 }
 
@@ -2950,10 +2965,11 @@ shared_memo(MapSubject *subj, List *ets, EraseTable *et, EraseParams *p)
 			appendStringInfoString(&buf, in_arrays(h, "t", p, types, sets));
 		}
 		snprintf(next, sizeof(next), "o%d", ++aliasno);
-		appendStringInfo(&buf, " ELSE EXISTS (SELECT 1 FROM %s %s WHERE %s = %s AND (",
+		appendStringInfo(&buf, " ELSE %sEXISTS (SELECT 1 FROM %s %s WHERE %s = %s AND (",
+						 MapLinkFilter(h, "t") ? psprintf("%s AND ", MapLinkFilter(h, "t")) : "",
 						 pt->mt->qualname, next,
 						 cols_of(next, h->prel, h->pcols, h->ncols),
-						 cols_of("t", h->rel, h->cols, h->ncols));
+						 MapHopCols(h, "t"));
 		if (ppaths == NIL || linitial(ppaths) == NIL)
 			appendStringInfoString(&buf, "false");
 		else

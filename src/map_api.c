@@ -320,13 +320,17 @@ privacy_link(PG_FUNCTION_ARGS)
 	CoercionPathType path;
 	Oid			funcid;
 	int			ret;
-	Oid			argtypes[5] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', 'n', 'n'};
+	Oid			argtypes[6] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', 'n', 'n', 'n'};
 	bool		distributed;
 	char	   *tcol = NULL;
 	char	   *tval = NULL;
 	MapHop		th;
+	Oid			target = InvalidOid;
+	bool		settarget = false;	/* the 4-, 5- and 6-argument forms */
+	Oid			keytype;
+	bool		relink = false;	/* the 3-argument form on a linked column */
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -353,7 +357,22 @@ privacy_link(PG_FUNCTION_ARGS)
 	 * column holds type_value (compared as text)
 	 */
 	memset(&th, 0, sizeof(th));
-	if (PG_NARGS() >= 5)
+	/*
+	 * link(subject, tbl, key_column, target) and link(subject, tbl,
+	 * key_column, type_column, type_value, target): key_column holds the key
+	 * of a row of target, another table of the map (NULL: the root)
+	 */
+	if (PG_NARGS() == 4 || PG_NARGS() == 6)
+	{
+		int			ta = PG_NARGS() - 1;
+
+		settarget = true;
+		if (!PG_ARGISNULL(ta) && PG_GETARG_OID(ta) != subj->root)
+			target = PG_GETARG_OID(ta);
+	}
+	if (PG_NARGS() == 5)
+		settarget = true;
+	if (PG_NARGS() >= 5 && !(PG_NARGS() == 6 && PG_ARGISNULL(3) && PG_ARGISNULL(4)))
 	{
 		AttrNumber	tatt;
 
@@ -378,18 +397,99 @@ privacy_link(PG_FUNCTION_ARGS)
 		th.tcol = tatt;
 		th.tval = tval;
 	}
-	/* CITUS HOOK: a distributed table only where erase's lock reaches its rows */
-	distributed = CitusCheckLink(subj, relid, att, "privacy.link()");
+	/* the 3-argument form again on a link to a target (Citus's conversions) */
+	if (!settarget)
+	{
+		Oid			tt[3] = {TEXTOID, OIDOID, TEXTOID};
+		Datum		tv[3];
+
+		tv[0] = CStringGetTextDatum(name);
+		tv[1] = ObjectIdGetDatum(relid);
+		tv[2] = CStringGetTextDatum(col);
+		UtilSpiConnect();
+		if (SPI_execute_with_args("SELECT pg_catalog.bool_or(target IS NOT NULL) FROM privacy.links"
+								  " WHERE subject = $1 AND table_name = $2 AND key_column = $3",
+								  3, tt, tv, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			bool		isnull;
+			bool		any = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+			relink = !isnull;
+			if (relink && any && CitusIsCitusTable(relid))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a link to another table than the root is not supported on Citus tables yet"),
+						 errhint("Unlink the column with privacy.unlink() before distributing the table.")));
+		}
+		SPI_finish();
+	}
+	keytype = subj->key_type;
+	if (OidIsValid(target))
+	{
+		bool		mapped;
+		AttrNumber	tkey;
+
+		if (get_rel_relkind(target) == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("the target of the link does not exist")));
+		mapped = MapFindTable(subj, target) != NULL && !MapFindTable(subj, target)->outbound;
+		if (!mapped)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" is not in the map of subject type \"%s\"",
+							get_rel_name(target), name),
+					 errhint("A link's target is a table whose rows are the subject's already (the root, a table reached by a foreign key or a link): see privacy.subject_tables.")));
+		if (target == relid)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" cannot be linked to itself", get_rel_name(relid)),
+					 errhint("Declare a foreign key for a table that references its own rows.")));
+		tkey = MapTargetKey(target);
+		if (tkey == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" has no one-column primary or unique key", get_rel_name(target)),
+					 errhint("A link's target is matched on its one-column primary key (or its only one-column unique key).")));
+		/* CITUS HOOK: erase's locks and the lock trigger would not route */
+		if (CitusIsCitusTable(relid) || CitusIsCitusTable(target))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a link to another table than the root is not supported on Citus tables yet"),
+					 errhint("Declare a foreign key, or link the table to the subject's key with privacy.link(subject, tbl, key_column).")));
+		keytype = get_atttype(target, tkey);
+		th.tlink = true;
+		th.link = false;
+		th.rel = relid;
+		th.prel = target;
+		th.cols[0] = att;
+		th.pcols[0] = tkey;
+		th.ncols = 1;
+		distributed = false;
+	}
+	else
+		/* CITUS HOOK: a distributed table only where erase's lock reaches its rows */
+		distributed = CitusCheckLink(subj, relid, att, "privacy.link()");
 	get_atttypetypmodcoll(relid, att, &coltype, &coltypmod, &collid);
-	path = find_coercion_pathway(coltype, subj->key_type, COERCION_EXPLICIT, &funcid);
-	if (path == COERCION_PATH_NONE)
+	path = find_coercion_pathway(coltype, keytype, COERCION_EXPLICIT, &funcid);
+	/* (a linked column linked again: its links passed their checks) */
+	if (path == COERCION_PATH_NONE && !relink)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column \"%s\" of type %s cannot hold a key of type %s",
-						col, format_type_be(coltype), format_type_be(subj->key_type))));
+						col, format_type_be(coltype), format_type_be(keytype))));
+	/* converted as the built-in types convert (privacy._link_key) */
+	if (OidIsValid(target) && getBaseType(coltype) != getBaseType(keytype) &&
+		(getBaseType(coltype) >= FirstNormalObjectId || getBaseType(keytype) >= FirstNormalObjectId))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"%s\" of type %s cannot be linked to a key of type %s",
+						col, format_type_be(coltype), format_type_be(keytype)),
+				 errhint("A link to another table than the root converts between built-in types only: give the column the key's type.")));
 
 	UtilSpiConnect();
-	check_link_spelling(subj, relid, att, col, MapLinkFilter(&th, "t"));
+	if (!OidIsValid(target) && !relink)
+		check_link_spelling(subj, relid, att, col, MapLinkFilter(&th, "t"));
 	if (tcol != NULL)
 		check_link_type_value(relid, th.tcol, tcol, tval, MapLinkFilter(&th, "t"));
 	values[0] = CStringGetTextDatum(name);
@@ -401,14 +501,21 @@ privacy_link(PG_FUNCTION_ARGS)
 		values[4] = CStringGetTextDatum(tval);
 		nulls[3] = nulls[4] = ' ';
 	}
-	/* the 3-argument form keeps a link's filter (Citus's conversions link again) */
-	ret = SPI_execute_with_args(tcol != NULL
-								? "INSERT INTO privacy.links (subject, table_name, key_column, type_column, type_value)"
-								" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject, table_name, key_column)"
-								" DO UPDATE SET type_column = excluded.type_column, type_value = excluded.type_value"
-								: "INSERT INTO privacy.links (subject, table_name, key_column, type_column, type_value)"
-								" VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-								5, argtypes, values, nulls, false, 0);
+	if (OidIsValid(target))
+	{
+		values[5] = ObjectIdGetDatum(target);
+		nulls[5] = ' ';
+	}
+	/*
+	 * the 3-argument form keeps a link's filter and target (Citus's
+	 * conversions link again); the others set both (the 5-argument form:
+	 * target NULL, the root)
+	 */
+	ret = relink ? SPI_OK_INSERT
+		: SPI_execute_with_args("INSERT INTO privacy.links (subject, table_name, key_column, type_column, type_value, target)"
+								" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject, table_name, key_column, target)"
+								" DO UPDATE SET type_column = excluded.type_column, type_value = excluded.type_value",
+								6, argtypes, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store the link: %s", SPI_result_code_string(ret));
 	/* an index whose first column is the link column keeps rights calls fast */
@@ -428,7 +535,9 @@ privacy_link(PG_FUNCTION_ARGS)
 									3, t, v, NULL, true, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "index lookup failed: %s", SPI_result_code_string(ret));
-		if (SPI_processed == 0 && get_rel_relkind(relid) == RELKIND_RELATION)
+		/* (a column converted to its target's key type uses no index) */
+		if (SPI_processed == 0 && get_rel_relkind(relid) == RELKIND_RELATION && !relink &&
+			!(OidIsValid(target) && getBaseType(coltype) != getBaseType(keytype)))
 			ereport(NOTICE,
 					(errmsg("column \"%s\" of \"%s\" has no index", col, get_rel_name(relid)),
 					 errdetail("Rights calls for subject type \"%s\" will scan the table.", name),
@@ -448,36 +557,62 @@ privacy_link(PG_FUNCTION_ARGS)
 		char	   *trg = psprintf("privacy_link_%d_%s", att, name);
 		int			nest = distributed ? CitusAllowTriggers() : -1;
 
-		/* a polymorphic link's trigger knows its type column and value */
+		/*
+		 * the trigger knows every link of the column (from the catalog): one
+		 * link as (type column, type value)? and target?; several as
+		 * triples (type column, type value, target; '' for none)
+		 */
 		char	   *targs = quote_literal_cstr(col);
-		const char *tcols = quote_identifier(col);
+		StringInfoData tcolsb;
+		const char *tcols;
+		Oid			tt[3] = {TEXTOID, OIDOID, TEXTOID};
+		Datum		tv[3];
+		uint64		nl,
+					l;
 
 		if (strlen(trg) >= NAMEDATALEN)
 			trg[NAMEDATALEN - 1] = '\0';
-
-		if (tcol == NULL)
+		initStringInfo(&tcolsb);
+		appendStringInfoString(&tcolsb, quote_identifier(col));
+		tv[0] = CStringGetTextDatum(name);
+		tv[1] = ObjectIdGetDatum(relid);
+		tv[2] = CStringGetTextDatum(col);
+		if (SPI_execute_with_args("SELECT type_column::pg_catalog.text, type_value, target::pg_catalog.oid::pg_catalog.text"
+								  " FROM privacy.links WHERE subject = $1 AND table_name = $2 AND key_column = $3"
+								  " ORDER BY target::pg_catalog.oid NULLS FIRST", 3, tt, tv, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "link lookup failed");
+		nl = SPI_processed;
+		for (l = 0; l < nl; l++)
 		{
-			/* the 3-argument form on a link with a filter (Citus's conversions) */
-			Oid			tt[3] = {TEXTOID, OIDOID, TEXTOID};
-			Datum		tv[3];
+			char	   *c = SPI_getvalue(SPI_tuptable->vals[l], SPI_tuptable->tupdesc, 1);
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[l], SPI_tuptable->tupdesc, 2);
+			char	   *g = SPI_getvalue(SPI_tuptable->vals[l], SPI_tuptable->tupdesc, 3);
 
-			tv[0] = CStringGetTextDatum(name);
-			tv[1] = ObjectIdGetDatum(relid);
-			tv[2] = CStringGetTextDatum(col);
-			if (SPI_execute_with_args("SELECT type_column::pg_catalog.text, type_value FROM privacy.links"
-									  " WHERE subject = $1 AND table_name = $2 AND key_column = $3"
-									  " AND type_column IS NOT NULL", 3, tt, tv, NULL, true, 1) == SPI_OK_SELECT &&
-				SPI_processed == 1)
+			if (nl == 1)
 			{
-				tcol = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-				tval = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+				if (c != NULL)
+					targs = psprintf("%s, %s, %s", targs, quote_literal_cstr(c), quote_literal_cstr(v));
+				if (g != NULL)
+					targs = psprintf("%s, %s", targs, quote_literal_cstr(g));
+			}
+			else
+				targs = psprintf("%s, %s, %s, %s", targs, quote_literal_cstr(c ? c : ""),
+								 quote_literal_cstr(v ? v : ""), quote_literal_cstr(g ? g : ""));
+			if (c != NULL && strcmp(c, col) != 0)
+			{
+				bool		dup = false;
+
+				for (uint64 m = 0; m < l; m++)
+				{
+					char	   *o = SPI_getvalue(SPI_tuptable->vals[m], SPI_tuptable->tupdesc, 1);
+
+					dup = dup || (o != NULL && strcmp(o, c) == 0);
+				}
+				if (!dup)
+					appendStringInfo(&tcolsb, ", %s", quote_identifier(c));
 			}
 		}
-		if (tcol != NULL)
-		{
-			targs = psprintf("%s, %s, %s", targs, quote_literal_cstr(tcol), quote_literal_cstr(tval));
-			tcols = psprintf("%s, %s", tcols, quote_identifier(tcol));
-		}
+		tcols = tcolsb.data;
 		ret = SPI_execute(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s"
 								   " FOR EACH ROW EXECUTE FUNCTION privacy._link_lock(%s, %s)",
 								   quote_identifier(trg), tcols, UtilQualifiedName(relid),

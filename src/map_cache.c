@@ -404,6 +404,19 @@ load_paths(MapTable *mt, Jsonb *paths, MemoryContext cxt)
 				else
 					h->tcol = InvalidAttrNumber;
 			}
+			/* a link to another table of the map (link(..., target)) */
+			if (getKeyJsonValueFromContainer(hc, "ty", 2, &v) != NULL && v.type == jbvBool &&
+				v.val.boolean && h->ncols == 1)
+			{
+				Oid			ct = get_atttype(h->rel, h->cols[0]);
+				Oid			pt = get_atttype(h->prel, h->pcols[0]);
+
+				/* (a table dropped in this statement: no conversion) */
+				h->tlink = true;
+				h->deltype = 'a';
+				h->conv = OidIsValid(ct) && OidIsValid(pt) && getBaseType(ct) != getBaseType(pt)
+					? getBaseType(pt) : InvalidOid;
+			}
 			old = MemoryContextSwitchTo(cxt);
 			path = lappend(path, h);
 			MemoryContextSwitchTo(old);

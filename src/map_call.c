@@ -116,18 +116,21 @@ append_call_match(StringInfo buf, MapSubject *subj, MapHop *h, const char *alias
 	/* an outbound key into one partition: that partition's rows only */
 	if (h->nrleaves > 0)
 		appendStringInfoChar(buf, '(');
+	/* a polymorphic target link: the rows of its type only */
+	if (MapLinkFilter(h, alias) != NULL)
+		appendStringInfo(buf, "(%s AND ", MapLinkFilter(h, alias));
 	if (h->ncols == 1)
-		appendStringInfo(buf, "%s.%s = ANY ($%d)", alias,
-						 quote_identifier(MapColName(h->rel, h->cols[0])), n);
+		appendStringInfo(buf, "%s = ANY ($%d)", MapHopCol(h, alias, 0), n);
 	else
 	{
-		appendStringInfoChar(buf, '(');
-		MapAppendCols(buf, alias, h->rel, h->cols, h->ncols);
-		appendStringInfoString(buf, ") IN (SELECT * FROM ROWS FROM (");
+		appendStringInfoString(buf, MapHopCols(h, alias));
+		appendStringInfoString(buf, " IN (SELECT * FROM ROWS FROM (");
 		for (i = 0; i < h->ncols; i++)
 			appendStringInfo(buf, "%spg_catalog.unnest($%d)", i ? ", " : "", n + i);
 		appendStringInfoString(buf, "))");
 	}
+	if (MapLinkFilter(h, alias) != NULL)
+		appendStringInfoChar(buf, ')');
 	if (h->nrleaves > 0)
 		appendStringInfo(buf, "%s)", MapHopRelLeaves(h, alias));
 }

@@ -344,19 +344,23 @@ append_match(StringInfo buf, CondCtx *cx, MapHop *h, const char *alias)
 												   psprintf("(%s)", cx->keyexpr), "="));
 		return;
 	}
-	appendStringInfoChar(buf, '(');
-	MapAppendCols(buf, alias, h->rel, h->cols, h->ncols);
-	appendStringInfoString(buf, ") IN (SELECT ");
+	if (MapLinkFilter(h, alias) != NULL)
+		appendStringInfo(buf, "(%s AND ", MapLinkFilter(h, alias));
+	appendStringInfo(buf, "%s IN (SELECT ", MapHopCols(h, alias));
 	if (h->prel == subj->root)
 	{
 		MapAppendCols(buf, "r", h->prel, h->pcols, h->ncols);
 		appendStringInfo(buf, " FROM %s r WHERE r.%s %s (%s))",
 						 UtilFromName(subj->root), quote_identifier(subj->key_column),
 						 subj->key_eq, cx->keyexpr);
-		return;
 	}
-	append_set_cols(buf, "s", h->pcols, h->ncols);
-	appendStringInfo(buf, " FROM s%d s)", MapTableIndex(subj, h->prel));
+	else
+	{
+		append_set_cols(buf, "s", h->pcols, h->ncols);
+		appendStringInfo(buf, " FROM s%d s)", MapTableIndex(subj, h->prel));
+	}
+	if (MapLinkFilter(h, alias) != NULL)
+		appendStringInfoChar(buf, ')');
 }
 
 /* the type of a column, without typmod or domain, for the recursive rows */
@@ -614,13 +618,15 @@ cond_prepare(CondCtx *cx, MapSubject *subj, MapTable *mt, const char *keyexpr)
 static void
 append_edge_in(StringInfo buf, CondCtx *cx, MapSubject *subj, MapHop *h, const char *alias)
 {
-	appendStringInfoChar(buf, '(');
-	MapAppendCols(buf, alias, h->rel, h->cols, h->ncols);
-	appendStringInfoString(buf, ") IN (");
+	if (MapLinkFilter(h, alias) != NULL)
+		appendStringInfo(buf, "(%s AND ", MapLinkFilter(h, alias));
+	appendStringInfo(buf, "%s IN (", MapHopCols(h, alias));
 	append_with(buf, cx);
 	appendStringInfoString(buf, "SELECT ");
 	append_set_cols(buf, "s", h->pcols, h->ncols);
 	appendStringInfo(buf, " FROM s%d s)", MapTableIndex(subj, h->prel));
+	if (MapLinkFilter(h, alias) != NULL)
+		appendStringInfoChar(buf, ')');
 }
 
 static char *map_condition(MapSubject *subj, MapTable *mt, const char *alias, const char *keyexpr);
@@ -773,10 +779,42 @@ MapLinkUpperToo(MapSubject *subj, Oid relid, AttrNumber att)
 char *
 MapLinkFilter(MapHop *h, const char *alias)
 {
-	if (!h->link || h->tcol == InvalidAttrNumber || h->tval == NULL)
+	if ((!h->link && !h->tlink) || h->tcol == InvalidAttrNumber || h->tval == NULL)
 		return NULL;
 	return psprintf("CAST(%s.%s AS pg_catalog.text) OPERATOR(pg_catalog.=) %s", alias,
 					quote_identifier(MapColName(h->rel, h->tcol)), quote_literal_cstr(h->tval));
+}
+
+/*
+ * MapHopCol
+ *		Column i of edge h's table (row alias): for a link to a target whose
+ *		key is of another type (Django's text object_pk for an integer
+ *		key), its value converted to the key's type as links convert keys
+ *		(privacy._link_key: a value that is no key is NULL, nobody's).
+ */
+char *
+MapHopCol(MapHop *h, const char *alias, int i)
+{
+	char	   *col = psprintf("%s.%s", alias, quote_identifier(MapColName(h->rel, h->cols[i])));
+
+	if (h->tlink && OidIsValid(h->conv))
+		return psprintf("privacy._link_key(CAST(NULL AS %s), %s)", format_type_be_qualified(h->conv), col);
+	return col;
+}
+
+/* "(c1, c2)" of edge h's table, each as MapHopCol */
+char *
+MapHopCols(MapHop *h, const char *alias)
+{
+	StringInfoData b;
+	int			i;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '(');
+	for (i = 0; i < h->ncols; i++)
+		appendStringInfo(&b, "%s%s", i ? ", " : "", MapHopCol(h, alias, i));
+	appendStringInfoChar(&b, ')');
+	return b.data;
 }
 
 /* cond, and the link's filter when it has one */
@@ -920,10 +958,12 @@ append_keyexpr(StringInfo buf, MapSubject *subj, List *path, int idx,
 	{
 		if (i > 0)
 			appendStringInfoString(buf, " AND ");
-		appendStringInfo(buf, "%s.%s = %s.%s", next,
-						 quote_identifier(MapColName(h->prel, h->pcols[i])), alias,
-						 quote_identifier(MapColName(h->rel, h->cols[i])));
+		appendStringInfo(buf, "%s.%s = %s", next,
+						 quote_identifier(MapColName(h->prel, h->pcols[i])), MapHopCol(h, alias, i));
 	}
+	/* a row of another type of a polymorphic target link: nobody's */
+	if (MapLinkFilter(h, alias) != NULL)
+		appendStringInfo(buf, " AND %s", MapLinkFilter(h, alias));
 	/* an outbound key into one partition: that partition's rows only */
 	appendStringInfo(buf, "%s LIMIT 1)", MapHopRelLeaves(h, alias));
 }

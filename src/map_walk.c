@@ -894,7 +894,8 @@ index_edge(HTAB *idx, Oid relid, FkEdge *f)
 static bool
 hop_same(MapHop *a, MapHop *b)
 {
-	return a->rel == b->rel && a->prel == b->prel && a->link == b->link && a->ncols == b->ncols &&
+	return a->rel == b->rel && a->prel == b->prel && a->link == b->link && a->tlink == b->tlink &&
+		a->ncols == b->ncols &&
 		a->rpart == b->rpart &&
 		memcmp(a->cols, b->cols, sizeof(AttrNumber) * a->ncols) == 0 &&
 		memcmp(a->pcols, b->pcols, sizeof(AttrNumber) * a->ncols) == 0;
@@ -1112,7 +1113,8 @@ walk(MapSubject *subj, List *links)
 		he->ptr = root;
 	}
 	foreach(lc, links)
-		add_edge(&entries, lfirst(lc), "link", false, 1);
+		if (!((MapHop *) lfirst(lc))->tlink)
+			add_edge(&entries, lfirst(lc), "link", false, 1);
 
 	/* breadth first: entries is also the queue */
 	for (pos = 0; pos < list_length(entries); pos++)
@@ -1147,6 +1149,23 @@ walk(MapSubject *subj, List *links)
 			}
 			h = fk_inbound_hop(f, CurrentMemoryContext, false);
 			add_edge(&entries, h, "fk", false, x->depth + 1);
+		}
+
+		/*
+		 * links to x (link(..., target)): edges of the shape of a foreign
+		 * key into x, which no constraint declares
+		 */
+		foreach(fc, links)
+		{
+			MapHop	   *h = lfirst(fc);
+			WalkEntry  *e;
+
+			if (!h->tlink || h->prel != x->relid || h->rel == subj->root)
+				continue;
+			e = find_entry(entries, h->rel);
+			if (e && e->outbound)
+				continue;
+			add_edge(&entries, h, "link", false, x->depth + 1);
 		}
 
 		/*
@@ -1284,12 +1303,14 @@ edges_json(List *edges)
 		appendStringInfoChar(&b, ']');
 		if (OidIsValid(h->rpart))
 			appendStringInfo(&b, ", \"rp\": %u", h->rpart);
-		if (h->link && h->tcol != InvalidAttrNumber && h->tval != NULL)
+		if ((h->link || h->tlink) && h->tcol != InvalidAttrNumber && h->tval != NULL)
 		{
 			/* jsonb's order of keys: by length, then bytes */
 			appendStringInfo(&b, ", \"tc\": %d, \"tv\": ", h->tcol);
 			escape_json(&b, h->tval);
 		}
+		if (h->tlink)
+			appendStringInfoString(&b, ", \"ty\": true");
 		appendStringInfo(&b, ", \"link\": %s}]", h->link ? "true" : "false");
 	}
 	appendStringInfoChar(&b, ']');
@@ -1356,9 +1377,9 @@ load_links(MapSubject *subj)
 	List	   *links = NIL;
 
 	values[0] = CStringGetTextDatum(subj->name);
-	ret = SPI_execute_with_args("SELECT table_name::oid, key_column::text, type_column::text, type_value"
-								" FROM privacy.links"
-								" WHERE subject = $1 ORDER BY table_name::oid, key_column",
+	ret = SPI_execute_with_args("SELECT table_name::oid, key_column::text, type_column::text, type_value,"
+								" target::oid FROM privacy.links"
+								" WHERE subject = $1 ORDER BY table_name::oid, key_column, target::oid NULLS FIRST",
 								1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "link lookup failed: %s", SPI_result_code_string(ret));
@@ -1397,9 +1418,76 @@ load_links(MapSubject *subj)
 							 errhint("Remove the link with privacy.unlink() before dropping or renaming its column.")));
 			}
 		}
+		/* a link to another table of the map: to its one-column key */
+		{
+			Oid			target = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5, &isnull));
+
+			if (!isnull)
+			{
+				if (get_rel_relkind(target) == '\0')
+					continue;	/* dropped: _forget_tables removes the link */
+				h->tlink = true;
+				h->link = false;
+				h->prel = target;
+				h->deltype = 'a';
+				h->pcols[0] = MapTargetKey(target);
+				if (h->pcols[0] == InvalidAttrNumber)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+							 errmsg("the target %s of the link of table \"%s\" has no one-column primary or unique key",
+									UtilQualifiedName(target), get_rel_name(h->rel)),
+							 errhint("Remove the link with privacy.unlink() before dropping the key of its target.")));
+			}
+		}
 		links = lappend(links, h);
 	}
 	return links;
+}
+
+/*
+ * MapTargetKey
+ *		The key a link to relid (link(..., target)) compares with: its
+ *		primary key when that is one column, else its one unique index of
+ *		one plain column (no expression, no predicate); 0 when there is
+ *		none or several (which one the link holds would be a guess).
+ */
+AttrNumber
+MapTargetKey(Oid relid)
+{
+	Relation	r = table_open(relid, AccessShareLock);
+	List	   *idx = RelationGetIndexList(r);
+	ListCell   *lc;
+	AttrNumber	pk = InvalidAttrNumber;
+	AttrNumber	uniq = InvalidAttrNumber;
+	int			nuniq = 0;
+
+	foreach(lc, idx)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(tup);
+		if (ix->indisunique && ix->indnkeyatts == 1 && ix->indkey.values[0] > 0 &&
+			heap_attisnull(tup, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL))
+		{
+			if (ix->indisprimary)
+				pk = ix->indkey.values[0];
+			else if (uniq != ix->indkey.values[0])
+			{
+				uniq = ix->indkey.values[0];
+				nuniq++;
+			}
+		}
+		ReleaseSysCache(tup);
+	}
+	list_free(idx);
+	table_close(r, AccessShareLock);
+	if (pk != InvalidAttrNumber)
+		return pk;
+	return nuniq == 1 ? uniq : InvalidAttrNumber;
 }
 
 /* a stored row of privacy.map, as text, for the comparison */

@@ -177,6 +177,17 @@ typedef struct MapHop
 	char	   *tval;
 
 	/*
+	 * a link to another table of the map (link(..., target)): an edge of
+	 * the shape of a foreign key (NO ACTION) from rel's link column to
+	 * prel's one-column key, which no constraint declares; conv: the base
+	 * type of that key when the link column is of another one (its value
+	 * is converted to it, privacy._link_key: a value that is no key
+	 * matches nothing), else 0
+	 */
+	bool		tlink;
+	Oid			conv;
+
+	/*
 	 * inbound FKs (MapForeignKeysInto) declared into one partition of prel
 	 * by columns that are not unique on prel: the leaves of that partition,
 	 * whose rows are the only ones the key references (npleaves of them;
@@ -367,6 +378,12 @@ extern void *MapKeptGroupSigned(MapSubject *subj, int slot, const uintptr_t *sig
 extern char *MapLinkKeyExpr(Oid relid, AttrNumber att, const char *keyexpr, Oid keytype);
 extern bool MapLinkUpperToo(MapSubject *subj, Oid relid, AttrNumber att);
 extern char *MapLinkFilter(MapHop *h, const char *alias);
+/* column i of edge h's table, alias.col, converted for a target link */
+extern char *MapHopCol(MapHop *h, const char *alias, int i);
+/* "(c1, c2)" of edge h's table, each as MapHopCol */
+extern char *MapHopCols(MapHop *h, const char *alias);
+/* the one-column key of a link's target table (primary, else unique), or 0 */
+extern AttrNumber MapTargetKey(Oid relid);
 extern char *MapLinkFiltered(MapHop *h, const char *alias, char *cond);
 extern char *MapLinkMatch(MapSubject *subj, Oid relid, AttrNumber att, const char *col,
 						  const char *keyexpr, const char *op);

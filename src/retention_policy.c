@@ -951,6 +951,9 @@ hold_cross(MapSubject *subj, MapHop *h, const char *alias, RetHoldScope *s, List
 
 	if (list_length(stack) >= RET_HOLD_MAX_DEPTH)
 		return NULL;
+	/* a link to a target with a filter or a conversion: read as before */
+	if (h->tlink && (OidIsValid(h->conv) || MapLinkFilter(h, alias) != NULL))
+		return NULL;
 	cand = hold_distinct(s, alias, h->rel, h->cols, h->ncols,
 						 psprintf("true%s", MapHopRelLeaves(h, alias)), ctypes);
 	if (cand == NULL)

@@ -1764,6 +1764,71 @@ privacy_link_key_hash(PG_FUNCTION_ARGS)
 }
 
 /*
+ * link_lock_target
+ *		The lock trigger of a link to a target (link(..., target)) cannot
+ *		know the subject: it takes a KEY SHARE lock on the target row that
+ *		the value references, as a foreign key's check would, as the
+ *		target's owner.  An erasure locks its subject's target rows FOR
+ *		UPDATE before it reads the linked table's rows, so either the
+ *		write waits for the erasure, or the erasure for the write (and then
+ *		sees its row).  A row that existed when the write started and that
+ *		is gone once the lock is granted was deleted by a concurrent
+ *		transaction (an erasure): 40001, as the link of the root does.  A
+ *		value that references no row (no foreign key keeps it) is left
+ *		alone: it is nobody's.
+ */
+static void
+link_lock_target(TriggerData *td, Oid target, Oid coltype, Datum val)
+{
+	AttrNumber	tkey;
+	Oid			keytype;
+	TypeCacheEntry *tc;
+	char	   *sql;
+	char	   *lhs;
+	Oid			argtypes[1];
+	Datum		values[1];
+	bool		existed;
+	int			frame;
+	int			ret;
+
+	if (get_rel_relkind(target) == '\0')
+		return;					/* dropped: _forget_tables removes the link */
+	tkey = MapTargetKey(target);
+	if (tkey == InvalidAttrNumber)
+		return;
+	keytype = getBaseType(get_atttype(target, tkey));
+	tc = lookup_type_cache(keytype, TYPECACHE_EQ_OPR);
+	if (!OidIsValid(tc->eq_opr))
+		return;
+	(void) tc;
+	lhs = getBaseType(coltype) == keytype ? pstrdup("$1")
+		: psprintf("privacy._link_key(CAST(NULL AS %s), $1)", format_type_be_qualified(keytype));
+	sql = psprintf("SELECT 1 FROM %s t WHERE t.%s %s %s",
+				   UtilQualifiedName(target), quote_identifier(get_attname(target, tkey, false)),
+				   MapKeyEqOperator(keytype), lhs);
+	argtypes[0] = coltype;
+	values[0] = val;
+	UtilSpiConnect();
+	frame = GuardEnterTableOwner(target);
+	ret = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the target of a link: %s", SPI_result_code_string(ret));
+	existed = SPI_processed > 0;
+	ret = SPI_execute_with_args(psprintf("%s FOR KEY SHARE OF t", sql), 1, argtypes, values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the target of a link: %s", SPI_result_code_string(ret));
+	GuardLeave(frame);
+	if (existed && SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not write a row of a subject that was being erased"),
+				 errdetail("The row it references was deleted concurrently."),
+				 errhint("Retry the transaction."),
+				 errhidestmt(true)));
+	SPI_finish();
+}
+
+/*
  * privacy._link_lock() — BEFORE INSERT OR UPDATE trigger installed by
  * link(): a shared transaction advisory lock on the subject's key value,
  * which erase() takes exclusively (args: subject type, link column; the
@@ -1782,36 +1847,79 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 	int32		k1,
 				k2;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || (td->tg_trigger->tgnargs != 2 && td->tg_trigger->tgnargs != 4))
+	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_trigger->tgnargs < 2 ||
+		(td->tg_trigger->tgnargs > 5 && (td->tg_trigger->tgnargs - 2) % 3 != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privacy._link_lock() can only be called as the trigger privacy.link() creates")));
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 	attno = SPI_fnumber(desc, td->tg_trigger->tgargs[1]);
-	/*
-	 * a polymorphic link (type column, value): a row of another type is no
-	 * subject's of this type, and waits for no erasure
-	 */
-	if (attno > 0 && td->tg_trigger->tgnargs == 4)
-	{
-		int			tatt = SPI_fnumber(desc, td->tg_trigger->tgargs[2]);
-		char	   *tv = tatt > 0 ? SPI_getvalue(tup, desc, tatt) : NULL;
+	if (attno <= 0)
+		return PointerGetDatum(tup);
 
-		if (tatt > 0 && (tv == NULL || strcmp(tv, td->tg_trigger->tgargs[3]) != 0))
-			attno = 0;
-	}
-	if (attno > 0)
+	/*
+	 * the links of the column: one as (type column, type value)? and
+	 * target? (2 to 5 arguments); several as triples (type column, type
+	 * value, target; '' for none)
+	 */
 	{
+		char	  **a = td->tg_trigger->tgargs;
+		int			n = td->tg_trigger->tgnargs;
+		int			nlinks = n > 5 ? (n - 2) / 3 : 1;
 		bool		isnull;
 		Datum		val = heap_getattr(tup, attno, desc, &isnull);
+		bool		rootlock = false;
 
-		if (!isnull)
+		if (isnull)
+			return PointerGetDatum(tup);
+		for (int l = 0; l < nlinks; l++)
+		{
+			const char *tc = NULL,
+					   *tv = NULL,
+					   *tg = NULL;
+
+			if (n > 5)
+			{
+				tc = a[2 + 3 * l][0] ? a[2 + 3 * l] : NULL;
+				tv = a[3 + 3 * l];
+				tg = a[4 + 3 * l][0] ? a[4 + 3 * l] : NULL;
+			}
+			else
+			{
+				if (n >= 4)
+				{
+					tc = a[2];
+					tv = a[3];
+				}
+				if (n == 3 || n == 5)
+					tg = a[n - 1];
+			}
+
+			/*
+			 * a polymorphic link (type column, value): a row of another type
+			 * is no subject's through it, and waits for no erasure
+			 */
+			if (tc != NULL)
+			{
+				int			tatt = SPI_fnumber(desc, tc);
+				char	   *cur = tatt > 0 ? SPI_getvalue(tup, desc, tatt) : NULL;
+
+				if (tatt > 0 && (cur == NULL || strcmp(cur, tv) != 0))
+					continue;
+			}
+			/* a link to a target: a KEY SHARE lock on the row referenced */
+			if (tg != NULL)
+				link_lock_target(td, (Oid) strtoul(tg, NULL, 10), TupleDescAttr(desc, attno - 1)->atttypid, val);
+			else
+				rootlock = true;
+		}
+		if (rootlock)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, attno - 1);
 
 			k1 = DatumGetInt32(DirectFunctionCall1Coll(hashtext, C_COLLATION_OID,
-													   CStringGetTextDatum(td->tg_trigger->tgargs[0])));
+													   CStringGetTextDatum(a[0])));
 			k2 = link_key_hash(att->atttypid, att->attcollation, val);
 			if (!DatumGetBool(DirectFunctionCall2(pg_try_advisory_xact_lock_shared_int4,
 												  Int32GetDatum(k1), Int32GetDatum(k2))))

@@ -13,6 +13,9 @@
 -- column and value first, since every map refresh below reads them.
 ALTER TABLE privacy.links ADD COLUMN type_column name, ADD COLUMN type_value text,
 	ADD CONSTRAINT links_type_check CHECK ((type_column IS NULL) = (type_value IS NULL));
+-- links to another table of the map (see the block at the end)
+ALTER TABLE privacy.links ADD COLUMN target regclass, DROP CONSTRAINT links_pkey,
+	ADD CONSTRAINT links_key UNIQUE NULLS NOT DISTINCT (subject, table_name, key_column, target);
 
 
 ---------------------------------------------------------------------------
@@ -1676,3 +1679,346 @@ $$;
 CREATE CONSTRAINT TRIGGER dropped_config_restore AFTER INSERT ON privacy.dropped_config
 	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION privacy._restore_dropped();
 REVOKE ALL ON FUNCTION privacy._restore_dropped() FROM PUBLIC;
+
+
+---------------------------------------------------------------------------
+-- Links to another table of the map (src/map_api.c privacy_link):
+-- link(subject, tbl, key_column, target) and link(subject, tbl, key_column,
+-- type_column, type_value, target); privacy.links' target column (added at
+-- the top of this script); drops and rebuilds carry it.
+---------------------------------------------------------------------------
+
+CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name, target regclass)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION privacy.link(subject text, tbl regclass, key_column name, type_column name, type_value text,
+	target regclass)
+RETURNS void AS 'MODULE_PATHNAME', 'privacy_link'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- unlink(subject, tbl, key_column, target): one link of a column linked to
+-- several tables (target NULL: its link to the root); the column's lock
+-- trigger is rebuilt for the links it keeps
+CREATE FUNCTION privacy.unlink(subject text, tbl regclass, key_column name, target regclass)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF unlink.subject IS NULL OR unlink.tbl IS NULL OR unlink.key_column IS NULL THEN
+		RAISE EXCEPTION 'arguments "subject", "tbl" and "key_column" must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privacy.subject_types s WHERE s.name = unlink.subject) THEN
+		RAISE EXCEPTION 'subject type "%" does not exist', unlink.subject USING ERRCODE = '42704';
+	END IF;
+	DELETE FROM privacy.links l
+	 WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl AND l.key_column = unlink.key_column
+	   AND l.target IS NOT DISTINCT FROM unlink.target;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table % is not linked to subject type "%" by column "%" to %', tbl, subject, key_column,
+			coalesce(target::text, 'the root') USING ERRCODE = '42704';
+	END IF;
+	IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl) THEN
+		PERFORM privacy._drop_link_trigger(unlink.subject, unlink.tbl);
+	ELSIF EXISTS (SELECT FROM privacy.links l WHERE l.subject = unlink.subject AND l.table_name = unlink.tbl
+	               AND l.key_column = unlink.key_column) THEN
+		-- the column's trigger, for the links it keeps
+		PERFORM privacy.link(unlink.subject, unlink.tbl, unlink.key_column);
+	END IF;
+	PERFORM privacy.refresh_subject(unlink.subject);
+END
+$$;
+
+REVOKE ALL ON FUNCTION privacy.link(text, regclass, name, regclass),
+	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name, regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.link(text, regclass, name, regclass),
+	privacy.link(text, regclass, name, name, text, regclass), privacy.unlink(text, regclass, name, regclass) TO privacy_admin;
+
+CREATE OR REPLACE FUNCTION privacy._forget_tables(dropped oid[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s record;
+BEGIN
+	DELETE FROM privacy.classifications WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.table_modes WHERE table_name::oid = ANY (dropped);
+	DELETE FROM privacy.links WHERE table_name::oid = ANY (dropped);
+	-- a link to a dropped table of the map goes with it, and its lock
+	-- trigger with the linked table's last link
+	FOR s IN DELETE FROM privacy.links WHERE target::oid = ANY (dropped) RETURNING subject, table_name LOOP
+		IF NOT EXISTS (SELECT FROM privacy.links l WHERE l.subject = s.subject AND l.table_name = s.table_name) THEN
+			PERFORM privacy._drop_link_trigger(s.subject, s.table_name);
+		END IF;
+		-- (the column's other links keep their trigger, which passes over a
+		-- target that no longer exists; the next link() of the column rebuilds it)
+	END LOOP;
+	-- a dropped partition is no longer known as one: a map holding a
+	-- partitioned table or a partition (whose keys decide it) is recomputed too
+	IF NOT EXISTS (SELECT FROM privacy.map m LEFT JOIN pg_catalog.pg_class k ON k.oid = m.table_name::oid
+	                WHERE m.table_name::oid = ANY (dropped) OR k.relkind = 'p' OR k.relispartition) THEN
+		PERFORM privacy._invalidate();
+		RETURN;
+	END IF;
+	PERFORM privacy._lock_maps();
+	FOR s IN SELECT st.name, st.root::oid = ANY (dropped) AS root_dropped
+	           FROM privacy.subject_types st
+	          WHERE EXISTS (SELECT FROM privacy.map m WHERE m.subject = st.name AND m.table_name::oid = ANY (dropped))
+	             OR EXISTS (SELECT FROM privacy.map m JOIN pg_catalog.pg_class k ON k.oid = m.table_name::oid
+	                         WHERE m.subject = st.name AND (k.relkind = 'p' OR k.relispartition))
+	          ORDER BY st.name COLLATE "C" LOOP
+		IF s.root_dropped THEN
+			DELETE FROM privacy.map WHERE subject = s.name;
+			PERFORM privacy._audit('drop_root', NULL, pg_catalog.jsonb_build_object(
+				'subject', s.name,
+				'holds', (SELECT pg_catalog.count(*) FROM privacy.holds h WHERE h.subject = s.name AND h.released_at IS NULL),
+				'restrictions', (SELECT pg_catalog.count(*) FROM privacy.restrictions r WHERE r.subject = s.name)));
+		ELSE
+			PERFORM privacy.refresh_subject(s.name);
+		END IF;
+	END LOOP;
+	PERFORM privacy._invalidate();
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy._on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	dropped oid[];
+	s record;
+BEGIN
+	SELECT pg_catalog.array_agg(o.objid) INTO dropped
+	  FROM pg_catalog.pg_event_trigger_dropped_objects() o
+	 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objsubid = 0
+	   AND o.object_type IN ('table', 'partitioned table')
+	   AND NOT o.is_temporary;	-- never mapped: no refresh for a temporary table
+	IF dropped IS NULL OR pg_catalog.to_regclass('privacy.map') IS NULL THEN
+		RETURN;
+	END IF;
+	IF privacy._citus_worker() THEN	-- shards are configured on the coordinator
+		RETURN;
+	END IF;
+	-- Citus conversions drop and recreate tables: decided at commit (06_citus.sql)
+	IF privacy._citus_defer_drop() THEN
+		RETURN;
+	END IF;
+	-- a table created again under its name in this transaction gets its
+	-- configuration back at commit (below)
+	IF EXISTS (SELECT FROM privacy.classifications c WHERE c.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.links l WHERE l.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.links l WHERE l.target::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.table_modes m WHERE m.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.subject_types st WHERE st.root::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM privacy.retention r WHERE r.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped))
+	   OR EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() p
+	               WHERE p.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+	                 AND p.address_names[3] OPERATOR(pg_catalog.=) 'privacy_restricted') THEN
+		WITH o AS MATERIALIZED (SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects()),
+		     pol AS MATERIALIZED (SELECT p.address_names[1] AS nsp, p.address_names[2] AS rel FROM o p
+		              WHERE p.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+		                AND p.address_names[3] OPERATOR(pg_catalog.=) 'privacy_restricted')
+		INSERT INTO privacy.dropped_config (relid, nspname, relname, config)
+		SELECT o.objid, o.schema_name, o.object_name, c.config
+		  FROM o LEFT JOIN pol ON pol.nsp OPERATOR(pg_catalog.=) o.schema_name AND pol.rel OPERATOR(pg_catalog.=) o.object_name,
+		       LATERAL (SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		           'roots', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('subject', st.name, 'key', st.key_column))
+		                       FROM privacy.subject_types st WHERE st.root::oid OPERATOR(pg_catalog.=) o.objid),
+		           'mode', (SELECT m.mode FROM privacy.table_modes m WHERE m.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+		           'classifications', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		                                   'col', c.column_name, 'category', c.category, 'erasure', c.erasure,
+		                                   'portable', c.portable, 'purposes', c.purposes, 'legal_basis', c.legal_basis)
+		                                   ORDER BY c.attnum)
+		                                 FROM privacy.classifications c WHERE c.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+		           'links', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		                         'subject', l.subject, 'col', l.key_column, 'tcol', l.type_column, 'tval', l.type_value,
+		                         'target', l.target::pg_catalog.text)
+		                         ORDER BY l.subject, l.key_column)
+		                       FROM privacy.links l WHERE l.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+		           -- the links of other tables to it (link(..., target))
+		           'targeting', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+		                         'subject', l.subject, 'tbl', l.table_name::oid, 'col', l.key_column,
+		                         'tcol', l.type_column, 'tval', l.type_value)
+		                         ORDER BY l.subject, l.table_name::oid, l.key_column)
+		                       FROM privacy.links l WHERE l.target::oid OPERATOR(pg_catalog.=) o.objid
+		                         AND NOT l.table_name::oid OPERATOR(pg_catalog.=) ANY (dropped)),
+		           'policies', (SELECT pg_catalog.jsonb_agg(r.id ORDER BY r.id) FROM privacy.retention r
+		                         WHERE r.table_name::oid OPERATOR(pg_catalog.=) o.objid),
+		           'protected', CASE WHEN pol.rel IS NOT NULL THEN true END)) AS config) c
+		 WHERE o.objid OPERATOR(pg_catalog.=) ANY (dropped)
+		   AND o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND o.objsubid OPERATOR(pg_catalog.=) 0
+		   AND c.config OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
+	END IF;
+	PERFORM privacy._forget_tables(dropped);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy._restore_dropped() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	d record;
+	x record;
+	newid regclass;
+	what text;
+BEGIN
+	FOR d IN DELETE FROM privacy.dropped_config RETURNING * LOOP
+		-- the table under the name the dropped one had when it was dropped,
+		-- else under a name it had earlier in the transaction (renamed out
+		-- of the way first), the latest first; only a table (not a view)
+		SELECT k.oid::pg_catalog.regclass INTO newid
+		  FROM pg_catalog.unnest(pg_catalog.format('%I.%I', d.nspname, d.relname)
+		                         OPERATOR(pg_catalog.||) privacy._renamed_from(d.relid)) WITH ORDINALITY n(name, o)
+		  JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(n.name)::pg_catalog.oid
+		 WHERE k.relkind IN ('r', 'p') AND NOT k.relispartition
+		 ORDER BY n.o LIMIT 1;
+		CONTINUE WHEN newid IS NULL;
+		-- a table the transaction configured itself keeps what it was given
+		CONTINUE WHEN EXISTS (SELECT FROM privacy.classifications c WHERE c.table_name OPERATOR(pg_catalog.=) newid)
+		           OR EXISTS (SELECT FROM privacy.links l WHERE l.table_name OPERATOR(pg_catalog.=) newid)
+		           OR EXISTS (SELECT FROM privacy.table_modes m WHERE m.table_name OPERATOR(pg_catalog.=) newid)
+		           OR EXISTS (SELECT FROM privacy.subject_types st WHERE st.root OPERATOR(pg_catalog.=) newid)
+		           OR EXISTS (SELECT FROM privacy.retention r WHERE r.table_name OPERATOR(pg_catalog.=) newid);
+		-- a subject type still rooted at the dropped table
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'roots') AS r(subject text, key name) LOOP
+			CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.subject_types st WHERE st.name OPERATOR(pg_catalog.=) x.subject
+			                            AND st.root::pg_catalog.oid OPERATOR(pg_catalog.=) d.relid);
+			BEGIN
+				PERFORM privacy.define_subject(x.subject, newid, x.key);
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the root of subject type "%" was not carried over to the new table %: %', x.subject, newid, SQLERRM;
+			END;
+		END LOOP;
+		IF d.config ? 'mode' THEN
+			BEGIN
+				PERFORM privacy.set_erasure_mode(newid, d.config->>'mode');
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the erasure mode of % was not carried over to the new table: %', newid, SQLERRM;
+			END;
+		END IF;
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'classifications')
+		              AS c(col name, category text, erasure text, portable boolean, purposes text[], legal_basis text) LOOP
+			BEGIN
+				PERFORM privacy.classify(newid, x.col, x.category, x.erasure, x.portable, x.purposes, x.legal_basis);
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the classification of column "%" of % was not carried over to the new table: %', x.col, newid, SQLERRM;
+			END;
+		END LOOP;
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'links')
+		              AS l(subject text, col name, tcol name, tval text, target text) LOOP
+			BEGIN
+				IF x.target IS NOT NULL THEN
+					-- a target by its name (rebuilt in this transaction too: the new one)
+					PERFORM privacy.link(x.subject, newid, x.col, x.tcol, x.tval,
+						pg_catalog.to_regclass(x.target)::pg_catalog.oid::pg_catalog.regclass);
+				ELSIF x.tcol IS NULL THEN
+					PERFORM privacy.link(x.subject, newid, x.col);
+				ELSE
+					PERFORM privacy.link(x.subject, newid, x.col, x.tcol, x.tval);
+				END IF;
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the link of column "%" of % to subject type "%" was not carried over to the new table: %',
+					x.col, newid, x.subject, SQLERRM;
+			END;
+		END LOOP;
+		-- the links of other tables to the dropped one (link(..., target))
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'targeting')
+		              AS l(subject text, tbl oid, col name, tcol name, tval text) LOOP
+			CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) x.tbl);
+			BEGIN
+				PERFORM privacy.link(x.subject, x.tbl::pg_catalog.regclass, x.col, x.tcol, x.tval, newid);
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'the link of column "%" of % to subject type "%" was not carried over to the new table %: %',
+					x.col, x.tbl::pg_catalog.regclass, x.subject, newid, SQLERRM;
+			END;
+		END LOOP;
+		-- retention policies, still on the dropped table: their columns by
+		-- name only (a column at the old number is another column; a policy
+		-- whose age column is gone stops with 42703 and deletes nothing)
+		UPDATE privacy.retention r
+		   SET table_name = newid,
+		       age_attnum = (SELECT a.attnum FROM pg_catalog.pg_attribute a
+		                      WHERE a.attrelid OPERATOR(pg_catalog.=) newid AND a.attname OPERATOR(pg_catalog.=) r.age_column
+		                        AND NOT a.attisdropped AND a.attnum OPERATOR(pg_catalog.>) 0),
+		       column_attnums = CASE WHEN r.columns IS NULL OR r.column_attnums IS NULL THEN r.column_attnums ELSE
+		           (SELECT pg_catalog.array_agg(coalesce(a.attnum, 0) ORDER BY c.o)
+		              FROM pg_catalog.unnest(r.columns) WITH ORDINALITY c(name, o)
+		              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) newid
+		                    AND a.attname OPERATOR(pg_catalog.=) c.name AND NOT a.attisdropped
+		                    AND a.attnum OPERATOR(pg_catalog.>) 0) END
+		 WHERE r.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) d.relid
+		   AND r.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(d.config->'policies'))::bigint[]);
+		IF (d.config->>'protected')::boolean THEN
+			BEGIN
+				PERFORM privacy.protect(newid);
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING '% was not protected again: %', newid, SQLERRM;
+			END;
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy._citus_resolve_drops() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	d record;
+	l record;
+	newid regclass;
+	gone oid[] := '{}';
+	relinked jsonb := '[]';
+	reprotect oid[] := '{}';
+	any_row boolean := false;
+BEGIN
+	FOR d IN DELETE FROM privacy.pending_drops RETURNING * LOOP
+		any_row := true;
+		newid := pg_catalog.to_regclass(pg_catalog.format('%I.%I', d.nspname, d.relname));
+		-- a protected distributed table comes back without its policy (Citus
+		-- does not re-create it; the new table keeps row security only): it
+		-- is protected again below, hiding the same rows
+		IF newid IS NOT NULL
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy q WHERE q.polrelid OPERATOR(pg_catalog.=) newid
+		                    AND q.polname OPERATOR(pg_catalog.=) 'privacy_restricted')
+		   AND EXISTS (SELECT FROM privacy.citus_protected p WHERE p.nspname OPERATOR(pg_catalog.=) d.nspname
+		                AND p.relname OPERATOR(pg_catalog.=) d.relname) THEN
+			reprotect := reprotect OPERATOR(pg_catalog.||) newid::pg_catalog.oid;
+		END IF;
+		IF newid IS NULL THEN
+			gone := gone OPERATOR(pg_catalog.||) d.relid;
+			CONTINUE;
+		END IF;
+		UPDATE privacy.subject_types SET root = newid WHERE root::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.classifications SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.table_modes SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.retention SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid;
+		UPDATE privacy.links SET target = newid WHERE target::oid OPERATOR(pg_catalog.=) d.relid;
+		FOR l IN UPDATE privacy.links SET table_name = newid WHERE table_name::oid OPERATOR(pg_catalog.=) d.relid
+				 RETURNING subject, key_column LOOP
+			relinked := relinked OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+				'subject', l.subject, 'tbl', newid::oid, 'col', l.key_column);
+		END LOOP;
+	END LOOP;
+	IF NOT any_row THEN
+		RETURN NULL;
+	END IF;
+	IF pg_catalog.cardinality(gone) OPERATOR(pg_catalog.>) 0 THEN
+		PERFORM privacy._forget_tables(gone);
+	END IF;
+	PERFORM privacy._reconcile_columns();
+	PERFORM privacy._refresh_all();
+	-- a recreated linked table needs its lock trigger again (on every shard
+	-- of a distributed table; link() refuses one whose rows erase's lock
+	-- would not reach, outside the root's colocation group: the transaction
+	-- fails, closed)
+	FOR l IN SELECT * FROM pg_catalog.jsonb_array_elements(relinked) LOOP
+		PERFORM privacy.link(l.value->>'subject', (l.value->>'tbl')::oid::regclass, (l.value->>'col')::name);
+	END LOOP;
+	-- protected again (distributed: the one permissive policy; local after
+	-- undistribute_table: as on one node), or the transaction fails, closed
+	FOR newid IN SELECT pg_catalog.unnest(reprotect)::pg_catalog.regclass LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy q WHERE q.polrelid OPERATOR(pg_catalog.=) newid) THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', newid);
+		END IF;
+		PERFORM privacy.protect(newid);
+	END LOOP;
+	IF pg_catalog.cardinality(reprotect) OPERATOR(pg_catalog.>) 0 THEN
+		PERFORM privacy._citus_sync_protected(reprotect, '{}');
+	END IF;
+	PERFORM privacy._invalidate();
+	RETURN NULL;
+END
+$$;

@@ -40,9 +40,9 @@
 -- database, so anonymize mode needs ON DELETE SET NULL there (23503
 -- otherwise).  A generic relation to another model than
 -- the user (taggit's tags on the user's articles, content type blog.article)
--- cannot be linked (link() takes the root's key only): such rows stay,
--- dangling, as they would after a raw DELETE; Django's collector deletes
--- them through a GenericRelation.  A SET_NULL key (blog_entry.editor_id) is
+-- is linked to that model's table (link(..., target)): the tags of her
+-- articles go with them, as Django's collector deletes them through a
+-- GenericRelation.  A SET_NULL key (blog_entry.editor_id) is
 -- NO ACTION in the database: another user's entry that the erased user
 -- edited is a shared row, deleted by default; shared => 'keep' refuses here
 -- because accounts_member's NOT NULL keys cannot be detached.
@@ -391,6 +391,9 @@ CREATE FUNCTION dj_expected(u int) RETURNS TABLE (tbl text, r jsonb) LANGUAGE sq
 		OR (target_content_type_id IN (SELECT id FROM ct) AND target_object_id = u::text)
 	UNION ALL SELECT 'taggit_taggeditem', to_jsonb(x) FROM taggit_taggeditem x
 		WHERE content_type_id IN (SELECT id FROM ct) AND object_id = u
+		-- the tags of her articles (a generic relation to blog.article)
+		OR (content_type_id IN (SELECT id FROM django_content_type WHERE app_label = 'blog' AND model = 'article')
+		    AND object_id IN (SELECT id FROM entry))
 $$;
 
 SELECT privacy.define_subject('user', 'auth_user');
@@ -414,6 +417,11 @@ SELECT privacy.link('user', 'guardian_groupobjectpermission', 'object_pk', 'cont
 SELECT privacy.link('user', 'reversion_version', 'object_id', 'content_type_id', :'ct_user');
 SELECT privacy.link('user', 'actstream_action', 'actor_object_id', 'actor_content_type_id', :'ct_user');
 SELECT privacy.link('user', 'actstream_action', 'target_object_id', 'target_content_type_id', :'ct_user');
+-- a generic relation to another model: taggit's tags on her articles, by
+-- the content type blog.article, linked to blog_article (its key
+-- entry_ptr_id); the same column keeps its link for the users' tags
+SELECT id::text AS ct_article FROM django_content_type WHERE app_label = 'blog' AND model = 'article' \gset
+SELECT privacy.link('user', 'taggit_taggeditem', 'object_id', 'content_type_id', :'ct_article', 'blog_article');
 SELECT table_name, path FROM privacy.subject_tables WHERE subject = 'user' AND path ~ 'content_type_id' ORDER BY 1::text;
 -- nothing left to propose
 SELECT count(*) FROM privacy.discover_links('user');
@@ -455,7 +463,9 @@ SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM want) AS expec
 	(SELECT count(*) FROM (SELECT * FROM dj_rows() EXCEPT ALL SELECT * FROM before) x) AS changed;
 SELECT sum((v ->> 'deleted')::int) = (SELECT count(*) FROM want) AS receipt_counts_rows FROM receipt, jsonb_each(r -> 'tables') AS e(k, v);
 SELECT (SELECT r -> 'tables' FROM receipt) = (SELECT r -> 'tables' FROM dry) AS receipt_is_dry_run;
--- what stays, dangling or not mapped: taggit's tags on alice's articles, her session
+-- what stays: bob's tag, the tag of her entry as a blog.entry (another
+-- content type, not linked; the tags of her articles went with them, the
+-- article of bob's she edited being a shared row); her session (not mapped)
 SELECT object_id, content_type_id, tag_id FROM taggit_taggeditem ORDER BY content_type_id, object_id;
 SELECT session_key FROM django_session ORDER BY 1;
 -- no foreign key is violated (the constraints were checked)
