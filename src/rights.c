@@ -1829,6 +1829,61 @@ link_lock_target(TriggerData *td, Oid target, Oid coltype, Datum val)
 }
 
 /*
+ * link_targets
+ *		The targets of the links of (subject, relid, column, type column,
+ *		type value), read from privacy.links as the extension's owner.  The
+ *		trigger's arguments say that the link has a target but not which
+ *		table by its OID, which a dump and restore would change (the
+ *		trigger is restored with its arguments as they were; privacy.links
+ *		names the table).
+ */
+static List *
+link_targets(const char *subject, Oid relid, const char *col, const char *tcol, const char *tval)
+{
+	Oid			t[5] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[5];
+	char		n[5] = {' ', ' ', ' ', ' ', ' '};
+	List	   *out = NIL;
+	int			frame;
+	uint64		i;
+	MemoryContext caller = CurrentMemoryContext;
+
+	v[0] = CStringGetTextDatum(subject);
+	v[1] = ObjectIdGetDatum(relid);
+	v[2] = CStringGetTextDatum(col);
+	v[3] = tcol != NULL ? CStringGetTextDatum(tcol) : (Datum) 0;
+	v[4] = tcol != NULL ? CStringGetTextDatum(tval) : (Datum) 0;
+	if (tcol == NULL)
+		n[3] = n[4] = 'n';
+	UtilSpiConnect();
+	frame = GuardEnterExtensionOwner();
+	if (SPI_execute_with_args("SELECT l.target::pg_catalog.oid FROM privacy.links l"
+							  " WHERE l.subject OPERATOR(pg_catalog.=) $1"
+							  " AND l.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $2"
+							  " AND l.key_column::pg_catalog.text OPERATOR(pg_catalog.=) $3"
+							  " AND l.type_column::pg_catalog.text IS NOT DISTINCT FROM $4"
+							  " AND l.type_value IS NOT DISTINCT FROM $5 AND l.target IS NOT NULL",
+							  5, t, v, n, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the targets of a link");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			out = lappend_oid(out, DatumGetObjectId(d));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	GuardLeave(frame);
+	SPI_finish();
+	return out;
+}
+
+/*
  * privacy._link_lock() — BEFORE INSERT OR UPDATE trigger installed by
  * link(): a shared transaction advisory lock on the subject's key value,
  * which erase() takes exclusively (args: subject type, link column; the
@@ -1910,7 +1965,12 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 			}
 			/* a link to a target: a KEY SHARE lock on the row referenced */
 			if (tg != NULL)
-				link_lock_target(td, (Oid) strtoul(tg, NULL, 10), TupleDescAttr(desc, attno - 1)->atttypid, val);
+			{
+				ListCell   *lc;
+
+				foreach(lc, link_targets(a[0], RelationGetRelid(td->tg_relation), a[1], tc, tv))
+					link_lock_target(td, lfirst_oid(lc), TupleDescAttr(desc, attno - 1)->atttypid, val);
+			}
 			else
 				rootlock = true;
 		}

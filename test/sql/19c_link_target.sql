@@ -74,6 +74,23 @@ SELECT table_name, via, depth, path FROM privacy.subject_tables WHERE subject = 
 SELECT tgrelid::regclass, tgnargs, pg_get_triggerdef(oid) ~ 'UPDATE OF \w+, content_type_id ON' AS type_column_too
   FROM pg_trigger WHERE tgname LIKE 'privacy_link_%' ORDER BY 1::text;
 
+-- a dump and restore gives the tables new OIDs and the trigger its old
+-- arguments: the targets are read from privacy.links, not from them.  With
+-- a stale OID in its arguments, as a restore leaves them, the trigger still
+-- locks the comment a new flag references (KEY SHARE, as a foreign key's
+-- check would); before, it locked nothing
+CREATE EXTENSION pgrowlocks;
+SELECT format('DROP TRIGGER %I ON comment_flags', tgname) AS drop_it,
+       regexp_replace(pg_get_triggerdef(oid), '''\d+''\)$', '''1'')') AS stale
+  FROM pg_trigger WHERE tgrelid = 'comment_flags'::regclass AND tgname LIKE 'privacy_link_%' \gset
+:drop_it;
+:stale;
+BEGIN;
+INSERT INTO comment_flags VALUES (90, '501', 'restored');
+SELECT locked_row, modes FROM pgrowlocks('django_comments');
+ROLLBACK;
+DROP EXTENSION pgrowlocks;
+
 -- discover_links proposes no column linked to a target (its values are
 -- another table's keys), as none of a foreign key
 SELECT table_name, column_name, type_value FROM privacy.discover_links('user') ORDER BY 1::text, 2;
