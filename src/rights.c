@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -1764,7 +1765,213 @@ privacy_link_key_hash(PG_FUNCTION_ARGS)
 }
 
 /*
- * link_lock_target
+ * The statements of the lock trigger of links to a target, kept per
+ * backend: for each linked column (table, column, subject type, type
+ * filter), the targets its links name in privacy.links and, per target, a
+ * kept plan of the lock statement.  An insert of many rows reads
+ * privacy.links and plans the statement once, not per row.  Dropped when a
+ * relation involved (the linked table, a target) or the map changes:
+ * link() and unlink() invalidate the map.
+ */
+typedef struct TargetLinks
+{
+	Oid			relid;
+	AttrNumber	attno;
+	Oid			coltype;
+	char	   *subject;
+	char	   *tcol;			/* NULL: no type filter */
+	char	   *tval;
+	List	   *targets;		/* Oid */
+	List	   *plans;			/* SPIPlanPtr per target, NULL: takes no lock */
+} TargetLinks;
+
+static List *target_links = NIL;
+static MemoryContext target_links_cxt = NULL;
+static bool target_links_stale = false;
+static bool target_links_callback = false;
+static Oid	target_links_map = InvalidOid;	/* privacy.map, whose invalidation drops it */
+
+static void
+target_links_relcache(Datum arg, Oid relid)
+{
+	ListCell   *lc;
+
+	if (target_links == NIL || target_links_stale)
+		return;
+	if (!OidIsValid(relid) || relid == target_links_map)
+	{
+		target_links_stale = true;
+		return;
+	}
+	foreach(lc, target_links)
+	{
+		TargetLinks *t = lfirst(lc);
+
+		if (t->relid == relid || list_member_oid(t->targets, relid))
+		{
+			target_links_stale = true;
+			return;
+		}
+	}
+}
+
+/* drop the cache (not from the callback: plans are freed here) */
+static void
+target_links_reset(void)
+{
+	ListCell   *lc,
+			   *pc;
+
+	foreach(lc, target_links)
+	{
+		TargetLinks *t = lfirst(lc);
+
+		foreach(pc, t->plans)
+			if (lfirst(pc) != NULL)
+				SPI_freeplan(lfirst(pc));
+	}
+	target_links = NIL;
+	MemoryContextReset(target_links_cxt);
+	target_links_stale = false;
+}
+
+/*
+ * target_lock_plan
+ *		The kept plan that locks the row of target whose key the value (of
+ *		type coltype) holds, prepared as the target's owner (SPI connected,
+ *		in the owner's frame), or NULL when target has no usable key: it
+ *		yields whether the row exists under the statement's snapshot and
+ *		whether the KEY SHARE lock found it (after waiting for a writer).
+ */
+static SPIPlanPtr
+target_lock_plan(Oid target, Oid coltype)
+{
+	AttrNumber	tkey;
+	Oid			keytype;
+	TypeCacheEntry *tc;
+	char	   *cond;
+	char	   *from;
+	SPIPlanPtr	plan;
+
+	if (get_rel_relkind(target) == '\0' || (tkey = MapTargetKey(target)) == InvalidAttrNumber)
+		return NULL;
+	keytype = getBaseType(get_atttype(target, tkey));
+	tc = lookup_type_cache(keytype, TYPECACHE_EQ_OPR);
+	if (!OidIsValid(tc->eq_opr))
+		return NULL;
+	cond = psprintf("t.%s %s %s", quote_identifier(get_attname(target, tkey, false)), MapKeyEqOperator(keytype),
+					getBaseType(coltype) == keytype ? "$1"
+					: psprintf("privacy._link_key(CAST(NULL AS %s), $1)", format_type_be_qualified(keytype)));
+	from = UtilQualifiedName(target);
+	plan = SPI_prepare(psprintf("SELECT EXISTS (SELECT FROM %s t WHERE %s),"
+								" EXISTS (SELECT FROM %s t WHERE %s FOR KEY SHARE OF t)",
+								from, cond, from, cond), 1, &coltype);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the lock of a link's target: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/*
+ * target_links_of
+ *		The cache entry of a linked column: its targets read from
+ *		privacy.links as the extension's owner (not from the trigger's
+ *		arguments, whose OID a dump and restore would leave stale), and a
+ *		lock plan per target.
+ */
+static TargetLinks *
+target_links_of(const char *subject, Relation rel, AttrNumber attno, const char *tcol, const char *tval)
+{
+	Oid			relid = RelationGetRelid(rel);
+	Oid			coltype = TupleDescAttr(RelationGetDescr(rel), attno - 1)->atttypid;
+	ListCell   *lc;
+	TargetLinks *t;
+	MemoryContext old;
+	Oid			argt[5] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[5];
+	char		n[5] = {' ', ' ', ' ', ' ', ' '};
+	int			frame;
+	uint64		i;
+
+	if (!target_links_callback)
+	{
+		target_links_cxt = AllocSetContextCreate(TopMemoryContext, "privacy link targets",
+												 ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(target_links_relcache, (Datum) 0);
+		target_links_callback = true;
+	}
+	if (target_links_stale)
+		target_links_reset();
+	if (target_links == NIL)
+		target_links_map = UtilCatalogRelid("map");
+	foreach(lc, target_links)
+	{
+		t = lfirst(lc);
+		if (t->relid == relid && t->attno == attno && t->coltype == coltype &&
+			strcmp(t->subject, subject) == 0 && (t->tcol == NULL) == (tcol == NULL) &&
+			(tcol == NULL || (strcmp(t->tcol, tcol) == 0 && strcmp(t->tval, tval) == 0)))
+			return t;
+	}
+	old = MemoryContextSwitchTo(target_links_cxt);
+	t = palloc0(sizeof(TargetLinks));
+	t->relid = relid;
+	t->attno = attno;
+	t->coltype = coltype;
+	t->subject = pstrdup(subject);
+	t->tcol = tcol != NULL ? pstrdup(tcol) : NULL;
+	t->tval = tcol != NULL ? pstrdup(tval) : NULL;
+	MemoryContextSwitchTo(old);
+
+	v[0] = CStringGetTextDatum(subject);
+	v[1] = ObjectIdGetDatum(relid);
+	v[2] = CStringGetTextDatum(NameStr(TupleDescAttr(RelationGetDescr(rel), attno - 1)->attname));
+	v[3] = tcol != NULL ? CStringGetTextDatum(tcol) : (Datum) 0;
+	v[4] = tcol != NULL ? CStringGetTextDatum(tval) : (Datum) 0;
+	if (tcol == NULL)
+		n[3] = n[4] = 'n';
+	UtilSpiConnect();
+	frame = GuardEnterExtensionOwner();
+	if (SPI_execute_with_args("SELECT l.target::pg_catalog.oid FROM privacy.links l"
+							  " WHERE l.subject OPERATOR(pg_catalog.=) $1"
+							  " AND l.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $2"
+							  " AND l.key_column::pg_catalog.text OPERATOR(pg_catalog.=) $3"
+							  " AND l.type_column::pg_catalog.text IS NOT DISTINCT FROM $4"
+							  " AND l.type_value IS NOT DISTINCT FROM $5 AND l.target IS NOT NULL",
+							  5, argt, v, n, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the targets of a link");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			old = MemoryContextSwitchTo(target_links_cxt);
+			t->targets = lappend_oid(t->targets, DatumGetObjectId(d));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	GuardLeave(frame);
+	foreach(lc, t->targets)
+	{
+		SPIPlanPtr	plan;
+
+		frame = GuardEnterTableOwner(lfirst_oid(lc));
+		plan = target_lock_plan(lfirst_oid(lc), coltype);
+		GuardLeave(frame);
+		old = MemoryContextSwitchTo(target_links_cxt);
+		t->plans = lappend(t->plans, plan);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	old = MemoryContextSwitchTo(target_links_cxt);
+	target_links = lappend(target_links, t);
+	MemoryContextSwitchTo(old);
+	return t;
+}
+
+/*
+ * link_lock_targets
  *		The lock trigger of a link to a target (link(..., target)) cannot
  *		know the subject: it takes a KEY SHARE lock on the target row that
  *		the value references, as a foreign key's check would, as the
@@ -1778,109 +1985,37 @@ privacy_link_key_hash(PG_FUNCTION_ARGS)
  *		alone: it is nobody's.
  */
 static void
-link_lock_target(TriggerData *td, Oid target, Oid coltype, Datum val)
+link_lock_targets(TargetLinks *t, Datum val)
 {
-	AttrNumber	tkey;
-	Oid			keytype;
-	TypeCacheEntry *tc;
-	char	   *sql;
-	char	   *lhs;
-	Oid			argtypes[1];
-	Datum		values[1];
-	bool		existed;
-	int			frame;
-	int			ret;
+	ListCell   *tc,
+			   *pc;
 
-	if (get_rel_relkind(target) == '\0')
-		return;					/* dropped: _forget_tables removes the link */
-	tkey = MapTargetKey(target);
-	if (tkey == InvalidAttrNumber)
-		return;
-	keytype = getBaseType(get_atttype(target, tkey));
-	tc = lookup_type_cache(keytype, TYPECACHE_EQ_OPR);
-	if (!OidIsValid(tc->eq_opr))
-		return;
-	(void) tc;
-	lhs = getBaseType(coltype) == keytype ? pstrdup("$1")
-		: psprintf("privacy._link_key(CAST(NULL AS %s), $1)", format_type_be_qualified(keytype));
-	sql = psprintf("SELECT 1 FROM %s t WHERE t.%s %s %s",
-				   UtilQualifiedName(target), quote_identifier(get_attname(target, tkey, false)),
-				   MapKeyEqOperator(keytype), lhs);
-	argtypes[0] = coltype;
-	values[0] = val;
-	UtilSpiConnect();
-	frame = GuardEnterTableOwner(target);
-	ret = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the target of a link: %s", SPI_result_code_string(ret));
-	existed = SPI_processed > 0;
-	ret = SPI_execute_with_args(psprintf("%s FOR KEY SHARE OF t", sql), 1, argtypes, values, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not lock the target of a link: %s", SPI_result_code_string(ret));
-	GuardLeave(frame);
-	if (existed && SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not write a row of a subject that was being erased"),
-				 errdetail("The row it references was deleted concurrently."),
-				 errhint("Retry the transaction."),
-				 errhidestmt(true)));
-	SPI_finish();
-}
-
-/*
- * link_targets
- *		The targets of the links of (subject, relid, column, type column,
- *		type value), read from privacy.links as the extension's owner.  The
- *		trigger's arguments say that the link has a target but not which
- *		table by its OID, which a dump and restore would change (the
- *		trigger is restored with its arguments as they were; privacy.links
- *		names the table).
- */
-static List *
-link_targets(const char *subject, Oid relid, const char *col, const char *tcol, const char *tval)
-{
-	Oid			t[5] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		v[5];
-	char		n[5] = {' ', ' ', ' ', ' ', ' '};
-	List	   *out = NIL;
-	int			frame;
-	uint64		i;
-	MemoryContext caller = CurrentMemoryContext;
-
-	v[0] = CStringGetTextDatum(subject);
-	v[1] = ObjectIdGetDatum(relid);
-	v[2] = CStringGetTextDatum(col);
-	v[3] = tcol != NULL ? CStringGetTextDatum(tcol) : (Datum) 0;
-	v[4] = tcol != NULL ? CStringGetTextDatum(tval) : (Datum) 0;
-	if (tcol == NULL)
-		n[3] = n[4] = 'n';
-	UtilSpiConnect();
-	frame = GuardEnterExtensionOwner();
-	if (SPI_execute_with_args("SELECT l.target::pg_catalog.oid FROM privacy.links l"
-							  " WHERE l.subject OPERATOR(pg_catalog.=) $1"
-							  " AND l.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $2"
-							  " AND l.key_column::pg_catalog.text OPERATOR(pg_catalog.=) $3"
-							  " AND l.type_column::pg_catalog.text IS NOT DISTINCT FROM $4"
-							  " AND l.type_value IS NOT DISTINCT FROM $5 AND l.target IS NOT NULL",
-							  5, t, v, n, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the targets of a link");
-	for (i = 0; i < SPI_processed; i++)
+	forboth(tc, t->targets, pc, t->plans)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		SPIPlanPtr	plan = lfirst(pc);
+		bool		existed,
+					locked,
+					isnull;
+		int			frame;
 
-		if (!isnull)
-		{
-			MemoryContext old = MemoryContextSwitchTo(caller);
-
-			out = lappend_oid(out, DatumGetObjectId(d));
-			MemoryContextSwitchTo(old);
-		}
+		if (plan == NULL)
+			continue;
+		UtilSpiConnect();
+		frame = GuardEnterTableOwner(lfirst_oid(tc));
+		if (SPI_execute_plan(plan, &val, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not lock the target of a link");
+		existed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		locked = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		GuardLeave(frame);
+		SPI_finish();
+		if (existed && !locked)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not write a row of a subject that was being erased"),
+					 errdetail("The row it references was deleted concurrently."),
+					 errhint("Retry the transaction."),
+					 errhidestmt(true)));
 	}
-	GuardLeave(frame);
-	SPI_finish();
-	return out;
 }
 
 /*
@@ -1965,12 +2100,7 @@ privacy_link_lock(PG_FUNCTION_ARGS)
 			}
 			/* a link to a target: a KEY SHARE lock on the row referenced */
 			if (tg != NULL)
-			{
-				ListCell   *lc;
-
-				foreach(lc, link_targets(a[0], RelationGetRelid(td->tg_relation), a[1], tc, tv))
-					link_lock_target(td, lfirst_oid(lc), TupleDescAttr(desc, attno - 1)->atttypid, val);
-			}
+				link_lock_targets(target_links_of(a[0], td->tg_relation, attno, tc, tv), val);
 			else
 				rootlock = true;
 		}
