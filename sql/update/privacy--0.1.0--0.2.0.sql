@@ -1873,31 +1873,34 @@ BEGIN
 		           OR EXISTS (SELECT FROM privacy.subject_types st WHERE st.root OPERATOR(pg_catalog.=) newid)
 		           OR EXISTS (SELECT FROM privacy.retention r WHERE r.table_name OPERATOR(pg_catalog.=) newid);
 		-- a subject type still rooted at the dropped table
-		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'roots') AS r(subject text, key name) LOOP
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config OPERATOR(pg_catalog.->) 'roots') AS r(subject text, key name) LOOP
 			CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.subject_types st WHERE st.name OPERATOR(pg_catalog.=) x.subject
 			                            AND st.root::pg_catalog.oid OPERATOR(pg_catalog.=) d.relid);
 			BEGIN
 				PERFORM privacy.define_subject(x.subject, newid, x.key);
 			EXCEPTION WHEN OTHERS THEN
-				RAISE WARNING 'the root of subject type "%" was not carried over to the new table %: %', x.subject, newid, SQLERRM;
+				RAISE WARNING 'the root of subject type "%" was not carried over to the new table % (SQLSTATE %)', x.subject, newid, SQLSTATE
+					USING HINT = 'Call privacy.define_subject() on the new table to see why.';
 			END;
 		END LOOP;
-		IF d.config ? 'mode' THEN
+		IF d.config OPERATOR(pg_catalog.?) 'mode' THEN
 			BEGIN
-				PERFORM privacy.set_erasure_mode(newid, d.config->>'mode');
+				PERFORM privacy.set_erasure_mode(newid, d.config OPERATOR(pg_catalog.->>) 'mode');
 			EXCEPTION WHEN OTHERS THEN
-				RAISE WARNING 'the erasure mode of % was not carried over to the new table: %', newid, SQLERRM;
+				RAISE WARNING 'the erasure mode of % was not carried over to the new table (SQLSTATE %)', newid, SQLSTATE
+					USING HINT = 'Call privacy.set_erasure_mode() on the new table to see why.';
 			END;
 		END IF;
-		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'classifications')
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config OPERATOR(pg_catalog.->) 'classifications')
 		              AS c(col name, category text, erasure text, portable boolean, purposes text[], legal_basis text) LOOP
 			BEGIN
 				PERFORM privacy.classify(newid, x.col, x.category, x.erasure, x.portable, x.purposes, x.legal_basis);
 			EXCEPTION WHEN OTHERS THEN
-				RAISE WARNING 'the classification of column "%" of % was not carried over to the new table: %', x.col, newid, SQLERRM;
+				RAISE WARNING 'the classification of column "%" of % was not carried over to the new table (SQLSTATE %)', x.col, newid, SQLSTATE
+					USING HINT = 'Call privacy.classify() on the new table to see why.';
 			END;
 		END LOOP;
-		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'links')
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config OPERATOR(pg_catalog.->) 'links')
 		              AS l(subject text, col name, tcol name, tval text, target text) LOOP
 			BEGIN
 				IF x.target IS NOT NULL THEN
@@ -1910,19 +1913,20 @@ BEGIN
 					PERFORM privacy.link(x.subject, newid, x.col, x.tcol, x.tval);
 				END IF;
 			EXCEPTION WHEN OTHERS THEN
-				RAISE WARNING 'the link of column "%" of % to subject type "%" was not carried over to the new table: %',
-					x.col, newid, x.subject, SQLERRM;
+				RAISE WARNING 'the link of column "%" of % to subject type "%" was not carried over to the new table (SQLSTATE %)',
+					x.col, newid, x.subject, SQLSTATE USING HINT = 'Call privacy.link() on the new table to see why.';
 			END;
 		END LOOP;
 		-- the links of other tables to the dropped one (link(..., target))
-		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config->'targeting')
+		FOR x IN SELECT * FROM pg_catalog.jsonb_to_recordset(d.config OPERATOR(pg_catalog.->) 'targeting')
 		              AS l(subject text, tbl oid, col name, tcol name, tval text) LOOP
 			CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) x.tbl);
 			BEGIN
 				PERFORM privacy.link(x.subject, x.tbl::pg_catalog.regclass, x.col, x.tcol, x.tval, newid);
 			EXCEPTION WHEN OTHERS THEN
-				RAISE WARNING 'the link of column "%" of % to subject type "%" was not carried over to the new table %: %',
-					x.col, x.tbl::pg_catalog.regclass, x.subject, newid, SQLERRM;
+				RAISE WARNING 'the link of column "%" of % to subject type "%" was not carried over to the new table % (SQLSTATE %)',
+					x.col, x.tbl::pg_catalog.regclass, x.subject, newid, SQLSTATE
+					USING HINT = 'Call privacy.link() with the new table as target to see why.';
 			END;
 		END LOOP;
 		-- retention policies, still on the dropped table: their columns by
@@ -1940,12 +1944,13 @@ BEGIN
 		                    AND a.attname OPERATOR(pg_catalog.=) c.name AND NOT a.attisdropped
 		                    AND a.attnum OPERATOR(pg_catalog.>) 0) END
 		 WHERE r.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) d.relid
-		   AND r.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(d.config->'policies'))::bigint[]);
-		IF (d.config->>'protected')::boolean THEN
+		   AND r.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text(d.config OPERATOR(pg_catalog.->) 'policies'))::bigint[]);
+		IF (d.config OPERATOR(pg_catalog.->>) 'protected')::boolean THEN
 			BEGIN
 				PERFORM privacy.protect(newid);
 			EXCEPTION WHEN OTHERS THEN
-				RAISE WARNING '% was not protected again: %', newid, SQLERRM;
+				RAISE WARNING '% was not protected again (SQLSTATE %)', newid, SQLSTATE
+					USING HINT = 'Call privacy.protect() on the new table to see why.';
 			END;
 		END IF;
 	END LOOP;

@@ -159,6 +159,64 @@ SELECT privacy.classify('notes', 'memo', 'user.content.private');
 COMMIT;
 SELECT * FROM config WHERE item LIKE 'notes%';
 
+-- 10. a role that owns only its table rebuilds it with code of its own (a
+-- domain whose CHECK, an index expression and a trigger call its function):
+-- the configuration comes back at commit through link(), classify() and
+-- protect(), run by the extension, and the role's code runs only as the
+-- role (the function records who runs it); the role gains nothing
+CREATE ROLE regress_rebuild_evil;
+CREATE SCHEMA evil AUTHORIZATION regress_rebuild_evil;
+CREATE TABLE evil_ran (who text, su text);
+GRANT INSERT ON evil_ran TO PUBLIC;
+SET ROLE regress_rebuild_evil;
+CREATE FUNCTION evil.log() RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+	INSERT INTO public.evil_ran
+	SELECT current_user, rolsuper::text FROM pg_catalog.pg_roles WHERE rolname = current_user;
+END $$;
+CREATE FUNCTION evil.spy(text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	PERFORM evil.log();
+	RETURN $1;
+END $$;
+CREATE TABLE evil.trail (id int PRIMARY KEY, who text, note text);
+CREATE INDEX ON evil.trail (who);
+INSERT INTO evil.trail VALUES (1, '1', 'x'), (2, '2', 'y');
+RESET ROLE;
+SELECT privacy.link('customer', 'evil.trail', 'who');
+SELECT privacy.classify('evil.trail', 'note', 'user.content.private');
+SELECT privacy.protect('evil.trail');
+SET ROLE regress_rebuild_evil;
+BEGIN;
+CREATE DOMAIN evil.who_t AS text CHECK (VALUE IS NULL OR evil.spy(VALUE) IS NOT NULL);
+CREATE TABLE evil.trail_new (id int PRIMARY KEY, who evil.who_t, note text);
+CREATE INDEX ON evil.trail_new (who);
+CREATE INDEX ON evil.trail_new (evil.spy(note));
+CREATE FUNCTION evil.spy_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM evil.spy('t');
+	RETURN coalesce(NEW, OLD);
+END $$;
+CREATE TRIGGER spy BEFORE INSERT OR UPDATE OR DELETE ON evil.trail_new FOR EACH ROW EXECUTE FUNCTION evil.spy_trg();
+INSERT INTO evil.trail_new SELECT id, who, note FROM evil.trail;
+DROP TABLE evil.trail;
+ALTER TABLE evil.trail_new RENAME TO trail;
+COMMIT;
+RESET ROLE;
+SELECT count(*) > 0 AS own_code_ran_in_the_migration FROM evil_ran;
+TRUNCATE evil_ran;
+SELECT * FROM config WHERE item LIKE 'evil.trail%';
+SELECT polname FROM pg_policy WHERE polrelid = 'evil.trail'::regclass;
+SELECT DISTINCT who, su FROM evil_ran ORDER BY 1, 2;
+SELECT rolsuper, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = 'regress_rebuild_evil';
+-- and its rows are still the subjects' (erase of customer 2 takes its row,
+-- the domain's CHECK running as the role, never as anyone else)
+SELECT (privacy.erase('customer', '2'))->'tables'->'evil.trail' AS trail_erased;
+SELECT DISTINCT who, su FROM evil_ran ORDER BY 1, 2;
+DROP SCHEMA evil CASCADE;
+DROP TABLE evil_ran;
+DROP ROLE regress_rebuild_evil;
+
 DROP VIEW config;
 -- a drop and DROP EXTENSION in one transaction (the drop's decision waits
 -- for the commit in a trigger on a table of the extension: it failed with
